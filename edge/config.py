@@ -1,0 +1,259 @@
+"""Device configuration: one YAML file per edge box, validated on load.
+
+Every model forbids unknown keys (a typo is an error, not a silently ignored
+setting) and describes every field; ``deploy/edge.example.yaml`` is the
+annotated example and ``streetwatch edge check-config FILE`` validates a file.
+Relative paths in the file are resolved against the file's folder.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streetwatch.errors import ConfigError
+from streetwatch.events import DEVICE_ID_PATTERN, ViolationType
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Section):
+    kind: Literal["video", "stream", "usb", "gstreamer", "images"] = Field(
+        description="video: a file; stream: rtsp:// or http(s):// URL; usb: a camera index or /dev/videoN; "
+        "gstreamer: a pipeline string ending in appsink; images: a folder replayed in name order."
+    )
+    uri: str = Field(description="File path, URL, camera index/device, pipeline string or folder.")
+    fps_limit: float | None = Field(
+        default=None, gt=0, description="Drop frames to stay under this rate (live sources). None: no limit."
+    )
+    loop: bool = Field(default=False, description="Start over at the end of a file or folder (demos).")
+    image_interval_s: float = Field(
+        default=1.0, gt=0, description="Images source: seconds between consecutive images' timestamps."
+    )
+    start_time: datetime | None = Field(
+        default=None,
+        description="Replay sources: UTC time of the first frame (e.g. to align with a GPX track). "
+        "None: the wall clock at start.",
+    )
+    reconnect_initial_s: float = Field(default=1.0, gt=0, description="First wait after a stream is lost.")
+    reconnect_max_s: float = Field(default=60.0, gt=0, description="Longest wait between reconnect attempts.")
+    max_reconnects: int | None = Field(
+        default=None, ge=0, description="Give up after this many failed reconnects in a row. None: never."
+    )
+
+
+class LocationConfig(_Section):
+    kind: Literal["none", "fixed", "nmea_serial", "nmea_file", "gpx"] = Field(
+        default="none", description="Where positions come from."
+    )
+    lat: float | None = Field(default=None, ge=-90, le=90, description="fixed: latitude (WGS 84).")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="fixed: longitude (WGS 84).")
+    accuracy_m: float = Field(default=5.0, ge=0, description="fixed: surveyed accuracy in metres.")
+    heading_deg: float | None = Field(
+        default=None, ge=0, lt=360, description="fixed: direction the camera looks, degrees from north."
+    )
+    path: str | None = Field(
+        default=None, description="nmea_serial: device (/dev/ttyUSB0); nmea_file / gpx: file path."
+    )
+    baudrate: int = Field(default=9600, gt=0, description="nmea_serial: serial speed.")
+    max_fix_age_s: float = Field(
+        default=5.0, gt=0, description="A fix older than this is not used (the event gets no position)."
+    )
+    time_offset_s: float = Field(
+        default=0.0, description="gpx / nmea_file: seconds added to track times to align them with frames."
+    )
+
+    @model_validator(mode="after")
+    def _needs(self) -> LocationConfig:
+        if self.kind == "fixed" and (self.lat is None or self.lon is None):
+            raise ValueError("location.kind 'fixed' needs lat and lon")
+        if self.kind in ("nmea_serial", "nmea_file", "gpx") and not self.path:
+            raise ValueError(f"location.kind {self.kind!r} needs path")
+        return self
+
+
+class DetectorConfig(_Section):
+    model: str = Field(description="Path to the ONNX model file.")
+    decoder: Literal["auto", "yolov8", "yolov8_end2end", "yolox"] = Field(
+        default="auto",
+        description="Output decoder. auto: read from the ONNX metadata/output shape (ultralytics exports).",
+    )
+    class_names: list[str] | None = Field(
+        default=None,
+        description="Class names for models whose metadata has none (YOLOX); else read from the model.",
+    )
+    keep_classes: list[str] | None = Field(
+        default=None, description="Only keep detections of these class names (None: all)."
+    )
+    conf: float = Field(default=0.25, ge=0, le=1, description="Minimum score for a detection.")
+    iou: float = Field(default=0.45, gt=0, le=1, description="IoU threshold of class-aware NMS.")
+    imgsz: int | None = Field(default=None, gt=0, description="Input size override; None: from the model.")
+    providers: list[str] = Field(
+        default_factory=lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+        description="onnxruntime providers in order of preference; unavailable ones are skipped.",
+    )
+    name: str | None = Field(default=None, description="Model name override (default: from metadata).")
+    version: str | None = Field(default=None, description="Model version override (default: from metadata).")
+
+
+class TrackerConfig(_Section):
+    high_thresh: float = Field(default=0.5, ge=0, le=1, description="Score of a first-round match.")
+    low_thresh: float = Field(default=0.1, ge=0, le=1, description="Lowest score used in the second round.")
+    new_track_thresh: float = Field(default=0.6, ge=0, le=1, description="Score needed to start a track.")
+    match_iou: float = Field(default=0.2, gt=0, le=1, description="Minimum IoU to associate a box to a track.")
+    lost_timeout_s: float = Field(default=3.0, gt=0, description="A track unseen this long is removed.")
+
+
+class Zone(_Section):
+    name: str = Field(description="Name shown in logs.")
+    kind: Literal["include", "exclude"] = Field(description="include: only here; exclude: never here.")
+    polygon: list[tuple[float, float]] = Field(
+        min_length=3, description="Polygon vertices in frame pixels [[x, y], ...]."
+    )
+
+
+class RuleConfig(_Section):
+    enabled: bool = Field(default=True, description="Report this violation type at all.")
+    min_score: float = Field(default=0.4, ge=0, le=1, description="Per-frame score that counts as a hit.")
+    min_box_area_px: float = Field(default=400, ge=0, description="Ignore boxes smaller than this (pixels²).")
+    confirm_frames: int = Field(default=3, ge=1, description="Hits needed before the violation is confirmed.")
+    confirm_window: int = Field(
+        default=5, ge=1, description="...within this many most recent observations of the track."
+    )
+    dwell_s: float = Field(
+        default=0.0, ge=0, description="The track must be present this long before it is reported (vending)."
+    )
+    update_interval_s: float = Field(
+        default=30.0, gt=0, description="Send at most one 'update' per track this often (cool-down)."
+    )
+    end_after_s: float = Field(
+        default=10.0, gt=0, description="Send 'end' once a confirmed track has been unseen this long."
+    )
+    cooldown_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="After 'end', a new track of the same type overlapping the same spot in the frame "
+        "within this time continues the old violation instead of raising a new one (fixed cameras).",
+    )
+    zones: list[Zone] = Field(default_factory=list, description="Include / exclude polygons (fixed cameras).")
+
+    @model_validator(mode="after")
+    def _window(self) -> RuleConfig:
+        if self.confirm_window < self.confirm_frames:
+            raise ValueError("confirm_window must be >= confirm_frames")
+        return self
+
+
+class ClassMapping(_Section):
+    detector_class: str = Field(description="Class name as the detector reports it.")
+    violation_type: ViolationType = Field(description="Violation it raises.")
+    candidate: bool = Field(
+        default=False,
+        description="True for proxy classes (e.g. COCO truck, umbrella) that only suggest a violation "
+        "for review; False for dedicated classes trained on our labels.",
+    )
+    detector: int | None = Field(
+        default=None, ge=0, description="Only from this detector (index in 'detectors'); None: any."
+    )
+
+
+class EvidenceConfig(_Section):
+    directory: str = Field(default="var/evidence", description="Where evidence JPEGs are kept on the box.")
+    jpeg_quality: int = Field(default=85, ge=30, le=100, description="JPEG quality of evidence images.")
+    max_frame_width: int = Field(default=1280, ge=160, description="Full frames are downscaled to this width.")
+    max_crop_side: int = Field(default=640, ge=64, description="Crops are downscaled to this longest side.")
+    crop_margin: float = Field(default=0.15, ge=0, le=1, description="Context around the box, as a fraction.")
+    max_total_mb: float = Field(
+        default=2048, gt=0, description="Oldest evidence files are deleted beyond this total size."
+    )
+
+
+class JsonlSinkConfig(_Section):
+    kind: Literal["jsonl"] = "jsonl"
+    path: str = Field(default="var/events.jsonl", description="JSON-lines file the events are appended to.")
+
+
+class DeviceConfig(_Section):
+    """The whole configuration of one edge box."""
+
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="Unique id of this box (MQTT topic level).")
+    camera_id: str = Field(default="cam0", pattern=DEVICE_ID_PATTERN, description="Which camera this is.")
+    source: SourceConfig
+    location: LocationConfig = Field(default_factory=LocationConfig)
+    detectors: list[DetectorConfig] = Field(min_length=1, description="Models run on every frame.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    class_map: list[ClassMapping] = Field(
+        min_length=1, description="Which detector classes raise which violation type."
+    )
+    rules: dict[ViolationType, RuleConfig] = Field(
+        default_factory=dict, description="Per-violation rules; types not listed use the defaults."
+    )
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    sink: JsonlSinkConfig = Field(default_factory=JsonlSinkConfig, description="Where events go.")
+
+    @field_validator("class_map")
+    @classmethod
+    def _unique(cls, value: list[ClassMapping]) -> list[ClassMapping]:
+        seen: set[tuple[str, int | None]] = set()
+        for m in value:
+            key = (m.detector_class, m.detector)
+            if key in seen:
+                raise ValueError(f"class {m.detector_class!r} is mapped twice")
+            seen.add(key)
+        return value
+
+    def rule_for(self, violation: ViolationType) -> RuleConfig:
+        return self.rules.get(violation, RuleConfig())
+
+
+def load_config(path: str | Path) -> DeviceConfig:
+    """Read and validate a device config; relative paths are resolved against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must contain a YAML mapping at the top level")
+    try:
+        config = DeviceConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path} is not a valid device config:"]
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from exc
+    return resolve_paths(config, path.parent)
+
+
+def resolve_paths(config: DeviceConfig, base: Path) -> DeviceConfig:
+    """Make relative file paths absolute against ``base`` (the config file's folder)."""
+
+    def fix(p: str) -> str:
+        candidate = Path(p).expanduser()
+        return str(candidate if candidate.is_absolute() else (base / candidate).resolve())
+
+    source = config.source
+    if source.kind in ("video", "images"):
+        source = source.model_copy(update={"uri": fix(source.uri)})
+    location = config.location
+    if location.path and location.kind in ("nmea_file", "gpx"):
+        location = location.model_copy(update={"path": fix(location.path)})
+    detectors = [d.model_copy(update={"model": fix(d.model)}) for d in config.detectors]
+    evidence = config.evidence.model_copy(update={"directory": fix(config.evidence.directory)})
+    sink = config.sink.model_copy(update={"path": fix(config.sink.path)})
+    return config.model_copy(
+        update={"source": source, "location": location, "detectors": detectors, "evidence": evidence, "sink": sink}
+    )

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: install everything the tests need, start services, lint, type-check, run pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh --dev
+PY=${PYTHON:-python3}
+
+# Services the tests talk to: a private PostgreSQL cluster (Mosquitto brokers are started per test).
+if [[ -x scripts/postgres.sh ]]; then
+  eval "$(scripts/postgres.sh start)"
+  trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+
+$PY -m ruff check .
+$PY -m mypy streetwatch edge server training bench
+$PY -m streetwatch.cli schema --check
+$PY -m pytest "$@"

@@ -1,0 +1,1 @@
+"""The central server: MQTT ingest, case matching, REST API and the review page."""

@@ -1,0 +1,202 @@
+"""The one wire format: a violation event, as the edge sends it and the server stores it.
+
+Defined once, here; the edge builds it, the server validates against it, and
+``docs/event.schema.json`` is generated from it (``streetwatch schema``).
+
+Identity rules (they make at-least-once delivery safe):
+
+* ``event_id`` names one *message*. The edge makes it once, stores it in its
+  outbox and re-sends the same id after any failure, so a receiver treats a
+  repeated ``event_id`` as a no-op.
+* ``track_id`` names one *tracked violation* on one device. Its ``new``,
+  ``update`` and ``end`` events share it; ``sequence`` orders them.
+
+Bump :data:`SCHEMA_VERSION` for any change a receiver could misread, and keep
+the server accepting the previous version for one release.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streetwatch.errors import PayloadError
+
+SCHEMA_VERSION = 1
+
+#: Device ids become MQTT topic levels and file names on the server: keep them tame.
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+#: Anything bigger is not an event (evidence images travel separately).
+MAX_EVENT_BYTES = 64 * 1024
+
+
+class ViolationType(str, Enum):
+    """The four violations StreetWatch reports. Definitions: ``datasets/classes.yaml``."""
+
+    street_vending = "street_vending"
+    garbage_overflow = "garbage_overflow"
+    illegal_signboard = "illegal_signboard"
+    unsealed_truck = "unsealed_truck"
+
+
+class Lifecycle(str, Enum):
+    """Where a tracked violation is in its life on the edge."""
+
+    new = "new"  # confirmed for the first time
+    update = "update"  # still there; a better frame or a longer dwell
+    end = "end"  # no longer seen (left the view, removed, or the track was lost)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Position(_Strict):
+    """Where the camera was when the frame was taken (WGS 84)."""
+
+    lat: float = Field(ge=-90, le=90, description="Latitude in degrees, WGS 84.")
+    lon: float = Field(ge=-180, le=180, description="Longitude in degrees, WGS 84.")
+    accuracy_m: float | None = Field(
+        default=None, ge=0, description="Estimated horizontal error in metres (from HDOP or config)."
+    )
+    heading_deg: float | None = Field(
+        default=None, ge=0, lt=360, description="Course over ground, degrees clockwise from true north."
+    )
+    speed_mps: float | None = Field(default=None, ge=0, description="Speed over ground in metres per second.")
+    source: Literal["fixed", "nmea", "gpx"] = Field(description="Where the fix came from.")
+
+
+class ModelRef(_Strict):
+    """The detector that produced the detection, as its ONNX metadata names it."""
+
+    name: str = Field(min_length=1, max_length=128, description="Model name from the ONNX metadata.")
+    version: str = Field(min_length=1, max_length=64, description="Model version from the ONNX metadata.")
+
+
+class EvidenceRef(_Strict):
+    """Content-addressed evidence images; the bytes travel on their own topic."""
+
+    frame_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the annotated full-frame JPEG."
+    )
+    frame_bytes: int = Field(gt=0, description="Size of the full-frame JPEG in bytes.")
+    crop_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the crop JPEG.")
+    crop_bytes: int = Field(gt=0, description="Size of the crop JPEG in bytes.")
+    captured_at: datetime = Field(description="UTC time of the frame the evidence was cut from.")
+
+    @field_validator("captured_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _as_utc(value, "captured_at")
+
+
+Box = Annotated[
+    tuple[float, float, float, float],
+    Field(description="Box [x1, y1, x2, y2] in pixels of the original frame."),
+]
+
+
+class ViolationEvent(_Strict):
+    """One observation of a tracked violation, as published by an edge box."""
+
+    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Version of this schema.")
+    event_id: UUID = Field(description="Unique id of this message; stable across re-sends.")
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The edge box that saw it.")
+    camera_id: str = Field(
+        default="cam0", pattern=DEVICE_ID_PATTERN, description="Which camera of the box saw it."
+    )
+    track_id: UUID = Field(description="Stable id of the tracked violation on this device.")
+    sequence: int = Field(ge=0, description="Order of this event within its track (new = 0).")
+    lifecycle: Lifecycle = Field(description="new / update / end of the tracked violation.")
+    violation_type: ViolationType = Field(description="Which violation this is.")
+    candidate: bool = Field(
+        description="True when a generic (e.g. COCO) class raised it, pending a dispatcher's review."
+    )
+    detector_class: str = Field(min_length=1, max_length=64, description="The detector's class name.")
+    score: float = Field(ge=0, le=1, description="Confirmed score (median over the confirming frames).")
+    box: Box
+    frame_width: int = Field(gt=0, description="Width of the frame in pixels.")
+    frame_height: int = Field(gt=0, description="Height of the frame in pixels.")
+    observed_at: datetime = Field(description="UTC time of the frame this event describes.")
+    first_seen_at: datetime = Field(description="UTC time the track was first seen.")
+    frames_seen: int = Field(ge=1, description="Frames in which the track was detected so far.")
+    position: Position | None = Field(description="Camera position at observed_at; null without a fix.")
+    model: ModelRef
+    evidence: EvidenceRef | None = Field(
+        default=None, description="Best frame so far; null when evidence was dropped or not kept."
+    )
+
+    @field_validator("observed_at", "first_seen_at")
+    @classmethod
+    def _utc(cls, value: datetime, info: object) -> datetime:
+        return _as_utc(value, getattr(info, "field_name", "time"))
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ViolationEvent:
+        x1, y1, x2, y2 = self.box
+        if not (x2 > x1 and y2 > y1):
+            raise ValueError(f"box must satisfy x2 > x1 and y2 > y1, got {list(self.box)}")
+        if x1 < -1 or y1 < -1 or x2 > self.frame_width + 1 or y2 > self.frame_height + 1:
+            raise ValueError(
+                f"box {list(self.box)} lies outside the {self.frame_width}x{self.frame_height} frame"
+            )
+        if self.first_seen_at > self.observed_at:
+            raise ValueError("first_seen_at is after observed_at")
+        return self
+
+    def to_json(self) -> bytes:
+        """Compact UTF-8 JSON, the exact bytes published on MQTT."""
+        return self.model_dump_json(exclude_none=False).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> ViolationEvent:
+        """Parse and validate a payload; raise :class:`PayloadError` that says what is wrong."""
+        size = len(payload)
+        if size > MAX_EVENT_BYTES:
+            raise PayloadError(f"event payload is {size} bytes; the limit is {MAX_EVENT_BYTES}")
+        try:
+            raw = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PayloadError(f"event payload is not JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise PayloadError(f"event payload must be a JSON object, got {type(raw).__name__}")
+        version = raw.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise PayloadError(f"unsupported schema_version {version!r}; this build reads {SCHEMA_VERSION}")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise PayloadError(f"event payload does not follow the schema: {_summarise(exc)}") from exc
+
+
+def event_json_schema() -> dict[str, object]:
+    """The JSON Schema of :class:`ViolationEvent`, as written to ``docs/event.schema.json``."""
+    schema = ViolationEvent.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://streetwatch.example/schemas/event/v{SCHEMA_VERSION}.json"
+    return schema
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _as_utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must carry a timezone (UTC), got naive {value.isoformat()}")
+    return value.astimezone(timezone.utc)
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

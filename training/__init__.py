@@ -1,0 +1,1 @@
+"""Datasets, training, evaluation, export and the model registry (needs the ``train`` extra)."""
