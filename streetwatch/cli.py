@@ -21,6 +21,7 @@ from streetwatch.errors import StreetWatchError
 COMMAND_MODULES: tuple[str, ...] = (
     "streetwatch.schema_cli",
     "edge.cli",
+    "edge.detect_cli",
     "training.cli",
     "server.cli",
     "streetwatch.demo_cli",
