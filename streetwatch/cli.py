@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.cli",
     "edge.detect_cli",
     "training.cli",
+    "training.datasets.cli",
     "server.cli",
     "streetwatch.demo_cli",
 )
