@@ -1,0 +1,273 @@
+"""The server's tables, as typed SQLAlchemy 2 models.
+
+The schema changes only through Alembic migrations (``server/migrations``);
+these classes must match the latest migration (a test compares them).
+
+Enumerations are stored as short strings rather than native enums so that
+adding a state is a plain data change on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from server.db.types import UtcDateTime
+
+#: Constraint names are fixed so migrations can drop and alter them on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class CaseState(str, Enum):
+    """Where a case is in the dispatch workflow (see ``server.cases.workflow``)."""
+
+    new = "new"
+    confirmed = "confirmed"
+    rejected = "rejected"
+    dispatched = "dispatched"
+    possibly_resolved = "possibly_resolved"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class UserRole(str, Enum):
+    viewer = "viewer"
+    reviewer = "reviewer"
+    admin = "admin"
+    device = "device"
+
+
+class DeviceStatus(str, Enum):
+    unknown = "unknown"
+    online = "online"
+    offline = "offline"
+
+
+class Device(Base):
+    """An edge box, as the server last heard of it (events, status and telemetry)."""
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=DeviceStatus.unknown.value)
+    status_at: Mapped[datetime | None]
+    software_version: Mapped[str | None] = mapped_column(String(64))
+    models: Mapped[list[Any] | None] = mapped_column(JSON)
+    last_lat: Mapped[float | None] = mapped_column(Float)
+    last_lon: Mapped[float | None] = mapped_column(Float)
+    last_position_at: Mapped[datetime | None]
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    """A person (or a device credential) that may call the API."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored, never the token itself."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Case(Base):
+    """One real-world violation, merged from every event that describes it."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        # Candidate lookup: open cases of one type in a handful of geohash cells.
+        Index("ix_cases_type_cell_state", "violation_type", "cell", "state"),
+        # Moving violations (trucks) are found by device + track instead of place.
+        Index("ix_cases_type_device_track", "violation_type", "device_id", "track_id"),
+        Index("ix_cases_state_last_event", "state", "last_event_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    violation_type: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(24), default=CaseState.new.value)
+    priority: Mapped[int] = mapped_column(Integer, default=3)  # 1 most urgent .. 5 least
+    title: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    cell: Mapped[str | None] = mapped_column(String(12))  # geohash of (lat, lon), see server.matching.geohash
+    device_id: Mapped[str | None] = mapped_column(String(64))  # the opening event's device
+    track_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the opening event's track
+    opened_at: Mapped[datetime]
+    first_event_at: Mapped[datetime]
+    last_event_at: Mapped[datetime]
+    sla_due_at: Mapped[datetime | None]
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    device_count: Mapped[int] = mapped_column(Integer, default=0)
+    max_score: Mapped[float] = mapped_column(Float, default=0.0)
+    candidate: Mapped[bool] = mapped_column(Boolean, default=False)  # every event so far is a candidate
+    assigned_team: Mapped[str | None] = mapped_column(String(64))
+    recurrence_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    possibly_resolved_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    events: Mapped[list[Event]] = relationship(back_populates="case", order_by="Event.observed_at")
+    transitions: Mapped[list[CaseTransition]] = relationship(
+        back_populates="case", order_by="CaseTransition.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseTransition(Base):
+    """One step of a case's workflow: who moved it, when, why, from where to where."""
+
+    __tablename__ = "case_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(24))  # None for the creation
+    to_state: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(64))  # a username, or "system:<component>"
+    reason: Mapped[str] = mapped_column(Text, default="")
+    team: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+    case: Mapped[Case] = relationship(back_populates="transitions")
+
+
+class Event(Base):
+    """One event exactly as received (``raw``), with its fields unpacked for queries."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_device_track", "device_id", "track_id"),
+        Index("ix_events_case_device", "case_id", "device_id"),
+        Index("ix_events_type_observed", "violation_type", "observed_at"),
+        Index("ix_events_observed", "observed_at"),
+        Index("ix_events_received", "received_at"),
+    )
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    track_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    sequence: Mapped[int] = mapped_column(Integer)
+    lifecycle: Mapped[str] = mapped_column(String(8))
+    violation_type: Mapped[str] = mapped_column(String(32))
+    candidate: Mapped[bool] = mapped_column(Boolean)
+    detector_class: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    box: Mapped[list[Any]] = mapped_column(JSON)  # [x1, y1, x2, y2] in frame pixels
+    frame_width: Mapped[int] = mapped_column(Integer)
+    frame_height: Mapped[int] = mapped_column(Integer)
+    observed_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime]
+    frames_seen: Mapped[int] = mapped_column(Integer)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    position_source: Mapped[str | None] = mapped_column(String(8))
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    frame_sha256: Mapped[str | None] = mapped_column(String(64))
+    crop_sha256: Mapped[str | None] = mapped_column(String(64))
+    evidence_captured_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    case: Mapped[Case | None] = relationship(back_populates="events")
+
+
+class Evidence(Base):
+    """An evidence image in the content-addressed store (``server.evidence_store``)."""
+
+    __tablename__ = "evidence"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(200))  # relative to the evidence directory
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    device_id: Mapped[str] = mapped_column(String(64))  # the device that first sent it
+    received_at: Mapped[datetime]
+
+
+class Rejection(Base):
+    """Counters of refused MQTT messages, by reason (for /metrics and diagnosis)."""
+
+    __tablename__ = "rejections"
+
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime]
+    last_topic: Mapped[str] = mapped_column(String(255), default="")
+    last_detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class TelemetryPoint(Base):
+    """Where a device was and when: the coverage record behind "possibly resolved".
+
+    Bounded: the ingest worker prunes points older than the configured retention.
+    """
+
+    __tablename__ = "telemetry_points"
+    __table_args__ = (Index("ix_telemetry_points_device_at", "device_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    cell: Mapped[str] = mapped_column(String(12))
