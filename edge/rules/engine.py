@@ -1,0 +1,391 @@
+"""The rule engine: turns tracked detections into ``new`` / ``update`` / ``end`` violation events.
+
+Pure and driven by frame time only (no wall clock), so a replay gives the same
+events as the live run it records, and tests feed it synthetic timestamps.
+
+Per violation type (``DeviceConfig.rule_for``):
+
+* a detection *hits* when its score, box area and zones pass;
+* a track is *confirmed* once ``confirm_frames`` hits fall within its last
+  ``confirm_window`` observations and it has been present ``dwell_s``; its
+  score is the median of those hits;
+* ``update`` at most every ``update_interval_s`` while seen, and only when the
+  evidence got better or the violation is a dwelling one (longer presence);
+* ``end`` once a confirmed track has been unseen ``end_after_s``;
+* cool-down: a newly confirmed track overlapping (IoU) a violation of the same
+  type that is unseen or ended less than ``cooldown_s`` ago continues it (same
+  ``track_id``, sequence goes on), so a parked stall is not reported twice.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from uuid import UUID, uuid4
+
+import numpy as np
+
+from edge.config import ClassMapping, DeviceConfig, RuleConfig
+from edge.detections import Detections
+from edge.frames import Frame
+from edge.rules.class_map import ClassMap
+from edge.rules.state import BoxT, TrackState, Violation
+from edge.rules.zones import ZoneFilter
+from streetwatch.events import Lifecycle, ModelRef, Position, ViolationEvent, ViolationType
+
+#: Minimum IoU between a new track and an earlier violation for the new one to continue it.
+CONTINUATION_IOU = 0.3
+#: A better frame must beat the reported one by this much to justify an update on its own.
+SCORE_EPSILON = 1e-3
+
+
+@dataclass(frozen=True)
+class TriggeredEvent:
+    """An event to send, and the key under which its best frame was offered (see ``EvidenceOffer``)."""
+
+    event: ViolationEvent
+    evidence_key: int
+
+
+@dataclass(frozen=True)
+class EvidenceOffer:
+    """This frame is the best so far for ``evidence_key``: keep it (box in frame pixels)."""
+
+    evidence_key: int
+    box: BoxT
+    label: str
+    score: float
+
+
+@dataclass
+class RuleResult:
+    """What one call of the engine produced."""
+
+    events: list[TriggeredEvent] = field(default_factory=list)
+    offers: list[EvidenceOffer] = field(default_factory=list)
+    #: Evidence keys whose frames are no longer needed (track gone, or merged into another key).
+    #: Apply offers first, then render evidence for events, then drop these: an 'end' event
+    #: still refers to the best frame of a key released in the same call.
+    released: list[int] = field(default_factory=list)
+
+
+class RuleEngine:
+    """Confirms violations from tracked detections; one instance per camera.
+
+    ``models[i]`` names the model of detector ``i`` (events carry it).
+    """
+
+    def __init__(
+        self,
+        class_map: Sequence[ClassMapping],
+        rules: Mapping[ViolationType, RuleConfig],
+        *,
+        device_id: str,
+        camera_id: str,
+        models: Sequence[ModelRef],
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        if not models:
+            raise ValueError("RuleEngine needs the ModelRef of at least one detector")
+        self._class_map = ClassMap(class_map)
+        self._rules = {vt: rules.get(vt, RuleConfig()) for vt in ViolationType}
+        self._zones = {vt: ZoneFilter(rule.zones) for vt, rule in self._rules.items()}
+        self._device_id = device_id
+        self._camera_id = camera_id
+        self._models = list(models)
+        self._new_id = new_id
+        self._states: dict[tuple[int, ViolationType], TrackState] = {}
+        self._ended: list[Violation] = []  # in cool-down, oldest first
+        self._best: dict[int, float] = {}  # best offered score per evidence key
+        self._next_key = 0
+
+    @classmethod
+    def from_config(cls, config: DeviceConfig, models: Sequence[ModelRef]) -> RuleEngine:
+        return cls(
+            config.class_map,
+            {vt: config.rule_for(vt) for vt in ViolationType},
+            device_id=config.device_id,
+            camera_id=config.camera_id,
+            models=models,
+        )
+
+    @property
+    def open_violations(self) -> int:
+        return sum(1 for s in self._states.values() if s.violation is not None)
+
+    def trigger(self, frame: Frame, detections: Detections, position: Position | None) -> RuleResult:
+        """Feed one frame's tracked detections; return the events it causes and evidence to keep."""
+        if detections.tracker_id is None and len(detections):
+            raise ValueError("RuleEngine.trigger needs tracked detections (tracker_id is None)")
+        now = frame.timestamp.timestamp()
+        result = RuleResult()
+        seen: set[tuple[int, ViolationType]] = set()
+        for row in range(len(detections)):
+            self._observe_row(frame, detections, row, now, position, seen, result)
+        self._expire(now, seen, result)
+        return result
+
+    def flush(self, now: datetime) -> RuleResult:
+        """End every open violation (end of a run or shutdown); forget all tracks."""
+        result = RuleResult()
+        for state in list(self._states.values()):
+            self._drop_state(state, now.timestamp(), result)
+        self._ended.clear()
+        return result
+
+    # -- one detection ---------------------------------------------------------------------------
+
+    def _observe_row(
+        self,
+        frame: Frame,
+        dets: Detections,
+        row: int,
+        now: float,
+        position: Position | None,
+        seen: set[tuple[int, ViolationType]],
+        result: RuleResult,
+    ) -> None:
+        assert dets.tracker_id is not None
+        tracker_id = int(dets.tracker_id[row])
+        class_name = str(dets.class_name[row])
+        detector_index = int(dets.detector_index[row])
+        mapping = self._class_map.lookup(class_name, detector_index)
+        if tracker_id < 0 or mapping is None:
+            return
+        vtype = mapping.violation_type
+        rule = self._rules[vtype]
+        if not rule.enabled or (tracker_id, vtype) in seen:
+            return
+        box = _clip(dets.xyxy[row], frame.width, frame.height)
+        if box is None:
+            return
+        seen.add((tracker_id, vtype))
+        score = float(dets.confidence[row])
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        hit = score >= rule.min_score and area >= rule.min_box_area_px and self._zones[vtype].allows(box)
+
+        state = self._states.get((tracker_id, vtype))
+        if state is None:
+            state = TrackState(
+                tracker_id=tracker_id,
+                violation_type=vtype,
+                evidence_key=self._new_key(),
+                window=deque(maxlen=rule.confirm_window),
+                first_seen=now,
+                last_seen=now,
+            )
+            self._states[(tracker_id, vtype)] = state
+        state.observe(now, score, hit)
+        if hit and score > self._best.get(state.evidence_key, -1.0):
+            self._best[state.evidence_key] = score
+            result.offers.append(EvidenceOffer(state.evidence_key, box, class_name, score))
+
+        violation = state.violation
+        if violation is None:
+            confirmed = state.confirmed_score(rule)
+            if confirmed is None:
+                return
+            violation, lifecycle = self._confirm(state, mapping, rule, box, now, result)
+            if violation is None:
+                return  # waiting for dwell
+            self._note(violation, state, frame, box, class_name, detector_index, confirmed, now, position)
+            if lifecycle is not None:
+                result.events.append(self._emit(violation, lifecycle, now))
+            return
+        confirmed = state.confirmed_score(rule)
+        self._note(
+            violation, state, frame, box, class_name, detector_index,
+            violation.score if confirmed is None else confirmed, now, position,
+        )  # fmt: skip
+        if now - violation.last_emitted >= rule.update_interval_s and self._changed(violation, rule):
+            result.events.append(self._emit(violation, Lifecycle.update, now))
+
+    def _confirm(
+        self,
+        state: TrackState,
+        mapping: ClassMapping,
+        rule: RuleConfig,
+        box: BoxT,
+        now: float,
+        result: RuleResult,
+    ) -> tuple[Violation | None, Lifecycle | None]:
+        """Attach a confirmed track to an earlier violation it continues, or start a new one."""
+        earlier = self._continued(state.violation_type, box, now, rule)
+        if earlier is not None:
+            # The earlier violation already dwelled; no need to wait again.
+            self._adopt(earlier, state, result)
+            earlier.frames_seen += state.frames - 1  # _note counts the confirming frame
+            reopened = earlier.ended_at is not None
+            earlier.ended_at = None
+            return earlier, (Lifecycle.update if reopened else None)
+        if now - state.first_seen < rule.dwell_s:
+            return None, None
+        violation = Violation(
+            track_id=self._new_id(),
+            violation_type=state.violation_type,
+            candidate=mapping.candidate,
+            first_seen=state.first_seen,
+            evidence_key=state.evidence_key,
+            best_score=self._best.get(state.evidence_key, 0.0),
+            frames_seen=state.frames - 1,  # _note counts the confirming frame
+        )
+        violation.state = state
+        state.violation = violation
+        return violation, Lifecycle.new
+
+    def _continued(self, vtype: ViolationType, box: BoxT, now: float, rule: RuleConfig) -> Violation | None:
+        """The best-overlapping violation of this type that is unseen right now or ended recently."""
+        candidates = [
+            s.violation
+            for s in self._states.values()
+            if s.violation is not None and s.violation_type == vtype and s.last_seen < now
+        ]
+        candidates += [v for v in self._ended if v.violation_type == vtype and v.ended_at is not None
+                       and now - v.ended_at <= rule.cooldown_s]  # fmt: skip
+        best, best_iou = None, CONTINUATION_IOU
+        for v in candidates:
+            iou = _iou(v.box, box)
+            if iou >= best_iou:
+                best, best_iou = v, iou
+        return best
+
+    def _adopt(self, violation: Violation, state: TrackState, result: RuleResult) -> None:
+        old_state = violation.state
+        if old_state is not None and old_state is not state:
+            self._states.pop((old_state.tracker_id, old_state.violation_type), None)
+            old_state.violation = None
+        if violation in self._ended:
+            self._ended.remove(violation)
+        # Keep whichever evidence is better: the violation's earlier best frame or this track's.
+        new_best = self._best.get(state.evidence_key, 0.0)
+        if violation.ended_at is None and violation.best_score >= new_best:
+            self._release(state.evidence_key, result)
+            state.evidence_key = violation.evidence_key
+        else:
+            if violation.ended_at is None:
+                self._release(violation.evidence_key, result)
+            violation.evidence_key = state.evidence_key
+            violation.best_score = new_best
+        violation.first_seen = min(violation.first_seen, state.first_seen)
+        violation.state = state
+        state.violation = violation
+
+    def _note(
+        self,
+        violation: Violation,
+        state: TrackState,
+        frame: Frame,
+        box: BoxT,
+        class_name: str,
+        detector_index: int,
+        score: float,
+        now: float,
+        position: Position | None,
+    ) -> None:
+        violation.box = box
+        violation.frame_size = (frame.width, frame.height)
+        violation.detector_class = class_name
+        violation.model = self._model(detector_index)
+        violation.score = score
+        violation.last_seen = now
+        violation.position = position
+        violation.frames_seen += 1
+        violation.best_score = max(violation.best_score, self._best.get(state.evidence_key, 0.0))
+
+    def _changed(self, violation: Violation, rule: RuleConfig) -> bool:
+        better = violation.best_score > violation.reported_best + SCORE_EPSILON
+        return better or rule.dwell_s > 0
+
+    # -- time passes -----------------------------------------------------------------------------
+
+    def _expire(self, now: float, seen: set[tuple[int, ViolationType]], result: RuleResult) -> None:
+        for key, state in list(self._states.items()):
+            if key in seen:
+                continue
+            if now - state.last_seen >= self._rules[state.violation_type].end_after_s:
+                self._drop_state(state, now, result)
+        self._ended = [
+            v for v in self._ended
+            if v.ended_at is not None and now - v.ended_at <= self._rules[v.violation_type].cooldown_s
+        ]  # fmt: skip
+
+    def _drop_state(self, state: TrackState, now: float, result: RuleResult) -> None:
+        self._states.pop((state.tracker_id, state.violation_type), None)
+        violation = state.violation
+        self._release(state.evidence_key, result)
+        if violation is None:
+            return
+        result.events.append(self._emit(violation, Lifecycle.end, violation.last_seen))
+        violation.ended_at = now
+        violation.state = None
+        state.violation = None
+        self._ended.append(violation)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _emit(self, violation: Violation, lifecycle: Lifecycle, when: float) -> TriggeredEvent:
+        assert violation.model is not None
+        width, height = violation.frame_size
+        event = ViolationEvent(
+            event_id=self._new_id(),
+            device_id=self._device_id,
+            camera_id=self._camera_id,
+            track_id=violation.track_id,
+            sequence=violation.next_sequence,
+            lifecycle=lifecycle,
+            violation_type=violation.violation_type,
+            candidate=violation.candidate,
+            detector_class=violation.detector_class,
+            score=min(max(violation.score, 0.0), 1.0),
+            box=violation.box,
+            frame_width=width,
+            frame_height=height,
+            # An 'end' describes the last frame the violation was seen in (its box and position).
+            observed_at=_utc(violation.last_seen),
+            first_seen_at=_utc(min(violation.first_seen, violation.last_seen)),
+            frames_seen=max(violation.frames_seen, 1),
+            position=violation.position,
+            model=violation.model,
+        )
+        violation.next_sequence += 1
+        violation.last_emitted = when
+        violation.reported_best = violation.best_score
+        return TriggeredEvent(event=event, evidence_key=violation.evidence_key)
+
+    def _model(self, detector_index: int) -> ModelRef:
+        if not 0 <= detector_index < len(self._models):
+            raise ValueError(f"detection from detector {detector_index}, but only {len(self._models)} models")
+        return self._models[detector_index]
+
+    def _new_key(self) -> int:
+        self._next_key += 1
+        return self._next_key
+
+    def _release(self, key: int, result: RuleResult) -> None:
+        if key in self._best:
+            del self._best[key]
+            result.released.append(key)
+
+
+def _clip(xyxy: np.ndarray, width: int, height: int) -> BoxT | None:
+    x1 = min(max(float(xyxy[0]), 0.0), float(width))
+    y1 = min(max(float(xyxy[1]), 0.0), float(height))
+    x2 = min(max(float(xyxy[2]), 0.0), float(width))
+    y2 = min(max(float(xyxy[3]), 0.0), float(height))
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return (x1, y1, x2, y2)
+
+
+def _iou(a: BoxT, b: BoxT) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
