@@ -20,6 +20,12 @@ MODELS = [ModelRef(name="coco-proxy", version="1"), ModelRef(name="streetwatch-d
 POSITION = Position(lat=21.03, lon=105.85, source="gpx")
 
 Row = tuple[int, str, float, tuple[float, float, float, float]]  # tracker id, class, score, box
+Step = tuple[float, Sequence[Row]]
+
+
+def absent(times: range) -> list[Step]:
+    """Frames in which nothing is detected."""
+    return [(t, []) for t in times]
 
 
 def frame_at(seconds: float, index: int = 0) -> Frame:

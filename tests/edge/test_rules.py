@@ -7,7 +7,7 @@ import pytest
 from edge.config import ClassMapping, RuleConfig, Zone
 from edge.rules import RuleEngine
 from streetwatch.events import Lifecycle, ViolationType
-from tests.edge.rules_support import POSITION, engine, frame_at, kinds, run, tracked
+from tests.edge.rules_support import POSITION, Step, absent, engine, frame_at, kinds, run, tracked
 
 TRUCK = ViolationType.unsealed_truck
 VEND = ViolationType.street_vending
@@ -59,7 +59,7 @@ def test_small_boxes_never_count() -> None:
 
 def test_dwell_delays_stationary_violations() -> None:
     eng = engine({VEND: RuleConfig(confirm_frames=2, confirm_window=3, dwell_s=20)})
-    steps = [(t, [(4, "umbrella", 0.8, BOX)]) for t in range(0, 30, 5)]
+    steps: list[Step] = [(t, [(4, "umbrella", 0.8, BOX)]) for t in range(0, 30, 5)]
     events, _ = run(eng, steps)
     assert kinds(events) == ["new"]
     assert events[0].observed_at == frame_at(20).timestamp
@@ -112,7 +112,7 @@ def test_dwelling_violations_update_while_present() -> None:
 
 def test_end_after_unseen_timeout() -> None:
     eng = engine({TRUCK: RuleConfig(confirm_frames=2, confirm_window=2, end_after_s=5)})
-    steps = [(t, [(1, "truck", 0.9, BOX)]) for t in range(3)] + [(t, []) for t in range(3, 10)]
+    steps: list[Step] = [(t, [(1, "truck", 0.9, BOX)]) for t in range(3)] + absent(range(3, 10))
     events, _ = run(eng, steps)
     assert kinds(events) == ["new", "end"]
     end = events[1]
@@ -131,10 +131,10 @@ def test_unconfirmed_tracks_vanish_silently_and_release_their_evidence() -> None
 
 def test_cooldown_continues_an_ended_violation() -> None:
     eng = engine({VEND: RuleConfig(confirm_frames=2, confirm_window=2, end_after_s=5, cooldown_s=60)})
-    seen = [(t, [(1, "umbrella", 0.8, BOX)]) for t in range(3)]
-    gone = [(t, []) for t in range(3, 10)]
+    seen: list[Step] = [(t, [(1, "umbrella", 0.8, BOX)]) for t in range(3)]
+    gone = absent(range(3, 10))
     shifted = (105.0, 98.0, 305.0, 262.0)
-    again = [(t, [(2, "umbrella", 0.8, shifted)]) for t in range(10, 13)]
+    again: list[Step] = [(t, [(2, "umbrella", 0.8, shifted)]) for t in range(10, 13)]
     events, _ = run(eng, seen + gone + again)
     assert kinds(events) == ["new", "end", "update"]
     assert len({e.track_id for e in events}) == 1
@@ -143,9 +143,9 @@ def test_cooldown_continues_an_ended_violation() -> None:
 
 def test_after_cooldown_a_fresh_violation_is_raised() -> None:
     eng = engine({VEND: RuleConfig(confirm_frames=2, confirm_window=2, end_after_s=5, cooldown_s=10)})
-    seen = [(t, [(1, "umbrella", 0.8, BOX)]) for t in range(3)]
-    gone = [(t, []) for t in range(3, 30)]
-    again = [(t, [(2, "umbrella", 0.8, BOX)]) for t in range(30, 33)]
+    seen: list[Step] = [(t, [(1, "umbrella", 0.8, BOX)]) for t in range(3)]
+    gone = absent(range(3, 30))
+    again: list[Step] = [(t, [(2, "umbrella", 0.8, BOX)]) for t in range(30, 33)]
     events, _ = run(eng, seen + gone + again)
     assert kinds(events) == ["new", "end", "new"]
     assert events[0].track_id != events[2].track_id
@@ -153,22 +153,22 @@ def test_after_cooldown_a_fresh_violation_is_raised() -> None:
 
 def test_cooldown_needs_overlap_and_same_type() -> None:
     eng = engine({VEND: RuleConfig(confirm_frames=2, confirm_window=2, end_after_s=5, cooldown_s=60)})
-    seen = [(t, [(1, "umbrella", 0.8, BOX)]) for t in range(3)]
-    gone = [(t, []) for t in range(3, 10)]
-    elsewhere = [(t, [(2, "umbrella", 0.8, (400.0, 300.0, 600.0, 460.0))]) for t in range(10, 13)]
+    seen: list[Step] = [(t, [(1, "umbrella", 0.8, BOX)]) for t in range(3)]
+    gone = absent(range(3, 10))
+    elsewhere: list[Step] = [(t, [(2, "umbrella", 0.8, (400.0, 300.0, 600.0, 460.0))]) for t in range(10, 13)]
     events, _ = run(eng, seen + gone + elsewhere)
     assert kinds(events) == ["new", "end", "new"]
-    truck = [(t, [(3, "truck", 0.8, BOX)]) for t in range(13, 16)]
+    truck: list[Step] = [(t, [(3, "truck", 0.8, BOX)]) for t in range(13, 16)]
     events, _ = run(eng, truck)
     assert kinds(events) == ["new"] and events[0].violation_type is TRUCK
 
 
 def test_lost_and_reacquired_track_continues_without_an_end() -> None:
     eng = engine({TRUCK: RuleConfig(confirm_frames=2, confirm_window=2, end_after_s=10)})
-    first = [(t, [(1, "truck", 0.9, BOX)]) for t in range(3)]
-    gap = [(t, []) for t in range(3, 6)]
-    second = [(t, [(9, "truck", 0.9, BOX)]) for t in range(6, 9)]
-    after = [(t, []) for t in range(9, 25)]
+    first: list[Step] = [(t, [(1, "truck", 0.9, BOX)]) for t in range(3)]
+    gap = absent(range(3, 6))
+    second: list[Step] = [(t, [(9, "truck", 0.9, BOX)]) for t in range(6, 9)]
+    after = absent(range(9, 25))
     events, _ = run(eng, first + gap + second + after)
     assert kinds(events) == ["new", "end"]
     assert events[0].track_id == events[1].track_id
