@@ -1,0 +1,205 @@
+"""Wire models of the MQTT messages besides the event: status, telemetry and commands.
+
+The event itself is :class:`streetwatch.events.ViolationEvent`; evidence travels as raw
+JPEG bytes. These models are shared by the edge (which builds them) and the server
+(which validates them); every one forbids unknown keys. Topics: :mod:`streetwatch.topics`;
+payload examples: ``docs/mqtt.md``.
+
+Commands are the one open-ended message: the server may learn new command types
+before a box does. :func:`parse_command_header` therefore reads only the envelope
+(``command_id`` and ``type``); the box validates the rest with the model registered for
+that type (extra keys forbidden there too) and logs and ignores what it does not know.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from streetwatch.errors import PayloadError
+from streetwatch.events import DEVICE_ID_PATTERN, ModelRef
+
+#: Commands are small; anything bigger is refused before parsing.
+MAX_COMMAND_BYTES = 16 * 1024
+
+#: The envelope of a command: what a box needs to route it.
+COMMAND_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must carry a timezone (UTC), got naive {value.isoformat()}")
+    return value.astimezone(timezone.utc)
+
+
+class StatusMessage(_Strict):
+    """Retained on ``.../status``: is the box online, and what software and models it runs."""
+
+    state: Literal["online", "offline"] = Field(
+        description="online: sent on every connect; offline: the last will, or sent on a clean shutdown."
+    )
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The box this status describes.")
+    software_version: str = Field(min_length=1, max_length=64, description="StreetWatch version on the box.")
+    models: list[ModelRef] = Field(default_factory=list, description="Detector models the box runs.")
+    at: datetime = Field(description="UTC time the message was built (for the will: when it was armed).")
+
+    @field_validator("at")
+    @classmethod
+    def _at_is_utc(cls, value: datetime) -> datetime:
+        return _utc(value, "at")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> StatusMessage:
+        return _parse(cls, payload, "status")
+
+
+class CoveragePoint(_Strict):
+    """One point of the vehicle's track: where the camera has looked (for coverage maps)."""
+
+    lat: float = Field(ge=-90, le=90, description="Latitude in degrees, WGS 84.")
+    lon: float = Field(ge=-180, le=180, description="Longitude in degrees, WGS 84.")
+    at: datetime = Field(description="UTC time of the fix.")
+    heading: float | None = Field(
+        default=None, ge=0, lt=360, description="Course over ground or camera direction, degrees from north."
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _at_is_utc(cls, value: datetime) -> datetime:
+        return _utc(value, "at")
+
+
+class OutboxDepth(_Strict):
+    """What is waiting on the box's disk to be delivered."""
+
+    events: int = Field(ge=0, description="Events not yet acknowledged by the broker.")
+    evidence: int = Field(ge=0, description="Evidence images not yet acknowledged by the broker.")
+    bytes: int = Field(ge=0, description="Payload bytes of all waiting messages.")
+    oldest_at: datetime | None = Field(default=None, description="UTC creation time of the oldest message.")
+
+
+class TelemetryMessage(_Strict):
+    """Sent on ``.../telemetry`` every ``telemetry_interval_s`` while connected."""
+
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The box that reports.")
+    at: datetime = Field(description="UTC time of the report.")
+    period_s: float = Field(ge=0, description="Seconds covered by this report (since the previous one).")
+    uptime_s: float = Field(ge=0, description="Seconds since the edge process started.")
+    frames: int = Field(ge=0, description="Frames processed during the period.")
+    fps: float = Field(ge=0, description="frames / period_s.")
+    coverage: list[CoveragePoint] = Field(
+        default_factory=list, description="Position track since the previous report, thinned, oldest first."
+    )
+    outbox: OutboxDepth
+    dropped: dict[str, int] = Field(
+        default_factory=dict,
+        description="Messages the box gave up on, by reason, counted since the outbox was created.",
+    )
+    cpu_temp_c: float | None = Field(default=None, description="CPU temperature, when a sensor is readable.")
+    gpu_temp_c: float | None = Field(default=None, description="GPU temperature (Jetson), when readable.")
+
+    @field_validator("at")
+    @classmethod
+    def _at_is_utc(cls, value: datetime) -> datetime:
+        return _utc(value, "at")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> TelemetryMessage:
+        return _parse(cls, payload, "telemetry")
+
+
+class CommandHeader(_Strict):
+    """The envelope every command carries; the rest depends on ``type``."""
+
+    command_id: str = Field(min_length=1, max_length=64, description="Unique id chosen by the server.")
+    type: str = Field(pattern=COMMAND_TYPE_PATTERN, description="Which command this is.")
+
+
+class Command(_Strict):
+    """Base of typed commands: subclasses add ``type: Literal[...]`` and their own fields."""
+
+    command_id: str = Field(min_length=1, max_length=64, description="Unique id chosen by the server.")
+    type: str = Field(pattern=COMMAND_TYPE_PATTERN, description="Which command this is.")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class SendTelemetryCommand(Command):
+    """Ask the box to publish a telemetry report now instead of at the next interval."""
+
+    type: Literal["send_telemetry"] = "send_telemetry"
+
+
+class PublishStatusCommand(Command):
+    """Ask the box to publish its retained status again (e.g. after the server lost it)."""
+
+    type: Literal["publish_status"] = "publish_status"
+
+
+_C = TypeVar("_C", bound=Command)
+
+
+def parse_command_header(payload: bytes | str) -> tuple[CommandHeader, dict[str, Any]]:
+    """Read a command's envelope; return it with the whole decoded object for the typed model."""
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise PayloadError(f"command payload is {len(payload)} bytes; the limit is {MAX_COMMAND_BYTES}")
+    raw = _json_object(payload, "command")
+    try:
+        header = CommandHeader.model_validate(
+            {"command_id": raw.get("command_id"), "type": raw.get("type")}
+        )
+    except ValidationError as exc:
+        raise PayloadError(f"command envelope is invalid: {_summarise(exc)}") from exc
+    return header, raw
+
+
+def _json_object(payload: bytes | str, what: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"{what} payload is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PayloadError(f"{what} payload must be a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+def _parse(cls: type[_M], payload: bytes | str, what: str) -> _M:
+    raw = _json_object(payload, what)
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        raise PayloadError(f"{what} payload does not follow the schema: {_summarise(exc)}") from exc
+
+
+def validate_command(model: type[_C], raw: dict[str, Any]) -> _C:
+    """Validate a decoded command against its typed model; :class:`PayloadError` says what is wrong."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise PayloadError(f"command {raw.get('type')!r} is invalid: {_summarise(exc)}") from exc
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
