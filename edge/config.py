@@ -8,12 +8,22 @@ Relative paths in the file are resolved against the file's folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from streetwatch.errors import ConfigError
 from streetwatch.events import DEVICE_ID_PATTERN, ViolationType
@@ -179,6 +189,93 @@ class JsonlSinkConfig(_Section):
     path: str = Field(default="var/events.jsonl", description="JSON-lines file the events are appended to.")
 
 
+class MqttTlsConfig(_Section):
+    ca_file: str | None = Field(
+        default=None, description="CA certificate (PEM) that signed the broker certificate. None: system CAs."
+    )
+    certfile: str | None = Field(default=None, description="Client certificate (PEM), for mutual TLS.")
+    keyfile: str | None = Field(default=None, description="Private key (PEM) of the client certificate.")
+    insecure: bool = Field(
+        default=False,
+        description="Skip the broker hostname check (test benches only: it allows man-in-the-middle).",
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTlsConfig:
+        if self.keyfile and not self.certfile:
+            raise ValueError("tls.keyfile needs tls.certfile")
+        return self
+
+
+class OutboxConfig(_Section):
+    path: str = Field(
+        default="var/outbox.sqlite3", description="SQLite file holding messages until the broker acks them."
+    )
+    max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Payload bytes kept at most; beyond it evidence is dropped first, then events, oldest "
+        "first (docs/mqtt.md).",
+    )
+    max_age_s: float = Field(
+        default=7 * 24 * 3600, gt=0, description="Messages older than this are dropped (counted, reported)."
+    )
+    evidence_max_age_s: float | None = Field(
+        default=None, gt=0, description="Evidence older than this is dropped. None: the same as max_age_s."
+    )
+
+
+class MqttSinkConfig(_Section):
+    kind: Literal["mqtt"] = "mqtt"
+    host: str = Field(description="Broker host name or address.")
+    port: int | None = Field(
+        default=None, gt=0, lt=65536, description="Broker port. None: 1883, or 8883 with tls."
+    )
+    username: str | None = Field(default=None, description="Broker username. None: the device_id.")
+    password: str | None = Field(default=None, description="Broker password (prefer password_file).")
+    password_file: str | None = Field(
+        default=None, description="File whose first line is the broker password (keeps it out of the config)."
+    )
+    tls: MqttTlsConfig | None = Field(default=None, description="Connect with TLS. None: plain TCP.")
+    keepalive_s: int = Field(
+        default=30, ge=5, le=3600, description="MQTT keepalive in seconds; a dead link shows after ~1.5x."
+    )
+    client_id: str | None = Field(
+        default=None, description="MQTT client id (the persistent session's key). None: the device_id."
+    )
+    session_expiry_s: int = Field(
+        default=7 * 24 * 3600, ge=0, description="Seconds the broker keeps the session while the box is away."
+    )
+    reconnect_min_s: float = Field(default=1.0, gt=0, description="First wait before reconnecting.")
+    reconnect_max_s: float = Field(default=60.0, gt=0, description="Longest wait between reconnect attempts.")
+    inflight_window: int = Field(
+        default=100, ge=1, le=65000, description="Messages published but not yet acknowledged, at most."
+    )
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The on-disk queue.")
+    telemetry_interval_s: float = Field(default=60.0, ge=1, description="Seconds between telemetry reports.")
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MqttSinkConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give either sink.password or sink.password_file, not both")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("sink.reconnect_max_s must be >= sink.reconnect_min_s")
+        return self
+
+
+def _sink_kind(value: Any) -> str:
+    # A sink without 'kind' is the JSON-lines file, as before MQTT existed.
+    if isinstance(value, dict):
+        return str(value.get("kind", "jsonl"))
+    return str(getattr(value, "kind", "jsonl"))
+
+
+SinkConfig = Annotated[
+    Annotated[JsonlSinkConfig, Tag("jsonl")] | Annotated[MqttSinkConfig, Tag("mqtt")],
+    Discriminator(_sink_kind),
+]
+
+
 class DeviceConfig(_Section):
     """The whole configuration of one edge box."""
 
@@ -195,7 +292,9 @@ class DeviceConfig(_Section):
         default_factory=dict, description="Per-violation rules; types not listed use the defaults."
     )
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
-    sink: JsonlSinkConfig = Field(default_factory=JsonlSinkConfig, description="Where events go.")
+    sink: SinkConfig = Field(
+        default_factory=JsonlSinkConfig, description="Where events go: kind jsonl (a file) or mqtt."
+    )
 
     @field_validator("class_map")
     @classmethod
@@ -253,7 +352,22 @@ def resolve_paths(config: DeviceConfig, base: Path) -> DeviceConfig:
         location = location.model_copy(update={"path": fix(location.path)})
     detectors = [d.model_copy(update={"model": fix(d.model)}) for d in config.detectors]
     evidence = config.evidence.model_copy(update={"directory": fix(config.evidence.directory)})
-    sink = config.sink.model_copy(update={"path": fix(config.sink.path)})
+    sink: JsonlSinkConfig | MqttSinkConfig
+    if isinstance(config.sink, MqttSinkConfig):
+        sink = _resolve_mqtt_paths(config.sink, fix)
+    else:
+        sink = config.sink.model_copy(update={"path": fix(config.sink.path)})
     return config.model_copy(
         update={"source": source, "location": location, "detectors": detectors, "evidence": evidence, "sink": sink}
     )
+
+
+def _resolve_mqtt_paths(sink: MqttSinkConfig, fix: Callable[[str], str]) -> MqttSinkConfig:
+    tls = sink.tls
+    if tls is not None:
+        tls = tls.model_copy(
+            update={n: fix(getattr(tls, n)) for n in ("ca_file", "certfile", "keyfile") if getattr(tls, n)}
+        )
+    outbox = sink.outbox.model_copy(update={"path": fix(sink.outbox.path)})
+    password_file = fix(sink.password_file) if sink.password_file else None
+    return sink.model_copy(update={"tls": tls, "outbox": outbox, "password_file": password_file})
