@@ -142,7 +142,7 @@ def convert(
     class_names: list[str],
     arch: str = DEFAULT_ARCH,
 ) -> TransferReport:
-    """Build ``arch`` for ``class_names``, load the matching COCO tensors and save an ultralytics checkpoint."""
+    """Build ``arch`` for ``class_names``, load matching COCO tensors, save an ultralytics checkpoint."""
     import torch
     from ultralytics.nn.tasks import DetectionModel
 

@@ -1,0 +1,105 @@
+"""Train a detector with ultralytics, offline, from local weights only.
+
+Ultralytics reaches for the network in a few places (weights by bare name, the AMP
+check's reference model, the plot font, usage analytics). We make every one of them
+impossible: weights must be an existing local file (a ``.pt`` checkpoint, e.g. from
+:mod:`training.convert_yolov5`, or a model ``.yaml`` to start from scratch), the
+process runs with ``YOLO_OFFLINE=1`` and analytics off, and AMP is off (CPU anyway).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streetwatch.errors import ConfigError, ModelNotFoundError
+
+
+def go_offline() -> None:
+    """Make ultralytics behave as if there were no network (call before importing it)."""
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_VERBOSE", "True")
+    from ultralytics.utils import SETTINGS
+
+    if SETTINGS.get("sync"):
+        SETTINGS.update({"sync": False})
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; defaults are the first model's recipe."""
+
+    data: Path
+    weights: Path
+    project: Path
+    name: str = "train"
+    epochs: int = 10
+    imgsz: int = 416
+    batch: int = 16
+    workers: int = 2
+    patience: int = 50
+    close_mosaic: int = 3
+    warmup_epochs: float = 1.0
+    cache: str | bool = False
+    seed: int = 0
+    plots: bool = True
+    fraction: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not self.data.is_file():
+            raise ConfigError(f"dataset yaml not found: {self.data}")
+        if not self.weights.is_file():
+            raise ModelNotFoundError(
+                f"weights not found: {self.weights} (give a local .pt checkpoint or a model .yaml; "
+                "nothing is downloaded)"
+            )
+        if self.weights.suffix not in {".pt", ".yaml", ".yml"}:
+            raise ConfigError(f"weights must be a .pt checkpoint or a model .yaml, got {self.weights}")
+        if self.epochs < 1 or self.imgsz < 32 or self.batch < 1:
+            raise ConfigError(
+                f"epochs, imgsz and batch must be positive (got {self.epochs}, {self.imgsz}, {self.batch})"
+            )
+
+
+def run_dir(config: TrainConfig) -> Path:
+    return config.project / config.name
+
+
+def train(config: TrainConfig, resume: bool = False) -> Path:
+    """Run (or resume) training; returns the run folder with ``weights/best.pt`` and ``last.pt``."""
+    go_offline()
+    from ultralytics import YOLO
+
+    if resume:
+        last = run_dir(config) / "weights" / "last.pt"
+        if not last.is_file():
+            raise ModelNotFoundError(f"nothing to resume: {last} does not exist")
+        YOLO(str(last)).train(resume=True)
+        return run_dir(config)
+    config.check()
+    model = YOLO(str(config.weights))
+    model.train(
+        data=str(config.data),
+        epochs=config.epochs,
+        imgsz=config.imgsz,
+        batch=config.batch,
+        workers=config.workers,
+        device="cpu",
+        project=str(config.project),
+        name=config.name,
+        exist_ok=True,
+        patience=config.patience,
+        close_mosaic=config.close_mosaic,
+        warmup_epochs=config.warmup_epochs,
+        cache=config.cache,
+        seed=config.seed,
+        plots=config.plots,
+        fraction=config.fraction,
+        amp=False,
+        verbose=True,
+        **config.extra,
+    )
+    return run_dir(config)
