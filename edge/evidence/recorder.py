@@ -1,0 +1,103 @@
+"""Keeps the best frame of every open track in memory and turns it into stored evidence on demand."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from edge.config import EvidenceConfig
+from edge.evidence.render import Image, annotate, crop, downscale, encode_jpeg
+from edge.evidence.store import EvidenceStore
+from edge.frames import Frame
+from edge.interfaces import Evidence
+from streetwatch.errors import StorageError
+from streetwatch.events import EvidenceRef
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _BestFrame:
+    image: Image  # already downscaled to max_frame_width
+    box: tuple[float, float, float, float]  # in pixels of ``image``
+    label: str
+    score: float
+    captured_at: datetime
+    evidence: Evidence | None = None  # rendered and stored once, on first use
+
+
+class EvidenceRecorder:
+    """One downscaled frame per open track (bounded memory), rendered to JPEG when an event needs it.
+
+    Keys are the rule engine's evidence keys: ``offer`` when it says a frame is
+    the best so far, ``evidence_for`` when an event goes out, ``release`` when
+    the track is gone.
+    """
+
+    def __init__(self, config: EvidenceConfig, store: EvidenceStore | None = None) -> None:
+        self.config = config
+        self.store = store or EvidenceStore(config.directory, int(config.max_total_mb * 1024 * 1024))
+        self._best: dict[int, _BestFrame] = {}
+        self._last_frame: Frame | None = None
+        self._last_small: tuple[Image, float] | None = None
+        self.failures = 0
+
+    @property
+    def kept(self) -> int:
+        """Frames held in memory right now (one per open track at most)."""
+        return len(self._best)
+
+    def offer(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
+        current = self._best.get(key)
+        if current is not None and current.score >= score:
+            return
+        small, scale = self._downscaled(frame)
+        scaled = (box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale)
+        self._best[key] = _BestFrame(small, scaled, label, score, frame.timestamp)
+
+    def release(self, key: int) -> None:
+        self._best.pop(key, None)
+
+    def evidence_for(self, key: int) -> Evidence | None:
+        """Stored evidence of ``key``'s best frame.
+
+        None when no frame is kept, or (with a warning) when storage failed: the
+        event still goes out, only without its pictures.
+        """
+        best = self._best.get(key)
+        if best is None:
+            return None
+        if best.evidence is None:
+            try:
+                best.evidence = self._render(best)
+            except StorageError as exc:
+                self.failures += 1
+                log.warning("event goes out without evidence: %s", exc)
+                return None
+        return best.evidence
+
+    def _render(self, best: _BestFrame) -> Evidence:
+        cfg = self.config
+        drawn = annotate(best.image, best.box, f"{best.label} {best.score:.2f}")
+        frame_jpeg = encode_jpeg(drawn, cfg.jpeg_quality)
+        piece = crop(best.image, best.box, cfg.crop_margin, cfg.max_crop_side)
+        crop_jpeg = encode_jpeg(piece, cfg.jpeg_quality)
+        frame_sha = self.store.put(frame_jpeg)
+        crop_sha = self.store.put(crop_jpeg)
+        ref = EvidenceRef(
+            frame_sha256=frame_sha,
+            frame_bytes=len(frame_jpeg),
+            crop_sha256=crop_sha,
+            crop_bytes=len(crop_jpeg),
+            captured_at=best.captured_at,
+        )
+        return Evidence(frame_jpeg=frame_jpeg, crop_jpeg=crop_jpeg, ref=ref)
+
+    def _downscaled(self, frame: Frame) -> tuple[Image, float]:
+        # Several tracks often improve on the same frame: shrink it once.
+        if self._last_frame is not frame or self._last_small is None:
+            self._last_frame = frame
+            self._last_small = downscale(frame.image, self.config.max_frame_width)
+        return self._last_small

@@ -1,0 +1,116 @@
+"""Evidence: bounded sizes, content addressing, size cap and a full disk."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import EvidenceConfig
+from edge.evidence import EvidenceRecorder, EvidenceStore, crop
+from edge.frames import Frame
+from streetwatch.errors import StorageError
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+T0 = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
+
+
+def big_street_frame() -> Frame:
+    """A real street photo blown up to 1920 px wide, so downscaling has work to do."""
+    photo = next(iter(sorted((SHARED / "vehicles" / "val" / "images").glob("*.jpg"))), None)
+    image = cv2.imread(str(photo)) if photo else None
+    if image is None:
+        rng = np.random.default_rng(0)
+        image = rng.integers(0, 255, (640, 640, 3), dtype=np.uint8)
+    image = cv2.resize(image, (1920, 1920))
+    return Frame(image=image, timestamp=T0, index=0, source="test")
+
+
+def config(tmp_path: Path, **overrides: object) -> EvidenceConfig:
+    values: dict[str, object] = {"directory": str(tmp_path / "evidence"), "max_frame_width": 640,
+                                 "max_crop_side": 200}  # fmt: skip
+    values.update(overrides)
+    return EvidenceConfig.model_validate(values)
+
+
+def test_evidence_is_bounded_and_content_addressed(tmp_path: Path) -> None:
+    recorder = EvidenceRecorder(config(tmp_path))
+    frame = big_street_frame()
+    recorder.offer(1, frame, (300.0, 600.0, 1500.0, 1700.0), "truck", 0.8)
+    evidence = recorder.evidence_for(1)
+    assert evidence is not None
+    full = cv2.imdecode(np.frombuffer(evidence.frame_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    piece = cv2.imdecode(np.frombuffer(evidence.crop_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert full is not None and piece is not None
+    assert full.shape[1] == 640 and full.shape[0] == 640
+    assert max(piece.shape[:2]) == 200
+    ref = evidence.ref
+    assert ref.frame_sha256 == hashlib.sha256(evidence.frame_jpeg).hexdigest()
+    assert ref.crop_sha256 == hashlib.sha256(evidence.crop_jpeg).hexdigest()
+    assert (ref.frame_bytes, ref.crop_bytes) == (len(evidence.frame_jpeg), len(evidence.crop_jpeg))
+    assert ref.captured_at == T0
+    stored = recorder.store.path_for(ref.frame_sha256)
+    assert stored.read_bytes() == evidence.frame_jpeg
+    assert recorder.store.path_for(ref.crop_sha256).read_bytes() == evidence.crop_jpeg
+    # The box is drawn: red pixels along its top edge in the downscaled frame (scale 1/3).
+    b, g, r = full[200, 100:500].mean(axis=0)
+    assert r > 150 and g < 100 and b < 100
+
+
+def test_only_the_best_frame_is_kept_and_release_frees_it(tmp_path: Path) -> None:
+    recorder = EvidenceRecorder(config(tmp_path))
+    frame = big_street_frame()
+    later = Frame(image=frame.image, timestamp=T0.replace(minute=5), index=1, source="test")
+    recorder.offer(7, frame, (0.0, 0.0, 900.0, 900.0), "truck", 0.9)
+    recorder.offer(7, later, (0.0, 0.0, 900.0, 900.0), "truck", 0.5)  # worse: ignored
+    evidence = recorder.evidence_for(7)
+    assert evidence is not None and evidence.ref.captured_at == T0
+    assert recorder.kept == 1
+    recorder.release(7)
+    assert recorder.kept == 0
+    assert recorder.evidence_for(7) is None
+
+
+def test_crop_keeps_a_margin_and_stays_inside() -> None:
+    image = np.zeros((100, 200, 3), dtype=np.uint8)
+    assert crop(image, (50, 20, 150, 60), margin=0.1, max_side=1000).shape == (48, 120, 3)
+    assert crop(image, (0, 0, 200, 100), margin=0.5, max_side=1000).shape == (100, 200, 3)
+
+
+def test_store_deletes_oldest_beyond_the_cap(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path / "ev", max_total_bytes=2500)
+    blobs = [bytes([i]) * 1000 for i in range(4)]
+    digests = [store.put(b) for b in blobs]
+    assert store.total_bytes <= 2500
+    present = [store.path_for(d).exists() for d in digests]
+    assert present == [False, False, True, True]
+    # A fresh store counts what is already on disk.
+    again = EvidenceStore(tmp_path / "ev", max_total_bytes=2500)
+    assert again.total_bytes == 2000
+    assert again.put(blobs[3]) == digests[3]
+    assert again.total_bytes == 2000
+
+
+def test_full_disk_drops_evidence_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = EvidenceRecorder(config(tmp_path))
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("edge.evidence.store.open", full_disk, raising=False)
+    recorder.offer(1, big_street_frame(), (10.0, 10.0, 500.0, 500.0), "truck", 0.7)
+    with caplog.at_level(logging.WARNING, logger="edge.evidence"):
+        assert recorder.evidence_for(1) is None
+    assert recorder.failures == 1
+    assert "full" in caplog.text
+    assert [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()] == []  # no half files
+    with pytest.raises(StorageError, match=r"disk holding .* is full"):
+        recorder.store.put(b"x")
