@@ -28,7 +28,7 @@ def big_street_frame() -> Frame:
     if image is None:
         rng = np.random.default_rng(0)
         image = rng.integers(0, 255, (640, 640, 3), dtype=np.uint8)
-    image = cv2.resize(image, (1920, 1920))
+    image = np.asarray(cv2.resize(image, (1920, 1920)), dtype=np.uint8)
     return Frame(image=image, timestamp=T0, index=0, source="test")
 
 
