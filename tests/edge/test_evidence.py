@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from edge.config import EvidenceConfig
 from edge.evidence import EvidenceRecorder, EvidenceStore, crop
@@ -28,8 +29,8 @@ def big_street_frame() -> Frame:
     if image is None:
         rng = np.random.default_rng(0)
         image = rng.integers(0, 255, (640, 640, 3), dtype=np.uint8)
-    image = np.asarray(cv2.resize(image, (1920, 1920)), dtype=np.uint8)
-    return Frame(image=image, timestamp=T0, index=0, source="test")
+    big: NDArray[np.uint8] = np.asarray(cv2.resize(image, (1920, 1920)), dtype=np.uint8)
+    return Frame(image=big, timestamp=T0, index=0, source="test")
 
 
 def config(tmp_path: Path, **overrides: object) -> EvidenceConfig:
