@@ -1,0 +1,102 @@
+"""Request dependencies: a database session, the caller, and role checks.
+
+Route modules declare what they need with the ``Annotated`` aliases below::
+
+    def list_cases(session: SessionDep, caller: ViewerDep) -> ...
+
+Errors: no or malformed ``Authorization`` header, or an unknown / revoked
+token -> 401 with ``WWW-Authenticate: Bearer``; a valid token whose role is too
+low (or a device token on a dispatcher endpoint) -> 403 naming the role needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.auth import Principal, Role, authenticate_token, role_allows
+
+#: Shown in the OpenAPI page as the "Authorize" button; errors are raised by us, not by it.
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="A token from `streetwatch user create` or POST /users."
+)
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request, closed afterwards; routes commit what they change."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    with sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def principal_for_token(session: Session, token: str | None) -> Principal:
+    """The caller behind ``token``, or a 401 that says what was wrong."""
+    if not token:
+        raise unauthorized("missing credentials: send the header 'Authorization: Bearer <token>'")
+    principal = authenticate_token(session, token)
+    if principal is None:
+        raise unauthorized("invalid, revoked or disabled token")
+    return principal
+
+
+def current_principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    return principal_for_token(session, credentials.credentials if credentials else None)
+
+
+CallerDep = Annotated[Principal, Depends(current_principal)]
+
+
+def check_role(principal: Principal, required: Role) -> Principal:
+    """``principal`` when its role allows ``required``; else a 403 naming both roles."""
+    if role_allows(principal.role, required):
+        return principal
+    if principal.role is Role.device:
+        message = "device credentials cannot call dispatcher endpoints"
+    else:
+        message = (
+            f"this endpoint needs the {required.value} role or higher; "
+            f"your token's role is {principal.role.value}"
+        )
+    raise HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
+
+
+def require(required: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets only callers whose role allows ``required`` through."""
+
+    def dependency(principal: CallerDep) -> Principal:
+        return check_role(principal, required)
+
+    return dependency
+
+
+ViewerDep = Annotated[Principal, Depends(require(Role.viewer))]
+ReviewerDep = Annotated[Principal, Depends(require(Role.reviewer))]
+AdminDep = Annotated[Principal, Depends(require(Role.admin))]
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Query-string times without a zone are taken as UTC (the API speaks UTC throughout)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,86 @@
+"""Cases (merged violations), their history, and the review actions on them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.api.schemas.events import EventPublic
+
+
+class CaseBase(BaseModel):
+    violation_type: str = Field(description="street_vending / garbage_overflow / illegal_signboard / ...")
+    state: str = Field(
+        description="new, confirmed, rejected, dispatched, possibly_resolved, resolved, closed."
+    )
+    priority: int = Field(description="1 most urgent .. 5 least.")
+
+
+class CasePublic(CaseBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="Case number.")
+    title: str = Field(description="One line for lists.")
+    lat: float | None = Field(description="Centre of the case's events (WGS 84).")
+    lon: float | None = Field(description="Centre of the case's events (WGS 84).")
+    device_id: str | None = Field(description="The box whose event opened the case.")
+    track_id: uuid.UUID | None = Field(description="Track of the opening event (moving violations).")
+    opened_at: datetime = Field(description="When the case was opened.")
+    first_event_at: datetime = Field(description="Earliest observation.")
+    last_event_at: datetime = Field(description="Latest observation.")
+    sla_due_at: datetime | None = Field(description="When it is due under the type's SLA.")
+    event_count: int = Field(description="Events merged into the case.")
+    device_count: int = Field(description="Distinct boxes that reported it.")
+    max_score: float = Field(description="Best detector score among its events.")
+    candidate: bool = Field(description="True while every event is a generic-class candidate.")
+    assigned_team: str | None = Field(description="Team or grid it was dispatched to.")
+    recurrence_of: int | None = Field(description="Earlier case at this spot this one recurs.")
+    possibly_resolved_at: datetime | None = Field(description="When a passing patrol no longer saw it.")
+    resolved_at: datetime | None = Field(description="When it was resolved.")
+    closed_at: datetime | None = Field(description="When it was closed.")
+    updated_at: datetime = Field(description="Last change of any kind.")
+
+
+class TransitionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_state: str | None = Field(description="State before; null when the case was created.")
+    to_state: str = Field(description="State after.")
+    actor: str = Field(description="Username, or system:<component> for automatic steps.")
+    reason: str = Field(description="Why, as given.")
+    team: str | None = Field(description="Team named by a dispatch.")
+    at: datetime = Field(description="When.")
+
+
+class CaseDetail(CasePublic):
+    events: list[EventPublic] = Field(description="The case's events, oldest first (at most the newest 200).")
+    events_total: int = Field(description="All events of the case (events may hold fewer).")
+    evidence_urls: list[str] = Field(description="Distinct full-frame evidence images, best score first.")
+    transitions: list[TransitionPublic] = Field(description="Workflow history, oldest first.")
+
+
+class CaseAction(str, Enum):
+    """What a reviewer can do to a case, and the state each leads to."""
+
+    confirm = "confirm"
+    reject = "reject"
+    dispatch = "dispatch"
+    resolve = "resolve"
+    close = "close"
+    reopen = "reopen"
+
+
+class CaseActionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: CaseAction = Field(description="confirm / reject / dispatch / resolve / close / reopen.")
+    reason: str = Field(default="", max_length=2000, description="Why; kept in the case history.")
+    team: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="dispatch: the team or grid it goes to (required).",
+    )

@@ -1,0 +1,18 @@
+"""Shapes shared by every resource: a page of results."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    """One page of a list, with the total so a client can draw a pager."""
+
+    items: list[Item] = Field(description="The rows of this page, in the requested order.")
+    total: int = Field(description="Rows matching the filters, over all pages.")
+    limit: int = Field(description="Largest number of rows a page holds.")
+    offset: int = Field(description="Rows skipped before this page.")

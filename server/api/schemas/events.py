@@ -1,0 +1,106 @@
+"""Stored violation events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from server.api.links import EvidenceLinks
+from server.db.models import Event
+
+
+class PositionPublic(BaseModel):
+    lat: float = Field(description="Latitude, WGS 84.")
+    lon: float = Field(description="Longitude, WGS 84.")
+    accuracy_m: float | None = Field(description="Estimated horizontal error in metres.")
+    heading_deg: float | None = Field(description="Course over ground, degrees from true north.")
+    speed_mps: float | None = Field(description="Speed over ground, metres per second.")
+    source: str | None = Field(description="fixed / nmea / gpx.")
+
+
+class ModelPublic(BaseModel):
+    name: str = Field(description="Detector model name.")
+    version: str = Field(description="Detector model version.")
+
+
+class EvidencePublic(BaseModel):
+    frame_sha256: str = Field(description="SHA-256 of the annotated full-frame JPEG.")
+    frame_url: str = Field(description="Where to fetch the full frame (needs a viewer token).")
+    crop_sha256: str | None = Field(description="SHA-256 of the crop JPEG.")
+    crop_url: str | None = Field(description="Where to fetch the crop (needs a viewer token).")
+    captured_at: datetime | None = Field(description="When the evidence frame was taken.")
+
+
+class EventBase(BaseModel):
+    event_id: uuid.UUID = Field(description="Unique id of the message, made on the box.")
+    device_id: str = Field(description="The box that saw it.")
+    violation_type: str = Field(description="street_vending / garbage_overflow / illegal_signboard / ...")
+
+
+class EventPublic(EventBase):
+    camera_id: str = Field(description="Which camera of the box saw it.")
+    track_id: uuid.UUID = Field(description="The tracked violation on that box this event belongs to.")
+    sequence: int = Field(description="Order within the track.")
+    lifecycle: str = Field(description="new / update / end.")
+    candidate: bool = Field(description="Raised by a generic class, pending review.")
+    detector_class: str = Field(description="The detector's class name.")
+    score: float = Field(description="Confirmed score, 0..1.")
+    box: list[float] = Field(description="[x1, y1, x2, y2] in frame pixels.")
+    frame_width: int = Field(description="Frame width in pixels.")
+    frame_height: int = Field(description="Frame height in pixels.")
+    observed_at: datetime = Field(description="UTC time of the frame.")
+    first_seen_at: datetime = Field(description="UTC time the track was first seen.")
+    frames_seen: int = Field(description="Frames the track was detected in so far.")
+    received_at: datetime = Field(description="When the server stored it.")
+    position: PositionPublic | None = Field(description="Camera position; null without a GPS fix.")
+    model: ModelPublic = Field(description="The detector that produced it.")
+    evidence: EvidencePublic | None = Field(description="Evidence images; null when none was kept.")
+    case_id: int | None = Field(description="The case this event was merged into.")
+
+
+def event_public(event: Event, links: EvidenceLinks) -> EventPublic:
+    """The API view of a stored event."""
+    position = None
+    if event.lat is not None and event.lon is not None:
+        position = PositionPublic(
+            lat=event.lat,
+            lon=event.lon,
+            accuracy_m=event.accuracy_m,
+            heading_deg=event.heading_deg,
+            speed_mps=event.speed_mps,
+            source=event.position_source,
+        )
+    evidence = None
+    if event.frame_sha256:
+        evidence = EvidencePublic(
+            frame_sha256=event.frame_sha256,
+            frame_url=links.url(event.frame_sha256),
+            crop_sha256=event.crop_sha256,
+            crop_url=links.maybe(event.crop_sha256),
+            captured_at=event.evidence_captured_at,
+        )
+    return EventPublic(
+        event_id=event.event_id,
+        device_id=event.device_id,
+        violation_type=event.violation_type,
+        camera_id=event.camera_id,
+        track_id=event.track_id,
+        sequence=event.sequence,
+        lifecycle=event.lifecycle,
+        candidate=event.candidate,
+        detector_class=event.detector_class,
+        score=event.score,
+        box=[float(v) for v in event.box],
+        frame_width=event.frame_width,
+        frame_height=event.frame_height,
+        observed_at=event.observed_at,
+        first_seen_at=event.first_seen_at,
+        frames_seen=event.frames_seen,
+        received_at=event.received_at,
+        position=position,
+        model=ModelPublic(name=event.model_name, version=event.model_version),
+        evidence=evidence,
+        case_id=event.case_id,
+    )

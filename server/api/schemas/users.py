@@ -1,0 +1,51 @@
+"""Users, their tokens, and signing in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.auth import Role
+
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+
+
+class UserBase(BaseModel):
+    username: str = Field(pattern=USERNAME_PATTERN, description="Login name; letters, digits, _ . @ -.")
+    role: Role = Field(description="viewer < reviewer < admin; device: an edge box, no dispatcher access.")
+
+
+class UserCreate(UserBase):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str | None = Field(
+        default=None, min_length=8, max_length=256, description="Optional; lets the user sign in for tokens."
+    )
+
+
+class UserPublic(UserBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="Numeric id.")
+    created_at: datetime = Field(description="When the user was made.")
+    disabled: bool = Field(description="A disabled user's tokens are refused.")
+
+
+class TokenPublic(BaseModel):
+    token: str = Field(description="The bearer token. Shown only now: the server keeps only its hash.")
+    token_type: str = Field(
+        default="bearer", description="Always bearer: send 'Authorization: Bearer <token>'."
+    )
+
+
+class UserCreated(BaseModel):
+    user: UserPublic
+    token: TokenPublic
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(max_length=64, description="Login name.")
+    password: str = Field(max_length=256, description="Password.")

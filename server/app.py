@@ -1,0 +1,109 @@
+"""The HTTP side of the server: REST API, Open311, /metrics, OpenAPI.
+
+    app = create_app(load_settings("server.yaml"))
+    uvicorn.run(app)
+
+Nothing happens at import time and no settings are global: each app holds its
+own engine, session factory and evidence store in ``app.state``, so tests can
+run several apps on different databases side by side.
+
+Every error answer is JSON: ``{"detail": "<what was wrong>"}`` (validation
+errors keep FastAPI's list of field problems under ``detail``), and Open311
+routes answer with GeoReport's ``[{"code": ..., "description": ...}]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from server import metrics, open311
+from server.api import cases, devices, events, evidence, reviews, users
+from server.api.links import API_PREFIX
+from server.api.query import QueryError
+from server.db.session import make_engine, session_factory
+from server.evidence_store import EvidenceStore
+from server.settings import ServerSettings
+from streetwatch import __version__
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """A ready-to-serve app for ``settings``; the database must already be migrated."""
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="StreetWatch",
+        version=__version__,
+        description="Street-violation cases merged from edge-box events: review, dispatch, Open311, metrics. "
+        "Send `Authorization: Bearer <token>`; roles are viewer < reviewer < admin, and device "
+        "credentials are refused by every dispatcher endpoint.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.evidence_store = EvidenceStore(settings.evidence_dir)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (devices, events, cases, reviews, evidence, users):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(open311.build_router())
+    app.include_router(metrics.build_router())
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def answer(
+        request: Request, code: int, detail: object, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
+        if request.url.path.startswith(open311.PREFIX):
+            body: object = [{"code": code, "description": detail if isinstance(detail, str) else str(detail)}]
+        else:
+            body = {"detail": detail}
+        return JSONResponse(body, status_code=code, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return answer(request, exc.status_code, exc.detail, dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError) -> JSONResponse:
+        return answer(request, status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        if request.url.path.startswith(open311.PREFIX):
+            text = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems)
+            return answer(request, status.HTTP_400_BAD_REQUEST, text)
+        return answer(request, status.HTTP_422_UNPROCESSABLE_CONTENT, problems)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return answer(
+            request, status.HTTP_500_INTERNAL_SERVER_ERROR, "internal server error; see the server log"
+        )

@@ -1,0 +1,196 @@
+"""Credentials: bearer tokens, password hashes and the role ladder.
+
+Tokens are random strings shown once when they are made; the database keeps
+only their SHA-256, so a leaked database does not leak working tokens (and a
+token is long and random enough that an unsalted hash is safe). Passwords are
+hashed with scrypt from the standard library, salted, with the parameters
+stored beside the hash so they can be raised later without breaking old ones.
+
+Roles: ``viewer`` < ``reviewer`` < ``admin`` form a ladder, each allowed what
+the one below is. ``device`` sits outside the ladder: an edge box's credential
+may identify itself but never reads or changes cases, so it is refused by every
+dispatcher endpoint whatever rank that endpoint asks for.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db.models import ApiToken, User, UserRole
+
+#: Prefix of every token, so a leaked one is recognisable in logs and secret scanners.
+TOKEN_PREFIX = "swt_"
+
+# scrypt cost: n=2**14, r=8 uses 16 MiB and ~50 ms per check here; raise n as machines grow.
+_SCRYPT_N = 2**14
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+_SCRYPT_DKLEN = 32
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+
+
+#: The roles, stored by value in ``users.role``: viewer reads cases, events, devices and evidence;
+#: reviewer also confirms, rejects, dispatches and resolves cases; admin also manages users;
+#: device is an edge box's credential and may call no dispatcher endpoint at all.
+Role = UserRole
+
+
+#: Rank on the dispatcher ladder; ``device`` has none.
+_LADDER: dict[Role, int] = {Role.viewer: 1, Role.reviewer: 2, Role.admin: 3}
+
+
+def role_allows(held: Role, required: Role) -> bool:
+    """True when a credential of role ``held`` may call an endpoint that needs ``required``."""
+    if required is Role.device:
+        return held is Role.device
+    rank = _LADDER.get(held)
+    return rank is not None and rank >= _LADDER[required]
+
+
+def parse_role(value: str) -> Role:
+    """The role named ``value``; ValueError listing the valid names otherwise."""
+    try:
+        return Role(value)
+    except ValueError:
+        names = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {value!r}; use one of: {names}") from None
+
+
+def new_token() -> str:
+    """A fresh bearer token (256 random bits). Show it once; store only :func:`hash_token`."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex of a token: what the database stores and looks tokens up by."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash in the form ``scrypt$n$r$p$salt$hash`` (base64 parts)."""
+    if not password:
+        raise ValueError("password must not be empty")
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+    return "$".join(["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), _b64(salt), _b64(digest)])
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """True when ``password`` matches ``stored``; False for a malformed or missing hash."""
+    if not stored:
+        return False
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return False
+    try:
+        n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+        salt = base64.b64decode(parts[4])
+        expected = base64.b64decode(parts[5])
+    except ValueError:
+        return False
+    candidate = _scrypt(password, salt, n, r, p)
+    return hmac.compare_digest(candidate, expected)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=_SCRYPT_DKLEN, maxmem=_SCRYPT_MAXMEM
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user behind a valid token, with the token's row id."""
+
+    user_id: int
+    username: str
+    role: Role
+    token_id: int
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token as made: ``token`` is the only copy of the secret; show it once."""
+
+    token: str
+    token_id: int
+    user_id: int
+    username: str
+    role: Role
+
+
+class UserExistsError(ValueError):
+    """A user with that name exists already."""
+
+
+def create_user(
+    session: Session, username: str, role: Role, now: datetime, password: str | None = None
+) -> IssuedToken:
+    """Add a user with a first token (and a password when given); the caller commits."""
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserExistsError(f"user {username!r} exists already")
+    user = User(
+        username=username,
+        role=role.value,
+        password_hash=hash_password(password) if password else "",
+        created_at=now,
+        disabled=False,
+    )
+    session.add(user)
+    session.flush()
+    return issue_token(session, user, now, name="created with the user")
+
+
+def issue_token(session: Session, user: User, now: datetime, name: str | None = None) -> IssuedToken:
+    """Make a new token for ``user``; only its hash is stored. The caller commits."""
+    token = new_token()
+    row = ApiToken(token_sha256=hash_token(token), user_id=user.id, name=name, created_at=now, revoked=False)
+    session.add(row)
+    session.flush()
+    return IssuedToken(token, row.id, user.id, user.username, Role(user.role))
+
+
+def authenticate_token(session: Session, token: str) -> Principal | None:
+    """The principal behind ``token``; None when it is unknown, revoked or its user is disabled."""
+    row = session.execute(
+        select(ApiToken.id, ApiToken.revoked, User.id, User.username, User.role, User.disabled)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_sha256 == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    token_id, revoked, user_id, username, role, disabled = row
+    if revoked or disabled:
+        return None
+    try:
+        parsed = Role(role)
+    except ValueError:
+        return None  # a role this build does not know grants nothing
+    return Principal(user_id=user_id, username=username, role=parsed, token_id=token_id)
+
+
+def authenticate_password(session: Session, username: str, password: str) -> User | None:
+    """The enabled user whose password matches; None otherwise (same answer for every failure)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        # Spend the same time as a real check so the answer does not reveal which names exist.
+        verify_password(password, _DUMMY_HASH)
+        return None
+    if user.disabled or not verify_password(password, user.password_hash):
+        return None
+    return user
+
+
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="

@@ -1,0 +1,156 @@
+"""``/metrics``: Prometheus text exposition, computed from the database on each scrape.
+
+Counting from the database rather than from in-process counters makes the
+numbers right whatever number of ingest workers and API processes run, and
+keeps them across restarts. Every query is an indexed aggregate, so a scrape
+stays cheap as the tables grow.
+
+Exposed families (labels in braces):
+
+* ``streetwatch_events_received_total{violation_type}`` counter: events stored
+  (a repeated ``event_id`` is not counted again).
+* ``streetwatch_events_rejected_total{reason}`` counter: MQTT messages refused
+  by the ingest worker, by reason (malformed, oversized, spoofed, ...).
+* ``streetwatch_cases{state}`` gauge: cases in each workflow state.
+* ``streetwatch_devices{status}`` gauge: edge boxes by last known status.
+* ``streetwatch_ingest_lag_seconds`` gauge: received_at - observed_at of the
+  most recently stored event (how far behind the street the server is).
+* ``streetwatch_ingest_last_received_timestamp_seconds`` gauge: Unix time of
+  that event's arrival (alert when it stops moving).
+* ``streetwatch_evidence_images`` / ``streetwatch_evidence_bytes`` gauges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.api.deps import SessionDep, require
+from server.auth import Role
+from server.db.models import Case as CaseRow
+from server.db.models import CaseState, Device, DeviceStatus, Event, Evidence, Rejection
+from streetwatch.events import ViolationType
+
+#: The content type Prometheus expects for text exposition format 0.0.4.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass
+class MetricFamily:
+    """One metric name with its samples: ``(labels, value)`` pairs."""
+
+    name: str
+    kind: str  # counter / gauge
+    help: str
+    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+
+def collect(session: Session) -> list[MetricFamily]:
+    """Read every metric from the database, zero-filled for known label values."""
+    received = MetricFamily(
+        "streetwatch_events_received_total",
+        "counter",
+        "Events stored, by violation type (duplicates not counted).",
+    )
+    per_type = dict(
+        session.execute(select(Event.violation_type, func.count()).group_by(Event.violation_type)).all()
+    )
+    for name in _known_then_seen([v.value for v in ViolationType], per_type):
+        received.samples.append(({"violation_type": name}, float(per_type.get(name, 0))))
+
+    rejected = MetricFamily(
+        "streetwatch_events_rejected_total", "counter", "MQTT messages refused by the ingest, by reason."
+    )
+    for reason, count in session.execute(
+        select(Rejection.reason, Rejection.count).order_by(Rejection.reason)
+    ):
+        rejected.samples.append(({"reason": reason}, float(count)))
+
+    cases = MetricFamily("streetwatch_cases", "gauge", "Cases in each workflow state.")
+    per_state = dict(session.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all())
+    for name in _known_then_seen([s.value for s in CaseState], per_state):
+        cases.samples.append(({"state": name}, float(per_state.get(name, 0))))
+
+    devices = MetricFamily("streetwatch_devices", "gauge", "Edge boxes by last known status.")
+    per_status = dict(session.execute(select(Device.status, func.count()).group_by(Device.status)).all())
+    for name in _known_then_seen([s.value for s in DeviceStatus], per_status):
+        devices.samples.append(({"status": name}, float(per_status.get(name, 0))))
+
+    lag = MetricFamily(
+        "streetwatch_ingest_lag_seconds", "gauge", "received_at - observed_at of the latest stored event."
+    )
+    last = MetricFamily(
+        "streetwatch_ingest_last_received_timestamp_seconds",
+        "gauge",
+        "Unix time the latest event was stored.",
+    )
+    latest = session.execute(
+        select(Event.received_at, Event.observed_at).order_by(Event.received_at.desc()).limit(1)
+    ).first()
+    if latest is not None:
+        received_at, observed_at = latest
+        lag.samples.append(({}, max(0.0, (received_at - observed_at).total_seconds())))
+        last.samples.append(({}, received_at.timestamp()))
+
+    images = MetricFamily("streetwatch_evidence_images", "gauge", "Evidence images in the store.")
+    stored = MetricFamily("streetwatch_evidence_bytes", "gauge", "Bytes of evidence images in the store.")
+    count, size = session.execute(select(func.count(), func.coalesce(func.sum(Evidence.size_bytes), 0))).one()
+    images.samples.append(({}, float(count)))
+    stored.samples.append(({}, float(size)))
+
+    return [received, rejected, cases, devices, lag, last, images, stored]
+
+
+def render(families: Iterable[MetricFamily]) -> str:
+    """The Prometheus text format: HELP, TYPE, then one line per sample."""
+    lines: list[str] = []
+    for family in families:
+        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
+        lines.append(f"# TYPE {family.name} {family.kind}")
+        for labels, value in family.samples:
+            lines.append(f"{family.name}{_labels(labels)} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["metrics"])
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        summary="Prometheus metrics (viewer token; Prometheus sends it with `authorization`)",
+        responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Text exposition format 0.0.4."}},
+        dependencies=[Depends(require(Role.viewer))],
+    )
+    def metrics(session: SessionDep) -> Response:
+        return Response(content=render(collect(session)), media_type=CONTENT_TYPE)
+
+    return router
+
+
+def _known_then_seen(known: list[str], seen: dict[str, int]) -> list[str]:
+    # Known label values always appear (so a 0 is visible), then any value the data holds beyond them.
+    return known + sorted(k for k in seen if k not in known)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items())
+    return "{" + inner + "}"
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
