@@ -1,0 +1,291 @@
+"""``EdgePipeline``: source -> detectors -> tracker -> rules -> evidence -> sink, for one camera.
+
+Three threads overlap the work of consecutive frames:
+
+* the *reader* decodes frames and letterboxes them into model inputs (OpenCV
+  releases the GIL), a few frames ahead, into a bounded queue;
+* the *main* thread runs inference (onnxruntime releases the GIL);
+* the *events* thread decodes model outputs, tracks, applies the rules, cuts
+  evidence and hands events to the sink, while the next frame is inferred.
+
+A frame that fails at any stage is logged and skipped; the loop goes on. At the
+end (source over, ``max_frames``, ``stop()``, SIGINT/SIGTERM) open violations
+get their ``end`` event and the sink is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+from edge.config import DeviceConfig
+from edge.detections import Detections
+from edge.evidence import EvidenceRecorder
+from edge.frames import Frame
+from edge.interfaces import Detector, EventSink, FrameSource, Locator, Tracker
+from edge.pipeline_reader import EndOfSource, FrameReader
+from edge.pipeline_stages import StagedDetector, as_staged
+from edge.pipeline_stats import PipelineStats
+from edge.rules import RuleEngine, RuleResult
+from streetwatch.errors import SourceError, StreetWatchError
+from streetwatch.events import Position
+
+log = logging.getLogger(__name__)
+
+LIVE_SOURCE_KINDS = ("stream", "usb", "gstreamer")
+_POLL_S = 0.2
+_WARN_EVERY = 100  # repeat a recurring warning once per this many occurrences
+
+
+@dataclass
+class _Inferred:
+    frame: Frame
+    prepared: list[Any]
+    outputs: list[Any]
+
+
+class EdgePipeline:
+    """Runs one camera's detection loop. Parts not given are built from ``config``.
+
+    >>> # pipeline = EdgePipeline(load_config("deploy/edge.demo.yaml"))
+    >>> # stats = pipeline.run(max_frames=100)
+    """
+
+    def __init__(
+        self,
+        config: DeviceConfig,
+        *,
+        detectors: Sequence[Detector | StagedDetector] | None = None,
+        tracker: Tracker | None = None,
+        sink: EventSink | None = None,
+        evidence: EvidenceRecorder | None = None,
+        locator: Locator | None = None,
+        source: FrameSource | None = None,
+        log_interval_s: float = 60.0,
+    ) -> None:
+        self.config = config
+        self.stats = PipelineStats()
+        self.log_interval_s = log_interval_s
+        self._stop = threading.Event()
+        self._opened: list[Any] = []  # parts to close, in opening order
+        try:
+            self.detectors = [as_staged(d) for d in (detectors or _load_detectors(config))]
+            self.tracker = tracker or _make_tracker(config)
+            self.rules = RuleEngine.from_config(config, [d.info.ref for d in self.detectors])
+            self.evidence = evidence or EvidenceRecorder(config.evidence)
+            self.sink = sink or _open_sink(config)
+            self._opened.append(self.sink)
+            self.locator = locator or _open_locator(config)
+            self._opened.append(self.locator)
+            self.source = source or _open_source(config)
+            self._opened.append(self.source)
+        except BaseException:
+            self._close_opened()
+            raise
+        self._last_time: datetime | None = None
+        self._warnings: dict[str, int] = {}
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish (thread-safe; open violations are still ended and the sink closed)."""
+        self._stop.set()
+
+    def run(self, max_frames: int | None = None, handle_signals: bool = False) -> PipelineStats:
+        """Process frames until the source ends, ``max_frames`` are done, or ``stop()``/a signal.
+
+        Raises :class:`SourceError` after a clean shutdown when the source failed for good.
+        """
+        previous = self._install_signals() if handle_signals else {}
+        live = self.config.source.kind in LIVE_SOURCE_KINDS
+        reader = FrameReader(self.source, self.detectors, self.stats, self._stop, live=live)
+        inferred: queue.Queue[_Inferred | None] = queue.Queue(maxsize=2)
+        worker = threading.Thread(target=self._events_loop, args=(inferred,), name="events", daemon=True)
+        source_error: BaseException | None = None
+        try:
+            reader.start()
+            worker.start()
+            source_error = self._infer_loop(reader, inferred, max_frames)
+        finally:
+            self._stop.set()
+            inferred.put(None)
+            worker.join()
+            self._deliver(None, self.rules.flush(self._last_time or datetime.now().astimezone()))
+            if not reader.join(timeout=5.0):
+                log.warning("the frame reader did not stop within 5 s; closing the source under it")
+            self._close_opened()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            log.info("pipeline stopped: %s", self.stats.summary())
+        if source_error is not None:
+            if isinstance(source_error, StreetWatchError):
+                raise source_error
+            raise SourceError(f"source {self.source.name} failed: {source_error}") from source_error
+        return self.stats
+
+    # -- the main thread: inference --------------------------------------------------------------
+
+    def _infer_loop(
+        self, reader: FrameReader, inferred: queue.Queue[_Inferred | None], max_frames: int | None
+    ) -> BaseException | None:
+        done = 0
+        last_log = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                item = reader.out.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if isinstance(item, EndOfSource):
+                return item.error
+            try:
+                with self.stats.timed("infer"):
+                    outputs = [d.infer(p) for d, p in zip(self.detectors, item.prepared, strict=True)]
+            except Exception as exc:
+                self._frame_failed(item.frame, "inference", exc)
+                continue
+            inferred.put(_Inferred(item.frame, item.prepared, outputs))
+            done += 1
+            if max_frames is not None and done >= max_frames:
+                break
+            if time.monotonic() - last_log >= self.log_interval_s:
+                last_log = time.monotonic()
+                log.info("pipeline: %s", self.stats.summary())
+        return None
+
+    # -- the events thread: decode, track, rules, evidence, sink ---------------------------------
+
+    def _events_loop(self, inferred: queue.Queue[_Inferred | None]) -> None:
+        while True:
+            item = inferred.get()
+            if item is None:
+                return
+            try:
+                self._process(item)
+            except Exception as exc:
+                self._frame_failed(item.frame, "post-processing", exc)
+
+    def _process(self, item: _Inferred) -> None:
+        frame = item.frame
+        with self.stats.timed("finish"):
+            stages = zip(self.detectors, item.outputs, item.prepared, strict=True)
+            detections = Detections.merge([d.finish(o, p) for d, o, p in stages])
+        with self.stats.timed("track"):
+            tracked = self.tracker.update(detections, frame.timestamp)
+        position = self._position_at(frame.timestamp)
+        with self.stats.timed("rules"):
+            result = self.rules.trigger(frame, tracked, position)
+        self._last_time = frame.timestamp
+        self._deliver(frame, result)
+        self.stats.count("frames")
+
+    def _deliver(self, frame: Frame | None, result: RuleResult) -> None:
+        """Keep offered frames, send events with their evidence, then forget released frames."""
+        with self.stats.timed("evidence"):
+            if frame is not None:
+                for offer in result.offers:
+                    self.evidence.offer(offer.evidence_key, frame, offer.box, offer.label, offer.score)
+            outgoing = []
+            for triggered in result.events:
+                failures = self.evidence.failures
+                evidence = self.evidence.evidence_for(triggered.evidence_key)
+                self.stats.count("evidence_failures", self.evidence.failures - failures)
+                event = triggered.event
+                if evidence is not None:
+                    event = event.model_copy(update={"evidence": evidence.ref})
+                outgoing.append((event, evidence))
+        for event, evidence in outgoing:
+            try:
+                with self.stats.timed("sink"):
+                    self.sink.emit(event, evidence)
+                self.stats.count("events")
+            except Exception as exc:
+                self.stats.count("errors")
+                log.error("event %s (%s %s) could not be handed to the sink: %s",
+                          event.event_id, event.violation_type.value, event.lifecycle.value, exc)  # fmt: skip
+        for key in result.released:
+            self.evidence.release(key)
+
+    def _position_at(self, when: datetime) -> Position | None:
+        try:
+            return self.locator.position_at(when)
+        except Exception as exc:
+            self._warn("location", "no position for the frame at %s: %s", when.isoformat(), exc)
+            return None
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _frame_failed(self, frame: Frame, stage: str, exc: Exception) -> None:
+        self.stats.count("errors")
+        self._warn(stage, "frame %d of %s skipped: %s failed: %s", frame.index, frame.source, stage, exc)
+
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        # A recurring fault (a dead GPS, a broken model) must not flood the log of a box on a cellular link.
+        seen = self._warnings.get(kind, 0)
+        self._warnings[kind] = seen + 1
+        if seen % _WARN_EVERY == 0:
+            suffix = f" (seen {seen + 1} times)" if seen else ""
+            log.warning(message + suffix, *args)
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self._stop.is_set():
+            raise KeyboardInterrupt  # a second signal: stop waiting for a clean shutdown
+        name = signal.Signals(signum).name
+        log.info("%s received: finishing (ending open violations, closing the sink)", name)
+        self._stop.set()
+
+    def _close_opened(self) -> None:
+        for part in reversed(self._opened):
+            try:
+                part.close()
+            except Exception as exc:
+                log.warning("closing %s failed: %s", type(part).__name__, exc)
+        self._opened.clear()
+
+
+# Builders of the default parts; imported lazily so tests with fakes need none of them.
+
+
+def _load_detectors(config: DeviceConfig) -> list[Detector | StagedDetector]:
+    from edge.detector import load_detector
+
+    return [load_detector(cfg, index=i) for i, cfg in enumerate(config.detectors)]
+
+
+def _make_tracker(config: DeviceConfig) -> Tracker:
+    from edge.tracker import ByteTracker
+
+    return ByteTracker(config.tracker)
+
+
+def _open_sink(config: DeviceConfig) -> EventSink:
+    from edge.sinks import open_sink
+
+    return open_sink(config)
+
+
+def _open_locator(config: DeviceConfig) -> Locator:
+    from edge.location import open_locator
+
+    return open_locator(config.location)
+
+
+def _open_source(config: DeviceConfig) -> FrameSource:
+    from edge.sources import open_source
+
+    return open_source(config.source, name=config.camera_id)
