@@ -23,7 +23,6 @@ Re-run with::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import shutil
@@ -106,10 +105,16 @@ def _convert_labels(label_path: Path, mapping: dict[int, str], report: PrepareRe
     return lines
 
 
-def prepare(data: Path, out: Path, yolox: Path | None, conf: float = 0.5) -> PrepareReport:
-    """Build ``out/{train,val}/{images,labels}`` plus ``out/data.yaml`` from the sources under ``data``."""
+def prepare(
+    data: Path, out: Path, yolox: Path | None, conf: float = 0.5, limit: int | None = None
+) -> PrepareReport:
+    """Build ``out/{train,val}/{images,labels}`` plus ``out/data.yaml`` from the sources under ``data``.
+
+    ``limit`` keeps only the first N images of each source split (small sets for tests).
+    """
     import cv2
 
+    from training.data_hash import dataset_hash
     from training.pseudo_label import YoloxPseudoLabeler
 
     report = PrepareReport()
@@ -123,7 +128,8 @@ def prepare(data: Path, out: Path, yolox: Path | None, conf: float = 0.5) -> Pre
             image_dir = data / source / split / "images"
             if not image_dir.is_dir():
                 raise FileNotFoundError(f"missing source folder {image_dir}")
-            for image_path in sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            for image_path in images[:limit]:
                 label_path = data / source / split / "labels" / f"{image_path.stem}.txt"
                 lines = _convert_labels(label_path, mapping, report)
                 if labeler is not None and source in PSEUDO_LABEL_VEHICLES_IN:
@@ -165,27 +171,12 @@ def prepare(data: Path, out: Path, yolox: Path | None, conf: float = 0.5) -> Pre
                 "polygons_to_boxes": report.polygons,
                 "pseudo_label_conf": conf if labeler else None,
                 "problems": report.problems,
-                "data_hash": dataset_hash(out),
+                "data_hash": dataset_hash(out / "data.yaml"),
             },
             indent=2,
         )
     )
     return report
-
-
-def dataset_hash(root: Path) -> str:
-    """sha256 over every label file's name and content plus every image's name and size (order-stable)."""
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.suffix in {".cache", ".json"}:
-            continue
-        rel = path.relative_to(root).as_posix()
-        digest.update(rel.encode())
-        if path.suffix == ".txt" or path.suffix == ".yaml":
-            digest.update(path.read_bytes().replace(str(root).encode(), b""))
-        else:
-            digest.update(str(path.stat().st_size).encode())
-    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,225 @@
+"""``streetwatch train``, ``streetwatch evaluate`` and ``streetwatch model ...``.
+
+Heavy imports (torch, ultralytics, onnx) happen inside the handlers, so ``--help`` stays
+fast and works without the ``train`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+#: The repository's registry; other locations via ``--registry``.
+DEFAULT_REGISTRY = Path(__file__).resolve().parents[1] / "models" / "registry.json"
+
+
+def register(subparsers: Any) -> None:
+    _register_train(subparsers)
+    _register_evaluate(subparsers)
+    _register_model(subparsers)
+
+
+def _register_train(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="Train a detector with ultralytics (offline, local weights only).",
+        description="Train or resume a detector. Weights must be a local .pt (e.g. from 'model convert') "
+        "or a model .yaml (from scratch); nothing is ever downloaded.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="YOLO dataset yaml")
+    p.add_argument("--weights", type=Path, required=True, help="starting .pt checkpoint or model .yaml")
+    p.add_argument("--project", type=Path, required=True, help="folder for runs")
+    p.add_argument("--name", default="train", help="run name (sub-folder of --project)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--imgsz", type=int, default=416)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--close-mosaic", type=int, default=3, help="epochs at the end without mosaic")
+    p.add_argument("--cache", choices=["ram", "disk", "none"], default="none", help="image cache")
+    p.add_argument("--fraction", type=float, default=1.0, help="use this fraction of the train images")
+    p.add_argument("--no-plots", action="store_true", help="skip label/batch plots")
+    p.add_argument("--resume", action="store_true", help="resume <project>/<name>/weights/last.pt")
+    p.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data,
+        weights=args.weights,
+        project=args.project,
+        name=args.name,
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        workers=args.workers,
+        close_mosaic=args.close_mosaic,
+        cache=False if args.cache == "none" else args.cache,
+        fraction=args.fraction,
+        plots=not args.no_plots,
+    )
+    run = train(config, resume=args.resume)
+    print(f"run folder: {run}\nbest weights: {run / 'weights' / 'best.pt'}")
+    return 0
+
+
+def _register_evaluate(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="Evaluate a .pt or .onnx detector: mAP, per-class P/R, plots, JSON summary.",
+    )
+    p.add_argument("model", type=Path, help=".pt or .onnx (FP32, FP16 or INT8)")
+    p.add_argument("--data", type=Path, required=True, help="YOLO dataset yaml")
+    p.add_argument("--out", type=Path, required=True, help="folder for summary.json and plots")
+    p.add_argument("--split", default="val", help="dataset split (default: val)")
+    p.add_argument("--imgsz", type=int, default=416)
+    p.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate
+
+    summary = evaluate(args.model, args.data, args.out, imgsz=args.imgsz, split=args.split)
+    print(f"{'class':<14}{'P':>8}{'R':>8}{'AP50':>8}{'AP50-95':>9}{'boxes':>7}")
+    for name, m in summary.per_class.items():
+        print(f"{name:<14}{m.precision:>8.3f}{m.recall:>8.3f}{m.ap50:>8.3f}{m.ap50_95:>9.3f}{m.instances:>7}")
+    print(
+        f"{'all':<14}{summary.precision:>8.3f}{summary.recall:>8.3f}{summary.map50:>8.3f}{summary.map50_95:>9.3f}"
+    )
+    print(f"summary: {args.out / 'summary.json'}")
+    return 0
+
+
+def _register_model(subparsers: Any) -> None:
+    model = subparsers.add_parser("model", help="Convert, export, promote and list detector models.")
+    sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+
+    conv = sub.add_parser(
+        "convert",
+        help="Turn an original YOLOv5 v6 COCO checkpoint into an ultralytics training start.",
+    )
+    conv.add_argument("source", type=Path, help="original YOLOv5 .pt (e.g. yolov5n v6.1)")
+    conv.add_argument("output", type=Path, help="ultralytics checkpoint to write (.pt)")
+    conv.add_argument("--data", type=Path, required=True, help="dataset yaml whose class names the head gets")
+    conv.add_argument("--arch", default="yolov5nu.yaml", help="ultralytics architecture yaml")
+    conv.set_defaults(handler=_convert)
+
+    exp = sub.add_parser("export", help="Export .pt to self-describing ONNX: fp32, fp16, int8.")
+    exp.add_argument("weights", type=Path, help="trained ultralytics .pt")
+    exp.add_argument("--out-dir", type=Path, required=True)
+    exp.add_argument("--name", default="streetwatch-det", help="model name (metadata streetwatch_model)")
+    exp.add_argument("--version", required=True, help="model version written into the metadata")
+    exp.add_argument("--data", type=Path, required=True, help="training dataset yaml (hashed into data_hash)")
+    exp.add_argument("--imgsz", type=int, default=416)
+    exp.add_argument("--formats", default="fp32,int8", help="comma list of fp32, fp16, int8")
+    exp.add_argument("--calib", type=Path, help="folder of real images for INT8 calibration")
+    exp.add_argument("--calib-count", type=int, default=200)
+    exp.set_defaults(handler=_export)
+
+    pro = sub.add_parser(
+        "promote",
+        help="Make an evaluated ONNX the current model, unless it is worse than the current one.",
+    )
+    pro.add_argument("model", type=Path, help="candidate ONNX (name, version, data hash read from metadata)")
+    pro.add_argument("--eval", type=Path, required=True, help="summary.json from 'streetwatch evaluate'")
+    pro.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
+    pro.add_argument("--parent", help="parent version (default: the current model)")
+    pro.add_argument("--notes", default="")
+    pro.add_argument("--class-tolerance", type=float, default=0.02, help="allowed per-class AP50 drop")
+    pro.set_defaults(handler=_promote)
+
+    lst = sub.add_parser("list", help="List registered models; * marks the current one.")
+    lst.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(handler=_list)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from training.convert_yolov5 import convert
+    from training.data_hash import class_names
+
+    report = convert(args.source, args.output, class_names(args.data), arch=args.arch)
+    print(report.summary())
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from streetwatch.errors import ConfigError
+    from training.data_hash import dataset_hash
+    from training.export import calibration_images, export_fp16, export_fp32, export_int8
+
+    formats = {f.strip() for f in args.formats.split(",") if f.strip()}
+    unknown = formats - {"fp32", "fp16", "int8"}
+    if unknown:
+        raise ConfigError(f"unknown export formats {sorted(unknown)}; use fp32, fp16, int8")
+    if "int8" in formats and args.calib is None:
+        raise ConfigError("int8 needs --calib FOLDER with real images for calibration")
+    stem = f"{args.name}-{args.version}"
+    fp32 = export_fp32(
+        args.weights,
+        args.out_dir / f"{stem}.onnx",
+        args.name,
+        args.version,
+        dataset_hash(args.data),
+        args.imgsz,
+    )
+    print(f"fp32: {fp32}")
+    if "fp16" in formats:
+        print(f"fp16: {export_fp16(fp32, args.out_dir / f'{stem}-fp16.onnx')}")
+    if "int8" in formats:
+        images = calibration_images(args.calib, args.calib_count)
+        print(f"int8: {export_int8(fp32, args.out_dir / f'{stem}-int8.onnx', images)}")
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from streetwatch.errors import ConfigError
+    from training.evaluate import EvalSummary
+    from training.export import read_metadata
+    from training.registry import Registry
+
+    if not args.model.is_file():
+        raise ConfigError(f"model not found: {args.model}")
+    meta = read_metadata(args.model)
+    missing = [k for k in ("streetwatch_model", "version", "data_hash") if not meta.get(k)]
+    if missing:
+        raise ConfigError(f"{args.model} lacks metadata {missing}; export it with 'streetwatch model export'")
+    registry = Registry(args.registry)
+    decision = registry.promote(
+        args.model,
+        EvalSummary.load(args.eval),
+        name=meta["streetwatch_model"],
+        version=meta["version"],
+        data_hash=meta["data_hash"],
+        parent=args.parent,
+        notes=args.notes,
+        class_tolerance=args.class_tolerance,
+    )
+    print(f"{meta['streetwatch_model']} {meta['version']}: {decision.explain()}")
+    return 0 if decision.accepted else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from training.registry import Registry
+
+    registry = Registry(args.registry)
+    if args.json:
+        print(
+            json.dumps(
+                {"current": registry.current, "models": [asdict(m) for m in registry.models]}, indent=2
+            )
+        )
+        return 0
+    if not registry.models:
+        print(f"no models registered in {args.registry}")
+    for m in registry.models:
+        mark = "*" if registry.current.get(m.name) == m.version else " "
+        map50 = float(m.metrics.get("map50", 0.0))
+        print(f"{mark} {m.name} {m.version}  mAP50 {map50:.3f}  {m.file}  sha256 {m.sha256[:12]}")
+    return 0

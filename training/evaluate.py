@@ -1,0 +1,131 @@
+"""Evaluate a detector (``.pt`` or ONNX: FP32, FP16 or INT8) on a YOLO split.
+
+Writes into ``out_dir``: ``summary.json`` (mAP50, mAP50-95, per-class precision /
+recall / AP50 / AP50-95 and instance counts, the eval split's content hash and the
+inference speed), plus ultralytics' plots: confusion matrix and PR curve PNGs.
+
+The eval split's hash goes into the summary because the promotion gate only compares
+models measured on the very same images and labels.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streetwatch.errors import ConfigError, ModelNotFoundError
+from training.data_hash import split_hash
+from training.train import go_offline
+
+
+@dataclass
+class ClassMetrics:
+    precision: float
+    recall: float
+    ap50: float
+    ap50_95: float
+    instances: int
+    images: int
+
+
+@dataclass
+class EvalSummary:
+    model: str
+    data: str
+    split: str
+    eval_hash: str
+    imgsz: int
+    map50: float
+    map50_95: float
+    precision: float
+    recall: float
+    per_class: dict[str, ClassMetrics] = field(default_factory=dict)
+    ms_per_image: float = 0.0
+    plots: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EvalSummary:
+        per_class = {name: ClassMetrics(**values) for name, values in data.get("per_class", {}).items()}
+        return cls(**{**data, "per_class": per_class})
+
+    @classmethod
+    def load(cls, path: Path) -> EvalSummary:
+        if not path.is_file():
+            raise ConfigError(f"evaluation summary not found: {path}")
+        try:
+            return cls.from_json(json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ConfigError(f"{path} is not an evaluation summary: {exc}") from exc
+
+
+def evaluate(
+    model_path: Path,
+    data_yaml: Path,
+    out_dir: Path,
+    imgsz: int = 416,
+    split: str = "val",
+    batch: int = 16,
+    conf: float = 0.001,
+) -> EvalSummary:
+    """Validate ``model_path`` on ``split`` of ``data_yaml`` and save the summary and plots in ``out_dir``."""
+    if not model_path.is_file():
+        raise ModelNotFoundError(f"model not found: {model_path}")
+    if not data_yaml.is_file():
+        raise ConfigError(f"dataset yaml not found: {data_yaml}")
+    go_offline()
+    from ultralytics import YOLO
+
+    is_onnx = model_path.suffix == ".onnx"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = YOLO(str(model_path), task="detect")
+    metrics: Any = model.val(
+        data=str(data_yaml),
+        imgsz=imgsz,
+        split=split,
+        batch=1 if is_onnx else batch,  # exported models have a fixed batch of 1
+        conf=conf,
+        device="cpu",
+        plots=True,
+        project=str(out_dir.parent),
+        name=out_dir.name,
+        exist_ok=True,
+        verbose=False,
+    )
+    names: dict[int, str] = metrics.names
+    per_class: dict[str, ClassMetrics] = {}
+    for i, class_index in enumerate(metrics.ap_class_index):
+        p, r, ap50, ap = metrics.class_result(i)
+        per_class[names[int(class_index)]] = ClassMetrics(
+            precision=round(float(p), 4),
+            recall=round(float(r), 4),
+            ap50=round(float(ap50), 4),
+            ap50_95=round(float(ap), 4),
+            instances=int(metrics.nt_per_class[class_index]),
+            images=int(metrics.nt_per_image[class_index]),
+        )
+    save_dir = Path(metrics.save_dir)
+    if save_dir.resolve() != out_dir.resolve():  # ultralytics may pick its own folder; keep ours complete
+        for png in save_dir.glob("*.png"):
+            shutil.copy2(png, out_dir / png.name)
+    summary = EvalSummary(
+        model=str(model_path),
+        data=str(data_yaml),
+        split=split,
+        eval_hash=split_hash(data_yaml, split),
+        imgsz=imgsz,
+        map50=round(float(metrics.box.map50), 4),
+        map50_95=round(float(metrics.box.map), 4),
+        precision=round(float(metrics.box.mp), 4),
+        recall=round(float(metrics.box.mr), 4),
+        per_class=per_class,
+        ms_per_image=round(float(metrics.speed.get("inference", 0.0)), 2),
+        plots=sorted(p.name for p in out_dir.glob("*.png")),
+    )
+    (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+    return summary

@@ -1,0 +1,193 @@
+"""The model registry (``models/registry.json``) and its promotion gate.
+
+The registry lists every model version that was ever promoted, with what is needed to
+trust and trace it: file, sha256, metrics on the fixed evaluation set (and that set's
+content hash), training-data hash and parent version. For each model name one version
+is ``current``: the one the edge uses.
+
+A candidate replaces the current model only if it is not worse on the same evaluation
+set: mAP50 and mAP50-95 may not drop, and no class's AP50 may drop by more than
+``class_tolerance``. A refusal lists every reason, so the trainer knows what to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from streetwatch.errors import ConfigError
+from training.evaluate import EvalSummary
+
+#: Registry format version, bumped on incompatible changes.
+REGISTRY_FORMAT = 1
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    version: str
+    file: str
+    sha256: str
+    data_hash: str
+    eval_hash: str
+    metrics: dict[str, Any]
+    parent: str | None = None
+    created: str = ""
+    notes: str = ""
+
+
+@dataclass
+class GateDecision:
+    accepted: bool
+    reasons: list[str] = field(default_factory=list)
+
+    def explain(self) -> str:
+        verdict = "accepted" if self.accepted else "refused"
+        return f"{verdict}: " + ("; ".join(self.reasons) if self.reasons else "no current model to beat")
+
+
+def metrics_from_summary(summary: EvalSummary) -> dict[str, Any]:
+    return {
+        "map50": summary.map50,
+        "map50_95": summary.map50_95,
+        "precision": summary.precision,
+        "recall": summary.recall,
+        "per_class_ap50": {name: m.ap50 for name, m in summary.per_class.items()},
+        "imgsz": summary.imgsz,
+        "ms_per_image": summary.ms_per_image,
+    }
+
+
+def compare(
+    candidate: dict[str, Any],
+    candidate_eval_hash: str,
+    current: ModelEntry | None,
+    tolerance: float = 0.0,
+    class_tolerance: float = 0.02,
+) -> GateDecision:
+    """Decide whether ``candidate`` metrics may replace ``current``."""
+    if current is None:
+        return GateDecision(True, [])
+    reasons: list[str] = []
+    if candidate_eval_hash != current.eval_hash:
+        return GateDecision(
+            False,
+            [
+                f"evaluated on a different set (eval hash {candidate_eval_hash[:12]} vs the current model's "
+                f"{current.eval_hash[:12]}); evaluate the candidate on the fixed evaluation set"
+            ],
+        )
+    accepted = True
+    for key in ("map50", "map50_95"):
+        new, old = float(candidate[key]), float(current.metrics[key])
+        if new < old - tolerance:
+            accepted = False
+            reasons.append(f"{key} {new:.4f} is below the current {current.version}'s {old:.4f}")
+        else:
+            reasons.append(f"{key} {new:.4f} vs {old:.4f}")
+    old_classes: dict[str, float] = current.metrics.get("per_class_ap50", {})
+    new_classes: dict[str, float] = candidate.get("per_class_ap50", {})
+    for name, old in sorted(old_classes.items()):
+        if name not in new_classes:
+            accepted = False
+            reasons.append(f"class {name!r} has no AP50 in the candidate's evaluation")
+        elif new_classes[name] < old - class_tolerance:
+            accepted = False
+            reasons.append(
+                f"class {name!r} AP50 {new_classes[name]:.4f} dropped more than {class_tolerance} "
+                f"below {old:.4f}"
+            )
+    return GateDecision(accepted, reasons)
+
+
+class Registry:
+    """Read and write ``registry.json``; paths in it are relative to the registry's folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.models: list[ModelEntry] = []
+        self.current: dict[str, str] = {}
+        if path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text())
+            self.models = [ModelEntry(**entry) for entry in data.get("models", [])]
+            self.current = dict(data.get("current", {}))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ConfigError(f"{self.path} is not a model registry: {exc}") from exc
+
+    def save(self) -> None:
+        data = {
+            "format": REGISTRY_FORMAT,
+            "current": self.current,
+            "models": [asdict(entry) for entry in self.models],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(self.path)  # atomic: a crash never leaves half a registry
+
+    def get(self, name: str, version: str) -> ModelEntry | None:
+        return next((m for m in self.models if m.name == name and m.version == version), None)
+
+    def current_entry(self, name: str) -> ModelEntry | None:
+        version = self.current.get(name)
+        return self.get(name, version) if version else None
+
+    def promote(
+        self,
+        model_file: Path,
+        summary: EvalSummary,
+        name: str,
+        version: str,
+        data_hash: str,
+        parent: str | None = None,
+        notes: str = "",
+        tolerance: float = 0.0,
+        class_tolerance: float = 0.02,
+    ) -> GateDecision:
+        """Register ``model_file`` as the current ``name`` if the gate accepts it; save the registry."""
+        if not model_file.is_file():
+            raise ConfigError(f"model file not found: {model_file}")
+        if self.get(name, version) is not None:
+            raise ConfigError(f"{name} {version} is already registered; give the candidate a new version")
+        metrics = metrics_from_summary(summary)
+        current = self.current_entry(name)
+        decision = compare(metrics, summary.eval_hash, current, tolerance, class_tolerance)
+        if not decision.accepted:
+            return decision
+        try:
+            file = model_file.resolve().relative_to(self.path.parent.resolve()).as_posix()
+        except ValueError:
+            file = str(model_file.resolve())
+        self.models.append(
+            ModelEntry(
+                name=name,
+                version=version,
+                file=file,
+                sha256=sha256_file(model_file),
+                data_hash=data_hash,
+                eval_hash=summary.eval_hash,
+                metrics=metrics,
+                parent=parent if parent is not None else (current.version if current else None),
+                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                notes=notes,
+            )
+        )
+        self.current[name] = version
+        self.save()
+        return decision
