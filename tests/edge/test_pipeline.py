@@ -1,0 +1,127 @@
+"""EdgePipeline with fake source/detector/locator, the real tracker, rules, evidence and JSON-lines sink."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from edge.evidence import EvidenceRecorder
+from edge.pipeline import EdgePipeline
+from edge.sinks import JsonlSink
+from streetwatch.errors import SourceError
+from streetwatch.events import ViolationEvent
+from tests.edge.pipeline_fakes import (
+    FixedLocator,
+    ListSource,
+    ScriptedDetector,
+    StagedDetector,
+    device_config,
+)
+
+
+def read_events(path: Path) -> list[ViolationEvent]:
+    return [ViolationEvent.from_json(line) for line in path.read_bytes().splitlines()]
+
+
+def make(tmp_path: Path, source: ListSource, detector: object = None, **kwargs: object) -> EdgePipeline:
+    config = device_config(tmp_path)
+    return EdgePipeline(
+        config,
+        detectors=[detector or ScriptedDetector()],  # type: ignore[list-item]
+        sink=JsonlSink(config.sink.path),  # type: ignore[union-attr]
+        locator=kwargs.pop("locator", FixedLocator()),  # type: ignore[arg-type]
+        source=source,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_a_truck_seen_for_a_while_becomes_new_then_end_with_evidence(tmp_path: Path) -> None:
+    source = ListSource(count=8)
+    pipeline = make(tmp_path, source)
+    stats = pipeline.run()
+    events = read_events(tmp_path / "events.jsonl")
+    assert [e.lifecycle.value for e in events] == ["new", "end"]
+    new, end = events
+    assert new.track_id == end.track_id
+    assert new.violation_type.value == "unsealed_truck" and new.candidate
+    assert new.position is not None and new.position.source == "fixed"
+    assert new.model.name == "fake-det"
+    assert new.evidence is not None
+    frame_file = pipeline.evidence.store.path_for(new.evidence.frame_sha256)
+    assert frame_file.stat().st_size == new.evidence.frame_bytes
+    assert stats.frames == 8 and stats.events == 2 and stats.errors == 0
+    assert source.closed
+    assert pipeline.evidence.kept == 0  # the ended track's frame was let go
+
+
+def test_staged_detectors_run_their_stages_in_separate_threads(tmp_path: Path) -> None:
+    detector = StagedDetector()
+    make(tmp_path, ListSource(count=5), detector).run()
+    assert detector.threads == {"prepare": {"frame-reader"}, "infer": {"MainThread"}, "finish": {"events"}}
+    assert len(read_events(tmp_path / "events.jsonl")) == 2
+
+
+def test_a_bad_frame_is_skipped_and_the_loop_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stats = make(tmp_path, ListSource(count=10), ScriptedDetector(fail_on=[2])).run()
+    assert stats.errors == 1 and stats.frames == 9
+    assert "frame 2 of fake skipped: inference failed: model exploded" in caplog.text
+    assert [e.lifecycle.value for e in read_events(tmp_path / "events.jsonl")] == ["new", "end"]
+
+
+def test_a_broken_locator_gives_events_without_position(tmp_path: Path) -> None:
+    make(tmp_path, ListSource(count=4), locator=FixedLocator(broken=True)).run()
+    events = read_events(tmp_path / "events.jsonl")
+    assert events and all(e.position is None for e in events)
+
+
+def test_max_frames_stops_early_and_ends_open_violations(tmp_path: Path) -> None:
+    stats = make(tmp_path, ListSource(count=None)).run(max_frames=4)
+    assert stats.frames == 4
+    assert [e.lifecycle.value for e in read_events(tmp_path / "events.jsonl")] == ["new", "end"]
+
+
+def test_source_failure_still_shuts_down_cleanly(tmp_path: Path) -> None:
+    source = ListSource(count=None, fail_after=5)
+    pipeline = make(tmp_path, source)
+    with pytest.raises(SourceError, match="unplugged"):
+        pipeline.run()
+    assert source.closed
+    assert [e.lifecycle.value for e in read_events(tmp_path / "events.jsonl")] == ["new", "end"]
+
+
+def test_sigterm_ends_the_run_cleanly(tmp_path: Path) -> None:
+    source = ListSource(count=None, delay_s=0.02)
+    pipeline = make(tmp_path, source)
+    timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGTERM))
+    previous = signal.getsignal(signal.SIGTERM)
+    timer.start()
+    try:
+        stats = pipeline.run(handle_signals=True)
+    finally:
+        timer.cancel()
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert stats.frames >= 3
+    assert [e.lifecycle.value for e in read_events(tmp_path / "events.jsonl")] == ["new", "end"]
+    assert source.closed
+
+
+def test_full_disk_sends_events_without_evidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("edge.evidence.store.open", full, raising=False)
+    config = device_config(tmp_path)
+    pipeline = make(tmp_path, ListSource(count=6), evidence=EvidenceRecorder(config.evidence))
+    stats = pipeline.run()
+    events = read_events(tmp_path / "events.jsonl")
+    assert [e.lifecycle.value for e in events] == ["new", "end"]
+    assert all(e.evidence is None for e in events)
+    assert stats.evidence_failures == 2
