@@ -1,0 +1,176 @@
+"""Changing cases: open one from an event, add events to it, move it through the workflow.
+
+Every state change goes through :func:`transition` (or the ingest-side helpers
+that call :func:`record_transition`) so that ``case_transitions`` holds the full
+history: who, when, why, from which state to which. Functions take a session
+and never commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.cases.workflow import CaseNotFoundError, check_transition
+from server.db.models import Case, CaseState, CaseTransition
+from server.matching.geohash import encode
+from server.settings import CELL_PRECISION, MatchingRule
+from streetwatch.events import ViolationEvent, utcnow
+
+SYSTEM_INGEST = "system:ingest"
+SYSTEM_COVERAGE = "system:coverage"
+
+_TYPE_TITLES = {
+    "street_vending": "Street vending",
+    "garbage_overflow": "Garbage overflow",
+    "illegal_signboard": "Illegal signboard",
+    "unsealed_truck": "Unsealed truck",
+}
+
+
+def case_title(event: ViolationEvent) -> str:
+    what = _TYPE_TITLES.get(event.violation_type.value, event.violation_type.value)
+    if event.position is None:
+        return f"{what} seen by {event.device_id} (no position)"
+    return f"{what} near {event.position.lat:.5f}, {event.position.lon:.5f}"
+
+
+def open_case(
+    session: Session,
+    event: ViolationEvent,
+    rule: MatchingRule,
+    now: datetime,
+    *,
+    recurrence_of: int | None = None,
+) -> Case:
+    """A new case opened by ``event`` (flushed, so it has an id), with its creation transition."""
+    seen_at = min(event.observed_at, now)
+    position = event.position
+    case = Case(
+        violation_type=event.violation_type.value,
+        state=CaseState.new.value,
+        priority=rule.priority,
+        title=case_title(event),
+        lat=position.lat if position else None,
+        lon=position.lon if position else None,
+        cell=encode(position.lat, position.lon, CELL_PRECISION) if position else None,
+        device_id=event.device_id,
+        track_id=event.track_id,
+        opened_at=now,
+        first_event_at=seen_at,
+        last_event_at=seen_at,
+        sla_due_at=seen_at + timedelta(hours=rule.sla_hours),
+        event_count=0,
+        device_count=0,
+        max_score=0.0,
+        candidate=event.candidate,
+        recurrence_of=recurrence_of,
+        updated_at=now,
+    )
+    session.add(case)
+    session.flush()
+    reason = f"opened by event {event.event_id} from {event.device_id}"
+    if recurrence_of is not None:
+        reason += f"; recurrence of case {recurrence_of}"
+    record_transition(session, case, None, CaseState.new, SYSTEM_INGEST, reason, now=now)
+    return case
+
+
+def add_event(case: Case, event: ViolationEvent, *, new_device: bool, now: datetime) -> None:
+    """Count ``event`` into ``case`` (the event row's ``case_id`` is set by the caller)."""
+    seen_at = min(event.observed_at, now)
+    case.event_count += 1
+    if new_device:
+        case.device_count += 1
+    case.last_event_at = max(case.last_event_at, seen_at)
+    case.first_event_at = min(case.first_event_at, seen_at)
+    case.max_score = max(case.max_score, event.score)
+    case.candidate = case.candidate and event.candidate
+    case.updated_at = now
+
+
+def seen_again(session: Session, case: Case, event: ViolationEvent, now: datetime) -> None:
+    """A possibly-resolved case that is seen again goes back to the state it had before."""
+    if case.state != CaseState.possibly_resolved.value:
+        return
+    previous = session.scalar(
+        select(CaseTransition.from_state)
+        .where(
+            CaseTransition.case_id == case.id, CaseTransition.to_state == CaseState.possibly_resolved.value
+        )
+        .order_by(CaseTransition.id.desc())
+        .limit(1)
+    )
+    back = CaseState(previous) if previous else CaseState.new
+    reason = f"seen again by {event.device_id} (event {event.event_id})"
+    record_transition(session, case, CaseState.possibly_resolved, back, SYSTEM_INGEST, reason, now=now)
+    case.state = back.value
+    case.possibly_resolved_at = None
+
+
+def transition(
+    session: Session,
+    case_id: int,
+    to_state: CaseState | str,
+    actor: str,
+    reason: str,
+    team: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> Case:
+    """Move case ``case_id`` to ``to_state`` on behalf of ``actor``, recording why.
+
+    Raises :class:`~server.cases.workflow.CaseNotFoundError` for an unknown id and
+    :class:`~server.cases.workflow.InvalidTransitionError` for a move the workflow
+    does not allow (e.g. closed -> confirmed, or dispatching without a team).
+    The case row is locked for the rest of the transaction.
+    """
+    at = now or utcnow()
+    target = CaseState(to_state)
+    case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
+    if case is None:
+        raise CaseNotFoundError(f"case {case_id} does not exist")
+    current = CaseState(case.state)
+    check_transition(case_id, current, target, team)
+    record_transition(session, case, current, target, actor, reason, team=team, now=at)
+    case.state = target.value
+    case.updated_at = at
+    if target is CaseState.dispatched:
+        case.assigned_team = team
+    elif target is CaseState.possibly_resolved:
+        case.possibly_resolved_at = at
+    elif target is CaseState.resolved:
+        case.resolved_at = at
+    elif target is CaseState.closed:
+        case.closed_at = at
+    if target in (CaseState.new, CaseState.confirmed, CaseState.dispatched):
+        # Back in play: clear the marks of a resolution that did not hold.
+        case.possibly_resolved_at = None
+        case.resolved_at = None
+    return case
+
+
+def record_transition(
+    session: Session,
+    case: Case,
+    from_state: CaseState | None,
+    to_state: CaseState,
+    actor: str,
+    reason: str,
+    *,
+    team: str | None = None,
+    now: datetime,
+) -> CaseTransition:
+    step = CaseTransition(
+        case_id=case.id,
+        from_state=from_state.value if from_state else None,
+        to_state=to_state.value,
+        actor=actor,
+        reason=reason,
+        team=team,
+        at=now,
+    )
+    session.add(step)
+    return step

@@ -1,0 +1,152 @@
+"""Which case an event belongs to: a pure function of (event, candidates, rule, clock).
+
+No database, no clock of its own: the caller (``server.ingest.process``) gives
+the candidate cases it found through the geohash index and the current time,
+and acts on the :class:`MatchDecision`. That keeps every rule below testable
+on plain event sequences.
+
+Rules, in order:
+
+1. Only cases of the event's violation type are considered.
+2. A case *joinable* by time is in an open state (or rejected: a spot the
+   dispatcher dismissed keeps absorbing its repeats instead of reopening) and
+   its latest event is within the type's join window of the event.
+3. Among those, a case that already holds an event of the same device + track
+   wins (a camera on a moving vehicle sees one object from several positions);
+   then, for place-bound types, the nearest case within the radius; for moving
+   types (trucks), a case opened by the same device + track.
+4. Otherwise a case resolved or closed within the recurrence window, within the
+   radius, is linked: the event opens a new case marked as its recurrence.
+5. Otherwise the event opens a new case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from uuid import UUID
+
+from server.db.models import CaseState
+from server.matching.geo import haversine_m
+from server.settings import MatchingRule
+from streetwatch.events import ViolationEvent, ViolationType
+
+#: States in which a case still takes new events.
+JOINABLE_STATES = frozenset(
+    {
+        CaseState.new,
+        CaseState.confirmed,
+        CaseState.dispatched,
+        CaseState.possibly_resolved,
+        CaseState.rejected,
+    }
+)
+#: States after which a new sighting is a recurrence.
+FINISHED_STATES = frozenset({CaseState.resolved, CaseState.closed})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCandidate:
+    """What matching needs to know about one existing case."""
+
+    case_id: int
+    violation_type: ViolationType
+    state: CaseState
+    lat: float | None
+    lon: float | None
+    last_event_at: datetime
+    finished_at: datetime | None  # when it was resolved or closed; None while open
+    device_id: str | None  # device and track of the event that opened it
+    track_id: UUID | None
+    same_track: bool = False  # holds an event of this event's device + track already
+
+
+class MatchAction(Enum):
+    join = "join"
+    recurrence = "recurrence"
+    new = "new"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchDecision:
+    """What to do with an event: join ``case_id``, link a recurrence of it, or open a new case."""
+
+    action: MatchAction
+    case_id: int | None = None
+    distance_m: float | None = None
+    reason: str = ""
+
+
+def match_event(
+    event: ViolationEvent,
+    candidates: Iterable[CaseCandidate],
+    rule: MatchingRule,
+    now: datetime,
+) -> MatchDecision:
+    """Decide which case ``event`` belongs to; see the module docstring for the rules."""
+    # A device clock running ahead must not stretch windows into the future.
+    at = min(event.observed_at, now)
+    join_window = timedelta(seconds=rule.join_window_s)
+    recurrence_window = timedelta(seconds=rule.recurrence_window_s)
+
+    joinable: list[tuple[tuple[int, float, float, int], CaseCandidate, float | None]] = []
+    recurrences: list[tuple[tuple[float, float, int], CaseCandidate, float | None]] = []
+    for case in candidates:
+        if case.violation_type != event.violation_type:
+            continue
+        distance = _distance(event, case)
+        if case.state in JOINABLE_STATES and abs(at - case.last_event_at) <= join_window:
+            if case.same_track or _near(event, case, distance, rule):
+                key = (
+                    0 if case.same_track else 1,
+                    distance if distance is not None else 0.0,
+                    -case.last_event_at.timestamp(),
+                    case.case_id,
+                )
+                joinable.append((key, case, distance))
+        elif (
+            case.state in FINISHED_STATES
+            and case.finished_at is not None
+            and recurrence_window > timedelta(0)
+            and timedelta(0) <= at - case.finished_at <= recurrence_window
+            and _near(event, case, distance, rule)
+        ):
+            key2 = (
+                distance if distance is not None else 0.0,
+                -case.finished_at.timestamp(),
+                case.case_id,
+            )
+            recurrences.append((key2, case, distance))
+
+    if joinable:
+        _, best, distance = min(joinable, key=lambda item: item[0])
+        why = "same track" if best.same_track else _where(distance)
+        return MatchDecision(MatchAction.join, best.case_id, distance, f"joins case {best.case_id}: {why}")
+    if recurrences:
+        _, best, distance = min(recurrences, key=lambda item: item[0])
+        return MatchDecision(
+            MatchAction.recurrence,
+            best.case_id,
+            distance,
+            f"recurrence of case {best.case_id} ({best.state.value} {best.finished_at:%Y-%m-%d %H:%M}): "
+            + _where(distance),
+        )
+    return MatchDecision(MatchAction.new, reason="no open case of this type nearby in the time window")
+
+
+def _distance(event: ViolationEvent, case: CaseCandidate) -> float | None:
+    if event.position is None or case.lat is None or case.lon is None:
+        return None
+    return haversine_m(event.position.lat, event.position.lon, case.lat, case.lon)
+
+
+def _near(event: ViolationEvent, case: CaseCandidate, distance: float | None, rule: MatchingRule) -> bool:
+    if rule.moving:
+        return case.device_id == event.device_id and case.track_id == event.track_id
+    return distance is not None and distance <= rule.radius_m
+
+
+def _where(distance: float | None) -> str:
+    return "same device and track" if distance is None else f"{distance:.1f} m away"

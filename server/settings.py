@@ -1,0 +1,242 @@
+"""Server settings: a YAML file, then environment overrides, validated by pydantic.
+
+    settings = load_settings("server.yaml")          # or load_settings(None) for the defaults
+
+Every field can be overridden from the environment as ``STREETWATCH_`` plus the
+field path in capitals joined by ``__``, e.g. ``STREETWATCH_DATABASE_URL``,
+``STREETWATCH_MQTT__HOST``, ``STREETWATCH_MATCHING__GARBAGE_OVERFLOW__RADIUS_M``.
+Only known fields are read, so unrelated ``STREETWATCH_*`` variables are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from streetwatch.errors import ConfigError
+from streetwatch.events import MAX_EVENT_BYTES, ViolationType
+
+ENV_PREFIX = "STREETWATCH_"
+
+#: The geohash precision of case cells (about 153 m x 153 m at the equator, 76 m wide at 60° N).
+#: A matching radius must stay below the cell's width, so that a cell and its eight neighbours
+#: hold every case within the radius.
+CELL_PRECISION = 7
+MAX_RADIUS_M = 70.0
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatchingRule(_Section):
+    """How events of one violation type merge into cases."""
+
+    radius_m: float = Field(gt=0, le=MAX_RADIUS_M, description="An event joins a case within this distance.")
+    join_window_s: float = Field(
+        gt=0, description="An event joins a case whose latest event is at most this many seconds away."
+    )
+    recurrence_window_s: float = Field(
+        ge=0,
+        description="An event near a case resolved or closed at most this many seconds ago opens a new case "
+        "linked to it as a recurrence; 0 disables linking.",
+    )
+    moving: bool = Field(
+        default=False,
+        description="Moving violations (trucks) match by device + track and time instead of by place.",
+    )
+    sla_hours: float = Field(gt=0, description="Hours from a case's opening until it is due.")
+    priority: int = Field(ge=1, le=5, description="Priority of new cases: 1 most urgent .. 5 least.")
+
+
+def _default_rules() -> dict[ViolationType, MatchingRule]:
+    hour = 3600.0
+    day = 24 * hour
+    return {
+        ViolationType.street_vending: MatchingRule(
+            radius_m=30, join_window_s=4 * hour, recurrence_window_s=7 * day, sla_hours=4, priority=3
+        ),
+        ViolationType.garbage_overflow: MatchingRule(
+            radius_m=20, join_window_s=2 * day, recurrence_window_s=7 * day, sla_hours=24, priority=2
+        ),
+        ViolationType.illegal_signboard: MatchingRule(
+            radius_m=15, join_window_s=14 * day, recurrence_window_s=30 * day, sla_hours=72, priority=4
+        ),
+        ViolationType.unsealed_truck: MatchingRule(
+            radius_m=50, join_window_s=600, recurrence_window_s=0, moving=True, sla_hours=2, priority=2
+        ),
+    }
+
+
+class MqttSettings(_Section):
+    """The broker the ingest worker reads from."""
+
+    host: str = Field(default="127.0.0.1", description="Broker host name or address.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker TCP port.")
+    username: str | None = Field(default=None, description="User name for the broker, if it asks for one.")
+    password: str | None = Field(default=None, description="Password for the broker.")
+    tls_ca_file: str | None = Field(default=None, description="CA bundle to verify the broker; enables TLS.")
+    client_id: str = Field(
+        default="streetwatch-ingest",
+        min_length=1,
+        max_length=64,
+        description="MQTT client id; each worker needs its own (the CLI appends the process id).",
+    )
+    share_group: str = Field(
+        default="streetwatch-ingest",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Shared-subscription group: workers in one group split the messages between them.",
+    )
+    keepalive_s: int = Field(default=30, ge=5, description="MQTT keepalive in seconds.")
+    receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="Unacknowledged QoS 1 messages the broker may have in flight to one worker (a batch "
+        "is acked only after its commit, so this bounds the batch size too).",
+    )
+
+
+class IngestLimits(_Section):
+    """Sizes and batching of the ingest worker."""
+
+    max_event_bytes: int = Field(
+        default=MAX_EVENT_BYTES, gt=0, description="Larger event payloads are rejected."
+    )
+    max_evidence_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="Larger evidence images are rejected."
+    )
+    max_status_bytes: int = Field(default=16 * 1024, gt=0, description="Larger status payloads are rejected.")
+    max_telemetry_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Larger telemetry payloads are rejected."
+    )
+    batch_size: int = Field(
+        default=400, ge=1, description="Messages stored per database transaction (acked after its commit)."
+    )
+    batch_wait_s: float = Field(
+        default=0.05, gt=0, description="A partial batch is committed after waiting this long for more."
+    )
+    telemetry_retention_h: float = Field(
+        default=48, gt=0, description="Telemetry coverage older than this is deleted."
+    )
+    max_telemetry_points: int = Field(
+        default=200, ge=1, description="Positions kept from one telemetry message (the rest are thinned)."
+    )
+
+
+class CoverageSettings(_Section):
+    """When a patrol passing by without seeing a case makes it "possibly resolved"."""
+
+    enabled: bool = Field(default=True, description="Mark cases possibly resolved from telemetry coverage.")
+    grace_s: float = Field(
+        default=120,
+        ge=0,
+        description="A pass counts only if the device sent no event of the case within this many seconds "
+        "around it (its detections may lag its telemetry).",
+    )
+    min_case_age_s: float = Field(
+        default=300, ge=0, description="Cases younger than this are never marked possibly resolved."
+    )
+
+
+class ServerSettings(_Section):
+    """Everything the central server needs to run."""
+
+    database_url: str = Field(
+        default="sqlite:///var/streetwatch.db",
+        description="SQLAlchemy URL: sqlite:///path (default) or postgresql://user:pass@host/db.",
+    )
+    evidence_dir: str = Field(
+        default="var/evidence", description="Folder of the content-addressed evidence store."
+    )
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, description="The broker to ingest from.")
+    limits: IngestLimits = Field(default_factory=IngestLimits, description="Ingest sizes and batching.")
+    coverage: CoverageSettings = Field(
+        default_factory=CoverageSettings, description="Possibly-resolved rules."
+    )
+    matching: dict[ViolationType, MatchingRule] = Field(
+        default_factory=_default_rules,
+        description="Per violation type: radius, time windows, SLA and priority. Types left out keep "
+        "their defaults.",
+    )
+
+    @field_validator("matching")
+    @classmethod
+    def _every_type_has_a_rule(
+        cls, value: dict[ViolationType, MatchingRule]
+    ) -> dict[ViolationType, MatchingRule]:
+        return {**_default_rules(), **value}
+
+    def rule(self, violation: ViolationType | str) -> MatchingRule:
+        return self.matching[ViolationType(violation)]
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ServerSettings:
+    """Read ``path`` (optional YAML), apply ``STREETWATCH_*`` overrides from ``env``, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    environ = os.environ if env is None else env
+    _apply_env(raw, ServerSettings, environ, ENV_PREFIX)
+    try:
+        return ServerSettings.model_validate(raw)
+    except ValidationError as exc:
+        where = str(path) if path else "server settings"
+        lines = [f"{where} are not valid:"]
+        for err in exc.errors():
+            lines.append(f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from exc
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"server settings file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read server settings file {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a YAML mapping at the top level")
+    return data
+
+
+def _apply_env(raw: dict[str, Any], model: type[BaseModel], env: Mapping[str, str], prefix: str) -> None:
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name.upper()}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            section = raw.setdefault(name, {})
+            if isinstance(section, dict):
+                _apply_env(section, annotation, env, key + "__")
+                if not section:
+                    raw.pop(name)
+        elif name == "matching":
+            _apply_matching_env(raw, env, key + "__")
+        elif key in env:
+            raw[name] = env[key]
+
+
+def _apply_matching_env(raw: dict[str, Any], env: Mapping[str, str], prefix: str) -> None:
+    defaults = _default_rules()
+    for violation in ViolationType:
+        type_prefix = f"{prefix}{violation.value.upper()}__"
+        overrides = {
+            name: env[type_prefix + name.upper()]
+            for name in MatchingRule.model_fields
+            if type_prefix + name.upper() in env
+        }
+        if overrides:
+            matching = raw.setdefault("matching", {})
+            current = matching.get(violation.value) or defaults[violation].model_dump()
+            matching[violation.value] = {**current, **overrides}
