@@ -1,0 +1,151 @@
+"""Every route x every kind of caller: no token, viewer, reviewer, admin, device.
+
+The table must list every route the app serves (checked below), so a new
+endpoint cannot ship without its access rule being tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+from tests.server.api.conftest import Api, ingest, jpeg, make_event, store_evidence
+
+CALLERS = (None, "viewer", "reviewer", "admin", "device")
+
+#: Which callers a rank lets through. Written out by hand, not derived from server.auth.
+LETS_IN: dict[str, set[str]] = {
+    "viewer": {"viewer", "reviewer", "admin"},
+    "reviewer": {"reviewer", "admin"},
+    "admin": {"admin"},
+    "any token": {"viewer", "reviewer", "admin", "device"},
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str  # formatted with the seeded ids
+    needs: str  # a key of LETS_IN, or "public"
+    ok: int = 200
+    body: dict[str, Any] | None = None
+
+
+ROUTES = (
+    Route("GET", "/api/v1/devices", "viewer"),
+    Route("GET", "/api/v1/devices/{device_id}", "viewer"),
+    Route("GET", "/api/v1/events", "viewer"),
+    Route("GET", "/api/v1/events/{event_id}", "viewer"),
+    Route("GET", "/api/v1/cases", "viewer"),
+    Route("GET", "/api/v1/cases/{case_id}", "viewer"),
+    # dispatched -> dispatched (re-assign) is allowed, so every permitted caller can repeat it.
+    Route("POST", "/api/v1/cases/{case_id}/actions", "reviewer", body={"action": "dispatch", "team": "east"}),
+    Route("GET", "/api/v1/evidence/{sha256}", "viewer"),
+    Route("GET", "/api/v1/users", "admin"),
+    Route("POST", "/api/v1/users", "admin", ok=201, body={"username": "new-user", "role": "viewer"}),
+    Route("GET", "/api/v1/users/me", "any token"),
+    Route("POST", "/api/v1/auth/token", "public", ok=401, body={"username": "nobody", "password": "wrong"}),
+    Route("GET", "/open311/v2/services.json", "viewer"),
+    Route("GET", "/open311/v2/requests.json", "viewer"),
+    Route("GET", "/open311/v2/requests/{case_id}.json", "viewer"),
+    Route("GET", "/metrics", "viewer"),
+    Route("GET", "/healthz", "public"),
+    Route("GET", "/openapi.json", "public"),
+    Route("GET", "/docs", "public"),
+)
+
+#: Served by FastAPI itself for the docs page; no data behind them.
+_DOCS_ROUTES = {("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+
+
+def expected_status(route: Route, caller: str | None) -> int:
+    if route.needs == "public":
+        return route.ok
+    if caller is None:
+        return 401
+    return route.ok if caller in LETS_IN[route.needs] else 403
+
+
+def _seed(api: Api) -> dict[str, str]:
+    frame, crop = jpeg(1), jpeg(2)
+    sha = store_evidence(api, frame)
+    store_evidence(api, crop)
+    (outcome,) = ingest(api, make_event(evidence=(frame, crop)))
+    return {
+        "device_id": "box-1",
+        "event_id": str(outcome.event_id),
+        "case_id": str(outcome.case_id),
+        "sha256": sha,
+    }
+
+
+def test_every_route_answers_each_caller_as_its_role_allows(api: Api) -> None:
+    ids = _seed(api)
+    mismatches = []
+    for route in ROUTES:
+        path = route.template.format(**ids)
+        for caller in CALLERS:
+            response = api.client.request(route.method, path, headers=api.headers(caller), json=route.body)
+            want = expected_status(route, caller)
+            if response.status_code != want:
+                mismatches.append(
+                    f"{route.method} {path} as {caller or 'no token'}: {response.status_code} (want {want}) "
+                    f"{response.text[:120]}"
+                )
+            if response.status_code == 401:
+                assert response.headers.get("www-authenticate") == "Bearer", path
+            if response.status_code in (401, 403) and not path.startswith("/open311"):
+                assert response.json()["detail"], f"{path}: an auth error must say what is wrong"
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_the_table_covers_every_route_the_app_serves(api: Api) -> None:
+    served = {
+        (method, route.path)
+        for route in api.client.app.routes  # type: ignore[attr-defined]
+        for method in (
+            route.methods if isinstance(route, APIRoute) else getattr(route, "methods", None) or ()
+        )
+        if method != "HEAD"
+    }
+    tested = {(r.method, r.template.replace("{device_id}", "{device_id}")) for r in ROUTES}
+    tested = {(m, _as_route_path(t)) for m, t in tested}
+    missing = served - tested - _DOCS_ROUTES
+    assert not missing, f"routes without an access test: {sorted(missing)}"
+
+
+def _as_route_path(template: str) -> str:
+    # Our templates use the same placeholder names as the routes, except open311's request id.
+    return template.replace("/requests/{case_id}.json", "/requests/{service_request_id}.json")
+
+
+def test_unknown_revoked_and_disabled_tokens_are_refused(api: Api) -> None:
+    from sqlalchemy import update
+
+    from server.db.models import ApiToken, User
+
+    assert api.get("/api/v1/cases", role="viewer").status_code == 200
+    bogus = api.client.get("/api/v1/cases", headers={"Authorization": "Bearer swt_not-a-real-token"})
+    assert bogus.status_code == 401
+    basic = api.client.get("/api/v1/cases", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status_code == 401
+    assert "Authorization: Bearer" in basic.json()["detail"]
+
+    with api.sessions.begin() as session:
+        session.execute(update(User).where(User.username == "viewer-1").values(disabled=True))
+    assert api.get("/api/v1/cases", role="viewer").status_code == 401
+
+    with api.sessions.begin() as session:
+        session.execute(update(ApiToken).values(revoked=True))
+    assert api.get("/api/v1/cases", role="admin").status_code == 401
+
+
+def test_device_token_is_told_why_it_is_refused(api: Api) -> None:
+    response = api.get("/api/v1/cases", role="device")
+    assert response.status_code == 403
+    assert "device" in response.json()["detail"]
+    viewer = api.post("/api/v1/cases/1/actions", role="viewer", json={"action": "confirm"})
+    assert viewer.status_code == 403
+    assert "reviewer" in viewer.json()["detail"]
