@@ -1,0 +1,292 @@
+"""The MQTT event sink: events and evidence go to the disk outbox, a thread sends them.
+
+    sink = MqttSink(config.sink, device_id=config.device_id, models=[d.info.ref for d in detectors])
+    ...
+    sink.telemetry.note_frame()                      # every processed frame
+    sink.telemetry.note_position(position, at)       # every GPS fix
+    sink.emit(event, evidence)                       # returns once the outbox has committed
+    ...
+    sink.close()
+
+``emit`` only writes to SQLite (one transaction per event with its evidence, evidence
+first); the publisher thread drains the outbox, so a dead link never slows the
+detection loop. When the disk refuses the write, ``emit`` logs the
+:class:`StorageError` (counted as ``storage_error`` in telemetry) and returns: the
+loop keeps running and later events are stored again once space is back.
+
+Threads: the paho network loop, the outbox publisher, a reporter (telemetry, age
+limits) and a command worker (slow handlers never block the network loop).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from edge.config import MqttSinkConfig
+from edge.interfaces import Evidence
+from edge.mqtt.commands import CommandDispatcher
+from edge.mqtt.connection import BrokerSettings, MqttConnection
+from edge.mqtt.publisher import OutboxPublisher
+from edge.mqtt.telemetry import TelemetryRecorder
+from edge.mqtt.thermal import read_temperatures
+from edge.outbox import Outbox, OutboxLimits, OutboxMessage
+from streetwatch import __version__
+from streetwatch.errors import PayloadError, StorageError
+from streetwatch.events import ModelRef, ViolationEvent
+from streetwatch.messages import (
+    OutboxDepth,
+    PublishStatusCommand,
+    SendTelemetryCommand,
+    StatusMessage,
+    TelemetryMessage,
+)
+from streetwatch.topics import commands_topic, events_topic, evidence_topic, status_topic, telemetry_topic
+
+log = logging.getLogger(__name__)
+
+#: Evidence hashes enqueued recently; an 'update' event that repeats the best frame does not resend it.
+RECENT_EVIDENCE = 1024
+#: Commands waiting for the worker; more are dropped with a warning (the server can resend).
+COMMAND_QUEUE = 64
+#: Seconds between repeated "cannot store" log lines while the disk stays full.
+STORAGE_LOG_EVERY_S = 60.0
+
+
+class MqttSink:
+    """An :class:`edge.interfaces.EventSink` that delivers over MQTT through a disk outbox."""
+
+    def __init__(
+        self,
+        config: MqttSinkConfig,
+        *,
+        device_id: str,
+        models: Sequence[ModelRef] = (),
+        software_version: str = __version__,
+    ) -> None:
+        self.config = config
+        self.device_id = device_id
+        self.software_version = software_version
+        self._models = list(models)
+        self._started = time.monotonic()
+        self._closed = False
+        self._recent_evidence: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._emit_lock = threading.Lock()
+        self._last_storage_log = -STORAGE_LOG_EVERY_S
+        self._events_topic = events_topic(device_id)
+
+        limits = OutboxLimits(
+            max_bytes=config.outbox.max_bytes,
+            max_age_s=config.outbox.max_age_s,
+            evidence_max_age_s=config.outbox.evidence_max_age_s,
+        )
+        self.outbox = Outbox(config.outbox.path, limits)
+        self.telemetry = TelemetryRecorder()
+        self.commands = CommandDispatcher()
+        self.commands.register(SendTelemetryCommand, lambda _cmd: self.send_telemetry_now())
+        self.commands.register(PublishStatusCommand, lambda _cmd: self._publish_status())
+
+        self._command_queue: queue.Queue[bytes | None] = queue.Queue(maxsize=COMMAND_QUEUE)
+        self._report_now = threading.Event()
+        self._stopping = threading.Event()
+        settings = BrokerSettings.from_config(config, device_id)
+        self._connection = MqttConnection(
+            settings,
+            will=(status_topic(device_id), self._status("offline").to_json()),
+            subscriptions=(commands_topic(device_id),),
+            on_connected=self._on_connected,
+            on_message=self._on_message,
+            on_ack=lambda mid, reason: self._publisher.on_ack(mid, reason),
+        )
+        self._publisher = OutboxPublisher(
+            self.outbox,
+            self._connection,
+            refused_min_s=config.reconnect_min_s,
+            refused_max_s=config.reconnect_max_s,
+            ack_timeout_s=max(30.0, 2.0 * config.keepalive_s),
+        )
+        self._threads = [
+            threading.Thread(target=self._report_loop, name="mqtt-reporter", daemon=True),
+            threading.Thread(target=self._command_loop, name="mqtt-commands", daemon=True),
+        ]
+        self._publisher.start()
+        self._connection.start()
+        for thread in self._threads:
+            thread.start()
+
+    # -- EventSink ---------------------------------------------------------------------------
+
+    def emit(self, event: ViolationEvent, evidence: Evidence | None) -> None:
+        """Commit the event (and its evidence, first) to the outbox; sending happens later."""
+        if event.device_id != self.device_id:
+            raise PayloadError(
+                f"event {event.event_id} names device {event.device_id!r} but this sink publishes as "
+                f"{self.device_id!r}; the server would reject it (check device_id in the config)"
+            )
+        with self._emit_lock:
+            messages = self._evidence_messages(event, evidence)
+            messages.append(OutboxMessage("event", self._events_topic, event.to_json()))
+            try:
+                self.outbox.put(messages)
+            except StorageError as exc:
+                now = time.monotonic()
+                if now - self._last_storage_log >= STORAGE_LOG_EVERY_S:
+                    self._last_storage_log = now
+                    log.error("%s (event %s lost; the pipeline continues)", exc, event.event_id)
+                return
+        self._publisher.notify()
+
+    def close(self) -> None:
+        """Stop sending (the outbox keeps what is left), say offline, disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping.set()
+        self._report_now.set()
+        self._command_queue.put(None)
+        for thread in self._threads:
+            thread.join(5.0)
+        self._publisher.stop()
+        if not self._connection.publish_and_wait(
+            status_topic(self.device_id), self._status("offline").to_json(), retain=True, timeout=2.0
+        ):
+            log.info("could not say 'offline' before closing; the broker will send the last will")
+        self._connection.stop()
+        self.outbox.close()
+
+    # -- for the pipeline, the demo and tests -------------------------------------------------
+
+    def set_models(self, models: Sequence[ModelRef]) -> None:
+        """The detectors changed (loaded later, or updated): republish the retained status."""
+        self._models = list(models)
+        self._publish_status()
+
+    def send_telemetry_now(self) -> None:
+        self._report_now.set()
+
+    def wait_until_delivered(self, timeout: float) -> bool:
+        """True once the outbox is empty and nothing is in flight (False after ``timeout``)."""
+        return self._publisher.wait_idle(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connection.connected.is_set()
+
+    def telemetry_message(self) -> TelemetryMessage:
+        """Build a report (and start a new period); public so tools can show it without a broker."""
+        snap = self.telemetry.snapshot()
+        depth = self.outbox.depth()
+        dropped = self.outbox.dropped()
+        if snap.coverage_overflow:
+            dropped["coverage_points"] = snap.coverage_overflow
+        temps = read_temperatures()
+        oldest = (
+            datetime.fromtimestamp(depth.oldest_created_at, timezone.utc)
+            if depth.oldest_created_at is not None
+            else None
+        )
+        return TelemetryMessage(
+            device_id=self.device_id,
+            at=datetime.now(timezone.utc),
+            period_s=round(snap.period_s, 3),
+            uptime_s=round(time.monotonic() - self._started, 3),
+            frames=snap.frames,
+            fps=round(snap.frames / snap.period_s, 3) if snap.period_s > 0 else 0.0,
+            coverage=snap.coverage,
+            outbox=OutboxDepth(
+                events=depth.events, evidence=depth.evidence, bytes=depth.bytes, oldest_at=oldest
+            ),
+            dropped=dropped,
+            cpu_temp_c=temps.cpu_c,
+            gpu_temp_c=temps.gpu_c,
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _evidence_messages(self, event: ViolationEvent, evidence: Evidence | None) -> list[OutboxMessage]:
+        if evidence is None:
+            return []
+        ref = evidence.ref
+        messages = []
+        for name, data, expected in (
+            ("frame", evidence.frame_jpeg, ref.frame_sha256),
+            ("crop", evidence.crop_jpeg, ref.crop_sha256),
+        ):
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != expected:
+                # The server checks the hash against the topic; a wrong one would be refused forever.
+                log.error(
+                    "event %s: the %s JPEG hashes to %s but the event says %s; image not sent",
+                    event.event_id,
+                    name,
+                    digest[:12],
+                    expected[:12],
+                )
+                continue
+            if digest in self._recent_evidence:
+                continue
+            self._recent_evidence[digest] = None
+            if len(self._recent_evidence) > RECENT_EVIDENCE:
+                self._recent_evidence.popitem(last=False)
+            messages.append(OutboxMessage("evidence", evidence_topic(self.device_id, digest), data))
+        return messages
+
+    def _status(self, state: str) -> StatusMessage:
+        return StatusMessage(
+            state="online" if state == "online" else "offline",
+            device_id=self.device_id,
+            software_version=self.software_version,
+            models=self._models,
+            at=datetime.now(timezone.utc),
+        )
+
+    def _publish_status(self) -> None:
+        if self._connection.connected.is_set():
+            self._connection.publish(
+                status_topic(self.device_id), self._status("online").to_json(), retain=True
+            )
+
+    def _on_connected(self, session_present: bool) -> None:
+        self._publish_status()
+        self._publisher.on_connected()
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        try:
+            self._command_queue.put_nowait(payload)
+        except queue.Full:
+            log.warning("command queue full (%d waiting); a command on %s was dropped", COMMAND_QUEUE, topic)
+
+    def _command_loop(self) -> None:
+        while True:
+            payload = self._command_queue.get()
+            if payload is None:
+                return
+            self.commands.dispatch(payload)
+
+    def _report_loop(self) -> None:
+        interval = self.config.telemetry_interval_s
+        self._expire()
+        while not self._stopping.is_set():
+            self._report_now.wait(interval)
+            self._report_now.clear()
+            if self._stopping.is_set():
+                return
+            self._expire()
+            if not self._connection.connected.is_set():
+                continue  # the track keeps growing and goes out with the next report
+            snap_message = self.telemetry_message()
+            mid = self._connection.publish(telemetry_topic(self.device_id), snap_message.to_json())
+            if mid is None:
+                log.warning("telemetry report could not be handed to the MQTT client; it is skipped")
+
+    def _expire(self) -> None:
+        try:
+            self.outbox.expire()
+        except StorageError as exc:
+            log.error("%s", exc)
