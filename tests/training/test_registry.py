@@ -1,0 +1,126 @@
+"""Model registry and the promotion gate: a worse candidate is refused, with the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streetwatch.cli import main
+from streetwatch.errors import ConfigError
+from training.evaluate import ClassMetrics, EvalSummary
+from training.registry import Registry, sha256_file
+
+
+def summary(map50: float, per_class: dict[str, float], eval_hash: str = "e" * 64) -> EvalSummary:
+    return EvalSummary(
+        model="m.onnx",
+        data="data.yaml",
+        split="val",
+        eval_hash=eval_hash,
+        imgsz=416,
+        map50=map50,
+        map50_95=map50 / 2,
+        precision=0.5,
+        recall=0.5,
+        per_class={n: ClassMetrics(0.5, 0.5, ap, ap / 2, 10, 5) for n, ap in per_class.items()},
+    )
+
+
+def tiny_onnx(path: Path, version: str, name: str = "streetwatch-det") -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph)
+    for key, value in {"streetwatch_model": name, "version": version, "data_hash": "d" * 64}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+def test_first_model_is_accepted_and_recorded(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.json")
+    model = tmp_path / "a.onnx"
+    model.write_bytes(b"model-a")
+    decision = registry.promote(model, summary(0.6, {"truck": 0.7}), "det", "1.0.0", "d" * 64)
+    assert decision.accepted
+    reloaded = Registry(tmp_path / "registry.json")
+    entry = reloaded.current_entry("det")
+    assert entry is not None and entry.version == "1.0.0" and entry.parent is None
+    assert entry.sha256 == sha256_file(model) and entry.file == "a.onnx"
+    assert entry.metrics["per_class_ap50"] == {"truck": 0.7}
+
+
+def test_worse_candidate_is_refused_and_the_registry_is_unchanged(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.json")
+    (tmp_path / "a.onnx").write_bytes(b"a")
+    (tmp_path / "b.onnx").write_bytes(b"b")
+    registry.promote(tmp_path / "a.onnx", summary(0.6, {"truck": 0.7, "garbage": 0.5}), "det", "1", "d")
+    before = (tmp_path / "registry.json").read_text()
+
+    decision = registry.promote(tmp_path / "b.onnx", summary(0.55, {"truck": 0.6, "garbage": 0.5}), "det", "2", "d")
+
+    assert not decision.accepted
+    text = decision.explain()
+    assert "map50 0.5500 is below the current 1's 0.6000" in text
+    assert "'truck' AP50 0.6000 dropped" in text
+    assert "'garbage'" not in text  # an unchanged class is not blamed
+    assert (tmp_path / "registry.json").read_text() == before
+
+
+def test_a_better_candidate_replaces_the_current_one_with_its_parent(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.json")
+    (tmp_path / "a.onnx").write_bytes(b"a")
+    (tmp_path / "b.onnx").write_bytes(b"b")
+    registry.promote(tmp_path / "a.onnx", summary(0.6, {"truck": 0.7}), "det", "1", "d")
+    assert registry.promote(tmp_path / "b.onnx", summary(0.65, {"truck": 0.69}), "det", "2", "d").accepted
+    assert registry.current == {"det": "2"}
+    entry = registry.current_entry("det")
+    assert entry is not None and entry.parent == "1"
+
+
+def test_candidate_measured_on_another_set_is_refused(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.json")
+    (tmp_path / "a.onnx").write_bytes(b"a")
+    (tmp_path / "b.onnx").write_bytes(b"b")
+    registry.promote(tmp_path / "a.onnx", summary(0.6, {"truck": 0.7}), "det", "1", "d")
+    decision = registry.promote(tmp_path / "b.onnx", summary(0.9, {"truck": 0.9}, "f" * 64), "det", "2", "d")
+    assert not decision.accepted and "different set" in decision.explain()
+
+
+def test_duplicate_version_and_broken_registry_are_clear_errors(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.json")
+    (tmp_path / "a.onnx").write_bytes(b"a")
+    registry.promote(tmp_path / "a.onnx", summary(0.6, {}), "det", "1", "d")
+    with pytest.raises(ConfigError, match="already registered"):
+        registry.promote(tmp_path / "a.onnx", summary(0.7, {}), "det", "1", "d")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="bad.json"):
+        Registry(tmp_path / "bad.json")
+
+
+def test_promote_command_refuses_a_worse_model_with_exit_code_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg = tmp_path / "registry.json"
+    first, second = tiny_onnx(tmp_path / "v1.onnx", "1.0.0"), tiny_onnx(tmp_path / "v2.onnx", "1.1.0")
+    good, worse = tmp_path / "good.json", tmp_path / "worse.json"
+    good.write_text(json.dumps(summary(0.7, {"truck": 0.8}).to_json()))
+    worse.write_text(json.dumps(summary(0.5, {"truck": 0.6}).to_json()))
+
+    assert main(["model", "promote", str(first), "--eval", str(good), "--registry", str(reg)]) == 0
+    assert main(["model", "promote", str(second), "--eval", str(worse), "--registry", str(reg)]) == 1
+    out = capsys.readouterr().out
+    assert "streetwatch-det 1.1.0: refused: map50 0.5000 is below" in out
+
+    assert main(["model", "list", "--registry", str(reg)]) == 0
+    listed = capsys.readouterr().out
+    assert "* streetwatch-det 1.0.0" in listed and "1.1.0" not in listed
