@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from edge.config import DeviceConfig
 from edge.detections import Detections
@@ -36,13 +36,22 @@ from edge.pipeline_stages import StagedDetector, as_staged
 from edge.pipeline_stats import PipelineStats
 from edge.rules import RuleEngine, RuleResult
 from streetwatch.errors import SourceError, StreetWatchError
-from streetwatch.events import Position
+from streetwatch.events import ModelRef, Position
 
 log = logging.getLogger(__name__)
 
 LIVE_SOURCE_KINDS = ("stream", "usb", "gstreamer")
 _POLL_S = 0.2
 _WARN_EVERY = 100  # repeat a recurring warning once per this many occurrences
+
+
+@runtime_checkable
+class FrameTelemetry(Protocol):
+    """``sink.telemetry`` of a sink that reports frames and positions between events (MQTT)."""
+
+    def note_frame(self, count: int = 1) -> None: ...
+
+    def note_position(self, position: Position, at: datetime) -> None: ...
 
 
 @dataclass
@@ -81,7 +90,9 @@ class EdgePipeline:
             self.tracker = tracker or _make_tracker(config)
             self.rules = RuleEngine.from_config(config, [d.info.ref for d in self.detectors])
             self.evidence = evidence or EvidenceRecorder(config.evidence)
-            self.sink = sink or _open_sink(config)
+            self.sink = sink or _open_sink(config, [d.info.ref for d in self.detectors])
+            telemetry = getattr(self.sink, "telemetry", None)  # the MQTT sink reports frames and positions
+            self._telemetry = telemetry if isinstance(telemetry, FrameTelemetry) else None
             self._opened.append(self.sink)
             self.locator = locator or _open_locator(config)
             self._opened.append(self.locator)
@@ -185,6 +196,10 @@ class EdgePipeline:
         self._last_time = frame.timestamp
         self._deliver(frame, result)
         self.stats.count("frames")
+        if self._telemetry is not None:
+            self._telemetry.note_frame()
+            if position is not None:
+                self._telemetry.note_position(position, frame.timestamp)
 
     def _deliver(self, frame: Frame | None, result: RuleResult) -> None:
         """Keep offered frames, send events with their evidence, then forget released frames."""
@@ -273,10 +288,10 @@ def _make_tracker(config: DeviceConfig) -> Tracker:
     return ByteTracker(config.tracker)
 
 
-def _open_sink(config: DeviceConfig) -> EventSink:
+def _open_sink(config: DeviceConfig, models: Sequence[ModelRef]) -> EventSink:
     from edge.sinks import open_sink
 
-    return open_sink(config)
+    return open_sink(config, models)
 
 
 def _open_locator(config: DeviceConfig) -> Locator:

@@ -1,0 +1,76 @@
+"""``streetwatch edge``: run the detection pipeline of one camera, or check a device config.
+
+    streetwatch edge run --config FILE [--max-frames N]
+    streetwatch edge check-config FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    edge = subparsers.add_parser("edge", help="The edge box: run the detection pipeline, check a config.")
+    commands = edge.add_subparsers(dest="edge_command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="Run source -> detectors -> tracker -> rules -> events until the source ends or Ctrl-C."
+    )
+    run.add_argument("--config", required=True, metavar="FILE", help="Device config (YAML).")
+    run.add_argument("--max-frames", type=_positive_int, metavar="N", help="Stop after N frames.")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser(
+        "check-config", help="Validate a device config, check its files and load its models."
+    )
+    check.add_argument("file", metavar="FILE", help="Device config (YAML).")
+    check.add_argument("--no-models", action="store_true", help="Only check that model files exist.")
+    check.set_defaults(handler=_check)
+
+    def _help(_args: argparse.Namespace) -> int:
+        edge.print_help()
+        return 2
+
+    edge.set_defaults(handler=_help)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+    from edge.pipeline import EdgePipeline
+
+    config = load_config(args.config)
+    pipeline = EdgePipeline(config)
+    stats = pipeline.run(max_frames=args.max_frames, handle_signals=True)
+    target = getattr(config.sink, "path", None) or config.sink.kind
+    print(f"{stats.summary()}; events went to {target}", file=sys.stderr)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+    from edge.pipeline_check import check_device_config, describe
+    from streetwatch.errors import ConfigError
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"NOT OK: {exc}", file=sys.stderr)
+        return 1
+    report = check_device_config(config, load_models=not args.no_models)
+    if not report.ok:
+        print(f"NOT OK: {args.file} has {len(report.problems)} problem(s):", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"OK: {args.file}")
+    for line in describe(config, report):
+        print(f"  {line}")
+    return 0

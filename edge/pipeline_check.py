@@ -1,0 +1,114 @@
+"""Checks of a device config beyond its schema: files exist, models load, the class map fits the models.
+
+Used by ``streetwatch edge check-config``; each problem is one line naming the
+field and what to do, so a technician can fix a box's config from the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.config import DeviceConfig
+from edge.interfaces import ModelInfo
+from streetwatch.errors import StreetWatchError
+
+
+@dataclass
+class ConfigReport:
+    problems: list[str] = field(default_factory=list)
+    models: dict[int, ModelInfo] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_device_config(config: DeviceConfig, load_models: bool = True) -> ConfigReport:
+    """Everything a run would trip over at start; models are opened when ``load_models``."""
+    report = ConfigReport()
+    _check_paths(config, report)
+    for index, detector in enumerate(config.detectors):
+        model = Path(detector.model)
+        if not model.is_file():
+            report.problems.append(
+                f"detectors[{index}].model: {model} does not exist (put the ONNX file there or fix the path)"
+            )
+        elif load_models:
+            try:
+                from edge.detector import load_detector
+
+                report.models[index] = load_detector(detector, index=index).info
+            except StreetWatchError as exc:
+                report.problems.append(f"detectors[{index}].model: {exc}")
+    _check_class_map(config, report)
+    return report
+
+
+def _check_paths(config: DeviceConfig, report: ConfigReport) -> None:
+    source = config.source
+    if source.kind == "images" and not Path(source.uri).is_dir():
+        report.problems.append(f"source.uri: image folder {source.uri} does not exist")
+    if source.kind == "video" and not Path(source.uri).is_file():
+        report.problems.append(f"source.uri: video file {source.uri} does not exist")
+    location = config.location
+    if location.kind in ("gpx", "nmea_file") and location.path and not Path(location.path).is_file():
+        report.problems.append(f"location.path: {location.kind} file {location.path} does not exist")
+
+
+def _check_class_map(config: DeviceConfig, report: ConfigReport) -> None:
+    for i, mapping in enumerate(config.class_map):
+        if mapping.detector is not None and mapping.detector >= len(config.detectors):
+            report.problems.append(
+                f"class_map[{i}].detector: {mapping.detector} but only {len(config.detectors)} detector(s)"
+            )
+            continue
+        indexes = [mapping.detector] if mapping.detector is not None else list(range(len(config.detectors)))
+        known = [report.models[j] for j in indexes if j in report.models]
+        if len(known) == len(indexes) and not any(mapping.detector_class in m.class_names for m in known):
+            names = ", ".join(sorted({n for m in known for n in m.class_names})[:30])
+            report.problems.append(
+                f"class_map[{i}].detector_class: {mapping.detector_class!r} is not a class of "
+                f"{' or '.join(m.name for m in known)} (classes: {names})"
+            )
+
+
+def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
+    """A short human summary of what the box will do."""
+    src = config.source
+    lines = [f"device   {config.device_id} / camera {config.camera_id}", f"source   {src.kind} {src.uri}"]
+    if src.kind == "images":
+        start = src.start_time.isoformat() if src.start_time else "the wall clock at start"
+        lines[-1] += f" ({src.image_interval_s:g} s per image from {start}{', looping' if src.loop else ''})"
+    loc = config.location
+    where = {"fixed": f"{loc.lat}, {loc.lon}", "none": "no positions"}.get(loc.kind, str(loc.path))
+    lines.append(f"location {loc.kind} {where}")
+    for i, det in enumerate(config.detectors):
+        info = report.models.get(i)
+        what = (
+            f"{info.name} {info.version}, {len(info.class_names)} classes, input {info.input_size[1]}x"
+            f"{info.input_size[0]}"
+            if info
+            else "not loaded"
+        )
+        lines.append(f"detector {i}: {det.model} ({what}; conf {det.conf:g})")
+    for m in config.class_map:
+        only = f" from detector {m.detector}" if m.detector is not None else ""
+        flag = " (candidate)" if m.candidate else ""
+        lines.append(f"class    {m.detector_class}{only} -> {m.violation_type.value}{flag}")
+    for vtype in sorted({m.violation_type for m in config.class_map}, key=lambda v: v.value):
+        r = config.rule_for(vtype)
+        state = "" if r.enabled else " DISABLED"
+        lines.append(
+            f"rule     {vtype.value}{state}: score >= {r.min_score:g}, area >= {r.min_box_area_px:g} px², "
+            f"{r.confirm_frames} of {r.confirm_window} frames, dwell {r.dwell_s:g} s, update every "
+            f"{r.update_interval_s:g} s, end after {r.end_after_s:g} s, cool-down {r.cooldown_s:g} s, "
+            f"{len(r.zones)} zone(s)"
+        )
+    ev = config.evidence
+    lines.append(f"evidence {ev.directory} (at most {ev.max_total_mb:g} MB)")
+    sink = config.sink
+    port = getattr(sink, "port", None)
+    target = getattr(sink, "path", None) or f"{getattr(sink, 'host', '?')}{f':{port}' if port else ''}"
+    lines.append(f"sink     {sink.kind} {target}")
+    return lines
