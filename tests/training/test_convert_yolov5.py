@@ -53,7 +53,9 @@ def test_transfer_matches_by_name_and_shape_only() -> None:
     source = {"a": torch.ones(2), "b": torch.ones(3), "c": torch.ones(1)}
     target = {"a": torch.zeros(2), "b": torch.zeros(4)}
     merged, report = transfer(source, target)
-    assert report.transferred == ["a"] and report.shape_mismatch == ["b"] and report.missing_in_target == ["c"]
+    assert report.transferred == ["a"]
+    assert report.shape_mismatch == ["b"]
+    assert report.missing_in_target == ["c"]
     assert merged["a"].sum() == 2 and merged["b"].sum() == 0
 
 
@@ -62,5 +64,5 @@ def test_missing_and_broken_checkpoints_raise_clear_errors(tmp_path: Path) -> No
         read_yolov5_checkpoint(tmp_path / "absent.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(ModelFormatError, match="broken.pt"):
+    with pytest.raises(ModelFormatError, match=r"broken\.pt"):
         read_yolov5_checkpoint(broken)
