@@ -1,0 +1,46 @@
+"""Great-circle helpers on WGS 84 coordinates (spherical Earth: plenty for metres-scale tracks)."""
+
+from __future__ import annotations
+
+import math
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance in metres.
+
+    >>> round(distance_m(0, 0, 0, 1))  # one degree along the equator
+    111195
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial bearing from point 1 to point 2, degrees clockwise from true north, in [0, 360).
+
+    >>> round(bearing_deg(0, 0, 1, 0)), round(bearing_deg(0, 0, 0, 1)), round(bearing_deg(0, 0, -1, 0))
+    (0, 90, 180)
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return normalise_heading(math.degrees(math.atan2(y, x)))
+
+
+def normalise_heading(degrees: float) -> float:
+    """Fold an angle into [0, 360) (guarding against 360.0 from rounding)."""
+    value = degrees % 360.0
+    return 0.0 if value >= 360.0 else value
+
+
+def interpolate(lat1: float, lon1: float, lat2: float, lon2: float, fraction: float) -> tuple[float, float]:
+    """Linear interpolation between two nearby points (the shorter way across the antimeridian)."""
+    dlon = (lon2 - lon1 + 540.0) % 360.0 - 180.0
+    lon = lon1 + fraction * dlon
+    lon = (lon + 540.0) % 360.0 - 180.0
+    return lat1 + fraction * (lat2 - lat1), lon
