@@ -35,7 +35,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     base = os.environ.get(PG_ENV)
     if not base:
-        pytest.skip(f"{PG_ENV} is not set; run `eval \"$(scripts/postgres.sh start)\"` first")
+        pytest.skip(f'{PG_ENV} is not set; run `eval "$(scripts/postgres.sh start)"` first')
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:

@@ -11,8 +11,15 @@ from server.db.models import Base
 from server.db.session import make_engine
 
 TABLES = {
-    "devices", "users", "api_tokens", "cases", "case_transitions", "events", "evidence",
-    "rejections", "telemetry_points",
+    "devices",
+    "users",
+    "api_tokens",
+    "cases",
+    "case_transitions",
+    "events",
+    "evidence",
+    "rejections",
+    "telemetry_points",
 }
 
 

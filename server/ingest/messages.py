@@ -1,0 +1,113 @@
+"""Turning one received MQTT message into something storable, or into a rejection with a reason.
+
+Everything here is checked before the database transaction starts: the topic,
+the size, the schema, that the device in the payload is the device in the
+topic (a box may only speak for itself), and that evidence bytes decode as an
+image and hash to the SHA-256 in their topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from server.evidence_store import DigestMismatchError, EvidenceStore, StoredEvidence, UndecodableImageError
+from server.settings import IngestLimits
+from streetwatch.errors import PayloadError, StorageError
+from streetwatch.events import ViolationEvent
+from streetwatch.messages import StatusMessage, TelemetryMessage
+from streetwatch.topics import parse_topic
+
+
+class RejectReason(str, Enum):
+    """Why a message was refused; the key of the ``rejections`` counters."""
+
+    bad_topic = "bad_topic"
+    oversized = "oversized"
+    malformed = "malformed"
+    spoofed = "spoofed"
+    undecodable_image = "undecodable_image"
+    digest_mismatch = "digest_mismatch"
+    storage_error = "storage_error"
+    processing_error = "processing_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: RejectReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceReceived:
+    device_id: str
+    stored: StoredEvidence
+
+
+Decoded = ViolationEvent | EvidenceReceived | StatusMessage | TelemetryMessage | Rejected
+
+
+def decode(topic: str, payload: bytes, limits: IngestLimits, store: EvidenceStore) -> Decoded:
+    """Validate one message; evidence is written to ``store`` here (it is idempotent)."""
+    try:
+        parsed = parse_topic(topic)
+    except PayloadError as exc:
+        return Rejected(RejectReason.bad_topic, str(exc))
+    size = len(payload)
+    if parsed.kind == "events":
+        if size > limits.max_event_bytes:
+            return _too_big("event", size, limits.max_event_bytes)
+        try:
+            event = ViolationEvent.from_json(payload)
+        except PayloadError as exc:
+            return Rejected(RejectReason.malformed, str(exc))
+        return _same_device(event, event.device_id, parsed.device_id, topic)
+    if parsed.kind == "evidence":
+        if size > limits.max_evidence_bytes:
+            return _too_big("evidence", size, limits.max_evidence_bytes)
+        try:
+            stored = store.put(payload, expected_sha256=parsed.sha256)
+        except DigestMismatchError as exc:
+            return Rejected(RejectReason.digest_mismatch, str(exc))
+        except UndecodableImageError as exc:
+            return Rejected(RejectReason.undecodable_image, str(exc))
+        except StorageError as exc:
+            return Rejected(RejectReason.storage_error, str(exc))
+        return EvidenceReceived(parsed.device_id, stored)
+    if parsed.kind == "status":
+        if size > limits.max_status_bytes:
+            return _too_big("status", size, limits.max_status_bytes)
+        try:
+            status = StatusMessage.from_json(payload)
+        except PayloadError as exc:
+            return Rejected(RejectReason.malformed, str(exc))
+        return _same_device(status, status.device_id, parsed.device_id, topic)
+    if parsed.kind == "telemetry":
+        if size > limits.max_telemetry_bytes:
+            return _too_big("telemetry", size, limits.max_telemetry_bytes)
+        try:
+            telemetry = TelemetryMessage.from_json(payload)
+        except PayloadError as exc:
+            return Rejected(RejectReason.malformed, str(exc))
+        return _same_device(telemetry, telemetry.device_id, parsed.device_id, topic)
+    return Rejected(
+        RejectReason.bad_topic, f"topic {topic!r} carries {parsed.kind}, which the server does not read"
+    )
+
+
+def _too_big(what: str, size: int, limit: int) -> Rejected:
+    return Rejected(RejectReason.oversized, f"{what} payload is {size} bytes; the limit is {limit}")
+
+
+def _same_device(
+    message: ViolationEvent | StatusMessage | TelemetryMessage,
+    payload_device: str,
+    topic_device: str,
+    topic: str,
+) -> Decoded:
+    if payload_device != topic_device:
+        return Rejected(
+            RejectReason.spoofed,
+            f"payload names device {payload_device!r} but arrived on {topic!r} of device {topic_device!r}",
+        )
+    return message

@@ -1,0 +1,341 @@
+"""The ingest worker: an MQTT client that stores messages in batches and acks them after the commit.
+
+    worker = IngestWorker(settings)
+    worker.run()            # blocks; worker.stop() from a signal handler or another thread
+
+It subscribes with a shared subscription (``$share/<group>/streetwatch/v1/+/...``)
+so several workers split the load, with QoS 1, a persistent session
+(clean start off) and manual acknowledgement: a message is acknowledged only
+once the transaction that stored it has committed, so a crash at any point
+makes the broker deliver it again, and the ``event_id`` makes that harmless.
+
+Bad input never stops the worker: every refused message is counted by reason
+in the ``rejections`` table, logged, and acknowledged (re-delivering it would
+not make it valid). A database outage is different: the batch is kept, not
+acknowledged, and retried with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db.session import make_engine, session_factory
+from server.evidence_store import EvidenceStore
+from server.ingest.messages import Decoded, EvidenceReceived, Rejected, RejectReason, decode
+from server.ingest.process import IngestBatch, prune_telemetry
+from server.settings import ServerSettings
+from streetwatch.events import ViolationEvent, utcnow
+from streetwatch.messages import StatusMessage, TelemetryMessage
+from streetwatch.topics import subscription
+
+log = logging.getLogger(__name__)
+
+#: A session outlives a worker restart by this much; messages queue at the broker meanwhile.
+SESSION_EXPIRY_S = 7 * 24 * 3600
+PRUNE_EVERY_S = 600.0
+#: PostgreSQL SQLSTATEs worth retrying at once: deadlock detected, serialization failure.
+_RETRY_NOW = {"40P01", "40001"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    connection: int  # which connection delivered it: a message id is only valid on its own
+
+
+@dataclass
+class WorkerStats:
+    """Counters since the worker started (the database keeps the lasting ones)."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    retries: int = 0
+    cases_opened: int = 0
+
+
+class IngestWorker:
+    """One MQTT consumer feeding :class:`~server.ingest.process.IngestBatch`."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        client_id: str | None = None,
+        engine: Engine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.client_id = (
+            client_id or f"{settings.mqtt.client_id}-{os.getpid()}-{threading.get_ident() % 10000}"
+        )
+        self._engine = engine
+        self._own_engine = engine is None
+        self._clock = clock
+        self._inbox: queue.Queue[_Received] = queue.Queue()
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._connection = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.stats = WorkerStats()
+        self.store = EvidenceStore(settings.evidence_dir)
+        self._client = self._make_client()
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Connect and store messages until :meth:`stop` is called."""
+        engine = self._engine or make_engine(self.settings.database_url)
+        sessions = session_factory(engine)
+        mq = self.settings.mqtt
+        connect_props = Properties(PacketTypes.CONNECT)
+        connect_props.SessionExpiryInterval = SESSION_EXPIRY_S
+        connect_props.ReceiveMaximum = mq.receive_maximum
+        self._client.connect_async(
+            mq.host, mq.port, mq.keepalive_s, clean_start=False, properties=connect_props
+        )
+        self._client.loop_start()
+        log.info("ingest worker %s: connecting to %s:%d", self.client_id, mq.host, mq.port)
+        last_prune = 0.0
+        try:
+            while not self._stopping.is_set():
+                batch = self._collect()
+                if batch:
+                    self._store_until_done(sessions, batch)
+                if time.monotonic() - last_prune > PRUNE_EVERY_S:
+                    last_prune = time.monotonic()
+                    self._prune(sessions)
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+            if self._own_engine:
+                engine.dispose()
+            log.info("ingest worker %s: stopped (%s)", self.client_id, self.stats)
+
+    def start(self) -> None:
+        """Run in a background thread (tests, the demo)."""
+        self._thread = threading.Thread(target=self.run, name=f"ingest-{self.client_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand and disconnect; unacknowledged messages stay with the broker."""
+        self._stopping.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        return self._subscribed.wait(timeout)
+
+    # -- MQTT --------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        mq = self.settings.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if mq.username:
+            client.username_pw_set(mq.username, mq.password)
+        if mq.tls_ca_file:
+            client.tls_set(ca_certs=mq.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: object, flags: mqtt.ConnectFlags, reason: ReasonCode, _p: object
+    ) -> None:
+        if reason.is_failure:
+            log.error("ingest worker %s: broker refused the connection: %s", self.client_id, reason)
+            return
+        with self._lock:
+            self._connection += 1
+        self._connected.set()
+        group = self.settings.mqtt.share_group
+        topics = [
+            (f"$share/{group}/{subscription(kind)}", SubscribeOptions(qos=1))
+            for kind in ("events", "evidence", "status", "telemetry")
+        ]
+        client.subscribe(topics)
+        log.info(
+            "ingest worker %s: connected (session present: %s), subscribing as group %r",
+            self.client_id,
+            flags.session_present,
+            group,
+        )
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: object, _mid: int, reasons: list[ReasonCode], _p: object
+    ) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error("ingest worker %s: subscription refused: %s", self.client_id, ", ".join(failed))
+        else:
+            self._subscribed.set()
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: object, _flags: object, reason: ReasonCode, _p: object
+    ) -> None:
+        self._connected.clear()
+        if not self._stopping.is_set():
+            log.warning("ingest worker %s: disconnected (%s); reconnecting", self.client_id, reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(
+            _Received(message.topic, bytes(message.payload), message.mid, message.qos, self._connection)
+        )
+
+    def _ack(self, batch: list[_Received]) -> None:
+        current = self._connection
+        for item in batch:
+            # A message id from an earlier connection names nothing now; the broker re-sends
+            # that message on the new connection and it is stored as a duplicate.
+            if item.qos > 0 and item.connection == current:
+                self._client.ack(item.mid, item.qos)
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def _collect(self) -> list[_Received]:
+        limits = self.settings.limits
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + limits.batch_wait_s
+        while len(batch) < limits.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def _store_until_done(self, sessions: sessionmaker[Session], batch: list[_Received]) -> None:
+        """Store a batch, retrying through database outages; ack it once it is committed."""
+        decoded = [decode(m.topic, m.payload, self.settings.limits, self.store) for m in batch]
+        delay = 0.5
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._store(sessions, batch, decoded)
+                break
+            except OperationalError as exc:
+                self.stats.retries += 1
+                if _sqlstate(exc) in _RETRY_NOW and attempt < 5:
+                    log.info(
+                        "ingest worker %s: batch conflicted (%s); retrying", self.client_id, _sqlstate(exc)
+                    )
+                    continue
+                if self._stopping.is_set():
+                    log.warning(
+                        "ingest worker %s: database unavailable while stopping; the broker keeps "
+                        "%d unacknowledged messages",
+                        self.client_id,
+                        len(batch),
+                    )
+                    return
+                log.warning(
+                    "ingest worker %s: database unavailable (%s); retrying in %.1fs",
+                    self.client_id,
+                    exc.orig or exc,
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except Exception:
+                if len(decoded) == 1:
+                    log.exception("ingest worker %s: cannot store %s", self.client_id, batch[0].topic)
+                    decoded = [Rejected(RejectReason.processing_error, "the server failed on this message")]
+                    continue
+                # Isolate the message that breaks the batch: store the others one at a time.
+                log.exception(
+                    "ingest worker %s: batch failed; storing its messages one by one", self.client_id
+                )
+                for single in batch:
+                    self._store_until_done(sessions, [single])
+                return
+        self.stats.received += len(batch)
+        self.stats.batches += 1
+        self._ack(batch)
+
+    def _store(self, sessions: sessionmaker[Session], batch: list[_Received], decoded: list[Decoded]) -> None:
+        events = [d for d in decoded if isinstance(d, ViolationEvent)]
+        evidence = [d for d in decoded if isinstance(d, EvidenceReceived)]
+        telemetry = [d for d in decoded if isinstance(d, TelemetryMessage)]
+        stored = duplicates = opened = 0
+        rejected: Counter[str] = Counter()
+        with sessions.begin() as session:
+            ingest = IngestBatch(session, self.settings, self._clock())
+            ingest.lock(events, [e.stored.sha256 for e in evidence], telemetry)
+            ingest.prefetch(e.event_id for e in events)
+            for message, item in zip(batch, decoded, strict=True):
+                if isinstance(item, ViolationEvent):
+                    outcome = ingest.add_event(item)
+                    stored += outcome.stored
+                    duplicates += not outcome.stored
+                    opened += outcome.action is not None and outcome.action.value != "join"
+                elif isinstance(item, EvidenceReceived):
+                    ingest.add_evidence(item.stored, item.device_id)
+                elif isinstance(item, StatusMessage):
+                    ingest.add_status(item)
+                elif isinstance(item, TelemetryMessage):
+                    ingest.add_telemetry(item)
+                else:
+                    ingest.reject(item.reason.value, message.topic, item.detail)
+                    rejected[item.reason.value] += 1
+            ingest.finish()
+        for message, item in zip(batch, decoded, strict=True):
+            if isinstance(item, Rejected):
+                log.warning("ingest: rejected %s (%s): %s", message.topic, item.reason.value, item.detail)
+        self.stats.stored += stored
+        self.stats.duplicates += duplicates
+        self.stats.cases_opened += opened
+        self.stats.rejected.update(rejected)
+
+    def _prune(self, sessions: sessionmaker[Session]) -> None:
+        try:
+            with sessions.begin() as session:
+                removed = prune_telemetry(session, self.settings, self._clock())
+            if removed:
+                log.info("ingest worker %s: pruned %d old telemetry points", self.client_id, removed)
+        except OperationalError as exc:
+            log.warning("ingest worker %s: telemetry pruning failed: %s", self.client_id, exc)
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
