@@ -1,0 +1,85 @@
+"""A tiny real training run: real photos, 1 epoch, small images -> evaluation -> ONNX the edge runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streetwatch.cli import main
+from training.recipes.first_model import CLASSES, prepare
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+CHECKPOINT = SHARED / "weights" / "yolov5n_coco_v6.1.pt"
+
+pytestmark = pytest.mark.skipif(not CHECKPOINT.is_file(), reason=f"needs {SHARED}")
+
+
+@pytest.mark.slow
+def test_tiny_training_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    from edge.config import DetectorConfig
+    from edge.detector import load_detector
+
+    data = tmp_path / "data"
+    prepare(SHARED, data, yolox=None, limit=3)  # 9 train and 9 val photos, 3 per source
+    data_yaml = data / "data.yaml"
+    start = tmp_path / "start.pt"
+    assert main(["model", "convert", str(CHECKPOINT), str(start), "--data", str(data_yaml)]) == 0
+
+    train_args = [
+        "train",
+        "--data",
+        str(data_yaml),
+        "--weights",
+        str(start),
+        "--project",
+        str(tmp_path / "runs"),
+    ]
+    assert (
+        main([*train_args, "--name", "tiny", "--epochs", "1", "--imgsz", "96", "--batch", "4", "--no-plots"])
+        == 0
+    )
+    best = tmp_path / "runs" / "tiny" / "weights" / "best.pt"
+    assert best.is_file()
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(best), "--data", str(data_yaml), "--out", str(out), "--imgsz", "96"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0.0 <= summary["map50"] <= 1.0 and set(summary["per_class"]) <= set(CLASSES)
+    assert {"confusion_matrix.png", "BoxPR_curve.png"} <= set(summary["plots"])
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+
+    models = tmp_path / "models"
+    export = [
+        "model",
+        "export",
+        str(best),
+        "--out-dir",
+        str(models),
+        "--version",
+        "0.0.1",
+        "--data",
+        str(data_yaml),
+    ]
+    assert main([*export, "--imgsz", "96", "--formats", "fp32"]) == 0
+    onnx_file = models / "streetwatch-det-0.0.1.onnx"
+    detector = load_detector(
+        DetectorConfig(model=str(onnx_file), conf=0.001, providers=["CPUExecutionProvider"])
+    )
+    image = cv2.imread(str(sorted((data / "val" / "images").iterdir())[0]))
+    detections = detector.detect(image)
+    assert set(detections.class_name.tolist()) <= set(CLASSES)
+    assert capsys.readouterr().out.count("fp32:") == 1
+
+
+def test_train_refuses_weights_it_would_have_to_download(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.yaml"
+    data.write_text("path: .\ntrain: images\nval: images\nnames: {0: a}\n")
+    code = main(["train", "--data", str(data), "--weights", "yolov5nu.pt", "--project", str(tmp_path)])
+    assert code == 1
+    assert "weights not found: yolov5nu.pt" in capsys.readouterr().err
