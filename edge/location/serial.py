@@ -128,13 +128,13 @@ class NmeaSerialLocator:
             if self._fd is None:
                 if self._stop.wait(wait):
                     break
+                wait = min(wait * 2, _REOPEN_MAX_S)  # reset only once data flows, so a flapping device backs off
                 try:
                     self._fd = self._open()
                 except LocationError:
-                    wait = min(wait * 2, _REOPEN_MAX_S)
                     continue
                 log.info("GPS device %s is back", self.path)
-                wait, buffer = 1.0, b""
+                buffer = b""
             fd = self._fd
             try:
                 ready, _, _ = select.select([fd], [], [], 0.5)
@@ -149,6 +149,7 @@ class NmeaSerialLocator:
             if not chunk:
                 self._lost("end of file")
                 continue
+            wait = 1.0  # data flows again: a later loss starts the backoff afresh
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             if len(buffer) > _MAX_LINE:
