@@ -128,7 +128,8 @@ class NmeaSerialLocator:
             if self._fd is None:
                 if self._stop.wait(wait):
                     break
-                wait = min(wait * 2, _REOPEN_MAX_S)  # reset only once data flows, so a flapping device backs off
+                # Reset only once data flows again, so a device that opens but fails at once backs off too.
+                wait = min(wait * 2, _REOPEN_MAX_S)
                 try:
                     self._fd = self._open()
                 except LocationError:
