@@ -71,7 +71,7 @@ def make_evidence(i: int, size: int = 2000) -> Evidence:
     return Evidence(frame_jpeg=frame, crop_jpeg=crop, ref=ref)
 
 
-def sink_config(port: int, outbox: Path, **overrides: Any) -> MqttSinkConfig:
+def sink_config(port: int, outbox_path: Path, **overrides: Any) -> MqttSinkConfig:
     raw: dict[str, Any] = {
         "kind": "mqtt",
         "host": "127.0.0.1",
@@ -80,7 +80,7 @@ def sink_config(port: int, outbox: Path, **overrides: Any) -> MqttSinkConfig:
         "reconnect_min_s": 0.1,
         "reconnect_max_s": 0.5,
         "telemetry_interval_s": 60,
-        "outbox": {"path": str(outbox)},
+        "outbox": {"path": str(outbox_path)},
     }
     outbox_overrides = overrides.pop("outbox", {})
     raw.update(overrides)
