@@ -1,0 +1,164 @@
+"""``streetwatch edge run`` end to end on real photos with YOLOX-nano, and ``edge check-config``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from edge.config import DeviceConfig, load_config
+from streetwatch.cli import main
+from streetwatch.events import ViolationEvent
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "datasets" / "samples" / "images"
+MODEL = REPO / "models" / "yolox_nano" / "yolox_nano.onnx"
+DEMO = REPO / "deploy" / "edge.demo.yaml"
+EXAMPLE = REPO / "deploy" / "edge.example.yaml"
+TRUCK_PHOTOS = ["vehicles_vnv_1292_jpg.jpg", "vehicles_vnv_28_jpg.jpg", "vehicles_vnv_1249_jpg.jpg"]
+
+
+def write_config(tmp_path: Path, **changes: object) -> Path:
+    raw = yaml.safe_load(DEMO.read_text())
+    raw["source"]["uri"] = str(tmp_path / "frames")
+    raw["location"]["path"] = str(REPO / "datasets" / "samples" / "track.gpx")
+    raw["detectors"][0]["model"] = str(MODEL)
+    raw["evidence"]["directory"] = str(tmp_path / "evidence")
+    raw["sink"]["path"] = str(tmp_path / "events.jsonl")
+    raw.update(changes)
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def repeated_frames(folder: Path, photos: list[str], times: int) -> None:
+    """Each real photo copied ``times`` times in a row: a camera that saw each scene for a few frames."""
+    folder.mkdir()
+    n = 0
+    for photo in photos:
+        for _ in range(times):
+            n += 1
+            shutil.copyfile(SAMPLES / photo, folder / f"frame_{n:03d}.jpg")
+
+
+def test_edge_run_on_real_photos_raises_truck_candidates(tmp_path: Path) -> None:
+    repeated_frames(tmp_path / "frames", TRUCK_PHOTOS, times=4)
+    assert main(["edge", "run", "--config", str(write_config(tmp_path))]) == 0
+    lines = (tmp_path / "events.jsonl").read_bytes().splitlines()
+    events = [ViolationEvent.from_json(line) for line in lines]
+    new = [e for e in events if e.lifecycle.value == "new"]
+    assert new, "no violation confirmed on three truck photos"
+    assert all(e.violation_type.value == "unsealed_truck" and e.candidate for e in new)
+    assert {e.detector_class for e in new} == {"truck"}
+    assert {e.model.name for e in new} == {"yolox_nano_coco"}
+    # Every confirmed track also ends (the run's end flushes open ones), with the same track_id.
+    ends = {e.track_id for e in events if e.lifecycle.value == "end"}
+    assert {e.track_id for e in new} <= ends
+    first = new[0]
+    assert first.device_id == "demo-van-01" and (first.frame_width, first.frame_height) == (640, 640)
+    assert first.position is not None and first.position.source == "gpx"
+    assert first.evidence is not None
+    sha = first.evidence.frame_sha256
+    assert (tmp_path / "evidence" / sha[:2] / f"{sha}.jpg").stat().st_size == first.evidence.frame_bytes
+
+
+def test_edge_run_max_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repeated_frames(tmp_path / "frames", TRUCK_PHOTOS[:1], times=6)
+    assert main(["edge", "run", "--config", str(write_config(tmp_path)), "--max-frames", "2"]) == 0
+    assert "2 frames at" in capsys.readouterr().err
+
+
+def test_check_config_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["edge", "check-config", str(DEMO)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"OK: {DEMO}")
+    assert "yolox_nano_coco 1.0, 80 classes, input 416x416" in out
+    assert "truck -> unsealed_truck (candidate)" in out
+
+
+def test_check_config_names_a_typo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "frames").mkdir()
+    path = write_config(tmp_path, tracker={"new_track_tresh": 0.4})
+    assert main(["edge", "check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "NOT OK" in err and "tracker.new_track_tresh: Extra inputs are not permitted" in err
+
+
+def test_check_config_reports_a_missing_model_and_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["detectors"][0]["model"] = "models/streetwatch-det/missing.onnx"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["edge", "check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "2 problem(s)" in err
+    assert f"detectors[0].model: {tmp_path}/models/streetwatch-det/missing.onnx does not exist" in err
+    assert f"source.uri: image folder {tmp_path}/frames does not exist" in err
+
+
+def test_check_config_reports_a_class_the_model_does_not_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "frames").mkdir()
+    typo = {"detector_class": "trukc", "violation_type": "unsealed_truck", "candidate": True}
+    path = write_config(tmp_path, class_map=[typo])
+    assert main(["edge", "check-config", str(path)]) == 1
+    assert "class_map[0].detector_class: 'trukc' is not a class of yolox_nano_coco" in capsys.readouterr().err
+
+
+def test_check_config_on_a_corrupt_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "broken.onnx").write_bytes(b"not a model at all")
+    path = write_config(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["detectors"][0]["model"] = str(tmp_path / "broken.onnx")
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["edge", "check-config", str(path)]) == 1
+    assert "detectors[0].model:" in capsys.readouterr().err
+
+
+def test_the_example_config_is_valid_and_every_field_is_annotated() -> None:
+    config = load_config(EXAMPLE)
+    assert isinstance(config, DeviceConfig)
+    text = EXAMPLE.read_text()
+    settings = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    keys = {line.split(":")[0].strip().lstrip("- ") for line in settings}
+    missing = sorted(f for f in _field_names(DeviceConfig) if f not in keys)
+    assert missing == [], f"fields not shown in {EXAMPLE.name}: {missing}"
+    explained: set[str] = set()
+    for line in text.splitlines():
+        setting, _, comment = line.partition("#")
+        key = setting.split(":")[0].strip().lstrip("- ")
+        header = setting.rstrip().endswith(":") or setting.strip().startswith("- {")
+        if not key or ":" not in setting or header:
+            continue  # comment lines, section headers, and one-line mappings of keys explained above
+        if comment:
+            explained.add(key)
+        else:
+            assert key in explained, f"setting without a comment in {EXAMPLE.name}: {line!r}"
+
+
+def _field_names(model: type[BaseModel]) -> set[str]:
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        if name == "sink":
+            names |= {"sink", "kind", "path"}
+            continue
+        names.add(name)
+        for arg in _types(info.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                names |= _field_names(arg)
+    return names
+
+
+def _types(annotation: object) -> list[object]:
+    args = getattr(annotation, "__args__", ())
+    found = [annotation]
+    for a in args:
+        found += _types(a)
+    return found
