@@ -27,6 +27,17 @@ def go_offline() -> None:
         SETTINGS.update({"sync": False})
 
 
+def is_bundled_model_yaml(name: str) -> bool:
+    """True if ultralytics ships this architecture yaml (e.g. ``yolov5nu.yaml``: train from scratch)."""
+    from ultralytics.nn.tasks import yaml_model_load
+
+    try:
+        yaml_model_load(name)
+    except (FileNotFoundError, OSError):
+        return False
+    return True
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs; defaults are the first model's recipe."""
@@ -51,7 +62,8 @@ class TrainConfig:
     def check(self) -> None:
         if not self.data.is_file():
             raise ConfigError(f"dataset yaml not found: {self.data}")
-        if not self.weights.is_file():
+        bundled = self.weights.suffix in {".yaml", ".yml"} and is_bundled_model_yaml(str(self.weights))
+        if not self.weights.is_file() and not bundled:
             raise ModelNotFoundError(
                 f"weights not found: {self.weights} (give a local .pt checkpoint or a model .yaml; "
                 "nothing is downloaded)"
