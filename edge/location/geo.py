@@ -39,8 +39,19 @@ def normalise_heading(degrees: float) -> float:
 
 
 def interpolate(lat1: float, lon1: float, lat2: float, lon2: float, fraction: float) -> tuple[float, float]:
-    """Linear interpolation between two nearby points (the shorter way across the antimeridian)."""
-    dlon = (lon2 - lon1 + 540.0) % 360.0 - 180.0
+    """Linear interpolation between two nearby points (the shorter way across the antimeridian).
+
+    >>> interpolate(0.0, 179.8, 0.2, -179.8, 0.75)
+    (0.15000000000000002, -179.9)
+    """
+    dlon = lon2 - lon1
+    if dlon > 180.0:  # wrap only when crossing, so ordinary coordinates keep their exact digits
+        dlon -= 360.0
+    elif dlon < -180.0:
+        dlon += 360.0
     lon = lon1 + fraction * dlon
-    lon = (lon + 540.0) % 360.0 - 180.0
+    if lon >= 180.0:
+        lon -= 360.0
+    elif lon < -180.0:
+        lon += 360.0
     return lat1 + fraction * (lat2 - lat1), lon
