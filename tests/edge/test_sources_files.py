@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edge.config import SourceConfig
+from edge.frames import Frame
 from edge.interfaces import FrameSource
 from edge.sources import open_source
 from edge.sources.images import decode_image
@@ -46,7 +47,7 @@ def dashcam_folder(tmp_path: Path) -> Path:
 
 def write_video(path: Path, n_frames: int, fps: float = 10.0, size: tuple[int, int] = (320, 240)) -> None:
     """A real MJPEG AVI made of real street photos (one photo per frame)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
     assert writer.isOpened()
     for photo in real_photos(n_frames):
         image = cv2.imread(str(photo))
@@ -55,8 +56,8 @@ def write_video(path: Path, n_frames: int, fps: float = 10.0, size: tuple[int, i
     writer.release()
 
 
-def take(source: FrameSource, n: int) -> list:
-    out = []
+def take(source: FrameSource, n: int) -> list[Frame]:
+    out: list[Frame] = []
     for frame in source:
         out.append(frame)
         if len(out) == n:
@@ -74,7 +75,8 @@ def test_images_play_in_natural_order_skipping_corrupt_files(dashcam_folder: Pat
     assert [f.index for f in frames] == [0, 1, 4]
     assert [f.timestamp for f in frames] == [T0, T0 + timedelta(seconds=2), T0 + timedelta(seconds=8)]
     assert all(f.source == "dash1" and f.image.dtype == np.uint8 and f.image.ndim == 3 for f in frames)
-    assert cv2.imread(str(dashcam_folder / "img10.JPG")).shape == frames[2].image.shape
+    original = cv2.imread(str(dashcam_folder / "img10.JPG"))
+    assert original is not None and original.shape == frames[2].image.shape
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert "img3.jpg" in warned and "img4.png" in warned and "img1.jpg" not in warned
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edge.config import SourceConfig
+from edge.frames import Frame
 from edge.sources import open_source
 from edge.sources.capture import redact_url
 from edge.sources.devices import gstreamer_opener, opencv_has_gstreamer, usb_device_index
@@ -93,7 +94,7 @@ def test_stream_reconnects_with_capped_exponential_backoff_and_gives_up(caplog) 
     source = open_source(
         stream_config(max_reconnects=5), opener=opener, sleep=sleeps.append, clock=FakeClock(), name="gate"
     )
-    frames = []
+    frames: list[Frame] = []
     with caplog.at_level(logging.INFO), pytest.raises(SourceError, match="gave up after 5 failed reconnect"):
         for frame in source:
             frames.append(frame)
@@ -115,7 +116,7 @@ def test_stream_down_at_start_is_retried() -> None:
     opener = Opener([None, None, FakeCapture([image(7)])])
     sleeps: list[float] = []
     source = open_source(stream_config(max_reconnects=3), opener=opener, sleep=sleeps.append)
-    frames: list = []
+    frames: list[Frame] = []
     with pytest.raises(SourceError):
         frames.extend(source)
     assert [int(f.image[0, 0, 0]) for f in frames] == [7]
@@ -127,7 +128,7 @@ def test_stream_down_at_start_is_retried() -> None:
 def test_zero_reconnects_gives_up_at_once() -> None:
     opener = Opener([None, FakeCapture([image(7)])])
     source = open_source(stream_config(max_reconnects=0), opener=opener, sleep=lambda s: None)
-    frames: list = []
+    frames: list[Frame] = []
     with pytest.raises(SourceError, match="max_reconnects = 0"):
         frames.extend(source)
     assert frames == [] and opener.calls == 1
@@ -145,7 +146,7 @@ def test_close_during_backoff_ends_the_iteration_cleanly() -> None:
 def test_garbage_frames_are_skipped_with_a_warning(caplog) -> None:
     capture = FakeCapture([image(1), "garbage", image(2)])
     source = open_source(stream_config(max_reconnects=0), opener=Opener([capture]), sleep=lambda s: None)
-    frames = []
+    frames: list[Frame] = []
     with caplog.at_level(logging.WARNING), pytest.raises(SourceError):
         frames.extend(source)
     assert [int(f.image[0, 0, 0]) for f in frames] == [1, 2]
@@ -160,7 +161,7 @@ def test_live_fps_limit_uses_frame_times() -> None:
         sleep=lambda s: None,
         clock=FakeClock(),
     )
-    frames = []
+    frames: list[Frame] = []
     with pytest.raises(SourceError):
         frames.extend(source)
     assert [int(f.image[0, 0, 0]) for f in frames] == [0, 5]
@@ -171,7 +172,7 @@ def test_frames_carry_utc_wall_clock_times() -> None:
     source = open_source(
         stream_config(max_reconnects=0), opener=Opener([FakeCapture([image(1)])]), clock=clock
     )
-    frames: list = []
+    frames: list[Frame] = []
     with pytest.raises(SourceError):
         frames.extend(source)
     assert frames[0].timestamp == T0 + timedelta(seconds=0.04)
@@ -203,7 +204,7 @@ def test_usb_camera_frames_through_an_opener() -> None:
     source = open_source(
         SourceConfig(kind="usb", uri="0", max_reconnects=0), opener=Opener([FakeCapture([image(9)])])
     )
-    frames: list = []
+    frames: list[Frame] = []
     with pytest.raises(SourceError):
         frames.extend(source)
     assert len(frames) == 1

@@ -26,8 +26,8 @@ def dets(*rows: Sequence[float]) -> Detections:
         return Detections.empty()
     arr = np.array(rows, dtype=np.float64)
     return Detections(
-        xyxy=arr[:, :4],
-        confidence=arr[:, 4],
+        xyxy=arr[:, :4].astype(np.float32),
+        confidence=arr[:, 4].astype(np.float32),
         class_id=arr[:, 5].astype(np.int64),
         class_name=np.array([NAMES[int(c)] for c in arr[:, 5]]),
     )
@@ -41,6 +41,11 @@ class Clock:
     def tick(self) -> datetime:
         self.now += self.step
         return self.now
+
+
+def ids(out: Detections) -> list[int]:
+    assert out.tracker_id is not None
+    return [int(t) for t in out.tracker_id]
 
 
 def ids_by_class(out: Detections) -> dict[int, int]:
@@ -96,19 +101,19 @@ def test_short_occlusion_keeps_the_id_long_one_gets_a_new_id() -> None:
     box = (100, 100, 160, 220, 0.9, 7)
     for _ in range(5):
         out = tracker.update(dets(box), clock.tick())
-    (first_id,) = out.tracker_id.tolist()
+    (first_id,) = ids(out)
     for _ in range(8):  # 0.8 s unseen < 1.0 s
         assert len(tracker.update(dets(), clock.tick())) == 0
     tracker.update(dets(box), clock.tick())
     out = tracker.update(dets(box), clock.tick())
-    assert out.tracker_id.tolist() == [first_id]
+    assert ids(out) == [first_id]
 
     for _ in range(15):  # 1.5 s unseen > 1.0 s: the track is gone
         tracker.update(dets(), clock.tick())
     assert tracker.active_track_count == 0
     assert len(tracker.update(dets(box), clock.tick())) == 0  # tentative again
     out = tracker.update(dets(box), clock.tick())
-    (new_id,) = out.tracker_id.tolist()
+    (new_id,) = ids(out)
     assert new_id != first_id
 
 
@@ -118,11 +123,11 @@ def test_timeout_is_measured_in_time_not_frames(fps: float) -> None:
     clock = Clock(fps=fps)
     box = (100, 100, 160, 220, 0.9, 7)
     tracker.update(dets(box), clock.tick())
-    (kept,) = tracker.update(dets(box), clock.tick()).tracker_id.tolist()
+    (kept,) = ids(tracker.update(dets(box), clock.tick()))
     gap_frames = int(1.5 * fps)  # 1.5 s unseen, whatever the frame rate
     for _ in range(gap_frames):
         tracker.update(dets(), clock.tick())
-    assert tracker.update(dets(box), clock.tick()).tracker_id.tolist() == [kept]
+    assert ids(tracker.update(dets(box), clock.tick())) == [kept]
 
 
 def test_low_score_frames_keep_a_track_alive_but_do_not_start_one() -> None:
@@ -132,10 +137,10 @@ def test_low_score_frames_keep_a_track_alive_but_do_not_start_one() -> None:
     strong = (200, 50, 260, 200, 0.8, 0)
     weak = (202, 52, 262, 202, 0.2, 0)
     tracker.update(dets(strong), clock.tick())
-    (track_id,) = tracker.update(dets(strong), clock.tick()).tracker_id.tolist()
+    (track_id,) = ids(tracker.update(dets(strong), clock.tick()))
     for _ in range(20):  # 2 s of weak detections, far beyond the 0.5 s timeout
         out = tracker.update(dets(weak), clock.tick())
-        assert out.tracker_id.tolist() == [track_id]
+        assert ids(out) == [track_id]
         np.testing.assert_allclose(out.confidence, [0.2])
 
     fresh = ByteTracker(cfg)
@@ -159,13 +164,13 @@ def test_association_is_class_aware() -> None:
     clock = Clock(fps=10)
     umbrella = (100, 100, 200, 200, 0.9, 25)
     tracker.update(dets(umbrella), clock.tick())
-    (umbrella_id,) = tracker.update(dets(umbrella), clock.tick()).tracker_id.tolist()
+    (umbrella_id,) = ids(tracker.update(dets(umbrella), clock.tick()))
     person_same_place = (100, 100, 200, 200, 0.9, 0)
     assert len(tracker.update(dets(person_same_place), clock.tick())) == 0  # a new, tentative person track
     out = tracker.update(dets(person_same_place, umbrella), clock.tick())
-    ids = ids_by_class(out)
-    assert ids[25] == umbrella_id
-    assert ids[0] != umbrella_id
+    by_class = ids_by_class(out)
+    assert by_class[25] == umbrella_id
+    assert by_class[0] != umbrella_id
 
 
 def test_new_track_threshold() -> None:
@@ -183,12 +188,12 @@ def test_moving_object_is_followed_through_a_gap_by_its_velocity() -> None:
     for _ in range(15):
         out = tracker.update(dets((x, 100, x + 40, 180, 0.9, 7)), clock.tick())
         x += 8  # 80 px/s
-    (track_id,) = out.tracker_id.tolist()
+    (track_id,) = ids(out)
     for _ in range(5):  # 0.5 s hidden: it moves 40 px, one box width
         tracker.update(dets(), clock.tick())
         x += 8
     out = tracker.update(dets((x, 100, x + 40, 180, 0.9, 7)), clock.tick())
-    assert out.tracker_id.tolist() == [track_id]
+    assert ids(out) == [track_id]
 
 
 def test_ids_are_unique_across_resets_and_instances() -> None:
@@ -198,7 +203,7 @@ def test_ids_are_unique_across_resets_and_instances() -> None:
     for tracker in (ByteTracker(TrackerConfig()), ByteTracker(TrackerConfig())):
         for _ in range(2):
             tracker.update(dets(box), clock.tick())
-            seen += tracker.update(dets(box), clock.tick()).tracker_id.tolist()
+            seen += ids(tracker.update(dets(box), clock.tick()))
             tracker.reset()
     assert len(seen) == 4 and len(set(seen)) == 4
 
