@@ -169,8 +169,10 @@ class ByteTracker:
             return tracks, rows
         predicted = np.stack([t.filter.xyxy for t in tracks])
         iou = iou_matrix(predicted, detections.xyxy[rows])
-        same_label = np.array([[t.label == labels[r] for r in rows] for t in tracks], dtype=bool)
-        iou = np.where(same_label, iou, 0.0)
+        track_labels = np.array([t.label for t in tracks], dtype=np.int64).reshape(-1, 2)
+        row_labels = np.array([labels[int(r)] for r in rows], dtype=np.int64).reshape(-1, 2)
+        same_label = (track_labels[:, None, :] == row_labels[None, :, :]).all(axis=2)
+        iou = np.where(same_label, iou, 0.0)  # class-aware: never continue another class's track
         pairs, left_t, left_r = greedy_match(iou, min_iou)
         for ti, ri in pairs:
             row = int(rows[ri])
