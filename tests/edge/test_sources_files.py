@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import itertools
 import logging
 import shutil
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -167,3 +171,40 @@ def test_video_bad_files_are_clear_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not a video" * 10)
     with pytest.raises(SourceError, match=r"junk\.mp4"):
         open_source(SourceConfig(kind="video", uri=str(junk)))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
+        pass
+
+
+def test_http_stream_through_ffmpeg_reconnects_and_gives_up_when_the_server_is_gone(
+    tmp_path: Path, caplog
+) -> None:
+    """A real HTTP server, real FFmpeg: the end of the stream is a loss, reconnecting replays it."""
+    write_video(tmp_path / "cam.avi", 10)
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/cam.avi"
+    sleeps: list[float] = []
+    source = open_source(SourceConfig(kind="stream", uri=url, max_reconnects=2), sleep=sleeps.append)
+    frames: list[Frame] = []
+    try:
+        with caplog.at_level(logging.INFO), pytest.raises(SourceError, match="gave up after 2"):
+            for frame in source:
+                frames.append(frame)
+                if len(frames) == 15:  # into the second play: stop the server
+                    server.shutdown()
+                    server.server_close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        source.close()
+    assert 15 <= len(frames) <= 20  # the first play, and what FFmpeg had fetched of the second
+    assert frames[0].image.shape == (240, 320, 3)
+    assert all(b.timestamp >= a.timestamp for a, b in itertools.pairwise(frames))
+    assert sleeps == [1.0, 1.0, 2.0]  # reconnected at once after the first end; then 2 failures
+    states = [r.getMessage() for r in caplog.records if r.name == "edge.sources.live"]
+    assert sum("lost" in m for m in states) == 2 and sum("is back" in m for m in states) == 1
