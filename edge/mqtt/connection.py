@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,12 @@ from streetwatch.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+#: A connection that holds this long counts as stable: backoff resets, flapping ends.
+STABLE_AFTER_S = 10.0
+
 #: PUBACK reason codes from 0x80 up are failures (MQTT 5, 3.4.2.1).
 FIRST_FAILURE_REASON = 0x80
+NOT_AUTHORIZED = 0x87
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,11 @@ class MqttConnection:
         self._stopping = threading.Event()
         self._state: tuple[str, str] | None = None
         self._failed_attempts = 0
+        self._connected_at: float | None = None
+        self._flapping = False  # dropped right after connect, twice in a row, for the same reason
+        self._last_loss: str | None = None
+        self._refusal: str | None = None  # the publish refusal last logged, until the link holds without one
+        self._refused_since_connect = False
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._client = self._make_client(will)
         self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
@@ -211,14 +221,30 @@ class MqttConnection:
                 self._announce("unreachable", f"cannot reach {self._where()}: {exc}", logging.WARNING)
                 self._wait_before_retry()
                 continue
-            while not self._stopping.is_set():
-                rc = self._client.loop(timeout=0.5)
-                if rc != mqtt.MQTT_ERR_SUCCESS:
-                    break
+            try:
+                while not self._stopping.is_set():
+                    rc = self._client.loop(timeout=0.5)
+                    if rc != mqtt.MQTT_ERR_SUCCESS:
+                        break
+                    self._note_if_stable()
+            except Exception:  # never let the link die for good on a surprise; log it and reconnect
+                log.exception("MQTT network loop failed; reconnecting")
             self.connected.clear()
             if not self._stopping.is_set():
                 self._wait_before_retry()
         self._client.loop(timeout=0.1)  # let a final DISCONNECT go out
+
+    def _note_if_stable(self) -> None:
+        since = self._connected_at
+        if since is None or time.monotonic() - since < STABLE_AFTER_S:
+            return
+        if self._flapping:
+            log.info("MQTT connection to %s holds again", self._where())
+            self._flapping = False
+        if self._refusal is not None and not self._refused_since_connect:
+            log.info("MQTT broker has not refused a publish since the link came up")
+            self._refusal = None
+        self._backoff.reset()
 
     def _wait_before_retry(self) -> None:
         self._failed_attempts += 1
@@ -246,14 +272,17 @@ class MqttConnection:
             )
             return
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        # paho's own limit cannot change on a live connection; the publisher's window can.
         self.window = min(self.settings.max_inflight, receive_maximum or self.settings.max_inflight)
-        client.max_inflight_messages_set(self.window)
         retries = f" after {self._failed_attempts} failed attempt(s)" if self._failed_attempts else ""
         self._failed_attempts = 0
-        self._backoff.reset()
+        self._connected_at = time.monotonic()
+        self._refused_since_connect = False
         session = "resumed" if flags.session_present else "new"
         self._announce(
-            "connected", f"connected to {self._where()} ({session} session){retries}", logging.INFO
+            "connected",
+            f"connected to {self._where()} ({session} session){retries}",
+            logging.DEBUG if self._flapping else logging.INFO,
         )
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
@@ -264,17 +293,45 @@ class MqttConnection:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         self.connected.clear()
+        since, self._connected_at = self._connected_at, None
+        quick = since is not None and time.monotonic() - since < STABLE_AFTER_S
+        repeated = quick and str(reason) == self._last_loss
+        self._last_loss = str(reason)
         if self._stopping.is_set():
             self._announce("stopped", f"disconnected from {self._where()} (shutting down)", logging.INFO)
+        elif repeated and not self._flapping:
+            # e.g. Mosquitto 2.0 closes the link after refusing a publish: say it once, not per cycle.
+            self._flapping = True
+            log.warning(
+                "MQTT connection to %s keeps dropping right after connect (%s); "
+                "retrying with backoff, quietly until it holds",
+                self._where(),
+                reason,
+            )
         elif self._state is None or self._state[0] == "connected":
             self._announce(
-                "disconnected", f"lost {self._where()}: {reason}; reconnecting with backoff", logging.WARNING
+                "disconnected",
+                f"lost {self._where()}: {reason}; reconnecting with backoff",
+                logging.DEBUG if self._flapping else logging.WARNING,
             )
 
     def _handle_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any
     ) -> None:
-        self._call(self._on_ack, mid, int(getattr(reason, "value", reason)))
+        code = int(getattr(reason, "value", reason))
+        if code >= FIRST_FAILURE_REASON and self._refusal != str(reason):
+            self._refusal = str(reason)
+            hint = ""
+            if code == NOT_AUTHORIZED:
+                hint = (
+                    f": the broker ACL does not let user {self.settings.username!r} publish under "
+                    f"streetwatch/v1/{self.settings.client_id}/ (a box may only publish under its own "
+                    "device_id, which must be its username)"
+                )
+            log.error("MQTT broker refused a publish with reason 0x%02x %s%s", code, reason, hint)
+        if code >= FIRST_FAILURE_REASON:
+            self._refused_since_connect = True
+        self._call(self._on_ack, mid, code)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._call(self._on_message, message.topic, bytes(message.payload))

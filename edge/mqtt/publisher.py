@@ -190,7 +190,6 @@ class OutboxPublisher:
         if refused:
             self._refuse(refused, now)
         elif self._to_delete and self._refusal_logged is not None:
-            log.info("MQTT broker accepts publishes again")
             self._refusal_logged = None
             self._backoff.reset()
 
@@ -201,14 +200,14 @@ class OutboxPublisher:
         delay = self._backoff.next_delay()
         if self._refusal_logged != name:
             self._refusal_logged = name
-            log.error(
-                "MQTT broker refused %d publish(es): reason 0x%02x %s (for 0x87: the broker ACL does not let "
-                "user %r publish under streetwatch/v1/<device_id>/); the messages stay in the outbox and "
-                "are retried with backoff",
+            log.warning(
+                "%d refused message(s) (reason 0x%02x %s) stay in the outbox; publishing pauses "
+                "%.1f s and then retries from row %d, with growing backoff",
                 len(refused),
                 reason,
                 name,
-                self._connection.settings.username,
+                delay,
+                first_row,
             )
         self._paused_until = now + delay
         self._replay_from = first_row if self._replay_from is None else min(self._replay_from, first_row)

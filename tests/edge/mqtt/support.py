@@ -104,7 +104,9 @@ class Collector:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"collector-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"collector-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
         )
         if self.username:
             self.client.username_pw_set(self.username, self.password)

@@ -22,8 +22,23 @@ DEVICE = "van-09"
 
 def feeder(port: int, outbox: Path, start: int, count: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.edge.mqtt.feeder", "--port", str(port), "--outbox", str(outbox),
-         "--device", DEVICE, "--start", str(start), "--count", str(count), "--delay", "0.004"],
+        [
+            sys.executable,
+            "-m",
+            "tests.edge.mqtt.feeder",
+            "--port",
+            str(port),
+            "--outbox",
+            str(outbox),
+            "--device",
+            DEVICE,
+            "--start",
+            str(start),
+            "--count",
+            str(count),
+            "--delay",
+            "0.004",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

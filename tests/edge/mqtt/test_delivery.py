@@ -39,7 +39,9 @@ def test_evidence_goes_before_its_event_and_status_is_online_then_offline(
     assert collector.events == [str(event_id(DEVICE, i)) for i in range(5)]
 
 
-def test_repeated_evidence_is_sent_once(broker: MosquittoBroker, collector: Collector, tmp_path: Path) -> None:
+def test_repeated_evidence_is_sent_once(
+    broker: MosquittoBroker, collector: Collector, tmp_path: Path
+) -> None:
     sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     try:
         evidence = make_evidence(0)
