@@ -35,7 +35,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.session import make_engine, session_factory
@@ -125,12 +125,16 @@ class IngestWorker:
         last_prune = 0.0
         try:
             while not self._stopping.is_set():
-                batch = self._collect()
-                if batch:
-                    self._store_until_done(sessions, batch)
-                if time.monotonic() - last_prune > PRUNE_EVERY_S:
-                    last_prune = time.monotonic()
-                    self._prune(sessions)
+                try:
+                    batch = self._collect()
+                    if batch:
+                        self._store_until_done(sessions, batch)
+                    if time.monotonic() - last_prune > PRUNE_EVERY_S:
+                        last_prune = time.monotonic()
+                        self._prune(sessions)
+                except Exception:  # a bug must not end ingest; unacked messages come back
+                    log.exception("ingest worker %s: unexpected failure; carrying on", self.client_id)
+                    self._stopping.wait(1.0)
         finally:
             self._client.disconnect()
             self._client.loop_stop()
@@ -244,51 +248,59 @@ class IngestWorker:
                 break
         return batch
 
-    def _store_until_done(self, sessions: sessionmaker[Session], batch: list[_Received]) -> None:
-        """Store a batch, retrying through database outages; ack it once it is committed."""
-        decoded = [decode(m.topic, m.payload, self.settings.limits, self.store) for m in batch]
+    def _store_until_done(
+        self, sessions: sessionmaker[Session], batch: list[_Received], decoded: list[Decoded] | None = None
+    ) -> None:
+        """Store a batch and ack it once committed; wait out database outages, isolate poison messages."""
+        if decoded is None:
+            decoded = [decode(m.topic, m.payload, self.settings.limits, self.store) for m in batch]
         delay = 0.5
-        attempt = 0
+        conflicts = 0
         while True:
-            attempt += 1
             try:
                 self._store(sessions, batch, decoded)
                 break
-            except OperationalError as exc:
+            except DBAPIError as exc:
                 self.stats.retries += 1
-                if _sqlstate(exc) in _RETRY_NOW and attempt < 5:
+                if _sqlstate(exc) in _RETRY_NOW and conflicts < 5:
+                    conflicts += 1  # deadlock or serialization failure: the next try usually passes
                     log.info(
                         "ingest worker %s: batch conflicted (%s); retrying", self.client_id, _sqlstate(exc)
                     )
                     continue
-                if self._stopping.is_set():
+                if not isinstance(exc, IntegrityError | DataError) or _is_failed_rejection(decoded):
+                    # The database itself is unwell (down, read-only, not migrated): keep the batch
+                    # unacknowledged and try again; stopping leaves it with the broker.
+                    if self._stopping.is_set():
+                        log.warning(
+                            "ingest worker %s: stopping with %d messages unstored; the broker keeps them",
+                            self.client_id,
+                            len(batch),
+                        )
+                        return
                     log.warning(
-                        "ingest worker %s: database unavailable while stopping; the broker keeps "
-                        "%d unacknowledged messages",
+                        "ingest worker %s: database unavailable (%s); retrying in %.1fs",
                         self.client_id,
-                        len(batch),
+                        str(exc.orig or exc).splitlines()[0],
+                        delay,
                     )
-                    return
-                log.warning(
-                    "ingest worker %s: database unavailable (%s); retrying in %.1fs",
-                    self.client_id,
-                    exc.orig or exc,
-                    delay,
-                )
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
-            except Exception:
-                if len(decoded) == 1:
-                    log.exception("ingest worker %s: cannot store %s", self.client_id, batch[0].topic)
-                    decoded = [Rejected(RejectReason.processing_error, "the server failed on this message")]
+                    self._stopping.wait(delay)
+                    delay = min(delay * 2, 30.0)
                     continue
-                # Isolate the message that breaks the batch: store the others one at a time.
-                log.exception(
-                    "ingest worker %s: batch failed; storing its messages one by one", self.client_id
+                failure: Exception = exc
+            except Exception as exc:
+                failure = exc
+            # Something in the batch breaks the code or violates a constraint: find it.
+            if len(batch) > 1:
+                log.warning(
+                    "ingest worker %s: batch failed (%s); storing one by one", self.client_id, failure
                 )
-                for single in batch:
-                    self._store_until_done(sessions, [single])
+                for message, item in zip(batch, decoded, strict=True):
+                    self._store_until_done(sessions, [message], [item])
                 return
+            log.error("ingest worker %s: cannot store %s", self.client_id, batch[0].topic, exc_info=failure)
+            detail = f"{type(failure).__name__}: {failure}"[:500]
+            decoded = [Rejected(RejectReason.processing_error, detail)]
         self.stats.received += len(batch)
         self.stats.batches += 1
         self._ack(batch)
@@ -333,8 +345,12 @@ class IngestWorker:
                 removed = prune_telemetry(session, self.settings, self._clock())
             if removed:
                 log.info("ingest worker %s: pruned %d old telemetry points", self.client_id, removed)
-        except OperationalError as exc:
-            log.warning("ingest worker %s: telemetry pruning failed: %s", self.client_id, exc)
+        except DBAPIError as exc:
+            log.warning("ingest worker %s: telemetry pruning failed: %s", self.client_id, exc.orig or exc)
+
+
+def _is_failed_rejection(decoded: list[Decoded]) -> bool:
+    return len(decoded) == 1 and isinstance(decoded[0], Rejected)
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

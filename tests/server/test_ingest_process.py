@@ -1,0 +1,158 @@
+"""Ingest without MQTT: idempotent storage and case merging, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.cases.service import transition
+from server.db.models import Case, Device, Event
+from server.ingest.process import IngestBatch, ingest_event
+from server.matching.matcher import MatchAction
+from server.settings import ServerSettings
+from tests.server.factories import T0, make_event
+
+SETTINGS = ServerSettings()
+
+
+def ingest(sessions: sessionmaker[Session], event, now=None):
+    with sessions.begin() as session:
+        return ingest_event(session, event, now or event.observed_at, SETTINGS)
+
+
+def count(sessions: sessionmaker[Session], model) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_duplicate_deliveries_store_one_event(sessions: sessionmaker[Session]) -> None:
+    event = make_event()
+    first = ingest(sessions, event)
+    again = [ingest(sessions, event) for _ in range(3)]
+    assert first.stored and first.action is MatchAction.new
+    assert [o.stored for o in again] == [False, False, False]
+    assert count(sessions, Event) == 1
+    with sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.event_count == 1
+        stored = session.get(Event, event.event_id)
+        assert stored is not None and stored.case_id == case.id
+        assert stored.raw["event_id"] == str(event.event_id)
+        device = session.get(Device, "van-01")
+        assert device is not None and device.event_count == 1
+
+
+def test_duplicates_inside_one_batch_store_one_event(sessions: sessionmaker[Session]) -> None:
+    event = make_event()
+    with sessions.begin() as session:
+        batch = IngestBatch(session, SETTINGS, T0)
+        batch.lock([event, event])
+        batch.prefetch([event.event_id])
+        outcomes = [batch.add_event(event), batch.add_event(event)]
+        batch.finish()
+    assert [o.stored for o in outcomes] == [True, False]
+    assert count(sessions, Event) == 1
+
+
+def test_two_devices_at_the_same_spot_make_one_case(sessions: sessionmaker[Session]) -> None:
+    a = ingest(sessions, make_event(device_id="van-01"))
+    b = ingest(sessions, make_event(device_id="van-02", north_m=12, at=T0 + timedelta(minutes=20)))
+    c = ingest(sessions, make_event(device_id="van-02", north_m=-5, at=T0 + timedelta(minutes=40)))
+    assert a.case_id == b.case_id == c.case_id
+    with sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert (case.event_count, case.device_count) == (3, 2)
+        assert case.last_event_at == T0 + timedelta(minutes=40)
+
+
+def test_beyond_the_radius_makes_two_cases(sessions: sessionmaker[Session]) -> None:
+    a = ingest(sessions, make_event())
+    b = ingest(sessions, make_event(device_id="van-02", north_m=21))
+    assert a.case_id != b.case_id
+    assert count(sessions, Case) == 2
+
+
+def test_same_spot_different_type_makes_two_cases(sessions: sessionmaker[Session]) -> None:
+    a = ingest(sessions, make_event(violation_type="garbage_overflow"))
+    b = ingest(sessions, make_event(violation_type="illegal_signboard"))
+    assert a.case_id != b.case_id
+
+
+def test_moving_trucks_match_by_device_and_track(sessions: sessionmaker[Session]) -> None:
+    track = uuid.uuid4()
+    first = ingest(sessions, make_event(violation_type="unsealed_truck", track_id=track))
+    followed = ingest(
+        sessions,
+        make_event(
+            violation_type="unsealed_truck", track_id=track, north_m=300, at=T0 + timedelta(seconds=40)
+        ),
+    )
+    other_truck = ingest(sessions, make_event(violation_type="unsealed_truck", at=T0 + timedelta(seconds=50)))
+    much_later = ingest(
+        sessions, make_event(violation_type="unsealed_truck", track_id=track, at=T0 + timedelta(hours=2))
+    )
+    assert followed.case_id == first.case_id
+    assert other_truck.case_id != first.case_id
+    assert much_later.case_id not in (first.case_id, other_truck.case_id)
+
+
+def test_recurrence_of_a_recently_closed_case(sessions: sessionmaker[Session]) -> None:
+    first = ingest(sessions, make_event())
+    assert first.case_id is not None
+    closed_at = T0 + timedelta(hours=3)
+    with sessions.begin() as session:
+        transition(session, first.case_id, "resolved", "alice", "emptied", now=closed_at)
+        transition(session, first.case_id, "closed", "alice", "done", now=closed_at)
+    back = ingest(sessions, make_event(device_id="van-05", north_m=4, at=T0 + timedelta(days=2)))
+    assert back.action is MatchAction.recurrence and back.case_id != first.case_id
+    window = timedelta(seconds=SETTINGS.rule("garbage_overflow").recurrence_window_s)
+    unrelated = ingest(sessions, make_event(device_id="van-05", north_m=-150, at=closed_at + window / 2))
+    with sessions() as session:
+        new_case = session.get(Case, back.case_id)
+        assert new_case is not None and new_case.recurrence_of == first.case_id
+        other = session.get(Case, unrelated.case_id)
+        assert other is not None and other.recurrence_of is None
+
+
+def test_recurrence_window_is_respected(sessions: sessionmaker[Session]) -> None:
+    first = ingest(sessions, make_event())
+    assert first.case_id is not None
+    with sessions.begin() as session:
+        transition(session, first.case_id, "rejected", "alice", "not a violation", now=T0)
+        transition(session, first.case_id, "closed", "alice", "done", now=T0)
+    window = timedelta(seconds=SETTINGS.rule("garbage_overflow").recurrence_window_s)
+    late = ingest(sessions, make_event(at=T0 + window + timedelta(hours=1)))
+    assert late.action is MatchAction.new
+    with sessions() as session:
+        case = session.get(Case, late.case_id)
+        assert case is not None and case.recurrence_of is None
+
+
+def test_a_track_that_moved_stays_in_its_case(sessions: sessionmaker[Session]) -> None:
+    track = uuid.uuid4()
+    a = ingest(sessions, make_event(track_id=track))
+    b = ingest(sessions, make_event(track_id=track, north_m=45, at=T0 + timedelta(seconds=5), sequence=1))
+    assert a.case_id == b.case_id
+
+
+def test_many_cases_in_one_batch_keep_their_counts(sessions: sessionmaker[Session]) -> None:
+    events = [
+        make_event(device_id=f"van-{i % 3}", north_m=100 * (i % 5), at=T0 + timedelta(seconds=i))
+        for i in range(30)
+    ]
+    with sessions.begin() as session:
+        batch = IngestBatch(session, SETTINGS, T0 + timedelta(minutes=1))
+        batch.lock(events)
+        batch.prefetch(e.event_id for e in events)
+        outcomes = [batch.add_event(e) for e in events]
+        batch.finish()
+    assert len({o.case_id for o in outcomes}) == 5
+    with sessions() as session:
+        cases = session.scalars(select(Case)).all()
+        assert sorted(c.event_count for c in cases) == [6] * 5
+        assert sorted(c.device_count for c in cases) == [3] * 5
+        devices = {d.device_id: d.event_count for d in session.scalars(select(Device))}
+    assert devices == {"van-0": 10, "van-1": 10, "van-2": 10}

@@ -1,0 +1,240 @@
+"""The ingest worker against a real Mosquitto and a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db.migrate import upgrade
+from server.db.models import Case, Device, Event, Evidence, Rejection
+from server.db.session import make_engine, session_factory
+from server.evidence_store import sha256_hex
+from server.ingest.worker import IngestWorker
+from server.settings import IngestLimits, MqttSettings, ServerSettings
+from streetwatch.events import utcnow
+from streetwatch.messages import StatusMessage
+from streetwatch.topics import events_topic, evidence_topic, status_topic
+from tests.server.factories import make_event
+from tests.support.mosquitto import MosquittoBroker
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    with MosquittoBroker(tmp_path / "broker") as running:
+        yield running
+
+
+def settings_for(url: str, broker: MosquittoBroker, tmp_path: Path, **limits: object) -> ServerSettings:
+    return ServerSettings(
+        database_url=url,
+        evidence_dir=str(tmp_path / "evidence"),
+        mqtt=MqttSettings(port=broker.port),
+        limits=IngestLimits(batch_wait_s=0.02, **limits),  # type: ignore[arg-type]
+    )
+
+
+class Publisher:
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def send(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(broker: MosquittoBroker) -> Iterator[Publisher]:
+    pub = Publisher(broker.port)
+    yield pub
+    pub.close()
+
+
+def started(settings: ServerSettings, client_id: str = "ingest-test") -> IngestWorker:
+    worker = IngestWorker(settings, client_id=client_id)
+    worker.start()
+    assert worker.wait_subscribed(10), "the worker did not subscribe"
+    return worker
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def counter(sessions: sessionmaker[Session], model: type) -> Callable[[], int]:
+    def count() -> int:
+        with sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+    return count
+
+
+def jpeg(seed: int = 0) -> bytes:
+    image = np.full((48, 64, 3), seed % 255, dtype=np.uint8)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return data.tobytes()
+
+
+def test_events_and_duplicates_make_one_event_and_one_case(
+    migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    worker = started(settings_for(migrated_url, broker, tmp_path))
+    try:
+        first = make_event(device_id="van-01")
+        second = make_event(device_id="van-02", north_m=8)
+        far = make_event(device_id="van-02", north_m=300)
+        for event in (first, first, second, first, far, second):
+            publisher.send(events_topic(event.device_id), event.to_json())
+        wait_for(lambda: worker.stats.received >= 6)
+    finally:
+        worker.stop()
+    assert counter(sessions, Event)() == 3
+    with sessions() as session:
+        cases = session.scalars(select(Case).order_by(Case.id)).all()
+        assert [(c.event_count, c.device_count) for c in cases] == [(2, 2), (1, 1)]
+    assert worker.stats.duplicates == 3
+
+
+def test_bad_messages_are_rejected_with_reasons_while_valid_ones_flow(
+    migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    worker = started(settings_for(migrated_url, broker, tmp_path, max_evidence_bytes=200_000))
+    image = jpeg(1)
+    good_event = make_event(device_id="van-01")
+    spoofed = make_event(device_id="van-99")
+    huge = json.loads(make_event().to_json())
+    huge["detector_class"] = "x" * 70_000
+    not_an_image = b"\xff\xd8\xff" + b"garbage" * 50
+    try:
+        publisher.send(events_topic("van-01"), b"{not json")
+        publisher.send(events_topic("van-01"), json.dumps({"schema_version": 1, "event_id": "nope"}).encode())
+        publisher.send(events_topic("van-01"), json.dumps(huge).encode())
+        publisher.send(events_topic("van-01"), spoofed.to_json())  # van-01 speaking for van-99
+        publisher.send(evidence_topic("van-01", sha256_hex(not_an_image)), not_an_image)
+        publisher.send(evidence_topic("van-01", "0" * 64), image)  # hash does not match the bytes
+        publisher.send(evidence_topic("van-01", sha256_hex(b"\0" * 300_000)), b"\0" * 300_000)
+        publisher.send("streetwatch/v1/bad!device/events", good_event.to_json())
+        publisher.send(events_topic("van-01"), good_event.to_json())
+        publisher.send(evidence_topic("van-01", sha256_hex(image)), image)
+        wait_for(lambda: worker.stats.received >= 10)
+    finally:
+        worker.stop()
+    with sessions() as session:
+        counts = {r.reason: r.count for r in session.scalars(select(Rejection))}
+        spoof = session.get(Rejection, "spoofed")
+        assert (
+            spoof is not None and "van-99" in spoof.last_detail and spoof.last_topic == events_topic("van-01")
+        )
+        assert [e.event_id for e in session.scalars(select(Event))] == [good_event.event_id]
+        evidence = session.scalars(select(Evidence)).one()
+    assert counts == {
+        "malformed": 2,
+        "oversized": 2,
+        "spoofed": 1,
+        "undecodable_image": 1,
+        "digest_mismatch": 1,
+        "bad_topic": 1,
+    }
+    assert evidence.sha256 == sha256_hex(image) and (evidence.width, evidence.height) == (64, 48)
+    assert (tmp_path / "evidence" / evidence.path).read_bytes() == image
+
+
+def test_status_updates_the_device(
+    migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    worker = started(settings_for(migrated_url, broker, tmp_path))
+    status = StatusMessage(
+        state="online",
+        device_id="van-04",
+        software_version="0.1.0",
+        models=[{"name": "streetwatch-det", "version": "3"}],  # type: ignore[list-item]
+        at=utcnow(),
+    )
+    try:
+        publisher.send(status_topic("van-04"), status.to_json())
+        wait_for(lambda: worker.stats.received >= 1)
+    finally:
+        worker.stop()
+    with sessions() as session:
+        device = session.get(Device, "van-04")
+        assert device is not None
+        assert (device.status, device.software_version) == ("online", "0.1.0")
+        assert device.models == [{"name": "streetwatch-det", "version": "3"}]
+
+
+def test_unacknowledged_messages_survive_a_database_outage(
+    db_url: str, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    """Until the database takes the batch, nothing is acked: a new worker gets every message."""
+    settings = settings_for(db_url, broker, tmp_path)  # not migrated yet: every commit fails
+    events = [make_event(device_id="van-01", north_m=100 * i) for i in range(5)]
+    worker = started(settings, client_id="ingest-outage")
+    for event in events:
+        publisher.send(events_topic("van-01"), event.to_json())
+    wait_for(lambda: worker.stats.retries >= 1)
+    worker.stop()
+    assert worker.stats.received == 0
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    sessions = session_factory(engine)
+    worker = started(settings, client_id="ingest-outage")  # same persistent session
+    try:
+        wait_for(lambda: counter(sessions, Event)() == 5)
+    finally:
+        worker.stop()
+        engine.dispose()
+
+
+def test_two_workers_with_concurrent_duplicates_make_exactly_one_case(
+    migrated_url: str, sessions, broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """Two workers share the subscription; three vans report one bin, every event delivered twice."""
+    settings = settings_for(migrated_url, broker, tmp_path, batch_size=20)
+    workers = [started(settings, client_id=f"ingest-{i}") for i in range(2)]
+    publishers = [Publisher(broker.port) for _ in range(3)]
+    base = make_event().observed_at
+    events = [
+        make_event(device_id=f"van-{i % 3}", north_m=(i % 7) - 3, at=base + timedelta(seconds=i))
+        for i in range(240)
+    ]
+    try:
+        for i, event in enumerate(events):
+            pub = publishers[i % 3]
+            pub.client.publish(events_topic(event.device_id), event.to_json(), qos=1)
+            publishers[(i + 1) % 3].client.publish(events_topic(event.device_id), event.to_json(), qos=1)
+        wait_for(lambda: sum(w.stats.received for w in workers) >= 2 * len(events), timeout=60)
+    finally:
+        for worker in workers:
+            worker.stop()
+        for pub in publishers:
+            pub.close()
+    assert all(w.stats.stored > 0 for w in workers), [w.stats for w in workers]
+    assert sum(w.stats.stored for w in workers) == len(events)
+    assert sum(w.stats.duplicates for w in workers) == len(events)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == len(events)
+        case = session.scalars(select(Case)).one()
+        assert (case.event_count, case.device_count) == (len(events), 3)
