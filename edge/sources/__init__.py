@@ -5,7 +5,10 @@ iterate it for :class:`edge.frames.Frame` objects with UTC timestamps, and
 ``close()`` it when done. Replays (video, images) are stamped on their own
 timeline from ``start_time`` (so they line up with a GPX track, e.g. a dash-cam
 log and the ``.gpx`` its logger wrote at the same time); live sources are
-stamped with the wall clock when each frame is read.
+stamped with the wall clock when each frame is read. ``Frame.index`` is the
+frame's position in its source (frame number in a file, position in the
+folder, count of frames read live), so gaps show frames dropped by
+``fps_limit`` or skipped as unreadable.
 """
 
 from __future__ import annotations
