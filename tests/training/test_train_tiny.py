@@ -83,3 +83,16 @@ def test_train_refuses_weights_it_would_have_to_download(
     code = main(["train", "--data", str(data), "--weights", "yolov5nu.pt", "--project", str(tmp_path)])
     assert code == 1
     assert "weights not found: yolov5nu.pt" in capsys.readouterr().err
+
+
+def test_resume_without_a_previous_run_says_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.yaml"
+    data.write_text("path: .\ntrain: images\nval: images\nnames: {0: a}\n")
+    args = ["train", "--data", str(data), "--weights", "x.pt", "--project", str(tmp_path), "--name", "r"]
+    assert main([*args, "--resume"]) == 1
+    assert (
+        f"nothing to resume: {tmp_path / 'r' / 'weights' / 'last.pt'} does not exist"
+        in capsys.readouterr().err
+    )
