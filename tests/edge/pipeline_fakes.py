@@ -120,3 +120,25 @@ def device_config(tmp_path: Path, **rule: object) -> DeviceConfig:
         }
     )
 
+
+
+class SlowDetector(ScriptedDetector):
+    """Inference slower than the camera: a live pipeline must drop frames rather than fall behind."""
+
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
+        time.sleep(0.03)
+        return super().detect(image)
+
+
+class BadPrepareDetector(StagedDetector):
+    """Fails to prepare its second frame (a frame the model input cannot be made from)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared = 0
+
+    def prepare(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        self.prepared += 1
+        if self.prepared == 2:
+            raise ValueError("image has no pixels")
+        return super().prepare(image)

@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from edge.config import SourceConfig
 from edge.evidence import EvidenceRecorder
 from edge.pipeline import EdgePipeline
 from edge.sinks import JsonlSink
 from streetwatch.errors import SourceError
 from streetwatch.events import ViolationEvent
 from tests.edge.pipeline_fakes import (
+    BadPrepareDetector,
     FixedLocator,
     ListSource,
     ScriptedDetector,
+    SlowDetector,
     StagedDetector,
     device_config,
 )
@@ -125,3 +128,24 @@ def test_full_disk_sends_events_without_evidence(tmp_path: Path, monkeypatch: py
     assert [e.lifecycle.value for e in events] == ["new", "end"]
     assert all(e.evidence is None for e in events)
     assert stats.evidence_failures == 2
+
+
+def test_live_sources_drop_frames_when_inference_is_behind(tmp_path: Path) -> None:
+    config = device_config(tmp_path).model_copy(
+        update={"source": SourceConfig(kind="stream", uri="rtsp://camera.invalid/live")}
+    )
+    pipeline = EdgePipeline(
+        config, detectors=[SlowDetector()], sink=JsonlSink(tmp_path / "events.jsonl"),
+        locator=FixedLocator(), source=ListSource(count=60, delay_s=0.002),
+    )  # fmt: skip
+    stats = pipeline.run()
+    assert stats.dropped > 0
+    assert stats.frames + stats.dropped == 60
+
+
+def test_a_frame_that_cannot_be_prepared_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stats = make(tmp_path, ListSource(count=6), BadPrepareDetector()).run()
+    assert stats.errors == 1 and stats.frames == 5
+    assert "frame 1 of fake skipped: cannot prepare it: image has no pixels" in caplog.text
