@@ -138,7 +138,10 @@ def write_yolo_dataset(
 
 
 def _unique_name(image: LabeledImage, used: set[str]) -> str:
-    stem = _UNSAFE.sub("_", f"{image.source}__{image.path.stem}")
+    # Images read back from a set we wrote already carry their source prefix.
+    prefix = f"{image.source}__"
+    stem = image.path.stem if image.path.stem.startswith(prefix) else prefix + image.path.stem
+    stem = _UNSAFE.sub("_", stem)
     suffix = image.path.suffix.lower()
     name, counter = f"{stem}{suffix}", 1
     while name.lower() in used:

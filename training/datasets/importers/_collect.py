@@ -119,6 +119,11 @@ class Collector:
         if not (raw.x2 > raw.x1 and raw.y2 > raw.y1):
             self.report.add(ProblemKind.box_dropped, label_file, f"{where} has no area")
             return None
+        if raw.x2 - raw.x1 < MIN_BOX_SIDE_PX or raw.y2 - raw.y1 < MIN_BOX_SIDE_PX:
+            self.report.add(
+                ProblemKind.box_dropped, label_file, f"{where} is thinner than {MIN_BOX_SIDE_PX:g} px"
+            )
+            return None
         x1, x2 = max(raw.x1, 0.0), min(raw.x2, float(size.width))
         y1, y2 = max(raw.y1, 0.0), min(raw.y2, float(size.height))
         if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:

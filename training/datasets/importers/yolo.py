@@ -73,9 +73,9 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _split_of(images_dir: Path, root: Path) -> str | None:
-    parts = images_dir.relative_to(root).parts
-    for part in parts:
+def _split_of(image_path: Path, root: Path) -> str | None:
+    """The split a folder between ``root`` and the image names (``<split>/images`` or ``images/<split>``)."""
+    for part in image_path.parent.relative_to(root).parts:
         if part in _SPLIT_NAMES:
             return "val" if part == "valid" else part
     return None
@@ -140,7 +140,6 @@ def import_yolo(
     class_names = read_class_names(root, names)
     collector = Collector(source, mapping, verify_images=verify_images)
     for images_dir in _image_dirs(root):
-        split = _split_of(images_dir, root)
         image_stems: set[Path] = set()
         for image_path in sorted(p for p in images_dir.rglob("*") if p.is_file() and is_image_file(p)):
             label_file = label_path_for(image_path)
@@ -151,7 +150,9 @@ def import_yolo(
             raw_boxes: list[RawBox] = []
             if label_file.is_file():
                 raw_boxes = _read_label_file(label_file, class_names, size, collector)
-            collector.add_image(image_path, size, raw_boxes, label_file, origin_split=split)
+            collector.add_image(
+                image_path, size, raw_boxes, label_file, origin_split=_split_of(image_path, root)
+            )
         _report_orphan_labels(label_path_for(images_dir / "x.jpg").parent, image_stems, collector)
     result = collector.result()
     _apply_manifest(root, result)
