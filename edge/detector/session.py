@@ -56,6 +56,10 @@ def open_session(model_path: Path, preferred: list[str], label: str) -> Any:
     options = ort.SessionOptions()
     options.intra_op_num_threads = cpu_threads()
     options.inter_op_num_threads = 1
+    # No busy-waiting between ops: spinning workers take the cores that the pipeline's decode and
+    # post-processing threads (and everything else on a 2-core box) need. Measured here under load:
+    # yolov8n at 320, 2 threads, 72 ms with spinning vs 33 ms without.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # onnxruntime's own warnings (e.g. unused initialisers) are noise here
