@@ -45,7 +45,11 @@ def open_case(
     *,
     recurrence_of: int | None = None,
 ) -> Case:
-    """A new case opened by ``event`` (flushed, so it has an id), with its creation transition."""
+    """A new case opened by ``event``, with its creation transition.
+
+    Not flushed: the case gets its id at the caller's next flush (ingest flushes the new
+    cases of a whole batch at once).
+    """
     seen_at = min(event.observed_at, now)
     position = event.position
     case = Case(
@@ -70,7 +74,6 @@ def open_case(
         updated_at=now,
     )
     session.add(case)
-    session.flush()
     reason = f"opened by event {event.event_id} from {event.device_id}"
     if recurrence_of is not None:
         reason += f"; recurrence of case {recurrence_of}"
@@ -164,7 +167,7 @@ def record_transition(
     now: datetime,
 ) -> CaseTransition:
     step = CaseTransition(
-        case_id=case.id,
+        case=case,
         from_state=from_state.value if from_state else None,
         to_state=to_state.value,
         actor=actor,

@@ -14,12 +14,12 @@ from the box's outbox) is reported as a duplicate and changes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -39,14 +39,19 @@ _JOINABLE = [s.value for s in JOINABLE_STATES]
 _FINISHED = [s.value for s in FINISHED_STATES]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IngestOutcome:
     """What happened to one event."""
 
     event_id: uuid.UUID
     stored: bool  # False: a duplicate of an event stored before; nothing changed
-    case_id: int | None
     action: MatchAction | None  # join / recurrence / new; None for a duplicate
+    case: Case | None = None
+
+    @property
+    def case_id(self) -> int | None:
+        """The event's case (a case opened in a batch has its id once the batch is flushed)."""
+        return None if self.case is None else self.case.id
 
 
 class IngestBatch:
@@ -63,13 +68,14 @@ class IngestBatch:
         self._stored: set[uuid.UUID] = set()
         self._known: set[uuid.UUID] = set()  # already in the database before this batch
         self._prefetched: set[uuid.UUID] = set()
-        # Cases this batch opened or joined, by cell and by opening track: the database copy of
-        # their last_event_at may be older than the one in memory, so they are offered as
-        # candidates from here rather than trusted to the time filter of the query.
-        self._touched_by_cell: dict[tuple[str, str], set[int]] = {}
-        self._touched_by_track: dict[tuple[str, str, uuid.UUID], set[int]] = {}
+        # Cases preloaded or opened by this batch, indexed the way matching looks them up.
+        self._cases: dict[int, Case] = {}
+        self._by_cell: dict[tuple[str, str], set[int]] = {}
+        self._by_track: dict[tuple[str, str, uuid.UUID], set[int]] = {}
         self._track_case: dict[tuple[str, uuid.UUID], int] = {}
-        self._case_devices: set[tuple[int, str]] = set()
+        self._reported: set[tuple[int, str]] = set()  # (case, device) pairs with an event stored
+        self._event_rows: list[tuple[dict[str, Any], Case]] = []
+        self._next_pending_key = -1  # cases opened by this batch are keyed -1, -2, ... until flushed
         self._devices: dict[str, _DeviceSeen] = {}
         self._rejections: dict[str, _RejectionSeen] = {}
         self.marked_possibly_resolved: list[int] = []
@@ -92,60 +98,34 @@ class IngestBatch:
             names |= locks.cell_lock_names(coverage_cells(message.coverage, self.settings), static_types)
         return locks.acquire(self.session, names)
 
-    def prefetch(self, event_ids: Iterable[uuid.UUID]) -> None:
-        """Look up in one query which of these events are already stored."""
-        ids = list(set(event_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+    def preload(self, events: Iterable[ViolationEvent]) -> None:
+        """Fetch, in a handful of queries for the whole batch, what matching these events needs.
+
+        That is: which events are already stored, the recent cases in their geohash cells or
+        of their tracks, the case each track already belongs to, and which devices already
+        reported those cases. Matching then runs in memory, event by event.
+        """
+        fresh = [e for e in events if e.event_id not in self._prefetched]
+        if not fresh:
+            return
+        ids = list({e.event_id for e in fresh})
+        for chunk in _chunks(ids):
             self._known.update(self.session.scalars(select(Event.event_id).where(Event.event_id.in_(chunk))))
         self._prefetched.update(ids)
 
-    # -- events ------------------------------------------------------------------------------
-
-    def add_event(self, event: ViolationEvent, raw: dict[str, Any] | None = None) -> IngestOutcome:
-        """Store ``event`` and attach it to a case (or report it as a duplicate)."""
-        # Pending rows are flushed once, in finish(); queries here must not flush them one by one.
-        with self.session.no_autoflush:
-            if self._is_duplicate(event.event_id):
-                return IngestOutcome(event.event_id, False, None, None)
+        cells: set[str] = set()
+        devices = {e.device_id for e in fresh}
+        tracks = {e.track_id for e in fresh}
+        join_from = finished_from = self.now
+        for event in fresh:
             rule = self.settings.rule(event.violation_type)
-            candidates = self._candidates(event)
-            decision = match_event(event, candidates, rule, self.now)
-            if decision.action is MatchAction.join:
-                assert decision.case_id is not None
-                case = self.session.get(Case, decision.case_id)
-                assert case is not None
-                service.seen_again(self.session, case, event, self.now)
-            else:
-                case = service.open_case(self.session, event, rule, self.now, recurrence_of=decision.case_id)
-                self._remember(case)
-            new_device = self._new_device_for(case.id, event.device_id)
-            service.add_event(case, event, new_device=new_device, now=self.now)
-            self.session.add(_event_row(event, case.id, self.now, raw))
-        self._stored.add(event.event_id)
-        self._track_case[(event.device_id, event.track_id)] = case.id
-        self._touch_device(event.device_id, event.observed_at, event)
-        return IngestOutcome(event.event_id, True, case.id, decision.action)
-
-    def _remember(self, case: Case) -> None:
-        if case.cell is not None:
-            self._touched_by_cell.setdefault((case.violation_type, case.cell), set()).add(case.id)
-        if case.device_id is not None and case.track_id is not None:
-            key = (case.violation_type, case.device_id, case.track_id)
-            self._touched_by_track.setdefault(key, set()).add(case.id)
-
-    def _is_duplicate(self, event_id: uuid.UUID) -> bool:
-        if event_id in self._stored or event_id in self._known:
-            return True
-        if event_id in self._prefetched:
-            return False
-        return self.session.get(Event, event_id) is not None
-
-    def _candidates(self, event: ViolationEvent) -> list[CaseCandidate]:
-        rule = self.settings.rule(event.violation_type)
-        at = min(event.observed_at, self.now)
-        join_from = at - timedelta(seconds=rule.join_window_s)
-        finished_from = at - timedelta(seconds=rule.recurrence_window_s)
+            at = min(event.observed_at, self.now)
+            join_from = min(join_from, at - timedelta(seconds=rule.join_window_s))
+            finished_from = min(finished_from, at - timedelta(seconds=rule.recurrence_window_s))
+            if event.position is not None and not rule.moving:
+                cells.update(
+                    cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION)
+                )
         recent = or_(
             and_(Case.state.in_(_JOINABLE), Case.last_event_at >= join_from),
             and_(
@@ -153,55 +133,101 @@ class IngestBatch:
                 or_(Case.closed_at >= finished_from, Case.resolved_at >= finished_from),
             ),
         )
-        query = select(Case).where(Case.violation_type == event.violation_type.value, recent)
-        kind = event.violation_type.value
-        if rule.moving or event.position is None:
-            query = query.where(Case.device_id == event.device_id, Case.track_id == event.track_id)
-            touched = set(self._touched_by_track.get((kind, event.device_id, event.track_id), ()))
-        else:
-            cells = cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION)
-            query = query.where(Case.cell.in_(cells))
-            touched = set()
-            for cell in cells:
-                touched |= self._touched_by_cell.get((kind, cell), set())
-        cases = {case.id: case for case in self.session.scalars(query)}
-        for case_id in touched - cases.keys():
-            touched_case = self.session.get(Case, case_id)
-            if touched_case is not None:
-                cases[case_id] = touched_case
-        track_case_id = self._case_of_track(event.device_id, event.track_id)
-        if track_case_id is not None and track_case_id not in cases:
-            track_case = self.session.get(Case, track_case_id)
-            if track_case is not None:
-                cases[track_case.id] = track_case
-        for case in cases.values():
-            self._remember(case)
-        return [_candidate(case, same_track=case.id == track_case_id) for case in cases.values()]
+        with self.session.no_autoflush:
+            for chunk in _chunks(sorted(cells)):
+                self._register(self.session.scalars(select(Case).where(Case.cell.in_(chunk), recent)))
+            for device_chunk in _chunks(sorted(devices)):
+                for track_chunk in _chunks(list(tracks)):
+                    self._register(
+                        self.session.scalars(
+                            select(Case).where(
+                                Case.device_id.in_(device_chunk), Case.track_id.in_(track_chunk), recent
+                            )
+                        )
+                    )
+                    self._load_track_cases(device_chunk, track_chunk)
+            missing = {c for c in self._track_case.values() if c not in self._cases}
+            for chunk in _chunks(sorted(missing)):
+                self._register(self.session.scalars(select(Case).where(Case.id.in_(chunk))))
+            case_ids = sorted(self._cases)
+            for case_chunk in _chunks(case_ids):
+                for device_chunk in _chunks(sorted(devices)):
+                    rows = self.session.execute(
+                        select(Event.case_id, Event.device_id)
+                        .where(Event.case_id.in_(case_chunk), Event.device_id.in_(device_chunk))
+                        .distinct()
+                    )
+                    self._reported.update((int(c), str(d)) for c, d in rows if c is not None)
 
-    def _case_of_track(self, device_id: str, track_id: uuid.UUID) -> int | None:
-        key = (device_id, track_id)
-        if key not in self._track_case:
-            case_id = self.session.scalar(
-                select(Event.case_id)
-                .where(Event.device_id == device_id, Event.track_id == track_id, Event.case_id.is_not(None))
-                .order_by(Event.observed_at.desc())
-                .limit(1)
+    def _load_track_cases(self, devices: list[str], tracks: list[uuid.UUID]) -> None:
+        rows = self.session.execute(
+            select(Event.device_id, Event.track_id, Event.case_id, Event.observed_at).where(
+                Event.device_id.in_(devices), Event.track_id.in_(tracks), Event.case_id.is_not(None)
             )
-            if case_id is None:
-                return None
-            self._track_case[key] = case_id
-        return self._track_case[key]
-
-    def _new_device_for(self, case_id: int, device_id: str) -> bool:
-        key = (case_id, device_id)
-        if key in self._case_devices:
-            return False
-        # Every event of this batch adds its key, so only earlier batches are left to look at.
-        self._case_devices.add(key)
-        seen = self.session.scalar(
-            select(Event.event_id).where(Event.case_id == case_id, Event.device_id == device_id).limit(1)
         )
-        return seen is None
+        latest: dict[tuple[str, uuid.UUID], tuple[datetime, int]] = {}
+        for device_id, track_id, case_id, observed_at in rows:
+            key = (device_id, track_id)
+            if case_id is not None and (key not in latest or observed_at > latest[key][0]):
+                latest[key] = (observed_at, case_id)
+        for key, (_, case_id) in latest.items():
+            self._track_case.setdefault(key, case_id)  # this batch's own assignment wins
+
+    def _register(self, cases: Iterable[Case]) -> None:
+        for case in cases:
+            self._index(case.id, case)
+
+    def _index(self, key: int, case: Case) -> None:
+        self._cases[key] = case
+        if case.cell is not None:
+            self._by_cell.setdefault((case.violation_type, case.cell), set()).add(key)
+        if case.device_id is not None and case.track_id is not None:
+            self._by_track.setdefault((case.violation_type, case.device_id, case.track_id), set()).add(key)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def add_event(self, event: ViolationEvent, raw: dict[str, Any] | None = None) -> IngestOutcome:
+        """Store ``event`` and attach it to a case (or report it as a duplicate)."""
+        self.preload([event])
+        if event.event_id in self._stored or event.event_id in self._known:
+            return IngestOutcome(event.event_id, False, None)
+        rule = self.settings.rule(event.violation_type)
+        decision = match_event(event, self._candidates(event), rule, self.now)
+        with self.session.no_autoflush:
+            if decision.action is MatchAction.join:
+                assert decision.case_id is not None
+                key = decision.case_id
+                case = self._cases[key]
+                service.seen_again(self.session, case, event, self.now)
+            else:
+                case = service.open_case(self.session, event, rule, self.now, recurrence_of=decision.case_id)
+                key = self._next_pending_key
+                self._next_pending_key -= 1
+                self._index(key, case)
+        reported = (key, event.device_id)
+        new_device = reported not in self._reported
+        self._reported.add(reported)
+        service.add_event(case, event, new_device=new_device, now=self.now)
+        self._event_rows.append((_event_row(event, self.now, raw), case))
+        self._stored.add(event.event_id)
+        self._track_case[(event.device_id, event.track_id)] = key
+        self._touch_device(event.device_id, event.observed_at, event)
+        return IngestOutcome(event.event_id, True, decision.action, case)
+
+    def _candidates(self, event: ViolationEvent) -> list[CaseCandidate]:
+        """The preloaded cases that could take ``event`` (the matcher decides which)."""
+        rule = self.settings.rule(event.violation_type)
+        kind = event.violation_type.value
+        ids: set[int] = set()
+        if rule.moving or event.position is None:
+            ids |= self._by_track.get((kind, event.device_id, event.track_id), set())
+        else:
+            for cell in cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION):
+                ids |= self._by_cell.get((kind, cell), set())
+        track_case_id = self._track_case.get((event.device_id, event.track_id))
+        if track_case_id is not None and track_case_id in self._cases:
+            ids.add(track_case_id)
+        return [_candidate(self._cases[i], i, same_track=i == track_case_id) for i in ids]
 
     # -- evidence, status, telemetry ---------------------------------------------------------
 
@@ -265,10 +291,16 @@ class IngestBatch:
     # -- end of batch ------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """Write device and rejection updates (sorted, so concurrent workers lock rows in one order)."""
-        self.session.flush()
-        for device_id in sorted(self._devices):
-            self._write_device(device_id, self._devices[device_id])
+        """Write the events, then device and rejection updates (sorted, so workers lock rows in one order)."""
+        self.session.flush()  # cases opened by this batch get their ids here, all at once
+        if self._event_rows:
+            rows = []
+            for row, case in self._event_rows:
+                row["case_id"] = case.id
+                rows.append(row)
+            self.session.execute(insert(Event), rows)
+            self._event_rows = []
+        self._write_devices()
         for reason in sorted(self._rejections):
             self._write_rejection(reason, self._rejections[reason])
         self.session.flush()
@@ -284,41 +316,36 @@ class IngestBatch:
                 seen.position = (event.position.lat, event.position.lon, event.observed_at)
         return seen
 
-    def _write_device(self, device_id: str, seen: _DeviceSeen) -> None:
-        last_seen = seen.last_seen_at or self.now
+    def _write_devices(self) -> None:
+        ids = sorted(self._devices)
+        if not ids:
+            return
         _insert_ignore(
             self.session,
             Device,
-            {
-                "device_id": device_id,
-                "first_seen_at": last_seen,
-                "last_seen_at": last_seen,
-                "status": DeviceStatus.unknown.value,
-                "event_count": 0,
-            },
+            [
+                {
+                    "device_id": device_id,
+                    "first_seen_at": self._devices[device_id].last_seen_at or self.now,
+                    "last_seen_at": self._devices[device_id].last_seen_at or self.now,
+                    "status": DeviceStatus.unknown.value,
+                    "event_count": 0,
+                }
+                for device_id in ids
+            ],
         )
-        device = self.session.scalars(
-            select(Device).where(Device.device_id == device_id).with_for_update()
-        ).one()
-        device.last_seen_at = max(device.last_seen_at, last_seen)
-        device.event_count += seen.events
-        if seen.position is not None and (
-            device.last_position_at is None or seen.position[2] >= device.last_position_at
-        ):
-            device.last_lat, device.last_lon, device.last_position_at = seen.position
-        if seen.status is not None and (
-            device.status_at is None or (seen.status_at or self.now) >= device.status_at
-        ):
-            device.status = seen.status
-            device.status_at = seen.status_at
-            device.software_version = seen.software_version
-            device.models = seen.models
+        # Locked in id order, like every other worker does: no deadlock between them.
+        rows = self.session.scalars(
+            select(Device).where(Device.device_id.in_(ids)).order_by(Device.device_id).with_for_update()
+        )
+        for device in rows:
+            _apply_device(device, self._devices[device.device_id], self.now)
 
     def _write_rejection(self, reason: str, seen: _RejectionSeen) -> None:
         _insert_ignore(
             self.session,
             Rejection,
-            {"reason": reason, "count": 0, "last_at": self.now, "last_topic": "", "last_detail": ""},
+            [{"reason": reason, "count": 0, "last_at": self.now, "last_topic": "", "last_detail": ""}],
         )
         self.session.execute(
             update(Rejection)
@@ -350,6 +377,21 @@ class _RejectionSeen:
     last_detail: str = ""
 
 
+def _apply_device(device: Device, seen: _DeviceSeen, now: datetime) -> None:
+    device.last_seen_at = max(device.last_seen_at, seen.last_seen_at or now)
+    device.event_count += seen.events
+    if seen.position is not None and (
+        device.last_position_at is None or seen.position[2] >= device.last_position_at
+    ):
+        device.last_lat, device.last_lon, device.last_position_at = seen.position
+    status_at = seen.status_at or now
+    if seen.status is not None and (device.status_at is None or status_at >= device.status_at):
+        device.status = seen.status
+        device.status_at = status_at
+        device.software_version = seen.software_version
+        device.models = seen.models
+
+
 def ingest_event(
     session: Session,
     event: ViolationEvent,
@@ -372,11 +414,11 @@ def prune_telemetry(session: Session, settings: ServerSettings, now: datetime) -
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _candidate(case: Case, *, same_track: bool) -> CaseCandidate:
+def _candidate(case: Case, key: int, *, same_track: bool) -> CaseCandidate:
     state = CaseState(case.state)
     finished_at = case.closed_at if state is CaseState.closed else case.resolved_at
     return CaseCandidate(
-        case_id=case.id,
+        case_id=key,
         violation_type=ViolationType(case.violation_type),
         state=state,
         lat=case.lat,
@@ -389,10 +431,10 @@ def _candidate(case: Case, *, same_track: bool) -> CaseCandidate:
     )
 
 
-def _event_row(event: ViolationEvent, case_id: int, now: datetime, raw: dict[str, Any] | None) -> Event:
+def _event_row(event: ViolationEvent, now: datetime, raw: dict[str, Any] | None) -> dict[str, Any]:
     position = event.position
     evidence = event.evidence
-    return Event(
+    return dict(
         event_id=event.event_id,
         device_id=event.device_id,
         camera_id=event.camera_id,
@@ -421,9 +463,13 @@ def _event_row(event: ViolationEvent, case_id: int, now: datetime, raw: dict[str
         crop_sha256=evidence.crop_sha256 if evidence else None,
         evidence_captured_at=evidence.captured_at if evidence else None,
         received_at=now,
-        case_id=case_id,
         raw=raw if raw is not None else event.model_dump(mode="json"),
     )
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _thin(points: list[Any], limit: int) -> list[Any]:
@@ -435,8 +481,8 @@ def _thin(points: list[Any], limit: int) -> list[Any]:
     return kept
 
 
-def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
-    """INSERT that does nothing when the primary key exists (PostgreSQL and SQLite)."""
+def _insert_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """INSERT that skips rows whose primary key exists (PostgreSQL and SQLite)."""
     dialect = session.get_bind().dialect.name
     factory = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(factory(model).values(**values).on_conflict_do_nothing())
+    session.execute(factory(model).on_conflict_do_nothing(), rows)

@@ -314,7 +314,7 @@ class IngestWorker:
         with sessions.begin() as session:
             ingest = IngestBatch(session, self.settings, self._clock())
             ingest.lock(events, [e.stored.sha256 for e in evidence], telemetry)
-            ingest.prefetch(e.event_id for e in events)
+            ingest.preload(events)
             for message, item in zip(batch, decoded, strict=True):
                 if isinstance(item, ViolationEvent):
                     outcome = ingest.add_event(item)

@@ -11,6 +11,7 @@ lock, so two events within one radius of each other always share a lock.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from server.matching.geo import metres_to_degrees
 
@@ -86,10 +87,12 @@ def decode_bbox(cell: str) -> tuple[float, float, float, float]:
     return lat_lo, lon_lo, lat_hi, lon_hi
 
 
-def cells_covering(lat: float, lon: float, radius_m: float, precision: int) -> list[str]:
+@lru_cache(maxsize=65_536)
+def cells_covering(lat: float, lon: float, radius_m: float, precision: int) -> tuple[str, ...]:
     """Every cell that intersects the bounding box of the circle of ``radius_m`` around the point.
 
-    Sorted, without duplicates (the order is the lock order of ingest workers).
+    Sorted, without duplicates. Cached: ingest asks for the same event's cells several times
+    (locks, preload, candidates), and patrols report the same spots again and again.
     """
     dlat, dlon = metres_to_degrees(lat, radius_m)
     lon_bits, _ = _bits(precision)
@@ -102,7 +105,7 @@ def cells_covering(lat: float, lon: float, radius_m: float, precision: int) -> l
         for row in range(row_lo, row_hi + 1)
         for step in range(span + 1)
     }
-    return sorted(cells)
+    return tuple(sorted(cells))
 
 
 def _wrap(lon: float) -> float:

@@ -50,7 +50,7 @@ def test_duplicates_inside_one_batch_store_one_event(sessions: sessionmaker[Sess
     with sessions.begin() as session:
         batch = IngestBatch(session, SETTINGS, T0)
         batch.lock([event, event])
-        batch.prefetch([event.event_id])
+        batch.preload([event, event])
         outcomes = [batch.add_event(event), batch.add_event(event)]
         batch.finish()
     assert [o.stored for o in outcomes] == [True, False]
@@ -146,7 +146,7 @@ def test_many_cases_in_one_batch_keep_their_counts(sessions: sessionmaker[Sessio
     with sessions.begin() as session:
         batch = IngestBatch(session, SETTINGS, T0 + timedelta(minutes=1))
         batch.lock(events)
-        batch.prefetch(e.event_id for e in events)
+        batch.preload(events)
         outcomes = [batch.add_event(e) for e in events]
         batch.finish()
     assert len({o.case_id for o in outcomes}) == 5

@@ -1,0 +1,226 @@
+"""Match latency with 1,000 vs 100,000 open cases: the geohash index keeps it flat.
+
+    python bench/matching.py [--probes 2000] [--small 1000] [--large 100000]
+
+Prints ONE JSON object. For each database (SQLite always; PostgreSQL when
+``STREETWATCH_TEST_PG_URL`` is set, in a throw-away schema) and each case count,
+it fills the ``cases`` table with open garbage cases at a constant density (one
+per 20,000 m², a busy city: more cases means a bigger area, as when a
+deployment grows to more districts), then times what ingest does per event to
+decide its case: the candidate query through the geohash cells plus the pure
+:func:`~server.matching.matcher.match_event`. Probe events fall at random
+points of the same area. Latencies are medians and 95th percentiles over the
+probes; the ratio large/small is the figure of merit (target <= 1.2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+
+from server.db.migrate import upgrade
+from server.db.models import Case
+from server.db.session import make_engine, session_factory
+from server.ingest.process import IngestBatch
+from server.matching.geohash import encode
+from server.matching.matcher import match_event
+from server.settings import CELL_PRECISION, ServerSettings
+from streetwatch.events import ViolationEvent, utcnow
+
+TARGET_RATIO = 1.2
+M2_PER_CASE = 20_000.0
+LAT0, LON0 = 31.0, 121.0
+M_PER_DEG = 111_195.0
+
+
+def area_side_m(cases: int) -> float:
+    return math.sqrt(cases * M2_PER_CASE)
+
+
+def random_point(rng: random.Random, side_m: float) -> tuple[float, float]:
+    north, east = rng.uniform(0, side_m), rng.uniform(0, side_m)
+    return LAT0 + north / M_PER_DEG, LON0 + east / (M_PER_DEG * math.cos(math.radians(LAT0)))
+
+
+def fill_cases(url: str, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    now = utcnow()
+    side = area_side_m(count)
+    engine = make_engine(url)
+    rows: list[dict[str, Any]] = []
+    for _ in range(count):
+        lat, lon = random_point(rng, side)
+        rows.append(
+            {
+                "violation_type": "garbage_overflow",
+                "state": "new",
+                "priority": 2,
+                "title": "bench",
+                "lat": lat,
+                "lon": lon,
+                "cell": encode(lat, lon, CELL_PRECISION),
+                "device_id": "bench",
+                "track_id": uuid.uuid4(),
+                "opened_at": now,
+                "first_event_at": now,
+                "last_event_at": now - timedelta(minutes=rng.uniform(0, 600)),
+                "event_count": 1,
+                "device_count": 1,
+                "max_score": 0.8,
+                "candidate": False,
+                "updated_at": now,
+            }
+        )
+    with engine.begin() as connection:
+        for start in range(0, len(rows), 5000):
+            connection.execute(insert(Case), rows[start : start + 5000])
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE cases"))
+        else:
+            connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def probe_events(count: int, cases: int, seed: int) -> list[ViolationEvent]:
+    rng = random.Random(seed + 1)
+    side = area_side_m(cases)
+    now = utcnow()
+    events = []
+    for _ in range(count):
+        lat, lon = random_point(rng, side)
+        events.append(
+            ViolationEvent.model_validate(
+                {
+                    "event_id": uuid.uuid4(),
+                    "device_id": "probe",
+                    "track_id": uuid.uuid4(),
+                    "sequence": 0,
+                    "lifecycle": "new",
+                    "violation_type": "garbage_overflow",
+                    "candidate": False,
+                    "detector_class": "garbage",
+                    "score": 0.7,
+                    "box": (1, 1, 50, 50),
+                    "frame_width": 640,
+                    "frame_height": 480,
+                    "observed_at": now,
+                    "first_seen_at": now,
+                    "frames_seen": 3,
+                    "position": {"lat": lat, "lon": lon, "source": "gpx"},
+                    "model": {"name": "bench", "version": "1"},
+                }
+            )
+        )
+    return events
+
+
+def time_matching(url: str, events: list[ViolationEvent]) -> dict[str, float]:
+    settings = ServerSettings()
+    rule = settings.rule("garbage_overflow")
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    latencies: list[float] = []
+    candidates_seen: list[int] = []
+    with sessions() as session:
+        now = utcnow()
+        for i, event in enumerate(events):
+            batch = IngestBatch(session, settings, now)  # a fresh batch: no in-memory shortcuts
+            start = time.perf_counter()
+            candidates = batch._candidates(event)
+            match_event(event, candidates, rule, now)
+            elapsed = time.perf_counter() - start
+            if i >= 50:  # the first probes warm the page cache and the statement cache
+                latencies.append(elapsed)
+                candidates_seen.append(len(candidates))
+            session.expunge_all()
+    engine.dispose()
+    latencies.sort()
+    return {
+        "median_us": round(statistics.median(latencies) * 1e6, 1),
+        "p95_us": round(latencies[int(len(latencies) * 0.95)] * 1e6, 1),
+        "mean_candidates": round(statistics.fmean(candidates_seen), 2),
+    }
+
+
+def pg_schema_url(base: str) -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def drop_schema(base: str, schema: str) -> None:
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def run_backend(name: str, make_url_for: Any, sizes: list[int], probes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for size in sizes:
+        url, cleanup = make_url_for(size)
+        try:
+            upgrade(url)
+            fill_cases(url, size, seed=size)
+            out[f"{size}_cases"] = time_matching(url, probe_events(probes, size, seed=size))
+        finally:
+            cleanup()
+    small, large = (out[f"{s}_cases"]["median_us"] for s in sizes)
+    out["ratio_large_over_small"] = round(large / small, 3)
+    out["meets_target"] = large / small <= TARGET_RATIO
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--probes", type=int, default=2000)
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--large", type=int, default=100_000)
+    args = parser.parse_args()
+    sizes = [args.small, args.large]
+    result: dict[str, Any] = {
+        "benchmark": "case matching latency (candidate lookup + match_event) per event",
+        "density_m2_per_case": M2_PER_CASE,
+        "probes": args.probes,
+        "target_ratio": TARGET_RATIO,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def sqlite_url(size: int) -> tuple[str, Any]:
+            path = Path(tmp) / f"match_{size}.db"
+            return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
+
+        result["sqlite"] = run_backend("sqlite", sqlite_url, sizes, args.probes)
+    base = os.environ.get("STREETWATCH_TEST_PG_URL")
+    if base:
+
+        def pg_url(_size: int) -> tuple[str, Any]:
+            url, schema = pg_schema_url(base)
+            return url, lambda: drop_schema(base, schema)
+
+        result["postgresql"] = run_backend("postgresql", pg_url, sizes, args.probes)
+    else:
+        result["postgresql"] = "skipped: STREETWATCH_TEST_PG_URL is not set (eval \"$(scripts/postgres.sh start)\")"
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
