@@ -99,6 +99,7 @@ def run_child(mode: str, model: Path, frames_dir: Path, workdir: Path) -> dict[s
 
 
 def parent(args: argparse.Namespace) -> dict[str, Any]:
+    load_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="streetwatch-bench-") as tmp:
         workdir = Path(tmp)
         model, origin = pick_model(workdir, args.model)
@@ -118,6 +119,8 @@ def parent(args: argparse.Namespace) -> dict[str, Any]:
         "frames": args.frames,
         "reps": args.reps,
         "cpu_cores": len(os.sched_getaffinity(0)),
+        # Other work on the machine slows every measurement; this says how busy it was.
+        "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
         "pipeline_fps": round(pipe["fps"], 2),
         "raw_fps": round(raw["fps"], 2),
         "ultralytics_fps": round(ultra["fps"], 2),

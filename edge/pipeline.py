@@ -31,7 +31,7 @@ from edge.detections import Detections
 from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
 from edge.interfaces import Detector, EventSink, FrameSource, Locator, Tracker
-from edge.pipeline_reader import EndOfSource, FrameReader
+from edge.pipeline_reader import EndOfSource, FrameReader, lower_thread_priority
 from edge.pipeline_stages import StagedDetector, as_staged
 from edge.pipeline_stats import PipelineStats
 from edge.rules import RuleEngine, RuleResult
@@ -79,8 +79,10 @@ class EdgePipeline:
         locator: Locator | None = None,
         source: FrameSource | None = None,
         log_interval_s: float = 60.0,
+        helper_nice: int = 5,
     ) -> None:
         self.config = config
+        self.helper_nice = helper_nice  # reader and events threads run this much nicer than inference
         self.stats = PipelineStats()
         self.log_interval_s = log_interval_s
         self._stop = threading.Event()
@@ -117,7 +119,9 @@ class EdgePipeline:
         """
         previous = self._install_signals() if handle_signals else {}
         live = self.config.source.kind in LIVE_SOURCE_KINDS
-        reader = FrameReader(self.source, self.detectors, self.stats, self._stop, live=live)
+        reader = FrameReader(
+            self.source, self.detectors, self.stats, self._stop, live=live, nice=self.helper_nice
+        )
         inferred: queue.Queue[_Inferred | None] = queue.Queue(maxsize=2)
         worker = threading.Thread(target=self._events_loop, args=(inferred,), name="events", daemon=True)
         source_error: BaseException | None = None
@@ -174,6 +178,7 @@ class EdgePipeline:
     # -- the events thread: decode, track, rules, evidence, sink ---------------------------------
 
     def _events_loop(self, inferred: queue.Queue[_Inferred | None]) -> None:
+        lower_thread_priority(self.helper_nice)
         while True:
             item = inferred.get()
             if item is None:

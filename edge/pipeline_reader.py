@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -19,6 +20,23 @@ from edge.pipeline_stats import PipelineStats
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.2  # how often a blocked thread looks at the stop flag
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Make the calling thread yield the CPU to inference (Linux: threads have their own nice value).
+
+    Decoding and post-processing fill the gaps onnxruntime leaves; on a box with
+    few cores they must not slow the inference that bounds the frame rate. The
+    bounded queues keep them from falling behind for long: a starved stage
+    blocks its neighbour, which frees the CPU again.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, current + nice))
+    except OSError as exc:  # not allowed here (some containers): run at normal priority
+        log.debug("cannot lower the priority of thread %s: %s", threading.current_thread().name, exc)
 
 
 @dataclass
@@ -46,6 +64,7 @@ class FrameReader:
     stats: PipelineStats
     stop: threading.Event
     live: bool
+    nice: int = 0
     out: queue.Queue[ReadFrame | EndOfSource] = field(default_factory=lambda: queue.Queue(maxsize=4))
     _thread: threading.Thread | None = None
 
@@ -60,6 +79,7 @@ class FrameReader:
         return True
 
     def _run(self) -> None:
+        lower_thread_priority(self.nice)
         error: BaseException | None = None
         try:
             frames = iter(self.source)
