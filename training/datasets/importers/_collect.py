@@ -38,6 +38,12 @@ class RawBox:
     from_polygon: bool = False
 
 
+def default_images_dir(annotation_file: Path) -> Path:
+    """An ``images`` folder beside an annotation file if there is one, else the file's own folder."""
+    beside = annotation_file.parent / "images"
+    return beside if beside.is_dir() else annotation_file.parent
+
+
 def polygon_to_box(source_class: str, xs: Iterable[float], ys: Iterable[float]) -> RawBox:
     """The min/max box around a polygon's points."""
     x_list, y_list = list(xs), list(ys)

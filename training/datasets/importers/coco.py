@@ -1,6 +1,7 @@
 """Import a COCO detection JSON: ``images``, ``categories``, ``annotations`` with ``bbox`` = x, y, w, h px.
 
-Images are looked up as ``images_dir / file_name``; by default ``images_dir`` is the JSON's folder.
+Images are looked up as ``images_dir / file_name``; by default ``images_dir`` is an ``images`` folder
+beside the JSON if there is one, else the JSON's folder.
 Crowd annotations (``iscrowd: 1``) mark a region of many objects, not one box: they are ignored.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streetwatch.errors import DatasetError
-from training.datasets.importers._collect import Collector, RawBox
+from training.datasets.importers._collect import Collector, RawBox, default_images_dir
 from training.datasets.records import ImportedDataset, ProblemKind
 
 
@@ -39,7 +40,7 @@ def import_coco(
 ) -> ImportedDataset:
     annotation_file = Path(annotation_file)
     raw = _load(annotation_file)
-    base = Path(images_dir) if images_dir is not None else annotation_file.parent
+    base = Path(images_dir) if images_dir is not None else default_images_dir(annotation_file)
     categories = {c["id"]: str(c["name"]) for c in raw.get("categories", []) if isinstance(c, dict)}
     by_image: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for annotation in raw.get("annotations", []):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from streetwatch.errors import DatasetError
-from training.datasets.importers._collect import Collector, RawBox, polygon_to_box
+from training.datasets.importers._collect import Collector, RawBox, default_images_dir, polygon_to_box
 from training.datasets.records import ImportedDataset, ProblemKind
 
 
@@ -36,7 +36,7 @@ def import_cvat(
             f"{xml_file} is not a CVAT for images export (root <{root.tag}>, expected <annotations>)"
         )
     if images_dir is None:
-        images_dir = xml_file.parent / "images" if (xml_file.parent / "images").is_dir() else xml_file.parent
+        images_dir = default_images_dir(xml_file)
     collector = Collector(source, mapping, verify_images=verify_images)
     for element in root.iter("image"):
         name = element.get("name")

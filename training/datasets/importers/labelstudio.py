@@ -3,13 +3,15 @@
 Label Studio stores coordinates in percent of the image (0-100) and rotates rectangles about their
 top-left corner by ``rotation`` degrees; a rotated rectangle becomes the box around its corners.
 The task's ``data.image`` is a URL or path whose last part names the file: it is looked up in
-``images_dir`` (by default the JSON's folder). The first annotation that was not cancelled is used.
+``images_dir`` (by default an ``images`` folder beside the JSON, else the JSON's folder). The
+first annotation that was not cancelled is used.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,10 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from streetwatch.errors import DatasetError
 from training.datasets.images import ImageSize
-from training.datasets.importers._collect import Collector, RawBox, polygon_to_box
+from training.datasets.importers._collect import Collector, RawBox, default_images_dir, polygon_to_box
 from training.datasets.records import ImportedDataset, ProblemKind
+
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 
 
 def image_file_name(reference: str) -> str:
@@ -49,7 +53,7 @@ def import_labelstudio(
         raise DatasetError(f"cannot read Label Studio export {json_file}: {exc}") from exc
     if not isinstance(tasks, list):
         raise DatasetError(f"{json_file} is not a Label Studio JSON export (expected a list of tasks)")
-    base = Path(images_dir) if images_dir is not None else json_file.parent
+    base = Path(images_dir) if images_dir is not None else default_images_dir(json_file)
     collector = Collector(source, mapping, verify_images=verify_images)
     for task in tasks:
         reference = task.get("data", {}).get("image") if isinstance(task, dict) else None
@@ -58,7 +62,7 @@ def import_labelstudio(
                 ProblemKind.malformed_label, json_file, f"task {_task_id(task)} has no data.image"
             )
             continue
-        image_path = base / image_file_name(reference)
+        image_path = _locate(base, image_file_name(reference))
         size = collector.open_image(image_path, referenced_by=json_file)
         if size is None:
             continue
@@ -68,6 +72,16 @@ def import_labelstudio(
         ]
         collector.add_image(image_path, size, raw_boxes, json_file)
     return collector.result()
+
+
+def _locate(base: Path, name: str) -> Path:
+    """Uploaded files get an 8-hex-digit prefix (``5f1c2a9e-x.jpg``); accept the original name too."""
+    path = base / name
+    if not path.is_file() and _UPLOAD_PREFIX.match(name):
+        original = base / _UPLOAD_PREFIX.sub("", name, count=1)
+        if original.is_file():
+            return original
+    return path
 
 
 def _task_id(task: Any) -> Any:
