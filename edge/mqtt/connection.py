@@ -127,6 +127,7 @@ class MqttConnection:
         self.settings = settings
         self.connected = threading.Event()
         self.window = settings.max_inflight
+        self.max_packet_size: int | None = None  # announced by an MQTT 5 broker in CONNACK
         self._subscriptions = subscriptions
         self._on_connected = on_connected
         self._on_ack = on_ack
@@ -274,6 +275,7 @@ class MqttConnection:
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
         # paho's own limit cannot change on a live connection; the publisher's window can.
         self.window = min(self.settings.max_inflight, receive_maximum or self.settings.max_inflight)
+        self.max_packet_size = getattr(properties, "MaximumPacketSize", None)
         retries = f" after {self._failed_attempts} failed attempt(s)" if self._failed_attempts else ""
         self._failed_attempts = 0
         self._connected_at = time.monotonic()

@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from edge.mqtt.backoff import Backoff
 from edge.mqtt.connection import FIRST_FAILURE_REASON, MqttConnection
-from edge.outbox import Outbox, OutboxReader
+from edge.outbox import Outbox, OutboxReader, StoredMessage
 from streetwatch.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,9 @@ class OutboxPublisher:
             return False
         if not self._inflight:
             self._last_ack = now  # the stall clock starts with the first message in flight
+        rows = self._drop_oversized(rows)
+        if not rows:
+            return True
         published = 0
         for row in rows:
             mid = self._connection.publish(row.topic, row.payload)
@@ -173,6 +176,29 @@ class OutboxPublisher:
         if published:
             self._reader.mark_attempted(rows[0].id, rows[published - 1].id)
         return published == len(rows)
+
+    def _drop_oversized(self, rows: list[StoredMessage]) -> list[StoredMessage]:
+        """A message the broker will never take would block the queue forever: count it and let it go."""
+        limit = self._connection.max_packet_size
+        if limit is None:
+            return rows
+        keep = []
+        for row in rows:
+            # PUBLISH overhead: fixed header (<= 5), topic length (2) + topic, packet id (2), properties (1).
+            if len(row.payload) + len(row.topic.encode()) + 10 > limit:
+                log.error(
+                    "outbox row %d (%s, %d bytes) exceeds the broker's max packet size (%d bytes); dropped",
+                    row.id,
+                    row.kind,
+                    len(row.payload),
+                    limit,
+                )
+                assert self._reader is not None
+                self._reader.drop([row.id], f"{row.kind}_too_large_for_broker")
+                self._cursor = max(self._cursor, row.id)
+            else:
+                keep.append(row)
+        return keep
 
     def _take_acks(self, now: float) -> None:
         refused: list[tuple[int, int]] = []

@@ -124,6 +124,10 @@ class MqttSink:
 
     def emit(self, event: ViolationEvent, evidence: Evidence | None) -> None:
         """Commit the event (and its evidence, first) to the outbox; sending happens later."""
+        if self._closed:
+            raise StorageError(
+                f"the MQTT sink of {self.device_id} is closed; event {event.event_id} not stored"
+            )
         if event.device_id != self.device_id:
             raise PayloadError(
                 f"event {event.event_id} names device {event.device_id!r} but this sink publishes as "
@@ -134,6 +138,7 @@ class MqttSink:
             messages.append(OutboxMessage("event", self._events_topic, event.to_json()))
             try:
                 self.outbox.put(messages)
+                self._remember_evidence(messages)
             except StorageError as exc:
                 now = time.monotonic()
                 if now - self._last_storage_log >= STORAGE_LOG_EVERY_S:
@@ -231,11 +236,16 @@ class MqttSink:
                 continue
             if digest in self._recent_evidence:
                 continue
-            self._recent_evidence[digest] = None
-            if len(self._recent_evidence) > RECENT_EVIDENCE:
-                self._recent_evidence.popitem(last=False)
             messages.append(OutboxMessage("evidence", evidence_topic(self.device_id, digest), data))
         return messages
+
+    def _remember_evidence(self, messages: list[OutboxMessage]) -> None:
+        """Only images that are safely stored count as sent-once (a failed write must not hide them)."""
+        for m in messages:
+            if m.kind == "evidence":
+                self._recent_evidence[m.topic.rsplit("/", 1)[1]] = None
+        while len(self._recent_evidence) > RECENT_EVIDENCE:
+            self._recent_evidence.popitem(last=False)
 
     def _status(self, state: str) -> StatusMessage:
         return StatusMessage(

@@ -274,6 +274,24 @@ class OutboxReader:
         if ids:
             self._write("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
 
+    def drop(self, ids: Sequence[int], reason: str) -> None:
+        """Give up on messages that can never be delivered (e.g. bigger than the broker accepts); counted."""
+        if not ids:
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            cur = self._conn.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
+            self._conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                (reason, cur.rowcount),
+            )
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise StorageError(f"outbox {self.path}: {exc}") from exc
+
     def _write(self, sql: str, params: list[tuple[int, ...]]) -> None:
         try:
             self._conn.execute("BEGIN IMMEDIATE")

@@ -51,3 +51,23 @@ def test_size_limit_drops_oldest_evidence_counts_it_and_loses_nothing_else(
     report = collector.telemetry[-1]
     assert report["dropped"]["evidence_size_limit"] == dropped["evidence_size_limit"]
     assert report["outbox"] == {"events": 0, "evidence": 0, "bytes": 0, "oldest_at": None}
+
+
+def test_an_image_bigger_than_the_broker_accepts_is_dropped_and_counted_not_retried_forever(
+    tmp_path: Path,
+) -> None:
+    with MosquittoBroker(tmp_path / "broker", extra_conf="max_packet_size 60000\n") as small_broker:
+        collector = Collector(small_broker.port)
+        sink = MqttSink(sink_config(small_broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+        try:
+            assert collector.subscribed.wait(5)
+            big = make_evidence(0, size=100_000)  # frame ~100 kB (too big), crop ~50 kB (fits)
+            sink.emit(make_event(DEVICE, 0, big.ref), big)
+            sink.emit(make_event(DEVICE, 1), None)
+            assert sink.wait_until_delivered(10)
+            assert collector.wait_for(lambda c: len(c.events) == 2, 5)
+            assert sink.outbox.dropped() == {"evidence_too_large_for_broker": 1}
+        finally:
+            sink.close()
+            collector.close()
+    assert [sha for sha, _ in collector.evidence] == [big.ref.crop_sha256]
