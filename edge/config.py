@@ -105,7 +105,11 @@ class DetectorConfig(_Section):
     iou: float = Field(default=0.45, gt=0, le=1, description="IoU threshold of class-aware NMS.")
     imgsz: int | None = Field(default=None, gt=0, description="Input size override; None: from the model.")
     providers: list[str] = Field(
-        default_factory=lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+        default_factory=lambda: [
+            "TensorrtExecutionProvider",
+            "CUDAExecutionProvider",
+            "CPUExecutionProvider",
+        ],
         description="onnxruntime providers in order of preference; unavailable ones are skipped.",
     )
     name: str | None = Field(default=None, description="Model name override (default: from metadata).")
@@ -116,7 +120,9 @@ class TrackerConfig(_Section):
     high_thresh: float = Field(default=0.5, ge=0, le=1, description="Score of a first-round match.")
     low_thresh: float = Field(default=0.1, ge=0, le=1, description="Lowest score used in the second round.")
     new_track_thresh: float = Field(default=0.6, ge=0, le=1, description="Score needed to start a track.")
-    match_iou: float = Field(default=0.2, gt=0, le=1, description="Minimum IoU to associate a box to a track.")
+    match_iou: float = Field(
+        default=0.2, gt=0, le=1, description="Minimum IoU to associate a box to a track."
+    )
     lost_timeout_s: float = Field(default=3.0, gt=0, description="A track unseen this long is removed.")
 
 
@@ -176,7 +182,9 @@ class ClassMapping(_Section):
 class EvidenceConfig(_Section):
     directory: str = Field(default="var/evidence", description="Where evidence JPEGs are kept on the box.")
     jpeg_quality: int = Field(default=85, ge=30, le=100, description="JPEG quality of evidence images.")
-    max_frame_width: int = Field(default=1280, ge=160, description="Full frames are downscaled to this width.")
+    max_frame_width: int = Field(
+        default=1280, ge=160, description="Full frames are downscaled to this width."
+    )
     max_crop_side: int = Field(default=640, ge=64, description="Crops are downscaled to this longest side.")
     crop_margin: float = Field(default=0.15, ge=0, le=1, description="Context around the box, as a fraction.")
     max_total_mb: float = Field(
@@ -358,7 +366,13 @@ def resolve_paths(config: DeviceConfig, base: Path) -> DeviceConfig:
     else:
         sink = config.sink.model_copy(update={"path": fix(config.sink.path)})
     return config.model_copy(
-        update={"source": source, "location": location, "detectors": detectors, "evidence": evidence, "sink": sink}
+        update={
+            "source": source,
+            "location": location,
+            "detectors": detectors,
+            "evidence": evidence,
+            "sink": sink,
+        }
     )
 
 

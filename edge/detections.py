@@ -61,7 +61,9 @@ class Detections:
         for name in ("confidence", "class_id", "class_name", "detector_index", "tracker_id"):
             value = getattr(self, name)
             if value is not None and value.shape != (n,):
-                raise ValueError(f"{name} must have shape ({n},) to match xyxy {xyxy.shape}, got {value.shape}")
+                raise ValueError(
+                    f"{name} must have shape ({n},) to match xyxy {xyxy.shape}, got {value.shape}"
+                )
 
     def __len__(self) -> int:
         return int(self.xyxy.shape[0])
