@@ -17,7 +17,9 @@ VEHICLES = ["car", "motor", "truck", "bus"]
 
 
 def _boxes(image):
-    return sorted((b.class_name, round(b.x1, 1), round(b.y1, 1), round(b.x2, 1), round(b.y2, 1)) for b in image.boxes)
+    return sorted(
+        (b.class_name, round(b.x1, 1), round(b.y1, 1), round(b.x2, 1), round(b.y2, 1)) for b in image.boxes
+    )
 
 
 def _expected_from_shared(label_name: str, names: list[str], width: int, height: int):
@@ -116,7 +118,9 @@ def test_coco_maps_coco_names_and_reports_problems(taxonomy):
     )
     assert [i.path.name for i in dataset.images] == ["vnv_1111_jpg.jpg"]
     image = dataset.images[0]
-    expected = _expected_from_shared("vehicles/*/labels/vnv_1111_jpg.txt", VEHICLES, image.width, image.height)
+    expected = _expected_from_shared(
+        "vehicles/*/labels/vnv_1111_jpg.txt", VEHICLES, image.width, image.height
+    )
     _close(_boxes(image), expected)
     report = dataset.report
     assert report.counts_by_kind() == {"class_id_out_of_range": 1, "missing_image": 1, "size_mismatch": 1}
@@ -129,7 +133,9 @@ def test_voc_reads_boxes_and_reports_unknown_names_and_broken_files(taxonomy):
     dataset = import_dataset("voc", FIXTURES / "voc", source="signboards_vn", taxonomy=taxonomy)
     assert len(dataset.images) == 1
     image = dataset.images[0]
-    expected = _expected_from_shared("signboards/*/labels/vdl_IMG_0003.txt", ["signboard"], image.width, image.height)
+    expected = _expected_from_shared(
+        "signboards/*/labels/vdl_IMG_0003.txt", ["signboard"], image.width, image.height
+    )
     real = [b for b in _boxes(image) if b[3] < image.width - 1]  # leave out the clipped test box
     _close(real, expected, tolerance=1.0)  # VOC stores whole pixels
     assert len(image.boxes) == 2
@@ -144,7 +150,9 @@ def test_voc_reads_boxes_and_reports_unknown_names_and_broken_files(taxonomy):
 
 
 def test_cvat_reads_boxes_and_polygons(taxonomy):
-    dataset = import_dataset("cvat", FIXTURES / "cvat/annotations.xml", source="garbage_cn", taxonomy=taxonomy)
+    dataset = import_dataset(
+        "cvat", FIXTURES / "cvat/annotations.xml", source="garbage_cn", taxonomy=taxonomy
+    )
     assert len(dataset.images) == 1
     image = dataset.images[0]
     expected = _expected_from_shared("garbage/*/labels/atanu_000023.txt", GARBAGE, image.width, image.height)

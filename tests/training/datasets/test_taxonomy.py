@@ -73,7 +73,7 @@ def test_a_trained_class_after_a_planned_one_is_rejected(tmp_path):
 
 
 def test_missing_taxonomy_file_names_the_path(tmp_path):
-    with pytest.raises(ConfigError, match="nothere.yaml"):
+    with pytest.raises(ConfigError, match=r"nothere\.yaml"):
         load_taxonomy(tmp_path / "nothere.yaml")
 
 
