@@ -70,6 +70,12 @@ def fetch_dataset(
                 size += len(chunk)
                 if progress is not None:
                     progress(size, total)
+    except urllib.error.HTTPError as exc:
+        partial.unlink(missing_ok=True)
+        raise DatasetError(
+            f"cannot download {entry.name}: {download.url} answered HTTP {exc.code} {exc.reason}; "
+            f"the catalog URL may be out of date: see {entry.url}"
+        ) from None
     except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
         partial.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
