@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -79,8 +79,8 @@ class BuildReport:
         lines = [report.summary() for report in self.imports]
         lines.append(
             f"near-duplicates: {self.duplicate_groups} groups holding {self.images_in_duplicate_groups}"
-            f" images ({self.duplicates_dropped} dropped); {self.origin_split_leaks} groups straddled"
-            " the sources' own train/val split"
+            f" images ({self.duplicates_dropped} dropped); groups straddling the sources' own train/val"
+            f" split: {self.origin_split_leaks}"
         )
         lines.append(
             "written: "
@@ -219,8 +219,6 @@ def build_from_images(
 
 def _only(image: LabeledImage, class_names: Sequence[str]) -> LabeledImage:
     """The image as written: without boxes of classes outside the model's list."""
-    from dataclasses import replace
-
     return replace(image, boxes=tuple(b for b in image.boxes if b.class_name in class_names))
 
 

@@ -71,10 +71,6 @@ class ProblemKind(str, Enum):
     box_dropped = "box_dropped"  # outside the image or without area: dropped
 
 
-#: Kinds that change nothing the model learns from an image that stays in the set.
-MINOR_KINDS = frozenset({ProblemKind.box_clipped})
-
-
 @dataclass(frozen=True)
 class ImportProblem:
     kind: ProblemKind
@@ -104,13 +100,6 @@ class ImportReport:
 
     def counts_by_kind(self) -> dict[str, int]:
         return dict(sorted(Counter(p.kind.value for p in self.problems).items()))
-
-    def merge(self, other: ImportReport) -> None:
-        self.images_imported += other.images_imported
-        self.boxes_imported += other.boxes_imported
-        self.polygons_converted += other.polygons_converted
-        self.ignored_boxes.update(other.ignored_boxes)
-        self.problems.extend(other.problems)
 
     def summary(self) -> str:
         lines = [

@@ -58,7 +58,7 @@ def test_import_merge_split_stats(tmp_path, capsys):
     assert main(["dataset", "merge", str(garbage), str(voc), "--out", str(merged), "--split", "origin"]) == 0
     printed = capsys.readouterr().out
     assert "near-duplicates: 2 groups holding 4 images" in printed
-    assert "1 groups straddled" in printed
+    assert "groups straddling the sources' own train/val split: 1" in printed
     manifest = json.loads((merged / "manifest.json").read_text())
     sides = {}
     for key, entry in manifest["images"].items():
