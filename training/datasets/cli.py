@@ -55,7 +55,11 @@ def _register_import(commands: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (YOLO layout)")
     p.add_argument("--source", help="source name recorded per image (default: the path's name)")
     p.add_argument("--mapping", help="source mapping in classes.yaml (default: the one named like --source)")
-    p.add_argument("--names", help="YOLO only: comma-separated class names by id, if there is no data.yaml")
+    p.add_argument(
+        "--names",
+        help="YOLO only: comma-separated class names by id, if there is no data.yaml "
+        "(default: the names of the catalog dataset named like --source)",
+    )
     p.add_argument("--images", type=Path, help="folder of the images (coco, voc, cvat, labelstudio)")
     p.add_argument("--no-verify", action="store_true", help="skip decoding every image (faster, less safe)")
     _common(p, classes_default="all")
@@ -145,7 +149,7 @@ def _import(args: argparse.Namespace) -> int:
 
     taxonomy = load_taxonomy(args.taxonomy)
     source = args.source or args.path.stem
-    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    names = [n.strip() for n in args.names.split(",")] if args.names else _catalog_names(args, source)
     dataset = import_dataset(
         args.format,
         args.path,
@@ -175,6 +179,17 @@ def _import(args: argparse.Namespace) -> int:
     )
     print(f"every problem with its file and reason: {report_file}")
     return 0
+
+
+def _catalog_names(args: argparse.Namespace, source: str) -> list[str] | None:
+    """YOLO class names from the catalog entry named like the source, when the set has no data.yaml."""
+    from training.datasets.catalog import load_catalog
+    from training.datasets.importers.yolo import find_data_yaml
+
+    if args.format != "yolo" or find_data_yaml(args.path) is not None:
+        return None
+    entry = next((e for e in load_catalog().datasets if e.name == source), None)
+    return list(entry.names) if entry is not None and entry.names else None
 
 
 def _print_dropped(dropped: Any, classes: tuple[str, ...]) -> None:

@@ -122,3 +122,20 @@ def test_import_errors_are_clear(tmp_path, capsys):
         == 1
     )
     assert "not in the taxonomy" in capsys.readouterr().err
+
+
+def test_import_takes_yolo_names_from_the_catalog_entry_of_the_source(tmp_path, capsys):
+    import shutil
+
+    plain = tmp_path / "plain"
+    shutil.copytree(FIXTURES / "yolo", plain)
+    (plain / "data.yaml").unlink()
+    assert main(["dataset", "import", "yolo", str(plain), "--source", "x", "--out", str(tmp_path / "a")]) == 1
+    assert "--names" in capsys.readouterr().err
+    assert (
+        main(
+            ["dataset", "import", "yolo", str(plain), "--source", "garbage_cn", "--out", str(tmp_path / "b")]
+        )
+        == 0
+    )
+    assert "source garbage_cn: 7 images" in capsys.readouterr().out
