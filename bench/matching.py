@@ -6,8 +6,9 @@ Prints ONE JSON object. For each database (SQLite always; PostgreSQL when
 ``STREETWATCH_TEST_PG_URL`` is set, in a throw-away schema) and each case count,
 it fills the ``cases`` table with open garbage cases at a constant density (one
 per 20,000 m², a busy city: more cases means a bigger area, as when a
-deployment grows to more districts), then times what ingest does per event to
-decide its case: the candidate query through the geohash cells plus the pure
+deployment grows to more districts), then times what ingest does for a lone event to
+decide its case: ``IngestBatch.preload`` (duplicate check, candidate cases
+through the geohash cells, the track's case) plus the pure
 :func:`~server.matching.matcher.match_event`. Probe events fall at random
 points of the same area. Latencies are medians and 95th percentiles over the
 probes; the ratio large/small is the figure of merit (target <= 1.2).
@@ -139,6 +140,7 @@ def time_matching(url: str, events: list[ViolationEvent]) -> dict[str, float]:
         for i, event in enumerate(events):
             batch = IngestBatch(session, settings, now)  # a fresh batch: no in-memory shortcuts
             start = time.perf_counter()
+            batch.preload([event])  # the queries: duplicate check, cells, track, reporters
             candidates = batch._candidates(event)
             match_event(event, candidates, rule, now)
             elapsed = time.perf_counter() - start
@@ -217,7 +219,7 @@ def main() -> int:
 
         result["postgresql"] = run_backend("postgresql", pg_url, sizes, args.probes)
     else:
-        result["postgresql"] = "skipped: STREETWATCH_TEST_PG_URL is not set (eval \"$(scripts/postgres.sh start)\")"
+        result["postgresql"] = "skipped: STREETWATCH_TEST_PG_URL is not set (scripts/postgres.sh start)"
     print(json.dumps(result, indent=2))
     return 0
 

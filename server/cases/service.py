@@ -1,7 +1,7 @@
-"""Changing cases: open one from an event, add events to it, move it through the workflow.
+"""Changing cases: the values of a new case, and moves through the workflow.
 
-Every state change goes through :func:`transition` (or the ingest-side helpers
-that call :func:`record_transition`) so that ``case_transitions`` holds the full
+Every state change goes through :func:`transition` (or :func:`seen_again`, or
+ingest's bulk insert of :func:`creation_transition_values`) so that ``case_transitions`` holds the full
 history: who, when, why, from which state to which. Functions take a session
 and never commit; the caller owns the transaction.
 """
@@ -9,6 +9,7 @@ and never commit; the caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,61 +38,51 @@ def case_title(event: ViolationEvent) -> str:
     return f"{what} near {event.position.lat:.5f}, {event.position.lon:.5f}"
 
 
-def open_case(
-    session: Session,
-    event: ViolationEvent,
-    rule: MatchingRule,
-    now: datetime,
-    *,
-    recurrence_of: int | None = None,
-) -> Case:
-    """A new case opened by ``event``, with its creation transition.
-
-    Not flushed: the case gets its id at the caller's next flush (ingest flushes the new
-    cases of a whole batch at once).
-    """
+def new_case_values(
+    event: ViolationEvent, rule: MatchingRule, now: datetime, *, recurrence_of: int | None = None
+) -> dict[str, Any]:
+    """Column values of the case ``event`` opens (ingest inserts them in bulk)."""
     seen_at = min(event.observed_at, now)
     position = event.position
-    case = Case(
-        violation_type=event.violation_type.value,
-        state=CaseState.new.value,
-        priority=rule.priority,
-        title=case_title(event),
-        lat=position.lat if position else None,
-        lon=position.lon if position else None,
-        cell=encode(position.lat, position.lon, CELL_PRECISION) if position else None,
-        device_id=event.device_id,
-        track_id=event.track_id,
-        opened_at=now,
-        first_event_at=seen_at,
-        last_event_at=seen_at,
-        sla_due_at=seen_at + timedelta(hours=rule.sla_hours),
-        event_count=0,
-        device_count=0,
-        max_score=0.0,
-        candidate=event.candidate,
-        recurrence_of=recurrence_of,
-        updated_at=now,
-    )
-    session.add(case)
+    return {
+        "violation_type": event.violation_type.value,
+        "state": CaseState.new.value,
+        "priority": rule.priority,
+        "title": case_title(event),
+        "lat": position.lat if position else None,
+        "lon": position.lon if position else None,
+        "cell": encode(position.lat, position.lon, CELL_PRECISION) if position else None,
+        "device_id": event.device_id,
+        "track_id": event.track_id,
+        "opened_at": now,
+        "first_event_at": seen_at,
+        "last_event_at": seen_at,
+        "sla_due_at": seen_at + timedelta(hours=rule.sla_hours),
+        "event_count": 0,
+        "device_count": 0,
+        "max_score": 0.0,
+        "candidate": event.candidate,
+        "recurrence_of": recurrence_of,
+        "updated_at": now,
+    }
+
+
+def creation_transition_values(
+    case_id: int, event: ViolationEvent, now: datetime, recurrence_of: int | None
+) -> dict[str, Any]:
+    """The ``case_transitions`` row that records how a case was opened."""
     reason = f"opened by event {event.event_id} from {event.device_id}"
     if recurrence_of is not None:
         reason += f"; recurrence of case {recurrence_of}"
-    record_transition(session, case, None, CaseState.new, SYSTEM_INGEST, reason, now=now)
-    return case
-
-
-def add_event(case: Case, event: ViolationEvent, *, new_device: bool, now: datetime) -> None:
-    """Count ``event`` into ``case`` (the event row's ``case_id`` is set by the caller)."""
-    seen_at = min(event.observed_at, now)
-    case.event_count += 1
-    if new_device:
-        case.device_count += 1
-    case.last_event_at = max(case.last_event_at, seen_at)
-    case.first_event_at = min(case.first_event_at, seen_at)
-    case.max_score = max(case.max_score, event.score)
-    case.candidate = case.candidate and event.candidate
-    case.updated_at = now
+    return {
+        "case_id": case_id,
+        "from_state": None,
+        "to_state": CaseState.new.value,
+        "actor": SYSTEM_INGEST,
+        "reason": reason,
+        "team": None,
+        "at": now,
+    }
 
 
 def seen_again(session: Session, case: Case, event: ViolationEvent, now: datetime) -> None:

@@ -17,9 +17,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,12 +29,14 @@ from server.cases.coverage import coverage_cells, mark_possibly_resolved
 from server.db.models import Case, CaseState, Device, DeviceStatus, Event, Evidence, Rejection, TelemetryPoint
 from server.evidence_store import StoredEvidence
 from server.ingest import locks
+from server.ingest.case_cache import CaseCache, CaseRecord
 from server.matching.geohash import cells_covering, encode
 from server.matching.matcher import FINISHED_STATES, JOINABLE_STATES, CaseCandidate, MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
-from streetwatch.events import ViolationEvent, ViolationType
+from streetwatch.events import ViolationEvent
 from streetwatch.messages import StatusMessage, TelemetryMessage
 
+_EVENTS = cast(Table, Event.__table__)
 _JOINABLE = [s.value for s in JOINABLE_STATES]
 _FINISHED = [s.value for s in FINISHED_STATES]
 
@@ -46,11 +48,11 @@ class IngestOutcome:
     event_id: uuid.UUID
     stored: bool  # False: a duplicate of an event stored before; nothing changed
     action: MatchAction | None  # join / recurrence / new; None for a duplicate
-    case: Case | None = None
+    case: CaseRecord | None = None
 
     @property
     def case_id(self) -> int | None:
-        """The event's case (a case opened in a batch has its id once the batch is flushed)."""
+        """The event's case (a case opened by a batch has its id once the batch is finished)."""
         return None if self.case is None else self.case.id
 
 
@@ -68,14 +70,9 @@ class IngestBatch:
         self._stored: set[uuid.UUID] = set()
         self._known: set[uuid.UUID] = set()  # already in the database before this batch
         self._prefetched: set[uuid.UUID] = set()
-        # Cases preloaded or opened by this batch, indexed the way matching looks them up.
-        self._cases: dict[int, Case] = {}
-        self._by_cell: dict[tuple[str, str], set[int]] = {}
-        self._by_track: dict[tuple[str, str, uuid.UUID], set[int]] = {}
+        self.cases = CaseCache()  # cases preloaded or opened by this batch
         self._track_case: dict[tuple[str, uuid.UUID], int] = {}
-        self._reported: set[tuple[int, str]] = set()  # (case, device) pairs with an event stored
-        self._event_rows: list[tuple[dict[str, Any], Case]] = []
-        self._next_pending_key = -1  # cases opened by this batch are keyed -1, -2, ... until flushed
+        self._event_rows: list[tuple[dict[str, Any], CaseRecord]] = []
         self._devices: dict[str, _DeviceSeen] = {}
         self._rejections: dict[str, _RejectionSeen] = {}
         self.marked_possibly_resolved: list[int] = []
@@ -133,31 +130,17 @@ class IngestBatch:
                 or_(Case.closed_at >= finished_from, Case.resolved_at >= finished_from),
             ),
         )
-        with self.session.no_autoflush:
-            for chunk in _chunks(sorted(cells)):
-                self._register(self.session.scalars(select(Case).where(Case.cell.in_(chunk), recent)))
-            for device_chunk in _chunks(sorted(devices)):
-                for track_chunk in _chunks(list(tracks)):
-                    self._register(
-                        self.session.scalars(
-                            select(Case).where(
-                                Case.device_id.in_(device_chunk), Case.track_id.in_(track_chunk), recent
-                            )
-                        )
-                    )
-                    self._load_track_cases(device_chunk, track_chunk)
-            missing = {c for c in self._track_case.values() if c not in self._cases}
-            for chunk in _chunks(sorted(missing)):
-                self._register(self.session.scalars(select(Case).where(Case.id.in_(chunk))))
-            case_ids = sorted(self._cases)
-            for case_chunk in _chunks(case_ids):
-                for device_chunk in _chunks(sorted(devices)):
-                    rows = self.session.execute(
-                        select(Event.case_id, Event.device_id)
-                        .where(Event.case_id.in_(case_chunk), Event.device_id.in_(device_chunk))
-                        .distinct()
-                    )
-                    self._reported.update((int(c), str(d)) for c, d in rows if c is not None)
+        for chunk in _chunks(sorted(cells)):
+            self.cases.load(self.session, Case.cell.in_(chunk), recent)
+        for device_chunk in _chunks(sorted(devices)):
+            for track_chunk in _chunks(list(tracks)):
+                self.cases.load(
+                    self.session, Case.device_id.in_(device_chunk), Case.track_id.in_(track_chunk), recent
+                )
+                self._load_track_cases(device_chunk, track_chunk)
+        missing = {c for c in self._track_case.values() if c not in self.cases.records}
+        for chunk in _chunks(sorted(missing)):
+            self.cases.load(self.session, Case.id.in_(chunk))
 
     def _load_track_cases(self, devices: list[str], tracks: list[uuid.UUID]) -> None:
         rows = self.session.execute(
@@ -173,17 +156,6 @@ class IngestBatch:
         for key, (_, case_id) in latest.items():
             self._track_case.setdefault(key, case_id)  # this batch's own assignment wins
 
-    def _register(self, cases: Iterable[Case]) -> None:
-        for case in cases:
-            self._index(case.id, case)
-
-    def _index(self, key: int, case: Case) -> None:
-        self._cases[key] = case
-        if case.cell is not None:
-            self._by_cell.setdefault((case.violation_type, case.cell), set()).add(key)
-        if case.device_id is not None and case.track_id is not None:
-            self._by_track.setdefault((case.violation_type, case.device_id, case.track_id), set()).add(key)
-
     # -- events ------------------------------------------------------------------------------
 
     def add_event(self, event: ViolationEvent, raw: dict[str, Any] | None = None) -> IngestOutcome:
@@ -193,41 +165,40 @@ class IngestBatch:
             return IngestOutcome(event.event_id, False, None)
         rule = self.settings.rule(event.violation_type)
         decision = match_event(event, self._candidates(event), rule, self.now)
-        with self.session.no_autoflush:
-            if decision.action is MatchAction.join:
-                assert decision.case_id is not None
-                key = decision.case_id
-                case = self._cases[key]
-                service.seen_again(self.session, case, event, self.now)
-            else:
-                case = service.open_case(self.session, event, rule, self.now, recurrence_of=decision.case_id)
-                key = self._next_pending_key
-                self._next_pending_key -= 1
-                self._index(key, case)
-        reported = (key, event.device_id)
-        new_device = reported not in self._reported
-        self._reported.add(reported)
-        service.add_event(case, event, new_device=new_device, now=self.now)
-        self._event_rows.append((_event_row(event, self.now, raw), case))
+        if decision.action is MatchAction.join:
+            assert decision.case_id is not None
+            record = self.cases.records[decision.case_id]
+            if record.state == CaseState.possibly_resolved.value and record.id is not None:
+                self._seen_again(record, event)
+        else:
+            record = self.cases.open(event, rule, self.now, recurrence_of=decision.case_id)
+        record.count_event(event, self.now)
+        self._event_rows.append((_event_row(event, self.now, raw), record))
         self._stored.add(event.event_id)
-        self._track_case[(event.device_id, event.track_id)] = key
+        self._track_case[(event.device_id, event.track_id)] = record.key
         self._touch_device(event.device_id, event.observed_at, event)
-        return IngestOutcome(event.event_id, True, decision.action, case)
+        return IngestOutcome(event.event_id, True, decision.action, record)
+
+    def _seen_again(self, record: CaseRecord, event: ViolationEvent) -> None:
+        """A possibly-resolved case seen again goes back to its state (rare: the ORM way)."""
+        case = self.session.get(Case, record.id)
+        if case is not None:
+            service.seen_again(self.session, case, event, self.now)
+            record.state = case.state
 
     def _candidates(self, event: ViolationEvent) -> list[CaseCandidate]:
         """The preloaded cases that could take ``event`` (the matcher decides which)."""
         rule = self.settings.rule(event.violation_type)
         kind = event.violation_type.value
-        ids: set[int] = set()
         if rule.moving or event.position is None:
-            ids |= self._by_track.get((kind, event.device_id, event.track_id), set())
+            keys = self.cases.of_track(kind, event.device_id, event.track_id)
         else:
-            for cell in cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION):
-                ids |= self._by_cell.get((kind, cell), set())
-        track_case_id = self._track_case.get((event.device_id, event.track_id))
-        if track_case_id is not None and track_case_id in self._cases:
-            ids.add(track_case_id)
-        return [_candidate(self._cases[i], i, same_track=i == track_case_id) for i in ids]
+            cells = cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION)
+            keys = self.cases.in_cells(kind, cells)
+        track_case = self._track_case.get((event.device_id, event.track_id))
+        if track_case is not None and track_case in self.cases.records:
+            keys.add(track_case)
+        return [self.cases.records[k].as_candidate(same_track=k == track_case) for k in keys]
 
     # -- evidence, status, telemetry ---------------------------------------------------------
 
@@ -292,13 +263,14 @@ class IngestBatch:
 
     def finish(self) -> None:
         """Write the events, then device and rejection updates (sorted, so workers lock rows in one order)."""
-        self.session.flush()  # cases opened by this batch get their ids here, all at once
+        self.session.flush()  # ORM changes (evidence, telemetry, workflow records) first
+        self.cases.write(self.session, self.now)  # opened cases get their ids here, all at once
         if self._event_rows:
             rows = []
-            for row, case in self._event_rows:
-                row["case_id"] = case.id
+            for row, record in self._event_rows:
+                row["case_id"] = record.id
                 rows.append(row)
-            self.session.execute(insert(Event), rows)
+            self.session.connection().execute(insert(_EVENTS), rows)
             self._event_rows = []
         self._write_devices()
         for reason in sorted(self._rejections):
@@ -412,23 +384,6 @@ def prune_telemetry(session: Session, settings: ServerSettings, now: datetime) -
     cutoff = now - timedelta(hours=settings.limits.telemetry_retention_h)
     result = session.execute(delete(TelemetryPoint).where(TelemetryPoint.at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _candidate(case: Case, key: int, *, same_track: bool) -> CaseCandidate:
-    state = CaseState(case.state)
-    finished_at = case.closed_at if state is CaseState.closed else case.resolved_at
-    return CaseCandidate(
-        case_id=key,
-        violation_type=ViolationType(case.violation_type),
-        state=state,
-        lat=case.lat,
-        lon=case.lon,
-        last_event_at=case.last_event_at,
-        finished_at=finished_at if state in FINISHED_STATES else None,
-        device_id=case.device_id,
-        track_id=case.track_id,
-        same_track=same_track,
-    )
 
 
 def _event_row(event: ViolationEvent, now: datetime, raw: dict[str, Any] | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ acknowledged, and retried with backoff.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import queue
@@ -111,6 +112,8 @@ class IngestWorker:
 
     def run(self) -> None:
         """Connect and store messages until :meth:`stop` is called."""
+        if threading.current_thread() is threading.main_thread():
+            tune_gc_for_throughput()
         engine = self._engine or make_engine(self.settings.database_url)
         sessions = session_factory(engine)
         mq = self.settings.mqtt
@@ -347,6 +350,18 @@ class IngestWorker:
                 log.info("ingest worker %s: pruned %d old telemetry points", self.client_id, removed)
         except DBAPIError as exc:
             log.warning("ingest worker %s: telemetry pruning failed: %s", self.client_id, exc.orig or exc)
+
+
+def tune_gc_for_throughput() -> None:
+    """Fewer garbage-collector passes for a process that is an ingest worker and nothing else.
+
+    Ingest allocates many short-lived, acyclic objects (parsed events, rows); with the default
+    thresholds the collector runs every few hundred events and rescans every long-lived object
+    (modules, SQLAlchemy's caches), which measurably cut throughput. Objects alive at start-up are
+    frozen out of the scans; cycles are still collected, just less often.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def _is_failed_rejection(decoded: list[Decoded]) -> bool:

@@ -1,0 +1,273 @@
+"""The cases one ingest batch looks at: loaded in bulk, matched in memory, written in bulk.
+
+Ingest is the hot path (thousands of events per second), so it does not go
+through ORM objects: a batch loads the few columns matching needs as plain
+records, changes them in memory as events join, and writes them back with one
+INSERT ... RETURNING for the cases it opened and one UPDATE per batch for the
+cases it joined. The UPDATE adds to counters and moves times with SQL
+expressions (``event_count = event_count + n``), so it never overwrites what
+another worker or a dispatcher wrote meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from server.cases.service import creation_transition_values, new_case_values
+from server.db.models import Case, CaseState, CaseTransition, Event
+from server.db.types import UtcDateTime
+from server.matching.matcher import FINISHED_STATES, CaseCandidate
+from server.settings import MatchingRule
+from streetwatch.events import ViolationEvent, ViolationType
+
+_CASES = cast(Table, Case.__table__)
+_TRANSITIONS = cast(Table, CaseTransition.__table__)
+_EVENTS = cast(Table, Event.__table__)
+_COLUMNS = (
+    Case.id,
+    Case.violation_type,
+    Case.state,
+    Case.lat,
+    Case.lon,
+    Case.cell,
+    Case.device_id,
+    Case.track_id,
+    Case.first_event_at,
+    Case.last_event_at,
+    Case.resolved_at,
+    Case.closed_at,
+    Case.max_score,
+    Case.candidate,
+)
+
+
+@dataclass(slots=True)
+class CaseRecord:
+    """What a batch knows about one case, and what it changed."""
+
+    key: int  # the case id, or a negative stand-in for a case this batch opened
+    violation_type: str
+    state: str
+    lat: float | None
+    lon: float | None
+    cell: str | None
+    device_id: str | None
+    track_id: uuid.UUID | None
+    first_event_at: datetime
+    last_event_at: datetime
+    finished_at: datetime | None
+    max_score: float
+    candidate: bool
+    id: int | None = None
+    opened_by: tuple[ViolationEvent, int | None] | None = None  # (event, recurrence_of) when new
+    new_values: dict[str, Any] | None = None
+    events_added: int = 0
+    devices: set[str] = field(default_factory=set)  # devices whose events this batch added
+
+    def as_candidate(self, same_track: bool) -> CaseCandidate:
+        return CaseCandidate(
+            case_id=self.key,
+            violation_type=ViolationType(self.violation_type),
+            state=CaseState(self.state),
+            lat=self.lat,
+            lon=self.lon,
+            last_event_at=self.last_event_at,
+            finished_at=self.finished_at,
+            device_id=self.device_id,
+            track_id=self.track_id,
+            same_track=same_track,
+        )
+
+    def count_event(self, event: ViolationEvent, now: datetime) -> None:
+        seen_at = min(event.observed_at, now)
+        self.events_added += 1
+        self.devices.add(event.device_id)
+        self.last_event_at = max(self.last_event_at, seen_at)
+        self.first_event_at = min(self.first_event_at, seen_at)
+        self.max_score = max(self.max_score, event.score)
+        self.candidate = self.candidate and event.candidate
+
+
+class CaseCache:
+    """Case records of one batch, indexed by geohash cell and by opening track."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, CaseRecord] = {}
+        self._by_cell: dict[tuple[str, str], set[int]] = {}
+        self._by_track: dict[tuple[str, str, uuid.UUID], set[int]] = {}
+        self._next_new_key = -1
+
+    def load(self, session: Session, *conditions: ColumnElement[bool]) -> None:
+        """Add the cases matching ``conditions`` (already known ones keep their in-memory state)."""
+        for row in session.execute(select(*_COLUMNS).where(*conditions)):
+            if row.id in self.records:
+                continue
+            state = CaseState(row.state)
+            finished = row.closed_at if state is CaseState.closed else row.resolved_at
+            self._add(
+                CaseRecord(
+                    key=row.id,
+                    id=row.id,
+                    violation_type=row.violation_type,
+                    state=row.state,
+                    lat=row.lat,
+                    lon=row.lon,
+                    cell=row.cell,
+                    device_id=row.device_id,
+                    track_id=row.track_id,
+                    first_event_at=row.first_event_at,
+                    last_event_at=row.last_event_at,
+                    finished_at=finished if state in FINISHED_STATES else None,
+                    max_score=row.max_score,
+                    candidate=row.candidate,
+                )
+            )
+
+    def open(
+        self, event: ViolationEvent, rule: MatchingRule, now: datetime, recurrence_of: int | None
+    ) -> CaseRecord:
+        """A case opened by ``event``; it is inserted by :meth:`write`."""
+        values = new_case_values(event, rule, now, recurrence_of=recurrence_of)
+        record = CaseRecord(
+            key=self._next_new_key,
+            violation_type=values["violation_type"],
+            state=values["state"],
+            lat=values["lat"],
+            lon=values["lon"],
+            cell=values["cell"],
+            device_id=values["device_id"],
+            track_id=values["track_id"],
+            first_event_at=values["first_event_at"],
+            last_event_at=values["last_event_at"],
+            finished_at=None,
+            max_score=0.0,
+            candidate=values["candidate"],
+            opened_by=(event, recurrence_of),
+            new_values=values,
+        )
+        self._next_new_key -= 1
+        self._add(record)
+        return record
+
+    def in_cells(self, violation_type: str, cells: Iterable[str]) -> set[int]:
+        keys: set[int] = set()
+        for cell in cells:
+            keys |= self._by_cell.get((violation_type, cell), set())
+        return keys
+
+    def of_track(self, violation_type: str, device_id: str, track_id: uuid.UUID) -> set[int]:
+        return set(self._by_track.get((violation_type, device_id, track_id), set()))
+
+    def write(self, session: Session, now: datetime) -> None:
+        """Insert the opened cases (with their creation records), then add to the joined ones."""
+        opened = [r for r in self.records.values() if r.new_values is not None and r.id is None]
+        if opened:
+            rows = []
+            for record in opened:
+                assert record.new_values is not None
+                rows.append(
+                    {
+                        **record.new_values,
+                        "first_event_at": record.first_event_at,
+                        "last_event_at": record.last_event_at,
+                        "event_count": record.events_added,
+                        "device_count": len(record.devices),
+                        "max_score": record.max_score,
+                        "candidate": record.candidate,
+                    }
+                )
+            connection = session.connection()
+            inserted = connection.execute(
+                insert(_CASES).returning(_CASES.c.id, sort_by_parameter_order=True), rows
+            )
+            ids = [int(case_id) for case_id in inserted.scalars()]
+            transitions = []
+            for record, case_id in zip(opened, ids, strict=True):
+                record.id = case_id
+                assert record.opened_by is not None
+                event, recurrence_of = record.opened_by
+                transitions.append(creation_transition_values(case_id, event, now, recurrence_of))
+            connection.execute(insert(_TRANSITIONS), transitions)
+        joined = [r for r in self.records.values() if r.new_values is None and r.events_added]
+        if joined:
+            known = _devices_already_reporting(session, joined)
+            additions = [
+                _additions(r, len(r.devices - known.get(r.key, set())), now)
+                for r in sorted(joined, key=lambda r: r.key)
+            ]
+            session.connection().execute(_ADD_TO_CASE, additions)
+            for record in joined:
+                record.events_added = 0
+                record.devices.clear()
+
+    def _add(self, record: CaseRecord) -> None:
+        self.records[record.key] = record
+        if record.cell is not None:
+            self._by_cell.setdefault((record.violation_type, record.cell), set()).add(record.key)
+        if record.device_id is not None and record.track_id is not None:
+            key = (record.violation_type, record.device_id, record.track_id)
+            self._by_track.setdefault(key, set()).add(record.key)
+
+
+def _later(column: Any, param: str) -> Any:
+    value = bindparam(param, type_=UtcDateTime())
+    return case((column < value, value), else_=column)
+
+
+def _earlier(column: Any, param: str) -> Any:
+    value = bindparam(param, type_=UtcDateTime())
+    return case((column > value, value), else_=column)
+
+
+# Relative changes only: another worker (same-track joins reach outside the cells this batch
+# locked) or a dispatcher may have written the row since it was loaded.
+_C = _CASES.c
+_ADD_TO_CASE = (
+    update(_CASES)
+    .where(_C.id == bindparam("b_id"))
+    .values(
+        event_count=_C.event_count + bindparam("b_events"),
+        device_count=_C.device_count + bindparam("b_devices"),
+        last_event_at=_later(_C.last_event_at, "b_last"),
+        first_event_at=_earlier(_C.first_event_at, "b_first"),
+        max_score=case((_C.max_score < bindparam("b_score"), bindparam("b_score")), else_=_C.max_score),
+        candidate=and_(_C.candidate, bindparam("b_candidate")),
+        updated_at=bindparam("b_now", type_=UtcDateTime()),
+    )
+)
+
+
+def _devices_already_reporting(session: Session, records: list[CaseRecord]) -> dict[int, set[str]]:
+    """For each joined case, which of this batch's devices had reported it before."""
+    pairs = [(r.key, device) for r in records for device in r.devices]
+    known: dict[int, set[str]] = {}
+    for start in range(0, len(pairs), 400):
+        chunk = pairs[start : start + 400]
+        rows = session.execute(
+            select(_EVENTS.c.case_id, _EVENTS.c.device_id)
+            .where(tuple_(_EVENTS.c.case_id, _EVENTS.c.device_id).in_(chunk))
+            .distinct()
+        )
+        for case_id, device_id in rows:
+            known.setdefault(int(case_id), set()).add(str(device_id))
+    return known
+
+
+def _additions(record: CaseRecord, new_devices: int, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": record.id,
+        "b_events": record.events_added,
+        "b_devices": new_devices,
+        "b_last": record.last_event_at,
+        "b_first": record.first_event_at,
+        "b_score": record.max_score,
+        "b_candidate": record.candidate,
+        "b_now": now,
+    }
