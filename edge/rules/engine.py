@@ -99,6 +99,7 @@ class RuleEngine:
         self._states: dict[tuple[int, ViolationType], TrackState] = {}
         self._ended: list[Violation] = []  # in cool-down, oldest first
         self._best: dict[int, float] = {}  # best offered score per evidence key
+        self._present: set[int] = set()  # tracker ids in the frame being processed
         self._next_key = 0
 
     @classmethod
@@ -122,6 +123,8 @@ class RuleEngine:
         now = frame.timestamp.timestamp()
         result = RuleResult()
         seen: set[tuple[int, ViolationType]] = set()
+        # Tracks in this frame, whatever the row order: a violation whose track is here is not "unseen".
+        self._present = set() if detections.tracker_id is None else set(detections.tracker_id.tolist())
         for row in range(len(detections)):
             self._observe_row(frame, detections, row, now, position, seen, result)
         self._expire(now, seen, result)
@@ -240,7 +243,7 @@ class RuleEngine:
         candidates = [
             s.violation
             for s in self._states.values()
-            if s.violation is not None and s.violation_type == vtype and s.last_seen < now
+            if s.violation is not None and s.violation_type == vtype and s.tracker_id not in self._present
         ]
         candidates += [v for v in self._ended if v.violation_type == vtype and v.ended_at is not None
                        and now - v.ended_at <= rule.cooldown_s]  # fmt: skip

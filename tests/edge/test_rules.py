@@ -230,3 +230,15 @@ def test_untracked_detections_are_refused() -> None:
     untracked = untracked.with_tracker_ids(None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tracked"):
         eng.trigger(frame_at(0), untracked, None)
+
+
+def test_a_new_track_never_takes_over_a_violation_seen_in_the_same_frame() -> None:
+    eng = engine({TRUCK: RuleConfig(confirm_frames=2, confirm_window=2)})
+    beside = (150.0, 100.0, 350.0, 260.0)  # IoU with BOX is about 0.6
+    first: list[Step] = [(t, [(1, "truck", 0.9, BOX)]) for t in range(3)]
+    # The newcomer's row comes before the confirmed truck's in every frame.
+    both: list[Step] = [(t, [(2, "truck", 0.9, beside), (1, "truck", 0.9, BOX)]) for t in range(3, 6)]
+    events, _ = run(eng, first + both)
+    assert kinds(events) == ["new", "new"]
+    assert events[0].track_id != events[1].track_id
+    assert events[1].box == beside
