@@ -147,11 +147,14 @@ class MqttSink:
                 return
         self._publisher.notify()
 
-    def close(self) -> None:
-        """Stop sending (the outbox keeps what is left), say offline, disconnect."""
+    def close(self, drain_timeout_s: float = 2.0) -> None:
+        """Give the outbox up to ``drain_timeout_s`` to empty if the link is up, then say offline and
+        disconnect. Whatever is left stays in the outbox for the next start."""
         if self._closed:
             return
         self._closed = True
+        if drain_timeout_s > 0 and self.connected:
+            self._publisher.wait_idle(drain_timeout_s)
         self._stopping.set()
         self._report_now.set()
         self._command_queue.put(None)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.mqtt import MqttSink
+from edge.outbox import Outbox, OutboxLimits
 from tests.edge.mqtt.support import Collector, event_id, make_event, make_evidence, sink_config
 from tests.support.mosquitto import MosquittoBroker
 
@@ -78,3 +79,27 @@ def test_broker_restart_mid_stream_loses_nothing(
         sink.close()
     # At least once: a repeat is only ever a whole event with the same event_id.
     assert set(collector.events) == expected
+
+
+def test_close_gives_a_live_link_time_to_drain_and_keeps_the_rest_for_next_start(
+    broker: MosquittoBroker, collector: Collector, tmp_path: Path
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    sink = MqttSink(sink_config(broker.port, path), device_id=DEVICE)
+    assert collector.wait_for(lambda c: bool(c.status), 10)  # connected
+    for i in range(300):
+        sink.emit(make_event(DEVICE, i), None)
+    sink.close()  # no explicit wait: close drains while the link is up
+    left = Outbox(path, OutboxLimits(max_bytes=1 << 30, max_age_s=3600))
+    assert left.depth().events == 0
+    left.close()
+    expected = {str(event_id(DEVICE, i)) for i in range(300)}
+    assert collector.wait_for(lambda c: expected <= set(c.events), 10)
+
+    broker.stop()
+    offline = MqttSink(sink_config(broker.port, path), device_id=DEVICE)
+    offline.emit(make_event(DEVICE, 300), None)
+    offline.close()  # no link: returns at once, the event waits on disk
+    left = Outbox(path, OutboxLimits(max_bytes=1 << 30, max_age_s=3600))
+    assert left.depth().events == 1
+    left.close()
