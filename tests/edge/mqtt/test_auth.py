@@ -6,9 +6,11 @@ The broker runs the shipped ACL (deploy/mosquitto/acl) with per-device passwords
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from edge.mqtt import MqttSink
@@ -123,3 +125,38 @@ def test_shipped_acl_keeps_a_box_out_of_other_boxes_topics(
         broker.stop()
     refusals = [r for r in caplog.records if "Not authorized" in r.getMessage()]
     assert refusals and "'van-41'" in refusals[0].getMessage()
+
+
+def test_shipped_acl_lets_a_box_read_only_its_own_commands(tmp_path: Path) -> None:
+    broker = start_broker(tmp_path / "broker", None, {"van-41": "a", "van-42": "b"}, SHIPPED_ACL)
+    received: list[str] = []
+    snoop = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="van-41", protocol=mqtt.MQTTv5)
+    snoop.username_pw_set("van-41", "a")
+    snoop.on_message = lambda c, u, m: received.append(m.topic)
+    subscribed = threading.Event()
+    snoop.on_subscribe = lambda *_: subscribed.set()
+    snoop.connect("127.0.0.1", broker.port)
+    snoop.loop_start()
+    server = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="server", protocol=mqtt.MQTTv5)
+    server.username_pw_set("ingest", "ingest-pw")
+    server.connect("127.0.0.1", broker.port)
+    server.loop_start()
+    try:
+        snoop.subscribe([("streetwatch/v1/van-42/commands", 1), ("streetwatch/v1/van-41/commands", 1)])
+        assert subscribed.wait(5)
+        server.publish(
+            "streetwatch/v1/van-42/commands", b'{"command_id": "x", "type": "t"}', qos=1
+        ).wait_for_publish(5)
+        server.publish(
+            "streetwatch/v1/van-41/commands", b'{"command_id": "y", "type": "t"}', qos=1
+        ).wait_for_publish(5)
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # would another box's command trail behind?
+        assert received == ["streetwatch/v1/van-41/commands"]
+    finally:
+        for client in (snoop, server):
+            client.loop_stop()
+            client.disconnect()
+        broker.stop()
