@@ -131,6 +131,10 @@ class OutboxPublisher:
                     log.error("outbox publisher: %s; retrying in 1 s", exc)
                     busy = False
                     self._stopping.wait(1.0)
+                except Exception:  # a surprise must not end delivery for good: log it, go on
+                    log.exception("outbox publisher failed; retrying in 1 s")
+                    busy = False
+                    self._stopping.wait(1.0)
                 if not busy:
                     self._wake.wait(DELETE_EVERY_S)
             self._flush_deletes(force=True)

@@ -256,11 +256,14 @@ class OutboxReader:
 
     def after(self, last_id: int, limit: int) -> list[StoredMessage]:
         """The next ``limit`` messages with an id above ``last_id``, oldest first."""
-        rows = self._conn.execute(
-            "SELECT id, kind, topic, payload, created_at, attempts FROM messages "
-            "WHERE id > ? ORDER BY id LIMIT ?",
-            (last_id, limit),
-        ).fetchall()
+        try:
+            rows = self._conn.execute(
+                "SELECT id, kind, topic, payload, created_at, attempts FROM messages "
+                "WHERE id > ? ORDER BY id LIMIT ?",
+                (last_id, limit),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"outbox {self.path}: cannot read queued messages: {exc}") from exc
         return [StoredMessage(*row) for row in rows]
 
     def mark_attempted(self, first_id: int, last_id: int) -> None:
