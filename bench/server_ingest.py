@@ -1,6 +1,6 @@
 """Ingest throughput end to end: broker -> ingest worker(s) -> events and cases in the database.
 
-    python bench/server_ingest.py [--events 20000]
+    python bench/server_ingest.py [--events 10000] [--reps 2]
 
 Prints ONE JSON object with three runs measured in this one invocation:
 
@@ -159,6 +159,8 @@ def worker_process(settings_json: str, client_id: str, go: Any, stop: Any, subsc
             "cpu_s": (end.user + end.system) - (start.user + start.system),
             "stored": worker.stats.stored,
             "batches": worker.stats.batches,
+            "deferred": worker.stats.deferred,
+            "retries": worker.stats.retries,
         }
     )
 
@@ -274,6 +276,9 @@ def run(name: str, url: str, workers: int, events: int, seed: int, tmp: Path) ->
             "mosquitto": round(broker_cpu, 2),
         },
         "stored_per_worker": [r["stored"] for r in reports],
+        "batches_per_worker": [r["batches"] for r in reports],
+        "deferred_to_a_waiting_transaction": sum(r["deferred"] for r in reports),
+        "conflict_retries": sum(r["retries"] for r in reports),
     }
 
 
@@ -302,25 +307,40 @@ def pg_schema(base: str, schema: str, drop: bool = False) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--reps", type=int, default=2, help="runs per configuration; the best counts")
     args = parser.parse_args()
     results: dict[str, Any] = {
         "benchmark": "ingest end to end: queued at Mosquitto -> worker(s) -> events + cases committed",
         "cpu_count": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+    # Best of --reps per configuration, the configurations interleaved: other work on a shared
+    # machine only ever slows a run down, and it then hits every configuration alike.
+    runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        results["sqlite_1_worker"] = run("sqlite", f"sqlite:///{tmp / 'bench.db'}", 1, args.events, 1, tmp)
         base = pg_base_url()
-        for workers, seed in ((1, 2), (2, 3)):
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            url = pg_schema(base, schema)
-            try:
+        seed = 0
+        for rep in range(args.reps):
+            seed += 1
+            db = tmp / f"bench{rep}.db"
+            runs.setdefault("sqlite_1_worker", []).append(
+                run(f"sqlite{rep}", f"sqlite:///{db}", 1, args.events, seed, tmp)
+            )
+            for workers in (1, 2):
+                seed += 1
+                schema = f"bench_{uuid.uuid4().hex[:10]}"
+                url = pg_schema(base, schema)
                 key = f"postgresql_{workers}_worker{'s' if workers > 1 else ''}"
-                results[key] = run(key, url, workers, args.events, seed, tmp)
-            finally:
-                pg_schema(base, schema, drop=True)
+                try:
+                    runs.setdefault(key, []).append(run(f"{key}{rep}", url, workers, args.events, seed, tmp))
+                finally:
+                    pg_schema(base, schema, drop=True)
+    for key, measured in runs.items():
+        best = max(measured, key=lambda r: r["events_per_s"])
+        best["all_runs_events_per_s"] = [r["events_per_s"] for r in measured]
+        results[key] = best
     one_sqlite = results["sqlite_1_worker"]["events_per_s"]
     one_pg = results["postgresql_1_worker"]["events_per_s"]
     two_pg = results["postgresql_2_workers"]["events_per_s"]

@@ -19,13 +19,21 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.orm import Session
 
+from server.cases.coverage import coverage_cells
 from server.matching.geohash import cells_covering
 from server.settings import CELL_PRECISION, ServerSettings
 from streetwatch.events import ViolationEvent
+from streetwatch.messages import TelemetryMessage
 
 _LOCK_ALL = text(
     # unnest() yields the array in order, so the locks are taken in the order given.
     "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) AS k"
+).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
+
+
+_TRY_ALL = text(
+    # Never waits: returns the keys it could take now; the others belong to a concurrent batch.
+    "SELECT k FROM unnest(:keys) AS k WHERE pg_try_advisory_xact_lock(k)"
 ).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
 
 
@@ -49,6 +57,16 @@ def cell_lock_names(cells: Iterable[str], violation_types: Iterable[str]) -> set
     return {f"cell:{t}:{cell}" for cell in cells for t in types}
 
 
+def evidence_lock_names(sha256: str) -> set[str]:
+    return {f"evidence:{sha256}"}
+
+
+def telemetry_lock_names(message: TelemetryMessage, settings: ServerSettings) -> set[str]:
+    """The cells whose cases a patrol's coverage may mark possibly resolved."""
+    static_types = [t.value for t, r in settings.matching.items() if not r.moving]
+    return cell_lock_names(coverage_cells(message.coverage, settings), static_types)
+
+
 def acquire(session: Session, names: Iterable[str]) -> int:
     """Take the advisory locks for ``names`` (PostgreSQL); return how many were taken."""
     keys = sorted({lock_key(n) for n in names})
@@ -56,3 +74,19 @@ def acquire(session: Session, names: Iterable[str]) -> int:
         return 0
     session.execute(_LOCK_ALL, {"keys": keys})
     return len(keys)
+
+
+def try_acquire(session: Session, names: Iterable[str]) -> set[str]:
+    """Take what is free of ``names`` without waiting; return the names now held.
+
+    Lets a worker get on with the part of its batch no other worker is touching, and
+    leave the rest for a second transaction that waits (see ``server.ingest.worker``).
+    """
+    wanted = set(names)
+    if not wanted or session.get_bind().dialect.name != "postgresql":
+        return wanted
+    by_key: dict[int, list[str]] = {}
+    for name in wanted:
+        by_key.setdefault(lock_key(name), []).append(name)
+    held = session.scalars(_TRY_ALL, {"keys": sorted(by_key)})
+    return {name for key in held for name in by_key[int(key)]}

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.cases import service
-from server.cases.coverage import coverage_cells, mark_possibly_resolved
+from server.cases.coverage import mark_possibly_resolved
 from server.db.models import Case, CaseState, Device, DeviceStatus, Event, Evidence, Rejection, TelemetryPoint
 from server.evidence_store import StoredEvidence
 from server.ingest import locks
@@ -89,10 +89,10 @@ class IngestBatch:
         names: set[str] = set()
         for event in events:
             names |= locks.event_lock_names(event, self.settings)
-        names |= {f"evidence:{sha}" for sha in evidence_shas}
-        static_types = [t.value for t, r in self.settings.matching.items() if not r.moving]
+        for sha in evidence_shas:
+            names |= locks.evidence_lock_names(sha)
         for message in telemetry:
-            names |= locks.cell_lock_names(coverage_cells(message.coverage, self.settings), static_types)
+            names |= locks.telemetry_lock_names(message, self.settings)
         return locks.acquire(self.session, names)
 
     def preload(self, events: Iterable[ViolationEvent]) -> None:

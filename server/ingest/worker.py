@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.session import make_engine, session_factory
 from server.evidence_store import EvidenceStore
+from server.ingest import locks
 from server.ingest.messages import Decoded, EvidenceReceived, Rejected, RejectReason, decode
 from server.ingest.process import IngestBatch, prune_telemetry
 from server.settings import ServerSettings
@@ -64,6 +65,7 @@ class _Received:
     mid: int
     qos: int
     connection: int  # which connection delivered it: a message id is only valid on its own
+    decoded: Decoded
 
 
 @dataclass
@@ -76,6 +78,7 @@ class WorkerStats:
     rejected: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     retries: int = 0
+    deferred: int = 0  # messages left for a second, waiting transaction (locked by another worker)
     cases_opened: int = 0
 
 
@@ -219,8 +222,16 @@ class IngestWorker:
             log.warning("ingest worker %s: disconnected (%s); reconnecting", self.client_id, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        # Validation runs here, on the network thread, while the storing thread waits on the
+        # database: the two overlap instead of taking turns.
+        payload = bytes(message.payload)
+        try:
+            decoded = decode(message.topic, payload, self.settings.limits, self.store)
+        except Exception as exc:  # a bug in validation must not stop the network loop
+            log.exception("ingest worker %s: cannot validate %s", self.client_id, message.topic)
+            decoded = Rejected(RejectReason.processing_error, f"{type(exc).__name__}: {exc}"[:500])
         self._inbox.put(
-            _Received(message.topic, bytes(message.payload), message.mid, message.qos, self._connection)
+            _Received(message.topic, payload, message.mid, message.qos, self._connection, decoded)
         )
 
     def _ack(self, batch: list[_Received]) -> None:
@@ -252,16 +263,21 @@ class IngestWorker:
         return batch
 
     def _store_until_done(
-        self, sessions: sessionmaker[Session], batch: list[_Received], decoded: list[Decoded] | None = None
+        self,
+        sessions: sessionmaker[Session],
+        batch: list[_Received],
+        decoded: list[Decoded] | None = None,
+        *,
+        wait: bool = False,
     ) -> None:
         """Store a batch and ack it once committed; wait out database outages, isolate poison messages."""
         if decoded is None:
-            decoded = [decode(m.topic, m.payload, self.settings.limits, self.store) for m in batch]
+            decoded = [m.decoded for m in batch]
         delay = 0.5
         conflicts = 0
         while True:
             try:
-                self._store(sessions, batch, decoded)
+                deferred = self._store(sessions, batch, decoded, wait=wait)
                 break
             except DBAPIError as exc:
                 self.stats.retries += 1
@@ -299,26 +315,46 @@ class IngestWorker:
                     "ingest worker %s: batch failed (%s); storing one by one", self.client_id, failure
                 )
                 for message, item in zip(batch, decoded, strict=True):
-                    self._store_until_done(sessions, [message], [item])
+                    self._store_until_done(sessions, [message], [item], wait=True)
                 return
             log.error("ingest worker %s: cannot store %s", self.client_id, batch[0].topic, exc_info=failure)
             detail = f"{type(failure).__name__}: {failure}"[:500]
             decoded = [Rejected(RejectReason.processing_error, detail)]
-        self.stats.received += len(batch)
+        done = [m for i, m in enumerate(batch) if i not in deferred]
+        self.stats.received += len(done)
         self.stats.batches += 1
-        self._ack(batch)
+        self._ack(done)
+        if deferred:
+            rest = sorted(deferred)
+            self._store_until_done(sessions, [batch[i] for i in rest], [decoded[i] for i in rest], wait=True)
 
-    def _store(self, sessions: sessionmaker[Session], batch: list[_Received], decoded: list[Decoded]) -> None:
-        events = [d for d in decoded if isinstance(d, ViolationEvent)]
-        evidence = [d for d in decoded if isinstance(d, EvidenceReceived)]
-        telemetry = [d for d in decoded if isinstance(d, TelemetryMessage)]
+    def _store(
+        self, sessions: sessionmaker[Session], batch: list[_Received], decoded: list[Decoded], *, wait: bool
+    ) -> set[int]:
+        """Store what of the batch can be stored now; return the indices left for later.
+
+        With ``wait`` false, messages whose locks another worker holds are not waited for:
+        the rest is committed (and acked) at once and those few are stored next, waiting.
+        Two workers in the same streets thus overlap instead of taking turns by batch.
+        """
         stored = duplicates = opened = 0
         rejected: Counter[str] = Counter()
         with sessions.begin() as session:
             ingest = IngestBatch(session, self.settings, self._clock())
-            ingest.lock(events, [e.stored.sha256 for e in evidence], telemetry)
-            ingest.preload(events)
-            for message, item in zip(batch, decoded, strict=True):
+            names = [self._lock_names(item) for item in decoded]
+            wanted = set().union(*names)
+            if wait:
+                locks.acquire(session, wanted)
+                deferred: set[int] = set()
+            else:
+                held = locks.try_acquire(session, wanted)
+                deferred = {i for i, needed in enumerate(names) if not needed <= held}
+            ingest.preload(
+                d for i, d in enumerate(decoded) if isinstance(d, ViolationEvent) and i not in deferred
+            )
+            for index, (message, item) in enumerate(zip(batch, decoded, strict=True)):
+                if index in deferred:
+                    continue
                 if isinstance(item, ViolationEvent):
                     outcome = ingest.add_event(item)
                     stored += outcome.stored
@@ -341,6 +377,17 @@ class IngestWorker:
         self.stats.duplicates += duplicates
         self.stats.cases_opened += opened
         self.stats.rejected.update(rejected)
+        self.stats.deferred += len(deferred)
+        return deferred
+
+    def _lock_names(self, item: Decoded) -> set[str]:
+        if isinstance(item, ViolationEvent):
+            return locks.event_lock_names(item, self.settings)
+        if isinstance(item, EvidenceReceived):
+            return locks.evidence_lock_names(item.stored.sha256)
+        if isinstance(item, TelemetryMessage):
+            return locks.telemetry_lock_names(item, self.settings)
+        return set()
 
     def _prune(self, sessions: sessionmaker[Session]) -> None:
         try:
