@@ -80,6 +80,7 @@ class MqttSink:
         self._emit_lock = threading.Lock()
         self._last_storage_log = -STORAGE_LOG_EVERY_S
         self._events_topic = events_topic(device_id)
+        settings = BrokerSettings.from_config(config, device_id)  # a bad password file fails here, first
 
         limits = OutboxLimits(
             max_bytes=config.outbox.max_bytes,
@@ -95,7 +96,6 @@ class MqttSink:
         self._command_queue: queue.Queue[bytes | None] = queue.Queue(maxsize=COMMAND_QUEUE)
         self._report_now = threading.Event()
         self._stopping = threading.Event()
-        settings = BrokerSettings.from_config(config, device_id)
         self._connection = MqttConnection(
             settings,
             will=(status_topic(device_id), self._status("offline").to_json()),

@@ -9,6 +9,7 @@ import pytest
 
 from edge.mqtt import MqttSink
 from edge.outbox import Outbox, OutboxLimits
+from streetwatch.errors import ConfigError, PayloadError, StorageError
 from tests.edge.mqtt.support import Collector, event_id, make_event, make_evidence, sink_config
 from tests.support.mosquitto import MosquittoBroker
 
@@ -103,3 +104,28 @@ def test_close_gives_a_live_link_time_to_drain_and_keeps_the_rest_for_next_start
     left = Outbox(path, OutboxLimits(max_bytes=1 << 30, max_age_s=3600))
     assert left.depth().events == 1
     left.close()
+
+
+def test_config_mistakes_are_named_before_anything_starts(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-password"
+    with pytest.raises(ConfigError, match="no-such-password"):
+        MqttSink(sink_config(1883, tmp_path / "o.sqlite3", password_file=str(missing)), device_id=DEVICE)
+    assert not (tmp_path / "o.sqlite3").exists()
+    empty = tmp_path / "empty-password"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        MqttSink(sink_config(1883, tmp_path / "o.sqlite3", password_file=str(empty)), device_id=DEVICE)
+
+
+def test_an_event_of_another_device_is_refused_with_a_clear_error(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    try:
+        with pytest.raises(PayloadError, match="names device 'van-99'"):
+            sink.emit(make_event("van-99", 0), None)
+        assert sink.outbox.depth().events == 0
+    finally:
+        sink.close()
+    with pytest.raises(StorageError, match="closed"):
+        sink.emit(make_event(DEVICE, 0), None)
