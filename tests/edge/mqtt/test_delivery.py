@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from edge.mqtt import MqttSink
 from edge.outbox import Outbox, OutboxLimits
 from streetwatch.errors import ConfigError, PayloadError, StorageError
-from tests.edge.mqtt.support import Collector, event_id, make_event, make_evidence, sink_config
+from streetwatch.events import Position
+from streetwatch.messages import TelemetryMessage
+from tests.edge.mqtt.support import T0, Collector, event_id, make_event, make_evidence, sink_config
 from tests.support.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.broker
@@ -129,3 +132,24 @@ def test_an_event_of_another_device_is_refused_with_a_clear_error(
         sink.close()
     with pytest.raises(StorageError, match="closed"):
         sink.emit(make_event(DEVICE, 0), None)
+
+
+def test_telemetry_reports_frames_coverage_and_outbox(
+    broker: MosquittoBroker, collector: Collector, tmp_path: Path
+) -> None:
+    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    try:
+        assert collector.wait_for(lambda c: bool(c.status), 10)
+        for i in range(50):
+            sink.telemetry.note_frame()
+            position = Position(lat=31.2 + i * 0.001, lon=121.4, heading_deg=0.0, source="nmea")
+            sink.telemetry.note_position(position, T0 + timedelta(seconds=i))
+        sink.send_telemetry_now()
+        assert collector.wait_for(lambda c: len(c.telemetry) == 1, 10)
+    finally:
+        sink.close()
+    report = TelemetryMessage.model_validate(collector.telemetry[0])
+    assert report.frames == 50 and report.fps > 0
+    assert len(report.coverage) == 50  # 111 m apart: none thinned away
+    assert report.coverage[0].lat == 31.2 and report.coverage[-1].at == T0 + timedelta(seconds=49)
+    assert report.outbox.events == 0 and report.dropped == {}
