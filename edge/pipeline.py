@@ -115,7 +115,8 @@ class EdgePipeline:
     def run(self, max_frames: int | None = None, handle_signals: bool = False) -> PipelineStats:
         """Process frames until the source ends, ``max_frames`` are done, or ``stop()``/a signal.
 
-        Raises :class:`SourceError` after a clean shutdown when the source failed for good.
+        A pipeline runs once: at the end its source and sink are closed. Raises
+        :class:`SourceError` after a clean shutdown when the source failed for good.
         """
         previous = self._install_signals() if handle_signals else {}
         live = self.config.source.kind in LIVE_SOURCE_KINDS
@@ -133,7 +134,10 @@ class EdgePipeline:
             self._stop.set()
             inferred.put(None)
             worker.join()
-            self._deliver(None, self.rules.flush(self._last_time or datetime.now().astimezone()))
+            try:
+                self._deliver(None, self.rules.flush(self._last_time or datetime.now().astimezone()))
+            except Exception as exc:  # the sink must still be closed (an MQTT outbox flushes on close)
+                log.error("ending the open violations failed: %s", exc)
             if not reader.join(timeout=5.0):
                 log.warning("the frame reader did not stop within 5 s; closing the source under it")
             self._close_opened()
