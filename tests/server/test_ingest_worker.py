@@ -238,3 +238,47 @@ def test_two_workers_with_concurrent_duplicates_make_exactly_one_case(
         assert session.scalar(select(func.count()).select_from(Event)) == len(events)
         case = session.scalars(select(Case)).one()
         assert (case.event_count, case.device_count) == (len(events), 3)
+
+
+def test_patrol_telemetry_marks_an_unseen_case_possibly_resolved(
+    migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    from server.ingest.process import ingest_event
+    from streetwatch.messages import TelemetryMessage
+    from streetwatch.topics import telemetry_topic
+    from tests.server.factories import offset
+
+    settings = settings_for(migrated_url, broker, tmp_path)
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    with sessions.begin() as session:
+        seen = ingest_event(session, make_event(device_id="van-01", at=an_hour_ago), an_hour_ago, settings)
+        other = ingest_event(
+            session, make_event(device_id="van-01", north_m=500, at=an_hour_ago), an_hour_ago, settings
+        )
+    now = utcnow()
+    lat, lon = offset(north_m=6)
+    telemetry = TelemetryMessage.model_validate(
+        {
+            "device_id": "van-07",
+            "at": now,
+            "period_s": 30,
+            "uptime_s": 3600,
+            "frames": 300,
+            "fps": 10,
+            "coverage": [{"lat": lat, "lon": lon, "at": now - timedelta(seconds=5)}],
+            "outbox": {"events": 0, "evidence": 0, "bytes": 0},
+        }
+    )
+    worker = started(settings)
+    try:
+        publisher.send(telemetry_topic("van-07"), telemetry.to_json())
+        wait_for(lambda: worker.stats.received >= 1)
+    finally:
+        worker.stop()
+    with sessions() as session:
+        marked = session.get(Case, seen.case_id)
+        untouched = session.get(Case, other.case_id)
+        device = session.get(Device, "van-07")
+        assert marked is not None and marked.state == "possibly_resolved"
+        assert untouched is not None and untouched.state == "new"
+        assert device is not None and device.last_lat == pytest.approx(lat)
