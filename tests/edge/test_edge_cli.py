@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -162,3 +166,33 @@ def _types(annotation: object) -> list[object]:
     for a in args:
         found += _types(a)
     return found
+
+
+def test_sigterm_stops_edge_run_cleanly(tmp_path: Path) -> None:
+    repeated_frames(tmp_path / "frames", TRUCK_PHOTOS[:1], times=4)
+    config = write_config(tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["source"]["loop"] = True  # never ends by itself
+    raw["source"]["fps_limit"] = 10
+    config.write_text(yaml.safe_dump(raw))
+    events_file = tmp_path / "events.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streetwatch.cli", "edge", "run", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (events_file.exists() and b'"new"' in events_file.read_bytes()):
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            assert time.monotonic() < deadline, "no event within 60 s"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err.decode()
+    events = [ViolationEvent.from_json(line) for line in events_file.read_bytes().splitlines()]
+    lifecycles = [e.lifecycle.value for e in events]
+    assert lifecycles[0] == "new" and lifecycles[-1] == "end"
+    assert events[-1].track_id == events[0].track_id
