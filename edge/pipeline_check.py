@@ -54,6 +54,18 @@ def _check_paths(config: DeviceConfig, report: ConfigReport) -> None:
     location = config.location
     if location.kind in ("gpx", "nmea_file") and location.path and not Path(location.path).is_file():
         report.problems.append(f"location.path: {location.kind} file {location.path} does not exist")
+    # MQTT credentials and certificates: a box that cannot read them never connects.
+    sink = config.sink
+    tls = getattr(sink, "tls", None)
+    files = {
+        "sink.password_file": getattr(sink, "password_file", None),
+        "sink.tls.ca_file": getattr(tls, "ca_file", None),
+        "sink.tls.certfile": getattr(tls, "certfile", None),
+        "sink.tls.keyfile": getattr(tls, "keyfile", None),
+    }
+    for where, value in files.items():
+        if isinstance(value, str) and not Path(value).is_file():
+            report.problems.append(f"{where}: {value} does not exist")
 
 
 def _check_class_map(config: DeviceConfig, report: ConfigReport) -> None:

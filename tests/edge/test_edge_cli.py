@@ -196,3 +196,16 @@ def test_sigterm_stops_edge_run_cleanly(tmp_path: Path) -> None:
     lifecycles = [e.lifecycle.value for e in events]
     assert lifecycles[0] == "new" and lifecycles[-1] == "end"
     assert events[-1].track_id == events[0].track_id
+
+
+def test_check_config_reports_missing_mqtt_credentials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "frames").mkdir()
+    sink = {"kind": "mqtt", "host": "127.0.0.1", "password_file": str(tmp_path / "mqtt.pass"),
+            "tls": {"ca_file": str(tmp_path / "ca.pem")}}  # fmt: skip
+    path = write_config(tmp_path, sink=sink)
+    assert main(["edge", "check-config", "--no-models", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"sink.password_file: {tmp_path}/mqtt.pass does not exist" in err
+    assert f"sink.tls.ca_file: {tmp_path}/ca.pem does not exist" in err
