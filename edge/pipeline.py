@@ -21,10 +21,12 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from edge.config import DeviceConfig
 from edge.detections import Detections
@@ -196,7 +198,8 @@ class EdgePipeline:
         frame = item.frame
         with self.stats.timed("finish"):
             stages = zip(self.detectors, item.outputs, item.prepared, strict=True)
-            detections = Detections.merge([d.finish(o, p) for d, o, p in stages])
+            parts = [_from_detector(i, d.finish(o, p)) for i, (d, o, p) in enumerate(stages)]
+            detections = Detections.merge(parts)
         with self.stats.timed("track"):
             tracked = self.tracker.update(detections, frame.timestamp)
         position = self._position_at(frame.timestamp)
@@ -280,6 +283,13 @@ class EdgePipeline:
             except Exception as exc:
                 log.warning("closing %s failed: %s", type(part).__name__, exc)
         self._opened.clear()
+
+
+def _from_detector(index: int, found: Detections) -> Detections:
+    """Rows labelled with the detector's place in the list: the class map and model refs key on it."""
+    if not len(found) or bool((found.detector_index == index).all()):
+        return found
+    return replace(found, detector_index=np.full(len(found), index, dtype=np.int64))
 
 
 # Builders of the default parts; imported lazily so tests with fakes need none of them.

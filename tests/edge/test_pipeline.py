@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import SourceConfig
+from edge.config import ClassMapping, SourceConfig
 from edge.evidence import EvidenceRecorder
+from edge.interfaces import ModelInfo
 from edge.pipeline import EdgePipeline
 from edge.sinks import JsonlSink
 from streetwatch.errors import SourceError
-from streetwatch.events import ViolationEvent
+from streetwatch.events import ViolationEvent, ViolationType
 from tests.edge.pipeline_fakes import (
     BadPrepareDetector,
     FixedLocator,
@@ -149,3 +150,26 @@ def test_a_frame_that_cannot_be_prepared_is_skipped(
     stats = make(tmp_path, ListSource(count=6), BadPrepareDetector()).run()
     assert stats.errors == 1 and stats.frames == 5
     assert "frame 1 of fake skipped: cannot prepare it: image has no pixels" in caplog.text
+
+
+def test_two_detectors_are_merged_and_keep_their_own_models(tmp_path: Path) -> None:
+    proxy, dedicated = ScriptedDetector(), ScriptedDetector()
+    dedicated.info = ModelInfo("streetwatch-det", "3", class_names=("truck",), input_size=(64, 64))
+    config = device_config(tmp_path).model_copy(
+        update={
+            "class_map": [
+                ClassMapping(detector_class="truck", violation_type=ViolationType.unsealed_truck,
+                             candidate=True, detector=0),
+                ClassMapping(detector_class="truck", violation_type=ViolationType.unsealed_truck,
+                             candidate=False, detector=1),
+            ]
+        }
+    )  # fmt: skip
+    pipeline = EdgePipeline(
+        config, detectors=[proxy, dedicated], sink=JsonlSink(tmp_path / "events.jsonl"),
+        locator=FixedLocator(), source=ListSource(count=6),
+    )  # fmt: skip
+    pipeline.run()
+    new = [e for e in read_events(tmp_path / "events.jsonl") if e.lifecycle.value == "new"]
+    found = sorted((e.model.name, e.candidate) for e in new)
+    assert found == [("fake-det", True), ("streetwatch-det", False)]
