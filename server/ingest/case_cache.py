@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.cases.service import creation_transition_values, new_case_values
@@ -246,13 +246,15 @@ _ADD_TO_CASE = (
 
 def _devices_already_reporting(session: Session, records: list[CaseRecord]) -> dict[int, set[str]]:
     """For each joined case, which of this batch's devices had reported it before."""
-    pairs = [(r.key, device) for r in records for device in r.devices]
+    case_ids = sorted(r.key for r in records)
+    devices = sorted({device for r in records for device in r.devices})
     known: dict[int, set[str]] = {}
-    for start in range(0, len(pairs), 400):
-        chunk = pairs[start : start + 400]
+    for start in range(0, len(case_ids), 500):
+        # case_id IN (...) AND device_id IN (...): a search of the (case_id, device_id) index; a
+        # row-value IN would scan it whole on SQLite.
         rows = session.execute(
             select(_EVENTS.c.case_id, _EVENTS.c.device_id)
-            .where(tuple_(_EVENTS.c.case_id, _EVENTS.c.device_id).in_(chunk))
+            .where(_EVENTS.c.case_id.in_(case_ids[start : start + 500]), _EVENTS.c.device_id.in_(devices))
             .distinct()
         )
         for case_id, device_id in rows:

@@ -33,11 +33,12 @@ from server.ingest.case_cache import CaseCache, CaseRecord
 from server.matching.geohash import cells_covering, encode
 from server.matching.matcher import FINISHED_STATES, JOINABLE_STATES, CaseCandidate, MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
-from streetwatch.events import ViolationEvent
+from streetwatch.events import ViolationEvent, ViolationType
 from streetwatch.messages import StatusMessage, TelemetryMessage
 
 _EVENTS = cast(Table, Event.__table__)
 _JOINABLE = [s.value for s in JOINABLE_STATES]
+_ALL_TYPES = [t.value for t in ViolationType]
 _FINISHED = [s.value for s in FINISHED_STATES]
 
 
@@ -110,7 +111,7 @@ class IngestBatch:
             self._known.update(self.session.scalars(select(Event.event_id).where(Event.event_id.in_(chunk))))
         self._prefetched.update(ids)
 
-        cells: set[str] = set()
+        cells: set[tuple[str, str]] = set()  # (violation type, geohash cell)
         devices = {e.device_id for e in fresh}
         tracks = {e.track_id for e in fresh}
         join_from = finished_from = self.now
@@ -120,8 +121,11 @@ class IngestBatch:
             join_from = min(join_from, at - timedelta(seconds=rule.join_window_s))
             finished_from = min(finished_from, at - timedelta(seconds=rule.recurrence_window_s))
             if event.position is not None and not rule.moving:
+                kind = event.violation_type.value
+                position = event.position
                 cells.update(
-                    cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION)
+                    (kind, cell)
+                    for cell in cells_covering(position.lat, position.lon, rule.radius_m, CELL_PRECISION)
                 )
         recent = or_(
             and_(Case.state.in_(_JOINABLE), Case.last_event_at >= join_from),
@@ -130,12 +134,20 @@ class IngestBatch:
                 or_(Case.closed_at >= finished_from, Case.resolved_at >= finished_from),
             ),
         )
-        for chunk in _chunks(sorted(cells)):
-            self.cases.load(self.session, Case.cell.in_(chunk), recent)
+        by_type: dict[str, list[str]] = {}
+        for kind, cell in sorted(cells):
+            by_type.setdefault(kind, []).append(cell)
+        for kind, kind_cells in by_type.items():  # type = ? AND cell IN (...): the case index's order
+            for chunk in _chunks(kind_cells):
+                self.cases.load(self.session, Case.violation_type == kind, Case.cell.in_(chunk), recent)
         for device_chunk in _chunks(sorted(devices)):
             for track_chunk in _chunks(list(tracks)):
                 self.cases.load(
-                    self.session, Case.device_id.in_(device_chunk), Case.track_id.in_(track_chunk), recent
+                    self.session,
+                    Case.violation_type.in_(_ALL_TYPES),  # leads the (type, device, track) index
+                    Case.device_id.in_(device_chunk),
+                    Case.track_id.in_(track_chunk),
+                    recent,
                 )
                 self._load_track_cases(device_chunk, track_chunk)
         missing = {c for c in self._track_case.values() if c not in self.cases.records}
