@@ -1,0 +1,341 @@
+"""``streetwatch demo``: the whole data path on one machine, from sample photos to cases.
+
+What it starts, in order, all under one work folder (default ``var/demo``):
+
+1. a local Mosquitto broker on a free port;
+2. the server on SQLite: migrations, an admin user (its token is printed), an
+   ingest worker subscribed to the broker, and the HTTP API (uvicorn);
+3. an edge box (``streetwatch edge run``, a separate process) replaying the
+   shipped sample photos along the GPX patrol route of ``deploy/edge.demo.yaml``,
+   publishing over MQTT through its disk outbox.
+
+It prints where the cases are, waits for the replay to be delivered and
+ingested, prints a summary, and keeps serving until Ctrl-C. ``--once`` exits
+after the summary instead (exit code 1 when no event arrived).
+
+Every run starts from an empty work folder, so the numbers are the same each
+time; the folder keeps the logs, the database and ``server.yaml`` afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+#: Marks a folder as made by the demo, so a re-run may wipe it (and nothing else).
+MARKER = ".streetwatch-demo"
+#: Locked while a demo runs in the folder.
+LOCK = ".streetwatch-demo.lock"
+_HELD_LOCKS: list[IO[str]] = []
+#: The ingest is done when nothing new has arrived for this long after the edge finished.
+SETTLE_S = 3.0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="Run broker, server and an edge box replaying the samples; print where the cases are.",
+    )
+    parser.add_argument(
+        "--workdir", default="var/demo", help="Folder for the run (wiped first; default var/demo)."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1).")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0: any free port).")
+    parser.add_argument("--edge-config", help="Device config to replay (default deploy/edge.demo.yaml).")
+    parser.add_argument("--max-frames", type=int, help="Stop the replay after this many frames.")
+    parser.add_argument(
+        "--once", action="store_true", help="Exit after the replay is ingested, with a summary."
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="Give up waiting for the replay after this many seconds."
+    )
+    parser.set_defaults(handler=_handle)
+
+
+@dataclass(frozen=True)
+class Summary:
+    events: int
+    cases: int
+    cases_by_type: dict[str, int]
+    devices: int
+
+    def lines(self) -> list[str]:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.cases_by_type.items())) or "none"
+        return [
+            f"events stored: {self.events} from {self.devices} device(s)",
+            f"cases: {self.cases} ({kinds})",
+        ]
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from streetwatch.paths import deploy_dir
+
+    # Migrations log every step at INFO; the demo's own lines are what matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    workdir = prepare_workdir(Path(args.workdir))
+    edge_config = Path(args.edge_config) if args.edge_config else deploy_dir() / "edge.demo.yaml"
+    demo = Demo(workdir, host=args.host, port=args.port)
+    try:
+        demo.start_broker()
+        token = demo.start_server()
+        demo.start_edge(edge_config, args.max_frames)
+        base = demo.base_url
+        print(
+            "\nStreetWatch demo is running.\n"
+            f"  cases:    {base}/api/v1/cases\n"
+            f"  API docs: {base}/docs   (Authorize with the token below)\n"
+            f"  Open311:  {base}/open311/v2/requests.json?api_key=<token>\n"
+            f"  admin token (shown once): {token}\n"
+            f'  try: curl -H "Authorization: Bearer {token}" {base}/api/v1/cases\n'
+            f"  logs and data: {workdir}\n",
+            flush=True,
+        )
+        if not demo.wait_for_replay(args.timeout):
+            return 1
+        summary = demo.summary(token)
+        print("replay ingested: " + "; ".join(summary.lines()), flush=True)
+        if args.once:
+            if summary.events == 0:
+                print(f"no event reached the server; see the logs in {workdir}", file=sys.stderr)
+                return 1
+            return 0
+        print(f"serving {base}/api/v1/cases until Ctrl-C", flush=True)
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("\nstopping the demo", file=sys.stderr)
+        return 0
+    finally:
+        demo.stop()
+
+
+def prepare_workdir(workdir: Path) -> Path:
+    """An empty work folder, locked for this run.
+
+    Refuses a non-empty folder the demo did not make, and a folder another demo is using
+    (wiping its database under it would break that run).
+    """
+    import fcntl
+
+    from streetwatch.errors import ConfigError
+
+    workdir = workdir.resolve()
+    if workdir.exists() and any(workdir.iterdir()) and not (workdir / MARKER).exists():
+        raise ConfigError(f"{workdir} is not empty and was not made by the demo; pick another --workdir")
+    workdir.mkdir(parents=True, exist_ok=True)
+    lock = (workdir / LOCK).open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise ConfigError(
+            f"another streetwatch demo is running in {workdir}; stop it or pick another --workdir"
+        ) from None
+    _HELD_LOCKS.append(lock)  # held until the process exits
+    for entry in workdir.iterdir():
+        if entry.name == LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (workdir / MARKER).write_text("made by streetwatch demo; wiped on the next run\n")
+    return workdir
+
+
+class Demo:
+    """The running pieces; :meth:`stop` takes down whatever was started."""
+
+    def __init__(self, workdir: Path, *, host: str, port: int) -> None:
+        self.workdir = workdir
+        self.host = host
+        self.port = port
+        self.broker: Any = None
+        self.worker: Any = None
+        self.http: Any = None
+        self.http_thread: threading.Thread | None = None
+        self.edge: subprocess.Popen[bytes] | None = None
+        self.edge_config: Any = None
+        self.settings: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start_broker(self) -> None:
+        from streetwatch.mosquitto import MosquittoBroker
+
+        self.broker = MosquittoBroker(self.workdir / "broker")
+        self.broker.start()
+
+    def start_server(self) -> str:
+        """Migrate, make the admin, start ingest and HTTP; return the admin's token."""
+        from datetime import datetime, timezone
+
+        import uvicorn
+        import yaml
+
+        from server.app import create_app
+        from server.auth import Role, create_user
+        from server.db.migrate import upgrade
+        from server.db.session import make_engine, session_factory
+        from server.ingest.worker import IngestWorker
+        from server.settings import MqttSettings, ServerSettings
+        from streetwatch.errors import ConfigError
+        from streetwatch.mosquitto import free_port
+
+        self.settings = ServerSettings(
+            database_url=f"sqlite:///{self.workdir / 'streetwatch.db'}",
+            evidence_dir=str(self.workdir / "evidence"),
+            mqtt=MqttSettings(host=self.broker.host, port=self.broker.port),
+        )
+        # The same settings as a file, so `streetwatch server run --config` can reopen this demo.
+        (self.workdir / "server.yaml").write_text(yaml.safe_dump(self.settings.model_dump(mode="json")))
+        upgrade(self.settings.database_url)
+        engine = make_engine(self.settings.database_url)
+        try:
+            with session_factory(engine)() as session:
+                token = create_user(session, "admin", Role.admin, datetime.now(timezone.utc)).token
+                session.commit()
+        finally:
+            engine.dispose()
+
+        self.worker = IngestWorker(self.settings)
+        self.worker.start()
+        if not self.worker.wait_subscribed(15.0):
+            raise ConfigError(f"the ingest worker did not subscribe at the broker on port {self.broker.port}")
+
+        if self.port == 0:
+            self.port = free_port(self.host)
+        config = uvicorn.Config(
+            create_app(self.settings), host=self.host, port=self.port, log_level="warning"
+        )
+        self.http = uvicorn.Server(config)
+        self.http_thread = threading.Thread(target=self.http.run, name="http", daemon=True)
+        self.http_thread.start()
+        deadline = time.monotonic() + 15.0
+        while not self.http.started:
+            if not self.http_thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(
+                    f"the HTTP server could not listen on {self.host}:{self.port} (port in use?)"
+                )
+            time.sleep(0.05)
+        return token
+
+    def start_edge(self, device_config: Path, max_frames: int | None) -> None:
+        """Write the demo's device config (MQTT sink to our broker) and start the edge process."""
+        import yaml
+
+        from edge.config import MqttSinkConfig, OutboxConfig, load_config
+
+        base = load_config(device_config)
+        sink = MqttSinkConfig(
+            host=self.broker.host,
+            port=self.broker.port,
+            outbox=OutboxConfig(path=str(self.workdir / "edge-outbox.sqlite3")),
+            telemetry_interval_s=5.0,
+        )
+        evidence = base.evidence.model_copy(update={"directory": str(self.workdir / "edge-evidence")})
+        self.edge_config = base.model_copy(update={"sink": sink, "evidence": evidence})
+        path = self.workdir / "edge.yaml"
+        path.write_text(
+            yaml.safe_dump(self.edge_config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+        )
+        command = [sys.executable, "-m", "streetwatch.cli", "-v", "edge", "run", "--config", str(path)]
+        if max_frames:
+            command += ["--max-frames", str(max_frames)]
+        with (self.workdir / "edge.log").open("wb") as log:
+            self.edge = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        print(f"edge box {base.device_id} replaying {base.source.uri} (log: {self.workdir / 'edge.log'})")
+
+    def wait_for_replay(self, timeout: float) -> bool:
+        """Wait until the edge has finished, its outbox is delivered and the ingest has settled."""
+        assert self.edge is not None
+        deadline = time.monotonic() + timeout
+        while self.edge.poll() is None:
+            if time.monotonic() > deadline:
+                print(f"the replay did not finish within {timeout:.0f} s", file=sys.stderr)
+                return False
+            time.sleep(0.5)
+        if self.edge.returncode != 0:
+            tail = (self.workdir / "edge.log").read_text(errors="replace").splitlines()[-15:]
+            print(
+                f"the edge process exited with {self.edge.returncode}:\n  " + "\n  ".join(tail),
+                file=sys.stderr,
+            )
+            return False
+        self._deliver_leftovers(max(5.0, deadline - time.monotonic()))
+        self._wait_ingest_settled(deadline)
+        return True
+
+    def _deliver_leftovers(self, timeout: float) -> None:
+        # The box stops sending when its replay ends; what is still in its outbox would go out on
+        # its next start. Open its sink once more and let the outbox drain now.
+        from edge.mqtt.sink import MqttSink
+
+        config = self.edge_config
+        sink = MqttSink(config.sink, device_id=config.device_id)
+        try:
+            if not sink.wait_until_delivered(timeout):
+                print("the edge outbox did not drain in time; some events are still queued", file=sys.stderr)
+        finally:
+            sink.close()
+
+    def _wait_ingest_settled(self, deadline: float) -> None:
+        # Delivered to the broker is not yet stored: wait until the worker has received nothing
+        # new for SETTLE_S (its batches commit within batch_wait_s of the last message).
+        last = -1
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            received = self.worker.stats.received
+            if received != last:
+                last, quiet_since = received, time.monotonic()
+            elif time.monotonic() - quiet_since >= SETTLE_S:
+                return
+            time.sleep(0.2)
+
+    def summary(self, token: str) -> Summary:
+        """Counts read back through the HTTP API, as a client would see them."""
+        events = self._get("/api/v1/events?limit=1", token)["total"]
+        devices = self._get("/api/v1/devices?limit=1", token)["total"]
+        by_type: Counter[str] = Counter()
+        offset, total = 0, None
+        while total is None or offset < total:
+            page = self._get(f"/api/v1/cases?limit=500&offset={offset}", token)
+            total = page["total"]
+            by_type.update(case["violation_type"] for case in page["items"])
+            offset += len(page["items"]) or total
+        return Summary(events=events, cases=total or 0, cases_by_type=dict(by_type), devices=devices)
+
+    def _get(self, path: str, token: str) -> Any:
+        request = urllib.request.Request(self.base_url + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def stop(self) -> None:
+        if self.edge is not None and self.edge.poll() is None:
+            self.edge.terminate()
+            try:
+                self.edge.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.edge.kill()
+                self.edge.wait()
+        if self.http is not None:
+            self.http.should_exit = True
+            if self.http_thread is not None:
+                self.http_thread.join(10)
+        if self.worker is not None:
+            self.worker.stop()
+        if self.broker is not None:
+            self.broker.stop()
