@@ -10,8 +10,10 @@ deployment grows to more districts), then times what ingest does for a lone even
 decide its case: ``IngestBatch.preload`` (duplicate check, candidate cases
 through the geohash cells, the track's case) plus the pure
 :func:`~server.matching.matcher.match_event`. Probe events fall at random
-points of the same area. Latencies are medians and 95th percentiles over the
-probes; the ratio large/small is the figure of merit (target <= 1.2).
+points of the same area; the probes of the two databases alternate, so load
+from other work on a shared machine falls on both alike. Latencies are medians
+and 95th percentiles over the probes; the ratio large/small is the figure of
+merit (target <= 1.2).
 """
 
 from __future__ import annotations
@@ -128,33 +130,46 @@ def probe_events(count: int, cases: int, seed: int) -> list[ViolationEvent]:
     return events
 
 
-def time_matching(url: str, events: list[ViolationEvent]) -> dict[str, float]:
+def time_matching(urls: list[str], probes: list[list[ViolationEvent]]) -> list[dict[str, float]]:
+    """Latency per database, the databases' probes interleaved so that load from other work on
+    the machine falls on every database alike."""
     settings = ServerSettings()
     rule = settings.rule("garbage_overflow")
-    engine = make_engine(url)
-    sessions = session_factory(engine)
-    latencies: list[float] = []
-    candidates_seen: list[int] = []
-    with sessions() as session:
-        now = utcnow()
-        for i, event in enumerate(events):
-            batch = IngestBatch(session, settings, now)  # a fresh batch: no in-memory shortcuts
-            start = time.perf_counter()
-            batch.preload([event])  # the queries: duplicate check, cells, track, reporters
-            candidates = batch._candidates(event)
-            match_event(event, candidates, rule, now)
-            elapsed = time.perf_counter() - start
-            if i >= 50:  # the first probes warm the page cache and the statement cache
-                latencies.append(elapsed)
-                candidates_seen.append(len(candidates))
-            session.expunge_all()
-    engine.dispose()
-    latencies.sort()
-    return {
-        "median_us": round(statistics.median(latencies) * 1e6, 1),
-        "p95_us": round(latencies[int(len(latencies) * 0.95)] * 1e6, 1),
-        "mean_candidates": round(statistics.fmean(candidates_seen), 2),
-    }
+    engines = [make_engine(url) for url in urls]
+    sessions = [session_factory(engine)() for engine in engines]
+    latencies: list[list[float]] = [[] for _ in urls]
+    candidates_seen: list[list[int]] = [[] for _ in urls]
+    now = utcnow()
+    try:
+        for i in range(len(probes[0])):
+            for db, session in enumerate(sessions):
+                event = probes[db][i]
+                batch = IngestBatch(session, settings, now)  # a fresh batch: no in-memory shortcuts
+                start = time.perf_counter()
+                batch.preload([event])  # the queries: duplicate check, cells, track
+                candidates = batch._candidates(event)
+                match_event(event, candidates, rule, now)
+                elapsed = time.perf_counter() - start
+                if i >= 50:  # the first probes warm the page cache and the statement cache
+                    latencies[db].append(elapsed)
+                    candidates_seen[db].append(len(candidates))
+                session.rollback()
+    finally:
+        for session in sessions:
+            session.close()
+        for engine in engines:
+            engine.dispose()
+    results = []
+    for measured, seen in zip(latencies, candidates_seen, strict=True):
+        measured.sort()
+        results.append(
+            {
+                "median_us": round(statistics.median(measured) * 1e6, 1),
+                "p95_us": round(measured[int(len(measured) * 0.95)] * 1e6, 1),
+                "mean_candidates": round(statistics.fmean(seen), 2),
+            }
+        )
+    return results
 
 
 def pg_schema_url(base: str) -> tuple[str, str]:
@@ -174,17 +189,20 @@ def drop_schema(base: str, schema: str) -> None:
     admin.dispose()
 
 
-def run_backend(name: str, make_url_for: Any, sizes: list[int], probes: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for size in sizes:
-        url, cleanup = make_url_for(size)
-        try:
+def run_backend(make_url_for: Any, sizes: list[int], probes: int) -> dict[str, Any]:
+    made = [make_url_for(size) for size in sizes]
+    try:
+        for (url, _), size in zip(made, sizes, strict=True):
             upgrade(url)
             fill_cases(url, size, seed=size)
-            out[f"{size}_cases"] = time_matching(url, probe_events(probes, size, seed=size))
-        finally:
+        measured = time_matching(
+            [url for url, _ in made], [probe_events(probes, size, seed=size) for size in sizes]
+        )
+    finally:
+        for _, cleanup in made:
             cleanup()
-    small, large = (out[f"{s}_cases"]["median_us"] for s in sizes)
+    out: dict[str, Any] = {f"{size}_cases": m for size, m in zip(sizes, measured, strict=True)}
+    small, large = (m["median_us"] for m in measured)
     out["ratio_large_over_small"] = round(large / small, 3)
     out["meets_target"] = large / small <= TARGET_RATIO
     return out
@@ -209,7 +227,7 @@ def main() -> int:
             path = Path(tmp) / f"match_{size}.db"
             return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
 
-        result["sqlite"] = run_backend("sqlite", sqlite_url, sizes, args.probes)
+        result["sqlite"] = run_backend(sqlite_url, sizes, args.probes)
     base = os.environ.get("STREETWATCH_TEST_PG_URL")
     if base:
 
@@ -217,7 +235,7 @@ def main() -> int:
             url, schema = pg_schema_url(base)
             return url, lambda: drop_schema(base, schema)
 
-        result["postgresql"] = run_backend("postgresql", pg_url, sizes, args.probes)
+        result["postgresql"] = run_backend(pg_url, sizes, args.probes)
     else:
         result["postgresql"] = "skipped: STREETWATCH_TEST_PG_URL is not set (scripts/postgres.sh start)"
     print(json.dumps(result, indent=2))
