@@ -166,7 +166,10 @@ class CaseCache:
         return set(self._by_track.get((violation_type, device_id, track_id), set()))
 
     def write(self, session: Session, now: datetime) -> None:
-        """Insert the opened cases (with their creation records), then add to the joined ones."""
+        """Insert the opened cases (with their creation records), then add to the joined ones.
+
+        May be called more than once per batch; each call writes what changed since the last.
+        """
         opened = [r for r in self.records.values() if r.new_values is not None and r.id is None]
         if opened:
             rows = []
@@ -194,6 +197,10 @@ class CaseCache:
                 assert record.opened_by is not None
                 event, recurrence_of = record.opened_by
                 transitions.append(creation_transition_values(case_id, event, now, recurrence_of))
+                # From now on an ordinary case: later events of the batch are added by UPDATE.
+                record.new_values = None
+                record.events_added = 0
+                record.devices.clear()
             connection.execute(insert(_TRANSITIONS), transitions)
         joined = [r for r in self.records.values() if r.new_values is None and r.events_added]
         if joined:

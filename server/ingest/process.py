@@ -259,8 +259,12 @@ class IngestBatch:
         if points:
             last = points[-1]
             seen.position = (last.lat, last.lon, last.at)
-        self.session.flush()
+        # Coverage reads cases and events from the database: this batch's events count too.
+        self._write_events()
         marked = mark_possibly_resolved(self.session, message.device_id, points, self.settings, self.now)
+        for case_id in marked:
+            if case_id in self.cases.records:
+                self.cases.records[case_id].state = CaseState.possibly_resolved.value
         self.marked_possibly_resolved.extend(marked)
         return marked
 
@@ -275,6 +279,14 @@ class IngestBatch:
 
     def finish(self) -> None:
         """Write the events, then device and rejection updates (sorted, so workers lock rows in one order)."""
+        self._write_events()
+        self._write_devices()
+        for reason in sorted(self._rejections):
+            self._write_rejection(reason, self._rejections[reason])
+        self.session.flush()
+
+    def _write_events(self) -> None:
+        """Write the cases and events added so far (callable several times per batch)."""
         self.session.flush()  # ORM changes (evidence, telemetry, workflow records) first
         self.cases.write(self.session, self.now)  # opened cases get their ids here, all at once
         if self._event_rows:
@@ -284,10 +296,6 @@ class IngestBatch:
                 rows.append(row)
             self.session.connection().execute(insert(_EVENTS), rows)
             self._event_rows = []
-        self._write_devices()
-        for reason in sorted(self._rejections):
-            self._write_rejection(reason, self._rejections[reason])
-        self.session.flush()
 
     def _touch_device(self, device_id: str, at: datetime, event: ViolationEvent | None) -> _DeviceSeen:
         seen = self._devices.setdefault(device_id, _DeviceSeen())

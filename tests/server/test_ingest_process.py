@@ -156,3 +156,58 @@ def test_many_cases_in_one_batch_keep_their_counts(sessions: sessionmaker[Sessio
         assert sorted(c.device_count for c in cases) == [3] * 5
         devices = {d.device_id: d.event_count for d in session.scalars(select(Device))}
     assert devices == {"van-0": 10, "van-1": 10, "van-2": 10}
+
+
+def _telemetry(device: str, north_m: float, at):
+    from streetwatch.messages import TelemetryMessage
+    from tests.server.factories import offset
+
+    lat, lon = offset(north_m)
+    return TelemetryMessage.model_validate(
+        {
+            "device_id": device,
+            "at": at,
+            "period_s": 10,
+            "uptime_s": 100,
+            "frames": 100,
+            "fps": 10,
+            "coverage": [{"lat": lat, "lon": lon, "at": at}],
+            "outbox": {"events": 0, "evidence": 0, "bytes": 0},
+        }
+    )
+
+
+def test_events_and_telemetry_of_one_pass_in_one_batch(sessions: sessionmaker[Session]) -> None:
+    """The van that sees the bin and reports its track in the same batch keeps the case open."""
+    from server.db.models import CaseTransition
+
+    first = ingest(sessions, make_event())
+    now = T0 + timedelta(hours=2)
+    seen = make_event(device_id="van-07", north_m=2, at=now - timedelta(seconds=10))
+    with sessions.begin() as session:
+        batch = IngestBatch(session, SETTINGS, now)
+        batch.preload([seen])
+        batch.add_event(seen)
+        marked = batch.add_telemetry(_telemetry("van-07", 3, now - timedelta(seconds=5)))
+        batch.finish()
+    assert marked == []
+    # Another van passes without seeing it, then a third sees it, all in one batch.
+    later = now + timedelta(hours=1)
+    again = make_event(device_id="van-09", north_m=-2, at=later + timedelta(seconds=30))
+    with sessions.begin() as session:
+        batch = IngestBatch(session, SETTINGS, later + timedelta(minutes=1))
+        marked = batch.add_telemetry(_telemetry("van-08", 0, later))
+        batch.preload([again])
+        outcome = batch.add_event(again)
+        batch.finish()
+    assert marked == [first.case_id] and outcome.case_id == first.case_id
+    with sessions() as session:
+        case = session.get(Case, first.case_id)
+        assert case is not None
+        assert (case.state, case.event_count, case.device_count) == ("new", 3, 3)
+        steps = session.scalars(
+            select(CaseTransition.to_state)
+            .where(CaseTransition.case_id == case.id)
+            .order_by(CaseTransition.id)
+        ).all()
+    assert steps == ["new", "possibly_resolved", "new"]
