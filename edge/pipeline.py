@@ -160,10 +160,13 @@ class EdgePipeline:
         done = 0
         last_log = time.monotonic()
         while not self._stop.is_set():
+            waited = time.perf_counter()
             try:
                 item = reader.out.get(timeout=_POLL_S)
             except queue.Empty:
+                self.stats.add_time("starved", time.perf_counter() - waited, count=False)
                 continue
+            self.stats.add_time("starved", time.perf_counter() - waited)
             if isinstance(item, EndOfSource):
                 return item.error
             try:

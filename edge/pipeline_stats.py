@@ -7,8 +7,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-#: Stages in pipeline order; each is timed in the thread that runs it.
-STAGES: tuple[str, ...] = ("decode", "prepare", "infer", "finish", "track", "rules", "evidence", "sink")
+#: Stages in pipeline order; each is timed in the thread that runs it. ``starved`` is the time
+#: inference waited for a prepared frame: high when decoding, not the model, limits the rate.
+STAGES: tuple[str, ...] = (
+    "decode", "prepare", "starved", "infer", "finish", "track", "rules", "evidence", "sink"
+)  # fmt: skip
 
 
 class PipelineStats:
@@ -25,10 +28,11 @@ class PipelineStats:
         self.events = 0  # events handed to the sink
         self.evidence_failures = 0
 
-    def add_time(self, stage: str, seconds: float) -> None:
+    def add_time(self, stage: str, seconds: float, count: bool = True) -> None:
+        """Add ``seconds`` to ``stage``; ``count=False`` adds to the frame being waited for."""
         with self._lock:
             self._stage_s[stage] += seconds
-            self._stage_n[stage] += 1
+            self._stage_n[stage] += int(count)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
