@@ -19,17 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from server.cases import service
 from server.cases.coverage import mark_possibly_resolved
-from server.db.models import Case, CaseState, Device, DeviceStatus, Event, Evidence, Rejection, TelemetryPoint
+from server.db.models import Case, CaseState, Event, Evidence, TelemetryPoint
 from server.evidence_store import StoredEvidence
 from server.ingest import locks
 from server.ingest.case_cache import CaseCache, CaseRecord
+from server.ingest.device_updates import DeviceUpdates, RejectionCounts
 from server.matching.geohash import cells_covering, encode
 from server.matching.matcher import FINISHED_STATES, JOINABLE_STATES, CaseCandidate, MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
@@ -74,8 +73,8 @@ class IngestBatch:
         self.cases = CaseCache()  # cases preloaded or opened by this batch
         self._track_case: dict[tuple[str, uuid.UUID], int] = {}
         self._event_rows: list[tuple[dict[str, Any], CaseRecord]] = []
-        self._devices: dict[str, _DeviceSeen] = {}
-        self._rejections: dict[str, _RejectionSeen] = {}
+        self.devices = DeviceUpdates()
+        self.rejections = RejectionCounts()
         self.marked_possibly_resolved: list[int] = []
 
     # -- locking -----------------------------------------------------------------------------
@@ -188,7 +187,7 @@ class IngestBatch:
         self._event_rows.append((_event_row(event, self.now, raw), record))
         self._stored.add(event.event_id)
         self._track_case[(event.device_id, event.track_id)] = record.key
-        self._touch_device(event.device_id, event.observed_at, event)
+        self.devices.saw_event(event, self.now)
         return IngestOutcome(event.event_id, True, decision.action, record)
 
     def _seen_again(self, record: CaseRecord, event: ViolationEvent) -> None:
@@ -216,7 +215,7 @@ class IngestBatch:
 
     def add_evidence(self, stored: StoredEvidence, device_id: str) -> bool:
         """Record an image already written to the evidence store; False if it was known."""
-        self._touch_device(device_id, self.now, None)
+        self.devices.heard_from(device_id, self.now, self.now)
         if self.session.get(Evidence, stored.sha256) is not None:
             return False
         self.session.add(
@@ -235,12 +234,7 @@ class IngestBatch:
         return True
 
     def add_status(self, status: StatusMessage) -> None:
-        seen = self._touch_device(status.device_id, status.at, None)
-        if seen.status_at is None or status.at >= seen.status_at:
-            seen.status = status.state
-            seen.status_at = status.at
-            seen.software_version = status.software_version
-            seen.models = [m.model_dump() for m in status.models]
+        self.devices.status(status, self.now)
 
     def add_telemetry(self, message: TelemetryMessage) -> list[int]:
         """Store the coverage track (thinned) and mark cases the patrol passed without seeing."""
@@ -255,10 +249,9 @@ class IngestBatch:
                     cell=encode(point.lat, point.lon, CELL_PRECISION),
                 )
             )
-        seen = self._touch_device(message.device_id, message.at, None)
+        self.devices.heard_from(message.device_id, message.at, self.now)
         if points:
-            last = points[-1]
-            seen.position = (last.lat, last.lon, last.at)
+            self.devices.position(message.device_id, points[-1].lat, points[-1].lon, points[-1].at)
         # Coverage reads cases and events from the database: this batch's events count too.
         self._write_events()
         marked = mark_possibly_resolved(self.session, message.device_id, points, self.settings, self.now)
@@ -270,19 +263,15 @@ class IngestBatch:
 
     def reject(self, reason: str, topic: str, detail: str) -> None:
         """Count a refused message under ``reason`` (written by :meth:`finish`)."""
-        seen = self._rejections.setdefault(reason, _RejectionSeen())
-        seen.count += 1
-        seen.last_topic = topic[:255]
-        seen.last_detail = detail[:2000]
+        self.rejections.add(reason, topic, detail)
 
     # -- end of batch ------------------------------------------------------------------------
 
     def finish(self) -> None:
         """Write the events, then device and rejection updates (sorted, so workers lock rows in one order)."""
         self._write_events()
-        self._write_devices()
-        for reason in sorted(self._rejections):
-            self._write_rejection(reason, self._rejections[reason])
+        self.devices.write(self.session, self.now)
+        self.rejections.write(self.session, self.now)
         self.session.flush()
 
     def _write_events(self) -> None:
@@ -296,92 +285,6 @@ class IngestBatch:
                 rows.append(row)
             self.session.connection().execute(insert(_EVENTS), rows)
             self._event_rows = []
-
-    def _touch_device(self, device_id: str, at: datetime, event: ViolationEvent | None) -> _DeviceSeen:
-        seen = self._devices.setdefault(device_id, _DeviceSeen())
-        seen.last_seen_at = max(seen.last_seen_at or at, min(at, self.now))
-        if event is not None:
-            seen.events += 1
-            if event.position is not None and (
-                seen.position is None or event.observed_at >= seen.position[2]
-            ):
-                seen.position = (event.position.lat, event.position.lon, event.observed_at)
-        return seen
-
-    def _write_devices(self) -> None:
-        ids = sorted(self._devices)
-        if not ids:
-            return
-        _insert_ignore(
-            self.session,
-            Device,
-            [
-                {
-                    "device_id": device_id,
-                    "first_seen_at": self._devices[device_id].last_seen_at or self.now,
-                    "last_seen_at": self._devices[device_id].last_seen_at or self.now,
-                    "status": DeviceStatus.unknown.value,
-                    "event_count": 0,
-                }
-                for device_id in ids
-            ],
-        )
-        # Locked in id order, like every other worker does: no deadlock between them.
-        rows = self.session.scalars(
-            select(Device).where(Device.device_id.in_(ids)).order_by(Device.device_id).with_for_update()
-        )
-        for device in rows:
-            _apply_device(device, self._devices[device.device_id], self.now)
-
-    def _write_rejection(self, reason: str, seen: _RejectionSeen) -> None:
-        _insert_ignore(
-            self.session,
-            Rejection,
-            [{"reason": reason, "count": 0, "last_at": self.now, "last_topic": "", "last_detail": ""}],
-        )
-        self.session.execute(
-            update(Rejection)
-            .where(Rejection.reason == reason)
-            .values(
-                count=Rejection.count + seen.count,
-                last_at=self.now,
-                last_topic=seen.last_topic,
-                last_detail=seen.last_detail,
-            )
-        )
-
-
-@dataclass
-class _DeviceSeen:
-    last_seen_at: datetime | None = None
-    events: int = 0
-    position: tuple[float, float, datetime] | None = None
-    status: str | None = None
-    status_at: datetime | None = None
-    software_version: str | None = None
-    models: list[Any] | None = None
-
-
-@dataclass
-class _RejectionSeen:
-    count: int = 0
-    last_topic: str = ""
-    last_detail: str = ""
-
-
-def _apply_device(device: Device, seen: _DeviceSeen, now: datetime) -> None:
-    device.last_seen_at = max(device.last_seen_at, seen.last_seen_at or now)
-    device.event_count += seen.events
-    if seen.position is not None and (
-        device.last_position_at is None or seen.position[2] >= device.last_position_at
-    ):
-        device.last_lat, device.last_lon, device.last_position_at = seen.position
-    status_at = seen.status_at or now
-    if seen.status is not None and (device.status_at is None or status_at >= device.status_at):
-        device.status = seen.status
-        device.status_at = status_at
-        device.software_version = seen.software_version
-        device.models = seen.models
 
 
 def ingest_event(
@@ -454,10 +357,3 @@ def _thin(points: list[Any], limit: int) -> list[Any]:
     kept = [points[int(i * step)] for i in range(limit - 1)]
     kept.append(points[-1])  # keep the newest: it is the device's last position
     return kept
-
-
-def _insert_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """INSERT that skips rows whose primary key exists (PostgreSQL and SQLite)."""
-    dialect = session.get_bind().dialect.name
-    factory = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(factory(model).on_conflict_do_nothing(), rows)
