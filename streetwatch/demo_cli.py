@@ -30,11 +30,13 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
 #: Marks a folder as made by the demo, so a re-run may wipe it (and nothing else).
 MARKER = ".streetwatch-demo"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 #: Locked while a demo runs in the folder.
 LOCK = ".streetwatch-demo.lock"
 _HELD_LOCKS: list[IO[str]] = []
@@ -154,6 +156,33 @@ def prepare_workdir(workdir: Path) -> Path:
     return workdir
 
 
+def live_replay(source: Any, location: Any, now: datetime) -> tuple[Any, Any]:
+    """Move a recorded replay (frames and GPS track together) so that it ends ``now``.
+
+    The events then look live: observation times, SLA due times and the ingest lag are
+    those of a patrol that just drove the route, and the GPS fixes still match their
+    frames. (The replay runs faster than real time; ending, not starting, at ``now``
+    keeps every observation time in the past.)
+    """
+    if source.start_time is None:
+        return source, location
+    start = now - timedelta(seconds=replay_span_s(source))
+    shift = (start - source.start_time).total_seconds()
+    source = source.model_copy(update={"start_time": start})
+    if location.kind in ("gpx", "nmea_file"):
+        location = location.model_copy(update={"time_offset_s": location.time_offset_s + shift})
+    return source, location
+
+
+def replay_span_s(source: Any) -> float:
+    """Seconds of recorded time an image-folder replay covers (0 for other sources)."""
+    if source.kind != "images":
+        return 0.0
+    folder = Path(source.uri)
+    images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES] if folder.is_dir() else []
+    return float(len(images) * source.image_interval_s)
+
+
 class Demo:
     """The running pieces; :meth:`stop` takes down whatever was started."""
 
@@ -181,8 +210,6 @@ class Demo:
 
     def start_server(self) -> str:
         """Migrate, make the admin, start ingest and HTTP; return the admin's token."""
-        from datetime import datetime, timezone
-
         import uvicorn
         import yaml
 
@@ -247,7 +274,10 @@ class Demo:
             telemetry_interval_s=5.0,
         )
         evidence = base.evidence.model_copy(update={"directory": str(self.workdir / "edge-evidence")})
-        self.edge_config = base.model_copy(update={"sink": sink, "evidence": evidence})
+        source, location = live_replay(base.source, base.location, datetime.now(timezone.utc))
+        self.edge_config = base.model_copy(
+            update={"sink": sink, "evidence": evidence, "source": source, "location": location}
+        )
         path = self.workdir / "edge.yaml"
         path.write_text(
             yaml.safe_dump(self.edge_config.model_dump(mode="json", exclude_none=True), sort_keys=False)

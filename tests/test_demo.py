@@ -62,3 +62,21 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not made by the demo" in result.stderr
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_live_replay_ends_now_and_keeps_gps_aligned_with_frames() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from edge.config import load_config
+    from streetwatch.demo_cli import live_replay, replay_span_s
+
+    config = load_config(REPO / "deploy" / "edge.demo.yaml")
+    assert config.source.start_time is not None
+    now = datetime(2030, 6, 1, 12, 0, tzinfo=timezone.utc)
+    source, location = live_replay(config.source, config.location, now)
+    span = replay_span_s(config.source)
+    assert span == len(list((REPO / "datasets/samples/replay").glob("*.jpg"))) * config.source.image_interval_s
+    assert source.start_time == now - timedelta(seconds=span)
+    # A frame at recorded time t now carries time t + shift; the track moves by the same shift.
+    shift = (source.start_time - config.source.start_time).total_seconds()
+    assert location.time_offset_s == config.location.time_offset_s + shift
