@@ -75,7 +75,8 @@ def test_live_replay_ends_now_and_keeps_gps_aligned_with_frames() -> None:
     now = datetime(2030, 6, 1, 12, 0, tzinfo=timezone.utc)
     source, location = live_replay(config.source, config.location, now)
     span = replay_span_s(config.source)
-    assert span == len(list((REPO / "datasets/samples/replay").glob("*.jpg"))) * config.source.image_interval_s
+    frames = len(list((REPO / "datasets/samples/replay").glob("*.jpg")))
+    assert span == frames * config.source.image_interval_s
     assert source.start_time == now - timedelta(seconds=span)
     # A frame at recorded time t now carries time t + shift; the track moves by the same shift.
     shift = (source.start_time - config.source.start_time).total_seconds()
