@@ -110,6 +110,15 @@ CLOSED_STATES: dict[str, str] = {
 }
 
 
+REQUESTS_HELP = (
+    "Cases as GeoReport v2 service requests, newest first, at most 1,000; the last 90 days unless "
+    "start_date / end_date are given. service_request_id = case id; service_code = violation type; "
+    "status open = " + ", ".join(OPEN_STATES) + "; status closed = " + ", ".join(CLOSED_STATES) + "; "
+    "agency_responsible = the team a dispatch assigned; expected_datetime = the SLA due time; "
+    "media_url = the best evidence frame (needs a viewer token)."
+)
+
+
 def georeport_status(state: str) -> str:
     """``open`` or ``closed`` for one of our case states."""
     if state in OPEN_STATES:
@@ -181,7 +190,12 @@ def build_router() -> APIRouter:
             for code, info in SERVICES.items()
         ]
 
-    @router.get("/requests.json", response_model=list[ServiceRequest], summary="Open311 service requests")
+    @router.get(
+        "/requests.json",
+        response_model=list[ServiceRequest],
+        summary="Open311 service requests",
+        description=REQUESTS_HELP,
+    )
     def requests(
         request: Request,
         session: SessionDep,
