@@ -162,3 +162,19 @@ def test_evidence_route_validates_the_digest(api: Api) -> None:
     assert api.get("/api/v1/evidence/..%2F..%2Fetc%2Fpasswd").status_code in (404, 422)
     missing = api.get("/api/v1/evidence/" + "0" * 64)
     assert missing.status_code == 404 and "no evidence" in missing.json()["detail"]
+
+
+def test_reopen_a_possibly_resolved_case_returns_it_to_its_earlier_state(api: Api) -> None:
+    from server.cases.service import SYSTEM_COVERAGE, transition
+
+    case_id = _seed(api)["garbage"]
+    url = f"/api/v1/cases/{case_id}/actions"
+    assert api.post(url, json={"action": "dispatch", "team": "crew-9"}).status_code == 200
+    with api.sessions.begin() as session:  # what the coverage check does when a patrol passes
+        transition(session, case_id, "possibly_resolved", SYSTEM_COVERAGE, "patrol passed, not seen")
+    listed = api.get("/api/v1/cases", params={"state": "possibly_resolved"}).json()
+    assert _ids(listed) == [case_id]
+    reopened = api.post(url, json={"action": "reopen", "reason": "still overflowing"}).json()
+    assert reopened["state"] == "dispatched" and reopened["assigned_team"] == "crew-9"
+    assert reopened["transitions"][-1]["actor"] == "reviewer-1"
+    assert reopened["transitions"][-2]["actor"] == SYSTEM_COVERAGE
