@@ -63,8 +63,12 @@ def act_on_case(
         )
     case = load_case(session, case_id)
     target = _TARGETS.get(body.action) or reopen_target(session, case)
+    # Reopening back into "dispatched" keeps the team it was dispatched to.
+    team = body.team if body.action is CaseAction.dispatch else None
+    if target is CaseState.dispatched and team is None:
+        team = case.assigned_team
     try:
-        transition(session, case_id, target, caller.username, body.reason, team=body.team, now=utcnow())
+        transition(session, case_id, target, caller.username, body.reason, team=team, now=utcnow())
     except CaseNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
     except InvalidTransitionError as exc:

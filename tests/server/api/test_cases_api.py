@@ -174,7 +174,9 @@ def test_reopen_a_possibly_resolved_case_returns_it_to_its_earlier_state(api: Ap
         transition(session, case_id, "possibly_resolved", SYSTEM_COVERAGE, "patrol passed, not seen")
     listed = api.get("/api/v1/cases", params={"state": "possibly_resolved"}).json()
     assert _ids(listed) == [case_id]
-    reopened = api.post(url, json={"action": "reopen", "reason": "still overflowing"}).json()
+    response = api.post(url, json={"action": "reopen", "reason": "still overflowing"})
+    assert response.status_code == 200, response.text
+    reopened = response.json()
     assert reopened["state"] == "dispatched" and reopened["assigned_team"] == "crew-9"
     assert reopened["transitions"][-1]["actor"] == "reviewer-1"
     assert reopened["transitions"][-2]["actor"] == SYSTEM_COVERAGE
