@@ -100,8 +100,8 @@ def _handle(args: argparse.Namespace) -> int:
             f"  Open311:  {base}/open311/v2/requests.json?api_key=<token>\n"
             f"  admin token (shown once): {token}\n"
             f'  try: curl -H "Authorization: Bearer {token}" {base}/api/v1/cases\n'
-            f"  MQTT broker: {demo.broker.host}:{demo.broker.port}   server settings: {workdir / 'server.yaml'}\n"
-            f"  logs and data: {workdir}\n",
+            f"  MQTT broker: {demo.broker.host}:{demo.broker.port}\n"
+            f"  logs and data: {workdir} (server settings: server.yaml)\n",
             flush=True,
         )
         if not demo.wait_for_replay(args.timeout):
