@@ -62,6 +62,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--config", help=CONFIG_HELP)
     create.set_defaults(handler=_user_create)
 
+    token = user_commands.add_parser(
+        "token", help="Issue another API token for an existing user (e.g. when one was lost); prints it."
+    )
+    token.add_argument("username", help="Login name.")
+    token.add_argument("--name", help="A note stored with the token (e.g. where it is used).")
+    token.add_argument("--config", help=CONFIG_HELP)
+    token.set_defaults(handler=_user_token)
+
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
@@ -161,5 +169,32 @@ def _user_create(args: argparse.Namespace) -> int:
         f"created user {issued.username!r} with role {issued.role.value}; its token (shown once):",
         file=sys.stderr,
     )
+    print(issued.token)
+    return 0
+
+
+def _user_token(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from server.auth import issue_token
+    from server.db.models import User
+    from server.db.session import make_engine, session_factory
+    from streetwatch.errors import ConfigError
+
+    settings = _settings(args)
+    ensure_migrated(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            user = session.scalar(select(User).where(User.username == args.username))
+            if user is None:
+                raise ConfigError(f"no user named {args.username!r}; make one with: streetwatch user create")
+            issued = issue_token(session, user, datetime.now(timezone.utc), name=args.name)
+            session.commit()
+    finally:
+        engine.dispose()
+    print(f"new token for {issued.username!r} ({issued.role.value}), shown once:", file=sys.stderr)
     print(issued.token)
     return 0

@@ -66,6 +66,17 @@ def test_migrate_up_down_and_user_create(
     assert main(["user", "create", "alice", "--role", "admin", "--config", config]) == 1
     assert "exists already" in capsys.readouterr().err
 
+    # A second token for the same user; both work.
+    assert main(["user", "token", "alice", "--name", "laptop", "--config", config]) == 0
+    second = capsys.readouterr().out.strip()
+    assert second.startswith("swt_") and second != token
+    with TestClient(create_app(load_settings(config))) as client:
+        for each in (token, second):
+            me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {each}"})
+            assert me.status_code == 200
+    assert main(["user", "token", "nobody", "--config", config]) == 1
+    assert "no user named 'nobody'" in capsys.readouterr().err
+
 
 def test_user_create_with_a_password_from_stdin(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
