@@ -180,3 +180,15 @@ def test_reopen_a_possibly_resolved_case_returns_it_to_its_earlier_state(api: Ap
     assert reopened["state"] == "dispatched" and reopened["assigned_team"] == "crew-9"
     assert reopened["transitions"][-1]["actor"] == "reviewer-1"
     assert reopened["transitions"][-2]["actor"] == SYSTEM_COVERAGE
+
+
+def test_evidence_listed_but_gone_from_disk_is_a_json_500_without_paths(api: Api) -> None:
+    from pathlib import Path
+
+    sha = store_evidence(api, jpeg(99))
+    for stored in Path(api.settings.evidence_dir).rglob(f"{sha}*"):
+        stored.unlink()
+    response = api.get(f"/api/v1/evidence/{sha}")
+    assert response.status_code == 500
+    detail = response.json()["detail"]
+    assert "cannot be read" in detail and api.settings.evidence_dir not in detail
