@@ -10,9 +10,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from server.api.cursor import after_cursor, encode_cursor
 from server.api.deps import SessionDep, ViewerDep, as_utc
 from server.api.links import EvidenceLinks
-from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, bbox_clause, parse_bbox, parse_sort
+from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, QueryError, bbox_clause, parse_bbox, parse_sort
 from server.api.schemas.common import Page
 from server.api.schemas.events import EventPublic, event_public
 from server.db.models import Event
@@ -46,6 +47,9 @@ def list_events(
     ),
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
+    cursor: Annotated[
+        str | None, Query(description="next_cursor of the previous page: deep paging without offset.")
+    ] = None,
 ) -> Page[EventPublic]:
     conditions: list[ColumnElement[bool]] = []
     if violation_type is not None:
@@ -67,12 +71,20 @@ def list_events(
     order = [column.desc(), Event.event_id.desc()] if key.descending else [column.asc(), Event.event_id.asc()]
 
     total = session.scalar(select(func.count()).select_from(Event).where(*conditions)) or 0
+    if cursor:
+        if offset:
+            raise QueryError("cursor", "cannot be combined with offset; use one or the other")
+        conditions.append(after_cursor(cursor, key, column))
     rows = session.scalars(
         select(Event).where(*conditions).order_by(*order).limit(limit).offset(offset)
     ).all()
     links = EvidenceLinks(request)
     return Page[EventPublic](
-        items=[event_public(e, links) for e in rows], total=total, limit=limit, offset=offset
+        items=[event_public(e, links) for e in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=encode_cursor(key, rows[-1]) if len(rows) == limit else None,
     )
 
 

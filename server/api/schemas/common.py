@@ -16,3 +16,8 @@ class Page(BaseModel, Generic[Item]):
     total: int = Field(description="Rows matching the filters, over all pages.")
     limit: int = Field(description="Largest number of rows a page holds.")
     offset: int = Field(description="Rows skipped before this page.")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Where the next page starts (pass as ?cursor=); null on the last page or where "
+        "the list pages by offset only.",
+    )

@@ -100,3 +100,34 @@ def test_bad_queries_get_clear_json_errors(api: Api) -> None:
     assert missing.status_code == 404 and "no event" in missing.json()["detail"]
     not_uuid = api.get("/api/v1/events/not-a-uuid")
     assert not_uuid.status_code == 422
+
+
+def test_cursor_pages_walk_every_event_once_in_order(api: Api) -> None:
+    ids = _seed(api)
+    # Two events share an observation time, so the cursor must break ties by event_id.
+    (twin,) = ingest(api, make_event(observed_at=NOW - timedelta(hours=2), north_m=6))
+    for sort in ("-observed_at", "observed_at", "-score"):
+        by_offset = _ids(api.get("/api/v1/events", params={"sort": sort, "limit": 100}).json())
+        walked: list[str] = []
+        params: dict[str, object] = {"sort": sort, "limit": 2}
+        while True:
+            page = api.get("/api/v1/events", params=params).json()
+            walked += _ids(page)
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert walked == by_offset, sort
+        assert len(walked) == 6 and str(twin.event_id) in walked and ids["g2"] in walked
+
+
+def test_bad_cursors_are_refused_with_a_message(api: Api) -> None:
+    _seed(api)
+    first = api.get("/api/v1/events", params={"limit": 2}).json()
+    wrong_sort = api.get(
+        "/api/v1/events", params={"limit": 2, "sort": "score", "cursor": first["next_cursor"]}
+    )
+    assert wrong_sort.status_code == 422 and "same sort" in wrong_sort.json()["detail"]
+    garbage = api.get("/api/v1/events", params={"cursor": "not-a-cursor"})
+    assert garbage.status_code == 422 and "cursor" in garbage.json()["detail"]
+    both = api.get("/api/v1/events", params={"cursor": first["next_cursor"], "offset": 2})
+    assert both.status_code == 422 and "offset" in both.json()["detail"]
