@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 #: Marks a folder as made by the demo, so a re-run may wipe it (and nothing else).
@@ -88,6 +90,9 @@ def _handle(args: argparse.Namespace) -> int:
     workdir = prepare_workdir(Path(args.workdir))
     edge_config = Path(args.edge_config) if args.edge_config else deploy_dir() / "edge.demo.yaml"
     demo = Demo(workdir, host=args.host, port=args.port)
+    # SIGTERM (e.g. from `timeout` or a service manager) shuts down like Ctrl-C, so the broker
+    # and the edge process are stopped instead of left behind.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         demo.start_broker()
         token = demo.start_server()
@@ -121,6 +126,10 @@ def _handle(args: argparse.Namespace) -> int:
         return 0
     finally:
         demo.stop()
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def prepare_workdir(workdir: Path) -> Path:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,18 +18,28 @@ REPO = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"replay ingested: events stored: (\d+) from (\d+) device\(s\); cases: (\d+)")
 
 
+def _run_in_own_group(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run the demo in its own process group, so a hang cannot leave its broker or edge box behind."""
+    proc = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the group this test started, and nothing else
+        out, err = proc.communicate()
+        pytest.fail(f"streetwatch demo did not finish within {timeout} s:\n{(out + err)[-3000:]}")
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
 @pytest.mark.slow
 @pytest.mark.broker
 def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
-    result = subprocess.run(
-        [sys.executable, "-m", "streetwatch.cli", "demo", "--once", "--port", "0", "--workdir", str(workdir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    command = [sys.executable, "-m", "streetwatch.cli", "demo", "--once", "--port", "0"]
+    # The demo gives up on its own (and cleans up) well before the hard limit below.
+    command += ["--workdir", str(workdir), "--timeout", "240"]
+    result = _run_in_own_group(command, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     match = SUMMARY.search(output)
