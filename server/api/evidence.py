@@ -37,6 +37,10 @@ def get_evidence(
     row = session.get(Evidence, sha256)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no evidence image with sha256 {sha256}")
+    # Content-addressed: the bytes behind a URL never change, so clients may cache them for good.
+    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{sha256}"'}
+    if f'"{sha256}"' in request.headers.get("if-none-match", ""):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     store: EvidenceStore = request.app.state.evidence_store
     try:
         data = store.read(row.path)
@@ -47,6 +51,4 @@ def get_evidence(
             status.HTTP_500_INTERNAL_SERVER_ERROR,
             detail=f"evidence {sha256} is listed but cannot be read on the server; see the server log",
         ) from None
-    # Content-addressed: the bytes behind a URL never change, so clients may cache them for good.
-    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{sha256}"'}
     return Response(content=data, media_type=row.content_type, headers=headers)

@@ -84,6 +84,10 @@ def test_detail_lists_events_evidence_and_history(api: Api) -> None:
     ]
     image = api.client.get(detail["evidence_urls"][0], headers=api.headers("viewer"))
     assert image.status_code == 200 and image.content == jpeg(21)
+    cached = api.client.get(
+        detail["evidence_urls"][0], headers={**api.headers("viewer"), "If-None-Match": image.headers["etag"]}
+    )
+    assert cached.status_code == 304 and cached.content == b""
     assert detail["transitions"][0]["from_state"] is None and detail["transitions"][0]["to_state"] == "new"
     missing = api.get("/api/v1/cases/999999")
     assert missing.status_code == 404 and "no case" in missing.json()["detail"]
