@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import paho.mqtt.client as mqtt
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 #: A session outlives a worker restart by this much; messages queue at the broker meanwhile.
 SESSION_EXPIRY_S = 7 * 24 * 3600
 PRUNE_EVERY_S = 600.0
+#: A message whose locks were busy this many batches in a row is stored in a transaction that waits.
+MAX_DEFERRALS = 3
 #: PostgreSQL SQLSTATEs worth retrying at once: deadlock detected, serialization failure.
 _RETRY_NOW = {"40P01", "40001"}
 
@@ -66,6 +68,7 @@ class _Received:
     qos: int
     connection: int  # which connection delivered it: a message id is only valid on its own
     decoded: Decoded
+    deferrals: int = 0  # batches that left it because another worker held its locks
 
 
 @dataclass
@@ -78,7 +81,7 @@ class WorkerStats:
     rejected: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     retries: int = 0
-    deferred: int = 0  # messages left for a second, waiting transaction (locked by another worker)
+    deferred: int = 0  # messages put off to a later batch because another worker held their locks
     cases_opened: int = 0
 
 
@@ -101,6 +104,7 @@ class IngestWorker:
         self._own_engine = engine is None
         self._clock = clock
         self._inbox: queue.Queue[_Received] = queue.Queue()
+        self._carried: list[_Received] = []  # deferred by the last batch, first in the next
         self._stopping = threading.Event()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
@@ -246,11 +250,12 @@ class IngestWorker:
 
     def _collect(self) -> list[_Received]:
         limits = self.settings.limits
-        try:
-            first = self._inbox.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
+        batch, self._carried = self._carried, []
+        if not batch:
+            try:
+                batch.append(self._inbox.get(timeout=0.2))
+            except queue.Empty:
+                return []
         deadline = time.monotonic() + limits.batch_wait_s
         while len(batch) < limits.batch_size:
             remaining = deadline - time.monotonic()
@@ -325,8 +330,13 @@ class IngestWorker:
         self.stats.batches += 1
         self._ack(done)
         if deferred:
-            rest = sorted(deferred)
-            self._store_until_done(sessions, [batch[i] for i in rest], [decoded[i] for i in rest], wait=True)
+            # Contended messages ride along with the next batch, which tries their locks again
+            # (the other worker has usually committed by then); after a few tries they wait.
+            later = [replace(batch[i], deferrals=batch[i].deferrals + 1) for i in sorted(deferred)]
+            self._carried.extend(m for m in later if m.deferrals < MAX_DEFERRALS)
+            urgent = [m for m in later if m.deferrals >= MAX_DEFERRALS]
+            if urgent:
+                self._store_until_done(sessions, urgent, [m.decoded for m in urgent], wait=True)
 
     def _store(
         self, sessions: sessionmaker[Session], batch: list[_Received], decoded: list[Decoded], *, wait: bool
@@ -334,8 +344,8 @@ class IngestWorker:
         """Store what of the batch can be stored now; return the indices left for later.
 
         With ``wait`` false, messages whose locks another worker holds are not waited for:
-        the rest is committed (and acked) at once and those few are stored next, waiting.
-        Two workers in the same streets thus overlap instead of taking turns by batch.
+        the rest is committed (and acked) at once and those few go to the next batch. Two
+        workers in the same streets thus overlap instead of taking turns by batch.
         """
         stored = duplicates = opened = 0
         rejected: Counter[str] = Counter()
