@@ -29,6 +29,7 @@ from server.evidence_store import StoredEvidence
 from server.ingest import locks
 from server.ingest.case_cache import CaseCache, CaseRecord
 from server.ingest.device_updates import DeviceUpdates, RejectionCounts
+from server.ingest.pg_copy import copy_rows
 from server.matching.geohash import cells_covering, encode
 from server.matching.matcher import FINISHED_STATES, JOINABLE_STATES, CaseCandidate, MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
@@ -283,7 +284,10 @@ class IngestBatch:
             for row, record in self._event_rows:
                 row["case_id"] = record.id
                 rows.append(row)
-            self.session.connection().execute(insert(_EVENTS), rows)
+            if self.session.get_bind().dialect.name == "postgresql":
+                copy_rows(self.session, _EVENTS, rows)
+            else:
+                self.session.connection().execute(insert(_EVENTS), rows)
             self._event_rows = []
 
 
