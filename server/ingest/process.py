@@ -61,7 +61,9 @@ class IngestBatch:
     """Messages stored in one transaction, with the lookups they share.
 
     Call :meth:`lock` first with everything the batch will store (it takes the
-    PostgreSQL advisory locks), then the ``add_*`` methods, then :meth:`finish`.
+    PostgreSQL advisory locks; the worker may instead take them without waiting via
+    :func:`server.ingest.locks.try_acquire`), then :meth:`preload` with its events,
+    then the ``add_*`` methods in message order, then :meth:`finish`.
     """
 
     def __init__(self, session: Session, settings: ServerSettings, now: datetime) -> None:
@@ -100,8 +102,8 @@ class IngestBatch:
         """Fetch, in a handful of queries for the whole batch, what matching these events needs.
 
         That is: which events are already stored, the recent cases in their geohash cells or
-        of their tracks, the case each track already belongs to, and which devices already
-        reported those cases. Matching then runs in memory, event by event.
+        of their tracks, and the case each track already belongs to. Matching then runs in
+        memory, event by event. Events not preloaded are preloaded one by one on arrival.
         """
         fresh = [e for e in events if e.event_id not in self._prefetched]
         if not fresh:
