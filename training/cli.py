@@ -117,6 +117,9 @@ def _register_model(subparsers: Any) -> None:
     exp.add_argument("--formats", default="fp32,int8", help="comma list of fp32, fp16, int8")
     exp.add_argument("--calib", type=Path, help="folder of real images for INT8 calibration")
     exp.add_argument("--calib-count", type=int, default=200)
+    exp.add_argument(
+        "--per-tensor", action="store_true", help="one INT8 scale per weight tensor (default: per channel)"
+    )
     exp.set_defaults(handler=_export)
 
     pro = sub.add_parser(
@@ -172,7 +175,8 @@ def _export(args: argparse.Namespace) -> int:
         print(f"fp16: {export_fp16(fp32, args.out_dir / f'{stem}-fp16.onnx')}")
     if "int8" in formats:
         images = calibration_images(args.calib, args.calib_count)
-        print(f"int8: {export_int8(fp32, args.out_dir / f'{stem}-int8.onnx', images)}")
+        int8 = export_int8(fp32, args.out_dir / f"{stem}-int8.onnx", images, per_channel=not args.per_tensor)
+        print(f"int8: {int8}")
     return 0
 
 

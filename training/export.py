@@ -178,9 +178,13 @@ def export_int8(
     out: Path,
     images: list[Path],
     exclude_postprocess: bool = True,
-    per_channel: bool = False,
+    per_channel: bool = True,
 ) -> Path:
-    """Static INT8 (QDQ, uint8 activations, int8 weights) calibrated on ``images``."""
+    """Static INT8 (QDQ, uint8 activations, int8 weights) calibrated on ``images``.
+
+    Per-channel weight scales are the default: on the first model they kept mAP50 level
+    with FP32 (per-tensor lost ~1 point, 4 on trucks) at about the same speed.
+    """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
