@@ -85,7 +85,9 @@ class MqttSettings(_Section):
         default="streetwatch-ingest",
         min_length=1,
         max_length=64,
-        description="MQTT client id; each worker needs its own (the CLI appends the process id).",
+        description="MQTT client id of the worker. Each worker needs its own, and the same one after a "
+        "restart: the broker keeps that id's persistent session (and the messages the shared "
+        "subscription routed to it) while the worker is down. E.g. streetwatch-ingest-1, -2, ...",
     )
     share_group: str = Field(
         default="streetwatch-ingest",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import queue
 import ssl
 import threading
@@ -97,9 +96,9 @@ class IngestWorker:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
-        self.client_id = (
-            client_id or f"{settings.mqtt.client_id}-{os.getpid()}-{threading.get_ident() % 10000}"
-        )
+        # Stable across restarts on purpose: the broker keeps this id's session, with the messages
+        # the shared subscription routed to it, while the worker is down.
+        self.client_id = client_id or settings.mqtt.client_id
         self._engine = engine
         self._own_engine = engine is None
         self._clock = clock
