@@ -294,3 +294,18 @@ def test_patrol_telemetry_marks_an_unseen_case_possibly_resolved(
         assert marked is not None and marked.state == "possibly_resolved"
         assert untouched is not None and untouched.state == "new"
         assert device is not None and device.last_lat == pytest.approx(lat)
+
+
+def test_events_published_while_the_worker_is_down_arrive_after_its_restart(
+    migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    settings = settings_for(migrated_url, broker, tmp_path)
+    started(settings).stop()  # the broker now holds a persistent session for this client id
+    events = [make_event(device_id="van-02", north_m=50 * i) for i in range(5)]
+    for event in events:
+        publisher.send(events_topic("van-02"), event.to_json())
+    worker = started(settings)
+    try:
+        wait_for(lambda: counter(sessions, Event)() == len(events))
+    finally:
+        worker.stop()
