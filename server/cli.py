@@ -30,6 +30,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     ingest = commands.add_parser("ingest", help="Read events from MQTT into the database and cases.")
     ingest.add_argument("--config", help=CONFIG_HELP)
+    ingest.add_argument(
+        "--client-id",
+        help="MQTT client id of this worker (default: mqtt.client_id from the settings). Give each "
+        "worker its own, the same across restarts: e.g. streetwatch-ingest-1, -2.",
+    )
     ingest.set_defaults(handler=_ingest)
 
     migrate = commands.add_parser("migrate", help="Create or update the database schema (Alembic).")
@@ -111,7 +116,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     ensure_migrated(settings.database_url)
-    worker = IngestWorker(settings)
+    worker = IngestWorker(settings, client_id=args.client_id)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         worker.stop()

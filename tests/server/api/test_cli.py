@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -173,7 +172,9 @@ def test_server_ingest_stores_events_from_the_broker_and_stops_on_sigterm(tmp_pa
     with MosquittoBroker(tmp_path / "broker") as broker:
         config = _config(tmp_path, database, mqtt={"host": "127.0.0.1", "port": broker.port})
         assert main(["server", "migrate", "--config", config]) == 0
-        proc = _spawn(["server", "ingest", "--config", config], tmp_path / "ingest.log")
+        proc = _spawn(
+            ["server", "ingest", "--config", config, "--client-id", "ingest-7"], tmp_path / "ingest.log"
+        )
         try:
             publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="box-1-test", protocol=mqtt.MQTTv5)
             publisher.connect("127.0.0.1", broker.port)
@@ -199,4 +200,4 @@ def test_server_ingest_stores_events_from_the_broker_and_stops_on_sigterm(tmp_pa
         finally:
             code = _stop(proc)
     assert code == 0, (tmp_path / "ingest.log").read_text()
-    assert os.path.getsize(tmp_path / "ingest.log") > 0
+    assert "ingest worker ingest-7" in (tmp_path / "ingest.log").read_text()
