@@ -28,7 +28,7 @@ from server.db.models import Case, CaseState, Event, Evidence, TelemetryPoint
 from server.evidence_store import StoredEvidence
 from server.ingest import locks
 from server.ingest.case_cache import CaseCache, CaseRecord
-from server.ingest.device_updates import DeviceUpdates, RejectionCounts
+from server.ingest.device_updates import DeviceUpdates, RejectionCounts, insert_ignore
 from server.ingest.pg_copy import copy_rows
 from server.matching.geohash import cells_covering, encode
 from server.matching.matcher import FINISHED_STATES, JOINABLE_STATES, CaseCandidate, MatchAction, match_event
@@ -76,6 +76,7 @@ class IngestBatch:
         self.cases = CaseCache()  # cases preloaded or opened by this batch
         self._track_case: dict[tuple[str, uuid.UUID], int] = {}
         self._event_rows: list[tuple[dict[str, Any], CaseRecord]] = []
+        self._evidence_rows: dict[str, dict[str, Any]] = {}  # by sha256; known ones are skipped
         self.devices = DeviceUpdates()
         self.rejections = RejectionCounts()
         self.marked_possibly_resolved: list[int] = []
@@ -216,25 +217,22 @@ class IngestBatch:
 
     # -- evidence, status, telemetry ---------------------------------------------------------
 
-    def add_evidence(self, stored: StoredEvidence, device_id: str) -> bool:
-        """Record an image already written to the evidence store; False if it was known."""
+    def add_evidence(self, stored: StoredEvidence, device_id: str) -> None:
+        """Record an image already written to the evidence store (inserted by :meth:`finish`)."""
         self.devices.heard_from(device_id, self.now, self.now)
-        if self.session.get(Evidence, stored.sha256) is not None:
-            return False
-        self.session.add(
-            Evidence(
-                sha256=stored.sha256,
-                size_bytes=stored.size_bytes,
-                content_type=stored.content_type,
-                path=stored.path,
-                width=stored.width,
-                height=stored.height,
-                device_id=device_id,
-                received_at=self.now,
-            )
+        self._evidence_rows.setdefault(
+            stored.sha256,
+            {
+                "sha256": stored.sha256,
+                "size_bytes": stored.size_bytes,
+                "content_type": stored.content_type,
+                "path": stored.path,
+                "width": stored.width,
+                "height": stored.height,
+                "device_id": device_id,
+                "received_at": self.now,
+            },
         )
-        self.session.flush()
-        return True
 
     def add_status(self, status: StatusMessage) -> None:
         self.devices.status(status, self.now)
@@ -273,6 +271,11 @@ class IngestBatch:
     def finish(self) -> None:
         """Write the events, then device and rejection updates (sorted, so workers lock rows in one order)."""
         self._write_events()
+        if self._evidence_rows:
+            insert_ignore(
+                self.session, Evidence, [self._evidence_rows[k] for k in sorted(self._evidence_rows)]
+            )
+            self._evidence_rows = {}
         self.devices.write(self.session, self.now)
         self.rejections.write(self.session, self.now)
         self.session.flush()

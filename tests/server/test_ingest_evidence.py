@@ -72,3 +72,11 @@ def test_a_corrupted_file_is_detected(tmp_path: Path) -> None:
     (tmp_path / stored.path).write_bytes(b"tampered")
     with pytest.raises(StorageError, match="corrupt"):
         store.read(stored.path)
+
+
+def test_size_comes_from_the_header_of_a_progressive_jpeg(tmp_path: Path) -> None:
+    image = np.zeros((123, 457, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok
+    stored = EvidenceStore(tmp_path).put(data.tobytes())
+    assert (stored.width, stored.height) == (457, 123)
