@@ -211,3 +211,42 @@ def test_events_and_telemetry_of_one_pass_in_one_batch(sessions: sessionmaker[Se
             .order_by(CaseTransition.id)
         ).all()
     assert steps == ["new", "possibly_resolved", "new"]
+
+
+def test_old_telemetry_is_pruned(sessions: sessionmaker[Session]) -> None:
+    from server.db.models import TelemetryPoint
+    from server.ingest.process import prune_telemetry
+
+    retention = timedelta(hours=SETTINGS.limits.telemetry_retention_h)
+    now = T0 + retention + timedelta(hours=1)
+    with sessions.begin() as session:
+        batch = IngestBatch(session, SETTINGS, now)
+        batch.add_telemetry(_telemetry("van-01", 500, T0))  # older than the retention
+        batch.add_telemetry(_telemetry("van-01", 500, now - timedelta(minutes=1)))
+        batch.finish()
+    with sessions.begin() as session:
+        assert prune_telemetry(session, SETTINGS, now) == 1
+    with sessions() as session:
+        kept = session.scalars(select(TelemetryPoint)).all()
+    assert [p.at for p in kept] == [now - timedelta(minutes=1)]
+
+
+def test_a_long_telemetry_track_is_thinned_to_the_limit(sessions: sessionmaker[Session]) -> None:
+    from server.db.models import TelemetryPoint
+    from streetwatch.messages import TelemetryMessage
+
+    limit = SETTINGS.limits.max_telemetry_points
+    base = _telemetry("van-01", 0, T0).model_dump()
+    base["coverage"] = [
+        {"lat": 31.0 + i * 1e-5, "lon": 121.0, "at": T0 + timedelta(seconds=i)} for i in range(limit * 3)
+    ]
+    with sessions.begin() as session:
+        batch = IngestBatch(session, SETTINGS, T0 + timedelta(hours=1))
+        batch.add_telemetry(TelemetryMessage.model_validate(base))
+        batch.finish()
+    with sessions() as session:
+        points = session.scalars(select(TelemetryPoint).order_by(TelemetryPoint.at)).all()
+        device = session.get(Device, "van-01")
+    assert len(points) == limit
+    assert points[-1].at == T0 + timedelta(seconds=limit * 3 - 1)  # the newest point is kept
+    assert device is not None and device.last_position_at == points[-1].at
