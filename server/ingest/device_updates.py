@@ -58,12 +58,13 @@ class DeviceUpdates:
             seen.position = (lat, lon, at)
 
     def status(self, status: StatusMessage, now: datetime) -> None:
-        seen = self.heard_from(status.device_id, status.at, now)
-        if seen.status_at is None or status.at >= seen.status_at:
-            seen.status = status.state
-            seen.status_at = status.at
-            seen.software_version = status.software_version
-            seen.models = [m.model_dump() for m in status.models]
+        """Online / offline with versions. Ordered by the server's receive time, not ``status.at``:
+        a last will carries the time it was armed, older than the "online" it follows."""
+        seen = self.heard_from(status.device_id, now, now)
+        seen.status = status.state
+        seen.status_at = now
+        seen.software_version = status.software_version
+        seen.models = [m.model_dump() for m in status.models]
 
     def write(self, session: Session, now: datetime) -> None:
         ids = sorted(self._seen)

@@ -162,27 +162,34 @@ def test_bad_messages_are_rejected_with_reasons_while_valid_ones_flow(
     assert (tmp_path / "evidence" / evidence.path).read_bytes() == image
 
 
-def test_status_updates_the_device(
+def test_status_updates_the_device_and_a_last_will_takes_it_offline(
     migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
 ) -> None:
     worker = started(settings_for(migrated_url, broker, tmp_path))
-    status = StatusMessage(
+    armed = utcnow() - timedelta(minutes=5)
+    online = StatusMessage(
         state="online",
         device_id="van-04",
         software_version="0.1.0",
         models=[{"name": "streetwatch-det", "version": "3"}],  # type: ignore[list-item]
         at=utcnow(),
     )
+    will = online.model_copy(update={"state": "offline", "at": armed})  # armed at start, fired later
     try:
-        publisher.send(status_topic("van-04"), status.to_json())
+        publisher.send(status_topic("van-04"), online.to_json())
         wait_for(lambda: worker.stats.received >= 1)
+        with sessions() as session:
+            device = session.get(Device, "van-04")
+            assert device is not None
+            assert (device.status, device.software_version) == ("online", "0.1.0")
+            assert device.models == [{"name": "streetwatch-det", "version": "3"}]
+        publisher.send(status_topic("van-04"), will.to_json())
+        wait_for(lambda: worker.stats.received >= 2)
     finally:
         worker.stop()
     with sessions() as session:
         device = session.get(Device, "van-04")
-        assert device is not None
-        assert (device.status, device.software_version) == ("online", "0.1.0")
-        assert device.models == [{"name": "streetwatch-det", "version": "3"}]
+        assert device is not None and device.status == "offline"
 
 
 def test_unacknowledged_messages_survive_a_database_outage(
