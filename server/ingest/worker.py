@@ -13,6 +13,12 @@ Bad input never stops the worker: every refused message is counted by reason
 in the ``rejections`` table, logged, and acknowledged (re-delivering it would
 not make it valid). A database outage is different: the batch is kept, not
 acknowledged, and retried with backoff.
+
+Several workers (PostgreSQL): each batch takes the advisory locks of the cells,
+tracks and evidence it touches without waiting (``locks.try_acquire``); what
+another worker holds rides along with the next batch, and after a few such
+tries is stored in a transaction that waits. Each worker needs its own client
+id, the same after a restart: its session holds the messages routed to it.
 """
 
 from __future__ import annotations
@@ -134,6 +140,7 @@ class IngestWorker:
         last_prune = 0.0
         try:
             while not self._stopping.is_set():
+                batch: list[_Received] = []
                 try:
                     batch = self._collect()
                     if batch:
@@ -141,8 +148,11 @@ class IngestWorker:
                     if time.monotonic() - last_prune > PRUNE_EVERY_S:
                         last_prune = time.monotonic()
                         self._prune(sessions)
-                except Exception:  # a bug must not end ingest; unacked messages come back
+                except Exception:
+                    # A bug must not end ingest. The broker re-sends unacked messages only after a
+                    # reconnect, so the batch is kept and tried again (a repeat is a duplicate).
                     log.exception("ingest worker %s: unexpected failure; carrying on", self.client_id)
+                    self._carried = batch + self._carried
                     self._stopping.wait(1.0)
         finally:
             self._client.disconnect()
