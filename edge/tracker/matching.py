@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 def iou_matrix(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float64]:
     """IoU of every box in ``a`` (N, 4) against every box in ``b`` (M, 4), both ``xyxy``; shape (N, M).
 
-    >>> iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]])).round(3)
-    array([[0.333, 0.   ]])
+    >>> iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]])).round(3).tolist()
+    [[0.333, 0.0]]
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
