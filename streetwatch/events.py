@@ -93,7 +93,7 @@ class EvidenceRef(_Strict):
     @field_validator("captured_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return _as_utc(value, "captured_at")
+        return as_utc(value, "captured_at")
 
 
 Box = Annotated[
@@ -135,7 +135,7 @@ class ViolationEvent(_Strict):
     @field_validator("observed_at", "first_seen_at")
     @classmethod
     def _utc(cls, value: datetime, info: object) -> datetime:
-        return _as_utc(value, getattr(info, "field_name", "time"))
+        return as_utc(value, getattr(info, "field_name", "time"))
 
     @model_validator(mode="after")
     def _coherent(self) -> ViolationEvent:
@@ -172,7 +172,9 @@ class ViolationEvent(_Strict):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            raise PayloadError(f"event payload does not follow the schema: {_summarise(exc)}") from exc
+            raise PayloadError(
+                f"event payload does not follow the schema: {summarise_validation_error(exc)}"
+            ) from exc
 
 
 def event_json_schema() -> dict[str, object]:
@@ -187,13 +189,15 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _as_utc(value: datetime, name: str) -> datetime:
+def as_utc(value: datetime, name: str) -> datetime:
+    """Refuse a naive time (its zone is unknowable) and express an aware one in UTC."""
     if value.tzinfo is None:
         raise ValueError(f"{name} must carry a timezone (UTC), got naive {value.isoformat()}")
     return value.astimezone(timezone.utc)
 
 
-def _summarise(exc: ValidationError) -> str:
+def summarise_validation_error(exc: ValidationError) -> str:
+    """The first few field errors as one line: 'field.path: message; ...'."""
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err["loc"]) or "(root)"

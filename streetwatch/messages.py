@@ -14,13 +14,13 @@ that type (extra keys forbidden there too) and logs and ignores what it does not
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from streetwatch.errors import PayloadError
-from streetwatch.events import DEVICE_ID_PATTERN, ModelRef
+from streetwatch.events import DEVICE_ID_PATTERN, ModelRef, as_utc, summarise_validation_error
 
 #: Commands are small; anything bigger is refused before parsing.
 MAX_COMMAND_BYTES = 16 * 1024
@@ -34,12 +34,6 @@ _M = TypeVar("_M", bound=BaseModel)
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{name} must carry a timezone (UTC), got naive {value.isoformat()}")
-    return value.astimezone(timezone.utc)
 
 
 class StatusMessage(_Strict):
@@ -56,7 +50,7 @@ class StatusMessage(_Strict):
     @field_validator("at")
     @classmethod
     def _at_is_utc(cls, value: datetime) -> datetime:
-        return _utc(value, "at")
+        return as_utc(value, "at")
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
@@ -79,7 +73,7 @@ class CoveragePoint(_Strict):
     @field_validator("at")
     @classmethod
     def _at_is_utc(cls, value: datetime) -> datetime:
-        return _utc(value, "at")
+        return as_utc(value, "at")
 
 
 class OutboxDepth(_Strict):
@@ -114,7 +108,7 @@ class TelemetryMessage(_Strict):
     @field_validator("at")
     @classmethod
     def _at_is_utc(cls, value: datetime) -> datetime:
-        return _utc(value, "at")
+        return as_utc(value, "at")
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
@@ -162,11 +156,9 @@ def parse_command_header(payload: bytes | str) -> tuple[CommandHeader, dict[str,
         raise PayloadError(f"command payload is {len(payload)} bytes; the limit is {MAX_COMMAND_BYTES}")
     raw = _json_object(payload, "command")
     try:
-        header = CommandHeader.model_validate(
-            {"command_id": raw.get("command_id"), "type": raw.get("type")}
-        )
+        header = CommandHeader.model_validate({"command_id": raw.get("command_id"), "type": raw.get("type")})
     except ValidationError as exc:
-        raise PayloadError(f"command envelope is invalid: {_summarise(exc)}") from exc
+        raise PayloadError(f"command envelope is invalid: {summarise_validation_error(exc)}") from exc
     return header, raw
 
 
@@ -185,7 +177,9 @@ def _parse(cls: type[_M], payload: bytes | str, what: str) -> _M:
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:
-        raise PayloadError(f"{what} payload does not follow the schema: {_summarise(exc)}") from exc
+        raise PayloadError(
+            f"{what} payload does not follow the schema: {summarise_validation_error(exc)}"
+        ) from exc
 
 
 def validate_command(model: type[_C], raw: dict[str, Any]) -> _C:
@@ -193,13 +187,6 @@ def validate_command(model: type[_C], raw: dict[str, Any]) -> _C:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise PayloadError(f"command {raw.get('type')!r} is invalid: {_summarise(exc)}") from exc
-
-
-def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{where}: {err['msg']}")
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+        raise PayloadError(
+            f"command {raw.get('type')!r} is invalid: {summarise_validation_error(exc)}"
+        ) from exc
