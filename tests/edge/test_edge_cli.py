@@ -19,7 +19,6 @@ from streetwatch.events import ViolationEvent
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "datasets" / "samples" / "images"
-MODEL = REPO / "models" / "yolox_nano" / "yolox_nano.onnx"
 DEMO = REPO / "deploy" / "edge.demo.yaml"
 EXAMPLE = REPO / "deploy" / "edge.example.yaml"
 TRUCK_PHOTOS = ["vehicles_vnv_1292_jpg.jpg", "vehicles_vnv_28_jpg.jpg", "vehicles_vnv_1249_jpg.jpg"]
@@ -29,7 +28,8 @@ def write_config(tmp_path: Path, **changes: object) -> Path:
     raw = yaml.safe_load(DEMO.read_text())
     raw["source"]["uri"] = str(tmp_path / "frames")
     raw["location"]["path"] = str(REPO / "datasets" / "samples" / "track.gpx")
-    raw["detectors"][0]["model"] = str(MODEL)
+    for detector in raw["detectors"]:  # the copy lives elsewhere: make the demo's model paths absolute
+        detector["model"] = str((DEMO.parent / detector["model"]).resolve())
     raw["evidence"]["directory"] = str(tmp_path / "evidence")
     raw["sink"]["path"] = str(tmp_path / "events.jsonl")
     raw.update(changes)
@@ -80,7 +80,8 @@ def test_check_config_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert out.startswith(f"OK: {DEMO}")
     assert "yolox_nano_coco 1.0, 80 classes, input 416x416" in out
-    assert "truck -> unsealed_truck (candidate)" in out
+    assert "truck from detector 0 -> unsealed_truck (candidate)" in out
+    assert "streetwatch-det 1.0.0, 8 classes, input 416x416" in out
 
 
 def test_check_config_names_a_typo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
