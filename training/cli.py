@@ -38,6 +38,9 @@ def _register_train(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--close-mosaic", type=int, default=3, help="epochs at the end without mosaic")
     p.add_argument("--cache", choices=["ram", "disk", "none"], default="none", help="image cache")
+    p.add_argument("--optimizer", default="auto", help="ultralytics optimizer (auto, AdamW, SGD, ...)")
+    p.add_argument("--lr0", type=float, help="initial learning rate (ignored by optimizer auto)")
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--fraction", type=float, default=1.0, help="use this fraction of the train images")
     p.add_argument("--no-plots", action="store_true", help="skip label/batch plots")
     p.add_argument("--resume", action="store_true", help="resume <project>/<name>/weights/last.pt")
@@ -60,6 +63,8 @@ def _train(args: argparse.Namespace) -> int:
         cache=False if args.cache == "none" else args.cache,
         fraction=args.fraction,
         plots=not args.no_plots,
+        warmup_epochs=args.warmup_epochs,
+        extra={"optimizer": args.optimizer, **({"lr0": args.lr0} if args.lr0 is not None else {})},
     )
     run = train(config, resume=args.resume)
     print(f"run folder: {run}\nbest weights: {run / 'weights' / 'best.pt'}")
