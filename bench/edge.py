@@ -14,10 +14,10 @@ none pays for another's imports or memory:
 * ``ultralytics``: ``YOLO(model.onnx).predict(path)`` in a loop (it decodes the file,
   letterboxes, runs onnxruntime, does NMS), the usual way to run such a model.
 
-The model: ``models/streetwatch-det/*.onnx`` when it exists, else a YOLOv8n built from
-``yolov8n.yaml`` (random weights, nothing downloaded) and exported to ONNX in a temp
-folder. Throughputs are best-of ``--reps`` (other work on the machine only slows a run);
-every run's figure is printed too.
+The model: ``models/streetwatch-det/streetwatch-det.onnx`` (the edge default, FP32) when it
+exists, else a YOLOv8n built from ``yolov8n.yaml`` (random weights, nothing downloaded) and
+exported to ONNX in a temp folder. Throughputs are best-of ``--reps`` (other work on the
+machine only slows a run); every run's figure is printed too.
 Targets (printed, never asserted): pipeline >= 1.3x ultralytics, >= 0.95x raw, RSS < 400 MB.
 """
 
@@ -65,9 +65,10 @@ def pick_frames(count: int, folder: Path) -> list[Path]:
 def pick_model(workdir: Path, given: str | None) -> tuple[Path, str]:
     if given:
         return Path(given), "given on the command line"
-    shipped = sorted((REPO / "models" / "streetwatch-det").glob("*.onnx"))
-    if shipped:
-        return shipped[0], "models/streetwatch-det"
+    # The model the edge runs by default (FP32; the INT8 sibling is a CPU-only option).
+    shipped = REPO / "models" / "streetwatch-det" / "streetwatch-det.onnx"
+    if shipped.is_file():
+        return shipped, "models/streetwatch-det (default FP32)"
     return export_yolov8n(workdir), "yolov8n.yaml (random weights), exported to ONNX for this run"
 
 
