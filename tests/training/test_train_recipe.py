@@ -1,4 +1,4 @@
-"""The first-model recipe: label lines (boxes and polygons) and the merged dataset layout."""
+"""The first-model recipe: the merged dataset layout, class ids and hash."""
 
 from __future__ import annotations
 
@@ -8,25 +8,14 @@ import pytest
 import yaml
 
 from training.data_hash import dataset_hash, split_hash
-from training.recipes.first_model import CLASSES, parse_label_line, prepare
+from training.datasets.taxonomy import load_taxonomy
+from training.recipes.first_model import CLASSES, prepare
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
-def test_box_line_passes_through() -> None:
-    assert parse_label_line("2 0.5 0.4 0.2 0.1") == (2, 0.5, 0.4, 0.2, 0.1)
-
-
-def test_polygon_line_becomes_its_bounding_box() -> None:
-    cls, cx, cy, w, h = parse_label_line("0 0.1 0.2 0.5 0.2 0.5 0.6 0.1 0.6")  # type: ignore[misc]
-    assert cls == 0
-    assert (cx, cy, w, h) == pytest.approx((0.3, 0.4, 0.4, 0.4))
-
-
-def test_blank_and_malformed_lines() -> None:
-    assert parse_label_line("   ") is None
-    with pytest.raises(ValueError, match="polygon"):
-        parse_label_line("1 0.1 0.2 0.3")
+def test_classes_are_the_taxonomy_trained_classes_in_order() -> None:
+    assert list(load_taxonomy().trained_class_names()) == CLASSES
 
 
 @pytest.mark.skipif(not (SHARED / "garbage").is_dir(), reason=f"needs {SHARED}")

@@ -73,6 +73,9 @@ def yolo_label_lines(image: LabeledImage, class_ids: Mapping[str, int]) -> list[
         cx = (box.x1 + box.x2) / 2 / image.width
         cy = (box.y1 + box.y2) / 2 / image.height
         w, h = box.width / image.width, box.height / image.height
+        # Round off the pixel round trip's float noise (~1e-16) first: a source fraction on a
+        # 6-decimal tie (0.1609375) then prints as the source's own text would (0.160938).
+        cx, cy, w, h = (round(v, 12) for v in (cx, cy, w, h))
         lines.append(f"{class_ids[box.class_name]} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
     return lines
 

@@ -12,8 +12,18 @@ not teach the model that those cars and trucks are background. The opposite dire
 no teacher yet: garbage and signboards visible in the traffic-camera photos stay unlabelled
 (they are rare and small in those elevated views; the model card records this gap).
 
+The sources are read with the dataset package's YOLO importer
+(:func:`training.datasets.importers.yolo.import_yolo`) and label lines are written with its
+YOLO writer's :func:`~training.datasets.yolo_writer.yolo_label_lines`; the layout stays this
+recipe's own (``{train,val}/{images,labels}``, ``train.txt`` with the signboard repeats).
 The sources are read, never written: the merged set (images copied, labels rewritten) goes
 to ``--out``, where ultralytics may put its ``labels.cache`` files.
+
+Since the importer took over the parsing, a build differs from the one streetwatch-det 1.0.0
+and 1.1.0 trained on (data hash ``fc0f96c1...``) in 6 of 2308 label files: 4 signboard boxes
+that overhang the photo by up to 1.6 px are clipped to it, and 2 vehicle boxes narrower than
+1 px (vehicles/train vnv_119_jpg, vnv_659_png) are dropped. Ultralytics clips boxes to the
+image itself and drops boxes under 2 px when it augments, so training sees the same targets.
 
 Re-run with::
 
@@ -23,6 +33,7 @@ Re-run with::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import shutil
@@ -30,8 +41,16 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+from training.datasets.importers.yolo import import_yolo
+from training.datasets.records import ImportedDataset, LabeledBox, LabeledImage
+from training.datasets.yolo_writer import yolo_label_lines
+
+if TYPE_CHECKING:
+    from training.pseudo_label import YoloxPseudoLabeler
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +70,6 @@ PSEUDO_LABEL_VEHICLES_IN: tuple[str, ...] = ("garbage", "signboards")
 #: The signboard set is ~10x smaller than the others; repeating its train list evens the classes out.
 TRAIN_REPEATS: dict[str, int] = {"signboards": 2}
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
 
 @dataclass
 class PrepareReport:
@@ -63,46 +80,39 @@ class PrepareReport:
     problems: list[str] = field(default_factory=list)
 
 
-def parse_label_line(line: str) -> tuple[int, float, float, float, float] | None:
-    """One YOLO label line (box or polygon) -> (class, cx, cy, w, h) normalised; None if blank."""
-    parts = line.split()
-    if not parts:
+def _import_source(data: Path, source: str, verify_images: bool) -> ImportedDataset:
+    """One source read by the dataset package's YOLO importer, its class ids named with our classes."""
+    mapping = SOURCES[source]
+    names = [mapping[class_id] for class_id in range(len(mapping))]
+    for split in ("train", "val"):
+        image_dir = data / source / split / "images"
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"missing source folder {image_dir}")
+    return import_yolo(
+        data / source,
+        source=source,
+        mapping={name: name for name in names},
+        names=names,
+        verify_images=verify_images,
+    )
+
+
+def _pseudo_vehicle_image(image: LabeledImage, labeler: YoloxPseudoLabeler) -> LabeledImage | None:
+    """The teacher's vehicle boxes on ``image`` (clipped to it); None if OpenCV cannot read the file."""
+    import cv2
+
+    pixels = cv2.imread(str(image.path))
+    if pixels is None:
         return None
-    cls = int(parts[0])
-    values = [float(v) for v in parts[1:]]
-    if len(values) == 4:
-        cx, cy, w, h = values
-        return cls, cx, cy, w, h
-    if len(values) >= 6 and len(values) % 2 == 0:
-        xs, ys = values[0::2], values[1::2]
-        x1, x2 = max(0.0, min(xs)), min(1.0, max(xs))
-        y1, y2 = max(0.0, min(ys)), min(1.0, max(ys))
-        return cls, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
-    raise ValueError(f"expected 4 box values or an even number >= 6 of polygon values, got {len(values)}")
-
-
-def _convert_labels(label_path: Path, mapping: dict[int, str], report: PrepareReport) -> list[str]:
-    lines: list[str] = []
-    if not label_path.exists():
-        return lines
-    for number, raw in enumerate(label_path.read_text().splitlines(), start=1):
-        try:
-            parsed = parse_label_line(raw)
-        except ValueError as exc:
-            report.problems.append(f"{label_path}:{number}: {exc}")
-            continue
-        if parsed is None:
-            continue
-        cls, cx, cy, w, h = parsed
-        if cls not in mapping:
-            report.problems.append(f"{label_path}:{number}: class id {cls} not in {sorted(mapping)}")
-            continue
-        if len(raw.split()) > 5:
-            report.polygons += 1
-        name = mapping[cls]
-        report.boxes[name] += 1
-        lines.append(f"{CLASSES.index(name)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
-    return lines
+    # The size OpenCV decoded (EXIF rotation applied) is the frame the teacher's boxes are in.
+    h, w = pixels.shape[:2]
+    boxes: list[LabeledBox] = []
+    for box in labeler(pixels):
+        x1, y1 = max(0.0, box.x1), max(0.0, box.y1)
+        x2, y2 = min(float(w), box.x2), min(float(h), box.y2)
+        if x2 > x1 and y2 > y1:
+            boxes.append(LabeledBox(box.class_name, x1, y1, x2, y2))
+    return dataclasses.replace(image, width=w, height=h, boxes=tuple(boxes))
 
 
 def prepare(
@@ -112,44 +122,38 @@ def prepare(
 
     ``limit`` keeps only the first N images of each source split (small sets for tests).
     """
-    import cv2
-
     from training.data_hash import dataset_hash
     from training.pseudo_label import YoloxPseudoLabeler
 
     report = PrepareReport()
     labeler = YoloxPseudoLabeler(yolox, conf=conf) if yolox else None
+    class_ids = {name: index for index, name in enumerate(CLASSES)}
     train_list: list[str] = []
     for split in ("train", "val"):
         (out / split / "images").mkdir(parents=True, exist_ok=True)
         (out / split / "labels").mkdir(parents=True, exist_ok=True)
-    for source, mapping in SOURCES.items():
+    for source in SOURCES:
+        # A full decode of every photo proves the files whole; a limited (test) build skips it.
+        imported = _import_source(data, source, verify_images=limit is None)
+        # Counted over the whole source, also when ``limit`` keeps fewer images.
+        report.polygons += imported.report.polygons_converted
+        report.problems.extend(str(problem) for problem in imported.report.problems)
         for split in ("train", "val"):
-            image_dir = data / source / split / "images"
-            if not image_dir.is_dir():
-                raise FileNotFoundError(f"missing source folder {image_dir}")
-            images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            for image_path in images[:limit]:
-                label_path = data / source / split / "labels" / f"{image_path.stem}.txt"
-                lines = _convert_labels(label_path, mapping, report)
+            # Each source's own train/val folders are the split of the merged set.
+            images = [image for image in imported.images if image.origin_split == split]
+            for image in images[:limit]:
+                lines = yolo_label_lines(image, class_ids)
+                report.boxes.update(box.class_name for box in image.boxes)
                 if labeler is not None and source in PSEUDO_LABEL_VEHICLES_IN:
-                    image = cv2.imread(str(image_path))
-                    if image is None:
-                        report.problems.append(f"{image_path}: unreadable image, skipped")
+                    pseudo = _pseudo_vehicle_image(image, labeler)
+                    if pseudo is None:
+                        report.problems.append(f"{image.path}: unreadable image, skipped")
                         continue
-                    h, w = image.shape[:2]
-                    for box in labeler(image):
-                        x1, y1 = max(0.0, box.x1), max(0.0, box.y1)
-                        x2, y2 = min(float(w), box.x2), min(float(h), box.y2)
-                        if x2 <= x1 or y2 <= y1:
-                            continue
-                        report.pseudo_boxes[box.class_name] += 1
-                        cx, cy = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h
-                        bw, bh = (x2 - x1) / w, (y2 - y1) / h
-                        lines.append(f"{CLASSES.index(box.class_name)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
-                name = f"{source}__{image_path.name}"
+                    lines += yolo_label_lines(pseudo, class_ids)
+                    report.pseudo_boxes.update(box.class_name for box in pseudo.boxes)
+                name = f"{source}__{image.path.name}"
                 target = out / split / "images" / name
-                shutil.copy2(image_path, target)
+                shutil.copy2(image.path, target)
                 (out / split / "labels" / f"{Path(name).stem}.txt").write_text("\n".join(lines) + "\n")
                 report.images[f"{source}/{split}"] += 1
                 if split == "train":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from streetwatch.errors import DatasetError
@@ -104,6 +105,18 @@ def test_truncated_jpeg_needs_a_full_decode_to_be_caught():
     assert read_image_size(broken, full_decode=False).width == 256
     with pytest.raises(ImageReadError, match="truncated"):
         read_image_size(broken)
+
+
+def test_yolo_blank_label_lines_are_skipped_without_a_problem(tmp_path, taxonomy):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.jpg"), np.zeros((100, 200, 3), np.uint8))
+    (tmp_path / "labels" / "a.txt").write_text("\n   \n2 0.5 0.4 0.2 0.1\n\t\n")
+    dataset = import_dataset("yolo", tmp_path, source="garbage_cn", names=GARBAGE, taxonomy=taxonomy)
+    assert dataset.report.problems == []
+    (box,) = dataset.images[0].boxes
+    assert box.class_name == "overflow"
+    assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx((80, 35, 120, 45))
 
 
 def test_yolo_without_names_asks_for_them(tmp_path, taxonomy):
