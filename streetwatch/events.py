@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from streetwatch.errors import PayloadError
 
@@ -51,6 +51,14 @@ class Lifecycle(str, Enum):
     new = "new"  # confirmed for the first time
     update = "update"  # still there; a better frame or a longer dwell
     end = "end"  # no longer seen (left the view, removed, or the track was lost)
+
+
+def _require_utc(value: datetime) -> datetime:
+    return as_utc(value, "time")
+
+
+#: A timezone-aware datetime, normalised to UTC; a naive one is refused (its zone is unknowable).
+UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
 
 
 class _Strict(BaseModel):
@@ -88,12 +96,7 @@ class EvidenceRef(_Strict):
     frame_bytes: int = Field(gt=0, description="Size of the full-frame JPEG in bytes.")
     crop_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the crop JPEG.")
     crop_bytes: int = Field(gt=0, description="Size of the crop JPEG in bytes.")
-    captured_at: datetime = Field(description="UTC time of the frame the evidence was cut from.")
-
-    @field_validator("captured_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return as_utc(value, "captured_at")
+    captured_at: UtcDatetime = Field(description="UTC time of the frame the evidence was cut from.")
 
 
 Box = Annotated[
@@ -123,19 +126,14 @@ class ViolationEvent(_Strict):
     box: Box
     frame_width: int = Field(gt=0, description="Width of the frame in pixels.")
     frame_height: int = Field(gt=0, description="Height of the frame in pixels.")
-    observed_at: datetime = Field(description="UTC time of the frame this event describes.")
-    first_seen_at: datetime = Field(description="UTC time the track was first seen.")
+    observed_at: UtcDatetime = Field(description="UTC time of the frame this event describes.")
+    first_seen_at: UtcDatetime = Field(description="UTC time the track was first seen.")
     frames_seen: int = Field(ge=1, description="Frames in which the track was detected so far.")
     position: Position | None = Field(description="Camera position at observed_at; null without a fix.")
     model: ModelRef
     evidence: EvidenceRef | None = Field(
         default=None, description="Best frame so far; null when evidence was dropped or not kept."
     )
-
-    @field_validator("observed_at", "first_seen_at")
-    @classmethod
-    def _utc(cls, value: datetime, info: object) -> datetime:
-        return as_utc(value, getattr(info, "field_name", "time"))
 
     @model_validator(mode="after")
     def _coherent(self) -> ViolationEvent:
@@ -160,12 +158,7 @@ class ViolationEvent(_Strict):
         size = len(payload)
         if size > MAX_EVENT_BYTES:
             raise PayloadError(f"event payload is {size} bytes; the limit is {MAX_EVENT_BYTES}")
-        try:
-            raw = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PayloadError(f"event payload is not JSON: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise PayloadError(f"event payload must be a JSON object, got {type(raw).__name__}")
+        raw = decode_json_object(payload, "event")
         version = raw.get("schema_version")
         if version != SCHEMA_VERSION:
             raise PayloadError(f"unsupported schema_version {version!r}; this build reads {SCHEMA_VERSION}")
@@ -175,6 +168,17 @@ class ViolationEvent(_Strict):
             raise PayloadError(
                 f"event payload does not follow the schema: {summarise_validation_error(exc)}"
             ) from exc
+
+
+def decode_json_object(payload: bytes | str, what: str) -> dict[str, Any]:
+    """Decode a payload that must be one JSON object; :class:`PayloadError` says what it was instead."""
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"{what} payload is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PayloadError(f"{what} payload must be a JSON object, got {type(raw).__name__}")
+    return raw
 
 
 def event_json_schema() -> dict[str, object]:

@@ -13,14 +13,18 @@ that type (extra keys forbidden there too) and logs and ignores what it does not
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from streetwatch.errors import PayloadError
-from streetwatch.events import DEVICE_ID_PATTERN, ModelRef, as_utc, summarise_validation_error
+from streetwatch.events import (
+    DEVICE_ID_PATTERN,
+    ModelRef,
+    UtcDatetime,
+    decode_json_object,
+    summarise_validation_error,
+)
 
 #: Commands are small; anything bigger is refused before parsing.
 MAX_COMMAND_BYTES = 16 * 1024
@@ -35,9 +39,28 @@ _M = TypeVar("_M", bound=BaseModel)
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def to_json(self) -> bytes:
+        """Compact UTF-8 JSON, the exact bytes published on MQTT."""
+        return self.model_dump_json().encode()
 
-class StatusMessage(_Strict):
+
+class _Message(_Strict):
+    """A box-to-server message: parsed with :meth:`from_json`, errors as :class:`PayloadError`."""
+
+    kind: ClassVar[str]
+
+    @classmethod
+    def from_json(cls: type[_Msg], payload: bytes | str) -> _Msg:
+        return _parse(cls, payload, cls.kind)
+
+
+_Msg = TypeVar("_Msg", bound=_Message)
+
+
+class StatusMessage(_Message):
     """Retained on ``.../status``: is the box online, and what software and models it runs."""
+
+    kind: ClassVar[str] = "status"
 
     state: Literal["online", "offline"] = Field(
         description="online: sent on every connect; offline: the last will, or sent on a clean shutdown."
@@ -45,19 +68,7 @@ class StatusMessage(_Strict):
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The box this status describes.")
     software_version: str = Field(min_length=1, max_length=64, description="StreetWatch version on the box.")
     models: list[ModelRef] = Field(default_factory=list, description="Detector models the box runs.")
-    at: datetime = Field(description="UTC time the message was built (for the will: when it was armed).")
-
-    @field_validator("at")
-    @classmethod
-    def _at_is_utc(cls, value: datetime) -> datetime:
-        return as_utc(value, "at")
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
-
-    @classmethod
-    def from_json(cls, payload: bytes | str) -> StatusMessage:
-        return _parse(cls, payload, "status")
+    at: UtcDatetime = Field(description="UTC time the message was built (for the will: when it was armed).")
 
 
 class CoveragePoint(_Strict):
@@ -65,15 +76,10 @@ class CoveragePoint(_Strict):
 
     lat: float = Field(ge=-90, le=90, description="Latitude in degrees, WGS 84.")
     lon: float = Field(ge=-180, le=180, description="Longitude in degrees, WGS 84.")
-    at: datetime = Field(description="UTC time of the fix.")
+    at: UtcDatetime = Field(description="UTC time of the fix.")
     heading: float | None = Field(
         default=None, ge=0, lt=360, description="Course over ground or camera direction, degrees from north."
     )
-
-    @field_validator("at")
-    @classmethod
-    def _at_is_utc(cls, value: datetime) -> datetime:
-        return as_utc(value, "at")
 
 
 class OutboxDepth(_Strict):
@@ -82,14 +88,18 @@ class OutboxDepth(_Strict):
     events: int = Field(ge=0, description="Events not yet acknowledged by the broker.")
     evidence: int = Field(ge=0, description="Evidence images not yet acknowledged by the broker.")
     bytes: int = Field(ge=0, description="Payload bytes of all waiting messages.")
-    oldest_at: datetime | None = Field(default=None, description="UTC creation time of the oldest message.")
+    oldest_at: UtcDatetime | None = Field(
+        default=None, description="UTC creation time of the oldest message."
+    )
 
 
-class TelemetryMessage(_Strict):
+class TelemetryMessage(_Message):
     """Sent on ``.../telemetry`` every ``telemetry_interval_s`` while connected."""
 
+    kind: ClassVar[str] = "telemetry"
+
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The box that reports.")
-    at: datetime = Field(description="UTC time of the report.")
+    at: UtcDatetime = Field(description="UTC time of the report.")
     period_s: float = Field(ge=0, description="Seconds covered by this report (since the previous one).")
     uptime_s: float = Field(ge=0, description="Seconds since the edge process started.")
     frames: int = Field(ge=0, description="Frames processed during the period.")
@@ -105,18 +115,6 @@ class TelemetryMessage(_Strict):
     cpu_temp_c: float | None = Field(default=None, description="CPU temperature, when a sensor is readable.")
     gpu_temp_c: float | None = Field(default=None, description="GPU temperature (Jetson), when readable.")
 
-    @field_validator("at")
-    @classmethod
-    def _at_is_utc(cls, value: datetime) -> datetime:
-        return as_utc(value, "at")
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
-
-    @classmethod
-    def from_json(cls, payload: bytes | str) -> TelemetryMessage:
-        return _parse(cls, payload, "telemetry")
-
 
 class CommandHeader(_Strict):
     """The envelope every command carries; the rest depends on ``type``."""
@@ -130,9 +128,6 @@ class Command(_Strict):
 
     command_id: str = Field(min_length=1, max_length=64, description="Unique id chosen by the server.")
     type: str = Field(pattern=COMMAND_TYPE_PATTERN, description="Which command this is.")
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
 
 
 class SendTelemetryCommand(Command):
@@ -154,7 +149,7 @@ def parse_command_header(payload: bytes | str) -> tuple[CommandHeader, dict[str,
     """Read a command's envelope; return it with the whole decoded object for the typed model."""
     if len(payload) > MAX_COMMAND_BYTES:
         raise PayloadError(f"command payload is {len(payload)} bytes; the limit is {MAX_COMMAND_BYTES}")
-    raw = _json_object(payload, "command")
+    raw = decode_json_object(payload, "command")
     try:
         header = CommandHeader.model_validate({"command_id": raw.get("command_id"), "type": raw.get("type")})
     except ValidationError as exc:
@@ -162,18 +157,8 @@ def parse_command_header(payload: bytes | str) -> tuple[CommandHeader, dict[str,
     return header, raw
 
 
-def _json_object(payload: bytes | str, what: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"{what} payload is not JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise PayloadError(f"{what} payload must be a JSON object, got {type(raw).__name__}")
-    return raw
-
-
 def _parse(cls: type[_M], payload: bytes | str, what: str) -> _M:
-    raw = _json_object(payload, what)
+    raw = decode_json_object(payload, what)
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:
