@@ -8,6 +8,7 @@ image and hash to the SHA-256 in their topic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -47,6 +48,25 @@ class EvidenceReceived:
 Decoded = ViolationEvent | EvidenceReceived | StatusMessage | TelemetryMessage | Rejected
 
 
+JsonMessage = ViolationEvent | StatusMessage | TelemetryMessage
+
+
+@dataclass(frozen=True, slots=True)
+class _JsonKind:
+    """How one JSON topic kind is read: its name in messages, its size limit, its parser."""
+
+    what: str
+    limit: Callable[[IngestLimits], int]
+    parse: Callable[[bytes], JsonMessage]
+
+
+_JSON_KINDS: dict[str, _JsonKind] = {
+    "events": _JsonKind("event", lambda lim: lim.max_event_bytes, ViolationEvent.from_json),
+    "status": _JsonKind("status", lambda lim: lim.max_status_bytes, StatusMessage.from_json),
+    "telemetry": _JsonKind("telemetry", lambda lim: lim.max_telemetry_bytes, TelemetryMessage.from_json),
+}
+
+
 def decode(topic: str, payload: bytes, limits: IngestLimits, store: EvidenceStore) -> Decoded:
     """Validate one message; evidence is written to ``store`` here (it is idempotent)."""
     try:
@@ -54,14 +74,16 @@ def decode(topic: str, payload: bytes, limits: IngestLimits, store: EvidenceStor
     except PayloadError as exc:
         return Rejected(RejectReason.bad_topic, str(exc))
     size = len(payload)
-    if parsed.kind == "events":
-        if size > limits.max_event_bytes:
-            return _too_big("event", size, limits.max_event_bytes)
+    kind = _JSON_KINDS.get(parsed.kind)
+    if kind is not None:
+        limit = kind.limit(limits)
+        if size > limit:
+            return _too_big(kind.what, size, limit)
         try:
-            event = ViolationEvent.from_json(payload)
+            message = kind.parse(payload)
         except PayloadError as exc:
             return Rejected(RejectReason.malformed, str(exc))
-        return _same_device(event, event.device_id, parsed.device_id, topic)
+        return _same_device(message, parsed.device_id, topic)
     if parsed.kind == "evidence":
         if size > limits.max_evidence_bytes:
             return _too_big("evidence", size, limits.max_evidence_bytes)
@@ -74,22 +96,6 @@ def decode(topic: str, payload: bytes, limits: IngestLimits, store: EvidenceStor
         except StorageError as exc:
             return Rejected(RejectReason.storage_error, str(exc))
         return EvidenceReceived(parsed.device_id, stored)
-    if parsed.kind == "status":
-        if size > limits.max_status_bytes:
-            return _too_big("status", size, limits.max_status_bytes)
-        try:
-            status = StatusMessage.from_json(payload)
-        except PayloadError as exc:
-            return Rejected(RejectReason.malformed, str(exc))
-        return _same_device(status, status.device_id, parsed.device_id, topic)
-    if parsed.kind == "telemetry":
-        if size > limits.max_telemetry_bytes:
-            return _too_big("telemetry", size, limits.max_telemetry_bytes)
-        try:
-            telemetry = TelemetryMessage.from_json(payload)
-        except PayloadError as exc:
-            return Rejected(RejectReason.malformed, str(exc))
-        return _same_device(telemetry, telemetry.device_id, parsed.device_id, topic)
     return Rejected(
         RejectReason.bad_topic, f"topic {topic!r} carries {parsed.kind}, which the server does not read"
     )
@@ -99,12 +105,8 @@ def _too_big(what: str, size: int, limit: int) -> Rejected:
     return Rejected(RejectReason.oversized, f"{what} payload is {size} bytes; the limit is {limit}")
 
 
-def _same_device(
-    message: ViolationEvent | StatusMessage | TelemetryMessage,
-    payload_device: str,
-    topic_device: str,
-    topic: str,
-) -> Decoded:
+def _same_device(message: JsonMessage, topic_device: str, topic: str) -> Decoded:
+    payload_device = message.device_id
     if payload_device != topic_device:
         return Rejected(
             RejectReason.spoofed,
