@@ -5,12 +5,12 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streetwatch.errors import ConfigError
 from training.datasets.importers import DatasetFormat
 from training.datasets.taxonomy import Taxonomy
+from training.datasets.yaml_file import load_yaml_model
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parents[2] / "datasets" / "catalog.yaml"
 
@@ -83,13 +83,4 @@ class Catalog(_Strict):
 
 def load_catalog(path: Path | str | None = None) -> Catalog:
     file = Path(path) if path is not None else DEFAULT_CATALOG_PATH
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"dataset catalog {file} not found") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read dataset catalog {file}: {exc}") from exc
-    try:
-        return Catalog.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"dataset catalog {file} is invalid:\n{exc}") from exc
+    return load_yaml_model(Catalog, file, "dataset catalog")

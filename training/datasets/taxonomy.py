@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streetwatch.errors import ConfigError
 from streetwatch.events import ViolationType
+from training.datasets.yaml_file import load_yaml_model
 
 #: ``datasets/classes.yaml`` of this checkout (the repository root is two levels above this package).
 DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parents[2] / "datasets" / "classes.yaml"
@@ -143,13 +143,4 @@ def map_class(mapping: Mapping[str, str | None], source_name: str) -> tuple[bool
 def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
     """Read and validate ``classes.yaml`` (default: the repository's ``datasets/classes.yaml``)."""
     file = Path(path) if path is not None else DEFAULT_TAXONOMY_PATH
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"taxonomy file {file} not found; pass the path of classes.yaml") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read taxonomy file {file}: {exc}") from exc
-    try:
-        return Taxonomy.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"taxonomy file {file} is invalid:\n{exc}") from exc
+    return load_yaml_model(Taxonomy, file, "taxonomy file", "; pass the path of classes.yaml")
