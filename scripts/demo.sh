@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
-exec python3 -m streetwatch.cli demo "$@"
+exec "${PYTHON:-python3}" -m streetwatch.cli demo "$@"
