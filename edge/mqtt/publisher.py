@@ -83,6 +83,10 @@ class OutboxPublisher:
         self._clock = clock
         self._idle = threading.Event()  # set while nothing is waiting or in flight
         self._generation = 0  # bumped by notify(), so a read that raced a commit is not "idle"
+        # Guards generation + idle together: without it a notify() landing between the
+        # publisher's "generation unchanged?" check and its idle.set() would leave idle set
+        # over a freshly committed row, and close() would skip the drain.
+        self._idle_lock = threading.Lock()
         self._last_connect = 0.0
         self.acked = 0
         self.refused = 0
@@ -100,8 +104,9 @@ class OutboxPublisher:
 
     def notify(self) -> None:
         """New rows were committed (or the link came up): look at the outbox now."""
-        self._generation += 1
-        self._idle.clear()
+        with self._idle_lock:
+            self._generation += 1
+            self._idle.clear()
         self._wake.set()
 
     def on_connected(self) -> None:
@@ -160,9 +165,9 @@ class OutboxPublisher:
         generation = self._generation
         rows = self._reader.after(self._cursor, room)
         if not rows:
-            if not self._inflight and self._replay_from is None and generation == self._generation:
+            if not self._inflight and self._replay_from is None:
                 self._flush_deletes(force=True)
-                self._idle.set()
+                self._mark_idle_unless_notified(generation)
             return False
         if not self._inflight:
             self._last_ack = now  # the stall clock starts with the first message in flight
@@ -180,6 +185,11 @@ class OutboxPublisher:
         if published:
             self._reader.mark_attempted(rows[0].id, rows[published - 1].id)
         return published == len(rows)
+
+    def _mark_idle_unless_notified(self, generation: int) -> None:
+        with self._idle_lock:
+            if generation == self._generation:
+                self._idle.set()
 
     def _drop_oversized(self, rows: list[StoredMessage]) -> list[StoredMessage]:
         """A message the broker will never take would block the queue forever: count it and let it go."""
