@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -68,3 +69,12 @@ def test_to_tensor_swaps_channels_and_scales():
     assert rgb.shape == bgr.shape == (1, 3, 2, 3) and rgb.dtype == np.float32
     assert rgb[0, :, 0, 0].tolist() == [15, 10, 5]
     assert bgr[0, :, 0, 0].tolist() == [10, 20, 30]
+
+
+def test_to_tensor_matches_opencvs_blob_on_a_full_size_input():
+    canvas = np.random.default_rng(3).integers(0, 256, (416, 416, 3), dtype=np.uint8)
+    for rgb, scale in ((True, 1 / 255), (False, 1.0)):
+        reference = cv2.dnn.blobFromImage(canvas, scalefactor=scale, swapRB=rgb)
+        ours = to_tensor(canvas, rgb=rgb, scale=scale)
+        assert ours.flags.c_contiguous
+        np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-6)
