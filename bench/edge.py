@@ -9,8 +9,13 @@ none pays for another's imports or memory:
 * ``pipeline``: ``EdgePipeline`` on an image-folder source: JPEG decode, letterbox,
   inference, decode + NMS, ByteTrack, rules (and the JSON-lines sink), no display.
   Peak RSS is the pipeline process's ``ru_maxrss`` (model loaded, run finished).
-* ``raw``: ``session.run`` alone in a loop on input tensors made before timing
-  (same session options, same letterbox and input size): the ceiling for inference.
+* ``raw``: ``session.run`` alone in one loop on input tensors made before timing (same
+  session options, letterbox and input size; all cores on the one call): the plain way
+  to run a model, and the baseline of the ``pipeline_vs_raw`` target.
+* ``raw_parallel``: the same loop split over as many threads as the pipeline has
+  inference workers, on one session with as many intra-op threads as each worker gets:
+  the ceiling for inference in the pipeline's own arrangement (no decode, no pre- or
+  post-processing). ``pipeline_vs_raw_parallel`` says how much of it the pipeline keeps.
 * ``ultralytics``: ``YOLO(model.onnx).predict(path)`` in a loop (it decodes the file,
   letterboxes, runs onnxruntime, does NMS), the usual way to run such a model.
 
@@ -109,7 +114,7 @@ def parent(args: argparse.Namespace) -> dict[str, Any]:
         frames_dir = workdir / "frames"
         pick_frames(args.frames, frames_dir)
         best: dict[str, dict[str, Any]] = {}
-        every: dict[str, list[float]] = {"pipeline": [], "raw": [], "ultralytics": []}
+        every: dict[str, list[float]] = {"pipeline": [], "raw": [], "raw_parallel": [], "ultralytics": []}
         for _ in range(args.reps):
             for mode in every:  # interleaved: drifting load hits all alike
                 result = run_child(mode, model, frames_dir, workdir)
@@ -126,6 +131,7 @@ def parent(args: argparse.Namespace) -> dict[str, Any]:
             (repeated / f"frame_{i:04d}.jpg").symlink_to((frames_dir / f"frame_{i // 4:04d}.jpg").resolve())
         with_objects = run_child("pipeline", yolox, repeated, workdir) if yolox.is_file() else None
     pipe, raw, ultra = best["pipeline"], best["raw"], best["ultralytics"]
+    parallel = best["raw_parallel"]
     median = {mode: statistics.median(runs) for mode, runs in every.items()}
     report: dict[str, Any] = {
         "model": model.name,
@@ -139,8 +145,12 @@ def parent(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline_fps": round(pipe["fps"], 2),
         "raw_fps": round(raw["fps"], 2),
         "ultralytics_fps": round(ultra["fps"], 2),
+        "raw_parallel_fps": round(parallel["fps"], 2),
+        "inference_workers": pipe["inference_workers"],
         "pipeline_vs_ultralytics": round(pipe["fps"] / ultra["fps"], 3),
         "pipeline_vs_raw": round(pipe["fps"] / raw["fps"], 3),
+        "pipeline_vs_raw_parallel": round(pipe["fps"] / parallel["fps"], 3),
+        "raw_parallel_vs_raw": round(parallel["fps"] / raw["fps"], 3),
         "pipeline_peak_rss_mb": round(pipe["peak_rss_mb"], 1),
         "raw_peak_rss_mb": round(raw["peak_rss_mb"], 1),
         "ultralytics_peak_rss_mb": round(ultra["peak_rss_mb"], 1),
@@ -163,9 +173,13 @@ def parent(args: argparse.Namespace) -> dict[str, Any]:
         "targets": TARGETS,
         "definitions": {
             "pipeline": "EdgePipeline.run over an image folder: JPEG decode + letterbox (reader thread), "
-            "onnxruntime (main thread), decode/NMS + ByteTrack + rules + JSON-lines sink (events thread)",
-            "raw": "onnxruntime session.run only, in a loop, on 1x3xHxW float32 tensors letterboxed before "
-            "timing (same session options and input size as the pipeline); no decode, no pre/post-processing",
+            "onnxruntime (inference_workers frames at once, one session shared), decode/NMS + ByteTrack + "
+            "rules + JSON-lines sink (events thread, frames back in order)",
+            "raw": "onnxruntime session.run only, in one loop, on 1x3xHxW float32 tensors letterboxed before "
+            "timing (same session options and input size; intra-op threads = all cores, up to 4); no decode, "
+            "no pre/post-processing",
+            "raw_parallel": "the raw loop split over inference_workers threads on one session with the "
+            "pipeline's intra-op threads per worker: the inference ceiling of the pipeline's arrangement",
             "ultralytics": "ultralytics YOLO(model.onnx, task='detect').predict(jpeg_path, imgsz, conf=0.25) "
             "per frame: decode, letterbox, onnxruntime, NMS",
             "fps": f"frames / wall-clock seconds, best of {args.reps} interleaved runs, one process each",
@@ -189,11 +203,10 @@ def peak_rss_mb() -> float:
 def child_pipeline(model: Path, frames_dir: Path, workdir: Path) -> dict[str, Any]:
     from edge.config import DetectorConfig, DeviceConfig
     from edge.detector import load_detector
-    from edge.pipeline import EdgePipeline
+    from edge.pipeline import EdgePipeline, inference_plan
 
     detector_cfg = {"model": str(model), "providers": ["CPUExecutionProvider"]}
-    detector = load_detector(DetectorConfig.model_validate(detector_cfg), 0)
-    names = list(detector.info.class_names)
+    names = list(load_detector(DetectorConfig.model_validate(detector_cfg), 0).info.class_names)
     violations = ["unsealed_truck", "street_vending", "garbage_overflow", "illegal_signboard"]
     config = DeviceConfig.model_validate(
         {
@@ -209,7 +222,9 @@ def child_pipeline(model: Path, frames_dir: Path, workdir: Path) -> dict[str, An
             "sink": {"kind": "jsonl", "path": str(workdir / "events.jsonl")},
         }
     )
-    counted = _CountingDetector(detector)
+    # Loaded again the way the pipeline loads its own (threads per session from its plan).
+    _, threads = inference_plan(config.inference_workers)
+    counted = _CountingDetector(load_detector(config.detectors[0], 0, threads=threads))
     pipeline = EdgePipeline(config, detectors=[counted])
     started = time.perf_counter()
     stats = pipeline.run()
@@ -220,7 +235,8 @@ def child_pipeline(model: Path, frames_dir: Path, workdir: Path) -> dict[str, An
         "frames": stats.frames,
         "peak_rss_mb": peak_rss_mb(),
         "stage_ms": snap["stage_ms"],
-        "input_size": list(detector.info.input_size),
+        "input_size": list(counted.info.input_size),
+        "inference_workers": pipeline.inference_workers,
         "detections_per_frame": round(counted.detections / max(stats.frames, 1), 2),
         "events": stats.events,
     }
@@ -269,6 +285,41 @@ def child_raw(model: Path, frames_dir: Path) -> dict[str, Any]:
     return {"fps": len(tensors) / elapsed, "frames": len(tensors), "peak_rss_mb": peak_rss_mb()}
 
 
+def child_raw_parallel(model: Path, frames_dir: Path) -> dict[str, Any]:
+    import threading
+
+    import cv2
+    import numpy as np
+
+    from edge.config import DetectorConfig
+    from edge.detector import load_detector
+    from edge.detector.session import open_session
+    from edge.pipeline import inference_plan
+
+    workers, threads = inference_plan(None)  # the pipeline child runs with the default too
+    detector = load_detector(DetectorConfig(model=str(model), providers=["CPUExecutionProvider"]), 0)
+    images = [cv2.imread(str(p)) for p in sorted(frames_dir.glob("*.jpg"))]
+    tensors = [detector.prepare(np.asarray(image, dtype=np.uint8)).tensor for image in images]
+    del detector
+    session = open_session(model, ["CPUExecutionProvider"], "raw-parallel", threads)
+    name = session.get_inputs()[0].name
+    for tensor in tensors[:3]:
+        session.run(None, {name: tensor})
+
+    def loop(part: list[Any]) -> None:
+        for tensor in part:
+            session.run(None, {name: tensor})
+
+    runners = [threading.Thread(target=loop, args=(tensors[i::workers],)) for i in range(workers)]
+    started = time.perf_counter()
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    elapsed = time.perf_counter() - started
+    return {"fps": len(tensors) / elapsed, "frames": len(tensors), "peak_rss_mb": peak_rss_mb()}
+
+
 def child_ultralytics(model: Path, frames_dir: Path) -> dict[str, Any]:
     warnings.simplefilter("ignore")
     from ultralytics import YOLO
@@ -291,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=60, help="Photos per measurement (default 60).")
     parser.add_argument("--reps", type=int, default=3, help="Interleaved repetitions; best kept (default 3).")
     parser.add_argument("--model", help="ONNX detection model (default: see above).")
-    parser.add_argument("--child", choices=["pipeline", "raw", "ultralytics"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["pipeline", "raw", "raw_parallel", "ultralytics"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--frames-dir", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -301,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             result = child_pipeline(model, frames_dir, Path(args.workdir))
         elif args.child == "raw":
             result = child_raw(model, frames_dir)
+        elif args.child == "raw_parallel":
+            result = child_raw_parallel(model, frames_dir)
         else:
             result = child_ultralytics(model, frames_dir)
         print(json.dumps(result))

@@ -292,6 +292,14 @@ class DeviceConfig(_Section):
     source: SourceConfig
     location: LocationConfig = Field(default_factory=LocationConfig)
     detectors: list[DetectorConfig] = Field(min_length=1, description="Models run on every frame.")
+    inference_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="Frames inferred at once, sharing the CPU cores (one intra-op thread each by default). "
+        "None: one per core (up to 4) on CPU, 1 on a GPU. Several frames at once raise throughput on "
+        "small CPUs; each frame then takes longer, which matters little next to a camera's frame interval.",
+    )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     class_map: list[ClassMapping] = Field(
         min_length=1, description="Which detector classes raise which violation type."

@@ -1,12 +1,14 @@
 """``EdgePipeline``: source -> detectors -> tracker -> rules -> evidence -> sink, for one camera.
 
-Three threads overlap the work of consecutive frames:
+Threads overlap the work of consecutive frames:
 
 * the *reader* decodes frames and letterboxes them into model inputs (OpenCV
   releases the GIL), a few frames ahead, into a bounded queue;
-* the *main* thread runs inference (onnxruntime releases the GIL);
-* the *events* thread decodes model outputs, tracks, applies the rules, cuts
-  evidence and hands events to the sink, while the next frame is inferred.
+* *inference workers* (the main thread and ``inference_workers - 1`` more) each
+  run the models on a different frame (onnxruntime releases the GIL); see
+  :mod:`edge.pipeline_infer` for why frames in parallel beat threads per frame;
+* the *events* thread puts the results back in frame order, decodes model
+  outputs, tracks, applies the rules, cuts evidence and hands events to the sink.
 
 A frame that fails at any stage is logged and skipped; the loop goes on. At the
 end (source over, ``max_frames``, ``stop()``, SIGINT/SIGTERM) open violations
@@ -21,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
@@ -30,10 +32,12 @@ import numpy as np
 
 from edge.config import DeviceConfig
 from edge.detections import Detections
+from edge.detector.session import CPU, cpu_threads
 from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
 from edge.interfaces import Detector, EventSink, FrameSource, Locator, Tracker
-from edge.pipeline_reader import EndOfSource, FrameReader, lower_thread_priority
+from edge.pipeline_infer import InferenceWorkers, Inferred, InOrder, Numbered
+from edge.pipeline_reader import FrameReader, lower_thread_priority
 from edge.pipeline_stages import StagedDetector, as_staged
 from edge.pipeline_stats import PipelineStats
 from edge.rules import RuleEngine, RuleResult
@@ -54,13 +58,6 @@ class FrameTelemetry(Protocol):
     def note_frame(self, count: int = 1) -> None: ...
 
     def note_position(self, position: Position, at: datetime) -> None: ...
-
-
-@dataclass
-class _Inferred:
-    frame: Frame
-    prepared: list[Any]
-    outputs: list[Any]
 
 
 class EdgePipeline:
@@ -89,8 +86,10 @@ class EdgePipeline:
         self.log_interval_s = log_interval_s
         self._stop = threading.Event()
         self._opened: list[Any] = []  # parts to close, in opening order
+        workers, session_threads = inference_plan(config.inference_workers)
         try:
-            self.detectors = [as_staged(d) for d in (detectors or _load_detectors(config))]
+            self.detectors = [as_staged(d) for d in (detectors or _load_detectors(config, session_threads))]
+            self.inference_workers = _workers_for(config, self.detectors, workers)
             self.tracker = tracker or _make_tracker(config)
             self.rules = RuleEngine.from_config(config, [d.info.ref for d in self.detectors])
             self.evidence = evidence or EvidenceRecorder(config.evidence)
@@ -106,6 +105,7 @@ class EdgePipeline:
             self._close_opened()
             raise
         self._last_time: datetime | None = None
+        self._last_log = time.monotonic()
         self._warnings: dict[str, int] = {}
 
     # -- control ---------------------------------------------------------------------------------
@@ -125,15 +125,25 @@ class EdgePipeline:
         reader = FrameReader(
             self.source, self.detectors, self.stats, self._stop, live=live, nice=self.helper_nice
         )
-        inferred: queue.Queue[_Inferred | None] = queue.Queue(maxsize=2)
+        inferred: queue.Queue[Numbered | None] = queue.Queue(maxsize=2 * self.inference_workers)
+        infer = InferenceWorkers(
+            reader, self.detectors, self.stats, self._stop, inferred, self._frame_failed, max_frames
+        )
         worker = threading.Thread(target=self._events_loop, args=(inferred,), name="events", daemon=True)
-        source_error: BaseException | None = None
+        helpers = [
+            threading.Thread(target=infer.run_worker, name=f"infer-{i}", daemon=True)
+            for i in range(1, self.inference_workers)
+        ]
         try:
             reader.start()
             worker.start()
-            source_error = self._infer_loop(reader, inferred, max_frames)
+            for helper in helpers:
+                helper.start()
+            infer.run_worker(on_each=self._maybe_log)  # the main thread is worker 0
         finally:
             self._stop.set()
+            for helper in helpers:
+                helper.join()  # their last results are queued before the end marker below
             inferred.put(None)
             worker.join()
             try:
@@ -146,58 +156,35 @@ class EdgePipeline:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             log.info("pipeline stopped: %s", self.stats.summary())
+        source_error = infer.source_error
         if source_error is not None:
             if isinstance(source_error, StreetWatchError):
                 raise source_error
             raise SourceError(f"source {self.source.name} failed: {source_error}") from source_error
         return self.stats
 
-    # -- the main thread: inference --------------------------------------------------------------
-
-    def _infer_loop(
-        self, reader: FrameReader, inferred: queue.Queue[_Inferred | None], max_frames: int | None
-    ) -> BaseException | None:
-        done = 0
-        last_log = time.monotonic()
-        while not self._stop.is_set():
-            waited = time.perf_counter()
-            try:
-                item = reader.out.get(timeout=_POLL_S)
-            except queue.Empty:
-                self.stats.add_time("starved", time.perf_counter() - waited, count=False)
-                continue
-            self.stats.add_time("starved", time.perf_counter() - waited)
-            if isinstance(item, EndOfSource):
-                return item.error
-            try:
-                with self.stats.timed("infer"):
-                    outputs = [d.infer(p) for d, p in zip(self.detectors, item.prepared, strict=True)]
-            except Exception as exc:
-                self._frame_failed(item.frame, "inference", exc)
-                continue
-            inferred.put(_Inferred(item.frame, item.prepared, outputs))
-            done += 1
-            if max_frames is not None and done >= max_frames:
-                break
-            if time.monotonic() - last_log >= self.log_interval_s:
-                last_log = time.monotonic()
-                log.info("pipeline: %s", self.stats.summary())
-        return None
+    def _maybe_log(self) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= self.log_interval_s:
+            self._last_log = now
+            log.info("pipeline: %s", self.stats.summary())
 
     # -- the events thread: decode, track, rules, evidence, sink ---------------------------------
 
-    def _events_loop(self, inferred: queue.Queue[_Inferred | None]) -> None:
+    def _events_loop(self, inferred: queue.Queue[Numbered | None]) -> None:
         lower_thread_priority(self.helper_nice)
+        order: InOrder[Inferred] = InOrder()
         while True:
-            item = inferred.get()
-            if item is None:
+            numbered = inferred.get()
+            if numbered is None:
                 return
-            try:
-                self._process(item)
-            except Exception as exc:
-                self._frame_failed(item.frame, "post-processing", exc)
+            for item in order.add(*numbered):
+                try:
+                    self._process(item)
+                except Exception as exc:
+                    self._frame_failed(item.frame, "post-processing", exc)
 
-    def _process(self, item: _Inferred) -> None:
+    def _process(self, item: Inferred) -> None:
         frame = item.frame
         with self.stats.timed("finish"):
             stages = zip(self.detectors, item.outputs, item.prepared, strict=True)
@@ -298,10 +285,29 @@ def _from_detector(index: int, found: Detections) -> Detections:
 # Builders of the default parts; imported lazily so tests with fakes need none of them.
 
 
-def _load_detectors(config: DeviceConfig) -> list[Detector | StagedDetector]:
+def inference_plan(configured_workers: int | None) -> tuple[int, int]:
+    """(inference workers, onnxruntime intra-op threads per session) for this box's cores.
+
+    The default splits the cores between frames, one thread each (see edge.pipeline_infer);
+    ``inference_workers`` in the config overrides it and the cores are shared out among them.
+    """
+    cores = cpu_threads()
+    workers = configured_workers or cores
+    return workers, max(1, cores // workers)
+
+
+def _workers_for(config: DeviceConfig, detectors: Sequence[StagedDetector], planned: int) -> int:
+    """A GPU already overlaps frames itself: unless configured, run one frame at a time there."""
+    if config.inference_workers is not None:
+        return planned
+    on_gpu = any(getattr(d, "providers", [CPU])[0] != CPU for d in detectors)
+    return 1 if on_gpu else planned
+
+
+def _load_detectors(config: DeviceConfig, threads: int) -> list[Detector | StagedDetector]:
     from edge.detector import load_detector
 
-    return [load_detector(cfg, index=i) for i, cfg in enumerate(config.detectors)]
+    return [load_detector(cfg, index=i, threads=threads) for i, cfg in enumerate(config.detectors)]
 
 
 def _make_tracker(config: DeviceConfig) -> Tracker:

@@ -145,15 +145,17 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_detector(cfg: DetectorConfig, index: int = 0) -> OnnxDetector:
+def load_detector(cfg: DetectorConfig, index: int = 0, threads: int | None = None) -> OnnxDetector:
     """Open ``cfg.model``, read what it says about itself, pick its decoder and warm it up.
+
+    ``threads``: onnxruntime intra-op threads on CPU (default: the cores, up to 4).
 
     Raises ``ModelNotFoundError`` (no file), ``ModelFormatError`` (not ONNX, or an output
     no decoder understands) and ``ConfigError`` (settings that contradict the model).
     """
     model = Path(cfg.model)
     label = f"detector {index} ({model.name})"
-    session = open_session(model, list(cfg.providers), label)
+    session = open_session(model, list(cfg.providers), label, threads)
     onnx_meta = from_onnx_props(dict(session.get_modelmeta().custom_metadata_map), str(model))
     meta = from_sidecar(model).merged_over(onnx_meta)
     input_hw = _input_hw(session, cfg, meta, model)

@@ -44,8 +44,12 @@ def _provider_options(provider: str) -> dict[str, Any]:
     return {}
 
 
-def open_session(model_path: Path, preferred: list[str], label: str) -> Any:
-    """An ``onnxruntime.InferenceSession`` on the best available provider (one log line says which)."""
+def open_session(model_path: Path, preferred: list[str], label: str, threads: int | None = None) -> Any:
+    """An ``onnxruntime.InferenceSession`` on the best available provider (one log line says which).
+
+    ``threads``: intra-op threads on CPU (default :func:`cpu_threads`); the pipeline asks for
+    fewer when it runs several frames at once on the same session.
+    """
     import onnxruntime as ort  # heavy: only when a model is actually loaded
 
     if not model_path.is_file():
@@ -54,7 +58,7 @@ def open_session(model_path: Path, preferred: list[str], label: str) -> Any:
             "(the shipped COCO model is models/yolox_nano/yolox_nano.onnx)"
         )
     options = ort.SessionOptions()
-    options.intra_op_num_threads = cpu_threads()
+    options.intra_op_num_threads = threads or cpu_threads()
     options.inter_op_num_threads = 1
     # No busy-waiting between ops: spinning workers take the cores that the pipeline's decode and
     # post-processing threads (and everything else on a 2-core box) need. Measured here under load:

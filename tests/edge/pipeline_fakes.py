@@ -41,7 +41,9 @@ class ListSource:
             if self.delay_s:
                 time.sleep(self.delay_s)
             when = T0 + timedelta(seconds=i)
-            yield Frame(image=self.image.copy(), timestamp=when, index=i, source=self.name)
+            image = self.image.copy()
+            image[0, 0, 0] = i % 256  # the frame's number, readable by a detector in any thread
+            yield Frame(image=image, timestamp=when, index=i, source=self.name)
             i += 1
 
     def close(self) -> None:
@@ -49,16 +51,15 @@ class ListSource:
 
 
 class ScriptedDetector:
-    """A detect-only detector: a truck on every frame; raises on frames listed in ``fail_on``."""
+    """A detect-only detector: a truck on every frame; raises on the frame numbers in ``fail_on``
+    (read from the pixel ``ListSource`` marks, so it holds whichever worker thread runs it)."""
 
     def __init__(self, fail_on: Sequence[int] = ()) -> None:
         self.info = ModelInfo(name="fake-det", version="0", class_names=("car", "truck"), input_size=(64, 64))
         self.fail_on = set(fail_on)
-        self.calls = 0
 
     def detect(self, image: NDArray[np.uint8]) -> Detections:
-        self.calls += 1
-        if self.calls - 1 in self.fail_on:
+        if int(image[0, 0, 0]) in self.fail_on:
             raise RuntimeError("model exploded")
         return Detections(
             xyxy=np.array([TRUCK_BOX], dtype=np.float32),
@@ -119,7 +120,6 @@ def device_config(tmp_path: Path, **rule: object) -> DeviceConfig:
             "sink": {"kind": "jsonl", "path": str(tmp_path / "events.jsonl")},
         }
     )
-
 
 
 class SlowDetector(ScriptedDetector):

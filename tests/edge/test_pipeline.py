@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from edge.config import ClassMapping, SourceConfig
+from edge.detections import Detections
+from edge.detector.session import cpu_threads
 from edge.evidence import EvidenceRecorder
 from edge.interfaces import ModelInfo
-from edge.pipeline import EdgePipeline
+from edge.pipeline import EdgePipeline, inference_plan
 from edge.sinks import JsonlSink
 from streetwatch.errors import SourceError
 from streetwatch.events import ViolationEvent, ViolationType
@@ -65,8 +70,74 @@ def test_a_truck_seen_for_a_while_becomes_new_then_end_with_evidence(tmp_path: P
 def test_staged_detectors_run_their_stages_in_separate_threads(tmp_path: Path) -> None:
     detector = StagedDetector()
     make(tmp_path, ListSource(count=5), detector).run()
-    assert detector.threads == {"prepare": {"frame-reader"}, "infer": {"MainThread"}, "finish": {"events"}}
+    assert detector.threads["prepare"] == {"frame-reader"}
+    assert detector.threads["finish"] == {"events"}
+    assert detector.threads["infer"] and detector.threads["infer"] <= {
+        "MainThread",
+        "infer-1",
+        "infer-2",
+        "infer-3",
+    }
     assert len(read_events(tmp_path / "events.jsonl")) == 2
+
+
+class JitteryDetector(StagedDetector):
+    """Inference that takes a different time on every frame, so parallel workers finish out of order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished_frames: list[int] = []
+
+    def infer(self, prepared: NDArray[np.uint8]) -> list[NDArray[np.float32]]:
+        number = int(prepared[0, 0, 0])
+        time.sleep(0.002 * ((number * 7) % 5))
+        return [np.full(1, number, dtype=np.float32), *super().infer(prepared)]
+
+    def finish(self, outputs: list[NDArray[np.float32]], prepared: object) -> Detections:
+        self.finished_frames.append(int(outputs[0][0]))
+        return super().finish(outputs, prepared)
+
+
+def test_parallel_inference_hands_frames_on_in_order(tmp_path: Path) -> None:
+    detector = JitteryDetector()
+    config = device_config(tmp_path).model_copy(update={"inference_workers": 3})
+    pipeline = EdgePipeline(
+        config, detectors=[detector], sink=JsonlSink(tmp_path / "events.jsonl"),
+        locator=FixedLocator(), source=ListSource(count=40),
+    )  # fmt: skip
+    stats = pipeline.run()
+    assert pipeline.inference_workers == 3
+    assert len(detector.threads["infer"]) > 1  # the frames really were spread over workers
+    assert detector.finished_frames == list(range(40))  # ...and still reached tracking in order
+    assert stats.frames == 40
+
+
+def test_max_frames_is_exact_with_several_workers(tmp_path: Path) -> None:
+    detector = JitteryDetector()
+    config = device_config(tmp_path).model_copy(update={"inference_workers": 3})
+    pipeline = EdgePipeline(
+        config, detectors=[detector], sink=JsonlSink(tmp_path / "events.jsonl"),
+        locator=FixedLocator(), source=ListSource(count=None),
+    )  # fmt: skip
+    assert pipeline.run(max_frames=7).frames == 7
+    assert detector.finished_frames == list(range(7))
+
+
+def test_a_failed_frame_does_not_hold_up_the_frames_after_it(tmp_path: Path) -> None:
+    config = device_config(tmp_path).model_copy(update={"inference_workers": 2})
+    pipeline = EdgePipeline(
+        config, detectors=[ScriptedDetector(fail_on=[0, 3])], sink=JsonlSink(tmp_path / "events.jsonl"),
+        locator=FixedLocator(), source=ListSource(count=12),
+    )  # fmt: skip
+    stats = pipeline.run()
+    assert stats.errors == 2 and stats.frames == 10
+
+
+def test_the_cores_are_split_between_frames_unless_configured() -> None:
+    cores = cpu_threads()
+    assert inference_plan(None) == (cores, 1)
+    assert inference_plan(1) == (1, cores)
+    assert inference_plan(cores * 2) == (cores * 2, 1)
 
 
 def test_a_bad_frame_is_skipped_and_the_loop_goes_on(
@@ -144,9 +215,7 @@ def test_live_sources_drop_frames_when_inference_is_behind(tmp_path: Path) -> No
     assert stats.frames + stats.dropped == 60
 
 
-def test_a_frame_that_cannot_be_prepared_is_skipped(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_frame_that_cannot_be_prepared_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     stats = make(tmp_path, ListSource(count=6), BadPrepareDetector()).run()
     assert stats.errors == 1 and stats.frames == 5
     assert "frame 1 of fake skipped: cannot prepare it: image has no pixels" in caplog.text
