@@ -262,30 +262,8 @@ class _CountingDetector:
         return found
 
 
-def child_raw(model: Path, frames_dir: Path) -> dict[str, Any]:
-    import cv2
-    import numpy as np
-
-    from edge.config import DetectorConfig
-    from edge.detector import load_detector
-    from edge.detector.session import open_session
-
-    detector = load_detector(DetectorConfig(model=str(model), providers=["CPUExecutionProvider"]), 0)
-    images = [cv2.imread(str(p)) for p in sorted(frames_dir.glob("*.jpg"))]
-    tensors = [detector.prepare(np.asarray(image, dtype=np.uint8)).tensor for image in images]
-    del detector
-    session = open_session(model, ["CPUExecutionProvider"], "raw")
-    name = session.get_inputs()[0].name
-    for tensor in tensors[:3]:
-        session.run(None, {name: tensor})  # warm-up, as load_detector does for the pipeline
-    started = time.perf_counter()
-    for tensor in tensors:
-        session.run(None, {name: tensor})
-    elapsed = time.perf_counter() - started
-    return {"fps": len(tensors) / elapsed, "frames": len(tensors), "peak_rss_mb": peak_rss_mb()}
-
-
-def child_raw_parallel(model: Path, frames_dir: Path) -> dict[str, Any]:
+def child_raw(model: Path, frames_dir: Path, parallel: bool) -> dict[str, Any]:
+    """``session.run`` on ready tensors: one loop on all cores, or the pipeline's workers × threads."""
     import threading
 
     import cv2
@@ -296,15 +274,16 @@ def child_raw_parallel(model: Path, frames_dir: Path) -> dict[str, Any]:
     from edge.detector.session import open_session
     from edge.pipeline import inference_plan
 
-    workers, threads = inference_plan(None)  # the pipeline child runs with the default too
+    # The pipeline child runs with the default plan too; the plain loop is one caller on all cores.
+    workers, threads = inference_plan(None) if parallel else (1, None)
     detector = load_detector(DetectorConfig(model=str(model), providers=["CPUExecutionProvider"]), 0)
     images = [cv2.imread(str(p)) for p in sorted(frames_dir.glob("*.jpg"))]
     tensors = [detector.prepare(np.asarray(image, dtype=np.uint8)).tensor for image in images]
     del detector
-    session = open_session(model, ["CPUExecutionProvider"], "raw-parallel", threads)
+    session = open_session(model, ["CPUExecutionProvider"], "raw", threads)
     name = session.get_inputs()[0].name
     for tensor in tensors[:3]:
-        session.run(None, {name: tensor})
+        session.run(None, {name: tensor})  # warm-up, as load_detector does for the pipeline
 
     def loop(part: list[Any]) -> None:
         for tensor in part:
@@ -352,10 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         model, frames_dir = Path(args.model), Path(args.frames_dir)
         if args.child == "pipeline":
             result = child_pipeline(model, frames_dir, Path(args.workdir))
-        elif args.child == "raw":
-            result = child_raw(model, frames_dir)
-        elif args.child == "raw_parallel":
-            result = child_raw_parallel(model, frames_dir)
+        elif args.child in ("raw", "raw_parallel"):
+            result = child_raw(model, frames_dir, parallel=args.child == "raw_parallel")
         else:
             result = child_ultralytics(model, frames_dir)
         print(json.dumps(result))
