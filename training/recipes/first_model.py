@@ -19,6 +19,11 @@ recipe's own (``{train,val}/{images,labels}``, ``train.txt`` with the signboard 
 The sources are read, never written: the merged set (images copied, labels rewritten) goes
 to ``--out``, where ultralytics may put its ``labels.cache`` files.
 
+Teacher boxes are cleaned before they join (:mod:`training.pseudo_clean`): trucks need a
+score of 0.7, and a teacher box lying mostly inside a box the source labelled (a bin, a
+pile) is dropped; ``prepare_report.json`` counts both. streetwatch-det up to 1.2.0 trained
+on a build from before that cleaning (the model card gives the numbers).
+
 Since the importer took over the parsing, a build differs from the one streetwatch-det 1.0.0
 and 1.1.0 trained on (data hash ``fc0f96c1...``) in 6 of 2308 label files: 4 signboard boxes
 that overhang the photo by up to 1.6 px are clipped to it, and 2 vehicle boxes narrower than
@@ -76,6 +81,7 @@ class PrepareReport:
     images: Counter[str] = field(default_factory=Counter)
     boxes: Counter[str] = field(default_factory=Counter)
     pseudo_boxes: Counter[str] = field(default_factory=Counter)
+    pseudo_dropped: Counter[str] = field(default_factory=Counter)
     polygons: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -97,17 +103,24 @@ def _import_source(data: Path, source: str, verify_images: bool) -> ImportedData
     )
 
 
-def _pseudo_vehicle_image(image: LabeledImage, labeler: YoloxPseudoLabeler) -> LabeledImage | None:
-    """The teacher's vehicle boxes on ``image`` (clipped to it); None if OpenCV cannot read the file."""
+def _pseudo_vehicle_image(
+    image: LabeledImage, labeler: YoloxPseudoLabeler, dropped: Counter[str]
+) -> LabeledImage | None:
+    """The teacher's vehicle boxes on ``image`` (clipped to it, cleaned by
+    :func:`training.pseudo_clean.clean_pseudo_boxes`); None if OpenCV cannot read the file."""
     import cv2
+
+    from training.pseudo_clean import clean_pseudo_boxes
 
     pixels = cv2.imread(str(image.path))
     if pixels is None:
         return None
     # The size OpenCV decoded (EXIF rotation applied) is the frame the teacher's boxes are in.
     h, w = pixels.shape[:2]
+    kept, why = clean_pseudo_boxes(labeler(pixels), image.boxes)
+    dropped.update(why)
     boxes: list[LabeledBox] = []
-    for box in labeler(pixels):
+    for box in kept:
         x1, y1 = max(0.0, box.x1), max(0.0, box.y1)
         x2, y2 = min(float(w), box.x2), min(float(h), box.y2)
         if x2 > x1 and y2 > y1:
@@ -145,7 +158,7 @@ def prepare(
                 lines = yolo_label_lines(image, class_ids)
                 report.boxes.update(box.class_name for box in image.boxes)
                 if labeler is not None and source in PSEUDO_LABEL_VEHICLES_IN:
-                    pseudo = _pseudo_vehicle_image(image, labeler)
+                    pseudo = _pseudo_vehicle_image(image, labeler, report.pseudo_dropped)
                     if pseudo is None:
                         report.problems.append(f"{image.path}: unreadable image, skipped")
                         continue
@@ -172,6 +185,7 @@ def prepare(
                 "images": dict(report.images),
                 "boxes": dict(report.boxes),
                 "pseudo_boxes": dict(report.pseudo_boxes),
+                "pseudo_dropped": dict(report.pseudo_dropped),
                 "polygons_to_boxes": report.polygons,
                 "pseudo_label_conf": conf if labeler else None,
                 "problems": report.problems,
@@ -212,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 "images": dict(report.images),
                 "boxes": dict(report.boxes),
                 "pseudo_boxes": dict(report.pseudo_boxes),
+                "pseudo_dropped": dict(report.pseudo_dropped),
                 "polygons": report.polygons,
                 "problems": len(report.problems),
             },
