@@ -47,7 +47,6 @@ from streetwatch.events import ModelRef, Position
 log = logging.getLogger(__name__)
 
 LIVE_SOURCE_KINDS = ("stream", "usb", "gstreamer")
-_POLL_S = 0.2
 _WARN_EVERY = 100  # repeat a recurring warning once per this many occurrences
 
 
