@@ -37,6 +37,13 @@ def test_prepare_merges_sources_with_our_class_ids_and_a_stable_hash(tmp_path: P
     # the signboard set is repeated in the train list to even out the classes
     assert sum("signboards__" in line for line in (tmp_path / "a" / "train.txt").read_text().split()) == 4
 
+    # per-source val sets: each source's own val photos, same classes
+    for source in ("garbage", "signboards", "vehicles"):
+        per_source = yaml.safe_load((tmp_path / "a" / f"data_val_{source}.yaml").read_text())
+        assert per_source["names"] == data["names"]
+        listed = (tmp_path / "a" / per_source["val"]).read_text().split()
+        assert len(listed) == 2 and all(Path(p).name.startswith(f"{source}__") for p in listed)
+
     prepare(SHARED, tmp_path / "b", yolox=None, limit=2)
     assert dataset_hash(tmp_path / "a" / "data.yaml") == dataset_hash(tmp_path / "b" / "data.yaml")
     label = next((tmp_path / "b" / "val" / "labels").glob("garbage__*.txt"))

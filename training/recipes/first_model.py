@@ -142,6 +142,7 @@ def prepare(
     labeler = YoloxPseudoLabeler(yolox, conf=conf) if yolox else None
     class_ids = {name: index for index, name in enumerate(CLASSES)}
     train_list: list[str] = []
+    val_lists: dict[str, list[str]] = {source: [] for source in SOURCES}
     for split in ("train", "val"):
         (out / split / "images").mkdir(parents=True, exist_ok=True)
         (out / split / "labels").mkdir(parents=True, exist_ok=True)
@@ -171,6 +172,8 @@ def prepare(
                 report.images[f"{source}/{split}"] += 1
                 if split == "train":
                     train_list.extend([str(target)] * TRAIN_REPEATS.get(source, 1))
+                else:
+                    val_lists[source].append(str(target))
     (out / "train.txt").write_text("\n".join(train_list) + "\n")
     data_yaml = {
         "path": str(out),
@@ -179,6 +182,11 @@ def prepare(
         "names": dict(enumerate(CLASSES)),
     }
     (out / "data.yaml").write_text(yaml.safe_dump(data_yaml, sort_keys=False))
+    # Each source's val photos alone: per-source scores (the model card's "per source" line).
+    for source, val_list in val_lists.items():
+        (out / f"val_{source}.txt").write_text("\n".join(val_list) + "\n")
+        per_source = {**data_yaml, "val": f"val_{source}.txt"}
+        (out / f"data_val_{source}.yaml").write_text(yaml.safe_dump(per_source, sort_keys=False))
     (out / "prepare_report.json").write_text(
         json.dumps(
             {
