@@ -25,7 +25,7 @@ pile) is dropped; ``prepare_report.json`` counts both. streetwatch-det up to 1.2
 on a build from before that cleaning (the model card gives the numbers).
 
 Since the importer took over the parsing, a build differs from the one streetwatch-det 1.0.0
-and 1.1.0 trained on (data hash ``fc0f96c1...``) in 6 of 2308 label files: 4 signboard boxes
+to 1.2.0 trained on (data hash ``fc0f96c1...``) in 6 of 2308 label files: 4 signboard boxes
 that overhang the photo by up to 1.6 px are clipped to it, and 2 vehicle boxes narrower than
 1 px (vehicles/train vnv_119_jpg, vnv_659_png) are dropped. Ultralytics clips boxes to the
 image itself and drops boxes under 2 px when it augments, so training sees the same targets.
