@@ -83,8 +83,11 @@ def test_check_config_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) ->
     assert "yolox_nano_coco 1.0, 80 classes, input 416x416" in out
     assert "truck from detector 0 -> unsealed_truck (candidate)" in out
     # The shipped model reports, from its own ONNX metadata, the version the registry calls current.
-    current = json.loads((REPO / "models" / "registry.json").read_text())["current"]["streetwatch-det"]
-    assert f"streetwatch-det {current}, 8 classes, input 416x416" in out
+    registry = json.loads((REPO / "models" / "registry.json").read_text())
+    current = registry["current"]["streetwatch-det"]
+    entry = next(m for m in registry["models"] if m["name"] == "streetwatch-det" and m["version"] == current)
+    size = entry["metrics"]["imgsz"]
+    assert f"streetwatch-det {current}, 8 classes, input {size}x{size}" in out
 
 
 def test_check_config_names_a_typo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
