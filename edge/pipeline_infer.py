@@ -3,8 +3,9 @@
 Why several frames rather than several threads per frame: a nano model is made of
 many small operators, and splitting each across cores costs a synchronisation per
 operator. On a 2-core CPU, one onnxruntime session with one intra-op thread per
-caller and two callers running different frames gave 60 fps where one caller with
-two intra-op threads gave 37 (bench/edge.py prints both ceilings). onnxruntime
+caller and two callers running different frames gave 64 fps where one caller with
+two intra-op threads gave 52 on a quiet machine, and 60 vs 37 with other work
+running (bench/edge.py prints both ceilings). onnxruntime
 sessions may be run from several threads at once, so the workers share one session
 per model and the memory cost is a second set of activations, not a second model.
 
