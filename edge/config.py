@@ -190,6 +190,13 @@ class EvidenceConfig(_Section):
     max_total_mb: float = Field(
         default=2048, gt=0, description="Oldest evidence files are deleted beyond this total size."
     )
+    keep_clean_frame: bool = Field(
+        default=True,
+        description=(
+            "Also keep and send the full frame without the box drawn on it. Reviewed cases become"
+            " training data only through clean frames; turn off to save about a third of the upload."
+        ),
+    )
 
 
 class JsonlSinkConfig(_Section):

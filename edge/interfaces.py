@@ -75,11 +75,13 @@ class Tracker(Protocol):
 
 @dataclass(frozen=True)
 class Evidence:
-    """Evidence images for one event: the annotated full frame and the crop, as JPEG bytes."""
+    """Evidence images for one event as JPEG bytes: the annotated full frame, the crop and,
+    when the box keeps it, the same frame with nothing drawn on it (training data)."""
 
     frame_jpeg: bytes
     crop_jpeg: bytes
     ref: EvidenceRef
+    clean_jpeg: bytes | None = None
 
 
 @runtime_checkable

@@ -24,13 +24,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from server import metrics, open311
-from server.api import cases, devices, events, evidence, reviews, users
+from server.api import cases, devices, events, evidence, labels, reviews, users
 from server.api.links import API_PREFIX
 from server.api.query import QueryError
 from server.db.session import make_engine, session_factory
 from server.evidence_store import EvidenceStore
 from server.settings import ServerSettings
 from streetwatch import __version__
+from training.datasets.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.evidence_store = EvidenceStore(settings.evidence_dir)
+    # The class names a reviewer may give as a label: a typo must not become training data.
+    app.state.label_names = frozenset(load_taxonomy(settings.taxonomy).class_names())
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (devices, events, cases, reviews, evidence, users):
+    for module in (devices, events, cases, reviews, labels, evidence, users):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(open311.build_router())

@@ -156,6 +156,11 @@ class ServerSettings(_Section):
     evidence_dir: str = Field(
         default="var/evidence", description="Folder of the content-addressed evidence store."
     )
+    taxonomy: str | None = Field(
+        default=None,
+        description="classes.yaml whose detector classes reviewers may name as labels"
+        " (default: the repository's datasets/classes.yaml).",
+    )
     mqtt: MqttSettings = Field(default_factory=MqttSettings, description="The broker to ingest from.")
     limits: IngestLimits = Field(default_factory=IngestLimits, description="Ingest sizes and batching.")
     coverage: CoverageSettings = Field(

@@ -96,7 +96,22 @@ class EvidenceRef(_Strict):
     frame_bytes: int = Field(gt=0, description="Size of the full-frame JPEG in bytes.")
     crop_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the crop JPEG.")
     crop_bytes: int = Field(gt=0, description="Size of the crop JPEG in bytes.")
+    clean_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description=(
+            "SHA-256 of the same full frame without anything drawn on it: what a reviewed case"
+            " turns into training data. Null when the box does not keep clean frames."
+        ),
+    )
+    clean_bytes: int | None = Field(default=None, gt=0, description="Size of the clean frame JPEG in bytes.")
     captured_at: UtcDatetime = Field(description="UTC time of the frame the evidence was cut from.")
+
+    @model_validator(mode="after")
+    def _clean_pair(self) -> EvidenceRef:
+        if (self.clean_sha256 is None) != (self.clean_bytes is None):
+            raise ValueError("clean_sha256 and clean_bytes come together or not at all")
+        return self
 
 
 Box = Annotated[

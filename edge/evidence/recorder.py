@@ -84,16 +84,22 @@ class EvidenceRecorder:
         frame_jpeg = encode_jpeg(drawn, cfg.jpeg_quality)
         piece = crop(best.image, best.box, cfg.crop_margin, cfg.max_crop_side)
         crop_jpeg = encode_jpeg(piece, cfg.jpeg_quality)
+        # Drawn boxes would teach a retrained model to look for drawn boxes: training needs the
+        # frame as the camera saw it.
+        clean_jpeg = encode_jpeg(best.image, cfg.jpeg_quality) if cfg.keep_clean_frame else None
         frame_sha = self.store.put(frame_jpeg)
         crop_sha = self.store.put(crop_jpeg)
+        clean_sha = self.store.put(clean_jpeg) if clean_jpeg is not None else None
         ref = EvidenceRef(
             frame_sha256=frame_sha,
             frame_bytes=len(frame_jpeg),
             crop_sha256=crop_sha,
             crop_bytes=len(crop_jpeg),
+            clean_sha256=clean_sha,
+            clean_bytes=len(clean_jpeg) if clean_jpeg is not None else None,
             captured_at=best.captured_at,
         )
-        return Evidence(frame_jpeg=frame_jpeg, crop_jpeg=crop_jpeg, ref=ref)
+        return Evidence(frame_jpeg=frame_jpeg, crop_jpeg=crop_jpeg, ref=ref, clean_jpeg=clean_jpeg)
 
     def _downscaled(self, frame: Frame) -> tuple[Image, float]:
         # Several tracks often improve on the same frame: shrink it once.

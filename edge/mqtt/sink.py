@@ -221,11 +221,14 @@ class MqttSink:
         if evidence is None:
             return []
         ref = evidence.ref
-        messages = []
-        for name, data, expected in (
+        images: list[tuple[str, bytes, str]] = [
             ("frame", evidence.frame_jpeg, ref.frame_sha256),
             ("crop", evidence.crop_jpeg, ref.crop_sha256),
-        ):
+        ]
+        if evidence.clean_jpeg is not None and ref.clean_sha256 is not None:
+            images.append(("clean frame", evidence.clean_jpeg, ref.clean_sha256))
+        messages = []
+        for name, data, expected in images:
             digest = hashlib.sha256(data).hexdigest()
             if digest != expected:
                 # The server checks the hash against the topic; a wrong one would be refused forever.

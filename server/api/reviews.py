@@ -40,6 +40,24 @@ _TARGETS: dict[CaseAction, CaseState] = {
 }
 
 
+def check_label(request: Request, body: CaseActionCreate) -> None:
+    """A label names a detector class of the taxonomy, and only a confirm or a reject carries one."""
+    if body.label is None:
+        return
+    if body.action not in (CaseAction.confirm, CaseAction.reject):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"label is only for confirm or reject, not {body.action.value}",
+        )
+    known: frozenset[str] = request.app.state.label_names
+    if body.label not in known:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"label {body.label!r} is not a detector class of the taxonomy; known: "
+            + ", ".join(sorted(known)),
+        )
+
+
 @router.post(
     "/{case_id}/actions",
     response_model=CaseDetail,
@@ -61,6 +79,7 @@ def act_on_case(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"team is only for dispatch, not {body.action.value}",
         )
+    check_label(request, body)
     case = load_case(session, case_id)
     target = _TARGETS.get(body.action) or reopen_target(session, case)
     # Reopening back into "dispatched" keeps the team it was dispatched to.
@@ -68,7 +87,9 @@ def act_on_case(
     if target is CaseState.dispatched and team is None:
         team = case.assigned_team
     try:
-        transition(session, case_id, target, caller.username, body.reason, team=team, now=utcnow())
+        transition(
+            session, case_id, target, caller.username, body.reason, team=team, label=body.label, now=utcnow()
+        )
     except CaseNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
     except InvalidTransitionError as exc:

@@ -112,6 +112,7 @@ def transition(
     reason: str,
     team: str | None = None,
     *,
+    label: str | None = None,
     now: datetime | None = None,
 ) -> Case:
     """Move case ``case_id`` to ``to_state`` on behalf of ``actor``, recording why.
@@ -128,7 +129,7 @@ def transition(
         raise CaseNotFoundError(f"case {case_id} does not exist")
     current = CaseState(case.state)
     check_transition(case_id, current, target, team)
-    record_transition(session, case, current, target, actor, reason, team=team, now=at)
+    record_transition(session, case, current, target, actor, reason, team=team, label=label, now=at)
     case.state = target.value
     case.updated_at = at
     if target is CaseState.dispatched:
@@ -155,6 +156,7 @@ def record_transition(
     reason: str,
     *,
     team: str | None = None,
+    label: str | None = None,
     now: datetime,
 ) -> CaseTransition:
     step = CaseTransition(
@@ -164,6 +166,7 @@ def record_transition(
         actor=actor,
         reason=reason,
         team=team,
+        label=label,
         at=now,
     )
     session.add(step)

@@ -178,6 +178,8 @@ class CaseTransition(Base):
     actor: Mapped[str] = mapped_column(String(64))  # a username, or "system:<component>"
     reason: Mapped[str] = mapped_column(Text, default="")
     team: Mapped[str | None] = mapped_column(String(64))
+    # confirm: the detector class the reviewer says the object is, when the box named it wrongly.
+    label: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
 
     case: Mapped[Case] = relationship(back_populates="transitions")
@@ -221,6 +223,7 @@ class Event(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     frame_sha256: Mapped[str | None] = mapped_column(String(64))
     crop_sha256: Mapped[str | None] = mapped_column(String(64))
+    clean_sha256: Mapped[str | None] = mapped_column(String(64))  # the frame with nothing drawn
     evidence_captured_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))

@@ -348,6 +348,7 @@ def _event_row(event: ViolationEvent, now: datetime, raw: dict[str, Any] | None)
         model_version=event.model.version,
         frame_sha256=evidence.frame_sha256 if evidence else None,
         crop_sha256=evidence.crop_sha256 if evidence else None,
+        clean_sha256=evidence.clean_sha256 if evidence else None,
         evidence_captured_at=evidence.captured_at if evidence else None,
         received_at=now,
         raw=raw if raw is not None else event.model_dump(mode="json"),

@@ -64,6 +64,36 @@ def test_evidence_is_bounded_and_content_addressed(tmp_path: Path) -> None:
     assert r > 150 and g < 100 and b < 100
 
 
+def test_the_clean_frame_is_the_same_view_with_nothing_drawn(tmp_path: Path) -> None:
+    recorder = EvidenceRecorder(config(tmp_path))
+    frame = big_street_frame()
+    recorder.offer(1, frame, (300.0, 600.0, 1500.0, 1700.0), "truck", 0.8)
+    evidence = recorder.evidence_for(1)
+    assert evidence is not None and evidence.clean_jpeg is not None
+    ref = evidence.ref
+    assert ref.clean_sha256 == hashlib.sha256(evidence.clean_jpeg).hexdigest()
+    assert ref.clean_bytes == len(evidence.clean_jpeg)
+    assert recorder.store.path_for(ref.clean_sha256).read_bytes() == evidence.clean_jpeg
+    clean = cv2.imdecode(np.frombuffer(evidence.clean_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    drawn = cv2.imdecode(np.frombuffer(evidence.frame_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    expected = cv2.resize(frame.image, (640, 640), interpolation=cv2.INTER_AREA)
+    # Same size as the annotated frame; where the box edge is drawn there, the clean frame
+    # still shows the camera's pixels (up to JPEG loss).
+    assert clean.shape == drawn.shape
+    edge_row = (slice(199, 202), slice(100, 500))
+    assert np.abs(clean[edge_row].astype(int) - expected[edge_row].astype(int)).mean() < 12
+    assert np.abs(drawn[edge_row].astype(int) - expected[edge_row].astype(int)).mean() > 40
+
+
+def test_clean_frames_can_be_turned_off(tmp_path: Path) -> None:
+    recorder = EvidenceRecorder(config(tmp_path, keep_clean_frame=False))
+    recorder.offer(1, big_street_frame(), (300.0, 600.0, 1500.0, 1700.0), "truck", 0.8)
+    evidence = recorder.evidence_for(1)
+    assert evidence is not None
+    assert evidence.clean_jpeg is None
+    assert evidence.ref.clean_sha256 is None and evidence.ref.clean_bytes is None
+
+
 def test_only_the_best_frame_is_kept_and_release_frees_it(tmp_path: Path) -> None:
     recorder = EvidenceRecorder(config(tmp_path))
     frame = big_street_frame()

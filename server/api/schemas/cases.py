@@ -52,6 +52,9 @@ class TransitionPublic(BaseModel):
     actor: str = Field(description="Username, or system:<component> for automatic steps.")
     reason: str = Field(description="Why, as given.")
     team: str | None = Field(description="Team named by a dispatch.")
+    label: str | None = Field(
+        default=None, description="Confirm / reject: the detector class the reviewer named for the object."
+    )
     at: datetime = Field(description="When.")
 
 
@@ -83,4 +86,14 @@ class CaseActionCreate(BaseModel):
         min_length=1,
         max_length=64,
         description="dispatch: the team or grid it goes to (required).",
+    )
+    label: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description=(
+            "confirm / reject: what the object really is, as a detector class of datasets/classes.yaml"
+            " (e.g. confirm an umbrella candidate as vending_stall, or reject a truck as bus). Left"
+            " out: confirm keeps the detector's class, reject says the box is none of it."
+            " Reviewed cases become training labels (GET /labels)."
+        ),
     )

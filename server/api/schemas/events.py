@@ -30,6 +30,10 @@ class EvidencePublic(BaseModel):
     frame_url: str = Field(description="Where to fetch the full frame (needs a viewer token).")
     crop_sha256: str | None = Field(description="SHA-256 of the crop JPEG.")
     crop_url: str | None = Field(description="Where to fetch the crop (needs a viewer token).")
+    clean_sha256: str | None = Field(
+        default=None, description="SHA-256 of the same frame with nothing drawn (training data)."
+    )
+    clean_url: str | None = Field(default=None, description="Where to fetch the clean frame.")
     captured_at: datetime | None = Field(description="When the evidence frame was taken.")
 
 
@@ -79,6 +83,8 @@ def event_public(event: Event, links: EvidenceLinks) -> EventPublic:
             frame_url=links.url(event.frame_sha256),
             crop_sha256=event.crop_sha256,
             crop_url=links.maybe(event.crop_sha256),
+            clean_sha256=event.clean_sha256,
+            clean_url=links.maybe(event.clean_sha256),
             captured_at=event.evidence_captured_at,
         )
     return EventPublic(

@@ -57,18 +57,22 @@ def make_event(device_id: str, i: int, evidence: EvidenceRef | None = None) -> V
     )
 
 
-def make_evidence(i: int, size: int = 2000) -> Evidence:
-    """Two distinct byte strings standing in for the frame and crop JPEGs (the sink treats them as opaque)."""
+def make_evidence(i: int, size: int = 2000, clean: bool = False) -> Evidence:
+    """Distinct byte strings standing in for the frame, crop and (``clean``) clean-frame JPEGs
+    (the sink treats them as opaque)."""
     frame = (b"\xff\xd8frame-%d-" % i) * (size // 12 + 1)
     crop = (b"\xff\xd8crop-%d-" % i) * (size // 24 + 1)
+    clean_frame = (b"\xff\xd8clean-%d-" % i) * (size // 12 + 1) if clean else None
     ref = EvidenceRef(
         frame_sha256=hashlib.sha256(frame).hexdigest(),
         frame_bytes=len(frame),
         crop_sha256=hashlib.sha256(crop).hexdigest(),
         crop_bytes=len(crop),
+        clean_sha256=hashlib.sha256(clean_frame).hexdigest() if clean_frame else None,
+        clean_bytes=len(clean_frame) if clean_frame else None,
         captured_at=T0 + timedelta(seconds=i),
     )
-    return Evidence(frame_jpeg=frame, crop_jpeg=crop, ref=ref)
+    return Evidence(frame_jpeg=frame, crop_jpeg=crop, ref=ref, clean_jpeg=clean_frame)
 
 
 def sink_config(port: int, outbox_path: Path, **overrides: Any) -> MqttSinkConfig:

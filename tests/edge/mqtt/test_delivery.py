@@ -27,7 +27,7 @@ def test_evidence_goes_before_its_event_and_status_is_online_then_offline(
     sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     try:
         for i in range(5):
-            evidence = make_evidence(i)
+            evidence = make_evidence(i, clean=True)
             sink.emit(make_event(DEVICE, i, evidence.ref), evidence)
         assert sink.wait_until_delivered(10)
         assert collector.wait_for(lambda c: len(c.events) == 5)
@@ -37,10 +37,11 @@ def test_evidence_goes_before_its_event_and_status_is_online_then_offline(
     assert collector.status[0]["state"] == "online"
     assert collector.status[0]["device_id"] == DEVICE
     for i in range(5):
-        ref = make_evidence(i).ref
+        ref = make_evidence(i, clean=True).ref
         position = collector.order.index(f"event:{event_id(DEVICE, i)}")
         assert collector.order.index(f"evidence:{ref.frame_sha256}") < position
         assert collector.order.index(f"evidence:{ref.crop_sha256}") < position
+        assert collector.order.index(f"evidence:{ref.clean_sha256}") < position
     assert collector.events == [str(event_id(DEVICE, i)) for i in range(5)]
 
 

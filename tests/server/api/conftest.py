@@ -94,6 +94,8 @@ def make_event(
     score: float = 0.8,
     position: bool = True,
     evidence: tuple[bytes, bytes] | None = None,
+    clean: bytes | None = None,
+    detector_class: str = "overflow",
 ) -> ViolationEvent:
     lat, lon = offset_position(north_m, east_m)
     raw: dict[str, Any] = {
@@ -104,7 +106,7 @@ def make_event(
         "lifecycle": "new",
         "violation_type": violation_type,
         "candidate": False,
-        "detector_class": "overflow",
+        "detector_class": detector_class,
         "score": score,
         "box": [10, 10, 50, 40],
         "frame_width": 64,
@@ -124,6 +126,8 @@ def make_event(
             "crop_bytes": len(crop),
             "captured_at": observed_at.isoformat(),
         }
+        if clean is not None:
+            raw["evidence"] |= {"clean_sha256": hashlib.sha256(clean).hexdigest(), "clean_bytes": len(clean)}
     return ViolationEvent.model_validate(raw)
 
 

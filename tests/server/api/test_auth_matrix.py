@@ -42,6 +42,7 @@ ROUTES = (
     Route("GET", "/api/v1/cases/{case_id}", "viewer"),
     # dispatched -> dispatched (re-assign) is allowed, so every permitted caller can repeat it.
     Route("POST", "/api/v1/cases/{case_id}/actions", "reviewer", body={"action": "dispatch", "team": "east"}),
+    Route("GET", "/api/v1/labels", "viewer"),
     Route("GET", "/api/v1/evidence/{sha256}", "viewer"),
     Route("GET", "/api/v1/users", "admin"),
     Route("POST", "/api/v1/users", "admin", ok=201, body={"username": "new-user", "role": "viewer"}),

@@ -1,0 +1,137 @@
+"""``GET /labels``: reviewed cases as training labels (``streetwatch dataset from-reviews`` reads it).
+
+A dispatcher's confirm or reject is a label: a confirmed case says "this box shows a
+<detector class>" (or the class the reviewer named instead), a rejected one says "this box
+is not what the detector said" (or is the class the reviewer named). Each item carries the
+case's best *clean* frames, the frames without anything drawn on them, because drawn boxes
+must never reach a training set.
+
+Paging is by case id (``?after=``), so a trainer can fetch everything once and later only
+what was reviewed since (``?since=``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import exists, select
+from sqlalchemy.orm import selectinload
+
+from server.api.deps import SessionDep, ViewerDep, as_utc
+from server.api.links import EvidenceLinks
+from server.api.schemas.labels import LabelFrame, LabelPage, ReviewedCase
+from server.db.models import Case, CaseState, CaseTransition, Event, Evidence
+
+router = APIRouter(prefix="/labels", tags=["labels"])
+
+_DECISIONS = (CaseState.confirmed.value, CaseState.rejected.value)
+
+
+def standing_decision(transitions: Sequence[CaseTransition]) -> CaseTransition | None:
+    """The confirm or reject that stands: the latest one since the case last went (back) to new.
+
+    A reopened rejection is back under review, so its old decision no longer counts. A confirm
+    without a label that follows a labelled one (a reopened resolution) keeps the earlier label:
+    see :func:`standing_label`.
+    """
+    decision = None
+    for step in transitions:
+        if step.to_state == CaseState.new.value:
+            decision = None
+        elif step.to_state in _DECISIONS and not step.actor.startswith("system:"):
+            decision = step
+    return decision
+
+
+def standing_label(transitions: Sequence[CaseTransition], decision: CaseTransition) -> str | None:
+    """The newest label given with the same decision since the case last went (back) to new."""
+    label = None
+    for step in transitions:
+        if step.to_state == CaseState.new.value:
+            label = None
+        elif step.to_state == decision.to_state and step.label is not None:
+            label = step.label
+    return label
+
+
+@router.get(
+    "",
+    response_model=LabelPage,
+    summary="Reviewed cases with their clean frames, as training labels (viewer)",
+)
+def list_labels(
+    request: Request,
+    session: SessionDep,
+    _caller: ViewerDep,
+    after: Annotated[int, Query(ge=0, description="Only cases with a larger id (paging).")] = 0,
+    since: Annotated[
+        datetime | None, Query(description="Only cases changed at or after this time (updated_at).")
+    ] = None,
+    frames: Annotated[int, Query(ge=1, le=20, description="Clean frames per case, best score first.")] = 3,
+    limit: Annotated[int, Query(ge=1, le=500, description="Cases per page.")] = 100,
+) -> LabelPage:
+    reviewed = exists().where(CaseTransition.case_id == Case.id, CaseTransition.to_state.in_(_DECISIONS))
+    query = select(Case).where(Case.id > after, reviewed)
+    if since is not None:
+        query = query.where(Case.updated_at >= as_utc(since))
+    query = query.options(selectinload(Case.transitions)).order_by(Case.id).limit(limit + 1)
+    cases = list(session.scalars(query))
+    more = len(cases) > limit
+    cases = cases[:limit]
+    links = EvidenceLinks(request)
+    items: list[ReviewedCase] = []
+    for case in cases:
+        decision = standing_decision(case.transitions)
+        if decision is None:  # reopened and not decided again yet
+            continue
+        items.append(
+            ReviewedCase(
+                case_id=case.id,
+                violation_type=case.violation_type,
+                decision="confirmed" if decision.to_state == CaseState.confirmed.value else "rejected",
+                label=standing_label(case.transitions, decision),
+                reviewer=decision.actor,
+                reviewed_at=decision.at,
+                reason=decision.reason,
+                frames=_best_frames(session, case.id, frames, links),
+            )
+        )
+    return LabelPage(items=items, next_after=cases[-1].id if more else None)
+
+
+def _best_frames(session: SessionDep, case_id: int, count: int, links: EvidenceLinks) -> list[LabelFrame]:
+    # Only frames the server actually holds: a listed URL must answer.
+    stored = exists().where(Evidence.sha256 == Event.clean_sha256)
+    events = session.scalars(
+        select(Event)
+        .where(Event.case_id == case_id, Event.clean_sha256.is_not(None), stored)
+        .order_by(Event.score.desc(), Event.observed_at)
+    )
+    chosen: list[LabelFrame] = []
+    seen: set[str] = set()
+    for event in events:
+        sha = event.clean_sha256
+        if sha is None or sha in seen:
+            continue
+        seen.add(sha)
+        chosen.append(
+            LabelFrame(
+                event_id=event.event_id,
+                detector_class=event.detector_class,
+                score=event.score,
+                box=[float(v) for v in event.box],
+                frame_width=event.frame_width,
+                frame_height=event.frame_height,
+                clean_sha256=sha,
+                clean_url=links.url(sha),
+                model_name=event.model_name,
+                model_version=event.model_version,
+                observed_at=event.observed_at,
+            )
+        )
+        if len(chosen) == count:
+            break
+    return chosen

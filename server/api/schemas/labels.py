@@ -1,0 +1,48 @@
+"""What ``GET /labels`` returns: reviewed cases as training labels, one clean frame per item."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class LabelFrame(BaseModel):
+    event_id: uuid.UUID = Field(description="The event whose frame this is.")
+    detector_class: str = Field(description="What the box's detector called the object.")
+    score: float = Field(description="The detector's confirmed score.")
+    box: list[float] = Field(description="[x1, y1, x2, y2] in pixels of the original frame.")
+    frame_width: int = Field(description="Width of the original frame (the clean JPEG may be smaller).")
+    frame_height: int = Field(description="Height of the original frame.")
+    clean_sha256: str = Field(description="SHA-256 of the clean frame JPEG (nothing drawn on it).")
+    clean_url: str = Field(description="Where to fetch the clean frame (needs a viewer token).")
+    model_name: str = Field(description="Detector model that found it.")
+    model_version: str = Field(description="Its version.")
+    observed_at: datetime = Field(description="UTC time of the frame.")
+
+
+class ReviewedCase(BaseModel):
+    case_id: int = Field(description="The case.")
+    violation_type: str = Field(description="The case's violation type.")
+    decision: Literal["confirmed", "rejected"] = Field(
+        description="The standing review decision (the latest confirm or reject since the case was last"
+        " opened or reopened for review)."
+    )
+    label: str | None = Field(
+        description="The detector class the reviewer named for the object; null: confirmed keeps the"
+        " detector's class, rejected means the box is none of it."
+    )
+    reviewer: str = Field(description="Who decided.")
+    reviewed_at: datetime = Field(description="When.")
+    reason: str = Field(description="The reviewer's words.")
+    frames: list[LabelFrame] = Field(
+        description="The case's best clean frames (by score, one per distinct frame); empty when the"
+        " boxes kept none."
+    )
+
+
+class LabelPage(BaseModel):
+    items: list[ReviewedCase] = Field(description="Reviewed cases in case-id order.")
+    next_after: int | None = Field(description="Pass as ?after= for the next page; null on the last page.")
