@@ -1,4 +1,4 @@
-"""``streetwatch dataset import|merge|split|stats|fetch|list``.
+"""``streetwatch dataset import|merge|split|stats|fetch|list|from-reviews``.
 
 Handlers import OpenCV, Pillow and matplotlib lazily, so ``streetwatch --help`` stays fast.
 Exit codes: 0 done (problems in the data are reported, not fatal), 1 error, 3 (fetch) nothing
@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
     _register_stats(commands)
     _register_fetch(commands)
     _register_list(commands)
+    _register_from_reviews(commands)
 
 
 def _common(p: argparse.ArgumentParser, classes_default: str) -> None:
@@ -126,6 +127,71 @@ def _register_list(commands: Any) -> None:
     p = commands.add_parser("list", help="List the public datasets of the catalog and the classes they give.")
     p.add_argument("--catalog", type=Path, help="catalog.yaml to use (default: the repository's)")
     p.set_defaults(handler=_list)
+
+
+def _register_from_reviews(commands: Any) -> None:
+    p = commands.add_parser(
+        "from-reviews",
+        help="Turn dispatchers' confirm / reject decisions into a YOLO set (clean frames from the server).",
+        description="Confirmed cases label their box with the detector's class or the class the reviewer "
+        "named; rejected ones with a named class label it so; rejected ones without are negatives "
+        "(listed in review_export.json). Each image labels only its reviewed object.",
+    )
+    p.add_argument("--server", required=True, help="StreetWatch server base URL, e.g. http://server:8000")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="API token, viewer is enough (default: $STREETWATCH_TOKEN, which keeps it out of `ps`)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (YOLO, all taxonomy classes)")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("data/review-frames"),
+        help="downloaded clean frames, by SHA-256; reused by later exports (default: data/review-frames)",
+    )
+    p.add_argument("--since", help="only cases changed at or after this ISO time")
+    p.add_argument("--frames", type=int, default=3, help="clean frames per case, best first (default 3)")
+    p.add_argument(
+        "--negatives",
+        choices=["list", "background"],
+        default="list",
+        help="rejected cases without a label: only list them (default), or also write them as images "
+        "without boxes (only right when reviewers judged the whole frame)",
+    )
+    p.add_argument("--taxonomy", type=Path, help="classes.yaml to use (default: the repository's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an output folder written earlier")
+    p.set_defaults(handler=_from_reviews)
+
+
+def _from_reviews(args: argparse.Namespace) -> int:
+    import os
+    from datetime import datetime
+
+    from streetwatch.errors import DatasetError
+    from training.datasets.from_reviews import ReviewClient, export_reviews
+    from training.datasets.taxonomy import load_taxonomy
+
+    try:
+        since = datetime.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        raise DatasetError(f"--since {args.since!r} is not an ISO time (e.g. 2026-05-01T00:00:00Z)") from None
+    if args.frames < 1:
+        raise DatasetError("--frames must be at least 1")
+    client = ReviewClient(args.server, args.token or os.environ.get("STREETWATCH_TOKEN", ""))
+    report = export_reviews(
+        client,
+        args.out,
+        args.cache,
+        taxonomy=load_taxonomy(args.taxonomy),
+        since=since,
+        frames=args.frames,
+        negatives=args.negatives,
+        overwrite=args.overwrite,
+    )
+    print(report.summary())
+    print(f"wrote {args.out / 'data.yaml'}; details: {args.out / 'review_export.json'}")
+    return 0
 
 
 def _class_list(spec: str, taxonomy: Any) -> tuple[str, ...]:

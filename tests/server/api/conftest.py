@@ -96,6 +96,8 @@ def make_event(
     evidence: tuple[bytes, bytes] | None = None,
     clean: bytes | None = None,
     detector_class: str = "overflow",
+    box: tuple[float, float, float, float] = (10, 10, 50, 40),
+    frame_size: tuple[int, int] = (64, 48),
 ) -> ViolationEvent:
     lat, lon = offset_position(north_m, east_m)
     raw: dict[str, Any] = {
@@ -108,9 +110,9 @@ def make_event(
         "candidate": False,
         "detector_class": detector_class,
         "score": score,
-        "box": [10, 10, 50, 40],
-        "frame_width": 64,
-        "frame_height": 48,
+        "box": list(box),
+        "frame_width": frame_size[0],
+        "frame_height": frame_size[1],
         "observed_at": observed_at.isoformat(),
         "first_seen_at": (observed_at - timedelta(seconds=5)).isoformat(),
         "frames_seen": 5,

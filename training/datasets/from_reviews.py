@@ -1,0 +1,257 @@
+"""Dispatchers' decisions -> a YOLO training set (``streetwatch dataset from-reviews``).
+
+The server's ``GET /api/v1/labels`` pages through reviewed cases, each with its best *clean*
+frames (nothing drawn on them). Every frame becomes one labelled image:
+
+=====================  ==========================  ===========================================
+decision               label given by reviewer     what the image is labelled with
+=====================  ==========================  ===========================================
+confirmed              none                        the box, as the detector's class
+confirmed              e.g. ``vending_stall``      the box, as that class
+rejected               e.g. ``bus``                the box, as that class
+rejected               none                        nothing: a *negative* for the detector's class
+=====================  ==========================  ===========================================
+
+Negatives are listed in ``review_export.json`` and, only with ``negatives="background"``, also
+written as images without boxes. That is opt-in because a YOLO label file cannot say "this box
+is not a truck"; an empty one says "nothing of any class is here", which is only true when the
+reviewer looked at the whole frame.
+
+Reviewed frames carry one box each: the object that was reviewed. Other objects in the same
+frame are not labelled, so the manifest claims no class as labelled exhaustively
+(``source_classes: {"reviews": []}``); merge them with other sources and pseudo-label, or
+finish them in a labelling tool, before training on them alone.
+
+Frames are downloaded once into a content-addressed cache (checked against their SHA-256 and
+decoded before use), so a later export with ``since`` fetches only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from streetwatch.errors import DatasetError
+from training.datasets.records import LabeledBox, LabeledImage
+from training.datasets.taxonomy import Taxonomy, load_taxonomy
+from training.datasets.yolo_writer import write_yolo_dataset
+
+log = logging.getLogger(__name__)
+
+SOURCE = "reviews"
+Negatives = Literal["list", "background"]
+
+
+class ReviewClient:
+    """GETs from a StreetWatch server with a bearer token (a viewer token is enough)."""
+
+    def __init__(self, base_url: str, token: str, timeout_s: float = 30.0) -> None:
+        if not token:
+            raise DatasetError("no API token: pass --token or set STREETWATCH_TOKEN (viewer is enough)")
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.timeout_s = timeout_s
+
+    def get(self, url: str) -> bytes:
+        """The body of ``url`` (absolute, or a path on the server)."""
+        target = url if "://" in url else self.base_url + url
+        request = urllib.request.Request(target, headers={"Authorization": f"Bearer {self._token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                refused = f"{target}: the server refused the token ({exc.code}); use a viewer token"
+                raise DatasetError(refused) from None
+            raise DatasetError(f"{target}: the server answered {exc.code} {exc.reason}") from None
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DatasetError(f"cannot reach the StreetWatch server at {self.base_url}: {reason}") from None
+
+    def get_json(self, path: str, params: dict[str, Any]) -> Any:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        body = self.get(f"/api/v1{path}?{query}")
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{self.base_url}/api/v1{path} did not answer JSON: {exc}") from None
+
+
+def reviewed_cases(
+    client: ReviewClient, since: datetime | None = None, frames: int = 3, page_size: int = 100
+) -> Iterator[dict[str, Any]]:
+    """Every reviewed case the server lists, page by page."""
+    after = 0
+    while True:
+        params = {"after": after, "frames": frames, "limit": page_size}
+        page = client.get_json("/labels", {**params, "since": since.isoformat() if since else None})
+        yield from page["items"]
+        if page.get("next_after") is None:
+            return
+        after = int(page["next_after"])
+
+
+class FrameCache:
+    """Clean frames by SHA-256 on disk: downloaded once, verified, decoded to learn their size."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        return self.directory / f"{sha256}.jpg"
+
+    def fetch(self, client: ReviewClient, sha256: str, url: str) -> tuple[Path, int, int]:
+        """The frame's local path and (width, height); :class:`DatasetError` when it is unusable."""
+        import cv2
+        import numpy as np
+
+        path = self.path_for(sha256)
+        data = path.read_bytes() if path.is_file() else b""
+        if hashlib.sha256(data).hexdigest() != sha256:  # not cached yet, or damaged on disk
+            path.unlink(missing_ok=True)
+            data = client.get(url)
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256:
+            raise DatasetError(f"frame {sha256[:12]}: the server's bytes hash to {digest[:12]}; not used")
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise DatasetError(f"frame {sha256[:12]}: not a decodable image; not used")
+        if not path.is_file():
+            fd, temporary = tempfile.mkstemp(dir=self.directory, suffix=".part")
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(temporary, path)
+        height, width = image.shape[:2]
+        return path, int(width), int(height)
+
+
+@dataclass
+class ReviewExportReport:
+    out_dir: Path
+    cases: Counter[str] = field(default_factory=Counter)  # by decision
+    boxes: Counter[str] = field(default_factory=Counter)  # by class written
+    negatives: list[dict[str, Any]] = field(default_factory=list)
+    #: detector class -> {"confirmed": n, "rejected": n}: how often reviewers agree with each class.
+    verdicts: dict[str, Counter[str]] = field(default_factory=dict)
+    images: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "cases": dict(self.cases),
+            "images": self.images,
+            "boxes": dict(self.boxes),
+            "negatives": self.negatives,
+            "verdicts": {name: dict(counts) for name, counts in sorted(self.verdicts.items())},
+            "problems": self.problems,
+        }
+
+    def summary(self) -> str:
+        decisions = ", ".join(f"{k} {v}" for k, v in sorted(self.cases.items()))
+        lines = [
+            f"{sum(self.cases.values())} reviewed cases ({decisions})",
+            f"{self.images} images written to {self.out_dir}",
+            "boxes: " + (", ".join(f"{k} {v}" for k, v in sorted(self.boxes.items())) or "none"),
+            f"negatives (rejected, no label): {len(self.negatives)}",
+        ]
+        for name, counts in sorted(self.verdicts.items()):
+            total = counts["confirmed"] + counts["rejected"]
+            lines.append(f"  {name}: {counts['confirmed']}/{total} confirmed by reviewers")
+        lines += [f"problem: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def export_reviews(
+    client: ReviewClient,
+    out_dir: Path,
+    cache_dir: Path,
+    *,
+    taxonomy: Taxonomy | None = None,
+    since: datetime | None = None,
+    frames: int = 3,
+    negatives: Negatives = "list",
+    overwrite: bool = False,
+) -> ReviewExportReport:
+    """Fetch reviewed cases and write them as a YOLO set (all taxonomy classes, one ``train`` split)."""
+    taxonomy = taxonomy or load_taxonomy()
+    known = set(taxonomy.class_names())
+    cache = FrameCache(cache_dir)
+    report = ReviewExportReport(out_dir=out_dir)
+    images: list[LabeledImage] = []
+    for case in reviewed_cases(client, since=since, frames=frames):
+        decision: str = case["decision"]
+        label: str | None = case.get("label")
+        report.cases[decision] += 1
+        if label is not None and label not in known:
+            report.problems.append(f"case {case['case_id']}: label {label!r} is not in the taxonomy; skipped")
+            continue
+        if case["frames"]:
+            report.verdicts.setdefault(case["frames"][0]["detector_class"], Counter())[decision] += 1
+        for frame in case["frames"]:
+            detector_class = frame["detector_class"]
+            target = label or (detector_class if decision == "confirmed" else None)
+            if target is not None and target not in known:
+                report.problems.append(
+                    f"case {case['case_id']}: detector class {target!r} is not in the taxonomy; skipped"
+                )
+                continue
+            try:
+                path, width, height = cache.fetch(client, frame["clean_sha256"], frame["clean_url"])
+            except DatasetError as exc:
+                report.problems.append(f"case {case['case_id']}: {exc}")
+                continue
+            if target is None:
+                negative = {"case_id": case["case_id"], "image": path.name, "box": frame["box"]}
+                report.negatives.append({**negative, "not": detector_class})
+                if negatives == "list":
+                    continue
+                boxes: tuple[LabeledBox, ...] = ()
+            else:
+                box = _scaled_box(frame, width, height)
+                if box is None:
+                    report.problems.append(f"case {case['case_id']}: box {frame['box']} has no area; skipped")
+                    continue
+                boxes = (LabeledBox(target, *box),)
+                report.boxes[target] += 1
+            images.append(LabeledImage(path=path, width=width, height=height, boxes=boxes, source=SOURCE))
+    report.images = len(images)
+    if not images:
+        hint = report.problems[0] if report.problems else "boxes must keep clean frames (keep_clean_frame)"
+        raise DatasetError(f"no reviewed frame to export: review cases on the server first; {hint}")
+    write_yolo_dataset(
+        {"train": images},
+        out_dir,
+        taxonomy.class_names(),
+        # One reviewed object per image: no class is labelled exhaustively (see the module doc).
+        source_classes={SOURCE: []},
+        overwrite=overwrite,
+    )
+    details = json.dumps(report.to_json(), indent=1) + "\n"
+    (out_dir / "review_export.json").write_text(details, encoding="utf-8")
+    return report
+
+
+def _scaled_box(frame: dict[str, Any], width: int, height: int) -> tuple[float, float, float, float] | None:
+    """The event's box (pixels of the original frame) in pixels of the clean JPEG, clipped to it."""
+    sx, sy = width / frame["frame_width"], height / frame["frame_height"]
+    x1, y1, x2, y2 = (float(v) for v in frame["box"])
+    x1, x2 = max(0.0, x1 * sx), min(float(width), x2 * sx)
+    y1, y2 = max(0.0, y1 * sy), min(float(height), y2 * sy)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return None
+    return x1, y1, x2, y2
