@@ -22,18 +22,22 @@ Exposed families (labels in braces):
 * ``streetwatch_ingest_last_received_timestamp_seconds`` gauge: Unix time of
   that event's arrival (alert when it stops moving).
 * ``streetwatch_evidence_images`` / ``streetwatch_evidence_bytes`` gauges.
+* ``streetwatch_device_fps{device_id}``, ``streetwatch_device_outbox_messages{device_id}`` and
+  ``streetwatch_device_outbox_oldest_seconds{device_id}`` gauges: from each box's newest telemetry
+  report (a backlog that grows, or an oldest message that ages, is a box that cannot deliver).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.api.deps import SessionDep, require
+from server.api.deps import SessionDep, as_utc, require
 from server.auth import Role
 from server.db.models import Case as CaseRow
 from server.db.models import CaseState, Device, DeviceStatus, Event, Evidence, Rejection
@@ -109,7 +113,35 @@ def collect(session: Session) -> list[MetricFamily]:
     images.samples.append(({}, float(count)))
     stored.samples.append(({}, float(size)))
 
-    return [received, rejected, cases, devices, lag, last, images, stored]
+    return [received, rejected, cases, devices, lag, last, images, stored, *_device_health(session)]
+
+
+def _device_health(session: Session) -> list[MetricFamily]:
+    fps = MetricFamily("streetwatch_device_fps", "gauge", "Frames per second in the box's newest report.")
+    backlog = MetricFamily(
+        "streetwatch_device_outbox_messages", "gauge", "Events and images waiting in the box's outbox."
+    )
+    oldest = MetricFamily(
+        "streetwatch_device_outbox_oldest_seconds",
+        "gauge",
+        "Age of the oldest waiting message when the box reported (0 when the outbox was empty).",
+    )
+    rows = session.execute(
+        select(Device.device_id, Device.health, Device.health_at)
+        .where(Device.health.is_not(None))
+        .order_by(Device.device_id)
+    )
+    for device_id, health, health_at in rows:
+        labels = {"device_id": device_id}
+        outbox = health.get("outbox") or {}
+        fps.samples.append((labels, float(health.get("fps") or 0.0)))
+        backlog.samples.append((labels, float(outbox.get("events", 0) + outbox.get("evidence", 0))))
+        age, reported_at = 0.0, as_utc(health_at)
+        if outbox.get("oldest_at") and reported_at is not None:
+            oldest_at = datetime.fromisoformat(outbox["oldest_at"].replace("Z", "+00:00"))
+            age = max(0.0, (reported_at - oldest_at).total_seconds())
+        oldest.samples.append((labels, age))
+    return [fps, backlog, oldest]
 
 
 def render(families: Iterable[MetricFamily]) -> str:

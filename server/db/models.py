@@ -90,6 +90,9 @@ class Device(Base):
     last_lon: Mapped[float | None] = mapped_column(Float)
     last_position_at: Mapped[datetime | None]
     event_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest telemetry report minus its coverage track: fps, outbox backlog, drops, temperatures.
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    health_at: Mapped[datetime | None]
 
 
 class User(Base):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models import Device, DeviceStatus, Rejection
 from streetwatch.events import ViolationEvent
-from streetwatch.messages import StatusMessage
+from streetwatch.messages import StatusMessage, TelemetryMessage
 
 
 @dataclass
@@ -29,6 +29,8 @@ class _DeviceSeen:
     status_at: datetime | None = None
     software_version: str | None = None
     models: list[Any] | None = None
+    health: dict[str, Any] | None = None
+    health_at: datetime | None = None
 
 
 class DeviceUpdates:
@@ -65,6 +67,14 @@ class DeviceUpdates:
         seen.status_at = now
         seen.software_version = status.software_version
         seen.models = [m.model_dump() for m in status.models]
+
+    def telemetry(self, message: TelemetryMessage, now: datetime) -> None:
+        """Keep the newest report (by the box's own ``at``: reports can arrive out of order after a
+        reconnect) without its coverage track, which lives in ``telemetry_points``."""
+        seen = self.heard_from(message.device_id, message.at, now)
+        if seen.health_at is None or message.at >= seen.health_at:
+            seen.health = message.model_dump(mode="json", exclude={"coverage", "device_id", "at"})
+            seen.health_at = message.at
 
     def write(self, session: Session, now: datetime) -> None:
         ids = sorted(self._seen)
@@ -105,6 +115,9 @@ def _apply(device: Device, seen: _DeviceSeen) -> None:
         device.status_at = seen.status_at
         device.software_version = seen.software_version
         device.models = seen.models
+    if seen.health_at is not None and (device.health_at is None or seen.health_at >= device.health_at):
+        device.health = seen.health
+        device.health_at = seen.health_at
 
 
 @dataclass

@@ -250,7 +250,7 @@ class IngestBatch:
                     cell=encode(point.lat, point.lon, CELL_PRECISION),
                 )
             )
-        self.devices.heard_from(message.device_id, message.at, self.now)
+        self.devices.telemetry(message, self.now)
         if points:
             self.devices.position(message.device_id, points[-1].lat, points[-1].lon, points[-1].at)
         # Coverage reads cases and events from the database: this batch's events count too.

@@ -25,3 +25,10 @@ class DevicePublic(DeviceBase):
     last_lon: float | None = Field(description="Latest known longitude (WGS 84).")
     last_position_at: datetime | None = Field(description="When that position was taken.")
     event_count: int = Field(description="Events stored from this box.")
+    health: dict[str, Any] | None = Field(
+        default=None,
+        description="The newest telemetry report without its position track: fps, frames, uptime_s, "
+        "outbox (events, evidence, bytes, oldest_at), dropped (by reason), cpu_temp_c, gpu_temp_c. "
+        "Field meanings: docs/mqtt.md.",
+    )
+    health_at: datetime | None = Field(default=None, description="The box's time of that report.")

@@ -1,0 +1,67 @@
+"""Device health: the newest telemetry report of each box, in the API and in /metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from server.ingest.process import IngestBatch
+from streetwatch.messages import TelemetryMessage
+from tests.server.api.conftest import NOW, Api
+from tests.server.api.test_metrics import _parse
+
+
+def _report(device: str, at: datetime, fps: float, waiting: int, oldest_s: float | None) -> TelemetryMessage:
+    outbox: dict[str, Any] = {"events": waiting, "evidence": 2 * waiting, "bytes": 1000 * waiting}
+    if oldest_s is not None:
+        outbox["oldest_at"] = at - timedelta(seconds=oldest_s)
+    return TelemetryMessage.model_validate(
+        {
+            "device_id": device,
+            "at": at,
+            "period_s": 10,
+            "uptime_s": 3600,
+            "frames": int(fps * 10),
+            "fps": fps,
+            "coverage": [{"lat": 21.03, "lon": 105.85, "at": at}],
+            "outbox": outbox,
+            "dropped": {"evidence_size_limit": 4},
+            "cpu_temp_c": 61.5,
+        }
+    )
+
+
+def _ingest(api: Api, *reports: TelemetryMessage) -> None:
+    for report in reports:  # one batch each, as separate deliveries would be
+        with api.sessions.begin() as session:
+            batch = IngestBatch(session, api.settings, NOW)
+            batch.add_telemetry(report)
+            batch.finish()
+
+
+def test_the_newest_report_is_the_health_even_when_an_older_one_arrives_later(api: Api) -> None:
+    newest = _report("van-07", NOW - timedelta(seconds=10), fps=14.5, waiting=3, oldest_s=90)
+    older = _report("van-07", NOW - timedelta(minutes=5), fps=2.0, waiting=50, oldest_s=600)
+    _ingest(api, newest, older)  # a reconnect delivered the old report last
+    device = api.get("/api/v1/devices/van-07").json()
+    health = device["health"]
+    assert health["fps"] == 14.5
+    assert health["outbox"]["events"] == 3
+    assert health["dropped"] == {"evidence_size_limit": 4}
+    assert health["cpu_temp_c"] == 61.5
+    assert "coverage" not in health
+    assert datetime.fromisoformat(device["health_at"].replace("Z", "+00:00")) == newest.at
+
+
+def test_health_shows_in_metrics_per_device(api: Api) -> None:
+    _ingest(
+        api,
+        _report("van-07", NOW - timedelta(seconds=10), fps=14.5, waiting=3, oldest_s=90),
+        _report("van-09", NOW - timedelta(seconds=20), fps=0.0, waiting=0, oldest_s=None),
+    )
+    metrics = _parse(api.get("/metrics").text)
+    assert metrics['streetwatch_device_fps{device_id="van-07"}'] == 14.5
+    assert metrics['streetwatch_device_outbox_messages{device_id="van-07"}'] == 9
+    assert metrics['streetwatch_device_outbox_oldest_seconds{device_id="van-07"}'] == 90
+    assert metrics['streetwatch_device_outbox_messages{device_id="van-09"}'] == 0
+    assert metrics['streetwatch_device_outbox_oldest_seconds{device_id="van-09"}'] == 0
