@@ -44,6 +44,8 @@ def test_migrate_up_down_and_user_create(
     assert main(["server", "migrate", "--config", config]) == 0
     assert f"database at migration {head_revision()}" in capsys.readouterr().out
     assert main(["server", "migrate", "--config", config, "--revision", "-1"]) == 0
+    assert f"database at migration {int(head_revision()) - 1:04d}" in capsys.readouterr().out
+    assert main(["server", "migrate", "--config", config, "--revision", "base"]) == 0
     assert "base (empty)" in capsys.readouterr().out
     assert main(["server", "migrate", "--config", config]) == 0
     capsys.readouterr()
