@@ -27,7 +27,7 @@ from server import metrics, open311
 from server.api import cases, devices, events, evidence, labels, reviews, users
 from server.api.links import API_PREFIX
 from server.api.query import QueryError
-from server.db.session import make_engine, session_factory
+from server.db.session import make_engine, read_session_factory, session_factory
 from server.evidence_store import EvidenceStore
 from server.settings import ServerSettings
 from streetwatch import __version__
@@ -56,6 +56,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.read_sessions = read_session_factory(engine)
     app.state.evidence_store = EvidenceStore(settings.evidence_dir)
     # The class names a reviewer may give as a label: a typo must not become training data.
     app.state.label_names = frozenset(load_taxonomy(settings.taxonomy).class_names())

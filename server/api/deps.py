@@ -28,8 +28,14 @@ bearer_scheme = HTTPBearer(
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One session per request, closed afterwards; routes commit what they change."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
+    """One session per request, closed afterwards; routes commit what they change.
+
+    GET and HEAD requests only read: they get a read session, which on SQLite does not wait
+    for the write lock an ingest batch holds.
+    """
+    state = request.app.state
+    reads_only = request.method in ("GET", "HEAD")
+    sessions: sessionmaker[Session] = state.read_sessions if reads_only else state.sessions
     with sessions() as session:
         yield session
 

@@ -8,6 +8,9 @@
 SQLite transactions start with ``BEGIN IMMEDIATE``: the write lock is taken up
 front, so two writers queue on the busy timeout instead of one of them failing
 with "database is locked" when it upgrades a read transaction to a write.
+Sessions from :func:`read_session_factory` start deferred instead: in WAL mode a
+reader sees the last commit without waiting for a writer, so API reads do not
+queue behind ingest batches. They must not write.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads only: on SQLite their transactions do not take the write lock."""
+    return sessionmaker(bind=engine.execution_options(sqlite_deferred=True), expire_on_commit=False)
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -78,4 +86,5 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get("sqlite_deferred", False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
