@@ -34,8 +34,8 @@ def test_prepare_merges_sources_with_our_class_ids_and_a_stable_hash(tmp_path: P
         6,
         7,
     }
-    # the signboard set is repeated in the train list to even out the classes
-    assert sum("signboards__" in line for line in (tmp_path / "a" / "train.txt").read_text().split()) == 4
+    # the signboard set is repeated in the train list to even out the classes (2 images x 3)
+    assert sum("signboards__" in line for line in (tmp_path / "a" / "train.txt").read_text().split()) == 6
 
     # per-source val sets: each source's own val photos, same classes
     for source in ("garbage", "signboards", "vehicles"):

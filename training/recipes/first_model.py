@@ -72,8 +72,9 @@ SOURCES: dict[str, dict[int, str]] = {
 #: Sources whose photos lack vehicle labels: YOLOX-nano fills them in.
 PSEUDO_LABEL_VEHICLES_IN: tuple[str, ...] = ("garbage", "signboards")
 
-#: The signboard set is ~10x smaller than the others; repeating its train list evens the classes out.
-TRAIN_REPEATS: dict[str, int] = {"signboards": 2}
+#: The signboard set is ~10x smaller than the others; repeating its train list evens the classes out
+#: (2 up to 1.3.0, 3 since 1.4.0).
+TRAIN_REPEATS: dict[str, int] = {"signboards": 3}
 
 
 @dataclass
