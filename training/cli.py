@@ -80,7 +80,7 @@ def _register_evaluate(subparsers: Any) -> None:
     p.add_argument("--data", type=Path, required=True, help="YOLO dataset yaml")
     p.add_argument("--out", type=Path, required=True, help="folder for summary.json and plots")
     p.add_argument("--split", default="val", help="dataset split (default: val)")
-    p.add_argument("--imgsz", type=int, default=416)
+    p.add_argument("--imgsz", type=int, help="input size (default: an ONNX model's own, 416 for .pt)")
     p.set_defaults(handler=_evaluate)
 
 

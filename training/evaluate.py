@@ -64,24 +64,52 @@ class EvalSummary:
             raise ConfigError(f"{path} is not an evaluation summary: {exc}") from exc
 
 
+#: Input size for a .pt model when none is given (an ONNX model has its own, fixed one).
+DEFAULT_PT_IMGSZ = 416
+
+
+def onnx_input_size(model_path: Path) -> int:
+    """The square input size an exported model was built for (its input is 1x3xSxS)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(model_path), load_external_data=False).graph
+        dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    except Exception as exc:  # onnx raises DecodeError, IndexError, ... on a broken file
+        raise ConfigError(f"{model_path} is not a readable ONNX model: {exc}") from exc
+    if len(dims) != 4 or dims[2] <= 0 or dims[2] != dims[3]:
+        raise ConfigError(f"{model_path}: expected a fixed 1x3xSxS input, found {dims}")
+    return int(dims[2])
+
+
 def evaluate(
     model_path: Path,
     data_yaml: Path,
     out_dir: Path,
-    imgsz: int = 416,
+    imgsz: int | None = None,
     split: str = "val",
     batch: int = 16,
     conf: float = 0.001,
 ) -> EvalSummary:
-    """Validate ``model_path`` on ``split`` of ``data_yaml`` and save the summary and plots in ``out_dir``."""
+    """Validate ``model_path`` on ``split`` of ``data_yaml`` and save the summary and plots in ``out_dir``.
+
+    ``imgsz`` defaults to an ONNX model's own input size (416 for a .pt); an ONNX model asked
+    for another size is refused, because ultralytics would silently use the model's anyway.
+    """
     if not model_path.is_file():
         raise ModelNotFoundError(f"model not found: {model_path}")
     if not data_yaml.is_file():
         raise ConfigError(f"dataset yaml not found: {data_yaml}")
+    is_onnx = model_path.suffix == ".onnx"
+    if is_onnx:
+        fixed = onnx_input_size(model_path)
+        if imgsz is not None and imgsz != fixed:
+            raise ConfigError(f"{model_path.name} takes {fixed} px input; --imgsz {imgsz} cannot apply to it")
+        imgsz = fixed
+    imgsz = imgsz or DEFAULT_PT_IMGSZ
     go_offline()
     from ultralytics import YOLO
 
-    is_onnx = model_path.suffix == ".onnx"
     out_dir.mkdir(parents=True, exist_ok=True)
     model = YOLO(str(model_path), task="detect")
     metrics: Any = model.val(

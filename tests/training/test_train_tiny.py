@@ -74,6 +74,14 @@ def test_tiny_training_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     assert set(detections.class_name.tolist()) <= set(CLASSES)
     assert capsys.readouterr().out.count("fp32:") == 1
 
+    # The exported model is evaluated at its own input size, and says so in the summary.
+    onnx_eval = tmp_path / "eval-onnx"
+    evaluate_onnx = ["evaluate", str(onnx_file), "--data", str(data_yaml), "--out", str(onnx_eval)]
+    assert main(evaluate_onnx) == 0
+    assert json.loads((onnx_eval / "summary.json").read_text())["imgsz"] == 96
+    assert main([*evaluate_onnx, "--imgsz", "128"]) == 1
+    assert "takes 96 px input" in capsys.readouterr().err
+
 
 def test_train_refuses_weights_it_would_have_to_download(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
