@@ -58,7 +58,12 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == cases
         assert db.execute("SELECT count(*) FROM events WHERE case_id IS NULL").fetchone()[0] == 0
         stored_evidence = db.execute("SELECT count(*) FROM evidence").fetchone()[0]
+        # Clean frames (training data for reviewed cases) travelled with the annotated ones.
+        clean_stored = db.execute(
+            "SELECT count(*) FROM events JOIN evidence ON evidence.sha256 = events.clean_sha256"
+        ).fetchone()[0]
     assert stored_evidence >= 1
+    assert clean_stored >= 1
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
