@@ -18,7 +18,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import exists, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from server.api.deps import SessionDep, ViewerDep, as_utc
 from server.api.links import EvidenceLinks
@@ -102,7 +102,7 @@ def list_labels(
     return LabelPage(items=items, next_after=cases[-1].id if more else None)
 
 
-def _best_frames(session: SessionDep, case_id: int, count: int, links: EvidenceLinks) -> list[LabelFrame]:
+def _best_frames(session: Session, case_id: int, count: int, links: EvidenceLinks) -> list[LabelFrame]:
     # Only frames the server actually holds: a listed URL must answer.
     stored = exists().where(Evidence.sha256 == Event.clean_sha256)
     events = session.scalars(
