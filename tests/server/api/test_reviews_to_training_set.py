@@ -134,6 +134,11 @@ def test_reviewed_cases_become_a_training_set(
         image, box = by_class[name]
         assert box.x1 / image.width == pytest.approx(cx - w / 2, abs=2e-3)
         assert box.y2 / image.height == pytest.approx(cy + h / 2, abs=2e-3)
+    # ...and it merges with other sets like any imported one.
+    merged = tmp_path / "merged"
+    assert main(["dataset", "merge", str(out), "--out", str(merged), "--classes", "truck,bus"]) == 0
+    merged_labels = [p.read_text() for p in merged.glob("labels/*/*.txt")]
+    assert sorted(text.split()[0] for text in merged_labels) == ["0", "1"]  # truck, bus
     export = (out / "review_export.json").read_text()
     assert '"not": "truck"' in export and f'"case_id": {rejected}' in export
 
