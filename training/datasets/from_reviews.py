@@ -192,7 +192,8 @@ def export_reviews(
     known = set(taxonomy.class_names())
     cache = FrameCache(cache_dir)
     report = ReviewExportReport(out_dir=out_dir)
-    images: list[LabeledImage] = []
+    # One image per clean frame: two cases seen in the same frame (a truck and a bus) share it.
+    frames_out: dict[Path, tuple[int, int, list[LabeledBox]]] = {}
     for case in reviewed_cases(client, since=since, frames=frames):
         decision: str = case["decision"]
         label: str | None = case.get("label")
@@ -218,21 +219,22 @@ def export_reviews(
             if target is None:
                 negative = {"case_id": case["case_id"], "image": path.name, "box": frame["box"]}
                 report.negatives.append({**negative, "not": detector_class})
-                if negatives == "list":
-                    continue
-                boxes: tuple[LabeledBox, ...] = ()
-            else:
-                box = _scaled_box(frame, width, height)
-                if box is None:
-                    report.problems.append(f"case {case['case_id']}: box {frame['box']} has no area; skipped")
-                    continue
-                boxes = (LabeledBox(target, *box),)
-                report.boxes[target] += 1
-            images.append(LabeledImage(path=path, width=width, height=height, boxes=boxes, source=SOURCE))
+                if negatives == "background":
+                    frames_out.setdefault(path, (width, height, []))
+                continue
+            box = _scaled_box(frame, width, height)
+            if box is None:
+                report.problems.append(f"case {case['case_id']}: box {frame['box']} has no area; skipped")
+                continue
+            frames_out.setdefault(path, (width, height, []))[2].append(LabeledBox(target, *box))
+            report.boxes[target] += 1
+    images = [
+        LabeledImage(path=path, width=w, height=h, boxes=tuple(boxes), source=SOURCE)
+        for path, (w, h, boxes) in frames_out.items()
+    ]
     report.images = len(images)
     if not images:
-        hint = report.problems[0] if report.problems else "boxes must keep clean frames (keep_clean_frame)"
-        raise DatasetError(f"no reviewed frame to export: review cases on the server first; {hint}")
+        raise DatasetError(f"no reviewed frame to export: {_nothing_hint(report, negatives)}")
     write_yolo_dataset(
         {"train": images},
         out_dir,
@@ -244,6 +246,19 @@ def export_reviews(
     details = json.dumps(report.to_json(), indent=1) + "\n"
     (out_dir / "review_export.json").write_text(details, encoding="utf-8")
     return report
+
+
+def _nothing_hint(report: ReviewExportReport, negatives: Negatives) -> str:
+    if report.negatives and negatives == "list":
+        return (
+            f"the {len(report.negatives)} reviewed frames are all rejections without a class; "
+            "name the class when rejecting, or pass --negatives background"
+        )
+    if report.problems:
+        return report.problems[0]
+    if report.cases:
+        return "the reviewed cases have no clean frames (boxes need evidence.keep_clean_frame)"
+    return "review cases (confirm / reject) on the server first"
 
 
 def _scaled_box(frame: dict[str, Any], width: int, height: int) -> tuple[float, float, float, float] | None:

@@ -177,4 +177,32 @@ def test_nothing_reviewed_is_an_error_that_says_what_to_do(
     token = api.tokens["viewer"]
     out = tmp_path / "reviews"
     assert main(["dataset", "from-reviews", "--server", live_url, "--token", token, "--out", str(out)]) == 1
-    assert "review cases on the server first" in capsys.readouterr().err
+    assert "review cases (confirm / reject) on the server first" in capsys.readouterr().err
+
+
+def test_two_cases_in_one_frame_make_one_image_with_both_boxes(
+    api: Api, live_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (photo, box), (_, other_box) = _trucks(2)
+    first = _seed_case(api, photo, box, 0)
+    second = _seed_case(api, photo, other_box, 1000)  # another object in the very same frame
+    token = api.tokens["viewer"]
+    out = tmp_path / "reviews"
+    args = ["dataset", "from-reviews", "--server", live_url, "--token", token, "--out", str(out)]
+    args += ["--cache", str(tmp_path / "cache")]
+
+    # Only an unlabelled rejection so far: nothing to write, and the error says what to do.
+    assert api.post(f"/api/v1/cases/{first}/actions", json={"action": "reject"}).status_code == 200
+    assert main(args) == 1
+    assert "rejections without a class" in capsys.readouterr().err
+
+    assert api.post(f"/api/v1/cases/{second}/actions", json={"action": "confirm"}).status_code == 200
+    body = {"action": "reopen"}
+    assert api.post(f"/api/v1/cases/{first}/actions", json=body).status_code == 200
+    body = {"action": "confirm", "label": "bus"}
+    assert api.post(f"/api/v1/cases/{first}/actions", json=body).status_code == 200
+    assert main([*args, "--overwrite"]) == 0
+    (rows,) = _labels(out).values()
+    assert sorted(int(row[0]) for row in rows) == sorted(
+        load_taxonomy().class_names().index(name) for name in ("bus", "truck")
+    )
