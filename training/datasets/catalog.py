@@ -8,11 +8,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streetwatch.errors import ConfigError
+from streetwatch.paths import datasets_dir
 from training.datasets.importers import DatasetFormat
 from training.datasets.taxonomy import Taxonomy
 from training.datasets.yaml_file import load_yaml_model
 
-DEFAULT_CATALOG_PATH = Path(__file__).resolve().parents[2] / "datasets" / "catalog.yaml"
+
+def default_catalog_path() -> Path:
+    """``datasets/catalog.yaml`` of this checkout, or of ``$STREETWATCH_HOME``."""
+    return datasets_dir() / "catalog.yaml"
 
 
 class Access(str, Enum):
@@ -82,5 +86,5 @@ class Catalog(_Strict):
 
 
 def load_catalog(path: Path | str | None = None) -> Catalog:
-    file = Path(path) if path is not None else DEFAULT_CATALOG_PATH
+    file = Path(path) if path is not None else default_catalog_path()
     return load_yaml_model(Catalog, file, "dataset catalog")

@@ -18,10 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streetwatch.errors import ConfigError
 from streetwatch.events import ViolationType
+from streetwatch.paths import datasets_dir
 from training.datasets.yaml_file import load_yaml_model
 
-#: ``datasets/classes.yaml`` of this checkout (the repository root is two levels above this package).
-DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parents[2] / "datasets" / "classes.yaml"
+
+def default_taxonomy_path() -> Path:
+    """``datasets/classes.yaml`` of this checkout, or of ``$STREETWATCH_HOME`` (``streetwatch.paths``)."""
+    return datasets_dir() / "classes.yaml"
+
 
 #: Key of a source mapping that matches every class name the mapping does not list.
 WILDCARD = "*"
@@ -142,5 +146,5 @@ def map_class(mapping: Mapping[str, str | None], source_name: str) -> tuple[bool
 
 def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
     """Read and validate ``classes.yaml`` (default: the repository's ``datasets/classes.yaml``)."""
-    file = Path(path) if path is not None else DEFAULT_TAXONOMY_PATH
+    file = Path(path) if path is not None else default_taxonomy_path()
     return load_yaml_model(Taxonomy, file, "taxonomy file", "; pass the path of classes.yaml")

@@ -8,7 +8,7 @@ import yaml
 from streetwatch.errors import ConfigError
 from streetwatch.events import ViolationType
 from training.datasets.catalog import Access, load_catalog
-from training.datasets.taxonomy import DEFAULT_TAXONOMY_PATH, Role, Stage, load_taxonomy, map_class
+from training.datasets.taxonomy import Role, Stage, default_taxonomy_path, load_taxonomy, map_class
 
 # The detector's class ids are a contract with every shipped model: this list may only grow at the end.
 TRAINED_ORDER = ["garbage", "garbage_bin", "overflow", "signboard", "car", "motor", "truck", "bus"]
@@ -49,7 +49,7 @@ def test_unknown_mapping_name_lists_known_ones(taxonomy):
 
 
 def _write_variant(tmp_path: Path, change) -> Path:
-    raw = yaml.safe_load(DEFAULT_TAXONOMY_PATH.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(default_taxonomy_path().read_text(encoding="utf-8"))
     change(raw)
     path = tmp_path / "classes.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
@@ -89,3 +89,17 @@ def test_catalog_covers_every_class_need_and_matches_the_taxonomy(taxonomy):
         if entry.access is not Access.open or entry.download is None:
             assert entry.instructions, entry.name
     assert catalog.get("aihub_loaded_trucks").access is Access.restricted
+
+
+def test_streetwatch_home_moves_the_taxonomy_and_a_missing_one_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A packaged install points STREETWATCH_HOME at its data; the server reads labels from there."""
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "classes.yaml").write_text(default_taxonomy_path().read_text(encoding="utf-8"))
+    monkeypatch.setenv("STREETWATCH_HOME", str(tmp_path))
+    assert default_taxonomy_path() == tmp_path / "datasets" / "classes.yaml"
+    assert load_taxonomy().trained_class_names() == tuple(TRAINED_ORDER)
+    monkeypatch.setenv("STREETWATCH_HOME", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError, match=r"elsewhere/datasets/classes\.yaml"):
+        load_taxonomy()
