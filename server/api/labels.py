@@ -30,31 +30,24 @@ router = APIRouter(prefix="/labels", tags=["labels"])
 _DECISIONS = (CaseState.confirmed.value, CaseState.rejected.value)
 
 
-def standing_decision(transitions: Sequence[CaseTransition]) -> CaseTransition | None:
-    """The confirm or reject that stands: the latest one since the case last went (back) to new.
+def standing_review(transitions: Sequence[CaseTransition]) -> tuple[CaseTransition, str | None] | None:
+    """The confirm or reject that stands, with its label; None when nothing stands.
 
-    A reopened rejection is back under review, so its old decision no longer counts. A confirm
-    without a label that follows a labelled one (a reopened resolution) keeps the earlier label:
-    see :func:`standing_label`.
+    Only what happened since the case last went (back) to new counts: a reopened rejection is
+    under review again. The decision is the latest human confirm or reject; the label is the
+    newest one given with that decision, so a confirm without a label that follows a labelled
+    one (a reopened resolution) keeps the earlier label.
     """
-    decision = None
+    decision: CaseTransition | None = None
+    labels: dict[str, str] = {}  # decision state -> newest label given with it
     for step in transitions:
         if step.to_state == CaseState.new.value:
-            decision = None
+            decision, labels = None, {}
         elif step.to_state in _DECISIONS and not step.actor.startswith("system:"):
             decision = step
-    return decision
-
-
-def standing_label(transitions: Sequence[CaseTransition], decision: CaseTransition) -> str | None:
-    """The newest label given with the same decision since the case last went (back) to new."""
-    label = None
-    for step in transitions:
-        if step.to_state == CaseState.new.value:
-            label = None
-        elif step.to_state == decision.to_state and step.label is not None:
-            label = step.label
-    return label
+            if step.label is not None:
+                labels[step.to_state] = step.label
+    return None if decision is None else (decision, labels.get(decision.to_state))
 
 
 @router.get(
@@ -82,42 +75,50 @@ def list_labels(
     more = len(cases) > limit
     cases = cases[:limit]
     links = EvidenceLinks(request)
+    best = _best_frames(session, [case.id for case in cases], frames, links)
     items: list[ReviewedCase] = []
     for case in cases:
-        decision = standing_decision(case.transitions)
-        if decision is None:  # reopened and not decided again yet
+        standing = standing_review(case.transitions)
+        if standing is None:  # reopened and not decided again yet
             continue
+        decision, label = standing
         items.append(
             ReviewedCase(
                 case_id=case.id,
                 violation_type=case.violation_type,
                 decision="confirmed" if decision.to_state == CaseState.confirmed.value else "rejected",
-                label=standing_label(case.transitions, decision),
+                label=label,
                 reviewer=decision.actor,
                 reviewed_at=decision.at,
                 reason=decision.reason,
-                frames=_best_frames(session, case.id, frames, links),
+                frames=best.get(case.id, []),
             )
         )
     return LabelPage(items=items, next_after=cases[-1].id if more else None)
 
 
-def _best_frames(session: Session, case_id: int, count: int, links: EvidenceLinks) -> list[LabelFrame]:
+def _best_frames(
+    session: Session, case_ids: list[int], count: int, links: EvidenceLinks
+) -> dict[int, list[LabelFrame]]:
+    """Each case's best ``count`` distinct clean frames, in one query for the whole page."""
     # Only frames the server actually holds: a listed URL must answer.
     stored = exists().where(Evidence.sha256 == Event.clean_sha256)
     events = session.scalars(
         select(Event)
-        .where(Event.case_id == case_id, Event.clean_sha256.is_not(None), stored)
-        .order_by(Event.score.desc(), Event.observed_at)
+        .where(Event.case_id.in_(case_ids), Event.clean_sha256.is_not(None), stored)
+        .order_by(Event.case_id, Event.score.desc(), Event.observed_at)
     )
-    chosen: list[LabelFrame] = []
-    seen: set[str] = set()
+    chosen: dict[int, list[LabelFrame]] = {}
+    seen: set[tuple[int, str]] = set()
     for event in events:
-        sha = event.clean_sha256
-        if sha is None or sha in seen:
+        sha, case_id = event.clean_sha256, event.case_id
+        if sha is None or case_id is None or (case_id, sha) in seen:
             continue
-        seen.add(sha)
-        chosen.append(
+        frames = chosen.setdefault(case_id, [])
+        if len(frames) == count:
+            continue
+        seen.add((case_id, sha))
+        frames.append(
             LabelFrame(
                 event_id=event.event_id,
                 detector_class=event.detector_class,
@@ -132,6 +133,4 @@ def _best_frames(session: Session, case_id: int, count: int, links: EvidenceLink
                 observed_at=event.observed_at,
             )
         )
-        if len(chosen) == count:
-            break
     return chosen
