@@ -110,6 +110,7 @@ def evaluate(
     go_offline()
     from ultralytics import YOLO
 
+    out_dir = out_dir.resolve()  # a relative project would land under ultralytics' own runs folder
     out_dir.mkdir(parents=True, exist_ok=True)
     model = YOLO(str(model_path), task="detect")
     metrics: Any = model.val(

@@ -100,7 +100,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         batch=config.batch,
         workers=config.workers,
         device="cpu",
-        project=str(config.project),
+        # ultralytics files a relative project under its own settings folder, not the working
+        # directory; an absolute path keeps the run where run_dir() and --resume look for it.
+        project=str(config.project.resolve()),
         name=config.name,
         exist_ok=True,
         patience=config.patience,

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.skipif(not CHECKPOINT.is_file(), reason=f"needs {SHARED
 
 
 @pytest.mark.slow
-def test_tiny_training_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiny_training_run_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import cv2
 
     from edge.config import DetectorConfig
@@ -36,8 +38,9 @@ def test_tiny_training_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
         "--weights",
         str(start),
         "--project",
-        str(tmp_path / "runs"),
+        "runs",  # relative on purpose: the run must land under the working directory
     ]
+    monkeypatch.chdir(tmp_path)
     assert (
         main([*train_args, "--name", "tiny", "--epochs", "1", "--imgsz", "96", "--batch", "4", "--no-plots"])
         == 0
@@ -46,7 +49,7 @@ def test_tiny_training_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     assert best.is_file()
 
     out = tmp_path / "eval"
-    assert main(["evaluate", str(best), "--data", str(data_yaml), "--out", str(out), "--imgsz", "96"]) == 0
+    assert main(["evaluate", str(best), "--data", str(data_yaml), "--out", "eval", "--imgsz", "96"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert 0.0 <= summary["map50"] <= 1.0 and set(summary["per_class"]) <= set(CLASSES)
     assert {"confusion_matrix.png", "BoxPR_curve.png"} <= set(summary["plots"])
