@@ -1,7 +1,7 @@
 """``streetwatch edge``: run the detection pipeline of one camera, or check a device config.
 
-    streetwatch edge run --config FILE [--max-frames N]
-    streetwatch edge check-config FILE
+Usage: ``streetwatch edge run --config FILE [--max-frames N]`` and
+``streetwatch edge check-config FILE``.
 """
 
 from __future__ import annotations

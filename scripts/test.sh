@@ -12,6 +12,7 @@ if [[ -x scripts/postgres.sh ]]; then
 fi
 
 $PY -m ruff check .
+$PY -m ruff format --check .
 $PY -m mypy streetwatch edge server training bench
 $PY -m streetwatch.cli schema --check
 $PY -m pytest "$@"

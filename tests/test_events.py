@@ -33,8 +33,14 @@ def make_event(**overrides: object) -> ViolationEvent:
         "observed_at": T0,
         "first_seen_at": T0 - timedelta(seconds=2),
         "frames_seen": 4,
-        "position": {"lat": 31.23, "lon": 121.47, "accuracy_m": 3.0, "heading_deg": 90.0,
-                     "speed_mps": 4.2, "source": "gpx"},
+        "position": {
+            "lat": 31.23,
+            "lon": 121.47,
+            "accuracy_m": 3.0,
+            "heading_deg": 90.0,
+            "speed_mps": 4.2,
+            "source": "gpx",
+        },
         "model": {"name": "streetwatch-det", "version": "1"},
     }
     fields.update(overrides)

@@ -1,7 +1,7 @@
 """Run the Alembic migrations from code; no ``alembic.ini`` is needed.
 
-    upgrade("sqlite:///var/streetwatch.db")          # to the latest revision
-    downgrade("sqlite:///var/streetwatch.db", "base") # everything off again
+``upgrade("sqlite:///var/streetwatch.db")`` goes to the latest revision;
+``downgrade("sqlite:///var/streetwatch.db", "base")`` takes everything off again.
 """
 
 from __future__ import annotations

@@ -44,7 +44,9 @@ def make_engine(url: str | URL, *, echo: bool = False, pool_size: int = 5) -> En
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, echo=echo, pool_size=pool_size, pool_pre_ping=True)
-    raise ConfigError(f"unsupported database URL {parsed.render_as_string()!r}: use sqlite:/// or postgresql://")
+    raise ConfigError(
+        f"unsupported database URL {parsed.render_as_string()!r}: use sqlite:/// or postgresql://"
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
