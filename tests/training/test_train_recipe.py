@@ -43,6 +43,10 @@ def test_prepare_merges_sources_with_our_class_ids_and_a_stable_hash(tmp_path: P
         assert per_source["names"] == data["names"]
         listed = (tmp_path / "a" / per_source["val"]).read_text().split()
         assert len(listed) == 2 and all(Path(p).name.startswith(f"{source}__") for p in listed)
+        # and its train photos, each once (not repeated as in train.txt), to measure the fit
+        fit = yaml.safe_load((tmp_path / "a" / f"data_fit_{source}.yaml").read_text())
+        fitted = (tmp_path / "a" / fit["val"]).read_text().split()
+        assert len(fitted) == 2 and all(f"/train/images/{source}__" in p for p in fitted)
 
     prepare(SHARED, tmp_path / "b", yolox=None, limit=2)
     assert dataset_hash(tmp_path / "a" / "data.yaml") == dataset_hash(tmp_path / "b" / "data.yaml")

@@ -143,6 +143,7 @@ def prepare(
     labeler = YoloxPseudoLabeler(yolox, conf=conf) if yolox else None
     class_ids = {name: index for index, name in enumerate(CLASSES)}
     train_list: list[str] = []
+    train_lists: dict[str, list[str]] = {source: [] for source in SOURCES}
     val_lists: dict[str, list[str]] = {source: [] for source in SOURCES}
     for split in ("train", "val"):
         (out / split / "images").mkdir(parents=True, exist_ok=True)
@@ -173,6 +174,7 @@ def prepare(
                 report.images[f"{source}/{split}"] += 1
                 if split == "train":
                     train_list.extend([str(target)] * TRAIN_REPEATS.get(source, 1))
+                    train_lists[source].append(str(target))
                 else:
                     val_lists[source].append(str(target))
     (out / "train.txt").write_text("\n".join(train_list) + "\n")
@@ -184,10 +186,14 @@ def prepare(
     }
     (out / "data.yaml").write_text(yaml.safe_dump(data_yaml, sort_keys=False))
     # Each source's val photos alone: per-source scores (the model card's "per source" line).
-    for source, val_list in val_lists.items():
-        (out / f"val_{source}.txt").write_text("\n".join(val_list) + "\n")
-        per_source = {**data_yaml, "val": f"val_{source}.txt"}
-        (out / f"data_val_{source}.yaml").write_text(yaml.safe_dump(per_source, sort_keys=False))
+    # Each source's train photos (once each) as an evaluation set: how well the model fits
+    # what it was shown, which tells under-fitting (more training pays) from a val gap (more
+    # or cleaner data pays).
+    for kind, lists in (("val", val_lists), ("fit", train_lists)):
+        for source, listed in lists.items():
+            (out / f"{kind}_{source}.txt").write_text("\n".join(listed) + "\n")
+            per_source = {**data_yaml, "val": f"{kind}_{source}.txt"}
+            (out / f"data_{kind}_{source}.yaml").write_text(yaml.safe_dump(per_source, sort_keys=False))
     (out / "prepare_report.json").write_text(
         json.dumps(
             {
