@@ -258,7 +258,8 @@ def build_yolo_dataset(
     if unknown:
         raise DatasetError(f"classes {unknown} are not in the taxonomy")
     datasets = import_sources(sources, taxonomy, verify_images=verify_images)
-    images = [image for dataset in datasets for image in dataset.images]
+    # An image that lost boxes to an unmapped class would teach those objects as background.
+    images = [image for dataset in datasets for image in dataset.trainable_images()]
     return build_from_images(
         images,
         out_dir,

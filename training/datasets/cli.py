@@ -38,7 +38,8 @@ def _common(p: argparse.ArgumentParser, classes_default: str) -> None:
         "--classes",
         default=classes_default,
         help="classes written to data.yaml, in taxonomy order: 'trained' (the detector's classes), "
-        f"'all', or a comma-separated list (default: {classes_default})",
+        "'all', 'input' (split only: the input's own list) or a comma-separated list "
+        f"(default: {classes_default})",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an output folder written earlier")
     p.add_argument("--copy", action="store_true", help="copy images instead of hard-linking them")
@@ -60,6 +61,11 @@ def _register_import(commands: Any) -> None:
         "--names",
         help="YOLO only: comma-separated class names by id, if there is no data.yaml "
         "(default: the names of the catalog dataset named like --source)",
+    )
+    p.add_argument(
+        "--ignore",
+        help="comma-separated source classes that are not ours: their boxes are dropped on purpose "
+        "and their images kept (an image with a class the mapping does not know is left out)",
     )
     p.add_argument("--images", type=Path, help="folder of the images (coco, voc, cvat, labelstudio)")
     p.add_argument("--no-verify", action="store_true", help="skip decoding every image (faster, less safe)")
@@ -92,7 +98,7 @@ def _register_split(commands: Any) -> None:
     p.add_argument("input", type=Path, help="YOLO folder in our classes")
     p.add_argument("--out", type=Path, required=True)
     _split_options(p)
-    _common(p, classes_default="all")
+    _common(p, classes_default="input")
     p.set_defaults(handler=_split)
 
 
@@ -201,6 +207,8 @@ def _class_list(spec: str, taxonomy: Any) -> tuple[str, ...]:
         return tuple(taxonomy.trained_class_names())
     if spec == "all":
         return tuple(taxonomy.class_names())
+    if spec == "input":
+        raise DatasetError("--classes input applies to 'dataset split' only")
     wanted = {name.strip() for name in spec.split(",") if name.strip()}
     unknown = sorted(wanted - set(taxonomy.class_names()))
     if unknown:
@@ -209,32 +217,56 @@ def _class_list(spec: str, taxonomy: Any) -> tuple[str, ...]:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from training.datasets.importers import import_dataset
+    from training.datasets.importers import import_dataset, resolve_mapping
     from training.datasets.taxonomy import load_taxonomy
-    from training.datasets.yolo_writer import write_yolo_dataset
+    from training.datasets.yolo_writer import check_output_folder, write_yolo_dataset
 
     taxonomy = load_taxonomy(args.taxonomy)
-    source = args.source or args.path.stem
+    path = args.path.resolve()  # "." has no name to take the source's from
+    source = args.source or path.stem
+    classes = _class_list(args.classes, taxonomy)
+    check_output_folder(args.out, args.overwrite, [path] + ([args.images] if args.images else []))
     names = [n.strip() for n in args.names.split(",")] if args.names else _catalog_names(args, source)
+    mapping = resolve_mapping(taxonomy, source, args.mapping)
+    ignored = [n.strip() for n in (args.ignore or "").split(",") if n.strip()]
+    mapping.update({name: None for name in ignored if name not in mapping})
     dataset = import_dataset(
         args.format,
-        args.path,
+        path,
         source=source,
         taxonomy=taxonomy,
-        mapping=args.mapping,
+        mapping=mapping,
         names=names,
         images_dir=args.images,
         verify_images=not args.no_verify,
     )
     print(dataset.report.summary())
-    if not dataset.images:
+    dataset.check_mapped(
+        "name a mapping with --mapping (classes.yaml source_mappings) or give the source's class "
+        "names with --names"
+    )
+    images = dataset.trainable_images()
+    if len(images) < len(dataset.images):
+        unknown = ",".join(sorted(dataset.report.unknown_classes))
+        print(
+            f"left out {len(dataset.images) - len(images)} images with boxes of classes the mapping does "
+            f"not know ({unknown}): written without those boxes they would teach the objects as "
+            f"background. Map them in classes.yaml, or pass --ignore {unknown} if they are not ours."
+        )
+    if not images:
         print(f"no usable images in {args.path}; nothing written")
         return 1
     splits: dict[str, list[Any]] = {}
-    for image in dataset.images:
+    for image in images:
         splits.setdefault(image.origin_split or "train", []).append(image)
-    classes = _class_list(args.classes, taxonomy)
-    written = write_yolo_dataset(splits, args.out, classes, link=not args.copy, overwrite=args.overwrite)
+    written = write_yolo_dataset(
+        splits,
+        args.out,
+        classes,
+        source_classes={source: _labelled_classes(mapping, images, taxonomy)},
+        link=not args.copy,
+        overwrite=args.overwrite,
+    )
     report_file = written.out_dir / "import_report.json"
     report_file.write_text(
         json.dumps(dataset.report.to_json(), indent=1, ensure_ascii=False), encoding="utf-8"
@@ -245,6 +277,19 @@ def _import(args: argparse.Namespace) -> int:
     )
     print(f"every problem with its file and reason: {report_file}")
     return 0
+
+
+def _labelled_classes(mapping: dict[str, str | None], images: list[Any], taxonomy: Any) -> list[str]:
+    """The classes of ours this source labels, for the manifest: what its mapping maps to.
+
+    Without a named mapping (the source uses our names already) that would claim every class of
+    the taxonomy; then the classes that actually occur in its boxes are the honest answer.
+    """
+    if {k: v for k, v in mapping.items() if v is not None} == taxonomy.identity_mapping():
+        seen = {box.class_name for image in images for box in image.boxes}
+    else:
+        seen = {target for target in mapping.values() if target is not None}
+    return [name for name in taxonomy.class_names() if name in seen]
 
 
 def _catalog_names(args: argparse.Namespace, source: str) -> list[str] | None:
@@ -265,10 +310,40 @@ def _print_dropped(dropped: Any, classes: tuple[str, ...]) -> None:
 
 
 def _read_ours(folder: Path, taxonomy: Any) -> Any:
-    """A YOLO folder in our classes; per-image sources from its manifest, else the folder's name."""
-    from training.datasets.importers.yolo import import_yolo
+    """A YOLO folder we wrote (import, merge, split, from-reviews), in our classes."""
+    from streetwatch.errors import DatasetError
+    from training.datasets.importers.yolo import MANIFEST_NAME, import_yolo
 
-    return import_yolo(folder, source=folder.name, mapping=taxonomy.identity_mapping())
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} does not exist or is not a folder")
+    if not (folder / MANIFEST_NAME).is_file():
+        raise DatasetError(
+            f"{folder} was not written by 'streetwatch dataset import' (no {MANIFEST_NAME}); "
+            "import it first, which maps its classes to ours"
+        )
+    dataset = import_yolo(folder, source=folder.name, mapping=taxonomy.identity_mapping())
+    dataset.check_mapped("its data.yaml names are not classes of this taxonomy (see --taxonomy)")
+    return dataset
+
+
+def _check_split_args(args: argparse.Namespace, inputs: list[Path]) -> None:
+    """Cheap checks first: a bad fraction or output folder should not wait for the duplicate search."""
+    from streetwatch.errors import DatasetError
+    from training.datasets.yolo_writer import check_output_folder
+
+    if not 0.0 < args.val_fraction < 1.0:
+        raise DatasetError(f"--val-fraction must be between 0 and 1 (exclusive), got {args.val_fraction}")
+    resolved = [folder.resolve() for folder in inputs]
+    if len(set(resolved)) != len(resolved):
+        raise DatasetError("the same input folder is given twice; each image would be merged twice")
+    check_output_folder(args.out, args.overwrite, inputs)
+
+
+def _input_classes(folder: Path, taxonomy: Any) -> tuple[str, ...]:
+    """The class list of a folder we wrote, as its data.yaml has it (split keeps the class ids)."""
+    from training.datasets.importers.yolo import read_class_names
+
+    return _class_list(",".join(read_class_names(folder)), taxonomy)
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -276,6 +351,7 @@ def _merge(args: argparse.Namespace) -> int:
     from training.datasets.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(args.taxonomy)
+    _check_split_args(args, args.inputs)
     datasets = [_read_ours(folder, taxonomy) for folder in args.inputs]
     images = [image for dataset in datasets for image in dataset.images]
     report = build_from_images(
@@ -300,11 +376,16 @@ def _split(args: argparse.Namespace) -> int:
     from training.datasets.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(args.taxonomy)
+    _check_split_args(args, [args.input])
     dataset = _read_ours(args.input, taxonomy)
+    if args.classes == "input":
+        classes = _input_classes(args.input, taxonomy)
+    else:
+        classes = _class_list(args.classes, taxonomy)
     report = build_from_images(
         dataset.images,
         args.out,
-        _class_list(args.classes, taxonomy),
+        classes,
         imports=[dataset.report],
         source_classes=_manifest_source_classes([args.input]),
         split_policy=SplitPolicy.groups,
@@ -329,9 +410,12 @@ def _manifest_source_classes(folders: list[Path]) -> dict[str, list[str]]:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from streetwatch.errors import DatasetError
     from training.datasets.importers.yolo import import_yolo, read_class_names
     from training.datasets.stats import compute_stats, format_stats, write_plots
 
+    if not args.input.is_dir():
+        raise DatasetError(f"{args.input} does not exist or is not a folder")
     names = read_class_names(args.input, [n.strip() for n in args.names.split(",")] if args.names else None)
     dataset = import_yolo(args.input, source=args.input.name, mapping={n: n for n in names}, names=names)
     splits: dict[str, list[Any]] = {}

@@ -90,6 +90,10 @@ class ImportReport:
     boxes_imported: int = 0
     polygons_converted: int = 0
     ignored_boxes: Counter[str] = field(default_factory=Counter)  # by source class name
+    # Boxes whose class the mapping does not know, by source class name, and the images that had
+    # them: such an image, kept, would teach those objects as background.
+    unknown_classes: Counter[str] = field(default_factory=Counter)
+    images_with_unknown: set[Path] = field(default_factory=set)
     problems: list[ImportProblem] = field(default_factory=list)
 
     def add(self, kind: ProblemKind, file: Path, reason: str) -> None:
@@ -109,6 +113,10 @@ class ImportReport:
         if self.ignored_boxes:
             ignored = ", ".join(f"{name} {n}" for name, n in sorted(self.ignored_boxes.items()))
             lines.append(f"  ignored on purpose (not our classes): {ignored}")
+        if self.unknown_classes:
+            unknown = ", ".join(f"{name} {n}" for name, n in sorted(self.unknown_classes.items()))
+            on = len(self.images_with_unknown)
+            lines.append(f"  not in the class mapping (boxes dropped, on {on} images): {unknown}")
         for kind, n in self.counts_by_kind().items():
             lines.append(f"  {kind}: {n}")
         return "\n".join(lines)
@@ -120,6 +128,8 @@ class ImportReport:
             "boxes_imported": self.boxes_imported,
             "polygons_converted": self.polygons_converted,
             "ignored_boxes": dict(sorted(self.ignored_boxes.items())),
+            "unknown_classes": dict(sorted(self.unknown_classes.items())),
+            "images_with_unknown": sorted(str(p) for p in self.images_with_unknown),
             "problem_counts": self.counts_by_kind(),
             "problems": [
                 {"kind": p.kind.value, "file": str(p.file), "reason": p.reason} for p in self.problems
@@ -134,3 +144,20 @@ class ImportedDataset:
     source: str
     images: list[LabeledImage]
     report: ImportReport
+
+    def trainable_images(self) -> list[LabeledImage]:
+        """The images safe to train on: those that lost no box to a class the mapping does not know.
+
+        An image whose ``bin`` boxes were dropped because the mapping lacks ``bin`` still shows
+        the bins; written without them it would teach the model that bins are background.
+        """
+        left_out = self.report.images_with_unknown
+        return [image for image in self.images if image.path not in left_out]
+
+    def check_mapped(self, hint: str) -> None:
+        """Raise if the mapping knew none of the source's classes: nothing useful would be written."""
+        if self.report.boxes_imported == 0 and self.report.unknown_classes:
+            unknown = ", ".join(f"{name} {n}" for name, n in self.report.unknown_classes.most_common(8))
+            raise DatasetError(
+                f"none of {self.source}'s boxes map to our classes (not in the mapping: {unknown}); {hint}"
+            )

@@ -50,14 +50,45 @@ def _place(source: Path, target: Path, link: bool) -> bool:
     return False
 
 
-def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+def _overlaps(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_output_folder(out_dir: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+    """Refuse an output folder that would lose data, before any slow work is done.
+
+    The folder must be new or empty, or (with ``overwrite``) one we wrote earlier; and it may
+    neither be, contain nor sit inside an input: writing there would delete what is being read.
+    """
+    out_dir = Path(out_dir).resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if _overlaps(out_dir, source):
+            raise DatasetError(
+                f"output folder {out_dir} overlaps the input {source}; write to a folder outside it"
+            )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DatasetError(f"output {out_dir} is a file, not a folder")
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise DatasetError(f"output folder {out_dir} is not empty; choose a new folder or pass overwrite")
+            raise DatasetError(
+                f"output folder {out_dir} is not empty; choose a new folder or pass --overwrite"
+            )
         if not (out_dir / MANIFEST_NAME).is_file():
             raise DatasetError(
                 f"refusing to overwrite {out_dir}: it was not written by StreetWatch (no {MANIFEST_NAME})"
             )
+
+
+def _prepare_out_dir(out_dir: Path, overwrite: bool, image_paths: Sequence[Path]) -> None:
+    # Every image must survive the clean-up below: none may live inside the output folder.
+    inside = next((p for p in image_paths if out_dir in Path(p).resolve().parents), None)
+    if inside is not None:
+        raise DatasetError(
+            f"output folder {out_dir} holds input images (e.g. {inside}); write to a folder outside it"
+        )
+    check_output_folder(out_dir, overwrite)
+    if out_dir.exists() and any(out_dir.iterdir()):
         for sub in ("images", "labels"):
             shutil.rmtree(out_dir / sub, ignore_errors=True)
         for stale in ("data.yaml", MANIFEST_NAME):
@@ -99,7 +130,7 @@ def write_yolo_dataset(
     out_dir = Path(out_dir).resolve()
     if not class_names:
         raise DatasetError("no class names to write into data.yaml")
-    _prepare_out_dir(out_dir, overwrite)
+    _prepare_out_dir(out_dir, overwrite, [image.path for images in splits.values() for image in images])
     class_ids = {name: index for index, name in enumerate(class_names)}
     report = WriteReport(out_dir=out_dir, data_yaml=out_dir / "data.yaml")
     manifest: dict[str, dict[str, object]] = {}

@@ -17,8 +17,10 @@ from .conftest import FIXTURES, yolo_rows
     [
         ("yolo", "yolo", ["--source", "garbage_cn"], 7),
         ("coco", "coco/annotations.json", ["--source", "cam", "--mapping", "coco"], 1),
-        ("voc", "voc", ["--source", "signboards_vn"], 1),
-        ("cvat", "cvat/annotations.xml", ["--source", "garbage_cn"], 1),
+        ("voc", "voc", ["--source", "signboards_vn", "--ignore", "billboard"], 1),
+        # The VOC and CVAT fixtures each hold one box of a class no mapping knows (to test the
+        # report); --ignore keeps their one image (see the test of left-out images below).
+        ("cvat", "cvat/annotations.xml", ["--source", "garbage_cn", "--ignore", "rubbish"], 1),
         ("labelstudio", "labelstudio/export.json", ["--source", "vehicles_vn"], 1),
     ],
 )
@@ -47,6 +49,8 @@ def test_import_merge_split_stats(tmp_path, capsys):
                 str(FIXTURES / "voc"),
                 "--source",
                 "signboards_vn",
+                "--ignore",
+                "billboard",
                 "--out",
                 str(voc),
             ]
@@ -139,3 +143,131 @@ def test_import_takes_yolo_names_from_the_catalog_entry_of_the_source(tmp_path, 
         == 0
     )
     assert "source garbage_cn: 7 images" in capsys.readouterr().out
+
+
+def test_images_with_unmapped_classes_are_left_out_and_a_set_with_none_mapped_fails(tmp_path, capsys):
+    import shutil
+
+    # The VOC photo has a 'billboard' box that no mapping knows: written without it, the photo
+    # would teach that billboard as background. It is left out, and the user told how to keep it.
+    out = tmp_path / "voc"
+    assert (
+        main(
+            [
+                "dataset",
+                "import",
+                "voc",
+                str(FIXTURES / "voc"),
+                "--source",
+                "signboards_vn",
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )
+    printed = capsys.readouterr().out
+    assert "left out 1 images" in printed and "--ignore billboard" in printed
+    assert not out.exists()
+
+    # A YOLO set whose names are not ours (and no mapping): nothing maps, nothing is written.
+    foreign = tmp_path / "foreign"
+    shutil.copytree(FIXTURES / "yolo", foreign)
+    (foreign / "data.yaml").write_text("names: [trash, bin, full_bin]\n")
+    assert (
+        main(["dataset", "import", "yolo", str(foreign), "--source", "x", "--out", str(tmp_path / "f")]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "none of x's boxes map to our classes" in err and "--mapping" in err
+    assert not (tmp_path / "f").exists()
+
+
+def test_import_records_the_classes_the_source_labels(tmp_path, capsys):
+    out = tmp_path / "g"
+    assert (
+        main(
+            ["dataset", "import", "yolo", str(FIXTURES / "yolo"), "--source", "garbage_cn", "--out", str(out)]
+        )
+        == 0
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    # from the garbage source's mapping: it labels these three and nothing else
+    assert manifest["source_classes"] == {"garbage_cn": ["garbage", "garbage_bin", "overflow"]}
+
+    # without a named mapping (names are ours already), the classes that occur in its boxes
+    plain = tmp_path / "plain"
+    assert (
+        main(["dataset", "import", "yolo", str(FIXTURES / "yolo"), "--source", "mine", "--out", str(plain)])
+        == 0
+    )
+    classes = json.loads((plain / "manifest.json").read_text())["source_classes"]["mine"]
+    names = yaml.safe_load((plain / "data.yaml").read_text())["names"]
+    written = {names[int(row[0])] for label in (plain / "labels").rglob("*.txt") for row in yolo_rows(label)}
+    assert set(classes) == written and len(written) < len(names)
+
+
+def test_writing_into_an_input_folder_is_refused_and_loses_nothing(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert (
+        main(
+            [
+                "dataset",
+                "import",
+                "yolo",
+                str(FIXTURES / "yolo"),
+                "--source",
+                "garbage_cn",
+                "--out",
+                str(data),
+            ]
+        )
+        == 0
+    )
+    before = sorted(p.name for p in data.rglob("*"))
+    for args in (
+        ["split", str(data), "--out", str(data), "--overwrite"],
+        ["split", str(data), "--out", str(data / "sub"), "--overwrite"],
+        ["merge", str(data), "--out", str(data), "--overwrite"],
+        ["import", "yolo", str(data), "--out", str(data), "--overwrite"],
+    ):
+        capsys.readouterr()
+        assert main(["dataset", *args]) == 1, args
+        assert "overlaps the input" in capsys.readouterr().err
+    assert sorted(p.name for p in data.rglob("*")) == before
+
+    assert main(["dataset", "merge", str(data), str(data), "--out", str(tmp_path / "twice")]) == 1
+    assert "given twice" in capsys.readouterr().err
+    assert main(["dataset", "merge", str(FIXTURES / "yolo"), "--out", str(tmp_path / "raw")]) == 1
+    assert "import it first" in capsys.readouterr().err
+    assert main(["dataset", "split", str(data), "--out", str(tmp_path / "s"), "--val-fraction", "1.5"]) == 1
+    assert "--val-fraction" in capsys.readouterr().err
+
+
+def test_split_keeps_the_input_class_list(tmp_path, capsys):
+    garbage, merged, resplit = tmp_path / "g", tmp_path / "m", tmp_path / "r"
+    assert (
+        main(
+            [
+                "dataset",
+                "import",
+                "yolo",
+                str(FIXTURES / "yolo"),
+                "--source",
+                "garbage_cn",
+                "--out",
+                str(garbage),
+            ]
+        )
+        == 0
+    )
+    assert main(["dataset", "merge", str(garbage), "--out", str(merged)]) == 0  # trained classes
+    assert main(["dataset", "split", str(merged), "--out", str(resplit)]) == 0
+    names = yaml.safe_load((merged / "data.yaml").read_text())["names"]
+    assert yaml.safe_load((resplit / "data.yaml").read_text())["names"] == names
+
+
+def test_import_of_the_current_folder_names_the_source_after_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(FIXTURES / "yolo")
+    out = tmp_path / "dot"
+    assert main(["dataset", "import", "yolo", ".", "--out", str(out)]) == 0
+    assert {p.name.split("__")[0] for p in (out / "images").rglob("*.jpg")} == {"yolo"}

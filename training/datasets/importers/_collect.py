@@ -112,6 +112,8 @@ class Collector:
     def _convert(self, raw: RawBox, size: ImageSize, label_file: Path, image_path: Path) -> LabeledBox | None:
         known, ours = map_class(self.mapping, raw.source_class)
         if not known:
+            self.report.unknown_classes[raw.source_class] += 1
+            self.report.images_with_unknown.add(image_path)
             self.report.add(
                 ProblemKind.unknown_class,
                 label_file,
