@@ -119,7 +119,11 @@ def _register_model(subparsers: Any) -> None:
     exp.add_argument("--version", required=True, help="model version written into the metadata")
     exp.add_argument("--data", type=Path, required=True, help="training dataset yaml (hashed into data_hash)")
     exp.add_argument("--imgsz", type=int, default=416)
-    exp.add_argument("--formats", default="fp32,int8", help="comma list of fp32, fp16, int8")
+    exp.add_argument(
+        "--formats",
+        default="fp32,int8",
+        help="comma list of fp32, fp16, int8 (the FP32 file is always written: the others are made from it)",
+    )
     exp.add_argument("--calib", type=Path, help="folder of real images for INT8 calibration")
     exp.add_argument("--calib-count", type=int, default=200)
     exp.add_argument(
@@ -134,6 +138,12 @@ def _register_model(subparsers: Any) -> None:
     pro.add_argument("model", type=Path, help="candidate ONNX (name, version, data hash read from metadata)")
     pro.add_argument("--eval", type=Path, required=True, help="summary.json from 'streetwatch evaluate'")
     pro.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
+    pro.add_argument(
+        "--new-registry",
+        action="store_true",
+        help="start --registry if it does not exist (otherwise a mistyped path is an error, "
+        "not an empty registry that accepts anything)",
+    )
     pro.add_argument("--parent", help="parent version (default: the current model)")
     pro.add_argument("--notes", default="")
     pro.add_argument("--class-tolerance", type=float, default=0.02, help="allowed per-class AP50 drop")
@@ -157,7 +167,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from streetwatch.errors import ConfigError
-    from training.data_hash import dataset_hash
+    from training.data_hash import class_names, dataset_hash
     from training.export import calibration_images, export_fp16, export_fp32, export_int8
 
     formats = {f.strip() for f in args.formats.split(",") if f.strip()}
@@ -166,6 +176,8 @@ def _export(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown export formats {sorted(unknown)}; use fp32, fp16, int8")
     if "int8" in formats and args.calib is None:
         raise ConfigError("int8 needs --calib FOLDER with real images for calibration")
+    # Checked before anything is written: a bad calibration folder must not leave half an export.
+    images = calibration_images(args.calib, args.calib_count) if "int8" in formats else []
     stem = f"{args.name}-{args.version}"
     fp32 = export_fp32(
         args.weights,
@@ -174,12 +186,12 @@ def _export(args: argparse.Namespace) -> int:
         args.version,
         dataset_hash(args.data),
         args.imgsz,
+        class_names=class_names(args.data),
     )
     print(f"fp32: {fp32}")
     if "fp16" in formats:
         print(f"fp16: {export_fp16(fp32, args.out_dir / f'{stem}-fp16.onnx')}")
     if "int8" in formats:
-        images = calibration_images(args.calib, args.calib_count)
         int8 = export_int8(fp32, args.out_dir / f"{stem}-int8.onnx", images, per_channel=not args.per_tensor)
         print(f"int8: {int8}")
     return 0
@@ -197,6 +209,7 @@ def _promote(args: argparse.Namespace) -> int:
     missing = [k for k in ("streetwatch_model", "version", "data_hash") if not meta.get(k)]
     if missing:
         raise ConfigError(f"{args.model} lacks metadata {missing}; export it with 'streetwatch model export'")
+    _check_registry_exists(args.registry, allow_new=args.new_registry)
     registry = Registry(args.registry)
     decision = registry.promote(
         args.model,
@@ -217,6 +230,7 @@ def _list(args: argparse.Namespace) -> int:
 
     from training.registry import Registry
 
+    _check_registry_exists(args.registry, allow_new=False)
     registry = Registry(args.registry)
     if args.json:
         print(
@@ -232,3 +246,10 @@ def _list(args: argparse.Namespace) -> int:
         map50 = float(m.metrics.get("map50", 0.0))
         print(f"{mark} {m.name} {m.version}  mAP50 {map50:.3f}  {m.file}  sha256 {m.sha256[:12]}")
     return 0
+
+
+def _check_registry_exists(path: Path, allow_new: bool) -> None:
+    from streetwatch.errors import ConfigError
+
+    if not path.exists() and not allow_new:
+        raise ConfigError(f"model registry {path} does not exist (pass --new-registry to start one there)")

@@ -18,6 +18,7 @@ from typing import Any
 
 from streetwatch.errors import ConfigError, ModelNotFoundError
 from training.data_hash import split_hash
+from training.file_hash import sha256_file
 from training.train import go_offline
 
 
@@ -45,6 +46,8 @@ class EvalSummary:
     per_class: dict[str, ClassMetrics] = field(default_factory=dict)
     ms_per_image: float = 0.0
     plots: list[str] = field(default_factory=list)
+    # The measured file's content hash: the promotion gate accepts a summary only for that file.
+    model_sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,8 +62,11 @@ class EvalSummary:
         if not path.is_file():
             raise ConfigError(f"evaluation summary not found: {path}")
         try:
-            return cls.from_json(json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, found {type(data).__name__}")
+            return cls.from_json(data)
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{path} is not an evaluation summary: {exc}") from exc
 
 
@@ -155,6 +161,7 @@ def evaluate(
         per_class=per_class,
         ms_per_image=round(float(metrics.speed.get("inference", 0.0)), 2),
         plots=sorted(p.name for p in out_dir.glob("*.png")),
+        model_sha256=sha256_file(model_path),
     )
     (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
     return summary

@@ -51,7 +51,10 @@ def set_metadata(model: Any, values: dict[str, str]) -> None:
 def read_metadata(path: Path) -> dict[str, str]:
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises protobuf's DecodeError and others on a non-ONNX file
+        raise ConfigError(f"{path} is not an ONNX model ({type(exc).__name__}); export it first") from exc
     return {p.key: p.value for p in model.metadata_props}
 
 
@@ -62,8 +65,13 @@ def export_fp32(
     version: str,
     data_hash: str,
     imgsz: int = 416,
+    class_names: list[str] | None = None,
 ) -> Path:
-    """Export an ultralytics ``.pt`` to a self-describing FP32 ONNX at ``out``."""
+    """Export an ultralytics ``.pt`` to a self-describing FP32 ONNX at ``out``.
+
+    ``class_names`` (the training data's) must be the checkpoint's own: the data hash written
+    into the model claims that data trained it.
+    """
     import onnx
 
     if not weights.is_file():
@@ -75,7 +83,14 @@ def export_fp32(
         # ultralytics writes the .onnx next to the weights: work on a copy, never beside the original.
         local = Path(tmp) / "model.pt"
         shutil.copy2(weights, local)
-        exported = Path(YOLO(str(local)).export(format="onnx", imgsz=imgsz, opset=OPSET, simplify=True))
+        yolo = YOLO(str(local))
+        own = [str(yolo.names[i]) for i in sorted(yolo.names)]
+        if class_names is not None and own != list(class_names):
+            raise ConfigError(
+                f"{weights} has classes {own} but the data yaml names {list(class_names)}; "
+                "give the yaml of the data this model was trained on"
+            )
+        exported = Path(yolo.export(format="onnx", imgsz=imgsz, opset=OPSET, simplify=True))
         model = onnx.load(str(exported))
     meta = {p.key: p.value for p in model.metadata_props}
     set_metadata(

@@ -12,7 +12,6 @@ set: mAP50 and mAP50-95 may not drop, and no class's AP50 may drop by more than
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -21,17 +20,12 @@ from typing import Any
 
 from streetwatch.errors import ConfigError
 from training.evaluate import EvalSummary
+from training.file_hash import sha256_file
+
+__all__ = ["GateDecision", "ModelEntry", "Registry", "compare", "sha256_file"]
 
 #: Registry format version, bumped on incompatible changes.
 REGISTRY_FORMAT = 1
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -123,11 +117,15 @@ class Registry:
             self._load()
 
     def _load(self) -> None:
+        if self.path.is_dir():
+            raise ConfigError(f"{self.path} is a folder; give the registry file (registry.json)")
         try:
             data = json.loads(self.path.read_text())
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, found {type(data).__name__}")
             self.models = [ModelEntry(**entry) for entry in data.get("models", [])]
             self.current = dict(data.get("current", {}))
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, AttributeError, ValueError) as exc:
             raise ConfigError(f"{self.path} is not a model registry: {exc}") from exc
 
     def save(self) -> None:
@@ -165,6 +163,13 @@ class Registry:
             raise ConfigError(f"model file not found: {model_file}")
         if self.get(name, version) is not None:
             raise ConfigError(f"{name} {version} is already registered; give the candidate a new version")
+        sha256 = sha256_file(model_file)
+        if summary.model_sha256 != sha256:
+            measured = f"sha256 {summary.model_sha256[:12]}" if summary.model_sha256 else "no sha256 recorded"
+            raise ConfigError(
+                f"the evaluation summary is not of {model_file} (it measured {summary.model}, {measured}; "
+                f"this file is {sha256[:12]}): run 'streetwatch evaluate' on this very file"
+            )
         metrics = metrics_from_summary(summary)
         current = self.current_entry(name)
         decision = compare(metrics, summary.eval_hash, current, tolerance, class_tolerance)
@@ -179,7 +184,7 @@ class Registry:
                 name=name,
                 version=version,
                 file=file,
-                sha256=sha256_file(model_file),
+                sha256=sha256,
                 data_hash=data_hash,
                 eval_hash=summary.eval_hash,
                 metrics=metrics,

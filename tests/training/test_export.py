@@ -102,3 +102,37 @@ def test_fp16_halves_the_file_and_keeps_outputs_close(fp32: Path, tmp_path: Path
     assert read_metadata(half)["precision"] == "fp16"
     image = letterbox(cv2.imread(str(sorted(PHOTOS.iterdir())[0])), IMGSZ)
     assert np.allclose(scores(half, image), scores(fp32, image), atol=1e-3)
+
+
+def test_export_command_checks_its_inputs_before_writing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from streetwatch.cli import main
+
+    start = tmp_path / "start.pt"
+    convert(CHECKPOINT, start, CLASSES)
+    data = tmp_path / "data.yaml"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(next(PHOTOS.glob("*.jpg")).read_bytes())
+    splits = {"train": str(photos), "val": str(photos)}
+    data.write_text(yaml.safe_dump({**splits, "names": dict(enumerate(CLASSES))}))
+    out = tmp_path / "out"
+    export = ["model", "export", str(start), "--out-dir", str(out), "--version", "1", "--imgsz", str(IMGSZ)]
+
+    empty = tmp_path / "no-photos"
+    empty.mkdir()
+    assert main([*export, "--data", str(data), "--formats", "int8", "--calib", str(empty)]) == 1
+    assert "no calibration images" in capsys.readouterr().err
+    assert not out.exists()  # no FP32 left behind by an export that could not finish
+
+    # the data hash written into the model claims that data trained it: the classes must agree
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**splits, "names": {0: "garbage", 1: "signboard"}}))
+    assert main([*export, "--data", str(other), "--formats", "fp32"]) == 1
+    assert "has classes" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*export, "--data", str(data), "--formats", "fp32"]) == 0  # and the right yaml works
+    assert (out / "streetwatch-det-1.onnx").is_file()

@@ -13,9 +13,13 @@ from training.evaluate import ClassMetrics, EvalSummary
 from training.registry import Registry, sha256_file
 
 
-def summary(map50: float, per_class: dict[str, float], eval_hash: str = "e" * 64) -> EvalSummary:
+def summary(
+    map50: float, per_class: dict[str, float], eval_hash: str = "e" * 64, model: Path | None = None
+) -> EvalSummary:
+    """A summary as 'streetwatch evaluate' writes it, of ``model`` (its sha256 ties them)."""
     return EvalSummary(
-        model="m.onnx",
+        model=str(model or "m.onnx"),
+        model_sha256=sha256_file(model) if model else "",
         data="data.yaml",
         split="val",
         eval_hash=eval_hash,
@@ -50,7 +54,7 @@ def test_first_model_is_accepted_and_recorded(tmp_path: Path) -> None:
     registry = Registry(tmp_path / "registry.json")
     model = tmp_path / "a.onnx"
     model.write_bytes(b"model-a")
-    decision = registry.promote(model, summary(0.6, {"truck": 0.7}), "det", "1.0.0", "d" * 64)
+    decision = registry.promote(model, summary(0.6, {"truck": 0.7}, model=model), "det", "1.0.0", "d" * 64)
     assert decision.accepted
     reloaded = Registry(tmp_path / "registry.json")
     entry = reloaded.current_entry("det")
@@ -63,10 +67,16 @@ def test_worse_candidate_is_refused_and_the_registry_is_unchanged(tmp_path: Path
     registry = Registry(tmp_path / "registry.json")
     (tmp_path / "a.onnx").write_bytes(b"a")
     (tmp_path / "b.onnx").write_bytes(b"b")
-    registry.promote(tmp_path / "a.onnx", summary(0.6, {"truck": 0.7, "garbage": 0.5}), "det", "1", "d")
+    registry.promote(
+        tmp_path / "a.onnx",
+        summary(0.6, {"truck": 0.7, "garbage": 0.5}, model=tmp_path / "a.onnx"),
+        "det",
+        "1",
+        "d",
+    )
     before = (tmp_path / "registry.json").read_text()
 
-    worse = summary(0.55, {"truck": 0.6, "garbage": 0.5})
+    worse = summary(0.55, {"truck": 0.6, "garbage": 0.5}, model=tmp_path / "b.onnx")
     decision = registry.promote(tmp_path / "b.onnx", worse, "det", "2", "d")
 
     assert not decision.accepted
@@ -81,8 +91,12 @@ def test_a_better_candidate_replaces_the_current_one_with_its_parent(tmp_path: P
     registry = Registry(tmp_path / "registry.json")
     (tmp_path / "a.onnx").write_bytes(b"a")
     (tmp_path / "b.onnx").write_bytes(b"b")
-    registry.promote(tmp_path / "a.onnx", summary(0.6, {"truck": 0.7}), "det", "1", "d")
-    assert registry.promote(tmp_path / "b.onnx", summary(0.65, {"truck": 0.69}), "det", "2", "d").accepted
+    registry.promote(
+        tmp_path / "a.onnx", summary(0.6, {"truck": 0.7}, model=tmp_path / "a.onnx"), "det", "1", "d"
+    )
+    assert registry.promote(
+        tmp_path / "b.onnx", summary(0.65, {"truck": 0.69}, model=tmp_path / "b.onnx"), "det", "2", "d"
+    ).accepted
     assert registry.current == {"det": "2"}
     entry = registry.current_entry("det")
     assert entry is not None and entry.parent == "1"
@@ -92,17 +106,25 @@ def test_candidate_measured_on_another_set_is_refused(tmp_path: Path) -> None:
     registry = Registry(tmp_path / "registry.json")
     (tmp_path / "a.onnx").write_bytes(b"a")
     (tmp_path / "b.onnx").write_bytes(b"b")
-    registry.promote(tmp_path / "a.onnx", summary(0.6, {"truck": 0.7}), "det", "1", "d")
-    decision = registry.promote(tmp_path / "b.onnx", summary(0.9, {"truck": 0.9}, "f" * 64), "det", "2", "d")
+    registry.promote(
+        tmp_path / "a.onnx", summary(0.6, {"truck": 0.7}, model=tmp_path / "a.onnx"), "det", "1", "d"
+    )
+    decision = registry.promote(
+        tmp_path / "b.onnx",
+        summary(0.9, {"truck": 0.9}, "f" * 64, model=tmp_path / "b.onnx"),
+        "det",
+        "2",
+        "d",
+    )
     assert not decision.accepted and "different set" in decision.explain()
 
 
 def test_duplicate_version_and_broken_registry_are_clear_errors(tmp_path: Path) -> None:
     registry = Registry(tmp_path / "registry.json")
     (tmp_path / "a.onnx").write_bytes(b"a")
-    registry.promote(tmp_path / "a.onnx", summary(0.6, {}), "det", "1", "d")
+    registry.promote(tmp_path / "a.onnx", summary(0.6, {}, model=tmp_path / "a.onnx"), "det", "1", "d")
     with pytest.raises(ConfigError, match="already registered"):
-        registry.promote(tmp_path / "a.onnx", summary(0.7, {}), "det", "1", "d")
+        registry.promote(tmp_path / "a.onnx", summary(0.7, {}, model=tmp_path / "a.onnx"), "det", "1", "d")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"bad\.json"):
         Registry(tmp_path / "bad.json")
@@ -114,14 +136,89 @@ def test_promote_command_refuses_a_worse_model_with_exit_code_1(
     reg = tmp_path / "registry.json"
     first, second = tiny_onnx(tmp_path / "v1.onnx", "1.0.0"), tiny_onnx(tmp_path / "v2.onnx", "1.1.0")
     good, worse = tmp_path / "good.json", tmp_path / "worse.json"
-    good.write_text(json.dumps(summary(0.7, {"truck": 0.8}).to_json()))
-    worse.write_text(json.dumps(summary(0.5, {"truck": 0.6}).to_json()))
+    good.write_text(json.dumps(summary(0.7, {"truck": 0.8}, model=first).to_json()))
+    worse.write_text(json.dumps(summary(0.5, {"truck": 0.6}, model=second).to_json()))
 
-    assert main(["model", "promote", str(first), "--eval", str(good), "--registry", str(reg)]) == 0
-    assert main(["model", "promote", str(second), "--eval", str(worse), "--registry", str(reg)]) == 1
+    promote = ["model", "promote", "--registry", str(reg)]
+    # a mistyped registry path is an error, not a fresh registry that accepts anything
+    assert main([*promote, str(first), "--eval", str(good)]) == 1
+    assert "does not exist (pass --new-registry" in capsys.readouterr().err
+    assert main([*promote, str(first), "--eval", str(good), "--new-registry"]) == 0
+    assert main([*promote, str(second), "--eval", str(worse)]) == 1
     out = capsys.readouterr().out
     assert "streetwatch-det 1.1.0: refused: map50 0.5000 is below" in out
 
     assert main(["model", "list", "--registry", str(reg)]) == 0
     listed = capsys.readouterr().out
     assert "* streetwatch-det 1.0.0" in listed and "1.1.0" not in listed
+
+
+def test_a_summary_of_another_file_cannot_promote_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg = tmp_path / "registry.json"
+    first, second = tiny_onnx(tmp_path / "v1.onnx", "1.0.0"), tiny_onnx(tmp_path / "v2.onnx", "1.1.0")
+    measured = tmp_path / "first.json"
+    measured.write_text(json.dumps(summary(0.7, {"truck": 0.8}, model=first).to_json()))
+    promote = ["model", "promote", "--registry", str(reg), "--new-registry", "--eval", str(measured)]
+    assert main([*promote, str(second)]) == 1
+    assert "the evaluation summary is not of" in capsys.readouterr().err
+    assert not reg.exists()
+
+    # a summary from before summaries named their file's hash is refused the same way
+    old = json.loads(measured.read_text())
+    del old["model_sha256"]
+    measured.write_text(json.dumps(old))
+    assert main([*promote, str(first)]) == 1
+    assert "no sha256 recorded" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [("[1]", "not a model registry"), (None, "is a folder")],
+)
+def test_a_registry_that_is_not_one_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, expected: str
+) -> None:
+    reg = tmp_path / "registry.json"
+    if content is None:
+        reg.mkdir()
+    else:
+        reg.write_text(content)
+    assert main(["model", "list", "--registry", str(reg)]) == 1
+    assert expected in capsys.readouterr().err
+
+
+def test_promote_refuses_a_file_that_is_not_onnx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "best.pt"
+    weights.write_bytes(b"PK\x03\x04 not onnx")
+    measured = tmp_path / "s.json"
+    measured.write_text(json.dumps(summary(0.7, {}, model=weights).to_json()))
+    assert (
+        main(
+            [
+                "model",
+                "promote",
+                str(weights),
+                "--eval",
+                str(measured),
+                "--registry",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 1
+    )
+    assert "is not an ONNX model" in capsys.readouterr().err
+    measured.write_text("[]")
+    onnx_file = tiny_onnx(tmp_path / "m.onnx", "1")
+    promote = [
+        "model",
+        "promote",
+        str(onnx_file),
+        "--eval",
+        str(measured),
+        "--registry",
+        str(tmp_path / "r.json"),
+    ]
+    assert main([*promote, "--new-registry"]) == 1
+    assert "is not an evaluation summary" in capsys.readouterr().err

@@ -8,6 +8,7 @@ to download the file by hand.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import urllib.error
 import urllib.request
@@ -56,7 +57,27 @@ def fetch_dataset(
     download = entry.download
     if download is None:
         raise ManualDownloadRequired(manual_instructions(entry))
+    if dest.exists() and not dest.is_dir():
+        raise DatasetError(f"--dest {dest} is a file; give a folder to save into")
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        return _download(entry, dest, timeout_s, progress)
+    except DatasetError:
+        if created:  # leave no empty folder behind a failed fetch
+            with contextlib.suppress(OSError):
+                dest.rmdir()
+        raise
+
+
+def _download(
+    entry: CatalogEntry,
+    dest: Path,
+    timeout_s: float,
+    progress: Callable[[int, int | None], None] | None,
+) -> FetchResult:
+    download = entry.download
+    assert download is not None  # checked by fetch_dataset
     target = dest / download.file
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()

@@ -60,6 +60,8 @@ class ReviewClient:
     def __init__(self, base_url: str, token: str, timeout_s: float = 30.0) -> None:
         if not token:
             raise DatasetError("no API token: pass --token or set STREETWATCH_TOKEN (viewer is enough)")
+        if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+            raise DatasetError(f"--server {base_url!r} is not an http(s) URL (e.g. http://server:8000)")
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.timeout_s = timeout_s

@@ -168,6 +168,9 @@ def test_a_refused_token_or_an_unreachable_server_is_a_clear_error(
     )
     assert code == 1
     assert "cannot reach the StreetWatch server" in capsys.readouterr().err
+    code = main(["dataset", "from-reviews", "--server", "server:8000", "--token", "t", "--out", str(out)])
+    assert code == 1
+    assert "is not an http(s) URL" in capsys.readouterr().err
     assert not out.exists()
 
 

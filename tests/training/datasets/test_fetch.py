@@ -75,7 +75,7 @@ def test_download_with_matching_hash(server, tmp_path):
 def test_hash_mismatch_is_an_error_and_removes_the_file(server, tmp_path):
     with pytest.raises(DatasetError, match=r"SHA-256 .* removed"):
         fetch_dataset(_entry(f"{server}/set.zip", "0" * 64), tmp_path / "dest")
-    assert list((tmp_path / "dest").iterdir()) == []
+    assert not (tmp_path / "dest").exists()  # no partial file, and no empty folder made for it
 
 
 def test_unpinned_download_reports_the_hash_to_pin(server, tmp_path):
@@ -88,7 +88,18 @@ def test_unreachable_host_says_offline_and_where_to_put_the_file(tmp_path):
     with pytest.raises(DatasetError, match="offline") as error:
         fetch_dataset(entry, tmp_path / "dest", timeout_s=5)
     assert str(tmp_path / "dest" / "set.zip") in str(error.value)
-    assert list((tmp_path / "dest").iterdir()) == []
+    assert not (tmp_path / "dest").exists()  # no partial file, and no empty folder made for it
+
+    kept = tmp_path / "downloads"  # a folder the user made is left in place
+    kept.mkdir()
+    with pytest.raises(DatasetError, match="offline"):
+        fetch_dataset(entry, kept, timeout_s=5)
+    assert kept.is_dir() and list(kept.iterdir()) == []
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(DatasetError, match="is a file"):
+        fetch_dataset(entry, afile, timeout_s=5)
 
 
 def test_missing_file_on_the_server_is_a_clear_error(server, tmp_path):
