@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Spot street violations from cameras: edge pipeline, delivery, server, training.",
     )
     parser.add_argument("--version", action="version", version=f"streetwatch {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="More log output (-vv: debug).")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v adds debug messages (info is shown anyway)."
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:

@@ -70,7 +70,7 @@ def import_dataset(
     path = Path(path)
     if fmt is DatasetFormat.yolo:
         if images_dir is not None:
-            raise DatasetError("YOLO datasets find their images themselves; do not pass images_dir")
+            raise DatasetError("YOLO datasets find their images themselves; leave out --images")
         return import_yolo(path, source=source, mapping=resolved, names=names, verify_images=verify_images)
     if names is not None:
         raise DatasetError(f"{fmt.value} annotations carry their class names; 'names' is for YOLO only")

@@ -32,6 +32,8 @@ def import_voc(
     annotations_dir = Path(annotations_dir)
     if annotations_dir.is_dir() and (annotations_dir / "Annotations").is_dir():
         annotations_dir = annotations_dir / "Annotations"
+    if annotations_dir.is_file():
+        raise DatasetError(f"{annotations_dir} is a file; VOC is a folder of XML files (or of Annotations/)")
     if not annotations_dir.is_dir():
         raise DatasetError(f"VOC annotations folder {annotations_dir} does not exist")
     base = Path(images_dir) if images_dir is not None else _default_images_dir(annotations_dir)

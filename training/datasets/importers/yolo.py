@@ -135,6 +135,8 @@ def import_yolo(
 ) -> ImportedDataset:
     """Import every image under ``root``; problems go to the report, never stop the import."""
     root = Path(root)
+    if root.is_file():
+        raise DatasetError(f"{root} is a file; a YOLO dataset is a folder (with data.yaml or classes.txt)")
     if not root.is_dir():
         raise DatasetError(f"YOLO dataset folder {root} does not exist")
     class_names = read_class_names(root, names)
