@@ -28,10 +28,16 @@ def _register_train(subparsers: Any) -> None:
         description="Train or resume a detector. Weights must be a local .pt (e.g. from 'model convert') "
         "or a model .yaml (from scratch); nothing is ever downloaded.",
     )
-    p.add_argument("--data", type=Path, required=True, help="YOLO dataset yaml")
-    p.add_argument("--weights", type=Path, required=True, help="starting .pt checkpoint or model .yaml")
+    p.add_argument("--data", type=Path, help="YOLO dataset yaml (required unless --resume)")
+    p.add_argument(
+        "--weights", type=Path, help="starting .pt checkpoint or model .yaml (required unless --resume)"
+    )
     p.add_argument("--project", type=Path, required=True, help="folder for runs")
-    p.add_argument("--name", default="train", help="run name (sub-folder of --project)")
+    p.add_argument(
+        "--name",
+        default="train",
+        help="run name (sub-folder of --project; an earlier run is never overwritten)",
+    )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--imgsz", type=int, default=416)
     p.add_argument("--batch", type=int, default=16)
@@ -43,16 +49,24 @@ def _register_train(subparsers: Any) -> None:
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--fraction", type=float, default=1.0, help="use this fraction of the train images")
     p.add_argument("--no-plots", action="store_true", help="skip label/batch plots")
-    p.add_argument("--resume", action="store_true", help="resume <project>/<name>/weights/last.pt")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run <project>/<name> from its last.pt, with the run's own "
+        "settings (data, epochs, sizes: the other options are not used)",
+    )
     p.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from training.train import TrainConfig, train
+    from streetwatch.errors import ConfigError
+    from training.train import TrainConfig, run_dir, train
 
+    if not args.resume and (args.data is None or args.weights is None):
+        raise ConfigError("--data and --weights are required to start a run (only --resume goes without)")
     config = TrainConfig(
-        data=args.data,
-        weights=args.weights,
+        data=args.data or Path(),
+        weights=args.weights or Path(),
         project=args.project,
         name=args.name,
         epochs=args.epochs,
@@ -66,7 +80,13 @@ def _train(args: argparse.Namespace) -> int:
         warmup_epochs=args.warmup_epochs,
         extra={"optimizer": args.optimizer, **({"lr0": args.lr0} if args.lr0 is not None else {})},
     )
-    run = train(config, resume=args.resume)
+    try:
+        run = train(config, resume=args.resume)
+    except KeyboardInterrupt:
+        last = run_dir(config) / "weights" / "last.pt"
+        if last.is_file():
+            print(f"interrupted: the last finished epoch is in {last}; continue with --resume")
+        raise
     print(f"run folder: {run}\nbest weights: {run / 'weights' / 'best.pt'}")
     return 0
 

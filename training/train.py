@@ -60,6 +60,8 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
+        from training.data_hash import split_images
+
         if not self.data.is_file():
             raise ConfigError(f"dataset yaml not found: {self.data}")
         bundled = self.weights.suffix in {".yaml", ".yml"} and is_bundled_model_yaml(str(self.weights))
@@ -74,6 +76,9 @@ class TrainConfig:
             raise ConfigError(
                 f"epochs, imgsz and batch must be positive (got {self.epochs}, {self.imgsz}, {self.batch})"
             )
+        for split in ("train", "val"):
+            if not split_images(self.data, split):  # raises, naming the path, when a split is missing
+                raise ConfigError(f"{self.data}: split {split!r} has no images")
 
 
 def run_dir(config: TrainConfig) -> Path:
@@ -89,9 +94,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         last = run_dir(config) / "weights" / "last.pt"
         if not last.is_file():
             raise ModelNotFoundError(f"nothing to resume: {last} does not exist")
+        _check_resumable(last)
         YOLO(str(last)).train(resume=True)
         return run_dir(config)
     config.check()
+    _check_new_run(run_dir(config))
     model = YOLO(str(config.weights))
     model.train(
         data=str(config.data),
@@ -117,3 +124,34 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         **config.extra,
     )
     return run_dir(config)
+
+
+def _check_resumable(last: Path) -> None:
+    """A run that finished keeps no optimizer state; ultralytics would silently start a new
+    training with its own defaults (COCO data, 100 epochs) instead of resuming it."""
+    import torch
+
+    try:
+        checkpoint = torch.load(str(last), map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or foreign file: torch raises many kinds
+        raise ConfigError(f"{last} is not a readable training checkpoint: {exc}") from exc
+    if (
+        not isinstance(checkpoint, dict)
+        or checkpoint.get("epoch", -1) == -1
+        or not checkpoint.get("optimizer")
+    ):
+        best = last.with_name("best.pt")
+        raise ConfigError(
+            f"the run of {last} has finished; there is nothing to resume. To train further, start a "
+            f"new run from its weights: --weights {best} --name <new name>"
+        )
+
+
+def _check_new_run(folder: Path) -> None:
+    """Never train over an earlier run's weights: they may be all that is left of hours of CPU."""
+    weights = folder / "weights"
+    if weights.is_dir() and any(weights.glob("*.pt")):
+        raise ConfigError(
+            f"{folder} already holds the weights of an earlier run; choose another --name, "
+            "or continue that run with --resume"
+        )

@@ -47,6 +47,14 @@ def test_tiny_training_run_end_to_end(
     )
     best = tmp_path / "runs" / "tiny" / "weights" / "best.pt"
     assert best.is_file()
+    before = best.read_bytes()
+    capsys.readouterr()
+    # the finished run is neither trained over nor "resumed" into a fresh default training
+    assert main([*train_args, "--name", "tiny", "--epochs", "1", "--imgsz", "96", "--batch", "4"]) == 1
+    assert "already holds the weights of an earlier run" in capsys.readouterr().err
+    assert main(["train", "--project", "runs", "--name", "tiny", "--resume"]) == 1
+    assert "has finished; there is nothing to resume" in capsys.readouterr().err
+    assert best.read_bytes() == before
 
     out = tmp_path / "eval"
     assert main(["evaluate", str(best), "--data", str(data_yaml), "--out", "eval", "--imgsz", "96"]) == 0
@@ -107,3 +115,22 @@ def test_resume_without_a_previous_run_says_what_is_missing(
         f"nothing to resume: {tmp_path / 'r' / 'weights' / 'last.pt'} does not exist"
         in capsys.readouterr().err
     )
+
+
+def test_a_dataset_with_missing_images_is_refused_before_a_run_folder_is_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.yaml"
+    data.write_text(
+        f"path: {tmp_path}\ntrain: nowhere/images/train\nval: nowhere/images/val\nnames: {{0: a}}\n"
+    )
+    weights = tmp_path / "start.pt"
+    weights.write_bytes(b"not read before the data is checked")
+    code = main(
+        ["train", "--data", str(data), "--weights", str(weights), "--project", str(tmp_path / "runs")]
+    )
+    assert code == 1
+    assert "nowhere/images/train" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    assert main(["train", "--project", str(tmp_path / "runs")]) == 1
+    assert "--data and --weights are required" in capsys.readouterr().err
