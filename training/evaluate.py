@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from streetwatch.errors import ConfigError, ModelNotFoundError
-from training.data_hash import split_hash
+from training.data_hash import class_names, split_hash, split_images
 from training.file_hash import sha256_file
 from training.train import go_offline
 
@@ -88,6 +88,48 @@ def onnx_input_size(model_path: Path) -> int:
     return int(dims[2])
 
 
+def _check_same_classes(model_path: Path, model_names: list[str], data_yaml: Path) -> None:
+    """Labels are scored by class id: a yaml that names the ids differently would score garbage
+    boxes as trucks and report it as a result."""
+    data_names = class_names(data_yaml)
+    if model_names != data_names:
+        raise ConfigError(
+            f"{model_path.name} has classes {model_names} but {data_yaml} names {data_names}; "
+            "evaluate on a dataset written with the model's class list"
+        )
+
+
+def check_detector_onnx(model_path: Path, data_yaml: Path) -> None:
+    """An ultralytics detector export of these classes: names in its metadata, output 1x(4+nc)xN.
+
+    Other ONNX models (YOLOX, NanoDet, a classifier) decode differently; ultralytics' validator
+    would fail on them with an index error or, worse, produce numbers.
+    """
+    import ast
+
+    import onnx
+
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others on a broken file
+        raise ConfigError(f"{model_path} is not a readable ONNX model: {exc}") from exc
+    meta = {p.key: p.value for p in model.metadata_props}
+    try:
+        parsed = ast.literal_eval(meta.get("names", ""))
+        names = [str(parsed[i]) for i in sorted(parsed)]
+    except (ValueError, SyntaxError, TypeError, KeyError):
+        raise ConfigError(
+            f"{model_path.name} carries no class names in its metadata: only detectors exported by "
+            "'streetwatch model export' (ultralytics) can be evaluated here"
+        ) from None
+    dims = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    if len(dims) != 3 or dims[1] != 4 + len(names):
+        raise ConfigError(
+            f"{model_path.name}: output {dims} is not an ultralytics detector's 1x(4+{len(names)})xN"
+        )
+    _check_same_classes(model_path, names, data_yaml)
+
+
 def evaluate(
     model_path: Path,
     data_yaml: Path,
@@ -106,8 +148,13 @@ def evaluate(
         raise ModelNotFoundError(f"model not found: {model_path}")
     if not data_yaml.is_file():
         raise ConfigError(f"dataset yaml not found: {data_yaml}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file; give a folder for summary.json and the plots")
+    if not split_images(data_yaml, split):  # raises, naming the path, if the split is not there
+        raise ConfigError(f"{data_yaml}: split {split!r} has no images")
     is_onnx = model_path.suffix == ".onnx"
     if is_onnx:
+        check_detector_onnx(model_path, data_yaml)
         fixed = onnx_input_size(model_path)
         if imgsz is not None and imgsz != fixed:
             raise ConfigError(f"{model_path.name} takes {fixed} px input; --imgsz {imgsz} cannot apply to it")
@@ -119,6 +166,8 @@ def evaluate(
     out_dir = out_dir.resolve()  # a relative project would land under ultralytics' own runs folder
     out_dir.mkdir(parents=True, exist_ok=True)
     model = YOLO(str(model_path), task="detect")
+    if not is_onnx:
+        _check_same_classes(model_path, [str(model.names[i]) for i in sorted(model.names)], data_yaml)
     metrics: Any = model.val(
         data=str(data_yaml),
         imgsz=imgsz,
