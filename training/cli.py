@@ -138,14 +138,23 @@ def _register_model(subparsers: Any) -> None:
     exp.add_argument("--name", default="streetwatch-det", help="model name (metadata streetwatch_model)")
     exp.add_argument("--version", required=True, help="model version written into the metadata")
     exp.add_argument("--data", type=Path, required=True, help="training dataset yaml (hashed into data_hash)")
-    exp.add_argument("--imgsz", type=int, default=416)
+    exp.add_argument("--imgsz", type=int, default=416, help="square input size (default 416)")
     exp.add_argument(
         "--formats",
         default="fp32,int8",
-        help="comma list of fp32, fp16, int8 (the FP32 file is always written: the others are made from it)",
+        help="comma list of fp32, fp16, int8 (default fp32,int8; the FP32 file is always written: "
+        "the others are made from it)",
     )
-    exp.add_argument("--calib", type=Path, help="folder of real images for INT8 calibration")
-    exp.add_argument("--calib-count", type=int, default=200)
+    exp.add_argument(
+        "--calib", type=Path, help="folder of real images for INT8 calibration (needed for int8)"
+    )
+    exp.add_argument(
+        "--calib-count",
+        type=int,
+        default=200,
+        help="calibration photos to sample (default 200, or all if fewer)",
+    )
+    exp.add_argument("--overwrite", action="store_true", help="replace files of this version written earlier")
     exp.add_argument(
         "--per-tensor", action="store_true", help="one INT8 scale per weight tensor (default: per channel)"
     )
@@ -190,15 +199,27 @@ def _export(args: argparse.Namespace) -> int:
     from training.data_hash import class_names, dataset_hash
     from training.export import calibration_images, export_fp16, export_fp32, export_int8
 
+    if args.weights.suffix != ".pt":
+        raise ConfigError(
+            f"{args.weights} is not a .pt checkpoint; export takes the weights a training run wrote"
+        )
     formats = {f.strip() for f in args.formats.split(",") if f.strip()}
     unknown = formats - {"fp32", "fp16", "int8"}
     if unknown:
         raise ConfigError(f"unknown export formats {sorted(unknown)}; use fp32, fp16, int8")
     if "int8" in formats and args.calib is None:
         raise ConfigError("int8 needs --calib FOLDER with real images for calibration")
+    stem = f"{args.name}-{args.version}"
+    suffixes = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}
+    existing = [args.out_dir / f"{stem}{suffixes[f]}.onnx" for f in sorted(formats | {"fp32"})]
+    existing = [path for path in existing if path.exists()]
+    if existing and not args.overwrite:
+        # A version names one file for good: the registry's sha256 and every eval summary refer to it.
+        raise ConfigError(
+            f"{existing[0]} exists; give the candidate a new --version (or --overwrite an unregistered one)"
+        )
     # Checked before anything is written: a bad calibration folder must not leave half an export.
     images = calibration_images(args.calib, args.calib_count) if "int8" in formats else []
-    stem = f"{args.name}-{args.version}"
     fp32 = export_fp32(
         args.weights,
         args.out_dir / f"{stem}.onnx",

@@ -32,6 +32,8 @@ FOREIGN_PREFIXES: tuple[str, ...] = ("models", "utils")
 
 #: The ultralytics architecture the YOLOv5 v6 layout maps onto, layer for layer.
 DEFAULT_ARCH = "yolov5nu.yaml"
+#: Below this share of the source's tensors moved, the start is not a COCO start: refuse it.
+MIN_TRANSFERRED_SHARE = 0.5
 
 
 class ForeignObject:
@@ -151,6 +153,12 @@ def convert(
     tensors, coco_names = read_yolov5_checkpoint(source)
     model = DetectionModel(arch, nc=len(class_names), verbose=False)
     merged, report = transfer(tensors, model.state_dict())
+    if report.transferred_count < MIN_TRANSFERRED_SHARE * report.source_tensors:
+        # A start with (almost) no COCO features is a from-scratch start that claims otherwise.
+        raise ModelFormatError(
+            f"{source.name} -> {arch}: {report.summary()}; the architectures do not match "
+            f"(YOLOv5n weights fit {DEFAULT_ARCH}); nothing written"
+        )
     model.load_state_dict(merged)
     model.names = dict(enumerate(class_names))
     log.info("%s: %s", source.name, report.summary())

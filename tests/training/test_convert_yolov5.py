@@ -66,3 +66,11 @@ def test_missing_and_broken_checkpoints_raise_clear_errors(tmp_path: Path) -> No
     broken.write_bytes(b"this is not a checkpoint")
     with pytest.raises(ModelFormatError, match=r"broken\.pt"):
         read_yolov5_checkpoint(broken)
+
+
+@needs_checkpoint
+def test_an_architecture_the_weights_do_not_fit_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "start.pt"
+    with pytest.raises(ModelFormatError, match=r"transferred 0 of 292 .* architectures do not match"):
+        convert(CHECKPOINT, out, ["garbage", "truck"], arch="yolov8s.yaml")
+    assert not out.exists()

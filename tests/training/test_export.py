@@ -135,4 +135,15 @@ def test_export_command_checks_its_inputs_before_writing_anything(
     assert "has classes" in capsys.readouterr().err
     assert not out.exists()
     assert main([*export, "--data", str(data), "--formats", "fp32"]) == 0  # and the right yaml works
-    assert (out / "streetwatch-det-1.onnx").is_file()
+    written = out / "streetwatch-det-1.onnx"
+    first = written.read_bytes()
+    # a version names one file for good: exporting it again is refused unless asked for
+    capsys.readouterr()
+    assert main([*export, "--data", str(data), "--formats", "fp32"]) == 1
+    assert "exists; give the candidate a new --version" in capsys.readouterr().err
+    assert written.read_bytes() == first
+    assert main([*export, "--data", str(data), "--formats", "fp32", "--overwrite"]) == 0
+
+    onnx_in = ["model", "export", str(written), "--out-dir", str(out), "--version", "2", "--data", str(data)]
+    assert main(onnx_in) == 1
+    assert "is not a .pt checkpoint" in capsys.readouterr().err
