@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.config import DeviceConfig
+    from edge.interfaces import EventSink
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,9 +54,22 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     pipeline = EdgePipeline(config)
     stats = pipeline.run(max_frames=args.max_frames, handle_signals=True)
-    target = getattr(config.sink, "path", None) or config.sink.kind
-    print(f"{stats.summary()}; events went to {target}", file=sys.stderr)
+    print(f"{stats.summary()}; {_delivery(pipeline.sink, config)}", file=sys.stderr)
     return 0
+
+
+def _delivery(sink: EventSink, config: DeviceConfig) -> str:
+    """Where the events went; for MQTT, whether the broker has them all or the outbox keeps some."""
+    left = getattr(sink, "left_in_outbox", None)
+    if left is None:
+        target = getattr(config.sink, "path", None) or config.sink.kind
+        return f"events went to {target}"
+    if left.events or left.evidence:
+        return (
+            f"{left.events} events and {left.evidence} images wait in the outbox "
+            f"{getattr(sink, 'outbox_path', '')} for the broker; they go out on the next start"
+        )
+    return "every event reached the broker"
 
 
 def _check(args: argparse.Namespace) -> int:

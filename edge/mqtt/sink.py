@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 
 from edge.config import MqttSinkConfig
 from edge.interfaces import Evidence
@@ -36,7 +37,7 @@ from edge.mqtt.connection import BrokerSettings, MqttConnection
 from edge.mqtt.publisher import OutboxPublisher
 from edge.mqtt.telemetry import TelemetryRecorder
 from edge.mqtt.thermal import read_temperatures
-from edge.outbox import Outbox, OutboxLimits, OutboxMessage
+from edge.outbox import Depth, Outbox, OutboxLimits, OutboxMessage
 from streetwatch import __version__
 from streetwatch.errors import PayloadError, StorageError
 from streetwatch.events import ModelRef, ViolationEvent
@@ -88,6 +89,10 @@ class MqttSink:
             evidence_max_age_s=config.outbox.evidence_max_age_s,
         )
         self.outbox = Outbox(config.outbox.path, limits)
+        self.outbox_path = Path(config.outbox.path)
+        #: What was still waiting for the broker when the sink closed (None while open).
+        self.left_in_outbox: Depth | None = None
+        self._ever_connected = False
         self.telemetry = TelemetryRecorder()
         self.commands = CommandDispatcher()
         self.commands.register(SendTelemetryCommand, lambda _cmd: self.send_telemetry_now())
@@ -163,9 +168,10 @@ class MqttSink:
         self._publisher.stop()
         if not self._connection.publish_and_wait(
             status_topic(self.device_id), self._status("offline").to_json(), retain=True, timeout=2.0
-        ):
+        ) and self._ever_connected:
             log.info("could not say 'offline' before closing; the broker will send the last will")
         self._connection.stop()
+        self.left_in_outbox = self.outbox.depth()
         self.outbox.close()
 
     # -- for the pipeline, the demo and tests -------------------------------------------------
@@ -269,6 +275,7 @@ class MqttSink:
             )
 
     def _on_connected(self, session_present: bool) -> None:
+        self._ever_connected = True
         self._publish_status()
         self._publisher.on_connected()
 

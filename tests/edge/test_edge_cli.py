@@ -76,6 +76,33 @@ def test_edge_run_max_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "2 frames at" in capsys.readouterr().err
 
 
+@pytest.mark.broker
+def test_edge_run_without_a_broker_says_what_waits_in_the_outbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    repeated_frames(tmp_path / "frames", TRUCK_PHOTOS, times=4)
+    outbox = tmp_path / "outbox.db"
+    sink = {"kind": "mqtt", "host": "127.0.0.1", "port": port, "outbox": {"path": str(outbox)}}
+    assert main(["edge", "run", "--config", str(write_config(tmp_path, sink=sink))]) == 0
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert f"wait in the outbox {outbox} for the broker" in last, last
+    assert "reached the broker" not in last and "last will" not in err
+
+    # the same run with a real broker: everything goes out, and the line says so
+    from tests.support.mosquitto import MosquittoBroker
+
+    with MosquittoBroker(tmp_path / "broker") as broker:
+        sink = {"kind": "mqtt", "host": "127.0.0.1", "port": broker.port, "outbox": {"path": str(outbox)}}
+        assert main(["edge", "run", "--config", str(write_config(tmp_path, sink=sink))]) == 0
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("every event reached the broker")
+
+
 def test_check_config_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["edge", "check-config", str(DEMO)]) == 0
     out = capsys.readouterr().out
