@@ -83,6 +83,16 @@ def _check_class_map(config: DeviceConfig, report: ConfigReport) -> None:
                 f"class_map[{i}].detector_class: {mapping.detector_class!r} is not a class of "
                 f"{' or '.join(m.name for m in known)} (classes: {names})"
             )
+            continue
+        if not any(_keeps(config.detectors[j].keep_classes, mapping.detector_class) for j in indexes):
+            report.problems.append(
+                f"class_map[{i}]: {mapping.detector_class!r} can never fire: the keep_classes of "
+                f"detector {' / '.join(str(j) for j in indexes)} leave it out"
+            )
+
+
+def _keeps(keep_classes: list[str] | None, name: str) -> bool:
+    return keep_classes is None or name in keep_classes
 
 
 def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:

@@ -166,9 +166,12 @@ class MqttSink:
         for thread in self._threads:
             thread.join(5.0)
         self._publisher.stop()
-        if not self._connection.publish_and_wait(
-            status_topic(self.device_id), self._status("offline").to_json(), retain=True, timeout=2.0
-        ) and self._ever_connected:
+        if (
+            not self._connection.publish_and_wait(
+                status_topic(self.device_id), self._status("offline").to_json(), retain=True, timeout=2.0
+            )
+            and self._ever_connected
+        ):
             log.info("could not say 'offline' before closing; the broker will send the last will")
         self._connection.stop()
         self.left_in_outbox = self.outbox.depth()

@@ -149,6 +149,20 @@ def test_check_config_reports_a_class_the_model_does_not_have(
     assert "class_map[0].detector_class: 'trukc' is not a class of yolox_nano_coco" in capsys.readouterr().err
 
 
+def test_check_config_reports_a_mapped_class_that_keep_classes_drops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "frames").mkdir()
+    raw = yaml.safe_load(DEMO.read_text())
+    detectors = raw["detectors"]
+    for detector in detectors:
+        detector["model"] = str((DEMO.parent / detector["model"]).resolve())
+    detectors[1]["keep_classes"] = ["garbage", "signboard"]  # overflow is still mapped
+    path = write_config(tmp_path, detectors=detectors)
+    assert main(["edge", "check-config", str(path)]) == 1
+    assert "'overflow' can never fire: the keep_classes of detector 1 leave it out" in capsys.readouterr().err
+
+
 def test_check_config_on_a_corrupt_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "frames").mkdir()
     (tmp_path / "broken.onnx").write_bytes(b"not a model at all")
