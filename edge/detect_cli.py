@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streetwatch.paths import models_dir
@@ -95,7 +96,8 @@ def run_detect(args: argparse.Namespace) -> int:
     found = expand_image_paths(args.paths)
     failed = len(found.missing)
     for path in found.missing:
-        print(f"streetwatch detect: warning: {path} is neither an image file nor a folder", file=sys.stderr)
+        why = "is neither an image file nor a folder" if Path(path).exists() else "does not exist"
+        print(f"streetwatch detect: warning: {path} {why}", file=sys.stderr)
     if not found.images:
         print("streetwatch detect: error: no images found in " + ", ".join(args.paths), file=sys.stderr)
         return 1

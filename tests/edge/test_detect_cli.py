@@ -112,4 +112,4 @@ def test_bad_option_values_are_named(capsys):
 def test_nothing_to_read(capsys, tmp_path):
     code, out, err = run(capsys, tmp_path / "nope", tmp_path)
     assert code == 1 and out == ""
-    assert "nope is neither an image file nor a folder" in err and "no images found" in err
+    assert "nope does not exist" in err and "no images found" in err
