@@ -83,7 +83,10 @@ def export_fp32(
         # ultralytics writes the .onnx next to the weights: work on a copy, never beside the original.
         local = Path(tmp) / "model.pt"
         shutil.copy2(weights, local)
-        yolo = YOLO(str(local))
+        try:
+            yolo = YOLO(str(local))
+        except Exception as exc:  # torch/pickle raise many kinds on a file that is not a checkpoint
+            raise ConfigError(f"{weights} is not an ultralytics checkpoint: {exc}") from None
         own = [str(yolo.names[i]) for i in sorted(yolo.names)]
         if class_names is not None and own != list(class_names):
             raise ConfigError(

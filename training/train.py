@@ -99,7 +99,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         return run_dir(config)
     config.check()
     _check_new_run(run_dir(config))
-    model = YOLO(str(config.weights))
+    try:
+        model = YOLO(str(config.weights))
+    except Exception as exc:  # torch/pickle raise many kinds on a file that is not a checkpoint
+        raise ConfigError(f"{config.weights} is not an ultralytics checkpoint or model yaml: {exc}") from None
     model.train(
         data=str(config.data),
         epochs=config.epochs,

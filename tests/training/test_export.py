@@ -147,3 +147,8 @@ def test_export_command_checks_its_inputs_before_writing_anything(
     onnx_in = ["model", "export", str(written), "--out-dir", str(out), "--version", "2", "--data", str(data)]
     assert main(onnx_in) == 1
     assert "is not a .pt checkpoint" in capsys.readouterr().err
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00" * 64)
+    junk_in = ["model", "export", str(junk), "--out-dir", str(out), "--version", "3", "--data", str(data)]
+    assert main([*junk_in, "--formats", "fp32"]) == 1
+    assert f"{junk} is not an ultralytics checkpoint" in capsys.readouterr().err

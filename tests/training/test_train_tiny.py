@@ -12,6 +12,7 @@ from training.recipes.first_model import CLASSES, prepare
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CHECKPOINT = SHARED / "weights" / "yolov5n_coco_v6.1.pt"
+SAMPLE_PHOTO = next((Path(__file__).resolve().parents[2] / "datasets" / "samples" / "images").glob("*.jpg"))
 
 pytestmark = pytest.mark.skipif(not CHECKPOINT.is_file(), reason=f"needs {SHARED}")
 
@@ -134,3 +135,13 @@ def test_a_dataset_with_missing_images_is_refused_before_a_run_folder_is_made(
     assert not (tmp_path / "runs").exists()
     assert main(["train", "--project", str(tmp_path / "runs")]) == 1
     assert "--data and --weights are required" in capsys.readouterr().err
+
+    photos = tmp_path / "nowhere" / "images"
+    for split in ("train", "val"):
+        (photos / split).mkdir(parents=True)
+        (photos / split / "a.jpg").write_bytes(SAMPLE_PHOTO.read_bytes())
+    code = main(
+        ["train", "--data", str(data), "--weights", str(weights), "--project", str(tmp_path / "runs")]
+    )
+    assert code == 1
+    assert f"{weights} is not an ultralytics checkpoint" in capsys.readouterr().err
