@@ -269,6 +269,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from training.file_hash import sha256_file
     from training.registry import Registry
 
     _check_registry_exists(args.registry, allow_new=False)
@@ -282,10 +283,23 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     if not registry.models:
         print(f"no models registered in {args.registry}")
+    hashes: dict[Path, str | None] = {}
     for m in registry.models:
         mark = "*" if registry.current.get(m.name) == m.version else " "
         map50 = float(m.metrics.get("map50", 0.0))
-        print(f"{mark} {m.name} {m.version}  mAP50 {map50:.3f}  {m.file}  sha256 {m.sha256[:12]}")
+        path = registry.file_of(m)
+        if path not in hashes:
+            hashes[path] = sha256_file(path) if path.is_file() else None
+        # A later version may have been shipped under the same path: then this one lives only in
+        # the repository's history (or wherever it was kept), and the registry's sha256 finds it.
+        state = (
+            ""
+            if hashes[path] == m.sha256
+            else "  (file missing)"
+            if hashes[path] is None
+            else "  (file now holds another build)"
+        )
+        print(f"{mark} {m.name} {m.version}  mAP50 {map50:.3f}  {m.file}  sha256 {m.sha256[:12]}{state}")
     return 0
 
 

@@ -139,6 +139,11 @@ class Registry:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(self.path)  # atomic: a crash never leaves half a registry
 
+    def file_of(self, entry: ModelEntry) -> Path:
+        """Where ``entry``'s file is: its path is relative to the registry's folder unless absolute."""
+        path = Path(entry.file)
+        return path if path.is_absolute() else self.path.parent / path
+
     def get(self, name: str, version: str) -> ModelEntry | None:
         return next((m for m in self.models if m.name == name and m.version == version), None)
 

@@ -151,6 +151,15 @@ def test_promote_command_refuses_a_worse_model_with_exit_code_1(
     assert main(["model", "list", "--registry", str(reg)]) == 0
     listed = capsys.readouterr().out
     assert "* streetwatch-det 1.0.0" in listed and "1.1.0" not in listed
+    assert "(file" not in listed
+
+    # the registered file replaced by another build, then gone: the listing says so
+    first.write_bytes(second.read_bytes())
+    assert main(["model", "list", "--registry", str(reg)]) == 0
+    assert "(file now holds another build)" in capsys.readouterr().out
+    first.unlink()
+    assert main(["model", "list", "--registry", str(reg)]) == 0
+    assert "(file missing)" in capsys.readouterr().out
 
 
 def test_a_summary_of_another_file_cannot_promote_a_model(
