@@ -269,7 +269,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from training.file_hash import sha256_file
+    from streetwatch.file_hash import sha256_file
     from training.registry import Registry
 
     _check_registry_exists(args.registry, allow_new=False)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from streetwatch.errors import ConfigError, ModelNotFoundError
+from streetwatch.file_hash import sha256_file
 from training.data_hash import class_names, split_hash, split_images
-from training.file_hash import sha256_file
 from training.train import go_offline
 
 

@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from streetwatch.errors import ConfigError
+from streetwatch.file_hash import sha256_file
 from training.evaluate import EvalSummary
-from training.file_hash import sha256_file
-
-__all__ = ["GateDecision", "ModelEntry", "Registry", "compare", "sha256_file"]
 
 #: Registry format version, bumped on incompatible changes.
 REGISTRY_FORMAT = 1

@@ -7,7 +7,6 @@ run the stages in different threads: ``prepare`` and ``finish`` are numpy/OpenCV
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from edge.detector.metadata import ModelMetadata, from_onnx_props, from_sidecar
 from edge.detector.session import open_session
 from edge.interfaces import ModelInfo
 from streetwatch.errors import ConfigError, ModelFormatError
+from streetwatch.file_hash import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -137,14 +137,6 @@ def _input_hw(session: Any, config: DetectorConfig, meta: ModelMetadata, model: 
     return meta.input_hw or DEFAULT_INPUT_HW
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_detector(cfg: DetectorConfig, index: int = 0, threads: int | None = None) -> OnnxDetector:
     """Open ``cfg.model``, read what it says about itself, pick its decoder and warm it up.
 
@@ -178,7 +170,7 @@ def load_detector(cfg: DetectorConfig, index: int = 0, threads: int | None = Non
         )
     info = ModelInfo(
         name=cfg.name or meta.name or model.stem,
-        version=cfg.version or meta.version or f"sha256:{_file_digest(model)[:12]}",
+        version=cfg.version or meta.version or f"sha256:{sha256_file(model)[:12]}",
         class_names=names,
         input_size=input_hw,
     )

@@ -9,8 +9,9 @@ import pytest
 
 from streetwatch.cli import main
 from streetwatch.errors import ConfigError
+from streetwatch.file_hash import sha256_file
 from training.evaluate import ClassMetrics, EvalSummary
-from training.registry import Registry, sha256_file
+from training.registry import Registry
 
 
 def summary(

@@ -151,21 +151,8 @@ def test_images_with_unmapped_classes_are_left_out_and_a_set_with_none_mapped_fa
     # The VOC photo has a 'billboard' box that no mapping knows: written without it, the photo
     # would teach that billboard as background. It is left out, and the user told how to keep it.
     out = tmp_path / "voc"
-    assert (
-        main(
-            [
-                "dataset",
-                "import",
-                "voc",
-                str(FIXTURES / "voc"),
-                "--source",
-                "signboards_vn",
-                "--out",
-                str(out),
-            ]
-        )
-        == 1
-    )
+    voc = ["dataset", "import", "voc", str(FIXTURES / "voc")]
+    assert main([*voc, "--source", "signboards_vn", "--out", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "left out 1 images" in printed and "--ignore billboard" in printed
     assert not out.exists()
@@ -180,6 +167,12 @@ def test_images_with_unmapped_classes_are_left_out_and_a_set_with_none_mapped_fa
     err = capsys.readouterr().err
     assert "none of x's boxes map to our classes" in err and "--mapping" in err
     assert not (tmp_path / "f").exists()
+
+
+def import_garbage_fixture(out) -> None:
+    """The YOLO fixture imported as the garbage source (its own mapping) into ``out``."""
+    args = ["dataset", "import", "yolo", str(FIXTURES / "yolo"), "--source", "garbage_cn", "--out", str(out)]
+    assert main(args) == 0
 
 
 def test_import_records_the_classes_the_source_labels(tmp_path, capsys):
@@ -208,21 +201,7 @@ def test_import_records_the_classes_the_source_labels(tmp_path, capsys):
 
 def test_writing_into_an_input_folder_is_refused_and_loses_nothing(tmp_path, capsys):
     data = tmp_path / "data"
-    assert (
-        main(
-            [
-                "dataset",
-                "import",
-                "yolo",
-                str(FIXTURES / "yolo"),
-                "--source",
-                "garbage_cn",
-                "--out",
-                str(data),
-            ]
-        )
-        == 0
-    )
+    import_garbage_fixture(data)
     before = sorted(p.name for p in data.rglob("*"))
     for args in (
         ["split", str(data), "--out", str(data), "--overwrite"],
@@ -245,21 +224,7 @@ def test_writing_into_an_input_folder_is_refused_and_loses_nothing(tmp_path, cap
 
 def test_split_keeps_the_input_class_list(tmp_path, capsys):
     garbage, merged, resplit = tmp_path / "g", tmp_path / "m", tmp_path / "r"
-    assert (
-        main(
-            [
-                "dataset",
-                "import",
-                "yolo",
-                str(FIXTURES / "yolo"),
-                "--source",
-                "garbage_cn",
-                "--out",
-                str(garbage),
-            ]
-        )
-        == 0
-    )
+    import_garbage_fixture(garbage)
     assert main(["dataset", "merge", str(garbage), "--out", str(merged)]) == 0  # trained classes
     assert main(["dataset", "split", str(merged), "--out", str(resplit)]) == 0
     names = yaml.safe_load((merged / "data.yaml").read_text())["names"]
