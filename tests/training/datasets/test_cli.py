@@ -225,7 +225,9 @@ def test_writing_into_an_input_folder_is_refused_and_loses_nothing(tmp_path, cap
 def test_split_keeps_the_input_class_list(tmp_path, capsys):
     garbage, merged, resplit = tmp_path / "g", tmp_path / "m", tmp_path / "r"
     import_garbage_fixture(garbage)
+    capsys.readouterr()
     assert main(["dataset", "merge", str(garbage), "--out", str(merged)]) == 0  # trained classes
+    assert "source garbage_cn: " in capsys.readouterr().out  # named as imported, not by its folder "g"
     assert main(["dataset", "split", str(merged), "--out", str(resplit)]) == 0
     names = yaml.safe_load((merged / "data.yaml").read_text())["names"]
     assert yaml.safe_load((resplit / "data.yaml").read_text())["names"] == names

@@ -209,3 +209,6 @@ def _apply_manifest(root: Path, result: ImportedDataset) -> None:
         entry = entries.get(image.path.relative_to(root).as_posix())
         if isinstance(entry, dict) and isinstance(entry.get("source"), str):
             result.images[index] = dataclasses.replace(image, source=entry["source"])
+    sources = {image.source for image in result.images}
+    if len(sources) == 1:  # one source's import: report it by its name, not the folder's
+        result.report.source = sources.pop()
