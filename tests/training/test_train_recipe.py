@@ -53,3 +53,31 @@ def test_prepare_merges_sources_with_our_class_ids_and_a_stable_hash(tmp_path: P
     label = next((tmp_path / "b" / "val" / "labels").glob("garbage__*.txt"))
     label.write_text(label.read_text() + "1 0.5 0.5 0.1 0.1\n")
     assert split_hash(tmp_path / "a" / "data.yaml", "val") != split_hash(tmp_path / "b" / "data.yaml", "val")
+
+
+@pytest.mark.skipif(not (SHARED / "garbage").is_dir(), reason=f"needs {SHARED}")
+def test_garbage_misses_counts_every_labelled_box_once(tmp_path: Path) -> None:
+    import cv2
+
+    from training.recipes.garbage_misses import measure
+
+    prepare(SHARED, tmp_path / "build", yolox=None, limit=6)
+    labelled = sum(
+        line.startswith("0 ")
+        for f in (tmp_path / "build" / "val" / "labels").glob("garbage__*.txt")
+        for line in f.read_text().splitlines()
+    )
+    shipped = Path(__file__).resolve().parents[2] / "models" / "streetwatch-det" / "streetwatch-det.onnx"
+    figure = tmp_path / "misses.jpg"
+    # at an impossible score nothing is found: every box is a miss with nothing near it
+    result = measure(shipped, tmp_path / "build", (0.0, 1.01), conf=0.999, figure=figure)
+    assert result["labelled"] == labelled > 0
+    assert result["missed"] == labelled and result["causes"] == {
+        "nothing_near": labelled,
+        "garbage_of_other_extent": 0,
+        "other_class": 0,
+    }
+    assert cv2.imread(str(figure)).shape == (720, 1440, 3)
+    # at the model's working score it finds some of them
+    found = measure(shipped, tmp_path / "build", (0.0, 1.01), conf=0.25)
+    assert int(str(found["missed"])) < labelled
