@@ -7,7 +7,8 @@ case's best *clean* frames, the frames without anything drawn on them, because d
 must never reach a training set.
 
 Paging is by case id (``?after=``), so a trainer can fetch everything once and later only
-what was reviewed since (``?since=``).
+what was reviewed since (``?since=``). A decision taken back by a reopen is listed as
+``withdrawn`` until someone decides again, so an incremental export learns to drop it.
 """
 
 from __future__ import annotations
@@ -43,11 +44,19 @@ def standing_review(transitions: Sequence[CaseTransition]) -> tuple[CaseTransiti
     for step in transitions:
         if step.to_state == CaseState.new.value:
             decision, labels = None, {}
-        elif step.to_state in _DECISIONS and not step.actor.startswith("system:"):
+        elif _is_decision(step):
             decision = step
             if step.label is not None:
                 labels[step.to_state] = step.label
     return None if decision is None else (decision, labels.get(decision.to_state))
+
+
+def _is_decision(step: CaseTransition) -> bool:
+    """A reviewer's confirm or reject. A reopen that lands on ``confirmed`` (a resolution that
+    did not hold) decides nothing; rows from before actions were recorded go by their state."""
+    if step.action is not None:
+        return step.action in ("confirm", "reject")
+    return step.to_state in _DECISIONS and not step.actor.startswith("system:")
 
 
 @router.get(
@@ -79,7 +88,23 @@ def list_labels(
     items: list[ReviewedCase] = []
     for case in cases:
         standing = standing_review(case.transitions)
-        if standing is None:  # reopened and not decided again yet
+        if standing is None:
+            if not any(_is_decision(step) for step in case.transitions):
+                continue  # moved to a decided state by something that was no decision
+            # Reopened and not decided again: say so, so an export made earlier drops the label.
+            last = case.transitions[-1]
+            items.append(
+                ReviewedCase(
+                    case_id=case.id,
+                    violation_type=case.violation_type,
+                    decision="withdrawn",
+                    label=None,
+                    reviewer=last.actor,
+                    reviewed_at=last.at,
+                    reason=last.reason,
+                    frames=[],
+                )
+            )
             continue
         decision, label = standing
         items.append(

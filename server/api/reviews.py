@@ -88,7 +88,15 @@ def act_on_case(
         team = case.assigned_team
     try:
         transition(
-            session, case_id, target, caller.username, body.reason, team=team, label=body.label, now=utcnow()
+            session,
+            case_id,
+            target,
+            caller.username,
+            body.reason,
+            team=team,
+            label=body.label,
+            action=body.action.value,
+            now=utcnow(),
         )
     except CaseNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None

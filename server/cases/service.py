@@ -113,6 +113,7 @@ def transition(
     team: str | None = None,
     *,
     label: str | None = None,
+    action: str | None = None,
     now: datetime | None = None,
 ) -> Case:
     """Move case ``case_id`` to ``to_state`` on behalf of ``actor``, recording why.
@@ -129,7 +130,9 @@ def transition(
         raise CaseNotFoundError(f"case {case_id} does not exist")
     current = CaseState(case.state)
     check_transition(case_id, current, target, team)
-    record_transition(session, case, current, target, actor, reason, team=team, label=label, now=at)
+    record_transition(
+        session, case, current, target, actor, reason, team=team, label=label, action=action, now=at
+    )
     case.state = target.value
     case.updated_at = at
     if target is CaseState.dispatched:
@@ -157,6 +160,7 @@ def record_transition(
     *,
     team: str | None = None,
     label: str | None = None,
+    action: str | None = None,
     now: datetime,
 ) -> CaseTransition:
     step = CaseTransition(
@@ -167,6 +171,7 @@ def record_transition(
         reason=reason,
         team=team,
         label=label,
+        action=action,
         at=now,
     )
     session.add(step)

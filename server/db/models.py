@@ -183,6 +183,9 @@ class CaseTransition(Base):
     team: Mapped[str | None] = mapped_column(String(64))
     # confirm: the detector class the reviewer says the object is, when the box named it wrongly.
     label: Mapped[str | None] = mapped_column(String(64))
+    # The reviewer's action (confirm, reject, reopen, ...); None for system steps and for rows
+    # written before actions were recorded.
+    action: Mapped[str | None] = mapped_column(String(16))
     at: Mapped[datetime]
 
     case: Mapped[Case] = relationship(back_populates="transitions")

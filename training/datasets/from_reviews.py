@@ -10,6 +10,7 @@ confirmed              none                        the box, as the detector's cl
 confirmed              e.g. ``vending_stall``      the box, as that class
 rejected               e.g. ``bus``                the box, as that class
 rejected               none                        nothing: a *negative* for the detector's class
+withdrawn              (reopened since)            nothing; listed so earlier exports drop it
 =====================  ==========================  ===========================================
 
 Negatives are listed in ``review_export.json`` and, only with ``negatives="background"``, also
@@ -78,7 +79,9 @@ class ReviewClient:
             if exc.code in (401, 403):
                 refused = f"{target}: the server refused the token ({exc.code}); use a viewer token"
                 raise DatasetError(refused) from None
-            raise DatasetError(f"{target}: the server answered {exc.code} {exc.reason}") from None
+            raise DatasetError(
+                f"{target}: the server answered {exc.code} {exc.reason}{_detail(exc)}"
+            ) from None
         except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DatasetError(f"cannot reach the StreetWatch server at {self.base_url}: {reason}") from None
@@ -141,12 +144,25 @@ class FrameCache:
         return path, int(width), int(height)
 
 
+def _detail(error: urllib.error.HTTPError) -> str:
+    """The server's own explanation (FastAPI's ``detail``), when the body has one."""
+    try:
+        detail = json.loads(error.read() or b"{}").get("detail")
+    except (ValueError, AttributeError, OSError):
+        return ""
+    if isinstance(detail, list):  # a validation error: [{"loc": [...], "msg": ...}, ...]
+        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+    return f": {detail}" if detail else ""
+
+
 @dataclass
 class ReviewExportReport:
     out_dir: Path
     cases: Counter[str] = field(default_factory=Counter)  # by decision
     boxes: Counter[str] = field(default_factory=Counter)  # by class written
     negatives: list[dict[str, Any]] = field(default_factory=list)
+    #: Cases whose decision was taken back (reopened): drop their labels from earlier exports.
+    withdrawn: list[int] = field(default_factory=list)
     #: detector class -> {"confirmed": n, "rejected": n}: how often reviewers agree with each class.
     verdicts: dict[str, Counter[str]] = field(default_factory=dict)
     images: int = 0
@@ -159,6 +175,7 @@ class ReviewExportReport:
             "images": self.images,
             "boxes": dict(self.boxes),
             "negatives": self.negatives,
+            "withdrawn": self.withdrawn,
             "verdicts": {name: dict(counts) for name, counts in sorted(self.verdicts.items())},
             "problems": self.problems,
         }
@@ -171,6 +188,11 @@ class ReviewExportReport:
             "boxes: " + (", ".join(f"{k} {v}" for k, v in sorted(self.boxes.items())) or "none"),
             f"negatives (rejected, no label): {len(self.negatives)}",
         ]
+        if self.withdrawn:
+            lines.append(
+                f"withdrawn (reopened, no decision stands): cases {', '.join(map(str, self.withdrawn))};"
+                " drop their labels from earlier exports"
+            )
         for name, counts in sorted(self.verdicts.items()):
             total = counts["confirmed"] + counts["rejected"]
             lines.append(f"  {name}: {counts['confirmed']}/{total} confirmed by reviewers")
@@ -200,11 +222,18 @@ def export_reviews(
         decision: str = case["decision"]
         label: str | None = case.get("label")
         report.cases[decision] += 1
+        if decision == "withdrawn":  # reopened since: an earlier export's label for it is void
+            report.withdrawn.append(case["case_id"])
+            continue
+        if not case["frames"]:
+            report.problems.append(
+                f"case {case['case_id']} ({decision}): the server holds no clean frame for it; not exported"
+            )
+            continue
         if label is not None and label not in known:
             report.problems.append(f"case {case['case_id']}: label {label!r} is not in the taxonomy; skipped")
             continue
-        if case["frames"]:
-            report.verdicts.setdefault(case["frames"][0]["detector_class"], Counter())[decision] += 1
+        report.verdicts.setdefault(case["frames"][0]["detector_class"], Counter())[decision] += 1
         for frame in case["frames"]:
             detector_class = frame["detector_class"]
             target = label or (detector_class if decision == "confirmed" else None)

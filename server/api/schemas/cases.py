@@ -55,6 +55,9 @@ class TransitionPublic(BaseModel):
     label: str | None = Field(
         default=None, description="Confirm / reject: the detector class the reviewer named for the object."
     )
+    action: str | None = Field(
+        default=None, description="The reviewer's action (confirm, reopen, ...); null for system steps."
+    )
     at: datetime = Field(description="When.")
 
 

@@ -26,9 +26,10 @@ class LabelFrame(BaseModel):
 class ReviewedCase(BaseModel):
     case_id: int = Field(description="The case.")
     violation_type: str = Field(description="The case's violation type.")
-    decision: Literal["confirmed", "rejected"] = Field(
+    decision: Literal["confirmed", "rejected", "withdrawn"] = Field(
         description="The standing review decision (the latest confirm or reject since the case was last"
-        " opened or reopened for review)."
+        " opened or reopened for review); withdrawn: a decision was taken back by a reopen and none"
+        " stands now, so a label exported earlier should be dropped (no frames are listed)."
     )
     label: str | None = Field(
         description="The detector class the reviewer named for the object; null: confirmed keeps the"

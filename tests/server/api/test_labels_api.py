@@ -77,7 +77,8 @@ def test_a_reopened_rejection_is_no_label_until_decided_again(api: Api) -> None:
     case_id = _case_with_frames(api, 0, [50])
     assert _act(api, case_id, action="reject", label="car").status_code == 200
     assert _act(api, case_id, action="reopen").status_code == 200
-    assert api.get("/api/v1/labels").json()["items"] == []
+    (withdrawn,) = api.get("/api/v1/labels").json()["items"]
+    assert (withdrawn["decision"], withdrawn["label"], withdrawn["frames"]) == ("withdrawn", None, [])
     assert _act(api, case_id, action="confirm").status_code == 200
     (item,) = api.get("/api/v1/labels").json()["items"]
     # The label of the undone rejection does not leak into the new decision.
@@ -130,3 +131,36 @@ def test_event_evidence_shows_the_clean_frame(api: Api) -> None:
     (event,) = api.get(f"/api/v1/cases/{case_id}").json()["events"]
     assert event["evidence"]["clean_url"].endswith(event["evidence"]["clean_sha256"])
     assert api.get(event["evidence"]["clean_url"]).content == jpeg(90 + 2000)
+
+
+def test_a_reopen_is_no_confirm_and_a_taken_back_decision_is_listed_as_withdrawn(api: Api) -> None:
+    # resolved straight from new, then reopened (-> confirmed): nobody confirmed anything
+    resolved = _case_with_frames(api, 0, [90])
+    assert _act(api, resolved, action="resolve").status_code == 200
+    assert _act(api, resolved, action="reopen", reason="still there").status_code == 200
+    assert api.get(f"/api/v1/cases/{resolved}").json()["state"] == "confirmed"
+    assert api.get("/api/v1/labels").json()["items"] == []
+
+    # a confirm, resolved, reopened: the confirm stands, with its own reviewer words and time
+    confirmed = _case_with_frames(api, 400, [91])
+    assert _act(api, confirmed, action="confirm", reason="a truck, uncovered").status_code == 200
+    assert _act(api, confirmed, action="resolve").status_code == 200
+    assert _act(api, confirmed, action="reopen", reason="back again").status_code == 200
+    (item,) = api.get("/api/v1/labels").json()["items"]
+    assert (item["case_id"], item["decision"], item["reason"]) == (
+        confirmed,
+        "confirmed",
+        "a truck, uncovered",
+    )
+    history = api.get(f"/api/v1/cases/{confirmed}").json()["transitions"]
+    assert [t["action"] for t in history[1:]] == ["confirm", "resolve", "reopen"]
+
+    # a rejection taken back: listed as withdrawn (no frames) so an earlier export drops it
+    rejected = _case_with_frames(api, 800, [92])
+    assert _act(api, rejected, action="reject", label="car").status_code == 200
+    before = api.get("/api/v1/labels").json()["items"]
+    assert {i["case_id"]: i["decision"] for i in before}[rejected] == "rejected"
+    assert _act(api, rejected, action="reopen").status_code == 200
+    after = {i["case_id"]: i for i in api.get("/api/v1/labels").json()["items"]}
+    assert after[rejected]["decision"] == "withdrawn" and after[rejected]["frames"] == []
+    assert after[rejected]["label"] is None

@@ -209,3 +209,39 @@ def test_two_cases_in_one_frame_make_one_image_with_both_boxes(
     assert sorted(int(row[0]) for row in rows) == sorted(
         load_taxonomy().class_names().index(name) for name in ("bus", "truck")
     )
+
+
+def test_withdrawn_decisions_and_frameless_cases_are_reported_not_exported(
+    api: Api, live_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (photo, box), (other_photo, other_box) = _trucks(2)
+    kept = _seed_case(api, photo, box, 0)
+    taken_back = _seed_case(api, other_photo, other_box, 1000)
+    frameless = ingest(api, make_event(violation_type="unsealed_truck", detector_class="truck", east_m=2000))
+    frameless_id = frameless[0].case_id
+    for case_id in (kept, taken_back, frameless_id):
+        assert api.post(f"/api/v1/cases/{case_id}/actions", json={"action": "confirm"}).status_code == 200
+    # taken back: reject, then reopen (a confirm cannot be reopened; a rejection can)
+    assert api.post(f"/api/v1/cases/{taken_back}/actions", json={"action": "reject"}).status_code == 200
+    assert api.post(f"/api/v1/cases/{taken_back}/actions", json={"action": "reopen"}).status_code == 200
+
+    out = tmp_path / "reviews"
+    args = [
+        "dataset",
+        "from-reviews",
+        "--server",
+        live_url,
+        "--token",
+        api.tokens["viewer"],
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    printed = capsys.readouterr().out
+    assert f"withdrawn (reopened, no decision stands): cases {taken_back}" in printed
+    assert f"case {frameless_id} (confirmed): the server holds no clean frame" in printed
+    assert len(_labels(out)) == 1  # only the case that still stands, with its frame
+
+    # the server's own reason reaches the user when it refuses a request
+    assert main([*args, "--overwrite", "--frames", "50"]) == 1
+    assert "frames: " in capsys.readouterr().err
