@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -131,6 +132,14 @@ class IssuedToken:
     role: Role
 
 
+#: Login names: what the API accepts and shows.
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+
+
+class InvalidUsernameError(ValueError):
+    """The name does not fit :data:`USERNAME_PATTERN`."""
+
+
 class UserExistsError(ValueError):
     """A user with that name exists already."""
 
@@ -139,6 +148,13 @@ def create_user(
     session: Session, username: str, role: Role, now: datetime, password: str | None = None
 ) -> IssuedToken:
     """Add a user with a first token (and a password when given); the caller commits."""
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        # Checked here, not only by the API's model: a name the API cannot show would break
+        # every listing of users that includes it.
+        raise InvalidUsernameError(
+            f"user name {username!r} is not allowed: start with a letter or digit; then letters, "
+            "digits, _ . @ - (at most 64)"
+        )
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserExistsError(f"user {username!r} exists already")
     user = User(

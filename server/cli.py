@@ -143,7 +143,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _user_create(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from server.auth import UserExistsError, create_user, parse_role
+    from server.auth import InvalidUsernameError, UserExistsError, create_user, parse_role
     from server.db.session import make_engine, session_factory
     from streetwatch.errors import ConfigError
 
@@ -165,7 +165,7 @@ def _user_create(args: argparse.Namespace) -> int:
                     datetime.now(timezone.utc),
                     password=password,
                 )
-            except UserExistsError as exc:
+            except (UserExistsError, InvalidUsernameError) as exc:
                 raise ConfigError(str(exc)) from None
             session.commit()
     finally:

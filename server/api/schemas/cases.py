@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from server.api.schemas.events import EventPublic
 
@@ -84,11 +85,8 @@ class CaseActionCreate(BaseModel):
 
     action: CaseAction = Field(description="confirm / reject / dispatch / resolve / close / reopen.")
     reason: str = Field(default="", max_length=2000, description="Why; kept in the case history.")
-    team: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        description="dispatch: the team or grid it goes to (required).",
+    team: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = (
+        Field(default=None, description="dispatch: the team or grid it goes to (required; blank is no team).")
     )
     label: str | None = Field(
         default=None,

@@ -6,9 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.auth import Role
-
-USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+from server.auth import USERNAME_PATTERN, Role
 
 
 class UserBase(BaseModel):

@@ -149,6 +149,8 @@ def test_bad_action_bodies_are_refused_with_a_message(api: Api) -> None:
     url = f"/api/v1/cases/{case_id}/actions"
     no_team = api.post(url, json={"action": "dispatch"})
     assert no_team.status_code == 422 and "team" in no_team.json()["detail"]
+    blank_team = api.post(url, json={"action": "dispatch", "team": "   "})
+    assert blank_team.status_code == 422
     stray_team = api.post(url, json={"action": "confirm", "team": "x"})
     assert stray_team.status_code == 422 and "only for dispatch" in stray_team.json()["detail"]
     unknown = api.post(url, json={"action": "delete"})
@@ -157,6 +159,8 @@ def test_bad_action_bodies_are_refused_with_a_message(api: Api) -> None:
     assert extra.status_code == 422
     assert api.post("/api/v1/cases/424242/actions", json={"action": "confirm"}).status_code == 404
     assert api.get(f"/api/v1/cases/{case_id}").json()["state"] == "new"
+    # a team name is trimmed
+    assert api.post(url, json={"action": "dispatch", "team": " east "}).json()["assigned_team"] == "east"
 
 
 def test_evidence_route_validates_the_digest(api: Api) -> None:

@@ -66,6 +66,9 @@ def test_migrate_up_down_and_user_create(
 
     assert main(["user", "create", "alice", "--role", "admin", "--config", config]) == 1
     assert "exists already" in capsys.readouterr().err
+    # a name the API could not show is refused here, not discovered later as a 500 in /users
+    assert main(["user", "create", "bad name", "--role", "viewer", "--config", config]) == 1
+    assert "user name 'bad name' is not allowed" in capsys.readouterr().err
 
     # A second token for the same user; both work.
     assert main(["user", "token", "alice", "--name", "laptop", "--config", config]) == 0
