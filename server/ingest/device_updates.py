@@ -52,9 +52,11 @@ class DeviceUpdates:
         seen = self.heard_from(event.device_id, event.observed_at, now)
         seen.events += 1
         if event.position is not None:
-            self.position(event.device_id, event.position.lat, event.position.lon, event.observed_at)
+            self.position(event.device_id, event.position.lat, event.position.lon, event.observed_at, now)
 
-    def position(self, device_id: str, lat: float, lon: float, at: datetime) -> None:
+    def position(self, device_id: str, lat: float, lon: float, at: datetime, now: datetime) -> None:
+        # A fix from a clock running ahead would otherwise outrank every true fix after it.
+        at = min(at, now)
         seen = self._seen[device_id]
         if seen.position is None or at >= seen.position[2]:
             seen.position = (lat, lon, at)
@@ -72,9 +74,10 @@ class DeviceUpdates:
         """Keep the newest report (by the box's own ``at``: reports can arrive out of order after a
         reconnect) without its coverage track, which lives in ``telemetry_points``."""
         seen = self.heard_from(message.device_id, message.at, now)
-        if seen.health_at is None or message.at >= seen.health_at:
+        at = min(message.at, now)  # a report "from the future" must not outrank the ones after it
+        if seen.health_at is None or at >= seen.health_at:
             seen.health = message.model_dump(mode="json", exclude={"coverage", "device_id", "at"})
-            seen.health_at = message.at
+            seen.health_at = at
 
     def write(self, session: Session, now: datetime) -> None:
         ids = sorted(self._seen)

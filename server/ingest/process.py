@@ -252,7 +252,7 @@ class IngestBatch:
             )
         self.devices.telemetry(message, self.now)
         if points:
-            self.devices.position(message.device_id, points[-1].lat, points[-1].lon, points[-1].at)
+            self.devices.position(message.device_id, points[-1].lat, points[-1].lon, points[-1].at, self.now)
         # Coverage reads cases and events from the database: this batch's events count too.
         self._write_events()
         marked = mark_possibly_resolved(self.session, message.device_id, points, self.settings, self.now)

@@ -65,3 +65,19 @@ def test_health_shows_in_metrics_per_device(api: Api) -> None:
     assert metrics['streetwatch_device_outbox_oldest_seconds{device_id="van-07"}'] == 90
     assert metrics['streetwatch_device_outbox_messages{device_id="van-09"}'] == 0
     assert metrics['streetwatch_device_outbox_oldest_seconds{device_id="van-09"}'] == 0
+
+
+def test_a_report_from_a_clock_running_ahead_does_not_freeze_health_or_position(api: Api) -> None:
+    ahead = _report("van-09", datetime(2099, 1, 1, tzinfo=NOW.tzinfo), fps=99.0, waiting=0, oldest_s=None)
+    later = NOW + timedelta(seconds=30)  # the box's clock is right again
+    current = _report("van-09", later, fps=5.0, waiting=1, oldest_s=None)
+    moved = current.coverage[0].model_copy(update={"lat": 21.05})
+    current = current.model_copy(update={"coverage": [moved]})
+    for report, received in ((ahead, NOW), (current, later + timedelta(seconds=1))):
+        with api.sessions.begin() as session:
+            batch = IngestBatch(session, api.settings, received)
+            batch.add_telemetry(report)
+            batch.finish()
+    device = api.get("/api/v1/devices/van-09").json()
+    assert device["health"]["fps"] == 5.0
+    assert device["last_lat"] == 21.05
