@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="head",
         help="head (default) or a revision id to upgrade to; -N or 'base' to downgrade.",
     )
+    migrate.add_argument(
+        "--drop-data",
+        action="store_true",
+        help="confirm a downgrade: it drops the columns and tables of the revisions it undoes, with "
+        "their data ('base' drops everything)",
+    )
     migrate.set_defaults(handler=_migrate)
 
     user = subparsers.add_parser("user", help="Manage API users.")
@@ -128,14 +134,26 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from alembic.util.exc import CommandError
+
     from server.db.migrate import current_revision, downgrade, upgrade
+    from streetwatch.errors import ConfigError
 
     settings = _settings(args)
     revision: str = args.revision
-    if revision == "base" or revision.startswith("-"):
-        downgrade(settings.database_url, revision)
-    else:
-        upgrade(settings.database_url, revision)
+    going_down = revision == "base" or revision.startswith("-")
+    if going_down and not args.drop_data:
+        raise ConfigError(
+            f"--revision {revision} is a downgrade: it deletes the data of the tables and columns it "
+            "undoes. Back the database up, then repeat with --drop-data"
+        )
+    try:
+        if going_down:
+            downgrade(settings.database_url, revision)
+        else:
+            upgrade(settings.database_url, revision)
+    except CommandError as exc:  # an unknown or unreachable revision
+        raise ConfigError(f"--revision {revision}: {exc}") from None
     print(f"database at migration {current_revision(settings.database_url) or 'base (empty)'}")
     return 0
 

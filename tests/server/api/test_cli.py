@@ -43,9 +43,15 @@ def test_migrate_up_down_and_user_create(
 
     assert main(["server", "migrate", "--config", config]) == 0
     assert f"database at migration {head_revision()}" in capsys.readouterr().out
-    assert main(["server", "migrate", "--config", config, "--revision", "-1"]) == 0
+    # a downgrade deletes data: it needs saying so
+    assert main(["server", "migrate", "--config", config, "--revision", "base"]) == 1
+    assert "repeat with --drop-data" in capsys.readouterr().err
+    assert main(["server", "migrate", "--config", config, "--revision", "0099"]) == 1
+    assert "--revision 0099: " in capsys.readouterr().err
+    down = ["server", "migrate", "--config", config, "--drop-data", "--revision"]
+    assert main([*down, "-1"]) == 0
     assert f"database at migration {int(head_revision()) - 1:04d}" in capsys.readouterr().out
-    assert main(["server", "migrate", "--config", config, "--revision", "base"]) == 0
+    assert main([*down, "base"]) == 0
     assert "base (empty)" in capsys.readouterr().out
     assert main(["server", "migrate", "--config", config]) == 0
     capsys.readouterr()
