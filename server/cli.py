@@ -1,4 +1,4 @@
-"""``streetwatch server run|ingest|migrate`` and ``streetwatch user create``.
+"""``streetwatch server run|ingest|migrate``; ``streetwatch user ...`` lives in :mod:`server.user_cli`.
 
 Heavy imports (FastAPI, SQLAlchemy, uvicorn, paho) happen inside the handlers,
 so ``streetwatch --help`` works on an edge box without the server extra.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 from types import FrameType
 from typing import Any
 
@@ -52,34 +51,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     migrate.set_defaults(handler=_migrate)
 
-    user = subparsers.add_parser("user", help="Manage API users.")
-    user.set_defaults(handler=lambda _args: _usage(user))
-    user_commands = user.add_subparsers(dest="user_command", metavar="SUBCOMMAND")
-    create = user_commands.add_parser(
-        "create", help="Create a user and print its first API token (shown once) on stdout."
-    )
-    create.add_argument("username", help="Login name.")
-    create.add_argument(
-        "--role",
-        required=True,
-        choices=["viewer", "reviewer", "admin", "device"],
-        help="What the user may do.",
-    )
-    create.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="Also set a password, read from the first line of stdin.",
-    )
-    create.add_argument("--config", help=CONFIG_HELP)
-    create.set_defaults(handler=_user_create)
+    from server.user_cli import register_user
 
-    token = user_commands.add_parser(
-        "token", help="Issue another API token for an existing user (e.g. when one was lost); prints it."
-    )
-    token.add_argument("username", help="Login name.")
-    token.add_argument("--name", help="A note stored with the token (e.g. where it is used).")
-    token.add_argument("--config", help=CONFIG_HELP)
-    token.set_defaults(handler=_user_token)
+    register_user(subparsers, _usage, CONFIG_HELP)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -155,69 +129,4 @@ def _migrate(args: argparse.Namespace) -> int:
     except CommandError as exc:  # an unknown or unreachable revision
         raise ConfigError(f"--revision {revision}: {exc}") from None
     print(f"database at migration {current_revision(settings.database_url) or 'base (empty)'}")
-    return 0
-
-
-def _user_create(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
-
-    from server.auth import InvalidUsernameError, UserExistsError, create_user, parse_role
-    from server.db.session import make_engine, session_factory
-    from streetwatch.errors import ConfigError
-
-    settings = _settings(args)
-    ensure_migrated(settings.database_url)
-    password = None
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-        if len(password) < 8:
-            raise ConfigError("the password read from stdin must have at least 8 characters")
-    engine = make_engine(settings.database_url)
-    try:
-        with session_factory(engine)() as session:
-            try:
-                issued = create_user(
-                    session,
-                    args.username,
-                    parse_role(args.role),
-                    datetime.now(timezone.utc),
-                    password=password,
-                )
-            except (UserExistsError, InvalidUsernameError) as exc:
-                raise ConfigError(str(exc)) from None
-            session.commit()
-    finally:
-        engine.dispose()
-    print(
-        f"created user {issued.username!r} with role {issued.role.value}; its token (shown once):",
-        file=sys.stderr,
-    )
-    print(issued.token)
-    return 0
-
-
-def _user_token(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
-
-    from sqlalchemy import select
-
-    from server.auth import issue_token
-    from server.db.models import User
-    from server.db.session import make_engine, session_factory
-    from streetwatch.errors import ConfigError
-
-    settings = _settings(args)
-    ensure_migrated(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        with session_factory(engine)() as session:
-            user = session.scalar(select(User).where(User.username == args.username))
-            if user is None:
-                raise ConfigError(f"no user named {args.username!r}; make one with: streetwatch user create")
-            issued = issue_token(session, user, datetime.now(timezone.utc), name=args.name)
-            session.commit()
-    finally:
-        engine.dispose()
-    print(f"new token for {issued.username!r} ({issued.role.value}), shown once:", file=sys.stderr)
-    print(issued.token)
     return 0

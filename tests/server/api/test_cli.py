@@ -87,6 +87,24 @@ def test_migrate_up_down_and_user_create(
     assert main(["user", "token", "nobody", "--config", config]) == 1
     assert "no user named 'nobody'" in capsys.readouterr().err
 
+    def status(each: str) -> int:
+        with TestClient(create_app(load_settings(config))) as client:
+            return client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {each}"}).status_code
+
+    # the laptop is lost: its token is revoked, the other one keeps working
+    assert main(["user", "revoke", "alice", "--name", "laptop", "--config", config]) == 0
+    assert "revoked 1 token(s)" in capsys.readouterr().out
+    assert (status(token), status(second)) == (200, 401)
+    assert main(["user", "revoke", "alice", "--name", "laptop", "--config", config]) == 1
+    assert "no live token named 'laptop'" in capsys.readouterr().err
+    # a leaver: disabled, every token refused; enabled again, the unrevoked one works
+    assert main(["user", "disable", "alice", "--config", config]) == 0
+    assert status(token) == 401
+    assert main(["user", "enable", "alice", "--config", config]) == 0
+    assert (status(token), status(second)) == (200, 401)
+    assert main(["user", "revoke", "alice", "--config", config]) == 0
+    assert status(token) == 401
+
 
 def test_user_create_with_a_password_from_stdin(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -1,0 +1,157 @@
+"""``streetwatch user create|token|revoke|disable|enable``: API users and their bearer tokens.
+
+A lost laptop or a leaver is handled here: ``revoke`` ends one user's tokens (all, or those
+with a given name), ``disable`` shuts a user out whatever tokens they hold, ``enable`` lets
+them back in. The API refuses revoked tokens and disabled users on their next request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from server.db.models import User
+
+
+def register_user(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    usage: Callable[[argparse.ArgumentParser], int],
+    config_help: str,
+) -> None:
+    user = subparsers.add_parser("user", help="Manage API users and their tokens.")
+    user.set_defaults(handler=lambda _args: usage(user))
+    commands = user.add_subparsers(dest="user_command", metavar="SUBCOMMAND")
+
+    create = commands.add_parser(
+        "create", help="Create a user and print its first API token (shown once) on stdout."
+    )
+    create.add_argument("username", help="Login name.")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["viewer", "reviewer", "admin", "device"],
+        help="What the user may do.",
+    )
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="Also set a password, read from the first line of stdin.",
+    )
+    create.set_defaults(handler=_create)
+
+    token = commands.add_parser(
+        "token", help="Issue another API token for an existing user (e.g. when one was lost); prints it."
+    )
+    token.add_argument("username", help="Login name.")
+    token.add_argument("--name", help="A note stored with the token (e.g. where it is used).")
+    token.set_defaults(handler=_token)
+
+    revoke = commands.add_parser("revoke", help="Revoke a user's tokens: all of them, or those with --name.")
+    revoke.add_argument("username", help="Login name.")
+    revoke.add_argument("--name", help="Only tokens issued with this note (see 'user token --name').")
+    revoke.set_defaults(handler=_revoke)
+
+    disable = commands.add_parser("disable", help="Refuse every request of a user, whatever token it holds.")
+    disable.add_argument("username", help="Login name.")
+    disable.set_defaults(handler=lambda args: _set_disabled(args, True))
+
+    enable = commands.add_parser("enable", help="Let a disabled user in again (revoked tokens stay revoked).")
+    enable.add_argument("username", help="Login name.")
+    enable.set_defaults(handler=lambda args: _set_disabled(args, False))
+
+    for command in (create, token, revoke, disable, enable):
+        command.add_argument("--config", help=config_help)
+
+
+@contextmanager
+def _session(args: argparse.Namespace) -> Iterator[Session]:
+    """A session on the configured, fully migrated database, committed when the block succeeds."""
+    from server.cli import _settings, ensure_migrated
+    from server.db.session import make_engine, session_factory
+
+    settings = _settings(args)
+    ensure_migrated(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            yield session
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def _user(session: Session, username: str) -> User:
+    from sqlalchemy import select
+
+    from server.db.models import User
+    from streetwatch.errors import ConfigError
+
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ConfigError(f"no user named {username!r}; make one with: streetwatch user create")
+    return user
+
+
+def _create(args: argparse.Namespace) -> int:
+    from server.auth import InvalidUsernameError, UserExistsError, create_user, parse_role
+    from streetwatch.errors import ConfigError
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if len(password) < 8:
+            raise ConfigError("the password read from stdin must have at least 8 characters")
+    with _session(args) as session:
+        try:
+            issued = create_user(
+                session, args.username, parse_role(args.role), datetime.now(timezone.utc), password=password
+            )
+        except (UserExistsError, InvalidUsernameError) as exc:
+            raise ConfigError(str(exc)) from None
+    print(
+        f"created user {issued.username!r} with role {issued.role.value}; its token (shown once):",
+        file=sys.stderr,
+    )
+    print(issued.token)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from server.auth import issue_token
+
+    with _session(args) as session:
+        issued = issue_token(
+            session, _user(session, args.username), datetime.now(timezone.utc), name=args.name
+        )
+    print(f"new token for {issued.username!r} ({issued.role.value}), shown once:", file=sys.stderr)
+    print(issued.token)
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from streetwatch.errors import ConfigError
+
+    with _session(args) as session:
+        user = _user(session, args.username)
+        live = [t for t in user.tokens if not t.revoked and (args.name is None or t.name == args.name)]
+        if not live:
+            which = f" named {args.name!r}" if args.name is not None else ""
+            raise ConfigError(f"{args.username!r} has no live token{which}; nothing revoked")
+        for token in live:
+            token.revoked = True
+    print(f"revoked {len(live)} token(s) of {args.username!r}; they are refused from the next request on")
+    return 0
+
+
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
+    with _session(args) as session:
+        _user(session, args.username).disabled = disabled
+    print(f"{args.username!r} is {'disabled: every request is refused' if disabled else 'enabled again'}")
+    return 0
