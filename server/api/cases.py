@@ -9,9 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from server.api.cursor import after_case_cursor, encode_case_cursor
 from server.api.deps import SessionDep, ViewerDep, as_utc
 from server.api.links import EvidenceLinks
-from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, bbox_clause, parse_bbox, parse_sort
+from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, QueryError, bbox_clause, parse_bbox, parse_sort
 from server.api.schemas.cases import CaseDetail, CasePublic, TransitionPublic
 from server.api.schemas.common import Page
 from server.api.schemas.events import event_public
@@ -60,6 +61,10 @@ def list_cases(
     ),
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
+    cursor: Annotated[
+        str | None,
+        Query(description="next_cursor of the previous page: stable paging while cases arrive (no offset)."),
+    ] = None,
 ) -> Page[CasePublic]:
     conditions: list[ColumnElement[bool]] = []
     if state:
@@ -87,9 +92,17 @@ def list_cases(
     order = [primary, Case.id.desc() if key.descending else Case.id.asc()]
 
     total = session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
+    if cursor:
+        if offset:
+            raise QueryError("cursor", "cannot be combined with offset; use one or the other")
+        conditions.append(after_case_cursor(cursor, key, column))
     rows = session.scalars(select(Case).where(*conditions).order_by(*order).limit(limit).offset(offset)).all()
     return Page[CasePublic](
-        items=[CasePublic.model_validate(c) for c in rows], total=total, limit=limit, offset=offset
+        items=[CasePublic.model_validate(c) for c in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=encode_case_cursor(key, rows[-1]) if len(rows) == limit else None,
     )
 
 

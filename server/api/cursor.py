@@ -1,10 +1,12 @@
-"""Opaque keyset cursors for deep paging through events.
+"""Opaque keyset cursors for deep, stable paging through events and cases.
 
-``offset`` paging re-reads every skipped row, so page 10,000 of a large events
-table is slow; a cursor names the last row of a page by its sort value and
-``event_id`` instead, and the next page starts right after it through the index.
-The cursor is base64 of JSON ``[sort field, value, event_id]``; clients pass it
-back unchanged (``?cursor=...``) with the same filters and sort.
+``offset`` paging re-reads every skipped row, so page 10,000 of a large table is slow, and
+rows that arrive while a client pages shift every later page: the same case shows up twice.
+A cursor names the last row of a page by its sort value and its id instead, and the next
+page starts right after it through the index. The cursor is base64 of JSON
+``[sort field, value, id]``; clients pass it back unchanged (``?cursor=...``) with the same
+filters and sort. Sort values may be null (a case without an SLA): nulls come last in
+either direction, ordered by id.
 """
 
 from __future__ import annotations
@@ -13,43 +15,84 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, false, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from server.api.query import QueryError, SortKey
-from server.db.models import Event
+from server.db.models import Case, Event
+
+_MALFORMED = "is malformed; pass back the next_cursor of a page unchanged"
 
 
 def encode_cursor(key: SortKey, event: Event) -> str:
-    value: Any = getattr(event, key.field)
-    raw = [key.field, value.isoformat() if isinstance(value, datetime) else value, str(event.event_id)]
-    return base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    return _encode(key, getattr(event, key.field), str(event.event_id))
 
 
 def after_cursor(cursor: str, key: SortKey, column: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
-    """SQL condition: rows that come after the cursor's row in ``key``'s order."""
+    """SQL condition: events that come after the cursor's event in ``key``'s order."""
+    return _after(cursor, key, column, Event.event_id, uuid.UUID)
+
+
+def encode_case_cursor(key: SortKey, case: Case) -> str:
+    return _encode(key, getattr(case, key.field), case.id)
+
+
+def after_case_cursor(cursor: str, key: SortKey, column: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+    """SQL condition: cases that come after the cursor's case in ``key``'s order (nulls last)."""
+    return _after(cursor, key, column, Case.id, _int_id)
+
+
+def _int_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("not an integer id")
+    return value
+
+
+def _encode(key: SortKey, value: Any, row_id: str | int) -> str:
+    raw = [key.field, value.isoformat() if isinstance(value, datetime) else value, row_id]
+    return base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+
+
+def _after(
+    cursor: str,
+    key: SortKey,
+    column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    parse_id: Callable[[Any], Any],
+) -> ColumnElement[bool]:
     field, value, last_id = _decode(cursor)
     if field != key.field:
         raise QueryError("cursor", f"was made for sort {field!r}; pass the same sort as the first page")
     try:
-        bound = datetime.fromisoformat(value) if isinstance(value, str) else float(value)
-        event_id = uuid.UUID(last_id)
+        row_id = parse_id(last_id)
+        bound = (
+            None
+            if value is None
+            else datetime.fromisoformat(value)
+            if isinstance(value, str)
+            else float(value)
+        )
     except (TypeError, ValueError):
-        raise QueryError("cursor", "is malformed; pass back the next_cursor of a page unchanged") from None
-    if key.descending:
-        return or_(column < bound, and_(column == bound, Event.event_id < event_id))
-    return or_(column > bound, and_(column == bound, Event.event_id > event_id))
+        raise QueryError("cursor", _MALFORMED) from None
+    later_id = id_column < row_id if key.descending else id_column > row_id
+    if bound is None:  # inside the trailing nulls: only more nulls, by id
+        return and_(column.is_(None), later_id)
+    beyond = column < bound if key.descending else column > bound
+    # Nulls sort last: after any valued row come all of them (only where the column has any).
+    nulls = column.is_(None) if column.property.columns[0].nullable else false()
+    return or_(beyond, and_(column == bound, later_id), nulls)
 
 
-def _decode(cursor: str) -> tuple[str, Any, str]:
+def _decode(cursor: str) -> tuple[str, Any, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         field, value, last_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise QueryError("cursor", "is malformed; pass back the next_cursor of a page unchanged") from None
-    if not isinstance(field, str) or not isinstance(last_id, str):
-        raise QueryError("cursor", "is malformed; pass back the next_cursor of a page unchanged")
+        raise QueryError("cursor", _MALFORMED) from None
+    if not isinstance(field, str) or not isinstance(last_id, str | int):
+        raise QueryError("cursor", _MALFORMED)
     return field, value, last_id

@@ -200,3 +200,54 @@ def test_evidence_listed_but_gone_from_disk_is_a_json_500_without_paths(api: Api
     assert response.status_code == 500
     detail = response.json()["detail"]
     assert "cannot be read" in detail and api.settings.evidence_dir not in detail
+
+
+def _all_pages(api: Api, **params: object) -> list[int]:
+    page = api.get("/api/v1/cases", params=params).json()
+    seen = [c["id"] for c in page["items"]]
+    while page["next_cursor"]:
+        page = api.get("/api/v1/cases", params={**params, "cursor": page["next_cursor"]}).json()
+        seen += [c["id"] for c in page["items"]]
+    return seen
+
+
+def test_cursor_pages_neither_repeat_nor_skip_while_cases_arrive(api: Api) -> None:
+    def new_case(i: int) -> int:
+        (outcome,) = ingest(api, make_event(east_m=500 * i, observed_at=NOW + timedelta(seconds=i)))
+        assert outcome.case_id is not None
+        return outcome.case_id
+
+    ids = [new_case(i) for i in range(7)]
+    first = api.get("/api/v1/cases", params={"limit": 3}).json()
+    assert [c["id"] for c in first["items"]] == ids[::-1][:3]
+    new_case(7), new_case(8)  # two newer cases arrive between the pages
+    seen = [c["id"] for c in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = api.get("/api/v1/cases", params={"limit": 3, "cursor": cursor}).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == ids[::-1]  # every case of the first view once, newest first
+
+    bad = api.get("/api/v1/cases", params={"cursor": "garbage"})
+    assert bad.status_code == 422 and "cursor" in bad.json()["detail"]
+    both = api.get("/api/v1/cases", params={"cursor": first["next_cursor"], "offset": 3})
+    assert both.status_code == 422
+    other_sort = api.get("/api/v1/cases", params={"cursor": first["next_cursor"], "sort": "id"})
+    assert other_sort.status_code == 422
+
+
+def test_cursor_pages_through_cases_without_an_sla_last(api: Api) -> None:
+    from server.db.models import Case
+
+    ids = []
+    for i in range(5):
+        (outcome,) = ingest(api, make_event(east_m=500 * i, observed_at=NOW + timedelta(seconds=i)))
+        ids.append(outcome.case_id)
+    with api.sessions.begin() as session:
+        for case_id in ids[1:3]:
+            session.get(Case, case_id).sla_due_at = None  # type: ignore[union-attr]
+    for sort in ("sla_due_at", "-sla_due_at"):
+        seen = _all_pages(api, sort=sort, limit=2)
+        assert sorted(seen) == sorted(ids) and len(seen) == len(ids), sort
+        assert seen[-2:] == ids[1:3] if sort == "sla_due_at" else seen[-2:] == ids[1:3][::-1]
