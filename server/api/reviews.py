@@ -96,6 +96,7 @@ def act_on_case(
             team=team,
             label=body.label,
             action=body.action.value,
+            expected=body.expected_state,
             now=utcnow(),
         )
     except CaseNotFoundError as exc:

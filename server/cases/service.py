@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.cases.workflow import CaseNotFoundError, check_transition
+from server.cases.workflow import CaseNotFoundError, InvalidTransitionError, check_transition
 from server.db.models import Case, CaseState, CaseTransition
 from server.matching.geohash import encode
 from server.settings import CELL_PRECISION, MatchingRule
@@ -114,14 +114,16 @@ def transition(
     *,
     label: str | None = None,
     action: str | None = None,
+    expected: CaseState | None = None,
     now: datetime | None = None,
 ) -> Case:
     """Move case ``case_id`` to ``to_state`` on behalf of ``actor``, recording why.
 
     Raises :class:`~server.cases.workflow.CaseNotFoundError` for an unknown id and
     :class:`~server.cases.workflow.InvalidTransitionError` for a move the workflow
-    does not allow (e.g. closed -> confirmed, or dispatching without a team).
-    The case row is locked for the rest of the transaction.
+    does not allow (e.g. closed -> confirmed, or dispatching without a team), or when the
+    case is no longer in the ``expected`` state. The case row is locked for the rest of the
+    transaction.
     """
     at = now or utcnow()
     target = CaseState(to_state)
@@ -129,6 +131,12 @@ def transition(
     if case is None:
         raise CaseNotFoundError(f"case {case_id} does not exist")
     current = CaseState(case.state)
+    if expected is not None and current is not expected:
+        # Checked under the row lock: of two reviewers acting on what they both saw, one wins.
+        raise InvalidTransitionError(
+            f"case {case_id} is {current.value} now, not {expected.value} as seen: someone acted on it "
+            "first; reload it and decide again"
+        )
     check_transition(case_id, current, target, team)
     record_transition(
         session, case, current, target, actor, reason, team=team, label=label, action=action, now=at

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from server.api.schemas.events import EventPublic
+from server.db.models import CaseState
 
 
 class CaseBase(BaseModel):
@@ -87,6 +88,11 @@ class CaseActionCreate(BaseModel):
     reason: str = Field(default="", max_length=2000, description="Why; kept in the case history.")
     team: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = (
         Field(default=None, description="dispatch: the team or grid it goes to (required; blank is no team).")
+    )
+    expected_state: CaseState | None = Field(
+        default=None,
+        description="The state the reviewer saw. When given and the case has moved on since (another"
+        " reviewer acted first), the action is refused with 409 instead of overriding that decision.",
     )
     label: str | None = Field(
         default=None,

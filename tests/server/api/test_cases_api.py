@@ -251,3 +251,16 @@ def test_cursor_pages_through_cases_without_an_sla_last(api: Api) -> None:
         seen = _all_pages(api, sort=sort, limit=2)
         assert sorted(seen) == sorted(ids) and len(seen) == len(ids), sort
         assert seen[-2:] == ids[1:3] if sort == "sla_due_at" else seen[-2:] == ids[1:3][::-1]
+
+
+def test_an_action_on_a_state_the_reviewer_no_longer_sees_is_refused(api: Api) -> None:
+    case_id = _seed(api)["sign"]
+    url = f"/api/v1/cases/{case_id}/actions"
+    # two reviewers saw the case as new; the first confirms
+    assert api.post(url, json={"action": "confirm", "expected_state": "new"}).status_code == 200
+    late = api.post(url, json={"action": "reject", "expected_state": "new"})
+    assert late.status_code == 409 and "confirmed now, not new as seen" in late.json()["detail"]
+    detail = api.get(f"/api/v1/cases/{case_id}").json()
+    assert detail["state"] == "confirmed" and [t["action"] for t in detail["transitions"][1:]] == ["confirm"]
+    # without expected_state the old behaviour stands: the later action applies
+    assert api.post(url, json={"action": "reject"}).json()["state"] == "rejected"
