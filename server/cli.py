@@ -61,7 +61,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """The server settings a command's ``--config`` names (defaults and STREETWATCH_* otherwise)."""
     from server.settings import load_settings
 
     return load_settings(args.config)
@@ -85,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from server.app import create_app
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     ensure_migrated(settings.database_url)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
@@ -94,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from server.ingest import IngestWorker
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     ensure_migrated(settings.database_url)
     worker = IngestWorker(settings, client_id=args.client_id)
 
@@ -113,7 +114,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from server.db.migrate import current_revision, downgrade, upgrade
     from streetwatch.errors import ConfigError
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     revision: str = args.revision
     going_down = revision == "base" or revision.startswith("-")
     if going_down and not args.drop_data:

@@ -73,10 +73,10 @@ def register_user(
 @contextmanager
 def _session(args: argparse.Namespace) -> Iterator[Session]:
     """A session on the configured, fully migrated database, committed when the block succeeds."""
-    from server.cli import _settings, ensure_migrated
+    from server.cli import ensure_migrated, settings_from_args
     from server.db.session import make_engine, session_factory
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     ensure_migrated(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
