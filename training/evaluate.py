@@ -74,15 +74,9 @@ class EvalSummary:
 DEFAULT_PT_IMGSZ = 416
 
 
-def onnx_input_size(model_path: Path) -> int:
+def _input_size(model_path: Path, model: Any) -> int:
     """The square input size an exported model was built for (its input is 1x3xSxS)."""
-    import onnx
-
-    try:
-        graph = onnx.load(str(model_path), load_external_data=False).graph
-        dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
-    except Exception as exc:  # onnx raises DecodeError, IndexError, ... on a broken file
-        raise ConfigError(f"{model_path} is not a readable ONNX model: {exc}") from exc
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     if len(dims) != 4 or dims[2] <= 0 or dims[2] != dims[3]:
         raise ConfigError(f"{model_path}: expected a fixed 1x3xSxS input, found {dims}")
     return int(dims[2])
@@ -99,8 +93,9 @@ def _check_same_classes(model_path: Path, model_names: list[str], data_yaml: Pat
         )
 
 
-def check_detector_onnx(model_path: Path, data_yaml: Path) -> None:
+def check_detector_onnx(model_path: Path, data_yaml: Path) -> int:
     """An ultralytics detector export of these classes: names in its metadata, output 1x(4+nc)xN.
+    Returns its (fixed, square) input size.
 
     Other ONNX models (YOLOX, NanoDet, a classifier) decode differently; ultralytics' validator
     would fail on them with an index error or, worse, produce numbers.
@@ -128,6 +123,7 @@ def check_detector_onnx(model_path: Path, data_yaml: Path) -> None:
             f"{model_path.name}: output {dims} is not an ultralytics detector's 1x(4+{len(names)})xN"
         )
     _check_same_classes(model_path, names, data_yaml)
+    return _input_size(model_path, model)
 
 
 def evaluate(
@@ -154,8 +150,7 @@ def evaluate(
         raise ConfigError(f"{data_yaml}: split {split!r} has no images")
     is_onnx = model_path.suffix == ".onnx"
     if is_onnx:
-        check_detector_onnx(model_path, data_yaml)
-        fixed = onnx_input_size(model_path)
+        fixed = check_detector_onnx(model_path, data_yaml)
         if imgsz is not None and imgsz != fixed:
             raise ConfigError(f"{model_path.name} takes {fixed} px input; --imgsz {imgsz} cannot apply to it")
         imgsz = fixed
