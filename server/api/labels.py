@@ -83,11 +83,13 @@ def list_labels(
     cases = list(session.scalars(query))
     more = len(cases) > limit
     cases = cases[:limit]
-    links = EvidenceLinks(request)
-    best = _best_frames(session, [case.id for case in cases], frames, links)
+    standings = {case.id: standing_review(case.transitions) for case in cases}
+    # Frames only for cases whose decision stands: a withdrawn one lists none.
+    with_frames = [case_id for case_id, standing in standings.items() if standing is not None]
+    best = _best_frames(session, with_frames, frames, EvidenceLinks(request))
     items: list[ReviewedCase] = []
     for case in cases:
-        standing = standing_review(case.transitions)
+        standing = standings[case.id]
         if standing is None:
             if not any(_is_decision(step) for step in case.transitions):
                 continue  # moved to a decided state by something that was no decision
