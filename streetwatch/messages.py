@@ -13,7 +13,8 @@ that type (extra keys forbidden there too) and logs and ignores what it does not
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -114,6 +115,31 @@ class TelemetryMessage(_Message):
     )
     cpu_temp_c: float | None = Field(default=None, description="CPU temperature, when a sensor is readable.")
     gpu_temp_c: float | None = Field(default=None, description="GPU temperature (Jetson), when readable.")
+
+
+#: Ids per acknowledgement message: keeps one ack well under the 64 KiB payload limit.
+MAX_ACK_IDS = 500
+
+
+class StoredAck(_Message):
+    """Server -> box on ``.../acks``: these messages of the box are durably committed.
+
+    End-to-end delivery: the box deletes an outbox row only when an ack names it (an
+    event by ``event_id``, an image by its SHA-256), not on the broker's PUBACK, and
+    re-sends what stays unacknowledged. The server acks after its transaction commits:
+    a stored message, a duplicate of a stored one, or a refusal that a re-send cannot
+    change (recorded with its reason). It never acks what it could not store for a
+    reason that may pass (database outage, evidence disk full).
+    """
+
+    kind: ClassVar[str] = "acks"
+
+    events: list[UUID] = Field(
+        default_factory=list, max_length=MAX_ACK_IDS, description="event_id of each stored event."
+    )
+    evidence: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list, max_length=MAX_ACK_IDS, description="SHA-256 of each stored image."
+    )
 
 
 class CommandHeader(_Strict):

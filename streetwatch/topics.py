@@ -7,6 +7,7 @@ Every topic lives under ``streetwatch/v1/<device_id>/``::
     streetwatch/v1/<device_id>/status             edge -> server  retained StatusMessage (last will: offline)
     streetwatch/v1/<device_id>/telemetry          edge -> server  TelemetryMessage JSON
     streetwatch/v1/<device_id>/commands           server -> edge  command JSON
+    streetwatch/v1/<device_id>/acks               server -> edge  StoredAck JSON: what the server stored
 
 The device id is also the broker username, so the broker ACL (``deploy/mosquitto/acl``)
 can confine each box to its own subtree with a ``%u`` pattern. See ``docs/mqtt.md``.
@@ -23,7 +24,7 @@ from streetwatch.events import DEVICE_ID_PATTERN
 
 ROOT = "streetwatch/v1"
 
-TopicKind = Literal["events", "evidence", "status", "telemetry", "commands"]
+TopicKind = Literal["events", "evidence", "status", "telemetry", "commands", "acks"]
 
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -32,6 +33,7 @@ _SIMPLE_KINDS: dict[str, TopicKind] = {
     "status": "status",
     "telemetry": "telemetry",
     "commands": "commands",
+    "acks": "acks",
 }
 
 
@@ -63,6 +65,11 @@ def telemetry_topic(device_id: str) -> str:
 
 def commands_topic(device_id: str) -> str:
     return f"{_device(device_id)}/commands"
+
+
+def acks_topic(device_id: str) -> str:
+    """Where the server tells a box which of its messages are stored (end-to-end delivery)."""
+    return f"{_device(device_id)}/acks"
 
 
 def subscription(kind: TopicKind, device_id: str = "+") -> str:
