@@ -265,6 +265,17 @@ class Rejection(Base):
     last_detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class IngestWorker(Base):
+    """An ingest worker's heartbeat: while one is down, its share of messages queues at the broker."""
+
+    __tablename__ = "ingest_workers"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    connected: Mapped[bool] = mapped_column(Boolean)
+
+
 class TelemetryPoint(Base):
     """Where a device was and when: the coverage record behind "possibly resolved".
 

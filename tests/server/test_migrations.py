@@ -20,6 +20,7 @@ TABLES = {
     "evidence",
     "rejections",
     "telemetry_points",
+    "ingest_workers",
 }
 
 
