@@ -17,18 +17,16 @@ from edge.config import EvidenceConfig
 from edge.evidence import EvidenceRecorder, EvidenceStore, crop
 from edge.frames import Frame
 from streetwatch.errors import StorageError
+from streetwatch.paths import samples_dir
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
 
 
 def big_street_frame() -> Frame:
-    """A real street photo blown up to 1920 px wide, so downscaling has work to do."""
-    photo = next(iter(sorted((SHARED / "vehicles" / "val" / "images").glob("*.jpg"))), None)
-    image = cv2.imread(str(photo)) if photo else None
-    if image is None:
-        rng = np.random.default_rng(0)
-        image = rng.integers(0, 255, (640, 640, 3), dtype=np.uint8)
+    """A real street photo (a shipped sample) blown up to 1920 px wide, so downscaling has work to do."""
+    photo = min((samples_dir() / "images").glob("vehicles_*.jpg"))
+    image = cv2.imread(str(photo))
+    assert image is not None, f"cannot read the shipped sample {photo}"
     big: NDArray[np.uint8] = np.asarray(cv2.resize(image, (1920, 1920)), dtype=np.uint8)
     return Frame(image=big, timestamp=T0, index=0, source="test")
 

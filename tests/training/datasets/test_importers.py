@@ -11,7 +11,7 @@ from training.datasets.images import ImageReadError, read_image_size
 from training.datasets.importers import import_dataset
 from training.datasets.records import ProblemKind
 
-from .conftest import FIXTURES, SHARED_DATA, yolo_rows
+from .conftest import FIXTURES, yolo_rows
 
 GARBAGE = ["garbage", "garbage_bin", "overflow"]
 VEHICLES = ["car", "motor", "truck", "bus"]
@@ -23,9 +23,9 @@ def _boxes(image):
     )
 
 
-def _expected_from_shared(label_name: str, names: list[str], width: int, height: int):
-    """Boxes of a real label file in ../shared/data, scaled to the fixture's size."""
-    label = next(SHARED_DATA.glob(label_name))
+def _expected_from_labels(label_name: str, names: list[str], width: int, height: int):
+    """Boxes of a real label file (copied from the full data set), scaled to the fixture's size."""
+    label = FIXTURES / "labels" / label_name
     result = []
     for c, cx, cy, w, h in yolo_rows(label):
         result.append(
@@ -131,9 +131,7 @@ def test_coco_maps_coco_names_and_reports_problems(taxonomy):
     )
     assert [i.path.name for i in dataset.images] == ["vnv_1111_jpg.jpg"]
     image = dataset.images[0]
-    expected = _expected_from_shared(
-        "vehicles/*/labels/vnv_1111_jpg.txt", VEHICLES, image.width, image.height
-    )
+    expected = _expected_from_labels("vnv_1111_jpg.txt", VEHICLES, image.width, image.height)
     _close(_boxes(image), expected)
     report = dataset.report
     assert report.counts_by_kind() == {"class_id_out_of_range": 1, "missing_image": 1, "size_mismatch": 1}
@@ -146,9 +144,7 @@ def test_voc_reads_boxes_and_reports_unknown_names_and_broken_files(taxonomy):
     dataset = import_dataset("voc", FIXTURES / "voc", source="signboards_vn", taxonomy=taxonomy)
     assert len(dataset.images) == 1
     image = dataset.images[0]
-    expected = _expected_from_shared(
-        "signboards/*/labels/vdl_IMG_0003.txt", ["signboard"], image.width, image.height
-    )
+    expected = _expected_from_labels("vdl_IMG_0003.txt", ["signboard"], image.width, image.height)
     real = [b for b in _boxes(image) if b[3] < image.width - 1]  # leave out the clipped test box
     _close(real, expected, tolerance=1.0)  # VOC stores whole pixels
     assert len(image.boxes) == 2
@@ -168,7 +164,7 @@ def test_cvat_reads_boxes_and_polygons(taxonomy):
     )
     assert len(dataset.images) == 1
     image = dataset.images[0]
-    expected = _expected_from_shared("garbage/*/labels/atanu_000023.txt", GARBAGE, image.width, image.height)
+    expected = _expected_from_labels("atanu_000023.txt", GARBAGE, image.width, image.height)
     _close(_boxes(image), expected)
     assert dataset.report.polygons_converted == 1
     assert dataset.report.counts_by_kind() == {"missing_image": 1, "unknown_class": 1}
@@ -181,7 +177,7 @@ def test_labelstudio_reads_percent_rotated_and_polygon_boxes(taxonomy):
     )
     assert [i.path.name for i in dataset.images] == ["vnv_131_jpg.jpg"]  # found despite the upload prefix
     image = dataset.images[0]
-    expected = _expected_from_shared("vehicles/*/labels/vnv_131_jpg.txt", VEHICLES, image.width, image.height)
+    expected = _expected_from_labels("vnv_131_jpg.txt", VEHICLES, image.width, image.height)
     _close(_boxes(image), expected)
     assert dataset.report.polygons_converted == 1
     assert dataset.report.counts_by_kind() == {"missing_image": 1}
