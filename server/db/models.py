@@ -158,6 +158,8 @@ class Case(Base):
     candidate: Mapped[bool] = mapped_column(Boolean, default=False)  # every event so far is a candidate
     assigned_team: Mapped[str | None] = mapped_column(String(64))
     recurrence_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    # A duplicate merged into another case (closed, its events moved there).
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
     possibly_resolved_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
@@ -186,9 +188,30 @@ class CaseTransition(Base):
     # The reviewer's action (confirm, reject, reopen, ...); None for system steps and for rows
     # written before actions were recorded.
     action: Mapped[str | None] = mapped_column(String(16))
+    # reject: the reason from the fixed set (server.cases.review); merge: "duplicate".
+    reason_code: Mapped[str | None] = mapped_column(String(24))
+    # What the action changed (boxes, attributes, the other case of a merge, a bulk call's id).
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime]
 
     case: Mapped[Case] = relationship(back_populates="transitions")
+
+
+class CaseReview(Base):
+    """What reviewers drew on a case's reviewed frame; the history is in ``case_transitions.details``.
+
+    Boxes are ``[x1, y1, x2, y2]`` in pixels of ``event_id``'s frame.
+    """
+
+    __tablename__ = "case_reviews"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("events.event_id", ondelete="SET NULL"))
+    box: Mapped[list[Any] | None] = mapped_column(JSON)  # the corrected box; None: the detector's stands
+    added_boxes: Mapped[list[Any]] = mapped_column(JSON)  # [{"class_name", "box"}]: objects it missed
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)  # name -> {"value", "box"}
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
 
 
 class Event(Base):

@@ -16,6 +16,7 @@ TABLES = {
     "api_tokens",
     "cases",
     "case_transitions",
+    "case_reviews",
     "events",
     "evidence",
     "rejections",
