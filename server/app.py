@@ -30,6 +30,7 @@ from server.api.query import QueryError
 from server.db.session import make_engine, read_session_factory, session_factory
 from server.evidence_store import EvidenceStore
 from server.settings import ServerSettings
+from server.web import console
 from streetwatch import __version__
 from training.datasets.taxonomy import load_taxonomy
 
@@ -67,6 +68,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api)
     app.include_router(open311.build_router())
     app.include_router(metrics.build_router())
+    console.install(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:

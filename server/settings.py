@@ -146,6 +146,37 @@ class CoverageSettings(_Section):
     )
 
 
+class ConsoleSettings(_Section):
+    """The dispatcher console served at ``/console/``: its session cookie and its map."""
+
+    cookie_secure: bool = Field(
+        default=False,
+        description="Mark the session cookie Secure (sent over HTTPS only). Turn on when the server is "
+        "reached through TLS (a reverse proxy); leave off for plain-HTTP intranet use.",
+    )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="A console sign-in lasts this long (one shift)."
+    )
+    live_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the live stream of a signed-in console checks the database for new or "
+        "changed cases (one cheap indexed query per open console).",
+    )
+    tile_url: str | None = Field(
+        default=None,
+        description="An OpenStreetMap-style tile URL template with {z}/{x}/{y}, e.g. the city's own tile "
+        "server. Unset: the console draws positions on a plain map with a scale bar and fetches "
+        "nothing.",
+    )
+    tile_attribution: str = Field(default="", description="Attribution text shown under the tile layer.")
+    teams: list[str] = Field(
+        default_factory=list,
+        description="Teams or grids offered when dispatching (a dispatcher may still type another).",
+    )
+
+
 class ServerSettings(_Section):
     """Everything the central server needs to run."""
 
@@ -165,6 +196,9 @@ class ServerSettings(_Section):
     limits: IngestLimits = Field(default_factory=IngestLimits, description="Ingest sizes and batching.")
     coverage: CoverageSettings = Field(
         default_factory=CoverageSettings, description="Possibly-resolved rules."
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings, description="The dispatcher console: sign-in, live updates, map."
     )
     matching: dict[ViolationType, MatchingRule] = Field(
         default_factory=_default_rules,

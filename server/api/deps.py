@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.auth import Principal, Role, authenticate_token, role_allows
+from server.web.cookie import check_csrf, session_expired, session_token
 
 #: Shown in the OpenAPI page as the "Authorize" button; errors are raised by us, not by it.
 bearer_scheme = HTTPBearer(
@@ -58,9 +59,19 @@ def principal_for_token(session: Session, token: str | None) -> Principal:
 
 
 def current_principal(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
+    if credentials is None:
+        # The browser console's session cookie; its writes must carry the CSRF header.
+        cookie = session_token(request)
+        if cookie:
+            principal = principal_for_token(session, cookie)
+            if session_expired(request, session, principal.token_id, utcnow()):
+                raise unauthorized("the console sign-in has expired; sign in again")
+            check_csrf(request, cookie)
+            return principal
     return principal_for_token(session, credentials.credentials if credentials else None)
 
 

@@ -1,0 +1,161 @@
+"""``GET /live/cases``: a Server-Sent Events stream of cases as they open or change.
+
+The stream polls the database (``cases.updated_at``) instead of listening to the ingest
+worker, so it works unchanged with several HTTP workers and several ingest workers: whatever
+process wrote a change, every open console sees it within ``console.live_poll_s``.
+
+A commit can land with an ``updated_at`` a little older than a change already streamed (its
+clock was read before a slower transaction committed), so each poll looks back ``OVERLAP`` and
+skips what it already sent. When more changed in one poll than a page holds, the stream says
+``reset`` and the page reloads its list rather than miss some.
+
+Messages (``event:`` name, JSON ``data``):
+
+* ``ready``  ``{"cursor": ...}`` first, once the stream is live: load the list after this.
+* ``cases``  ``{"cases": [CasePublic, ...]}`` new or changed cases, oldest change first.
+* ``reset``  ``{}`` too many changes at once: reload the list.
+* ``signed-out`` ``{}`` the credential stopped working (sign-out, revoked, disabled).
+
+Each message's ``id`` is the cursor; a browser reconnecting sends it back as Last-Event-ID
+and misses nothing in between. A stream ends after ``MAX_STREAM_S`` (the browser reconnects
+at once), so a server shutting down never waits long for open consoles.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.api.deps import as_utc, bearer_scheme, check_role, current_principal
+from server.api.schemas.cases import CasePublic
+from server.auth import Role
+from server.db.models import Case
+
+router = APIRouter(prefix="/live", tags=["console"])
+
+#: How far back each poll looks for commits that landed late.
+OVERLAP = timedelta(seconds=5)
+#: Most cases one message carries; more changes in one poll make a ``reset``.
+BATCH = 200
+#: A comment line this often keeps proxies from closing a quiet stream.
+KEEPALIVE_S = 15.0
+#: A stream ends after this long; the browser reconnects with its cursor.
+MAX_STREAM_S = 300.0
+#: Tells the browser how soon to reconnect (milliseconds).
+RETRY_MS = 1500
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+@router.get(
+    "/cases",
+    summary="Live stream (SSE) of new and changed cases",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."}},
+)
+async def live_cases(
+    request: Request,
+    credentials: Credentials,
+    since: Annotated[
+        datetime | None, Query(description="Changes after this time (default: from now on).")
+    ] = None,
+    timeout: Annotated[
+        float, Query(ge=0, le=MAX_STREAM_S, description="Close the stream after this many seconds.")
+    ] = MAX_STREAM_S,
+) -> StreamingResponse:
+    # The caller is checked with a short session of its own: a stream must not hold a database
+    # session (and on SQLite a read snapshot) open for minutes.
+    start = _parse_cursor(request.headers.get("last-event-id")) or as_utc(since)
+    cursor = await anyio.to_thread.run_sync(_authorize_and_start, request, credentials, start)
+    return StreamingResponse(
+        _stream(request, credentials, cursor, timeout),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _authorize_and_start(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, start: datetime | None
+) -> datetime:
+    with request.app.state.read_sessions() as session:
+        check_role(current_principal(request, session, credentials), Role.viewer)
+        if start is not None:
+            return start
+        latest = session.scalar(select(func.max(Case.updated_at)))
+    return latest or datetime.now(timezone.utc)
+
+
+async def _stream(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, cursor: datetime, timeout: float
+) -> AsyncIterator[str]:
+    poll_s: float = request.app.state.settings.console.live_poll_s
+    sent: dict[int, datetime] = {}
+    yield f"retry: {RETRY_MS}\n" + _message("ready", {"cursor": cursor.isoformat()}, cursor)
+    started = last_write = time.monotonic()
+    while time.monotonic() - started + poll_s <= timeout:
+        await anyio.sleep(poll_s)
+        if await request.is_disconnected():
+            return
+        try:
+            rows = await anyio.to_thread.run_sync(_poll, request, credentials, cursor)
+        except HTTPException:
+            yield _message("signed-out", {}, cursor)
+            return
+        if len(rows) >= BATCH:
+            cursor = max(r.updated_at for r in rows)
+            sent.clear()
+            yield _message("reset", {}, cursor)
+            last_write = time.monotonic()
+            continue
+        fresh = [r for r in rows if sent.get(r.id) != r.updated_at]
+        if fresh:
+            cursor = max(cursor, *(r.updated_at for r in fresh))
+            sent.update((r.id, r.updated_at) for r in fresh)
+            horizon = cursor - OVERLAP
+            sent = {k: v for k, v in sent.items() if v > horizon}
+            yield _message("cases", {"cases": [r.model_dump(mode="json") for r in fresh]}, cursor)
+            last_write = time.monotonic()
+        elif time.monotonic() - last_write >= KEEPALIVE_S:
+            yield ": keepalive\n\n"
+            last_write = time.monotonic()
+
+
+def _poll(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, cursor: datetime
+) -> list[CasePublic]:
+    """Cases changed since shortly before ``cursor``; raises HTTPException once the caller is refused."""
+    with request.app.state.read_sessions() as session:
+        check_role(current_principal(request, session, credentials), Role.viewer)
+        return _changed_since(session, cursor - OVERLAP)
+
+
+def _changed_since(session: Session, after: datetime) -> list[CasePublic]:
+    rows = session.scalars(
+        select(Case).where(Case.updated_at > after).order_by(Case.updated_at, Case.id).limit(BATCH)
+    ).all()
+    return [CasePublic.model_validate(c) for c in rows]
+
+
+def _message(event: str, data: object, cursor: datetime) -> str:
+    return f"id: {cursor.isoformat()}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _parse_cursor(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"Last-Event-ID {value!r} is not a stream cursor"
+        ) from None

@@ -1,0 +1,99 @@
+"""``/session``: the console's sign-in (a cookie) and sign-out (the token is revoked).
+
+=======================  =========  ==================================================
+route                    needs      what
+=======================  =========  ==================================================
+POST   /session          password   sign in: sets the HttpOnly session cookie; answers
+                                    the user and the CSRF value the page sends on writes
+GET    /session          viewer     who is signed in, with the CSRF value (page reload)
+DELETE /session          any/none   sign out: revokes the session's token, clears the cookie
+=======================  =========  ==================================================
+
+Device credentials cannot sign in: the console is for people.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy import update
+
+from server.api.deps import SessionDep, ViewerDep, unauthorized, utcnow
+from server.api.schemas.users import LoginRequest, UserPublic
+from server.auth import Role, authenticate_password, authenticate_token, issue_token
+from server.db.models import ApiToken, User
+from server.web.cookie import SESSION_COOKIE, check_csrf, csrf_token, session_token
+
+router = APIRouter(prefix="/session", tags=["console"])
+
+#: The name sign-in tokens carry in ``streetwatch user`` listings.
+TOKEN_NAME = "console sign-in"
+
+
+class SessionPublic(BaseModel):
+    user: UserPublic = Field(description="Who is signed in.")
+    csrf_token: str | None = Field(
+        description="Send as the X-StreetWatch-CSRF header with every request that changes something;"
+        " null when the caller used a bearer token instead of the console's cookie."
+    )
+
+
+@router.post(
+    "",
+    response_model=SessionPublic,
+    summary="Console sign-in: username + password -> a session cookie",
+    responses={401: {"description": "Wrong username or password."}, 403: {"description": "A device."}},
+)
+def sign_in(request: Request, response: Response, body: LoginRequest, session: SessionDep) -> SessionPublic:
+    user = authenticate_password(session, body.username, body.password)
+    if user is None:
+        raise unauthorized("wrong username or password")
+    if user.role == Role.device.value:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="device credentials cannot sign in to the console"
+        )
+    issued = issue_token(session, user, utcnow(), name=TOKEN_NAME)
+    session.commit()
+    settings = request.app.state.settings.console
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=int(settings.session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+    )
+    return SessionPublic(user=UserPublic.model_validate(user), csrf_token=csrf_token(issued.token))
+
+
+@router.get("", response_model=SessionPublic, summary="The signed-in console user and the CSRF value")
+def read_session(request: Request, session: SessionDep, caller: ViewerDep) -> SessionPublic:
+    token = session_token(request)
+    user = session.get(User, caller.user_id)
+    if user is None:
+        raise unauthorized("the signed-in user no longer exists")
+    csrf = csrf_token(token) if token and not request.headers.get("authorization") else None
+    return SessionPublic(user=UserPublic.model_validate(user), csrf_token=csrf)
+
+
+@router.delete(
+    "",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Console sign-out: the session's token stops working everywhere",
+)
+def sign_out(request: Request, session: SessionDep) -> Response:
+    token = session_token(request)
+    if token is not None:
+        principal = authenticate_token(session, token)
+        if principal is not None:
+            # Only the page itself may end its session: a cross-site request cannot send the header.
+            check_csrf(request, token)
+            session.execute(update(ApiToken).where(ApiToken.id == principal.token_id).values(revoked=True))
+            session.commit()
+    answer = Response(status_code=status.HTTP_204_NO_CONTENT)
+    settings = request.app.state.settings.console
+    answer.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=settings.cookie_secure
+    )
+    return answer
