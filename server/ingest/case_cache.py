@@ -12,24 +12,28 @@ another worker or a dispatcher wrote meanwhile.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.cases.service import creation_transition_values, new_case_values
 from server.db.models import Case, CaseState, CaseTransition, Event
 from server.db.types import UtcDateTime
-from server.matching.matcher import FINISHED_STATES, CaseCandidate
+from server.ingest.scope import SearchScope
+from server.matching.matcher import FINISHED_STATES, JOINABLE_STATES, CaseCandidate
 from server.settings import MatchingRule
 from streetwatch.events import ViolationEvent, ViolationType
 
 _CASES = cast(Table, Case.__table__)
 _TRANSITIONS = cast(Table, CaseTransition.__table__)
 _EVENTS = cast(Table, Event.__table__)
+_JOINABLE = [s.value for s in JOINABLE_STATES]
+_FINISHED = [s.value for s in FINISHED_STATES]
+_ALL_TYPES = [t.value for t in ViolationType]
 _COLUMNS = (
     Case.id,
     Case.violation_type,
@@ -96,13 +100,89 @@ class CaseRecord:
 
 
 class CaseCache:
-    """Case records of one batch, indexed by geohash cell and by opening track."""
+    """Case records of one batch, indexed by geohash cell and by opening track.
+
+    :meth:`preload` fetches, in a handful of queries for a whole batch, every case the
+    batch's search scopes reach; :meth:`candidates` then answers from memory.
+    """
 
     def __init__(self) -> None:
         self.records: dict[int, CaseRecord] = {}
         self._by_cell: dict[tuple[str, str], set[int]] = {}
         self._by_track: dict[tuple[str, str, uuid.UUID], set[int]] = {}
+        self._track_case: dict[tuple[str, uuid.UUID], int] = {}  # the case a track's events are in
         self._next_new_key = -1
+
+    def preload(
+        self, session: Session, scopes: Iterable[SearchScope], join_from: datetime, finished_from: datetime
+    ) -> None:
+        """Load the recent cases in the scopes' cells or of their tracks, and each track's case.
+
+        ``join_from`` / ``finished_from``: the oldest last event of a joinable case, and the
+        oldest resolution or closing of a finished one, that any of the scopes can still match.
+        """
+        cells: set[tuple[str, str]] = set()  # (violation type, geohash cell)
+        devices: set[str] = set()
+        tracks: set[uuid.UUID] = set()
+        for scope in scopes:
+            cells.update((scope.violation_type, cell) for cell in scope.cells)
+            devices.add(scope.device_id)
+            tracks.add(scope.track_id)
+        recent = or_(
+            and_(Case.state.in_(_JOINABLE), Case.last_event_at >= join_from),
+            and_(
+                Case.state.in_(_FINISHED),
+                or_(Case.closed_at >= finished_from, Case.resolved_at >= finished_from),
+            ),
+        )
+        by_type: dict[str, list[str]] = {}
+        for kind, cell in sorted(cells):
+            by_type.setdefault(kind, []).append(cell)
+        for kind, kind_cells in by_type.items():  # type = ? AND cell IN (...): the case index's order
+            for chunk in chunks(kind_cells):
+                self.load(session, Case.violation_type == kind, Case.cell.in_(chunk), recent)
+        for device_chunk in chunks(sorted(devices)):
+            for track_chunk in chunks(list(tracks)):
+                self.load(
+                    session,
+                    Case.violation_type.in_(_ALL_TYPES),  # leads the (type, device, track) index
+                    Case.device_id.in_(device_chunk),
+                    Case.track_id.in_(track_chunk),
+                    recent,
+                )
+                self._load_track_cases(session, device_chunk, track_chunk)
+        missing = {c for c in self._track_case.values() if c not in self.records}
+        for chunk in chunks(sorted(missing)):
+            self.load(session, Case.id.in_(chunk))
+
+    def _load_track_cases(self, session: Session, devices: list[str], tracks: list[uuid.UUID]) -> None:
+        rows = session.execute(
+            select(Event.device_id, Event.track_id, Event.case_id, Event.observed_at).where(
+                Event.device_id.in_(devices), Event.track_id.in_(tracks), Event.case_id.is_not(None)
+            )
+        )
+        latest: dict[tuple[str, uuid.UUID], tuple[datetime, int]] = {}
+        for device_id, track_id, case_id, observed_at in rows:
+            key = (device_id, track_id)
+            if case_id is not None and (key not in latest or observed_at > latest[key][0]):
+                latest[key] = (observed_at, case_id)
+        for key, (_, case_id) in latest.items():
+            self._track_case.setdefault(key, case_id)  # this batch's own assignment wins
+
+    def candidates(self, scope: SearchScope) -> list[CaseCandidate]:
+        """The loaded cases that could take an event of ``scope`` (the matcher decides which)."""
+        if scope.by_place:
+            keys = self.in_cells(scope.violation_type, scope.cells)
+        else:
+            keys = self.of_track(scope.violation_type, scope.device_id, scope.track_id)
+        track_case = self._track_case.get((scope.device_id, scope.track_id))
+        if track_case is not None and track_case in self.records:
+            keys.add(track_case)
+        return [self.records[k].as_candidate(same_track=k == track_case) for k in keys]
+
+    def assign_track(self, device_id: str, track_id: uuid.UUID, key: int) -> None:
+        """Record that the track's latest event went to case ``key`` (its next events look there)."""
+        self._track_case[(device_id, track_id)] = key
 
     def load(self, session: Session, *conditions: ColumnElement[bool]) -> None:
         """Add the cases matching ``conditions`` (already known ones keep their in-memory state)."""
@@ -221,6 +301,12 @@ class CaseCache:
         if record.device_id is not None and record.track_id is not None:
             key = (record.violation_type, record.device_id, record.track_id)
             self._by_track.setdefault(key, set()).add(record.key)
+
+
+def chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """``items`` in slices small enough for one ``IN (...)`` on every backend."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _later(column: Any, param: str) -> Any:

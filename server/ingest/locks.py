@@ -1,8 +1,9 @@
 """Locks that keep concurrent ingest workers from opening two cases for one violation.
 
-Every event names the resources its matching reads and writes: the geohash
-cells around it (place-bound types), its device + track (moving types, and the
-same-track rule), and its evidence. A batch takes all of its keys at the start
+Every event names the resources its matching reads and writes, from its
+search scope (:mod:`server.ingest.scope`): the geohash cells around it
+(place-bound types), its device + track (moving types, and the same-track rule);
+and every image its SHA-256. A batch takes all of its keys at the start
 of its transaction, in one sorted order, as PostgreSQL transaction-level
 advisory locks; two workers that touch the same spot therefore run one after
 the other, and because every worker sorts the same way they cannot deadlock on
@@ -20,8 +21,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.orm import Session
 
 from server.cases.coverage import coverage_cells
-from server.matching.geohash import cells_covering
-from server.settings import CELL_PRECISION, ServerSettings
+from server.ingest.scope import SearchScope, search_scope
+from server.settings import ServerSettings
 from streetwatch.events import ViolationEvent
 from streetwatch.messages import TelemetryMessage
 
@@ -43,12 +44,14 @@ def lock_key(name: str) -> int:
 
 
 def event_lock_names(event: ViolationEvent, settings: ServerSettings) -> set[str]:
-    """The resources matching ``event`` may touch."""
-    names = {f"track:{event.device_id}:{event.track_id}"}
-    rule = settings.rule(event.violation_type)
-    if event.position is not None and not rule.moving:
-        for cell in cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION):
-            names.add(f"cell:{event.violation_type.value}:{cell}")
+    """The resources matching ``event`` may touch: its search scope."""
+    return scope_lock_names(search_scope(event, settings.rule(event.violation_type)))
+
+
+def scope_lock_names(scope: SearchScope) -> set[str]:
+    """One name per track and per (violation type, cell) that matching within ``scope`` reads."""
+    names = {f"track:{scope.device_id}:{scope.track_id}"}
+    names |= cell_lock_names(scope.cells, [scope.violation_type])
     return names
 
 
@@ -80,7 +83,7 @@ def try_acquire(session: Session, names: Iterable[str]) -> set[str]:
     """Take what is free of ``names`` without waiting; return the names now held.
 
     Lets a worker get on with the part of its batch no other worker is touching, and
-    leave the rest for a second transaction that waits (see ``server.ingest.worker``).
+    leave the rest for a later transaction (see ``server.ingest.storer``).
     """
     wanted = set(names)
     if not wanted or session.get_bind().dialect.name != "postgresql":

@@ -14,12 +14,12 @@ from the box's outbox) is reported as a duplicate and changes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, insert, or_, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from server.cases import service
@@ -27,19 +27,17 @@ from server.cases.coverage import mark_possibly_resolved
 from server.db.models import Case, CaseState, Event, Evidence, TelemetryPoint
 from server.evidence_store import StoredEvidence
 from server.ingest import locks
-from server.ingest.case_cache import CaseCache, CaseRecord
+from server.ingest.case_cache import CaseCache, CaseRecord, chunks
 from server.ingest.device_updates import DeviceUpdates, RejectionCounts, insert_ignore
 from server.ingest.pg_copy import copy_rows
-from server.matching.geohash import cells_covering, encode
-from server.matching.matcher import FINISHED_STATES, JOINABLE_STATES, CaseCandidate, MatchAction, match_event
+from server.ingest.scope import SearchScope, search_scope
+from server.matching.geohash import encode
+from server.matching.matcher import MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
-from streetwatch.events import ViolationEvent, ViolationType
+from streetwatch.events import ViolationEvent
 from streetwatch.messages import StatusMessage, TelemetryMessage
 
 _EVENTS = cast(Table, Event.__table__)
-_JOINABLE = [s.value for s in JOINABLE_STATES]
-_ALL_TYPES = [t.value for t in ViolationType]
-_FINISHED = [s.value for s in FINISHED_STATES]
 
 
 @dataclass(slots=True)
@@ -74,14 +72,33 @@ class IngestBatch:
         self._known: set[uuid.UUID] = set()  # already in the database before this batch
         self._prefetched: set[uuid.UUID] = set()
         self.cases = CaseCache()  # cases preloaded or opened by this batch
-        self._track_case: dict[tuple[str, uuid.UUID], int] = {}
         self._event_rows: list[tuple[dict[str, Any], CaseRecord]] = []
         self._evidence_rows: dict[str, dict[str, Any]] = {}  # by sha256; known ones are skipped
         self.devices = DeviceUpdates()
         self.rejections = RejectionCounts()
         self.marked_possibly_resolved: list[int] = []
 
-    # -- locking -----------------------------------------------------------------------------
+    # -- locking ---------------------------------------------------------------------------
+
+    def scope(self, event: ViolationEvent) -> SearchScope:
+        """Where matching ``event`` looks for cases (what :meth:`lock` locks and :meth:`preload` reads)."""
+        return search_scope(event, self.settings.rule(event.violation_type))
+
+    def lock_names(
+        self,
+        events: Iterable[ViolationEvent] = (),
+        evidence_shas: Iterable[str] = (),
+        telemetry: Iterable[TelemetryMessage] = (),
+    ) -> set[str]:
+        """The advisory lock names storing these messages needs."""
+        names: set[str] = set()
+        for event in events:
+            names |= locks.scope_lock_names(self.scope(event))
+        for sha in evidence_shas:
+            names |= locks.evidence_lock_names(sha)
+        for message in telemetry:
+            names |= locks.telemetry_lock_names(message, self.settings)
+        return names
 
     def lock(
         self,
@@ -90,86 +107,29 @@ class IngestBatch:
         telemetry: Iterable[TelemetryMessage] = (),
     ) -> int:
         """Take every advisory lock the batch needs, in one sorted order (no-op on SQLite)."""
-        names: set[str] = set()
-        for event in events:
-            names |= locks.event_lock_names(event, self.settings)
-        for sha in evidence_shas:
-            names |= locks.evidence_lock_names(sha)
-        for message in telemetry:
-            names |= locks.telemetry_lock_names(message, self.settings)
-        return locks.acquire(self.session, names)
+        return locks.acquire(self.session, self.lock_names(events, evidence_shas, telemetry))
 
     def preload(self, events: Iterable[ViolationEvent]) -> None:
         """Fetch, in a handful of queries for the whole batch, what matching these events needs.
 
-        That is: which events are already stored, the recent cases in their geohash cells or
-        of their tracks, and the case each track already belongs to. Matching then runs in
-        memory, event by event. Events not preloaded are preloaded one by one on arrival.
+        That is: which events are already stored, and the cases their search scopes reach
+        (:meth:`CaseCache.preload`). Matching then runs in memory, event by event. Events
+        not preloaded are preloaded one by one on arrival.
         """
         fresh = [e for e in events if e.event_id not in self._prefetched]
         if not fresh:
             return
         ids = list({e.event_id for e in fresh})
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             self._known.update(self.session.scalars(select(Event.event_id).where(Event.event_id.in_(chunk))))
         self._prefetched.update(ids)
-
-        cells: set[tuple[str, str]] = set()  # (violation type, geohash cell)
-        devices = {e.device_id for e in fresh}
-        tracks = {e.track_id for e in fresh}
         join_from = finished_from = self.now
         for event in fresh:
             rule = self.settings.rule(event.violation_type)
             at = min(event.observed_at, self.now)
             join_from = min(join_from, at - timedelta(seconds=rule.join_window_s))
             finished_from = min(finished_from, at - timedelta(seconds=rule.recurrence_window_s))
-            if event.position is not None and not rule.moving:
-                kind = event.violation_type.value
-                position = event.position
-                cells.update(
-                    (kind, cell)
-                    for cell in cells_covering(position.lat, position.lon, rule.radius_m, CELL_PRECISION)
-                )
-        recent = or_(
-            and_(Case.state.in_(_JOINABLE), Case.last_event_at >= join_from),
-            and_(
-                Case.state.in_(_FINISHED),
-                or_(Case.closed_at >= finished_from, Case.resolved_at >= finished_from),
-            ),
-        )
-        by_type: dict[str, list[str]] = {}
-        for kind, cell in sorted(cells):
-            by_type.setdefault(kind, []).append(cell)
-        for kind, kind_cells in by_type.items():  # type = ? AND cell IN (...): the case index's order
-            for chunk in _chunks(kind_cells):
-                self.cases.load(self.session, Case.violation_type == kind, Case.cell.in_(chunk), recent)
-        for device_chunk in _chunks(sorted(devices)):
-            for track_chunk in _chunks(list(tracks)):
-                self.cases.load(
-                    self.session,
-                    Case.violation_type.in_(_ALL_TYPES),  # leads the (type, device, track) index
-                    Case.device_id.in_(device_chunk),
-                    Case.track_id.in_(track_chunk),
-                    recent,
-                )
-                self._load_track_cases(device_chunk, track_chunk)
-        missing = {c for c in self._track_case.values() if c not in self.cases.records}
-        for chunk in _chunks(sorted(missing)):
-            self.cases.load(self.session, Case.id.in_(chunk))
-
-    def _load_track_cases(self, devices: list[str], tracks: list[uuid.UUID]) -> None:
-        rows = self.session.execute(
-            select(Event.device_id, Event.track_id, Event.case_id, Event.observed_at).where(
-                Event.device_id.in_(devices), Event.track_id.in_(tracks), Event.case_id.is_not(None)
-            )
-        )
-        latest: dict[tuple[str, uuid.UUID], tuple[datetime, int]] = {}
-        for device_id, track_id, case_id, observed_at in rows:
-            key = (device_id, track_id)
-            if case_id is not None and (key not in latest or observed_at > latest[key][0]):
-                latest[key] = (observed_at, case_id)
-        for key, (_, case_id) in latest.items():
-            self._track_case.setdefault(key, case_id)  # this batch's own assignment wins
+        self.cases.preload(self.session, [self.scope(e) for e in fresh], join_from, finished_from)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -179,7 +139,7 @@ class IngestBatch:
         if event.event_id in self._stored or event.event_id in self._known:
             return IngestOutcome(event.event_id, False, None)
         rule = self.settings.rule(event.violation_type)
-        decision = match_event(event, self._candidates(event), rule, self.now)
+        decision = match_event(event, self.cases.candidates(search_scope(event, rule)), rule, self.now)
         if decision.action is MatchAction.join:
             assert decision.case_id is not None
             record = self.cases.records[decision.case_id]
@@ -190,7 +150,7 @@ class IngestBatch:
         record.count_event(event, self.now)
         self._event_rows.append((_event_row(event, self.now, raw), record))
         self._stored.add(event.event_id)
-        self._track_case[(event.device_id, event.track_id)] = record.key
+        self.cases.assign_track(event.device_id, event.track_id, record.key)
         self.devices.saw_event(event, self.now)
         return IngestOutcome(event.event_id, True, decision.action, record)
 
@@ -200,20 +160,6 @@ class IngestBatch:
         if case is not None:
             service.seen_again(self.session, case, event, self.now)
             record.state = case.state
-
-    def _candidates(self, event: ViolationEvent) -> list[CaseCandidate]:
-        """The preloaded cases that could take ``event`` (the matcher decides which)."""
-        rule = self.settings.rule(event.violation_type)
-        kind = event.violation_type.value
-        if rule.moving or event.position is None:
-            keys = self.cases.of_track(kind, event.device_id, event.track_id)
-        else:
-            cells = cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION)
-            keys = self.cases.in_cells(kind, cells)
-        track_case = self._track_case.get((event.device_id, event.track_id))
-        if track_case is not None and track_case in self.cases.records:
-            keys.add(track_case)
-        return [self.cases.records[k].as_candidate(same_track=k == track_case) for k in keys]
 
     # -- evidence, status, telemetry ---------------------------------------------------------
 
@@ -353,11 +299,6 @@ def _event_row(event: ViolationEvent, now: datetime, raw: dict[str, Any] | None)
         received_at=now,
         raw=raw if raw is not None else event.model_dump(mode="json"),
     )
-
-
-def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _thin(points: list[Any], limit: int) -> list[Any]:
