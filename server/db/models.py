@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -224,6 +225,7 @@ class Event(Base):
         Index("ix_events_type_observed", "violation_type", "observed_at"),
         Index("ix_events_observed", "observed_at"),
         Index("ix_events_received", "received_at"),
+        Index("ix_events_device_received", "device_id", "received_at"),  # a device's recent events
     )
 
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -265,6 +267,16 @@ class Evidence(Base):
     """An evidence image in the content-addressed store (``server.evidence_store``)."""
 
     __tablename__ = "evidence"
+    __table_args__ = (
+        # Only images not yet found referenced: what the orphan quota and clean-up read.
+        Index(
+            "ix_evidence_unreferenced",
+            "device_id",
+            "received_at",
+            postgresql_where=text("referenced_at IS NULL"),
+            sqlite_where=text("referenced_at IS NULL"),
+        ),
+    )
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size_bytes: Mapped[int] = mapped_column(Integer)
@@ -274,6 +286,8 @@ class Evidence(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     device_id: Mapped[str] = mapped_column(String(64))  # the device that first sent it
     received_at: Mapped[datetime]
+    # When the orphan clean-up found an event naming it; None until then (server.ingest.orphans).
+    referenced_at: Mapped[datetime | None]
 
 
 class Rejection(Base):
