@@ -1,4 +1,4 @@
-"""The ingest worker: an MQTT client that stores messages in batches and acks them after the commit.
+"""The ingest worker's MQTT consumer: client, callbacks, inbox and acknowledgements.
 
     worker = IngestWorker(settings)
     worker.run()            # blocks; worker.stop() from a signal handler or another thread
@@ -8,17 +8,16 @@ so several workers split the load, with QoS 1, a persistent session
 (clean start off) and manual acknowledgement: a message is acknowledged only
 once the transaction that stored it has committed, so a crash at any point
 makes the broker deliver it again, and the ``event_id`` makes that harmless.
+Storing is :class:`server.ingest.storer.BatchStorer`'s job; this module acts on
+the outcome of each attempt.
 
 Bad input never stops the worker: every refused message is counted by reason
 in the ``rejections`` table, logged, and acknowledged (re-delivering it would
 not make it valid). A database outage is different: the batch is kept, not
 acknowledged, and retried with backoff.
 
-Several workers (PostgreSQL): each batch takes the advisory locks of the cells,
-tracks and evidence it touches without waiting (``locks.try_acquire``); what
-another worker holds rides along with the next batch, and after a few such
-tries is stored in a transaction that waits. Each worker needs its own client
-id, the same after a restart: its session holds the messages routed to it.
+Each worker needs its own client id, the same after a restart: its session holds
+the messages routed to it.
 """
 
 from __future__ import annotations
@@ -29,9 +28,9 @@ import queue
 import ssl
 import threading
 import time
-from collections import Counter
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
 import paho.mqtt.client as mqtt
@@ -41,17 +40,16 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.session import make_engine, session_factory
 from server.evidence_store import EvidenceStore
-from server.ingest import locks
-from server.ingest.messages import Decoded, EvidenceReceived, Rejected, RejectReason, decode
-from server.ingest.process import IngestBatch, prune_telemetry
+from server.ingest.messages import Rejected, RejectReason, decode
+from server.ingest.process import prune_telemetry
+from server.ingest.storer import MAX_DEFERRALS, BatchStorer, Received, StoreOutcome, WorkerStats
 from server.settings import ServerSettings
-from streetwatch.events import ViolationEvent, utcnow
-from streetwatch.messages import StatusMessage, TelemetryMessage
+from streetwatch.events import utcnow
 from streetwatch.topics import subscription
 
 log = logging.getLogger(__name__)
@@ -59,39 +57,10 @@ log = logging.getLogger(__name__)
 #: A session outlives a worker restart by this much; messages queue at the broker meanwhile.
 SESSION_EXPIRY_S = 7 * 24 * 3600
 PRUNE_EVERY_S = 600.0
-#: A message whose locks were busy this many batches in a row is stored in a transaction that waits.
-MAX_DEFERRALS = 3
-#: PostgreSQL SQLSTATEs worth retrying at once: deadlock detected, serialization failure.
-_RETRY_NOW = {"40P01", "40001"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Received:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    connection: int  # which connection delivered it: a message id is only valid on its own
-    decoded: Decoded
-    deferrals: int = 0  # batches that left it because another worker held its locks
-
-
-@dataclass
-class WorkerStats:
-    """Counters since the worker started (the database keeps the lasting ones)."""
-
-    received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    batches: int = 0
-    retries: int = 0
-    deferred: int = 0  # messages put off to a later batch because another worker held their locks
-    cases_opened: int = 0
 
 
 class IngestWorker:
-    """One MQTT consumer feeding :class:`~server.ingest.process.IngestBatch`."""
+    """One MQTT consumer feeding a :class:`~server.ingest.storer.BatchStorer`."""
 
     def __init__(
         self,
@@ -108,8 +77,8 @@ class IngestWorker:
         self._engine = engine
         self._own_engine = engine is None
         self._clock = clock
-        self._inbox: queue.Queue[_Received] = queue.Queue()
-        self._carried: list[_Received] = []  # deferred by the last batch, first in the next
+        self._inbox: queue.Queue[Received] = queue.Queue()
+        self._carried: list[Received] = []  # deferred by the last batch, first in the next
         self._stopping = threading.Event()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
@@ -128,6 +97,7 @@ class IngestWorker:
             tune_gc_for_throughput()
         engine = self._engine or make_engine(self.settings.database_url)
         sessions = session_factory(engine)
+        storer = BatchStorer(self.settings, sessions, self._clock, self.stats)
         mq = self.settings.mqtt
         connect_props = Properties(PacketTypes.CONNECT)
         connect_props.SessionExpiryInterval = SESSION_EXPIRY_S
@@ -140,11 +110,11 @@ class IngestWorker:
         last_prune = 0.0
         try:
             while not self._stopping.is_set():
-                batch: list[_Received] = []
+                batch: list[Received] = []
                 try:
                     batch = self._collect()
                     if batch:
-                        self._store_until_done(sessions, batch)
+                        self._store_until_done(storer, batch)
                     if time.monotonic() - last_prune > PRUNE_EVERY_S:
                         last_prune = time.monotonic()
                         self._prune(sessions)
@@ -243,11 +213,9 @@ class IngestWorker:
         except Exception as exc:  # a bug in validation must not stop the network loop
             log.exception("ingest worker %s: cannot validate %s", self.client_id, message.topic)
             decoded = Rejected(RejectReason.processing_error, f"{type(exc).__name__}: {exc}"[:500])
-        self._inbox.put(
-            _Received(message.topic, payload, message.mid, message.qos, self._connection, decoded)
-        )
+        self._inbox.put(Received(message.topic, message.mid, message.qos, self._connection, decoded))
 
-    def _ack(self, batch: list[_Received]) -> None:
+    def _ack(self, batch: list[Received]) -> None:
         current = self._connection
         for item in batch:
             # A message id from an earlier connection names nothing now; the broker re-sends
@@ -257,7 +225,7 @@ class IngestWorker:
 
     # -- batches -----------------------------------------------------------------------------
 
-    def _collect(self) -> list[_Received]:
+    def _collect(self) -> list[Received]:
         limits = self.settings.limits
         batch, self._carried = self._carried, []
         if not batch:
@@ -276,137 +244,64 @@ class IngestWorker:
                 break
         return batch
 
-    def _store_until_done(
-        self,
-        sessions: sessionmaker[Session],
-        batch: list[_Received],
-        decoded: list[Decoded] | None = None,
-        *,
-        wait: bool = False,
-    ) -> None:
-        """Store a batch and ack it once committed; wait out database outages, isolate poison messages."""
-        if decoded is None:
-            decoded = [m.decoded for m in batch]
-        delay = 0.5
-        conflicts = 0
-        while True:
-            try:
-                deferred = self._store(sessions, batch, decoded, wait=wait)
-                break
-            except DBAPIError as exc:
+    def _store_until_done(self, storer: BatchStorer, batch: list[Received]) -> None:
+        """Store a batch and ack what commits; wait out database outages, isolate poison messages."""
+        work: deque[tuple[list[Received], bool]] = deque([(batch, False)])  # (messages, wait for locks)
+        delay, conflicts = 0.5, 0
+        while work:
+            messages, wait = work[0]
+            result = storer.store(messages, wait=wait)
+            if result.outcome is StoreOutcome.outage_retry:
                 self.stats.retries += 1
-                if _sqlstate(exc) in _RETRY_NOW and conflicts < 5:
+                if result.conflict and conflicts < 5:
                     conflicts += 1  # deadlock or serialization failure: the next try usually passes
-                    log.info(
-                        "ingest worker %s: batch conflicted (%s); retrying", self.client_id, _sqlstate(exc)
-                    )
+                    log.info("ingest worker %s: batch conflicted; retrying", self.client_id)
                     continue
-                if not isinstance(exc, IntegrityError | DataError) or _is_failed_rejection(decoded):
-                    # The database itself is unwell (down, read-only, not migrated): keep the batch
-                    # unacknowledged and try again; stopping leaves it with the broker.
-                    if self._stopping.is_set():
-                        log.warning(
-                            "ingest worker %s: stopping with %d messages unstored; the broker keeps them",
-                            self.client_id,
-                            len(batch),
-                        )
-                        return
+                # The database itself is unwell (down, read-only, not migrated): keep the batch
+                # unacknowledged and try again; stopping leaves it with the broker.
+                if self._stopping.is_set():
+                    unstored = sum(len(m) for m, _ in work)
                     log.warning(
-                        "ingest worker %s: database unavailable (%s); retrying in %.1fs",
+                        "ingest worker %s: stopping with %d messages unstored; the broker keeps them",
                         self.client_id,
-                        str(exc.orig or exc).splitlines()[0],
-                        delay,
+                        unstored,
                     )
-                    self._stopping.wait(delay)
-                    delay = min(delay * 2, 30.0)
-                    continue
-                failure: Exception = exc
-            except Exception as exc:
-                failure = exc
-            # Something in the batch breaks the code or violates a constraint: find it.
-            if len(batch) > 1:
+                    return
                 log.warning(
-                    "ingest worker %s: batch failed (%s); storing one by one", self.client_id, failure
+                    "ingest worker %s: database unavailable (%s); retrying in %.1fs",
+                    self.client_id,
+                    _first_line(result.failure),
+                    delay,
                 )
-                for message, item in zip(batch, decoded, strict=True):
-                    self._store_until_done(sessions, [message], [item], wait=True)
-                return
-            log.error("ingest worker %s: cannot store %s", self.client_id, batch[0].topic, exc_info=failure)
-            detail = f"{type(failure).__name__}: {failure}"[:500]
-            decoded = [Rejected(RejectReason.processing_error, detail)]
-        done = [m for i, m in enumerate(batch) if i not in deferred]
-        self.stats.received += len(done)
-        self.stats.batches += 1
-        self._ack(done)
-        if deferred:
-            # Contended messages ride along with the next batch, which tries their locks again
-            # (the other worker has usually committed by then); after a few tries they wait.
-            later = [replace(batch[i], deferrals=batch[i].deferrals + 1) for i in sorted(deferred)]
-            self._carried.extend(m for m in later if m.deferrals < MAX_DEFERRALS)
-            urgent = [m for m in later if m.deferrals >= MAX_DEFERRALS]
-            if urgent:
-                self._store_until_done(sessions, urgent, [m.decoded for m in urgent], wait=True)
-
-    def _store(
-        self, sessions: sessionmaker[Session], batch: list[_Received], decoded: list[Decoded], *, wait: bool
-    ) -> set[int]:
-        """Store what of the batch can be stored now; return the indices left for later.
-
-        With ``wait`` false, messages whose locks another worker holds are not waited for:
-        the rest is committed (and acked) at once and those few go to the next batch. Two
-        workers in the same streets thus overlap instead of taking turns by batch.
-        """
-        stored = duplicates = opened = 0
-        rejected: Counter[str] = Counter()
-        with sessions.begin() as session:
-            ingest = IngestBatch(session, self.settings, self._clock())
-            names = [self._lock_names(item) for item in decoded]
-            wanted = set().union(*names)
-            if wait:
-                locks.acquire(session, wanted)
-                deferred: set[int] = set()
-            else:
-                held = locks.try_acquire(session, wanted)
-                deferred = {i for i, needed in enumerate(names) if not needed <= held}
-            ingest.preload(
-                d for i, d in enumerate(decoded) if isinstance(d, ViolationEvent) and i not in deferred
-            )
-            for index, (message, item) in enumerate(zip(batch, decoded, strict=True)):
-                if index in deferred:
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            work.popleft()
+            delay, conflicts = 0.5, 0
+            if result.outcome is StoreOutcome.isolate_one:
+                # Something in the batch breaks the code or violates a constraint: find it.
+                failure = result.failure
+                if len(messages) > 1:
+                    log.warning(
+                        "ingest worker %s: batch failed (%s); storing one by one", self.client_id, failure
+                    )
+                    work.extendleft(([m], True) for m in reversed(messages))
                     continue
-                if isinstance(item, ViolationEvent):
-                    outcome = ingest.add_event(item)
-                    stored += outcome.stored
-                    duplicates += not outcome.stored
-                    opened += outcome.action is not None and outcome.action.value != "join"
-                elif isinstance(item, EvidenceReceived):
-                    ingest.add_evidence(item.stored, item.device_id)
-                elif isinstance(item, StatusMessage):
-                    ingest.add_status(item)
-                elif isinstance(item, TelemetryMessage):
-                    ingest.add_telemetry(item)
-                else:
-                    ingest.reject(item.reason.value, message.topic, item.detail)
-                    rejected[item.reason.value] += 1
-            ingest.finish()
-        for message, item in zip(batch, decoded, strict=True):
-            if isinstance(item, Rejected):
-                log.warning("ingest: rejected %s (%s): %s", message.topic, item.reason.value, item.detail)
-        self.stats.stored += stored
-        self.stats.duplicates += duplicates
-        self.stats.cases_opened += opened
-        self.stats.rejected.update(rejected)
-        self.stats.deferred += len(deferred)
-        return deferred
-
-    def _lock_names(self, item: Decoded) -> set[str]:
-        if isinstance(item, ViolationEvent):
-            return locks.event_lock_names(item, self.settings)
-        if isinstance(item, EvidenceReceived):
-            return locks.evidence_lock_names(item.stored.sha256)
-        if isinstance(item, TelemetryMessage):
-            return locks.telemetry_lock_names(item, self.settings)
-        return set()
+                log.error(
+                    "ingest worker %s: cannot store %s", self.client_id, messages[0].topic, exc_info=failure
+                )
+                detail = f"{type(failure).__name__}: {failure}"
+                work.appendleft(([messages[0].refused(RejectReason.processing_error, detail)], True))
+                continue
+            self._ack(result.done)
+            if result.outcome is StoreOutcome.deferred:
+                # Contended messages ride along with the next batch, which tries their locks again
+                # (the other worker has usually committed by then); after a few tries they wait.
+                later = [replace(m, deferrals=m.deferrals + 1) for m in result.deferred]
+                self._carried.extend(m for m in later if m.deferrals < MAX_DEFERRALS)
+                urgent = [m for m in later if m.deferrals >= MAX_DEFERRALS]
+                if urgent:
+                    work.append((urgent, True))
 
     def _prune(self, sessions: sessionmaker[Session]) -> None:
         try:
@@ -430,9 +325,7 @@ def tune_gc_for_throughput() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def _is_failed_rejection(decoded: list[Decoded]) -> bool:
-    return len(decoded) == 1 and isinstance(decoded[0], Rejected)
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None)
+def _first_line(failure: Exception | None) -> str:
+    cause = getattr(failure, "orig", None) or failure
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__
