@@ -117,6 +117,19 @@ def test_short_occlusion_keeps_the_id_long_one_gets_a_new_id() -> None:
     assert new_id != first_id
 
 
+def test_a_track_past_its_timeout_does_not_capture_a_box_after_a_gap_in_the_frames() -> None:
+    # No frame arrives for longer than the timeout (a stalled stream, the next photo of a replay):
+    # the old track is gone, so the box at the same spot is a new object with a new id.
+    tracker = ByteTracker(TrackerConfig(lost_timeout_s=3.0))
+    box = (100, 100, 160, 220, 0.9, 7)
+    tracker.update(dets(box), T0)
+    (old_id,) = ids(tracker.update(dets(box), T0 + timedelta(seconds=1)))
+    later = T0 + timedelta(seconds=60)
+    assert len(tracker.update(dets(box), later)) == 0  # tentative, not the old track continued
+    (new_id,) = ids(tracker.update(dets(box), later + timedelta(seconds=1)))
+    assert new_id != old_id
+
+
 @pytest.mark.parametrize("fps", [2, 30])
 def test_timeout_is_measured_in_time_not_frames(fps: float) -> None:
     tracker = ByteTracker(TrackerConfig(lost_timeout_s=2.0))
