@@ -17,23 +17,48 @@ the server accepting the previous version for one release.
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import JsonDict
 
 from streetwatch.errors import PayloadError
+from streetwatch.wire_json import load_wire_object
 
 SCHEMA_VERSION: Literal[1] = 1
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 #: Device ids become MQTT topic levels and file names on the server: keep them tame.
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 #: Anything bigger is not an event (evidence images travel separately).
 MAX_EVENT_BYTES = 64 * 1024
+
+#: Counters stored in 32-bit integer columns (PostgreSQL INTEGER).
+MAX_INT32 = 2**31 - 1
+#: A JPEG cannot be wider or taller than this; nor can the frame an event describes.
+MAX_FRAME_SIDE = 65_535
+
+#: Times on the wire: RFC 3339 with a zone ("Z" or an offset); the server refuses naive ones.
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
+_RFC3339 = re.compile(RFC3339_PATTERN)
+#: Times outside [1970, 2100) are refused: no real clock says them, and far ones overflow
+#: when shifted to UTC. A box that booted without a clock says 1970 and is still heard.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
 class ViolationType(str, Enum):
@@ -53,16 +78,51 @@ class Lifecycle(str, Enum):
     end = "end"  # no longer seen (left the view, removed, or the track was lost)
 
 
+def _rfc3339_text(value: object) -> object:
+    # JSON input arrives as text and is parsed here (strict mode would refuse a str afterwards);
+    # Python callers (the edge) pass datetime objects, which go through unchanged.
+    if not isinstance(value, str):
+        return value
+    if not _RFC3339.match(value):
+        raise ValueError(
+            f"time {value[:40]!r} is not RFC 3339 with a zone, e.g. 2026-05-01T08:00:00Z or +08:00"
+        )
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise ValueError(f"time {value!r} is not a valid date and time") from None
+
+
 def _require_utc(value: datetime) -> datetime:
-    return as_utc(value, "time")
+    if value.tzinfo is None:
+        raise ValueError(f"time must carry a timezone (UTC), got naive {value.isoformat()}")
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00
+        raise ValueError(f"time {value.isoformat()} is outside the supported range") from None
+    if not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise ValueError(f"time {utc.isoformat()} is outside 1970-01-01 .. 2100-01-01 (UTC)")
+    return utc
 
 
 #: A timezone-aware datetime, normalised to UTC; a naive one is refused (its zone is unknowable).
-UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_rfc3339_text),
+    AfterValidator(_require_utc),
+    Field(
+        json_schema_extra={
+            "pattern": RFC3339_PATTERN,
+            "formatMinimum": EARLIEST_TIME.isoformat().replace("+00:00", "Z"),
+            "formatExclusiveMaximum": LATEST_TIME.isoformat().replace("+00:00", "Z"),
+        }
+    ),
+]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: NaN and infinities are refused in every float, from JSON or from Python.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Position(_Strict):
@@ -71,12 +131,17 @@ class Position(_Strict):
     lat: float = Field(ge=-90, le=90, description="Latitude in degrees, WGS 84.")
     lon: float = Field(ge=-180, le=180, description="Longitude in degrees, WGS 84.")
     accuracy_m: float | None = Field(
-        default=None, ge=0, description="Estimated horizontal error in metres (from HDOP or config)."
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Estimated horizontal error in metres (from HDOP or config).",
     )
     heading_deg: float | None = Field(
         default=None, ge=0, lt=360, description="Course over ground, degrees clockwise from true north."
     )
-    speed_mps: float | None = Field(default=None, ge=0, description="Speed over ground in metres per second.")
+    speed_mps: float | None = Field(
+        default=None, ge=0, le=1_000, description="Speed over ground in metres per second."
+    )
     source: Literal["fixed", "nmea", "gpx"] = Field(description="Where the fix came from.")
 
 
@@ -93,9 +158,9 @@ class EvidenceRef(_Strict):
     frame_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the annotated full-frame JPEG."
     )
-    frame_bytes: int = Field(gt=0, description="Size of the full-frame JPEG in bytes.")
+    frame_bytes: int = Field(gt=0, le=MAX_INT32, description="Size of the full-frame JPEG in bytes.")
     crop_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the crop JPEG.")
-    crop_bytes: int = Field(gt=0, description="Size of the crop JPEG in bytes.")
+    crop_bytes: int = Field(gt=0, le=MAX_INT32, description="Size of the crop JPEG in bytes.")
     clean_sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -104,7 +169,9 @@ class EvidenceRef(_Strict):
             " turns into training data. Null when the box does not keep clean frames."
         ),
     )
-    clean_bytes: int | None = Field(default=None, gt=0, description="Size of the clean frame JPEG in bytes.")
+    clean_bytes: int | None = Field(
+        default=None, gt=0, le=MAX_INT32, description="Size of the clean frame JPEG in bytes."
+    )
     captured_at: UtcDatetime = Field(description="UTC time of the frame the evidence was cut from.")
 
     @model_validator(mode="after")
@@ -114,14 +181,30 @@ class EvidenceRef(_Strict):
         return self
 
 
+#: One box coordinate: pixels of the frame, with the one-pixel tolerance the edge's rounding needs.
+_BoxCoordinate = Annotated[float, Field(ge=-1, le=MAX_FRAME_SIDE + 1)]
+
 Box = Annotated[
-    tuple[float, float, float, float],
-    Field(description="Box [x1, y1, x2, y2] in pixels of the original frame."),
+    tuple[_BoxCoordinate, _BoxCoordinate, _BoxCoordinate, _BoxCoordinate],
+    Field(
+        description="Box [x1, y1, x2, y2] in pixels of the original frame: x2 > x1, y2 > y1, and inside "
+        "the frame (-1 <= x1, y1; x2 <= frame_width + 1; y2 <= frame_height + 1)."
+    ),
 ]
+
+
+def _schema_requires_version(schema: JsonDict) -> None:
+    # Python callers may leave schema_version out (it defaults); on the wire it is required.
+    required = schema.setdefault("required", [])
+    assert isinstance(required, list)
+    if "schema_version" not in required:
+        required.insert(0, "schema_version")
 
 
 class ViolationEvent(_Strict):
     """One observation of a tracked violation, as published by an edge box."""
+
+    model_config = ConfigDict(json_schema_extra=_schema_requires_version)
 
     schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Version of this schema.")
     event_id: UUID = Field(description="Unique id of this message; stable across re-sends.")
@@ -130,7 +213,7 @@ class ViolationEvent(_Strict):
         default="cam0", pattern=DEVICE_ID_PATTERN, description="Which camera of the box saw it."
     )
     track_id: UUID = Field(description="Stable id of the tracked violation on this device.")
-    sequence: int = Field(ge=0, description="Order of this event within its track (new = 0).")
+    sequence: int = Field(ge=0, le=MAX_INT32, description="Order of this event within its track (new = 0).")
     lifecycle: Lifecycle = Field(description="new / update / end of the tracked violation.")
     violation_type: ViolationType = Field(description="Which violation this is.")
     candidate: bool = Field(
@@ -139,11 +222,11 @@ class ViolationEvent(_Strict):
     detector_class: str = Field(min_length=1, max_length=64, description="The detector's class name.")
     score: float = Field(ge=0, le=1, description="Confirmed score (median over the confirming frames).")
     box: Box
-    frame_width: int = Field(gt=0, description="Width of the frame in pixels.")
-    frame_height: int = Field(gt=0, description="Height of the frame in pixels.")
+    frame_width: int = Field(gt=0, le=MAX_FRAME_SIDE, description="Width of the frame in pixels.")
+    frame_height: int = Field(gt=0, le=MAX_FRAME_SIDE, description="Height of the frame in pixels.")
     observed_at: UtcDatetime = Field(description="UTC time of the frame this event describes.")
     first_seen_at: UtcDatetime = Field(description="UTC time the track was first seen.")
-    frames_seen: int = Field(ge=1, description="Frames in which the track was detected so far.")
+    frames_seen: int = Field(ge=1, le=MAX_INT32, description="Frames in which the track was detected so far.")
     position: Position | None = Field(description="Camera position at observed_at; null without a fix.")
     model: ModelRef
     evidence: EvidenceRef | None = Field(
@@ -173,27 +256,34 @@ class ViolationEvent(_Strict):
         size = len(payload)
         if size > MAX_EVENT_BYTES:
             raise PayloadError(f"event payload is {size} bytes; the limit is {MAX_EVENT_BYTES}")
-        raw = decode_json_object(payload, "event")
+        raw, text = load_wire_object(payload, "event")
         version = raw.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if type(version) is not int or version != SCHEMA_VERSION:  # true and 1.0 are not 1
             raise PayloadError(f"unsupported schema_version {version!r}; this build reads {SCHEMA_VERSION}")
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise PayloadError(
-                f"event payload does not follow the schema: {summarise_validation_error(exc)}"
-            ) from exc
+        return validate_wire(cls, text, "event")
+
+
+def validate_wire(model: type[_Model], text: str, what: str) -> _Model:
+    """Validate JSON text from the wire in strict mode: no value of the wrong JSON type is converted.
+
+    Lax mode would read ``"0.8"`` as 0.8, ``"yes"`` as true, ``true`` as 1.0 and a Unix number
+    as a time; strict mode refuses each, as the published schema does.
+    """
+    try:
+        return model.model_validate_json(text, strict=True)
+    except ValidationError as exc:
+        raise PayloadError(
+            f"{what} payload does not follow the schema: {summarise_validation_error(exc)}"
+        ) from exc
 
 
 def decode_json_object(payload: bytes | str, what: str) -> dict[str, Any]:
-    """Decode a payload that must be one JSON object; :class:`PayloadError` says what it was instead."""
-    try:
-        raw = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"{what} payload is not JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise PayloadError(f"{what} payload must be a JSON object, got {type(raw).__name__}")
-    return raw
+    """Decode a payload that must be one JSON object; :class:`PayloadError` says what it was instead.
+
+    The checks of :func:`streetwatch.wire_json.load_wire_object` apply (UTF-8 only, no NaN,
+    64-bit integers, no NUL, bounded nesting).
+    """
+    return load_wire_object(payload, what)[0]
 
 
 def event_json_schema() -> dict[str, object]:

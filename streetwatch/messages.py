@@ -13,6 +13,7 @@ that type (extra keys forbidden there too) and logs and ignores what it does not
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
@@ -25,7 +26,9 @@ from streetwatch.events import (
     UtcDatetime,
     decode_json_object,
     summarise_validation_error,
+    validate_wire,
 )
+from streetwatch.wire_json import load_wire_object
 
 #: Commands are small; anything bigger is refused before parsing.
 MAX_COMMAND_BYTES = 16 * 1024
@@ -37,8 +40,13 @@ COMMAND_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 _M = TypeVar("_M", bound=BaseModel)
 
 
+#: Coverage points in one telemetry report (the box thins its track to fit).
+MAX_COVERAGE_POINTS = 10_000
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Wire input is validated in strict mode (:func:`streetwatch.events.validate_wire`).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def to_json(self) -> bytes:
         """Compact UTF-8 JSON, the exact bytes published on MQTT."""
@@ -84,13 +92,29 @@ class CoveragePoint(_Strict):
 
 
 class OutboxDepth(_Strict):
-    """What is waiting on the box's disk to be delivered."""
+    """What is waiting on the box's disk to be delivered (until the server acknowledges it as stored)."""
 
-    events: int = Field(ge=0, description="Events not yet acknowledged by the broker.")
-    evidence: int = Field(ge=0, description="Evidence images not yet acknowledged by the broker.")
+    events: int = Field(ge=0, description="Events the server has not yet acknowledged as stored.")
+    evidence: int = Field(ge=0, description="Evidence images the server has not yet acknowledged as stored.")
     bytes: int = Field(ge=0, description="Payload bytes of all waiting messages.")
     oldest_at: UtcDatetime | None = Field(
         default=None, description="UTC creation time of the oldest message."
+    )
+    sent_events: int = Field(
+        default=0,
+        ge=0,
+        description="Of `events`: taken by the broker, waiting for the server's acknowledgement.",
+    )
+    sent_evidence: int = Field(
+        default=0,
+        ge=0,
+        description="Of `evidence`: taken by the broker, waiting for the server's acknowledgement.",
+    )
+    resent: int = Field(
+        default=0,
+        ge=0,
+        description="Messages sent again because the server had not acknowledged them in time, counted "
+        "since the outbox was created.",
     )
 
 
@@ -106,15 +130,22 @@ class TelemetryMessage(_Message):
     frames: int = Field(ge=0, description="Frames processed during the period.")
     fps: float = Field(ge=0, description="frames / period_s.")
     coverage: list[CoveragePoint] = Field(
-        default_factory=list, description="Position track since the previous report, thinned, oldest first."
+        default_factory=list,
+        max_length=MAX_COVERAGE_POINTS,
+        description="Position track since the previous report, thinned, oldest first. The server refuses "
+        "a report whose track is not in time order, runs ahead of its clock, or moves implausibly fast.",
     )
     outbox: OutboxDepth
-    dropped: dict[str, int] = Field(
+    dropped: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict,
         description="Messages the box gave up on, by reason, counted since the outbox was created.",
     )
-    cpu_temp_c: float | None = Field(default=None, description="CPU temperature, when a sensor is readable.")
-    gpu_temp_c: float | None = Field(default=None, description="GPU temperature (Jetson), when readable.")
+    cpu_temp_c: float | None = Field(
+        default=None, ge=-273.15, le=1000, description="CPU temperature, when a sensor is readable."
+    )
+    gpu_temp_c: float | None = Field(
+        default=None, ge=-273.15, le=1000, description="GPU temperature (Jetson), when readable."
+    )
 
 
 #: Ids per acknowledgement message: keeps one ack well under the 64 KiB payload limit.
@@ -184,19 +215,15 @@ def parse_command_header(payload: bytes | str) -> tuple[CommandHeader, dict[str,
 
 
 def _parse(cls: type[_M], payload: bytes | str, what: str) -> _M:
-    raw = decode_json_object(payload, what)
-    try:
-        return cls.model_validate(raw)
-    except ValidationError as exc:
-        raise PayloadError(
-            f"{what} payload does not follow the schema: {summarise_validation_error(exc)}"
-        ) from exc
+    _, text = load_wire_object(payload, what)
+    return validate_wire(cls, text, what)
 
 
 def validate_command(model: type[_C], raw: dict[str, Any]) -> _C:
-    """Validate a decoded command against its typed model; :class:`PayloadError` says what is wrong."""
+    """Validate a decoded command against its typed model (strict, as all wire input);
+    :class:`PayloadError` says what is wrong."""
     try:
-        return model.model_validate(raw)
+        return model.model_validate_json(json.dumps(raw), strict=True)
     except ValidationError as exc:
         raise PayloadError(
             f"command {raw.get('type')!r} is invalid: {summarise_validation_error(exc)}"
