@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.session import make_engine, session_factory
 from server.evidence_store import EvidenceStore
+from server.ingest.decoding import DecodeLanes, RawMessage
 from server.ingest.messages import Rejected, RejectReason, decode
 from server.ingest.process import prune_telemetry
 from server.ingest.storer import MAX_DEFERRALS, BatchStorer, Received, StoreOutcome, WorkerStats
@@ -87,6 +88,7 @@ class IngestWorker:
         self._thread: threading.Thread | None = None
         self.stats = WorkerStats()
         self.store = EvidenceStore(settings.evidence_dir)
+        self._lanes = DecodeLanes(self._decode, self._inbox.put, name=f"ingest-{self.client_id}")
         self._client = self._make_client()
 
     # -- life cycle --------------------------------------------------------------------------
@@ -102,6 +104,7 @@ class IngestWorker:
         connect_props = Properties(PacketTypes.CONNECT)
         connect_props.SessionExpiryInterval = SESSION_EXPIRY_S
         connect_props.ReceiveMaximum = mq.receive_maximum
+        self._lanes.start()
         self._client.connect_async(
             mq.host, mq.port, mq.keepalive_s, clean_start=False, properties=connect_props
         )
@@ -127,6 +130,7 @@ class IngestWorker:
         finally:
             self._client.disconnect()
             self._client.loop_stop()
+            self._lanes.stop()
             if self._own_engine:
                 engine.dispose()
             log.info("ingest worker %s: stopped (%s)", self.client_id, self.stats)
@@ -205,15 +209,19 @@ class IngestWorker:
             log.warning("ingest worker %s: disconnected (%s); reconnecting", self.client_id, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
-        # Validation runs here, on the network thread, while the storing thread waits on the
-        # database: the two overlap instead of taking turns.
-        payload = bytes(message.payload)
+        # Only hand the bytes over: validation runs on the decode lanes, so a slow or huge
+        # payload never holds up keepalives, acks or other devices' messages on this thread.
+        raw = RawMessage(message.topic, bytes(message.payload), message.mid, message.qos, self._connection)
+        self._lanes.submit(raw)
+
+    def _decode(self, raw: RawMessage) -> Received:
+        """Validate one message (on a decode lane); a bug in validation becomes a refusal."""
         try:
-            decoded = decode(message.topic, payload, self.settings.limits, self.store)
-        except Exception as exc:  # a bug in validation must not stop the network loop
-            log.exception("ingest worker %s: cannot validate %s", self.client_id, message.topic)
+            decoded = decode(raw.topic, raw.payload, self.settings.limits, self.store)
+        except Exception as exc:
+            log.exception("ingest worker %s: cannot validate %s", self.client_id, raw.topic)
             decoded = Rejected(RejectReason.processing_error, f"{type(exc).__name__}: {exc}"[:500])
-        self._inbox.put(Received(message.topic, message.mid, message.qos, self._connection, decoded))
+        return Received(raw.topic, raw.mid, raw.qos, raw.connection, decoded)
 
     def _ack(self, batch: list[Received]) -> None:
         current = self._connection

@@ -316,3 +316,54 @@ def test_events_published_while_the_worker_is_down_arrive_after_its_restart(
         wait_for(lambda: counter(sessions, Event)() == len(events))
     finally:
         worker.stop()
+
+
+def test_a_slow_decode_holds_up_neither_the_connection_nor_other_devices(
+    migrated_url: str,
+    sessions,
+    broker: MosquittoBroker,
+    publisher: Publisher,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One payload that takes longer to validate than the keepalive allows (a huge image, say)."""
+    import threading
+
+    import server.ingest.worker as worker_module
+    from server.ingest.decoding import lane_of
+
+    slow_device, fast_device = (
+        "van-slow",
+        next(
+            f"van-{i}"
+            for i in range(100)
+            if lane_of(events_topic(f"van-{i}")) != lane_of(events_topic("van-slow"))
+        ),
+    )
+    release, entered = threading.Event(), threading.Event()
+    real_decode = worker_module.decode
+
+    def decode(topic: str, payload: bytes, *args: object) -> object:
+        if f"/{slow_device}/" in topic:
+            entered.set()
+            release.wait(30)
+        return real_decode(topic, payload, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_module, "decode", decode)
+    settings = settings_for(migrated_url, broker, tmp_path)
+    settings = settings.model_copy(update={"mqtt": MqttSettings(port=broker.port, keepalive_s=5)})
+    worker = started(settings)
+    try:
+        publisher.send(events_topic(slow_device), make_event(device_id=slow_device).to_json())
+        assert entered.wait(10)
+        fast = [make_event(device_id=fast_device, north_m=100 * i) for i in range(5)]
+        for event in fast:
+            publisher.send(events_topic(fast_device), event.to_json())
+        wait_for(lambda: counter(sessions, Event)() == len(fast), timeout=10)
+        time.sleep(9)  # beyond 1.5 x keepalive: a blocked network thread would lose the connection
+        assert worker._connection == 1, "the worker had to reconnect while a payload was validated"
+        release.set()
+        wait_for(lambda: counter(sessions, Event)() == len(fast) + 1)
+    finally:
+        release.set()
+        worker.stop()
