@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from server import metrics, open311
-from server.api import cases, devices, events, evidence, labels, reviews, users
+from server.api import bulk, cases, devices, events, evidence, labels, options, reviews, stats, users
 from server.api.links import API_PREFIX
 from server.api.query import QueryError
 from server.db.session import make_engine, read_session_factory, session_factory
@@ -60,10 +60,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.read_sessions = read_session_factory(engine)
     app.state.evidence_store = EvidenceStore(settings.evidence_dir)
     # The class names a reviewer may give as a label: a typo must not become training data.
-    app.state.label_names = frozenset(load_taxonomy(settings.taxonomy).class_names())
+    # Also the review attributes each violation type defines (truck load, vending setup).
+    app.state.taxonomy = load_taxonomy(settings.taxonomy)
+    app.state.label_names = frozenset(app.state.taxonomy.class_names())
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (devices, events, cases, reviews, labels, evidence, users):
+    for module in (devices, events, cases, reviews, bulk, labels, evidence, options, stats, users):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(open311.build_router())

@@ -96,3 +96,29 @@ def _decode(cursor: str) -> tuple[str, Any, Any]:
     if not isinstance(field, str) or not isinstance(last_id, str | int):
         raise QueryError("cursor", _MALFORMED)
     return field, value, last_id
+
+
+#: The queue's default order: most urgent priority first (1 before 5), then newest, then id.
+URGENT = "urgent"
+
+
+def encode_urgent_cursor(case: Case) -> str:
+    value = [case.priority, case.last_event_at.isoformat()]
+    return base64.urlsafe_b64encode(json.dumps([URGENT, value, case.id]).encode()).decode().rstrip("=")
+
+
+def after_urgent_cursor(cursor: str) -> ColumnElement[bool]:
+    """SQL condition: cases after the cursor's case in (priority asc, last_event_at desc, id desc)."""
+    field, value, last_id = _decode(cursor)
+    if field != URGENT:
+        raise QueryError("cursor", f"was made for sort {field!r}; pass the same sort as the first page")
+    try:
+        priority, seen = int(value[0]), datetime.fromisoformat(value[1])
+        row_id = _int_id(last_id)
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise QueryError("cursor", _MALFORMED) from None
+    return or_(
+        Case.priority > priority,
+        and_(Case.priority == priority, Case.last_event_at < seen),
+        and_(Case.priority == priority, Case.last_event_at == seen, Case.id < row_id),
+    )

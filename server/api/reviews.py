@@ -3,31 +3,45 @@
 =========  ===============================================================
 action     new state
 =========  ===============================================================
-confirm    confirmed
-reject     rejected
+confirm    confirmed (may carry a label and review data)
+reject     rejected (``reject_reason`` from the fixed set; a label; review data)
 dispatch   dispatched (``team`` required; re-dispatching re-assigns)
 resolve    resolved
 close      closed (final)
 reopen     rejected -> new; resolved -> confirmed; possibly_resolved -> the
            state it had before the patrol pass
+relabel    unchanged: the class the object is labelled as (``label``)
+annotate   unchanged: corrected box, added boxes, attributes (``review``)
+note       unchanged: ``reason`` is the note (closed cases take notes too)
+merge      closed, with its events moved to ``into_case_id`` (:mod:`server.cases.merge`)
 =========  ===============================================================
 
-A move the workflow does not allow answers 409 with the allowed moves.
+A move the workflow does not allow, or one on a case that is no longer in ``expected_state``,
+answers 409 with the case's state now (``{"detail", "case_id", "state", "expected_state"}``).
+``docs/api-review.md`` is the contract the console is built on.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request, status
-from sqlalchemy import select
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from server.api.cases import case_detail, load_case
 from server.api.deps import ReviewerDep, SessionDep, utcnow
 from server.api.links import EvidenceLinks
 from server.api.schemas.cases import CaseAction, CaseActionCreate, CaseDetail
-from server.cases.service import transition
-from server.cases.workflow import CaseNotFoundError, InvalidTransitionError
-from server.db.models import Case, CaseState, CaseTransition
+from server.api.schemas.reviews import ReviewIn
+from server.cases.merge import merge_case
+from server.cases.review import AttributeChange, ReviewChange, ReviewError, apply_review
+from server.cases.service import lock_case, record_step, state_before_possibly_resolved, transition
+from server.cases.workflow import CaseNotFoundError, InvalidTransitionError, check_transition
+from server.db.models import Case, CaseState
+from training.datasets.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/cases", tags=["reviews"])
 
@@ -38,96 +52,208 @@ _TARGETS: dict[CaseAction, CaseState] = {
     CaseAction.resolve: CaseState.resolved,
     CaseAction.close: CaseState.closed,
 }
+_LABELLED = (CaseAction.confirm, CaseAction.reject, CaseAction.relabel)
+_REVIEWED = (CaseAction.confirm, CaseAction.reject, CaseAction.annotate)
 
 
-def check_label(request: Request, body: CaseActionCreate) -> None:
-    """A label names a detector class of the taxonomy, and only a confirm or a reject carries one."""
-    if body.label is None:
+@dataclass(frozen=True)
+class ReviewContext:
+    """What actions are checked against: the taxonomy's classes and attributes."""
+
+    taxonomy: Taxonomy
+    classes: frozenset[str]
+
+    @classmethod
+    def of(cls, request: Request) -> ReviewContext:
+        return cls(taxonomy=request.app.state.taxonomy, classes=request.app.state.label_names)
+
+
+def unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=message)
+
+
+def check_body(body: CaseActionCreate, context: ReviewContext) -> None:
+    """422 for a body that does not fit its action; nothing is looked up in the database."""
+    action = body.action
+    if action is CaseAction.dispatch and not body.team:
+        raise unprocessable("dispatch needs a team (or grid) name")
+    if action is not CaseAction.dispatch and body.team is not None:
+        raise unprocessable(f"team is only for dispatch, not {action.value}")
+    if body.label is not None:
+        if action not in _LABELLED:
+            raise unprocessable(f"label is only for confirm or reject (or relabel), not {action.value}")
+        if body.label not in context.classes:
+            raise unprocessable(
+                f"label {body.label!r} is not a detector class of the taxonomy; known: "
+                + ", ".join(sorted(context.classes))
+            )
+    if action is CaseAction.relabel and body.label is None:
+        raise unprocessable("relabel needs a label: the detector class the object is")
+    if body.reject_reason is not None and action is not CaseAction.reject:
+        raise unprocessable(f"reject_reason is only for reject, not {action.value}")
+    if body.review is not None and action not in _REVIEWED:
+        raise unprocessable(f"review is only for confirm, reject or annotate, not {action.value}")
+    if action is CaseAction.annotate and (body.review is None or review_change(body.review).is_empty()):
+        raise unprocessable("annotate needs a review with a box, added_boxes, attributes or event_id")
+    if (body.into_case_id is not None) != (action is CaseAction.merge):
+        raise unprocessable("merge needs into_case_id, and only merge takes it")
+    if action is CaseAction.note and not body.reason.strip():
+        raise unprocessable("a note needs its text in reason")
+
+
+def review_change(review: ReviewIn) -> ReviewChange:
+    attributes: dict[str, AttributeChange | None] | None = None
+    if review.attributes is not None:
+        attributes = {
+            name: None if a is None else AttributeChange(value=a.value, box=a.box)
+            for name, a in review.attributes.items()
+        }
+    return ReviewChange(
+        event_id=review.event_id,
+        box_given="box" in review.model_fields_set,
+        box=review.box,
+        added_boxes=None
+        if review.added_boxes is None
+        else [(b.class_name, b.box) for b in review.added_boxes],
+        attributes=attributes,
+    )
+
+
+def perform(
+    session: Session,
+    case_id: int,
+    body: CaseActionCreate,
+    actor: str,
+    context: ReviewContext,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Do ``body`` on case ``case_id`` in ``session`` (not committed).
+
+    Raises :class:`CaseNotFoundError`, :class:`InvalidTransitionError` (409) or
+    :class:`ReviewError` (422).
+    """
+    action = body.action
+    details: dict[str, Any] = dict(extra or {})
+    if action is CaseAction.merge:
+        assert body.into_case_id is not None  # check_body saw to it
+        merge_case(
+            session, case_id, body.into_case_id, actor, body.reason,
+            expected=body.expected_state, details=details or None, now=now,
+        )  # fmt: skip
         return
-    if body.action not in (CaseAction.confirm, CaseAction.reject):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"label is only for confirm or reject, not {body.action.value}",
-        )
-    known: frozenset[str] = request.app.state.label_names
-    if body.label not in known:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"label {body.label!r} is not a detector class of the taxonomy; known: "
-            + ", ".join(sorted(known)),
-        )
+    case = lock_case(session, case_id, body.expected_state)
+    current = CaseState(case.state)
+    if action in (CaseAction.note, CaseAction.relabel, CaseAction.annotate):
+        if body.review is not None:
+            if current is CaseState.closed:
+                raise InvalidTransitionError(
+                    f"case {case_id} is closed; it takes notes only", case_id=case_id, state=current
+                )
+            details["review"] = _apply(session, case, body.review, actor, context, now)
+        record_step(
+            session, case_id, actor, body.reason, action.value, label=body.label,
+            details=details or None, now=now, allow_closed=action is CaseAction.note,
+        )  # fmt: skip
+        return
+    target = _TARGETS.get(action) or reopen_target(session, case)
+    # Reopening back into "dispatched" keeps the team it was dispatched to.
+    team = body.team if action is CaseAction.dispatch else None
+    if target is CaseState.dispatched and team is None:
+        team = case.assigned_team
+    check_transition(case_id, current, target, team)  # before drawing anything
+    if body.review is not None:
+        details["review"] = _apply(session, case, body.review, actor, context, now)
+    transition(
+        session,
+        case_id,
+        target,
+        actor,
+        body.reason,
+        team=team,
+        label=body.label,
+        action=action.value,
+        reason_code=body.reject_reason.value if body.reject_reason else None,
+        details=details or None,
+        now=now,
+    )
+
+
+def _apply(
+    session: Session, case: Case, review: ReviewIn, actor: str, context: ReviewContext, now: datetime
+) -> dict[str, Any]:
+    return apply_review(
+        session,
+        case,
+        review_change(review),
+        classes=context.classes,
+        attributes=context.taxonomy.attributes_for(case.violation_type),
+        actor=actor,
+        now=now,
+    )
+
+
+def conflict(exc: InvalidTransitionError, expected: CaseState | None) -> JSONResponse:
+    """The 409 answer: the message, and where the case is now so the page can reload it."""
+    return JSONResponse(
+        status_code=status.HTTP_409_CONFLICT,
+        content={
+            "detail": str(exc),
+            "case_id": exc.case_id,
+            "state": exc.state.value if exc.state else None,
+            "expected_state": expected.value if expected else None,
+        },
+    )
 
 
 @router.post(
     "/{case_id}/actions",
     response_model=CaseDetail,
-    summary="Review a case: confirm, reject, dispatch, resolve, close or reopen (reviewer)",
+    summary="Review a case: confirm, reject, dispatch, resolve, close, reopen, relabel, annotate, note, merge"
+    " (reviewer)",
     responses={
         404: {"description": "No such case."},
-        409: {"description": "The workflow does not allow this action from the case's state."},
+        409: {
+            "description": "The case is no longer in expected_state, or the workflow does not allow the"
+            " action: {detail, case_id, state, expected_state}."
+        },
+        422: {
+            "description": "The body does not fit the action (a box outside the frame, an unknown class...)."
+        },
     },
 )
 def act_on_case(
     request: Request, case_id: int, body: CaseActionCreate, session: SessionDep, caller: ReviewerDep
-) -> CaseDetail:
-    if body.action is CaseAction.dispatch and not body.team:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="dispatch needs a team (or grid) name"
-        )
-    if body.action is not CaseAction.dispatch and body.team is not None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"team is only for dispatch, not {body.action.value}",
-        )
-    check_label(request, body)
-    case = load_case(session, case_id)
-    target = _TARGETS.get(body.action) or reopen_target(session, case)
-    # Reopening back into "dispatched" keeps the team it was dispatched to.
-    team = body.team if body.action is CaseAction.dispatch else None
-    if target is CaseState.dispatched and team is None:
-        team = case.assigned_team
+) -> CaseDetail | JSONResponse:
+    context = ReviewContext.of(request)
+    check_body(body, context)
     try:
-        transition(
-            session,
-            case_id,
-            target,
-            caller.username,
-            body.reason,
-            team=team,
-            label=body.label,
-            action=body.action.value,
-            expected=body.expected_state,
-            now=utcnow(),
-        )
+        perform(session, case_id, body, caller.username, context, utcnow())
     except CaseNotFoundError as exc:
+        session.rollback()
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
     except InvalidTransitionError as exc:
         session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+        return conflict(exc, body.expected_state)
+    except ReviewError as exc:
+        session.rollback()
+        raise unprocessable(str(exc)) from None
     session.commit()
     return case_detail(session, load_case(session, case_id), EvidenceLinks(request))
 
 
 def reopen_target(session: Session, case: Case) -> CaseState:
-    """Where ``reopen`` takes a case from its current state; 409 for states it does not apply to."""
+    """Where ``reopen`` takes a case from its current state; a conflict for states it does not apply to."""
     state = CaseState(case.state)
     if state is CaseState.rejected:
         return CaseState.new
     if state is CaseState.resolved:
         return CaseState.confirmed
     if state is CaseState.possibly_resolved:
-        before = session.scalar(
-            select(CaseTransition.from_state)
-            .where(
-                CaseTransition.case_id == case.id,
-                CaseTransition.to_state == CaseState.possibly_resolved.value,
-            )
-            .order_by(CaseTransition.id.desc())
-            .limit(1)
-        )
-        return CaseState(before) if before else CaseState.new
-    raise HTTPException(
-        status.HTTP_409_CONFLICT,
-        detail=f"case {case.id} is {state.value}; reopen applies to rejected, resolved or possibly_resolved "
+        return state_before_possibly_resolved(session, case.id)
+    raise InvalidTransitionError(
+        f"case {case.id} is {state.value}; reopen applies to rejected, resolved or possibly_resolved "
         "cases (a closed case is final: a new sighting opens a new case)",
+        case_id=case.id,
+        state=state,
     )

@@ -89,19 +89,85 @@ def seen_again(session: Session, case: Case, event: ViolationEvent, now: datetim
     """A possibly-resolved case that is seen again goes back to the state it had before."""
     if case.state != CaseState.possibly_resolved.value:
         return
-    previous = session.scalar(
-        select(CaseTransition.from_state)
-        .where(
-            CaseTransition.case_id == case.id, CaseTransition.to_state == CaseState.possibly_resolved.value
-        )
-        .order_by(CaseTransition.id.desc())
-        .limit(1)
-    )
-    back = CaseState(previous) if previous else CaseState.new
+    back = state_before_possibly_resolved(session, case.id)
     reason = f"seen again by {event.device_id} (event {event.event_id})"
     record_transition(session, case, CaseState.possibly_resolved, back, SYSTEM_INGEST, reason, now=now)
     case.state = back.value
     case.possibly_resolved_at = None
+
+
+def state_before_possibly_resolved(session: Session, case_id: int) -> CaseState:
+    """The state a case had when a patrol pass made it possibly resolved (``new`` if unknown).
+
+    Notes and other annotations written while it was possibly resolved are steps from
+    possibly_resolved to itself; they are not where it came from.
+    """
+    previous = session.scalar(
+        select(CaseTransition.from_state)
+        .where(
+            CaseTransition.case_id == case_id,
+            CaseTransition.to_state == CaseState.possibly_resolved.value,
+            CaseTransition.from_state.is_not(None),
+            CaseTransition.from_state != CaseState.possibly_resolved.value,
+        )
+        .order_by(CaseTransition.id.desc())
+        .limit(1)
+    )
+    return CaseState(previous) if previous else CaseState.new
+
+
+def lock_case(session: Session, case_id: int, expected: CaseState | None) -> Case:
+    """Case ``case_id``, its row locked for the rest of the transaction; checks ``expected`` under
+    the lock (of two reviewers acting on what they both saw, one wins; the other gets a 409)."""
+    case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
+    if case is None:
+        raise CaseNotFoundError(f"case {case_id} does not exist")
+    current = CaseState(case.state)
+    if expected is not None and current is not expected:
+        raise InvalidTransitionError(
+            f"case {case_id} is {current.value} now, not {expected.value} as seen: someone acted on it "
+            "first; reload it and decide again",
+            case_id=case_id,
+            state=current,
+            expected=expected,
+        )
+    return case
+
+
+def record_step(
+    session: Session,
+    case_id: int,
+    actor: str,
+    reason: str,
+    action: str,
+    *,
+    label: str | None = None,
+    details: dict[str, Any] | None = None,
+    expected: CaseState | None = None,
+    now: datetime | None = None,
+    allow_closed: bool = False,
+) -> Case:
+    """Record an action that changes no state (a note, a relabel, drawn boxes) in the history.
+
+    Same checks as :func:`transition`: the case exists, is in ``expected`` when given, and is not
+    closed unless ``allow_closed`` (a note may still be added to a closed case).
+    """
+    at = now or utcnow()
+    case = lock_case(session, case_id, expected)
+    current = CaseState(case.state)
+    if current is CaseState.closed and not allow_closed:
+        raise InvalidTransitionError(
+            f"case {case_id} is closed; it takes notes only (reopen is not possible: a new sighting opens a"
+            " new case)",
+            case_id=case_id,
+            state=current,
+            expected=expected,
+        )
+    record_transition(
+        session, case, current, current, actor, reason, label=label, action=action, details=details, now=at
+    )
+    case.updated_at = at
+    return case
 
 
 def transition(
@@ -115,6 +181,8 @@ def transition(
     label: str | None = None,
     action: str | None = None,
     expected: CaseState | None = None,
+    reason_code: str | None = None,
+    details: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Case:
     """Move case ``case_id`` to ``to_state`` on behalf of ``actor``, recording why.
@@ -127,19 +195,22 @@ def transition(
     """
     at = now or utcnow()
     target = CaseState(to_state)
-    case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
-    if case is None:
-        raise CaseNotFoundError(f"case {case_id} does not exist")
+    case = lock_case(session, case_id, expected)
     current = CaseState(case.state)
-    if expected is not None and current is not expected:
-        # Checked under the row lock: of two reviewers acting on what they both saw, one wins.
-        raise InvalidTransitionError(
-            f"case {case_id} is {current.value} now, not {expected.value} as seen: someone acted on it "
-            "first; reload it and decide again"
-        )
     check_transition(case_id, current, target, team)
     record_transition(
-        session, case, current, target, actor, reason, team=team, label=label, action=action, now=at
+        session,
+        case,
+        current,
+        target,
+        actor,
+        reason,
+        team=team,
+        label=label,
+        action=action,
+        reason_code=reason_code,
+        details=details,
+        now=at,
     )
     case.state = target.value
     case.updated_at = at
@@ -169,6 +240,8 @@ def record_transition(
     team: str | None = None,
     label: str | None = None,
     action: str | None = None,
+    reason_code: str | None = None,
+    details: dict[str, Any] | None = None,
     now: datetime,
 ) -> CaseTransition:
     step = CaseTransition(
@@ -180,6 +253,8 @@ def record_transition(
         team=team,
         label=label,
         action=action,
+        reason_code=reason_code,
+        details=details,
         at=now,
     )
     session.add(step)

@@ -41,7 +41,21 @@ class CaseNotFoundError(CaseError):
 
 
 class InvalidTransitionError(CaseError):
-    """The workflow does not allow this move from the case's current state."""
+    """The workflow does not allow this move from the case's current state (or the case moved on
+    since the reviewer saw it); ``state`` is where the case is now, for the 409 answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        case_id: int | None = None,
+        state: CaseState | None = None,
+        expected: CaseState | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.case_id = case_id
+        self.state = state
+        self.expected = expected
 
 
 def check_transition(case_id: int, current: CaseState, target: CaseState, team: str | None) -> None:
@@ -50,7 +64,13 @@ def check_transition(case_id: int, current: CaseState, target: CaseState, team: 
     if target not in allowed:
         options = ", ".join(sorted(s.value for s in allowed)) or "none (closed is final)"
         raise InvalidTransitionError(
-            f"case {case_id} is {current.value}; it cannot become {target.value} (allowed: {options})"
+            f"case {case_id} is {current.value}; it cannot become {target.value} (allowed: {options})",
+            case_id=case_id,
+            state=current,
         )
     if target is S.dispatched and not team:
-        raise InvalidTransitionError(f"dispatching case {case_id} needs a team (or grid) to assign it to")
+        raise InvalidTransitionError(
+            f"dispatching case {case_id} needs a team (or grid) to assign it to",
+            case_id=case_id,
+            state=current,
+        )

@@ -72,6 +72,30 @@ class DetectorClass(_Strict):
         return self
 
 
+class AttributeBox(str, Enum):
+    """What the class of a review attribute's value boxes."""
+
+    object = "object"  # the reviewed object itself
+    part = "part"  # a part of it (e.g. a truck's cargo bed), drawn as the attribute's own box
+
+
+class AttributeValue(_Strict):
+    value: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="The value as stored and sent.")
+    class_name: str | None = Field(description="Detector class it is labelled as; null: no box.")
+    description: str = Field(min_length=1, description="When a reviewer picks it.")
+
+
+class ReviewAttribute(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Attribute name, e.g. load.")
+    description: str = Field(min_length=1, description="What the attribute records.")
+    box: AttributeBox = Field(description="object or part: what its classes box.")
+    box_hint: str = Field(min_length=1, description="What to draw, for the reviewer.")
+    values: tuple[AttributeValue, ...] = Field(min_length=1, description="The allowed values.")
+
+    def get(self, value: str) -> AttributeValue | None:
+        return next((v for v in self.values if v.value == value), None)
+
+
 class Taxonomy(_Strict):
     version: int = Field(ge=1, description="Format version of classes.yaml.")
     violation_types: dict[ViolationType, ViolationDefinition] = Field(
@@ -80,6 +104,9 @@ class Taxonomy(_Strict):
     detector_classes: tuple[DetectorClass, ...] = Field(min_length=1, description="In model order.")
     source_mappings: dict[str, dict[str, str | None]] = Field(
         default_factory=dict, description="Dataset name -> {their class name: our class name or null}."
+    )
+    review_attributes: dict[ViolationType, tuple[ReviewAttribute, ...]] = Field(
+        default_factory=dict, description="What reviewers record per violation type (truck load, ...)."
     )
 
     @model_validator(mode="after")
@@ -100,6 +127,17 @@ class Taxonomy(_Strict):
             unknown = sorted({t for t in mapping.values() if t is not None and t not in known})
             if unknown:
                 raise ValueError(f"source mapping {mapping_name!r} maps to unknown classes {unknown}")
+        for violation, attributes in self.review_attributes.items():
+            names = [a.name for a in attributes]
+            if len(set(names)) != len(names):
+                raise ValueError(f"review_attributes of {violation.value} name an attribute twice")
+            for attribute in attributes:
+                values = [v.value for v in attribute.values]
+                if len(set(values)) != len(values):
+                    raise ValueError(f"review attribute {attribute.name!r} lists a value twice")
+                unknown = sorted({v.class_name for v in attribute.values if v.class_name} - known)
+                if unknown:
+                    raise ValueError(f"review attribute {attribute.name!r} names unknown classes {unknown}")
         return self
 
     def class_names(self) -> tuple[str, ...]:
@@ -121,6 +159,10 @@ class Taxonomy(_Strict):
     def classes_for(self, violation: ViolationType) -> tuple[DetectorClass, ...]:
         """Detector classes (any stage and role) that feed ``violation``."""
         return tuple(c for c in self.detector_classes if c.violation is violation)
+
+    def attributes_for(self, violation: ViolationType | str) -> tuple[ReviewAttribute, ...]:
+        """The review attributes a case of ``violation`` may carry (none for most types)."""
+        return self.review_attributes.get(ViolationType(violation), ())
 
     def mapping(self, name: str) -> dict[str, str | None]:
         """A named source mapping; :class:`ConfigError` lists the known names when it is absent."""

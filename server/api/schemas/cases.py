@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from server.api.schemas.events import EventPublic
+from server.api.schemas.reviews import ReviewIn, ReviewPublic
+from server.cases.review import RejectReason
 from server.db.models import CaseState
 
 
@@ -40,10 +42,19 @@ class CasePublic(CaseBase):
     candidate: bool = Field(description="True while every event is a generic-class candidate.")
     assigned_team: str | None = Field(description="Team or grid it was dispatched to.")
     recurrence_of: int | None = Field(description="Earlier case at this spot this one recurs.")
+    merged_into: int | None = Field(default=None, description="The case this duplicate was merged into.")
     possibly_resolved_at: datetime | None = Field(description="When a passing patrol no longer saw it.")
     resolved_at: datetime | None = Field(description="When it was resolved.")
     closed_at: datetime | None = Field(description="When it was closed.")
     updated_at: datetime = Field(description="Last change of any kind.")
+    overdue: bool = Field(default=False, description="Open and past its SLA due time.")
+    detector_class: str | None = Field(
+        default=None, description="Class of the best-scoring event with evidence (null: none kept any)."
+    )
+    model_name: str | None = Field(default=None, description="Detector model of that event.")
+    model_version: str | None = Field(default=None, description="Its version.")
+    crop_url: str | None = Field(default=None, description="That event's evidence crop.")
+    thumbnail_url: str | None = Field(default=None, description="A small JPEG of the crop, for lists.")
 
 
 class TransitionPublic(BaseModel):
@@ -58,7 +69,15 @@ class TransitionPublic(BaseModel):
         default=None, description="Confirm / reject: the detector class the reviewer named for the object."
     )
     action: str | None = Field(
-        default=None, description="The reviewer's action (confirm, reopen, ...); null for system steps."
+        default=None,
+        description="The reviewer's action (confirm, reopen, note, annotate, relabel, merge, ...); null for"
+        " system steps. Actions that change no state have from_state == to_state.",
+    )
+    reason_code: str | None = Field(
+        default=None, description="reject: the reason from the fixed set; merge: duplicate."
+    )
+    details: dict[str, Any] | None = Field(
+        default=None, description="What the action changed: boxes, attributes, the other case of a merge."
     )
     at: datetime = Field(description="When.")
 
@@ -68,6 +87,11 @@ class CaseDetail(CasePublic):
     events_total: int = Field(description="All events of the case (events may hold fewer).")
     evidence_urls: list[str] = Field(description="Distinct full-frame evidence images, best score first.")
     transitions: list[TransitionPublic] = Field(description="Workflow history, oldest first.")
+    allowed_actions: list[str] = Field(default_factory=list, description="What a reviewer may do now.")
+    merged_from: list[int] = Field(default_factory=list, description="Cases merged into this one.")
+    review: ReviewPublic | None = Field(
+        default=None, description="The reviewed frame and what reviewers drew on it; null until annotated."
+    )
 
 
 class CaseAction(str, Enum):
@@ -79,13 +103,22 @@ class CaseAction(str, Enum):
     resolve = "resolve"
     close = "close"
     reopen = "reopen"
+    relabel = "relabel"  # change the class; no state change
+    annotate = "annotate"  # boxes and attributes; no state change
+    note = "note"  # a note in the history; no state change
+    merge = "merge"  # this case is a duplicate of into_case_id
 
 
 class CaseActionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: CaseAction = Field(description="confirm / reject / dispatch / resolve / close / reopen.")
-    reason: str = Field(default="", max_length=2000, description="Why; kept in the case history.")
+    action: CaseAction = Field(
+        description="confirm / reject / dispatch / resolve / close / reopen / relabel / annotate / note"
+        " / merge."
+    )
+    reason: str = Field(
+        default="", max_length=2000, description="Why; kept in the case history. note: the note (required)."
+    )
     team: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = (
         Field(default=None, description="dispatch: the team or grid it goes to (required; blank is no team).")
     )
@@ -101,6 +134,15 @@ class CaseActionCreate(BaseModel):
             "confirm / reject: what the object really is, as a detector class of datasets/classes.yaml"
             " (e.g. confirm an umbrella candidate as vending_stall, or reject a truck as bus). Left"
             " out: confirm keeps the detector's class, reject says the box is none of it."
-            " Reviewed cases become training labels (GET /labels)."
+            " Reviewed cases become training labels (GET /labels). relabel: required."
         ),
     )
+    reject_reason: RejectReason | None = Field(
+        default=None,
+        description="reject: not_a_violation / wrong_class / duplicate / bad_image / permitted"
+        " (GET /review-options describes them).",
+    )
+    review: ReviewIn | None = Field(
+        default=None, description="confirm / reject / annotate (required): boxes and attributes."
+    )
+    into_case_id: int | None = Field(default=None, ge=1, description="merge: the case this one merges into.")

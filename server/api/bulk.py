@@ -1,0 +1,7 @@
+"""``POST /cases/bulk-actions`` (filled in below)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/cases", tags=["reviews"])

@@ -1,0 +1,56 @@
+"""Which review decision stands on a case, read from its history.
+
+Only what happened since the case last went (back) to ``new`` counts: a reopened rejection is
+under review again. The decision is the latest human confirm or reject; its label is the newest
+class a reviewer named for the object since then (with that decision, or by a ``relabel``); its
+reason code is the one the rejection gave. Notes, drawn boxes and the receiving side of a merge
+change nothing here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from server.cases.review import is_annotation
+from server.db.models import CaseState, CaseTransition
+
+_DECISIONS = (CaseState.confirmed.value, CaseState.rejected.value)
+
+
+@dataclass(frozen=True)
+class Standing:
+    decision: CaseTransition | None  # None: no decision stands (a label may still have been named)
+    label: str | None
+    reason_code: str | None
+
+
+def is_decision(step: CaseTransition) -> bool:
+    """A reviewer's confirm or reject. A reopen that lands on ``confirmed`` (a resolution that
+    did not hold) decides nothing; rows from before actions were recorded go by their state."""
+    if step.action is not None:
+        return step.action in ("confirm", "reject")
+    return step.to_state in _DECISIONS and not step.actor.startswith("system:")
+
+
+def standing(transitions: Sequence[CaseTransition]) -> Standing:
+    decision: CaseTransition | None = None
+    labels: dict[str, str] = {}  # decision state -> newest label given with it
+    relabel: str | None = None  # a relabel newer than any labelled decision
+    for step in transitions:
+        if is_annotation(step):
+            if step.action == "relabel":
+                relabel = step.label
+            continue
+        if step.to_state == CaseState.new.value and step.from_state is not None:
+            decision, labels, relabel = None, {}, None
+        elif is_decision(step):
+            decision = step
+            if step.label is not None:
+                labels[step.to_state] = step.label
+                relabel = None
+    label = relabel
+    if label is None and decision is not None:
+        label = labels.get(decision.to_state)
+    reason_code = decision.reason_code if decision is not None and decision.to_state == "rejected" else None
+    return Standing(decision, label, reason_code)
