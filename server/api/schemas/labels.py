@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from server.api.schemas.reviews import AddedBoxPublic
+
 
 class LabelFrame(BaseModel):
     event_id: uuid.UUID = Field(description="The event whose frame this is.")
@@ -21,6 +23,25 @@ class LabelFrame(BaseModel):
     model_name: str = Field(description="Detector model that found it.")
     model_version: str = Field(description="Its version.")
     observed_at: datetime = Field(description="UTC time of the frame.")
+    reviewed: bool = Field(
+        default=False, description="The frame the reviewer annotated (listed first when the case has one)."
+    )
+    corrected_box: list[float] | None = Field(
+        default=None, description="Reviewed frame: the reviewer's box for the object; null: box stands."
+    )
+    added_boxes: list[AddedBoxPublic] = Field(
+        default_factory=list, description="Reviewed frame: objects the detector missed, with their classes."
+    )
+
+
+class LabelAttribute(BaseModel):
+    name: str = Field(description="Attribute name (datasets/classes.yaml review_attributes).")
+    value: str = Field(description="Its value.")
+    class_name: str | None = Field(description="The detector class the value is exported as; null: none.")
+    box_kind: str = Field(
+        description="object: the class boxes the reviewed object; part: the attribute's box."
+    )
+    box: list[float] | None = Field(description="part: the part's box in the reviewed frame's pixels.")
 
 
 class ReviewedCase(BaseModel):
@@ -38,6 +59,25 @@ class ReviewedCase(BaseModel):
     reviewer: str = Field(description="Who decided.")
     reviewed_at: datetime = Field(description="When.")
     reason: str = Field(description="The reviewer's words.")
+    reject_reason: str | None = Field(
+        default=None,
+        description="rejected: not_a_violation / wrong_class / duplicate / bad_image / permitted.",
+    )
+    outcome: Literal[
+        "confirmed",
+        "hard_negative",
+        "permitted",
+        "wrong_class",
+        "duplicate",
+        "bad_image",
+        "rejected",
+        "withdrawn",
+    ] = Field(
+        default="confirmed",
+        description="What the decision means for training: hard_negative = rejected as not_a_violation;"
+        " rejected = rejected without a reason code.",
+    )
+    attributes: list[LabelAttribute] = Field(default_factory=list, description="The reviewer's attributes.")
     frames: list[LabelFrame] = Field(
         description="The case's best clean frames (by score, one per distinct frame); empty when the"
         " boxes kept none."
