@@ -124,7 +124,7 @@ def list_labels(
                 reviewed_at=decision.at,
                 reason=decision.reason,
                 reject_reason=stand.reason_code,
-                outcome="confirmed" if confirmed else _OUTCOMES.get(stand.reason_code, "rejected"),  # type: ignore[arg-type]
+                outcome="confirmed" if confirmed else _OUTCOMES.get(stand.reason_code, "rejected"),
                 attributes=_attributes(taxonomy, case, review),
                 frames=best.get(case.id, []),
             )

@@ -138,9 +138,15 @@ def perform(
     if action is CaseAction.merge:
         assert body.into_case_id is not None  # check_body saw to it
         merge_case(
-            session, case_id, body.into_case_id, actor, body.reason,
-            expected=body.expected_state, details=details or None, now=now,
-        )  # fmt: skip
+            session,
+            case_id,
+            body.into_case_id,
+            actor,
+            body.reason,
+            expected=body.expected_state,
+            details=details or None,
+            now=now,
+        )
         return
     case = lock_case(session, case_id, body.expected_state)
     current = CaseState(case.state)
@@ -152,9 +158,16 @@ def perform(
                 )
             details["review"] = _apply(session, case, body.review, actor, context, now)
         record_step(
-            session, case_id, actor, body.reason, action.value, label=body.label,
-            details=details or None, now=now, allow_closed=action is CaseAction.note,
-        )  # fmt: skip
+            session,
+            case_id,
+            actor,
+            body.reason,
+            action.value,
+            label=body.label,
+            details=details or None,
+            now=now,
+            allow_closed=action is CaseAction.note,
+        )
         return
     target = _TARGETS.get(action) or reopen_target(session, case)
     # Reopening back into "dispatched" keeps the team it was dispatched to.

@@ -67,9 +67,8 @@ def merge_case(
             f"case {source_id} is {source.violation_type} and case {target_id} is {target.violation_type};"
             " only cases of one violation type can be merged"
         )
-    moved = session.execute(
-        update(Event).where(Event.case_id == source_id).values(case_id=target_id)
-    ).rowcount
+    moved = session.scalar(select(func.count()).select_from(Event).where(Event.case_id == source_id)) or 0
+    session.execute(update(Event).where(Event.case_id == source_id).values(case_id=target_id))
     _recount(session, target, source)
     extra = dict(details or {})
     record_transition(
