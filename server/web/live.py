@@ -36,7 +36,9 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.api.cases import case_rows
 from server.api.deps import as_utc, bearer_scheme, check_role, current_principal
+from server.api.links import EvidenceLinks
 from server.api.schemas.cases import CasePublic
 from server.auth import Role
 from server.db.models import Case
@@ -136,14 +138,15 @@ def _poll(
     """Cases changed since shortly before ``cursor``; raises HTTPException once the caller is refused."""
     with request.app.state.read_sessions() as session:
         check_role(current_principal(request, session, credentials), Role.viewer)
-        return _changed_since(session, cursor - OVERLAP)
+        return _changed_since(session, cursor - OVERLAP, EvidenceLinks(request))
 
 
-def _changed_since(session: Session, after: datetime) -> list[CasePublic]:
+def _changed_since(session: Session, after: datetime, links: EvidenceLinks) -> list[CasePublic]:
     rows = session.scalars(
         select(Case).where(Case.updated_at > after).order_by(Case.updated_at, Case.id).limit(BATCH)
     ).all()
-    return [CasePublic.model_validate(c) for c in rows]
+    # The same items GET /cases lists (thumbnail, overdue, detector class), so the page draws both alike.
+    return case_rows(session, rows, links, datetime.now(timezone.utc))
 
 
 def _message(event: str, data: object, cursor: datetime) -> str:

@@ -5,7 +5,7 @@ route                    needs      what
 =======================  =========  ==================================================
 POST   /session          password   sign in: sets the HttpOnly session cookie; answers
                                     the user and the CSRF value the page sends on writes
-GET    /session          viewer     who is signed in, with the CSRF value (page reload)
+GET    /session          public     who is signed in (null: nobody), with the CSRF value
 DELETE /session          any/none   sign out: revokes the session's token, clears the cookie
 =======================  =========  ==================================================
 
@@ -14,11 +14,14 @@ Device credentials cannot sign in: the console is for people.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from sqlalchemy import update
 
-from server.api.deps import SessionDep, ViewerDep, unauthorized, utcnow
+from server.api.deps import SessionDep, bearer_scheme, check_role, current_principal, unauthorized, utcnow
 from server.api.schemas.users import LoginRequest, UserPublic
 from server.auth import Role, authenticate_password, authenticate_token, issue_token
 from server.db.models import ApiToken, User
@@ -26,12 +29,14 @@ from server.web.cookie import SESSION_COOKIE, check_csrf, csrf_token, session_to
 
 router = APIRouter(prefix="/session", tags=["console"])
 
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
 #: The name sign-in tokens carry in ``streetwatch user`` listings.
 TOKEN_NAME = "console sign-in"
 
 
 class SessionPublic(BaseModel):
-    user: UserPublic = Field(description="Who is signed in.")
+    user: UserPublic | None = Field(description="Who is signed in; null: nobody (show the sign-in).")
     csrf_token: str | None = Field(
         description="Send as the X-StreetWatch-CSRF header with every request that changes something;"
         " null when the caller used a bearer token instead of the console's cookie."
@@ -67,13 +72,23 @@ def sign_in(request: Request, response: Response, body: LoginRequest, session: S
     return SessionPublic(user=UserPublic.model_validate(user), csrf_token=csrf_token(issued.token))
 
 
-@router.get("", response_model=SessionPublic, summary="The signed-in console user and the CSRF value")
-def read_session(request: Request, session: SessionDep, caller: ViewerDep) -> SessionPublic:
-    token = session_token(request)
-    user = session.get(User, caller.user_id)
+@router.get(
+    "",
+    response_model=SessionPublic,
+    summary="Who is signed in on this browser (user null when nobody is), with the CSRF value",
+)
+def read_session(request: Request, session: SessionDep, credentials: Credentials) -> SessionPublic:
+    # Answers 200 either way: the page asks this before anyone signed in, and "nobody" is a
+    # normal answer there, not an error for the browser's log.
+    try:
+        principal = check_role(current_principal(request, session, credentials), Role.viewer)
+    except HTTPException:
+        return SessionPublic(user=None, csrf_token=None)
+    user = session.get(User, principal.user_id)
     if user is None:
-        raise unauthorized("the signed-in user no longer exists")
-    csrf = csrf_token(token) if token and not request.headers.get("authorization") else None
+        return SessionPublic(user=None, csrf_token=None)
+    token = session_token(request)
+    csrf = csrf_token(token) if token and credentials is None else None
     return SessionPublic(user=UserPublic.model_validate(user), csrf_token=csrf)
 
 

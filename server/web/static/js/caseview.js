@@ -1,0 +1,522 @@
+// The case on the right of the queue: frame (annotated / clean with the boxes drawn), the
+// reviewer's actions, attributes, map, time line of events and the history of transitions.
+// Every action sends expected_state, so a case someone else moved is a clear 409 message,
+// never a silent override.
+
+import { ApiError, get, post } from "./api.js";
+import { cloneReview, drawBoxes, editBoxes } from "./boxes.js";
+import { ask, choose, confirmDialog } from "./dialogs.js";
+import { drawMap } from "./map.js";
+import { ago, dueText, el, isOverdue, replace, stateName, svg, typeName, when } from "./util.js";
+
+/** Moves the workflow allows from each state (mirrors server/cases/workflow.py). */
+const NEXT_STATES = {
+  new: ["confirmed", "rejected", "dispatched", "resolved"],
+  confirmed: ["dispatched", "rejected", "resolved"],
+  dispatched: ["dispatched", "confirmed", "rejected", "resolved"],
+  possibly_resolved: ["new", "confirmed", "dispatched", "resolved", "closed"],
+  resolved: ["closed", "confirmed"],
+  rejected: ["new", "closed"],
+  closed: [],
+};
+const ACTION_TARGET = { confirm: "confirmed", reject: "rejected", dispatch: "dispatched", resolve: "resolved", close: "closed" };
+
+export const FALLBACK_REASONS = [
+  { code: "not_a_violation", description: "Not a violation" },
+  { code: "wrong_class", description: "Wrong class" },
+  { code: "duplicate", description: "Duplicate" },
+  { code: "bad_image", description: "Bad image" },
+  { code: "permitted", description: "Permitted" },
+];
+
+export class CaseView {
+  constructor(root, ctx) {
+    this.root = root;
+    this.ctx = ctx; // {role, config, options, onChanged(detail), next(), prev(), canAct()}
+    this.detail = null;
+    this.shownEvent = null;
+    this.showClean = true;
+    this.editing = false;
+    this.busy = false;
+    this.cache = new Map();
+    this.empty();
+  }
+
+  empty(text = "Select a case in the queue (j / k or the arrow keys).") {
+    this.detail = null;
+    replace(this.root, el("div", { class: "case-empty" }, text));
+  }
+
+  async fetch(id) {
+    const detail = await get(`/cases/${id}`);
+    this.cache.set(id, { at: Date.now(), detail });
+    return detail;
+  }
+
+  /** Load the next case's detail and frame ahead of time, so triage never waits on the network. */
+  prefetch(id) {
+    if (!id || this.cache.has(id)) return;
+    this.fetch(id)
+      .then((detail) => {
+        const event = reviewEvent(detail);
+        const url = event && (event.evidence.clean_url || event.evidence.frame_url);
+        if (url) new Image().src = url;
+      })
+      .catch(() => this.cache.delete(id));
+  }
+
+  async show(id, { fresh = false } = {}) {
+    if (this.editing) return;
+    this.want = id;
+    const cached = this.cache.get(id);
+    let detail = !fresh && cached && Date.now() - cached.at < 30000 ? cached.detail : null;
+    if (!detail) {
+      try {
+        detail = await this.fetch(id);
+      } catch (err) {
+        if (this.want === id) this.empty(err instanceof ApiError && err.status === 404 ? `Case ${id} no longer exists.` : `Cannot load case ${id}: ${err.message}`);
+        return;
+      }
+    }
+    if (this.want !== id) return; // the reviewer moved on while this one loaded
+    if (this.detail && this.detail.id !== id) {
+      this.shownEvent = null;
+    }
+    this.render(detail);
+  }
+
+  /** A newer copy of the shown case arrived (live stream); redraw unless the reviewer is editing. */
+  updated(item) {
+    this.cache.delete(item.id);
+    if (this.detail && this.detail.id === item.id && item.updated_at !== this.detail.updated_at && !this.editing && !this.busy) {
+      this.show(item.id, { fresh: true });
+    }
+  }
+
+  allowed(action) {
+    const d = this.detail;
+    if (!d || !this.ctx.canAct()) return false;
+    if (Array.isArray(d.allowed_actions)) return d.allowed_actions.includes(action);
+    if (action === "reopen") return ["rejected", "resolved", "possibly_resolved"].includes(d.state);
+    if (["relabel", "annotate", "merge"].includes(action)) return d.state !== "closed";
+    if (action === "note") return true;
+    return (NEXT_STATES[d.state] || []).includes(ACTION_TARGET[action]);
+  }
+
+  render(detail, message = null) {
+    this.detail = detail;
+    const event = this.shownEvent ? detail.events.find((e) => e.event_id === this.shownEvent) || reviewEvent(detail) : reviewEvent(detail);
+    this.shownEvent = event ? event.event_id : null;
+    const models = [...new Set(detail.events.map((e) => `${e.model.name} ${e.model.version}`))];
+    const devices = countBy(detail.events.map((e) => e.device_id));
+    const overdue = isOverdue(detail);
+
+    const head = el(
+      "div",
+      { class: "case-head" },
+      el("h2", { id: "case-title" }, `#${detail.id} ${typeName(detail.violation_type)}`),
+      el("span", { class: `badge state-${detail.state}`, id: "case-state" }, stateName(detail.state)),
+      el("span", { class: `badge prio prio-${detail.priority}` }, `P${detail.priority}`),
+      detail.candidate ? el("span", { class: "badge candidate" }, "candidate") : null,
+      overdue ? el("span", { class: "badge overdue" }, dueText(detail.sla_due_at)) : detail.sla_due_at ? el("span", { class: "muted" }, dueText(detail.sla_due_at)) : null,
+      detail.review && detail.review.label ? el("span", { class: "chip" }, `label: ${detail.review.label}`) : null,
+    );
+
+    const frame = this.renderFrame(detail, event);
+    const side = el(
+      "div",
+      { class: "side" },
+      this.renderFacts(detail, models, devices),
+      this.renderAttributes(detail),
+      el("div", { class: "card" }, el("h3", {}, "Map"), this.renderMap(detail)),
+    );
+
+    replace(
+      this.root,
+      head,
+      el("div", { class: "muted" }, detail.title),
+      this.renderActions(),
+      message ? el("div", { class: `message ${message.kind}`, id: "case-message", role: "alert" }, message.text) : el("div", { id: "case-message" }),
+      el("div", { class: "case-grid" }, el("div", {}, frame, this.renderTimeline(detail)), side),
+      this.renderHistory(detail),
+    );
+  }
+
+  renderActions() {
+    const b = (action, label, key, handler, cls = "") =>
+      el("button", { type: "button", class: cls, id: `act-${action}`, disabled: !this.allowed(action), title: `${label} (${key})`, onclick: handler }, label, el("kbd", {}, key));
+    if (!this.ctx.canAct()) return el("div", { class: "actions muted", id: "actions" }, "Read only: your role is viewer.");
+    return el(
+      "div",
+      { class: "actions", id: "actions" },
+      b("confirm", "Confirm", "c", () => this.confirm(), "primary"),
+      b("reject", "Reject…", "x", () => this.reject(), "danger"),
+      b("relabel", "Class…", "l", () => this.relabel()),
+      b("annotate", "Boxes", "e", () => this.editBoxes()),
+      b("dispatch", "Dispatch…", "d", () => this.dispatch()),
+      b("resolve", "Resolve", "s", () => this.simple("resolve")),
+      b("close", "Close", "w", () => this.simple("close")),
+      b("reopen", "Reopen", "o", () => this.simple("reopen")),
+      b("merge", "Merge…", "m", () => this.merge()),
+      b("note", "Note…", "n", () => this.note()),
+    );
+  }
+
+  renderFrame(detail, event) {
+    const box = el("div", { class: "frame-box", id: "frame-box" });
+    const tools = el("div", { class: "frame-tools" });
+    if (!event || !event.evidence) {
+      box.append(el("div", { class: "case-empty" }, "The box kept no evidence image for this case."));
+      return el("div", {}, box);
+    }
+    const ev = event.evidence;
+    const clean = this.showClean && ev.clean_url;
+    const img = el("img", { src: clean ? ev.clean_url : ev.frame_url, alt: clean ? "clean frame" : "annotated frame", id: "frame-img", draggable: "false" });
+    const frame = el("div", { class: "frame", id: "frame" }, img);
+    const review = this.reviewState(detail, event);
+    if (clean) {
+      const layer = svg("svg", { class: "boxes", id: "boxes", viewBox: `0 0 ${event.frame_width} ${event.frame_height}`, preserveAspectRatio: "none" });
+      drawBoxes(layer, review, { detectorClass: (detail.review && detail.review.label) || event.detector_class });
+      frame.append(layer);
+    }
+    box.append(frame);
+    replace(
+      tools,
+      el("button", { type: "button", id: "toggle-frame", disabled: !ev.clean_url, onclick: () => this.toggleFrame() }, clean ? "Show annotated" : "Show clean", el("kbd", {}, "t")),
+      el("button", { type: "button", id: "full-frame", onclick: () => this.fullScreen() }, "Full screen", el("kbd", {}, "f")),
+      el("span", { class: "muted" }, `${event.detector_class} ${(event.score * 100).toFixed(0)}% · ${event.device_id} · ${when(event.observed_at)}`),
+      clean ? el("span", { class: "muted" }, "dashed: detector · green: corrected · blue: added") : null,
+    );
+    return el("div", {}, tools, box);
+  }
+
+  reviewState(detail, event) {
+    const r = detail.review;
+    const same = r && r.event_id === event.event_id;
+    const parts = {};
+    if (same && r.attributes) for (const [name, a] of Object.entries(r.attributes)) if (a && a.box) parts[name] = a.box;
+    return {
+      detectorBox: event.box,
+      box: same && r.box ? r.box : null,
+      added: same && r.added_boxes ? r.added_boxes : [],
+      parts,
+    };
+  }
+
+  renderFacts(detail, models, devices) {
+    const dl = el("dl", { class: "facts", id: "facts" });
+    const row = (k, v) => v !== null && v !== undefined && v !== "" && dl.append(el("dt", {}, k), el("dd", {}, v));
+    row("Opened", `${when(detail.opened_at)} (${ago(detail.opened_at)})`);
+    row("Last seen", `${when(detail.last_event_at)} (${ago(detail.last_event_at)})`);
+    row("SLA due", detail.sla_due_at ? when(detail.sla_due_at) : "none");
+    row("Events", `${detail.events_total}`);
+    row("Devices", Object.entries(devices).map(([d, n]) => `${d} (${n})`).join(", "));
+    row("Model", models.join(", "));
+    row("Best score", `${(detail.max_score * 100).toFixed(0)}%`);
+    row("Team", detail.assigned_team);
+    row("Position", detail.lat !== null ? `${detail.lat.toFixed(5)}, ${detail.lon.toFixed(5)}` : "no position");
+    if (detail.recurrence_of) row("Recurs", el("a", { href: `#/queue?case=${detail.recurrence_of}` }, `case #${detail.recurrence_of}`));
+    if (detail.merged_into) row("Merged into", el("a", { href: `#/queue?case=${detail.merged_into}` }, `case #${detail.merged_into}`));
+    if (detail.merged_from && detail.merged_from.length) row("Merged from", detail.merged_from.map((id) => `#${id}`).join(", "));
+    return el("div", { class: "card" }, el("h3", {}, "Case"), dl);
+  }
+
+  renderAttributes(detail) {
+    const defs = (this.ctx.options.attributes || {})[detail.violation_type] || [];
+    if (!defs.length) return null;
+    const current = (detail.review && detail.review.attributes) || {};
+    const box = el("div", { class: "attrs", id: "attributes" });
+    for (const def of defs) {
+      const select = el(
+        "select",
+        { "aria-label": def.name, id: `attr-${def.name}`, disabled: !this.allowed("annotate") },
+        el("option", { value: "" }, "not set"),
+        def.values.map((v) => el("option", { value: v.value, selected: current[def.name] && current[def.name].value === v.value }, v.value.replaceAll("_", " "))),
+      );
+      select.addEventListener("change", () => {
+        const value = select.value;
+        const keep = current[def.name] && current[def.name].box;
+        this.act({ action: "annotate", review: { attributes: { [def.name]: value ? { value, box: keep || null } : null } } }, { advance: false, done: `${def.name}: ${value || "cleared"}` });
+      });
+      box.append(el("label", { title: def.description }, `${def.name}:`, select, el("span", { class: "muted" }, def.box === "part" ? `(box: ${def.box_hint})` : "")));
+    }
+    return el("div", { class: "card" }, el("h3", {}, "Attributes"), box);
+  }
+
+  renderMap(detail) {
+    const points = detail.events
+      .filter((e) => e.position)
+      .map((e) => ({ lat: e.position.lat, lon: e.position.lon, kind: "event", title: `${e.device_id} ${when(e.observed_at)}` }));
+    if (detail.lat !== null && detail.lon !== null) points.push({ lat: detail.lat, lon: detail.lon, kind: "case", title: `case #${detail.id}` });
+    const tiles = this.ctx.config.tile_url ? { url: this.ctx.config.tile_url, attribution: this.ctx.config.tile_attribution } : null;
+    return drawMap(points, { tiles, label: `Map of case ${detail.id}` });
+  }
+
+  renderTimeline(detail) {
+    const events = detail.events;
+    const card = el("div", { class: "card", id: "timeline" }, el("h3", {}, `Events (${detail.events_total})`));
+    if (!events.length) return card;
+    const t0 = Date.parse(events[0].observed_at);
+    const t1 = Date.parse(events[events.length - 1].observed_at);
+    const span = Math.max(1, t1 - t0);
+    const line = svg("svg", { class: "timeline", viewBox: "0 0 600 46", preserveAspectRatio: "none" });
+    line.append(svg("line", { class: "axis", x1: 10, y1: 20, x2: 590, y2: 20 }));
+    events.forEach((e) => {
+      const x = 10 + (580 * (Date.parse(e.observed_at) - t0)) / span;
+      const dot = svg("circle", { class: `tick${e.event_id === this.shownEvent ? " shown" : ""}`, cx: x, cy: 20, r: 5, onclick: () => this.showEvent(e.event_id) });
+      dot.append(svg("title", {}, `${when(e.observed_at)} ${e.device_id} ${e.lifecycle}`));
+      line.append(dot);
+    });
+    line.append(svg("text", { x: 10, y: 42 }, when(events[0].observed_at)), svg("text", { x: 590, y: 42, "text-anchor": "end" }, when(events[events.length - 1].observed_at)));
+    const table = el(
+      "table",
+      { class: "events-table" },
+      el("thead", {}, el("tr", {}, ["Time", "Device", "Step", "Class", "Score", "Model"].map((h) => el("th", {}, h)))),
+      el(
+        "tbody",
+        {},
+        events.slice(-50).map((e) =>
+          el(
+            "tr",
+            { class: e.event_id === this.shownEvent ? "shown" : "", onclick: () => this.showEvent(e.event_id) },
+            el("td", {}, when(e.observed_at)),
+            el("td", {}, e.device_id),
+            el("td", {}, e.lifecycle),
+            el("td", {}, e.detector_class + (e.candidate ? " (candidate)" : "")),
+            el("td", { class: "num" }, `${(e.score * 100).toFixed(0)}%`),
+            el("td", {}, `${e.model.name} ${e.model.version}`),
+          ),
+        ),
+      ),
+    );
+    card.append(line, table);
+    return card;
+  }
+
+  renderHistory(detail) {
+    return el(
+      "div",
+      { class: "card", id: "history" },
+      el("h3", {}, "History"),
+      el(
+        "table",
+        { class: "history-table" },
+        el("thead", {}, el("tr", {}, ["When", "Who", "Action", "State", "Why"].map((h) => el("th", {}, h)))),
+        el(
+          "tbody",
+          {},
+          detail.transitions.map((t) =>
+            el(
+              "tr",
+              {},
+              el("td", {}, when(t.at)),
+              el("td", {}, t.actor),
+              el("td", {}, t.action || (t.from_state ? "" : "opened")),
+              el("td", {}, t.from_state && t.from_state !== t.to_state ? `${stateName(t.from_state)} → ${stateName(t.to_state)}` : stateName(t.to_state)),
+              el("td", {}, [t.reason_code ? `[${t.reason_code}] ` : "", t.reason || "", t.team ? ` team: ${t.team}` : "", t.label ? ` label: ${t.label}` : "", detailsText(t.details)].join("")),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  showEvent(eventId) {
+    if (this.editing) return;
+    this.shownEvent = eventId;
+    this.render(this.detail);
+  }
+
+  toggleFrame() {
+    if (this.editing) return;
+    this.showClean = !this.showClean;
+    this.render(this.detail);
+  }
+
+  fullScreen() {
+    const box = document.getElementById("frame-box");
+    if (!box) return;
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (box.requestFullscreen) box.requestFullscreen().catch(() => box.classList.toggle("full"));
+    else box.classList.toggle("full");
+  }
+
+  message(kind, text) {
+    const slot = document.getElementById("case-message");
+    if (slot) replace(slot, el("div", { class: `message ${kind}`, role: "alert" }, text));
+  }
+
+  /** Send one action; on success redraw (and move on when ``advance``); a 409 is said plainly. */
+  async act(body, { advance = false, done = "" } = {}) {
+    const detail = this.detail;
+    // While the next case loads, a key must not act on the one still drawn.
+    if (!detail || this.busy || this.want !== detail.id) return false;
+    this.busy = true;
+    const seen = detail.state;
+    try {
+      const answer = await post(`/cases/${detail.id}/actions`, { ...body, expected_state: seen });
+      this.cache.delete(detail.id);
+      this.ctx.onChanged(answer);
+      if (advance && this.ctx.next()) return true;
+      this.render(answer, { kind: "ok", text: done || `Done: ${body.action}.` });
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) {
+        const fresh = await this.fetch(detail.id).catch(() => null);
+        const now = (err.body && err.body.state) || (fresh && fresh.state);
+        const text =
+          now && now !== seen
+            ? `Someone else moved this case: it is ${stateName(now)} now (you saw ${stateName(seen)}). Nothing was changed; look again and decide.`
+            : `Not allowed: ${err.message}`;
+        if (fresh) {
+          this.ctx.onChanged(fresh);
+          this.render(fresh, { kind: "conflict", text });
+        } else this.message("conflict", text);
+      } else {
+        this.message("conflict", `Not done: ${err.message}`);
+      }
+      return false;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  confirm() {
+    if (this.allowed("confirm")) return this.act({ action: "confirm" }, { advance: true });
+  }
+
+  async reject() {
+    if (!this.allowed("reject")) return;
+    const reasons = this.ctx.options.reject_reasons || FALLBACK_REASONS;
+    const code = await choose(
+      `Reject case #${this.detail.id}: why?`,
+      reasons.map((r) => ({ value: r.code, label: r.code.replaceAll("_", " "), hint: r.description })),
+    );
+    if (!code) return;
+    const body = { action: "reject", reject_reason: code };
+    if (code === "wrong_class") {
+      const label = await this.pickClass("What is it really?");
+      if (!label) return;
+      body.label = label;
+    }
+    return this.act(body, { advance: true });
+  }
+
+  pickClass(title = "Class") {
+    const event = reviewEvent(this.detail);
+    const classes = this.ctx.options.classes || this.ctx.config.classes || [];
+    const first = event ? [event.detector_class] : [];
+    const ordered = [...first.filter((c) => classes.includes(c)), ...classes.filter((c) => !first.includes(c))];
+    return choose(title, ordered.map((c) => ({ value: c, label: c })), { filter: true });
+  }
+
+  async relabel() {
+    if (!this.allowed("relabel")) return;
+    const label = await this.pickClass(`Case #${this.detail.id}: what is the object?`);
+    if (label) return this.act({ action: "relabel", label }, { done: `Labelled as ${label}.` });
+  }
+
+  async dispatch() {
+    if (!this.allowed("dispatch")) return;
+    const team = await ask(`Dispatch case #${this.detail.id}`, { label: "Team or grid", suggestions: this.ctx.config.teams || [], value: this.detail.assigned_team || "" });
+    if (team) return this.act({ action: "dispatch", team }, { advance: true });
+  }
+
+  simple(action) {
+    if (this.allowed(action)) return this.act({ action }, { advance: action !== "reopen" });
+  }
+
+  async note() {
+    if (!this.allowed("note")) return;
+    const text = await ask(`Note on case #${this.detail.id}`, { multiline: true, note: "Ctrl+Enter saves." });
+    if (text) return this.act({ action: "note", reason: text }, { done: "Note added." });
+  }
+
+  async merge() {
+    if (!this.allowed("merge")) return;
+    const answer = await ask(`Merge case #${this.detail.id} into…`, { label: "Case number it duplicates" });
+    const target = Number(String(answer || "").replace("#", ""));
+    if (!answer) return;
+    if (!Number.isInteger(target) || target <= 0) {
+      this.message("conflict", `"${answer}" is not a case number.`);
+      return;
+    }
+    let other;
+    try {
+      other = await get(`/cases/${target}`);
+    } catch (err) {
+      this.message("conflict", `Cannot merge: ${err.message}`);
+      return;
+    }
+    const ok = await confirmDialog("Merge?", `Case #${this.detail.id} becomes part of #${other.id} (${typeName(other.violation_type)}, ${stateName(other.state)}, ${other.title}) and is closed as a duplicate.`);
+    if (ok) return this.act({ action: "merge", into_case_id: target }, { advance: true });
+  }
+
+  /** Box editing on the clean frame; Enter saves (annotate), Escape cancels. */
+  async editBoxes() {
+    if (!this.allowed("annotate") || this.editing) return;
+    const detail = this.detail;
+    let event = detail.events.find((e) => e.event_id === this.shownEvent);
+    if (!event || !event.evidence || !event.evidence.clean_url) event = reviewEvent(detail);
+    if (!event || !event.evidence || !event.evidence.clean_url) {
+      this.message("conflict", "This case has no clean frame to draw on.");
+      return;
+    }
+    this.shownEvent = event.event_id;
+    this.showClean = true;
+    this.render(detail);
+    const layer = document.getElementById("boxes");
+    const frame = document.getElementById("frame");
+    frame.classList.add("editing");
+    this.editing = true;
+    this.message("ok", "Editing boxes: drag a box or its corners; drag on the frame to add a missed object. Tab: next box, arrows: move, Shift+arrows: resize, Delete: remove, Enter: save, Escape: cancel.");
+    const before = this.reviewState(detail, event);
+    const result = await editBoxes(layer, before, {
+      width: event.frame_width,
+      height: event.frame_height,
+      detectorClass: event.detector_class,
+      pickClass: () => this.pickClass("Class of the added box"),
+    });
+    this.editing = false;
+    frame.classList.remove("editing");
+    if (!result) {
+      this.render(this.detail, { kind: "ok", text: "Box edits cancelled." });
+      return;
+    }
+    const review = { event_id: event.event_id, box: result.box, added_boxes: result.added };
+    await this.act({ action: "annotate", review }, { done: `Boxes saved (${result.added.length} added).` });
+  }
+}
+
+/** The event whose frame the reviewer works on: the reviewed one, else the best with a clean frame. */
+export function reviewEvent(detail) {
+  if (!detail || !detail.events.length) return null;
+  if (detail.review && detail.review.event_id) {
+    const reviewed = detail.events.find((e) => e.event_id === detail.review.event_id);
+    if (reviewed) return reviewed;
+  }
+  const withEvidence = detail.events.filter((e) => e.evidence);
+  const clean = withEvidence.filter((e) => e.evidence.clean_url);
+  const pool = clean.length ? clean : withEvidence.length ? withEvidence : detail.events;
+  return pool.reduce((best, e) => (e.score > best.score ? e : best), pool[0]);
+}
+
+function countBy(values) {
+  const counts = {};
+  for (const v of values) counts[v] = (counts[v] || 0) + 1;
+  return counts;
+}
+
+function detailsText(details) {
+  if (!details || typeof details !== "object") return "";
+  const parts = [];
+  if (details.merged_into) parts.push(` merged into #${details.merged_into}`);
+  if (details.merged_from) parts.push(` merged #${details.merged_from}`);
+  if (details.box) parts.push(" box corrected");
+  if (details.added_boxes) parts.push(` ${details.added_boxes.length} box(es) added`);
+  if (details.attributes) parts.push(` attributes: ${Object.entries(details.attributes).map(([k, v]) => `${k}=${v && v.value ? v.value : "none"}`).join(", ")}`);
+  if (details.bulk) parts.push(" (bulk)");
+  return parts.join(";");
+}
+
+export { cloneReview };

@@ -1,0 +1,128 @@
+// Positions on a map drawn in SVG, with no network: Web Mercator, a faint grid, a scale bar.
+// When the server configures a tile URL (a city tile server), tiles are drawn underneath.
+
+import { svg } from "./util.js";
+
+const TILE = 256;
+const EARTH_M_PER_PX_Z0 = 156543.03392; // metres per pixel at zoom 0 on the equator
+
+function project(lat, lon, zoom) {
+  const scale = TILE * 2 ** zoom;
+  const sin = Math.sin((Math.max(-85, Math.min(85, lat)) * Math.PI) / 180);
+  return {
+    x: ((lon + 180) / 360) * scale,
+    y: (0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * Math.PI)) * scale,
+  };
+}
+
+function unproject(x, y, zoom) {
+  const scale = TILE * 2 ** zoom;
+  const lon = (x / scale) * 360 - 180;
+  const n = Math.PI - (2 * Math.PI * y) / scale;
+  const lat = (180 / Math.PI) * Math.atan(0.5 * (Math.exp(n) - Math.exp(-n)));
+  return { lat, lon };
+}
+
+/** The zoom that shows every point with a margin, at most ``maxZoom`` (about 150 m across). */
+function fitZoom(points, width, height, maxZoom = 18) {
+  for (let zoom = maxZoom; zoom > 1; zoom--) {
+    const xy = points.map((p) => project(p.lat, p.lon, zoom));
+    const w = Math.max(...xy.map((p) => p.x)) - Math.min(...xy.map((p) => p.x));
+    const h = Math.max(...xy.map((p) => p.y)) - Math.min(...xy.map((p) => p.y));
+    if (w <= width - 40 && h <= height - 40) return zoom;
+  }
+  return 2;
+}
+
+function niceMetres(maxMetres) {
+  const base = 10 ** Math.floor(Math.log10(maxMetres));
+  for (const step of [5, 2, 1]) if (step * base <= maxMetres) return step * base;
+  return base;
+}
+
+/**
+ * Draw ``points`` ([{lat, lon, kind, title}]) into a new <svg>. ``kind`` "case" is the case's
+ * place, "event" an observation. ``onArea(bbox)``: let the user drag a rectangle to pick an area.
+ */
+export function drawMap(points, { width = 300, height = 200, tiles = null, onArea = null, label = "Map" } = {}) {
+  const root = svg("svg", { class: "map", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
+  const placed = points.filter((p) => Number.isFinite(p.lat) && Number.isFinite(p.lon));
+  if (!placed.length) {
+    root.append(svg("text", { x: 10, y: height / 2 }, "No position reported."));
+    return root;
+  }
+  const zoom = fitZoom(placed, width, height);
+  const xs = placed.map((p) => project(p.lat, p.lon, zoom));
+  const cx = (Math.max(...xs.map((p) => p.x)) + Math.min(...xs.map((p) => p.x))) / 2;
+  const cy = (Math.max(...xs.map((p) => p.y)) + Math.min(...xs.map((p) => p.y))) / 2;
+  const left = cx - width / 2;
+  const top = cy - height / 2;
+
+  if (tiles && tiles.url) {
+    const first = { x: Math.floor(left / TILE), y: Math.floor(top / TILE) };
+    const last = { x: Math.floor((left + width) / TILE), y: Math.floor((top + height) / TILE) };
+    for (let tx = first.x; tx <= last.x; tx++) {
+      for (let ty = first.y; ty <= last.y; ty++) {
+        const href = tiles.url.replace("{z}", zoom).replace("{x}", tx).replace("{y}", ty).replace("{s}", "a");
+        root.append(svg("image", { href, x: tx * TILE - left, y: ty * TILE - top, width: TILE, height: TILE }));
+      }
+    }
+  } else {
+    for (let gx = (TILE / 4) - (left % (TILE / 4)); gx < width; gx += TILE / 4) root.append(svg("line", { class: "grid", x1: gx, y1: 0, x2: gx, y2: height }));
+    for (let gy = (TILE / 4) - (top % (TILE / 4)); gy < height; gy += TILE / 4) root.append(svg("line", { class: "grid", x1: 0, y1: gy, x2: width, y2: gy }));
+  }
+
+  placed.forEach((p, i) => {
+    const x = xs[i].x - left;
+    const y = xs[i].y - top;
+    const dot = svg("circle", { class: p.kind === "case" ? "case" : "event", cx: x, cy: y, r: p.kind === "case" ? 6 : 4 });
+    if (p.title) dot.append(svg("title", {}, p.title));
+    if (p.onclick) dot.addEventListener("click", p.onclick);
+    root.append(dot);
+  });
+
+  // Scale bar: a round distance no longer than a third of the map.
+  const lat = unproject(cx, cy, zoom).lat;
+  const metresPerPx = (EARTH_M_PER_PX_Z0 * Math.cos((lat * Math.PI) / 180)) / 2 ** zoom;
+  const metres = niceMetres((width / 3) * metresPerPx);
+  const px = metres / metresPerPx;
+  const y0 = height - 12;
+  root.append(
+    svg("path", { class: "scale", d: `M10 ${y0 - 5} V${y0} H${10 + px} V${y0 - 5}` }),
+    svg("text", { x: 14 + px, y: y0, class: "scale-label" }, metres >= 1000 ? `${metres / 1000} km` : `${metres} m`),
+  );
+  if (tiles && tiles.attribution) root.append(svg("text", { class: "attribution", x: width - 4, y: height - 3, "text-anchor": "end" }, tiles.attribution));
+
+  if (onArea) enableAreaPick(root, { left, top, zoom, width, height }, onArea);
+  return root;
+}
+
+function enableAreaPick(root, view, onArea) {
+  let start = null;
+  const rect = svg("rect", { class: "area", x: 0, y: 0, width: 0, height: 0, fill: "rgba(31,78,121,.15)", stroke: "#1f4e79" });
+  root.append(rect);
+  const local = (event) => {
+    const box = root.getBoundingClientRect();
+    return { x: ((event.clientX - box.left) / box.width) * view.width, y: ((event.clientY - box.top) / box.height) * view.height };
+  };
+  root.addEventListener("pointerdown", (event) => {
+    start = local(event);
+    root.setPointerCapture(event.pointerId);
+  });
+  root.addEventListener("pointermove", (event) => {
+    if (!start) return;
+    const p = local(event);
+    rect.setAttribute("x", Math.min(start.x, p.x));
+    rect.setAttribute("y", Math.min(start.y, p.y));
+    rect.setAttribute("width", Math.abs(p.x - start.x));
+    rect.setAttribute("height", Math.abs(p.y - start.y));
+  });
+  root.addEventListener("pointerup", (event) => {
+    if (!start) return;
+    const p = local(event);
+    const a = unproject(view.left + Math.min(start.x, p.x), view.top + Math.max(start.y, p.y), view.zoom);
+    const b = unproject(view.left + Math.max(start.x, p.x), view.top + Math.min(start.y, p.y), view.zoom);
+    start = null;
+    if (Math.abs(a.lon - b.lon) > 0 && Math.abs(a.lat - b.lat) > 0) onArea([a.lon, a.lat, b.lon, b.lat]);
+  });
+}

@@ -1,0 +1,529 @@
+// The queue: filters, counts per type and state, the list of cases (with evidence thumbnails),
+// the live stream that adds new cases without moving the dispatcher's place, and bulk actions.
+
+import { ApiError, get, post } from "./api.js";
+import { ask, choose, confirmDialog, showPanel } from "./dialogs.js";
+import { drawMap } from "./map.js";
+import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, ago, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
+import { FALLBACK_REASONS } from "./caseview.js";
+
+const PAGE = 100;
+const SORTS = { urgent: "Most urgent, newest", "-last_event_at": "Newest", sla_due_at: "SLA due first", "-event_count": "Most events" };
+const STATE_SETS = { review: ["new"], open: OPEN_STATES, all: [] };
+
+export const DEFAULT_FILTERS = { state: "review", violation_type: "", candidate: "", device_id: "", since: "", until: "", bbox: "", overdue: false, sort: "urgent" };
+
+export class Queue {
+  constructor(ctx) {
+    this.ctx = ctx; // {caseView, canAct(), flash(text, kind), signOut()}
+    this.list = document.getElementById("queue");
+    this.form = document.getElementById("filters");
+    this.countsBox = document.getElementById("counts");
+    this.bulkBox = document.getElementById("bulk");
+    this.foot = document.getElementById("queue-foot");
+    this.filters = { ...DEFAULT_FILTERS };
+    this.items = [];
+    this.byId = new Map();
+    this.selectedId = null;
+    this.checked = new Set();
+    this.nextCursor = null;
+    this.total = 0;
+    this.loading = false;
+    this.devices = [];
+    this.source = null;
+    this.list.addEventListener("scroll", () => {
+      if (this.nextCursor && this.list.scrollTop + this.list.clientHeight > this.list.scrollHeight - 200) this.loadMore();
+    });
+  }
+
+  // ---- filters ------------------------------------------------------------------------------
+
+  stateParam() {
+    const f = this.filters.state;
+    return f in STATE_SETS ? STATE_SETS[f] : [f];
+  }
+
+  params(withState = true) {
+    const f = this.filters;
+    return {
+      state: withState ? this.stateParam() : undefined,
+      violation_type: f.violation_type,
+      candidate: f.candidate,
+      device_id: f.device_id,
+      since: f.since ? new Date(f.since).toISOString() : "",
+      until: f.until ? new Date(f.until).toISOString() : "",
+      bbox: f.bbox,
+      overdue: f.overdue ? "true" : "",
+    };
+  }
+
+  /** Does ``item`` belong in the list under the current filters? (For cases arriving live.) */
+  matches(item) {
+    const f = this.filters;
+    const states = this.stateParam();
+    if (states.length && !states.includes(item.state)) return false;
+    if (f.violation_type && item.violation_type !== f.violation_type) return false;
+    if (f.candidate && String(item.candidate) !== f.candidate) return false;
+    if (f.device_id && item.device_id !== f.device_id) return false;
+    if (f.overdue && !isOverdue(item)) return false;
+    if (f.since && Date.parse(item.last_event_at) < Date.parse(new Date(f.since).toISOString())) return false;
+    if (f.until && Date.parse(item.first_event_at) >= Date.parse(new Date(f.until).toISOString())) return false;
+    if (f.bbox) {
+      const [x1, y1, x2, y2] = f.bbox.split(",").map(Number);
+      if (item.lat === null || item.lon < x1 || item.lon > x2 || item.lat < y1 || item.lat > y2) return false;
+    }
+    return true;
+  }
+
+  /** Sort order of the list, so a live case goes where a reload would put it. */
+  compare(a, b) {
+    const t = (x) => Date.parse(x);
+    switch (this.filters.sort) {
+      case "urgent":
+        return a.priority - b.priority || t(b.last_event_at) - t(a.last_event_at) || b.id - a.id;
+      case "sla_due_at":
+        return (a.sla_due_at ? t(a.sla_due_at) : Infinity) - (b.sla_due_at ? t(b.sla_due_at) : Infinity) || a.id - b.id;
+      case "-event_count":
+        return b.event_count - a.event_count || b.id - a.id;
+      default:
+        return t(b.last_event_at) - t(a.last_event_at) || b.id - a.id;
+    }
+  }
+
+  drawFilters() {
+    const f = this.filters;
+    const select = (name, label, options, value) =>
+      el("label", {}, el("span", { class: "sr" }, label), el("select", { name, id: `filter-${name}`, title: label }, Object.entries(options).map(([v, text]) => el("option", { value: v, selected: v === value }, text))));
+    const states = { review: "To review (new)", open: "Open", all: "All", ...STATE_NAMES };
+    const types = { "": "All types", ...TYPE_NAMES };
+    replace(
+      this.form,
+      select("state", "State", states, f.state),
+      select("violation_type", "Type", types, f.violation_type),
+      select("sort", "Sort", SORTS, f.sort),
+      select("candidate", "Candidate", { "": "Candidates or not", true: "Candidates only", false: "No candidates" }, f.candidate),
+      el("label", {}, el("span", { class: "sr" }, "Device"), el("input", { name: "device_id", id: "filter-device_id", list: "device-list", value: f.device_id, size: 10, placeholder: "any device", title: "Device" })),
+      el("datalist", { id: "device-list" }, this.devices.map((d) => el("option", { value: d }))),
+      el("label", {}, el("input", { type: "checkbox", name: "overdue", id: "filter-overdue", checked: f.overdue }), "SLA overdue"),
+      el("label", { class: "wide" }, "From", el("input", { type: "datetime-local", name: "since", id: "filter-since", value: f.since })),
+      f.bbox
+        ? el("span", {}, el("button", { type: "button", id: "filter-area", onclick: () => this.pickArea() }, "Area ✓"), el("button", { type: "button", class: "link", id: "filter-area-clear", onclick: () => this.setFilters({ bbox: "" }) }, "clear"))
+        : el("button", { type: "button", id: "filter-area", onclick: () => this.pickArea() }, "Area…"),
+      el("label", { class: "wide" }, "To", el("input", { type: "datetime-local", name: "until", id: "filter-until", value: f.until })),
+      el("button", { type: "button", class: "link", id: "filter-reset", onclick: () => this.setFilters({ ...DEFAULT_FILTERS }) }, "reset"),
+    );
+    this.form.onchange = (event) => {
+      const target = event.target;
+      if (!target.name) return;
+      this.setFilters({ [target.name]: target.type === "checkbox" ? target.checked : target.value });
+    };
+    this.form.onsubmit = (event) => event.preventDefault();
+  }
+
+  setFilters(change) {
+    Object.assign(this.filters, change);
+    this.checked.clear();
+    this.ctx.saveHash();
+    this.drawFilters();
+    this.reload();
+  }
+
+  async pickArea() {
+    const points = this.items.filter((c) => c.lat !== null).map((c) => ({ lat: c.lat, lon: c.lon, kind: "event", title: `#${c.id}` }));
+    if (!points.length) {
+      this.ctx.flash("No case in the list has a position to draw an area around.", "error");
+      return;
+    }
+    const tiles = this.ctx.config.tile_url ? { url: this.ctx.config.tile_url, attribution: this.ctx.config.tile_attribution } : null;
+    let picked = null;
+    const map = drawMap(points, { width: 480, height: 320, tiles, label: "Drag a rectangle", onArea: (bbox) => (picked = bbox) });
+    const ok = await showPanel("Area on the map", map, "Drag a rectangle over the cases to keep, then press OK (Enter).");
+    if (ok && picked) this.setFilters({ bbox: picked.map((v) => v.toFixed(6)).join(",") });
+  }
+
+  // ---- loading ------------------------------------------------------------------------------
+
+  async reload({ keepSelection = true } = {}) {
+    const token = (this.loadToken = Symbol("load"));
+    this.loading = true;
+    this.foot.textContent = "Loading…";
+    let page;
+    try {
+      page = await this.fetchPage();
+    } catch (err) {
+      if (token !== this.loadToken) return;
+      this.loading = false;
+      this.foot.textContent = "";
+      this.ctx.flash(`Cannot load the queue: ${err.message}`, "error");
+      return;
+    }
+    if (token !== this.loadToken) return;
+    this.loading = false;
+    this.items = page.items;
+    this.byId = new Map(this.items.map((c) => [c.id, c]));
+    this.nextCursor = page.next_cursor;
+    this.total = page.total;
+    this.draw();
+    this.loadCounts();
+    const wanted = keepSelection && this.selectedId && this.byId.has(this.selectedId) ? this.selectedId : this.items[0]?.id;
+    if (this.ctx.wantedCase && !this.byId.has(this.ctx.wantedCase)) {
+      this.ctx.caseView.show(this.ctx.wantedCase);
+      this.selectedId = this.ctx.wantedCase;
+    } else if (wanted) this.select(this.ctx.wantedCase || wanted, { scroll: true });
+    else {
+      this.selectedId = null;
+      this.ctx.caseView.empty("No case matches these filters.");
+    }
+    this.ctx.wantedCase = null;
+  }
+
+  async fetchPage(cursor = null) {
+    const base = { ...this.params(), sort: this.filters.sort, limit: PAGE, cursor };
+    try {
+      return await get(`/cases${query(base)}`);
+    } catch (err) {
+      // A server without the combined "urgent" order: fall back to newest first, and say so once.
+      if (err instanceof ApiError && err.status === 422 && this.filters.sort === "urgent" && /sort/.test(err.message)) {
+        this.filters.sort = "-last_event_at";
+        this.drawFilters();
+        return get(`/cases${query({ ...base, sort: "-last_event_at" })}`);
+      }
+      throw err;
+    }
+  }
+
+  async loadMore() {
+    if (this.loading || !this.nextCursor) return;
+    this.loading = true;
+    try {
+      const page = await this.fetchPage(this.nextCursor);
+      for (const item of page.items) {
+        if (this.byId.has(item.id)) continue;
+        this.items.push(item);
+        this.byId.set(item.id, item);
+        this.list.append(this.row(item));
+      }
+      this.nextCursor = page.next_cursor;
+      this.drawFoot();
+    } catch (err) {
+      this.ctx.flash(`Cannot load more cases: ${err.message}`, "error");
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  async loadCounts() {
+    try {
+      const counts = await get(`/cases/counts${query(this.params(false))}`);
+      this.drawCounts(counts);
+    } catch {
+      replace(this.countsBox, el("span", { class: "chip" }, "cases ", el("b", {}, String(this.total))));
+    }
+  }
+
+  drawCounts(counts) {
+    const chip = (text, n, on, onclick, extra = "") =>
+      el("button", { type: "button", class: `chip${on ? " on" : ""} ${extra}`, onclick }, `${text} `, el("b", {}, String(n || 0)));
+    const byState = counts.by_state || {};
+    const open = OPEN_STATES.reduce((sum, s) => sum + (byState[s] || 0), 0);
+    replace(
+      this.countsBox,
+      chip("To review", byState.new, this.filters.state === "review", () => this.setFilters({ state: "review" })),
+      chip("Open", open, this.filters.state === "open", () => this.setFilters({ state: "open" })),
+      ["confirmed", "dispatched", "possibly_resolved", "rejected", "resolved", "closed"]
+        .filter((s) => byState[s])
+        .map((s) => chip(stateName(s), byState[s], this.filters.state === s, () => this.setFilters({ state: s }))),
+      chip("Overdue", counts.overdue, this.filters.overdue, () => this.setFilters({ overdue: !this.filters.overdue }), "overdue"),
+      el("span", { class: "muted" }, " | "),
+      Object.entries(counts.by_type || {}).map(([type, n]) => {
+        const states = (counts.by_type_state || {})[type] || {};
+        const inView = this.stateParam().length ? this.stateParam().reduce((s, st) => s + (states[st] || 0), 0) : n;
+        return chip(typeName(type), inView, this.filters.violation_type === type, () => this.setFilters({ violation_type: this.filters.violation_type === type ? "" : type }));
+      }),
+    );
+    this.countsBox.id = "counts";
+  }
+
+  // ---- drawing ------------------------------------------------------------------------------
+
+  row(item) {
+    const thumb = item.thumbnail_url || item.crop_url;
+    const node = el(
+      "li",
+      {
+        class: `row${item.id === this.selectedId ? " selected" : ""}${this.matches(item) ? "" : " done"}`,
+        id: `case-${item.id}`,
+        dataset: { id: item.id },
+        "aria-selected": item.id === this.selectedId ? "true" : "false",
+        onclick: (event) => {
+          if (event.target.type !== "checkbox") this.select(item.id);
+        },
+      },
+      el("input", { type: "checkbox", "aria-label": `select case ${item.id}`, checked: this.checked.has(item.id), disabled: !this.ctx.canAct(), onchange: (e) => this.check(item.id, e.target.checked) }),
+      thumb ? el("img", { class: "thumb", src: thumb, alt: "", loading: "lazy" }) : el("div", { class: "noimg" }, "no image"),
+      el(
+        "div",
+        { class: "main" },
+        el("div", { class: "title" }, `#${item.id} ${typeName(item.violation_type)}${item.detector_class ? ` · ${item.detector_class}` : ""}`),
+        el(
+          "div",
+          { class: "meta" },
+          el("span", { class: `badge state-${item.state}` }, stateName(item.state)),
+          el("span", { class: `badge prio prio-${item.priority}` }, `P${item.priority}`),
+          item.candidate ? el("span", { class: "badge candidate" }, "candidate") : null,
+          isOverdue(item) ? el("span", { class: "badge overdue" }, dueText(item.sla_due_at)) : null,
+          el("span", {}, ago(item.last_event_at)),
+          el("span", {}, item.device_id || ""),
+          el("span", {}, `${item.event_count} ev`),
+        ),
+      ),
+    );
+    return node;
+  }
+
+  draw() {
+    replace(this.list, this.items.map((item) => this.row(item)));
+    this.drawFoot();
+    this.drawBulk();
+  }
+
+  drawFoot() {
+    replace(
+      this.foot,
+      el("span", { id: "queue-total" }, `${this.items.length} of ${this.total} shown`),
+      this.nextCursor ? el("button", { type: "button", class: "link", onclick: () => this.loadMore() }, "load more") : null,
+      this.ctx.canAct() && this.total ? el("button", { type: "button", class: "link", id: "bulk-filter", onclick: () => this.bulkOnFilter() }, `act on all ${this.total} matching…`) : null,
+    );
+  }
+
+  // ---- selection and keyboard navigation ----------------------------------------------------
+
+  select(id, { scroll = true } = {}) {
+    const previous = this.selectedId;
+    this.selectedId = id;
+    if (previous !== null) {
+      const old = document.getElementById(`case-${previous}`);
+      if (old) {
+        old.classList.remove("selected");
+        old.setAttribute("aria-selected", "false");
+      }
+    }
+    const node = document.getElementById(`case-${id}`);
+    if (node) {
+      node.classList.add("selected");
+      node.setAttribute("aria-selected", "true");
+      if (scroll) node.scrollIntoView({ block: "nearest" });
+    }
+    this.ctx.saveHash();
+    this.ctx.caseView.show(id);
+    const ahead = this.neighbour(1);
+    if (ahead) this.ctx.caseView.prefetch(ahead.id);
+  }
+
+  /** The next (or previous) case still to work on; rows already dealt with are skipped. */
+  neighbour(step) {
+    const index = this.items.findIndex((c) => c.id === this.selectedId);
+    for (let i = index + step; i >= 0 && i < this.items.length; i += step) {
+      if (this.matches(this.items[i])) return this.items[i];
+    }
+    return null;
+  }
+
+  move(step) {
+    const target = this.neighbour(step);
+    if (target) {
+      this.select(target.id);
+      return true;
+    }
+    if (step > 0 && this.nextCursor) this.loadMore().then(() => this.neighbour(1) && this.move(1));
+    else this.ctx.flash(step > 0 ? "End of the queue." : "Top of the queue.", "info");
+    return false;
+  }
+
+  // ---- live updates -------------------------------------------------------------------------
+
+  connectLive() {
+    if (this.source) this.source.close();
+    const live = document.getElementById("live");
+    const source = new EventSource("/api/v1/live/cases");
+    this.source = source;
+    source.addEventListener("ready", () => live.classList.add("on"));
+    source.addEventListener("cases", (event) => {
+      live.classList.add("on");
+      this.applyLive(JSON.parse(event.data).cases);
+    });
+    source.addEventListener("reset", () => this.reload());
+    source.addEventListener("signed-out", () => {
+      source.close();
+      this.ctx.signOut("Your session ended.");
+    });
+    source.onerror = () => live.classList.remove("on");
+  }
+
+  disconnectLive() {
+    if (this.source) this.source.close();
+    this.source = null;
+    document.getElementById("live").classList.remove("on");
+  }
+
+  /** Changed cases from the stream: update rows in place, insert new ones where they sort. */
+  applyLive(cases) {
+    let arrived = 0;
+    for (const item of cases) {
+      const known = this.byId.get(item.id);
+      if (known) {
+        Object.assign(known, item);
+        const node = document.getElementById(`case-${item.id}`);
+        if (node) node.replaceWith(this.row(known));
+        this.ctx.caseView.updated(known);
+        continue;
+      }
+      if (!this.matches(item)) continue;
+      // Where a reload would put it; beyond the loaded part it arrives with "load more".
+      let index = this.items.findIndex((c) => this.compare(item, c) < 0);
+      if (index === -1) {
+        if (this.nextCursor) continue;
+        index = this.items.length;
+      }
+      this.items.splice(index, 0, item);
+      this.byId.set(item.id, item);
+      const node = this.row(item);
+      node.classList.add("fresh");
+      // Keep the dispatcher's place: a row inserted above the view must not push the list down.
+      const before = this.list.scrollTop;
+      const anchor = this.list.children[index] || null;
+      const above = anchor && anchor.offsetTop < before;
+      this.list.insertBefore(node, anchor);
+      if (above) this.list.scrollTop = before + node.offsetHeight;
+      this.total += 1;
+      arrived += 1;
+    }
+    if (arrived) {
+      this.drawFoot();
+      this.ctx.flash(`${arrived} new case${arrived > 1 ? "s" : ""} arrived.`, "info");
+      if (this.selectedId === null && this.items.length) this.select(this.items[0].id);
+    }
+    if (cases.length) this.scheduleCounts();
+  }
+
+  scheduleCounts() {
+    clearTimeout(this.countsTimer);
+    this.countsTimer = setTimeout(() => this.loadCounts(), 800);
+  }
+
+  /** A case changed by this console (an action): redraw its row; it may no longer belong. */
+  changed(detail) {
+    const known = this.byId.get(detail.id);
+    if (!known) return;
+    for (const key of Object.keys(known)) if (key in detail) known[key] = detail[key];
+    const node = document.getElementById(`case-${detail.id}`);
+    if (node) node.replaceWith(this.row(known));
+    this.scheduleCounts();
+  }
+
+  // ---- bulk actions -------------------------------------------------------------------------
+
+  check(id, on) {
+    if (on) this.checked.add(id);
+    else this.checked.delete(id);
+    this.drawBulk();
+  }
+
+  toggleCurrent() {
+    if (this.selectedId === null || !this.ctx.canAct()) return;
+    const on = !this.checked.has(this.selectedId);
+    this.check(this.selectedId, on);
+    const box = document.querySelector(`#case-${this.selectedId} input[type=checkbox]`);
+    if (box) box.checked = on;
+  }
+
+  drawBulk() {
+    if (!this.ctx.canAct()) {
+      this.bulkBox.hidden = true;
+      return;
+    }
+    const n = this.checked.size;
+    this.bulkBox.hidden = n === 0;
+    if (!n) return;
+    const target = `${n} selected`;
+    const b = (label, action, id) => el("button", { type: "button", id, onclick: () => this.bulk(action) }, label);
+    replace(
+      this.bulkBox,
+      el("span", { id: "bulk-target" }, `Bulk on ${target}:`),
+      b("Confirm", "confirm", "bulk-confirm"),
+      b("Reject…", "reject", "bulk-reject"),
+      b("Dispatch…", "dispatch", "bulk-dispatch"),
+      b("Resolve", "resolve", "bulk-resolve"),
+      b("Close", "close", "bulk-close"),
+      n ? el("button", { type: "button", class: "link", onclick: () => this.clearChecks() }, "clear selection") : null,
+    );
+  }
+
+  async bulkOnFilter() {
+    const actions = ["confirm", "reject", "dispatch", "resolve", "close"];
+    const action = await choose(`All ${this.total} cases matching the filter`, actions.map((a) => ({ value: a, label: a })), { note: "Select rows with the space bar to act on a few instead." });
+    if (action) await this.bulk(action, { useFilter: true });
+  }
+
+  clearChecks() {
+    this.checked.clear();
+    this.draw();
+  }
+
+  filterBody() {
+    const p = this.params();
+    const body = {};
+    if (p.state && p.state.length) body.state = p.state;
+    for (const key of ["violation_type", "device_id", "since", "until", "bbox"]) if (p[key]) body[key] = p[key];
+    if (p.candidate) body.candidate = p.candidate === "true";
+    if (this.filters.overdue) body.overdue = true;
+    return body;
+  }
+
+  async bulk(action, { useFilter = false } = {}) {
+    const body = { action };
+    if (action === "reject") {
+      const reasons = this.ctx.options.reject_reasons || FALLBACK_REASONS;
+      const code = await choose("Reject them all: why?", reasons.map((r) => ({ value: r.code, label: r.code.replaceAll("_", " "), hint: r.description })));
+      if (!code) return;
+      body.reject_reason = code;
+      const why = await ask("Reason in words (kept in each case's history)", { required: false });
+      if (why === null) return;
+      if (why) body.reason = why;
+    }
+    if (action === "dispatch") {
+      const team = await ask("Dispatch them all to", { label: "Team or grid", suggestions: this.ctx.config.teams || [] });
+      if (!team) return;
+      body.team = team;
+    }
+    let count = useFilter ? 0 : this.checked.size;
+    if (count) {
+      body.case_ids = [...this.checked];
+    } else {
+      body.filter = this.filterBody();
+      try {
+        const dry = await post("/cases/bulk-actions", { ...body, dry_run: true });
+        count = dry.matched;
+      } catch (err) {
+        this.ctx.flash(`Bulk ${action} refused: ${err.message}`, "error");
+        return;
+      }
+    }
+    if (!count) {
+      this.ctx.flash("No case to act on.", "info");
+      return;
+    }
+    if (!(await confirmDialog(`Bulk ${action}`, `${action} ${count} case${count > 1 ? "s" : ""}? Each is recorded in its history as done by you.`))) return;
+    try {
+      const result = await post("/cases/bulk-actions", body);
+      const failed = result.results.filter((r) => r.status !== 200);
+      const text = `Bulk ${action}: ${result.succeeded} done` + (failed.length ? `, ${failed.length} not done (${failed.slice(0, 3).map((r) => `#${r.case_id}: ${r.detail}`).join("; ")})` : ".");
+      this.ctx.flash(text, failed.length ? "error" : "info");
+    } catch (err) {
+      this.ctx.flash(`Bulk ${action} refused: ${err.message}`, "error");
+      return;
+    }
+    this.checked.clear();
+    await this.reload();
+  }
+}

@@ -1,0 +1,112 @@
+// The supervisor's page: the model's live precision per type and version, review throughput
+// per reviewer, open cases by age against their SLA, and places where violations recur.
+// Every table has its CSV (the same rows) one click away.
+
+import { apiUrl, get } from "./api.js";
+import { el, query, replace, typeName, when } from "./util.js";
+
+export class Supervisor {
+  constructor(root) {
+    this.root = root;
+    this.range = { since: "", until: "" };
+    this.bucket = "day";
+  }
+
+  params() {
+    return {
+      since: this.range.since ? new Date(this.range.since).toISOString() : "",
+      until: this.range.until ? new Date(this.range.until).toISOString() : "",
+    };
+  }
+
+  csv(path, extra = {}) {
+    return el("a", { href: apiUrl(`${path}${query({ ...this.params(), ...extra, format: "csv" })}`), download: "", class: "csv" }, "CSV");
+  }
+
+  async show() {
+    const toolbar = el(
+      "form",
+      { class: "toolbar", id: "stats-range" },
+      el("label", {}, "From ", el("input", { type: "datetime-local", name: "since", value: this.range.since })),
+      el("label", {}, "To ", el("input", { type: "datetime-local", name: "until", value: this.range.until })),
+      el("label", {}, "Throughput per ", el("select", { name: "bucket" }, ["hour", "day"].map((b) => el("option", { value: b, selected: b === this.bucket }, b)))),
+    );
+    toolbar.addEventListener("change", (event) => {
+      const t = event.target;
+      if (t.name === "bucket") this.bucket = t.value;
+      else this.range[t.name] = t.value;
+      this.show();
+    });
+    const cards = el("div", { class: "cards" });
+    replace(this.root, el("h2", {}, "Supervisor"), toolbar, cards);
+    const parts = [
+      ["Live precision by model", "/stats/precision", {}, (d) => this.precision(d)],
+      ["Review throughput", "/stats/throughput", { bucket: this.bucket }, (d) => this.throughput(d)],
+      ["Open cases by age", "/stats/open-cases", {}, (d) => this.openCases(d)],
+      ["Recurring places", "/stats/recurrences", {}, (d) => this.recurrences(d)],
+    ];
+    for (const [title, path, extra, draw] of parts) {
+      const body = el("div", {}, "Loading…");
+      cards.append(el("section", { class: "card", id: `stats-${path.split("/").pop()}` }, el("h3", {}, title, " ", this.csv(path, extra)), body));
+      get(`${path}${query({ ...this.params(), ...extra })}`)
+        .then((data) => replace(body, draw(data)))
+        .catch((err) => replace(body, el("p", { class: "error" }, `Not available: ${err.message}`)));
+    }
+  }
+
+  table(headers, rows) {
+    return el("table", {}, el("thead", {}, el("tr", {}, headers.map(([h, num]) => el("th", { class: num ? "num" : "" }, h)))), el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, "nothing in this period"))));
+  }
+
+  precision(data) {
+    const share = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
+    const bar = (v) => {
+      const node = el("span", { class: "bar" });
+      node.style.width = `${Math.round((v || 0) * 80)}px`;
+      return node;
+    };
+    return this.table(
+      [["Type"], ["Model"], ["Reviewed", 1], ["Confirmed", 1], ["Rejected", 1], ["Excluded", 1], ["Precision", 1], [""]],
+      (data.rows || []).map((r) =>
+        el("tr", {}, el("td", {}, typeName(r.violation_type)), el("td", {}, `${r.model_name} ${r.model_version}`), el("td", { class: "num" }, r.reviewed), el("td", { class: "num" }, r.confirmed), el("td", { class: "num" }, r.rejected), el("td", { class: "num" }, r.excluded), el("td", { class: "num" }, share(r.share_confirmed)), el("td", {}, bar(r.share_confirmed))),
+      ),
+    );
+  }
+
+  throughput(data) {
+    return el(
+      "div",
+      {},
+      this.table(
+        [["Reviewer"], ["Actions", 1], [`Active ${data.bucket}s`, 1], [`Per ${data.bucket}`, 1]],
+        (data.reviewers || []).map((r) => el("tr", {}, el("td", {}, r.reviewer), el("td", { class: "num" }, r.actions), el("td", { class: "num" }, r.active_buckets), el("td", { class: "num" }, Number(r.per_bucket).toFixed(1)))),
+      ),
+      el("details", {}, el("summary", {}, `By ${data.bucket}`), this.table([["Reviewer"], ["From"], ["Actions", 1], ["Confirm", 1], ["Reject", 1], ["Other", 1]], (data.rows || []).map((r) => el("tr", {}, el("td", {}, r.reviewer), el("td", {}, when(r.bucket_start)), el("td", { class: "num" }, r.actions), el("td", { class: "num" }, r.confirm), el("td", { class: "num" }, r.reject), el("td", { class: "num" }, r.other))))),
+    );
+  }
+
+  openCases(data) {
+    const buckets = data.buckets || [];
+    const types = [...new Set((data.rows || []).map((r) => r.violation_type))];
+    const cell = (type, age) => {
+      const r = (data.rows || []).find((x) => x.violation_type === type && x.age === age);
+      if (!r) return el("td", { class: "num muted" }, "0");
+      return el("td", { class: "num" }, String(r.open), r.overdue ? el("span", { class: "error" }, ` (${r.overdue} late)`) : null);
+    };
+    return el(
+      "div",
+      {},
+      el("p", {}, `${data.total_open ?? 0} open, `, el("b", { class: "error" }, `${data.total_overdue ?? 0} past their SLA`)),
+      this.table([["Type"], ...buckets.map((b) => [b, 1])], types.map((t) => el("tr", {}, el("td", {}, typeName(t)), buckets.map((b) => cell(t, b))))),
+    );
+  }
+
+  recurrences(data) {
+    return this.table(
+      [["Type"], ["Place"], ["Cases", 1], ["Recurrences", 1], ["Open", 1], ["Latest"]],
+      (data.rows || []).map((r) =>
+        el("tr", {}, el("td", {}, typeName(r.violation_type)), el("td", {}, el("a", { href: `#/queue?case=${(r.case_ids || [])[0] || ""}` }, `${Number(r.lat).toFixed(4)}, ${Number(r.lon).toFixed(4)}`)), el("td", { class: "num" }, r.cases), el("td", { class: "num" }, r.recurrences), el("td", { class: "num" }, r.open), el("td", {}, when(r.last_event_at))),
+      ),
+    );
+  }
+}
