@@ -224,7 +224,8 @@ class MqttTlsConfig(_Section):
 
 class OutboxConfig(_Section):
     path: str = Field(
-        default="var/outbox.sqlite3", description="SQLite file holding messages until the broker acks them."
+        default="var/outbox.sqlite3",
+        description="SQLite file holding messages until the server acknowledges that it stored them.",
     )
     max_bytes: int = Field(
         default=512 * 1024 * 1024,
@@ -233,10 +234,19 @@ class OutboxConfig(_Section):
         "first (docs/mqtt.md).",
     )
     max_age_s: float = Field(
-        default=7 * 24 * 3600, gt=0, description="Messages older than this are dropped (counted, reported)."
+        default=7 * 24 * 3600,
+        gt=0,
+        description="Messages older than this are dropped (counted, reported). Age counts the seconds the "
+        "box has been running, never the wall clock, so a clock correction drops nothing.",
     )
     evidence_max_age_s: float | None = Field(
         default=None, gt=0, description="Evidence older than this is dropped. None: the same as max_age_s."
+    )
+    reserve_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        description="Disk space set aside beside the outbox (<path>.reserve) and released when the disk is "
+        "full, so older evidence can still be dropped to store new events. 0: none.",
     )
 
 
@@ -266,6 +276,17 @@ class MqttSinkConfig(_Section):
     inflight_window: int = Field(
         default=100, ge=1, le=65000, description="Messages published but not yet acknowledged, at most."
     )
+    ack_timeout_s: float = Field(
+        default=90.0,
+        ge=1,
+        description="Seconds to wait for the server's acknowledgement (acks topic) that it stored a message "
+        "before sending it again; each further re-send of the same message waits twice as long.",
+    )
+    ack_timeout_max_s: float = Field(
+        default=900.0,
+        ge=1,
+        description="Longest wait between re-sends of a message the server has not acknowledged.",
+    )
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The on-disk queue.")
     telemetry_interval_s: float = Field(default=60.0, ge=1, description="Seconds between telemetry reports.")
 
@@ -275,6 +296,8 @@ class MqttSinkConfig(_Section):
             raise ValueError("give either sink.password or sink.password_file, not both")
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("sink.reconnect_max_s must be >= sink.reconnect_min_s")
+        if self.ack_timeout_max_s < self.ack_timeout_s:
+            raise ValueError("sink.ack_timeout_max_s must be >= sink.ack_timeout_s")
         return self
 
 

@@ -6,9 +6,17 @@ reason code in the PUBACK (0x87 Not authorized); the publisher keeps the row and
 backs off instead.
 
 The session is persistent (clean start false, a session expiry interval), so the
-broker keeps the box's ``commands`` subscription and queued commands while it is
-away; paho re-sends its unacknowledged QoS 1 publishes with their packet ids after
-a reconnect.
+broker keeps the box's ``commands`` and ``acks`` subscriptions and what was queued on
+them while it is away; paho re-sends its unacknowledged QoS 1 publishes with their
+packet ids after a reconnect. The subscriptions are made again on every connect
+(a restarted broker may have lost them).
+
+One writer per socket: only the network thread writes to the socket. ``publish()`` is
+called from the outbox publisher, the reporter and the command threads; paho would
+write from the caller's thread while the network thread reads and writes the same
+socket, which with TLS corrupts the stream ("decryption failed or bad record mac").
+Registering ``on_socket_register_write`` tells paho an event loop owns the socket:
+``publish()`` then only queues the packet and wakes the network thread, which writes it.
 
 Reconnects use exponential backoff with jitter (paho's own loop has no jitter). The
 log gets one line per change of state (connected / disconnected with the reason /
@@ -42,6 +50,8 @@ STABLE_AFTER_S = 10.0
 #: PUBACK reason codes from 0x80 up are failures (MQTT 5, 3.4.2.1).
 FIRST_FAILURE_REASON = 0x80
 NOT_AUTHORIZED = 0x87
+#: PUBACK 0x10: accepted, but no subscriber matched; nobody received it.
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,8 @@ class MqttConnection:
         client.on_disconnect = self._handle_disconnect
         client.on_publish = self._handle_publish
         client.on_message = self._handle_message
+        # Only the network thread writes: publish() from other threads queues and wakes it.
+        client.on_socket_register_write = _network_thread_writes
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = s.session_expiry_s
         client.connect_async(
@@ -346,3 +358,7 @@ class MqttConnection:
             handler(*args)
         except Exception:  # a bug in a handler must not kill the network thread
             log.exception("MQTT callback %s failed", getattr(handler, "__qualname__", handler))
+
+
+def _network_thread_writes(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """paho asks for a write: nothing to do, the network loop writes what is queued."""

@@ -10,12 +10,16 @@
 
 ``emit`` only writes to SQLite (one transaction per event with its evidence, evidence
 first); the publisher thread drains the outbox, so a dead link never slows the
-detection loop. When the disk refuses the write, ``emit`` logs the
-:class:`StorageError` (counted as ``storage_error`` in telemetry) and returns: the
-loop keeps running and later events are stored again once space is back.
+detection loop. A row leaves the outbox only when the server acknowledges that it
+stored it (``StoredAck`` on ``.../acks``, to which the box subscribes); what stays
+unacknowledged is sent again (``edge.mqtt.publisher``). When the disk is full the
+outbox drops older evidence to store the event; if it still cannot, ``emit`` logs the
+:class:`StorageError` (counted as ``storage_error`` in telemetry, persisted) and
+returns: the loop keeps running and later events are stored again once space is back.
 
-Threads: the paho network loop, the outbox publisher, a reporter (telemetry, age
-limits) and a command worker (slow handlers never block the network loop).
+Threads: the paho network loop (the only one writing to the socket), the outbox
+publisher, a reporter (telemetry, age limits) and a command worker (slow handlers
+never block the network loop; a failing command never ends it).
 """
 
 from __future__ import annotations
@@ -48,7 +52,14 @@ from streetwatch.messages import (
     StatusMessage,
     TelemetryMessage,
 )
-from streetwatch.topics import commands_topic, events_topic, evidence_topic, status_topic, telemetry_topic
+from streetwatch.topics import (
+    acks_topic,
+    commands_topic,
+    events_topic,
+    evidence_topic,
+    status_topic,
+    telemetry_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +92,18 @@ class MqttSink:
         self._emit_lock = threading.Lock()
         self._last_storage_log = -STORAGE_LOG_EVERY_S
         self._events_topic = events_topic(device_id)
+        self._acks_topic = acks_topic(device_id)
         settings = BrokerSettings.from_config(config, device_id)  # a bad password file fails here, first
 
         limits = OutboxLimits(
             max_bytes=config.outbox.max_bytes,
             max_age_s=config.outbox.max_age_s,
             evidence_max_age_s=config.outbox.evidence_max_age_s,
+            reserve_bytes=config.outbox.reserve_bytes,
         )
         self.outbox = Outbox(config.outbox.path, limits)
         self.outbox_path = Path(config.outbox.path)
-        #: What was still waiting for the broker when the sink closed (None while open).
+        #: What the server had not acknowledged when the sink closed (None while open).
         self.left_in_outbox: Depth | None = None
         self._ever_connected = False
         self.telemetry = TelemetryRecorder()
@@ -104,7 +117,7 @@ class MqttSink:
         self._connection = MqttConnection(
             settings,
             will=(status_topic(device_id), self._status("offline").to_json()),
-            subscriptions=(commands_topic(device_id),),
+            subscriptions=(commands_topic(device_id), acks_topic(device_id)),
             on_connected=self._on_connected,
             on_message=self._on_message,
             on_ack=lambda mid, reason: self._publisher.on_ack(mid, reason),
@@ -114,7 +127,9 @@ class MqttSink:
             self._connection,
             refused_min_s=config.reconnect_min_s,
             refused_max_s=config.reconnect_max_s,
-            ack_timeout_s=max(30.0, 2.0 * config.keepalive_s),
+            puback_timeout_s=max(30.0, 2.0 * config.keepalive_s),
+            stored_ack_timeout_s=config.ack_timeout_s,
+            stored_ack_timeout_max_s=config.ack_timeout_max_s,
         )
         self._threads = [
             threading.Thread(target=self._report_loop, name="mqtt-reporter", daemon=True),
@@ -140,7 +155,7 @@ class MqttSink:
             )
         with self._emit_lock:
             messages = self._evidence_messages(event, evidence)
-            messages.append(OutboxMessage("event", self._events_topic, event.to_json()))
+            messages.append(OutboxMessage("event", self._events_topic, event.to_json(), str(event.event_id)))
             try:
                 self.outbox.put(messages)
                 self._remember_evidence(messages)
@@ -153,8 +168,8 @@ class MqttSink:
         self._publisher.notify()
 
     def close(self, drain_timeout_s: float = 2.0) -> None:
-        """Give the outbox up to ``drain_timeout_s`` to empty if the link is up, then say offline and
-        disconnect. Whatever is left stays in the outbox for the next start."""
+        """Give the server up to ``drain_timeout_s`` to acknowledge everything if the link is up, then
+        say offline and disconnect. Whatever is left stays in the outbox for the next start."""
         if self._closed:
             return
         self._closed = True
@@ -188,7 +203,8 @@ class MqttSink:
         self._report_now.set()
 
     def wait_until_delivered(self, timeout: float) -> bool:
-        """True once the outbox is empty and nothing is in flight (False after ``timeout``)."""
+        """True once the server acknowledged every message as stored, so the outbox is empty
+        (False after ``timeout``)."""
         return self._publisher.wait_idle(timeout)
 
     @property
@@ -200,6 +216,7 @@ class MqttSink:
         snap = self.telemetry.snapshot()
         depth = self.outbox.depth()
         dropped = self.outbox.dropped()
+        resent = self.outbox.delivery().get("resent", 0)
         if snap.coverage_overflow:
             dropped["coverage_points"] = snap.coverage_overflow
         temps = read_temperatures()
@@ -217,7 +234,13 @@ class MqttSink:
             fps=round(snap.frames / snap.period_s, 3) if snap.period_s > 0 else 0.0,
             coverage=snap.coverage,
             outbox=OutboxDepth(
-                events=depth.events, evidence=depth.evidence, bytes=depth.bytes, oldest_at=oldest
+                events=depth.events,
+                evidence=depth.evidence,
+                bytes=depth.bytes,
+                oldest_at=oldest,
+                sent_events=depth.sent_events,
+                sent_evidence=depth.sent_evidence,
+                resent=resent,
             ),
             dropped=dropped,
             cpu_temp_c=temps.cpu_c,
@@ -251,7 +274,7 @@ class MqttSink:
                 continue
             if digest in self._recent_evidence:
                 continue
-            messages.append(OutboxMessage("evidence", evidence_topic(self.device_id, digest), data))
+            messages.append(OutboxMessage("evidence", evidence_topic(self.device_id, digest), data, digest))
         return messages
 
     def _remember_evidence(self, messages: list[OutboxMessage]) -> None:
@@ -283,6 +306,9 @@ class MqttSink:
         self._publisher.on_connected()
 
     def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == self._acks_topic:
+            self._publisher.on_stored_ack(payload)
+            return
         try:
             self._command_queue.put_nowait(payload)
         except queue.Full:
@@ -293,7 +319,10 @@ class MqttSink:
             payload = self._command_queue.get()
             if payload is None:
                 return
-            self.commands.dispatch(payload)
+            try:
+                self.commands.dispatch(payload)
+            except Exception:  # whatever a command does, the thread lives on for the next one
+                log.exception("a command (%d bytes) failed; ignored", len(payload))
 
     def _report_loop(self) -> None:
         interval = self.config.telemetry_interval_s

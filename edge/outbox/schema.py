@@ -16,11 +16,22 @@ Durability choices (power loss, SIGKILL):
   id order is creation order across restarts and replay keeps it.
 * Row and byte totals per kind live in ``totals``, kept by triggers inside the same
   transactions, so the size policy never scans the table.
+* ``secure_delete=OFF``: dropping an image must not rewrite every freed page (the
+  default build zeroes them), or evicting images on a full disk would need the very
+  space it is trying to free.
+
+Schema versions (``PRAGMA user_version``): 0 is the first layout; 1 adds what
+end-to-end delivery and a jump-proof age need (``key``, ``created_age``, ``due_at``,
+``sent``, the ``clock`` and ``delivery`` tables). :func:`open_database` upgrades an
+older file in place: keys are read from the stored payloads, and rows written
+before the upgrade start ageing at the upgrade.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -28,6 +39,8 @@ from pathlib import Path
 from streetwatch.errors import StorageError
 
 log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -57,6 +70,38 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+
+#: Version 1: end-to-end acknowledgement and ageing by the outbox's own running clock.
+#:
+#: * ``key``: what the server's ``StoredAck`` names (an event's ``event_id``, an image's
+#:   SHA-256); NULL for a row whose payload names neither (then the broker's PUBACK ends it).
+#: * ``created_age``: the outbox clock (seconds this outbox has been open, carried across
+#:   restarts in ``clock``) when the row was written. Age limits use it, never the wall
+#:   clock, so an NTP/GPS correction cannot age rows.
+#: * ``due_at``: NULL while the row waits for its first send (in id order); otherwise the
+#:   publisher's monotonic time at which it is sent again unless the server acknowledged it.
+#:   Reset to NULL when a publisher starts (its clock starts over).
+#: * ``sent``: 1 once the broker took it (PUBACK) and the server has not acknowledged it yet.
+SCHEMA_V1 = """
+ALTER TABLE messages ADD COLUMN key TEXT;
+ALTER TABLE messages ADD COLUMN created_age REAL NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN due_at REAL;
+ALTER TABLE messages ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS messages_by_key ON messages (key) WHERE key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_due ON messages (due_at, id) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_sent ON messages (kind) WHERE sent = 1;
+CREATE TABLE IF NOT EXISTS clock (
+    name  TEXT PRIMARY KEY,
+    value REAL NOT NULL
+);
+INSERT OR IGNORE INTO clock (name, value) VALUES ('age_s', 0);
+CREATE TABLE IF NOT EXISTS delivery (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+SCHEMA_VERSION = 1
 
 #: How long a connection waits for the other one's write lock before giving up.
 BUSY_TIMEOUT_S = 30.0
@@ -93,11 +138,49 @@ def open_database(path: Path) -> sqlite3.Connection:
         log.error("outbox %s is corrupt (%s); moved it to %s and starting an empty outbox", path, exc, aside)
         conn = connect(path, synchronous="FULL")
     try:
+        conn.execute("PRAGMA secure_delete=OFF")
         conn.executescript(SCHEMA)
+        _upgrade(conn)
     except sqlite3.Error as exc:
         conn.close()
         raise StorageError(f"cannot create the outbox tables in {path}: {exc}") from exc
     return conn
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring an older outbox file to :data:`SCHEMA_VERSION` in one transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version >= SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in SCHEMA_V1.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        rows = conn.execute("SELECT id, kind, topic, payload FROM messages").fetchall()
+        conn.executemany(
+            "UPDATE messages SET key = ? WHERE id = ?",
+            [(message_key(kind, topic, payload), row_id) for row_id, kind, topic, payload in rows],
+        )
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if rows:
+        log.info("outbox upgraded to schema %d: %d queued message(s) kept", SCHEMA_VERSION, len(rows))
+
+
+def message_key(kind: str, topic: str, payload: bytes) -> str | None:
+    """What the server's acknowledgement calls a message: an event's id, an image's SHA-256."""
+    if kind == "evidence":
+        last = topic.rsplit("/", 1)[-1]
+        return last if _SHA256.match(last) else None
+    try:
+        event_id = json.loads(payload).get("event_id")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return str(event_id).lower() if isinstance(event_id, str) and event_id else None
 
 
 def _set_aside(path: Path) -> Path:

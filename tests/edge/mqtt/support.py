@@ -1,4 +1,10 @@
-"""Helpers for the MQTT delivery tests: events, evidence, sink configs and a collecting subscriber."""
+"""Helpers for the MQTT delivery tests: events, evidence, sink configs and a subscriber that plays the server.
+
+The :class:`Collector` is a real MQTT client. Like the server's ingest it records what
+the boxes send and, unless told otherwise, acknowledges each event and image as stored
+(``StoredAck`` on ``streetwatch/v1/<device>/acks``), which is what lets a box delete a
+row from its outbox.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +26,8 @@ from paho.mqtt.properties import Properties
 from edge.config import MqttSinkConfig
 from edge.interfaces import Evidence
 from streetwatch.events import EvidenceRef, ViolationEvent
-from streetwatch.topics import parse_topic
+from streetwatch.messages import MAX_ACK_IDS, StoredAck
+from streetwatch.topics import acks_topic, parse_topic
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
 NAMESPACE = uuid.UUID("6f1c3f0e-5d2a-4a4e-9a7e-2b8f1f0c9d11")
@@ -94,11 +101,17 @@ def sink_config(port: int, outbox_path: Path, **overrides: Any) -> MqttSinkConfi
 
 @dataclass
 class Collector:
-    """A persistent-session subscriber that records everything the boxes send (a stand-in server)."""
+    """A persistent-session subscriber that records everything the boxes send and acknowledges
+    events and images as stored (a stand-in server); ``acking = False`` plays a server that
+    receives but cannot store (no acks)."""
 
     port: int
     username: str | None = None
     password: str | None = None
+    acking: bool = True
+    acks_evidence: bool = True  # False: like a server whose evidence disk is full
+    client_id: str | None = None  # a fixed id resumes the same persistent session
+    acks_sent: int = 0
     events: list[str] = field(default_factory=list)
     evidence: list[tuple[str, bytes]] = field(default_factory=list)
     status: list[dict[str, Any]] = field(default_factory=list)
@@ -109,7 +122,7 @@ class Collector:
         self._lock = threading.Lock()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"collector-{uuid.uuid4().hex[:8]}",
+            client_id=self.client_id or f"collector-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )
         if self.username:
@@ -119,6 +132,10 @@ class Collector:
         self.client.on_connect = lambda c, *_: c.subscribe("streetwatch/v1/#", qos=1)
         self.subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self._to_ack: dict[str, tuple[list[str], list[str]]] = {}  # device -> (event ids, hashes)
+        self._stop = threading.Event()
+        self._acker = threading.Thread(target=self._ack_loop, name="collector-acks", daemon=True)
+        self._acker.start()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self.client.connect("127.0.0.1", self.port, keepalive=5, clean_start=False, properties=props)
@@ -132,10 +149,14 @@ class Collector:
                 eid = ViolationEvent.from_json(payload).event_id
                 self.events.append(str(eid))
                 self.order.append(f"event:{eid}")
+                if self.acking:
+                    self._to_ack.setdefault(parsed.device_id, ([], []))[0].append(str(eid))
             elif parsed.kind == "evidence":
                 assert parsed.sha256 == hashlib.sha256(payload).hexdigest()
                 self.evidence.append((parsed.sha256, payload))
                 self.order.append(f"evidence:{parsed.sha256}")
+                if self.acking and self.acks_evidence:
+                    self._to_ack.setdefault(parsed.device_id, ([], []))[1].append(parsed.sha256)
             elif parsed.kind == "status" and payload:
                 self.status.append(json.loads(payload))
             elif parsed.kind == "telemetry":
@@ -151,6 +172,24 @@ class Collector:
         with self._lock:
             return predicate(self)
 
+    def _ack_loop(self) -> None:
+        """Batch acknowledgements per device every 20 ms, like the server does after its commit."""
+        while not self._stop.wait(0.02):
+            with self._lock:
+                batches, self._to_ack = self._to_ack, {}
+            for device, (events, hashes) in batches.items():
+                for start in range(0, max(len(events), len(hashes)), MAX_ACK_IDS):
+                    ack = StoredAck.model_validate(
+                        {
+                            "events": events[start : start + MAX_ACK_IDS],
+                            "evidence": hashes[start : start + MAX_ACK_IDS],
+                        }
+                    )
+                    self.client.publish(acks_topic(device), ack.to_json(), qos=1)
+                    self.acks_sent += 1
+
     def close(self) -> None:
+        self._stop.set()
+        self._acker.join(2)
         self.client.loop_stop()
         self.client.disconnect()

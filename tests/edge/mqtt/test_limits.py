@@ -50,7 +50,15 @@ def test_size_limit_drops_oldest_evidence_counts_it_and_loses_nothing_else(
     assert arrived == set(newest)
     report = collector.telemetry[-1]
     assert report["dropped"]["evidence_size_limit"] == dropped["evidence_size_limit"]
-    assert report["outbox"] == {"events": 0, "evidence": 0, "bytes": 0, "oldest_at": None}
+    assert report["outbox"] == {
+        "events": 0,
+        "evidence": 0,
+        "bytes": 0,
+        "oldest_at": None,
+        "sent_events": 0,
+        "sent_evidence": 0,
+        "resent": 0,
+    }
 
 
 def test_an_image_bigger_than_the_broker_accepts_is_dropped_and_counted_not_retried_forever(

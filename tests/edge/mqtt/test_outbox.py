@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.outbox import Outbox, OutboxLimits, OutboxMessage
+from edge.outbox import Changes, Outbox, OutboxLimits, OutboxMessage
 from streetwatch.errors import StorageError
 
 MIB = 1024 * 1024
@@ -46,11 +46,11 @@ def test_messages_come_back_in_commit_order_and_survive_reopening(tmp_path: Path
         ("event", b"000000"),
         ("event", b"000001"),
     ]
-    reader.mark_attempted(rows[0].id, rows[1].id)
+    reader.apply(Changes(scheduled=[(5.0, rows[1].id)]))  # row 1 was sent, due again at t=5
     reader.delete([rows[0].id, rows[2].id, 999_999])  # an unknown id (dropped meanwhile) is fine
-    left = reader.after(0, 10)
-    assert [r.id for r in left] == [rows[1].id, rows[3].id]
-    assert left[0].attempts == 1 and left[1].attempts == 0
+    assert [r.id for r in reader.after(0, 10)] == [rows[3].id]  # row 1 waits for its re-send time
+    assert reader.due(4.9, 10) == []
+    assert [(r.id, r.attempts) for r in reader.due(5.0, 10)] == [(rows[1].id, 1)]
     depth = again.depth()
     assert (depth.events, depth.evidence, depth.bytes) == (1, 1, 400 + 100)
     reader.close()
@@ -95,36 +95,75 @@ def test_a_message_larger_than_the_whole_outbox_is_refused_and_counted(tmp_path:
     box.close()
 
 
-def test_age_limits_drop_old_messages_but_not_ones_with_an_unset_clock(tmp_path: Path) -> None:
-    clock = Clock()
+def test_a_forward_clock_jump_of_14_days_ages_nothing(tmp_path: Path) -> None:
+    wall, running = Clock(), Clock(0.0)
     limits = OutboxLimits(max_bytes=MIB, max_age_s=1000, evidence_max_age_s=100)
-    box = Outbox(tmp_path / "o.sqlite3", limits, clock=clock)
+    box = Outbox(tmp_path / "o.sqlite3", limits, clock=wall, monotonic=running)
     box.put([img(0, 10), ev(0)])
-    clock.now = 100_000.0  # a box that booted in 1970 before its clock was set
-    box.put([ev(1)])
-    clock.now = 1_800_000_000.0 + 500
+    wall.now += 14 * 86400  # NTP/GPS corrects a clock that was two weeks behind
+    running.now += 1.0
+    assert box.expire() == {}
+    assert (box.depth().events, box.depth().evidence) == (1, 1)
+
+    running.now += 150  # the box really ran past the evidence age limit
     assert box.expire() == {"evidence_age_limit": 1}
-    clock.now = 1_800_000_000.0 + 1500
+    running.now += 1000
     assert box.expire() == {"event_age_limit": 1}
-    assert box.depth().events == 1  # the 1970 event stays: its age is unknown
     assert box.dropped() == {"evidence_age_limit": 1, "event_age_limit": 1}
     box.close()
 
 
-def test_full_disk_raises_a_clear_storage_error_counts_it_and_recovers(tmp_path: Path) -> None:
+def test_age_carries_over_restarts_on_the_outbox_clock(tmp_path: Path) -> None:
+    limits = OutboxLimits(max_bytes=MIB, max_age_s=1000)
+    running = Clock(5000.0)
+    box = Outbox(tmp_path / "o.sqlite3", limits, monotonic=running)
+    box.put([ev(0)])
+    running.now += 600
+    assert box.expire() == {}
+    box.close()
+
+    after_reboot = Clock(3.0)  # a monotonic clock starts over after a reboot
+    again = Outbox(tmp_path / "o.sqlite3", limits, clock=lambda: 0.0, monotonic=after_reboot)
+    after_reboot.now += 300  # 900 s of running time in all: still young
+    assert again.expire() == {}
+    after_reboot.now += 200  # 1100 s
+    assert again.expire() == {"event_age_limit": 1}
+    again.close()
+
+
+def test_a_full_database_drops_old_images_to_store_new_events(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", OutboxLimits(max_bytes=64 * MIB, max_age_s=3600))
+    box.put([img(i, 20_000) for i in range(35)])  # older images waiting for the server
+    pages = box._conn.execute("PRAGMA page_count").fetchone()[0]
+    box._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLite's own "disk full"
+    for i in range(100):
+        box.put([ev(i, 500)])
+    depth = box.depth()
+    assert depth.events == 100, "every new event is stored"
+    assert depth.evidence < 35
+    dropped = box.dropped()
+    assert dropped["evidence_disk_full"] == 35 - depth.evidence
+    assert "storage_error" not in dropped and "event_disk_full" not in dropped
+    reader = box.reader()
+    kept = [r.payload[:6] for r in reader.after(0, 200) if r.kind == "evidence"]
+    assert kept == [b"%06d" % i for i in range(35 - depth.evidence, 35)]  # the oldest went first
+    reader.close()
+    box.close()
+
+
+def test_a_write_that_cannot_be_stored_is_a_clear_error_counted_across_restarts(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3", OutboxLimits(max_bytes=64 * MIB, max_age_s=3600))
     box.put([ev(0)])
     pages = box._conn.execute("PRAGMA page_count").fetchone()[0]
-    box._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLite's own "disk full"
+    box._conn.execute(f"PRAGMA max_page_count = {pages + 2}")
     with pytest.raises(StorageError, match=r"NOT stored.*full"):
-        for i in range(1, 100):
-            box.put([img(i, 20_000), ev(i)])
+        box.put([ev(1, 200_000)])  # no image to drop, and bigger than the room the one event frees
     assert box.dropped()["storage_error"] == 1
-    box._conn.execute("PRAGMA max_page_count = 1073741823")  # space is back
-    box.put([ev(1000)])
-    assert box.dropped()["storage_error"] == 1  # now persisted
-    box.close()
+    box.close()  # e.g. a reboot while the disk is still full
+
     reopened = Outbox(tmp_path / "o.sqlite3", OutboxLimits(max_bytes=64 * MIB, max_age_s=3600))
+    assert reopened.dropped()["storage_error"] == 1
+    reopened.put([ev(2)])  # space is back
     assert reopened.dropped()["storage_error"] == 1
     reopened.close()
 

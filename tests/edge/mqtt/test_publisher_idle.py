@@ -37,15 +37,15 @@ def test_a_row_committed_during_the_idle_check_keeps_the_publisher_busy(tmp_path
     link = LinkUp()
     publisher = OutboxPublisher(outbox, cast(MqttConnection, link))
     publisher._reader = outbox.reader()  # what the publisher thread does first; here we drive _step
-    flush = publisher._flush_deletes
+    write = publisher._write
 
     def emit_during_check(*, force: bool) -> None:
-        flush(force=force)
+        write(force=force)
         if force and not link.published and outbox.depth().events == 0:
             outbox.put([OutboxMessage("event", "streetwatch/v1/box/events", b"{}")])
             publisher.notify()  # what MqttSink.emit does after its commit
 
-    publisher._flush_deletes = emit_during_check  # type: ignore[method-assign]
+    publisher._write = emit_during_check  # type: ignore[method-assign]
     publisher._step()  # reads nothing, then a row lands before it can call itself idle
     assert not publisher.wait_idle(0), "idle was set over a row that had just been committed"
 
