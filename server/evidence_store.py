@@ -8,6 +8,11 @@ write outside the store or overwrite another image. Writes are atomic
     store = EvidenceStore(Path("var/evidence"))
     stored = store.put(jpeg_bytes, expected_sha256=sha_from_event)
     data = store.read(stored.sha256)
+
+Only JPEG is accepted (the box sends nothing else), and only after its header has been
+read: an image declaring more pixels than :class:`ImageLimits` allow is refused before a
+byte of it is decoded, because a few megabytes of compressed data can declare gigabytes of
+pixels (a PNG of 3.3 MB took 27 s and 7.1 GB to decode).
 """
 
 from __future__ import annotations
@@ -16,19 +21,35 @@ import hashlib
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streetwatch.errors import PayloadError, StorageError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
-#: Magic bytes of the image formats the edge may send.
-_FORMATS = ((b"\xff\xd8\xff", "image/jpeg", ".jpg"), (b"\x89PNG\r\n\x1a\n", "image/png", ".png"))
+#: The one image format the edge sends: JPEG (SOI marker, then the next marker's 0xFF).
+_JPEG_MAGIC = b"\xff\xd8\xff"
+#: Magic bytes of formats refused, to name them in the refusal.
+_OTHER_FORMATS = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"), (b"RIFF", "RIFF/WebP"), (b"BM", "BMP"))
 
 
 class UndecodableImageError(PayloadError):
-    """The bytes are not an image OpenCV can decode (wrong format, truncated, corrupt)."""
+    """The bytes are not a JPEG OpenCV can decode (another format, truncated, corrupt)."""
+
+
+class ImageTooLargeError(PayloadError):
+    """The JPEG's header declares more pixels (or progressive scans) than the limits allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """What an evidence JPEG may declare in its header; checked before anything is decoded."""
+
+    max_side: int = 8192  # pixels, width or height
+    max_pixels: int = 40_000_000  # width x height; an 8K UHD frame is 33.2 million
+    # Progressive JPEGs are decoded scan by scan over the whole image; encoders write about ten.
+    max_scans: int = 64
 
 
 class DigestMismatchError(PayloadError):
@@ -43,36 +64,48 @@ class StoredEvidence:
     content_type: str
     width: int
     height: int
+    # This call wrote the file (it was not in the store before); not part of the identity.
+    created: bool = field(default=False, compare=False)
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def inspect_image(data: bytes) -> tuple[str, str, int, int]:
-    """(content type, file suffix, width, height) of an image; raise if it does not decode.
+def inspect_image(data: bytes, limits: ImageLimits | None = None) -> tuple[str, str, int, int]:
+    """(content type, file suffix, width, height) of a JPEG; raise if it is refused or does not decode.
 
-    A JPEG is decoded at 1/8 scale: libjpeg still reads every entropy-coded block (so a
-    truncated or corrupt file fails) but skips most of the work, about 3x faster than a full
-    decode. The size comes from the file's header.
+    The header is read first and the size it declares checked against ``limits``; only then
+    is the image decoded, at 1/8 scale and in grey: libjpeg still reads every entropy-coded
+    block (so a truncated or corrupt file fails) but skips most of the work and holds an
+    eighth of the rows, about 3x faster than a full decode.
     """
-    known = [(c, s) for magic, c, s in _FORMATS if data.startswith(magic)]
-    if not known:
-        raise UndecodableImageError(
-            f"evidence of {len(data)} bytes is neither JPEG nor PNG (starts {data[:4]!r})"
+    limits = limits or ImageLimits()
+    if not data.startswith(_JPEG_MAGIC):
+        named = next((name for magic, name in _OTHER_FORMATS if data.startswith(magic)), None)
+        what = f"a {named} image" if named else f"not an image (starts {data[:4]!r})"
+        raise UndecodableImageError(f"evidence must be a JPEG; these {len(data)} bytes are {what}")
+    size = _jpeg_size(data)
+    if size is None:
+        raise UndecodableImageError(f"JPEG evidence of {len(data)} bytes has no readable frame header")
+    width, height = size
+    if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
+        raise ImageTooLargeError(
+            f"JPEG declares {width}x{height} pixels; the limits are {limits.max_side} per side and "
+            f"{limits.max_pixels:,} in all"
         )
-    content_type, suffix = known[0]
+    # Inside entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker, so
+    # this counts start-of-scan markers (plus any in metadata: an upper bound, which is enough).
+    scans = data.count(b"\xff\xda")
+    if scans > limits.max_scans:
+        raise ImageTooLargeError(f"JPEG has {scans} scans; the limit is {limits.max_scans}")
     import cv2  # heavy; only the server's ingest needs it
     import numpy as np
 
-    is_jpeg = content_type == "image/jpeg"
-    size = _jpeg_size(data) if is_jpeg else _png_size(data)
-    flag = cv2.IMREAD_REDUCED_GRAYSCALE_8 if is_jpeg else cv2.IMREAD_UNCHANGED
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)
-    if size is None or image is None or image.size == 0:
-        raise UndecodableImageError(f"{content_type} evidence of {len(data)} bytes does not decode")
-    width, height = size
-    return content_type, suffix, width, height
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    if image is None or image.size == 0:
+        raise UndecodableImageError(f"JPEG evidence of {len(data)} bytes does not decode")
+    return "image/jpeg", ".jpg", width, height
 
 
 #: JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic...): they carry the size.
@@ -97,12 +130,6 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    if len(data) < 24 or data[12:16] != b"IHDR":
-        return None
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
 class EvidenceStore:
     """Images under ``root/<aa>/<bb>/<sha256><suffix>``."""
 
@@ -114,17 +141,30 @@ class EvidenceStore:
             raise ValueError(f"{sha256!r} is not a lowercase hex SHA-256")
         return f"{sha256[:2]}/{sha256[2:4]}/{sha256}{suffix}"
 
-    def put(self, data: bytes, expected_sha256: str | None = None) -> StoredEvidence:
+    def put(
+        self, data: bytes, expected_sha256: str | None = None, limits: ImageLimits | None = None
+    ) -> StoredEvidence:
         """Verify and store ``data``; return where it is. Storing the same bytes twice is a no-op."""
         digest = sha256_hex(data)
         if expected_sha256 is not None and expected_sha256 != digest:
             raise DigestMismatchError(f"evidence hashes to {digest}, not the announced {expected_sha256}")
-        content_type, suffix, width, height = inspect_image(data)
+        content_type, suffix, width, height = inspect_image(data, limits)
         rel = self.relative_path(digest, suffix)
         target = self.root / rel
-        if not target.exists():
+        created = not target.exists()
+        if created:
             self._write_atomically(target, data)
-        return StoredEvidence(digest, rel, len(data), content_type, width, height)
+        return StoredEvidence(digest, rel, len(data), content_type, width, height, created)
+
+    def remove(self, relative: str) -> bool:
+        """Delete a stored file (orphan clean-up, quota refusals); False when it was not there."""
+        try:
+            self.path_of(relative).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot delete evidence {relative}: {exc}") from exc
+        return True
 
     def path_of(self, relative: str) -> Path:
         """The absolute path of a stored file, refusing anything that leaves the store."""

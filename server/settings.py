@@ -129,6 +129,49 @@ class IngestLimits(_Section):
     max_telemetry_points: int = Field(
         default=200, ge=1, description="Positions kept from one telemetry message (the rest are thinned)."
     )
+    max_evidence_side: int = Field(
+        default=8192,
+        ge=1,
+        le=65535,
+        description="Evidence JPEGs declaring a wider or taller image are refused.",
+    )
+    max_evidence_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Evidence JPEGs declaring more pixels (width x height) are refused before decoding.",
+    )
+    max_orphan_evidence: int = Field(
+        default=500,
+        ge=0,
+        description="Images per device that no event names yet (e.g. sent ahead of their event); more are "
+        "refused until events name them or the clean-up removes them.",
+    )
+    max_orphan_evidence_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=0, description="Bytes of such images per device."
+    )
+    orphan_evidence_grace_s: float = Field(
+        default=3600,
+        gt=0,
+        description="Images no event names this long after they arrived are deleted (an event arriving "
+        "later is stored without them).",
+    )
+    max_clock_skew_s: float = Field(
+        default=300,
+        ge=0,
+        description="Telemetry whose coverage points lie further ahead of the server's clock is refused.",
+    )
+    max_coverage_age_h: float = Field(
+        default=7 * 24,
+        gt=0,
+        description="Telemetry with coverage points older than this is refused (the box's outbox keeps "
+        "messages at most 7 days by default).",
+    )
+    max_coverage_speed_mps: float = Field(
+        default=70,
+        gt=0,
+        description="Telemetry whose track moves faster than this between two points (beyond a GPS jitter "
+        "allowance of 500 m) is refused: no patrol vehicle does 250 km/h.",
+    )
 
 
 class CoverageSettings(_Section):

@@ -1,21 +1,32 @@
 """Turning one received MQTT message into something storable, or into a rejection with a reason.
 
 Everything here is checked before the database transaction starts: the topic,
-the size, the schema, that the device in the payload is the device in the
-topic (a box may only speak for itself), and that evidence bytes decode as an
-image and hash to the SHA-256 in their topic.
+the size, the schema (strictly: :mod:`streetwatch.wire_json`), that the device in
+the payload is the device in the topic (a box may only speak for itself), that a
+telemetry track is plausible (:func:`server.cases.coverage.implausible_track`), and
+that evidence is a JPEG whose declared size is within the limits, decodes, and
+hashes to the SHA-256 in its topic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 
-from server.evidence_store import DigestMismatchError, EvidenceStore, StoredEvidence, UndecodableImageError
+from server.cases.coverage import implausible_track
+from server.evidence_store import (
+    DigestMismatchError,
+    EvidenceStore,
+    ImageLimits,
+    ImageTooLargeError,
+    StoredEvidence,
+    UndecodableImageError,
+)
 from server.settings import IngestLimits
 from streetwatch.errors import PayloadError, StorageError
-from streetwatch.events import ViolationEvent
+from streetwatch.events import ViolationEvent, utcnow
 from streetwatch.messages import StatusMessage, TelemetryMessage
 from streetwatch.topics import parse_topic
 
@@ -29,6 +40,7 @@ class RejectReason(str, Enum):
     spoofed = "spoofed"
     undecodable_image = "undecodable_image"
     digest_mismatch = "digest_mismatch"
+    evidence_quota = "evidence_quota"  # the device holds too many images no event names
     storage_error = "storage_error"
     processing_error = "processing_error"
 
@@ -67,8 +79,13 @@ _JSON_KINDS: dict[str, _JsonKind] = {
 }
 
 
-def decode(topic: str, payload: bytes, limits: IngestLimits, store: EvidenceStore) -> Decoded:
-    """Validate one message; evidence is written to ``store`` here (it is idempotent)."""
+def decode(
+    topic: str, payload: bytes, limits: IngestLimits, store: EvidenceStore, now: datetime | None = None
+) -> Decoded:
+    """Validate one message; evidence is written to ``store`` here (it is idempotent).
+
+    ``now`` (default: the clock) is what telemetry times are judged against.
+    """
     try:
         parsed = parse_topic(topic)
     except PayloadError as exc:
@@ -83,14 +100,24 @@ def decode(topic: str, payload: bytes, limits: IngestLimits, store: EvidenceStor
             message = kind.parse(payload)
         except PayloadError as exc:
             return Rejected(RejectReason.malformed, str(exc))
+        if isinstance(message, TelemetryMessage):
+            implausible = implausible_track(message.coverage, now or utcnow(), limits)
+            if implausible is not None:
+                return Rejected(RejectReason.malformed, f"telemetry refused: {implausible}")
         return _same_device(message, parsed.device_id, topic)
     if parsed.kind == "evidence":
         if size > limits.max_evidence_bytes:
             return _too_big("evidence", size, limits.max_evidence_bytes)
         try:
-            stored = store.put(payload, expected_sha256=parsed.sha256)
+            stored = store.put(
+                payload,
+                expected_sha256=parsed.sha256,
+                limits=ImageLimits(max_side=limits.max_evidence_side, max_pixels=limits.max_evidence_pixels),
+            )
         except DigestMismatchError as exc:
             return Rejected(RejectReason.digest_mismatch, str(exc))
+        except ImageTooLargeError as exc:
+            return Rejected(RejectReason.malformed, str(exc))
         except UndecodableImageError as exc:
             return Rejected(RejectReason.undecodable_image, str(exc))
         except StorageError as exc:

@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 from server.cases import service
 from server.cases.coverage import mark_possibly_resolved
 from server.db.models import Case, CaseState, Event, Evidence, TelemetryPoint
-from server.evidence_store import StoredEvidence
+from server.evidence_store import EvidenceStore, StoredEvidence
 from server.ingest import locks
 from server.ingest.case_cache import CaseCache, CaseRecord, chunks
 from server.ingest.device_updates import DeviceUpdates, RejectionCounts, insert_ignore
+from server.ingest.orphans import OrphanQuota
 from server.ingest.pg_copy import copy_rows
 from server.ingest.scope import SearchScope, search_scope
 from server.matching.geohash import encode
@@ -36,6 +37,7 @@ from server.matching.matcher import MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
 from streetwatch.events import ViolationEvent
 from streetwatch.messages import StatusMessage, TelemetryMessage
+from streetwatch.topics import evidence_topic
 
 _EVENTS = cast(Table, Event.__table__)
 
@@ -76,6 +78,7 @@ class IngestBatch:
         self._evidence_rows: dict[str, dict[str, Any]] = {}  # by sha256; known ones are skipped
         self.devices = DeviceUpdates()
         self.rejections = RejectionCounts()
+        self.orphans = OrphanQuota(settings.limits, EvidenceStore(settings.evidence_dir))
         self.marked_possibly_resolved: list[int] = []
 
     # -- locking ---------------------------------------------------------------------------
@@ -163,9 +166,16 @@ class IngestBatch:
 
     # -- evidence, status, telemetry ---------------------------------------------------------
 
-    def add_evidence(self, stored: StoredEvidence, device_id: str) -> None:
-        """Record an image already written to the evidence store (inserted by :meth:`finish`)."""
+    def add_evidence(self, stored: StoredEvidence, device_id: str) -> bool:
+        """Record an image already written to the evidence store (inserted by :meth:`finish`).
+
+        False when the device's quota of images no event names refuses it (counted as a rejection).
+        """
         self.devices.heard_from(device_id, self.now, self.now)
+        refused = self.orphans.admit(self.session, stored, device_id, self.now)
+        if refused is not None:
+            self.reject(refused.reason.value, evidence_topic(device_id, stored.sha256), refused.detail)
+            return False
         self._evidence_rows.setdefault(
             stored.sha256,
             {
@@ -179,6 +189,7 @@ class IngestBatch:
                 "received_at": self.now,
             },
         )
+        return True
 
     def add_status(self, status: StatusMessage) -> None:
         self.devices.status(status, self.now)

@@ -47,6 +47,7 @@ from server.db.session import make_engine, session_factory
 from server.evidence_store import EvidenceStore
 from server.ingest.decoding import DecodeLanes, RawMessage
 from server.ingest.messages import Rejected, RejectReason, decode
+from server.ingest.orphans import prune_orphan_evidence
 from server.ingest.process import prune_telemetry
 from server.ingest.storer import MAX_DEFERRALS, BatchStorer, Received, StoreOutcome, WorkerStats
 from server.settings import ServerSettings
@@ -317,6 +318,9 @@ class IngestWorker:
                 removed = prune_telemetry(session, self.settings, self._clock())
             if removed:
                 log.info("ingest worker %s: pruned %d old telemetry points", self.client_id, removed)
+            orphans = prune_orphan_evidence(sessions, self.store, self.settings.limits, self._clock())
+            if orphans:
+                log.info("ingest worker %s: deleted %d images no event named", self.client_id, orphans)
         except DBAPIError as exc:
             log.warning("ingest worker %s: telemetry pruning failed: %s", self.client_id, exc.orig or exc)
 

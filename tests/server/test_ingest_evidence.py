@@ -11,6 +11,8 @@ import pytest
 from server.evidence_store import (
     DigestMismatchError,
     EvidenceStore,
+    ImageLimits,
+    ImageTooLargeError,
     UndecodableImageError,
     sha256_hex,
 )
@@ -29,6 +31,12 @@ def png() -> bytes:
     return data.tobytes()
 
 
+def declaring(data: bytes, width: int, height: int) -> bytes:
+    """The same JPEG with its frame header (SOF0) claiming another size: a decompression bomb's shape."""
+    sof = data.index(b"\xff\xc0")
+    return data[: sof + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[sof + 9 :]
+
+
 def test_put_stores_by_hash_and_reads_back(tmp_path: Path) -> None:
     store = EvidenceStore(tmp_path)
     data = jpeg()
@@ -41,9 +49,35 @@ def test_put_stores_by_hash_and_reads_back(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [f"{stored.sha256}.jpg"]
 
 
-def test_png_is_accepted(tmp_path: Path) -> None:
-    stored = EvidenceStore(tmp_path).put(png())
-    assert (stored.content_type, stored.width, stored.height) == ("image/png", 12, 8)
+def test_png_is_refused_without_decoding_it(tmp_path: Path) -> None:
+    with pytest.raises(UndecodableImageError, match=r"must be a JPEG; these \d+ bytes are a PNG image"):
+        EvidenceStore(tmp_path).put(png())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_jpeg_declaring_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A small file whose header claims 30000x30000: libjpeg would fill in the missing data and
+    allocate for the whole declared size; the header check refuses it first."""
+    bomb = declaring(jpeg(64, 48), 30_000, 30_000)
+    with pytest.raises(ImageTooLargeError, match="declares 30000x30000 pixels"):
+        EvidenceStore(tmp_path).put(bomb)
+    wide = declaring(jpeg(64, 48), 9000, 100)  # within the pixel budget, beyond the side limit
+    with pytest.raises(ImageTooLargeError, match="9000x100"):
+        EvidenceStore(tmp_path).put(wide)
+    assert list(tmp_path.iterdir()) == []
+    small = ImageLimits(max_side=8192, max_pixels=64 * 47)
+    with pytest.raises(ImageTooLargeError, match="3,008 in all"):
+        EvidenceStore(tmp_path).put(jpeg(64, 48), limits=small)
+
+
+def test_a_progressive_jpeg_with_too_many_scans_is_refused(tmp_path: Path) -> None:
+    ok, data = cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok
+    scans = data.tobytes().count(b"\xff\xda")
+    assert scans > 2
+    with pytest.raises(ImageTooLargeError, match=f"{scans} scans; the limit is 2"):
+        EvidenceStore(tmp_path).put(data.tobytes(), limits=ImageLimits(max_scans=2))
+    assert EvidenceStore(tmp_path).put(data.tobytes()).width == 64
 
 
 def test_wrong_digest_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
