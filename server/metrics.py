@@ -25,6 +25,12 @@ Exposed families (labels in braces):
 * ``streetwatch_device_fps{device_id}``, ``streetwatch_device_outbox_messages{device_id}`` and
   ``streetwatch_device_outbox_oldest_seconds{device_id}`` gauges: from each box's newest telemetry
   report (a backlog that grows, or an oldest message that ages, is a box that cannot deliver).
+* ``streetwatch_ingest_worker_last_seen_seconds{client_id}`` and
+  ``streetwatch_ingest_worker_connected{client_id}`` gauges: seconds since each ingest worker's
+  last heartbeat (every 10 s while it runs) and whether it was then connected to the broker. A
+  stopped or disconnected worker's share of messages queues in its broker session; alert on
+  ``streetwatch_ingest_worker_last_seen_seconds > 60 or streetwatch_ingest_worker_connected == 0``
+  held for a minute (docs/server-core.md).
 """
 
 from __future__ import annotations
@@ -40,8 +46,8 @@ from sqlalchemy.orm import Session
 from server.api.deps import SessionDep, as_utc, require
 from server.auth import Role
 from server.db.models import Case as CaseRow
-from server.db.models import CaseState, Device, DeviceStatus, Event, Evidence, Rejection
-from streetwatch.events import ViolationType
+from server.db.models import CaseState, Device, DeviceStatus, Event, Evidence, IngestWorker, Rejection
+from streetwatch.events import ViolationType, utcnow
 
 #: The content type Prometheus expects for text exposition format 0.0.4.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -57,7 +63,7 @@ class MetricFamily:
     samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
 
 
-def collect(session: Session) -> list[MetricFamily]:
+def collect(session: Session, now: datetime | None = None) -> list[MetricFamily]:
     """Read every metric from the database, zero-filled for known label values."""
     received = MetricFamily(
         "streetwatch_events_received_total",
@@ -113,7 +119,42 @@ def collect(session: Session) -> list[MetricFamily]:
     images.samples.append(({}, float(count)))
     stored.samples.append(({}, float(size)))
 
-    return [received, rejected, cases, devices, lag, last, images, stored, *_device_health(session)]
+    return [
+        received,
+        rejected,
+        cases,
+        devices,
+        lag,
+        last,
+        images,
+        stored,
+        *_device_health(session),
+        *_ingest_workers(session, now or utcnow()),
+    ]
+
+
+def _ingest_workers(session: Session, now: datetime) -> list[MetricFamily]:
+    seen = MetricFamily(
+        "streetwatch_ingest_worker_last_seen_seconds",
+        "gauge",
+        "Seconds since the ingest worker's last heartbeat; while it is down its share queues at the broker.",
+    )
+    connected = MetricFamily(
+        "streetwatch_ingest_worker_connected",
+        "gauge",
+        "1 if the ingest worker was connected to the broker at its last heartbeat, else 0.",
+    )
+    rows = session.execute(
+        select(IngestWorker.client_id, IngestWorker.last_seen_at, IngestWorker.connected).order_by(
+            IngestWorker.client_id
+        )
+    )
+    for client_id, last_seen_at, is_connected in rows:
+        labels = {"client_id": client_id}
+        last = as_utc(last_seen_at)
+        seen.samples.append((labels, max(0.0, (now - last).total_seconds()) if last else 0.0))
+        connected.samples.append((labels, 1.0 if is_connected else 0.0))
+    return [seen, connected]
 
 
 def _device_health(session: Session) -> list[MetricFamily]:

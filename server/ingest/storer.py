@@ -35,6 +35,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.ingest import locks
+from server.ingest.acks import AckKey
 from server.ingest.messages import Decoded, EvidenceReceived, Rejected, RejectReason
 from server.ingest.process import IngestBatch
 from server.matching.matcher import MatchAction
@@ -59,10 +60,11 @@ class Received:
     qos: int
     connection: int  # which connection delivered it: a message id is only valid on its own
     decoded: Decoded
+    ack: AckKey | None = None  # what to tell the box once stored (None: nothing, or it may pass)
     deferrals: int = 0  # batches that left it because another worker held its locks
 
     def refused(self, reason: RejectReason, detail: str) -> Received:
-        """The same message, now to be recorded as refused for ``reason``."""
+        """The same message, now to be recorded as refused for ``reason`` (still acknowledged)."""
         return replace(self, decoded=Rejected(reason, detail[:500]))
 
 
@@ -96,6 +98,8 @@ class WorkerStats:
     retries: int = 0
     deferred: int = 0  # messages put off to a later batch because another worker held their locks
     cases_opened: int = 0
+    acked_ids: int = 0  # event ids and image hashes acknowledged to boxes (StoredAck)
+    ack_messages: int = 0
 
 
 class BatchStorer:
@@ -116,7 +120,7 @@ class BatchStorer:
     def store(self, batch: list[Received], *, wait: bool = False) -> StoreResult:
         """One attempt at storing ``batch`` in one transaction (see the module docstring)."""
         try:
-            deferred = self._store(batch, wait=wait)
+            deferred, withheld = self._store(batch, wait=wait)
         except DBAPIError as exc:
             if _sqlstate(exc) in _RETRY_NOW:
                 return StoreResult(StoreOutcome.outage_retry, failure=exc, conflict=True)
@@ -125,7 +129,9 @@ class BatchStorer:
             return StoreResult(StoreOutcome.isolate_one, failure=exc)
         except Exception as exc:
             return StoreResult(StoreOutcome.isolate_one, failure=exc)
-        done = [m for i, m in enumerate(batch) if i not in deferred]
+        done = [
+            replace(m, ack=None) if i in withheld else m for i, m in enumerate(batch) if i not in deferred
+        ]
         later = [batch[i] for i in sorted(deferred)]
         self.stats.received += len(done)
         self.stats.batches += 1
@@ -133,8 +139,9 @@ class BatchStorer:
         outcome = StoreOutcome.deferred if later else StoreOutcome.committed
         return StoreResult(outcome, done=done, deferred=later)
 
-    def _store(self, batch: list[Received], *, wait: bool) -> set[int]:
-        """Store what of the batch can be stored now; return the indices left for later.
+    def _store(self, batch: list[Received], *, wait: bool) -> tuple[set[int], set[int]]:
+        """Store what of the batch can be stored now; return the indices left for later, and
+        those whose acknowledgement the batch withheld (refused for a reason that may pass).
 
         With ``wait`` false, messages whose locks another worker holds are not waited for:
         the rest is committed (and acked) at once and those few go to the next batch. Two
@@ -142,6 +149,7 @@ class BatchStorer:
         """
         stored = duplicates = opened = 0
         rejected: Counter[str] = Counter()
+        withheld: set[int] = set()
         with self._sessions.begin() as session:
             ingest = IngestBatch(session, self.settings, self._clock())
             names = [_lock_names(ingest, m.decoded) for m in batch]
@@ -167,7 +175,8 @@ class BatchStorer:
                     duplicates += not outcome.stored
                     opened += outcome.action is not None and outcome.action is not MatchAction.join
                 elif isinstance(item, EvidenceReceived):
-                    ingest.add_evidence(item.stored, item.device_id)
+                    if ingest.add_evidence(item.stored, item.device_id) is False:
+                        withheld.add(index)  # refused inside the batch for a reason that may pass
                 elif isinstance(item, StatusMessage):
                     ingest.add_status(item)
                 elif isinstance(item, TelemetryMessage):
@@ -184,7 +193,7 @@ class BatchStorer:
         self.stats.duplicates += duplicates
         self.stats.cases_opened += opened
         self.stats.rejected.update(rejected)
-        return deferred
+        return deferred, withheld
 
 
 def _lock_names(batch: IngestBatch, item: Decoded) -> set[str]:

@@ -45,7 +45,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.session import make_engine, session_factory
 from server.evidence_store import EvidenceStore
+from server.ingest.acks import ack_key, stored_acks
 from server.ingest.decoding import DecodeLanes, RawMessage
+from server.ingest.heartbeat import HEARTBEAT_S, beat
 from server.ingest.messages import Rejected, RejectReason, decode
 from server.ingest.orphans import prune_orphan_evidence
 from server.ingest.process import prune_telemetry
@@ -59,6 +61,8 @@ log = logging.getLogger(__name__)
 #: A session outlives a worker restart by this much; messages queue at the broker meanwhile.
 SESSION_EXPIRY_S = 7 * 24 * 3600
 PRUNE_EVERY_S = 600.0
+#: Longest wait between reconnect attempts (they start at 1 s and double).
+RECONNECT_MAX_S = 2
 
 
 class IngestWorker:
@@ -111,9 +115,13 @@ class IngestWorker:
         )
         self._client.loop_start()
         log.info("ingest worker %s: connecting to %s:%d", self.client_id, mq.host, mq.port)
-        last_prune = 0.0
+        last_prune = last_beat = 0.0
+        started_at = self._clock()
         try:
             while not self._stopping.is_set():
+                if time.monotonic() - last_beat >= HEARTBEAT_S:
+                    last_beat = time.monotonic()
+                    beat(sessions, self.client_id, started_at, self._clock(), self._connected.is_set())
                 batch: list[Received] = []
                 try:
                     batch = self._collect()
@@ -132,6 +140,7 @@ class IngestWorker:
             self._client.disconnect()
             self._client.loop_stop()
             self._lanes.stop()
+            beat(sessions, self.client_id, started_at, self._clock(), connected=False)
             if self._own_engine:
                 engine.dispose()
             log.info("ingest worker %s: stopped (%s)", self.client_id, self.stats)
@@ -164,7 +173,9 @@ class IngestWorker:
             client.username_pw_set(mq.username, mq.password)
         if mq.tls_ca_file:
             client.tls_set(ca_certs=mq.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Back soon after a broker restart: Mosquitto forgets shared subscriptions, so until this
+        # worker subscribes again its share reaches no one (boxes keep it until it is stored).
+        client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -180,6 +191,8 @@ class IngestWorker:
         with self._lock:
             self._connection += 1
         self._connected.set()
+        # Subscribe on every connect, even with "session present": Mosquitto 2.0 does not
+        # restore $share subscriptions after a restart.
         group = self.settings.mqtt.share_group
         topics = [
             (f"$share/{group}/{subscription(kind)}", SubscribeOptions(qos=1))
@@ -222,7 +235,8 @@ class IngestWorker:
         except Exception as exc:
             log.exception("ingest worker %s: cannot validate %s", self.client_id, raw.topic)
             decoded = Rejected(RejectReason.processing_error, f"{type(exc).__name__}: {exc}"[:500])
-        return Received(raw.topic, raw.mid, raw.qos, raw.connection, decoded)
+        ack = ack_key(raw.topic, raw.payload, decoded)
+        return Received(raw.topic, raw.mid, raw.qos, raw.connection, decoded, ack)
 
     def _ack(self, batch: list[Received]) -> None:
         current = self._connection
@@ -231,6 +245,15 @@ class IngestWorker:
             # that message on the new connection and it is stored as a duplicate.
             if item.qos > 0 and item.connection == current:
                 self._client.ack(item.mid, item.qos)
+
+    def _acknowledge_stored(self, done: list[Received]) -> None:
+        """Tell each box which of its messages are now committed (after the commit, never before)."""
+        for topic, payload in stored_acks(m.ack for m in done):
+            # Queued for the network thread (the only writer on the socket); a disconnect loses
+            # nothing: the box sends again what stays unacknowledged, and it is acked as a duplicate.
+            self._client.publish(topic, payload, qos=1)
+            self.stats.ack_messages += 1
+        self.stats.acked_ids += sum(m.ack is not None for m in done)
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -303,6 +326,7 @@ class IngestWorker:
                 work.appendleft(([messages[0].refused(RejectReason.processing_error, detail)], True))
                 continue
             self._ack(result.done)
+            self._acknowledge_stored(result.done)
             if result.outcome is StoreOutcome.deferred:
                 # Contended messages ride along with the next batch, which tries their locks again
                 # (the other worker has usually committed by then); after a few tries they wait.

@@ -367,3 +367,104 @@ def test_a_slow_decode_holds_up_neither_the_connection_nor_other_devices(
     finally:
         release.set()
         worker.stop()
+
+
+class AckListener:
+    """A client on streetwatch/v1/+/acks, as the boxes would be, collecting what the server acked."""
+
+    def __init__(self, port: int) -> None:
+        from streetwatch.messages import StoredAck
+
+        self.events: dict[str, list[str]] = {}
+        self.evidence: dict[str, list[str]] = {}
+        self.messages = 0
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"acks-{time.monotonic_ns()}")
+
+        def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+            device = message.topic.split("/")[2]
+            ack = StoredAck.from_json(message.payload)
+            self.events.setdefault(device, []).extend(str(i) for i in ack.events)
+            self.evidence.setdefault(device, []).extend(ack.evidence)
+            self.messages += 1
+
+        self.client.on_message = on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("streetwatch/v1/+/acks", qos=1)
+        self.client.loop_start()
+        time.sleep(0.3)  # the SUBACK
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_the_server_acknowledges_what_it_stored_and_withholds_what_may_pass(
+    migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    """Stored, duplicate and refused-for-good are acked to the box; a full evidence disk is not."""
+    settings = settings_for(migrated_url, broker, tmp_path)
+    listener = AckListener(broker.port)
+    stored, other_device = make_event(device_id="van-01"), make_event(device_id="van-02", north_m=400)
+    malformed = json.loads(make_event(device_id="van-01", north_m=800).to_json())
+    malformed["score"] = "0.8"  # a string where the schema says number: refused for good
+    image, blocked = jpeg(1), jpeg(2)
+    wrong_hash = sha256_hex(b"announced, not sent")
+    # The evidence disk refuses the second image: its folder's name is taken by a file.
+    (tmp_path / "evidence").mkdir()
+    (tmp_path / "evidence" / sha256_hex(blocked)[:2]).write_bytes(b"")
+    worker = started(settings)
+    try:
+        publisher.send(evidence_topic("van-01", sha256_hex(image)), image)
+        publisher.send(evidence_topic("van-01", sha256_hex(blocked)), blocked)
+        publisher.send(evidence_topic("van-01", wrong_hash), image)
+        publisher.send(events_topic("van-01"), stored.to_json())
+        publisher.send(events_topic("van-01"), stored.to_json())  # a re-send: a duplicate
+        publisher.send(events_topic("van-01"), json.dumps(malformed).encode())
+        publisher.send(events_topic("van-02"), other_device.to_json())
+        wait_for(lambda: worker.stats.received >= 7)
+        wait_for(lambda: len(set(listener.events.get("van-01", []))) >= 2 and "van-02" in listener.events)
+        assert sorted(set(listener.events["van-01"])) == sorted({str(stored.event_id), malformed["event_id"]})
+        assert listener.events["van-02"] == [str(other_device.event_id)]
+        assert sorted(set(listener.evidence["van-01"])) == sorted({sha256_hex(image), wrong_hash})
+        assert listener.evidence.get("van-02", []) == []
+        with sessions() as session:
+            assert session.get(Event, stored.event_id) is not None  # acked only once committed
+            refused = {r.reason: r.count for r in session.scalars(select(Rejection))}
+        assert refused == {"storage_error": 1, "malformed": 1, "digest_mismatch": 1}
+
+        # Space is back; the box sends the image it still holds again.
+        (tmp_path / "evidence" / sha256_hex(blocked)[:2]).unlink()
+        publisher.send(evidence_topic("van-01", sha256_hex(blocked)), blocked)
+        wait_for(lambda: sha256_hex(blocked) in listener.evidence["van-01"])
+        with sessions() as session:
+            assert session.get(Evidence, sha256_hex(blocked)) is not None
+    finally:
+        worker.stop()
+        listener.close()
+
+
+def test_after_a_broker_restart_the_worker_subscribes_again_and_stores_at_once(
+    migrated_url: str, sessions, broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """Mosquitto forgets $share subscriptions over a restart although it reports "session present"."""
+    worker = started(settings_for(migrated_url, broker, tmp_path))
+    try:
+        broker.stop()
+        time.sleep(1.5)
+        broker.start()
+        event = make_event(device_id="van-03")
+        restarted = time.monotonic()
+        pub = Publisher(broker.port)
+        try:
+            deadline = time.monotonic() + 20
+            # A box publishing as soon as the broker is back: until the worker has subscribed again
+            # no one takes the message, so keep offering it (as the box re-sends what is not acked).
+            while counter(sessions, Event)() == 0 and time.monotonic() < deadline:
+                pub.send(events_topic("van-03"), event.to_json())
+                time.sleep(0.25)
+        finally:
+            pub.close()
+        assert counter(sessions, Event)() == 1
+        assert time.monotonic() - restarted < 6, "the worker took too long to subscribe again"
+    finally:
+        worker.stop()

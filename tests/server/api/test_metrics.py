@@ -66,3 +66,20 @@ def test_metrics_on_an_empty_database_have_zeros_and_no_lag(api: Api) -> None:
     assert samples['streetwatch_cases{state="new"}'] == 0
     assert samples["streetwatch_evidence_images"] == 0
     assert "streetwatch_ingest_lag_seconds" not in samples
+
+
+def test_metrics_show_how_long_ago_each_ingest_worker_was_seen(api: Api) -> None:
+    """A stopped worker's share queues in its broker session: the gauge makes that visible."""
+    from server.ingest.heartbeat import beat
+    from streetwatch.events import utcnow
+
+    now = utcnow()
+    started = now - timedelta(hours=1)
+    assert beat(api.sessions, "ingest-1", started, now - timedelta(seconds=5), connected=True)
+    assert beat(api.sessions, "ingest-2", started, now - timedelta(minutes=3), connected=True)
+    assert beat(api.sessions, "ingest-2", started, now - timedelta(minutes=2), connected=False)
+    samples = _parse(api.get("/metrics").text)
+    assert 5 <= samples['streetwatch_ingest_worker_last_seen_seconds{client_id="ingest-1"}'] < 60
+    assert 120 <= samples['streetwatch_ingest_worker_last_seen_seconds{client_id="ingest-2"}'] < 180
+    assert samples['streetwatch_ingest_worker_connected{client_id="ingest-1"}'] == 1
+    assert samples['streetwatch_ingest_worker_connected{client_id="ingest-2"}'] == 0
