@@ -94,7 +94,7 @@ def _select(session: Session, body: BulkActionCreate) -> list[tuple[int, CaseSta
     """(case id, state when selected) for every case the body names, oldest id first."""
     if body.case_ids is not None:
         ids = list(dict.fromkeys(body.case_ids))
-        states = dict(session.execute(select(Case.id, Case.state).where(Case.id.in_(ids))).tuples().all())
+        states = dict(session.execute(select(Case.id, Case.state).where(Case.id.in_(ids))).all())
         return [(i, CaseState(states[i]) if i in states else None) for i in ids]
     raw = body.filter
     assert raw is not None
@@ -121,7 +121,7 @@ def _select(session: Session, body: BulkActionCreate) -> list[tuple[int, CaseSta
         raise unprocessable(
             f"the filter matches {count} cases; one bulk action takes at most {MAX_BULK}: narrow the filter"
         )
-    rows = session.execute(select(Case.id, Case.state).where(*conditions).order_by(Case.id)).tuples().all()
+    rows = session.execute(select(Case.id, Case.state).where(*conditions).order_by(Case.id)).all()
     return [(case_id, CaseState(state)) for case_id, state in rows]
 
 
