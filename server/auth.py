@@ -20,7 +20,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -130,6 +130,7 @@ class IssuedToken:
     user_id: int
     username: str
     role: Role
+    expires_at: datetime | None = None
 
 
 #: Login names: what the API accepts and shows.
@@ -169,26 +170,53 @@ def create_user(
     return issue_token(session, user, now, name="created with the user")
 
 
-def issue_token(session: Session, user: User, now: datetime, name: str | None = None) -> IssuedToken:
-    """Make a new token for ``user``; only its hash is stored. The caller commits."""
+def issue_token(
+    session: Session,
+    user: User,
+    now: datetime,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedToken:
+    """Make a new token for ``user``, valid until ``expires_at`` (None: until revoked); only its
+    hash is stored. The caller commits."""
+    if expires_at is not None and expires_at <= now:
+        raise ValueError(f"a token must expire after it is made ({now.isoformat()}), not {expires_at}")
     token = new_token()
-    row = ApiToken(token_sha256=hash_token(token), user_id=user.id, name=name, created_at=now, revoked=False)
+    row = ApiToken(
+        token_sha256=hash_token(token),
+        user_id=user.id,
+        name=name,
+        created_at=now,
+        revoked=False,
+        expires_at=expires_at,
+    )
     session.add(row)
     session.flush()
-    return IssuedToken(token, row.id, user.id, user.username, Role(user.role))
+    return IssuedToken(token, row.id, user.id, user.username, Role(user.role), expires_at)
 
 
-def authenticate_token(session: Session, token: str) -> Principal | None:
-    """The principal behind ``token``; None when it is unknown, revoked or its user is disabled."""
+def authenticate_token(session: Session, token: str, now: datetime | None = None) -> Principal | None:
+    """The principal behind ``token`` at ``now`` (default: the current time); None when it is
+    unknown, revoked, expired or its user is disabled."""
     row = session.execute(
-        select(ApiToken.id, ApiToken.revoked, User.id, User.username, User.role, User.disabled)
+        select(
+            ApiToken.id,
+            ApiToken.revoked,
+            ApiToken.expires_at,
+            User.id,
+            User.username,
+            User.role,
+            User.disabled,
+        )
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_sha256 == hash_token(token))
     ).first()
     if row is None:
         return None
-    token_id, revoked, user_id, username, role, disabled = row
+    token_id, revoked, expires_at, user_id, username, role, disabled = row
     if revoked or disabled:
+        return None
+    if expires_at is not None and _aware(expires_at) <= (now or datetime.now(timezone.utc)):
         return None
     try:
         parsed = Role(role)
@@ -198,15 +226,32 @@ def authenticate_token(session: Session, token: str) -> Principal | None:
 
 
 def authenticate_password(session: Session, username: str, password: str) -> User | None:
-    """The enabled user whose password matches; None otherwise (same answer for every failure)."""
+    """The enabled user whose password matches; None otherwise.
+
+    Every failure costs the same work and gives the same answer: an unknown name, a user
+    without a password (made for tokens only), a disabled user and a wrong password each run
+    exactly one scrypt check (with today's parameters, unless the user's own hash was made with
+    others), so neither the answer nor its time tells which names exist.
+    """
     user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        # Spend the same time as a real check so the answer does not reveal which names exist.
+    stored = user.password_hash if user is not None else None
+    if not _is_scrypt_hash(stored):
         verify_password(password, _DUMMY_HASH)
         return None
-    if user.disabled or not verify_password(password, user.password_hash):
+    matches = verify_password(password, stored)
+    if user is None or user.disabled or not matches:
         return None
     return user
+
+
+def _is_scrypt_hash(stored: str | None) -> bool:
+    """A hash :func:`verify_password` will really check (so it costs a scrypt run)."""
+    parts = (stored or "").split("$")
+    return len(parts) == 6 and parts[0] == "scrypt" and all(p.isdigit() for p in parts[1:4])
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="

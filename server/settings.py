@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streetwatch.errors import ConfigError
 from streetwatch.events import MAX_EVENT_BYTES, ViolationType
@@ -85,9 +85,11 @@ class MqttSettings(_Section):
         default="streetwatch-ingest",
         min_length=1,
         max_length=64,
-        description="MQTT client id of the worker. Each worker needs its own, and the same one after a "
-        "restart: the broker keeps that id's persistent session (and the messages the shared "
-        "subscription routed to it) while the worker is down. E.g. streetwatch-ingest-1, -2, ...",
+        description="MQTT client id of the worker; defaults to the username when one is given. Each "
+        "worker needs its own, and the same one after a restart: the broker keeps that id's persistent "
+        "session (and the messages the shared subscription routed to it) while the worker is down. The "
+        "shipped broker binds every login to the client id equal to its username, so give each worker "
+        "its own broker user (ingest-1, ingest-2, ...) and leave client_id unset.",
     )
     share_group: str = Field(
         default="streetwatch-ingest",
@@ -95,6 +97,16 @@ class MqttSettings(_Section):
         description="Shared-subscription group: workers in one group split the messages between them.",
     )
     keepalive_s: int = Field(default=30, ge=5, description="MQTT keepalive in seconds.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _client_id_follows_username(cls, data: Any) -> Any:
+        # The broker binds each login to one client id (its username): a worker given only its
+        # own user must not connect as the shared default id and be refused.
+        if isinstance(data, dict) and data.get("username") and not data.get("client_id"):
+            return {**data, "client_id": data["username"]}
+        return data
+
     receive_maximum: int = Field(
         default=1000,
         ge=1,
@@ -220,6 +232,34 @@ class ConsoleSettings(_Section):
     )
 
 
+class ApiSettings(_Section):
+    """Limits of the HTTP API: request size, sign-in throttling and token lifetime."""
+
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Larger request bodies are refused with 413 before they are read.",
+    )
+    token_lifetime_h: float = Field(
+        default=12,
+        gt=0,
+        description="Hours a token from POST /auth/token (signing in) stays valid. Tokens an admin makes "
+        "(streetwatch user create|token, POST /users) expire only when given --expires-in-days.",
+    )
+    login_failures_per_user: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins for one username within login_window_s; then 429 until the window "
+        "has room again.",
+    )
+    login_attempts_per_address: int = Field(
+        default=30,
+        ge=1,
+        description="Sign-in attempts (any outcome) from one client address within login_window_s.",
+    )
+    login_window_s: float = Field(default=300, gt=0, description="The sign-in throttling window in seconds.")
+
+
 class ServerSettings(_Section):
     """Everything the central server needs to run."""
 
@@ -237,6 +277,7 @@ class ServerSettings(_Section):
     )
     mqtt: MqttSettings = Field(default_factory=MqttSettings, description="The broker to ingest from.")
     limits: IngestLimits = Field(default_factory=IngestLimits, description="Ingest sizes and batching.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API limits.")
     coverage: CoverageSettings = Field(
         default_factory=CoverageSettings, description="Possibly-resolved rules."
     )
