@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _delivery(sink: EventSink, config: DeviceConfig) -> str:
-    """Where the events went; for MQTT, whether the broker has them all or the outbox keeps some."""
+    """Where the events went; for MQTT, whether the server acknowledged them all or the outbox keeps some."""
     left = getattr(sink, "left_in_outbox", None)
     if left is None:
         target = getattr(config.sink, "path", None) or config.sink.kind
@@ -67,9 +67,10 @@ def _delivery(sink: EventSink, config: DeviceConfig) -> str:
     if left.events or left.evidence:
         return (
             f"{left.events} events and {left.evidence} images wait in the outbox "
-            f"{getattr(sink, 'outbox_path', '')} for the broker; they go out on the next start"
+            f"{getattr(sink, 'outbox_path', '')} for the server's acknowledgement; they go out again on "
+            "the next start"
         )
-    return "every event reached the broker"
+    return "the server acknowledged every event as stored"
 
 
 def _check(args: argparse.Namespace) -> int:

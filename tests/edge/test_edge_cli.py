@@ -91,16 +91,23 @@ def test_edge_run_without_a_broker_says_what_waits_in_the_outbox(
     assert main(["edge", "run", "--config", str(write_config(tmp_path, sink=sink))]) == 0
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
-    assert f"wait in the outbox {outbox} for the broker" in last, last
-    assert "reached the broker" not in last and "last will" not in err
+    assert f"wait in the outbox {outbox} for the server's acknowledgement" in last, last
+    assert "acknowledged every event" not in last and "last will" not in err
 
-    # the same run with a real broker: everything goes out, and the line says so
+    # the same run with a real broker and a server that stores and acknowledges: the line says so
+    from tests.edge.mqtt.support import Collector
     from tests.support.mosquitto import MosquittoBroker
 
     with MosquittoBroker(tmp_path / "broker") as broker:
-        sink = {"kind": "mqtt", "host": "127.0.0.1", "port": broker.port, "outbox": {"path": str(outbox)}}
-        assert main(["edge", "run", "--config", str(write_config(tmp_path, sink=sink))]) == 0
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("every event reached the broker")
+        server = Collector(broker.port)
+        try:
+            assert server.subscribed.wait(5)
+            sink = {"kind": "mqtt", "host": "127.0.0.1", "port": broker.port, "outbox": {"path": str(outbox)}}
+            assert main(["edge", "run", "--config", str(write_config(tmp_path, sink=sink))]) == 0
+        finally:
+            server.close()
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.endswith("the server acknowledged every event as stored"), last
 
 
 def test_check_config_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:

@@ -111,6 +111,7 @@ class Collector:
     acking: bool = True
     acks_evidence: bool = True  # False: like a server whose evidence disk is full
     client_id: str | None = None  # a fixed id resumes the same persistent session
+    subscriptions: tuple[str, ...] = ("streetwatch/v1/#",)  # the ingest's: $share/<group>/...
     acks_sent: int = 0
     events: list[str] = field(default_factory=list)
     evidence: list[tuple[str, bytes]] = field(default_factory=list)
@@ -129,7 +130,7 @@ class Collector:
             self.client.username_pw_set(self.username, self.password)
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe("streetwatch/v1/#", qos=1)
+        self.client.on_connect = lambda c, *_: c.subscribe([(s, 1) for s in self.subscriptions])
         self.subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self._to_ack: dict[str, tuple[list[str], list[str]]] = {}  # device -> (event ids, hashes)
