@@ -88,3 +88,41 @@ def test_commands_over_the_broker(broker: MosquittoBroker, collector: Collector,
     report = collector.telemetry[0]
     assert report["device_id"] == DEVICE
     assert report["outbox"]["events"] == 0
+
+
+@pytest.mark.broker
+def test_the_command_thread_outlives_a_deeply_nested_command_and_a_failing_dispatch(
+    broker: MosquittoBroker, collector: Collector, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    received: list[str] = []
+    done = threading.Event()
+    sink.commands.register(ReloadConfigCommand, lambda cmd: (received.append(cmd.command_id), done.set()))
+    dispatch = sink.commands.dispatch
+    seen: list[bytes] = []
+
+    def dispatch_with_a_bug(payload: bytes) -> bool:  # anything may go wrong while handling a command
+        seen.append(payload)
+        if b"trips-a-bug" in payload:
+            raise RuntimeError("an unexpected failure while handling a command")
+        return dispatch(payload)
+
+    sink.commands.dispatch = dispatch_with_a_bug  # type: ignore[method-assign]
+    depth = 8000  # 16 kB of brackets: just under the size limit, far past what json can recurse into
+    nested = b'{"command_id": "n-1", "type": "reload_config", "reason": ' + b"[" * depth + b"]" * depth + b"}"
+    try:
+        assert collector.wait_for(lambda c: any(s["state"] == "online" for s in c.status), 10)
+        topic = commands_topic(DEVICE)
+        collector.client.publish(topic, nested, qos=1)
+        collector.client.publish(
+            topic, ReloadConfigCommand(command_id="trips-a-bug", reason="x").to_json(), qos=1
+        )
+        collector.client.publish(
+            topic, ReloadConfigCommand(command_id="r-2", reason="after").to_json(), qos=1
+        )
+        assert done.wait(10), "the command thread died: a later command was never handled"
+    finally:
+        sink.close()
+    assert received == ["r-2"]
+    assert len(seen) == 3
+    assert "nests deeper" in caplog.text and "an unexpected failure" in caplog.text
