@@ -9,9 +9,10 @@ that), not when the broker acknowledged it. Size and age policy (``docs/mqtt.md`
   left are the oldest *events* dropped. A single message larger than ``max_bytes`` is
   not stored (counted as ``<kind>_too_large``).
 * **Disk full**: when the disk refuses a write, the outbox releases its reserve file,
-  drops the oldest *evidence* (then, if none is left, the oldest events) to make room
-  and retries, counted as ``<kind>_disk_full``. Only a write that still fails is lost:
-  counted as ``storage_error`` in a ledger file that needs no free space to update.
+  drops the oldest *evidence* (then, if none is left and the write is at most 1 MiB, the
+  oldest events) to make room and retries, counted as ``<kind>_disk_full``. Only a write
+  that still fails is lost: counted as ``storage_error`` in a ledger file that needs no
+  free space to update.
 * **Age**: evidence older than ``evidence_max_age_s`` and events older than
   ``max_age_s`` are dropped by :meth:`Outbox.expire` (the sink calls it periodically).
   Age is measured on the outbox's own clock: seconds the outbox has been open, from a
@@ -197,11 +198,13 @@ class Outbox:
         if released:
             log.warning("outbox: disk full; released the reserve %s", self._reserve.path)
         want = max(needed * 2, EVICT_AT_LEAST)
+        # Events only make room for writes of event size: one huge write must not empty the outbox.
+        kinds = DROP_ORDER if needed <= EVICT_AT_LEAST else ("evidence",)
         for attempt in range(2):
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 drops: dict[str, int] = {}
-                for kind in DROP_ORDER:
+                for kind in kinds:
                     _, count = self._drop_oldest(kind, want)
                     if count:
                         drops[f"{kind}_disk_full"] = count
