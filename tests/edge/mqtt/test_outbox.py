@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.outbox import Changes, Outbox, OutboxLimits, OutboxMessage
+from edge.outbox.schema import SCHEMA
 from streetwatch.errors import StorageError
 
 MIB = 1024 * 1024
@@ -187,3 +188,36 @@ def test_the_file_is_in_wal_mode_with_full_sync_for_writes(tmp_path: Path) -> No
     check = sqlite3.connect(tmp_path / "o.sqlite3")
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check.close()
+
+
+def test_an_outbox_file_of_the_first_layout_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA)  # the first layout: no key, no outbox clock, no send state
+    event = b'{"event_id": "6815D01C-B47B-58D9-AEE1-4A7C6027A361", "device_id": "box"}'
+    sha = "ab" * 32
+    old.executemany(
+        "INSERT INTO messages (kind, topic, payload, size, created_at) VALUES (?, ?, ?, ?, ?)",
+        [
+            ("evidence", f"streetwatch/v1/box/evidence/{sha}", b"jpeg", 4, 1.0),
+            ("event", "streetwatch/v1/box/events", event, len(event), 1.0),
+            ("event", "streetwatch/v1/box/events", b"not json", 8, 1.0),
+        ],
+    )
+    old.execute("INSERT INTO counters (name, value) VALUES ('evidence_size_limit', 3)")
+    old.commit()
+    old.close()
+
+    box = Outbox(path, OutboxLimits(max_bytes=MIB, max_age_s=3600))
+    assert box._conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert box.depth().events == 2 and box.dropped() == {"evidence_size_limit": 3}
+    reader = box.reader()
+    assert [r.key for r in reader.after(0, 10)] == [sha, "6815d01c-b47b-58d9-aee1-4a7c6027a361", None]
+    removed = reader.apply(Changes(stored_keys=["6815d01c-b47b-58d9-aee1-4a7c6027a361", sha]))
+    assert removed == 2
+    assert [r.payload for r in reader.after(0, 10)] == [b"not json"]  # no key: its PUBACK will end it
+    reader.close()
+    box.close()
+    again = Outbox(path, OutboxLimits(max_bytes=MIB, max_age_s=3600))  # upgrading twice is a no-op
+    assert again.depth().events == 1
+    again.close()
