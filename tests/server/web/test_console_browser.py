@@ -1,0 +1,338 @@
+"""The dispatcher console in a real headless Chromium, against a real server.
+
+The server is the real thing: SQLite, the ingest worker reading a real Mosquitto, uvicorn over
+HTTP; cases arrive as a box sends them (evidence and events over MQTT). The tests type and
+click as a dispatcher would and then check the database and the training export.
+
+Set STREETWATCH_CONSOLE_SCREENSHOTS=<folder> to save the queue and case screenshots the README
+shows (docs/console-queue.png, docs/console-case.png).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from server.db.models import ApiToken, Case, CaseReview, CaseTransition
+from streetwatch.cli import main
+from tests.server.web.console import Console
+from tests.server.web.stack import Sighting, Stack, wait_for
+from training.datasets import from_reviews
+from training.datasets.taxonomy import load_taxonomy
+
+pytestmark = [pytest.mark.browser, pytest.mark.broker]
+
+TRUCK_PHOTO = "vehicles_vnv_1333_jpg.jpg"  # 640 x 640: a tanker in the middle, a truck far up left
+TANKER = (200.0, 145.0, 390.0, 335.0)  # what the box reported
+MISSED_TRUCK = (50.0, 60.0, 140.0, 165.0)  # the truck the detector did not box
+NOW = datetime.now(timezone.utc)
+
+#: In queue order (most urgent first, then newest): the first five are triaged by keyboard.
+SIGHTINGS = {
+    "truck": Sighting(TRUCK_PHOTO, "unsealed_truck", "truck", TANKER, 0, candidate=True),
+    "bin-shadow": Sighting("garbage_atanu_000535.jpg", "garbage_overflow", "garbage", (60, 150, 500, 560), 300),
+    "bin-1": Sighting("garbage_atanu_000272.jpg", "garbage_overflow", "overflow", (120, 200, 420, 520), 600),
+    "bin-2": Sighting("garbage_atanu_000678.jpg", "garbage_overflow", "overflow", (200, 220, 460, 480), 900),
+    "bin-3": Sighting("garbage_atanu_000785.jpg", "garbage_overflow", "overflow", (150, 180, 480, 500), 1200),
+    "sign": Sighting("signboards_vdl_IMG_0048.jpg", "illegal_signboard", "a_frame_sign", (150, 300, 500, 800), 1500),
+}
+#: Keys pressed on the first five cases, and the decision each must record.
+TRIAGE = [
+    (("c",), "confirm", None),
+    (("x", "1"), "reject", "not_a_violation"),
+    (("c",), "confirm", None),
+    (("c",), "confirm", None),
+    (("x", "4"), "reject", "bad_image"),
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("console"))
+    try:
+        for minutes, sighting in enumerate(SIGHTINGS.values(), start=1):
+            running.send(sighting, at=NOW - timedelta(minutes=minutes))
+        wait_for(lambda: running.count_cases() == len(SIGHTINGS), 30, "the sightings to become cases")
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def console(browser: Any, stack: Stack) -> Iterator[Console]:
+    opened = Console(browser, stack)
+    yield opened
+    opened.close()
+
+
+def case_ids(stack: Stack) -> dict[str, int]:
+    """Case id per sighting name (cases were opened in the order the sightings were sent)."""
+    with stack.sessions() as session:
+        ids = session.scalars(select(Case.id).order_by(Case.id)).all()
+    return dict(zip(SIGHTINGS, ids, strict=False))
+
+
+def transitions(stack: Stack, case_id: int) -> list[CaseTransition]:
+    with stack.sessions() as session:
+        rows = session.scalars(
+            select(CaseTransition).where(CaseTransition.case_id == case_id).order_by(CaseTransition.id)
+        ).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def screenshot(console: Console, name: str) -> None:
+    folder = os.environ.get("STREETWATCH_CONSOLE_SCREENSHOTS")
+    if folder:
+        console.page.screenshot(path=str(Path(folder) / name))
+
+
+def to_screen(console: Console, x: float, y: float, frame: tuple[int, int]) -> tuple[float, float]:
+    """Page coordinates of frame pixel (x, y) on the drawn frame."""
+    box = console.page.locator("#boxes").bounding_box()
+    assert box is not None
+    return box["x"] + x / frame[0] * box["width"], box["y"] + y / frame[1] * box["height"]
+
+
+def drag(console: Console, start: tuple[float, float], end: tuple[float, float]) -> None:
+    mouse = console.page.mouse
+    mouse.move(*start)
+    mouse.down()
+    mouse.move(*end, steps=6)
+    mouse.up()
+
+
+def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases_arrive(
+    console: Console, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = case_ids(stack)
+    console.sign_in("rita")
+    page = console.page
+    assert console.case_id() == ids["truck"], "the most urgent, newest case opens first"
+
+    # Five cases, keyboard only: every decision moves on to the next case by itself.
+    decided: dict[int, tuple[str, str | None]] = {}
+    started = time.monotonic()
+    for keys, action, reason in TRIAGE:
+        current = console.case_id()
+        console.press(*keys)
+        page.wait_for_function(
+            "id => !document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')", arg=current
+        )
+        decided[current] = (action, reason)
+    rate = len(TRIAGE) / (time.monotonic() - started) * 60
+    with capsys.disabled():
+        print(f"\nkeyboard triage: {len(TRIAGE)} cases at {rate:.0f} cases/minute")
+    assert set(decided) == {ids[n] for n in ("truck", "bin-shadow", "bin-1", "bin-2", "bin-3")}
+    assert console.case_id() == ids["sign"]
+
+    # The database holds each decision as rita's, with the reason key's reject reason.
+    for case_id, (action, reason) in decided.items():
+        last = transitions(stack, case_id)[-1]
+        assert (last.actor, last.action, last.reason_code) == ("rita", action, reason), case_id
+
+    # Correct the tanker's box and draw the truck the detector missed, on the clean frame.
+    page.click(f"#case-{ids['truck']}")
+    page.wait_for_function("id => document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')", arg=ids["truck"])
+    console.press("e")
+    page.wait_for_selector("#frame.editing")
+    frame = (640, 640)
+    drag(console, to_screen(console, TANKER[2], TANKER[3], frame), to_screen(console, 370, 318, frame))
+    drag(console, to_screen(console, *MISSED_TRUCK[:2], frame), to_screen(console, *MISSED_TRUCK[2:], frame))
+    page.wait_for_selector(".dialog input[type=search]")
+    page.keyboard.type("truck")
+    console.press("Enter")  # picks the class
+    page.wait_for_selector(".dialog", state="detached")
+    console.press("Enter")  # saves the boxes
+    page.wait_for_selector("#case-message >> text=Boxes saved (1 added)")
+    with stack.sessions() as session:
+        review = session.get(CaseReview, ids["truck"])
+        assert review is not None and review.updated_by == "rita"
+        assert review.box == pytest.approx([200, 145, 370, 318], abs=3)
+        ((added),) = review.added_boxes
+        assert added["class_name"] == "truck"
+        assert added["box"] == pytest.approx(list(MISSED_TRUCK), abs=3)
+    page.wait_for_selector("#boxes .box.reviewed")
+    page.wait_for_selector("#boxes .box.added")
+    screenshot(console, "console-case.png")
+
+    # Dispatch a confirmed case to a team: d, type the team, Enter.
+    page.click(f"#case-{ids['bin-1']}")
+    page.wait_for_function("id => document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')", arg=ids["bin-1"])
+    console.press("d")
+    page.wait_for_selector(".dialog input")
+    page.keyboard.type("north-grid")
+    console.press("Enter")
+    wait_for(lambda: transitions(stack, ids["bin-1"])[-1].action == "dispatch", 10, "the dispatch")
+    last = transitions(stack, ids["bin-1"])[-1]
+    assert (last.to_state, last.team, last.actor) == ("dispatched", "north-grid", "rita")
+
+    # A new case arrives over MQTT while rita works: it shows up without a reload, and her
+    # place (the selected case, the rows she has) stays as it was.
+    page.click(f"#case-{ids['sign']}")
+    page.wait_for_function("id => document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')", arg=ids["sign"])
+    page.evaluate("id => { window.keptRow = document.getElementById('case-' + id); }", ids["sign"])
+    before = stack.count_cases()
+    stack.send(Sighting("garbage_atanu_000895.jpg", "garbage_overflow", "overflow", (100, 120, 500, 560), 2400))
+    wait_for(lambda: stack.count_cases() == before + 1, 20, "the new case")
+    with stack.sessions() as session:
+        fresh = session.scalar(select(func.max(Case.id)))
+    page.wait_for_selector(f"#case-{fresh}", timeout=10_000)
+    assert console.case_id() == ids["sign"]
+    assert page.get_attribute(f"#case-{ids['sign']}", "aria-selected") == "true"
+    assert page.evaluate("id => window.keptRow === document.getElementById('case-' + id)", ids["sign"])
+    assert page.is_visible(f"#case-{fresh}.fresh")
+    screenshot(console, "console-queue.png")
+
+    assert console.foreign_requests() == []
+    assert console.errors == []
+
+    # Confirmed with corrected and added boxes: the training export carries both.
+    if "corrected_box" not in Path(from_reviews.__file__).read_text():
+        pytest.xfail("streetwatch dataset from-reviews does not export corrected and added boxes yet")
+    out = tmp_path / "reviews"
+    args = ["dataset", "from-reviews", "--server", stack.url, "--token", stack.tokens["vic"], "--out", str(out)]
+    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    truck = load_taxonomy().class_names().index("truck")
+    rows = [
+        [float(v) for v in line.split()]
+        for label in (out / "labels" / "train").glob("*.txt")
+        for line in label.read_text().splitlines()
+        if line.strip()
+    ]
+
+    def yolo(box: tuple[float, ...]) -> list[float]:
+        x1, y1, x2, y2 = (v / 640 for v in box)
+        return [truck, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+
+    corrected, missed = yolo((200, 145, 370, 318)), yolo(MISSED_TRUCK)
+    assert any(r == pytest.approx(corrected, abs=0.01) for r in rows), rows
+    assert any(r == pytest.approx(missed, abs=0.01) for r in rows), rows
+
+
+def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, stack: Stack) -> None:
+    ids = case_ids(stack)
+    target = ids["sign"]
+    viewing = Console(browser, stack)
+    try:
+        # This console does not hear the live stream, so it still shows the case as it was.
+        viewing.page.route("**/api/v1/live/cases*", lambda route: route.abort())
+        viewing.page.goto(f"{stack.url}/console/#/queue?case={target}")
+        viewing.page.fill("#signin-user", "rita")
+        viewing.page.fill("#signin-password", "correct-horse-7")
+        viewing.page.press("#signin-password", "Enter")
+        viewing.page.wait_for_function("id => (document.querySelector('#case-title') || {}).textContent?.startsWith('#' + id + ' ')", arg=target)
+        state = viewing.page.inner_text("#case-state")
+        import httpx
+
+        moved = httpx.post(
+            f"{stack.url}/api/v1/cases/{target}/actions",
+            json={"action": "confirm"},
+            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+        )
+        assert moved.status_code == 200, moved.text
+        viewing.press("x", "1")
+        message = viewing.page.wait_for_selector(".message.conflict")
+        assert message is not None
+        text = message.inner_text()
+        assert "Someone else moved this case" in text and "Confirmed now" in text.replace("is Confirmed", "Confirmed"), text
+        assert state == "New"
+        assert [t.actor for t in transitions(stack, target)][-1] == "ada"  # nothing overridden
+        assert viewing.page.inner_text("#case-state") == "Confirmed"  # the page shows where it is now
+    finally:
+        viewing.close()
+
+
+def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
+    browser: Any, stack: Stack
+) -> None:
+    for width, height in ((1366, 768), (768, 1024)):
+        viewer = Console(browser, stack, width, height)
+        try:
+            viewer.sign_in("vic")
+            page = viewer.page
+            assert "Read only" in page.inner_text("#actions")
+            shown = viewer.case_id()
+            before = len(transitions(stack, shown))
+            viewer.press("c", "x", "1", "d")
+            page.wait_for_timeout(300)
+            assert len(transitions(stack, shown)) == before
+            assert viewer.errors == []
+            # Even a hand-made request with the page's own CSRF value is refused: the role decides.
+            status = page.evaluate(
+                """async id => {
+                    const session = await (await fetch('/api/v1/session')).json();
+                    const r = await fetch('/api/v1/cases/' + id + '/actions', {method: 'POST',
+                        headers: {'Content-Type': 'application/json', 'X-StreetWatch-CSRF': session.csrf_token},
+                        body: JSON.stringify({action: 'confirm'})});
+                    return r.status;
+                }""",
+                shown,
+            )
+            assert status == 403
+            assert viewer.errors == ["Failed to load resource: the server responded with a status of 403 (Forbidden)"]
+            viewer.errors.clear()
+            # Readable at this size: nothing wider than the window, the list, the frame and the
+            # case's state on screen without scrolling the page.
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            for selector in ("#queue .row", "#frame-img", "#case-state", "#signout"):
+                box = page.locator(selector).first.bounding_box()
+                assert box is not None and box["width"] > 0, selector
+                assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, selector
+                assert box["y"] < height, selector
+            viewer.press("?")
+            page.wait_for_selector("#help")
+            viewer.press("Escape")
+            page.wait_for_selector("#help", state="detached")
+            assert viewer.foreign_requests() == []
+            assert viewer.errors == []
+        finally:
+            viewer.close()
+
+
+def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(
+    console: Console, stack: Stack
+) -> None:
+    page = console.page
+    console.open()
+    page.wait_for_selector("#signin-user", state="visible")
+    assert page.url == f"{stack.url}/console/"
+    assert page.is_hidden("#app")
+    assert page.evaluate("fetch('/api/v1/cases').then(r => r.status)") == 401
+    assert page.evaluate("fetch('/api/v1/live/cases?timeout=0').then(r => r.status)") == 401
+    assert "Garbage overflow" not in page.inner_text("body")
+
+    page.fill("#signin-user", "rita")
+    page.fill("#signin-password", "not-her-password")
+    page.press("#signin-password", "Enter")
+    page.wait_for_selector("#signin-error >> text=Wrong user name or password.")
+    page.fill("#signin-user", "box7")  # an edge box's account
+    page.fill("#signin-password", "correct-horse-7")
+    page.press("#signin-password", "Enter")
+    page.wait_for_selector("#signin-error >> text=device credentials cannot sign in")
+    assert page.is_hidden("#app")
+
+    console.sign_in("rita")
+    cookie = next(c for c in console.context.cookies() if c["name"] == "streetwatch_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # the page's scripts cannot read the token
+    page.click("#signout")
+    page.wait_for_selector("#signin-user", state="visible")
+    assert page.evaluate("fetch('/api/v1/cases').then(r => r.status)") == 401
+    with stack.sessions() as session:
+        revoked = session.scalar(select(ApiToken.revoked).where(ApiToken.token_sha256 == _sha(cookie["value"])))
+    assert revoked is True  # ended on the server, not only forgotten by the browser
+    assert console.foreign_requests() == []
+
+
+def _sha(token: str) -> str:
+    from server.auth import hash_token
+
+    return hash_token(token)
