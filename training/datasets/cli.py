@@ -139,9 +139,12 @@ def _register_from_reviews(commands: Any) -> None:
     p = commands.add_parser(
         "from-reviews",
         help="Turn dispatchers' confirm / reject decisions into a YOLO set (clean frames from the server).",
-        description="Confirmed cases label their box with the detector's class or the class the reviewer "
-        "named; rejected ones with a named class label it so; rejected ones without are negatives "
-        "(listed in review_export.json). Each image labels only its reviewed object.",
+        description="Confirmed cases label their box (the reviewer's corrected box when there is one) with "
+        "the detector's class or the class the reviewer named; rejected ones with a named class label it "
+        "so; 'not a violation' rejections are hard negatives (images without its box); 'permitted' keeps "
+        "its class and is listed; duplicates and bad images are skipped; other rejections are negatives "
+        "(listed in review_export.json). Boxes the reviewer added and attribute classes (truck load) are "
+        "written too.",
     )
     p.add_argument("--server", required=True, help="StreetWatch server base URL, e.g. http://server:8000")
     p.add_argument(
@@ -162,8 +165,8 @@ def _register_from_reviews(commands: Any) -> None:
         "--negatives",
         choices=["list", "background"],
         default="list",
-        help="rejected cases without a label: only list them (default), or also write them as images "
-        "without boxes (only right when reviewers judged the whole frame)",
+        help="rejected cases without a label or a 'not a violation' reason: only list them (default), or "
+        "also write them as images without boxes (only right when reviewers judged the whole frame)",
     )
     p.add_argument("--taxonomy", type=Path, help="classes.yaml to use (default: the repository's)")
     p.add_argument("--overwrite", action="store_true", help="replace an output folder written earlier")

@@ -4,22 +4,37 @@ The server's ``GET /api/v1/labels`` pages through reviewed cases, each with its 
 frames (nothing drawn on them). Every frame becomes one labelled image:
 
 =====================  ==========================  ===========================================
-decision               label given by reviewer     what the image is labelled with
+outcome                label given by reviewer     what the image is labelled with
 =====================  ==========================  ===========================================
-confirmed              none                        the box, as the detector's class
+confirmed              none                        the box, as the detector's class (or the
+                                                   class an ``object`` attribute names, e.g.
+                                                   vending setup ``stall`` -> vending_stall)
 confirmed              e.g. ``vending_stall``      the box, as that class
-rejected               e.g. ``bus``                the box, as that class
-rejected               none                        nothing: a *negative* for the detector's class
+rejected (any reason)  e.g. ``bus``                the box, as that class
+hard_negative          none                        nothing for the box: a *hard negative*
+(not_a_violation)                                  (written as an image, always)
+permitted              none                        the box, as the detector's class: the object
+                                                   is real, only allowed; listed as permitted
+duplicate, bad_image   none                        nothing: not exported, counted
+rejected / wrong_class none                        nothing: a *negative*, listed
 withdrawn              (reopened since)            nothing; listed so earlier exports drop it
 =====================  ==========================  ===========================================
 
-Negatives are listed in ``review_export.json`` and, only with ``negatives="background"``, also
-written as images without boxes. That is opt-in because a YOLO label file cannot say "this box
-is not a truck"; an empty one says "nothing of any class is here", which is only true when the
-reviewer looked at the whole frame.
+On the frame a reviewer annotated (``reviewed``, listed first), the reviewer's corrected box
+replaces the detector's, the boxes of objects the detector missed are written with their
+classes, and attributes whose value names a taxonomy class become boxes of that class (a truck's
+load state boxes the cargo bed the reviewer drew; without that box it is recorded, not boxed).
+A case with a reviewed frame exports only that frame: its other frames were never checked for
+missed objects. Attributes and outcomes are recorded in ``review_export.json``.
 
-Reviewed frames carry one box each: the object that was reviewed. Other objects in the same
-frame are not labelled, so the manifest claims no class as labelled exhaustively
+Plain negatives (rejected with no reason, or as wrong class without naming one) are listed in
+``review_export.json`` and, only with ``negatives="background"``, also written as images without
+boxes: a YOLO label file cannot say "this box is not a truck"; an empty one says "nothing of any
+class is here". A ``not_a_violation`` rejection is written as such an image always: the console
+asks the reviewer to look at the whole frame and draw what the detector missed.
+
+Reviewed frames carry the reviewed object (and what the reviewer added); other objects in the
+same frame may be unlabelled, so the manifest claims no class as labelled exhaustively
 (``source_classes: {"reviews": []}``); merge them with other sources and pseudo-label, or
 finish them in a labelling tool, before training on them alone.
 
@@ -165,6 +180,14 @@ class ReviewExportReport:
     withdrawn: list[int] = field(default_factory=list)
     #: detector class -> {"confirmed": n, "rejected": n}: how often reviewers agree with each class.
     verdicts: dict[str, Counter[str]] = field(default_factory=dict)
+    #: by outcome (confirmed, hard_negative, permitted, duplicate, bad_image, ...)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    #: permitted objects: real, allowed; written with their class, listed here
+    permitted: list[dict[str, Any]] = field(default_factory=list)
+    #: every reviewer attribute, with the class it was written as (or why not)
+    attributes: list[dict[str, Any]] = field(default_factory=list)
+    #: boxes that came from review data: corrected, added, attribute
+    review_boxes: Counter[str] = field(default_factory=Counter)
     images: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -177,6 +200,10 @@ class ReviewExportReport:
             "negatives": self.negatives,
             "withdrawn": self.withdrawn,
             "verdicts": {name: dict(counts) for name, counts in sorted(self.verdicts.items())},
+            "outcomes": dict(self.outcomes),
+            "permitted": self.permitted,
+            "attributes": self.attributes,
+            "review_boxes": dict(self.review_boxes),
             "problems": self.problems,
         }
 
@@ -186,8 +213,21 @@ class ReviewExportReport:
             f"{sum(self.cases.values())} reviewed cases ({decisions})",
             f"{self.images} images written to {self.out_dir}",
             "boxes: " + (", ".join(f"{k} {v}" for k, v in sorted(self.boxes.items())) or "none"),
-            f"negatives (rejected, no label): {len(self.negatives)}",
+            f"negatives (rejected, no label): {len(self.negatives)}"
+            f" ({sum(1 for n in self.negatives if n.get('hard'))} hard negatives written as images)",
         ]
+        if self.review_boxes:
+            lines.append(
+                "from review data: " + ", ".join(f"{k} {v}" for k, v in sorted(self.review_boxes.items()))
+            )
+        if self.permitted:
+            lines.append(f"permitted (labelled with their class, listed): {len(self.permitted)}")
+        skipped = {k: v for k, v in self.outcomes.items() if k in _NOT_EXPORTED}
+        if skipped:
+            lines.append("not exported: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+        if self.attributes:
+            written = sum(1 for a in self.attributes if a.get("written_as"))
+            lines.append(f"attributes: {len(self.attributes)} recorded, {written} written as boxes")
         if self.withdrawn:
             lines.append(
                 f"withdrawn (reopened, no decision stands): cases {', '.join(map(str, self.withdrawn))};"
@@ -221,10 +261,14 @@ def export_reviews(
     for case in reviewed_cases(client, since=since, frames=frames):
         decision: str = case["decision"]
         label: str | None = case.get("label")
+        outcome: str = case.get("outcome") or ("confirmed" if decision == "confirmed" else "rejected")
         report.cases[decision] += 1
+        report.outcomes[outcome] += 1
         if decision == "withdrawn":  # reopened since: an earlier export's label for it is void
             report.withdrawn.append(case["case_id"])
             continue
+        if outcome in _NOT_EXPORTED and label is None:
+            continue  # a duplicate or an unreadable image says nothing about the object
         if not case["frames"]:
             report.problems.append(
                 f"case {case['case_id']} ({decision}): the server holds no clean frame for it; not exported"
@@ -234,9 +278,11 @@ def export_reviews(
             report.problems.append(f"case {case['case_id']}: label {label!r} is not in the taxonomy; skipped")
             continue
         report.verdicts.setdefault(case["frames"][0]["detector_class"], Counter())[decision] += 1
-        for frame in case["frames"]:
+        attributes = case.get("attributes") or []
+        reviewed = [f for f in case["frames"] if f.get("reviewed")]
+        for frame in reviewed or case["frames"]:  # a reviewed frame is the only one checked
             detector_class = frame["detector_class"]
-            target = label or (detector_class if decision == "confirmed" else None)
+            target = _object_class(decision, outcome, label, detector_class, attributes)
             if target is not None and target not in known:
                 report.problems.append(
                     f"case {case['case_id']}: detector class {target!r} is not in the taxonomy; skipped"
@@ -247,17 +293,37 @@ def export_reviews(
             except DatasetError as exc:
                 report.problems.append(f"case {case['case_id']}: {exc}")
                 continue
+            extra = (
+                _review_boxes(case, frame, attributes, path.name, known, report)
+                if frame.get("reviewed")
+                else []
+            )
+            boxes: list[LabeledBox] = []
+            for class_name, raw, kind in extra:
+                scaled = _scaled_box(frame, raw, width, height)
+                if scaled is None:
+                    report.problems.append(f"case {case['case_id']}: {kind} box {raw} has no area; skipped")
+                    continue
+                boxes.append(LabeledBox(class_name, *scaled))
+                report.boxes[class_name] += 1
+                report.review_boxes[kind] += 1
             if target is None:
+                hard = outcome == "hard_negative"
                 negative = {"case_id": case["case_id"], "image": path.name, "box": frame["box"]}
-                report.negatives.append({**negative, "not": detector_class})
-                if negatives == "background":
-                    frames_out.setdefault(path, (width, height, []))
+                report.negatives.append({**negative, "not": detector_class, "hard": hard})
+                if hard or negatives == "background" or boxes:
+                    frames_out.setdefault(path, (width, height, []))[2].extend(boxes)
                 continue
-            box = _scaled_box(frame, width, height)
+            corrected = frame.get("corrected_box")
+            box = _scaled_box(frame, corrected or frame["box"], width, height)
             if box is None:
                 report.problems.append(f"case {case['case_id']}: box {frame['box']} has no area; skipped")
                 continue
-            frames_out.setdefault(path, (width, height, []))[2].append(LabeledBox(target, *box))
+            if corrected:
+                report.review_boxes["corrected"] += 1
+            if outcome == "permitted":
+                report.permitted.append({"case_id": case["case_id"], "image": path.name, "class": target})
+            frames_out.setdefault(path, (width, height, []))[2].extend([LabeledBox(target, *box), *boxes])
             report.boxes[target] += 1
     images = [
         LabeledImage(path=path, width=w, height=h, boxes=tuple(boxes), source=SOURCE)
@@ -292,10 +358,72 @@ def _nothing_hint(report: ReviewExportReport, negatives: Negatives) -> str:
     return "review cases (confirm / reject) on the server first"
 
 
-def _scaled_box(frame: dict[str, Any], width: int, height: int) -> tuple[float, float, float, float] | None:
-    """The event's box (pixels of the original frame) in pixels of the clean JPEG, clipped to it."""
+#: Outcomes that export nothing unless the reviewer named a class.
+_NOT_EXPORTED = frozenset({"duplicate", "bad_image"})
+
+
+def _object_class(
+    decision: str, outcome: str, label: str | None, detector_class: str, attributes: list[dict[str, Any]]
+) -> str | None:
+    """The class the reviewed object is written as; None: it is a negative."""
+    if label is not None:
+        return label
+    if decision == "confirmed":
+        named = [a["class_name"] for a in attributes if a.get("box_kind") == "object" and a.get("class_name")]
+        return named[0] if named else detector_class
+    if outcome == "permitted":
+        return detector_class  # real and allowed: still what the detector said
+    return None
+
+
+def _review_boxes(
+    case: dict[str, Any],
+    frame: dict[str, Any],
+    attributes: list[dict[str, Any]],
+    image: str,
+    known: set[str],
+    report: ReviewExportReport,
+) -> list[tuple[str, list[float], str]]:
+    """(class, box in frame pixels, kind) of what the reviewer drew on the reviewed frame."""
+    drawn: list[tuple[str, list[float], str]] = []
+    for added in frame.get("added_boxes") or []:
+        if added["class_name"] not in known:
+            report.problems.append(
+                f"case {case['case_id']}: added box class {added['class_name']!r} is not in the taxonomy;"
+                " skipped"
+            )
+            continue
+        drawn.append((added["class_name"], added["box"], "added"))
+    for attribute in attributes:
+        record = {
+            "case_id": case["case_id"],
+            "image": image,
+            "name": attribute["name"],
+            "value": attribute["value"],
+            "class_name": attribute.get("class_name"),
+            "written_as": None,
+        }
+        class_name = attribute.get("class_name")
+        if class_name and attribute.get("box_kind") == "part":
+            if attribute.get("box") is None:
+                record["note"] = "no part box drawn: recorded, not boxed"
+            elif class_name not in known:
+                record["note"] = f"class {class_name!r} is not in the taxonomy"
+            else:
+                drawn.append((class_name, attribute["box"], "attribute"))
+                record["written_as"] = class_name
+        elif class_name and attribute.get("box_kind") == "object" and case["decision"] == "confirmed":
+            record["written_as"] = class_name if not case.get("label") else None
+        report.attributes.append(record)
+    return drawn
+
+
+def _scaled_box(
+    frame: dict[str, Any], raw: list[float], width: int, height: int
+) -> tuple[float, float, float, float] | None:
+    """A box in pixels of the original frame, in pixels of the clean JPEG, clipped to it."""
     sx, sy = width / frame["frame_width"], height / frame["frame_height"]
-    x1, y1, x2, y2 = (float(v) for v in frame["box"])
+    x1, y1, x2, y2 = (float(v) for v in raw)
     x1, x2 = max(0.0, x1 * sx), min(float(width), x2 * sx)
     y1, y2 = max(0.0, y1 * sy), min(float(height), y2 * sy)
     if x2 - x1 < 1 or y2 - y1 < 1:
