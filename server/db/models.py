@@ -139,6 +139,8 @@ class Case(Base):
         # Moving violations (trucks) are found by device + track instead of place.
         Index("ix_cases_type_device_track", "violation_type", "device_id", "track_id"),
         Index("ix_cases_state_last_event", "state", "last_event_at"),
+        # The console's live stream: cases changed since its last poll.
+        Index("ix_cases_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
