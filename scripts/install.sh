@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what StreetWatch needs on a fresh Debian/Ubuntu machine (idempotent; fast when all is there).
 #   scripts/install.sh            runtime: Python package with all extras, Mosquitto
-#   scripts/install.sh --dev      + test tools: PostgreSQL, pytest, ruff, mypy
+#   scripts/install.sh --dev      + test tools: PostgreSQL, Chromium, pytest, Playwright, ruff, mypy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,8 @@ dev=0
 [[ "${1:-}" == "--dev" ]] && dev=1
 
 apt_packages=(mosquitto)
-(( dev )) && apt_packages+=(postgresql)
+# chromium: the console's browser tests drive Debian's build headless (never a downloaded one).
+(( dev )) && apt_packages+=(postgresql chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
