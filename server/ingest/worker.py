@@ -231,7 +231,7 @@ class IngestWorker:
     def _decode(self, raw: RawMessage) -> Received:
         """Validate one message (on a decode lane); a bug in validation becomes a refusal."""
         try:
-            decoded = decode(raw.topic, raw.payload, self.settings.limits, self.store)
+            decoded = decode(raw.topic, raw.payload, self.settings.limits, self.store, self._clock())
         except Exception as exc:
             log.exception("ingest worker %s: cannot validate %s", self.client_id, raw.topic)
             decoded = Rejected(RejectReason.processing_error, f"{type(exc).__name__}: {exc}"[:500])
