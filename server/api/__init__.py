@@ -10,12 +10,21 @@ GET  /devices, /devices/{id}           viewer        boxes: status, last seen, v
 GET  /events, /events/{id}             viewer        filters: violation_type, device_id, case_id,
                                                      since/until, bbox; sort; limit/offset or cursor
 GET  /cases, /cases/{id}               viewer        filters: state (repeatable), violation_type,
-                                                     priority, device_id, assigned_team, since/until,
-                                                     bbox; sort; limit/offset with total. Detail:
-                                                     events, evidence URLs, transitions
-POST /cases/{id}/actions               reviewer      confirm / reject / dispatch(team) / resolve /
-                                                     close / reopen, with a reason (module ``reviews``)
+                                                     priority, candidate, device_id, assigned_team,
+                                                     since/until, bbox, overdue; sort (urgent...);
+                                                     limit/offset or cursor. Detail: events, evidence
+                                                     URLs, transitions, review, allowed_actions
+GET  /cases/counts                     viewer        counts per type and state (the same filters)
+POST /cases/{id}/actions               reviewer      confirm / reject(reason code) / dispatch(team) /
+                                                     resolve / close / reopen / relabel / annotate
+                                                     (boxes, attributes) / note / merge (``reviews``)
+POST /cases/bulk-actions               reviewer      one action on a filter or ids, a result per case
+GET  /review-options                   viewer        reject reasons, classes, attributes per type
+GET  /stats/...                        viewer        precision, throughput, open-cases, recurrences
+                                                     (JSON or ?format=csv; module ``stats``)
+GET  /labels                           viewer        reviewed cases as training labels
 GET  /evidence/{sha256}                viewer        the JPEG (content-addressed, cacheable for good)
+GET  /evidence/{sha256}/thumbnail      viewer        a small JPEG of it (?size=, longer side)
 GET  /users                            admin         list users
 POST /users                            admin         make a user; the answer holds its first token
 GET  /users/me                         any token     who am I (device tokens too)
@@ -27,5 +36,7 @@ Also served by :mod:`server.app`: ``/open311/v2/...`` (viewer, see :mod:`server.
 
 Roles: viewer < reviewer < admin; a ``device`` token is refused (403) by every
 dispatcher endpoint. No or a bad token: 401. Errors are JSON ``{"detail": ...}``;
-a workflow move the case's state does not allow: 409 with the allowed moves.
+a workflow move the case's state does not allow, or a case no longer in the ``expected_state``
+the reviewer saw: 409 ``{"detail", "case_id", "state", "expected_state"}``. The review contract
+the console is built on: ``docs/api-review.md``.
 """
