@@ -103,3 +103,33 @@ def test_streetwatch_home_moves_the_taxonomy_and_a_missing_one_says_where(
     monkeypatch.setenv("STREETWATCH_HOME", str(tmp_path / "elsewhere"))
     with pytest.raises(ConfigError, match=r"elsewhere/datasets/classes\.yaml"):
         load_taxonomy()
+
+
+def test_review_attributes_name_known_classes_and_box_the_right_thing(taxonomy):
+    (load,) = taxonomy.attributes_for(ViolationType.unsealed_truck)
+    assert load.box.value == "part"
+    assert {v.value: v.class_name for v in load.values} == {
+        "uncovered": "uncovered_truck_load",
+        "partly_covered": "uncovered_truck_load",
+        "covered": "covered_truck_load",
+        "empty": None,
+        "closed_body": "covered_truck_load",
+    }
+    (setup,) = taxonomy.attributes_for("street_vending")
+    assert setup.box.value == "object" and setup.get("umbrella_only").class_name is None
+    assert taxonomy.attributes_for(ViolationType.garbage_overflow) == ()
+
+
+def test_a_review_attribute_naming_an_unknown_class_or_a_value_twice_is_rejected(tmp_path):
+    def unknown(raw):
+        raw["review_attributes"]["unsealed_truck"][0]["values"][0]["class_name"] = "open_truck"
+
+    with pytest.raises(ConfigError, match="open_truck"):
+        load_taxonomy(_write_variant(tmp_path, unknown))
+
+    def twice(raw):
+        values = raw["review_attributes"]["street_vending"][0]["values"]
+        values.append(dict(values[0]))
+
+    with pytest.raises(ConfigError, match="lists a value twice"):
+        load_taxonomy(_write_variant(tmp_path, twice))
