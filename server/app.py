@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from server import metrics, open311
@@ -29,6 +30,8 @@ from server.api.links import API_PREFIX
 from server.api.query import QueryError
 from server.db.session import make_engine, read_session_factory, session_factory
 from server.evidence_store import EvidenceStore
+from server.http_guards import RefusalCounter, RequestGuard, install_access_log_redaction
+from server.login_throttle import LoginThrottle
 from server.settings import ServerSettings
 from server.web import console
 from streetwatch import __version__
@@ -63,6 +66,20 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # Also the review attributes each violation type defines (truck load, vending setup).
     app.state.taxonomy = load_taxonomy(settings.taxonomy)
     app.state.label_names = frozenset(app.state.taxonomy.class_names())
+    # Refused requests by reason (/metrics), sign-in throttling, and the limits every request meets.
+    app.state.refusals = RefusalCounter()
+    app.state.login_throttle = LoginThrottle(
+        settings.api.login_failures_per_user,
+        settings.api.login_attempts_per_address,
+        settings.api.login_window_s,
+    )
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.api.max_body_bytes,
+        refusals=app.state.refusals,
+        open311_prefix=open311.PREFIX,
+    )
+    install_access_log_redaction()
 
     api = APIRouter(prefix=API_PREFIX)
     for module in (devices, events, cases, reviews, bulk, labels, evidence, options, stats, users):
@@ -80,6 +97,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
     return app
 
 
+#: Refusals counted for /metrics by the status they answer with (413 is counted by RequestGuard).
+_REFUSAL_BY_STATUS = {
+    status.HTTP_401_UNAUTHORIZED: "unauthorized",
+    status.HTTP_403_FORBIDDEN: "forbidden",
+    status.HTTP_422_UNPROCESSABLE_CONTENT: "invalid_request",
+    status.HTTP_429_TOO_MANY_REQUESTS: "login_throttled",
+}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     def answer(
         request: Request, code: int, detail: object, headers: dict[str, str] | None = None
@@ -90,16 +116,42 @@ def _install_error_handlers(app: FastAPI) -> None:
             body = {"detail": detail}
         return JSONResponse(body, status_code=code, headers=headers)
 
+    refusals: RefusalCounter = app.state.refusals
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        reason = _REFUSAL_BY_STATUS.get(exc.status_code)
+        if reason == "unauthorized" and request.url.path == f"{API_PREFIX}/auth/token":
+            reason = "login_failed"
+        if reason is not None:
+            refusals.count(reason)
         return answer(request, exc.status_code, exc.detail, dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(QueryError)
     async def query_error(request: Request, exc: QueryError) -> JSONResponse:
+        refusals.count("invalid_request")
         return answer(request, status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # The last line of defence behind the parameter checks: a value the database cannot hold
+        # or compare (an id beyond its integer range, a time beyond year 9999) is the request's
+        # fault, so it is a 422 naming no internals, not a 500 with a traceback.
+        log.warning(
+            "refused %s %s: a value out of the database's range (%s)", request.method, request.url.path, exc
+        )
+        refusals.count("invalid_request")
+        return answer(
+            request,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "a path or query value is out of the range this server can store or compare "
+            "(ids up to 2147483647, times in the years 1..9999)",
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refusals.count("invalid_request")
         problems = [
             {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
             for err in exc.errors()

@@ -14,15 +14,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, DateTime, Integer, and_, false, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from server.api.query import QueryError, SortKey
+from server.api.query import MAX_DB_INT, QueryError, SortKey
 from server.db.models import Case, Event
 
 _MALFORMED = "is malformed; pass back the next_cursor of a page unchanged"
@@ -47,9 +48,36 @@ def after_case_cursor(cursor: str, key: SortKey, column: InstrumentedAttribute[A
 
 
 def _int_id(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DB_INT:
         raise ValueError("not an integer id")
     return value
+
+
+def _bound(value: Any, column: InstrumentedAttribute[Any]) -> datetime | float | int | None:
+    """The cursor's sort value as the column's own type; ValueError for anything else.
+
+    A forged cursor must not reach the database with a value its column cannot hold (a number
+    for a time, a time for a number, 2**80 for an INTEGER, a time that leaves year 1..9999).
+    """
+    if value is None:
+        return None
+    declared = column.property.columns[0].type
+    kind = getattr(declared, "impl", declared)  # a TypeDecorator (UtcDateTime) stores as its impl
+    if isinstance(kind, DateTime):
+        if not isinstance(value, str):
+            raise ValueError("not a time")
+        moment = datetime.fromisoformat(value)
+        try:
+            return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        except OverflowError:
+            raise ValueError("time out of range") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("not a number")
+    if isinstance(kind, Integer):
+        if not isinstance(value, int) or abs(value) > MAX_DB_INT:
+            raise ValueError("not an integer the column can hold")
+        return value
+    return float(value)
 
 
 def _encode(key: SortKey, value: Any, row_id: str | int) -> str:
@@ -69,13 +97,7 @@ def _after(
         raise QueryError("cursor", f"was made for sort {field!r}; pass the same sort as the first page")
     try:
         row_id = parse_id(last_id)
-        bound = (
-            None
-            if value is None
-            else datetime.fromisoformat(value)
-            if isinstance(value, str)
-            else float(value)
-        )
+        bound = _bound(value, column)
     except (TypeError, ValueError):
         raise QueryError("cursor", _MALFORMED) from None
     later_id = id_column < row_id if key.descending else id_column > row_id
@@ -113,8 +135,10 @@ def after_urgent_cursor(cursor: str) -> ColumnElement[bool]:
     if field != URGENT:
         raise QueryError("cursor", f"was made for sort {field!r}; pass the same sort as the first page")
     try:
-        priority, seen = int(value[0]), datetime.fromisoformat(value[1])
+        priority, seen = _bound(value[0], Case.priority), _bound(value[1], Case.last_event_at)
         row_id = _int_id(last_id)
+        if priority is None or seen is None:
+            raise ValueError("null in an urgent cursor")
     except (TypeError, ValueError, IndexError, KeyError):
         raise QueryError("cursor", _MALFORMED) from None
     return or_(

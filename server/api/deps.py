@@ -19,8 +19,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.api.query import QueryError
 from server.auth import Principal, Role, authenticate_token, role_allows
-from server.web.cookie import check_csrf, session_expired, session_token
+from server.web.cookie import check_csrf, session_token
 
 #: Shown in the OpenAPI page as the "Authorize" button; errors are raised by us, not by it.
 bearer_scheme = HTTPBearer(
@@ -54,7 +55,7 @@ def principal_for_token(session: Session, token: str | None) -> Principal:
         raise unauthorized("missing credentials: send the header 'Authorization: Bearer <token>'")
     principal = authenticate_token(session, token)
     if principal is None:
-        raise unauthorized("invalid, revoked or disabled token")
+        raise unauthorized("invalid, expired, revoked or disabled token")
     return principal
 
 
@@ -68,8 +69,6 @@ def current_principal(
         cookie = session_token(request)
         if cookie:
             principal = principal_for_token(session, cookie)
-            if session_expired(request, session, principal.token_id, utcnow()):
-                raise unauthorized("the console sign-in has expired; sign in again")
             check_csrf(request, cookie)
             return principal
     return principal_for_token(session, credentials.credentials if credentials else None)
@@ -107,12 +106,21 @@ AdminDep = Annotated[Principal, Depends(require(Role.admin))]
 
 
 def as_utc(value: datetime | None) -> datetime | None:
-    """Query-string times without a zone are taken as UTC (the API speaks UTC throughout)."""
+    """Query-string times without a zone are taken as UTC (the API speaks UTC throughout).
+
+    A time that leaves the years 1..9999 once moved to UTC (``0001-01-01T00:00:00+14:00``)
+    is a :class:`QueryError` (422), not an OverflowError deep in a query.
+    """
     if value is None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise QueryError(
+            "time", f"{value.isoformat()} falls outside the years 1..9999 once converted to UTC"
+        ) from None
 
 
 def utcnow() -> datetime:

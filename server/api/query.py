@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 
+#: The largest INTEGER column value on PostgreSQL (case ids, counts, priorities): a larger value
+#: in a query would fail in the database, so it is refused as a bad parameter first.
+MAX_DB_INT = 2**31 - 1
+
 #: Largest page a client may ask for; bigger pages cost the server memory for little gain.
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50

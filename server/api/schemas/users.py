@@ -35,6 +35,11 @@ class TokenPublic(BaseModel):
     token_type: str = Field(
         default="bearer", description="Always bearer: send 'Authorization: Bearer <token>'."
     )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the token stops working (sign-in tokens: api.token_lifetime_h after signing in); "
+        "null: until it is revoked.",
+    )
 
 
 class UserCreated(BaseModel):
