@@ -2,25 +2,20 @@
 
 The browser console signs in once and then rides on an HttpOnly cookie that holds an ordinary
 API token (made by :func:`server.auth.issue_token`, so revoking, disabling and expiry work the
-same as for bearer tokens). A cookie is sent by the browser on its own, so a request that
-changes something must also prove it comes from the console page: it carries the header
-``X-StreetWatch-CSRF`` with a value derived from the token. A page on another site can neither
-read that value (the cookie is HttpOnly and the session answer is same-origin) nor make a
-cross-site form send a custom header; SameSite=Strict keeps the cookie off cross-site requests
-on top of that.
+same as for bearer tokens; a console sign-in expires after ``console.session_hours``). A cookie
+is sent by the browser on its own, so a request that changes something must also prove it
+comes from the console page: it carries the header ``X-StreetWatch-CSRF`` with a value derived
+from the token. A page on another site can neither read that value (the cookie is HttpOnly and
+the session answer is same-origin) nor make a cross-site form send a custom header;
+SameSite=Strict keeps the cookie off cross-site requests on top of that.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta
 
 from fastapi import HTTPException, Request, status
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from server.db.models import ApiToken
 
 #: Name of the cookie that holds the console's token.
 SESSION_COOKIE = "streetwatch_session"
@@ -51,14 +46,3 @@ def check_csrf(request: Request, token: str) -> None:
             detail=f"a signed-in browser must send the {CSRF_HEADER} header the console received at "
             "sign-in with every change; reload the console",
         )
-
-
-def session_expired(request: Request, session: Session, token_id: int, now: datetime) -> bool:
-    """True when the console sign-in behind ``token_id`` is older than ``console.session_hours``.
-
-    The cookie's Max-Age ends it in the browser; this ends it on the server too, so a copied
-    cookie stops working after a shift whatever the browser does.
-    """
-    hours: float = request.app.state.settings.console.session_hours
-    created = session.scalar(select(ApiToken.created_at).where(ApiToken.id == token_id))
-    return created is None or created + timedelta(hours=hours) <= now

@@ -78,9 +78,9 @@ async def live_cases(
     # The caller is checked with a short session of its own: a stream must not hold a database
     # session (and on SQLite a read snapshot) open for minutes.
     start = _parse_cursor(request.headers.get("last-event-id")) or as_utc(since)
-    cursor = await anyio.to_thread.run_sync(_authorize_and_start, request, credentials, start)
+    cursor, seen = await anyio.to_thread.run_sync(_authorize_and_start, request, credentials, start)
     return StreamingResponse(
-        _stream(request, credentials, cursor, timeout),
+        _stream(request, credentials, cursor, seen, timeout),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -88,20 +88,32 @@ async def live_cases(
 
 def _authorize_and_start(
     request: Request, credentials: HTTPAuthorizationCredentials | None, start: datetime | None
-) -> datetime:
+) -> tuple[datetime, dict[int, datetime]]:
+    """The cursor to start from, and the changes before it the client already has.
+
+    A fresh stream starts at the newest change and counts what lies in the look-back window as
+    sent (the page loads its list after ``ready``); a resumed one (Last-Event-ID) counts nothing
+    as sent, so a late commit just before its cursor still reaches it.
+    """
     with request.app.state.read_sessions() as session:
         check_role(current_principal(request, session, credentials), Role.viewer)
         if start is not None:
-            return start
+            return start, {}
         latest = session.scalar(select(func.max(Case.updated_at)))
-    return latest or datetime.now(timezone.utc)
+        if latest is None:
+            return datetime.now(timezone.utc), {}
+        recent = session.execute(select(Case.id, Case.updated_at).where(Case.updated_at > latest - OVERLAP))
+        return latest, {case_id: at for case_id, at in recent}
 
 
 async def _stream(
-    request: Request, credentials: HTTPAuthorizationCredentials | None, cursor: datetime, timeout: float
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    cursor: datetime,
+    sent: dict[int, datetime],
+    timeout: float,
 ) -> AsyncIterator[str]:
     poll_s: float = request.app.state.settings.console.live_poll_s
-    sent: dict[int, datetime] = {}
     yield f"retry: {RETRY_MS}\n" + _message("ready", {"cursor": cursor.isoformat()}, cursor)
     started = last_write = time.monotonic()
     while time.monotonic() - started + poll_s <= timeout:

@@ -14,6 +14,7 @@ Device credentials cannot sign in: the console is for people.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -25,6 +26,7 @@ from server.api.deps import SessionDep, bearer_scheme, check_role, current_princ
 from server.api.schemas.users import LoginRequest, UserPublic
 from server.auth import Role, authenticate_password, authenticate_token, issue_token
 from server.db.models import ApiToken, User
+from server.login_throttle import LoginThrottle
 from server.web.cookie import SESSION_COOKIE, check_csrf, csrf_token, session_token
 
 router = APIRouter(prefix="/session", tags=["console"])
@@ -47,19 +49,39 @@ class SessionPublic(BaseModel):
     "",
     response_model=SessionPublic,
     summary="Console sign-in: username + password -> a session cookie",
-    responses={401: {"description": "Wrong username or password."}, 403: {"description": "A device."}},
+    responses={
+        401: {"description": "Wrong username or password."},
+        403: {"description": "A device's credentials."},
+        429: {"description": "Too many attempts; retry after the Retry-After header's seconds."},
+    },
 )
 def sign_in(request: Request, response: Response, body: LoginRequest, session: SessionDep) -> SessionPublic:
+    # The same throttle as POST /auth/token: the console is no side door for guessing passwords.
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    refused = throttle.retry_after(body.username, address)
+    if refused is not None:
+        wait, which = refused
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many sign-in attempts for this {'user name' if which == 'user' else 'address'}; "
+            f"try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     user = authenticate_password(session, body.username, body.password)
+    throttle.record(body.username, address, succeeded=user is not None)
     if user is None:
         raise unauthorized("wrong username or password")
     if user.role == Role.device.value:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, detail="device credentials cannot sign in to the console"
         )
-    issued = issue_token(session, user, utcnow(), name=TOKEN_NAME)
-    session.commit()
     settings = request.app.state.settings.console
+    now = utcnow()
+    # The token ends with the shift on the server too, whatever the browser does with the cookie.
+    expires_at = now + timedelta(hours=settings.session_hours)
+    issued = issue_token(session, user, now, name=TOKEN_NAME, expires_at=expires_at)
+    session.commit()
     response.set_cookie(
         SESSION_COOKIE,
         issued.token,

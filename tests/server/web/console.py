@@ -42,6 +42,13 @@ class Console:
     def case_id(self) -> int:
         return int(self.title().split()[0].lstrip("#"))
 
+    def wait_for_case(self, case_id: int) -> None:
+        """Until the case view shows ``case_id``."""
+        self.page.wait_for_function(
+            "id => (document.querySelector('#case-title') || {}).textContent?.startsWith('#' + id + ' ')",
+            arg=case_id,
+        )
+
     def press(self, *keys: str) -> None:
         for key in keys:
             self.page.keyboard.press(key)

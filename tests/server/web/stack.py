@@ -40,6 +40,8 @@ from tests.server.factories import make_event
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "datasets" / "samples" / "images"
 PASSWORD = "correct-horse-7"
+#: Everyone the tests sign in as; box7 is an edge box's account.
+USERS = {"rita": Role.reviewer, "vic": Role.viewer, "ada": Role.admin, "box7": Role.device}
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,9 @@ def _jpeg(image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def evidence_images(photo: Path, box: tuple[float, float, float, float], label: str) -> tuple[bytes, bytes, bytes]:
+def evidence_images(
+    photo: Path, box: tuple[float, float, float, float], label: str
+) -> tuple[bytes, bytes, bytes]:
     """(annotated frame, crop, clean frame) of ``photo``, as the edge's evidence writer makes them."""
     clean = cv2.imread(str(photo))
     assert clean is not None, photo
@@ -102,7 +106,7 @@ class Stack:
         self.tokens: dict[str, str] = {}
         with self.sessions() as session:
             now = datetime.now(timezone.utc)
-            for name, role in (("rita", Role.reviewer), ("vic", Role.viewer), ("ada", Role.admin), ("box7", Role.device)):
+            for name, role in USERS.items():
                 self.tokens[name] = create_user(session, name, role, now, password=PASSWORD).token
             session.commit()
         self.worker = IngestWorker(self.settings)
@@ -127,7 +131,9 @@ class Stack:
         """Publish the sighting's evidence and event over MQTT, as a box's outbox would."""
         photo = SAMPLES / sighting.photo
         frame, crop, clean = evidence_images(photo, sighting.box, sighting.detector_class)
-        height, width = cv2.imread(str(photo)).shape[:2]
+        image = cv2.imread(str(photo))
+        assert image is not None, photo
+        height, width = image.shape[:2]
         seen = at or datetime.now(timezone.utc) - timedelta(seconds=30)
         evidence: dict[str, Any] = {
             "frame_sha256": sha256_hex(frame),

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from server.auth import hash_token
 from server.db.models import ApiToken, Case, CaseReview, CaseTransition
 from streetwatch.cli import main
 from tests.server.web.console import Console
@@ -35,13 +36,14 @@ MISSED_TRUCK = (50.0, 60.0, 140.0, 165.0)  # the truck the detector did not box
 NOW = datetime.now(timezone.utc)
 
 #: In queue order (most urgent first, then newest): the first five are triaged by keyboard.
+GARBAGE, SIGNBOARD = "garbage_overflow", "illegal_signboard"
 SIGHTINGS = {
     "truck": Sighting(TRUCK_PHOTO, "unsealed_truck", "truck", TANKER, 0, candidate=True),
-    "bin-shadow": Sighting("garbage_atanu_000535.jpg", "garbage_overflow", "garbage", (60, 150, 500, 560), 300),
-    "bin-1": Sighting("garbage_atanu_000272.jpg", "garbage_overflow", "overflow", (120, 200, 420, 520), 600),
-    "bin-2": Sighting("garbage_atanu_000678.jpg", "garbage_overflow", "overflow", (200, 220, 460, 480), 900),
-    "bin-3": Sighting("garbage_atanu_000785.jpg", "garbage_overflow", "overflow", (150, 180, 480, 500), 1200),
-    "sign": Sighting("signboards_vdl_IMG_0048.jpg", "illegal_signboard", "a_frame_sign", (150, 300, 500, 800), 1500),
+    "bin-shadow": Sighting("garbage_atanu_000535.jpg", GARBAGE, "garbage", (60, 150, 500, 560), 300),
+    "bin-1": Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), 600),
+    "bin-2": Sighting("garbage_atanu_000678.jpg", GARBAGE, "overflow", (200, 220, 460, 480), 900),
+    "bin-3": Sighting("garbage_atanu_000785.jpg", GARBAGE, "overflow", (150, 180, 480, 500), 1200),
+    "sign": Sighting("signboards_vdl_IMG_0048.jpg", SIGNBOARD, "a_frame_sign", (150, 300, 500, 800), 1500),
 }
 #: Keys pressed on the first five cases, and the decision each must record.
 TRIAGE = [
@@ -140,7 +142,7 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
 
     # Correct the tanker's box and draw the truck the detector missed, on the clean frame.
     page.click(f"#case-{ids['truck']}")
-    page.wait_for_function("id => document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')", arg=ids["truck"])
+    console.wait_for_case(ids["truck"])
     console.press("e")
     page.wait_for_selector("#frame.editing")
     frame = (640, 640)
@@ -165,7 +167,7 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
 
     # Dispatch a confirmed case to a team: d, type the team, Enter.
     page.click(f"#case-{ids['bin-1']}")
-    page.wait_for_function("id => document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')", arg=ids["bin-1"])
+    console.wait_for_case(ids["bin-1"])
     console.press("d")
     page.wait_for_selector(".dialog input")
     page.keyboard.type("north-grid")
@@ -177,10 +179,12 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     # A new case arrives over MQTT while rita works: it shows up without a reload, and her
     # place (the selected case, the rows she has) stays as it was.
     page.click(f"#case-{ids['sign']}")
-    page.wait_for_function("id => document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')", arg=ids["sign"])
+    console.wait_for_case(ids["sign"])
     page.evaluate("id => { window.keptRow = document.getElementById('case-' + id); }", ids["sign"])
     before = stack.count_cases()
-    stack.send(Sighting("garbage_atanu_000895.jpg", "garbage_overflow", "overflow", (100, 120, 500, 560), 2400))
+    stack.send(
+        Sighting("garbage_atanu_000895.jpg", "garbage_overflow", "overflow", (100, 120, 500, 500), 2400)
+    )
     wait_for(lambda: stack.count_cases() == before + 1, 20, "the new case")
     with stack.sessions() as session:
         fresh = session.scalar(select(func.max(Case.id)))
@@ -198,8 +202,8 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     if "corrected_box" not in Path(from_reviews.__file__).read_text():
         pytest.xfail("streetwatch dataset from-reviews does not export corrected and added boxes yet")
     out = tmp_path / "reviews"
-    args = ["dataset", "from-reviews", "--server", stack.url, "--token", stack.tokens["vic"], "--out", str(out)]
-    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    args = ["dataset", "from-reviews", "--server", stack.url, "--token", stack.tokens["vic"]]
+    assert main([*args, "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
     truck = load_taxonomy().class_names().index("truck")
     rows = [
         [float(v) for v in line.split()]
@@ -228,7 +232,7 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
         viewing.page.fill("#signin-user", "rita")
         viewing.page.fill("#signin-password", "correct-horse-7")
         viewing.page.press("#signin-password", "Enter")
-        viewing.page.wait_for_function("id => (document.querySelector('#case-title') || {}).textContent?.startsWith('#' + id + ' ')", arg=target)
+        viewing.wait_for_case(target)
         state = viewing.page.inner_text("#case-state")
         import httpx
 
@@ -242,7 +246,7 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
         message = viewing.page.wait_for_selector(".message.conflict")
         assert message is not None
         text = message.inner_text()
-        assert "Someone else moved this case" in text and "Confirmed now" in text.replace("is Confirmed", "Confirmed"), text
+        assert "Someone else moved this case: it is Confirmed now (you saw New)" in text, text
         assert state == "New"
         assert [t.actor for t in transitions(stack, target)][-1] == "ada"  # nothing overridden
         assert viewing.page.inner_text("#case-state") == "Confirmed"  # the page shows where it is now
@@ -270,14 +274,16 @@ def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
                 """async id => {
                     const session = await (await fetch('/api/v1/session')).json();
                     const r = await fetch('/api/v1/cases/' + id + '/actions', {method: 'POST',
-                        headers: {'Content-Type': 'application/json', 'X-StreetWatch-CSRF': session.csrf_token},
+                        headers: {'Content-Type': 'application/json',
+                                  'X-StreetWatch-CSRF': session.csrf_token},
                         body: JSON.stringify({action: 'confirm'})});
                     return r.status;
                 }""",
                 shown,
             )
             assert status == 403
-            assert viewer.errors == ["Failed to load resource: the server responded with a status of 403 (Forbidden)"]
+            refused = "Failed to load resource: the server responded with a status of 403 (Forbidden)"
+            assert viewer.errors == [refused]
             viewer.errors.clear()
             # Readable at this size: nothing wider than the window, the list, the frame and the
             # case's state on screen without scrolling the page.
@@ -327,12 +333,7 @@ def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(
     page.wait_for_selector("#signin-user", state="visible")
     assert page.evaluate("fetch('/api/v1/cases').then(r => r.status)") == 401
     with stack.sessions() as session:
-        revoked = session.scalar(select(ApiToken.revoked).where(ApiToken.token_sha256 == _sha(cookie["value"])))
+        token = select(ApiToken.revoked).where(ApiToken.token_sha256 == hash_token(cookie["value"]))
+        revoked = session.scalar(token)
     assert revoked is True  # ended on the server, not only forgotten by the browser
     assert console.foreign_requests() == []
-
-
-def _sha(token: str) -> str:
-    from server.auth import hash_token
-
-    return hash_token(token)
