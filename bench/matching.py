@@ -147,7 +147,7 @@ def time_matching(urls: list[str], probes: list[list[ViolationEvent]]) -> list[d
                 batch = IngestBatch(session, settings, now)  # a fresh batch: no in-memory shortcuts
                 start = time.perf_counter()
                 batch.preload([event])  # the queries: duplicate check, cells, track
-                candidates = batch._candidates(event)
+                candidates = batch.cases.candidates(batch.scope(event))
                 match_event(event, candidates, rule, now)
                 elapsed = time.perf_counter() - start
                 if i >= 50:  # the first probes warm the page cache and the statement cache
