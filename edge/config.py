@@ -116,6 +116,64 @@ class DetectorConfig(_Section):
     version: str | None = Field(default=None, description="Model version override (default: from metadata).")
 
 
+class FusionConfig(_Section):
+    """Weighted box fusion of several detectors' classes of one family (e.g. vehicles).
+
+    Boxes of the fused classes from the member detectors are clustered whatever their class
+    (IoU >= ``iou``); each cluster becomes one box whose class is the one the members, weighted,
+    agree on most, so a confident ``car`` from one model outvotes a ``truck`` from the other on
+    the same object. Other classes pass through unchanged.
+    """
+
+    detectors: list[int] = Field(
+        min_length=2, description="Indexes (in 'detectors') of the models whose boxes are fused."
+    )
+    weights: list[float] | None = Field(
+        default=None, description="Weight of each member, in the order of 'detectors'. None: all 1."
+    )
+    classes: dict[str, list[str]] = Field(
+        min_length=1,
+        description="Fused class -> the class names that mean it in any member, e.g. "
+        "{motorcycle: [motorcycle, motor]}. Every class listed is a competitor in the vote.",
+    )
+    context: list[str] = Field(
+        default_factory=list,
+        description="Fused classes that only vote: a cluster they win yields no fused box, and their own "
+        "boxes pass through unchanged (e.g. {bin: [garbage_bin, overflow]} so a bin is never a truck, "
+        "while the overflow boxes still raise garbage_overflow).",
+    )
+    iou: float = Field(default=0.55, gt=0, le=1, description="IoU that puts two boxes in one cluster.")
+    conf: float = Field(default=0.3, ge=0, le=1, description="Minimum fused score of a kept box.")
+    score: Literal["mean", "max"] = Field(
+        default="mean",
+        description="mean: a class's score is the weighted mean over ALL members (a member that did not "
+        "see it adds 0, as in weighted box fusion); max: the best weighted member score.",
+    )
+    report_as: int = Field(
+        ge=0,
+        description="Fused boxes are reported as this detector's (its index; class_map 'detector' and the "
+        "model named on events). One fixed index keeps a fused object's track whichever member leads.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FusionConfig:
+        if len(set(self.detectors)) != len(self.detectors):
+            raise ValueError("fusion.detectors lists a detector twice")
+        if self.weights is not None and len(self.weights) != len(self.detectors):
+            raise ValueError("fusion.weights needs one weight per entry of fusion.detectors")
+        if self.weights is not None and (min(self.weights) < 0 or sum(self.weights) <= 0):
+            raise ValueError("fusion.weights must be >= 0 and not all 0")
+        if self.report_as not in self.detectors:
+            raise ValueError("fusion.report_as must be one of fusion.detectors")
+        unknown = sorted(set(self.context) - set(self.classes))
+        if unknown:
+            raise ValueError(f"fusion.context {unknown} must be fused classes (keys of fusion.classes)")
+        aliases = [a for names in self.classes.values() for a in names]
+        if len(set(aliases)) != len(aliases):
+            raise ValueError("fusion.classes: a member class name may stand for one fused class only")
+        return self
+
+
 class TrackerConfig(_Section):
     high_thresh: float = Field(default=0.5, ge=0, le=1, description="Score of a first-round match.")
     low_thresh: float = Field(default=0.1, ge=0, le=1, description="Lowest score used in the second round.")
@@ -131,6 +189,19 @@ class Zone(_Section):
     kind: Literal["include", "exclude"] = Field(description="include: only here; exclude: never here.")
     polygon: list[tuple[float, float]] = Field(
         min_length=3, description="Polygon vertices in frame pixels [[x, y], ...]."
+    )
+
+
+class CoOccurrence(_Section):
+    """Another object that must be seen next to a detection for it to count (e.g. a vendor by a stall)."""
+
+    classes: list[str] = Field(min_length=1, description="Detector class names; any one of them will do.")
+    min_score: float = Field(default=0.3, ge=0, le=1, description="Score the other object needs.")
+    near: float = Field(
+        default=0.5,
+        ge=0,
+        description="How far from the detection the other box may be: it must overlap the detection's "
+        "box grown by this share of its width on each side and of its height above and below.",
     )
 
 
@@ -158,6 +229,12 @@ class RuleConfig(_Section):
         "within this time continues the old violation instead of raising a new one (fixed cameras).",
     )
     zones: list[Zone] = Field(default_factory=list, description="Include / exclude polygons (fixed cameras).")
+    requires: list[CoOccurrence] = Field(
+        default_factory=list,
+        description="Objects that must all be seen next to a detection in the same frame for it to count "
+        "as a hit (street vending: a person and goods by the umbrella or table). The detectors must keep "
+        "these classes (keep_classes).",
+    )
 
     @model_validator(mode="after")
     def _window(self) -> RuleConfig:
@@ -176,6 +253,13 @@ class ClassMapping(_Section):
     )
     detector: int | None = Field(
         default=None, ge=0, description="Only from this detector (index in 'detectors'); None: any."
+    )
+    min_score: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Per-frame score this class needs to count as a hit, when it differs from the rule's "
+        "(two classes of one violation type, one surer than the other). None: the rule's min_score.",
     )
 
 
@@ -330,6 +414,9 @@ class DeviceConfig(_Section):
         "None: one per core (up to 4) on CPU, 1 on a GPU. Several frames at once raise throughput on "
         "small CPUs; each frame then takes longer, which matters little next to a camera's frame interval.",
     )
+    fusion: FusionConfig | None = Field(
+        default=None, description="Fuse these detectors' boxes of one class family before tracking."
+    )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     class_map: list[ClassMapping] = Field(
         min_length=1, description="Which detector classes raise which violation type."
@@ -352,6 +439,15 @@ class DeviceConfig(_Section):
                 raise ValueError(f"class {m.detector_class!r} is mapped twice")
             seen.add(key)
         return value
+
+    @model_validator(mode="after")
+    def _fusion_members(self) -> DeviceConfig:
+        if self.fusion is not None and max(self.fusion.detectors) >= len(self.detectors):
+            raise ValueError(
+                f"fusion.detectors {self.fusion.detectors}: "
+                f"only {len(self.detectors)} detector(s) are configured"
+            )
+        return self
 
     def rule_for(self, violation: ViolationType) -> RuleConfig:
         return self.rules.get(violation, RuleConfig())

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import FrameType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from edge.pipeline_stats import PipelineStats
 from edge.rules import RuleEngine, RuleResult
 from streetwatch.errors import SourceError, StreetWatchError
 from streetwatch.events import ModelRef, Position
+
+if TYPE_CHECKING:
+    from edge.detector.fusion import BoxFusion
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class EdgePipeline:
         try:
             self.detectors = [as_staged(d) for d in (detectors or _load_detectors(config, session_threads))]
             self.inference_workers = _workers_for(config, self.detectors, workers)
+            self.fusion = _make_fusion(config)
             self.tracker = tracker or _make_tracker(config)
             self.rules = RuleEngine.from_config(config, [d.info.ref for d in self.detectors])
             self.evidence = evidence or EvidenceRecorder(config.evidence)
@@ -189,6 +193,8 @@ class EdgePipeline:
             stages = zip(self.detectors, item.outputs, item.prepared, strict=True)
             parts = [_from_detector(i, d.finish(o, p)) for i, (d, o, p) in enumerate(stages)]
             detections = Detections.merge(parts)
+            if self.fusion is not None:
+                detections = self.fusion.fuse(detections)
         with self.stats.timed("track"):
             tracked = self.tracker.update(detections, frame.timestamp)
         position = self._position_at(frame.timestamp)
@@ -307,6 +313,12 @@ def _load_detectors(config: DeviceConfig, threads: int) -> list[Detector | Stage
     from edge.detector import load_detector
 
     return [load_detector(cfg, index=i, threads=threads) for i, cfg in enumerate(config.detectors)]
+
+
+def _make_fusion(config: DeviceConfig) -> BoxFusion | None:
+    from edge.detector.fusion import BoxFusion
+
+    return BoxFusion(config.fusion) if config.fusion is not None else None
 
 
 def _make_tracker(config: DeviceConfig) -> Tracker:

@@ -42,7 +42,40 @@ def check_device_config(config: DeviceConfig, load_models: bool = True) -> Confi
             except StreetWatchError as exc:
                 report.problems.append(f"detectors[{index}].model: {exc}")
     _check_class_map(config, report)
+    _check_fusion(config, report)
+    _check_requires(config, report)
     return report
+
+
+def _check_fusion(config: DeviceConfig, report: ConfigReport) -> None:
+    """Every fused class is known to some member; a member that drops a class cannot vote for it."""
+    fusion = config.fusion
+    if fusion is None:
+        return
+    members = [report.models[j] for j in fusion.detectors if j in report.models]
+    for fused, names in fusion.classes.items():
+        if len(members) == len(fusion.detectors) and not any(
+            n in m.class_names for n in names for m in members
+        ):
+            report.problems.append(
+                f"fusion.classes.{fused}: none of {names} is a class of detector(s) {fusion.detectors}"
+            )
+        if not any(_keeps(config.detectors[j].keep_classes, n) for n in names for j in fusion.detectors):
+            report.problems.append(
+                f"fusion.classes.{fused}: the keep_classes of detector(s) {fusion.detectors} "
+                f"leave out {names}"
+            )
+
+
+def _check_requires(config: DeviceConfig, report: ConfigReport) -> None:
+    """A required companion class no detector keeps would silence the rule for good."""
+    for vtype, rule in config.rules.items():
+        for i, need in enumerate(rule.requires):
+            if not any(_keeps(d.keep_classes, n) for n in need.classes for d in config.detectors):
+                report.problems.append(
+                    f"rules.{vtype.value}.requires[{i}]: no detector keeps any of {need.classes}, "
+                    "so this violation can never be reported (add them to keep_classes)"
+                )
 
 
 def _check_paths(config: DeviceConfig, report: ConfigReport) -> None:
@@ -114,6 +147,13 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
             else "not loaded"
         )
         lines.append(f"detector {i}: {det.model} ({what}; conf {det.conf:g})")
+    if config.fusion is not None:
+        f = config.fusion
+        voters = ", ".join(f"{k}{' (votes only)' if k in f.context else ''}" for k in f.classes)
+        lines.append(
+            f"fusion   detectors {'+'.join(map(str, f.detectors))}: {voters}; {f.score} score >= {f.conf:g}, "
+            f"reported as detector {f.report_as}"
+        )
     for m in config.class_map:
         only = f" from detector {m.detector}" if m.detector is not None else ""
         flag = " (candidate)" if m.candidate else ""
@@ -126,6 +166,10 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
             f"{r.confirm_frames} of {r.confirm_window} frames, dwell {r.dwell_s:g} s, update every "
             f"{r.update_interval_s:g} s, end after {r.end_after_s:g} s, cool-down {r.cooldown_s:g} s, "
             f"{len(r.zones)} zone(s)"
+            + "".join(
+                f", needs {' / '.join(n.classes[:3])}{' ...' if len(n.classes) > 3 else ''} near"
+                for n in r.requires
+            )
         )
     ev = config.evidence
     lines.append(f"evidence {ev.directory} (at most {ev.max_total_mb:g} MB)")

@@ -5,7 +5,8 @@ events as the live run it records, and tests feed it synthetic timestamps.
 
 Per violation type (``DeviceConfig.rule_for``):
 
-* a detection *hits* when its score, box area and zones pass;
+* a detection *hits* when its score, box area and zones pass and the objects the rule
+  ``requires`` are seen next to it in the same frame (a person and goods by a stall);
 * a track is *confirmed* once ``confirm_frames`` hits fall within its last
   ``confirm_window`` observations and it has been present ``dwell_s``; its
   score is the median of those hits;
@@ -31,6 +32,7 @@ from edge.config import ClassMapping, DeviceConfig, RuleConfig
 from edge.detections import Detections
 from edge.frames import Frame
 from edge.rules.class_map import ClassMap
+from edge.rules.co_occurrence import co_occurs
 from edge.rules.state import BoxT, TrackState, Violation
 from edge.rules.zones import ZoneFilter
 from streetwatch.events import Lifecycle, ModelRef, Position, ViolationEvent, ViolationType
@@ -167,7 +169,13 @@ class RuleEngine:
         seen.add((tracker_id, vtype))
         score = float(dets.confidence[row])
         area = (box[2] - box[0]) * (box[3] - box[1])
-        hit = score >= rule.min_score and area >= rule.min_box_area_px and self._zones[vtype].allows(box)
+        min_score = rule.min_score if mapping.min_score is None else mapping.min_score
+        hit = (
+            score >= min_score
+            and area >= rule.min_box_area_px
+            and self._zones[vtype].allows(box)
+            and all(co_occurs(need, box, dets) for need in rule.requires)
+        )
 
         state = self._states.get((tracker_id, vtype))
         if state is None:

@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "datasets" / "samples" / "images"
 DEMO = REPO / "deploy" / "edge.demo.yaml"
 EXAMPLE = REPO / "deploy" / "edge.example.yaml"
-TRUCK_PHOTOS = ["vehicles_vnv_1292_jpg.jpg", "vehicles_vnv_28_jpg.jpg", "vehicles_vnv_1249_jpg.jpg"]
+#: Sample photos with labelled trucks, and photos with only cars labelled (the source's labels).
+TRUCK_PHOTOS = ["vehicles_vnv_28_jpg.jpg", "vehicles_vnv_1333_jpg.jpg", "vehicles_vnv_138_jpg.jpg"]
+CAR_PHOTOS = ["vehicles_vnv_1292_jpg.jpg", "vehicles_vnv_1249_jpg.jpg", "vehicles_vnv_1262_jpg.jpg"]
 
 
 def write_config(tmp_path: Path, **changes: object) -> Path:
@@ -58,7 +60,7 @@ def test_edge_run_on_real_photos_raises_truck_candidates(tmp_path: Path) -> None
     assert new, "no violation confirmed on three truck photos"
     assert all(e.violation_type.value == "unsealed_truck" and e.candidate for e in new)
     assert {e.detector_class for e in new} == {"truck"}
-    assert {e.model.name for e in new} == {"yolox_nano_coco"}
+    assert {e.model.name for e in new} == {"streetwatch-det"}  # fused vehicles are reported as detector 1's
     # Every confirmed track also ends (the run's end flushes open ones), with the same track_id.
     ends = {e.track_id for e in events if e.lifecycle.value == "end"}
     assert {e.track_id for e in new} <= ends
@@ -68,6 +70,16 @@ def test_edge_run_on_real_photos_raises_truck_candidates(tmp_path: Path) -> None
     assert first.evidence is not None
     sha = first.evidence.frame_sha256
     assert (tmp_path / "evidence" / sha[:2] / f"{sha}.jpg").stat().st_size == first.evidence.frame_bytes
+
+
+def test_edge_run_raises_no_truck_on_photos_of_cars(tmp_path: Path) -> None:
+    # YOLOX alone called cars here trucks; fused with streetwatch-det's vehicles, the cars win.
+    repeated_frames(tmp_path / "frames", CAR_PHOTOS, times=4)
+    assert main(["edge", "run", "--config", str(write_config(tmp_path))]) == 0
+    events = [
+        ViolationEvent.from_json(line) for line in (tmp_path / "events.jsonl").read_bytes().splitlines()
+    ]
+    assert [e for e in events if e.violation_type.value == "unsealed_truck"] == []
 
 
 def test_edge_run_max_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,7 +127,7 @@ def test_check_config_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert out.startswith(f"OK: {DEMO}")
     assert "yolox_nano_coco 1.0, 80 classes, input 416x416" in out
-    assert "truck from detector 0 -> unsealed_truck (candidate)" in out
+    assert "truck from detector 1 -> unsealed_truck (candidate)" in out
     # The shipped model reports, from its own ONNX metadata, the version the registry calls current.
     registry = json.loads((REPO / "models" / "registry.json").read_text())
     current = registry["current"]["streetwatch-det"]
@@ -130,6 +142,21 @@ def test_check_config_names_a_typo(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["edge", "check-config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "NOT OK" in err and "tracker.new_track_tresh: Extra inputs are not permitted" in err
+
+
+def test_check_config_names_fused_and_required_classes_no_detector_keeps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "frames").mkdir()
+    path = write_config(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["detectors"][0]["keep_classes"].remove("person")
+    raw["fusion"]["classes"]["lorry"] = ["lorry"]
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["edge", "check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "rules.street_vending.requires[0]: no detector keeps any of ['person']" in err
+    assert "fusion.classes.lorry: none of ['lorry'] is a class of detector(s) [0, 1]" in err
 
 
 def test_check_config_reports_a_missing_model_and_folder(
@@ -250,7 +277,9 @@ def test_sigterm_stops_edge_run_cleanly(tmp_path: Path) -> None:
     events = [ViolationEvent.from_json(line) for line in events_file.read_bytes().splitlines()]
     lifecycles = [e.lifecycle.value for e in events]
     assert lifecycles[0] == "new" and lifecycles[-1] == "end"
-    assert events[-1].track_id == events[0].track_id
+    # Every violation the run opened was ended on the way out (the photo holds two trucks).
+    opened = {e.track_id for e in events if e.lifecycle.value == "new"}
+    assert opened == {e.track_id for e in events if e.lifecycle.value == "end"}
 
 
 def test_check_config_reports_missing_mqtt_credentials(

@@ -47,6 +47,18 @@ def test_hits_must_fall_within_the_window() -> None:
     assert kinds(events) == ["new"]
 
 
+def test_a_class_map_entry_may_ask_its_class_for_a_higher_score_than_the_rule() -> None:
+    mapping = [
+        ClassMapping(detector_class="truck", violation_type=TRUCK),
+        ClassMapping(detector_class="lorry", violation_type=TRUCK, min_score=0.6),
+    ]
+    eng = engine({TRUCK: RuleConfig(min_score=0.3, confirm_frames=2, confirm_window=2)}, mapping)
+    events, _ = run(eng, [(i, [(1, "lorry", 0.5, BOX)]) for i in range(3)])
+    assert events == []  # 0.5 passes the rule's 0.3 but not the class's own 0.6
+    events, _ = run(eng, [(i, [(2, "truck", 0.5, BOX)]) for i in range(3, 5)])
+    assert kinds(events) == ["new"]
+
+
 def test_small_boxes_never_count() -> None:
     eng = engine({TRUCK: RuleConfig(min_box_area_px=1000, confirm_frames=2, confirm_window=2)})
     small = (10.0, 10.0, 40.0, 40.0)  # 900 px²

@@ -7,10 +7,10 @@ from types import ModuleType
 
 import pytest
 
-from edge.rules import class_map, zones
+from edge.rules import class_map, co_occurrence, zones
 
 
-@pytest.mark.parametrize("module", [class_map, zones], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [class_map, co_occurrence, zones], ids=lambda m: m.__name__)
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

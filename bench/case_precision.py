@@ -1,0 +1,262 @@
+"""Cases worth a dispatcher's look: per-type precision and recall of a box config on labelled photos.
+
+    python -m bench.case_precision [--config deploy/edge.demo.yaml] [--frames 4] [--json]
+
+Runs the box exactly as configured (its detectors, fusion, tracker, class_map and rules, through
+``edge.pipeline.EdgePipeline``) over the validation photos of ``../shared/data`` (garbage,
+signboards, vehicles; never the training photos), each photo held ``--frames`` frames like the
+shipped replay, with a long pause between photos so no track, confirmation or cool-down carries
+from one photo to the next. Every ``new`` event is scored against the labels of its photo
+(``bench.case_scoring``): precision (reports on the right object) and recall (labelled objects
+reported) per violation type.
+
+The trucks that ``training/recipes/street_trucks.json`` lists (street-level trucks in the garbage
+photos, which that source does not label, each checked by eye) are added as truck labels, so a
+right street-level truck report is not counted wrong; ``--no-street-trucks`` leaves them out
+(the labels as the sources give them), and ``street_trucks`` in the output says how many of
+them were reported.
+
+Prints a Markdown table, or one JSON object with ``--json``. Without ``../shared/data`` it says
+so and exits 0 (nothing to measure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.case_scoring import Label, PhotoResult, Report, TypeScore, iou, score, table
+from edge.config import DeviceConfig, load_config
+from edge.evidence import EvidenceRecorder
+from edge.frames import Frame
+from edge.interfaces import Evidence
+from edge.pipeline import EdgePipeline
+from streetwatch.events import Lifecycle, Position, ViolationEvent, ViolationType
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+DEFAULT_CONFIG = REPO / "deploy" / "edge.demo.yaml"
+STREET_TRUCKS = REPO / "training" / "recipes" / "street_trucks.json"
+#: The validation sets and their class names by label id (as the sources give them).
+SETS: dict[str, tuple[str, ...]] = {
+    "garbage": ("garbage", "garbage_bin", "overflow"),
+    "signboards": ("signboard",),
+    "vehicles": ("car", "motor", "truck", "bus"),
+}
+#: Seconds between two photos' frames: longer than any tracker timeout, end_after_s or cool-down a
+#: config would sensibly set, so every photo starts with a fresh tracker and rule state.
+PHOTO_GAP_S = 100_000.0
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str  # "<set>/<file>"
+    path: Path
+    labels: tuple[Label, ...]
+
+
+def load_photos(data: Path, sets: Sequence[str], limit: int | None, street_trucks: bool) -> list[Photo]:
+    """The val photos of ``sets`` with their labels (polygons become boxes; the importer's rules)."""
+    from training.datasets.importers.yolo import import_yolo
+
+    extra = _street_trucks() if street_trucks else {}
+    photos: list[Photo] = []
+    for name in sets:
+        names = SETS[name]
+        folder = data / name / "val"
+        if not (folder / "images").is_dir():
+            raise FileNotFoundError(f"no validation photos at {folder / 'images'}")
+        imported = import_yolo(folder, source=name, mapping={n: n for n in names}, names=names)
+        images = sorted(imported.images, key=lambda im: im.path.name)[:limit]
+        for image in images:
+            key = f"{name}/{image.path.name}"
+            labels = [Label(b.class_name, (b.x1, b.y1, b.x2, b.y2)) for b in image.boxes]
+            labels += [Label("truck", box) for box in extra.get(key, [])]
+            photos.append(Photo(key, image.path, tuple(labels)))
+    return photos
+
+
+def _street_trucks() -> dict[str, list[tuple[float, float, float, float]]]:
+    found: dict[str, list[tuple[float, float, float, float]]] = {}
+    for entry in json.loads(STREET_TRUCKS.read_text()):
+        # "garbage/val/images/x.jpg" -> "garbage/x.jpg"
+        parts = Path(entry["image"]).parts
+        x1, y1, x2, y2 = (float(v) for v in entry["box_xyxy"])
+        found.setdefault(f"{parts[0]}/{parts[-1]}", []).append((x1, y1, x2, y2))
+    return found
+
+
+class HeldPhotos:
+    """Each photo as ``frames`` consecutive frames, photos ``PHOTO_GAP_S`` apart (a frame source)."""
+
+    def __init__(self, photos: Sequence[Photo], frames: int, interval_s: float) -> None:
+        self.name = "case-precision"
+        self._photos = photos
+        self._frames = frames
+        self._interval = interval_s
+        self.unreadable: list[str] = []
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        for number, photo in enumerate(self._photos):
+            image = cv2.imread(str(photo.path))
+            if image is None:
+                self.unreadable.append(photo.name)
+                logging.getLogger(__name__).warning("photo %s cannot be read; skipped", photo.path)
+                continue
+            for k in range(self._frames):
+                when = T0 + timedelta(seconds=number * PHOTO_GAP_S + k * self._interval)
+                yield Frame(
+                    image=np.asarray(image, dtype=np.uint8), timestamp=when, index=index, source=self.name
+                )
+                index += 1
+
+    def close(self) -> None:
+        pass
+
+
+class NoPosition:
+    """Photos have no GPS: events go out without a position, as on a box without a fix."""
+
+    def position_at(self, when: datetime) -> Position | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class CollectNew:
+    """A sink that keeps the ``new`` events (the cases a dispatcher would be handed)."""
+
+    def __init__(self) -> None:
+        self.new: list[ViolationEvent] = []
+
+    def emit(self, event: ViolationEvent, evidence: Evidence | None) -> None:
+        if event.lifecycle is Lifecycle.new:
+            self.new.append(event)
+
+    def close(self) -> None:
+        pass
+
+
+def photo_of(event: ViolationEvent) -> int:
+    """The photo number an event was raised on (its frames' times lie in that photo's slot)."""
+    return int((event.observed_at - T0).total_seconds() // PHOTO_GAP_S)
+
+
+def run_config(config: DeviceConfig, photos: Sequence[Photo], frames: int) -> tuple[list[PhotoResult], float]:
+    """Run the box over the photos; each photo's labels with the ``new`` events raised on it."""
+    sink = CollectNew()
+    source = HeldPhotos(photos, frames, config.source.image_interval_s)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="case-precision-") as tmp:
+        evidence = EvidenceRecorder(config.evidence.model_copy(update={"directory": tmp}))
+        pipeline = EdgePipeline(
+            config, sink=sink, evidence=evidence, locator=NoPosition(), source=source, log_interval_s=1e9
+        )
+        pipeline.run()
+    elapsed = time.perf_counter() - started
+    reports: dict[int, list[Report]] = {}
+    for event in sink.new:
+        reports.setdefault(photo_of(event), []).append(Report(event.violation_type, event.box))
+    results = [PhotoResult(p.name, p.labels, reports.get(i, [])) for i, p in enumerate(photos)]
+    return results, elapsed
+
+
+def street_truck_check(results: Sequence[PhotoResult]) -> dict[str, object]:
+    """How many of the hand-checked street-level trucks got an ``unsealed_truck`` report (IoU >= 0.5)."""
+    trucks = _street_trucks()
+    by_name = {r.photo: r for r in results}
+    checked = found = 0
+    for name, boxes in trucks.items():
+        result = by_name.get(name)
+        if result is None:
+            continue
+        for box in boxes:
+            checked += 1
+            found += any(
+                r.violation_type is ViolationType.unsealed_truck and iou(r.box, box) >= 0.5
+                for r in result.reports
+            )
+    return {"trucks": checked, "reported": found}
+
+
+def summary(
+    config_path: Path, frames: int, results: Sequence[PhotoResult], elapsed_s: float
+) -> dict[str, object]:
+    scores = score(results)
+    return {
+        "config": str(config_path),
+        "frames_per_photo": frames,
+        "photos": len(results),
+        "seconds": round(elapsed_s, 1),
+        "types": {vt.value: s.as_dict() for vt, s in scores.items()},
+        "street_trucks": street_truck_check(results),
+        "wrong_on": {vt.value: s.wrong_on for vt, s in scores.items()},
+        "missed_on": {vt.value: s.missed_on for vt, s in scores.items()},
+    }
+
+
+def print_table(result: dict[str, object], scores: dict[ViolationType, TypeScore]) -> None:
+    print(f"{result['config']}: {result['photos']} photos x {result['frames_per_photo']} frames, "
+          f"{result['seconds']} s")  # fmt: skip
+    print(table(scores))
+    trucks = result["street_trucks"]
+    assert isinstance(trucks, dict)
+    print(
+        f"street-level trucks (training/recipes/street_trucks.json): "
+        f"{trucks['reported']} of {trucks['trucks']} reported"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Per-type precision and recall of a box config on labelled photos."
+    )
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="box config (default: the demo's)"
+    )
+    parser.add_argument("--frames", type=int, default=4, help="frames each photo is held (default 4)")
+    parser.add_argument("--data", type=Path, default=SHARED, help="folder holding <set>/val (../shared/data)")
+    parser.add_argument("--sets", default=",".join(SETS), help="validation sets to use, comma-separated")
+    parser.add_argument("--limit", type=int, help="first N photos of each set only (quick checks)")
+    parser.add_argument(
+        "--no-street-trucks", action="store_true", help="score against the source labels only"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if args.frames < 1:
+        parser.error("--frames must be at least 1")
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = sorted(set(sets) - set(SETS))
+    if unknown:
+        parser.error(f"unknown set(s) {', '.join(unknown)}; known: {', '.join(SETS)}")
+    if not args.data.is_dir():
+        print(f"no labelled photos at {args.data} (../shared/data beside the checkout): nothing to measure")
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    config = load_config(args.config)
+    photos = load_photos(args.data, sets, args.limit, street_trucks=not args.no_street_trucks)
+    results, elapsed = run_config(config, photos, args.frames)
+    result = summary(args.config, args.frames, results, elapsed)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result, score(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""bench.case_precision: the scoring rules on hand-made photos, and a short run on real photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.case_precision import SHARED, main
+from bench.case_scoring import Label, PhotoResult, Report, score, table
+from streetwatch.events import ViolationType as VT
+
+PILE = (100.0, 100.0, 300.0, 300.0)
+TRUCK = (0.0, 0.0, 200.0, 100.0)
+
+
+def photo(labels: list[Label], reports: list[Report], name: str = "p.jpg") -> PhotoResult:
+    return PhotoResult(name, labels, reports)
+
+
+def test_garbage_is_right_by_iou_or_by_half_of_the_report_inside_a_label() -> None:
+    labels = [Label("garbage", PILE), Label("overflow", (400.0, 0.0, 500.0, 100.0))]
+    reports = [
+        Report(VT.garbage_overflow, (150.0, 150.0, 200.0, 200.0)),  # small part of the pile: inside, IoU 0.06
+        Report(VT.garbage_overflow, (390.0, 0.0, 500.0, 110.0)),  # the overflowing bin, IoU 0.83
+        Report(VT.garbage_overflow, (250.0, 250.0, 450.0, 450.0)),  # a quarter inside, IoU 0.08: wrong
+    ]
+    s = score([photo(labels, reports)])[VT.garbage_overflow]
+    assert (s.reports, s.right, s.labelled, s.found) == (3, 2, 2, 2)
+    assert s.precision == pytest.approx(2 / 3)
+    assert s.recall == 1.0
+
+
+def test_a_garbage_bin_label_is_no_garbage() -> None:
+    s = score([photo([Label("garbage_bin", PILE)], [Report(VT.garbage_overflow, PILE)])])[VT.garbage_overflow]
+    assert (s.right, s.labelled) == (0, 0)
+    assert s.precision == 0.0 and s.recall is None
+
+
+def test_a_truck_needs_iou_half_and_a_report_inside_a_truck_does_not_count() -> None:
+    labels = [Label("truck", TRUCK), Label("car", (300.0, 0.0, 400.0, 60.0))]
+    reports = [
+        Report(VT.unsealed_truck, (0.0, 0.0, 100.0, 100.0)),  # the cab only: IoU 0.5 exactly
+        Report(VT.unsealed_truck, (20.0, 20.0, 80.0, 80.0)),  # inside the truck, IoU 0.18: wrong
+        Report(VT.unsealed_truck, (300.0, 0.0, 400.0, 60.0)),  # the car: wrong
+    ]
+    s = score([photo(labels, reports)])[VT.unsealed_truck]
+    assert (s.reports, s.right, s.labelled, s.found) == (3, 1, 1, 1)
+    assert s.wrong_on == ["p.jpg"]
+
+
+def test_signboards_need_iou_0_3_and_misses_count_against_recall() -> None:
+    labels = [Label("signboard", (0.0, 0.0, 100.0, 50.0)), Label("signboard", (0.0, 100.0, 100.0, 150.0))]
+    reports = [Report(VT.illegal_signboard, (0.0, 0.0, 100.0, 20.0))]  # IoU 0.4
+    s = score([photo(labels, reports, "shop.jpg")])[VT.illegal_signboard]
+    assert (s.right, s.found, s.labelled) == (1, 1, 2)
+    assert s.recall == 0.5 and s.missed_on == ["shop.jpg"]
+
+
+def test_every_vending_report_on_photos_without_a_vendor_is_wrong() -> None:
+    results = [
+        photo([Label("garbage", PILE)], [Report(VT.street_vending, PILE)], "a.jpg"),
+        photo([], [Report(VT.street_vending, TRUCK)], "b.jpg"),
+    ]
+    s = score(results)[VT.street_vending]
+    assert (s.reports, s.right) == (2, 0)
+    assert s.precision == 0.0 and s.recall is None
+    assert "| street_vending | 2 | 0 | 0.00 | 0 | 0 | – |" in table(score(results))
+
+
+def test_reports_are_scored_against_their_own_photo_only() -> None:
+    results = [
+        photo([Label("truck", TRUCK)], [], "a.jpg"),
+        photo([], [Report(VT.unsealed_truck, TRUCK)], "b.jpg"),
+    ]
+    s = score(results)[VT.unsealed_truck]
+    assert (s.right, s.found) == (0, 0)
+
+
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "vehicles" / "val").is_dir(), reason=f"needs the labelled photos in {SHARED}"
+)
+
+
+@needs_shared
+def test_the_demo_box_on_a_few_real_photos(capsys: pytest.CaptureFixture[str]) -> None:
+    # Three vehicle photos and three garbage photos, each held 4 frames, through the real pipeline.
+    assert main(["--sets", "vehicles,garbage", "--limit", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["photos"] == 6
+    types = result["types"]
+    for counts in types.values():
+        assert 0 <= counts["right"] <= counts["reports"]
+        assert 0 <= counts["found"] <= counts["labelled"]
+    assert types["garbage_overflow"]["labelled"] > 0 and types["garbage_overflow"]["found"] > 0
+    assert types["unsealed_truck"]["labelled"] > 0 and types["unsealed_truck"]["found"] > 0
+    assert types["street_vending"]["reports"] == 0
+
+
+def test_without_the_shared_photos_it_says_so_and_measures_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data", str(tmp_path / "absent")]) == 0
+    assert "nothing to measure" in capsys.readouterr().out
+
+
+def test_an_unknown_set_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--sets", "garbage,cats"])
+    assert "unknown set(s) cats" in capsys.readouterr().err
