@@ -146,9 +146,15 @@ class UserExistsError(ValueError):
 
 
 def create_user(
-    session: Session, username: str, role: Role, now: datetime, password: str | None = None
+    session: Session,
+    username: str,
+    role: Role,
+    now: datetime,
+    password: str | None = None,
+    token_expires_at: datetime | None = None,
 ) -> IssuedToken:
-    """Add a user with a first token (and a password when given); the caller commits."""
+    """Add a user with a first token (valid until ``token_expires_at``; None: until revoked) and a
+    password when given; the caller commits."""
     if not re.fullmatch(USERNAME_PATTERN, username):
         # Checked here, not only by the API's model: a name the API cannot show would break
         # every listing of users that includes it.
@@ -167,7 +173,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    return issue_token(session, user, now, name="created with the user")
+    return issue_token(session, user, now, name="created with the user", expires_at=token_expires_at)
 
 
 def issue_token(

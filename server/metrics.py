@@ -22,6 +22,9 @@ Exposed families (labels in braces):
 * ``streetwatch_ingest_last_received_timestamp_seconds`` gauge: Unix time of
   that event's arrival (alert when it stops moving).
 * ``streetwatch_evidence_images`` / ``streetwatch_evidence_bytes`` gauges.
+* ``streetwatch_api_refusals_total{reason}`` counter: HTTP requests this API process refused
+  (``body_too_large``, ``login_failed``, ``login_throttled``, ``unauthorized``, ``forbidden``,
+  ``invalid_request``); kept in memory per process, so it restarts at 0 with the process.
 * ``streetwatch_device_fps{device_id}``, ``streetwatch_device_outbox_messages{device_id}`` and
   ``streetwatch_device_outbox_oldest_seconds{device_id}`` gauges: from each box's newest telemetry
   report (a backlog that grows, or an oldest message that ages, is a box that cannot deliver).
@@ -39,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -185,6 +188,18 @@ def _device_health(session: Session) -> list[MetricFamily]:
     return [fps, backlog, oldest]
 
 
+def api_refusals(counts: dict[str, int]) -> MetricFamily:
+    """Requests this API process refused, by reason (``server.http_guards.REFUSAL_REASONS``)."""
+    family = MetricFamily(
+        "streetwatch_api_refusals_total",
+        "counter",
+        "HTTP requests refused by this API process, by reason (since it started).",
+    )
+    for reason, count in counts.items():
+        family.samples.append(({"reason": reason}, float(count)))
+    return family
+
+
 def render(families: Iterable[MetricFamily]) -> str:
     """The Prometheus text format: HELP, TYPE, then one line per sample."""
     lines: list[str] = []
@@ -206,8 +221,9 @@ def build_router() -> APIRouter:
         responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Text exposition format 0.0.4."}},
         dependencies=[Depends(require(Role.viewer))],
     )
-    def metrics(session: SessionDep) -> Response:
-        return Response(content=render(collect(session)), media_type=CONTENT_TYPE)
+    def metrics(request: Request, session: SessionDep) -> Response:
+        families = [*collect(session), api_refusals(request.app.state.refusals.snapshot())]
+        return Response(content=render(families), media_type=CONTENT_TYPE)
 
     return router
 

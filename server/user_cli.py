@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,6 +53,14 @@ def register_user(
     token.add_argument("--name", help="A note stored with the token (e.g. where it is used).")
     token.set_defaults(handler=_token)
 
+    for command in (create, token):
+        command.add_argument(
+            "--expires-in-days",
+            type=_positive_days,
+            help="The token stops working after this many days (default: never; revoke it to end it). "
+            "Tokens from signing in (POST /auth/token) always expire after api.token_lifetime_h.",
+        )
+
     revoke = commands.add_parser("revoke", help="Revoke a user's tokens: all of them, or those with --name.")
     revoke.add_argument("username", help="Login name.")
     revoke.add_argument("--name", help="Only tokens issued with this note (see 'user token --name').")
@@ -68,6 +76,25 @@ def register_user(
 
     for command in (create, token, revoke, disable, enable):
         command.add_argument("--config", help=config_help)
+
+
+def _positive_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not 0 < days <= 36500:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of days above 0 and at most 36500")
+    return days
+
+
+def _expiry(args: argparse.Namespace, now: datetime) -> datetime | None:
+    days: float | None = args.expires_in_days
+    return now + timedelta(days=days) if days is not None else None
+
+
+def _shown(expires_at: datetime | None) -> str:
+    return f"expires {expires_at.isoformat(timespec='seconds')}" if expires_at else "does not expire"
 
 
 @contextmanager
@@ -108,15 +135,22 @@ def _create(args: argparse.Namespace) -> int:
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 8:
             raise ConfigError("the password read from stdin must have at least 8 characters")
+    now = datetime.now(timezone.utc)
     with _session(args) as session:
         try:
             issued = create_user(
-                session, args.username, parse_role(args.role), datetime.now(timezone.utc), password=password
+                session,
+                args.username,
+                parse_role(args.role),
+                now,
+                password=password,
+                token_expires_at=_expiry(args, now),
             )
         except (UserExistsError, InvalidUsernameError) as exc:
             raise ConfigError(str(exc)) from None
     print(
-        f"created user {issued.username!r} with role {issued.role.value}; its token (shown once):",
+        f"created user {issued.username!r} with role {issued.role.value}; its token "
+        f"({_shown(issued.expires_at)}, shown once):",
         file=sys.stderr,
     )
     print(issued.token)
@@ -126,11 +160,15 @@ def _create(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     from server.auth import issue_token
 
+    now = datetime.now(timezone.utc)
     with _session(args) as session:
         issued = issue_token(
-            session, _user(session, args.username), datetime.now(timezone.utc), name=args.name
+            session, _user(session, args.username), now, name=args.name, expires_at=_expiry(args, now)
         )
-    print(f"new token for {issued.username!r} ({issued.role.value}), shown once:", file=sys.stderr)
+    print(
+        f"new token for {issued.username!r} ({issued.role.value}, {_shown(issued.expires_at)}), shown once:",
+        file=sys.stderr,
+    )
     print(issued.token)
     return 0
 

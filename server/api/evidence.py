@@ -18,6 +18,13 @@ router = APIRouter(prefix="/evidence", tags=["evidence"])
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
+#: Sent with every image: the bytes came from a box, so a browser must never sniff them into
+#: something else (HTML, script), and opened on their own they may run and load nothing.
+IMAGE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
+}
+
 
 @router.get(
     "/{sha256}",
@@ -38,7 +45,11 @@ def get_evidence(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no evidence image with sha256 {sha256}")
     # Content-addressed: the bytes behind a URL never change, so clients may cache them for good.
-    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{sha256}"'}
+    headers = {
+        **IMAGE_HEADERS,
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "ETag": f'"{sha256}"',
+    }
     if f'"{sha256}"' in request.headers.get("if-none-match", ""):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=_read(request, row), media_type=row.content_type, headers=headers)
@@ -64,7 +75,7 @@ def get_thumbnail(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no evidence image with sha256 {sha256}")
     etag = f'"{sha256}-{size}"'
-    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": etag}
+    headers = {**IMAGE_HEADERS, "Cache-Control": "private, max-age=31536000, immutable", "ETag": etag}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(
