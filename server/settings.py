@@ -173,10 +173,10 @@ class IngestLimits(_Section):
         description="Telemetry whose coverage points lie further ahead of the server's clock is refused.",
     )
     max_coverage_age_h: float = Field(
-        default=7 * 24,
+        default=366 * 24,
         gt=0,
-        description="Telemetry with coverage points older than this is refused (the box's outbox keeps "
-        "messages at most 7 days by default).",
+        description="Telemetry with coverage points older than this is refused: a box whose clock was never "
+        "set (1970). Replays of recorded footage carry their recording's times, so the default is a year.",
     )
     max_coverage_speed_mps: float = Field(
         default=70,
