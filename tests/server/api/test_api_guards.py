@@ -22,7 +22,9 @@ import server.auth as auth
 from server.app import create_app
 from server.auth import Role, create_user
 from server.db.models import ApiToken, User
+from server.db.session import make_engine
 from server.settings import ApiSettings, ServerSettings, load_settings
+from streetwatch.cli import main
 from tests.server.api.conftest import NOW, Api, jpeg, store_evidence
 from tests.server.api.live_server import serve
 
@@ -245,3 +247,29 @@ def test_ingest_client_id_follows_its_broker_username() -> None:
     explicit = {"STREETWATCH_MQTT__USERNAME": "ingest-2", "STREETWATCH_MQTT__CLIENT_ID": "other"}
     assert load_settings(None, env=explicit).mqtt.client_id == "other"
     assert load_settings(None, env={}).mqtt.client_id == "streetwatch-ingest"
+
+
+def test_admin_made_tokens_expire_only_when_asked(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "server.yaml"
+    config.write_text(f"database_url: {db_url}\nevidence_dir: {tmp_path / 'ev'}\n")
+    assert main(["server", "migrate", "--config", str(config)]) == 0
+    assert main(["user", "create", "prometheus", "--role", "viewer", "--config", str(config)]) == 0
+    assert "does not expire" in capsys.readouterr().err
+    assert main(["user", "token", "prometheus", "--expires-in-days", "2", "--config", str(config)]) == 0
+    assert "expires 20" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["user", "token", "prometheus", "--expires-in-days", "0", "--config", str(config)])
+    assert "above 0" in capsys.readouterr().err
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(ApiToken.created_at, ApiToken.expires_at).order_by(ApiToken.id)
+            ).all()
+    finally:
+        engine.dispose()
+    assert rows[0].expires_at is None
+    assert rows[1].expires_at is not None
+    assert abs((rows[1].expires_at - rows[1].created_at) - timedelta(days=2)) < timedelta(seconds=1)
