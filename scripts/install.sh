@@ -10,7 +10,7 @@ dev=0
 
 apt_packages=(mosquitto)
 # chromium: the console's browser tests drive Debian's build headless (never a downloaded one).
-(( dev )) && apt_packages+=(postgresql chromium)
+(( dev )) && apt_packages+=(postgresql chromium openssl)  # openssl: certificates for the broker tests
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
