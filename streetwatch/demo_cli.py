@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import secrets
 import shutil
 import signal
 import subprocess
@@ -100,6 +101,7 @@ def _handle(args: argparse.Namespace) -> int:
         base = demo.base_url
         print(
             "\nStreetWatch demo is running.\n"
+            f"  console:  {base}/   (sign in as admin, password {demo.admin_password})\n"
             f"  cases:    {base}/api/v1/cases\n"
             f"  API docs: {base}/docs   (Authorize with the token below)\n"
             f"  Open311:  {base}/open311/v2/requests.json?api_key=<token>\n"
@@ -207,6 +209,7 @@ class Demo:
         self.edge: subprocess.Popen[bytes] | None = None
         self.edge_config: Any = None
         self.settings: Any = None
+        self.admin_password = ""
 
     @property
     def base_url(self) -> str:
@@ -243,7 +246,10 @@ class Demo:
         engine = make_engine(self.settings.database_url)
         try:
             with session_factory(engine)() as session:
-                token = create_user(session, "admin", Role.admin, datetime.now(timezone.utc)).token
+                # A password too, so the dispatcher console (/) can be signed in to.
+                self.admin_password = secrets.token_urlsafe(9)
+                now = datetime.now(timezone.utc)
+                token = create_user(session, "admin", Role.admin, now, password=self.admin_password).token
                 session.commit()
         finally:
             engine.dispose()

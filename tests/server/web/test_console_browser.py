@@ -92,8 +92,13 @@ def transitions(stack: Stack, case_id: int) -> list[CaseTransition]:
 
 def screenshot(console: Console, name: str) -> None:
     folder = os.environ.get("STREETWATCH_CONSOLE_SCREENSHOTS")
-    if folder:
-        console.page.screenshot(path=str(Path(folder) / name))
+    if not folder:
+        return
+    path = Path(folder) / name
+    console.page.screenshot(path=str(path))
+    from PIL import Image  # only here: 256 colours keep the README's images small and their colours true
+
+    Image.open(path).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
 
 
 def to_screen(console: Console, x: float, y: float, frame: tuple[int, int]) -> tuple[float, float]:
@@ -118,6 +123,8 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     console.sign_in("rita")
     page = console.page
     assert console.case_id() == ids["truck"], "the most urgent, newest case opens first"
+    page.wait_for_function("() => [...document.querySelectorAll('#queue img.thumb')].every(i => i.complete)")
+    screenshot(console, "console-queue.png")
 
     # Five cases, keyboard only: every decision moves on to the next case by itself.
     decided: dict[int, tuple[str, str | None]] = {}
@@ -134,6 +141,7 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
         print(f"\nkeyboard triage: {len(TRIAGE)} cases at {rate:.0f} cases/minute")
     assert set(decided) == {ids[n] for n in ("truck", "bin-shadow", "bin-1", "bin-2", "bin-3")}
     assert console.case_id() == ids["sign"]
+    page.wait_for_selector("#counts >> text=To review 1")  # the counts follow the decisions
 
     # The database holds each decision as rita's, with the reason key's reject reason.
     for case_id, (action, reason) in decided.items():
@@ -193,7 +201,6 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert page.get_attribute(f"#case-{ids['sign']}", "aria-selected") == "true"
     assert page.evaluate("id => window.keptRow === document.getElementById('case-' + id)", ids["sign"])
     assert page.is_visible(f"#case-{fresh}.fresh")
-    screenshot(console, "console-queue.png")
 
     assert console.foreign_requests() == []
     assert console.errors == []

@@ -154,6 +154,8 @@ async function start(session) {
       return ctx.options;
     },
     canAct: ctx.canAct,
+    nearby: (detail, metres) => queue.nearby(detail, metres),
+    open: (id) => queue.select(id),
     onChanged: (detail) => queue.changed(detail),
     next: () => queue.move(1),
   });

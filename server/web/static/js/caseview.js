@@ -247,7 +247,13 @@ export class CaseView {
     const points = detail.events
       .filter((e) => e.position)
       .map((e) => ({ lat: e.position.lat, lon: e.position.lon, kind: "event", title: `${e.device_id} ${when(e.observed_at)}` }));
-    if (detail.lat !== null && detail.lon !== null) points.push({ lat: detail.lat, lon: detail.lon, kind: "case", title: `case #${detail.id}` });
+    if (detail.lat !== null && detail.lon !== null) {
+      // Other cases of the queue close by: a duplicate to merge shows up here.
+      for (const other of this.ctx.nearby(detail, 300)) {
+        points.push({ lat: other.lat, lon: other.lon, kind: "other", title: `case #${other.id} ${typeName(other.violation_type)} (${stateName(other.state)})`, onclick: () => this.ctx.open(other.id) });
+      }
+      points.push({ lat: detail.lat, lon: detail.lon, kind: "case", title: `case #${detail.id}` });
+    }
     const tiles = this.ctx.config.tile_url ? { url: this.ctx.config.tile_url, attribution: this.ctx.config.tile_attribution } : null;
     return drawMap(points, { tiles, label: `Map of case ${detail.id}` });
   }

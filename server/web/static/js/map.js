@@ -75,7 +75,7 @@ export function drawMap(points, { width = 300, height = 200, tiles = null, onAre
   placed.forEach((p, i) => {
     const x = xs[i].x - left;
     const y = xs[i].y - top;
-    const dot = svg("circle", { class: p.kind === "case" ? "case" : "event", cx: x, cy: y, r: p.kind === "case" ? 6 : 4 });
+    const dot = svg("circle", { class: p.kind, cx: x, cy: y, r: p.kind === "case" ? 6 : 4 });
     if (p.title) dot.append(svg("title", {}, p.title));
     if (p.onclick) dot.addEventListener("click", p.onclick);
     root.append(dot);

@@ -213,8 +213,10 @@ export class Queue {
   }
 
   async loadCounts() {
+    const asked = (this.countsAsked = (this.countsAsked || 0) + 1);
     try {
       const counts = await get(`/cases/counts${query(this.params(false))}`);
+      if (asked !== this.countsAsked) return; // a newer count is on its way
       this.drawCounts(counts);
     } catch {
       replace(this.countsBox, el("span", { class: "chip" }, "cases ", el("b", {}, String(this.total))));
@@ -340,6 +342,17 @@ export class Queue {
     return false;
   }
 
+  /** Cases in the list within ``metres`` of ``detail`` (for the case's map). */
+  nearby(detail, metres) {
+    const rad = Math.PI / 180;
+    return this.items.filter((c) => {
+      if (c.id === detail.id || c.lat === null || c.lon === null) return false;
+      const dy = (c.lat - detail.lat) * 111320;
+      const dx = (c.lon - detail.lon) * 111320 * Math.cos(detail.lat * rad);
+      return Math.hypot(dx, dy) <= metres;
+    });
+  }
+
   // ---- live updates -------------------------------------------------------------------------
 
   connectLive() {
@@ -406,9 +419,13 @@ export class Queue {
     if (cases.length) this.scheduleCounts();
   }
 
+  /** Recount soon, at most about twice a second however many changes stream in. */
   scheduleCounts() {
-    clearTimeout(this.countsTimer);
-    this.countsTimer = setTimeout(() => this.loadCounts(), 800);
+    if (this.countsTimer) return;
+    this.countsTimer = setTimeout(() => {
+      this.countsTimer = null;
+      this.loadCounts();
+    }, 500);
   }
 
   /** A case changed by this console (an action): redraw its row; it may no longer belong. */
