@@ -80,6 +80,11 @@ class MqttSettings(_Section):
     port: int = Field(default=1883, ge=1, le=65535, description="Broker TCP port.")
     username: str | None = Field(default=None, description="User name for the broker, if it asks for one.")
     password: str | None = Field(default=None, description="Password for the broker.")
+    password_file: str | None = Field(
+        default=None,
+        description="File whose first line is the broker password (instead of password): keeps it out "
+        "of the settings file and the environment. Read when the settings are loaded.",
+    )
     tls_ca_file: str | None = Field(default=None, description="CA bundle to verify the broker; enables TLS.")
     client_id: str = Field(
         default="streetwatch-ingest",
@@ -104,7 +109,11 @@ class MqttSettings(_Section):
         # The broker binds each login to one client id (its username): a worker given only its
         # own user must not connect as the shared default id and be refused.
         if isinstance(data, dict) and data.get("username") and not data.get("client_id"):
-            return {**data, "client_id": data["username"]}
+            data = {**data, "client_id": data["username"]}
+        if isinstance(data, dict) and data.get("password_file"):
+            if data.get("password"):
+                raise ValueError("give the broker password or password_file, not both")
+            data = {**data, "password": _first_line(Path(str(data["password_file"])))}
         return data
 
     receive_maximum: int = Field(
@@ -230,6 +239,16 @@ class ConsoleSettings(_Section):
         default_factory=list,
         description="Teams or grids offered when dispatching (a dispatcher may still type another).",
     )
+
+
+def _first_line(path: Path) -> str:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read the broker password file {path}: {exc}") from None
+    if not lines or not lines[0]:
+        raise ValueError(f"the broker password file {path} is empty")
+    return lines[0]
 
 
 class ApiSettings(_Section):

@@ -23,7 +23,7 @@ from server.app import create_app
 from server.auth import Role, create_user
 from server.db.models import ApiToken, User
 from server.db.session import make_engine
-from server.settings import ApiSettings, ServerSettings, load_settings
+from server.settings import ApiSettings, ServerSettings
 from streetwatch.cli import main
 from tests.server.api.conftest import NOW, Api, jpeg, store_evidence
 from tests.server.api.live_server import serve
@@ -240,13 +240,6 @@ def test_evidence_is_served_with_nosniff_and_a_locked_down_policy(api: Api) -> N
         assert cached.status_code == 304 and cached.headers["x-content-type-options"] == "nosniff"
     assert api.get("/api/v1/cases").headers["x-content-type-options"] == "nosniff"
     assert api.get("/api/v1/cases", role=None).headers["x-content-type-options"] == "nosniff"
-
-
-def test_ingest_client_id_follows_its_broker_username() -> None:
-    assert load_settings(None, env={"STREETWATCH_MQTT__USERNAME": "ingest-2"}).mqtt.client_id == "ingest-2"
-    explicit = {"STREETWATCH_MQTT__USERNAME": "ingest-2", "STREETWATCH_MQTT__CLIENT_ID": "other"}
-    assert load_settings(None, env=explicit).mqtt.client_id == "other"
-    assert load_settings(None, env={}).mqtt.client_id == "streetwatch-ingest"
 
 
 def test_admin_made_tokens_expire_only_when_asked(
