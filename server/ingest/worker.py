@@ -119,11 +119,11 @@ class IngestWorker:
         started_at = self._clock()
         try:
             while not self._stopping.is_set():
-                if time.monotonic() - last_beat >= HEARTBEAT_S:
-                    last_beat = time.monotonic()
-                    beat(sessions, self.client_id, started_at, self._clock(), self._connected.is_set())
                 batch: list[Received] = []
                 try:
+                    if time.monotonic() - last_beat >= HEARTBEAT_S:
+                        last_beat = time.monotonic()
+                        beat(sessions, self.client_id, started_at, self._clock(), self._connected.is_set())
                     batch = self._collect()
                     if batch:
                         self._store_until_done(storer, batch)
