@@ -25,7 +25,6 @@ from server.db.models import ApiToken, Case, CaseReview, CaseTransition
 from streetwatch.cli import main
 from tests.server.web.console import Console
 from tests.server.web.stack import Sighting, Stack, wait_for
-from training.datasets import from_reviews
 from training.datasets.taxonomy import load_taxonomy
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
@@ -206,8 +205,6 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert console.errors == []
 
     # Confirmed with corrected and added boxes: the training export carries both.
-    if "corrected_box" not in Path(from_reviews.__file__).read_text():
-        pytest.xfail("streetwatch dataset from-reviews does not export corrected and added boxes yet")
     out = tmp_path / "reviews"
     args = ["dataset", "from-reviews", "--server", stack.url, "--token", stack.tokens["vic"]]
     assert main([*args, "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
@@ -344,3 +341,120 @@ def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(
         revoked = session.scalar(token)
     assert revoked is True  # ended on the server, not only forgotten by the browser
     assert console.foreign_requests() == []
+
+
+def open_case(console: Console, case_id: int) -> None:
+    """Go to a case by its link (the URL keeps the case), as a shared link would."""
+    console.page.evaluate("id => { location.hash = '#/queue?case=' + id; }", case_id)
+    console.wait_for_case(case_id)
+
+
+def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, stack: Stack) -> None:
+    ids = case_ids(stack)
+    night = [
+        Sighting(
+            "vehicles_vnv_138_jpg.jpg", "unsealed_truck", "truck", (370, 225, 440, 352), 3000, "van-09", True
+        ),
+        Sighting(
+            "vehicles_vnv_206_jpg.jpg", "unsealed_truck", "truck", (60, 40, 140, 150), 3300, "van-09", True
+        ),
+        Sighting(
+            "vehicles_vnv_827_jpg.jpg", "unsealed_truck", "truck", (0, 100, 230, 500), 3600, "van-09", True
+        ),
+    ]
+    before = stack.count_cases()
+    for sighting in night:
+        stack.send(sighting)
+    wait_for(lambda: stack.count_cases() == before + len(night), 20, "the night's candidates")
+    with stack.sessions() as session:
+        night_ids = set(session.scalars(select(Case.id).where(Case.device_id == "van-09")).all())
+
+    admin = Console(browser, stack)
+    try:
+        admin.sign_in("ada")
+        page = admin.page
+
+        # An attribute the type defines (truck load), picked from its list.
+        open_case(admin, ids["truck"])
+        page.select_option("#attr-load", "covered")
+        page.wait_for_selector("#case-message >> text=load: covered")
+        with stack.sessions() as session:
+            review = session.get(CaseReview, ids["truck"])
+            assert review is not None and review.attributes["load"]["value"] == "covered"
+
+        # Change the class (l), then a note (n, Ctrl+Enter).
+        open_case(admin, ids["bin-2"])
+        admin.press("l")
+        page.wait_for_selector(".dialog input[type=search]")
+        page.keyboard.type("garbage_bin")
+        admin.press("Enter")
+        page.wait_for_selector("#case-message >> text=Labelled as garbage_bin")
+        admin.press("n")
+        page.wait_for_selector(".dialog textarea")
+        page.keyboard.type("Bin emptied on Tuesday; check again Friday")
+        admin.press("Control+Enter")
+        page.wait_for_selector("#case-message >> text=Note added")
+        relabel, note = transitions(stack, ids["bin-2"])[-2:]
+        assert (relabel.action, relabel.label, relabel.actor) == ("relabel", "garbage_bin", "ada")
+        assert (note.action, note.reason) == ("note", "Bin emptied on Tuesday; check again Friday")
+
+        # Merge a duplicate (m, the other case's number, Enter, Enter to confirm).
+        open_case(admin, ids["bin-3"])
+        admin.press("m")
+        page.wait_for_selector(".dialog input")
+        page.keyboard.type(str(ids["bin-1"]))
+        admin.press("Enter")
+        page.wait_for_selector(".dialog >> text=Merge?")
+        admin.press("Enter")
+        wait_for(lambda: transitions(stack, ids["bin-3"])[-1].action == "merge", 10, "the merge")
+        with stack.sessions() as session:
+            merged = session.get(Case, ids["bin-3"])
+            assert merged is not None and (merged.state, merged.merged_into) == ("closed", ids["bin-1"])
+
+        # A night of false candidates from one box, rejected in one go through the filters.
+        open_case(admin, ids["sign"])
+        page.fill("#filter-device_id", "van-09")
+        page.keyboard.press("Tab")
+        page.select_option("#filter-candidate", "true")
+        page.wait_for_selector("#queue-total >> text=3 of 3 shown")
+        page.click("#bulk-filter")
+        page.wait_for_selector(".dialog >> text=All 3 cases matching the filter")
+        admin.press("2")  # reject
+        page.wait_for_selector(".dialog >> text=Reject them all: why?")
+        admin.press("1")  # not a violation
+        page.wait_for_selector(".dialog input")
+        page.keyboard.type("night glare")
+        admin.press("Enter")
+        page.wait_for_selector(".dialog >> text=reject 3 cases?")
+        admin.press("Enter")
+        page.wait_for_selector("#flash >> text=Bulk reject: 3 done.")
+        for case_id in night_ids:
+            last = transitions(stack, case_id)[-1]
+            assert (last.to_state, last.reason_code, last.reason, last.actor) == (
+                "rejected",
+                "not_a_violation",
+                "night glare",
+                "ada",
+            )
+            assert last.details is not None and last.details.get("bulk")
+
+        # The supervisor's page, and its CSV as a download from the same server.
+        page.click("#nav-supervisor")
+        page.wait_for_selector("#stats-precision tbody tr >> text=streetwatch-det 1.5.0")
+        href = page.get_attribute("#stats-precision a.csv", "href")
+        assert href is not None
+        csv_text = page.evaluate("url => fetch(url).then(r => r.text())", href)
+        assert csv_text.splitlines()[0].startswith("violation_type,model_name,model_version")
+        page.wait_for_selector("#stats-open-cases >> text=past their SLA")
+
+        # An admin adds a reviewer from the users page.
+        page.click("#nav-users")
+        page.fill("#user-form input[name=username]", "dina")
+        page.select_option("#user-form select[name=role]", "reviewer")
+        page.fill("#user-form input[name=password]", "another-long-pass")
+        page.click("#user-form button[type=submit]")
+        page.wait_for_selector("#users-table >> text=dina")
+        assert admin.foreign_requests() == []
+        assert admin.errors == []
+    finally:
+        admin.close()
