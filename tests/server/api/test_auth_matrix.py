@@ -43,6 +43,20 @@ ROUTES = (
     # dispatched -> dispatched (re-assign) is allowed, so every permitted caller can repeat it.
     Route("POST", "/api/v1/cases/{case_id}/actions", "reviewer", body={"action": "dispatch", "team": "east"}),
     Route("GET", "/api/v1/labels", "viewer"),
+    Route("GET", "/api/v1/cases/counts", "viewer"),
+    # A note changes no state, so every permitted caller can repeat it; an unknown id is a 404 row.
+    Route(
+        "POST",
+        "/api/v1/cases/bulk-actions",
+        "reviewer",
+        body={"action": "note", "reason": "checked", "case_ids": [1, 999999]},
+    ),
+    Route("GET", "/api/v1/review-options", "viewer"),
+    Route("GET", "/api/v1/evidence/{sha256}/thumbnail", "viewer"),
+    Route("GET", "/api/v1/stats/precision", "viewer"),
+    Route("GET", "/api/v1/stats/throughput", "viewer"),
+    Route("GET", "/api/v1/stats/open-cases", "viewer"),
+    Route("GET", "/api/v1/stats/recurrences", "viewer"),
     Route("GET", "/api/v1/evidence/{sha256}", "viewer"),
     Route("GET", "/api/v1/users", "admin"),
     Route("POST", "/api/v1/users", "admin", ok=201, body={"username": "new-user", "role": "viewer"}),
