@@ -318,6 +318,7 @@ def test_events_published_while_the_worker_is_down_arrive_after_its_restart(
         worker.stop()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # about the MQTT side: one database will do
 def test_a_slow_decode_holds_up_neither_the_connection_nor_other_devices(
     migrated_url: str,
     sessions,
@@ -443,6 +444,7 @@ def test_the_server_acknowledges_what_it_stored_and_withholds_what_may_pass(
         listener.close()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # about the MQTT side: one database will do
 def test_after_a_broker_restart_the_worker_subscribes_again_and_stores_at_once(
     migrated_url: str, sessions, broker: MosquittoBroker, tmp_path: Path
 ) -> None:
