@@ -132,6 +132,12 @@ def test_the_table_covers_every_route_the_app_serves(api: Api) -> None:
         )
         if method != "HEAD"
     }
+    # Routers included into others are not listed in app.routes by every FastAPI version: the
+    # OpenAPI paths name every documented route whatever the nesting.
+    schema = api.client.app.openapi()  # type: ignore[attr-defined]
+    served |= {
+        (method.upper(), path) for path, operations in schema["paths"].items() for method in operations
+    }
     tested = {(r.method, _as_route_path(r.template)) for r in ROUTES}
     missing = served - tested - _DOCS_ROUTES
     assert not missing, f"routes without an access test: {sorted(missing)}"
