@@ -1,6 +1,6 @@
 """Nothing a box committed is lost: end to end, black-box, through the ``streetwatch`` CLI.
 
-LONG RUNNING (about 1.5-2 minutes; marked ``slow``). Real processes, each started the way
+LONG RUNNING (about 70 s on 2 busy cores; marked ``slow``). Real processes, each started the way
 an operator starts it: Mosquitto from the shipped ``deploy/mosquitto`` config, two
 ``streetwatch server ingest`` workers, ``streetwatch server run`` (for ``/metrics``) and
 ``streetwatch edge run`` replaying truck photos as a patrol. While the box reports:
