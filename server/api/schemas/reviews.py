@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -149,14 +149,3 @@ class BulkAnswer(BaseModel):
     failed: int
     dry_run: bool
     results: list[BulkResult]
-
-
-def details_json(value: Any) -> Any:
-    """JSON-safe copy of transition details (UUIDs as strings)."""
-    if isinstance(value, dict):
-        return {str(k): details_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [details_json(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
