@@ -13,6 +13,10 @@ Identity rules (they make at-least-once delivery safe):
 
 Bump :data:`SCHEMA_VERSION` for any change a receiver could misread, and keep
 the server accepting the previous version for one release.
+
+Versions: 1 is the original event; 2 adds the optional ``attributes`` (a second stage's answer
+about the object, e.g. a truck's load). A receiver of this build reads both; a version-1 event
+may not carry ``attributes``. Upgrade servers before boxes: a version-1 server refuses version 2.
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from pydantic.json_schema import JsonDict
 from streetwatch.errors import PayloadError
 from streetwatch.wire_json import load_wire_object
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
+#: Every version this build reads (see the module docstring for what each one adds).
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -193,6 +199,41 @@ Box = Annotated[
 ]
 
 
+class TruckLoad(str, Enum):
+    """A truck's load as the box's load classifier saw it (``datasets/truck_load/PROTOCOL.md``)."""
+
+    uncovered = "uncovered"  # open to the sky, wholly or partly: the only answer that raises a case
+    covered = "covered"  # tarp or canvas over the load
+    empty = "empty"  # open bed with nothing on it
+    closed = "closed"  # box, container, tanker, mixer
+    not_a_truck = "not_a_truck"
+    unsure = "unsure"  # no answer was sure enough: the event stays a candidate for review
+
+
+class EventAttributes(_Strict):
+    """What a second stage on the box said about the object (``schema_version`` 2 and later)."""
+
+    load: TruckLoad | None = Field(
+        default=None,
+        description="The truck's load (unsealed_truck events from a box with a load classifier).",
+    )
+    load_score: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="The classifier's probability of its answer; for 'unsure', of its likeliest class.",
+    )
+    load_model: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Name and version of the load classifier."
+    )
+
+    @model_validator(mode="after")
+    def _load_pair(self) -> EventAttributes:
+        if (self.load is None) != (self.load_score is None):
+            raise ValueError("load and load_score come together or not at all")
+        return self
+
+
 def _schema_requires_version(schema: JsonDict) -> None:
     # Python callers may leave schema_version out (it defaults); on the wire it is required.
     required = schema.setdefault("required", [])
@@ -206,7 +247,9 @@ class ViolationEvent(_Strict):
 
     model_config = ConfigDict(json_schema_extra=_schema_requires_version)
 
-    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Version of this schema.")
+    schema_version: Literal[1, 2] = Field(
+        default=SCHEMA_VERSION, description="Version of this schema (2 adds attributes; 1 is still read)."
+    )
     event_id: UUID = Field(description="Unique id of this message; stable across re-sends.")
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The edge box that saw it.")
     camera_id: str = Field(
@@ -229,6 +272,11 @@ class ViolationEvent(_Strict):
     frames_seen: int = Field(ge=1, le=MAX_INT32, description="Frames in which the track was detected so far.")
     position: Position | None = Field(description="Camera position at observed_at; null without a fix.")
     model: ModelRef
+    attributes: EventAttributes | None = Field(
+        default=None,
+        description="Second-stage answers about the object, e.g. a truck's load (schema_version 2); "
+        "null or absent when no second stage ran.",
+    )
     evidence: EvidenceRef | None = Field(
         default=None, description="Best frame so far; null when evidence was dropped or not kept."
     )
@@ -244,6 +292,8 @@ class ViolationEvent(_Strict):
             )
         if self.first_seen_at > self.observed_at:
             raise ValueError("first_seen_at is after observed_at")
+        if self.attributes is not None and self.schema_version < 2:
+            raise ValueError("attributes need schema_version 2 or later")
         return self
 
     def to_json(self) -> bytes:
@@ -258,8 +308,9 @@ class ViolationEvent(_Strict):
             raise PayloadError(f"event payload is {size} bytes; the limit is {MAX_EVENT_BYTES}")
         raw, text = load_wire_object(payload, "event")
         version = raw.get("schema_version")
-        if type(version) is not int or version != SCHEMA_VERSION:  # true and 1.0 are not 1
-            raise PayloadError(f"unsupported schema_version {version!r}; this build reads {SCHEMA_VERSION}")
+        if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:  # true and 1.0 are not 1
+            readable = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+            raise PayloadError(f"unsupported schema_version {version!r}; this build reads {readable}")
         return validate_wire(cls, text, "event")
 
 
