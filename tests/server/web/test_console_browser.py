@@ -417,6 +417,24 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         page.keyboard.press("Tab")
         page.select_option("#filter-candidate", "true")
         page.wait_for_selector("#queue-total >> text=3 of 3 shown")
+
+        # An area dragged on the map narrows the list to the two northern ones.
+        page.click("#filter-area")
+        dots = page.locator(".dialog svg.map circle")
+        assert dots.count() == 3
+        boxes = sorted((dots.nth(i).bounding_box() or {} for i in range(3)), key=lambda b: b["y"])
+        north, south = boxes[:2], boxes[2]
+        left = min(b["x"] for b in boxes) - 10
+        drag(
+            admin,
+            (left, north[0]["y"] - 10),
+            (max(b["x"] for b in boxes) + 20, (north[1]["y"] + south["y"]) / 2),
+        )
+        admin.press("Enter")
+        page.wait_for_selector("#queue-total >> text=2 of 2 shown")
+        page.click("#filter-area-clear")
+        page.wait_for_selector("#queue-total >> text=3 of 3 shown")
+
         page.click("#bulk-filter")
         page.wait_for_selector(".dialog >> text=All 3 cases matching the filter")
         admin.press("2")  # reject
