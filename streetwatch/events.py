@@ -91,7 +91,7 @@ def _rfc3339_text(value: object) -> object:
         return value
     if not _RFC3339.match(value):
         raise ValueError(
-            f"time {value[:40]!r} is not RFC 3339 with a zone, e.g. 2026-05-01T08:00:00Z or +08:00"
+            f"time {value[:40]!r} is not RFC 3339 with a timezone, e.g. 2026-05-01T08:00:00Z or +08:00"
         )
     try:
         return datetime.fromisoformat(value.upper())
