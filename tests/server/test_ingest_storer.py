@@ -78,3 +78,34 @@ def test_messages_whose_locks_another_worker_holds_are_deferred(sessions: sessio
     assert result.outcome is StoreOutcome.deferred
     assert [m.mid for m in result.done] == [1] and [m.mid for m in result.deferred] == [2]
     assert events_in(sessions) == 1
+
+
+def test_an_image_the_orphan_quota_refuses_is_committed_but_not_acknowledged(
+    sessions: sessionmaker[Session], tmp_path
+) -> None:
+    """The event naming it is usually on its way: the box must keep the image and send it again."""
+    import cv2
+    import numpy as np
+
+    from server.evidence_store import EvidenceStore
+    from server.ingest.acks import AckKey
+    from server.ingest.messages import EvidenceReceived
+    from server.settings import IngestLimits
+    from streetwatch.topics import evidence_topic
+
+    settings = ServerSettings(evidence_dir=str(tmp_path), limits=IngestLimits(max_orphan_evidence=1))
+    store = EvidenceStore(tmp_path)
+    batch = []
+    for i in range(2):
+        ok, data = cv2.imencode(".jpg", np.full((32, 32, 3), 40 * i, dtype=np.uint8))
+        assert ok
+        stored = store.put(data.tobytes())
+        key = AckKey("van-01", "evidence", stored.sha256)
+        topic = evidence_topic("van-01", stored.sha256)
+        batch.append(Received(topic, i, 1, 1, EvidenceReceived("van-01", stored), key))
+    result = BatchStorer(settings, sessions, utcnow).store(batch)
+    assert result.outcome is StoreOutcome.committed
+    assert [m.ack for m in result.done] == [batch[0].ack, None]
+    with sessions() as session:
+        quota = session.get(Rejection, "evidence_quota")
+        assert quota is not None and quota.count == 1
