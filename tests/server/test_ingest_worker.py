@@ -198,21 +198,25 @@ def test_unacknowledged_messages_survive_a_database_outage(
     """Until the database takes the batch, nothing is acked: a new worker gets every message."""
     settings = settings_for(db_url, broker, tmp_path)  # not migrated yet: every commit fails
     events = [make_event(device_id="van-01", north_m=100 * i) for i in range(5)]
+    listener = AckListener(broker.port)
     worker = started(settings, client_id="ingest-outage")
     for event in events:
         publisher.send(events_topic("van-01"), event.to_json())
     wait_for(lambda: worker.stats.retries >= 1)
     worker.stop()
     assert worker.stats.received == 0
+    assert listener.messages == 0, "the box was told an event is stored that the database never took"
     upgrade(db_url)
     engine = make_engine(db_url)
     sessions = session_factory(engine)
     worker = started(settings, client_id="ingest-outage")  # same persistent session
     try:
         wait_for(lambda: counter(sessions, Event)() == 5)
+        wait_for(lambda: set(listener.events.get("van-01", [])) == {str(e.event_id) for e in events})
     finally:
         worker.stop()
         engine.dispose()
+        listener.close()
 
 
 def test_two_workers_with_concurrent_duplicates_make_exactly_one_case_per_spot(
