@@ -42,6 +42,7 @@ class BrokerClient:
             mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set(self.username, self.password)
+        self.client.reconnect_delay_set(0.1, 0.2)  # a refused login must not hold close() for 1 s
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -115,5 +116,5 @@ class BrokerClient:
             return list(self.messages)
 
     def close(self) -> None:
+        self.client.disconnect()  # first: the network loop then ends at once instead of after its 1 s wait
         self.client.loop_stop()
-        self.client.disconnect()
