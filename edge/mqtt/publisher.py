@@ -83,7 +83,9 @@ class OutboxPublisher:
         self._stored: collections.deque[bytes] = collections.deque()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._inflight: dict[int, tuple[int, bool]] = {}  # mid -> (row id, has a key the server acks)
+        self._inflight: dict[int, tuple[int, bool, int]] = {}  # mid -> (row id, has a key, attempts)
+        self._unwritten: set[int] = set()  # rows whose new send state is not written yet
+        self._next_due: float | None = None  # earliest re-send time written (None: no re-send waits)
         self._cursor = 0  # highest row id handed to paho for its first send
         self._changes = Changes()
         self._last_write = 0.0
@@ -191,17 +193,19 @@ class OutboxPublisher:
         now = self._clock()
         self._take_acks(now)
         self._take_stored()
-        self._write(force=bool(self._changes.scheduled or self._changes.retry))
+        self._write(force=bool(self._changes.retry))
         if not self._connection.connected.is_set() or now < self._paused_until:
             return False
         self._check_stall(now)
-        room = self._connection.window - len(self._inflight)
-        if room <= 0:
+        window = self._connection.window
+        room = window - len(self._inflight)
+        # Refill in batches: while most of the window is in flight, wait for a quarter of it to
+        # come back instead of reading the outbox for one row per PUBACK.
+        if room <= 0 or (self._inflight and room < max(1, window // 4)):
             return False
         assert self._reader is not None
         generation = self._generation
-        in_flight = {row_id for row_id, _ in self._inflight.values()}
-        due = [r for r in self._reader.due(now, room) if r.id not in in_flight]
+        due = self._due_rows(now, room)
         fresh = self._reader.after(self._cursor, room - len(due)) if len(due) < room else []
         rows = due + fresh
         if not rows:
@@ -221,8 +225,7 @@ class OutboxPublisher:
                 break
             if not self._inflight:
                 self._last_ack = now  # the stall clock starts with the first message in flight
-            self._inflight[mid] = (row.id, row.key is not None)
-            self._changes.scheduled.append((now + self._wait_for_server(row.attempts), row.id))
+            self._inflight[mid] = (row.id, row.key is not None, row.attempts)
             if row.id in first_send:
                 self._cursor = max(self._cursor, row.id)
             else:
@@ -230,6 +233,23 @@ class OutboxPublisher:
                 self.resent += 1
             published += 1
         return published == len(rows)
+
+    def _due_rows(self, now: float, room: int) -> list[StoredMessage]:
+        """Rows whose re-send time has come (the outbox is only asked once one can be due)."""
+        if self._next_due is None or now < self._next_due:
+            return []
+        assert self._reader is not None
+        found = self._reader.due(now, room)
+        if len(found) < room:
+            # Rows just sent keep their old time until their PUBACK is written: look again shortly.
+            later = self._reader.next_due()
+            self._next_due = None if later is None else max(later, now + WRITE_EVERY_S)
+        busy = {row_id for row_id, _, _ in self._inflight.values()} | self._unwritten
+        return [r for r in found if r.id not in busy]
+
+    def _expect_due(self, due_at: float) -> None:
+        if self._next_due is None or due_at < self._next_due:
+            self._next_due = due_at
 
     def _wait_for_server(self, attempts: int) -> float:
         """How long to wait for the server's ack of a send that has had ``attempts`` before it."""
@@ -272,15 +292,18 @@ class OutboxPublisher:
             entry = self._inflight.pop(mid, None)
             if entry is None:
                 continue  # status/telemetry, or a mapping given up by the stall check
-            row_id, keyed = entry
+            row_id, keyed, attempts = entry
             self._last_ack = now
             if reason == NO_MATCHING_SUBSCRIBERS:
                 unheard.append(row_id)
             elif reason < FIRST_FAILURE_REASON:
                 took = True
                 self.acked += 1
-                if keyed:
-                    self._changes.broker_took.append(row_id)
+                if keyed:  # now it waits for the server's acknowledgement, then goes out again
+                    due_at = now + self._wait_for_server(attempts)
+                    self._changes.broker_took.append((due_at, row_id))
+                    self._unwritten.add(row_id)
+                    self._expect_due(due_at)
                 else:
                     self._changes.unacked_only.append(row_id)  # nothing the server could name: done here
             else:
@@ -313,6 +336,8 @@ class OutboxPublisher:
             )
         self._paused_until = now + delay
         self._changes.retry.extend((now + delay, row_id) for row_id in rows)
+        self._unwritten.update(rows)
+        self._expect_due(now + delay)
 
     def _take_stored(self) -> None:
         while self._stored:
@@ -330,7 +355,7 @@ class OutboxPublisher:
     def _check_stall(self, now: float) -> None:
         waited = now - max(self._last_ack, self._last_connect)
         if self._inflight and waited > self._puback_timeout_s:
-            rows = sorted(row_id for row_id, _ in self._inflight.values())
+            rows = sorted(row_id for row_id, _, _ in self._inflight.values())
             log.warning(
                 "MQTT: no acknowledgement for %.0f s with %d message(s) in flight; re-sending from row %d",
                 waited,
@@ -339,6 +364,8 @@ class OutboxPublisher:
             )
             self._inflight.clear()
             self._changes.retry.extend((now, row_id) for row_id in rows)
+            self._unwritten.update(rows)
+            self._expect_due(now)
             self._last_ack = now
 
     def _write(self, *, force: bool) -> None:
@@ -354,12 +381,12 @@ class OutboxPublisher:
             except StorageError:
                 self._changes = _merge(changes, self._changes)  # keep them for the next try
                 raise
+            self._unwritten.clear()
             self._last_write = now
 
 
 def _merge(first: Changes, then: Changes) -> Changes:
     return Changes(
-        scheduled=first.scheduled + then.scheduled,
         resent=first.resent + then.resent,
         retry=first.retry + then.retry,
         broker_took=first.broker_took + then.broker_took,

@@ -1,16 +1,17 @@
 """The publisher thread's side of the outbox: what to send next, and what the acks changed.
 
-A row's delivery state lives in the row (``docs/mqtt.md``, "Delivery guarantees"):
+A row's delivery state (``docs/mqtt.md``, "Delivery guarantees") lives in the ``sends``
+table beside it, so recording it never rewrites the payload:
 
-* ``due_at IS NULL``: waiting for its first send since the publisher started; sent in id
+* no ``sends`` row: waiting for its first send since the publisher started; sent in id
   (commit) order.
-* ``due_at`` set: handed to the broker; unless the server acknowledges it first, it is
-  sent again at ``due_at`` (the publisher's monotonic clock).
-* ``sent = 1``: the broker took it (PUBACK); only the server's ``StoredAck`` deletes it.
+* ``sends.due_at``: sent again at that time (the publisher's monotonic clock) unless the
+  server acknowledges it first; ``sends.sent = 1`` once the broker took it (PUBACK).
+* Only the server's ``StoredAck`` (by key) deletes a row; its ``sends`` row goes with it.
 
 A publisher that starts (after a restart of the box) cannot trust ``due_at`` from the
-previous process's clock, so :meth:`OutboxReader.restart_schedule` puts every row back
-to "waiting for its first send": whatever the server has not acknowledged goes out again.
+previous process's clock, so :meth:`OutboxReader.restart_schedule` forgets every send
+state: whatever the server has not acknowledged goes out again, in id order.
 
 Writes from the publisher run ``synchronous=NORMAL`` (``edge.outbox.schema``): a power
 cut can undo the last few, which at worst re-sends messages the server already has.
@@ -53,15 +54,14 @@ KEYS_PER_STATEMENT = 500
 class Changes:
     """What the publisher learned since its last write, applied in one transaction."""
 
-    scheduled: list[tuple[float, int]] = field(default_factory=list)  # (due_at, row id): just sent
-    resent: int = 0  # how many of those were re-sends
-    retry: list[tuple[float, int]] = field(default_factory=list)  # (due_at, row id): send again then
-    broker_took: list[int] = field(default_factory=list)  # row ids with a successful PUBACK
+    broker_took: list[tuple[float, int]] = field(default_factory=list)  # (due_at, row id): PUBACK ok
+    retry: list[tuple[float, int]] = field(default_factory=list)  # (due_at, row id): not delivered
     unacked_only: list[int] = field(default_factory=list)  # rows without a key: the PUBACK ends them
     stored_keys: list[str] = field(default_factory=list)  # named by the server's StoredAck
+    resent: int = 0  # re-sends since the last write
 
     def __bool__(self) -> bool:
-        return bool(self.scheduled or self.retry or self.broker_took or self.unacked_only or self.stored_keys)
+        return bool(self.broker_took or self.retry or self.unacked_only or self.stored_keys or self.resent)
 
 
 class OutboxReader:
@@ -72,27 +72,33 @@ class OutboxReader:
     def restart_schedule(self) -> int:
         """A new publisher: every row waits for a (re-)send again; returns how many were sent before."""
         try:
-            cur = self._conn.execute(
-                "UPDATE messages SET due_at = NULL, sent = 0 WHERE due_at IS NOT NULL OR sent = 1"
-            )
+            return int(self._conn.execute("DELETE FROM sends").rowcount)
         except sqlite3.Error as exc:
             raise StorageError(f"outbox {self.path}: cannot reset the send schedule: {exc}") from exc
-        return cur.rowcount
 
     def after(self, last_id: int, limit: int) -> list[StoredMessage]:
         """The next ``limit`` rows waiting for their first send with an id above ``last_id``."""
         return self._select(
-            f"SELECT {_COLUMNS} FROM messages WHERE id > ? AND due_at IS NULL ORDER BY id LIMIT ?",
+            "SELECT m.id, m.kind, m.topic, m.payload, m.created_at, 0, m.key FROM messages m "
+            "WHERE m.id > ? AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.id = m.id) ORDER BY m.id LIMIT ?",
             (last_id, limit),
         )
 
     def due(self, now: float, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` rows whose re-send time has come, the earliest first."""
         return self._select(
-            f"SELECT {_COLUMNS} FROM messages INDEXED BY messages_due WHERE due_at <= ? "
-            "ORDER BY due_at, id LIMIT ?",
+            "SELECT m.id, m.kind, m.topic, m.payload, m.created_at, s.attempts, m.key "
+            "FROM sends s JOIN messages m ON m.id = s.id WHERE s.due_at <= ? ORDER BY s.due_at, s.id LIMIT ?",
             (now, limit),
         )
+
+    def next_due(self) -> float | None:
+        """The earliest re-send time, or None when no row waits for one."""
+        try:
+            row = self._conn.execute("SELECT min(due_at) FROM sends").fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"outbox {self.path}: {exc}") from exc
+        return None if row[0] is None else float(row[0])
 
     def is_empty(self) -> bool:
         try:
@@ -115,9 +121,20 @@ class OutboxReader:
         removed = 0
         try:
             c.execute("BEGIN IMMEDIATE")
-            if changes.scheduled:
+            if changes.broker_took:  # a row the server acked before its PUBACK is gone: no sends row
                 c.executemany(
-                    "UPDATE messages SET due_at = ?, attempts = attempts + 1 WHERE id = ?", changes.scheduled
+                    "INSERT INTO sends (id, kind, due_at, sent, attempts) "
+                    "SELECT id, kind, ?, 1, 1 FROM messages WHERE id = ? "
+                    "ON CONFLICT (id) DO UPDATE SET "
+                    "due_at = excluded.due_at, sent = 1, attempts = attempts + 1",
+                    changes.broker_took,
+                )
+            if changes.retry:
+                c.executemany(
+                    "INSERT INTO sends (id, kind, due_at, sent, attempts) "
+                    "SELECT id, kind, ?, 0, 0 FROM messages WHERE id = ? "
+                    "ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, sent = 0",
+                    changes.retry,
                 )
             if changes.resent:
                 c.execute(
@@ -125,11 +142,6 @@ class OutboxReader:
                     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
                     (changes.resent,),
                 )
-            if changes.retry:
-                c.executemany("UPDATE messages SET due_at = ?, sent = 0 WHERE id = ?", changes.retry)
-            if changes.broker_took:
-                took = [(i,) for i in changes.broker_took]
-                c.executemany("UPDATE messages SET sent = 1 WHERE id = ?", took)
             if changes.unacked_only:
                 c.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in changes.unacked_only])
             for chunk in _chunks(changes.stored_keys, KEYS_PER_STATEMENT):

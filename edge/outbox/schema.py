@@ -21,10 +21,10 @@ Durability choices (power loss, SIGKILL):
   space it is trying to free.
 
 Schema versions (``PRAGMA user_version``): 0 is the first layout; 1 adds what
-end-to-end delivery and a jump-proof age need (``key``, ``created_age``, ``due_at``,
-``sent``, the ``clock`` and ``delivery`` tables). :func:`open_database` upgrades an
-older file in place: keys are read from the stored payloads, and rows written
-before the upgrade start ageing at the upgrade.
+end-to-end delivery and a jump-proof age need (``key``, ``created_age``, the ``clock``
+and ``delivery`` tables); 2 keeps each row's send state in ``sends``.
+:func:`open_database` upgrades an older file in place: keys are read from the stored
+payloads, and rows written before the upgrade start ageing at the upgrade.
 """
 
 from __future__ import annotations
@@ -78,30 +78,37 @@ CREATE TABLE IF NOT EXISTS counters (
 #: * ``created_age``: the outbox clock (seconds this outbox has been open, carried across
 #:   restarts in ``clock``) when the row was written. Age limits use it, never the wall
 #:   clock, so an NTP/GPS correction cannot age rows.
-#: * ``due_at``: NULL while the row waits for its first send (in id order); otherwise the
-#:   publisher's monotonic time at which it is sent again unless the server acknowledged it.
-#:   Reset to NULL when a publisher starts (its clock starts over).
-#: * ``sent``: 1 once the broker took it (PUBACK) and the server has not acknowledged it yet.
-SCHEMA_V1 = """
-ALTER TABLE messages ADD COLUMN key TEXT;
-ALTER TABLE messages ADD COLUMN created_age REAL NOT NULL DEFAULT 0;
-ALTER TABLE messages ADD COLUMN due_at REAL;
-ALTER TABLE messages ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS messages_by_key ON messages (key) WHERE key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_due ON messages (due_at, id) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_sent ON messages (kind) WHERE sent = 1;
-CREATE TABLE IF NOT EXISTS clock (
-    name  TEXT PRIMARY KEY,
-    value REAL NOT NULL
-);
-INSERT OR IGNORE INTO clock (name, value) VALUES ('age_s', 0);
-CREATE TABLE IF NOT EXISTS delivery (
-    name  TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
+SCHEMA_V1 = (
+    "ALTER TABLE messages ADD COLUMN key TEXT",
+    "ALTER TABLE messages ADD COLUMN created_age REAL NOT NULL DEFAULT 0",
+    "CREATE INDEX IF NOT EXISTS messages_by_key ON messages (key) WHERE key IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS clock (name TEXT PRIMARY KEY, value REAL NOT NULL)",
+    "INSERT OR IGNORE INTO clock (name, value) VALUES ('age_s', 0)",
+    "CREATE TABLE IF NOT EXISTS delivery (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
 
-SCHEMA_VERSION = 1
+#: Version 2: the send state of a row lives in its own small table, ``sends``, so that
+#: recording a PUBACK or a re-send time never rewrites a row's payload (an image of
+#: 150 kB would be copied on every send otherwise). No ``sends`` row: waiting for its
+#: first send since the publisher started. ``due_at``: the publisher's monotonic time at
+#: which it is sent again unless the server acknowledged it first. ``sent``: 1 once the
+#: broker took it (PUBACK). ``attempts``: sends the broker took, for the re-send backoff.
+SCHEMA_V2 = (
+    """CREATE TABLE IF NOT EXISTS sends (
+        id       INTEGER PRIMARY KEY,
+        kind     TEXT    NOT NULL,
+        due_at   REAL    NOT NULL,
+        sent     INTEGER NOT NULL,
+        attempts INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS sends_due ON sends (due_at, id)",
+    "CREATE INDEX IF NOT EXISTS sends_sent ON sends (kind) WHERE sent = 1",
+    """CREATE TRIGGER IF NOT EXISTS sends_follow_messages AFTER DELETE ON messages BEGIN
+        DELETE FROM sends WHERE id = OLD.id;
+    END""",
+)
+
+SCHEMA_VERSION = 2
 
 #: How long a connection waits for the other one's write lock before giving up.
 BUSY_TIMEOUT_S = 30.0
@@ -153,15 +160,18 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     if version >= SCHEMA_VERSION:
         return
     conn.execute("BEGIN IMMEDIATE")
+    rows = []
     try:
-        for statement in SCHEMA_V1.split(";"):
-            if statement.strip():
+        if version < 1:
+            for statement in SCHEMA_V1:
                 conn.execute(statement)
-        rows = conn.execute("SELECT id, kind, topic, payload FROM messages").fetchall()
-        conn.executemany(
-            "UPDATE messages SET key = ? WHERE id = ?",
-            [(message_key(kind, topic, payload), row_id) for row_id, kind, topic, payload in rows],
-        )
+            rows = conn.execute("SELECT id, kind, topic, payload FROM messages").fetchall()
+            conn.executemany(
+                "UPDATE messages SET key = ? WHERE id = ?",
+                [(message_key(kind, topic, payload), row_id) for row_id, kind, topic, payload in rows],
+            )
+        for statement in SCHEMA_V2:
+            conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

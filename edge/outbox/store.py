@@ -295,8 +295,7 @@ class Outbox:
             oldest = self._conn.execute("SELECT created_at FROM messages ORDER BY id LIMIT 1").fetchone()
             sent = dict(
                 self._conn.execute(
-                    "SELECT kind, count(*) FROM messages INDEXED BY messages_sent "
-                    "WHERE sent = 1 GROUP BY kind"
+                    "SELECT kind, count(*) FROM sends INDEXED BY sends_sent WHERE sent = 1 GROUP BY kind"
                 ).fetchall()
             )
         events, evidence = rows.get("event", (0, 0)), rows.get("evidence", (0, 0))

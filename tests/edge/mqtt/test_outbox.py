@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.outbox import Changes, Outbox, OutboxLimits, OutboxMessage
-from edge.outbox.schema import SCHEMA
+from edge.outbox.schema import SCHEMA, SCHEMA_VERSION
 from streetwatch.errors import StorageError
 
 MIB = 1024 * 1024
@@ -47,7 +47,7 @@ def test_messages_come_back_in_commit_order_and_survive_reopening(tmp_path: Path
         ("event", b"000000"),
         ("event", b"000001"),
     ]
-    reader.apply(Changes(scheduled=[(5.0, rows[1].id)]))  # row 1 was sent, due again at t=5
+    reader.apply(Changes(broker_took=[(5.0, rows[1].id)]))  # the broker took row 1; re-send at t=5
     reader.delete([rows[0].id, rows[2].id, 999_999])  # an unknown id (dropped meanwhile) is fine
     assert [r.id for r in reader.after(0, 10)] == [rows[3].id]  # row 1 waits for its re-send time
     assert reader.due(4.9, 10) == []
@@ -209,7 +209,7 @@ def test_an_outbox_file_of_the_first_layout_is_upgraded_in_place(tmp_path: Path)
     old.close()
 
     box = Outbox(path, OutboxLimits(max_bytes=MIB, max_age_s=3600))
-    assert box._conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert box._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert box.depth().events == 2 and box.dropped() == {"evidence_size_limit": 3}
     reader = box.reader()
     assert [r.key for r in reader.after(0, 10)] == [sha, "6815d01c-b47b-58d9-aee1-4a7c6027a361", None]
