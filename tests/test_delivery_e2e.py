@@ -370,7 +370,7 @@ def test_every_committed_event_and_image_is_stored_once_through_crashes_outages_
         seen = metrics()
         assert seen['streetwatch_ingest_worker_connected{client_id="ingest-2"}'] == 0
         assert seen['streetwatch_ingest_worker_last_seen_seconds{client_id="ingest-2"}'] >= 15
-        assert seen['streetwatch_ingest_worker_last_seen_seconds{client_id="ingest-1"}'] < 15
+        assert seen['streetwatch_ingest_worker_last_seen_seconds{client_id="ingest-1"}'] < 30
         at(46)
         assert procs.alive("box"), procs.tail("box")
         procs.signal("box", signal.SIGKILL)
