@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from server.auth import hash_token
 from server.db.models import ApiToken, Case, CaseReview, CaseTransition
@@ -340,6 +340,19 @@ def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(
         token = select(ApiToken.revoked).where(ApiToken.token_sha256 == hash_token(cookie["value"]))
         revoked = session.scalar(token)
     assert revoked is True  # ended on the server, not only forgotten by the browser
+
+    # A session ended elsewhere (an admin revoked it) takes the open page back to the sign-in;
+    # signing in again, as someone else, gives a working console.
+    console.sign_in("rita")
+    cookie = next(c for c in console.context.cookies() if c["name"] == "streetwatch_session")
+    with stack.sessions.begin() as session:
+        session.execute(
+            update(ApiToken).where(ApiToken.token_sha256 == hash_token(cookie["value"])).values(revoked=True)
+        )
+    page.wait_for_selector("#signin-error >> text=Your session ended.")
+    assert page.is_hidden("#app")
+    console.sign_in("vic")
+    assert "Read only" in page.inner_text("#actions")
     assert console.foreign_requests() == []
 
 

@@ -146,23 +146,33 @@ async function start(session) {
   ctx.options = options || {};
   if (!ctx.options.classes) ctx.options.classes = config.classes;
 
-  caseView = new CaseView($("case"), {
-    get config() {
-      return ctx.config;
-    },
-    get options() {
-      return ctx.options;
-    },
-    canAct: ctx.canAct,
-    nearby: (detail, metres) => queue.nearby(detail, metres),
-    open: (id) => queue.select(id),
-    onChanged: (detail) => queue.changed(detail),
-    next: () => queue.move(1),
-  });
-  ctx.caseView = caseView;
-  queue = new Queue(ctx);
+  if (!queue) {
+    caseView = new CaseView($("case"), {
+      get config() {
+        return ctx.config;
+      },
+      get options() {
+        return ctx.options;
+      },
+      canAct: ctx.canAct,
+      nearby: (detail, metres) => queue.nearby(detail, metres),
+      teams: () => queue.teams(),
+      open: (id) => queue.select(id),
+      onChanged: (detail) => queue.changed(detail),
+      next: () => queue.move(1),
+    });
+    ctx.caseView = caseView;
+    queue = new Queue(ctx);
+    supervisor = new Supervisor($("view-supervisor"));
+  } else {
+    // Signed in again (the session had ended): start from a clean page, possibly as someone else.
+    queue.filters = { ...DEFAULT_FILTERS };
+    queue.items = [];
+    queue.checked.clear();
+    caseView.cache.clear();
+    caseView.empty();
+  }
   queue.devices = devices.items.map((d) => d.device_id);
-  supervisor = new Supervisor($("view-supervisor"));
 
   if (!keysInstalled) {
     keysInstalled = true;

@@ -424,7 +424,7 @@ export class CaseView {
 
   async dispatch() {
     if (!this.allowed("dispatch")) return;
-    const team = await ask(`Dispatch case #${this.detail.id}`, { label: "Team or grid", suggestions: this.ctx.config.teams || [], value: this.detail.assigned_team || "" });
+    const team = await ask(`Dispatch case #${this.detail.id}`, { label: "Team or grid", suggestions: this.ctx.teams(), value: this.detail.assigned_team || "" });
     if (team) return this.act({ action: "dispatch", team }, { advance: true });
   }
 

@@ -31,6 +31,10 @@ export class Queue {
     this.loading = false;
     this.devices = [];
     this.source = null;
+    // Ages ("3 min ago") stay true while the page is open all shift.
+    setInterval(() => {
+      for (const span of this.list.querySelectorAll(".ago")) span.textContent = ago(span.dataset.at);
+    }, 30000);
     this.list.addEventListener("scroll", () => {
       if (this.nextCursor && this.list.scrollTop + this.list.clientHeight > this.list.scrollHeight - 200) this.loadMore();
     });
@@ -255,6 +259,7 @@ export class Queue {
       {
         class: `row${item.id === this.selectedId ? " selected" : ""}${this.matches(item) ? "" : " done"}`,
         id: `case-${item.id}`,
+        role: "option",
         dataset: { id: item.id },
         "aria-selected": item.id === this.selectedId ? "true" : "false",
         onclick: (event) => {
@@ -274,7 +279,7 @@ export class Queue {
           el("span", { class: `badge prio prio-${item.priority}` }, `P${item.priority}`),
           item.candidate ? el("span", { class: "badge candidate" }, "candidate") : null,
           isOverdue(item) ? el("span", { class: "badge overdue" }, dueText(item.sla_due_at)) : null,
-          el("span", {}, ago(item.last_event_at)),
+          el("span", { class: "ago", dataset: { at: item.last_event_at } }, ago(item.last_event_at)),
           el("span", {}, item.device_id || ""),
           el("span", {}, `${item.event_count} ev`),
         ),
@@ -340,6 +345,12 @@ export class Queue {
     if (step > 0 && this.nextCursor) this.loadMore().then(() => this.neighbour(1) && this.move(1));
     else this.ctx.flash(step > 0 ? "End of the queue." : "Top of the queue.", "info");
     return false;
+  }
+
+  /** Teams to offer when dispatching: the configured ones, then those cases went to. */
+  teams() {
+    const seen = this.items.map((c) => c.assigned_team).filter(Boolean);
+    return [...new Set([...(this.ctx.config.teams || []), ...seen])];
   }
 
   /** Cases in the list within ``metres`` of ``detail`` (for the case's map). */
@@ -509,7 +520,7 @@ export class Queue {
       if (why) body.reason = why;
     }
     if (action === "dispatch") {
-      const team = await ask("Dispatch them all to", { label: "Team or grid", suggestions: this.ctx.config.teams || [] });
+      const team = await ask("Dispatch them all to", { label: "Team or grid", suggestions: this.teams() });
       if (!team) return;
       body.team = team;
     }
