@@ -156,7 +156,7 @@ def perform(
                 raise InvalidTransitionError(
                     f"case {case_id} is closed; it takes notes only", case_id=case_id, state=current
                 )
-            details["review"] = _apply(session, case, body.review, actor, context, now)
+            details.update(_apply(session, case, body.review, actor, context, now))
         record_step(
             session,
             case_id,
@@ -176,7 +176,7 @@ def perform(
         team = case.assigned_team
     check_transition(case_id, current, target, team)  # before drawing anything
     if body.review is not None:
-        details["review"] = _apply(session, case, body.review, actor, context, now)
+        details.update(_apply(session, case, body.review, actor, context, now))
     transition(
         session,
         case_id,
