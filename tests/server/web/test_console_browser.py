@@ -270,7 +270,7 @@ def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
             shown = viewer.case_id()
             before = len(transitions(stack, shown))
             viewer.press("c", "x", "1", "d")
-            page.wait_for_timeout(300)
+            page.wait_for_selector("#case-message >> text=Read only: your role is viewer.")
             assert len(transitions(stack, shown)) == before
             assert viewer.errors == []
             # Even a hand-made request with the page's own CSRF value is refused: the role decides.

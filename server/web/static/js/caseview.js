@@ -387,12 +387,21 @@ export class CaseView {
     }
   }
 
+  /** True when ``action`` may be done now; otherwise says why (a key press never fails silently). */
+  may(action) {
+    if (this.allowed(action)) return true;
+    if (!this.detail) return false;
+    if (!this.ctx.canAct()) this.message("conflict", "Read only: your role is viewer.");
+    else this.message("conflict", `Cannot ${action} a case that is ${stateName(this.detail.state)}.`);
+    return false;
+  }
+
   confirm() {
-    if (this.allowed("confirm")) return this.act({ action: "confirm" }, { advance: true });
+    if (this.may("confirm")) return this.act({ action: "confirm" }, { advance: true });
   }
 
   async reject() {
-    if (!this.allowed("reject")) return;
+    if (!this.may("reject")) return;
     const reasons = this.ctx.options.reject_reasons || FALLBACK_REASONS;
     const code = await choose(
       `Reject case #${this.detail.id}: why?`,
@@ -417,29 +426,29 @@ export class CaseView {
   }
 
   async relabel() {
-    if (!this.allowed("relabel")) return;
+    if (!this.may("relabel")) return;
     const label = await this.pickClass(`Case #${this.detail.id}: what is the object?`);
     if (label) return this.act({ action: "relabel", label }, { done: `Labelled as ${label}.` });
   }
 
   async dispatch() {
-    if (!this.allowed("dispatch")) return;
+    if (!this.may("dispatch")) return;
     const team = await ask(`Dispatch case #${this.detail.id}`, { label: "Team or grid", suggestions: this.ctx.teams(), value: this.detail.assigned_team || "" });
     if (team) return this.act({ action: "dispatch", team }, { advance: true });
   }
 
   simple(action) {
-    if (this.allowed(action)) return this.act({ action }, { advance: action !== "reopen" });
+    if (this.may(action)) return this.act({ action }, { advance: action !== "reopen" });
   }
 
   async note() {
-    if (!this.allowed("note")) return;
+    if (!this.may("note")) return;
     const text = await ask(`Note on case #${this.detail.id}`, { multiline: true, note: "Ctrl+Enter saves." });
     if (text) return this.act({ action: "note", reason: text }, { done: "Note added." });
   }
 
   async merge() {
-    if (!this.allowed("merge")) return;
+    if (!this.may("merge")) return;
     const answer = await ask(`Merge case #${this.detail.id} into…`, { label: "Case number it duplicates" });
     const target = Number(String(answer || "").replace("#", ""));
     if (!answer) return;
@@ -460,7 +469,7 @@ export class CaseView {
 
   /** Box editing on the clean frame; Enter saves (annotate), Escape cancels. */
   async editBoxes() {
-    if (!this.allowed("annotate") || this.editing) return;
+    if (this.editing || !this.may("annotate")) return;
     const detail = this.detail;
     let event = detail.events.find((e) => e.event_id === this.shownEvent);
     if (!event || !event.evidence || !event.evidence.clean_url) event = reviewEvent(detail);

@@ -306,6 +306,10 @@ export class Queue {
   // ---- selection and keyboard navigation ----------------------------------------------------
 
   select(id, { scroll = true } = {}) {
+    if (this.ctx.caseView.editing) {
+      this.ctx.flash("Finish the box edits first: Enter saves, Escape cancels.");
+      return;
+    }
     const previous = this.selectedId;
     this.selectedId = id;
     if (previous !== null) {
