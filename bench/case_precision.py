@@ -16,8 +16,10 @@ right street-level truck report is not counted wrong; ``--no-street-trucks`` lea
 (the labels as the sources give them), and ``street_trucks`` in the output says how many of
 them were reported.
 
-Prints a Markdown table, or one JSON object with ``--json``. Without ``../shared/data`` it says
-so and exits 0 (nothing to measure).
+Prints a Markdown table, or one JSON object with ``--json``. ``--baseline OTHER.yaml`` runs a
+second config over the same photos in the same run (e.g. the config as last shipped, from git)
+and prints both with the change per type. Without ``../shared/data`` it says so and exits 0
+(nothing to measure).
 """
 
 from __future__ import annotations
@@ -209,6 +211,21 @@ def summary(
     }
 
 
+def changes(before: dict[str, object], after: dict[str, object]) -> dict[str, dict[str, float | None]]:
+    """Per type: precision and recall after minus before (None where either is undefined)."""
+    out: dict[str, dict[str, float | None]] = {}
+    b_types, a_types = before["types"], after["types"]
+    assert isinstance(b_types, dict) and isinstance(a_types, dict)
+    for vtype, a in a_types.items():
+        b = b_types[vtype]
+        out[vtype] = {
+            key: None if a[key] is None or b[key] is None else round(a[key] - b[key], 3)
+            for key in ("precision", "recall")
+        }
+        out[vtype]["reports"] = a["reports"] - b["reports"]
+    return out
+
+
 def print_table(result: dict[str, object], scores: dict[ViolationType, TypeScore]) -> None:
     print(f"{result['config']}: {result['photos']} photos x {result['frames_per_photo']} frames, "
           f"{result['seconds']} s")  # fmt: skip
@@ -228,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config", type=Path, default=DEFAULT_CONFIG, help="box config (default: the demo's)"
     )
+    parser.add_argument("--baseline", type=Path, help="also run this config, for a before/after in one run")
     parser.add_argument("--frames", type=int, default=4, help="frames each photo is held (default 4)")
     parser.add_argument("--data", type=Path, default=SHARED, help="folder holding <set>/val (../shared/data)")
     parser.add_argument("--sets", default=",".join(SETS), help="validation sets to use, comma-separated")
@@ -248,9 +266,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)
+    baseline = load_config(args.baseline) if args.baseline else None
     photos = load_photos(args.data, sets, args.limit, street_trucks=not args.no_street_trucks)
     results, elapsed = run_config(config, photos, args.frames)
     result = summary(args.config, args.frames, results, elapsed)
+    if baseline is not None:
+        base_results, base_elapsed = run_config(baseline, photos, args.frames)
+        before = summary(args.baseline, args.frames, base_results, base_elapsed)
+        result["baseline"] = before
+        result["change"] = changes(before, result)
+        if not args.json:
+            print_table(before, score(base_results))
+            print()
     if args.json:
         print(json.dumps(result, indent=2))
     else:

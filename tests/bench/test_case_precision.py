@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.case_precision import SHARED, main
+from bench.case_precision import DEFAULT_CONFIG, SHARED, main
 from bench.case_scoring import Label, PhotoResult, Report, score, table
 from streetwatch.events import ViolationType as VT
 
@@ -86,9 +86,14 @@ needs_shared = pytest.mark.skipif(
 @needs_shared
 def test_the_demo_box_on_a_few_real_photos(capsys: pytest.CaptureFixture[str]) -> None:
     # Three vehicle photos and three garbage photos, each held 4 frames, through the real pipeline.
-    assert main(["--sets", "vehicles,garbage", "--limit", "3", "--json"]) == 0
+    # The same config as its own baseline: two runs in one, nothing may change between them.
+    argv = ["--sets", "vehicles,garbage", "--limit", "3", "--json", "--baseline", str(DEFAULT_CONFIG)]
+    assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["photos"] == 6
+    assert result["baseline"]["types"] == result["types"]
+    assert all(c == {"precision": 0.0, "recall": 0.0, "reports": 0} or None in c.values()
+               for c in result["change"].values())  # fmt: skip
     types = result["types"]
     for counts in types.values():
         assert 0 <= counts["right"] <= counts["reports"]
