@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
@@ -249,7 +249,7 @@ def build_router() -> APIRouter:
 
 
 def _to_requests(session: Session, cases: list[Case], links: EvidenceLinks) -> list[ServiceRequest]:
-    media = _best_frames(session, [c.id for c in cases])
+    media, attributes = _best_frames(session, [c.id for c in cases])
     out = []
     for case in cases:
         info = _SERVICE_BY_CODE.get(case.violation_type)
@@ -260,7 +260,8 @@ def _to_requests(session: Session, cases: list[Case], links: EvidenceLinks) -> l
                 status_notes={**OPEN_STATES, **CLOSED_STATES}[case.state],
                 service_name=info.name if info else case.violation_type,
                 service_code=case.violation_type,
-                description=f"{case.title} ({case.event_count} reports from {case.device_count} devices)",
+                description=f"{case.title} ({case.event_count} reports from {case.device_count} devices)"
+                + _load_note(attributes.get(case.id)),
                 agency_responsible=case.assigned_team,
                 service_notice=(
                     "Raised by a generic detector class; pending a dispatcher's review."
@@ -281,20 +282,38 @@ def _to_requests(session: Session, cases: list[Case], links: EvidenceLinks) -> l
     return out
 
 
-def _best_frames(session: Session, case_ids: list[int]) -> dict[int, str]:
-    """For each case, the frame SHA-256 of its highest-scoring event that kept evidence."""
+def _best_frames(session: Session, case_ids: list[int]) -> tuple[dict[int, str], dict[int, dict[str, Any]]]:
+    """For each case, the frame SHA-256 of its highest-scoring event that kept evidence, and the
+    box's second-stage answer (a truck's load) of the highest-scoring such event that has one."""
     best: dict[int, tuple[float, str]] = {}
+    answers: dict[int, tuple[float, dict[str, Any]]] = {}
     if not case_ids:
-        return {}
+        return {}, {}
     rows = session.execute(
-        select(Event.case_id, Event.score, Event.frame_sha256).where(
+        select(Event.case_id, Event.score, Event.frame_sha256, Event.attributes).where(
             Event.case_id.in_(case_ids), Event.frame_sha256.is_not(None)
         )
     )
-    for case_id, score, sha in rows:
-        if case_id is not None and sha and (case_id not in best or score > best[case_id][0]):
+    for case_id, score, sha, attributes in rows:
+        if case_id is None:
+            continue
+        if sha and (case_id not in best or score > best[case_id][0]):
             best[case_id] = (score, sha)
-    return {case_id: sha for case_id, (_score, sha) in best.items()}
+        if attributes and (case_id not in answers or score > answers[case_id][0]):
+            answers[case_id] = (score, attributes)
+    return (
+        {case_id: sha for case_id, (_score, sha) in best.items()},
+        {case_id: found for case_id, (_score, found) in answers.items()},
+    )
+
+
+def _load_note(attributes: dict[str, Any] | None) -> str:
+    """'; load: uncovered (0.91)' for a truck case whose box classified the load, else ''."""
+    if not attributes or not attributes.get("load"):
+        return ""
+    score = attributes.get("load_score")
+    shown = f" ({score:.2f})" if isinstance(score, (int, float)) else ""
+    return f"; load: {attributes['load']}{shown}"
 
 
 _CODES = {v.value for v in ViolationType}

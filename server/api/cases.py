@@ -25,7 +25,7 @@ from server.api.links import EvidenceLinks
 from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, QueryError, SortKey, parse_sort
 from server.api.schemas.cases import CaseDetail, CasePublic, TransitionPublic
 from server.api.schemas.common import Page
-from server.api.schemas.events import event_public
+from server.api.schemas.events import AttributesPublic, event_public
 from server.api.schemas.reviews import AddedBoxPublic, AttributePublic, ReviewPublic
 from server.cases.decisions import standing
 from server.cases.workflow import ALLOWED
@@ -180,6 +180,7 @@ def case_public(case: Case, best: Event | None, links: EvidenceLinks, now: datet
             "model_name": best.model_name,
             "model_version": best.model_version,
             "crop_url": links.maybe(best.crop_sha256),
+            "attributes": AttributesPublic.model_validate(best.attributes) if best.attributes else None,
             "thumbnail_url": links.url(crop) + "/thumbnail" if crop else None,
         }
     return CasePublic.model_validate(case).model_copy(update=extra)

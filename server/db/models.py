@@ -262,6 +262,8 @@ class Event(Base):
     evidence_captured_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    # A second stage's answer from the box (schema 2), e.g. {"load": "uncovered", "load_score": 0.91}.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     raw: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     case: Mapped[Case | None] = relationship(back_populates="events")

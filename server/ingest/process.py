@@ -308,6 +308,7 @@ def _event_row(event: ViolationEvent, now: datetime, raw: dict[str, Any] | None)
         clean_sha256=evidence.clean_sha256 if evidence else None,
         evidence_captured_at=evidence.captured_at if evidence else None,
         received_at=now,
+        attributes=event.attributes.model_dump(mode="json", exclude_none=True) if event.attributes else None,
         raw=raw if raw is not None else event.model_dump(mode="json"),
     )
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from server.api.schemas.events import EventPublic
+from server.api.schemas.events import AttributesPublic, EventPublic
 from server.api.schemas.reviews import ReviewIn, ReviewPublic
 from server.cases.review import RejectReason
 from server.db.models import CaseState
@@ -54,6 +54,9 @@ class CasePublic(CaseBase):
     model_name: str | None = Field(default=None, description="Detector model of that event.")
     model_version: str | None = Field(default=None, description="Its version.")
     crop_url: str | None = Field(default=None, description="That event's evidence crop.")
+    attributes: AttributesPublic | None = Field(
+        default=None, description="That event's second-stage answer, e.g. the truck's load (null: none)."
+    )
     thumbnail_url: str | None = Field(default=None, description="A small JPEG of the crop, for lists.")
 
 

@@ -37,6 +37,18 @@ class EvidencePublic(BaseModel):
     captured_at: datetime | None = Field(description="When the evidence frame was taken.")
 
 
+class AttributesPublic(BaseModel):
+    """A second stage's answer from the box (events of schema 2)."""
+
+    load: str | None = Field(
+        default=None,
+        description="A truck's load as the box's classifier saw it: uncovered (raises the case) or unsure "
+        "(a candidate for review); covered, empty and closed trucks raise nothing and never arrive.",
+    )
+    load_score: float | None = Field(default=None, description="The classifier's probability of its answer.")
+    load_model: str | None = Field(default=None, description="Name and version of the load classifier.")
+
+
 class EventBase(BaseModel):
     event_id: uuid.UUID = Field(description="Unique id of the message, made on the box.")
     device_id: str = Field(description="The box that saw it.")
@@ -61,6 +73,9 @@ class EventPublic(EventBase):
     position: PositionPublic | None = Field(description="Camera position; null without a GPS fix.")
     model: ModelPublic = Field(description="The detector that produced it.")
     evidence: EvidencePublic | None = Field(description="Evidence images; null when none was kept.")
+    attributes: AttributesPublic | None = Field(
+        default=None, description="The box's second-stage answer (a truck's load); null when none ran."
+    )
     case_id: int | None = Field(description="The case this event was merged into.")
 
 
@@ -108,5 +123,6 @@ def event_public(event: Event, links: EvidenceLinks) -> EventPublic:
         position=position,
         model=ModelPublic(name=event.model_name, version=event.model_version),
         evidence=evidence,
+        attributes=AttributesPublic.model_validate(event.attributes) if event.attributes else None,
         case_id=event.case_id,
     )
