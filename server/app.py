@@ -138,8 +138,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         # The last line of defence behind the parameter checks: a value the database cannot hold
         # or compare (an id beyond its integer range, a time beyond year 9999) is the request's
         # fault, so it is a 422 naming no internals, not a 500 with a traceback.
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]  # no SQL, no parameters
         log.warning(
-            "refused %s %s: a value out of the database's range (%s)", request.method, request.url.path, exc
+            "refused %s %s: a value out of the database's range (%s)", request.method, request.url.path, cause
         )
         refusals.count("invalid_request")
         return answer(
