@@ -11,6 +11,10 @@ An image counts as named when an event *of the device that sent it* names it, re
 no earlier than the grace period before the image: events follow their images within
 seconds, and two boxes never send the same JPEG bytes.
 
+Known gaps, both rare and after the fact: a file written by ``decode`` whose message is then
+refused for another reason (``processing_error``) stays on disk without a row; and an orphan
+re-sent at the very moment the clean-up deletes it is lost with it.
+
 The clean-up (:func:`prune_orphan_evidence`, run with the telemetry pruning) looks only at
 images older than the grace period that it has not already found named: it marks the named
 ones ``referenced_at`` (never looked at again) and deletes the rest, rows and files.
@@ -87,6 +91,7 @@ class OrphanQuota:
         if stored.created:
             # Written by this message alone and refused: no other row names the file.
             self._remove(stored.path)
+        log.warning("ingest: refused evidence %s (evidence_quota): %s", stored.sha256, refusal)
         return Rejected(RejectReason.evidence_quota, refusal)
 
     def _remove(self, path: str) -> None:
