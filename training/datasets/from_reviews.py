@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from streetwatch.errors import DatasetError
+from training.datasets.importers.yolo import MANIFEST_NAME
 from training.datasets.records import LabeledBox, LabeledImage
 from training.datasets.taxonomy import Taxonomy, load_taxonomy
 from training.datasets.yolo_writer import write_yolo_dataset
@@ -258,6 +259,7 @@ def export_reviews(
     report = ReviewExportReport(out_dir=out_dir)
     # One image per clean frame: two cases seen in the same frame (a truck and a bus) share it.
     frames_out: dict[Path, tuple[int, int, list[LabeledBox]]] = {}
+    by_image: dict[str, list[dict[str, Any]]] = {}  # cached frame name -> what reviewers said of it
     for case in reviewed_cases(client, since=since, frames=frames):
         decision: str = case["decision"]
         label: str | None = case.get("label")
@@ -298,33 +300,34 @@ def export_reviews(
                 if frame.get("reviewed")
                 else []
             )
-            boxes: list[LabeledBox] = []
+            boxes: list[tuple[LabeledBox, str]] = []
             for class_name, raw, kind in extra:
                 scaled = _scaled_box(frame, raw, width, height)
                 if scaled is None:
                     report.problems.append(f"case {case['case_id']}: {kind} box {raw} has no area; skipped")
                     continue
-                boxes.append(LabeledBox(class_name, *scaled))
-                report.boxes[class_name] += 1
-                report.review_boxes[kind] += 1
+                boxes.append((LabeledBox(class_name, *scaled), kind))
+            record = {"case_id": case["case_id"], "outcome": outcome, "class": target}
+            if frame.get("reviewed"):
+                record["attributes"] = {a["name"]: a["value"] for a in attributes}
             if target is None:
                 hard = outcome == "hard_negative"
                 negative = {"case_id": case["case_id"], "image": path.name, "box": frame["box"]}
                 report.negatives.append({**negative, "not": detector_class, "hard": hard})
                 if hard or negatives == "background" or boxes:
-                    frames_out.setdefault(path, (width, height, []))[2].extend(boxes)
+                    _add(frames_out, path, width, height, boxes, report)
+                    by_image.setdefault(path.name, []).append(record)
                 continue
             corrected = frame.get("corrected_box")
             box = _scaled_box(frame, corrected or frame["box"], width, height)
             if box is None:
                 report.problems.append(f"case {case['case_id']}: box {frame['box']} has no area; skipped")
                 continue
-            if corrected:
-                report.review_boxes["corrected"] += 1
             if outcome == "permitted":
                 report.permitted.append({"case_id": case["case_id"], "image": path.name, "class": target})
-            frames_out.setdefault(path, (width, height, []))[2].extend([LabeledBox(target, *box), *boxes])
-            report.boxes[target] += 1
+            reviewed_box = (LabeledBox(target, *box), "corrected" if corrected else "")
+            _add(frames_out, path, width, height, [reviewed_box, *boxes], report)
+            by_image.setdefault(path.name, []).append(record)
     images = [
         LabeledImage(path=path, width=w, height=h, boxes=tuple(boxes), source=SOURCE)
         for path, (w, h, boxes) in frames_out.items()
@@ -342,7 +345,45 @@ def export_reviews(
     )
     details = json.dumps(report.to_json(), indent=1) + "\n"
     (out_dir / "review_export.json").write_text(details, encoding="utf-8")
+    _record_in_manifest(out_dir, by_image, report)
     return report
+
+
+def _add(
+    frames_out: dict[Path, tuple[int, int, list[LabeledBox]]],
+    path: Path,
+    width: int,
+    height: int,
+    boxes: list[tuple[LabeledBox, str]],
+    report: ReviewExportReport,
+) -> None:
+    """Put ``boxes`` on the image of ``path`` and count them (by class, and by review kind)."""
+    written = frames_out.setdefault(path, (width, height, []))[2]
+    for box, kind in boxes:
+        written.append(box)
+        report.boxes[box.class_name] += 1
+        if kind:
+            report.review_boxes[kind] += 1
+
+
+def _record_in_manifest(
+    out_dir: Path, by_image: dict[str, list[dict[str, Any]]], report: ReviewExportReport
+) -> None:
+    """Add the review outcomes and attributes to the dataset's ``manifest.json`` (per image, and in
+    total), so whoever trains from the set sees them without the export report."""
+    manifest_file = out_dir / MANIFEST_NAME
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    for entry in manifest.get("images", {}).values():
+        reviews = by_image.get(Path(entry.get("origin", "")).name)
+        if reviews:
+            entry["reviews"] = reviews
+    manifest["reviews"] = {
+        "report": "review_export.json",
+        "outcomes": dict(report.outcomes),
+        "attributes": report.attributes,
+        "permitted": report.permitted,
+    }
+    manifest_file.write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def _nothing_hint(report: ReviewExportReport, negatives: Negatives) -> str:
