@@ -25,7 +25,8 @@ replaces the detector's, the boxes of objects the detector missed are written wi
 classes, and attributes whose value names a taxonomy class become boxes of that class (a truck's
 load state boxes the cargo bed the reviewer drew; without that box it is recorded, not boxed).
 A case with a reviewed frame exports only that frame: its other frames were never checked for
-missed objects. Attributes and outcomes are recorded in ``review_export.json``.
+missed objects. Attributes and outcomes are recorded in ``review_export.json`` and, per image,
+under ``reviews`` in the dataset's ``manifest.json``.
 
 Plain negatives (rejected with no reason, or as wrong class without naming one) are listed in
 ``review_export.json`` and, only with ``negatives="background"``, also written as images without
