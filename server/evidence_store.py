@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from streetwatch.errors import PayloadError, StorageError
@@ -64,8 +64,6 @@ class StoredEvidence:
     content_type: str
     width: int
     height: int
-    # This call wrote the file (it was not in the store before); not part of the identity.
-    created: bool = field(default=False, compare=False)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -151,10 +149,9 @@ class EvidenceStore:
         content_type, suffix, width, height = inspect_image(data, limits)
         rel = self.relative_path(digest, suffix)
         target = self.root / rel
-        created = not target.exists()
-        if created:
+        if not target.exists():
             self._write_atomically(target, data)
-        return StoredEvidence(digest, rel, len(data), content_type, width, height, created)
+        return StoredEvidence(digest, rel, len(data), content_type, width, height)
 
     def remove(self, relative: str) -> bool:
         """Delete a stored file (orphan clean-up, quota refusals); False when it was not there."""

@@ -88,9 +88,10 @@ class OrphanQuota:
             usage.size_bytes += stored.size_bytes
             self._admitted.add(stored.sha256)
             return None
-        if stored.created:
-            # Written by this message alone and refused: no other row names the file.
-            self._remove(stored.path)
+        # No row names the file (checked above, under the image's advisory lock on PostgreSQL): it
+        # goes, whether this delivery wrote it or an earlier one that was never stored. A batch
+        # that accepts the same bytes later finds it missing and refuses it for a re-send.
+        self._remove(stored.path)
         log.warning("ingest: refused evidence %s (evidence_quota): %s", stored.sha256, refusal)
         return Rejected(RejectReason.evidence_quota, refusal)
 
