@@ -2,7 +2,8 @@
 
 The merged case's events move to the target (so its evidence, time line and labels follow), the
 target's counters and times are recomputed from its events, and the merged case is closed with
-reason code ``duplicate`` and ``merged_into`` set. Both histories record the merge. Any case that is
+reason code ``duplicate`` and ``merged_into`` set. Both histories record the merge. What a reviewer
+drew on the duplicate goes to the target when the target has no drawing of its own. Any case that is
 not closed may be merged: merging is how a reviewer says "this is that one", whatever state the
 duplicate had reached.
 """
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from server.cases.review import RejectReason, ReviewError
 from server.cases.service import record_transition
 from server.cases.workflow import CaseNotFoundError, InvalidTransitionError
-from server.db.models import Case, CaseState, Event
+from server.db.models import Case, CaseReview, CaseState, Event
 
 
 def merge_case(
@@ -71,6 +72,24 @@ def merge_case(
     session.execute(update(Event).where(Event.case_id == source_id).values(case_id=target_id))
     _recount(session, target, source)
     extra = dict(details or {})
+    review = session.get(CaseReview, source_id)
+    if review is not None and session.get(CaseReview, target_id) is None:
+        # What was drawn on the duplicate's frame describes the same object, and that frame's
+        # event now belongs to the target: the drawing goes with it.
+        session.delete(review)
+        session.flush()
+        session.add(
+            CaseReview(
+                case_id=target_id,
+                event_id=review.event_id,
+                box=review.box,
+                added_boxes=review.added_boxes,
+                attributes=review.attributes,
+                updated_by=review.updated_by,
+                updated_at=review.updated_at,
+            )
+        )
+        extra["review_moved"] = True
     record_transition(
         session,
         source,

@@ -267,6 +267,8 @@ def test_merge_moves_events_closes_the_duplicate_and_records_both_sides(api: Api
     duplicate = _case(api, 2000, [82, 83, 84], device_id="box-2")
     assert kept != duplicate
     before = api.get(f"/api/v1/cases/{kept}").json()
+    drawn = {"added_boxes": [{"class_name": "garbage_bin", "box": [0, 0, 60, 80]}]}
+    assert _act(api, duplicate, action="annotate", review=drawn).status_code == 200
     answer = _act(api, duplicate, action="merge", into_case_id=kept, expected_state="new", reason="same pile")
     assert answer.status_code == 200, answer.text
     merged = answer.json()
@@ -282,6 +284,9 @@ def test_merge_moves_events_closes_the_duplicate_and_records_both_sides(api: Api
     target = api.get(f"/api/v1/cases/{kept}").json()
     assert target["event_count"] == 5 and target["events_total"] == 5 and target["device_count"] == 2
     assert target["merged_from"] == [duplicate] and target["state"] == "new"
+    # What was drawn on the duplicate's frame went with its events.
+    assert target["review"]["added_boxes"] == [{"class_name": "garbage_bin", "box": [0.0, 0.0, 60.0, 80.0]}]
+    assert merged["review"] is None and step["details"]["review_moved"] is True
     assert target["last_event_at"] >= before["last_event_at"]
     last = target["transitions"][-1]
     assert (last["action"], last["from_state"], last["to_state"]) == ("merge", "new", "new")
