@@ -76,7 +76,9 @@ class StatusMessage(_Message):
     )
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The box this status describes.")
     software_version: str = Field(min_length=1, max_length=64, description="StreetWatch version on the box.")
-    models: list[ModelRef] = Field(default_factory=list, description="Detector models the box runs.")
+    models: list[ModelRef] = Field(
+        default_factory=list, max_length=32, description="Detector models the box runs."
+    )
     at: UtcDatetime = Field(description="UTC time the message was built (for the will: when it was armed).")
 
 
@@ -138,6 +140,7 @@ class TelemetryMessage(_Message):
     outbox: OutboxDepth
     dropped: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict,
+        max_length=64,
         description="Messages the box gave up on, by reason, counted since the outbox was created.",
     )
     cpu_temp_c: float | None = Field(
