@@ -162,13 +162,17 @@ class IngestLimits(_Section):
         description="Evidence JPEGs declaring more pixels (width x height) are refused before decoding.",
     )
     max_orphan_evidence: int = Field(
-        default=500,
+        default=200,
         ge=0,
         description="Images per device that no event names yet (e.g. sent ahead of their event); more are "
         "refused until events name them or the clean-up removes them.",
     )
     max_orphan_evidence_bytes: int = Field(
-        default=512 * 1024 * 1024, ge=0, description="Bytes of such images per device."
+        default=128 * 1024 * 1024,
+        ge=0,
+        description="Bytes of such images per device. A box replaying a backlog has a batch's worth "
+        "(up to batch_size messages, mostly images just ahead of their events) in flight; a refused "
+        "image is not acknowledged, so the box sends it again.",
     )
     orphan_evidence_grace_s: float = Field(
         default=3600,
