@@ -88,7 +88,18 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     ensure_migrated(settings.database_url)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    from server.web.live import SHUTDOWN_GRACE_S
+    from server.web.serving import HttpServer
+
+    # HttpServer ends open consoles' live streams when stopped, so Ctrl-C does not wait on them.
+    config = uvicorn.Config(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+    HttpServer(config).run()
     return 0
 
 

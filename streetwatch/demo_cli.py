@@ -261,10 +261,17 @@ class Demo:
 
         if self.port == 0:
             self.port = free_port(self.host)
+        from server.web.live import SHUTDOWN_GRACE_S
+        from server.web.serving import HttpServer
+
         config = uvicorn.Config(
-            create_app(self.settings), host=self.host, port=self.port, log_level="warning"
+            create_app(self.settings),
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
-        self.http = uvicorn.Server(config)
+        self.http = HttpServer(config)  # ends open consoles' live streams when stopped
         self.http_thread = threading.Thread(target=self.http.run, name="http", daemon=True)
         self.http_thread.start()
         deadline = time.monotonic() + 15.0

@@ -8,6 +8,7 @@ elsewhere would be stopped by the browser itself.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ def content_security_policy(settings: ConsoleSettings) -> str:
 
 def install(app: FastAPI) -> None:
     """Add the console's routes and files to ``app`` (its settings are in ``app.state``)."""
+    app.state.live_stopping = threading.Event()  # set when the server stops: streams end
     api = APIRouter(prefix=API_PREFIX)
     for module in (session, live, config):
         api.include_router(module.router)

@@ -18,16 +18,17 @@ Messages (``event:`` name, JSON ``data``):
 
 Each message's ``id`` is the cursor; a browser reconnecting sends it back as Last-Event-ID
 and misses nothing in between. A stream ends after ``MAX_STREAM_S`` (the browser reconnects
-at once), so a server shutting down never waits long for open consoles.
+at once); a stopping server ends them within one poll (``server.web.serving``).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -51,8 +52,12 @@ OVERLAP = timedelta(seconds=5)
 BATCH = 200
 #: A comment line this often keeps proxies from closing a quiet stream.
 KEEPALIVE_S = 15.0
-#: A stream ends after this long; the browser reconnects with its cursor.
-MAX_STREAM_S = 300.0
+#: A stream ends after this long; the browser reconnects with its cursor and misses nothing.
+MAX_STREAM_S = 30.0
+#: How long a stopping HTTP server waits for open responses (uvicorn's
+#: ``timeout_graceful_shutdown``) before it cuts them; live streams end sooner when the server
+#: says it stops (:func:`end_live_streams`, called by ``server.web.serving.HttpServer``).
+SHUTDOWN_GRACE_S = 5
 #: Tells the browser how soon to reconnect (milliseconds).
 RETRY_MS = 1500
 
@@ -86,6 +91,13 @@ async def live_cases(
     )
 
 
+def end_live_streams(app: Any) -> None:
+    """Ask every open stream of ``app`` to end within one poll (the server is stopping)."""
+    stopping = getattr(app.state, "live_stopping", None) if hasattr(app, "state") else None
+    if stopping is not None:
+        stopping.set()
+
+
 def _authorize_and_start(
     request: Request, credentials: HTTPAuthorizationCredentials | None, start: datetime | None
 ) -> tuple[datetime, dict[int, datetime]]:
@@ -116,9 +128,10 @@ async def _stream(
     poll_s: float = request.app.state.settings.console.live_poll_s
     yield f"retry: {RETRY_MS}\n" + _message("ready", {"cursor": cursor.isoformat()}, cursor)
     started = last_write = time.monotonic()
+    stopping: threading.Event = request.app.state.live_stopping
     while time.monotonic() - started + poll_s <= timeout:
         await anyio.sleep(poll_s)
-        if await request.is_disconnected():
+        if stopping.is_set() or await request.is_disconnected():
             return
         try:
             rows = await anyio.to_thread.run_sync(_poll, request, credentials, cursor)

@@ -6,12 +6,16 @@ On SQLite and PostgreSQL, through the app's real routes; cases come from the ing
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +27,9 @@ from server.db.models import ApiToken
 from server.ingest.process import ingest_event
 from server.settings import ConsoleSettings, ServerSettings
 from server.web.cookie import CSRF_HEADER, SESSION_COOKIE
+from server.web.live import SHUTDOWN_GRACE_S
+from server.web.serving import HttpServer
+from streetwatch.mosquitto import free_port
 from tests.server.api.conftest import NOW, make_event
 
 PASSWORD = "a-long-password"
@@ -215,3 +222,46 @@ def test_behind_tls_with_a_city_tile_server(tmp_path: Path) -> None:
         bearer = {"Authorization": f"Bearer {token.json()['token']}"}
         config = site.client.get("/api/v1/console/config", headers=bearer).json()
         assert config["tile_url"] == console.tile_url and config["tile_attribution"] == "City"
+
+
+def test_a_stopping_server_ends_open_streams_at_once(site: Site) -> None:
+    """Ctrl-C with consoles open must not wait for their streams (uvicorn waits for responses)."""
+    port = free_port("127.0.0.1")
+    config = uvicorn.Config(
+        site.client.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+    server = HttpServer(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    issued = site.client.post("/api/v1/auth/token", json={"username": "vic", "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {issued.json()['token']}"}
+    ended: list[str] = []
+
+    def listen() -> None:
+        url = f"http://127.0.0.1:{port}/api/v1/live/cases"
+        with httpx.stream("GET", url, headers=headers, timeout=30) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    ended.append(line)
+        ended.append("closed cleanly")
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ended == ["event: ready"]
+    stopped_at = time.monotonic()
+    server.should_exit = True
+    thread.join(SHUTDOWN_GRACE_S + 5)
+    listener.join(5)
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped_at < SHUTDOWN_GRACE_S / 2  # ended by the server, not cut off
+    assert ended[-1] == "closed cleanly"

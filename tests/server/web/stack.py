@@ -32,6 +32,8 @@ from server.db.session import make_engine, session_factory
 from server.evidence_store import sha256_hex
 from server.ingest.worker import IngestWorker
 from server.settings import ConsoleSettings, IngestLimits, MqttSettings, ServerSettings
+from server.web.live import SHUTDOWN_GRACE_S
+from server.web.serving import HttpServer
 from streetwatch.events import ViolationEvent
 from streetwatch.mosquitto import MosquittoBroker, free_port
 from streetwatch.topics import events_topic, evidence_topic
@@ -113,8 +115,14 @@ class Stack:
         self.worker.start()
         assert self.worker.wait_subscribed(15), "the ingest worker did not subscribe"
         self.port = free_port("127.0.0.1")
-        self.http = uvicorn.Server(
-            uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.http = HttpServer(
+            uvicorn.Config(
+                create_app(self.settings),
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            )
         )
         self.thread = threading.Thread(target=self.http.run, name="http", daemon=True)
         self.thread.start()
