@@ -32,7 +32,12 @@ POST /auth/token                       (password)    sign in: username + passwor
 =====================================  ============  =================================================
 
 Also served by :mod:`server.app`: ``/open311/v2/...`` (viewer, see :mod:`server.open311`),
-``/metrics`` (viewer, :mod:`server.metrics`), ``/healthz``, ``/openapi.json`` and ``/docs``.
+``/metrics`` (viewer, :mod:`server.metrics`), ``/healthz``, ``/openapi.json`` and ``/docs``;
+and the dispatcher console (:mod:`server.web`): the page at ``/console/`` (``/`` redirects),
+``POST|GET|DELETE /session`` (cookie sign-in, who is signed in, sign-out), ``GET /live/cases``
+(Server-Sent Events of new and changed cases) and ``GET /console/config``. The console's
+session cookie stands for a token everywhere; its writes must carry the ``X-StreetWatch-CSRF``
+header.
 
 Roles: viewer < reviewer < admin; a ``device`` token is refused (403) by every
 dispatcher endpoint. No or a bad token: 401. Errors are JSON ``{"detail": ...}``;

@@ -7,6 +7,9 @@ Route modules declare what they need with the ``Annotated`` aliases below::
 Errors: no or malformed ``Authorization`` header, or an unknown / revoked
 token -> 401 with ``WWW-Authenticate: Bearer``; a valid token whose role is too
 low (or a device token on a dispatcher endpoint) -> 403 naming the role needed.
+
+Without the header, the console's session cookie (:mod:`server.web.cookie`) is the token; a
+request that changes something with it must also carry the page's CSRF header (else 403).
 """
 
 from __future__ import annotations
