@@ -242,3 +242,37 @@ def test_two_detectors_are_merged_and_keep_their_own_models(tmp_path: Path) -> N
     new = [e for e in read_events(tmp_path / "events.jsonl") if e.lifecycle.value == "new"]
     found = sorted((e.model.name, e.candidate) for e in new)
     assert found == [("fake-det", True), ("streetwatch-det", False)]
+
+
+class _CarDetector(ScriptedDetector):
+    """Sees a car, surer than the proxy's truck, where the proxy sees its truck."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info = ModelInfo("streetwatch-det", "3", class_names=("car", "truck"), input_size=(64, 64))
+
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
+        found = super().detect(image)
+        return Detections(
+            xyxy=found.xyxy + 3, confidence=np.array([0.95], dtype=np.float32),
+            class_id=np.array([0]), class_name=np.array(["car"]),
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_fusion_runs_in_the_pipeline_and_a_surer_car_outvotes_the_truck(tmp_path: Path, fused: bool) -> None:
+    from edge.config import FusionConfig
+
+    fusion = FusionConfig(
+        detectors=[0, 1], report_as=1, classes={"truck": ["truck"], "car": ["car"]}, score="max"
+    )
+    config = device_config(tmp_path).model_copy(update={"fusion": fusion if fused else None})
+    pipeline = EdgePipeline(
+        config, detectors=[ScriptedDetector(), _CarDetector()], sink=JsonlSink(tmp_path / "events.jsonl"),
+        locator=FixedLocator(), source=ListSource(count=6),
+    )  # fmt: skip
+    pipeline.run()
+    trucks = [
+        e for e in read_events(tmp_path / "events.jsonl") if e.violation_type is ViolationType.unsealed_truck
+    ]
+    assert (trucks == []) is fused
