@@ -202,6 +202,58 @@ class PublishStatusCommand(Command):
     type: Literal["publish_status"] = "publish_status"
 
 
+class _ReleaseCommand(Command):
+    """Install a signed artifact: where to fetch it and what its bytes must be."""
+
+    name: str = Field(min_length=1, max_length=128, description="Model or configuration name.")
+    version: str = Field(min_length=1, max_length=64, description="Version to install.")
+    url: str = Field(
+        min_length=1, max_length=2048, description="Download URL on the server (device credentials)."
+    )
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file.")
+    size: int = Field(gt=0, description="File size in bytes (the download is capped at it).")
+    signature: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Base64 Ed25519 signature by the fleet's release key "
+        "(streetwatch.release_signing.signed_bytes of kind, name, version, size, sha256).",
+    )
+
+
+class UpdateModelCommand(_ReleaseCommand):
+    """Download, check, try and swap in a detector model; roll back if it misbehaves."""
+
+    type: Literal["update_model"] = "update_model"
+
+
+class UpdateConfigCommand(_ReleaseCommand):
+    """Download, check and apply a box configuration (YAML); roll back if the pipeline fails with it."""
+
+    type: Literal["update_config"] = "update_config"
+
+
+class CommandReply(_Message):
+    """Box -> server on ``.../commands/reply``: what became of a command."""
+
+    kind: ClassVar[str] = "command reply"
+
+    command_id: str = Field(min_length=1, max_length=64, description="The command this answers.")
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The box that answers.")
+    type: str = Field(pattern=COMMAND_TYPE_PATTERN, description="The command's type.")
+    state: Literal["accepted", "progress", "done", "failed"] = Field(
+        description="accepted: valid and started; progress: a step passed; done: finished; "
+        "failed: refused or rolled back (reason says why)."
+    )
+    step: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The step reached: download, verify, probe, swap, probation.",
+    )
+    progress: float | None = Field(default=None, ge=0, le=1, description="Share of the work done.")
+    reason: str | None = Field(default=None, max_length=1000, description="Why it failed, for a technician.")
+    at: UtcDatetime = Field(description="UTC time of the reply.")
+
+
 _C = TypeVar("_C", bound=Command)
 
 

@@ -7,6 +7,7 @@ Every topic lives under ``streetwatch/v1/<device_id>/``::
     streetwatch/v1/<device_id>/status             edge -> server  retained StatusMessage (last will: offline)
     streetwatch/v1/<device_id>/telemetry          edge -> server  TelemetryMessage JSON
     streetwatch/v1/<device_id>/commands           server -> edge  command JSON
+    streetwatch/v1/<device_id>/commands/reply     edge -> server  CommandReply JSON
     streetwatch/v1/<device_id>/acks               server -> edge  StoredAck JSON: what the server stored
 
 The device id is also the broker username, so the broker ACL (``deploy/mosquitto/acl``)
@@ -24,7 +25,7 @@ from streetwatch.events import DEVICE_ID_PATTERN
 
 ROOT = "streetwatch/v1"
 
-TopicKind = Literal["events", "evidence", "status", "telemetry", "commands", "acks"]
+TopicKind = Literal["events", "evidence", "status", "telemetry", "commands", "acks", "command_replies"]
 
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -67,6 +68,11 @@ def commands_topic(device_id: str) -> str:
     return f"{_device(device_id)}/commands"
 
 
+def command_replies_topic(device_id: str) -> str:
+    """Where a box answers its commands (accepted / progress / done / failed)."""
+    return f"{_device(device_id)}/commands/reply"
+
+
 def acks_topic(device_id: str) -> str:
     """Where the server tells a box which of its messages are stored (end-to-end delivery)."""
     return f"{_device(device_id)}/acks"
@@ -75,7 +81,11 @@ def acks_topic(device_id: str) -> str:
 def subscription(kind: TopicKind, device_id: str = "+") -> str:
     """A topic filter for one kind of message, for one device or (default) all devices."""
     base = f"{ROOT}/{device_id}" if device_id == "+" else _device(device_id)
-    return f"{base}/evidence/+" if kind == "evidence" else f"{base}/{kind}"
+    if kind == "evidence":
+        return f"{base}/evidence/+"
+    if kind == "command_replies":
+        return f"{base}/commands/reply"
+    return f"{base}/{kind}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ def parse_topic(topic: str) -> ParsedTopic:
         if len(rest) != 1 or not _SHA256.match(rest[0]):
             raise PayloadError(f"evidence topic {topic!r} must end in /evidence/<64 lowercase hex digits>")
         return ParsedTopic(device_id, "evidence", rest[0])
+    if kind == "commands" and rest == ["reply"]:
+        return ParsedTopic(device_id, "command_replies")
     simple = _SIMPLE_KINDS.get(kind)
     if simple is not None and not rest:
         return ParsedTopic(device_id, simple)
