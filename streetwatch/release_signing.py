@@ -11,7 +11,8 @@ carries no trust (the bytes are checked against the signed size and hash).
     >>> release = Release(kind="model", name="streetwatch-det", version="1.6.0", size=3, sha256="ab" * 32)
     >>> signature = sign(key, release)
     >>> verify(key.public_key(), release, signature)
-    >>> verify(key.public_key(), Release("model", "streetwatch-det", "1.6.1", 3, "ab" * 32), signature)  # doctest: +ELLIPSIS
+    >>> newer = Release("model", "streetwatch-det", "1.6.1", 3, "ab" * 32)
+    >>> verify(key.public_key(), newer, signature)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     streetwatch.errors.PayloadError: the release signature does not match model streetwatch-det 1.6.1 (...)
