@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -94,6 +95,10 @@ class Device(Base):
     # The newest telemetry report minus its coverage track: fps, outbox backlog, drops, temperatures.
     health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     health_at: Mapped[datetime | None]
+    # The fleet: the group rollouts target, and the configuration the box last said it applied.
+    fleet_group: Mapped[str | None] = mapped_column(String(64), index=True)
+    config_name: Mapped[str | None] = mapped_column(String(128))
+    config_version: Mapped[str | None] = mapped_column(String(64))
 
 
 class User(Base):
@@ -334,3 +339,75 @@ class TelemetryPoint(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     cell: Mapped[str] = mapped_column(String(12))
+
+
+class CommandReply(Base):
+    """A box's answer to a command (``.../commands/reply``), stored once per distinct payload."""
+
+    __tablename__ = "command_replies"
+    __table_args__ = (Index("ix_command_replies_device_at", "device_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # SHA-256 of the payload: a reply re-sent after a reconnect is stored once.
+    reply_key: Mapped[str] = mapped_column(String(64), unique=True)
+    command_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+
+class Rollout(Base):
+    """One staged update of a model or configuration to a set of boxes, in waves."""
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(200))
+    # The file served to the boxes, resolved when the rollout was staged.
+    source: Mapped[str] = mapped_column(Text)
+    selector: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    waves: Mapped[list[Any]] = mapped_column(JSON)
+    current_wave: Mapped[int] = mapped_column(Integer)
+    reply_timeout_s: Mapped[float] = mapped_column(Float)
+    precision_margin: Mapped[float] = mapped_column(Float)
+    halted_reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    targets: Mapped[list[RolloutTarget]] = relationship(
+        back_populates="rollout", order_by="RolloutTarget.id", cascade="all, delete-orphan"
+    )
+
+
+class RolloutTarget(Base):
+    """One box of a rollout: its wave, the command sent to it and what became of it."""
+
+    __tablename__ = "rollout_targets"
+    __table_args__ = (Index("ix_rollout_targets_rollout_wave", "rollout_id", "wave"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    command_id: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    previous_version: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    replied_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    rollout: Mapped[Rollout] = relationship(back_populates="targets")

@@ -22,6 +22,9 @@ TABLES = {
     "rejections",
     "telemetry_points",
     "ingest_workers",
+    "command_replies",
+    "rollouts",
+    "rollout_targets",
 }
 
 

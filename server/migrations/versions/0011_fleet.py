@@ -14,8 +14,6 @@ Create Date: 2026-12-06 05:30:00
 import sqlalchemy as sa
 from alembic import op
 
-from server.db.types import UtcDateTime
-
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
@@ -39,8 +37,8 @@ def upgrade() -> None:
         sa.Column("step", sa.String(64), nullable=True),
         sa.Column("progress", sa.Float(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("at", UtcDateTime(), nullable=False),
-        sa.Column("received_at", UtcDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_command_replies"),
         sa.UniqueConstraint("reply_key", name="uq_command_replies_reply_key"),
     )
@@ -64,8 +62,8 @@ def upgrade() -> None:
         sa.Column("precision_margin", sa.Float(), nullable=False),
         sa.Column("halted_reason", sa.Text(), nullable=True),
         sa.Column("created_by", sa.String(64), nullable=True),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("updated_at", UtcDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_rollouts"),
     )
     op.create_index("ix_rollouts_state", "rollouts", ["state"])
@@ -80,9 +78,9 @@ def upgrade() -> None:
         sa.Column("step", sa.String(64), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("previous_version", sa.String(64), nullable=True),
-        sa.Column("sent_at", UtcDateTime(), nullable=True),
-        sa.Column("replied_at", UtcDateTime(), nullable=True),
-        sa.Column("finished_at", UtcDateTime(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("replied_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_rollout_targets"),
         sa.ForeignKeyConstraint(
             ["rollout_id"], ["rollouts.id"], name="fk_rollout_targets_rollout_id_rollouts", ondelete="CASCADE"
