@@ -1,4 +1,4 @@
-"""``streetwatch server run|ingest|migrate``; ``streetwatch user ...`` lives in :mod:`server.user_cli`.
+"""``streetwatch server run|ingest|workers|migrate``; ``streetwatch user ...``: :mod:`server.user_cli`.
 
 Heavy imports (FastAPI, SQLAlchemy, uvicorn, paho) happen inside the handlers,
 so ``streetwatch --help`` works on an edge box without the server extra.
@@ -35,6 +35,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "worker its own, the same across restarts: e.g. streetwatch-ingest-1, -2.",
     )
     ingest.set_defaults(handler=_ingest)
+
+    workers = commands.add_parser(
+        "workers",
+        help="Ingest workers by their last heartbeat; exit status 1 while one is down (its share of "
+        "messages queues at the broker).",
+    )
+    workers.add_argument("--config", help=CONFIG_HELP)
+    workers.add_argument(
+        "--forget", metavar="CLIENT_ID", help="Remove a retired worker from the list (and from /metrics)."
+    )
+    workers.set_defaults(handler=_workers)
 
     migrate = commands.add_parser("migrate", help="Create or update the database schema (Alembic).")
     migrate.add_argument("--config", help=CONFIG_HELP)
@@ -117,6 +128,35 @@ def _ingest(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     worker.run()
     return 0
+
+
+def _workers(args: argparse.Namespace) -> int:
+    from server.db.session import make_engine, session_factory
+    from server.ingest.heartbeat import forget, workers
+    from streetwatch.errors import ConfigError
+    from streetwatch.events import utcnow
+
+    settings = settings_from_args(args)
+    ensure_migrated(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        sessions = session_factory(engine)
+        if args.forget:
+            with sessions.begin() as session:
+                if not forget(session, args.forget):
+                    raise ConfigError(f"no ingest worker {args.forget!r} has ever reported")
+            print(f"forgot ingest worker {args.forget!r}")
+            return 0
+        with sessions() as session:
+            known = workers(session, utcnow())
+    finally:
+        engine.dispose()
+    if not known:
+        print("no ingest worker has reported yet (start one: streetwatch server ingest)")
+        return 1
+    for state in known:
+        print(state.describe())
+    return 1 if any(state.down for state in known) else 0
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -10,8 +10,10 @@ rows into ``streetwatch_ingest_worker_last_seen_seconds`` and
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +23,62 @@ log = logging.getLogger(__name__)
 
 #: Seconds between heartbeats; the documented alert fires after several are missed.
 HEARTBEAT_S = 10.0
+#: A worker not heard from for this long is down (the threshold of the documented alert).
+DOWN_AFTER_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    """What the last heartbeat of one worker said, seen at ``now``."""
+
+    client_id: str
+    started_at: datetime
+    last_seen_at: datetime
+    connected: bool
+    seconds_since: float
+
+    @property
+    def down(self) -> bool:
+        return not self.connected or self.seconds_since > DOWN_AFTER_S
+
+    def describe(self) -> str:
+        ago = _duration(self.seconds_since)
+        if not self.down:
+            return f"{self.client_id}: up, connected, last seen {ago} ago"
+        why = "not connected to the broker" if self.seconds_since <= DOWN_AFTER_S else "silent"
+        return (
+            f"{self.client_id}: DOWN ({why}), last seen {ago} ago: its share of messages queues in its "
+            "broker session until it is started again with this client id"
+        )
+
+
+def workers(session: Session, now: datetime) -> list[WorkerState]:
+    """Every worker that ever heartbeat, by client id."""
+    rows = session.scalars(select(IngestWorkerRow).order_by(IngestWorkerRow.client_id))
+    return [
+        WorkerState(
+            r.client_id,
+            r.started_at,
+            r.last_seen_at,
+            r.connected,
+            max(0.0, (now - r.last_seen_at).total_seconds()),
+        )
+        for r in rows
+    ]
+
+
+def forget(session: Session, client_id: str) -> bool:
+    """Drop a retired worker's row (its gauges disappear); False if there was none."""
+    result = session.execute(delete(IngestWorkerRow).where(IngestWorkerRow.client_id == client_id))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def beat(
