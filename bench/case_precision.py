@@ -195,6 +195,10 @@ def street_truck_check(results: Sequence[PhotoResult]) -> dict[str, object]:
     return {"trucks": checked, "reported": found}
 
 
+def _set_of(result: PhotoResult) -> str:
+    return result.photo.split("/", 1)[0]
+
+
 def summary(
     config_path: Path, frames: int, results: Sequence[PhotoResult], elapsed_s: float
 ) -> dict[str, object]:
@@ -205,6 +209,11 @@ def summary(
         "photos": len(results),
         "seconds": round(elapsed_s, 1),
         "types": {vt.value: s.as_dict() for vt, s in scores.items()},
+        # Per validation set: trucks in traffic views (vehicles) and at street level (garbage) apart.
+        "by_set": {
+            name: {vt.value: s.as_dict() for vt, s in score(r for r in results if _set_of(r) == name).items()}
+            for name in sorted({_set_of(r) for r in results})
+        },
         "street_trucks": street_truck_check(results),
         "wrong_on": {vt.value: s.wrong_on for vt, s in scores.items()},
         "missed_on": {vt.value: s.missed_on for vt, s in scores.items()},

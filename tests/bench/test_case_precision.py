@@ -101,6 +101,11 @@ def test_the_demo_box_on_a_few_real_photos(capsys: pytest.CaptureFixture[str]) -
     assert types["garbage_overflow"]["labelled"] > 0 and types["garbage_overflow"]["found"] > 0
     assert types["unsealed_truck"]["labelled"] > 0 and types["unsealed_truck"]["found"] > 0
     assert types["street_vending"]["reports"] == 0
+    by_set = result["by_set"]
+    assert sorted(by_set) == ["garbage", "vehicles"]
+    for vtype, counts in types.items():
+        assert counts["reports"] == sum(by_set[s][vtype]["reports"] for s in by_set)
+    assert by_set["garbage"]["unsealed_truck"]["labelled"] == 0  # no street truck among the first 3
 
 
 def test_without_the_shared_photos_it_says_so_and_measures_nothing(
