@@ -36,7 +36,7 @@ from pathlib import Path
 
 from edge.config import MqttSinkConfig
 from edge.interfaces import Evidence
-from edge.mqtt.commands import CommandDispatcher
+from edge.mqtt.commands import CommandDispatcher, ReplyState
 from edge.mqtt.connection import BrokerSettings, MqttConnection
 from edge.mqtt.publisher import OutboxPublisher
 from edge.mqtt.telemetry import TelemetryRecorder
@@ -46,6 +46,7 @@ from streetwatch import __version__
 from streetwatch.errors import PayloadError, StorageError
 from streetwatch.events import ModelRef, ViolationEvent
 from streetwatch.messages import (
+    CommandReply,
     OutboxDepth,
     PublishStatusCommand,
     SendTelemetryCommand,
@@ -54,6 +55,7 @@ from streetwatch.messages import (
 )
 from streetwatch.topics import (
     acks_topic,
+    command_replies_topic,
     commands_topic,
     events_topic,
     evidence_topic,
@@ -107,7 +109,7 @@ class MqttSink:
         self.left_in_outbox: Depth | None = None
         self._ever_connected = False
         self.telemetry = TelemetryRecorder()
-        self.commands = CommandDispatcher()
+        self.commands = CommandDispatcher(reply=self.reply)
         self.commands.register(SendTelemetryCommand, lambda _cmd: self.send_telemetry_now())
         self.commands.register(PublishStatusCommand, lambda _cmd: self._publish_status())
 
@@ -201,6 +203,40 @@ class MqttSink:
 
     def send_telemetry_now(self) -> None:
         self._report_now.set()
+
+    def reply(
+        self,
+        command_id: str,
+        type: str,
+        state: ReplyState,
+        *,
+        step: str | None = None,
+        progress: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Answer a command on ``.../commands/reply`` (QoS 1; paho keeps it through a short outage)."""
+        message = CommandReply(
+            command_id=command_id,
+            device_id=self.device_id,
+            type=type,
+            state=state,
+            step=step,
+            progress=progress,
+            reason=reason,
+            at=datetime.now(timezone.utc),
+        )
+        log.info(
+            "command %r (%s): %s%s%s",
+            command_id,
+            type,
+            state,
+            f" [{step}]" if step else "",
+            f": {reason}" if reason else "",
+        )
+        if self._closed and self._stopping.is_set():
+            return
+        if self._connection.publish(command_replies_topic(self.device_id), message.to_json()) is None:
+            log.warning("reply %s to command %r could not be handed to the MQTT client", state, command_id)
 
     def wait_until_delivered(self, timeout: float) -> bool:
         """True once the server acknowledged every message as stored, so the outbox is empty
