@@ -15,6 +15,8 @@ import pytest
 from edge.mqtt import MqttSink
 from edge.mqtt.publisher import OutboxPublisher
 from edge.outbox import Outbox, OutboxLimits
+from streetwatch.messages import StoredAck
+from streetwatch.topics import acks_topic
 from tests.edge.mqtt.support import Collector, event_id, make_event, make_evidence, sink_config
 from tests.support.mosquitto import MosquittoBroker
 
@@ -174,3 +176,26 @@ def test_resend_waits_grow_and_are_capped() -> None:
     publisher._stored_ack_timeout_max_s = 900.0
     waits = [publisher._wait_for_server(attempts) for attempts in range(8)]
     assert waits == [60.0, 120.0, 240.0, 480.0, 900.0, 900.0, 900.0, 900.0]
+
+
+def test_an_acknowledgement_that_does_not_parse_is_logged_and_ignored(
+    broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = Collector(broker.port, acking=False)
+    assert server.subscribed.wait(5)
+    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    try:
+        sink.emit(make_event(DEVICE, 0), None)
+        assert server.wait_for(lambda c: len(c.events) == 1, 10)
+        topic = acks_topic(DEVICE)
+        bad_acks = (b"{not json", b'{"events": ["not-a-uuid"]}', b'{"events": [], "extra": 1}', b"[" * 5000)
+        for bad in bad_acks:
+            server.client.publish(topic, bad, qos=1)
+        time.sleep(1.0)
+        assert sink.outbox.depth().events == 1, "nothing may be deleted on a malformed acknowledgement"
+        server.client.publish(topic, StoredAck(events=[event_id(DEVICE, 0)]).to_json(), qos=1)
+        assert sink.wait_until_delivered(10)
+    finally:
+        sink.close()
+        server.close()
+    assert "does not parse" in caplog.text
