@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from server.api.query import MAX_DB_INT
 from server.api.schemas.events import AttributesPublic, EventPublic
 from server.api.schemas.reviews import ReviewIn, ReviewPublic
 from server.cases.review import RejectReason
@@ -148,4 +149,6 @@ class CaseActionCreate(BaseModel):
     review: ReviewIn | None = Field(
         default=None, description="confirm / reject / annotate (required): boxes and attributes."
     )
-    into_case_id: int | None = Field(default=None, ge=1, description="merge: the case this one merges into.")
+    into_case_id: int | None = Field(
+        default=None, ge=1, le=MAX_DB_INT, description="merge: the case this one merges into."
+    )

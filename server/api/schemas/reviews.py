@@ -7,8 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from server.api.query import MAX_DB_INT
 from server.db.models import CaseState
 
 #: ``[x1, y1, x2, y2]`` in pixels of the reviewed event's frame; checked against the frame on the server.
@@ -45,7 +46,7 @@ class ReviewIn(_Strict):
     added_boxes: list[AddedBoxIn] | None = Field(
         default=None, description="Objects the detector missed in the same frame; [] removes them all."
     )
-    attributes: dict[str, AttributeIn | None] | None = Field(
+    attributes: dict[Annotated[str, StringConstraints(max_length=64)], AttributeIn | None] | None = Field(
         default=None, description="name -> value (and box); null as a value removes the attribute."
     )
 
@@ -122,7 +123,7 @@ class CaseFilterIn(_Strict):
 class BulkActionCreate(_Strict):
     action: str = Field(description="confirm, reject, dispatch, resolve, close, reopen, relabel or note.")
     filter: CaseFilterIn | None = Field(default=None, description="Select by the GET /cases filters.")
-    case_ids: list[Annotated[int, Field(ge=1)]] | None = Field(
+    case_ids: list[Annotated[int, Field(ge=1, le=MAX_DB_INT)]] | None = Field(
         default=None, max_length=1000, description="Or select these cases."
     )
     expected_state: CaseState | None = Field(

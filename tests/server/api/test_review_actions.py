@@ -313,6 +313,7 @@ def test_merges_that_make_no_sense_are_refused(api: Api) -> None:
     into_closed = _act(api, one, action="merge", into_case_id=closed)
     assert into_closed.status_code == 409 and into_closed.json()["state"] == "closed"
     assert _act(api, one, action="merge", into_case_id=999999).status_code == 404
+    assert _act(api, one, action="merge", into_case_id=2**40).status_code == 422  # no such id can exist
     assert _act(api, one, action="merge").status_code == 422  # no target
     assert api.get(f"/api/v1/cases/{one}").json()["state"] == "new"
 
