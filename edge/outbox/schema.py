@@ -119,6 +119,7 @@ def connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA secure_delete=OFF")  # per connection: see the module docstring
     return conn
 
 
@@ -145,7 +146,6 @@ def open_database(path: Path) -> sqlite3.Connection:
         log.error("outbox %s is corrupt (%s); moved it to %s and starting an empty outbox", path, exc, aside)
         conn = connect(path, synchronous="FULL")
     try:
-        conn.execute("PRAGMA secure_delete=OFF")
         conn.executescript(SCHEMA)
         _upgrade(conn)
     except sqlite3.Error as exc:
