@@ -283,6 +283,46 @@ class ApiSettings(_Section):
     login_window_s: float = Field(default=300, gt=0, description="The sign-in throttling window in seconds.")
 
 
+class FleetSettings(_Section):
+    """Over-the-air updates: where signed releases are, how boxes fetch them, when a rollout halts."""
+
+    model_registry: str = Field(
+        default="models/registry.json",
+        description="The model registry; its folder's signatures.json says which versions are signed "
+        "(streetwatch model sign).",
+    )
+    config_store: str = Field(
+        default="var/fleet", description="Release folder of signed box configurations (fleet sign-config)."
+    )
+    public_key: str | None = Field(
+        default=None,
+        description="The fleet's release public key: when set, a rollout is refused unless the signature "
+        "verifies (the boxes check it anyway).",
+    )
+    download_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="How boxes reach this server's API; download URLs in commands start with it.",
+    )
+    reply_timeout_s: float = Field(
+        default=900,
+        gt=0,
+        description="A box that sends no reply for this long after its command (or its last reply) "
+        "halts the rollout.",
+    )
+    precision_margin: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Halt when the new model's live share confirmed falls this far below the old one's.",
+    )
+    min_reviews: int = Field(
+        default=20, ge=1, description="Reviewed cases of each version before precision is compared."
+    )
+    advance_every_s: float = Field(
+        default=5, gt=0, description="How often an ingest worker moves rollouts on (sends waves, checks)."
+    )
+
+
 class ServerSettings(_Section):
     """Everything the central server needs to run."""
 
@@ -306,6 +346,9 @@ class ServerSettings(_Section):
     )
     console: ConsoleSettings = Field(
         default_factory=ConsoleSettings, description="The dispatcher console: sign-in, live updates, map."
+    )
+    fleet: FleetSettings = Field(
+        default_factory=FleetSettings, description="Over-the-air model and configuration rollouts."
     )
     matching: dict[ViolationType, MatchingRule] = Field(
         default_factory=_default_rules,
