@@ -391,9 +391,18 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         open_case(admin, ids["truck"])
         page.select_option("#attr-load", "covered")
         page.wait_for_selector("#case-message >> text=load: covered")
+        # ...and the part it is about (the cargo bed), drawn on the clean frame.
+        page.click("#attr-load-box")
+        page.wait_for_selector("#frame.editing")
+        bed = (300.0, 160.0, 360.0, 250.0)
+        drag(admin, to_screen(admin, *bed[:2], (640, 640)), to_screen(admin, *bed[2:], (640, 640)))
+        admin.press("Enter")
+        page.wait_for_selector("#case-message >> text=load box saved.")
         with stack.sessions() as session:
             review = session.get(CaseReview, ids["truck"])
             assert review is not None and review.attributes["load"]["value"] == "covered"
+            assert review.attributes["load"]["box"] == pytest.approx(list(bed), abs=3)
+            assert len(review.added_boxes) == 1  # the truck drawn before is still there
 
         # Change the class (l), then a note (n, Ctrl+Enter).
         open_case(admin, ids["bin-2"])

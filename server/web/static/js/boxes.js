@@ -55,9 +55,9 @@ function clamp(box, w, h) {
  * Edit ``state`` on ``layer``. ``pickClass()`` resolves to a class name (or null) for a newly
  * drawn box. Resolves with the edited state on save, null on cancel.
  */
-export function editBoxes(layer, state, { width, height, detectorClass, pickClass, onChange = () => {} }) {
+export function editBoxes(layer, state, { width, height, detectorClass, pickClass, partName = null, onChange = () => {} }) {
   const edit = cloneReview(state);
-  let selected = "main";
+  let selected = partName ? `part-${partName}` : "main";
   let drag = null;
   const boxOf = (key) => {
     if (key === "main") return edit.box || edit.detectorBox;
@@ -103,7 +103,9 @@ export function editBoxes(layer, state, { width, height, detectorClass, pickClas
       drag = { mode: "resize", corner, key: selected, start: p, box: [...boxOf(selected)] };
       return;
     }
-    const key = hit(p);
+    // Drawing a part (it lies inside the object's box): only the part itself can be grabbed.
+    const under = hit(p);
+    const key = partName ? (under === `part-${partName}` ? under : null) : under;
     if (key) {
       selected = key;
       drag = { mode: "move", key, start: p, box: [...boxOf(key)] };
@@ -153,7 +155,11 @@ export function editBoxes(layer, state, { width, height, detectorClass, pickClas
       drag = null;
       if (done.mode === "draw") {
         const box = done.current;
-        if (box && box[2] - box[0] >= MIN_PX && box[3] - box[1] >= MIN_PX) {
+        if (partName && box && box[2] - box[0] >= MIN_PX && box[3] - box[1] >= MIN_PX) {
+          // Drawing the attribute's part (e.g. the cargo bed): it replaces the part's box.
+          edit.parts[partName] = box;
+          selected = `part-${partName}`;
+        } else if (box && box[2] - box[0] >= MIN_PX && box[3] - box[1] >= MIN_PX) {
           const name = await pickClass();
           if (name) {
             edit.added.push({ class_name: name, box });

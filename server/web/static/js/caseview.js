@@ -238,7 +238,12 @@ export class CaseView {
         const keep = current[def.name] && current[def.name].box;
         this.act({ action: "annotate", review: { attributes: { [def.name]: value ? { value, box: keep || null } : null } } }, { advance: false, done: `${def.name}: ${value || "cleared"}` });
       });
-      box.append(el("label", { title: def.description }, `${def.name}:`, select, el("span", { class: "muted" }, def.box === "part" ? `(box: ${def.box_hint})` : "")));
+      const part = def.box === "part";
+      const hasBox = !!(current[def.name] && current[def.name].box);
+      const draw = part
+        ? el("button", { type: "button", id: `attr-${def.name}-box`, disabled: !this.allowed("annotate") || !current[def.name], title: `Draw ${def.box_hint} on the clean frame`, onclick: () => this.editBoxes(def.name) }, hasBox ? "redraw box" : "draw box")
+        : null;
+      box.append(el("label", { title: def.description }, `${def.name}:`, select, draw), part ? el("span", { class: "muted" }, `box: ${def.box_hint}${hasBox ? " (drawn)" : ""}`) : null);
     }
     return el("div", { class: "card" }, el("h3", {}, "Attributes"), box);
   }
@@ -467,8 +472,17 @@ export class CaseView {
     if (ok) return this.act({ action: "merge", into_case_id: target }, { advance: true });
   }
 
-  /** Box editing on the clean frame; Enter saves (annotate), Escape cancels. */
-  async editBoxes() {
+  partHint(name) {
+    const defs = (this.ctx.options.attributes || {})[this.detail.violation_type] || [];
+    const def = defs.find((d) => d.name === name);
+    return def && def.box_hint ? def.box_hint : "the part";
+  }
+
+  /**
+   * Box editing on the clean frame; Enter saves (annotate), Escape cancels. With ``partName``
+   * (an attribute whose class boxes a part, e.g. the truck's cargo bed) a drawn box is that part.
+   */
+  async editBoxes(partName = null) {
     if (this.editing || !this.may("annotate")) return;
     const detail = this.detail;
     let event = detail.events.find((e) => e.event_id === this.shownEvent);
@@ -484,13 +498,19 @@ export class CaseView {
     const frame = document.getElementById("frame");
     frame.classList.add("editing");
     this.editing = true;
-    this.message("ok", "Editing boxes: drag a box or its corners; drag on the frame to add a missed object. Tab: next box, arrows: move, Shift+arrows: resize, Delete: remove, Enter: save, Escape: cancel.");
+    this.message(
+      "ok",
+      partName
+        ? `Draw the ${partName} box: drag over ${this.partHint(partName)}; Enter saves, Escape cancels.`
+        : "Editing boxes: drag a box or its corners; drag on the frame to add a missed object. Tab: next box, arrows: move, Shift+arrows: resize, Delete: remove, Enter: save, Escape: cancel.",
+    );
     const before = this.reviewState(detail, event);
     const result = await editBoxes(layer, before, {
       width: event.frame_width,
       height: event.frame_height,
       detectorClass: event.detector_class,
       pickClass: () => this.pickClass("Class of the added box"),
+      partName,
     });
     this.editing = false;
     frame.classList.remove("editing");
@@ -499,6 +519,12 @@ export class CaseView {
       return;
     }
     const review = { event_id: event.event_id, box: result.box, added_boxes: result.added };
+    if (partName) {
+      const value = detail.review && detail.review.attributes && detail.review.attributes[partName];
+      review.attributes = { [partName]: { value: value ? value.value : null, box: result.parts[partName] || null } };
+      await this.act({ action: "annotate", review }, { done: `${partName} box saved.` });
+      return;
+    }
     await this.act({ action: "annotate", review }, { done: `Boxes saved (${result.added.length} added).` });
   }
 }
