@@ -197,7 +197,9 @@ export function editBoxes(layer, state, { width, height, detectorClass, pickClas
         event.preventDefault();
         event.stopPropagation();
         const [dx, dy] = arrows[event.key];
-        const box = [...boxOf(selected)];
+        const current = boxOf(selected);
+        if (!current) return; // nothing drawn yet to move
+        const box = [...current];
         if (event.shiftKey) {
           box[2] += dx;
           box[3] += dy;
