@@ -43,7 +43,10 @@ def upgrade() -> None:
             ["case_id"], ["cases.id"], name=op.f("fk_case_reviews_case_id_cases"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["event_id"], ["events.event_id"], name=op.f("fk_case_reviews_event_id_events"), ondelete="SET NULL"
+            ["event_id"],
+            ["events.event_id"],
+            name=op.f("fk_case_reviews_event_id_events"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("case_id", name=op.f("pk_case_reviews")),
     )
