@@ -371,6 +371,12 @@ def test_every_committed_event_and_image_is_stored_once_through_crashes_outages_
         assert seen['streetwatch_ingest_worker_connected{client_id="ingest-2"}'] == 0
         assert seen['streetwatch_ingest_worker_last_seen_seconds{client_id="ingest-2"}'] >= 15
         assert seen['streetwatch_ingest_worker_last_seen_seconds{client_id="ingest-1"}'] < 30
+        listed = subprocess.run(
+            [sys.executable, "-m", "streetwatch.cli", "server", "workers", "--config",
+             str(configs["ingest-1"])],
+            cwd=REPO, capture_output=True, text=True,
+        )  # fmt: skip
+        assert listed.returncode == 1 and "ingest-2: DOWN" in listed.stdout, listed.stdout + listed.stderr
         at(46)
         assert procs.alive("box"), procs.tail("box")
         procs.signal("box", signal.SIGKILL)
