@@ -112,3 +112,35 @@ def test_a_batch_reads_the_union_of_its_events_scopes(sessions: sessionmaker[Ses
     assert {f"track:{e.device_id}:{e.track_id}" for e in events if e.track_id in tracks} == {
         n for n in locked if n.startswith("track:")
     }
+
+
+def test_telemetry_locks_cover_exactly_the_cells_whose_cases_coverage_reads(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A patrol's track may mark other devices' cases possibly resolved: those cells are locked."""
+    from streetwatch.messages import TelemetryMessage
+    from tests.server.factories import offset
+
+    points = [offset(north_m=40 * i, east_m=15 * i) for i in range(4)]
+    telemetry = TelemetryMessage.model_validate(
+        {
+            "device_id": "van-07",
+            "at": T0,
+            "period_s": 30,
+            "uptime_s": 600,
+            "frames": 300,
+            "fps": 10,
+            "coverage": [{"lat": lat, "lon": lon, "at": T0} for lat, lon in points],
+            "outbox": {"events": 0, "evidence": 0, "bytes": 0},
+        }
+    )
+    static = [t.value for t, rule in SETTINGS.matching.items() if not rule.moving]
+    with sessions.begin() as session:
+        batch = IngestBatch(session, SETTINGS, T0)
+        locked = batch.lock_names(telemetry=[telemetry])
+        with sql_parameters(session) as parameters:
+            batch.add_telemetry(telemetry)
+        batch.finish()
+    cells = {v for v in parameters if isinstance(v, str) and len(v) == CELL_PRECISION and set(v) <= _GEOHASH}
+    assert cells, "coverage read no cells"
+    assert {f"cell:{t}:{c}" for c in cells for t in static} == locked
