@@ -298,7 +298,8 @@ def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
                 assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, selector
                 assert box["y"] < height, selector
             viewer.press("?")
-            page.wait_for_selector("#help")
+            help_text = page.inner_text("#help")
+            assert "confirm" in help_text and "1 not a violation" in help_text and "[object" not in help_text
             viewer.press("Escape")
             page.wait_for_selector("#help", state="detached")
             assert viewer.foreign_requests() == []
