@@ -39,7 +39,14 @@ from typing import Any
 
 from streetwatch.errors import ConfigError
 from streetwatch.events import DEVICE_ID_PATTERN
-from streetwatch.topics import ROOT, TopicKind, acks_topic, commands_topic, subscription
+from streetwatch.topics import (
+    ROOT,
+    TopicKind,
+    acks_topic,
+    command_replies_topic,
+    commands_topic,
+    subscription,
+)
 
 #: The default shared-subscription group of the ingest workers (``server.settings.MqttSettings``).
 DEFAULT_SHARE_GROUP = "streetwatch-ingest"
@@ -51,7 +58,7 @@ ADMIN_ROLE = "dynsec-admin"
 PBKDF2_ITERATIONS = 101
 
 _NAME = re.compile(DEVICE_ID_PATTERN)
-_INGEST_READS: tuple[TopicKind, ...] = ("events", "evidence", "status", "telemetry")
+_INGEST_READS: tuple[TopicKind, ...] = ("events", "evidence", "status", "telemetry", "command_replies")
 #: The kinds a box must never leave retained (only its status is retained).
 _CLEARABLE: tuple[TopicKind, ...] = ("events", "evidence", "telemetry")
 
@@ -65,9 +72,16 @@ def _acl(kind: str, topic: str) -> dict[str, Any]:
 
 
 def device_acls(device_id: str) -> list[dict[str, Any]]:
-    """A box publishes only under its own subtree and reads only its own commands and acks."""
+    """A box publishes only under its own subtree (its replies to commands included) and reads only
+    its own commands and acks."""
     own = f"{ROOT}/{device_id}"
-    sends = [f"{own}/events", f"{own}/evidence/+", f"{own}/status", f"{own}/telemetry"]
+    sends = [
+        f"{own}/events",
+        f"{own}/evidence/+",
+        f"{own}/status",
+        f"{own}/telemetry",
+        command_replies_topic(device_id),
+    ]
     reads = [commands_topic(device_id), acks_topic(device_id)]
     return (
         [_acl("publishClientSend", topic) for topic in sends]

@@ -19,7 +19,7 @@ password_args=()
 [[ -n "${MQTT_DEVICE_PASSWORD:-}" ]] && password_args=(-p "$MQTT_DEVICE_PASSWORD")
 
 ctrl "$@" dynsec createRole "$role"
-for topic in "$root/events" "$root/evidence/+" "$root/status" "$root/telemetry"; do
+for topic in "$root/events" "$root/evidence/+" "$root/status" "$root/telemetry" "$root/commands/reply"; do
   ctrl "$@" dynsec addRoleACL "$role" publishClientSend "$topic" allow
 done
 for topic in "$root/commands" "$root/acks"; do

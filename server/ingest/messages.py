@@ -27,7 +27,7 @@ from server.evidence_store import (
 from server.settings import IngestLimits
 from streetwatch.errors import PayloadError, StorageError
 from streetwatch.events import ViolationEvent, utcnow
-from streetwatch.messages import StatusMessage, TelemetryMessage
+from streetwatch.messages import CommandReply, StatusMessage, TelemetryMessage
 from streetwatch.topics import parse_topic
 
 
@@ -57,10 +57,10 @@ class EvidenceReceived:
     stored: StoredEvidence
 
 
-Decoded = ViolationEvent | EvidenceReceived | StatusMessage | TelemetryMessage | Rejected
+Decoded = ViolationEvent | EvidenceReceived | StatusMessage | TelemetryMessage | CommandReply | Rejected
 
 
-JsonMessage = ViolationEvent | StatusMessage | TelemetryMessage
+JsonMessage = ViolationEvent | StatusMessage | TelemetryMessage | CommandReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,8 @@ _JSON_KINDS: dict[str, _JsonKind] = {
     "events": _JsonKind("event", lambda lim: lim.max_event_bytes, ViolationEvent.from_json),
     "status": _JsonKind("status", lambda lim: lim.max_status_bytes, StatusMessage.from_json),
     "telemetry": _JsonKind("telemetry", lambda lim: lim.max_telemetry_bytes, TelemetryMessage.from_json),
+    # A reply is small (a reason of at most 1000 characters): the status limit fits it.
+    "command_replies": _JsonKind("command reply", lambda lim: lim.max_status_bytes, CommandReply.from_json),
 }
 
 

@@ -34,6 +34,7 @@ from enum import Enum
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.fleet.replies import record_reply
 from server.ingest import locks
 from server.ingest.acks import AckKey
 from server.ingest.messages import Decoded, EvidenceReceived, Rejected, RejectReason
@@ -41,7 +42,7 @@ from server.ingest.process import IngestBatch
 from server.matching.matcher import MatchAction
 from server.settings import ServerSettings
 from streetwatch.events import ViolationEvent
-from streetwatch.messages import StatusMessage, TelemetryMessage
+from streetwatch.messages import CommandReply, StatusMessage, TelemetryMessage
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,8 @@ class BatchStorer:
                     ingest.add_status(item)
                 elif isinstance(item, TelemetryMessage):
                     ingest.add_telemetry(item)
+                elif isinstance(item, CommandReply):
+                    record_reply(session, item, self._clock())
                 else:
                     ingest.reject(item.reason.value, message.topic, item.detail)
                     rejected[item.reason.value] += 1

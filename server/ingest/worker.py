@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.session import make_engine, session_factory
 from server.evidence_store import EvidenceStore
+from server.fleet.rollouts import advance
 from server.ingest.acks import ack_key, stored_acks
 from server.ingest.decoding import DecodeLanes, RawMessage
 from server.ingest.heartbeat import HEARTBEAT_S, beat
@@ -54,7 +55,7 @@ from server.ingest.process import prune_telemetry
 from server.ingest.storer import MAX_DEFERRALS, BatchStorer, Received, StoreOutcome, WorkerStats
 from server.settings import ServerSettings
 from streetwatch.events import utcnow
-from streetwatch.topics import subscription
+from streetwatch.topics import commands_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class IngestWorker:
         )
         self._client.loop_start()
         log.info("ingest worker %s: connecting to %s:%d", self.client_id, mq.host, mq.port)
-        last_prune = last_beat = 0.0
+        last_prune = last_beat = last_fleet = 0.0
         started_at = self._clock()
         try:
             while not self._stopping.is_set():
@@ -130,6 +131,9 @@ class IngestWorker:
                     if time.monotonic() - last_prune > PRUNE_EVERY_S:
                         last_prune = time.monotonic()
                         self._prune(sessions)
+                    if time.monotonic() - last_fleet > self.settings.fleet.advance_every_s:
+                        last_fleet = time.monotonic()
+                        self._advance_rollouts(sessions)
                 except Exception:
                     # A bug must not end ingest. The broker re-sends unacked messages only after a
                     # reconnect, so the batch is kept and tried again (a repeat is a duplicate).
@@ -196,7 +200,7 @@ class IngestWorker:
         group = self.settings.mqtt.share_group
         topics = [
             (f"$share/{group}/{subscription(kind)}", SubscribeOptions(qos=1))
-            for kind in ("events", "evidence", "status", "telemetry")
+            for kind in ("events", "evidence", "status", "telemetry", "command_replies")
         ]
         client.subscribe(topics)
         log.info(
@@ -335,6 +339,26 @@ class IngestWorker:
                 urgent = [m for m in later if m.deferrals >= MAX_DEFERRALS]
                 if urgent:
                     work.append((urgent, True))
+
+    def _advance_rollouts(self, sessions: sessionmaker[Session]) -> None:
+        """Send the next wave of each running rollout, or halt it (:mod:`server.fleet.rollouts`)."""
+        if not self._connected.is_set():
+            return  # a command must not be marked sent while it cannot leave
+        try:
+            with sessions.begin() as session:
+                outgoing = advance(session, self.settings, self._clock())
+        except DBAPIError as exc:
+            log.warning("ingest worker %s: rollouts not advanced: %s", self.client_id, exc.orig or exc)
+            return
+        except Exception:
+            # Caught here, not by the loop: the batch just stored must not be carried again.
+            log.exception("ingest worker %s: rollouts not advanced", self.client_id)
+            return
+        for device_id, payload in outgoing:
+            # After the commit: a crash before this line leaves the box silent, and the reply
+            # timeout halts the rollout (``streetwatch fleet resume`` sends again).
+            self._client.publish(commands_topic(device_id), payload, qos=1)
+            log.info("ingest worker %s: sent a command to %s", self.client_id, device_id)
 
     def _prune(self, sessions: sessionmaker[Session]) -> None:
         try:

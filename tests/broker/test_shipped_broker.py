@@ -23,7 +23,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from server.settings import MqttSettings
 from streetwatch.broker_security import device_acls, device_role_name
 from streetwatch.paths import deploy_dir
-from streetwatch.topics import acks_topic, commands_topic, events_topic, evidence_topic, subscription
+from streetwatch.topics import (
+    acks_topic,
+    command_replies_topic,
+    commands_topic,
+    events_topic,
+    evidence_topic,
+    subscription,
+)
 from tests.broker.clients import BrokerClient
 from tests.support.shipped_broker import ShippedBroker, shipped_setting, start_shipped_broker
 
@@ -32,7 +39,10 @@ pytestmark = pytest.mark.broker
 DEVICES = {"van-1": "pw-1", "van-2": "pw-2"}
 INGEST = {"ingest-1": "pw-i1", "ingest-2": "pw-i2"}
 GROUP = MqttSettings().share_group
-WORKER_FILTERS = [f"$share/{GROUP}/{subscription(k)}" for k in ("events", "evidence", "status", "telemetry")]
+WORKER_FILTERS = [
+    f"$share/{GROUP}/{subscription(k)}"
+    for k in ("events", "evidence", "status", "telemetry", "command_replies")
+]
 GRANTED = "Granted QoS 1"
 #: PUBACK reasons that mean "the broker took it" (0x10: nobody subscribed right now).
 ACCEPTED = ("Success", "No matching subscribers")
@@ -56,7 +66,7 @@ def connect(
 
 def worker(broker: ShippedBroker, username: str = "ingest-1") -> BrokerClient:
     client = connect(broker, username)
-    assert client.subscribe(WORKER_FILTERS) == [GRANTED] * 4
+    assert client.subscribe(WORKER_FILTERS) == [GRANTED] * len(WORKER_FILTERS)
     return client
 
 
@@ -147,7 +157,13 @@ def test_ingest_writes_commands_and_acks_a_box_writes_only_its_own_topics(broker
     try:
         assert box.publish(events_topic("van-1"), b"{}") in ACCEPTED
         assert box.publish(evidence_topic("van-1", "0" * 64), b"\xff\xd8") in ACCEPTED
-        for topic in (events_topic("van-2"), commands_topic("van-1"), acks_topic("van-2")):
+        assert box.publish(command_replies_topic("van-1"), b"{}") in ACCEPTED
+        for topic in (
+            events_topic("van-2"),
+            commands_topic("van-1"),
+            acks_topic("van-2"),
+            command_replies_topic("van-2"),
+        ):
             assert box.publish(topic, b"{}") not in ACCEPTED, topic
     finally:
         box.close()
@@ -157,6 +173,23 @@ def test_ingest_writes_commands_and_acks_a_box_writes_only_its_own_topics(broker
         assert server.publish(acks_topic("van-2"), b"{}") in ACCEPTED
     finally:
         server.close()
+
+
+def test_a_box_replies_to_its_commands_and_only_the_ingest_reads_the_replies(broker: ShippedBroker) -> None:
+    ingest = worker(broker)
+    other = connect(broker, "van-2", clean=True)
+    box = connect(broker, "van-1", clean=True)
+    try:
+        assert other.subscribe([command_replies_topic("van-1"), "streetwatch/v1/+/commands/reply"]) == [
+            "Not authorized",
+            "Not authorized",
+        ]
+        assert box.publish(command_replies_topic("van-1"), b'{"state": "done"}') in ACCEPTED
+        assert ingest.wait_for(lambda got: any(m.topic == command_replies_topic("van-1") for m in got))
+        assert other.received() == []
+    finally:
+        for client in (box, other, ingest):
+            client.close()
 
 
 def drained_bytes(client: BrokerClient, quiet_s: float = 0.6, timeout: float = 15.0) -> int:
@@ -212,7 +245,8 @@ def test_retained_messages_reach_the_ingest_only_for_status(broker: ShippedBroke
     ingest = connect(broker, "ingest-1", clean=True)
     try:
         no_retained = SubscribeOptions(qos=1, retainHandling=2, retainAsPublished=True)
-        assert ingest.subscribe(WORKER_FILTERS[:2] + WORKER_FILTERS[3:], no_retained) == [GRANTED] * 3
+        others = WORKER_FILTERS[:2] + WORKER_FILTERS[3:]
+        assert ingest.subscribe(others, no_retained) == [GRANTED] * len(others)
         assert ingest.subscribe(WORKER_FILTERS[2:3], SubscribeOptions(qos=1, retainAsPublished=True)) == [
             GRANTED
         ]
