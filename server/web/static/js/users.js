@@ -8,7 +8,7 @@ export async function showUsers(root, flash) {
   const form = el(
     "form",
     { class: "toolbar", id: "user-form" },
-    el("label", {}, "Name ", el("input", { name: "username", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_.@\\-]{0,63}" })),
+    el("label", {}, "Name ", el("input", { name: "username", autocomplete: "off", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_.@\\-]{0,63}" })),
     el("label", {}, "Role ", el("select", { name: "role" }, ["viewer", "reviewer", "admin"].map((r) => el("option", { value: r }, r)))),
     el("label", {}, "Password ", el("input", { name: "password", type: "password", minlength: 8, autocomplete: "new-password" })),
     el("button", { type: "submit", class: "primary" }, "Add user"),
@@ -46,7 +46,7 @@ export async function showUsers(root, flash) {
   replace(
     root,
     el("h2", {}, "Users"),
-    el("p", { class: "muted" }, "Viewers see cases; reviewers also act on them; admins also manage users. Teams offered for dispatch are set in the server settings (console.teams). Disable a user or revoke a token with `streetwatch user disable|revoke`."),
+    el("p", { class: "muted" }, "Viewers see cases; reviewers also act on them; admins also manage users. Teams offered for dispatch are set in the server settings (", el("code", {}, "console.teams"), "). Disable a user or revoke a token with ", el("code", {}, "streetwatch user disable|revoke"), "."),
     form,
     result,
     list,
