@@ -411,3 +411,47 @@ class RolloutTarget(Base):
     finished_at: Mapped[datetime | None]
 
     rollout: Mapped[Rollout] = relationship(back_populates="targets")
+
+
+class Sign(Base):
+    """A known (permitted) signboard: its place, appearance fingerprint and permit (``server.signs``)."""
+
+    __tablename__ = "signs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    cell: Mapped[str] = mapped_column(String(12), index=True)  # geohash, the cells case matching reads
+    # server.signs.fingerprint; None for a permit imported without a photo until a patrol sees it.
+    fingerprint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    crop_sha256: Mapped[str | None] = mapped_column(String(64))
+    permit_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    valid_until: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(16))  # review / import / api
+    description: Mapped[str] = mapped_column(Text, default="")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+    sighting_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SignSighting(Base):
+    """What the sign register decided for one signboard event (``server.signs.register``)."""
+
+    __tablename__ = "sign_sightings"
+    __table_args__ = (
+        Index("ix_sign_sightings_device_track", "device_id", "track_id"),
+        Index("ix_sign_sightings_outcome_at", "outcome", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.event_id", ondelete="CASCADE"), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    track_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    sign_id: Mapped[int | None] = mapped_column(ForeignKey("signs.id", ondelete="SET NULL"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    outcome: Mapped[str] = mapped_column(String(16))  # attached / new / changed / pending / unverified
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime]

@@ -25,6 +25,8 @@ TABLES = {
     "command_replies",
     "rollouts",
     "rollout_targets",
+    "signs",
+    "sign_sightings",
 }
 
 
