@@ -25,7 +25,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from server import metrics, open311
-from server.api import bulk, cases, devices, events, evidence, labels, options, reviews, stats, users
+from server.api import bulk, cases, devices, events, evidence, fleet, labels, options, reviews, stats, users
 from server.api.links import API_PREFIX
 from server.api.query import QueryError
 from server.db.session import make_engine, read_session_factory, session_factory
@@ -82,7 +82,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     install_access_log_redaction()
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (devices, events, cases, reviews, bulk, labels, evidence, options, stats, users):
+    for module in (devices, events, cases, reviews, bulk, labels, evidence, options, stats, users, fleet):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(open311.build_router())

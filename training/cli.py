@@ -178,10 +178,32 @@ def _register_model(subparsers: Any) -> None:
     pro.add_argument("--class-tolerance", type=float, default=0.02, help="allowed per-class AP50 drop")
     pro.set_defaults(handler=_promote)
 
+    sig = sub.add_parser(
+        "sign",
+        help="Sign a registered model with the fleet's release key (recorded in signatures.json beside "
+        "the registry) so boxes accept it over the air.",
+    )
+    sig.add_argument("name", help="model name in the registry")
+    sig.add_argument("version", help="its version")
+    sig.add_argument("--key", type=Path, required=True, help="private key from 'streetwatch fleet keygen'")
+    sig.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
+    sig.set_defaults(handler=_sign)
+
     lst = sub.add_parser("list", help="List registered models; * marks the current one.")
     lst.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=_list)
+
+
+def _sign(args: argparse.Namespace) -> int:
+    # Only the shared reader: signing needs neither torch nor the training extra.
+    from streetwatch.releases import sign_model
+
+    signed = sign_model(args.registry, args.name, args.version, args.key)
+    release = signed.release
+    print(f"signed model {release.name} {release.version}: {release.size} bytes, sha256 {release.sha256}")
+    print(f"recorded in {args.registry.parent / 'signatures.json'}")
+    return 0
 
 
 def _convert(args: argparse.Namespace) -> int:
