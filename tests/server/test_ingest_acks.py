@@ -17,7 +17,9 @@ SHA = "ab" * 32
 
 def test_stored_messages_and_final_refusals_are_acked_but_a_full_disk_is_not() -> None:
     event = make_event(device_id="van-01")
-    image = StoredEvidence(SHA, "ab/ab/x.jpg", 10, "image/jpeg", 4, 4, True)
+    image = StoredEvidence(
+        sha256=SHA, path="ab/ab/x.jpg", size_bytes=10, content_type="image/jpeg", width=4, height=4
+    )
     raw = json.dumps({"schema_version": 1, "event_id": str(event.event_id), "score": "high"}).encode()
     assert ack_key(events_topic("van-01"), b"", event) == AckKey("van-01", "events", str(event.event_id))
     assert ack_key(evidence_topic("van-01", SHA), b"", EvidenceReceived("van-01", image)) == AckKey(
