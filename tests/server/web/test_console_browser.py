@@ -308,6 +308,39 @@ def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
             viewer.close()
 
 
+def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
+    browser: Any, stack: Stack
+) -> None:
+    viewer = Console(browser, stack, 1366, 520)  # a short window: the list scrolls
+    try:
+        viewer.sign_in("vic")
+        page = viewer.page
+        page.select_option("#filter-state", "all")
+        page.wait_for_function("() => document.querySelectorAll('#queue .row').length >= 7")
+        page.evaluate("() => { const q = document.getElementById('queue'); q.scrollTop = q.scrollHeight; }")
+        last = page.locator("#queue .row").last
+        last.click()
+        chosen = int(last.get_attribute("data-id") or 0)
+        viewer.wait_for_case(chosen)
+        where = page.locator(f"#case-{chosen}").bounding_box()
+        scrolled = page.evaluate("() => document.getElementById('queue').scrollTop")
+        assert where is not None and scrolled > 0
+
+        before = stack.count_cases()
+        stack.send(Sighting("garbage_atanu_001025.jpg", GARBAGE, "overflow", (100, 100, 400, 400), 2700))
+        wait_for(lambda: stack.count_cases() == before + 1, 20, "the new case")
+        with stack.sessions() as session:
+            fresh = session.scalar(select(func.max(Case.id)))
+        page.wait_for_selector(f"#case-{fresh}", state="attached")
+        assert page.evaluate("() => document.querySelector('#queue .row').id") == f"case-{fresh}"  # on top
+        now = page.locator(f"#case-{chosen}").bounding_box()
+        assert now is not None and abs(now["y"] - where["y"]) <= 2, (where, now)
+        assert viewer.case_id() == chosen
+        assert viewer.errors == [] and viewer.foreign_requests() == []
+    finally:
+        viewer.close()
+
+
 def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(
     console: Console, stack: Stack
 ) -> None:
