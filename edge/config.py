@@ -174,6 +174,30 @@ class FusionConfig(_Section):
         return self
 
 
+class TruckLoadConfig(_Section):
+    """The second stage of a truck violation: a load classifier on each confirmed truck's crop.
+
+    It runs once per track (edge.truck_load.stage): only an open load raises the violation; a
+    covered, empty or closed truck, or no truck at all, raises nothing; an unsure answer leaves
+    the event a candidate for review.
+    """
+
+    model: str = Field(description="Path to the load classifier ONNX (models/truck-load/truck-load.onnx).")
+    violation_type: ViolationType = Field(
+        default=ViolationType.unsealed_truck, description="The violation whose events the classifier reviews."
+    )
+    min_score: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="An answer less probable than this is 'unsure': the event goes out as a candidate.",
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        description="onnxruntime providers in order of preference; a 3 ms model needs no GPU.",
+    )
+
+
 class TrackerConfig(_Section):
     high_thresh: float = Field(default=0.5, ge=0, le=1, description="Score of a first-round match.")
     low_thresh: float = Field(default=0.1, ge=0, le=1, description="Lowest score used in the second round.")
@@ -385,6 +409,68 @@ class MqttSinkConfig(_Section):
         return self
 
 
+class UpdatesConfig(_Section):
+    """Over-the-air model and config updates (``update_model`` / ``update_config`` commands).
+
+    Every artifact must carry the fleet's release signature (Ed25519, ``streetwatch fleet
+    keygen``); the box holds only the public key. Downloads are authenticated with the box's
+    own HTTP token and capped at the signed size (edge.updates).
+    """
+
+    release_public_key: str = Field(
+        description="The fleet's release public key (PEM); updates not signed by its private key are refused."
+    )
+    http_token_file: str | None = Field(
+        default=None,
+        description="File whose first line is this box's HTTP token (sent as 'Authorization: Bearer') for "
+        "downloads from the server. None: download without credentials (test benches).",
+    )
+    staging_dir: str = Field(
+        default="var/updates/staging",
+        description="Where downloads land (resumed after a cut) until they pass every check.",
+    )
+    models_dir: str = Field(
+        default="var/updates/models",
+        description="Installed model versions (the running one and the previous one; older ones are deleted) "
+        "and the install state file (installed.json) that rolls back a model whose probation a crash cut.",
+    )
+    configs_dir: str = Field(
+        default="var/updates/configs",
+        description="Installed configuration versions (the running one and the previous one).",
+    )
+    probation_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="After a swap the new model is on probation this long (and at least probation_frames "
+        "frames): a failing frame or a stall rolls it back to the previous one.",
+    )
+    probation_frames: int = Field(default=20, ge=1, description="Frames a new model must pass on probation.")
+    stall_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="No frame finished for this long during probation counts as a stall (the model is rolled "
+        "back; the systemd watchdog covers a stall that never ends).",
+    )
+    download_timeout_s: float = Field(
+        default=30.0, gt=0, description="Socket timeout of one download request (a resume is a new one)."
+    )
+    download_attempts: int = Field(
+        default=5, ge=1, description="Download requests per update; each resumes where the last one stopped."
+    )
+    max_download_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="Largest artifact the box accepts, whatever the command says (protects the disk).",
+    )
+    max_drift: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Refuse a new model whose detections on recent frames differ from the old model's by "
+        "more than this share (1 - matched / all, boxes matched by class and IoU >= 0.5). 1: never refuse.",
+    )
+
+
 def _sink_kind(value: Any) -> str:
     # A sink without 'kind' is the JSON-lines file, as before MQTT existed.
     if isinstance(value, dict):
@@ -418,6 +504,9 @@ class DeviceConfig(_Section):
         default=None, description="Fuse these detectors' boxes of one class family before tracking."
     )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    truck_load: TruckLoadConfig | None = Field(
+        default=None, description="Second stage on confirmed trucks: is the load covered? (None: off)."
+    )
     class_map: list[ClassMapping] = Field(
         min_length=1, description="Which detector classes raise which violation type."
     )
@@ -427,6 +516,9 @@ class DeviceConfig(_Section):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     sink: SinkConfig = Field(
         default_factory=JsonlSinkConfig, description="Where events go: kind jsonl (a file) or mqtt."
+    )
+    updates: UpdatesConfig | None = Field(
+        default=None, description="Over-the-air model and config updates (needs the mqtt sink). None: off."
     )
 
     @field_validator("class_map")
@@ -494,20 +586,33 @@ def resolve_paths(config: DeviceConfig, base: Path) -> DeviceConfig:
         location = location.model_copy(update={"path": fix(location.path)})
     detectors = [d.model_copy(update={"model": fix(d.model)}) for d in config.detectors]
     evidence = config.evidence.model_copy(update={"directory": fix(config.evidence.directory)})
+    truck_load = config.truck_load
+    if truck_load is not None:
+        truck_load = truck_load.model_copy(update={"model": fix(truck_load.model)})
     sink: JsonlSinkConfig | MqttSinkConfig
     if isinstance(config.sink, MqttSinkConfig):
         sink = _resolve_mqtt_paths(config.sink, fix)
     else:
         sink = config.sink.model_copy(update={"path": fix(config.sink.path)})
+    updates = config.updates
+    if updates is not None:
+        updates = _resolve_update_paths(updates, fix)
     return config.model_copy(
         update={
             "source": source,
             "location": location,
             "detectors": detectors,
             "evidence": evidence,
+            "truck_load": truck_load,
             "sink": sink,
+            "updates": updates,
         }
     )
+
+
+def _resolve_update_paths(updates: UpdatesConfig, fix: Callable[[str], str]) -> UpdatesConfig:
+    names = ("release_public_key", "http_token_file", "staging_dir", "models_dir", "configs_dir")
+    return updates.model_copy(update={n: fix(getattr(updates, n)) for n in names if getattr(updates, n)})
 
 
 def _resolve_mqtt_paths(sink: MqttSinkConfig, fix: Callable[[str], str]) -> MqttSinkConfig:

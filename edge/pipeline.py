@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -41,11 +42,14 @@ from edge.pipeline_reader import FrameReader, lower_thread_priority
 from edge.pipeline_stages import StagedDetector, as_staged
 from edge.pipeline_stats import PipelineStats
 from edge.rules import RuleEngine, RuleResult
+from edge.sd_notify import SystemdNotifier
 from streetwatch.errors import SourceError, StreetWatchError
 from streetwatch.events import ModelRef, Position
 
 if TYPE_CHECKING:
     from edge.detector.fusion import BoxFusion
+    from edge.truck_load import LoadStage
+    from edge.updates import BoxUpdates
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +86,10 @@ class EdgePipeline:
         log_interval_s: float = 60.0,
         helper_nice: int = 5,
     ) -> None:
+        configured = config
+        config = _installed_models(config)  # updates installed over the air; a cut probation rolled back
         self.config = config
+        self.systemd = SystemdNotifier.from_environment()
         self.helper_nice = helper_nice  # reader and events threads run this much nicer than inference
         self.stats = PipelineStats()
         self.log_interval_s = log_interval_s
@@ -96,6 +103,7 @@ class EdgePipeline:
             self.tracker = tracker or _make_tracker(config)
             self.rules = RuleEngine.from_config(config, [d.info.ref for d in self.detectors])
             self.evidence = evidence or EvidenceRecorder(config.evidence)
+            self.load_stage = _make_load_stage(config)
             self.sink = sink or _open_sink(config, [d.info.ref for d in self.detectors])
             telemetry = getattr(self.sink, "telemetry", None)  # the MQTT sink reports frames and positions
             self._telemetry = telemetry if isinstance(telemetry, FrameTelemetry) else None
@@ -104,6 +112,9 @@ class EdgePipeline:
             self._opened.append(self.locator)
             self.source = source or _open_source(config)
             self._opened.append(self.source)
+            self.updates = _open_updates(self, configured)
+            if self.updates is not None:
+                self._opened.append(self.updates)
         except BaseException:
             self._close_opened()
             raise
@@ -138,6 +149,8 @@ class EdgePipeline:
             for i in range(1, self.inference_workers)
         ]
         try:
+            self.systemd.ready()
+            self.systemd.status("running")
             reader.start()
             worker.start()
             for helper in helpers:
@@ -203,6 +216,9 @@ class EdgePipeline:
         self._last_time = frame.timestamp
         self._deliver(frame, result)
         self.stats.count("frames")
+        self.systemd.watchdog()  # frames flow; a stalled pipeline stops pinging and systemd restarts it
+        if self.updates is not None:
+            self.updates.note_frame(frame)
         if self._telemetry is not None:
             self._telemetry.note_frame()
             if position is not None:
@@ -214,8 +230,13 @@ class EdgePipeline:
             if frame is not None:
                 for offer in result.offers:
                     self.evidence.offer(offer.evidence_key, frame, offer.box, offer.label, offer.score)
+            events = result.events
+            if self.load_stage is not None:
+                silenced = self.load_stage.silenced_events
+                events = self.load_stage.review(events, self.evidence.best_view)
+                self.stats.count("load_silenced", self.load_stage.silenced_events - silenced)
             outgoing = []
-            for triggered in result.events:
+            for triggered in events:
                 failures = self.evidence.failures
                 evidence = self.evidence.evidence_for(triggered.evidence_key)
                 self.stats.count("evidence_failures", self.evidence.failures - failures)
@@ -319,6 +340,32 @@ def _make_fusion(config: DeviceConfig) -> BoxFusion | None:
     from edge.detector.fusion import BoxFusion
 
     return BoxFusion(config.fusion) if config.fusion is not None else None
+
+
+def _make_load_stage(config: DeviceConfig) -> LoadStage | None:
+    if config.truck_load is None:
+        return None
+    from edge.truck_load import LoadClassifier, LoadStage
+
+    cfg = config.truck_load
+    # One thread: it runs once per truck on the events thread, beside the inference workers.
+    return LoadStage(LoadClassifier(Path(cfg.model), cfg.providers, threads=1), cfg)
+
+
+def _installed_models(config: DeviceConfig) -> DeviceConfig:
+    if config.updates is None:
+        return config
+    from edge.updates import installed_config
+
+    return installed_config(config)
+
+
+def _open_updates(pipeline: EdgePipeline, configured: DeviceConfig) -> BoxUpdates | None:
+    if configured.updates is None:
+        return None
+    from edge.updates import BoxUpdates
+
+    return BoxUpdates(pipeline, configured)
 
 
 def _make_tracker(config: DeviceConfig) -> Tracker:

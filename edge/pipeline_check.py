@@ -41,10 +41,35 @@ def check_device_config(config: DeviceConfig, load_models: bool = True) -> Confi
                 report.models[index] = load_detector(detector, index=index).info
             except StreetWatchError as exc:
                 report.problems.append(f"detectors[{index}].model: {exc}")
+    _check_truck_load(config, report, load_models)
     _check_class_map(config, report)
     _check_fusion(config, report)
     _check_requires(config, report)
     return report
+
+
+def _check_truck_load(config: DeviceConfig, report: ConfigReport, load_models: bool) -> None:
+    """The load classifier exists, loads, and describes itself as one (names, input size, margin)."""
+    cfg = config.truck_load
+    if cfg is None:
+        return
+    model = Path(cfg.model)
+    if not model.is_file():
+        report.problems.append(
+            f"truck_load.model: {model} does not exist (models/truck-load/truck-load.onnx?)"
+        )
+    elif load_models:
+        try:
+            from edge.truck_load import LoadClassifier
+
+            LoadClassifier(model, cfg.providers)
+        except StreetWatchError as exc:
+            report.problems.append(f"truck_load.model: {exc}")
+    if not any(m.violation_type is cfg.violation_type for m in config.class_map):
+        report.problems.append(
+            f"truck_load.violation_type: no class_map entry raises {cfg.violation_type.value}, "
+            "so the load classifier would never run"
+        )
 
 
 def _check_fusion(config: DeviceConfig, report: ConfigReport) -> None:

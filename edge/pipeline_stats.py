@@ -27,6 +27,7 @@ class PipelineStats:
         self.errors = 0  # frames lost to an error (logged)
         self.events = 0  # events handed to the sink
         self.evidence_failures = 0
+        self.load_silenced = 0  # truck events not sent: the load classifier found the truck sealed
 
     def add_time(self, stage: str, seconds: float, count: bool = True) -> None:
         """Add ``seconds`` to ``stage``; ``count=False`` adds to the frame being waited for."""
@@ -60,6 +61,7 @@ class PipelineStats:
                 "errors": self.errors,
                 "events": self.events,
                 "evidence_failures": self.evidence_failures,
+                "load_silenced": self.load_silenced,
                 "elapsed_s": round(elapsed, 2),
                 "stage_ms": self._stage_ms(),
             }

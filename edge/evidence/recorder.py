@@ -57,6 +57,11 @@ class EvidenceRecorder:
         scaled = (box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale)
         self._best[key] = _BestFrame(small, scaled, label, score, frame.timestamp)
 
+    def best_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
+        """``key``'s best frame (downscaled) and the box in its pixels: what a second stage looks at."""
+        best = self._best.get(key)
+        return None if best is None else (best.image, best.box)
+
     def release(self, key: int) -> None:
         self._best.pop(key, None)
 

@@ -55,7 +55,7 @@ BACKBONE_LAYERS = 10
 FROZEN_LAYERS = 5
 
 
-def build_model(weights: Path, classes: int) -> Any:
+def build_model(weights: Path, classes: int, frozen_layers: int = FROZEN_LAYERS) -> Any:
     """COCO YOLOv5n backbone + global average pool + linear head, as one ``torch.nn.Module``."""
     import torch
     from ultralytics.nn.tasks import DetectionModel
@@ -70,7 +70,7 @@ def build_model(weights: Path, classes: int) -> Any:
     log.info("COCO start: %d backbone tensors moved (%s)", len(backbone_moved), report.summary())
     layers: Any = detector.model
     backbone = torch.nn.Sequential(*list(layers)[:BACKBONE_LAYERS])
-    for layer in list(backbone)[:FROZEN_LAYERS]:
+    for layer in list(backbone)[:frozen_layers]:
         layer.requires_grad_(False)
     with torch.no_grad():
         width = backbone(torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)).shape[1]
@@ -123,14 +123,21 @@ def train(
     *,
     epochs: int,
     seed: int = 0,
+    frozen_layers: int = FROZEN_LAYERS,
+    rare_repeats: int = 1,
 ) -> Any:
+    """Fine-tune; crops of classes under a tenth of the set are seen ``rare_repeats`` times an epoch."""
     import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build_model(weights, len(TRAINED_CLASSES))
+    model = build_model(weights, len(TRAINED_CLASSES), frozen_layers)
     labels = np.array([TRAINED_CLASSES.index(c.label) for c in crops])
     counts = np.bincount(labels, minlength=len(TRAINED_CLASSES)).astype(np.float64)
+    rare = counts[labels] < 0.1 * len(labels)
+    # Rare crops are repeated (each time differently augmented), and the loss weights count them so.
+    pool = np.concatenate([np.arange(len(crops))] + [np.flatnonzero(rare)] * (rare_repeats - 1))
+    counts = np.bincount(labels[pool], minlength=len(TRAINED_CLASSES)).astype(np.float64)
     # Balanced class weights: the target is macro accuracy, and "uncovered" is the rarest class.
     weight = torch.tensor(len(labels) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=0.05)
@@ -141,15 +148,15 @@ def train(
         [{"params": body, "lr": 5e-4}, {"params": head, "lr": 3e-3}], weight_decay=5e-4
     )
     batch = 32
-    steps = epochs * int(np.ceil(len(crops) / batch))
+    steps = epochs * int(np.ceil(len(pool) / batch))
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=[5e-4, 3e-3], total_steps=steps, pct_start=0.15
     )
     for epoch in range(epochs):
         model.train()
-        for layer in list(model[0])[:FROZEN_LAYERS]:
+        for layer in list(model[0])[:frozen_layers]:
             layer.eval()  # frozen layers keep COCO's batch-norm statistics too
-        order = rng.permutation(len(crops))
+        order = pool[rng.permutation(len(pool))]
         total, started = 0.0, time.monotonic()
         for start in range(0, len(order), batch):
             chosen = order[start : start + batch]
@@ -160,12 +167,12 @@ def train(
             loss.backward()
             optimiser.step()
             schedule.step()
-            total += float(loss) * len(chosen)
+            total += float(loss.detach()) * len(chosen)
         log.info(
             "epoch %d/%d loss %.4f (%.0f s)",
             epoch + 1,
             epochs,
-            total / len(crops),
+            total / len(pool),
             time.monotonic() - started,
         )
     return model.eval()
@@ -245,6 +252,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="model folder (models/truck-load)")
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--version", default="1.0.0")
+    parser.add_argument(
+        "--frozen-layers", type=int, default=FROZEN_LAYERS, help="backbone layers kept as COCO's"
+    )
+    parser.add_argument(
+        "--rare-repeats", type=int, default=1, help="times a rare class's crop is seen per epoch"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
@@ -258,7 +271,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     val_set = [c for c in crops if split[c.crop_id] == "val"]
     log.info("train %s", dict(Counter(c.label for c in train_set)))
     log.info("val %s", dict(Counter(c.label for c in val_set)))
-    model = train(train_set, images, args.weights, epochs=args.epochs)
+    model = train(
+        train_set,
+        images,
+        args.weights,
+        epochs=args.epochs,
+        frozen_layers=args.frozen_layers,
+        rare_repeats=args.rare_repeats,
+    )
     probs = predict(model, [images[c.crop_id] for c in val_set])
     report = evaluate(probs, [c.label for c in val_set])
     report["val_predictions"] = [
@@ -280,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     export_onnx(model, onnx_path, metadata)
     report["epochs"] = args.epochs
+    report["frozen_layers"] = args.frozen_layers
+    report["rare_repeats"] = args.rare_repeats
     report["train_counts"] = dict(Counter(c.label for c in train_set))
     report["data_hash"] = metadata["data_hash"]
     (args.out / "eval.json").write_text(json.dumps(report, indent=1) + "\n")

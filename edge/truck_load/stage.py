@@ -1,0 +1,115 @@
+"""The second stage of ``unsealed_truck``: once per track, ask the load classifier about the truck.
+
+A detector finds trucks; whether a truck can shed its load is a question about its cargo area,
+answered on the confirmed track's best crop, once (the first event of the track; its later
+events reuse the answer). Only an open load raises the violation:
+
+================================  ================================================================
+classifier says (probability p)   what leaves the box
+================================  ================================================================
+``uncovered``, p >= min_score     the event, ``candidate: false``, ``attributes.load: uncovered``
+``covered`` / ``empty`` /         nothing, for the whole track (a sealed, empty or closed truck,
+``closed`` / ``not_a_truck``,     or no truck at all, is not a violation)
+p >= min_score
+any class, p < min_score          the event as a candidate, ``attributes.load: unsure`` (a
+                                  dispatcher decides; the review becomes a label)
+no frame or the model failed      the event as a candidate, ``load: unsure``, ``load_score: 0``
+================================  ================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.config import TruckLoadConfig
+from edge.rules import TriggeredEvent
+from edge.truck_load.classifier import LoadVerdict
+from streetwatch.events import EventAttributes, Lifecycle, TruckLoad
+
+log = logging.getLogger(__name__)
+
+BoxT = tuple[float, float, float, float]
+#: Evidence key -> the best frame kept for it and the box in that frame's pixels (None: nothing kept).
+ViewLookup = Callable[[int], "tuple[NDArray[np.uint8], BoxT] | None"]
+
+
+class Classifier(Protocol):
+    @property
+    def label(self) -> str: ...
+
+    def classify(self, image: NDArray[np.uint8], box: Sequence[float]) -> LoadVerdict: ...
+
+
+@dataclass(frozen=True)
+class _Decision:
+    attributes: EventAttributes | None  # None: the track is silenced
+
+
+class LoadStage:
+    """Filters and annotates the rule engine's events of one violation type (``config.violation_type``)."""
+
+    def __init__(self, classifier: Classifier, config: TruckLoadConfig) -> None:
+        self.classifier = classifier
+        self.config = config
+        self._decisions: dict[UUID, _Decision] = {}  # open tracks only: forgotten at their 'end'
+        self.classified = 0
+        self.silenced_events = 0
+
+    @property
+    def open_tracks(self) -> int:
+        return len(self._decisions)
+
+    def review(self, events: Sequence[TriggeredEvent], view: ViewLookup) -> list[TriggeredEvent]:
+        """The events to send: others untouched, this type's annotated, silenced tracks' dropped."""
+        out: list[TriggeredEvent] = []
+        for triggered in events:
+            event = triggered.event
+            if event.violation_type is not self.config.violation_type:
+                out.append(triggered)
+                continue
+            decision = self._decisions.get(event.track_id)
+            if decision is None:
+                decision = self._decide(view(triggered.evidence_key))
+                self._decisions[event.track_id] = decision
+            if event.lifecycle is Lifecycle.end:
+                del self._decisions[event.track_id]
+            if decision.attributes is None:
+                self.silenced_events += 1
+                continue
+            candidate = decision.attributes.load is not TruckLoad.uncovered
+            updated = event.model_copy(update={"attributes": decision.attributes, "candidate": candidate})
+            out.append(TriggeredEvent(event=updated, evidence_key=triggered.evidence_key))
+        return out
+
+    def _decide(self, seen: tuple[NDArray[np.uint8], BoxT] | None) -> _Decision:
+        if seen is None:
+            log.warning("truck load: no frame kept for a confirmed truck; it stays a candidate")
+            return self._unsure(0.0)
+        image, box = seen
+        try:
+            verdict = self.classifier.classify(image, box)
+        except Exception as exc:  # a broken model must not lose the violation: review decides
+            log.warning("truck load classifier failed (%s); the truck stays a candidate", exc)
+            return self._unsure(0.0)
+        self.classified += 1
+        if verdict.score < self.config.min_score:
+            return self._unsure(verdict.score)
+        if verdict.load is TruckLoad.uncovered:
+            return _Decision(self._attributes(TruckLoad.uncovered, verdict.score))
+        log.info("truck load: %s (%.2f), nothing raised", verdict.load.value, verdict.score)
+        return _Decision(None)
+
+    def _unsure(self, score: float) -> _Decision:
+        return _Decision(self._attributes(TruckLoad.unsure, score))
+
+    def _attributes(self, load: TruckLoad, score: float) -> EventAttributes:
+        return EventAttributes(
+            load=load, load_score=round(min(max(score, 0.0), 1.0), 4), load_model=self.classifier.label
+        )

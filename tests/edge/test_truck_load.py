@@ -1,0 +1,135 @@
+"""The truck load second stage, with the shipped classifier on real truck crops.
+
+The crops in ``tests/edge/data/truck_load`` are real held-out trucks of the vehicle set (val
+split, never trained on; CC BY 4.0, see that folder's README), cut with context around the
+labelled box; ``boxes.json`` holds the box and the team's label (datasets/truck_load).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from edge.config import TruckLoadConfig
+from edge.rules import TriggeredEvent
+from edge.truck_load import LoadClassifier, LoadStage
+from streetwatch.errors import ModelFormatError
+from streetwatch.events import TruckLoad, ViolationEvent
+from streetwatch.paths import repo_root
+from tests.test_events import make_event
+
+MODEL = repo_root() / "models" / "truck-load" / "truck-load.onnx"
+FIXTURES = Path(__file__).parent / "data" / "truck_load"
+CASES: dict[str, dict[str, object]] = json.loads((FIXTURES / "boxes.json").read_text())
+BoxT = tuple[float, float, float, float]
+
+
+def _view(name: str) -> tuple[NDArray[np.uint8], BoxT]:
+    image: NDArray[np.uint8] | None = cv2.imread(str(FIXTURES / f"{name}.jpg"))  # type: ignore[assignment]
+    assert image is not None, name
+    box = CASES[name]["box"]
+    assert isinstance(box, list)
+    return image, (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+
+
+def _named(label: str) -> str:
+    return next(name for name, case in sorted(CASES.items()) if case["label"] == label)
+
+
+def _truck_events(track: uuid.UUID, violation_type: str = "unsealed_truck") -> list[TriggeredEvent]:
+    kinds = ("new", "update", "end")
+    return [
+        TriggeredEvent(
+            event=make_event(
+                violation_type=violation_type,
+                detector_class="truck",
+                candidate=True,
+                track_id=track,
+                sequence=i,
+                lifecycle=kind,
+            ),
+            evidence_key=7,
+        )
+        for i, kind in enumerate(kinds)
+    ]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> LoadClassifier:
+    return LoadClassifier(MODEL, ["CPUExecutionProvider"])
+
+
+def test_the_model_describes_itself(classifier: LoadClassifier) -> None:
+    assert classifier.classes == (
+        TruckLoad.uncovered, TruckLoad.covered, TruckLoad.empty, TruckLoad.closed, TruckLoad.not_a_truck,
+    )  # fmt: skip
+    assert classifier.input_hw == (128, 128) and classifier.crop_margin == pytest.approx(0.1)
+    assert classifier.label.startswith("truck-load ")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_real_held_out_crops_get_their_labelled_load(classifier: LoadClassifier, name: str) -> None:
+    verdict = classifier.classify(*_view(name))
+    assert verdict.load.value == CASES[name]["label"], verdict.probabilities
+    assert sum(verdict.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_detector_is_not_taken_for_a_load_classifier() -> None:
+    with pytest.raises(ModelFormatError, match="must name its classes"):
+        LoadClassifier(repo_root() / "models" / "yolox_nano" / "yolox_nano.onnx", ["CPUExecutionProvider"])
+
+
+def test_an_open_load_raises_the_violation_once_classified_for_the_whole_track(
+    classifier: LoadClassifier,
+) -> None:
+    stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL)))
+    seen = _view(_named("uncovered"))
+    out = stage.review(_truck_events(uuid.uuid4()), lambda _key: seen)
+    assert [t.event.lifecycle.value for t in out] == ["new", "update", "end"]
+    for triggered in out:
+        attributes = triggered.event.attributes
+        assert attributes is not None and attributes.load is TruckLoad.uncovered
+        assert attributes.load_score is not None and attributes.load_score >= 0.6
+        assert attributes.load_model == classifier.label
+        assert triggered.event.candidate is False  # the load model answered what the candidate waited for
+        assert triggered.evidence_key == 7
+    assert stage.classified == 1 and stage.open_tracks == 0  # once per track; forgotten at its end
+
+
+@pytest.mark.parametrize("label", ["closed", "covered"])
+def test_a_sealed_truck_raises_nothing(classifier: LoadClassifier, label: str) -> None:
+    stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL)))
+    seen = _view(_named(label))
+    assert stage.review(_truck_events(uuid.uuid4()), lambda _key: seen) == []
+    assert stage.silenced_events == 3 and stage.open_tracks == 0
+
+
+def test_an_unsure_answer_stays_a_candidate(classifier: LoadClassifier) -> None:
+    stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL), min_score=0.9999))
+    seen = _view(_named("closed"))
+    (new, *_rest) = stage.review(_truck_events(uuid.uuid4()), lambda _key: seen)
+    assert new.event.candidate is True
+    assert new.event.attributes is not None and new.event.attributes.load is TruckLoad.unsure
+    # The event still passes the wire contract (schema 2) as the server will read it.
+    assert ViolationEvent.from_json(new.event.to_json()) == new.event
+
+
+def test_other_violations_pass_untouched(classifier: LoadClassifier) -> None:
+    stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL)))
+    events = _truck_events(uuid.uuid4(), violation_type="garbage_overflow")
+    assert stage.review(events, lambda _key: None) == events
+    assert stage.classified == 0
+
+
+def test_without_a_frame_the_truck_stays_a_candidate(classifier: LoadClassifier) -> None:
+    stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL)))
+    (new, _update, _end) = stage.review(_truck_events(uuid.uuid4()), lambda _key: None)
+    assert new.event.candidate is True
+    assert new.event.attributes is not None
+    assert (new.event.attributes.load, new.event.attributes.load_score) == (TruckLoad.unsure, 0.0)
