@@ -68,7 +68,7 @@ class SimulatedBox:
             state="online",
             device_id=self.device_id,
             software_version="0.9.0",
-            models=[{"name": MODEL, "version": "1.0.0"}],  # type: ignore[list-item]
+            models=[{"name": MODEL, "version": "1.0.0"}],
             at=utcnow(),
         )
         self.client.publish(status_topic(self.device_id), status.model_dump_json(), qos=1, retain=True)
