@@ -234,18 +234,25 @@ export class Queue {
     const open = OPEN_STATES.reduce((sum, s) => sum + (byState[s] || 0), 0);
     replace(
       this.countsBox,
-      chip("To review", byState.new, this.filters.state === "review", () => this.setFilters({ state: "review" })),
-      chip("Open", open, this.filters.state === "open", () => this.setFilters({ state: "open" })),
-      ["confirmed", "dispatched", "possibly_resolved", "rejected", "resolved", "closed"]
-        .filter((s) => byState[s])
-        .map((s) => chip(stateName(s), byState[s], this.filters.state === s, () => this.setFilters({ state: s }))),
-      chip("Overdue", counts.overdue, this.filters.overdue, () => this.setFilters({ overdue: !this.filters.overdue }), "overdue"),
-      el("span", { class: "muted" }, " | "),
-      Object.entries(counts.by_type || {}).map(([type, n]) => {
-        const states = (counts.by_type_state || {})[type] || {};
-        const inView = this.stateParam().length ? this.stateParam().reduce((s, st) => s + (states[st] || 0), 0) : n;
-        return chip(typeName(type), inView, this.filters.violation_type === type, () => this.setFilters({ violation_type: this.filters.violation_type === type ? "" : type }));
-      }),
+      el(
+        "div",
+        { class: "count-row" },
+        chip("To review", byState.new, this.filters.state === "review", () => this.setFilters({ state: "review" })),
+        chip("Open", open, this.filters.state === "open", () => this.setFilters({ state: "open" })),
+        ["confirmed", "dispatched", "possibly_resolved", "rejected", "resolved", "closed"]
+          .filter((s) => byState[s])
+          .map((s) => chip(stateName(s), byState[s], this.filters.state === s, () => this.setFilters({ state: s }))),
+        chip("Overdue", counts.overdue, this.filters.overdue, () => this.setFilters({ overdue: !this.filters.overdue }), "overdue"),
+      ),
+      el(
+        "div",
+        { class: "count-row" },
+        Object.entries(counts.by_type || {}).map(([type, n]) => {
+          const states = (counts.by_type_state || {})[type] || {};
+          const inView = this.stateParam().length ? this.stateParam().reduce((sum, st) => sum + (states[st] || 0), 0) : n;
+          return chip(typeName(type), inView, this.filters.violation_type === type, () => this.setFilters({ violation_type: this.filters.violation_type === type ? "" : type }));
+        }),
+      ),
     );
     this.countsBox.id = "counts";
   }
