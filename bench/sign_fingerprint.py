@@ -71,10 +71,10 @@ def resight(crop: np.ndarray, rng: random.Random) -> np.ndarray:
     # Viewing angle: the far side of the sign shrinks vertically (yaw up to ~12 degrees).
     shrink = rng.uniform(0.0, 0.1) * height
     near_left = rng.random() < 0.5
-    src = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    src = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     top_r, bot_r = (shrink, height - shrink) if near_left else (0, height)
     top_l, bot_l = (0, height) if near_left else (shrink, height - shrink)
-    dst = np.float32([[0, top_l], [width, top_r], [width, bot_r], [0, bot_l]])
+    dst = np.array([[0, top_l], [width, top_r], [width, bot_r], [0, bot_l]], dtype=np.float32)
     warped = cv2.warpPerspective(
         crop, cv2.getPerspectiveTransform(src, dst), (width, height), borderMode=cv2.BORDER_REPLICATE
     )

@@ -323,6 +323,41 @@ class FleetSettings(_Section):
     )
 
 
+class SignSettings(_Section):
+    """The signboard register (``server.signs``): when a sighting is a known sign."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Check signboard events against the register: a known sign opens no case, a new or "
+        "changed one opens a case that says so.",
+    )
+    max_distance_m: float = Field(
+        default=6,
+        gt=0,
+        le=MAX_RADIUS_M,
+        description="A sighting is at a registered sign's place within this distance, plus the sighting's "
+        "GPS accuracy (capped by max_accuracy_m); never beyond the signboard matching radius.",
+    )
+    max_accuracy_m: float = Field(
+        default=10,
+        ge=0,
+        description="At most this much of a sighting's reported GPS accuracy widens max_distance_m.",
+    )
+    min_similarity: float = Field(
+        default=0.47,
+        ge=0,
+        le=1,
+        description="Fingerprint similarity (0..1) from which a sighting looks like the registered sign "
+        "(bench/sign_fingerprint.py measures where same and different signs fall).",
+    )
+    pending_s: float = Field(
+        default=300,
+        ge=0,
+        description="A sighting whose crop has not arrived waits this long for it; then it is decided "
+        "without its appearance (a case marked unverified near a registered sign).",
+    )
+
+
 class ServerSettings(_Section):
     """Everything the central server needs to run."""
 
@@ -349,6 +384,9 @@ class ServerSettings(_Section):
     )
     fleet: FleetSettings = Field(
         default_factory=FleetSettings, description="Over-the-air model and configuration rollouts."
+    )
+    signs: SignSettings = Field(
+        default_factory=SignSettings, description="The signboard register: known signs open no case."
     )
     matching: dict[ViolationType, MatchingRule] = Field(
         default_factory=_default_rules,

@@ -37,10 +37,12 @@ from server.api.links import EvidenceLinks
 from server.api.schemas.cases import CaseAction, CaseActionCreate, CaseDetail
 from server.api.schemas.reviews import ReviewIn
 from server.cases.merge import merge_case
-from server.cases.review import AttributeChange, ReviewChange, ReviewError, apply_review
+from server.cases.review import AttributeChange, RejectReason, ReviewChange, ReviewError, apply_review
 from server.cases.service import lock_case, record_step, state_before_possibly_resolved, transition
 from server.cases.workflow import CaseNotFoundError, InvalidTransitionError, check_transition
 from server.db.models import Case, CaseState
+from server.evidence_store import EvidenceStore
+from server.signs.service import register_from_case, unregister_case
 from training.datasets.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/cases", tags=["reviews"])
@@ -62,10 +64,16 @@ class ReviewContext:
 
     taxonomy: Taxonomy
     classes: frozenset[str]
+    # Where a signboard marked permitted gets its crop for the sign register (None: place only).
+    evidence_store: EvidenceStore | None = None
 
     @classmethod
     def of(cls, request: Request) -> ReviewContext:
-        return cls(taxonomy=request.app.state.taxonomy, classes=request.app.state.label_names)
+        return cls(
+            taxonomy=request.app.state.taxonomy,
+            classes=request.app.state.label_names,
+            evidence_store=request.app.state.evidence_store,
+        )
 
 
 def unprocessable(message: str) -> HTTPException:
@@ -177,6 +185,7 @@ def perform(
     check_transition(case_id, current, target, team)  # before drawing anything
     if body.review is not None:
         details.update(_apply(session, case, body.review, actor, context, now))
+    details.update(_sign_register(session, case, body, current, actor, context, now))
     transition(
         session,
         case_id,
@@ -190,6 +199,25 @@ def perform(
         details=details or None,
         now=now,
     )
+
+
+def _sign_register(
+    session: Session,
+    case: Case,
+    body: CaseActionCreate,
+    current: CaseState,
+    actor: str,
+    context: ReviewContext,
+    now: datetime,
+) -> dict[str, Any]:
+    """A signboard rejected as permitted enters the sign register; reopening it takes it out again."""
+    if body.action is CaseAction.reject and body.reject_reason is RejectReason.permitted:
+        sign = register_from_case(session, case.id, actor, context.evidence_store, now)
+        return {} if sign is None else {"sign_id": sign.id}
+    if body.action is CaseAction.reopen and current is CaseState.rejected:
+        removed = unregister_case(session, case.id)
+        return {"signs_removed": removed} if removed else {}
+    return {}
 
 
 def _apply(

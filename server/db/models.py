@@ -422,7 +422,8 @@ class Sign(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     cell: Mapped[str] = mapped_column(String(12), index=True)  # geohash, the cells case matching reads
-    # server.signs.fingerprint; None for a permit imported without a photo until a patrol sees it.
+    # {"views": [server.signs.fingerprint, ...]}; None for a permit imported without a photo until
+    # a patrol first sees it.
     fingerprint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     crop_sha256: Mapped[str | None] = mapped_column(String(64))
     permit_id: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -35,7 +35,9 @@ from server.ingest.scope import SearchScope, search_scope
 from server.matching.geohash import encode
 from server.matching.matcher import MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
-from streetwatch.events import ViolationEvent
+from server.signs.ingest import SignCheck
+from server.signs.register import SignOutcome
+from streetwatch.events import ViolationEvent, ViolationType
 from streetwatch.messages import StatusMessage, TelemetryMessage
 from streetwatch.topics import evidence_topic
 
@@ -48,7 +50,8 @@ class IngestOutcome:
 
     event_id: uuid.UUID
     stored: bool  # False: a duplicate of an event stored before; nothing changed
-    action: MatchAction | None  # join / recurrence / new; None for a duplicate
+    # join / recurrence / new; None for a duplicate, or a sign sighting that opens no case
+    action: MatchAction | None
     case: CaseRecord | None = None
 
     @property
@@ -74,12 +77,14 @@ class IngestBatch:
         self._known: set[uuid.UUID] = set()  # already in the database before this batch
         self._prefetched: set[uuid.UUID] = set()
         self.cases = CaseCache()  # cases preloaded or opened by this batch
-        self._event_rows: list[tuple[dict[str, Any], CaseRecord]] = []
+        self._event_rows: list[tuple[dict[str, Any], CaseRecord | None]] = []
         self._evidence_rows: dict[str, dict[str, Any]] = {}  # by sha256; known ones are skipped
         self.devices = DeviceUpdates()
         self.rejections = RejectionCounts()
         self.orphans = OrphanQuota(settings.limits, EvidenceStore(settings.evidence_dir))
         self.marked_possibly_resolved: list[int] = []
+        # The signboard register (server.signs): known signs open no case.
+        self.signs = SignCheck(session, settings.signs, EvidenceStore(settings.evidence_dir), now)
 
     # -- locking ---------------------------------------------------------------------------
 
@@ -142,7 +147,22 @@ class IngestBatch:
         if event.event_id in self._stored or event.event_id in self._known:
             return IngestOutcome(event.event_id, False, None)
         rule = self.settings.rule(event.violation_type)
-        decision = match_event(event, self.cases.candidates(search_scope(event, rule)), rule, self.now)
+        scope = search_scope(event, rule)
+        candidates = self.cases.candidates(scope)
+        sign = None
+        if event.violation_type is ViolationType.illegal_signboard and self.settings.signs.enabled:
+            sign, fp = self.signs.decide(event, scope, rule)
+            if not sign.outcome.opens_case:  # a known sign, or waiting for its crop: no case
+                self.signs.record(event, sign, None, fp)
+                self._event_rows.append((_event_row(event, self.now, raw), None))
+                self._stored.add(event.event_id)
+                self.devices.saw_event(event, self.now)
+                return IngestOutcome(event.event_id, True, None)
+            if sign.outcome is not SignOutcome.new:
+                # The register entry is the dispatcher's standing decision on the sign it shows;
+                # a case rejected (as permitted) then must not swallow a sign that changed.
+                candidates = [c for c in candidates if c.state is not CaseState.rejected]
+        decision = match_event(event, candidates, rule, self.now)
         if decision.action is MatchAction.join:
             assert decision.case_id is not None
             record = self.cases.records[decision.case_id]
@@ -150,6 +170,10 @@ class IngestBatch:
                 self._seen_again(record, event)
         else:
             record = self.cases.open(event, rule, self.now, recurrence_of=decision.case_id)
+            if sign is not None and record.new_values is not None:
+                record.new_values["title"] = sign.case_title()
+        if sign is not None:
+            self.signs.record(event, sign, record, None)
         record.count_event(event, self.now)
         self._event_rows.append((_event_row(event, self.now, raw), record))
         self._stored.add(event.event_id)
@@ -244,13 +268,14 @@ class IngestBatch:
         if self._event_rows:
             rows = []
             for row, record in self._event_rows:
-                row["case_id"] = record.id
+                row["case_id"] = record.id if record is not None else None
                 rows.append(row)
             if self.session.get_bind().dialect.name == "postgresql":
                 copy_rows(self.session, _EVENTS, rows)
             else:
                 self.session.connection().execute(insert(_EVENTS), rows)
             self._event_rows = []
+        self.signs.write()  # sightings name their events and cases: after both
 
 
 def ingest_event(

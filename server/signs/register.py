@@ -1,0 +1,155 @@
+"""Is a signboard sighting a known sign? A pure function of (event, fingerprint, nearby signs, settings).
+
+    decision = decide_sign(event, fp, nearby, settings, radius_cap_m=rule.radius_m, crop_overdue=False)
+
+No database, no image decoding: the caller (``server.ingest.process``) fingerprints the crop it
+holds, finds the register entries in the event's geohash cells and acts on the
+:class:`SignDecision`. Rules, in order:
+
+1. A sign is *at the place* when it lies within ``max_distance_m`` plus the sighting's GPS
+   accuracy (at most ``max_accuracy_m`` of it), never beyond ``radius_cap_m`` (the signboard
+   matching radius: the cells ingest locks and reads). No registered sign there: ``new``.
+2. The sighting's crop has not arrived: ``pending`` while it may still come, then
+   ``unverified`` (a case says its appearance could not be checked).
+3. The most similar registered sign there (its best view) with similarity ≥ ``min_similarity``: ``attached``
+   (no case), or ``expired`` when its permit's ``valid_until`` has passed.
+4. A registered sign there without a fingerprint (a permit imported without a photo) takes
+   the sighting as its first look: ``attached``, with ``adopt`` set.
+5. Otherwise the place's sign now looks different: ``changed``, naming the nearest sign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from server.matching.geo import haversine_m
+from server.settings import SignSettings
+from server.signs.fingerprint import similarity
+from streetwatch.events import ViolationEvent
+
+
+class SignOutcome(str, Enum):
+    attached = "attached"  # a registered sign seen again: no case
+    new = "new"  # no sign registered here: a "new signboard" case
+    changed = "changed"  # a registered place whose sign looks different: a "changed signboard" case
+    expired = "expired"  # the registered sign, but its permit ran out: a case
+    pending = "pending"  # waiting for the crop: no case yet
+    unverified = "unverified"  # at a registered place, the crop never came: a case to look at
+
+    @property
+    def opens_case(self) -> bool:
+        return self not in (SignOutcome.attached, SignOutcome.pending)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredSign:
+    """What deciding needs to know about one register entry."""
+
+    sign_id: int
+    lat: float
+    lon: float
+    #: Fingerprints of the sign's known views (its permitted case's crops); empty: no photo yet.
+    views: tuple[Mapping[str, Any], ...]
+    valid_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignDecision:
+    outcome: SignOutcome
+    sign_id: int | None = None
+    distance_m: float | None = None
+    similarity: float | None = None
+    adopt: bool = False  # the sign has no fingerprint yet: store this sighting's
+    reason: str = ""
+
+    def case_title(self) -> str:
+        """The title of the case the decision opens (``illegal_signboard`` cases only)."""
+        where = f" (register entry {self.sign_id})" if self.sign_id is not None else ""
+        return {
+            SignOutcome.new: "New signboard: none registered here",
+            SignOutcome.changed: f"Changed signboard: looks different from the registered sign{where}",
+            SignOutcome.expired: f"Signboard permit expired{where}",
+            SignOutcome.unverified: f"Signboard at a registered place, appearance not checked{where}",
+        }.get(self.outcome, "Signboard")
+
+
+def reach_m(event: ViolationEvent, settings: SignSettings, radius_cap_m: float) -> float:
+    """How far from a sighting a registered sign still counts as at its place."""
+    accuracy = event.position.accuracy_m if event.position and event.position.accuracy_m else 0.0
+    return min(settings.max_distance_m + min(accuracy, settings.max_accuracy_m), radius_cap_m)
+
+
+def decide_sign(
+    event: ViolationEvent,
+    crop_fingerprint: Mapping[str, Any] | None,
+    nearby: Iterable[RegisteredSign],
+    settings: SignSettings,
+    *,
+    radius_cap_m: float,
+    crop_overdue: bool,
+) -> SignDecision:
+    """Decide what a signboard sighting is; see the module docstring for the rules."""
+    if event.position is None:
+        return SignDecision(SignOutcome.new, reason="the sighting has no position to look up")
+    reach = reach_m(event, settings, radius_cap_m)
+    here: list[tuple[float, RegisteredSign]] = []
+    for sign in nearby:
+        distance = haversine_m(event.position.lat, event.position.lon, sign.lat, sign.lon)
+        if distance <= reach:
+            here.append((distance, sign))
+    if not here:
+        return SignDecision(SignOutcome.new, reason=f"no registered sign within {reach:.1f} m")
+    here.sort(key=lambda item: (item[0], item[1].sign_id))
+    nearest_distance, nearest = here[0]
+    if crop_fingerprint is None:
+        outcome = SignOutcome.unverified if crop_overdue else SignOutcome.pending
+        return SignDecision(
+            outcome, nearest.sign_id, round(nearest_distance, 2), reason="the sighting's crop is not here"
+        )
+    scored = [
+        (max(similarity(dict(crop_fingerprint), dict(view)) for view in sign.views), distance, sign)
+        for distance, sign in here
+        if sign.views
+    ]
+    scored.sort(key=lambda item: (-item[0], item[1], item[2].sign_id))
+    if scored and scored[0][0] >= settings.min_similarity:
+        score, distance, sign = scored[0]
+        at = event.observed_at
+        if sign.valid_until is not None and at > sign.valid_until:
+            return SignDecision(
+                SignOutcome.expired,
+                sign.sign_id,
+                round(distance, 2),
+                score,
+                reason=f"register entry {sign.sign_id}'s permit ran out {sign.valid_until:%Y-%m-%d}",
+            )
+        return SignDecision(
+            SignOutcome.attached,
+            sign.sign_id,
+            round(distance, 2),
+            score,
+            reason=f"register entry {sign.sign_id}, {distance:.1f} m away, similarity {score:.2f}",
+        )
+    blank = [(distance, sign) for distance, sign in here if not sign.views]
+    if blank:
+        distance, sign = blank[0]
+        return SignDecision(
+            SignOutcome.attached,
+            sign.sign_id,
+            round(distance, 2),
+            adopt=True,
+            reason=f"register entry {sign.sign_id} had no photo: this sighting is its first look",
+        )
+    best = scored[0][0] if scored else None
+    return SignDecision(
+        SignOutcome.changed,
+        nearest.sign_id,
+        round(nearest_distance, 2),
+        best,
+        reason=f"register entry {nearest.sign_id} is {nearest_distance:.1f} m away but looks different"
+        + (f" (similarity {best:.2f})" if best is not None else ""),
+    )

@@ -1,0 +1,161 @@
+"""Register entries: made from a case marked permitted, imported, added and removed by hand.
+
+    sign = register_from_case(session, case_id, actor, store, now)   # reject ... permitted
+    sign = add_sign(session, SignIn(lat=.., lon=.., permit_id=..), actor, now, crops=[jpeg])
+
+Nothing here commits. Every entry gets the geohash cell of its place (the cells case matching
+reads, so ingest finds it under the locks it already takes) and, when crops are given or the
+case has some, their fingerprints (:mod:`server.signs.fingerprint`), up to :data:`MAX_VIEWS`
+views: a sighting is compared with the best of them, so one sign photographed from two places
+on the pass it was permitted is recognised from either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db.models import Case, Event, Sign
+from server.evidence_store import EvidenceStore, sha256_hex
+from server.matching.geohash import encode
+from server.settings import CELL_PRECISION
+from server.signs.fingerprint import FingerprintError, fingerprint
+from streetwatch.errors import StreetWatchError
+from streetwatch.events import ViolationType
+
+
+class SignError(StreetWatchError):
+    """A register entry that cannot be made (no place, an unreadable photo, an unknown id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A register entry to add (by hand or from an import)."""
+
+    lat: float
+    lon: float
+    permit_id: str | None = None
+    valid_until: datetime | None = None
+    description: str = ""
+    source: str = "api"
+
+    def check(self) -> None:
+        if not (-90 <= self.lat <= 90 and -180 <= self.lon <= 180):
+            raise SignError(f"position ({self.lat}, {self.lon}) is not a WGS 84 latitude/longitude")
+        if self.permit_id is not None and len(self.permit_id) > 64:
+            raise SignError(f"permit id {self.permit_id[:20]!r}... is longer than 64 characters")
+
+
+#: Views of one sign kept in its fingerprint: a permitted case's best crops.
+MAX_VIEWS = 5
+
+
+def views(sign: Sign) -> list[dict[str, Any]]:
+    """The fingerprints of a register entry's known views (``signs.fingerprint = {"views": [...]}``)."""
+    if not sign.fingerprint:
+        return []
+    return list(sign.fingerprint.get("views", []))
+
+
+def add_sign(
+    session: Session,
+    sign: SignIn,
+    actor: str,
+    now: datetime,
+    crops: Sequence[bytes] = (),
+    case_id: int | None = None,
+) -> Sign:
+    """Add one register entry; ``crops`` (JPEGs of the sign, best first) give it its fingerprint."""
+    sign.check()
+    fps = []
+    for crop in crops[:MAX_VIEWS]:
+        try:
+            fps.append(fingerprint(crop))
+        except FingerprintError as exc:
+            raise SignError(str(exc)) from exc
+    row = Sign(
+        lat=sign.lat,
+        lon=sign.lon,
+        cell=encode(sign.lat, sign.lon, CELL_PRECISION),
+        fingerprint={"views": fps} if fps else None,
+        crop_sha256=sha256_hex(crops[0]) if crops else None,
+        permit_id=sign.permit_id,
+        valid_until=sign.valid_until,
+        source=sign.source,
+        description=sign.description,
+        case_id=case_id,
+        created_by=actor[:64],
+        created_at=now,
+        sighting_count=0,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def register_from_case(
+    session: Session, case_id: int, actor: str, store: EvidenceStore | None, now: datetime
+) -> Sign | None:
+    """Register the sign a signboard case shows (a reviewer marked it permitted).
+
+    Its place and crop come from the case's best event with a crop the store holds (highest
+    score, then newest). Registering one case twice returns the first entry. None for a case
+    that is not a signboard or has no position.
+    """
+    case = session.get(Case, case_id)
+    if case is None or case.violation_type != ViolationType.illegal_signboard.value:
+        return None
+    existing = session.scalars(select(Sign).where(Sign.case_id == case_id)).first()
+    if existing is not None:
+        return existing
+    events = session.scalars(
+        select(Event)
+        .where(Event.case_id == case_id, Event.lat.is_not(None))
+        .order_by(Event.score.desc(), Event.observed_at.desc())
+    ).all()
+    crops: list[bytes] = []
+    chosen = None
+    for event in events:
+        if event.crop_sha256 is None or store is None or len(crops) >= MAX_VIEWS:
+            continue
+        try:
+            crop = store.path_of(store.relative_path(event.crop_sha256, ".jpg")).read_bytes()
+        except (OSError, ValueError):
+            continue
+        if crop not in crops:
+            crops.append(crop)
+        chosen = chosen or event
+    if chosen is None and events:
+        chosen = events[0]  # no crop on file: the place alone; the next sighting gives the look
+    if chosen is None or chosen.lat is None or chosen.lon is None:
+        return None
+    return add_sign(
+        session,
+        SignIn(lat=chosen.lat, lon=chosen.lon, source="review", description=f"permitted on case {case_id}"),
+        actor,
+        now,
+        crops=crops,
+        case_id=case_id,
+    )
+
+
+def unregister_case(session: Session, case_id: int) -> int:
+    """Remove the entries a review registered from ``case_id`` (its permitted decision was taken back)."""
+    signs = session.scalars(select(Sign).where(Sign.case_id == case_id, Sign.source == "review")).all()
+    for sign in signs:
+        session.delete(sign)
+    session.flush()
+    return len(signs)
+
+
+def remove_sign(session: Session, sign_id: int) -> None:
+    sign = session.get(Sign, sign_id)
+    if sign is None:
+        raise SignError(f"no register entry {sign_id}")
+    session.delete(sign)
+    session.flush()

@@ -1,0 +1,157 @@
+"""The signboard register end to end: a patrol drives one street twice.
+
+First pass: every sign opens a "new signboard" case; a dispatcher rejects each as permitted,
+which registers it (place + fingerprint of its crop). Second pass, a day later, same places:
+the signs are seen again from a slightly different place and light (re-encoded crops, see
+``bench.sign_fingerprint.resight``), except one shop has put up a different sign. Exactly one
+case opens: the changed sign, naming its register entry. Real shop-sign crops: the in-repo
+fixture (``tests/server/signs/crops``), and the shared validation photos when present.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from bench.sign_fingerprint import crops as shared_crops
+from bench.sign_fingerprint import resight
+from server.db.models import Case, Event, Sign, SignSighting
+from tests.server.api.conftest import NOW, Api, ingest, make_event, store_evidence
+
+FIXTURE = Path(__file__).resolve().parents[1] / "signs" / "crops"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "signboards"
+SPACING_M = 20.0  # shop signs along the street, farther apart than the signboard case radius (15 m)
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return data.tobytes()
+
+
+def fixture_crops() -> list[np.ndarray]:
+    images = [cv2.imread(str(p)) for p in sorted(FIXTURE.glob("*.jpg"))]
+    assert len(images) == 8 and all(i is not None for i in images)
+    return [i for i in images if i is not None]
+
+
+def drive(api: Api, signs: list[np.ndarray], rng: random.Random, at_day: int) -> list[uuid.UUID]:
+    """One pass down the street: each sign a track of two events (new, update), each with its own
+    re-sighted crop and a GPS fix a couple of metres off. Returns the event ids."""
+    ids = []
+    for index, sign in enumerate(signs):
+        track = uuid.uuid4()
+        for step in range(2):
+            crop = _jpeg(resight(sign, rng))
+            store_evidence(api, crop, device_id="van-1")
+            at = NOW + timedelta(days=at_day, seconds=index * 10 + step)
+            event = make_event(
+                violation_type="illegal_signboard",
+                detector_class="signboard",
+                device_id="van-1",
+                observed_at=at,
+                east_m=index * SPACING_M + rng.uniform(-2, 2),
+                north_m=rng.uniform(-2, 2),
+                track_id=track,
+                evidence=(crop, crop),
+            )
+            ingest(api, event, now=at + timedelta(seconds=1))
+            ids.append(event.event_id)
+    return ids
+
+
+def replay_twice(api: Api, street: list[np.ndarray], replacement: np.ndarray, seed: int) -> None:
+    rng = random.Random(seed)
+    swapped = len(street) // 2
+    drive(api, street, rng, at_day=0)
+    with api.sessions() as session:
+        first = session.scalars(select(Case).order_by(Case.id)).all()
+        assert len(first) == len(street), [c.title for c in first]
+        assert all(c.title.startswith("New signboard") for c in first)
+        case_ids = [c.id for c in first]
+    for case_id in case_ids:
+        answer = api.post(
+            f"/api/v1/cases/{case_id}/actions", json={"action": "reject", "reject_reason": "permitted"}
+        )
+        assert answer.status_code == 200, answer.text
+    with api.sessions() as session:
+        registered = session.scalars(select(Sign).order_by(Sign.id)).all()
+        assert [s.case_id for s in registered] == case_ids
+        assert all(s.fingerprint is not None and s.source == "review" for s in registered)
+        changed_entry = registered[swapped].id
+
+    second_street = list(street)
+    second_street[swapped] = replacement  # the shop put up another sign
+    ids = drive(api, second_street, rng, at_day=1)
+
+    with api.sessions() as session:
+        opened = session.scalars(select(Case).where(Case.id.not_in(case_ids))).all()
+        assert len(opened) == 1, [(c.title, c.lat, c.lon) for c in opened]
+        case = opened[0]
+        assert case.title.startswith("Changed signboard")
+        assert f"register entry {changed_entry}" in case.title
+        assert case.event_count == 2
+        sightings = {
+            s.event_id: s for s in session.scalars(select(SignSighting).where(SignSighting.event_id.in_(ids)))
+        }
+        assert len(sightings) == len(ids)
+        changed = [s for s in sightings.values() if s.outcome == "changed"]
+        assert {s.sign_id for s in changed} == {changed_entry} and {s.case_id for s in changed} == {case.id}
+        attached = [s for s in sightings.values() if s.outcome == "attached"]
+        assert len(attached) == 2 * (len(street) - 1)
+        # Every sighting attached to the sign it is, not a neighbour.
+        by_case = {s.id: s.case_id for s in session.scalars(select(Sign))}
+        events = {e.event_id: e for e in session.scalars(select(Event).where(Event.event_id.in_(ids)))}
+        for sighting in attached:
+            assert events[sighting.event_id].case_id is None
+            assert sighting.sign_id is not None
+        assert len({s.sign_id for s in attached}) == len(street) - 1
+        assert changed_entry not in {s.sign_id for s in attached}
+        seen = session.scalar(select(func.sum(Sign.sighting_count)))
+        assert seen == 2 * (len(street) - 1)
+        assert len(by_case) == len(street)
+
+
+def test_a_street_driven_twice_with_one_sign_swapped_opens_exactly_one_case(api: Api) -> None:
+    crops = fixture_crops()
+    replay_twice(api, crops[:7], replacement=crops[7], seed=11)
+
+
+def test_the_same_on_the_shared_validation_signs(api: Api) -> None:
+    if not (SHARED / "val" / "labels").is_dir():
+        pytest.skip(f"no shared signboard photos at {SHARED}")
+    crops = [c for c in shared_crops(SHARED, min_side=48) if min(c.shape[:2]) >= 48]
+    rng = random.Random(5)
+    rng.shuffle(crops)
+    replay_twice(api, crops[:20], replacement=crops[20], seed=5)
+
+
+def test_reopening_a_permitted_case_takes_its_sign_out_of_the_register(api: Api) -> None:
+    crops = fixture_crops()
+    drive(api, crops[:1], random.Random(1), at_day=0)
+    with api.sessions() as session:
+        case_id = session.scalars(select(Case.id)).one()
+    api.post(f"/api/v1/cases/{case_id}/actions", json={"action": "reject", "reject_reason": "permitted"})
+    with api.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Sign)) == 1
+    answer = api.post(f"/api/v1/cases/{case_id}/actions", json={"action": "reopen"})
+    assert answer.status_code == 200, answer.text
+    with api.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Sign)) == 0
+
+
+def test_a_case_rejected_for_another_reason_registers_nothing(api: Api) -> None:
+    drive(api, fixture_crops()[:1], random.Random(2), at_day=0)
+    with api.sessions() as session:
+        case_id = session.scalars(select(Case.id)).one()
+    body = {"action": "reject", "reject_reason": "not_a_violation"}
+    assert api.post(f"/api/v1/cases/{case_id}/actions", json=body).status_code == 200
+    with api.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Sign)) == 0
