@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-import edge.detector.fusion
 from edge.config import DeviceConfig, FusionConfig
 from edge.detections import Detections
 from edge.detector.fusion import FUSED_CLASS_ID_BASE, BoxFusion
@@ -37,10 +35,6 @@ def fusion(**kw: object) -> BoxFusion:
 
 def near(box: tuple[float, float, float, float], dx: float = 4.0) -> tuple[float, float, float, float]:
     return (box[0] + dx, box[1], box[2] + dx, box[3])
-
-
-def test_doc_examples_run() -> None:
-    assert doctest.testmod(edge.detector.fusion).failed == 0
 
 
 def test_a_truck_overlapping_a_more_confident_car_becomes_a_car() -> None:

@@ -35,12 +35,3 @@ def test_iou_of_known_boxes():
         np.array([0, 0, 10, 10], np.float32), np.array([[5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
     )
     np.testing.assert_allclose(iou, [50 / 150, 0.0])
-
-
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-
-    # by name: the package re-exports the function ``nms``, which hides the module as an attribute
-    result = doctest.testmod(importlib.import_module("edge.detector.nms"))
-    assert result.attempted > 0 and result.failed == 0

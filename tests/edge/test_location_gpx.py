@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-import edge.location.geo
 from edge.config import LocationConfig
 from edge.location import GpxLocator, open_locator, parse_gpx
 from edge.location.geo import bearing_deg, distance_m
@@ -33,11 +31,6 @@ def locator() -> GpxLocator:
     loc = open_locator(LocationConfig(kind="gpx", path=str(DRIVE), max_fix_age_s=5))
     assert isinstance(loc, GpxLocator)
     return loc
-
-
-def test_geo_doc_examples_run() -> None:
-    result = doctest.testmod(edge.location.geo)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_points_and_segments_are_read(locator: GpxLocator) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import random
 from datetime import date, datetime, timedelta, timezone
 from functools import reduce
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import edge.location.nmea
 from edge.config import LocationConfig
 from edge.location import FixedLocator, NmeaFileLocator, NoLocator, open_locator, parse_nmea, parse_sentence
 from edge.location.nmea import GgaSentence, NmeaChecksumError, NmeaSentenceError, RmcSentence
@@ -40,11 +38,6 @@ def rmc(
     ddmmyy: str = "010524",
 ) -> str:
     return nmea(f"GNRMC,{hhmmss}.00,{status},{lat},{lon},{knots},{course},{ddmmyy},,,A")
-
-
-def test_doc_examples_run() -> None:
-    result = doctest.testmod(edge.location.nmea)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_textbook_sentences_with_their_published_checksums() -> None:

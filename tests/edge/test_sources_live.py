@@ -223,16 +223,3 @@ def test_gstreamer_pipeline_must_end_in_appsink() -> None:
     with pytest.raises(SourceError, match="appsink"):
         gstreamer_opener("videotestsrc ! autovideosink", has_gstreamer=lambda: True)
     assert callable(gstreamer_opener("videotestsrc ! appsink drop=true", has_gstreamer=lambda: True))
-
-
-def test_doc_examples_run() -> None:
-    import doctest
-
-    import edge.sources.capture
-    import edge.sources.devices
-    import edge.sources.images
-    import edge.sources.pacing
-
-    for module in (edge.sources.capture, edge.sources.devices, edge.sources.images, edge.sources.pacing):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
 
-import edge.tracker.bytetrack
-import edge.tracker.matching
 from edge.config import TrackerConfig
 from edge.detections import Detections
 from edge.tracker import ByteTracker
@@ -51,12 +48,6 @@ def ids(out: Detections) -> list[int]:
 def ids_by_class(out: Detections) -> dict[int, int]:
     assert out.tracker_id is not None
     return {int(c): int(t) for c, t in zip(out.class_id, out.tracker_id, strict=True)}
-
-
-def test_doc_examples_run() -> None:
-    for module in (edge.tracker.bytetrack, edge.tracker.matching):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0
 
 
 def test_iou_matrix_values_and_empty_shapes() -> None:

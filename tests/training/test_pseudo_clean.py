@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-
-import training.pseudo_clean
 from training.datasets.records import LabeledBox
 from training.pseudo_clean import clean_pseudo_boxes
 from training.pseudo_label import PseudoBox as Teacher  # what the YOLOX teacher returns
@@ -29,8 +26,3 @@ def test_a_real_truck_carrying_a_labelled_pile_keeps_its_box() -> None:
     truck = Teacher("truck", 0.9, 100, 20, 300, 140)
     kept, dropped = clean_pseudo_boxes([truck], [pile])
     assert kept == [truck] and not dropped
-
-
-def test_docstring_examples() -> None:
-    result = doctest.testmod(training.pseudo_clean)
-    assert result.attempted > 0 and result.failed == 0
