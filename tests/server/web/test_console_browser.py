@@ -341,6 +341,30 @@ def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
         viewer.close()
 
 
+def test_a_configured_tile_server_draws_tiles_under_the_map(browser: Any, stack: Stack) -> None:
+    app = stack.http.config.app
+    plain = app.state.settings
+    # A "tile server" on the same host: the shipped icon stands in for every tile.
+    tiles = f"{stack.url}/console/favicon.svg?tile={{z}}/{{x}}/{{y}}"
+    console_settings = plain.console.model_copy(update={"tile_url": tiles, "tile_attribution": "© City GIS"})
+    app.state.settings = plain.model_copy(update={"console": console_settings})
+    viewer = Console(browser, stack)
+    try:
+        viewer.sign_in("vic")
+        page = viewer.page
+        page.wait_for_selector("svg.map image")
+        hrefs = page.eval_on_selector_all(
+            "svg.map image", "images => images.map(i => i.getAttribute('href'))"
+        )
+        assert hrefs and all(h.startswith(f"{stack.url}/console/favicon.svg?tile=18/") for h in hrefs)
+        assert "© City GIS" in page.eval_on_selector("svg.map", "m => m.textContent")
+        assert any("favicon.svg?tile=18/" in url for url in viewer.requests)
+        assert viewer.errors == [] and viewer.foreign_requests() == []
+    finally:
+        viewer.close()
+        app.state.settings = plain
+
+
 def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(
     console: Console, stack: Stack
 ) -> None:
