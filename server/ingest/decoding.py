@@ -40,6 +40,7 @@ class RawMessage:
     mid: int
     qos: int
     connection: int  # which connection delivered it: a message id is only valid on its own
+    retained: bool = False  # published with the retain flag (kept as published by the subscription)
 
 
 def lane_of(topic: str, lanes: int = DECODE_LANES) -> int:

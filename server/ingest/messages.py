@@ -41,6 +41,7 @@ class RejectReason(str, Enum):
     undecodable_image = "undecodable_image"
     digest_mismatch = "digest_mismatch"
     evidence_quota = "evidence_quota"  # the device holds too many images no event names
+    retained = "retained"  # only status may be retained; anything else would return on every subscribe
     storage_error = "storage_error"
     processing_error = "processing_error"
 

@@ -49,13 +49,13 @@ from server.fleet.rollouts import advance
 from server.ingest.acks import ack_key, stored_acks
 from server.ingest.decoding import DecodeLanes, RawMessage
 from server.ingest.heartbeat import HEARTBEAT_S, beat
-from server.ingest.messages import Rejected, RejectReason, decode
+from server.ingest.messages import Decoded, Rejected, RejectReason, decode
 from server.ingest.orphans import prune_orphan_evidence
 from server.ingest.process import prune_telemetry
 from server.ingest.storer import MAX_DEFERRALS, BatchStorer, Received, StoreOutcome, WorkerStats
 from server.settings import ServerSettings
 from streetwatch.events import utcnow
-from streetwatch.topics import commands_topic, subscription
+from streetwatch.topics import TopicKind, commands_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class IngestWorker:
         # restore $share subscriptions after a restart.
         group = self.settings.mqtt.share_group
         topics = [
-            (f"$share/{group}/{subscription(kind)}", SubscribeOptions(qos=1))
+            (f"$share/{group}/{subscription(kind)}", _subscribe_options(kind))
             for kind in ("events", "evidence", "status", "telemetry", "command_replies")
         ]
         client.subscribe(topics)
@@ -229,13 +229,29 @@ class IngestWorker:
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         # Only hand the bytes over: validation runs on the decode lanes, so a slow or huge
         # payload never holds up keepalives, acks or other devices' messages on this thread.
-        raw = RawMessage(message.topic, bytes(message.payload), message.mid, message.qos, self._connection)
+        payload = bytes(message.payload)
+        retained = bool(message.retain) and not message.topic.endswith("/status")
+        if retained:
+            if not payload:
+                # Our own clear of a retained message coming back: nothing to store.
+                self._client.ack(message.mid, message.qos)
+                return
+            # Only status may be retained. A box that leaves anything else retained would have
+            # it handed to every worker on every subscribe: clear it, then refuse it below.
+            self._client.publish(message.topic, b"", qos=1, retain=True)
+        raw = RawMessage(message.topic, payload, message.mid, message.qos, self._connection, retained)
         self._lanes.submit(raw)
 
     def _decode(self, raw: RawMessage) -> Received:
         """Validate one message (on a decode lane); a bug in validation becomes a refusal."""
+        decoded: Decoded
         try:
-            decoded = decode(raw.topic, raw.payload, self.settings.limits, self.store, self._clock())
+            if raw.retained:
+                decoded = Rejected(
+                    RejectReason.retained, "published with the retain flag; only status may be retained"
+                )
+            else:
+                decoded = decode(raw.topic, raw.payload, self.settings.limits, self.store, self._clock())
         except Exception as exc:
             log.exception("ingest worker %s: cannot validate %s", self.client_id, raw.topic)
             decoded = Rejected(RejectReason.processing_error, f"{type(exc).__name__}: {exc}"[:500])
@@ -389,3 +405,13 @@ def _first_line(failure: Exception | None) -> str:
     cause = getattr(failure, "orig", None) or failure
     text = str(cause).strip()
     return text.splitlines()[0] if text else type(cause).__name__
+
+
+def _subscribe_options(kind: TopicKind) -> SubscribeOptions:
+    """QoS 1, the retain flag kept as published; retained messages at subscribe only for status.
+
+    Mosquitto hands retained messages to shared subscriptions on every subscribe and cannot
+    refuse the retain flag per topic; retain handling 2 keeps a retained payload a box left
+    on events or evidence from reaching every worker restart.
+    """
+    return SubscribeOptions(qos=1, retainAsPublished=True, retainHandling=0 if kind == "status" else 2)

@@ -474,3 +474,41 @@ def test_after_a_broker_restart_the_worker_subscribes_again_and_stores_at_once(
         assert time.monotonic() - restarted < 5, "the worker took too long to subscribe again"
     finally:
         worker.stop()
+
+
+def test_a_retained_event_is_refused_and_cleared_and_never_returns_on_subscribe(
+    migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    left_before = make_event(device_id="van-01")  # retained while no worker ran
+    publisher.client.publish(
+        events_topic("van-01"), left_before.to_json(), qos=1, retain=True
+    ).wait_for_publish(5)
+    worker = started(settings_for(migrated_url, broker, tmp_path))
+    live = make_event(device_id="van-01")
+    honest = make_event(device_id="van-02")
+    try:
+        publisher.client.publish(events_topic("van-01"), live.to_json(), qos=1, retain=True).wait_for_publish(
+            5
+        )
+        publisher.send(events_topic("van-02"), honest.to_json())
+        wait_for(lambda: worker.stats.received >= 2)
+        time.sleep(0.5)  # a retained message handed over at subscribe would have arrived by now
+    finally:
+        worker.stop()
+    with sessions() as session:
+        assert [e.event_id for e in session.scalars(select(Event))] == [honest.event_id]
+        refused = session.get(Rejection, "retained")
+        assert refused is not None and refused.count == 1 and refused.last_topic == events_topic("van-01")
+    # The worker cleared what the box left: a new subscriber gets nothing retained.
+    seen: list[bytes] = []
+    probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="probe")
+    probe.on_message = lambda _c, _u, message: seen.append(bytes(message.payload))
+    probe.connect("127.0.0.1", broker.port)
+    probe.subscribe(events_topic("van-01"), qos=1)
+    probe.loop_start()
+    try:
+        time.sleep(1.0)
+    finally:
+        probe.disconnect()
+        probe.loop_stop()
+    assert seen == []
