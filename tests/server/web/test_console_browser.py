@@ -297,6 +297,14 @@ def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
                 assert box is not None and box["width"] > 0, selector
                 assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, selector
                 assert box["y"] < height, selector
+            # The annotated frame as the box drew it, and back to the clean one (t).
+            assert page.get_attribute("#frame-img", "alt") == "clean frame"
+            clean_src = page.get_attribute("#frame-img", "src")
+            viewer.press("t")
+            page.wait_for_selector("#frame-img[alt='annotated frame']")
+            assert page.get_attribute("#frame-img", "src") != clean_src
+            viewer.press("t")
+            page.wait_for_selector("#frame-img[alt='clean frame']")
             viewer.press("?")
             help_text = page.inner_text("#help")
             assert "confirm" in help_text and "1 not a violation" in help_text and "[object" not in help_text
