@@ -1,5 +1,8 @@
 """``/metrics``: Prometheus text exposition, computed from the database on each scrape.
 
+``prometheus_client`` writes the exposition; a custom collector (:class:`DatabaseCollector`)
+reads the numbers from the database at scrape time instead of keeping in-process counters.
+
 Counting from the database rather than from in-process counters makes the
 numbers right whatever number of ingest workers and API processes run, and
 keeps them across restarts. Cost per scrape: events are counted from the
@@ -38,11 +41,13 @@ Exposed families (labels in braces):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -53,25 +58,28 @@ from server.db.models import CaseState, Device, DeviceStatus, Event, Evidence, I
 from streetwatch.events import ViolationType, utcnow
 
 #: The content type Prometheus expects for text exposition format 0.0.4.
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
-@dataclass
-class MetricFamily:
-    """One metric name with its samples: ``(labels, value)`` pairs."""
+class DatabaseCollector(Collector):
+    """Every family read from the database in one session, plus this process's API refusals."""
 
-    name: str
-    kind: str  # counter / gauge
-    help: str
-    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+    def __init__(self, session: Session, refusals: dict[str, int], now: datetime | None = None) -> None:
+        self.session = session
+        self.refusals = refusals
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        yield from collect(self.session, self.now)
+        yield api_refusals(self.refusals)
 
 
-def collect(session: Session, now: datetime | None = None) -> list[MetricFamily]:
+def collect(session: Session, now: datetime | None = None) -> list[Metric]:
     """Read every metric from the database, zero-filled for known label values."""
-    received = MetricFamily(
+    received = CounterMetricFamily(
         "streetwatch_events_received_total",
-        "counter",
         "Events stored, by violation type (duplicates not counted).",
+        labels=["violation_type"],
     )
     per_type = {
         violation: int(count or 0)
@@ -80,47 +88,47 @@ def collect(session: Session, now: datetime | None = None) -> list[MetricFamily]
         )
     }
     for name in _known_then_seen([v.value for v in ViolationType], per_type):
-        received.samples.append(({"violation_type": name}, float(per_type.get(name, 0))))
+        received.add_metric([name], float(per_type.get(name, 0)))
 
-    rejected = MetricFamily(
-        "streetwatch_events_rejected_total", "counter", "MQTT messages refused by the ingest, by reason."
+    rejected = CounterMetricFamily(
+        "streetwatch_events_rejected_total",
+        "MQTT messages refused by the ingest, by reason.",
+        labels=["reason"],
     )
     for reason, count in session.execute(
         select(Rejection.reason, Rejection.count).order_by(Rejection.reason)
     ):
-        rejected.samples.append(({"reason": reason}, float(count)))
+        rejected.add_metric([reason], float(count))
 
-    cases = MetricFamily("streetwatch_cases", "gauge", "Cases in each workflow state.")
+    cases = GaugeMetricFamily("streetwatch_cases", "Cases in each workflow state.", labels=["state"])
     per_state = dict(session.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all())
     for name in _known_then_seen([s.value for s in CaseState], per_state):
-        cases.samples.append(({"state": name}, float(per_state.get(name, 0))))
+        cases.add_metric([name], float(per_state.get(name, 0)))
 
-    devices = MetricFamily("streetwatch_devices", "gauge", "Edge boxes by last known status.")
+    devices = GaugeMetricFamily("streetwatch_devices", "Edge boxes by last known status.", labels=["status"])
     per_status = dict(session.execute(select(Device.status, func.count()).group_by(Device.status)).all())
     for name in _known_then_seen([s.value for s in DeviceStatus], per_status):
-        devices.samples.append(({"status": name}, float(per_status.get(name, 0))))
+        devices.add_metric([name], float(per_status.get(name, 0)))
 
-    lag = MetricFamily(
-        "streetwatch_ingest_lag_seconds", "gauge", "received_at - observed_at of the latest stored event."
+    lag = GaugeMetricFamily(
+        "streetwatch_ingest_lag_seconds", "received_at - observed_at of the latest stored event."
     )
-    last = MetricFamily(
-        "streetwatch_ingest_last_received_timestamp_seconds",
-        "gauge",
-        "Unix time the latest event was stored.",
+    last = GaugeMetricFamily(
+        "streetwatch_ingest_last_received_timestamp_seconds", "Unix time the latest event was stored."
     )
     latest = session.execute(
         select(Event.received_at, Event.observed_at).order_by(Event.received_at.desc()).limit(1)
     ).first()
     if latest is not None:
         received_at, observed_at = latest
-        lag.samples.append(({}, max(0.0, (received_at - observed_at).total_seconds())))
-        last.samples.append(({}, received_at.timestamp()))
+        lag.add_metric([], max(0.0, (received_at - observed_at).total_seconds()))
+        last.add_metric([], received_at.timestamp())
 
-    images = MetricFamily("streetwatch_evidence_images", "gauge", "Evidence images in the store.")
-    stored = MetricFamily("streetwatch_evidence_bytes", "gauge", "Bytes of evidence images in the store.")
+    images = GaugeMetricFamily("streetwatch_evidence_images", "Evidence images in the store.")
+    stored = GaugeMetricFamily("streetwatch_evidence_bytes", "Bytes of evidence images in the store.")
     count, size = session.execute(select(func.count(), func.coalesce(func.sum(Evidence.size_bytes), 0))).one()
-    images.samples.append(({}, float(count)))
-    stored.samples.append(({}, float(size)))
+    images.add_metric([], float(count))
+    stored.add_metric([], float(size))
 
     return [
         received,
@@ -136,16 +144,16 @@ def collect(session: Session, now: datetime | None = None) -> list[MetricFamily]
     ]
 
 
-def _ingest_workers(session: Session, now: datetime) -> list[MetricFamily]:
-    seen = MetricFamily(
+def _ingest_workers(session: Session, now: datetime) -> list[Metric]:
+    seen = GaugeMetricFamily(
         "streetwatch_ingest_worker_last_seen_seconds",
-        "gauge",
         "Seconds since the ingest worker's last heartbeat; while it is down its share queues at the broker.",
+        labels=["client_id"],
     )
-    connected = MetricFamily(
+    connected = GaugeMetricFamily(
         "streetwatch_ingest_worker_connected",
-        "gauge",
         "1 if the ingest worker was connected to the broker at its last heartbeat, else 0.",
+        labels=["client_id"],
     )
     rows = session.execute(
         select(IngestWorker.client_id, IngestWorker.last_seen_at, IngestWorker.connected).order_by(
@@ -153,22 +161,25 @@ def _ingest_workers(session: Session, now: datetime) -> list[MetricFamily]:
         )
     )
     for client_id, last_seen_at, is_connected in rows:
-        labels = {"client_id": client_id}
         last = as_utc(last_seen_at)
-        seen.samples.append((labels, max(0.0, (now - last).total_seconds()) if last else 0.0))
-        connected.samples.append((labels, 1.0 if is_connected else 0.0))
+        seen.add_metric([client_id], max(0.0, (now - last).total_seconds()) if last else 0.0)
+        connected.add_metric([client_id], 1.0 if is_connected else 0.0)
     return [seen, connected]
 
 
-def _device_health(session: Session) -> list[MetricFamily]:
-    fps = MetricFamily("streetwatch_device_fps", "gauge", "Frames per second in the box's newest report.")
-    backlog = MetricFamily(
-        "streetwatch_device_outbox_messages", "gauge", "Events and images waiting in the box's outbox."
+def _device_health(session: Session) -> list[Metric]:
+    fps = GaugeMetricFamily(
+        "streetwatch_device_fps", "Frames per second in the box's newest report.", labels=["device_id"]
     )
-    oldest = MetricFamily(
+    backlog = GaugeMetricFamily(
+        "streetwatch_device_outbox_messages",
+        "Events and images waiting in the box's outbox.",
+        labels=["device_id"],
+    )
+    oldest = GaugeMetricFamily(
         "streetwatch_device_outbox_oldest_seconds",
-        "gauge",
         "Age of the oldest waiting message when the box reported (0 when the outbox was empty).",
+        labels=["device_id"],
     )
     rows = session.execute(
         select(Device.device_id, Device.health, Device.health_at)
@@ -176,39 +187,27 @@ def _device_health(session: Session) -> list[MetricFamily]:
         .order_by(Device.device_id)
     )
     for device_id, health, health_at in rows:
-        labels = {"device_id": device_id}
         outbox = health.get("outbox") or {}
-        fps.samples.append((labels, float(health.get("fps") or 0.0)))
-        backlog.samples.append((labels, float(outbox.get("events", 0) + outbox.get("evidence", 0))))
+        fps.add_metric([device_id], float(health.get("fps") or 0.0))
+        backlog.add_metric([device_id], float(outbox.get("events", 0) + outbox.get("evidence", 0)))
         age, reported_at = 0.0, as_utc(health_at)
         if outbox.get("oldest_at") and reported_at is not None:
             oldest_at = datetime.fromisoformat(outbox["oldest_at"].replace("Z", "+00:00"))
             age = max(0.0, (reported_at - oldest_at).total_seconds())
-        oldest.samples.append((labels, age))
+        oldest.add_metric([device_id], age)
     return [fps, backlog, oldest]
 
 
-def api_refusals(counts: dict[str, int]) -> MetricFamily:
+def api_refusals(counts: dict[str, int]) -> Metric:
     """Requests this API process refused, by reason (``server.http_guards.REFUSAL_REASONS``)."""
-    family = MetricFamily(
+    family = CounterMetricFamily(
         "streetwatch_api_refusals_total",
-        "counter",
         "HTTP requests refused by this API process, by reason (since it started).",
+        labels=["reason"],
     )
     for reason, count in counts.items():
-        family.samples.append(({"reason": reason}, float(count)))
+        family.add_metric([reason], float(count))
     return family
-
-
-def render(families: Iterable[MetricFamily]) -> str:
-    """The Prometheus text format: HELP, TYPE, then one line per sample."""
-    lines: list[str] = []
-    for family in families:
-        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
-        lines.append(f"# TYPE {family.name} {family.kind}")
-        for labels, value in family.samples:
-            lines.append(f"{family.name}{_labels(labels)} {_number(value)}")
-    return "\n".join(lines) + "\n"
 
 
 def build_router() -> APIRouter:
@@ -222,8 +221,8 @@ def build_router() -> APIRouter:
         dependencies=[Depends(require(Role.viewer))],
     )
     def metrics(request: Request, session: SessionDep) -> Response:
-        families = [*collect(session), api_refusals(request.app.state.refusals.snapshot())]
-        return Response(content=render(families), media_type=CONTENT_TYPE)
+        collector = DatabaseCollector(session, request.app.state.refusals.snapshot())
+        return Response(content=generate_latest(collector), media_type=CONTENT_TYPE)
 
     return router
 
@@ -231,22 +230,3 @@ def build_router() -> APIRouter:
 def _known_then_seen(known: list[str], seen: dict[str, int]) -> list[str]:
     # Known label values always appear (so a 0 is visible), then any value the data holds beyond them.
     return known + sorted(k for k in seen if k not in known)
-
-
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items())
-    return "{" + inner + "}"
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _escape_help(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if value.is_integer() else repr(value)
