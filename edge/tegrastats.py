@@ -68,18 +68,6 @@ class TegraStats:
         online = [c for c in self.cpu_load_pct if c is not None]
         return round(sum(online) / len(online), 1) if online else None
 
-    def telemetry(self) -> dict[str, float | int | None]:
-        """The figures a telemetry report carries (``TelemetryMessage`` field names)."""
-        return {
-            "gpu_load_pct": self.gpu_load_pct,
-            "cpu_load_pct": self.cpu_mean_load_pct,
-            "ram_used_mb": self.ram_used_mb,
-            "ram_total_mb": self.ram_total_mb,
-            "power_mw": self.power_mw,
-            "gpu_temp_c": self.temperatures_c.get("gpu"),
-            "cpu_temp_c": self.temperatures_c.get("cpu"),
-        }
-
 
 def parse_tegrastats(line: str) -> TegraStats:
     """Parse one ``tegrastats`` line; ValueError (quoting it) when nothing in it is recognised."""

@@ -149,6 +149,19 @@ class TelemetryMessage(_Message):
     gpu_temp_c: float | None = Field(
         default=None, ge=-273.15, le=1000, description="GPU temperature (Jetson), when readable."
     )
+    gpu_load_pct: float | None = Field(
+        default=None, ge=0, le=100, description="GPU load (Jetson, tegrastats GR3D_FREQ), when readable."
+    )
+    cpu_load_pct: float | None = Field(
+        default=None, ge=0, le=100, description="Mean load of the online CPU cores (Jetson, tegrastats)."
+    )
+    ram_used_mb: int | None = Field(
+        default=None, ge=0, description="Memory in use, MB (Jetson: CPU and GPU share it)."
+    )
+    ram_total_mb: int | None = Field(default=None, ge=0, description="Memory of the board, MB.")
+    power_mw: int | None = Field(
+        default=None, ge=0, description="The module's power draw in mW (its input rail, from tegrastats)."
+    )
 
 
 #: Ids per acknowledgement message: keeps one ack well under the 64 KiB payload limit.

@@ -42,6 +42,7 @@ from edge.mqtt.publisher import OutboxPublisher
 from edge.mqtt.telemetry import TelemetryRecorder
 from edge.mqtt.thermal import read_temperatures
 from edge.outbox import Depth, Outbox, OutboxLimits, OutboxMessage
+from edge.tegrastats import TegrastatsReader
 from streetwatch import __version__
 from streetwatch.errors import PayloadError, StorageError
 from streetwatch.events import ModelRef, ViolationEvent
@@ -90,6 +91,8 @@ class MqttSink:
         self._models = list(models)
         self._started = time.monotonic()
         self._closed = False
+        # GPU load, memory and power on a Jetson; None elsewhere (no tegrastats binary).
+        self._tegrastats = TegrastatsReader.start_if_available()
         self._recent_evidence: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._emit_lock = threading.Lock()
         self._last_storage_log = -STORAGE_LOG_EVERY_S
@@ -193,6 +196,8 @@ class MqttSink:
         self._connection.stop()
         self.left_in_outbox = self.outbox.depth()
         self.outbox.close()
+        if self._tegrastats is not None:
+            self._tegrastats.stop()
 
     # -- for the pipeline, the demo and tests -------------------------------------------------
 
@@ -256,6 +261,7 @@ class MqttSink:
         if snap.coverage_overflow:
             dropped["coverage_points"] = snap.coverage_overflow
         temps = read_temperatures()
+        jetson = self._tegrastats.latest() if self._tegrastats is not None else None
         oldest = (
             datetime.fromtimestamp(depth.oldest_created_at, timezone.utc)
             if depth.oldest_created_at is not None
@@ -281,6 +287,11 @@ class MqttSink:
             dropped=dropped,
             cpu_temp_c=temps.cpu_c,
             gpu_temp_c=temps.gpu_c,
+            gpu_load_pct=jetson.gpu_load_pct if jetson else None,
+            cpu_load_pct=jetson.cpu_mean_load_pct if jetson else None,
+            ram_used_mb=jetson.ram_used_mb if jetson else None,
+            ram_total_mb=jetson.ram_total_mb if jetson else None,
+            power_mw=jetson.power_mw if jetson else None,
         )
 
     # -- internals ------------------------------------------------------------------------------
