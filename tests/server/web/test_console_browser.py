@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select, update
 
@@ -105,6 +106,12 @@ def to_screen(console: Console, x: float, y: float, frame: tuple[int, int]) -> t
     box = console.page.locator("#boxes").bounding_box()
     assert box is not None
     return box["x"] + x / frame[0] * box["width"], box["y"] + y / frame[1] * box["height"]
+
+
+def open_case(console: Console, case_id: int) -> None:
+    """Go to a case by its link (the URL keeps the case), as a shared link would."""
+    console.page.evaluate("id => { location.hash = '#/queue?case=' + id; }", case_id)
+    console.wait_for_case(case_id)
 
 
 def drag(console: Console, start: tuple[float, float], end: tuple[float, float]) -> None:
@@ -238,8 +245,6 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
         viewing.page.press("#signin-password", "Enter")
         viewing.wait_for_case(target)
         state = viewing.page.inner_text("#case-state")
-        import httpx
-
         moved = httpx.post(
             f"{stack.url}/api/v1/cases/{target}/actions",
             json={"action": "confirm"},
@@ -256,6 +261,34 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
         assert viewing.page.inner_text("#case-state") == "Confirmed"  # the page shows where it is now
     finally:
         viewing.close()
+
+    # With the live stream on: the case changes while the reason picker is open. The page redraws
+    # it behind the picker, and the reason key still acts on what the reviewer saw: a 409.
+    before = stack.count_cases()
+    stack.send(Sighting("garbage_atanu_001034.jpg", GARBAGE, "overflow", (80, 90, 420, 500), 4200))
+    wait_for(lambda: stack.count_cases() == before + 1, 20, "the case to decide")
+    with stack.sessions() as session:
+        other = session.scalar(select(func.max(Case.id)))
+    assert other is not None
+    live = Console(browser, stack)
+    try:
+        live.sign_in("rita")
+        open_case(live, other)
+        live.press("x")
+        live.page.wait_for_selector(".dialog >> text=why?")
+        moved = httpx.post(
+            f"{stack.url}/api/v1/cases/{other}/actions",
+            json={"action": "confirm"},
+            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+        )
+        assert moved.status_code == 200, moved.text
+        live.page.wait_for_selector("#case-state >> text=Confirmed")  # redrawn behind the picker
+        live.press("1")
+        message = live.page.wait_for_selector(".message.conflict")
+        assert message is not None and "it is Confirmed now (you saw New)" in message.inner_text()
+        assert [t.actor for t in transitions(stack, other)][-1] == "ada"
+    finally:
+        live.close()
 
 
 def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
@@ -420,12 +453,6 @@ def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(
     console.sign_in("vic")
     assert "Read only" in page.inner_text("#actions")
     assert console.foreign_requests() == []
-
-
-def open_case(console: Console, case_id: int) -> None:
-    """Go to a case by its link (the URL keeps the case), as a shared link would."""
-    console.page.evaluate("id => { location.hash = '#/queue?case=' + id; }", case_id)
-    console.wait_for_case(case_id)
 
 
 def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, stack: Stack) -> None:

@@ -358,14 +358,25 @@ export class CaseView {
   }
 
   /** Send one action; on success redraw (and move on when ``advance``); a 409 is said plainly. */
-  async act(body, { advance = false, done = "" } = {}) {
+  /** The case and state the reviewer is looking at now, taken before any dialog opens. */
+  seen() {
+    return this.detail ? { id: this.detail.id, state: this.detail.state } : null;
+  }
+
+  /**
+   * Send one action; on success redraw (and move on when ``advance``); a 409 is said plainly.
+   * ``seen`` is what the reviewer saw when pressing the key: a case that changed while a dialog
+   * was open is then a clear 409, never an override.
+   */
+  async act(body, { advance = false, done = "", seen = null } = {}) {
     const detail = this.detail;
+    const saw = seen || this.seen();
     // While the next case loads, a key must not act on the one still drawn.
-    if (!detail || this.busy || this.want !== detail.id) return false;
+    if (!detail || !saw || this.busy || this.want !== detail.id || saw.id !== detail.id) return false;
     this.busy = true;
-    const seen = detail.state;
+    const seenState = saw.state;
     try {
-      const answer = await post(`/cases/${detail.id}/actions`, { ...body, expected_state: seen });
+      const answer = await post(`/cases/${detail.id}/actions`, { ...body, expected_state: seenState });
       this.cache.delete(detail.id);
       this.ctx.onChanged(answer);
       if (advance && this.ctx.next()) return true;
@@ -376,8 +387,8 @@ export class CaseView {
         const fresh = await this.fetch(detail.id).catch(() => null);
         const now = (err.body && err.body.state) || (fresh && fresh.state);
         const text =
-          now && now !== seen
-            ? `Someone else moved this case: it is ${stateName(now)} now (you saw ${stateName(seen)}). Nothing was changed; look again and decide.`
+          now && now !== seenState
+            ? `Someone else moved this case: it is ${stateName(now)} now (you saw ${stateName(seenState)}). Nothing was changed; look again and decide.`
             : `Not allowed: ${err.message}`;
         if (fresh) {
           this.ctx.onChanged(fresh);
@@ -407,6 +418,7 @@ export class CaseView {
 
   async reject() {
     if (!this.may("reject")) return;
+    const seen = this.seen();
     const reasons = this.ctx.options.reject_reasons || FALLBACK_REASONS;
     const code = await choose(
       `Reject case #${this.detail.id}: why?`,
@@ -419,7 +431,7 @@ export class CaseView {
       if (!label) return;
       body.label = label;
     }
-    return this.act(body, { advance: true });
+    return this.act(body, { advance: true, seen });
   }
 
   pickClass(title = "Class") {
@@ -432,14 +444,16 @@ export class CaseView {
 
   async relabel() {
     if (!this.may("relabel")) return;
+    const seen = this.seen();
     const label = await this.pickClass(`Case #${this.detail.id}: what is the object?`);
-    if (label) return this.act({ action: "relabel", label }, { done: `Labelled as ${label}.` });
+    if (label) return this.act({ action: "relabel", label }, { done: `Labelled as ${label}.`, seen });
   }
 
   async dispatch() {
     if (!this.may("dispatch")) return;
+    const seen = this.seen();
     const team = await ask(`Dispatch case #${this.detail.id}`, { label: "Team or grid", suggestions: this.ctx.teams(), value: this.detail.assigned_team || "" });
-    if (team) return this.act({ action: "dispatch", team }, { advance: true });
+    if (team) return this.act({ action: "dispatch", team }, { advance: true, seen });
   }
 
   simple(action) {
@@ -448,12 +462,14 @@ export class CaseView {
 
   async note() {
     if (!this.may("note")) return;
+    const seen = this.seen();
     const text = await ask(`Note on case #${this.detail.id}`, { multiline: true, note: "Ctrl+Enter saves." });
-    if (text) return this.act({ action: "note", reason: text }, { done: "Note added." });
+    if (text) return this.act({ action: "note", reason: text }, { done: "Note added.", seen });
   }
 
   async merge() {
     if (!this.may("merge")) return;
+    const seen = this.seen();
     const answer = await ask(`Merge case #${this.detail.id} into…`, { label: "Case number it duplicates" });
     const target = Number(String(answer || "").replace("#", ""));
     if (!answer) return;
@@ -469,7 +485,7 @@ export class CaseView {
       return;
     }
     const ok = await confirmDialog("Merge?", `Case #${this.detail.id} becomes part of #${other.id} (${typeName(other.violation_type)}, ${stateName(other.state)}, ${other.title}) and is closed as a duplicate.`);
-    if (ok) return this.act({ action: "merge", into_case_id: target }, { advance: true });
+    if (ok) return this.act({ action: "merge", into_case_id: target }, { advance: true, seen });
   }
 
   partHint(name) {
