@@ -15,7 +15,7 @@ Prints ONE JSON object: the similarity distribution of same-sign pairs (each ori
 its re-sightings) and of different-sign pairs, the separation (same-sign 1st percentile minus
 different-sign 99th), the error rates at the best threshold and at ``SignSettings.min_similarity``,
 the combined error against each part's alone (``error_ratio_vs_*``, lower is better), and the same figures
-for the colour histogram alone and the DCT hash alone (the baselines the combination must beat).
+for each part alone and for colours + hash (the baselines the combination must beat).
 """
 
 from __future__ import annotations
@@ -33,12 +33,19 @@ import numpy as np
 
 from server.settings import SignSettings
 from server.signs.fingerprint import (
+    colour_layout_similarity,
     colour_similarity,
     fingerprint,
     fingerprint_image,
+    gradient_similarity,
     layout_similarity,
     similarity,
 )
+
+
+def _colours_and_hash(a: dict[str, Any], b: dict[str, Any]) -> float:
+    return (colour_similarity(a, b) + layout_similarity(a, b)) / 2
+
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "signboards"
 
@@ -149,7 +156,14 @@ def measure(data: Path, views: int, seed: int = 7) -> dict[str, Any]:
     originals = crops(data)
     prints = [fingerprint(_encode(c)) for c in originals]
     seen = [[fingerprint_image(resight(c, rng)) for _ in range(views)] for c in originals]
-    scorers = {"combined": similarity, "colours_only": colour_similarity, "dct_hash_only": layout_similarity}
+    scorers = {
+        "combined": similarity,
+        "colours_and_dct_hash": _colours_and_hash,
+        "colours_only": colour_similarity,
+        "dct_hash_only": layout_similarity,
+        "gradients_only": gradient_similarity,
+        "colour_layout_only": colour_layout_similarity,
+    }
     result: dict[str, Any] = {"signs": len(originals), "views_per_sign": views}
     for name, score in scorers.items():
         same = [score(p, v) for p, vs in zip(prints, seen, strict=True) for v in vs]
@@ -163,7 +177,7 @@ def measure(data: Path, views: int, seed: int = 7) -> dict[str, Any]:
         e = result[name]["errors_at_best"]
         return float(e["same_missed"] + e["different_matched"])
 
-    for base in ("colours_only", "dct_hash_only"):
+    for base in [name for name in scorers if name != "combined"]:
         result[f"error_ratio_vs_{base}"] = round(errors("combined") / max(errors(base), 1e-9), 3)
     return result
 

@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from streetwatch.errors import ConfigError
 from streetwatch.events import MAX_EVENT_BYTES, ViolationType
+from streetwatch.yaml_model import invalid, read_yaml_mapping
 
 ENV_PREFIX = "STREETWATCH_"
 
@@ -344,7 +343,7 @@ class SignSettings(_Section):
         description="At most this much of a sighting's reported GPS accuracy widens max_distance_m.",
     )
     min_similarity: float = Field(
-        default=0.47,
+        default=0.54,
         ge=0,
         le=1,
         description="Fingerprint similarity (0..1) from which a sighting looks like the registered sign "
@@ -409,35 +408,13 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     """Read ``path`` (optional YAML), apply ``STREETWATCH_*`` overrides from ``env``, validate."""
     raw: dict[str, Any] = {}
     if path is not None:
-        raw = _read_yaml(Path(path))
+        raw = read_yaml_mapping(Path(path), "server settings file")
     environ = os.environ if env is None else env
     _apply_env(raw, ServerSettings, environ, ENV_PREFIX)
     try:
         return ServerSettings.model_validate(raw)
     except ValidationError as exc:
-        where = str(path) if path else "server settings"
-        lines = [f"{where} are not valid:"]
-        for err in exc.errors():
-            lines.append(f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from exc
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"server settings file {path} does not exist") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read server settings file {path}: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a YAML mapping at the top level")
-    return data
+        raise invalid(f"server settings {path}" if path else "server settings", exc) from exc
 
 
 def _apply_env(raw: dict[str, Any], model: type[BaseModel], env: Mapping[str, str], prefix: str) -> None:

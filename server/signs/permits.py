@@ -1,0 +1,199 @@
+"""A permit list imported into the sign register: CSV or GeoJSON, positions and optional photos.
+
+    report = import_permits(session, Path("permits.csv"), photos=Path("photos/"), actor="admin", now=now)
+
+**CSV** (UTF-8, a header row; column names are case-insensitive)::
+
+    permit_id,lat,lon,valid_until,description,photo
+    SB-2026-0042,21.02851,105.85420,2027-06-30,"Pho 24, Hang Bai 12",sb-0042.jpg
+
+**GeoJSON**: a FeatureCollection of Point features (``[lon, lat]``), the same fields as
+properties (``permit_id`` required; ``valid_until``, ``description``, ``photo`` optional).
+
+``permit_id`` is required: importing the same list again updates its entries instead of
+adding them twice. ``valid_until`` is a date (valid through that day, UTC) or an ISO time.
+``photo`` is a picture of the sign alone (a JPEG or PNG), relative to ``photos`` (default: the
+list's folder); without one, the first patrol sighting at the place becomes its look. A row
+that is wrong (no position, a bad date, a photo that is missing or not an image) is reported
+with its row number and skipped; the others are imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db.models import Sign
+from server.evidence_store import sha256_hex
+from server.matching.geohash import encode
+from server.settings import CELL_PRECISION
+from server.signs.fingerprint import FingerprintError, fingerprint
+from server.signs.service import SignError, SignIn, add_sign
+from streetwatch.errors import ConfigError
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    errors: list[str] = field(default_factory=list)  # "row 7: ..." for each skipped row
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    where: str  # "row 7" / "feature 3", for messages
+    values: dict[str, Any]
+
+
+def import_permits(
+    session: Session, path: Path, *, photos: Path | None, actor: str, now: datetime
+) -> ImportReport:
+    """Import the permit list at ``path`` (``.csv``, ``.geojson`` or ``.json``); nothing is committed.
+
+    Raises :class:`ConfigError` when the file as a whole cannot be read.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read permit list {path}: {exc}") from exc
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        rows = list(_csv_rows(text, path))
+    elif suffix in (".geojson", ".json"):
+        rows = list(_geojson_rows(text, path))
+    else:
+        raise ConfigError(f"permit list {path}: expected a .csv, .geojson or .json file")
+    folder = photos if photos is not None else path.parent
+    report = ImportReport()
+    seen: set[str] = set()
+    for row in rows:
+        try:
+            sign, crop = _parse(row, folder)
+            if sign.permit_id in seen:
+                raise SignError(f"permit {sign.permit_id} appears twice in the list")
+            seen.add(sign.permit_id or "")
+            updated = _upsert(session, sign, crop, actor, now)
+        except SignError as exc:
+            report.errors.append(f"{row.where}: {exc}")
+            continue
+        if updated:
+            report.updated += 1
+        else:
+            report.added += 1
+    return report
+
+
+def _csv_rows(text: str, path: Path) -> Iterator[_Row]:
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None:
+        raise ConfigError(f"permit list {path} is empty")
+    names = {name.strip().lower() for name in reader.fieldnames}
+    missing = {"permit_id", "lat", "lon"} - names
+    if missing:
+        raise ConfigError(
+            f"permit list {path}: the header lacks {', '.join(sorted(missing))}"
+            f" (it has {', '.join(sorted(names))})"
+        )
+    for number, record in enumerate(reader, start=2):
+        values = {(k or "").strip().lower(): (v or "").strip() for k, v in record.items() if k is not None}
+        yield _Row(f"row {number}", {k: v for k, v in values.items() if v != ""})
+
+
+def _geojson_rows(text: str, path: Path) -> Iterator[_Row]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"permit list {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise ConfigError(f"permit list {path}: expected a GeoJSON FeatureCollection")
+    features = data.get("features")
+    if not isinstance(features, list):
+        raise ConfigError(f"permit list {path}: the FeatureCollection has no features list")
+    for number, feature in enumerate(features, start=1):
+        where = f"feature {number}"
+        if not isinstance(feature, dict):
+            yield _Row(where, {"_error": "not a GeoJSON feature"})
+            continue
+        props = feature.get("properties") or {}
+        geometry = feature.get("geometry") or {}
+        values: dict[str, Any] = dict(props) if isinstance(props, dict) else {}
+        coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+        if not isinstance(geometry, dict) or geometry.get("type") != "Point" or not isinstance(coords, list):
+            values["_error"] = "its geometry is not a Point"
+        elif len(coords) < 2:
+            values["_error"] = "its Point has fewer than 2 coordinates"
+        else:
+            values["lon"], values["lat"] = coords[0], coords[1]
+        yield _Row(where, values)
+
+
+def _parse(row: _Row, folder: Path) -> tuple[SignIn, bytes | None]:
+    values = row.values
+    if "_error" in values:
+        raise SignError(str(values["_error"]))
+    permit = str(values.get("permit_id", "")).strip()
+    if not permit:
+        raise SignError("permit_id is missing")
+    try:
+        lat, lon = float(values["lat"]), float(values["lon"])
+    except (KeyError, TypeError, ValueError):
+        raise SignError(f"position {values.get('lat')!r}, {values.get('lon')!r} is not two numbers") from None
+    sign = SignIn(
+        lat=lat,
+        lon=lon,
+        permit_id=permit,
+        valid_until=_valid_until(values.get("valid_until")),
+        description=str(values.get("description", ""))[:500],
+        source="import",
+    )
+    sign.check()
+    crop = None
+    if values.get("photo"):
+        photo = folder / str(values["photo"])
+        try:
+            crop = photo.read_bytes()
+        except OSError as exc:
+            raise SignError(f"photo {photo}: {exc.strerror or exc}") from None
+    return sign, crop
+
+
+def _valid_until(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    try:
+        if len(text) == 10:  # a date: valid through that day
+            return datetime.combine(datetime.fromisoformat(text).date(), time.max, tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SignError(f"valid_until {text!r} is not a date (YYYY-MM-DD) or an ISO time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _upsert(session: Session, sign: SignIn, crop: bytes | None, actor: str, now: datetime) -> bool:
+    """Add the entry, or update the one with its permit id; True when it was an update."""
+    existing = session.scalars(select(Sign).where(Sign.permit_id == sign.permit_id)).first()
+    if existing is None:
+        add_sign(session, sign, actor, now, crops=[crop] if crop is not None else [])
+        return False
+    existing.lat, existing.lon = sign.lat, sign.lon
+    existing.cell = encode(sign.lat, sign.lon, CELL_PRECISION)
+    existing.valid_until = sign.valid_until
+    existing.description = sign.description
+    if crop is not None:
+        try:
+            existing.fingerprint = {"views": [fingerprint(crop)]}
+        except FingerprintError as exc:
+            raise SignError(f"photo: {exc}") from exc
+        existing.crop_sha256 = sha256_hex(crop)
+    session.flush()
+    return True
