@@ -35,11 +35,13 @@ def choose_providers(preferred: list[str], available: list[str]) -> list[str]:
     return chosen
 
 
-def _provider_options(provider: str) -> dict[str, Any]:
+def _provider_options(provider: str, model_path: Path) -> dict[str, Any]:
     if provider == "TensorrtExecutionProvider":
-        # Building a TensorRT engine takes minutes on a Jetson; cache it beside the user's other caches.
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streetwatch" / "tensorrt"
-        cache.mkdir(parents=True, exist_ok=True)
+        # Building a TensorRT engine takes minutes on a Jetson: use the engine python -m
+        # edge.tensorrt_cache built before the service started (keyed by model, TensorRT and GPU).
+        from edge.tensorrt_cache import engine_cache_dir
+
+        cache = engine_cache_dir(model_path)
         return {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache), "trt_fp16_enable": True}
     return {}
 
@@ -93,5 +95,5 @@ def open_session(model_path: Path, preferred: list[str], label: str, threads: in
 
 
 def _create(ort: Any, model_path: Path, options: Any, providers: list[str]) -> Any:
-    with_options = [(p, _provider_options(p)) for p in providers]
+    with_options = [(p, _provider_options(p, model_path)) for p in providers]
     return ort.InferenceSession(str(model_path), sess_options=options, providers=with_options)
