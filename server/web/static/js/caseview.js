@@ -171,7 +171,14 @@ export class CaseView {
     }
     const ev = event.evidence;
     const clean = this.showClean && ev.clean_url;
-    const img = el("img", { src: clean ? ev.clean_url : ev.frame_url, alt: clean ? "clean frame" : "annotated frame", id: "frame-img", draggable: "false" });
+    const img = el("img", {
+      src: clean ? ev.clean_url : ev.frame_url,
+      alt: clean ? "clean frame" : "annotated frame",
+      id: "frame-img",
+      draggable: "false",
+      // Evidence travels apart from its event and may not have arrived yet.
+      onerror: () => img.replaceWith(el("div", { class: "case-empty" }, "The image has not reached the server yet; it shows once it does.")),
+    });
     const frame = el("div", { class: "frame", id: "frame" }, img);
     const review = this.reviewState(detail, event);
     if (clean) {

@@ -274,7 +274,16 @@ export class Queue {
         },
       },
       el("input", { type: "checkbox", "aria-label": `select case ${item.id}`, checked: this.checked.has(item.id), disabled: !this.ctx.canAct(), onchange: (e) => this.check(item.id, e.target.checked) }),
-      thumb ? el("img", { class: "thumb", src: thumb, alt: "", loading: "lazy" }) : el("div", { class: "noimg" }, "no image"),
+      thumb
+        ? el("img", {
+            class: "thumb",
+            src: thumb,
+            alt: "",
+            loading: "lazy",
+            // The image may still be on its way from the box (evidence travels apart from events).
+            onerror: (event) => event.target.replaceWith(el("div", { class: "noimg" }, "no image yet")),
+          })
+        : el("div", { class: "noimg" }, "no image"),
       el(
         "div",
         { class: "main" },
