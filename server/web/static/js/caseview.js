@@ -177,7 +177,7 @@ export class CaseView {
       id: "frame-img",
       draggable: "false",
       // Evidence travels apart from its event and may not have arrived yet.
-      onerror: () => img.replaceWith(el("div", { class: "case-empty" }, "The image has not reached the server yet; it shows once it does.")),
+      onerror: () => (img.closest(".frame") || img).replaceWith(el("div", { class: "case-empty" }, "The image has not reached the server yet; it shows once it does.")),
     });
     const frame = el("div", { class: "frame", id: "frame" }, img);
     const review = this.reviewState(detail, event);
