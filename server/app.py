@@ -35,7 +35,7 @@ from server.login_throttle import LoginThrottle
 from server.settings import ServerSettings
 from server.web import console
 from streetwatch import __version__
-from training.datasets.taxonomy import load_taxonomy
+from streetwatch.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from server.api.schemas.reviews import AddedBoxPublic
 from server.cases.decisions import is_decision, standing
 from server.cases.review import RejectReason
 from server.db.models import Case, CaseReview, CaseState, CaseTransition, Event, Evidence
-from training.datasets.taxonomy import Taxonomy
+from streetwatch.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/labels", tags=["labels"])
 

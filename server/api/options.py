@@ -14,7 +14,7 @@ from server.api.schemas.reviews import (
     ReviewOptions,
 )
 from server.cases.review import REJECT_REASON_TEXT
-from training.datasets.taxonomy import Taxonomy
+from streetwatch.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/review-options", tags=["reviews"])
 

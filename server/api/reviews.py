@@ -43,7 +43,7 @@ from server.cases.workflow import CaseNotFoundError, InvalidTransitionError, che
 from server.db.models import Case, CaseState
 from server.evidence_store import EvidenceStore
 from server.signs.service import register_from_case, unregister_case
-from training.datasets.taxonomy import Taxonomy
+from streetwatch.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/cases", tags=["reviews"])
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from server.cases.workflow import CaseError
 from server.db.models import Case, CaseReview, CaseTransition, Event
-from training.datasets.taxonomy import AttributeBox, ReviewAttribute
+from streetwatch.taxonomy import AttributeBox, ReviewAttribute
 
 
 class RejectReason(str, Enum):

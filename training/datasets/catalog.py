@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streetwatch.errors import ConfigError
 from streetwatch.paths import datasets_dir
+from streetwatch.yaml_model import load_yaml_model
 from training.datasets.importers import DatasetFormat
 from training.datasets.taxonomy import Taxonomy
-from training.datasets.yaml_file import load_yaml_model
 
 
 def default_catalog_path() -> Path:
