@@ -12,14 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO / ".importlinter"
 
 
 def lint_imports(config: Path) -> subprocess.CompletedProcess[str]:
-    command = shutil.which("lint-imports") or pytest.skip("import-linter is not installed (pip install -e .[dev])")
+    beside_python = str(Path(sys.executable).parent)
+    command = shutil.which("lint-imports", path=beside_python) or shutil.which("lint-imports")
+    assert command, "lint-imports not found: pip install -e .[dev] installs import-linter"
     return subprocess.run(
         [command, "--config", str(config), "--no-cache"],
         cwd=REPO,
