@@ -106,7 +106,9 @@ class ByteTracker:
         cfg = self.config
         # A track unseen longer than the timeout is gone before matching, not after: after a gap in
         # the frames (a stalled stream, the next photo of a replay) it must not capture a new object.
-        self._tracks = [t for t in self._tracks if (timestamp - t.last_seen).total_seconds() <= cfg.lost_timeout_s]
+        self._tracks = [
+            t for t in self._tracks if (timestamp - t.last_seen).total_seconds() <= cfg.lost_timeout_s
+        ]
 
         for track in self._tracks:
             dt = (timestamp - track.updated_at).total_seconds()
