@@ -11,6 +11,8 @@ dev=0
 apt_packages=(mosquitto)
 # chromium: the console's browser tests drive Debian's build headless (never a downloaded one).
 (( dev )) && apt_packages+=(postgresql chromium openssl)  # openssl: certificates for the broker tests
+# systemd: systemd-analyze verifies deploy/jetson's unit (no running systemd needed)
+(( dev )) && apt_packages+=(systemd)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
