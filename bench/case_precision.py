@@ -44,6 +44,7 @@ from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
 from edge.interfaces import Evidence
 from edge.pipeline import EdgePipeline
+from streetwatch.errors import StreetWatchError
 from streetwatch.events import Lifecycle, Position, ViolationEvent, ViolationType
 
 REPO = Path(__file__).resolve().parent.parent
@@ -274,9 +275,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no labelled photos at {args.data} (../shared/data beside the checkout): nothing to measure")
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    config = load_config(args.config)
-    baseline = load_config(args.baseline) if args.baseline else None
-    photos = load_photos(args.data, sets, args.limit, street_trucks=not args.no_street_trucks)
+    try:
+        config = load_config(args.config)
+        baseline = load_config(args.baseline) if args.baseline else None
+        photos = load_photos(args.data, sets, args.limit, street_trucks=not args.no_street_trucks)
+    except (StreetWatchError, FileNotFoundError) as exc:
+        print(f"case_precision: {exc}", file=sys.stderr)
+        return 2
     results, elapsed = run_config(config, photos, args.frames)
     result = summary(args.config, args.frames, results, elapsed)
     if baseline is not None:

@@ -119,3 +119,20 @@ def test_an_unknown_set_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--sets", "garbage,cats"])
     assert "unknown set(s) cats" in capsys.readouterr().err
+
+
+def test_a_config_that_does_not_exist_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "data").mkdir()
+    assert main(["--config", str(tmp_path / "nope.yaml"), "--data", str(tmp_path / "data")]) == 2
+    assert f"config file {tmp_path / 'nope.yaml'} does not exist" in capsys.readouterr().err
+
+
+def test_a_set_without_validation_photos_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "data").mkdir()
+    assert main(["--data", str(tmp_path / "data"), "--sets", "signboards"]) == 2
+    assert (
+        f"no validation photos at {tmp_path / 'data' / 'signboards' / 'val' / 'images'}"
+        in capsys.readouterr().err
+    )
