@@ -38,10 +38,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.case_scoring import Label, PhotoResult, Report, TypeScore, iou, score, table
+from bench.case_scoring import Label, PhotoResult, Report, TypeScore, score, table
 from edge.config import DeviceConfig, load_config
 from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
+from edge.geometry import iou
 from edge.interfaces import Evidence
 from edge.pipeline import EdgePipeline
 from streetwatch.errors import StreetWatchError

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from edge.geometry import iou
 from streetwatch.events import ViolationType
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in photo pixels
@@ -131,12 +132,6 @@ def _score_photo(photo: PhotoResult, vtype: ViolationType, rule: MatchRule, out:
         out.wrong_on.append(photo.photo)
     if found < len(labels):
         out.missed_on.append(photo.photo)
-
-
-def iou(a: Box, b: Box) -> float:
-    inter = _intersection(a, b)
-    union = _area(a) + _area(b) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def inside_share(inner: Box, outer: Box) -> float:

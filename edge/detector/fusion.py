@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from edge.config import FusionConfig
 from edge.detections import Detections
-from edge.detector.nms import box_iou_one_to_many
+from edge.geometry import box_iou_one_to_many
 
 #: Class ids of fused rows start here, clear of any model's own ids.
 FUSED_CLASS_ID_BASE = 10_000

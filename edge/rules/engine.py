@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from uuid import UUID, uuid4
 
-import numpy as np
-
 from edge.config import ClassMapping, DeviceConfig, RuleConfig
 from edge.detections import Detections
 from edge.frames import Frame
+from edge.geometry import clip_box, iou
 from edge.rules.class_map import ClassMap
 from edge.rules.co_occurrence import co_occurs
 from edge.rules.state import BoxT, TrackState, Violation
@@ -163,7 +162,7 @@ class RuleEngine:
         rule = self._rules[vtype]
         if not rule.enabled or (tracker_id, vtype) in seen:
             return
-        box = _clip(dets.xyxy[row], frame.width, frame.height)
+        box = clip_box(dets.xyxy[row], frame.width, frame.height)
         if box is None:
             return
         seen.add((tracker_id, vtype))
@@ -257,9 +256,9 @@ class RuleEngine:
                        and now - v.ended_at <= rule.cooldown_s]  # fmt: skip
         best, best_iou = None, CONTINUATION_IOU
         for v in candidates:
-            iou = _iou(v.box, box)
-            if iou >= best_iou:
-                best, best_iou = v, iou
+            overlap = iou(v.box, box)
+            if overlap >= best_iou:
+                best, best_iou = v, overlap
         return best
 
     def _adopt(self, violation: Violation, state: TrackState, result: RuleResult) -> None:
@@ -378,24 +377,6 @@ class RuleEngine:
         if key in self._best:
             del self._best[key]
             result.released.append(key)
-
-
-def _clip(xyxy: np.ndarray, width: int, height: int) -> BoxT | None:
-    x1 = min(max(float(xyxy[0]), 0.0), float(width))
-    y1 = min(max(float(xyxy[1]), 0.0), float(height))
-    x2 = min(max(float(xyxy[2]), 0.0), float(width))
-    y2 = min(max(float(xyxy[3]), 0.0), float(height))
-    if x2 <= x1 or y2 <= y1:
-        return None
-    return (x1, y1, x2, y2)
-
-
-def _iou(a: BoxT, b: BoxT) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _utc(seconds: float) -> datetime:

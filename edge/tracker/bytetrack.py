@@ -36,8 +36,9 @@ import numpy as np
 
 from edge.config import TrackerConfig
 from edge.detections import Detections
+from edge.geometry import iou_matrix
 from edge.tracker.kalman import BoxFilter
-from edge.tracker.matching import greedy_match, iou_matrix
+from edge.tracker.matching import greedy_match
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.detector.nms import box_iou_one_to_many, nms
+from edge.detector.nms import nms
+from edge.geometry import box_iou_one_to_many
 
 DATA = Path(__file__).parent / "data" / "detector"
 

@@ -9,7 +9,7 @@ import pytest
 from edge.config import DetectorConfig
 from edge.detections import Detections
 from edge.detector import load_detector
-from edge.detector.nms import box_iou_one_to_many
+from edge.geometry import box_iou_one_to_many
 from edge.interfaces import Detector
 from streetwatch.paths import models_dir
 

@@ -10,8 +10,9 @@ import pytest
 
 from edge.config import TrackerConfig
 from edge.detections import Detections
+from edge.geometry import iou_matrix
 from edge.tracker import ByteTracker
-from edge.tracker.matching import greedy_match, iou_matrix
+from edge.tracker.matching import greedy_match
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
 NAMES = {0: "person", 25: "umbrella", 7: "truck"}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from training.recipes.truck_generalisation import iou
+from edge.geometry import box_iou_one_to_many as overlaps
 
 if TYPE_CHECKING:
     from edge.detections import Detections
@@ -65,11 +65,11 @@ def measure(
         found = detector.detect(np.asarray(image, dtype=np.uint8))
         garbage = found.xyxy[found.class_name == "garbage"]
         others = found.xyxy[found.class_name != "garbage"]
-        missed = [box for box in truth if not (len(garbage) and iou(box, garbage).max() >= 0.5)]
+        missed = [box for box in truth if not (len(garbage) and overlaps(box, garbage).max() >= 0.5)]
         for box in missed:
-            if len(garbage) and iou(box, garbage).max() > 0.1:
+            if len(garbage) and overlaps(box, garbage).max() > 0.1:
                 causes["garbage_of_other_extent"] += 1
-            elif len(others) and iou(box, others).max() > 0.3:
+            elif len(others) and overlaps(box, others).max() > 0.3:
                 causes["other_class"] += 1
             else:
                 causes["nothing_near"] += 1

@@ -18,16 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.geometry import box_iou_one_to_many
+
 TRUCKS = Path(__file__).with_name("street_trucks.json")
-
-
-def iou(a: list[float], b: np.ndarray) -> np.ndarray:
-    x1, y1 = np.maximum(a[0], b[:, 0]), np.maximum(a[1], b[:, 1])
-    x2, y2 = np.minimum(a[2], b[:, 2]), np.minimum(a[3], b[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[2] - a[0]) * (a[3] - a[1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / (area_a + area_b - inter + 1e-9))
 
 
 def measure(model: Path, data: Path, conf: float = 0.25, min_iou: float = 0.5) -> dict[str, object]:
@@ -44,7 +37,7 @@ def measure(model: Path, data: Path, conf: float = 0.25, min_iou: float = 0.5) -
         if image is None:
             raise FileNotFoundError(f"missing photo {data / entry['image']}")
         found = detector.detect(np.asarray(image, dtype=np.uint8))
-        overlaps = iou(entry["box_xyxy"], found.xyxy) if len(found) else np.zeros(0)
+        overlaps = box_iou_one_to_many(entry["box_xyxy"], found.xyxy) if len(found) else np.zeros(0)
         matched = [str(found.class_name[i]) for i in np.flatnonzero(overlaps >= min_iou)]
         rows.append({"image": entry["image"], "note": entry["note"], "matched_as": matched})
         hits += "truck" in matched
