@@ -70,6 +70,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     register_fleet(subparsers, _usage, CONFIG_HELP)
 
+    from server.signs_cli import register_signs
+
+    register_signs(subparsers, _usage, CONFIG_HELP)
+
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()

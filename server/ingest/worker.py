@@ -54,6 +54,7 @@ from server.ingest.orphans import prune_orphan_evidence
 from server.ingest.process import prune_telemetry
 from server.ingest.storer import MAX_DEFERRALS, BatchStorer, Received, StoreOutcome, WorkerStats
 from server.settings import ServerSettings
+from server.signs.settle import settle_pending
 from streetwatch.events import utcnow
 from streetwatch.topics import TopicKind, commands_topic, subscription
 
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 #: A session outlives a worker restart by this much; messages queue at the broker meanwhile.
 SESSION_EXPIRY_S = 7 * 24 * 3600
 PRUNE_EVERY_S = 600.0
+#: How often pending signboard sightings (crop not there yet) are looked at again.
+SIGNS_SETTLE_EVERY_S = 15.0
 #: Longest wait between reconnect attempts (they start at 1 s and double).
 RECONNECT_MAX_S = 2
 
@@ -116,7 +119,7 @@ class IngestWorker:
         )
         self._client.loop_start()
         log.info("ingest worker %s: connecting to %s:%d", self.client_id, mq.host, mq.port)
-        last_prune = last_beat = last_fleet = 0.0
+        last_prune = last_beat = last_fleet = last_signs = 0.0
         started_at = self._clock()
         try:
             while not self._stopping.is_set():
@@ -134,6 +137,9 @@ class IngestWorker:
                     if time.monotonic() - last_fleet > self.settings.fleet.advance_every_s:
                         last_fleet = time.monotonic()
                         self._advance_rollouts(sessions)
+                    if time.monotonic() - last_signs > SIGNS_SETTLE_EVERY_S:
+                        last_signs = time.monotonic()
+                        self._settle_signs(sessions)
                 except Exception:
                     # A bug must not end ingest. The broker re-sends unacked messages only after a
                     # reconnect, so the batch is kept and tried again (a repeat is a duplicate).
@@ -375,6 +381,19 @@ class IngestWorker:
             # timeout halts the rollout (``streetwatch fleet resume`` sends again).
             self._client.publish(commands_topic(device_id), payload, qos=1)
             log.info("ingest worker %s: sent a command to %s", self.client_id, device_id)
+
+    def _settle_signs(self, sessions: sessionmaker[Session]) -> None:
+        """Decide signboard sightings that waited for their crop (:mod:`server.signs.settle`)."""
+        try:
+            with sessions.begin() as session:
+                decided = settle_pending(session, self.settings, self._clock())
+        except DBAPIError as exc:
+            log.warning(
+                "ingest worker %s: pending sign sightings not decided: %s", self.client_id, exc.orig or exc
+            )
+            return
+        if decided:
+            log.info("ingest worker %s: decided %d pending sign sightings", self.client_id, decided)
 
     def _prune(self, sessions: sessionmaker[Session]) -> None:
         try:

@@ -169,9 +169,9 @@ def _gradients(image: np.ndarray) -> list[int]:
         for col in range(4):
             part = (slice(row * 24, (row + 1) * 24), slice(col * 24, (col + 1) * 24))
             cells.append(np.bincount(orientation[part].ravel(), weights=magnitude[part].ravel(), minlength=8))
-    histogram = np.concatenate(cells)
-    histogram = histogram / max(float(np.linalg.norm(histogram)), 1e-6)
-    return [round(float(v) * 255) for v in histogram]
+    histogram = np.concatenate(cells).astype(np.float64)
+    unit = histogram / max(float(np.linalg.norm(histogram)), 1e-6)
+    return [round(float(v) * 255) for v in unit]
 
 
 def _colour_layout(image: np.ndarray) -> list[int]:

@@ -62,7 +62,8 @@ def test_resighted_signs_are_told_apart_from_other_signs() -> None:
     the 8 originals is itself; at least 90 % score >= min_similarity against it, and at most 1 %
     of other signs do (the bench measured 0.4 % and 0.4 % on 283 signs)."""
     originals = [_fp(i) for i in range(len(CROPS))]
-    same, other = [], []
+    same: list[float] = []
+    other: list[float] = []
     for i in range(len(CROPS)):
         for seed in range(5):
             seen = _fp(i, seed=100 * i + seed)

@@ -1,0 +1,177 @@
+"""``/signs``: the signboard register (``server.signs``): known signs that open no case.
+
+=========================  ========  ==========================================================
+GET    /signs              viewer    entries, newest first; ``permit_id``, ``source``, ``bbox``
+GET    /signs/{id}         viewer    one entry with its latest sightings
+POST   /signs              reviewer  add one: place, permit, and optionally the sign's crop as
+                                     an evidence SHA-256 the server holds (its fingerprint)
+DELETE /signs/{id}         reviewer  remove one; its sightings stay, without the link
+=========================  ========  ==========================================================
+
+A signboard case rejected with reason ``permitted`` registers its sign by itself
+(``server.api.reviews``); these endpoints are for what a review does not cover.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+
+from server.api.deps import ReviewerDep, SessionDep, ViewerDep, utcnow
+from server.api.query import DEFAULT_LIMIT, MAX_DB_INT, MAX_LIMIT
+from server.api.schemas.common import Page
+from server.db.models import Evidence, Sign, SignSighting
+from server.evidence_store import EvidenceStore
+from server.signs.service import SignError, SignIn, add_sign, remove_sign, views
+
+router = APIRouter(prefix="/signs", tags=["signs"])
+_ID = Path(ge=1, le=MAX_DB_INT, description="The register entry's id.")
+
+
+class SignPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    lat: float
+    lon: float
+    permit_id: str | None = Field(description="The permit's id, when known.")
+    valid_until: datetime | None = Field(description="When the permit runs out (None: no end known).")
+    source: str = Field(description="review (a case marked permitted), import (a permit list) or api.")
+    description: str
+    case_id: int | None = Field(description="The case it was registered from.")
+    crop_sha256: str | None = Field(description="The crop it was registered with (GET /evidence/{sha256}).")
+    views: int = Field(description="Fingerprinted views; 0: no photo yet, the next sighting gives one.")
+    created_by: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    sighting_count: int
+
+
+class SightingPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    event_id: Any
+    device_id: str
+    outcome: str = Field(description="attached / new / changed / expired / pending / unverified")
+    case_id: int | None
+    distance_m: float | None
+    similarity: float | None
+    at: datetime
+
+
+class SignDetail(SignPublic):
+    sightings: list[SightingPublic] = Field(description="The latest 50 sightings decided against it.")
+
+
+class SignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    permit_id: str | None = Field(default=None, max_length=64)
+    valid_until: datetime | None = None
+    description: str = Field(default="", max_length=500)
+    crop_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="An evidence image of the sign alone."
+    )
+
+
+def _public(sign: Sign) -> dict[str, Any]:
+    values = {c: getattr(sign, c) for c in SignPublic.model_fields if c != "views"}
+    return {**values, "views": len(views(sign))}
+
+
+@router.get("", response_model=Page[SignPublic], summary="List register entries (viewer)")
+def list_signs(
+    session: SessionDep,
+    _caller: ViewerDep,
+    permit_id: Annotated[str | None, Query(max_length=64, description="Only this permit.")] = None,
+    source: Annotated[str | None, Query(max_length=16, description="review / import / api")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT, description="Rows to skip.")] = 0,
+) -> Page[SignPublic]:
+    conditions = []
+    if permit_id is not None:
+        conditions.append(Sign.permit_id == permit_id)
+    if source is not None:
+        conditions.append(Sign.source == source)
+    total = session.scalar(select(func.count()).select_from(Sign).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Sign).where(*conditions).order_by(Sign.id.desc()).limit(limit).offset(offset)
+    ).all()
+    items = [SignPublic.model_validate(_public(s)) for s in rows]
+    return Page[SignPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{sign_id}", response_model=SignDetail, summary="One register entry and its sightings (viewer)")
+def get_sign(session: SessionDep, _caller: ViewerDep, sign_id: Annotated[int, _ID]) -> SignDetail:
+    sign = session.get(Sign, sign_id)
+    if sign is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no register entry {sign_id}")
+    sightings = session.scalars(
+        select(SignSighting).where(SignSighting.sign_id == sign_id).order_by(SignSighting.id.desc()).limit(50)
+    ).all()
+    return SignDetail.model_validate(
+        {**_public(sign), "sightings": [SightingPublic.model_validate(s) for s in sightings]}
+    )
+
+
+@router.post(
+    "",
+    response_model=SignPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a register entry (reviewer)",
+    responses={422: {"description": "No such evidence image, or it is not a picture."}},
+)
+def create_sign(request: Request, body: SignCreate, session: SessionDep, caller: ReviewerDep) -> SignPublic:
+    crops: list[bytes] = []
+    if body.crop_sha256 is not None:
+        row = session.get(Evidence, body.crop_sha256)
+        store: EvidenceStore = request.app.state.evidence_store
+        try:
+            if row is None:
+                raise OSError("not held by the server")
+            crops.append(store.read(row.path))
+        except OSError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"evidence {body.crop_sha256}: {exc}"
+            ) from None
+    try:
+        sign = add_sign(
+            session,
+            SignIn(
+                lat=body.lat,
+                lon=body.lon,
+                permit_id=body.permit_id,
+                valid_until=body.valid_until,
+                description=body.description,
+                source="api",
+            ),
+            caller.username,
+            utcnow(),
+            crops=crops,
+        )
+    except SignError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    session.commit()
+    return SignPublic.model_validate(_public(sign))
+
+
+@router.delete(
+    "/{sign_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a register entry (reviewer)",
+    responses={404: {"description": "No such entry."}},
+)
+def delete_sign(session: SessionDep, _caller: ReviewerDep, sign_id: Annotated[int, _ID]) -> None:
+    try:
+        remove_sign(session, sign_id)
+    except SignError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    session.commit()
