@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import ApiToken, User, UserRole
+from streetwatch.errors import StreetWatchError
 
 #: Prefix of every token, so a leaked one is recognisable in logs and secret scanners.
 TOKEN_PREFIX = "swt_"
@@ -137,11 +138,11 @@ class IssuedToken:
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 
 
-class InvalidUsernameError(ValueError):
+class InvalidUsernameError(StreetWatchError, ValueError):
     """The name does not fit :data:`USERNAME_PATTERN`."""
 
 
-class UserExistsError(ValueError):
+class UserExistsError(StreetWatchError, ValueError):
     """A user with that name exists already."""
 
 

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from edge.location.track import Fix
+from streetwatch.errors import LocationError
 
 #: Metres of horizontal error per unit of HDOP (see the module docstring).
 METRES_PER_HDOP = 5.0
 KNOT_MPS = 1852.0 / 3600.0
 
 
-class NmeaSentenceError(ValueError):
+class NmeaSentenceError(LocationError, ValueError):
     """A line is not a well-formed NMEA sentence (garbage)."""
 
 

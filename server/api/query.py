@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 
+from streetwatch.errors import StreetWatchError
+
 #: The largest INTEGER column value on PostgreSQL (case ids, counts, priorities): a larger value
 #: in a query would fail in the database, so it is refused as a bad parameter first.
 MAX_DB_INT = 2**31 - 1
@@ -22,7 +24,7 @@ MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 
 
-class QueryError(ValueError):
+class QueryError(StreetWatchError, ValueError):
     """A query parameter has a value the endpoint cannot use."""
 
     def __init__(self, parameter: str, message: str) -> None:

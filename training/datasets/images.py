@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from streetwatch.errors import DatasetError
+
 #: File name endings importers accept as images (lower case).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -22,7 +24,7 @@ class ImageSize:
     height: int
 
 
-class ImageReadError(Exception):
+class ImageReadError(DatasetError):
     """An image file is missing or cannot be decoded; the message says which and why."""
 
 
