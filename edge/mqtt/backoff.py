@@ -3,6 +3,10 @@
 Jitter (a uniform wait between the minimum and the exponential cap) spreads a fleet of
 boxes that lost the same broker at the same moment, so they do not all come back
 in the same second.
+
+Why hand-written: paho-mqtt's own reconnect delay has no jitter and covers only reconnects, not
+refused publishes; ``tenacity`` and ``backoff`` wrap function calls in retry loops, while the
+publisher and the connection need a wait to sleep on in their own loops.
 """
 
 from __future__ import annotations

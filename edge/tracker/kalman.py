@@ -9,6 +9,10 @@ next to inference. Why seconds: the edge replays logs at any rate and drops
 frames under load, so a step must mean the same motion whatever the frame rate.
 Noise follows ByteTrack's choice (proportional to the box height) and grows
 linearly with the elapsed time, referenced to one frame at 30 fps.
+
+Why hand-written: ``filterpy`` needs scipy (and matplotlib for its plots), which are outside
+the box's dependency budget (tests/edge/test_dependency_budget.py), and OpenCV's
+``cv2.KalmanFilter`` steps in frames, not in seconds; the filter is a page of numpy.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ the circle (:func:`cells_covering`): usually one to four cells, whatever the
 number of cases, so candidate lookup is an indexed ``cell IN (...)`` query whose
 cost does not grow with the table. The same cell set is what ingest workers
 lock, so two events within one radius of each other always share a lock.
+
+Why hand-written: the geohash packages (``python-geohash``, ``pygeohash``, ``geohash2``) encode
+and decode single points, but none covers a circle with cells (what matching and locking need),
+some need a C compiler, and the whole module is a hundred lines; PostGIS would tie the server to
+PostgreSQL, while SQLite must keep working.
 """
 
 from __future__ import annotations
