@@ -39,8 +39,9 @@ def record_reply(session: Session, reply: CommandReply, now: datetime) -> bool:
             received_at=now,
         )
         .on_conflict_do_nothing()
+        .returning(ReplyRow.id)
     )
-    if not getattr(result, "rowcount", 1):
+    if result.first() is None:  # rowcount is not reliable for ON CONFLICT through the ORM on PostgreSQL
         return False
     target = session.scalar(
         select(RolloutTarget)
