@@ -155,3 +155,51 @@ def test_a_case_rejected_for_another_reason_registers_nothing(api: Api) -> None:
     assert api.post(f"/api/v1/cases/{case_id}/actions", json=body).status_code == 200
     with api.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Sign)) == 0
+
+
+def test_register_entries_are_listed_added_and_removed_through_the_api(api: Api) -> None:
+    crop = _jpeg(fixture_crops()[0])
+    sha = store_evidence(api, crop)
+    body = {"lat": 21.0285, "lon": 105.8542, "permit_id": "SB-9", "valid_until": "2027-01-01T00:00:00Z"}
+    assert api.post("/api/v1/signs", role="viewer", json=body).status_code == 403
+    assert api.post("/api/v1/signs", role="device", json=body).status_code == 403
+    answer = api.post("/api/v1/signs", json={**body, "crop_sha256": sha})
+    assert answer.status_code == 201, answer.text
+    made = answer.json()
+    assert (made["permit_id"], made["source"], made["views"], made["crop_sha256"]) == ("SB-9", "api", 1, sha)
+    assert made["created_by"] == "reviewer-1"
+
+    refused = api.post("/api/v1/signs", json={**body, "crop_sha256": "0" * 64})
+    assert refused.status_code == 422 and "not held by the server" in refused.json()["detail"]
+    assert api.post("/api/v1/signs", json={**body, "lat": 91}).status_code == 422
+    assert api.post("/api/v1/signs", json={**body, "colour": "red"}).status_code == 422
+
+    page = api.get("/api/v1/signs").json()
+    assert page["total"] == 1 and page["items"][0]["id"] == made["id"]
+    assert api.get("/api/v1/signs", params={"permit_id": "nope"}).json()["total"] == 0
+    detail = api.get(f"/api/v1/signs/{made['id']}").json()
+    assert detail["sightings"] == [] and detail["views"] == 1
+    assert api.get("/api/v1/signs/999999").status_code == 404
+    assert api.get("/api/v1/signs/99999999999").status_code == 422
+
+    delete = api.client.delete(f"/api/v1/signs/{made['id']}", headers=api.headers("viewer"))
+    assert delete.status_code == 403
+    delete = api.client.delete(f"/api/v1/signs/{made['id']}", headers=api.headers("reviewer"))
+    assert delete.status_code == 204
+    assert api.get("/api/v1/signs").json()["total"] == 0
+    again = api.client.delete(f"/api/v1/signs/{made['id']}", headers=api.headers("reviewer"))
+    assert again.status_code == 404
+
+
+def test_a_sign_added_through_the_api_keeps_its_sighting_out_of_the_cases(api: Api) -> None:
+    crops = fixture_crops()
+    sha = store_evidence(api, _jpeg(crops[3]))
+    lat, lon = 21.0285, 105.8542  # the base corner of the seeded events
+    assert api.post("/api/v1/signs", json={"lat": lat, "lon": lon, "crop_sha256": sha}).status_code == 201
+    drive(api, crops[3:4], random.Random(3), at_day=0)
+    with api.sessions() as session:
+        assert session.scalars(select(Case)).all() == []
+    sign_id = api.get("/api/v1/signs").json()["items"][0]["id"]
+    detail = api.get(f"/api/v1/signs/{sign_id}").json()
+    assert [s["outcome"] for s in detail["sightings"]] == ["attached", "attached"]
+    assert detail["sighting_count"] == 2
