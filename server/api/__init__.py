@@ -25,6 +25,9 @@ GET  /stats/...                        viewer        precision, throughput, open
 GET  /labels                           viewer        reviewed cases as training labels
 GET  /evidence/{sha256}                viewer        the JPEG (content-addressed, cacheable for good)
 GET  /evidence/{sha256}/thumbnail      viewer        a small JPEG of it (?size=, longer side)
+GET  /fleet                            viewer        per box: versions, last seen, health, rollout
+POST /fleet/rollouts (+ /halt, /resume) admin         stage a signed model/config rollout in waves
+GET  /fleet/downloads/{command_id}      device        the file a command names, that box only (Range)
 GET  /users                            admin         list users
 POST /users                            admin         make a user; the answer holds its first token
 GET  /users/me                         any token     who am I (device tokens too)
