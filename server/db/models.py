@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from server.cases.states import CaseState
 from server.db.types import UtcDateTime
 
 #: Constraint names are fixed so migrations can drop and alter them on both backends.
@@ -49,18 +50,6 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON,
         list[Any]: JSON,
     }
-
-
-class CaseState(str, Enum):
-    """Where a case is in the dispatch workflow (see ``server.cases.workflow``)."""
-
-    new = "new"
-    confirmed = "confirmed"
-    rejected = "rejected"
-    dispatched = "dispatched"
-    possibly_resolved = "possibly_resolved"
-    resolved = "resolved"
-    closed = "closed"
 
 
 class UserRole(str, Enum):
@@ -456,3 +445,19 @@ class SignSighting(Base):
     distance_m: Mapped[float | None] = mapped_column(Float)
     similarity: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime]
+
+
+class Team(Base):
+    """A crew or grid cases are dispatched to (``server.api.teams``); ``name`` is what
+    ``cases.assigned_team`` holds. An inactive team stays on its cases but takes no new ones."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]

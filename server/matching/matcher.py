@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from uuid import UUID
 
-from server.db.models import CaseState
+from server.cases.states import CaseState
 from server.matching.geo import haversine_m
 from server.settings import MatchingRule
 from streetwatch.events import ViolationEvent, ViolationType

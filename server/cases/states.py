@@ -1,0 +1,17 @@
+"""The states of a case, apart from the ORM so that the pure matcher can use them without a database."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class CaseState(str, Enum):
+    """Where a case is in the dispatch workflow (see ``server.cases.workflow``)."""
+
+    new = "new"
+    confirmed = "confirmed"
+    rejected = "rejected"
+    dispatched = "dispatched"
+    possibly_resolved = "possibly_resolved"
+    resolved = "resolved"
+    closed = "closed"
