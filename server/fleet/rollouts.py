@@ -173,7 +173,7 @@ def stage(
             RolloutTarget(
                 device_id=device.device_id,
                 wave=wave,
-                command_id=f"{kind}-{secrets.token_hex(12)}",
+                command_id=new_command_id(kind),
                 state="pending",
                 previous_version=running_version(device, kind, name),
             )
@@ -181,6 +181,10 @@ def stage(
     session.add(rollout)
     session.flush()
     return rollout
+
+
+def new_command_id(kind: str) -> str:
+    return f"{kind}-{secrets.token_hex(12)}"
 
 
 def command_payload(rollout: Rollout, target: RolloutTarget, base_url: str) -> bytes:
@@ -289,6 +293,9 @@ def resume(rollout: Rollout, now: datetime) -> None:
     for target in rollout.targets:
         if target.state in ("cancelled", "timeout"):
             target.state, target.reason, target.finished_at, target.sent_at = "pending", None, None, None
+            # A new id: a box drops a command id it handled recently (QoS 1 duplicates), and a
+            # timed-out box may have handled the first one while its replies were lost.
+            target.command_id = new_command_id(rollout.kind)
     rollout.state = "running"
     rollout.halted_reason = None
     rollout.updated_at = now
