@@ -8,6 +8,7 @@ import { HELP, installKeys } from "./keys.js";
 import { DEFAULT_FILTERS, Queue } from "./queue.js";
 import { Supervisor } from "./supervisor.js";
 import { showUsers } from "./users.js";
+import { showFleet } from "./fleet.js";
 import { el, replace } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
@@ -99,9 +100,9 @@ function saveHash() {
 function route() {
   if (!ctx.user) return;
   const { page, params } = parseHash();
-  ctx.page = ["queue", "supervisor", "users"].includes(page) ? page : "queue";
+  ctx.page = ["queue", "supervisor", "fleet", "users"].includes(page) ? page : "queue";
   if (ctx.page === "users" && ctx.user.role !== "admin") ctx.page = "queue";
-  for (const name of ["queue", "supervisor", "users"]) {
+  for (const name of ["queue", "supervisor", "fleet", "users"]) {
     $(`view-${name}`).hidden = name !== ctx.page;
     $(`nav-${name}`).classList.toggle("active", name === ctx.page);
   }
@@ -122,6 +123,8 @@ function route() {
     queue.reload();
   } else if (ctx.page === "supervisor") {
     supervisor.show();
+  } else if (ctx.page === "fleet") {
+    showFleet($("view-fleet"));
   } else {
     showUsers($("view-users"), flash);
   }

@@ -1,0 +1,73 @@
+// The fleet page: every box with the versions it runs, when it was last heard from, its health
+// and its part in the latest rollout; then the rollouts with their progress (GET /fleet).
+// Read only: rollouts are staged and halted with `streetwatch fleet` or the API.
+
+import { get } from "./api.js";
+import { ago, el, replace, when } from "./util.js";
+
+const HEALTH = { ok: "ok", silent: "silent", offline: "offline", update_failed: "update failed" };
+
+export async function showFleet(root) {
+  const body = el("div", {}, "Loading…");
+  replace(root, el("h2", {}, "Fleet"), body);
+  let data;
+  try {
+    data = await get("/fleet");
+  } catch (err) {
+    replace(body, el("p", { class: "error" }, `Not available: ${err.message}`));
+    return;
+  }
+  const num = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+  const boxes = el(
+    "table",
+    { id: "fleet-boxes" },
+    el("thead", {}, el("tr", {}, ["Box", "Group", "Health", "Last seen", "Models", "Config", "fps", "GPU °C", "Waiting", "Rollout"].map((h) => el("th", {}, h)))),
+    el(
+      "tbody",
+      {},
+      data.boxes.length
+        ? data.boxes.map((b) =>
+            el(
+              "tr",
+              { dataset: { device: b.device_id, health: b.health } },
+              el("td", {}, b.device_id),
+              el("td", {}, b.group || "–"),
+              el("td", { class: `health-${b.health}` }, HEALTH[b.health] || b.health),
+              el("td", { title: when(b.last_seen_at) }, ago(b.last_seen_at)),
+              el("td", {}, Object.entries(b.models).map(([name, version]) => `${name} ${version}`).join(", ") || "–"),
+              el("td", {}, b.config || "–"),
+              el("td", { class: "num" }, num(b.fps, 1)),
+              el("td", { class: "num" }, num(b.gpu_temp_c)),
+              el("td", { class: "num", title: "events waiting on the box for the server's acknowledgement" }, num(b.outbox_events)),
+              el("td", { title: b.rollout?.reason || "" }, b.rollout ? `#${b.rollout.rollout_id} ${b.rollout.version}: ${b.rollout.state}${b.rollout.step ? ` (${b.rollout.step})` : ""}` : "–"),
+            ),
+          )
+        : el("tr", {}, el("td", { colspan: 10, class: "muted" }, "no box has reported yet")),
+    ),
+  );
+  const rollouts = el(
+    "table",
+    { id: "fleet-rollouts" },
+    el("thead", {}, el("tr", {}, ["#", "What", "To", "State", "Wave", "Boxes", "Why halted"].map((h) => el("th", {}, h)))),
+    el(
+      "tbody",
+      {},
+      data.rollouts.length
+        ? data.rollouts.map((r) =>
+            el(
+              "tr",
+              { dataset: { rollout: r.id, state: r.state } },
+              el("td", {}, r.id),
+              el("td", {}, `${r.kind} ${r.name} ${r.version}`),
+              el("td", {}, r.selector),
+              el("td", {}, r.state),
+              el("td", {}, `${Math.min(r.current_wave + 1, r.waves.length)}/${r.waves.length}`),
+              el("td", {}, Object.entries(r.targets).map(([state, n]) => `${n} ${state}`).join(", ")),
+              el("td", {}, r.halted_reason || ""),
+            ),
+          )
+        : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no rollout yet")),
+    ),
+  );
+  replace(body, el("section", { class: "card" }, el("h3", {}, "Boxes"), boxes), el("section", { class: "card" }, el("h3", {}, "Rollouts"), rollouts));
+}
