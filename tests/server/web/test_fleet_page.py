@@ -34,7 +34,7 @@ def test_a_viewer_sees_each_boxs_versions_health_and_the_halted_rollout(browser:
     for device_id in ("van-01", "van-02"):
         status = StatusMessage(
             state="online", device_id=device_id, software_version="0.9.0",
-            models=[{"name": "streetwatch-det", "version": "1.0.0"}], at=now,  # type: ignore[list-item]
+            models=[{"name": "streetwatch-det", "version": "1.0.0"}], at=now,
         )  # fmt: skip
         stack.publisher.publish(status_topic(device_id), status.model_dump_json(), qos=1, retain=True)
 
