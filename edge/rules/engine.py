@@ -113,6 +113,12 @@ class RuleEngine:
             models=models,
         )
 
+    def set_model(self, detector_index: int, model: ModelRef) -> None:
+        """Detector ``detector_index`` now runs ``model`` (an update): violations raised from now on name
+        it; open ones keep the model that confirmed them."""
+        self._model(detector_index)  # the index must exist
+        self._models[detector_index] = model
+
     @property
     def open_violations(self) -> int:
         return sum(1 for s in self._states.values() if s.violation is not None)

@@ -1,0 +1,300 @@
+"""``update_model``: download, check, try, swap in and watch a new detector model; roll back on trouble.
+
+Steps (each reported on ``.../commands/reply``): ``verify`` the release signature, ``download``
+with resume, ``verify`` size and hash, ``probe`` (load, warm up, run on the pipeline's
+recent frames, compare with the running model), ``swap`` at a frame boundary
+(:class:`edge.updates.swappable.SwappableDetector`), ``probation`` (a failing frame or a
+stalled inference rolls back). The install state is written before the swap and
+after the probation, so a box that dies in between comes back on the previous model
+(:func:`apply_installed_models`, called before the models are loaded). Two versions per
+model stay on disk: the running one and the one before it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from edge.config import DeviceConfig, UpdatesConfig
+from edge.frames import Frame
+from edge.mqtt.commands import Replier
+from edge.pipeline_stages import StagedDetector
+from edge.updates.artifact import UpdateRefused, _safe, fetch_verified, load_release_key
+from edge.updates.probe import probe_model
+from edge.updates.state import Installed, InstallState
+from edge.updates.swappable import SwappableDetector
+from streetwatch.file_hash import sha256_file
+from streetwatch.messages import UpdateModelCommand
+
+if TYPE_CHECKING:
+    from edge.pipeline import EdgePipeline
+
+log = logging.getLogger(__name__)
+
+#: Recent frames kept for probing a new model (references to frames the pipeline made anyway).
+RECENT_FRAMES = 4
+_POLL_S = 0.1
+
+
+def apply_installed_models(config: DeviceConfig) -> DeviceConfig:
+    """``config`` with each detector's model replaced by the installed version, if any.
+
+    A model still on probation when the box stopped (crash, SIGKILL, watchdog) is dropped
+    here, before anything loads it; its failure is kept to be reported once the box is up.
+    A current version whose file is gone or altered falls back to the previous one.
+    """
+    updates = config.updates
+    if updates is None:
+        return config
+    state = InstallState.load(updates.models_dir)
+    changed = False
+    detectors = list(config.detectors)
+    for i, detector in enumerate(detectors):
+        slot = state.models.get(detector.model)
+        if slot is None:
+            continue
+        if slot.pending is not None:
+            pending = slot.pending
+            running = slot.current.version if slot.current else "the configured model"
+            reason = (
+                f"rolled back: the box restarted while {pending.name} {pending.version} was on probation "
+                f"(a crash, a kill or a stall); it runs {running}"
+            )
+            log.error("%s", reason)
+            state.unreported.append(
+                {"command_id": pending.command_id, "type": "update_model", "reason": reason}
+            )
+            if pending.path not in {s.path for s in (slot.current, slot.previous) if s is not None}:
+                Path(pending.path).unlink(missing_ok=True)
+            slot.pending = None
+            changed = True
+        while slot.current is not None and not _intact(slot.current):
+            log.error(
+                "installed model %s %s (%s) is missing or altered; falling back to the one before",
+                slot.current.name,
+                slot.current.version,
+                slot.current.path,
+            )
+            slot.current, slot.previous = slot.previous, None
+            changed = True
+        if slot.current is not None:
+            current = slot.current
+            detectors[i] = detector.model_copy(
+                update={"model": current.path, "name": current.name, "version": current.version}
+            )
+    if changed:
+        state.save()
+    return config.model_copy(update={"detectors": detectors})
+
+
+def _intact(installed: Installed) -> bool:
+    path = Path(installed.path)
+    return path.is_file() and sha256_file(path) == installed.sha256
+
+
+class ModelUpdater:
+    """Handles ``update_model`` for a pipeline (one update at a time, on its own thread)."""
+
+    def __init__(self, pipeline: EdgePipeline, configured: DeviceConfig, updates: UpdatesConfig) -> None:
+        self._pipeline = pipeline
+        self._updates = updates
+        self._key = load_release_key(updates.release_public_key)  # a missing key fails at start
+        self._keys = [d.model for d in configured.detectors]  # install-state keys: the configured paths
+        self._state = InstallState.load(updates.models_dir)
+        self._recent: collections.deque[Frame] = collections.deque(maxlen=RECENT_FRAMES)
+        self._busy: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.slots = [SwappableDetector(d) for d in pipeline.detectors]
+        pipeline.detectors[:] = cast(list[StagedDetector], self.slots)  # a property `info` is still an info
+
+    # -- the pipeline's side ---------------------------------------------------------------------
+
+    def note_frame(self, frame: Frame) -> None:
+        self._recent.append(frame)
+
+    def report_unreported(self) -> None:
+        """Say what became of updates a restart cut short (the replies wait in the MQTT client if offline)."""
+        reply = getattr(self._pipeline.sink, "reply", None)
+        if not self._state.unreported:
+            return
+        for item in self._state.unreported:
+            Replier(reply, item["command_id"], item["type"]).failed(item["reason"], step="probation")
+        self._state.unreported.clear()
+        self._state.save()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+    # -- the command ------------------------------------------------------------------------------
+
+    def handle(self, command: UpdateModelCommand, replier: Replier) -> None:
+        with self._lock:
+            if self._busy is not None:
+                replier.failed(
+                    f"another update (command {self._busy!r}) is running; send this one again later"
+                )
+                return
+            self._busy = command.command_id
+            self._thread = threading.Thread(
+                target=self._run, args=(command, replier), name="model-update", daemon=True
+            )
+        self._thread.start()
+
+    def _run(self, command: UpdateModelCommand, replier: Replier) -> None:
+        try:
+            self._install(command, replier)
+        except UpdateRefused as exc:
+            log.error(
+                "update_model %s %s refused at %s: %s", command.name, command.version, exc.step, exc.reason
+            )
+            replier.failed(exc.reason, step=exc.step)
+        except Exception as exc:  # whatever goes wrong, the running model stays and the box says why
+            log.exception("update_model %s %s failed", command.name, command.version)
+            replier.failed(f"unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._busy = None
+
+    def _install(self, command: UpdateModelCommand, replier: Replier) -> None:
+        index = self._index_of(command.name)
+        slot = self.slots[index]
+        if slot.info.version == command.version:
+            replier.done(step="installed")  # a repeated deploy: nothing to do
+            return
+        staged = fetch_verified("model", command, self._updates, self._key, replier.progress)
+        target = (
+            Path(self._updates.models_dir)
+            / _safe(command.name)
+            / (f"{_safe(command.version)}-{command.sha256[:12]}.onnx")
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staged), target)
+        _fsync(target)
+
+        old_detector = slot.current
+        old_ref = slot.info.ref
+        try:
+            detector, report = probe_model(
+                target,
+                config=self._pipeline.config,
+                index=index,
+                name=command.name,
+                version=command.version,
+                old=old_detector,
+                frames=list(self._recent),
+                max_drift=self._updates.max_drift,
+                threads=self._threads(),
+            )
+        except UpdateRefused:
+            target.unlink(missing_ok=True)
+            raise
+        log.info(
+            "update_model %s %s passed the probe: %d frames, %d vs %d objects, drift %.2f, %.1f ms/frame",
+            command.name,
+            command.version,
+            report.frames,
+            report.new_detections,
+            report.old_detections,
+            report.drift,
+            report.infer_ms,
+        )
+        replier.progress("probe", 1.0)
+
+        # Written before the swap: a box that dies from here on comes back on the old model.
+        state_slot = self._state.slot(self._keys[index])
+        state_slot.pending = Installed(
+            command.name, command.version, str(target), command.sha256, command.command_id
+        )
+        self._state.save()
+        generation = slot.swap(detector)
+        self._announce(index)
+        replier.progress("swap", 1.0)
+        log.info(
+            "model %s %s swapped in (was %s); probation starts",
+            command.name,
+            command.version,
+            old_ref.version,
+        )
+
+        failure = self._probation(slot, generation)
+        if failure is not None:
+            slot.swap(old_detector)
+            self._announce(index)
+            state_slot.pending = None
+            self._state.save()
+            target.unlink(missing_ok=True)
+            raise UpdateRefused("probation", f"rolled back to {old_ref.name} {old_ref.version}: {failure}")
+
+        state_slot.previous, state_slot.current, state_slot.pending = (
+            state_slot.current,
+            state_slot.pending,
+            None,
+        )
+        self._state.save()
+        self._prune(target.parent, state_slot.current, state_slot.previous)
+        replier.done(step="probation")
+        log.info("model %s %s passed its probation and stays", command.name, command.version)
+
+    def _probation(self, slot: SwappableDetector, generation: int) -> str | None:
+        """None when the new model passed; else why it must go."""
+        started = time.monotonic()
+        while True:
+            health = slot.health(generation)
+            if health.failure is not None:
+                return health.failure
+            now = time.monotonic()
+            if health.running:
+                waited = now - min(health.running.values())
+                if waited > self._updates.stall_s:
+                    return f"the pipeline stalled: an inference has not returned for {waited:.0f} s"
+            if health.frames >= self._updates.probation_frames and now - started >= self._updates.probation_s:
+                return None
+            if self._stop.wait(_POLL_S):
+                return "the pipeline stopped during the probation"
+
+    def _index_of(self, name: str) -> int:
+        names = [s.info.name for s in self.slots]
+        if name not in names:
+            raise UpdateRefused(
+                "verify", f"this box runs no model named {name!r} (it runs: {', '.join(names)})"
+            )
+        return names.index(name)
+
+    def _announce(self, index: int) -> None:
+        """Events and the retained status name the model that now runs."""
+        self._pipeline.rules.set_model(index, self.slots[index].info.ref)
+        set_models = getattr(self._pipeline.sink, "set_models", None)
+        if set_models is not None:
+            set_models([s.info.ref for s in self.slots])
+
+    def _threads(self) -> int:
+        from edge.pipeline import inference_plan
+
+        return inference_plan(self._pipeline.config.inference_workers)[1]
+
+    @staticmethod
+    def _prune(folder: Path, *keep: Installed | None) -> None:
+        """Keep the running version and the one before it; older ones go."""
+        kept = {Path(k.path).resolve() for k in keep if k is not None}
+        for path in folder.glob("*.onnx"):
+            if path.resolve() not in kept:
+                path.unlink(missing_ok=True)
+                log.info("removed old model version %s", path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

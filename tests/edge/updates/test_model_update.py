@@ -1,0 +1,255 @@
+"""Over-the-air model updates on a running box: real Mosquitto, a real HTTP release server, real models.
+
+A good update is swapped in while the box keeps publishing events; every bad one is refused
+or rolled back with a clear ``failed`` reply while the old model keeps running.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.config import DeviceConfig
+from edge.pipeline import EdgePipeline
+from edge.updates.state import InstallState
+from tests.edge.mqtt.support import Collector
+from tests.edge.updates.support import (
+    DET_INT8,
+    FleetClient,
+    PacedSource,
+    ReleaseServer,
+    box_config,
+    model_command,
+    raising_model,
+    wrong_shape_model,
+    write_public_key,
+)
+from tests.support.mosquitto import MosquittoBroker
+
+pytestmark = pytest.mark.broker
+
+DEVICE = "van-ota-1"
+OLD = {"name": "streetwatch-det", "version": "1.2.0"}
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
+    with MosquittoBroker(tmp_path_factory.mktemp("broker")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ReleaseServer]:
+    root = tmp_path / "releases"
+    root.mkdir()
+    running = ReleaseServer(root)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def fleet(broker: MosquittoBroker) -> Iterator[FleetClient]:
+    client = FleetClient(broker.port, DEVICE)
+    yield client
+    client.close()
+
+
+@dataclass
+class Box:
+    pipeline: EdgePipeline
+    source: PacedSource
+    thread: threading.Thread
+    frame_times: list[float] = field(default_factory=list)
+
+    def frames_after(self, moment: float) -> int:
+        return sum(1 for t in list(self.frame_times) if t > moment)
+
+    def stop(self) -> None:
+        self.pipeline.stop()
+        self.thread.join(30)
+
+
+def start_box(config: DeviceConfig, source: PacedSource, fleet: FleetClient) -> Box:
+    pipeline = EdgePipeline(config, source=source)
+    box = Box(pipeline, source, threading.Thread(target=pipeline.run, daemon=True))
+    telemetry = pipeline.sink.telemetry  # type: ignore[attr-defined]
+    note = telemetry.note_frame
+
+    def timed(count: int = 1) -> None:  # when each frame finished the events stage
+        box.frame_times.append(time.monotonic())
+        note(count)
+
+    telemetry.note_frame = timed
+    box.thread.start()
+    assert fleet.wait(lambda f: bool(f.status) and f.status[-1]["state"] == "online", 10)
+    assert fleet.wait(lambda _f: len(box.frame_times) >= 3, 20), "the box processes no frames"
+    return box
+
+
+@pytest.fixture
+def grey_box(
+    tmp_path: Path, broker: MosquittoBroker, key: Ed25519PrivateKey, fleet: FleetClient
+) -> Iterator[Box]:
+    config = box_config(tmp_path / "box", broker.port, DEVICE, write_public_key(key, tmp_path / "fleet.pub"))
+    box = start_box(config, PacedSource(fps=10, photos=False), fleet)
+    yield box
+    box.stop()
+
+
+def assert_old_model_still_runs(box: Box, fleet: FleetClient) -> None:
+    moment = time.monotonic()
+    assert fleet.wait(lambda _f: box.frames_after(moment) >= 5, 10), "frames stopped after the refusal"
+    assert box.pipeline.detectors[0].info.ref.model_dump() == OLD
+    assert fleet.models() == [OLD]
+
+
+def test_a_good_update_swaps_in_while_events_keep_flowing(
+    tmp_path: Path, broker: MosquittoBroker, key: Ed25519PrivateKey, fleet: FleetClient, server: ReleaseServer
+) -> None:
+    collector = Collector(broker.port)  # plays the server's ingest: receives and acknowledges events
+    assert collector.subscribed.wait(5)
+    config = box_config(tmp_path / "box", broker.port, DEVICE, write_public_key(key, tmp_path / "fleet.pub"))
+    box = start_box(config, PacedSource(fps=8, photos=True), fleet)
+    try:
+        assert fleet.models() == [OLD]
+        time.sleep(2.0)  # events flow on the old model first
+        started = time.monotonic()
+        command = model_command(server, DET_INT8, key, version="1.3.0-int8")
+        fleet.send(command)
+        final = fleet.final(command.command_id)
+        assert final["state"] == "done", final
+        finished = time.monotonic()
+        steps = [(r["state"], r["step"]) for r in fleet.of(command.command_id)]
+        assert steps[0] == ("accepted", None)
+        for step in (("progress", "download"), ("progress", "verify"), ("progress", "probe"), ("progress", "swap")):
+            assert step in steps, steps
+        assert steps[-1] == ("done", "probation")
+        assert fleet.wait(lambda f: f.models() == [{"name": "streetwatch-det", "version": "1.3.0-int8"}], 5)
+
+        time.sleep(3.0)  # new tracks start on the new model
+        assert box.pipeline.sink.wait_until_delivered(20)  # type: ignore[attr-defined]
+    finally:
+        box.stop()
+        collector.close()
+
+    # No frame gap beyond a few frame intervals while downloading, probing and swapping.
+    times = [t for t in box.frame_times if started - 0.5 <= t <= finished + 0.5]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    interval = 1 / 8
+    print(f"frames during the update: {len(times)}, longest gap {max(gaps):.3f} s ({max(gaps) / interval:.1f} frames)")
+    assert max(gaps) <= 5 * interval + 0.25, f"a frame gap of {max(gaps):.2f} s during the update"
+    # No event lost: every event the pipeline handed over reached the server, some named the new model.
+    emitted = box.pipeline.stats.events
+    assert emitted > 0 and len(set(collector.events)) == emitted
+    assert box.pipeline.stats.errors == 0
+    assert box.pipeline.rules._models[0].version == "1.3.0-int8"  # new violations name the new model
+    state = InstallState.load(tmp_path / "box" / "models")
+    slot = state.models[config.detectors[0].model]
+    assert slot.current is not None and slot.current.version == "1.3.0-int8" and slot.pending is None
+
+
+def test_a_download_cut_halfway_is_refused_then_resumes_from_where_it_stopped(
+    grey_box: Box, key: Ed25519PrivateKey, fleet: FleetClient, server: ReleaseServer
+) -> None:
+    size = DET_INT8.stat().st_size
+    server.cut_at = size // 2
+    first = model_command(server, DET_INT8, key, version="1.3.0-int8")
+    fleet.send(first)
+    failed = fleet.final(first.command_id)
+    assert failed["state"] == "failed" and failed["step"] == "download"
+    assert f"of {size} bytes" in failed["reason"] and "resumes next time" in failed["reason"]
+    assert_old_model_still_runs(grey_box, fleet)
+
+    server.cut_at = None
+    server.requests.clear()
+    again = model_command(server, DET_INT8, key, version="1.3.0-int8")
+    fleet.send(again)
+    assert fleet.final(again.command_id)["state"] == "done"
+    assert [r["range"] for r in server.requests] == [f"bytes={size // 2}-"]  # resumed, not started over
+    assert fleet.models() == [{"name": "streetwatch-det", "version": "1.3.0-int8"}]
+
+
+@pytest.mark.parametrize(
+    ("case", "step", "reason"),
+    [
+        ("wrong hash", "verify", "hashes to"),
+        ("bad signature", "verify", "not base64"),
+        ("tampered fields", "verify", "signature does not match"),
+        ("another key", "verify", "signature does not match"),
+        ("not an onnx", "probe", "does not load"),
+        ("wrong output shape", "probe", "no decoder understands an output of shape"),
+        ("no token", "download", "HTTP 401"),
+    ],
+)
+def test_bad_releases_are_refused_and_the_old_model_keeps_running(
+    case: str,
+    step: str,
+    reason: str,
+    grey_box: Box,
+    key: Ed25519PrivateKey,
+    fleet: FleetClient,
+    server: ReleaseServer,
+    tmp_path: Path,
+) -> None:
+    file = DET_INT8
+    if case == "not an onnx":
+        file = tmp_path / "garbage.onnx"
+        file.write_bytes(b"\x08\x01this is not a protobuf model" * 100)
+    elif case == "wrong output shape":
+        file = wrong_shape_model(tmp_path / "wrong.onnx")
+    if case == "wrong hash":  # signed, but over a hash the file does not have
+        command = model_command(server, file, key, version="9", sha256="0" * 64)
+    elif case == "bad signature":
+        command = model_command(server, file, key, version="9", signature="not base64 at all!")
+    elif case == "tampered fields":  # a valid signature of another version
+        signed = model_command(server, file, key, version="9")
+        command = signed.model_copy(update={"version": "10"})
+    elif case == "another key":
+        command = model_command(server, file, Ed25519PrivateKey.generate(), version="9")
+    else:
+        command = model_command(server, file, key, version="9")
+    if case == "no token":
+        server.token = "another-box-token"
+    fleet.send(command)
+    final = fleet.final(command.command_id)
+    assert final["state"] == "failed", final
+    assert final["step"] == step and reason in final["reason"], final
+    if step == "verify" and case != "wrong hash":
+        assert not server.requests, "a release with a bad signature must not be downloaded"
+    assert_old_model_still_runs(grey_box, fleet)
+
+
+def test_a_model_that_raises_during_probation_is_rolled_back(
+    tmp_path: Path, broker: MosquittoBroker, key: Ed25519PrivateKey, fleet: FleetClient, server: ReleaseServer
+) -> None:
+    config = box_config(
+        tmp_path / "box", broker.port, DEVICE, write_public_key(key, tmp_path / "fleet.pub"), probation_s=30.0
+    )
+    box = start_box(config, PacedSource(fps=10, photos=False), fleet)
+    try:
+        command = model_command(server, raising_model(tmp_path / "raises.onnx"), key, version="2.0.0")
+        fleet.send(command)
+        assert fleet.wait(lambda f: any(r["step"] == "swap" for r in f.of(command.command_id)), 30)
+        assert fleet.wait(lambda f: f.models() == [{"name": "streetwatch-det", "version": "2.0.0"}], 5)
+        box.source.white.set()  # the camera sees something the new model cannot take
+        final = fleet.final(command.command_id, timeout=20)
+        assert final["state"] == "failed" and final["step"] == "probation", final
+        assert "rolled back to streetwatch-det 1.2.0" in final["reason"] and "Gather" in final["reason"]
+        assert fleet.wait(lambda f: f.models() == [OLD], 5)
+        assert_old_model_still_runs(box, fleet)
+        slot = InstallState.load(tmp_path / "box" / "models").models[config.detectors[0].model]
+        assert slot.pending is None and slot.current is None  # still the configured file
+        assert not list((tmp_path / "box" / "models").rglob("*.onnx"))  # the bad model is gone
+    finally:
+        box.stop()
