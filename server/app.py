@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from server import metrics, open311
 from server.api import bulk, cases, devices, events, evidence, fleet, labels, options, reviews, stats, users
 from server.api import signs as signs_api
+from server.api import teams as teams_api
 from server.api.links import API_PREFIX
 from server.api.query import QueryError
 from server.db.session import make_engine, read_session_factory, session_factory
@@ -86,6 +87,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     for module in (devices, events, cases, reviews, bulk, labels, evidence, options, stats, users, fleet):
         api.include_router(module.router)
     api.include_router(signs_api.router)
+    api.include_router(teams_api.router)
     app.include_router(api)
     app.include_router(open311.build_router())
     app.include_router(metrics.build_router())

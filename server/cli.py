@@ -66,6 +66,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     register_user(subparsers, _usage, CONFIG_HELP)
 
+    from server.team_cli import register_team
+
+    register_team(subparsers, _usage, CONFIG_HELP)
+
     from server.fleet_cli import register_fleet
 
     register_fleet(subparsers, _usage, CONFIG_HELP)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from server.api.case_filters import CaseFilter
 from server.api.deps import ReviewerDep, SessionDep, utcnow
-from server.api.reviews import ReviewContext, check_body, perform, unprocessable
+from server.api.reviews import ReviewContext, check_body, check_team, perform, unprocessable
 from server.api.schemas.cases import CaseActionCreate
 from server.api.schemas.reviews import BulkActionCreate, BulkAnswer, BulkResult
 from server.cases.review import ReviewError
@@ -65,6 +65,7 @@ def bulk_action(
         ) from None
     context = ReviewContext.of(request)
     check_body(single, context)
+    check_team(session, single)
     selected = _select(session, body)
     results: list[BulkResult] = []
     bulk_id = uuid.uuid4().hex[:12]

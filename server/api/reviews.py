@@ -43,6 +43,7 @@ from server.cases.workflow import CaseNotFoundError, InvalidTransitionError, che
 from server.db.models import Case, CaseState
 from server.evidence_store import EvidenceStore
 from server.signs.service import register_from_case, unregister_case
+from server.teams import dispatch_refusal
 from streetwatch.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/cases", tags=["reviews"])
@@ -107,6 +108,17 @@ def check_body(body: CaseActionCreate, context: ReviewContext) -> None:
         raise unprocessable("merge needs into_case_id, and only merge takes it")
     if action is CaseAction.note and not body.reason.strip():
         raise unprocessable("a note needs its text in reason")
+
+
+def check_team(session: Session, body: CaseActionCreate) -> None:
+    """422 naming the active teams for a dispatch to a team the register does not offer.
+
+    Free text while no team is defined at all (:mod:`server.teams`).
+    """
+    if body.action is CaseAction.dispatch and body.team is not None:
+        refusal = dispatch_refusal(session, body.team)
+        if refusal is not None:
+            raise unprocessable(refusal)
 
 
 def review_change(review: ReviewIn) -> ReviewChange:
@@ -268,6 +280,7 @@ def act_on_case(
 ) -> CaseDetail | JSONResponse:
     context = ReviewContext.of(request)
     check_body(body, context)
+    check_team(session, body)
     try:
         perform(session, case_id, body, caller.username, context, utcnow())
     except CaseNotFoundError as exc:

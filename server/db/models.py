@@ -446,3 +446,18 @@ class SignSighting(Base):
     similarity: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime]
 
+
+class Team(Base):
+    """A crew or grid cases are dispatched to (``server.api.teams``); ``name`` is what
+    ``cases.assigned_team`` holds. An inactive team stays on its cases but takes no new ones."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]

@@ -27,6 +27,7 @@ TABLES = {
     "rollout_targets",
     "signs",
     "sign_sightings",
+    "teams",
 }
 
 
