@@ -67,7 +67,8 @@ def download(
             raise DownloadError(str(exc)) from exc
         except (OSError, http.client.HTTPException, _Retry) as exc:
             got = part.stat().st_size if part.exists() else 0
-            last_error = str(exc) if isinstance(exc, _Retry) else f"{_describe(exc)} after {got} of {size} bytes"
+            where = f" after {got} of {size} bytes" if not isinstance(exc, _Retry) else ""
+            last_error = f"{_describe(exc)}{where}"
             log.warning("download of %s: attempt %d/%d failed: %s", url, attempt + 1, attempts, last_error)
             if attempt + 1 < attempts:
                 time.sleep(RETRY_WAIT_S * (2**attempt))

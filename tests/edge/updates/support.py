@@ -56,7 +56,7 @@ class ReleaseServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 server.requests.append({"path": self.path, "range": self.headers.get("Range")})
                 if self.headers.get("Authorization") != f"Bearer {server.token}":
                     self.send_error(401, "device credentials required")
@@ -87,7 +87,7 @@ class ReleaseServer:
                     return
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -107,7 +107,9 @@ class ReleaseServer:
 
 def write_public_key(key: Ed25519PrivateKey, path: Path) -> Path:
     path.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     )
     return path
 
@@ -141,7 +143,9 @@ def model_command(
 
 # -- tiny ONNX models --------------------------------------------------------------------------
 
-DET_NAMES = "{0: 'garbage', 1: 'garbage_bin', 2: 'overflow', 3: 'signboard', 4: 'car', 5: 'motor', 6: 'truck', 7: 'bus'}"
+DET_NAMES = str(
+    dict(enumerate(["garbage", "garbage_bin", "overflow", "signboard", "car", "motor", "truck", "bus"]))
+)
 
 
 def _save(graph: onnx.GraphProto, path: Path, names: str = DET_NAMES) -> Path:
@@ -205,7 +209,8 @@ class PacedSource:
 
             for path in sorted(REPLAY.glob("*.jpg"))[:48]:
                 image = cv2.imread(str(path))
-                self.images.append(cv2.resize(image, (640, 480)))
+                assert image is not None, f"cannot read {path}"
+                self.images.append(np.asarray(cv2.resize(image, (640, 480)), dtype=np.uint8))
 
     def __iter__(self) -> Iterator[Frame]:
         i = 0
@@ -251,7 +256,7 @@ class FleetClient:
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
             if message.topic.endswith("/commands/reply"):
-                CommandReply.from_json(message.payload)
+                CommandReply.from_json(bytes(message.payload))
                 self.replies.append(json.loads(message.payload))
             elif message.payload:
                 self.status.append(json.loads(message.payload))
@@ -277,7 +282,7 @@ class FleetClient:
         """The command's done or failed reply."""
         if not self.wait(lambda f: any(r["state"] in ("done", "failed") for r in f.of(command_id)), timeout):
             raise AssertionError(f"no final reply to {command_id} within {timeout} s: {self.of(command_id)}")
-        return [r for r in self.of(command_id) if r["state"] in ("done", "failed")][0]
+        return next(r for r in self.of(command_id) if r["state"] in ("done", "failed"))
 
     def models(self) -> list[dict[str, str]]:
         with self._lock:
@@ -288,9 +293,7 @@ class FleetClient:
         self.client.disconnect()
 
 
-def box_config(
-    tmp: Path, port: int, device_id: str, public_key: Path, **updates: Any
-) -> DeviceConfig:
+def box_config(tmp: Path, port: int, device_id: str, public_key: Path, **updates: Any) -> DeviceConfig:
     """One streetwatch-det detector, MQTT sink, updates on (short probation for tests)."""
     token = tmp / "http-token"
     tmp.mkdir(parents=True, exist_ok=True)
