@@ -23,6 +23,8 @@ GET  /review-options                   viewer        reject reasons, classes, at
 GET  /stats/...                        viewer        precision, throughput, open-cases, recurrences
                                                      (JSON or ?format=csv; module ``stats``)
 GET  /labels                           viewer        reviewed cases as training labels
+GET  /signs, /signs/{id}               viewer        the signboard register: known signs, sightings
+POST /signs, DELETE /signs/{id}        reviewer      add (place, permit, evidence crop) / remove
 GET  /evidence/{sha256}                viewer        the JPEG (content-addressed, cacheable for good)
 GET  /evidence/{sha256}/thumbnail      viewer        a small JPEG of it (?size=, longer side)
 GET  /fleet                            viewer        per box: versions, last seen, health, rollout

@@ -65,8 +65,10 @@ class SignCheck:
         prior = self._track_decision(event.device_id, event.track_id)
         if prior is not None and prior.outcome is not SignOutcome.pending:
             return prior, None  # one tracked sign, one answer
-        fp = self.crop_fingerprint(event)
         nearby = self._signs_in(scope.cells)
+        # Without a registered sign in the cells the answer is "new" whatever the crop shows:
+        # no image is read for the common case of a street nobody has registered yet.
+        fp = self.crop_fingerprint(event) if nearby else None
         decision = decide_sign(
             event, fp, nearby, self.settings, radius_cap_m=rule.radius_m, crop_overdue=crop_overdue
         )
