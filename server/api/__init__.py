@@ -33,6 +33,8 @@ GET  /fleet/downloads/{command_id}      device        the file a command names, 
 GET  /users                            admin         list users
 POST /users                            admin         make a user; the answer holds its first token
 GET  /users/me                         any token     who am I (device tokens too)
+GET  /teams                            viewer        active teams (?include_inactive=true: admin)
+POST /teams, PATCH /teams/{id}         admin         add, rename, deactivate teams (module ``teams``)
 POST /auth/token                       (password)    sign in: username + password -> a new token
 =====================================  ============  =================================================
 

@@ -21,6 +21,7 @@ LETS_IN: dict[str, set[str]] = {
     "reviewer": {"reviewer", "admin"},
     "admin": {"admin"},
     "any token": {"viewer", "reviewer", "admin", "device"},
+    "device": {"device"},
 }
 
 
@@ -61,6 +62,11 @@ ROUTES = (
     Route("GET", "/api/v1/users", "admin"),
     Route("POST", "/api/v1/users", "admin", ok=201, body={"username": "new-user", "role": "viewer"}),
     Route("GET", "/api/v1/users/me", "any token"),
+    Route("GET", "/api/v1/teams", "viewer"),
+    Route("GET", "/api/v1/teams?include_inactive=true", "admin"),
+    # Made once (only the admin gets through); the PATCH below changes the seeded team.
+    Route("POST", "/api/v1/teams", "admin", ok=201, body={"name": "new-team"}),
+    Route("PATCH", "/api/v1/teams/{team_id}", "admin", body={"description": "wards 1-4"}),
     Route("POST", "/api/v1/auth/token", "public", ok=401, body={"username": "nobody", "password": "wrong"}),
     Route("GET", "/open311/v2/services.json", "viewer"),
     Route("GET", "/open311/v2/requests.json", "viewer"),
@@ -74,6 +80,17 @@ ROUTES = (
     Route("DELETE", "/api/v1/session", "public", ok=204),
     Route("GET", "/api/v1/live/cases?timeout=0", "viewer"),
     Route("GET", "/api/v1/console/config", "viewer"),
+    Route("GET", "/api/v1/fleet", "viewer"),
+    Route("GET", "/api/v1/fleet/rollouts/{rollout_id}", "viewer", ok=404),
+    # Not signed in this registry: an admin is let in and told so.
+    Route(
+        "POST", "/api/v1/fleet/rollouts", "admin", ok=409, body={"name": "x", "version": "1", "percent": 10}
+    ),
+    Route("POST", "/api/v1/fleet/rollouts/{rollout_id}/halt", "admin", ok=404),
+    Route("POST", "/api/v1/fleet/rollouts/{rollout_id}/resume", "admin", ok=404),
+    Route("PUT", "/api/v1/fleet/devices/{device_id}/group", "admin", body={"group": "north"}),
+    # Only a box's own token is let in; this command names no box.
+    Route("GET", "/api/v1/fleet/downloads/{command_id}", "device", ok=404),
     Route("GET", "/openapi.json", "public"),
     Route("GET", "/docs", "public"),
 )
@@ -99,7 +116,11 @@ def _seed(api: Api) -> dict[str, str]:
         "device_id": "box-1",
         "event_id": str(outcome.event_id),
         "case_id": str(outcome.case_id),
+        "rollout_id": "999999",  # no rollout: who is let in gets a 404, the others 401/403
+        "command_id": "no-such-command",
         "sha256": sha,
+        # The team the dispatch route names: defined, so dispatch to it passes the register.
+        "team_id": str(api.post("/api/v1/teams", role="admin", json={"name": "east"}).json()["id"]),
     }
 
 
