@@ -151,3 +151,17 @@ def test_signboards_far_from_any_registered_sign_open_new_cases_without_waiting(
         case = session.scalars(select(Case)).one()
         assert case.title.startswith("New signboard")
     assert _outcomes(sessions) == [("new", None, case.id)]
+
+
+def test_with_the_register_off_every_signboard_is_a_case_as_before(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    settings = ServerSettings(evidence_dir=str(tmp_path / "evidence"), signs={"enabled": False})
+    _register(sessions, 0)
+    crop = _crop(0)
+    EvidenceStore(settings.evidence_dir).put(crop)
+    _ingest(sessions, settings, _sighting(crop, uuid.uuid4(), 0), 1)
+    with sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert not case.title.startswith(("New", "Changed"))
+    assert _outcomes(sessions) == []
