@@ -133,3 +133,22 @@ def test_without_a_frame_the_truck_stays_a_candidate(classifier: LoadClassifier)
     assert new.event.candidate is True
     assert new.event.attributes is not None
     assert (new.event.attributes.load, new.event.attributes.load_score) == (TruckLoad.unsure, 0.0)
+
+
+def test_check_config_names_a_missing_or_wrong_load_model(tmp_path: Path) -> None:
+    from edge.config import load_config
+    from edge.pipeline_check import check_device_config
+
+    example = load_config(repo_root() / "deploy" / "edge.example.yaml")
+    assert example.truck_load is not None and Path(example.truck_load.model) == MODEL  # resolved, shipped
+    missing = example.model_copy(
+        update={"truck_load": example.truck_load.model_copy(update={"model": str(tmp_path / "nope.onnx")})}
+    )
+    problems = check_device_config(missing, load_models=False).problems
+    assert any(p.startswith("truck_load.model:") and "does not exist" in p for p in problems)
+    detector = repo_root() / "models" / "yolox_nano" / "yolox_nano.onnx"
+    wrong = example.model_copy(
+        update={"truck_load": example.truck_load.model_copy(update={"model": str(detector)})}
+    )
+    report = check_device_config(wrong, load_models=True)
+    assert any(p.startswith("truck_load.model:") and "must name its classes" in p for p in report.problems)
