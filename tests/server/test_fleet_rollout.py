@@ -197,7 +197,7 @@ def replies_stored(url: str) -> list[tuple[str, str]]:
 
 
 def test_a_rollout_to_two_boxes_goes_canary_first_and_ends_with_both_on_the_new_model(
-    fleet_factory: Callable[..., Fleet],
+    fleet_factory: Callable[..., Fleet], capsys: pytest.CaptureFixture[str]
 ) -> None:
     fleet = fleet_factory({"van-01": "ok", "van-02": "ok"})
     code = main(
@@ -220,7 +220,12 @@ def test_a_rollout_to_two_boxes_goes_canary_first_and_ends_with_both_on_the_new_
         "van-02": [{"name": MODEL, "version": "2.0.0"}],
     }
     wait_until(lambda: len(replies_stored(fleet.database_url)) == 6)
+    capsys.readouterr()
     assert main(["fleet", "status", "--config", str(fleet.config)]) == 0
+    table = capsys.readouterr().out
+    van = next(line for line in table.splitlines() if line.startswith("van-01"))
+    assert "ok" in van and f"{MODEL} 2.0.0" in van and "#1 2.0.0 done probation" in van
+    assert f"rollout 1: model {MODEL} 2.0.0 to devices van-01,van-02: done, wave 2/2 (2 done)" in table
 
 
 def test_a_failed_reply_from_the_canary_halts_the_rollout_before_the_next_box_gets_it(
