@@ -19,6 +19,7 @@ from server.auth import Role, create_user
 from server.db.models import Device
 from server.fleet.rollouts import Selection, advance, stage
 from server.settings import FleetSettings, ServerSettings
+from streetwatch.messages import UpdateConfigCommand
 from tests.fleet.releases_support import MODEL, signed_registry
 from tests.server.api.conftest import NOW
 from tests.server.api.live_server import serve
@@ -41,7 +42,9 @@ def fleet_api(migrated_url: str, tmp_path: Path) -> Iterator[FleetApi]:
     settings = ServerSettings(
         database_url=migrated_url,
         evidence_dir=str(tmp_path / "evidence"),
-        fleet=FleetSettings(model_registry=str(registry), public_key=str(public)),
+        fleet=FleetSettings(
+            model_registry=str(registry), public_key=str(public), config_store=str(tmp_path / "fleet")
+        ),
     )
     app = create_app(settings)
     with app.state.sessions() as session:
@@ -142,3 +145,34 @@ def test_admins_stage_rollouts_and_set_groups_viewers_see_the_fleet(fleet_api: F
     assert halted.json()["state"] == "halted" and halted.json()["targets"] == {"cancelled": 1}
     only_north = http.get("/fleet", params={"group": "north"}, headers=fleet_api.as_("watcher")).json()
     assert sorted(b["device_id"] for b in only_north["boxes"]) == ["van-01", "van-02"]
+
+
+def test_a_signed_config_rolls_out_like_a_model_and_only_its_box_fetches_it(
+    fleet_api: FleetApi, migrated_url: str, tmp_path: Path
+) -> None:
+    from server.db.session import make_engine, session_factory
+    from streetwatch.releases import sign_config
+
+    yaml_text = b"device_id: van-01\nsource: {kind: images, path: /data}\n"
+    (tmp_path / "van.yaml").write_bytes(yaml_text)
+    sign_config(
+        tmp_path / "van.yaml", "patrol-van", "7", tmp_path / "keys" / "fleet-release.key", tmp_path / "fleet"
+    )
+    body = {"kind": "config", "name": "patrol-van", "version": "7", "devices": ["van-01"]}
+    made = fleet_api.http.post("/fleet/rollouts", headers=fleet_api.as_("ops"), json=body)
+    assert made.status_code == 201, made.text
+    engine = make_engine(migrated_url)
+    try:
+        with session_factory(engine).begin() as session:
+            ((device_id, payload),) = advance(session, fleet_api.settings, NOW)
+    finally:
+        engine.dispose()
+    command = UpdateConfigCommand.model_validate_json(payload)
+    assert device_id == "van-01" and (command.name, command.version, command.size) == (
+        "patrol-van",
+        "7",
+        len(yaml_text),
+    )
+    path = command.url.split("/api/v1", 1)[1]
+    assert fleet_api.http.get(path, headers=fleet_api.as_("van-01")).content == yaml_text
+    assert fleet_api.http.get(path, headers=fleet_api.as_("van-02")).status_code == 404
