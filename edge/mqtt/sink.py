@@ -84,6 +84,7 @@ class MqttSink:
         device_id: str,
         models: Sequence[ModelRef] = (),
         software_version: str = __version__,
+        hold_commands: bool = False,
     ) -> None:
         self.config = config
         self.device_id = device_id
@@ -117,6 +118,11 @@ class MqttSink:
         self.commands.register(PublishStatusCommand, lambda _cmd: self._publish_status())
 
         self._command_queue: queue.Queue[bytes | None] = queue.Queue(maxsize=COMMAND_QUEUE)
+        # hold_commands: received commands wait (queued) until release_commands(), once every
+        # handler is registered; the queue bound still applies.
+        self._commands_released = threading.Event()
+        if not hold_commands:
+            self._commands_released.set()
         self._report_now = threading.Event()
         self._stopping = threading.Event()
         self._connection = MqttConnection(
@@ -208,6 +214,10 @@ class MqttSink:
 
     def send_telemetry_now(self) -> None:
         self._report_now.set()
+
+    def release_commands(self) -> None:
+        """Start handling commands (a sink opened with ``hold_commands``): every handler is registered."""
+        self._commands_released.set()
 
     def reply(
         self,
@@ -362,6 +372,9 @@ class MqttSink:
             log.warning("command queue full (%d waiting); a command on %s was dropped", COMMAND_QUEUE, topic)
 
     def _command_loop(self) -> None:
+        while not self._commands_released.wait(0.5):
+            if self._stopping.is_set():
+                return
         while True:
             payload = self._command_queue.get()
             if payload is None:

@@ -43,7 +43,10 @@ def open_mqtt_sink(config: DeviceConfig, models: Sequence[ModelRef] = ()) -> Eve
 
     if not isinstance(config.sink, MqttSinkConfig):
         raise ConfigError("open_mqtt_sink needs a sink of kind 'mqtt'")
-    return MqttSink(config.sink, device_id=config.device_id, models=models)
+    # With updates on, commands wait until their handlers are registered (edge.updates.BoxUpdates):
+    # an update_model queued while the box was offline must not be refused as unknown at start.
+    hold = config.updates is not None
+    return MqttSink(config.sink, device_id=config.device_id, models=models, hold_commands=hold)
 
 
 def open_sink(config: DeviceConfig, models: Sequence[ModelRef] = ()) -> EventSink:

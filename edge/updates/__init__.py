@@ -42,6 +42,9 @@ class BoxUpdates:
         self.models = ModelUpdater(pipeline, configured, updates)
         commands.register(UpdateModelCommand, self.models.handle, own_replies=True)
         self.models.report_unreported()
+        release = getattr(pipeline.sink, "release_commands", None)
+        if release is not None:
+            release()  # commands that arrived while the pipeline was starting are handled now
 
     def note_frame(self, frame: Frame) -> None:
         self.models.note_frame(frame)

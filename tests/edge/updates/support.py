@@ -27,9 +27,9 @@ from onnx import TensorProto, helper
 
 from edge.config import DeviceConfig
 from edge.frames import Frame
-from streetwatch.messages import CommandReply, UpdateModelCommand
+from streetwatch.messages import Command, CommandReply, UpdateModelCommand
 from streetwatch.release_signing import Release, sign
-from streetwatch.topics import command_replies_topic, commands_topic, status_topic
+from streetwatch.topics import command_replies_topic, commands_topic, status_topic, telemetry_topic
 
 REPO = Path(__file__).resolve().parents[3]
 DET = REPO / "models" / "streetwatch-det" / "streetwatch-det.onnx"
@@ -239,13 +239,17 @@ class FleetClient:
         self.device_id = device_id
         self.replies: list[dict[str, Any]] = []
         self.status: list[dict[str, Any]] = []
-        self.events: list[str] = []
+        self.telemetry: list[dict[str, Any]] = []
         self._lock = threading.RLock()  # predicates given to wait() read through the same lock
         self.subscribed = threading.Event()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"fleet-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
         )
-        topics = [(command_replies_topic(device_id), 1), (status_topic(device_id), 1)]
+        topics = [
+            (command_replies_topic(device_id), 1),
+            (status_topic(device_id), 1),
+            (telemetry_topic(device_id), 1),
+        ]
         self.client.on_connect = lambda c, *_: c.subscribe(topics)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._on_message
@@ -258,10 +262,12 @@ class FleetClient:
             if message.topic.endswith("/commands/reply"):
                 CommandReply.from_json(bytes(message.payload))
                 self.replies.append(json.loads(message.payload))
+            elif message.topic.endswith("/telemetry"):
+                self.telemetry.append(json.loads(message.payload))
             elif message.payload:
                 self.status.append(json.loads(message.payload))
 
-    def send(self, command: UpdateModelCommand) -> str:
+    def send(self, command: Command) -> str:
         self.client.publish(commands_topic(self.device_id), command.to_json(), qos=1)
         return command.command_id
 
