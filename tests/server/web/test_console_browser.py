@@ -123,7 +123,7 @@ def drag(console: Console, start: tuple[float, float], end: tuple[float, float])
 
 
 def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases_arrive(
-    console: Console, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    browser: Any, console: Console, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = case_ids(stack)
     console.sign_in("rita")
@@ -179,13 +179,27 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     page.wait_for_selector("#boxes .box.added")
     screenshot(console, "console-case.png")
 
-    # Dispatch a confirmed case to a team: d, type the team, Enter.
+    # The admin adds a team on the Users page, from the keyboard; from then on the dispatch
+    # picker offers the active teams: d, then the team's number.
+    admin = Console(browser, stack)
+    try:
+        admin.sign_in("ada")
+        admin.page.evaluate("() => { location.hash = '#/users'; }")
+        admin.page.focus("#team-form input[name=name]")
+        admin.page.keyboard.type("north-grid")
+        admin.press("Tab")
+        admin.page.keyboard.type("Wards 1-4")
+        admin.press("Enter")
+        admin.page.wait_for_selector("#teams-table >> text=Wards 1-4")
+        assert admin.foreign_requests() == []
+        assert admin.errors == []
+    finally:
+        admin.close()
     page.click(f"#case-{ids['bin-1']}")
     console.wait_for_case(ids["bin-1"])
     console.press("d")
-    page.wait_for_selector(".dialog input")
-    page.keyboard.type("north-grid")
-    console.press("Enter")
+    page.wait_for_selector(".dialog [role=listbox] >> text=north-grid")
+    console.press("1")
     wait_for(lambda: transitions(stack, ids["bin-1"])[-1].action == "dispatch", 10, "the dispatch")
     last = transitions(stack, ids["bin-1"])[-1]
     assert (last.to_state, last.team, last.actor) == ("dispatched", "north-grid", "rita")

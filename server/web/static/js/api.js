@@ -64,4 +64,5 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
 export const get = (path, options) => request("GET", path, undefined, options);
 export const post = (path, body) => request("POST", path, body);
 export const del = (path) => request("DELETE", path);
+export const patch = (path, body) => request("PATCH", path, body);
 export const apiUrl = (path) => API + path;

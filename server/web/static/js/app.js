@@ -159,7 +159,7 @@ async function start(session) {
       },
       canAct: ctx.canAct,
       nearby: (detail, metres) => queue.nearby(detail, metres),
-      teams: () => queue.teams(),
+      pickTeam: (title, current) => queue.pickTeam(title, current),
       open: (id) => queue.select(id),
       onChanged: (detail) => queue.changed(detail),
       next: () => queue.move(1),

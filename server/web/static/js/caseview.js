@@ -459,7 +459,7 @@ export class CaseView {
   async dispatch() {
     if (!this.may("dispatch")) return;
     const seen = this.seen();
-    const team = await ask(`Dispatch case #${this.detail.id}`, { label: "Team or grid", suggestions: this.ctx.teams(), value: this.detail.assigned_team || "" });
+    const team = await this.ctx.pickTeam(`Dispatch case #${this.detail.id}`, this.detail.assigned_team || "");
     if (team) return this.act({ action: "dispatch", team }, { advance: true, seen });
   }
 

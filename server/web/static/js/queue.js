@@ -373,6 +373,24 @@ export class Queue {
     return [...new Set([...(this.ctx.config.teams || []), ...seen])];
   }
 
+  /**
+   * Where to dispatch. Once the server keeps a team list (GET /teams says so), a pick among its
+   * active teams, read now so a team an admin just added is there; until then free text that
+   * suggests the configured teams and those cases went to (the server takes any name then).
+   */
+  async pickTeam(title, current = "") {
+    const register = await get("/teams").catch(() => null);
+    if (register && !register.free_text_dispatch) {
+      if (!register.items.length) {
+        this.ctx.flash("No team is active: an admin adds or reactivates teams on the Users page.");
+        return null;
+      }
+      const choices = register.items.map((t) => ({ value: t.name, label: t.name, hint: t.description }));
+      return choose(title, choices, { filter: choices.length > 9, note: current ? `Now with ${current}.` : "" });
+    }
+    return ask(title, { label: "Team or grid", suggestions: this.teams(), value: current });
+  }
+
   /** Cases in the list within ``metres`` of ``detail`` (for the case's map). */
   nearby(detail, metres) {
     const rad = Math.PI / 180;
@@ -540,7 +558,7 @@ export class Queue {
       if (why) body.reason = why;
     }
     if (action === "dispatch") {
-      const team = await ask("Dispatch them all to", { label: "Team or grid", suggestions: this.teams() });
+      const team = await this.pickTeam("Dispatch them all to");
       if (!team) return;
       body.team = team;
     }

@@ -1,6 +1,8 @@
-// The admin's page: who may use the console, and making new users (viewer, reviewer, admin).
+// The admin's page: who may use the console, making new users (viewer, reviewer, admin), and the
+// teams cases are dispatched to (add, rename, deactivate).
 
-import { get, post } from "./api.js";
+import { get, patch, post } from "./api.js";
+import { ask } from "./dialogs.js";
 import { el, replace, when } from "./util.js";
 
 export async function showUsers(root, flash) {
@@ -46,10 +48,90 @@ export async function showUsers(root, flash) {
   replace(
     root,
     el("h2", {}, "Users"),
-    el("p", { class: "muted" }, "Viewers see cases; reviewers also act on them; admins also manage users. Teams offered for dispatch are set in the server settings (", el("code", {}, "console.teams"), "). Disable a user or revoke a token with ", el("code", {}, "streetwatch user disable|revoke"), "."),
+    el("p", { class: "muted" }, "Viewers see cases; reviewers also act on them; admins also manage users and teams. Disable a user or revoke a token with ", el("code", {}, "streetwatch user disable|revoke"), "."),
     form,
     result,
     list,
+    teams(flash),
   );
   load();
+}
+
+/** The teams section: once one team exists, dispatch offers and takes only the active teams. */
+function teams(flash) {
+  const list = el("div", {}, "Loading…");
+  const note = el("p", { class: "muted" });
+  const form = el(
+    "form",
+    { class: "toolbar", id: "team-form" },
+    el("label", {}, "Team ", el("input", { name: "name", autocomplete: "off", required: true, maxlength: 64 })),
+    el("label", {}, "Covers ", el("input", { name: "description", autocomplete: "off", maxlength: 2000 })),
+    el("button", { type: "submit", class: "primary" }, "Add team"),
+  );
+  const change = async (team, body, done) => {
+    try {
+      await patch(`/teams/${team.id}`, body);
+      flash(done, "info");
+      load();
+    } catch (err) {
+      flash(`Cannot change team ${team.name}: ${err.message}`, "error");
+    }
+  };
+  const rename = async (team) => {
+    const name = await ask(`Rename team ${team.name}`, { label: "New name", value: team.name, note: "Cases keep the name they were dispatched under." });
+    if (name && name !== team.name) change(team, { name }, `Team ${team.name} is now ${name}.`);
+  };
+  const row = (t) =>
+    el(
+      "tr",
+      { dataset: { team: t.name }, class: t.active ? "" : "muted" },
+      el("td", {}, t.name),
+      el("td", {}, t.description),
+      el("td", {}, t.active ? "active" : "inactive"),
+      el("td", {}, `${when(t.updated_at)} by ${t.updated_by}`),
+      el(
+        "td",
+        {},
+        el("button", { type: "button", onclick: () => rename(t) }, "Rename"),
+        " ",
+        t.active
+          ? el("button", { type: "button", onclick: () => change(t, { active: false }, `Team ${t.name} is no longer offered for dispatch.`) }, "Deactivate")
+          : el("button", { type: "button", onclick: () => change(t, { active: true }, `Team ${t.name} is offered again.`) }, "Reactivate"),
+      ),
+    );
+  const load = async () => {
+    try {
+      const page = await get("/teams?include_inactive=true&limit=500");
+      note.textContent = page.free_text_dispatch
+        ? "No team defined yet: dispatchers may type any team (the server settings' console.teams are suggested). Once you add one, dispatch offers and accepts the active teams only."
+        : "Dispatch offers and accepts the active teams only. A deactivated team stays on the cases it holds.";
+      replace(
+        list,
+        page.items.length
+          ? el(
+              "table",
+              { id: "teams-table" },
+              el("thead", {}, el("tr", {}, ["Team", "Covers", "Status", "Changed", ""].map((h) => el("th", {}, h)))),
+              el("tbody", {}, page.items.map(row)),
+            )
+          : null,
+      );
+    } catch (err) {
+      replace(list, el("p", { class: "error" }, err.message));
+    }
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    try {
+      const made = await post("/teams", data);
+      flash(`Team ${made.name} added.`, "info");
+      form.reset();
+      load();
+    } catch (err) {
+      flash(`Cannot add the team: ${err.message}`, "error");
+    }
+  });
+  load();
+  return el("section", { id: "teams", "aria-label": "Teams" }, el("h2", {}, "Teams"), note, form, list);
 }
