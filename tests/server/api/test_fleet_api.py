@@ -176,3 +176,34 @@ def test_a_signed_config_rolls_out_like_a_model_and_only_its_box_fetches_it(
     path = command.url.split("/api/v1", 1)[1]
     assert fleet_api.http.get(path, headers=fleet_api.as_("van-01")).content == yaml_text
     assert fleet_api.http.get(path, headers=fleet_api.as_("van-02")).status_code == 404
+
+
+def test_the_boxs_own_downloader_resumes_a_half_file_from_this_server(
+    fleet_api: FleetApi, migrated_url: str, tmp_path: Path
+) -> None:
+    from edge.updates.download import DownloadError, download
+
+    ids = _command_ids(fleet_api, migrated_url)
+    base = str(fleet_api.http.base_url).rstrip("/")
+    part = tmp_path / "staging" / "det.onnx.part"
+    part.parent.mkdir()
+    half = len(fleet_api.model) // 2
+    part.write_bytes(fleet_api.model[:half])  # what a cut left behind
+    got = download(
+        f"{base}/fleet/downloads/{ids['van-01']}",
+        part,
+        size=len(fleet_api.model),
+        token=fleet_api.tokens["van-01"],
+        timeout_s=10,
+        attempts=2,
+    )
+    assert got.read_bytes() == fleet_api.model
+    with pytest.raises(DownloadError, match="404"):
+        download(
+            f"{base}/fleet/downloads/{ids['van-01']}",
+            tmp_path / "other.part",
+            size=len(fleet_api.model),
+            token=fleet_api.tokens["van-02"],
+            timeout_s=10,
+            attempts=2,
+        )
