@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from streetwatch.errors import ConfigError
 from streetwatch.events import DEVICE_ID_PATTERN, ViolationType
+from streetwatch.yaml_model import invalid, read_yaml_mapping
 
 
 class _Section(BaseModel):
@@ -548,26 +547,11 @@ class DeviceConfig(_Section):
 def load_config(path: str | Path) -> DeviceConfig:
     """Read and validate a device config; relative paths are resolved against its folder."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must contain a YAML mapping at the top level")
+    raw = read_yaml_mapping(path, "device config")
     try:
         config = DeviceConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{path} is not a valid device config:"]
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {where}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from exc
+        raise invalid(f"device config {path}", exc) from exc
     return resolve_paths(config, path.parent)
 
 
