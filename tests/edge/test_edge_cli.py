@@ -235,6 +235,9 @@ def _field_names(model: type[BaseModel]) -> set[str]:
         if name == "sink":
             names |= {"sink", "kind", "path"}
             continue
+        if name == "updates":  # off in the example (it needs the mqtt sink); its fields are shown commented
+            names.add("updates")
+            continue
         names.add(name)
         for arg in _types(info.annotation):
             if isinstance(arg, type) and issubclass(arg, BaseModel):
