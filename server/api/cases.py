@@ -22,6 +22,7 @@ from server.api.cursor import (
 )
 from server.api.deps import SessionDep, ViewerDep, utcnow
 from server.api.links import EvidenceLinks
+from server.api.paging import CountQuery, PageRows, paginate
 from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, QueryError, SortKey, parse_sort
 from server.api.schemas.cases import CaseDetail, CasePublic, TransitionPublic
 from server.api.schemas.common import Page
@@ -67,29 +68,34 @@ def list_cases(
         str | None,
         Query(description="next_cursor of the previous page: stable paging while cases arrive (no offset)."),
     ] = None,
+    count: CountQuery = None,
 ) -> Page[CasePublic]:
     now = utcnow()
     conditions = filters.conditions(now)
     key = parse_sort(sort, SORTABLE, "-last_event_at")
     if key.field == URGENT and key.descending:
         raise QueryError("sort", "urgent has one direction (most urgent first); use sort=urgent")
-    order = _order(key)
-    total = session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
-    if cursor:
-        if offset:
-            raise QueryError("cursor", "cannot be combined with offset; use one or the other")
-        if key.field == URGENT:
-            conditions.append(after_urgent_cursor(cursor))
-        else:
-            conditions.append(after_case_cursor(cursor, key, _SORT_COLUMNS[key.field]))
-    rows = session.scalars(select(Case).where(*conditions).order_by(*order).limit(limit).offset(offset)).all()
+    page: PageRows[Case] = paginate(
+        session,
+        select(Case).where(*conditions),
+        order=_order(key),
+        cursor=cursor,
+        after=(
+            after_urgent_cursor
+            if key.field == URGENT
+            else lambda c: after_case_cursor(c, key, _SORT_COLUMNS[key.field])
+        ),
+        limit=limit,
+        offset=offset,
+        count=count,
+    )
     next_cursor = None
-    if len(rows) == limit:
-        last = rows[-1]
+    if page.last is not None:
+        last = page.last
         next_cursor = encode_urgent_cursor(last) if key.field == URGENT else encode_case_cursor(key, last)
     return Page[CasePublic](
-        items=case_rows(session, rows, EvidenceLinks(request), now),
-        total=total,
+        items=case_rows(session, page.rows, EvidenceLinks(request), now),
+        total=page.total,
         limit=limit,
         offset=offset,
         next_cursor=next_cursor,

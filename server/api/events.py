@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from server.api.cursor import after_cursor, encode_cursor
 from server.api.deps import SessionDep, ViewerDep, as_utc
 from server.api.links import EvidenceLinks
-from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, QueryError, bbox_clause, parse_bbox, parse_sort
+from server.api.paging import CountQuery, PageRows, paginate
+from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, bbox_clause, parse_bbox, parse_sort
 from server.api.schemas.common import Page
 from server.api.schemas.events import EventPublic, event_public
 from server.db.models import Event
@@ -50,6 +51,7 @@ def list_events(
     cursor: Annotated[
         str | None, Query(description="next_cursor of the previous page: deep paging without offset.")
     ] = None,
+    count: CountQuery = None,
 ) -> Page[EventPublic]:
     conditions: list[ColumnElement[bool]] = []
     if violation_type is not None:
@@ -69,22 +71,23 @@ def list_events(
     key = parse_sort(sort, SORTABLE, "-observed_at")
     column = _SORT_COLUMNS[key.field]
     order = [column.desc(), Event.event_id.desc()] if key.descending else [column.asc(), Event.event_id.asc()]
-
-    total = session.scalar(select(func.count()).select_from(Event).where(*conditions)) or 0
-    if cursor:
-        if offset:
-            raise QueryError("cursor", "cannot be combined with offset; use one or the other")
-        conditions.append(after_cursor(cursor, key, column))
-    rows = session.scalars(
-        select(Event).where(*conditions).order_by(*order).limit(limit).offset(offset)
-    ).all()
-    links = EvidenceLinks(request)
-    return Page[EventPublic](
-        items=[event_public(e, links) for e in rows],
-        total=total,
+    page: PageRows[Event] = paginate(
+        session,
+        select(Event).where(*conditions),
+        order=order,
+        cursor=cursor,
+        after=lambda c: after_cursor(c, key, column),
         limit=limit,
         offset=offset,
-        next_cursor=encode_cursor(key, rows[-1]) if len(rows) == limit else None,
+        count=count,
+    )
+    links = EvidenceLinks(request)
+    return Page[EventPublic](
+        items=[event_public(e, links) for e in page.rows],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        next_cursor=encode_cursor(key, page.last) if page.last is not None else None,
     )
 
 
