@@ -1,0 +1,160 @@
+"""A rollout end to end with everything real: two boxes running the edge pipeline (CPU provider)
+while they publish events, the ingest worker sending the waves and storing replies, the HTTP
+server handing each box its model with its own device token, and ``streetwatch fleet deploy
+--wait`` following it to the end. One backend (SQLite; the server's fleet code is tested on
+PostgreSQL in tests/server): this is the long black-box run (about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from edge.pipeline import EdgePipeline
+from server.app import create_app
+from server.auth import Role, create_user
+from server.db.migrate import upgrade
+from server.db.models import Device, Event
+from server.db.session import make_engine, session_factory
+from server.ingest.worker import IngestWorker
+from server.settings import load_settings
+from streetwatch.cli import main
+from streetwatch.events import utcnow
+from streetwatch.file_hash import sha256_file
+from streetwatch.releases import generate_keypair, sign_model
+from tests.edge.updates.support import DET_INT8, PacedSource, box_config
+from tests.server.api.live_server import serve
+from tests.support.mosquitto import MosquittoBroker
+
+pytestmark = pytest.mark.broker
+
+NEW = "1.3.0-int8"
+BOXES = ("van-01", "van-02")
+FPS = 4
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    with MosquittoBroker(tmp_path / "broker") as running:
+        yield running
+
+
+def test_a_rollout_to_two_running_boxes_swaps_the_model_without_losing_an_event(
+    tmp_path: Path, broker: MosquittoBroker
+) -> None:
+    # The release: the INT8 build of the detector as a new version, signed with a fresh key.
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copyfile(DET_INT8, models / "det-int8.onnx")
+    registry = models / "registry.json"
+    entry = {
+        "name": "streetwatch-det",
+        "version": NEW,
+        "file": "det-int8.onnx",
+        "sha256": sha256_file(DET_INT8),
+    }
+    registry.write_text(json.dumps({"format": 1, "current": {}, "models": [entry]}))
+    private, public = generate_keypair(tmp_path / "keys")
+    sign_model(registry, "streetwatch-det", NEW, private)
+
+    # The server: database, HTTP (its port is the download URL), ingest worker.
+    database = f"sqlite:///{tmp_path / 'server.db'}"
+    upgrade(database)
+    raw = {
+        "database_url": database,
+        "evidence_dir": str(tmp_path / "evidence"),
+        "mqtt": {"port": broker.port},
+        "limits": {"batch_wait_s": 0.05},
+        "fleet": {"model_registry": str(registry), "public_key": str(public), "advance_every_s": 0.5,
+                  "reply_timeout_s": 120},
+    }  # fmt: skip
+    config = tmp_path / "server.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    engine = make_engine(database)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        tokens = {d: create_user(session, d, Role.device, utcnow()).token for d in BOXES}
+        session.commit()
+    with serve(create_app(load_settings(config))) as port:
+        raw["fleet"]["download_base_url"] = f"http://127.0.0.1:{port}/"  # type: ignore[index]
+        config.write_text(yaml.safe_dump(raw))
+        worker = IngestWorker(load_settings(config), client_id="ingest-e2e")
+        worker.start()
+        assert worker.wait_subscribed(10)
+        pipelines: list[tuple[EdgePipeline, PacedSource, threading.Thread, list[float]]] = []
+        try:
+            for device_id in BOXES:
+                box = box_config(tmp_path / device_id, broker.port, device_id, public)
+                assert box.updates is not None and box.updates.http_token_file is not None
+                Path(box.updates.http_token_file).write_text(tokens[device_id] + "\n")  # its own credentials
+                source = PacedSource(fps=FPS, photos=True)
+                pipeline = EdgePipeline(box, source=source)
+                times: list[float] = []
+                telemetry = pipeline.sink.telemetry  # type: ignore[attr-defined]
+                note = telemetry.note_frame
+
+                def timed(
+                    count: int = 1, note: Callable[[int], None] = note, times: list[float] = times
+                ) -> None:
+                    times.append(time.monotonic())
+                    note(count)
+
+                telemetry.note_frame = timed
+                thread = threading.Thread(target=pipeline.run, daemon=True)
+                thread.start()
+                pipelines.append((pipeline, source, thread, times))
+
+            def online() -> bool:
+                with sessions() as session:
+                    rows = session.scalars(select(Device).where(Device.status == "online")).all()
+                    return len(rows) == 2 and all(d.models for d in rows)
+
+            deadline = time.monotonic() + 60
+            while not online():
+                assert time.monotonic() < deadline, "the boxes did not come online at the server"
+                time.sleep(0.2)
+            started = time.monotonic()
+            code = main(
+                ["fleet", "deploy", "streetwatch-det", NEW, "--devices", ",".join(BOXES), "--wait",
+                 "--timeout", "180", "--config", str(config)]
+            )  # fmt: skip
+            finished = time.monotonic()
+            assert code == 0
+            time.sleep(2.0)  # frames and events on the new model
+        finally:
+            for pipeline, _source, thread, _times in pipelines:
+                pipeline.stop()
+                thread.join(30)
+            emitted = sum(p.stats.events for p, *_ in pipelines)
+            delivered = all(p.sink.left_in_outbox.events == 0 for p, *_ in pipelines)  # type: ignore[attr-defined]
+
+        # Every event the boxes emitted is stored once (the outbox drained on the server's acks).
+        deadline = time.monotonic() + 30
+        while True:
+            with sessions() as session:
+                stored = int(session.scalar(select(func.count()).select_from(Event)) or 0)
+            if stored >= emitted or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        worker.stop()
+    with sessions() as session:
+        runs = {d.device_id: d.models for d in session.scalars(select(Device))}
+    engine.dispose()
+    print(f"events emitted by the boxes: {emitted}, stored by the server: {stored}")
+    assert emitted > 0 and stored == emitted and delivered, (emitted, stored, delivered)
+    assert runs == {d: [{"name": "streetwatch-det", "version": NEW}] for d in BOXES}
+    for pipeline, _source, _thread, times in pipelines:
+        assert pipeline.rules._models[0].version == NEW  # new violations name the new model
+        during = [t for t in times if started - 0.5 <= t <= finished + 0.5]
+        longest = max(b - a for a, b in itertools.pairwise(during))
+        print(f"frames during the rollout: {len(during)}, longest gap {longest:.2f} s at {FPS} fps")
+        assert longest <= 5 / FPS + 0.5, f"a frame gap of {longest:.2f} s during the rollout"
