@@ -48,13 +48,13 @@ def _positive_int(text: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge.config import load_config
-    from edge.pipeline import EdgePipeline
+    from pathlib import Path
 
-    config = load_config(args.config)
-    pipeline = EdgePipeline(config)
-    stats = pipeline.run(max_frames=args.max_frames, handle_signals=True)
-    print(f"{stats.summary()}; {_delivery(pipeline.sink, config)}", file=sys.stderr)
+    from edge.updates.configs import run_box
+
+    # The pipeline, restarted in-process when an update_config arrives (edge.updates.configs).
+    pipeline, stats = run_box(Path(args.config), args.max_frames)
+    print(f"{stats.summary()}; {_delivery(pipeline.sink, pipeline.config)}", file=sys.stderr)
     return 0
 
 

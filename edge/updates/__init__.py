@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 from edge.config import DeviceConfig
 from edge.frames import Frame
+from edge.updates.configs import ConfigUpdater
 from edge.updates.models import ModelUpdater, apply_installed_models
 from streetwatch.errors import ConfigError
-from streetwatch.messages import UpdateModelCommand
+from streetwatch.messages import UpdateConfigCommand, UpdateModelCommand
 
 if TYPE_CHECKING:
     from edge.pipeline import EdgePipeline
@@ -40,7 +41,13 @@ class BoxUpdates:
         if updates is None or commands is None:
             raise ConfigError("over-the-air updates need 'updates' in the config and the mqtt sink")
         self.models = ModelUpdater(pipeline, configured, updates)
+        self.configs = ConfigUpdater(pipeline, configured, updates)
         commands.register(UpdateModelCommand, self.models.handle, own_replies=True)
+        commands.register(
+            UpdateConfigCommand,
+            lambda cmd, replier: self.configs.handle(cmd, replier, self.models),
+            own_replies=True,
+        )
         self.models.report_unreported()
         release = getattr(pipeline.sink, "release_commands", None)
         if release is not None:

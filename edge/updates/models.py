@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from edge.config import DeviceConfig, UpdatesConfig
 from edge.frames import Frame
 from edge.mqtt.commands import Replier
@@ -123,12 +125,14 @@ class ModelUpdater:
     def report_unreported(self) -> None:
         """Say what became of updates a restart cut short (the replies wait in the MQTT client if offline)."""
         reply = getattr(self._pipeline.sink, "reply", None)
-        if not self._state.unreported:
-            return
-        for item in self._state.unreported:
-            Replier(reply, item["command_id"], item["type"]).failed(item["reason"], step="probation")
-        self._state.unreported.clear()
-        self._state.save()
+        for state in (self._state, InstallState.load(self._updates.configs_dir)):
+            if not state.unreported:
+                continue
+            for item in state.unreported:
+                step = "probation" if item["type"] == "update_model" else "apply"
+                Replier(reply, item["command_id"], item["type"]).failed(item["reason"], step=step)
+            state.unreported.clear()
+            state.save()
 
     def close(self) -> None:
         self._stop.set()
@@ -138,17 +142,29 @@ class ModelUpdater:
     # -- the command ------------------------------------------------------------------------------
 
     def handle(self, command: UpdateModelCommand, replier: Replier) -> None:
+        if not self.claim(command.command_id, replier):
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(command, replier), name="model-update", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def release_key(self) -> Ed25519PublicKey:
+        return self._key
+
+    def claim(self, command_id: str, replier: Replier) -> bool:
+        """Take the box's one update slot (models and configurations alike); False: refused and answered."""
         with self._lock:
             if self._busy is not None:
-                replier.failed(
-                    f"another update (command {self._busy!r}) is running; send this one again later"
-                )
-                return
-            self._busy = command.command_id
-            self._thread = threading.Thread(
-                target=self._run, args=(command, replier), name="model-update", daemon=True
-            )
-        self._thread.start()
+                replier.failed(f"another update (command {self._busy!r}) is running; send it again later")
+                return False
+            self._busy = command_id
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._busy = None
 
     def _run(self, command: UpdateModelCommand, replier: Replier) -> None:
         try:
@@ -162,8 +178,7 @@ class ModelUpdater:
             log.exception("update_model %s %s failed", command.name, command.version)
             replier.failed(f"unexpected error: {type(exc).__name__}: {exc}")
         finally:
-            with self._lock:
-                self._busy = None
+            self.release()
 
     def _install(self, command: UpdateModelCommand, replier: Replier) -> None:
         index = self._index_of(command.name)
