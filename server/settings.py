@@ -240,7 +240,9 @@ class ConsoleSettings(_Section):
     tile_attribution: str = Field(default="", description="Attribution text shown under the tile layer.")
     teams: list[str] = Field(
         default_factory=list,
-        description="Teams or grids offered when dispatching (a dispatcher may still type another).",
+        description="Teams or grids suggested when dispatching while no team is defined (a dispatcher "
+        "may still type another); once an admin adds teams (/api/v1/teams, streetwatch team add), "
+        "those are offered instead.",
     )
 
 
