@@ -23,7 +23,7 @@ from edge.pipeline import EdgePipeline
 from server.app import create_app
 from server.auth import Role, create_user
 from server.db.migrate import upgrade
-from server.db.models import Device, Event
+from server.db.models import Device, Event, Rollout
 from server.db.session import make_engine, session_factory
 from server.ingest.worker import IngestWorker
 from server.settings import load_settings
@@ -31,13 +31,14 @@ from streetwatch.cli import main
 from streetwatch.events import utcnow
 from streetwatch.file_hash import sha256_file
 from streetwatch.releases import generate_keypair, sign_model
-from tests.edge.updates.support import DET_INT8, PacedSource, box_config
+from tests.edge.updates.support import DET_INT8, PacedSource, box_config, wrong_shape_model
 from tests.server.api.live_server import serve
 from tests.support.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.broker
 
 NEW = "1.3.0-int8"
+OLD = {"name": "streetwatch-det", "version": "1.2.0"}
 BOXES = ("van-01", "van-02")
 FPS = 4
 
@@ -48,20 +49,21 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield running
 
 
-def test_a_rollout_to_two_running_boxes_swaps_the_model_without_losing_an_event(
-    tmp_path: Path, broker: MosquittoBroker
+@pytest.mark.parametrize("release", ["good", "wrong_shape"])
+def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_an_event(
+    tmp_path: Path, broker: MosquittoBroker, release: str
 ) -> None:
-    # The release: the INT8 build of the detector as a new version, signed with a fresh key.
+    # The release, signed with a fresh key: the INT8 build of the detector as a new version, or a
+    # model that loads but whose outputs have the wrong shape (the canary's probe refuses it).
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copyfile(DET_INT8, models / "det-int8.onnx")
+    if release == "good":
+        shutil.copyfile(DET_INT8, models / "det-new.onnx")
+    else:
+        wrong_shape_model(models / "det-new.onnx")
     registry = models / "registry.json"
-    entry = {
-        "name": "streetwatch-det",
-        "version": NEW,
-        "file": "det-int8.onnx",
-        "sha256": sha256_file(DET_INT8),
-    }
+    digest = sha256_file(models / "det-new.onnx")
+    entry = {"name": "streetwatch-det", "version": NEW, "file": "det-new.onnx", "sha256": digest}
     registry.write_text(json.dumps({"format": 1, "current": {}, "models": [entry]}))
     private, public = generate_keypair(tmp_path / "keys")
     sign_model(registry, "streetwatch-det", NEW, private)
@@ -128,7 +130,7 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_without_losing_an_event(
                  "--timeout", "180", "--config", str(config)]
             )  # fmt: skip
             finished = time.monotonic()
-            assert code == 0
+            assert code == (0 if release == "good" else 1)
             time.sleep(2.0)  # frames and events on the new model
         finally:
             for pipeline, _source, thread, _times in pipelines:
@@ -148,13 +150,25 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_without_losing_an_event(
         worker.stop()
     with sessions() as session:
         runs = {d.device_id: d.models for d in session.scalars(select(Device))}
-    engine.dispose()
     print(f"events emitted by the boxes: {emitted}, stored by the server: {stored}")
     assert emitted > 0 and stored == emitted and delivered, (emitted, stored, delivered)
-    assert runs == {d: [{"name": "streetwatch-det", "version": NEW}] for d in BOXES}
+    if release == "good":
+        assert runs == {d: [{"name": "streetwatch-det", "version": NEW}] for d in BOXES}
+    else:  # the canary refused it and kept its model; the second box never got the command
+        assert runs == {d: [OLD] for d in BOXES}
+        with sessions() as session:
+            (rollout,) = session.scalars(select(Rollout)).all()
+            assert rollout.state == "halted" and rollout.halted_reason is not None
+            assert rollout.halted_reason.startswith("van-01 failed:"), rollout.halted_reason
+            assert {t.device_id: t.state for t in rollout.targets} == {
+                "van-01": "failed",
+                "van-02": "cancelled",
+            }
     for pipeline, _source, _thread, times in pipelines:
-        assert pipeline.rules._models[0].version == NEW  # new violations name the new model
+        # New violations name the model that runs.
+        assert pipeline.rules._models[0].version == (NEW if release == "good" else OLD["version"])
         during = [t for t in times if started - 0.5 <= t <= finished + 0.5]
         longest = max(b - a for a, b in itertools.pairwise(during))
         print(f"frames during the rollout: {len(during)}, longest gap {longest:.2f} s at {FPS} fps")
         assert longest <= 5 / FPS + 0.5, f"a frame gap of {longest:.2f} s during the rollout"
+    engine.dispose()
