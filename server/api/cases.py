@@ -3,16 +3,15 @@ history and review data."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute
 
-from server.api.case_filters import CaseFilter, case_filter_query, is_overdue, overdue_clause
+from server.api.case_filters import CaseFilter, case_filter_query, overdue_clause
+from server.api.case_views import case_detail, case_rows, load_case
 from server.api.cursor import (
     URGENT,
     after_case_cursor,
@@ -24,13 +23,9 @@ from server.api.deps import SessionDep, ViewerDep, utcnow
 from server.api.links import EvidenceLinks
 from server.api.paging import CountQuery, PageRows, paginate
 from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, QueryError, SortKey, parse_sort
-from server.api.schemas.cases import CaseDetail, CasePublic, TransitionPublic
+from server.api.schemas.cases import CaseDetail, CasePublic
 from server.api.schemas.common import Page
-from server.api.schemas.events import AttributesPublic, event_public
-from server.api.schemas.reviews import AddedBoxPublic, AttributePublic, ReviewPublic
-from server.cases.decisions import standing
-from server.cases.workflow import ALLOWED
-from server.db.models import Case, CaseReview, CaseState, CaseTransition, Event
+from server.db.models import Case
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -43,8 +38,6 @@ _SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "sla_due_at": Case.sla_due_at,
     "id": Case.id,
 }
-#: Events shown inline in a case's detail; the rest are one /events?case_id= call away.
-DETAIL_EVENTS = 200
 
 CaseFilterDep = Annotated[CaseFilter, Depends(case_filter_query)]
 
@@ -141,126 +134,3 @@ def count_cases(session: SessionDep, _caller: ViewerDep, filters: CaseFilterDep)
 @router.get("/{case_id}", response_model=CaseDetail, summary="One case with its events, evidence and history")
 def get_case(request: Request, session: SessionDep, _caller: ViewerDep, case_id: int) -> CaseDetail:
     return case_detail(session, load_case(session, case_id), EvidenceLinks(request))
-
-
-def load_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case with id {case_id}")
-    return case
-
-
-def best_evidence(session: Session, case_ids: Sequence[int]) -> dict[int, Event]:
-    """Each case's best-scoring event that kept evidence, in one query for a whole page."""
-    if not case_ids:
-        return {}
-    rank = (
-        func.row_number()
-        .over(partition_by=Event.case_id, order_by=(Event.score.desc(), Event.observed_at.asc()))
-        .label("rank")
-    )
-    ranked = (
-        select(Event.event_id, rank)
-        .where(Event.case_id.in_(list(case_ids)), Event.frame_sha256.is_not(None))
-        .subquery()
-    )
-    events = session.scalars(
-        select(Event).join(ranked, ranked.c.event_id == Event.event_id).where(ranked.c.rank == 1)
-    ).all()
-    return {e.case_id: e for e in events if e.case_id is not None}
-
-
-def case_rows(
-    session: Session, cases: Sequence[Case], links: EvidenceLinks, now: datetime
-) -> list[CasePublic]:
-    best = best_evidence(session, [c.id for c in cases])
-    return [case_public(case, best.get(case.id), links, now) for case in cases]
-
-
-def case_public(case: Case, best: Event | None, links: EvidenceLinks, now: datetime) -> CasePublic:
-    extra: dict[str, Any] = {"overdue": is_overdue(case, now)}
-    if best is not None:
-        crop = best.crop_sha256 or best.frame_sha256
-        extra |= {
-            "detector_class": best.detector_class,
-            "model_name": best.model_name,
-            "model_version": best.model_version,
-            "crop_url": links.maybe(best.crop_sha256),
-            "attributes": AttributesPublic.model_validate(best.attributes) if best.attributes else None,
-            "thumbnail_url": links.url(crop) + "/thumbnail" if crop else None,
-        }
-    return CasePublic.model_validate(case).model_copy(update=extra)
-
-
-def allowed_actions(state: CaseState) -> list[str]:
-    """The actions ``POST /cases/{id}/actions`` accepts for a case in ``state``."""
-    moves = ALLOWED[state]
-    actions = [
-        action
-        for action, target in (
-            ("confirm", CaseState.confirmed),
-            ("reject", CaseState.rejected),
-            ("dispatch", CaseState.dispatched),
-            ("resolve", CaseState.resolved),
-            ("close", CaseState.closed),
-        )
-        if target in moves
-    ]
-    if state in (CaseState.rejected, CaseState.resolved, CaseState.possibly_resolved):
-        actions.append("reopen")
-    if state is not CaseState.closed:
-        actions += ["relabel", "annotate", "merge"]
-    return [*actions, "note"]
-
-
-def case_detail(session: Session, case: Case, links: EvidenceLinks) -> CaseDetail:
-    """The detail view: newest events (shown oldest first), best evidence first, full history."""
-    total = session.scalar(select(func.count()).select_from(Event).where(Event.case_id == case.id)) or 0
-    newest = session.scalars(
-        select(Event).where(Event.case_id == case.id).order_by(Event.observed_at.desc()).limit(DETAIL_EVENTS)
-    ).all()
-    events = list(reversed(newest))
-    by_score = sorted((e for e in events if e.frame_sha256), key=lambda e: e.score, reverse=True)
-    evidence_urls = list(dict.fromkeys(links.url(e.frame_sha256) for e in by_score if e.frame_sha256))
-    transitions = session.scalars(
-        select(CaseTransition).where(CaseTransition.case_id == case.id).order_by(CaseTransition.id)
-    ).all()
-    merged_from = session.scalars(select(Case.id).where(Case.merged_into == case.id).order_by(Case.id)).all()
-    now = utcnow()
-    best = by_score[0] if by_score else None
-    return CaseDetail(
-        **case_public(case, best, links, now).model_dump(),
-        events=[event_public(e, links) for e in events],
-        events_total=total,
-        evidence_urls=evidence_urls,
-        transitions=[TransitionPublic.model_validate(t) for t in transitions],
-        allowed_actions=allowed_actions(CaseState(case.state)),
-        merged_from=list(merged_from),
-        review=review_public(session, case, transitions, links),
-    )
-
-
-def review_public(
-    session: Session, case: Case, transitions: Sequence[CaseTransition], links: EvidenceLinks
-) -> ReviewPublic | None:
-    """The case's review, or None when nobody drew, labelled or rejected with a reason yet."""
-    review = session.get(CaseReview, case.id)
-    stand = standing(transitions)
-    if review is None and stand.label is None and stand.reason_code is None:
-        return None
-    event = session.get(Event, review.event_id) if review is not None and review.event_id else None
-    return ReviewPublic(
-        event_id=event.event_id if event else None,
-        frame_width=event.frame_width if event else None,
-        frame_height=event.frame_height if event else None,
-        clean_url=links.maybe(event.clean_sha256) if event else None,
-        frame_url=links.maybe(event.frame_sha256) if event else None,
-        detector_box=[float(v) for v in event.box] if event else None,
-        box=review.box if review else None,
-        added_boxes=[AddedBoxPublic(**b) for b in (review.added_boxes if review else [])],
-        attributes={k: AttributePublic(**v) for k, v in (review.attributes if review else {}).items()},
-        label=stand.label,
-        reject_reason=stand.reason_code,
-        updated_by=review.updated_by if review else None,
-        updated_at=review.updated_at if review else None,
-    )

@@ -31,7 +31,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from server.api.cases import case_detail, load_case
+from server.api.case_views import case_detail, load_case
 from server.api.deps import ReviewerDep, SessionDep, utcnow
 from server.api.links import EvidenceLinks
 from server.api.schemas.cases import CaseAction, CaseActionCreate, CaseDetail

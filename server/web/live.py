@@ -37,7 +37,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.api.cases import case_rows
+from server.api.case_views import case_rows
 from server.api.deps import as_utc, bearer_scheme, check_role, current_principal
 from server.api.links import EvidenceLinks
 from server.api.schemas.cases import CasePublic
