@@ -243,7 +243,7 @@ class ModelUpdater:
 
         failure = self._probation(slot, generation)
         if failure is not None:
-            slot.swap(old_detector)
+            slot.roll_back(generation, old_detector)
             self._announce(index)
             state_slot.pending = None
             self._state.save()

@@ -33,6 +33,8 @@ KEEP_GENERATIONS = 3
 class _Tagged:
     generation: int
     value: Any
+    image: NDArray[np.uint8] | None = None  # kept to prepare the frame again after a rollback
+    prepared: Any = None  # outputs only: the input they were computed from, when it was prepared again
 
 
 @dataclass
@@ -55,6 +57,7 @@ class SwappableDetector:
         self._models: dict[int, StagedDetector] = {0: detector}
         self._health: dict[int, GenerationHealth] = {0: GenerationHealth()}
         self._calls = 0
+        self._revoked: set[int] = set()
 
     # -- the pipeline's stages -----------------------------------------------------------------
 
@@ -75,17 +78,27 @@ class SwappableDetector:
         with self._lock:
             generation = self._generation
             model = self._models[generation]
-        return _Tagged(generation, model.prepare(image))
+        return _Tagged(generation, model.prepare(image), image)
 
     def infer(self, prepared: _Tagged) -> _Tagged:
         generation = prepared.generation
+        again = None
+        with self._lock:
+            revoked = generation in self._revoked and prepared.image is not None
+        if revoked:
+            # Prepared for a model that was rolled back (it may stall or fail again): the running
+            # model takes the frame instead, prepared again for its own input.
+            assert prepared.image is not None
+            fresh = self.prepare(prepared.image)
+            generation, again = fresh.generation, fresh.value
         model, health = self._of(generation)
         with self._lock:
             self._calls += 1
             call = self._calls
             health.running[call] = time.monotonic()
         try:
-            return _Tagged(generation, model.infer(prepared.value))
+            value = model.infer(prepared.value if again is None else again)
+            return _Tagged(generation, value, prepared=again)
         except Exception as exc:
             self._failed(health, "inference", exc)
             raise
@@ -96,7 +109,9 @@ class SwappableDetector:
     def finish(self, outputs: _Tagged, prepared: _Tagged) -> Detections:
         model, health = self._of(outputs.generation)
         try:
-            found = model.finish(outputs.value, prepared.value)
+            found = model.finish(
+                outputs.value, prepared.value if outputs.prepared is None else outputs.prepared
+            )
             _check_finite(found)
         except Exception as exc:
             self._failed(health, "post-processing", exc)
@@ -121,7 +136,15 @@ class SwappableDetector:
             for old in [g for g in self._models if g <= self._generation - KEEP_GENERATIONS]:
                 del self._models[old]
                 del self._health[old]
+                self._revoked.discard(old)
             return self._generation
+
+    def roll_back(self, generation: int, detector: StagedDetector) -> int:
+        """Swap ``detector`` back in place of ``generation``'s model; frames still waiting for that
+        model are prepared again for ``detector`` (a stalled model must not get them)."""
+        with self._lock:
+            self._revoked.add(generation)
+        return self.swap(detector)
 
     @property
     def generation(self) -> int:

@@ -346,3 +346,48 @@ def box_config(tmp: Path, port: int, device_id: str, public_key: Path, **updates
         },
     }
     return DeviceConfig.model_validate(raw)
+
+
+def stalling_model(path: Path, turns: int = 1000, side: int = 384) -> Path:
+    """A YOLOv8-shaped model that finds nothing, at once on dark frames; on a frame whose brightest pixel
+    is white it loops over ``turns`` square matrix products first (seconds: a model that stalls)."""
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 416, 416])
+    y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 12, 3549])
+    square = [side, side]
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["m_in", "w"], ["m_mul"]),
+            helper.make_node("Tanh", ["m_mul"], ["m_out"]),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
+        "turn",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("m_in", TensorProto.FLOAT, square),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("m_out", TensorProto.FLOAT, square),
+        ],
+    )
+    weights = (np.random.default_rng(0).standard_normal(side * side) / side).astype(np.float32)
+    initialisers = [
+        helper.make_tensor("w", TensorProto.FLOAT, square, weights),
+        helper.make_tensor("m0", TensorProto.FLOAT, square, np.ones(side * side, np.float32)),
+        helper.make_tensor("k", TensorProto.FLOAT, [], [float(turns)]),
+        helper.make_tensor("true", TensorProto.BOOL, [], [True]),
+        helper.make_tensor("zeros", TensorProto.FLOAT, [1, 12, 3549], np.zeros(12 * 3549, np.float32)),
+        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+    ]
+    nodes = [
+        helper.make_node("ReduceMax", ["images"], ["mx"], keepdims=0),
+        helper.make_node("Floor", ["mx"], ["fl"]),  # grey: 0 turns; white: `turns`
+        helper.make_node("Mul", ["fl", "k"], ["turns_f"]),
+        helper.make_node("Cast", ["turns_f"], ["turns"], to=TensorProto.INT64),
+        helper.make_node("Loop", ["turns", "true", "m0"], ["m_final"], body=body),
+        helper.make_node("ReduceMax", ["m_final"], ["s"], keepdims=0),
+        helper.make_node("Mul", ["s", "zero"], ["s0"]),
+        helper.make_node("Add", ["zeros", "s0"], ["output0"]),
+    ]
+    return _save(helper.make_graph(nodes, "stalls-on-white", [x], [y], initialisers), path)

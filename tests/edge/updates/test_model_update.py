@@ -28,6 +28,7 @@ from tests.edge.updates.support import (
     box_config,
     model_command,
     raising_model,
+    stalling_model,
     write_public_key,
     wrong_shape_model,
 )
@@ -254,5 +255,31 @@ def test_a_model_that_raises_during_probation_is_rolled_back(
         slot = InstallState.load(tmp_path / "box" / "models").models[config.detectors[0].model]
         assert slot.pending is None and slot.current is None  # still the configured file
         assert not list((tmp_path / "box" / "models").rglob("*.onnx"))  # the bad model is gone
+    finally:
+        box.stop()
+
+
+def test_a_model_that_stalls_during_probation_is_rolled_back(
+    tmp_path: Path, broker: MosquittoBroker, key: Ed25519PrivateKey, fleet: FleetClient, server: ReleaseServer
+) -> None:
+    config = box_config(
+        tmp_path / "box",
+        broker.port,
+        DEVICE,
+        write_public_key(key, tmp_path / "fleet.pub"),
+        probation_s=30.0,
+        stall_s=1.5,
+    )
+    box = start_box(config, PacedSource(fps=10, photos=False), fleet)
+    try:
+        command = model_command(server, stalling_model(tmp_path / "stalls.onnx"), key, version="2.1.0")
+        fleet.send(command)
+        assert fleet.wait(lambda f: any(r["step"] == "swap" for r in f.of(command.command_id)), 30)
+        box.source.white.set()  # each white frame keeps the new model busy for seconds
+        final = fleet.final(command.command_id, timeout=20)
+        assert final["state"] == "failed" and final["step"] == "probation", final
+        assert "stalled: an inference has not returned for" in final["reason"]
+        assert fleet.wait(lambda f: f.models() == [OLD], 5)
+        assert_old_model_still_runs(box, fleet)  # frames waiting for the stalled model went to the old one
     finally:
         box.stop()
