@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db.models import Team
@@ -75,9 +76,17 @@ def create_team(session: Session, name: str, description: str, actor: str, now: 
         updated_at=now,
     )
     session.add(team)
-    session.flush()
+    _flush(session, name)
     log.info("team %r (id %d) created by %s", name, team.id, actor)
     return team
+
+
+def _flush(session: Session, name: str) -> None:
+    """Write now, so two admins adding the same name at once get a clear error, not a server error."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise TeamExistsError(f"a team named {name!r} exists already") from None
 
 
 def find_team(session: Session, key: str | int) -> Team:
@@ -120,7 +129,7 @@ def update_team(
     if changes:
         team.updated_by = actor
         team.updated_at = now
-        session.flush()
+        _flush(session, team.name)
         log.info("team id %d %s by %s", team.id, ", ".join(changes), actor)
     return team
 

@@ -179,18 +179,22 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     page.wait_for_selector("#boxes .box.added")
     screenshot(console, "console-case.png")
 
-    # The admin adds a team on the Users page, from the keyboard; from then on the dispatch
-    # picker offers the active teams: d, then the team's number.
+    # The admin adds two teams on the Users page and deactivates one, from the keyboard; from then
+    # on the dispatch picker offers the active teams only: d, then the team's number.
     admin = Console(browser, stack)
     try:
         admin.sign_in("ada")
         admin.page.evaluate("() => { location.hash = '#/users'; }")
-        admin.page.focus("#team-form input[name=name]")
-        admin.page.keyboard.type("north-grid")
-        admin.press("Tab")
-        admin.page.keyboard.type("Wards 1-4")
+        for name, covers in (("north-grid", "Wards 1-4"), ("night-crew", "22:00-06:00")):
+            admin.page.focus("#team-form input[name=name]")
+            admin.page.keyboard.type(name)
+            admin.press("Tab")
+            admin.page.keyboard.type(covers)
+            admin.press("Enter")
+            admin.page.wait_for_selector(f"#teams-table >> text={covers}")
+        admin.page.focus("#teams-table tr[data-team=night-crew] >> text=Deactivate")
         admin.press("Enter")
-        admin.page.wait_for_selector("#teams-table >> text=Wards 1-4")
+        admin.page.wait_for_selector("#teams-table tr[data-team=night-crew] >> text=inactive")
         assert admin.foreign_requests() == []
         assert admin.errors == []
     finally:
@@ -199,6 +203,8 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     console.wait_for_case(ids["bin-1"])
     console.press("d")
     page.wait_for_selector(".dialog [role=listbox] >> text=north-grid")
+    offered = page.locator(".dialog [role=listbox] button").evaluate_all("bs => bs.map(b => b.dataset.value)")
+    assert offered == ["north-grid"]  # night-crew is inactive
     console.press("1")
     wait_for(lambda: transitions(stack, ids["bin-1"])[-1].action == "dispatch", 10, "the dispatch")
     last = transitions(stack, ids["bin-1"])[-1]
