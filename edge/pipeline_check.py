@@ -42,10 +42,30 @@ def check_device_config(config: DeviceConfig, load_models: bool = True) -> Confi
             except StreetWatchError as exc:
                 report.problems.append(f"detectors[{index}].model: {exc}")
     _check_truck_load(config, report, load_models)
+    _check_updates(config, report)
     _check_class_map(config, report)
     _check_fusion(config, report)
     _check_requires(config, report)
     return report
+
+
+def _check_updates(config: DeviceConfig, report: ConfigReport) -> None:
+    """Updates need the mqtt sink (commands and replies), a readable release key and token."""
+    if config.updates is None:
+        return
+    from edge.config import MqttSinkConfig
+    from edge.updates.artifact import load_release_key, read_token
+
+    if not isinstance(config.sink, MqttSinkConfig):
+        report.problems.append("updates: over-the-air updates need sink.kind 'mqtt' (commands and replies)")
+    try:
+        load_release_key(config.updates.release_public_key)
+    except StreetWatchError as exc:
+        report.problems.append(f"updates.release_public_key: {exc}")
+    try:
+        read_token(config.updates.http_token_file)
+    except StreetWatchError as exc:
+        report.problems.append(f"updates.http_token_file: {exc}")
 
 
 def _check_truck_load(config: DeviceConfig, report: ConfigReport, load_models: bool) -> None:

@@ -1,0 +1,36 @@
+"""``streetwatch edge check-config`` looks at the updates section: key, token, sink."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.config import JsonlSinkConfig
+from edge.pipeline_check import check_device_config
+from tests.edge.updates.support import box_config, write_public_key
+
+
+def test_check_config_names_what_updates_would_trip_over(tmp_path: Path) -> None:
+    key = write_public_key(Ed25519PrivateKey.generate(), tmp_path / "fleet.pub")
+    good = box_config(tmp_path / "box", 1883, "van-check", key)
+    assert check_device_config(good, load_models=False).problems == []
+
+    (tmp_path / "not-a-key.pub").write_text("hello")
+    broken = good.model_copy(
+        update={
+            "updates": good.updates.model_copy(  # type: ignore[union-attr]
+                update={
+                    "release_public_key": str(tmp_path / "not-a-key.pub"),
+                    "http_token_file": str(tmp_path / "none"),
+                }
+            ),
+            "sink": JsonlSinkConfig(path=str(tmp_path / "events.jsonl")),
+        }
+    )
+    problems = check_device_config(broken, load_models=False).problems
+    assert any(p.startswith("updates: over-the-air updates need sink.kind 'mqtt'") for p in problems), (
+        problems
+    )
+    assert any(p.startswith("updates.release_public_key:") and "not a PEM public key" in p for p in problems)
+    assert any(p.startswith("updates.http_token_file: cannot read") for p in problems), problems
