@@ -118,6 +118,12 @@ def test_team_cli_adds_lists_and_disables(
     assert listed == ["Day shift\tactive", "Night patrol\tdisabled\t22:00-06:00"]
     # The API sees what the command did.
     assert [t["name"] for t in api.get("/api/v1/teams").json()["items"]] == ["Day shift"]
+    assert main(["team", "rename", "Day shift", "Early shift", *run]) == 0
+    assert main(["team", "rename", "Early shift", "NIGHT patrol", *run]) == 1
+    assert "'Night patrol' exists already" in capsys.readouterr().err
+    assert main(["team", "enable", "Night patrol", *run]) == 0
+    listed = [t["name"] for t in api.get("/api/v1/teams").json()["items"]]
+    assert listed == ["Early shift", "Night patrol"]
     with api.sessions() as session:
         night = session.scalar(select(Team).where(Team.name == "Night patrol"))
         assert night is not None and night.updated_by.startswith("cli")
