@@ -137,7 +137,10 @@ class IngestBatch:
             at = min(event.observed_at, self.now)
             join_from = min(join_from, at - timedelta(seconds=rule.join_window_s))
             finished_from = min(finished_from, at - timedelta(seconds=rule.recurrence_window_s))
-        self.cases.preload(self.session, [self.scope(e) for e in fresh], join_from, finished_from)
+        scopes = [self.scope(e) for e in fresh]
+        self.cases.preload(self.session, scopes, join_from, finished_from)
+        if self.settings.signs.enabled:
+            self.signs.preload(scopes)  # register entries and track sightings, for signboards only
 
     # -- events ------------------------------------------------------------------------------
 

@@ -19,22 +19,23 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from server.db.models import Case, Event, Sign, SignSighting
 from server.evidence_store import EvidenceStore
-from server.ingest.case_cache import CaseRecord
+from server.ingest.case_cache import CaseRecord, chunks
 from server.ingest.scope import SearchScope
 from server.settings import MatchingRule, SignSettings
 from server.signs.fingerprint import FingerprintError, fingerprint
 from server.signs.register import RegisteredSign, SignDecision, SignOutcome, decide_sign
 from server.signs.service import views
-from streetwatch.events import ViolationEvent
+from streetwatch.events import ViolationEvent, ViolationType
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,12 @@ class _Sighting:
 
 
 class SignCheck:
-    """Decisions of the sign register for one batch (see the module docstring)."""
+    """Decisions of the sign register for one batch (see the module docstring).
+
+    :meth:`preload` fetches, in two queries for a whole batch, the register entries in the
+    signboard events' cells and the latest sighting of each of their tracks; :meth:`decide`
+    then answers from memory, and :meth:`write` inserts the sightings in one statement.
+    """
 
     def __init__(self, session: Session, settings: SignSettings, store: EvidenceStore, now: datetime) -> None:
         self.session = session
@@ -56,16 +62,58 @@ class SignCheck:
         self.store = store
         self.now = now
         self._sightings: list[_Sighting] = []
-        self._tracks: dict[tuple[str, uuid.UUID], SignDecision] = {}
+        self._tracks: dict[tuple[str, uuid.UUID], SignDecision] = {}  # decided in this batch
+        self._prior: dict[tuple[str, uuid.UUID], SignDecision] = {}  # latest stored sighting per track
+        self._tracks_loaded: set[tuple[str, uuid.UUID]] = set()
+        self._signs_by_cell: dict[str, list[RegisteredSign]] = {}
+        self._cells_loaded: set[str] = set()
+        self._settle: set[tuple[str, uuid.UUID]] = set()  # tracks with pending sightings to follow
+
+    def preload(self, scopes: Iterable[SearchScope]) -> None:
+        """Fetch the entries in these scopes' cells and their tracks' latest sightings."""
+        cells: set[str] = set()
+        tracks: set[tuple[str, uuid.UUID]] = set()
+        for scope in scopes:
+            if scope.violation_type != ViolationType.illegal_signboard.value:
+                continue
+            cells |= scope.cells
+            tracks.add((scope.device_id, scope.track_id))
+        fresh_cells = sorted(cells - self._cells_loaded)
+        for chunk in chunks(fresh_cells):
+            for sign in self.session.scalars(select(Sign).where(Sign.cell.in_(chunk))):
+                self._signs_by_cell.setdefault(sign.cell, []).append(
+                    RegisteredSign(sign.id, sign.lat, sign.lon, tuple(views(sign)), sign.valid_until)
+                )
+        self._cells_loaded.update(fresh_cells)
+        fresh_tracks = tracks - self._tracks_loaded
+        by_id: dict[uuid.UUID, set[str]] = {}
+        for device_id, track_id in fresh_tracks:
+            by_id.setdefault(track_id, set()).add(device_id)
+        for chunk in chunks(sorted(by_id, key=str)):
+            rows = self.session.execute(
+                select(
+                    SignSighting.device_id, SignSighting.track_id, SignSighting.outcome, SignSighting.sign_id
+                )
+                .where(SignSighting.track_id.in_(chunk))
+                .order_by(SignSighting.id)
+            )
+            for row in rows:
+                if row.device_id in by_id.get(row.track_id, ()):
+                    self._prior[(row.device_id, row.track_id)] = SignDecision(
+                        SignOutcome(row.outcome), row.sign_id, reason="the same track's earlier sighting"
+                    )
+        self._tracks_loaded |= fresh_tracks
 
     def decide(
         self, event: ViolationEvent, scope: SearchScope, rule: MatchingRule, *, crop_overdue: bool = False
     ) -> tuple[SignDecision, dict[str, Any] | None]:
-        """What the register says of ``event``, and its crop's fingerprint (None: no crop yet)."""
-        prior = self._track_decision(event.device_id, event.track_id)
+        """What the register says of ``event``, and its crop's fingerprint (None: not read, or no crop)."""
+        self.preload([scope])
+        key = (event.device_id, event.track_id)
+        prior = self._tracks.get(key) or self._prior.get(key)
         if prior is not None and prior.outcome is not SignOutcome.pending:
             return prior, None  # one tracked sign, one answer
-        nearby = self._signs_in(scope.cells)
+        nearby = [sign for cell in sorted(scope.cells) for sign in self._signs_by_cell.get(cell, [])]
         # Without a registered sign in the cells the answer is "new" whatever the crop shows:
         # no image is read for the common case of a street nobody has registered yet.
         fp = self.crop_fingerprint(event) if nearby else None
@@ -81,8 +129,13 @@ class SignCheck:
         record: CaseRecord | None,
         fp: dict[str, Any] | None,
     ) -> None:
+        key = (event.device_id, event.track_id)
+        earlier = self._tracks.get(key) or self._prior.get(key)
+        held = earlier is not None and earlier.outcome is SignOutcome.pending
+        if held and decision.outcome is not SignOutcome.pending:
+            self._settle.add(key)  # its held sightings follow this decision (in write)
         self._sightings.append(_Sighting(event, decision, record, fp))
-        self._tracks[(event.device_id, event.track_id)] = decision
+        self._tracks[key] = decision
 
     def crop_fingerprint(self, event: ViolationEvent) -> dict[str, Any] | None:
         """The fingerprint of the event's crop when the store holds it; None otherwise."""
@@ -103,42 +156,69 @@ class SignCheck:
         """Insert this batch's sightings (after the events and cases: they need their ids)."""
         if not self._sightings:
             return
+        rows = []
+        seen: dict[int, int] = {}
+        adopted: set[int] = set()
         for sighting in self._sightings:
             event, decision = sighting.event, sighting.decision
-            case_id = sighting.record.id if sighting.record is not None else None
-            self.session.add(
-                SignSighting(
-                    event_id=event.event_id,
-                    device_id=event.device_id,
-                    track_id=event.track_id,
-                    sign_id=decision.sign_id,
-                    case_id=case_id,
-                    outcome=decision.outcome.value,
-                    distance_m=decision.distance_m,
-                    similarity=decision.similarity,
-                    at=self.now,
-                )
+            rows.append(
+                {
+                    "event_id": event.event_id,
+                    "device_id": event.device_id,
+                    "track_id": event.track_id,
+                    "sign_id": decision.sign_id,
+                    "case_id": sighting.record.id if sighting.record is not None else None,
+                    "outcome": decision.outcome.value,
+                    "distance_m": decision.distance_m,
+                    "similarity": decision.similarity,
+                    "at": self.now,
+                }
             )
-            if decision.outcome is not SignOutcome.pending:
-                self._settle_track(event, decision, case_id)
             if decision.outcome is SignOutcome.attached and decision.sign_id is not None:
-                sign = self.session.get(Sign, decision.sign_id)
-                if sign is not None:
-                    sign.last_seen_at = self.now
-                    sign.sighting_count += 1
-                    if decision.adopt and not views(sign) and sighting.fingerprint is not None:
-                        sign.fingerprint = {"views": [sighting.fingerprint]}
-                        sign.crop_sha256 = event.evidence.crop_sha256 if event.evidence else None
+                seen[decision.sign_id] = seen.get(decision.sign_id, 0) + 1
+                if decision.adopt and sighting.fingerprint is not None and decision.sign_id not in adopted:
+                    adopted.add(decision.sign_id)
+                    self._adopt(decision.sign_id, sighting)
+        self.session.execute(insert(SignSighting), rows)
+        for sign_id in sorted(seen):  # one order, so two workers never deadlock on these rows
+            self.session.execute(
+                update(Sign)
+                .where(Sign.id == sign_id)
+                .values(last_seen_at=self.now, sighting_count=Sign.sighting_count + seen[sign_id])
+            )
+        for key in sorted(self._settle, key=str):
+            decided = [s for s in self._sightings if (s.event.device_id, s.event.track_id) == key]
+            last = decided[-1]
+            self._settle_track(key, last.decision, last.record.id if last.record is not None else None)
         self._sightings = []
-        self.session.flush()
+        self._settle = set()
 
-    def _settle_track(self, event: ViolationEvent, decision: SignDecision, case_id: int | None) -> None:
-        """Earlier pending sightings of the track follow its decision (their events join its case)."""
+    def _adopt(self, sign_id: int, sighting: _Sighting) -> None:
+        """A permit imported without a photo takes this sighting's look (once)."""
+        event = sighting.event
+        self.session.execute(
+            update(Sign)
+            .where(Sign.id == sign_id)  # decide_sign saw it without views (JSON null is no SQL NULL)
+            .values(
+                fingerprint={"views": [sighting.fingerprint]},
+                crop_sha256=event.evidence.crop_sha256 if event.evidence else None,
+            )
+        )
+        for signs in self._signs_by_cell.values():  # later events of this batch see the look too
+            for i, sign in enumerate(signs):
+                if sign.sign_id == sign_id and not sign.views and sighting.fingerprint is not None:
+                    signs[i] = RegisteredSign(
+                        sign.sign_id, sign.lat, sign.lon, (sighting.fingerprint,), sign.valid_until
+                    )
+
+    def _settle_track(self, key: tuple[str, uuid.UUID], decision: SignDecision, case_id: int | None) -> None:
+        """Held (pending) sightings of the track follow its decision; their events join its case."""
+        device_id, track_id = key
         pending = list(
             self.session.scalars(
                 select(SignSighting).where(
-                    SignSighting.device_id == event.device_id,
-                    SignSighting.track_id == event.track_id,
+                    SignSighting.device_id == device_id,
+                    SignSighting.track_id == track_id,
                     SignSighting.outcome == SignOutcome.pending.value,
                 )
             )
@@ -155,25 +235,10 @@ class SignCheck:
             self.session.execute(
                 update(Case).where(Case.id == case_id).values(event_count=Case.event_count + len(ids))
             )
-
-    def _track_decision(self, device_id: str, track_id: uuid.UUID) -> SignDecision | None:
-        key = (device_id, track_id)
-        if key in self._tracks:
-            return self._tracks[key]
-        row = self.session.execute(
-            select(SignSighting.outcome, SignSighting.sign_id)
-            .where(SignSighting.device_id == device_id, SignSighting.track_id == track_id)
-            .order_by(SignSighting.id.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        return SignDecision(SignOutcome(row.outcome), row.sign_id, reason="the same track's earlier sighting")
-
-    def _signs_in(self, cells: frozenset[str]) -> list[RegisteredSign]:
-        if not cells:
-            return []
-        return [
-            RegisteredSign(s.id, s.lat, s.lon, tuple(views(s)), s.valid_until)
-            for s in self.session.scalars(select(Sign).where(Sign.cell.in_(sorted(cells))))
-        ]
+        if decision.outcome is SignOutcome.attached and decision.sign_id is not None:
+            self.session.execute(
+                update(Sign)
+                .where(Sign.id == decision.sign_id)
+                .values(sighting_count=Sign.sighting_count + len(pending))
+            )
+        self.session.flush()
