@@ -110,6 +110,7 @@ class ModelUpdater:
         self._keys = [d.model for d in configured.detectors]  # install-state keys: the configured paths
         self._state = InstallState.load(updates.models_dir)
         self._recent: collections.deque[Frame] = collections.deque(maxlen=RECENT_FRAMES)
+        self._recent_lock = threading.Lock()
         self._busy: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -120,7 +121,12 @@ class ModelUpdater:
     # -- the pipeline's side ---------------------------------------------------------------------
 
     def note_frame(self, frame: Frame) -> None:
-        self._recent.append(frame)
+        with self._recent_lock:
+            self._recent.append(frame)
+
+    def recent_frames(self) -> list[Frame]:
+        with self._recent_lock:  # copying a deque another thread appends to can raise
+            return list(self._recent)
 
     def report_unreported(self) -> None:
         """Say what became of updates a restart cut short (the replies wait in the MQTT client if offline)."""
@@ -206,7 +212,7 @@ class ModelUpdater:
                 name=command.name,
                 version=command.version,
                 old=old_detector,
-                frames=list(self._recent),
+                frames=self.recent_frames(),
                 max_drift=self._updates.max_drift,
                 threads=self._threads(),
             )
