@@ -96,6 +96,7 @@ class EdgePipeline:
         self._stop = threading.Event()
         self._opened: list[Any] = []  # parts to close, in opening order
         workers, session_threads = inference_plan(config.inference_workers)
+        self.systemd.status("loading models")  # shown by systemctl status while a long start runs
         try:
             self.detectors = [as_staged(d) for d in (detectors or _load_detectors(config, session_threads))]
             self.inference_workers = _workers_for(config, self.detectors, workers)

@@ -192,7 +192,12 @@ class ModelUpdater:
         if slot.info.version == command.version:
             replier.done(step="installed")  # a repeated deploy: nothing to do
             return
-        staged = fetch_verified("model", command, self._updates, self._key, replier.progress)
+
+        def progress(step: str, share: float | None = None) -> None:
+            replier.progress(step, share)
+            self._pipeline.systemd.status(f"update_model {command.name} {command.version}: {step}")
+
+        staged = fetch_verified("model", command, self._updates, self._key, progress)
         target = (
             Path(self._updates.models_dir)
             / _safe(command.name)
@@ -229,7 +234,7 @@ class ModelUpdater:
             report.drift,
             report.infer_ms,
         )
-        replier.progress("probe", 1.0)
+        progress("probe", 1.0)
 
         # Written before the swap: a box that dies from here on comes back on the old model.
         state_slot = self._state.slot(self._keys[index])
@@ -239,7 +244,7 @@ class ModelUpdater:
         self._state.save()
         generation = slot.swap(detector)
         self._announce(index)
-        replier.progress("swap", 1.0)
+        progress("swap", 1.0)
         log.info(
             "model %s %s swapped in (was %s); probation starts",
             command.name,
@@ -254,6 +259,7 @@ class ModelUpdater:
             state_slot.pending = None
             self._state.save()
             target.unlink(missing_ok=True)
+            self._pipeline.systemd.status("running")
             raise UpdateRefused("probation", f"rolled back to {old_ref.name} {old_ref.version}: {failure}")
 
         state_slot.previous, state_slot.current, state_slot.pending = (
@@ -264,6 +270,7 @@ class ModelUpdater:
         self._state.save()
         self._prune(target.parent, state_slot.current, state_slot.previous)
         replier.done(step="probation")
+        self._pipeline.systemd.status("running")
         log.info("model %s %s passed its probation and stays", command.name, command.version)
 
     def _probation(self, slot: SwappableDetector, generation: int) -> str | None:
