@@ -219,15 +219,24 @@ def advance(session: Session, settings: ServerSettings, now: datetime) -> list[t
 def _advance_one(
     session: Session, settings: ServerSettings, rollout: Rollout, now: datetime
 ) -> list[tuple[str, bytes]]:
-    for target in rollout.targets:
-        if target.state in OPEN - {"pending"}:
-            last = target.replied_at or target.sent_at or now
-            if (now - last).total_seconds() > rollout.reply_timeout_s:
-                target.state = "timeout"
-                target.reason = (
-                    f"no reply for {rollout.reply_timeout_s:g} s (last step: {target.step or 'none'})"
-                )
-                target.finished_at = now
+    waiting = [t for t in rollout.targets if t.state in OPEN - {"pending"}]
+    devices = {
+        d.device_id: d
+        for d in session.scalars(select(Device).where(Device.device_id.in_([t.device_id for t in waiting])))
+    }
+    for target in waiting:
+        device = devices.get(target.device_id)
+        if device is not None and device.status == "offline":
+            continue  # a van parked for the night: the broker keeps its command until it is back
+        # Silence counts from the command, the box's last reply, or its coming back online.
+        moments = [target.sent_at, target.replied_at]
+        if device is not None and device.status == "online":
+            moments.append(device.status_at)
+        last = max((m for m in moments if m is not None), default=now)
+        if (now - last).total_seconds() > rollout.reply_timeout_s:
+            target.state = "timeout"
+            target.reason = f"no reply for {rollout.reply_timeout_s:g} s (last step: {target.step or 'none'})"
+            target.finished_at = now
     failing = [t for t in rollout.targets if t.state in FAILING]
     if failing:
         first = failing[0]
