@@ -92,6 +92,8 @@ class MqttSink:
         self._models = list(models)
         self._started = time.monotonic()
         self._closed = False
+        #: Seconds ``close()`` waits for the server's acks (0: the pipeline restarts at once, config update).
+        self.drain_on_close_s = 2.0
         # GPU load, memory and power on a Jetson; None elsewhere (no tegrastats binary).
         self._tegrastats = TegrastatsReader.start_if_available()
         self._recent_evidence: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -178,12 +180,15 @@ class MqttSink:
                 return
         self._publisher.notify()
 
-    def close(self, drain_timeout_s: float = 2.0) -> None:
-        """Give the server up to ``drain_timeout_s`` to acknowledge everything if the link is up, then
-        say offline and disconnect. Whatever is left stays in the outbox for the next start."""
+    def close(self, drain_timeout_s: float | None = None) -> None:
+        """Give the server up to ``drain_timeout_s`` (default ``drain_on_close_s``) to acknowledge
+        everything if the link is up, then say offline and disconnect. Whatever is left stays in the
+        outbox for the next start."""
         if self._closed:
             return
         self._closed = True
+        if drain_timeout_s is None:
+            drain_timeout_s = self.drain_on_close_s
         if drain_timeout_s > 0 and self.connected:
             self._publisher.wait_idle(drain_timeout_s)
         self._stopping.set()

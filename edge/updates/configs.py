@@ -117,6 +117,9 @@ class ConfigUpdater:
         replier.progress("apply")
         log.info("update_config %s %s: restarting the pipeline with it", command.name, command.version)
         self.restart_with = (config, installed)
+        if hasattr(self._pipeline.sink, "drain_on_close_s"):
+            # The next pipeline opens the same outbox at once and re-sends what is unacknowledged.
+            setattr(self._pipeline.sink, "drain_on_close_s", 0.0)  # noqa: B010 (not on EventSink)
         self._pipeline.stop()  # run_box starts the next pipeline with the new configuration
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,17 @@ def config_command(
     )
 
 
+def restart_seconds(log: Path, version: str) -> float:
+    """From the box's log: seconds between 'restarting the pipeline' and 'applied' for ``version``."""
+    moments = {}
+    for line in log.read_text().splitlines():
+        markers = (("stop", f"{version}: restarting the pipeline"), ("up", f"van-config {version} applied"))
+        for key, marker in markers:
+            if marker in line:
+                moments[key] = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    return (moments["up"] - moments["stop"]).total_seconds()
+
+
 def test_config_updates_are_validated_applied_in_process_and_rolled_back(
     broker: MosquittoBroker, tmp_path: Path
 ) -> None:
@@ -86,6 +98,9 @@ def test_config_updates_are_validated_applied_in_process_and_rolled_back(
         assert fleet.wait(lambda f: sum(t["frames"] > 0 for t in f.telemetry) >= 2, 20)  # the new config runs
         slot = InstallState.load(box_dir / "configs").models["config"]
         assert slot.current is not None and slot.current.version == "3" and slot.pending is None
+        gap = restart_seconds(log, "3")
+        print(f"in-process restart with configuration 3: {gap:.2f} s from stop to running again")
+        assert gap < 3.0, f"the restart took {gap:.1f} s"
 
         broken_model = tmp_path / "broken.onnx"
         broken_model.write_bytes(b"not a model")
