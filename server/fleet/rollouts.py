@@ -144,6 +144,19 @@ def stage(
     devices = [d for d in choose_devices(session, selection) if running_version(d, kind, name) != version]
     if not devices:
         raise ConfigError(f"every selected box runs {kind} {name} {version} already")
+    # A box takes one update at a time and refuses another meanwhile: that would halt a rollout.
+    updating = session.execute(
+        select(RolloutTarget.device_id, Rollout.id)
+        .join(Rollout, Rollout.id == RolloutTarget.rollout_id)
+        .where(
+            Rollout.state == "running",
+            RolloutTarget.state.in_(OPEN),
+            RolloutTarget.device_id.in_([d.device_id for d in devices]),
+        )
+    ).all()
+    if updating:
+        busy_boxes = ", ".join(sorted({f"{device} (rollout {rid})" for device, rid in updating}))
+        raise ConfigError(f"these boxes are still in a running rollout: {busy_boxes}; wait for it or halt it")
     sizes = wave_sizes(len(devices), canary, growth)
     rollout = Rollout(
         kind=kind,

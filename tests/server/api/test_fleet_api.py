@@ -20,6 +20,7 @@ from server.db.models import Device
 from server.fleet.rollouts import Selection, advance, stage
 from server.settings import FleetSettings, ServerSettings
 from streetwatch.messages import UpdateConfigCommand
+from streetwatch.releases import sign_config
 from tests.fleet.releases_support import MODEL, signed_registry
 from tests.server.api.conftest import NOW
 from tests.server.api.live_server import serve
@@ -113,7 +114,9 @@ def test_a_box_downloads_its_file_and_resumes_it_after_a_cut_and_no_one_else_may
     assert waiting.status_code == 409 and "pending" in waiting.json()["detail"]
 
 
-def test_admins_stage_rollouts_and_set_groups_viewers_see_the_fleet(fleet_api: FleetApi) -> None:
+def test_admins_stage_rollouts_and_set_groups_viewers_see_the_fleet(
+    fleet_api: FleetApi, tmp_path: Path
+) -> None:
     http, ops = fleet_api.http, fleet_api.as_("ops")
     unsigned = http.post(
         "/fleet/rollouts", headers=ops, json={"name": MODEL, "version": "9.0.0", "percent": 50}
@@ -141,6 +144,14 @@ def test_admins_stage_rollouts_and_set_groups_viewers_see_the_fleet(fleet_api: F
     assert boxes["pole-1"]["models"] == {MODEL: "1.0.0"}
     assert boxes["pole-1"]["rollout"]["state"] == "pending"
     assert boxes["van-01"]["rollout"] is None
+    # A box takes one update at a time: a config rollout to pole-1 waits for its model rollout.
+    (tmp_path / "pole.yaml").write_text("device_id: pole-1\n")
+    sign_config(
+        tmp_path / "pole.yaml", "pole", "1", tmp_path / "keys" / "fleet-release.key", tmp_path / "fleet"
+    )
+    config = {"kind": "config", "name": "pole", "version": "1", "devices": ["pole-1"]}
+    busy = http.post("/fleet/rollouts", headers=ops, json=config)
+    assert busy.status_code == 409 and "pole-1 (rollout 1)" in busy.json()["detail"], busy.text
     halted = http.post(f"/fleet/rollouts/{made.json()['id']}/halt", headers=ops)
     assert halted.json()["state"] == "halted" and halted.json()["targets"] == {"cancelled": 1}
     only_north = http.get("/fleet", params={"group": "north"}, headers=fleet_api.as_("watcher")).json()
@@ -151,7 +162,6 @@ def test_a_signed_config_rolls_out_like_a_model_and_only_its_box_fetches_it(
     fleet_api: FleetApi, migrated_url: str, tmp_path: Path
 ) -> None:
     from server.db.session import make_engine, session_factory
-    from streetwatch.releases import sign_config
 
     yaml_text = b"device_id: van-01\nsource: {kind: images, path: /data}\n"
     (tmp_path / "van.yaml").write_bytes(yaml_text)
