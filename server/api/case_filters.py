@@ -1,17 +1,15 @@
 """The case filters the queue, its counts and bulk actions share, as one typed value and SQL.
 
-``GET /cases`` and ``GET /cases/counts`` read them from the query string (:func:`case_filter_query`);
+``GET /cases`` and ``GET /cases/counts`` read them from the query string (a pydantic query model);
 ``POST /cases/bulk-actions`` takes the same fields as JSON. One definition, so "reject everything the
 queue shows" acts on exactly what the queue showed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, not_
 
 from server.api.deps import as_utc
@@ -23,18 +21,30 @@ from streetwatch.events import ViolationType
 _OPEN = sorted(s.value for s in OPEN_STATES)
 
 
-@dataclass(frozen=True)
-class CaseFilter:
-    state: tuple[CaseState, ...] = ()
-    violation_type: ViolationType | None = None
-    priority: int | None = None
-    candidate: bool | None = None
-    device_id: str | None = None
-    assigned_team: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    bbox: str | None = None
-    overdue: bool | None = None
+class CaseFilter(BaseModel):
+    """The filters, read from the query string by FastAPI (``Annotated[CaseFilter, Query()]``)."""
+
+    # Other query parameters (sort, limit, cursor) sit beside the filters: ignore, do not refuse.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    state: tuple[CaseState, ...] = Field(
+        default=(), description="Only these states (repeat the parameter for several)."
+    )
+    violation_type: ViolationType | None = Field(default=None, description="Only this violation type.")
+    priority: int | None = Field(default=None, ge=1, le=5, description="Only this priority (1..5).")
+    candidate: bool | None = Field(
+        default=None, description="true: only candidates (generic-class detections); false: none."
+    )
+    device_id: str | None = Field(default=None, max_length=64, description="Only cases opened by this box.")
+    assigned_team: str | None = Field(default=None, max_length=64, description="Only cases dispatched to it.")
+    since: datetime | None = Field(
+        default=None, description="Seen at or after this time: last_event_at >= since."
+    )
+    until: datetime | None = Field(default=None, description="Seen before this time: first_event_at < until.")
+    bbox: str | None = Field(default=None, description="minlon,minlat,maxlon,maxlat (WGS 84).")
+    overdue: bool | None = Field(
+        default=None, description="true: open and past the SLA due time; false: not overdue."
+    )
 
     def conditions(self, now: datetime) -> list[ColumnElement[bool]]:
         """SQL conditions (AND) for these filters; ``now`` decides what is overdue."""
@@ -72,43 +82,3 @@ def overdue_clause(now: datetime) -> ColumnElement[bool]:
 
 def is_overdue(case: Case, now: datetime) -> bool:
     return case.sla_due_at is not None and case.sla_due_at < now and case.state in _OPEN
-
-
-def case_filter_query(
-    state: Annotated[
-        list[CaseState] | None, Query(description="Only these states (repeat the parameter for several).")
-    ] = None,
-    violation_type: Annotated[ViolationType | None, Query(description="Only this violation type.")] = None,
-    priority: Annotated[int | None, Query(ge=1, le=5, description="Only this priority (1..5).")] = None,
-    candidate: Annotated[
-        bool | None, Query(description="true: only candidates (generic-class detections); false: none.")
-    ] = None,
-    device_id: Annotated[
-        str | None, Query(max_length=64, description="Only cases opened by this box.")
-    ] = None,
-    assigned_team: Annotated[
-        str | None, Query(max_length=64, description="Only cases dispatched to it.")
-    ] = None,
-    since: Annotated[
-        datetime | None, Query(description="Seen at or after this time: last_event_at >= since.")
-    ] = None,
-    until: Annotated[
-        datetime | None, Query(description="Seen before this time: first_event_at < until.")
-    ] = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS 84).")] = None,
-    overdue: Annotated[
-        bool | None, Query(description="true: open and past the SLA due time; false: not overdue.")
-    ] = None,
-) -> CaseFilter:
-    return CaseFilter(
-        state=tuple(state or ()),
-        violation_type=violation_type,
-        priority=priority,
-        candidate=candidate,
-        device_id=device_id,
-        assigned_team=assigned_team,
-        since=since,
-        until=until,
-        bbox=bbox,
-        overdue=overdue,
-    )

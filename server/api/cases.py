@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from server.api.case_filters import CaseFilter, case_filter_query, overdue_clause
+from server.api.case_filters import CaseFilter, overdue_clause
 from server.api.case_views import case_detail, case_rows, load_case
 from server.api.cursor import (
     URGENT,
@@ -39,7 +39,7 @@ _SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "id": Case.id,
 }
 
-CaseFilterDep = Annotated[CaseFilter, Depends(case_filter_query)]
+CaseFilterDep = Annotated[CaseFilter, Query()]
 
 
 @router.get("", response_model=Page[CasePublic], summary="List cases")
