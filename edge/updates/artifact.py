@@ -9,6 +9,7 @@ hash before anything reads them as a model or a configuration.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two download progress reports (plus one per quarter of the file).
 PROGRESS_EVERY_S = 2.0
+#: Free disk an update must leave: events and evidence keep priority over a new model.
+RESERVE_BYTES = 64 * 1024 * 1024
 
 
 class UpdateRefused(StreetWatchError):
@@ -93,7 +96,20 @@ def fetch_verified(
             f"{config.max_download_bytes} (updates.max_download_bytes)",
         )
     # One staging name per signed artifact: a resumed download continues the same bytes only.
-    part = Path(config.staging_dir) / f"{kind}-{_safe(command.name)}-{command.sha256[:16]}.part"
+    staging = Path(config.staging_dir)
+    part = staging / f"{kind}-{_safe(command.name)}-{command.sha256[:16]}.part"
+    for superseded in staging.glob(f"{kind}-{_safe(command.name)}-*.part"):
+        if superseded != part:  # a cut download of another release of the same artifact
+            superseded.unlink(missing_ok=True)
+    staging.mkdir(parents=True, exist_ok=True)
+    have = part.stat().st_size if part.exists() else 0
+    free = shutil.disk_usage(staging).free
+    if free - (command.size - have) < RESERVE_BYTES:
+        raise UpdateRefused(
+            "download",
+            f"not enough disk for {kind} {command.name} {command.version}: {command.size - have} bytes "
+            f"to fetch, {free} free, {RESERVE_BYTES} kept for the outbox and evidence",
+        )
     last = [0.0, -1]  # time and quarter of the last report
 
     def on_bytes(got: int) -> None:
