@@ -14,6 +14,12 @@ Sentences of one epoch share their UTC time of day and are merged into one
 bad checksums and void fixes (GGA quality 0, RMC status ``V`` or mode ``N``)
 are skipped and counted in :class:`NmeaStats`, never raised to the caller.
 
+Why not ``pynmea2``: it splits sentences and checks the checksum, but a
+non-hexadecimal checksum, an out-of-range latitude or an impossible date still
+parse there (as a generic error or as data); the typed errors below
+(:class:`NmeaChecksumError`, :class:`NmeaSentenceError`) and the range checks
+would stay, leaving it only the split on commas.
+
 Example, two sentences of one epoch (checksums are the XOR of the characters
 between ``$`` and ``*``)::
 
