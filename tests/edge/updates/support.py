@@ -391,3 +391,27 @@ def stalling_model(path: Path, turns: int = 1000, side: int = 384) -> Path:
         helper.make_node("Add", ["zeros", "s0"], ["output0"]),
     ]
     return _save(helper.make_graph(nodes, "stalls-on-white", [x], [y], initialisers), path)
+
+
+def constant_model(path: Path, output: NDArray[np.float32], names: str = DET_NAMES) -> Path:
+    """A model that answers ``output`` (shape (1, 12, 3549), YOLOv8 layout) whatever the frame."""
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 416, 416])
+    y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+        helper.make_node("Mul", ["m", "zero"], ["m0"]),
+        helper.make_node("Add", ["answer", "m0"], ["output0"]),
+    ]
+    initialisers = [
+        helper.make_tensor("answer", TensorProto.FLOAT, list(output.shape), output.ravel()),
+        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+    ]
+    return _save(helper.make_graph(nodes, "constant", [x], [y], initialisers), path, names)
+
+
+def one_box_output() -> NDArray[np.float32]:
+    """A confident 'garbage' box in the middle of every frame (where the real model sees nothing)."""
+    out = np.zeros((1, 12, 3549), dtype=np.float32)
+    out[0, :4, 0] = (208.0, 208.0, 120.0, 120.0)  # cx, cy, w, h in input pixels
+    out[0, 4, 0] = 0.95
+    return out

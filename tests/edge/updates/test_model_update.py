@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -26,7 +27,9 @@ from tests.edge.updates.support import (
     PacedSource,
     ReleaseServer,
     box_config,
+    constant_model,
     model_command,
+    one_box_output,
     raising_model,
     stalling_model,
     write_public_key,
@@ -194,6 +197,9 @@ def test_a_download_cut_halfway_is_refused_then_resumes_from_where_it_stopped(
         ("not an onnx", "probe", "does not load"),
         ("wrong output shape", "probe", "no decoder understands an output of shape"),
         ("no token", "download", "HTTP 401"),
+        ("NaN outputs", "probe", "NaN or infinite"),
+        ("other classes", "probe", "'signboard', 'truck'] are not classes of model streetwatch-det"),
+        ("wildly different", "probe", "objects where the running one found 0, 100% of them different"),
     ],
 )
 def test_bad_releases_are_refused_and_the_old_model_keeps_running(
@@ -212,6 +218,13 @@ def test_bad_releases_are_refused_and_the_old_model_keeps_running(
         file.write_bytes(b"\x08\x01this is not a protobuf model" * 100)
     elif case == "wrong output shape":
         file = wrong_shape_model(tmp_path / "wrong.onnx")
+    elif case == "NaN outputs":
+        file = constant_model(tmp_path / "nan.onnx", np.full((1, 12, 3549), np.nan, dtype=np.float32))
+    elif case == "other classes":
+        others = str(dict(enumerate(f"class{i}" for i in range(8))))
+        file = constant_model(tmp_path / "others.onnx", np.zeros((1, 12, 3549), np.float32), names=others)
+    elif case == "wildly different":  # a box on every frame where the running model sees nothing
+        file = constant_model(tmp_path / "boxes.onnx", one_box_output())
     if case == "wrong hash":  # signed, but over a hash the file does not have
         command = model_command(server, file, key, version="9", sha256="0" * 64)
     elif case == "bad signature":
