@@ -165,7 +165,7 @@ def test_a_config_that_does_not_exist_is_one_clear_line(
 ) -> None:
     (tmp_path / "data").mkdir()
     assert main(["--config", str(tmp_path / "nope.yaml"), "--data", str(tmp_path / "data")]) == 2
-    assert f"config file {tmp_path / 'nope.yaml'} does not exist" in capsys.readouterr().err
+    assert f"device config {tmp_path / 'nope.yaml'} does not exist" in capsys.readouterr().err
 
 
 def test_a_set_without_validation_photos_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
