@@ -222,7 +222,7 @@ class ModelUpdater:
                 threads=self._threads(),
             )
         except UpdateRefused:
-            target.unlink(missing_ok=True)
+            self._discard(target, index)
             raise
         log.info(
             "update_model %s %s passed the probe: %d frames, %d vs %d objects, drift %.2f, %.1f ms/frame",
@@ -258,7 +258,7 @@ class ModelUpdater:
             self._announce(index)
             state_slot.pending = None
             self._state.save()
-            target.unlink(missing_ok=True)
+            self._discard(target, index)
             self._pipeline.systemd.status("running")
             raise UpdateRefused("probation", f"rolled back to {old_ref.name} {old_ref.version}: {failure}")
 
@@ -272,6 +272,13 @@ class ModelUpdater:
         replier.done(step="probation")
         self._pipeline.systemd.status("running")
         log.info("model %s %s passed its probation and stays", command.name, command.version)
+
+    def _discard(self, path: Path, index: int) -> None:
+        """Delete a refused model file, unless it is an installed version (a redeploy of the previous one)."""
+        slot = self._state.slot(self._keys[index])
+        kept = {Path(s.path).resolve() for s in (slot.current, slot.previous) if s is not None}
+        if path.resolve() not in kept:
+            path.unlink(missing_ok=True)
 
     def _probation(self, slot: SwappableDetector, generation: int) -> str | None:
         """None when the new model passed; else why it must go."""
