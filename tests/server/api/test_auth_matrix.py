@@ -91,6 +91,11 @@ ROUTES = (
     Route("PUT", "/api/v1/fleet/devices/{device_id}/group", "admin", body={"group": "north"}),
     # Only a box's own token is let in; this command names no box.
     Route("GET", "/api/v1/fleet/downloads/{command_id}", "device", ok=404),
+    Route("GET", "/api/v1/signs", "viewer"),
+    Route("POST", "/api/v1/signs", "reviewer", ok=201, body={"lat": 21.03, "lon": 105.85}),
+    # No such register entry: who is let in gets a 404, the others 401/403.
+    Route("GET", "/api/v1/signs/{sign_id}", "viewer", ok=404),
+    Route("DELETE", "/api/v1/signs/{sign_id}", "reviewer", ok=404),
     Route("GET", "/openapi.json", "public"),
     Route("GET", "/docs", "public"),
 )
@@ -118,6 +123,7 @@ def _seed(api: Api) -> dict[str, str]:
         "case_id": str(outcome.case_id),
         "rollout_id": "999999",  # no rollout: who is let in gets a 404, the others 401/403
         "command_id": "no-such-command",
+        "sign_id": "999999",
         "sha256": sha,
         # The team the dispatch route names: defined, so dispatch to it passes the register.
         "team_id": str(api.post("/api/v1/teams", role="admin", json={"name": "east"}).json()["id"]),
