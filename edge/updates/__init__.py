@@ -5,6 +5,11 @@
     updates = BoxUpdates(pipeline, configured)  # wraps the detectors, registers the commands
     updates.note_frame(frame)                   # every processed frame (recent frames for probes)
 
+``streetwatch edge run`` goes through :func:`edge.updates.configs.run_box`, which starts the
+installed configuration and restarts the pipeline in-process when an ``update_config`` arrives.
+The edge process never needs more than the standard library for this: urllib for downloads,
+``cryptography`` (already a dependency) for the Ed25519 check.
+
 Modules: ``download`` (resumable, capped, urllib), ``artifact`` (signature, size, hash),
 ``probe`` (try a model on recent frames), ``swappable`` (swap between frames, probation
 health), ``state`` (the install state file), ``models`` and ``configs`` (the two commands).
