@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("torch", "ultralytics", "fastapi", "sqlalchemy", "uvicorn", "PIL", "scipy", "matplotlib")
 EDGE_MODULES = (
     "edge.pipeline", "edge.cli", "edge.detect_cli", "edge.mqtt", "edge.outbox", "edge.sinks",
-    "edge.sources", "edge.location", "edge.tracker", "edge.rules", "edge.evidence",
+    "edge.sources", "edge.location", "edge.tracker", "edge.rules", "edge.evidence", "edge.updates",
+    "edge.sd_notify",
 )  # fmt: skip
 
 PROBE = textwrap.dedent(
