@@ -436,7 +436,9 @@ class SignSighting(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.event_id", ondelete="CASCADE"), unique=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.event_id", ondelete="CASCADE"), unique=True
+    )
     device_id: Mapped[str] = mapped_column(String(64))
     track_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     sign_id: Mapped[int | None] = mapped_column(ForeignKey("signs.id", ondelete="SET NULL"), index=True)

@@ -42,7 +42,9 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sighting_count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_signs"),
-        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_signs_case_id_cases", ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name="fk_signs_case_id_cases", ondelete="SET NULL"
+        ),
     )
     op.create_index("ix_signs_cell", "signs", ["cell"])
     op.create_index("ix_signs_permit_id", "signs", ["permit_id"])
