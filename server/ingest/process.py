@@ -174,7 +174,7 @@ class IngestBatch:
         else:
             record = self.cases.open(event, rule, self.now, recurrence_of=decision.case_id)
             if sign is not None and record.new_values is not None:
-                record.new_values["title"] = sign.case_title()
+                record.new_values["title"] = sign.case_title(event)
         if sign is not None:
             self.signs.record(event, sign, record, None)
         record.count_event(event, self.now)

@@ -66,15 +66,21 @@ class SignDecision:
     adopt: bool = False  # the sign has no fingerprint yet: store this sighting's
     reason: str = ""
 
-    def case_title(self) -> str:
-        """The title of the case the decision opens (``illegal_signboard`` cases only)."""
-        where = f" (register entry {self.sign_id})" if self.sign_id is not None else ""
+    def case_title(self, event: ViolationEvent) -> str:
+        """The title of the case the decision opens: what the register found, and where."""
+        place = (
+            f"near {event.position.lat:.5f}, {event.position.lon:.5f}"
+            if event.position is not None
+            else f"seen by {event.device_id}"
+        )
+        entry = f"register entry {self.sign_id}"
         return {
-            SignOutcome.new: "New signboard: none registered here",
-            SignOutcome.changed: f"Changed signboard: looks different from the registered sign{where}",
-            SignOutcome.expired: f"Signboard permit expired{where}",
-            SignOutcome.unverified: f"Signboard at a registered place, appearance not checked{where}",
-        }.get(self.outcome, "Signboard")
+            SignOutcome.new: f"New signboard {place}: none registered here",
+            SignOutcome.changed: f"Changed signboard {place}: looks different from {entry}",
+            SignOutcome.expired: f"Signboard permit expired {place} ({entry})",
+            SignOutcome.unverified: f"Signboard at a registered place {place}, appearance not checked"
+            f" ({entry})",
+        }.get(self.outcome, f"Signboard {place}")
 
 
 def reach_m(event: ViolationEvent, settings: SignSettings, radius_cap_m: float) -> float:

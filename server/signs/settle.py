@@ -92,7 +92,7 @@ def _settle_track(
         else:
             record = batch.cases.open(event, rule, now, recurrence_of=match.case_id)
             if record.new_values is not None:
-                record.new_values["title"] = decision.case_title()
+                record.new_values["title"] = decision.case_title(event)
         for _ in sightings:
             record.count_event(event, now)
         batch.cases.write(session, now)

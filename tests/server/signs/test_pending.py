@@ -120,7 +120,8 @@ def test_a_crop_that_never_comes_opens_an_unverified_case_after_the_wait(
         assert settle_pending(session, settings, T0 + timedelta(seconds=settings.signs.pending_s + 5)) == 1
     with sessions() as session:
         case = session.scalars(select(Case)).one()
-        assert case.title.startswith("Signboard at a registered place, appearance not checked")
+        assert case.title.startswith("Signboard at a registered place near ")
+        assert case.title.endswith(f"appearance not checked (register entry {sign_id})")
         assert session.scalars(select(Event.case_id)).one() == case.id
     assert _outcomes(sessions) == [("unverified", sign_id, case.id)]
 

@@ -93,7 +93,10 @@ def test_a_different_sign_at_a_registered_place_is_changed() -> None:
     decision = _decide(_sighting(east_m=1.0), _fp(5, seed=3), [_sign(7, 0)])
     assert decision.outcome is SignOutcome.changed and decision.sign_id == 7
     assert decision.similarity is not None and decision.similarity < SETTINGS.min_similarity
-    assert "register entry 7" in decision.case_title() and decision.case_title().startswith("Changed")
+    title = decision.case_title(_sighting(east_m=1.0))
+    assert title.startswith("Changed signboard near 31.2") and title.endswith(
+        "looks different from register entry 7"
+    )
 
 
 def test_no_sign_within_reach_is_new_and_gps_accuracy_widens_the_reach() -> None:
