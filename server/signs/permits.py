@@ -2,7 +2,8 @@
 
     report = import_permits(session, Path("permits.csv"), photos=Path("photos/"), actor="admin", now=now)
 
-**CSV** (UTF-8, a header row; column names are case-insensitive)::
+**CSV** (UTF-8, a header row; column names are case-insensitive, ``latitude``/``longitude`` or
+``lng`` also do)::
 
     permit_id,lat,lon,valid_until,description,photo
     SB-2026-0042,21.02851,105.85420,2027-06-30,"Pho 24, Hang Bai 12",sb-0042.jpg
@@ -39,6 +40,14 @@ from server.settings import CELL_PRECISION
 from server.signs.fingerprint import FingerprintError, fingerprint
 from server.signs.service import SignError, SignIn, add_sign
 from streetwatch.errors import ConfigError
+
+#: Other names permit lists use for the position columns.
+_ALIASES = {"latitude": "lat", "longitude": "lon", "lng": "lon", "long": "lon"}
+
+
+def _column(name: str) -> str:
+    key = name.strip().lower()
+    return _ALIASES.get(key, key)
 
 
 @dataclass
@@ -96,7 +105,7 @@ def _csv_rows(text: str, path: Path) -> Iterator[_Row]:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
         raise ConfigError(f"permit list {path} is empty")
-    names = {name.strip().lower() for name in reader.fieldnames}
+    names = {_ALIASES.get(name.strip().lower(), name.strip().lower()) for name in reader.fieldnames}
     missing = {"permit_id", "lat", "lon"} - names
     if missing:
         raise ConfigError(
@@ -104,7 +113,7 @@ def _csv_rows(text: str, path: Path) -> Iterator[_Row]:
             f" (it has {', '.join(sorted(names))})"
         )
     for number, record in enumerate(reader, start=2):
-        values = {(k or "").strip().lower(): (v or "").strip() for k, v in record.items() if k is not None}
+        values = {_column(k): (v or "").strip() for k, v in record.items() if k is not None}
         yield _Row(f"row {number}", {k: v for k, v in values.items() if v != ""})
 
 

@@ -72,7 +72,7 @@ def test_csv_permits_with_photos_are_registered_and_a_second_import_updates_them
     # The city's next list: SB-1 moved a little and has a new photo; nothing is added twice.
     shutil.copy(CROPS[1], photos / "sb-1.jpg")
     permits.write_text(
-        "permit_id,lat,lon,valid_until,photo\nSB-1,21.02852,105.85421,2028-01-01T00:00:00Z,sb-1.jpg\n"
+        "permit_id,Latitude,lng,valid_until,photo\nSB-1,21.02852,105.85421,2028-01-01T00:00:00Z,sb-1.jpg\n"
     )
     assert main(["signs", "import", str(permits), "--photos", str(photos), "--config", config]) == 0
     assert capsys.readouterr().out.strip().endswith("0 added, 1 updated, 0 skipped")
@@ -138,7 +138,7 @@ def test_a_list_that_cannot_be_read_as_a_whole_is_a_clear_error(
 ) -> None:
     config = _config(tmp_path, migrated_url)
     bad = tmp_path / "permits.csv"
-    bad.write_text("id,latitude,longitude\n1,2,3\n")
+    bad.write_text("id,northing,easting\n1,2,3\n")
     assert main(["signs", "import", str(bad), "--config", config]) == 1
     assert "the header lacks lat, lon, permit_id" in capsys.readouterr().err
     bad_json = tmp_path / "permits.geojson"
