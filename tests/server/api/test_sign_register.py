@@ -203,3 +203,27 @@ def test_a_sign_added_through_the_api_keeps_its_sighting_out_of_the_cases(api: A
     detail = api.get(f"/api/v1/signs/{sign_id}").json()
     assert [s["outcome"] for s in detail["sightings"]] == ["attached", "attached"]
     assert detail["sighting_count"] == 2
+
+
+def test_a_bulk_reject_as_permitted_registers_every_sign_of_a_street(api: Api) -> None:
+    """A dispatcher clearing a whole street at once (the console's bulk action) registers each sign."""
+    crops = fixture_crops()
+    drive(api, crops[:3], random.Random(4), at_day=0)
+    body = {
+        "action": "reject",
+        "reject_reason": "permitted",
+        "filter": {"violation_type": "illegal_signboard", "state": ["new"]},
+    }
+    answer = api.post("/api/v1/cases/bulk-actions", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["succeeded"] == 3
+    with api.sessions() as session:
+        signs = session.scalars(select(Sign)).all()
+        assert len(signs) == 3 and all(views_of(s) == 2 for s in signs)  # both frames of each pass
+    drive(api, crops[:3], random.Random(5), at_day=1)
+    with api.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 3  # nothing new opened
+
+
+def views_of(sign: Sign) -> int:
+    return len((sign.fingerprint or {}).get("views", []))
