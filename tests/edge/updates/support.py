@@ -348,9 +348,10 @@ def box_config(tmp: Path, port: int, device_id: str, public_key: Path, **updates
     return DeviceConfig.model_validate(raw)
 
 
-def stalling_model(path: Path, turns: int = 1000, side: int = 384) -> Path:
+def stalling_model(path: Path, turns: int = 2500, side: int = 512) -> Path:
     """A YOLOv8-shaped model that finds nothing, at once on dark frames; on a frame whose brightest pixel
-    is white it loops over ``turns`` square matrix products first (seconds: a model that stalls)."""
+    is white it loops over ``turns`` square matrix products first: about 6 s on one core here, far past
+    the test's ``stall_s`` of 1 s (a slower or busier machine only makes the stall longer)."""
     x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 416, 416])
     y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 12, 3549])
     square = [side, side]

@@ -112,9 +112,9 @@ def grey_box(
     box.stop()
 
 
-def assert_old_model_still_runs(box: Box, fleet: FleetClient) -> None:
+def assert_old_model_still_runs(box: Box, fleet: FleetClient, within: float = 10) -> None:
     moment = time.monotonic()
-    assert fleet.wait(lambda _f: box.frames_after(moment) >= 5, 10), "frames stopped after the refusal"
+    assert fleet.wait(lambda _f: box.frames_after(moment) >= 5, within), "frames stopped after the refusal"
     assert box.pipeline.detectors[0].info.ref.model_dump() == OLD
     assert fleet.models() == [OLD]
 
@@ -281,7 +281,7 @@ def test_a_model_that_stalls_during_probation_is_rolled_back(
         DEVICE,
         write_public_key(key, tmp_path / "fleet.pub"),
         probation_s=30.0,
-        stall_s=1.5,
+        stall_s=1.0,
     )
     box = start_box(config, PacedSource(fps=10, photos=False), fleet)
     try:
@@ -293,6 +293,8 @@ def test_a_model_that_stalls_during_probation_is_rolled_back(
         assert final["state"] == "failed" and final["step"] == "probation", final
         assert "stalled: an inference has not returned for" in final["reason"]
         assert fleet.wait(lambda f: f.models() == [OLD], 5)
-        assert_old_model_still_runs(box, fleet)  # frames waiting for the stalled model went to the old one
+        # Once the stuck call returns (one inference worker here), the frames that waited for the
+        # stalled model go to the old one.
+        assert_old_model_still_runs(box, fleet, within=30)
     finally:
         box.stop()
