@@ -468,6 +468,12 @@ class UpdatesConfig(_Section):
         description="Refuse a new model whose detections on recent frames differ from the old model's by "
         "more than this share (1 - matched / all, boxes matched by class and IoU >= 0.5). 1: never refuse.",
     )
+    max_slowdown: float = Field(
+        default=3.0,
+        gt=1,
+        description="Roll back a new model whose mean inference time on probation is more than this many "
+        "times the old model's (a box that falls behind its camera drops frames).",
+    )
 
 
 def _sink_kind(value: Any) -> str:

@@ -252,7 +252,7 @@ class ModelUpdater:
             old_ref.version,
         )
 
-        failure = self._probation(slot, generation)
+        failure = self._probation(slot, generation, slot.health(generation - 1).mean_infer_s)
         if failure is not None:
             slot.roll_back(generation, old_detector)
             self._announce(index)
@@ -280,8 +280,8 @@ class ModelUpdater:
         if path.resolve() not in kept:
             path.unlink(missing_ok=True)
 
-    def _probation(self, slot: SwappableDetector, generation: int) -> str | None:
-        """None when the new model passed; else why it must go."""
+    def _probation(self, slot: SwappableDetector, generation: int, old_infer_s: float | None) -> str | None:
+        """None when the new model passed; else why it must go. ``old_infer_s``: the old model's mean."""
         started = time.monotonic()
         while True:
             health = slot.health(generation)
@@ -292,8 +292,16 @@ class ModelUpdater:
                 waited = now - min(health.running.values())
                 if waited > self._updates.stall_s:
                     return f"the pipeline stalled: an inference has not returned for {waited:.0f} s"
-            if health.frames >= self._updates.probation_frames and now - started >= self._updates.probation_s:
-                return None
+            if health.frames >= self._updates.probation_frames:
+                new_infer_s = health.mean_infer_s
+                limit = self._updates.max_slowdown
+                if old_infer_s and new_infer_s and new_infer_s > limit * old_infer_s:
+                    return (
+                        f"it is too slow: {1000 * new_infer_s:.0f} ms per frame against "
+                        f"{1000 * old_infer_s:.0f} ms for the old model (updates.max_slowdown is {limit:g})"
+                    )
+                if now - started >= self._updates.probation_s:
+                    return None
             if self._stop.wait(_POLL_S):
                 return "the pipeline stopped during the probation"
 

@@ -46,6 +46,12 @@ class GenerationHealth:
     failure: str | None = None
     last_finished: float = field(default_factory=time.monotonic)
     running: dict[int, float] = field(default_factory=dict)  # inference calls in progress: id -> start
+    infer_s: float = 0.0  # time spent in finished inference calls
+    inferred: int = 0
+
+    @property
+    def mean_infer_s(self) -> float | None:
+        return self.infer_s / self.inferred if self.inferred else None
 
 
 class SwappableDetector:
@@ -104,7 +110,10 @@ class SwappableDetector:
             raise
         finally:
             with self._lock:
-                health.running.pop(call, None)
+                started = health.running.pop(call, None)
+                if started is not None:
+                    health.infer_s += time.monotonic() - started
+                    health.inferred += 1
 
     def finish(self, outputs: _Tagged, prepared: _Tagged) -> Detections:
         model, health = self._of(outputs.generation)
@@ -154,7 +163,9 @@ class SwappableDetector:
     def health(self, generation: int) -> GenerationHealth:
         with self._lock:
             h = self._health[generation]
-            return GenerationHealth(h.since, h.frames, h.failure, h.last_finished, dict(h.running))
+            return GenerationHealth(
+                h.since, h.frames, h.failure, h.last_finished, dict(h.running), h.infer_s, h.inferred
+            )
 
     def _of(self, generation: int) -> tuple[StagedDetector, GenerationHealth]:
         with self._lock:

@@ -298,3 +298,23 @@ def test_a_model_that_stalls_during_probation_is_rolled_back(
         assert_old_model_still_runs(box, fleet, within=30)
     finally:
         box.stop()
+
+
+def test_a_model_much_slower_than_the_old_one_is_rolled_back_after_its_probation_frames(
+    tmp_path: Path, broker: MosquittoBroker, key: Ed25519PrivateKey, fleet: FleetClient, server: ReleaseServer
+) -> None:
+    config = box_config(tmp_path / "box", broker.port, DEVICE, write_public_key(key, tmp_path / "fleet.pub"))
+    box = start_box(config, PacedSource(fps=10, photos=False), fleet)
+    try:
+        slow = stalling_model(tmp_path / "slow.onnx", turns=300)  # ~0.7 s a white frame: slow, no stall
+        command = model_command(server, slow, key, version="2.2.0")
+        fleet.send(command)
+        assert fleet.wait(lambda f: any(r["step"] == "swap" for r in f.of(command.command_id)), 30)
+        box.source.white.set()
+        final = fleet.final(command.command_id, timeout=60)
+        assert final["state"] == "failed" and final["step"] == "probation", final
+        assert "it is too slow" in final["reason"] and "updates.max_slowdown is 3" in final["reason"]
+        assert fleet.wait(lambda f: f.models() == [OLD], 5)
+        assert_old_model_still_runs(box, fleet, within=30)
+    finally:
+        box.stop()
