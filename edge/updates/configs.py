@@ -25,7 +25,6 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
 from pydantic import ValidationError
 
 from edge.config import DeviceConfig, MqttSinkConfig, UpdatesConfig, load_config, resolve_paths
@@ -34,6 +33,7 @@ from edge.updates.artifact import UpdateRefused, _safe, fetch_verified
 from edge.updates.state import Installed, InstallState
 from streetwatch.errors import ConfigError
 from streetwatch.messages import UpdateConfigCommand
+from streetwatch.yaml_model import invalid, read_yaml_mapping
 
 if TYPE_CHECKING:
     from edge.pipeline import EdgePipeline
@@ -46,18 +46,13 @@ SLOT = "config"
 
 
 def read_config(path: Path, base: Path) -> DeviceConfig:
-    """Parse and validate a configuration file, relative paths against ``base``; ConfigError says why."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"not a readable YAML file: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError("the file must hold a YAML mapping at the top level")
+    """Parse and validate a configuration file, relative paths against ``base``; ConfigError says why
+    (the same messages as ``streetwatch edge check-config``, one line per wrong field)."""
+    raw = read_yaml_mapping(path, "the configuration")
     try:
         config = DeviceConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
-        raise ConfigError(f"not a valid box configuration: {problems}") from exc
+        raise invalid("the configuration", exc) from exc
     return resolve_paths(config, base)
 
 

@@ -81,6 +81,7 @@ class Box:
         return sum(1 for t in list(self.frame_times) if t > moment)
 
     def stop(self) -> None:
+        self.pipeline.sink.drain_on_close_s = 0.0  # type: ignore[attr-defined]  # no ingest acks these
         self.pipeline.stop()
         self.thread.join(30)
 
