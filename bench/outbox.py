@@ -41,12 +41,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from bench.stored_acks import StoredAcker
+from demo.mosquitto import MosquittoBroker
 from edge.config import MqttSinkConfig
 from edge.interfaces import Evidence
 from edge.mqtt import MqttSink
 from edge.outbox import Outbox, OutboxLimits, OutboxMessage
 from streetwatch.events import EvidenceRef, ViolationEvent
-from streetwatch.mosquitto import MosquittoBroker
 from streetwatch.topics import events_topic
 
 DEVICE = "bench-01"

@@ -13,6 +13,6 @@ fi
 
 $PY -m ruff check .
 $PY -m ruff format --check .
-$PY -m mypy streetwatch edge server training bench
+$PY -m mypy streetwatch edge server training demo bench
 $PY -m streetwatch.cli schema --check
 $PY -m pytest "$@"

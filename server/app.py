@@ -24,8 +24,21 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
-from server import metrics, open311
-from server.api import bulk, cases, devices, events, evidence, fleet, labels, options, reviews, stats, users
+from server.api import (
+    bulk,
+    cases,
+    devices,
+    events,
+    evidence,
+    fleet,
+    labels,
+    metrics,
+    open311,
+    options,
+    reviews,
+    stats,
+    users,
+)
 from server.api import signs as signs_api
 from server.api import teams as teams_api
 from server.api.links import API_PREFIX

@@ -25,7 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "training.cli",
     "training.datasets.cli",
     "server.cli",
-    "streetwatch.demo_cli",
+    "demo.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

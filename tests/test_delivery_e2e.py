@@ -39,8 +39,8 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from demo.mosquitto import free_port
 from edge.outbox.schema import open_database
-from streetwatch.mosquitto import free_port
 from tests.support.shipped_broker import ShippedBroker
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]

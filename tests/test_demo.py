@@ -84,8 +84,8 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
 def test_live_replay_ends_now_and_keeps_gps_aligned_with_frames() -> None:
     from datetime import datetime, timedelta, timezone
 
+    from demo.cli import live_replay, replay_span_s
     from edge.config import load_config
-    from streetwatch.demo_cli import live_replay, replay_span_s
 
     config = load_config(REPO / "deploy" / "edge.demo.yaml")
     assert config.source.start_time is not None

@@ -15,7 +15,7 @@ from pathlib import Path
 import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("streetwatch", "edge", "server", "training", "bench")
+PACKAGES = ("streetwatch", "edge", "server", "training", "demo", "bench")
 
 PROBE = textwrap.dedent(
     """

@@ -15,7 +15,7 @@ from pathlib import Path
 from streetwatch.errors import StreetWatchError
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("streetwatch", "edge", "server", "training")
+PACKAGES = ("streetwatch", "edge", "server", "training", "demo")
 
 
 def public_exceptions() -> list[type[BaseException]]:

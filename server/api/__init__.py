@@ -38,8 +38,8 @@ POST /teams, PATCH /teams/{id}         admin         add, rename, deactivate tea
 POST /auth/token                       (password)    sign in: username + password -> a new token
 =====================================  ============  =================================================
 
-Also served by :mod:`server.app`: ``/open311/v2/...`` (viewer, see :mod:`server.open311`),
-``/metrics`` (viewer, :mod:`server.metrics`), ``/healthz``, ``/openapi.json`` and ``/docs``;
+Also served by :mod:`server.app`: ``/open311/v2/...`` (viewer, see :mod:`server.api.open311`),
+``/metrics`` (viewer, :mod:`server.api.metrics`), ``/healthz``, ``/openapi.json`` and ``/docs``;
 and the dispatcher console (:mod:`server.web`): the page at ``/console/`` (``/`` redirects),
 ``POST|GET|DELETE /session`` (cookie sign-in, who is signed in, sign-out), ``GET /live/cases``
 (Server-Sent Events of new and changed cases) and ``GET /console/config``. The console's

@@ -7,9 +7,9 @@
 broker outage; the port and persistence file are kept, so a restarted broker
 still holds persistent sessions and queued QoS 1 messages. Password files and
 ACLs: ``MosquittoBroker(tmp_path, users={...}, acl=...)``. The implementation is
-the product's launcher, :mod:`streetwatch.mosquitto`.
+the product's launcher, :mod:`demo.mosquitto`.
 """
 
-from streetwatch.mosquitto import MosquittoBroker, free_port
+from demo.mosquitto import MosquittoBroker, free_port
 
 __all__ = ["MosquittoBroker", "free_port"]

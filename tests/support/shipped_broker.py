@@ -15,8 +15,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from demo.mosquitto import MosquittoBroker, free_port
 from streetwatch.broker_security import write_dynsec_file
-from streetwatch.mosquitto import MosquittoBroker, free_port
 from streetwatch.paths import deploy_dir
 
 SHIPPED_CONF = deploy_dir() / "mosquitto" / "mosquitto.conf"

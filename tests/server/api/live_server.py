@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from streetwatch.mosquitto import free_port
+from demo.mosquitto import free_port
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from demo.mosquitto import free_port
 from server.app import create_app
 from server.auth import Role, create_user, hash_token
 from server.db.migrate import upgrade
@@ -29,7 +30,6 @@ from server.settings import ConsoleSettings, ServerSettings
 from server.web.cookie import CSRF_HEADER, SESSION_COOKIE
 from server.web.live import SHUTDOWN_GRACE_S
 from server.web.serving import HttpServer
-from streetwatch.mosquitto import free_port
 from tests.server.api.conftest import NOW, make_event
 
 PASSWORD = "a-long-password"

@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from demo.mosquitto import MosquittoBroker, free_port
 from server.app import create_app
 from server.auth import Role, create_user
 from server.db.migrate import upgrade
@@ -35,7 +36,6 @@ from server.settings import ConsoleSettings, IngestLimits, MqttSettings, ServerS
 from server.web.live import SHUTDOWN_GRACE_S
 from server.web.serving import HttpServer
 from streetwatch.events import ViolationEvent
-from streetwatch.mosquitto import MosquittoBroker, free_port
 from streetwatch.topics import events_topic, evidence_topic
 from tests.server.factories import make_event
 

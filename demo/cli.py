@@ -216,7 +216,7 @@ class Demo:
         return f"http://{self.host}:{self.port}"
 
     def start_broker(self) -> None:
-        from streetwatch.mosquitto import MosquittoBroker
+        from demo.mosquitto import MosquittoBroker
 
         self.broker = MosquittoBroker(self.workdir / "broker")
         self.broker.start()
@@ -226,6 +226,7 @@ class Demo:
         import uvicorn
         import yaml
 
+        from demo.mosquitto import free_port
         from server.app import create_app
         from server.auth import Role, create_user
         from server.db.migrate import upgrade
@@ -233,7 +234,6 @@ class Demo:
         from server.ingest.worker import IngestWorker
         from server.settings import MqttSettings, ServerSettings
         from streetwatch.errors import ConfigError
-        from streetwatch.mosquitto import free_port
 
         self.settings = ServerSettings(
             database_url=f"sqlite:///{self.workdir / 'streetwatch.db'}",
