@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.config import UpdatesConfig
@@ -23,6 +22,7 @@ from streetwatch.errors import ConfigError, PayloadError, StreetWatchError
 from streetwatch.file_hash import sha256_file
 from streetwatch.messages import UpdateConfigCommand, UpdateModelCommand
 from streetwatch.release_signing import Release, ReleaseKind, verify
+from streetwatch.releases import load_public_key
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,7 @@ class UpdateRefused(StreetWatchError):
 
 def load_release_key(path: str) -> Ed25519PublicKey:
     """The fleet's release public key (PEM, as ``streetwatch fleet keygen`` writes it)."""
-    try:
-        data = Path(path).read_bytes()
-        key = serialization.load_pem_public_key(data)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the release public key {path}: {exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not a PEM public key: {exc}") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise ConfigError(f"{path} is not an Ed25519 public key (the fleet's release key is Ed25519)")
-    return key
+    return load_public_key(Path(path))
 
 
 def read_token(path: str | None) -> str | None:
