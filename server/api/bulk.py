@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from server.api.case_filters import CaseFilter
 from server.api.deps import ReviewerDep, SessionDep, utcnow
-from server.api.reviews import ReviewContext, check_body, check_team, perform, unprocessable
+from server.api.review_actions import ReviewContext, check_body, check_team, perform, unprocessable
 from server.api.schemas.cases import CaseActionCreate
 from server.api.schemas.reviews import BulkActionCreate, BulkAnswer, BulkResult
 from server.cases.review import ReviewError
