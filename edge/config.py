@@ -396,6 +396,13 @@ class MqttSinkConfig(_Section):
     )
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The on-disk queue.")
     telemetry_interval_s: float = Field(default=60.0, ge=1, description="Seconds between telemetry reports.")
+    startup_report_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=60,
+        description="Seconds between telemetry reports while the box starts (loading models, building "
+        "TensorRT engines), so a first start that takes minutes never looks silent.",
+    )
 
     @model_validator(mode="after")
     def _one_password(self) -> MqttSinkConfig:

@@ -43,6 +43,8 @@ from edge.pipeline_stages import StagedDetector, as_staged
 from edge.pipeline_stats import PipelineStats
 from edge.rules import RuleEngine, RuleResult
 from edge.sd_notify import SystemdNotifier
+from edge.startup import DetectorLoader, load_detectors, prepare_engines, reporter_of
+from edge.tensorrt_cache import Opener
 from streetwatch.errors import SourceError, StreetWatchError
 from streetwatch.events import ModelRef, Position
 
@@ -85,7 +87,11 @@ class EdgePipeline:
         source: FrameSource | None = None,
         log_interval_s: float = 60.0,
         helper_nice: int = 5,
+        engine_opener: Opener | None = None,
+        detector_loader: DetectorLoader | None = None,
     ) -> None:
+        """``engine_opener`` / ``detector_loader``: the seams of :mod:`edge.startup` (TensorRT
+        engine build, detector open); None uses the real ones."""
         configured = config
         config = _installed_models(config)  # updates installed over the air; a cut probation rolled back
         self.config = config
@@ -98,17 +104,24 @@ class EdgePipeline:
         workers, session_threads = inference_plan(config.inference_workers)
         self.systemd.status("loading models")  # shown by systemctl status while a long start runs
         try:
-            self.detectors = [as_staged(d) for d in (detectors or _load_detectors(config, session_threads))]
+            # The link first: while models load (TensorRT builds take minutes) the server hears about it.
+            self.sink = sink or _open_sink(config, [])
+            self._opened.append(self.sink)
+            report = reporter_of(self.sink)
+            if detectors is None:
+                prepare_engines(config, report, engine_opener)
+                detectors = load_detectors(config, session_threads, report, detector_loader)
+            self.detectors = [as_staged(d) for d in detectors]
             self.inference_workers = _workers_for(config, self.detectors, workers)
             self.fusion = _make_fusion(config)
             self.tracker = tracker or _make_tracker(config)
             self.rules = RuleEngine.from_config(config, [d.info.ref for d in self.detectors])
             self.evidence = evidence or EvidenceRecorder(config.evidence)
             self.load_stage = _make_load_stage(config)
-            self.sink = sink or _open_sink(config, [d.info.ref for d in self.detectors])
+            if sink is None and hasattr(self.sink, "set_models"):
+                self.sink.set_models([d.info.ref for d in self.detectors])
             telemetry = getattr(self.sink, "telemetry", None)  # the MQTT sink reports frames and positions
             self._telemetry = telemetry if isinstance(telemetry, FrameTelemetry) else None
-            self._opened.append(self.sink)
             self.locator = locator or _open_locator(config)
             self._opened.append(self.locator)
             self.source = source or _open_source(config)
@@ -152,6 +165,7 @@ class EdgePipeline:
         try:
             self.systemd.ready()
             self.systemd.status("running")
+            reporter_of(self.sink).running()  # status phase running; telemetry back to its interval
             reader.start()
             worker.start()
             for helper in helpers:
@@ -329,12 +343,6 @@ def _workers_for(config: DeviceConfig, detectors: Sequence[StagedDetector], plan
         return planned
     on_gpu = any(getattr(d, "providers", [CPU])[0] != CPU for d in detectors)
     return 1 if on_gpu else planned
-
-
-def _load_detectors(config: DeviceConfig, threads: int) -> list[Detector | StagedDetector]:
-    from edge.detector import load_detector
-
-    return [load_detector(cfg, index=i, threads=threads) for i, cfg in enumerate(config.detectors)]
 
 
 def _make_fusion(config: DeviceConfig) -> BoxFusion | None:

@@ -30,9 +30,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streetwatch.errors import StreetWatchError
+
+if TYPE_CHECKING:
+    from edge.config import DeviceConfig
 from streetwatch.file_hash import sha256_file
 
 log = logging.getLogger(__name__)
@@ -122,8 +125,12 @@ def build_engines(
     root: Path | None = None,
     progress_every_s: float = 15.0,
     status: Callable[[str], object] = lambda _text: None,
+    on_build: Callable[[Path, int, int], object] = lambda _model, _number, _total: None,
 ) -> list[BuildRecord]:
-    """Build (or find cached) the engine of each model; log progress while TensorRT works."""
+    """Build (or find cached) the engine of each model; log progress while TensorRT works.
+
+    ``on_build(model, number, total)`` is called as each build begins: in the pipeline
+    (:mod:`edge.startup`) it puts the build into telemetry, which then reports every few seconds."""
     records = []
     for number, model in enumerate(models, 1):
         folder = engine_cache_dir(model, root)
@@ -135,6 +142,7 @@ def build_engines(
         what = f"TensorRT engine {number}/{len(models)} for {model.name}"
         log.info("%s: building FP16 engine in %s; the first start takes minutes on a Jetson", what, folder)
         status(f"building {what}")
+        on_build(model, number, len(models))
         started = time.monotonic()
         finished = threading.Event()
 
@@ -188,7 +196,11 @@ def models_of(config_path: Path) -> list[Path]:
     """Every model a box with this config may run: its detectors, the load classifier, installed updates."""
     from edge.config import load_config
 
-    config = load_config(config_path)
+    return models_in(load_config(config_path))
+
+
+def models_in(config: DeviceConfig) -> list[Path]:
+    """:func:`models_of` for a config already loaded (the pipeline's, in-process)."""
     found = [Path(d.model) for d in config.detectors]
     if config.truck_load is not None:
         found.append(Path(config.truck_load.model))

@@ -80,6 +80,11 @@ class StatusMessage(_Message):
         default_factory=list, max_length=32, description="Detector models the box runs."
     )
     at: UtcDatetime = Field(description="UTC time the message was built (for the will: when it was armed).")
+    phase: Literal["starting", "running"] | None = Field(
+        default=None,
+        description="With state online: starting while the box loads its models (or builds TensorRT "
+        "engines, minutes on a first start), running once it processes frames. Absent from older boxes.",
+    )
 
 
 class CoveragePoint(_Strict):
@@ -118,6 +123,19 @@ class OutboxDepth(_Strict):
         description="Messages sent again because the server had not acknowledged them in time, counted "
         "since the outbox was created.",
     )
+
+
+class StartupProgress(_Strict):
+    """What a starting box is doing before its first frame (telemetry carries it every few seconds)."""
+
+    model: str = Field(min_length=1, max_length=128, description="The model being prepared (file name).")
+    step: Literal["loading", "building_tensorrt_engine"] = Field(
+        description="loading: opening the model; building_tensorrt_engine: TensorRT compiles its engine "
+        "(the first start after a new model, TensorRT or board: minutes on a Jetson)."
+    )
+    elapsed_s: float = Field(ge=0, description="Seconds spent on this step so far.")
+    number: int = Field(ge=1, description="Which model this is, 1-based.")
+    total: int = Field(ge=1, description="How many models the box prepares.")
 
 
 class TelemetryMessage(_Message):
@@ -161,6 +179,11 @@ class TelemetryMessage(_Message):
     ram_total_mb: int | None = Field(default=None, ge=0, description="Memory of the board, MB.")
     power_mw: int | None = Field(
         default=None, ge=0, description="The module's power draw in mW (its input rail, from tegrastats)."
+    )
+    startup: StartupProgress | None = Field(
+        default=None,
+        description="Present while the box is starting (loading models, building TensorRT engines): "
+        "such reports come every startup_report_interval_s, with no frames yet.",
     )
 
 

@@ -33,6 +33,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 from edge.config import MqttSinkConfig
 from edge.interfaces import Evidence
@@ -51,6 +52,7 @@ from streetwatch.messages import (
     OutboxDepth,
     PublishStatusCommand,
     SendTelemetryCommand,
+    StartupProgress,
     StatusMessage,
     TelemetryMessage,
 )
@@ -70,6 +72,8 @@ log = logging.getLogger(__name__)
 RECENT_EVIDENCE = 1024
 #: Commands waiting for the worker; more are dropped with a warning (the server can resend).
 COMMAND_QUEUE = 64
+#: What a starting box does with a model (``StartupProgress.step``).
+StartupStep = Literal["loading", "building_tensorrt_engine"]
 #: Seconds between repeated "cannot store" log lines while the disk stays full.
 STORAGE_LOG_EVERY_S = 60.0
 
@@ -115,6 +119,10 @@ class MqttSink:
         self.left_in_outbox: Depth | None = None
         self._ever_connected = False
         self.telemetry = TelemetryRecorder()
+        # What the box prepares before its first frame (None once running, or for a bare sink).
+        self._startup_lock = threading.Lock()
+        self._startup: tuple[str, StartupStep, int, int, float] | None = None
+        self._phase: Literal["starting", "running"] | None = None
         self.commands = CommandDispatcher(reply=self.reply)
         self.commands.register(SendTelemetryCommand, lambda _cmd: self.send_telemetry_now())
         self.commands.register(PublishStatusCommand, lambda _cmd: self._publish_status())
@@ -220,6 +228,30 @@ class MqttSink:
     def send_telemetry_now(self) -> None:
         self._report_now.set()
 
+    def starting(self, model: str, step: StartupStep, number: int = 1, total: int = 1) -> None:
+        """The box prepares ``model`` before its first frame: status says starting and telemetry
+        reports the step every ``startup_report_interval_s`` until :meth:`running`. Thread-safe."""
+        with self._startup_lock:
+            current = self._startup
+            same = current is not None and current[:2] == (model, step)
+            began = current[4] if same and current is not None else time.monotonic()
+            self._startup = (model, step, number, total, began)
+            announce = self._phase != "starting"
+            self._phase = "starting"
+        if announce:
+            self._publish_status()
+        if not same:
+            self._report_now.set()  # a new step goes out at once, not at the end of a long interval
+
+    def running(self) -> None:
+        """Models are ready: status says running and telemetry is back to its normal interval."""
+        with self._startup_lock:
+            self._startup = None
+            changed = self._phase != "running"
+            self._phase = "running"
+        if changed:
+            self._publish_status()
+
     def release_commands(self) -> None:
         """Start handling commands (a sink opened with ``hold_commands``): every handler is registered."""
         self._commands_released.set()
@@ -307,6 +339,21 @@ class MqttSink:
             ram_used_mb=jetson.ram_used_mb if jetson else None,
             ram_total_mb=jetson.ram_total_mb if jetson else None,
             power_mw=jetson.power_mw if jetson else None,
+            startup=self._startup_progress(),
+        )
+
+    def _startup_progress(self) -> StartupProgress | None:
+        with self._startup_lock:
+            current = self._startup
+        if current is None:
+            return None
+        model, step, number, total, began = current
+        return StartupProgress(
+            model=model[:128] or "model",
+            step=step,
+            elapsed_s=round(time.monotonic() - began, 1),
+            number=number,
+            total=max(total, number),
         )
 
     # -- internals ------------------------------------------------------------------------------
@@ -354,6 +401,7 @@ class MqttSink:
             software_version=self.software_version,
             models=self._models,
             at=datetime.now(timezone.utc),
+            phase=self._phase if state == "online" else None,
         )
 
     def _publish_status(self) -> None:
@@ -390,9 +438,11 @@ class MqttSink:
                 log.exception("a command (%d bytes) failed; ignored", len(payload))
 
     def _report_loop(self) -> None:
-        interval = self.config.telemetry_interval_s
         self._expire()
         while not self._stopping.is_set():
+            # While starting, report often: a TensorRT build takes minutes and must not look like a hang.
+            starting = self._startup is not None
+            interval = self.config.startup_report_interval_s if starting else self.config.telemetry_interval_s
             self._report_now.wait(interval)
             self._report_now.clear()
             if self._stopping.is_set():

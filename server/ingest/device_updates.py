@@ -68,7 +68,9 @@ class DeviceUpdates:
         seen.status = status.state
         seen.status_at = now
         seen.software_version = status.software_version
-        seen.models = [m.model_dump() for m in status.models]
+        if status.phase != "starting" or status.models:
+            # A starting box has not loaded its models yet: keep the ones it reported last.
+            seen.models = [m.model_dump() for m in status.models]
 
     def telemetry(self, message: TelemetryMessage, now: datetime) -> None:
         """Keep the newest report (by the box's own ``at``: reports can arrive out of order after a
@@ -117,7 +119,8 @@ def _apply(device: Device, seen: _DeviceSeen) -> None:
         device.status = seen.status
         device.status_at = seen.status_at
         device.software_version = seen.software_version
-        device.models = seen.models
+        if seen.models is not None:
+            device.models = seen.models
     if seen.health_at is not None and (device.health_at is None or seen.health_at >= device.health_at):
         device.health = seen.health
         device.health_at = seen.health_at
