@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -84,12 +83,9 @@ def test_the_unit_restarts_on_failure_watches_the_pipeline_and_keeps_the_outbox_
 
 def test_the_commands_the_unit_starts_exist_in_this_build(capsys: pytest.CaptureFixture[str]) -> None:
     starts = [line.split("=", 1)[1] for line in UNIT.read_text().splitlines() if line.startswith("ExecStart")]
-    assert len(starts) == 2
-    pre = starts[0].split()
-    assert pre[1:3] == ["-m", "edge.tensorrt_cache"]
-    run = subprocess.run([sys.executable, *pre[1:3], "--help"], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "--config" in run.stdout, run.stderr
-    command = starts[1].split()
+    # One command: the engine build runs inside it, after the MQTT link is up (edge/startup.py).
+    assert len(starts) == 1
+    command = starts[0].split()
     assert command[0] == f"{INSTALL_PREFIX}streetwatch"
     with pytest.raises(SystemExit) as exited:
         main([*command[1:3], "--help"])
