@@ -183,8 +183,16 @@ def test_status_updates_the_device_and_a_last_will_takes_it_offline(
             assert device is not None
             assert (device.status, device.software_version) == ("online", "0.1.0")
             assert device.models == [{"name": "streetwatch-det", "version": "3"}]
-        publisher.send(status_topic("van-04"), will.to_json())
+        # Restarting: online before its models are loaded; the server keeps the ones it knew.
+        starting = online.model_copy(update={"phase": "starting", "models": [], "at": utcnow()})
+        publisher.send(status_topic("van-04"), starting.to_json())
         wait_for(lambda: worker.stats.received >= 2)
+        with sessions() as session:
+            device = session.get(Device, "van-04")
+            assert device is not None and device.status == "online"
+            assert device.models == [{"name": "streetwatch-det", "version": "3"}]
+        publisher.send(status_topic("van-04"), will.to_json())
+        wait_for(lambda: worker.stats.received >= 3)
     finally:
         worker.stop()
     with sessions() as session:
