@@ -15,6 +15,8 @@ import pytest
 
 from edge.config import DetectorConfig, DeviceConfig
 from edge.pipeline import EdgePipeline
+from edge.startup import prepare_engines
+from streetwatch.errors import StreetWatchError
 from tests.edge.mqtt.support import Collector, sink_config
 from tests.edge.pipeline_fakes import FixedLocator, ListSource, ScriptedDetector, device_config
 from tests.support.mosquitto import MosquittoBroker
@@ -91,3 +93,45 @@ def test_box_reports_engine_build_and_model_load_then_normal_telemetry(
             )
         finally:
             collector.close()
+
+
+class _Steps:
+    """Records what edge.startup reports (a sink without MQTT)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, int, int]] = []
+
+    def starting(self, model: str, step: str, number: int = 1, total: int = 1) -> None:
+        self.seen.append((model, step, number, total))
+
+    def running(self) -> None:
+        pass
+
+
+def test_only_models_configured_for_tensorrt_are_built_and_a_failed_build_lets_the_box_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("STREETWATCH_TRT_CACHE", str(tmp_path / "trt"))
+    model = tmp_path / "det.onnx"
+    model.write_bytes(b"model")
+    cpu_only = device_config(tmp_path).model_copy(
+        update={"detectors": [DetectorConfig(model=str(model), providers=["CPUExecutionProvider"])]}
+    )
+    report = _Steps()
+
+    def never(path: Path) -> str:
+        raise AssertionError(f"{path} is not configured for TensorRT")
+
+    prepare_engines(cpu_only, report, never)
+    assert report.seen == []
+
+    on_trt = cpu_only.model_copy(
+        update={"detectors": [DetectorConfig(model=str(model), providers=["TensorrtExecutionProvider"])]}
+    )
+
+    def fails(path: Path) -> str:
+        raise StreetWatchError("TensorRT did not start (fell back to CPUExecutionProvider)")
+
+    prepare_engines(on_trt, report, fails)  # no exception: the pipeline starts on the next provider
+    assert report.seen == [("det.onnx", "building_tensorrt_engine", 1, 1)]
+    assert "TensorRT engines not built" in caplog.text and "fell back" in caplog.text
