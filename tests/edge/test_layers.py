@@ -7,7 +7,7 @@ third-party imports), the server must not need training installed, and the share
 
 from __future__ import annotations
 
-import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +17,17 @@ CONTRACTS = REPO / ".importlinter"
 
 
 def lint_imports(config: Path) -> subprocess.CompletedProcess[str]:
-    beside_python = str(Path(sys.executable).parent)
-    command = shutil.which("lint-imports", path=beside_python) or shutil.which("lint-imports")
-    assert command, "lint-imports not found: pip install -e .[dev] installs import-linter"
+    # The command line of import-linter, run by this interpreter: a `lint-imports` script on PATH
+    # may belong to another Python (a pyenv shim, another virtual environment).
+    run_cli = "import sys; from importlinter.cli import lint_imports_command as cli; sys.exit(cli())"
     return subprocess.run(
-        [command, "--config", str(config), "--no-cache"],
+        [sys.executable, "-c", run_cli, "--config", str(config), "--no-cache"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
-        env={"PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent)},
+        env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")},
     )
 
 
