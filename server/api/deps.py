@@ -23,7 +23,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.api.query import QueryError
-from server.auth import Principal, Role, authenticate_token, role_allows
+from server.auth import Principal, Role, authenticate_password, authenticate_token, role_allows
+from server.db.models import User
+from server.login_throttle import LoginThrottle
 from server.web.cookie import check_csrf, session_token
 
 #: Shown in the OpenAPI page as the "Authorize" button; errors are raised by us, not by it.
@@ -50,6 +52,31 @@ SessionDep = Annotated[Session, Depends(get_db)]
 
 def unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def sign_in_user(request: Request, session: Session, username: str, password: str) -> User:
+    """The user these credentials name, through the sign-in throttle; 429 or 401 otherwise.
+
+    One path for ``POST /auth/token`` and the console's sign-in, so neither is a side door for
+    guessing passwords. The throttle is asked first, by name whether or not the user exists: a
+    429 reveals nothing.
+    """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    refused = throttle.retry_after(username, address)
+    if refused is not None:
+        wait, which = refused
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many sign-in attempts for this {'user name' if which == 'user' else 'address'}; "
+            f"try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    user = authenticate_password(session, username, password)
+    throttle.record(username, address, succeeded=user is not None)
+    if user is None:
+        raise unauthorized("wrong username or password")
+    return user
 
 
 def principal_for_token(session: Session, token: str | None) -> Principal:

@@ -8,13 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import func, select
 
-from server.api.deps import AdminDep, CallerDep, SessionDep, unauthorized, utcnow
+from server.api.deps import AdminDep, CallerDep, SessionDep, sign_in_user, unauthorized, utcnow
 from server.api.query import DEFAULT_LIMIT, MAX_LIMIT
 from server.api.schemas.common import Page
 from server.api.schemas.users import LoginRequest, TokenPublic, UserCreate, UserCreated, UserPublic
-from server.auth import UserExistsError, authenticate_password, create_user, issue_token
+from server.auth import UserExistsError, create_user, issue_token
 from server.db.models import User
-from server.login_throttle import LoginThrottle
 from server.settings import ServerSettings
 
 router = APIRouter(tags=["users"])
@@ -72,22 +71,7 @@ def read_me(session: SessionDep, caller: CallerDep) -> UserPublic:
 )
 def login(request: Request, body: LoginRequest, session: SessionDep) -> TokenPublic:
     settings: ServerSettings = request.app.state.settings
-    throttle: LoginThrottle = request.app.state.login_throttle
-    address = request.client.host if request.client else "unknown"
-    # Checked before the password, and by name whether or not it exists: a 429 reveals nothing.
-    refused = throttle.retry_after(body.username, address)
-    if refused is not None:
-        wait, which = refused
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many sign-in attempts for this {'user name' if which == 'user' else 'address'}; "
-            f"try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
-    user = authenticate_password(session, body.username, body.password)
-    throttle.record(body.username, address, succeeded=user is not None)
-    if user is None:
-        raise unauthorized("wrong username or password")
+    user = sign_in_user(request, session, body.username, body.password)
     now = utcnow()
     expires_at = now + timedelta(hours=settings.api.token_lifetime_h)
     issued = issue_token(session, user, now, name="sign-in", expires_at=expires_at)

@@ -22,11 +22,10 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from sqlalchemy import update
 
-from server.api.deps import SessionDep, bearer_scheme, check_role, current_principal, unauthorized, utcnow
+from server.api.deps import SessionDep, bearer_scheme, check_role, current_principal, sign_in_user, utcnow
 from server.api.schemas.users import LoginRequest, UserPublic
-from server.auth import Role, authenticate_password, authenticate_token, issue_token
+from server.auth import Role, authenticate_token, issue_token
 from server.db.models import ApiToken, User
-from server.login_throttle import LoginThrottle
 from server.web.cookie import SESSION_COOKIE, check_csrf, csrf_token, session_token
 
 router = APIRouter(prefix="/session", tags=["console"])
@@ -56,22 +55,7 @@ class SessionPublic(BaseModel):
     },
 )
 def sign_in(request: Request, response: Response, body: LoginRequest, session: SessionDep) -> SessionPublic:
-    # The same throttle as POST /auth/token: the console is no side door for guessing passwords.
-    throttle: LoginThrottle = request.app.state.login_throttle
-    address = request.client.host if request.client else "unknown"
-    refused = throttle.retry_after(body.username, address)
-    if refused is not None:
-        wait, which = refused
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many sign-in attempts for this {'user name' if which == 'user' else 'address'}; "
-            f"try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
-    user = authenticate_password(session, body.username, body.password)
-    throttle.record(body.username, address, succeeded=user is not None)
-    if user is None:
-        raise unauthorized("wrong username or password")
+    user = sign_in_user(request, session, body.username, body.password)  # throttled like /auth/token
     if user.role == Role.device.value:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, detail="device credentials cannot sign in to the console"
