@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CONFIG_HELP = "Server settings YAML (default: built-in defaults; STREETWATCH_* variables override)."
 
@@ -102,6 +107,21 @@ def ensure_migrated(database_url: str) -> None:
             f"the database is at migration {current or 'none (empty)'}, this build needs {head}; "
             "run: streetwatch server migrate"
         )
+
+
+@contextmanager
+def migrated_session(database_url: str) -> Iterator[Session]:
+    """A session on a fully migrated database, committed when the block succeeds (user commands)."""
+    from server.db.session import make_engine, session_factory
+
+    ensure_migrated(database_url)
+    engine = make_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            yield session
+            session.commit()
+    finally:
+        engine.dispose()
 
 
 def _run(args: argparse.Namespace) -> int:

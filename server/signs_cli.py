@@ -69,18 +69,11 @@ def register_signs(
 @contextmanager
 def _session(args: argparse.Namespace) -> Iterator[tuple[Session, Any]]:
     """A session on the configured, migrated database (committed on success), and the settings."""
-    from server.cli import ensure_migrated, settings_from_args
-    from server.db.session import make_engine, session_factory
+    from server.cli import migrated_session, settings_from_args
 
     settings = settings_from_args(args)
-    ensure_migrated(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        with session_factory(engine)() as session:
-            yield session, settings
-            session.commit()
-    finally:
-        engine.dispose()
+    with migrated_session(settings.database_url) as session:
+        yield session, settings
 
 
 def _import(args: argparse.Namespace) -> int:

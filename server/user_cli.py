@@ -99,19 +99,10 @@ def _shown(expires_at: datetime | None) -> str:
 
 @contextmanager
 def _session(args: argparse.Namespace) -> Iterator[Session]:
-    """A session on the configured, fully migrated database, committed when the block succeeds."""
-    from server.cli import ensure_migrated, settings_from_args
-    from server.db.session import make_engine, session_factory
+    from server.cli import migrated_session, settings_from_args
 
-    settings = settings_from_args(args)
-    ensure_migrated(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        with session_factory(engine)() as session:
-            yield session
-            session.commit()
-    finally:
-        engine.dispose()
+    with migrated_session(settings_from_args(args).database_url) as session:
+        yield session
 
 
 def _user(session: Session, username: str) -> User:
