@@ -20,7 +20,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from streetwatch.messages import MAX_ACK_IDS, StoredAck
+from streetwatch.messages import stored_ack_batches
 from streetwatch.topics import acks_topic, parse_topic, subscription
 
 
@@ -97,13 +97,7 @@ class _Acker:
             with self._lock:
                 batches, self._pending = self._pending, {}
             for device, (events, hashes) in batches.items():
-                for start in range(0, max(len(events), len(hashes)), MAX_ACK_IDS):
-                    ack = StoredAck.model_validate(
-                        {
-                            "events": events[start : start + MAX_ACK_IDS],
-                            "evidence": hashes[start : start + MAX_ACK_IDS],
-                        }
-                    )
+                for ack in stored_ack_batches(events, hashes):
                     self.client.publish(acks_topic(device), ack.to_json(), qos=1)
 
 

@@ -14,6 +14,7 @@ that type (extra keys forbidden there too) and logs and ignores what it does not
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
@@ -210,6 +211,18 @@ class StoredAck(_Message):
     evidence: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
         default_factory=list, max_length=MAX_ACK_IDS, description="SHA-256 of each stored image."
     )
+
+
+def stored_ack_batches(events: Sequence[str], evidence: Sequence[str]) -> Iterator[StoredAck]:
+    """The acks naming ``events`` (event ids) and ``evidence`` (hashes), at most MAX_ACK_IDS per list.
+
+    >>> [len(a.events) for a in stored_ack_batches([str(UUID(int=i)) for i in range(1001)], [])]
+    [500, 500, 1]
+    """
+    for start in range(0, max(len(events), len(evidence)), MAX_ACK_IDS):
+        yield StoredAck.model_validate(
+            {"events": events[start : start + MAX_ACK_IDS], "evidence": evidence[start : start + MAX_ACK_IDS]}
+        )
 
 
 class CommandHeader(_Strict):

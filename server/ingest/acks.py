@@ -23,7 +23,7 @@ from typing import Literal
 from server.ingest.messages import Decoded, EvidenceReceived, Rejected, RejectReason
 from streetwatch.errors import PayloadError
 from streetwatch.events import ViolationEvent
-from streetwatch.messages import MAX_ACK_IDS, StoredAck
+from streetwatch.messages import stored_ack_batches
 from streetwatch.topics import acks_topic, parse_topic
 
 #: Refusals that a later re-send may get past, so the box must keep the message and send it again:
@@ -81,11 +81,5 @@ def stored_acks(keys: Iterable[AckKey | None]) -> Iterator[tuple[str, bytes]]:
         (seen_events if key.kind == "events" else seen_evidence)[key.id] = None
     for device_id in sorted(per_device):
         events, evidence = list(per_device[device_id][0]), list(per_device[device_id][1])
-        for start in range(0, max(len(events), len(evidence)), MAX_ACK_IDS):
-            ack = StoredAck.model_validate(
-                {
-                    "events": events[start : start + MAX_ACK_IDS],
-                    "evidence": evidence[start : start + MAX_ACK_IDS],
-                }
-            )
+        for ack in stored_ack_batches(events, evidence):
             yield acks_topic(device_id), ack.to_json()

@@ -26,7 +26,7 @@ from paho.mqtt.properties import Properties
 from edge.config import MqttSinkConfig
 from edge.interfaces import Evidence
 from streetwatch.events import EvidenceRef, ViolationEvent
-from streetwatch.messages import MAX_ACK_IDS, StoredAck
+from streetwatch.messages import stored_ack_batches
 from streetwatch.topics import acks_topic, parse_topic
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -179,13 +179,7 @@ class Collector:
             with self._lock:
                 batches, self._to_ack = self._to_ack, {}
             for device, (events, hashes) in batches.items():
-                for start in range(0, max(len(events), len(hashes)), MAX_ACK_IDS):
-                    ack = StoredAck.model_validate(
-                        {
-                            "events": events[start : start + MAX_ACK_IDS],
-                            "evidence": hashes[start : start + MAX_ACK_IDS],
-                        }
-                    )
+                for ack in stored_ack_batches(events, hashes):
                     self.client.publish(acks_topic(device), ack.to_json(), qos=1)
                     self.acks_sent += 1
 
