@@ -20,6 +20,7 @@ from edge.config import DetectorConfig, DeviceConfig
 from edge.detections import Detections
 from edge.detector import OnnxDetector, load_detector
 from edge.frames import Frame
+from edge.geometry import iou_matrix
 from edge.pipeline_stages import StagedDetector
 from edge.updates.artifact import UpdateRefused
 
@@ -114,7 +115,7 @@ def _matches(old: Detections, new: Detections) -> int:
     """Greedy one-to-one matches of same-class boxes with IoU >= MATCH_IOU."""
     if not len(old) or not len(new):
         return 0
-    iou = _iou(old.xyxy, new.xyxy)
+    iou = iou_matrix(old.xyxy, new.xyxy)
     iou[old.class_name[:, None] != new.class_name[None, :]] = 0.0
     count = 0
     while True:
@@ -124,14 +125,3 @@ def _matches(old: Detections, new: Detections) -> int:
         count += 1
         iou[i, :] = 0.0
         iou[:, j] = 0.0
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9), dtype=np.float64)
