@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from server.user_cli import command_session
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -99,14 +100,6 @@ def register_fleet(
     group.set_defaults(handler=_group)
 
 
-@contextmanager
-def _session(args: argparse.Namespace) -> Iterator[Session]:
-    from server.user_cli import _session as user_session
-
-    with user_session(args) as session:
-        yield session
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -140,7 +133,7 @@ def _deploy(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     devices = tuple(d.strip() for d in (args.devices or "").split(",") if d.strip())
     selection = Selection(devices=devices, group=args.group, percent=args.percent)
-    with _session(args) as session:
+    with command_session(args) as session:
         rollout = stage(
             session,
             settings,
@@ -171,7 +164,7 @@ def _follow(args: argparse.Namespace, rollout_id: int) -> int:
     deadline = time.monotonic() + args.timeout
     seen: dict[str, str] = {}
     while True:
-        with _session(args) as session:
+        with command_session(args) as session:
             rollout = session.get(Rollout, rollout_id)
             assert rollout is not None
             for target in rollout.targets:
@@ -196,7 +189,7 @@ def _follow(args: argparse.Namespace, rollout_id: int) -> int:
 def _status(args: argparse.Namespace) -> int:
     from server.fleet.overview import fleet_view
 
-    with _session(args) as session:
+    with command_session(args) as session:
         view = fleet_view(session, _now(), group=args.group)
     if args.json:
         print(view.model_dump_json(indent=2))
@@ -240,7 +233,7 @@ def _table(rows: list[list[str]]) -> None:
 def _halt(args: argparse.Namespace) -> int:
     from server.fleet.rollouts import halt
 
-    with _session(args) as session:
+    with command_session(args) as session:
         rollout = _rollout(session, args.rollout_id)
         if rollout.state != "running":
             from streetwatch.errors import ConfigError
@@ -254,7 +247,7 @@ def _halt(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from server.fleet.rollouts import resume
 
-    with _session(args) as session:
+    with command_session(args) as session:
         resume(_rollout(session, args.rollout_id), _now())
     print(f"rollout {args.rollout_id} running again")
     return 0
@@ -282,7 +275,7 @@ def _group(args: argparse.Namespace) -> int:
         devices.insert(0, args.group)  # with --none every argument is a device
     if not args.none and group is None:
         raise ConfigError("name a group, or pass --none")
-    with _session(args) as session:
+    with command_session(args) as session:
         found = {d.device_id: d for d in session.scalars(select(Device).where(Device.device_id.in_(devices)))}
         unknown = [d for d in devices if d not in found]
         if unknown:

@@ -12,6 +12,8 @@ import getpass
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from server.user_cli import command_session
+
 
 def register_team(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -57,10 +59,9 @@ def _actor() -> str:
 
 def _add(args: argparse.Namespace) -> int:
     from server.teams import TeamError, create_team
-    from server.user_cli import _session
     from streetwatch.errors import ConfigError
 
-    with _session(args) as session:
+    with command_session(args) as session:
         try:
             team = create_team(session, args.name, args.description, _actor(), datetime.now(timezone.utc))
         except TeamError as exc:
@@ -74,9 +75,8 @@ def _list(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
     from server.db.models import Team
-    from server.user_cli import _session
 
-    with _session(args) as session:
+    with command_session(args) as session:
         query = select(Team).order_by(func.lower(Team.name))
         if args.active:
             query = query.where(Team.active)
@@ -91,10 +91,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _rename(args: argparse.Namespace) -> int:
     from server.teams import TeamError, find_team, update_team
-    from server.user_cli import _session
     from streetwatch.errors import ConfigError
 
-    with _session(args) as session:
+    with command_session(args) as session:
         try:
             team = find_team(session, args.name)
             old = team.name
@@ -108,10 +107,9 @@ def _rename(args: argparse.Namespace) -> int:
 
 def _set_active(args: argparse.Namespace, active: bool) -> int:
     from server.teams import TeamError, find_team, update_team
-    from server.user_cli import _session
     from streetwatch.errors import ConfigError
 
-    with _session(args) as session:
+    with command_session(args) as session:
         try:
             team = find_team(session, args.name)
         except TeamError as exc:

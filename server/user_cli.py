@@ -98,7 +98,8 @@ def _shown(expires_at: datetime | None) -> str:
 
 
 @contextmanager
-def _session(args: argparse.Namespace) -> Iterator[Session]:
+def command_session(args: argparse.Namespace) -> Iterator[Session]:
+    """The session of one user, team or fleet command: its --config's database, migrated, committed."""
     from server.cli import migrated_session, settings_from_args
 
     with migrated_session(settings_from_args(args).database_url) as session:
@@ -127,7 +128,7 @@ def _create(args: argparse.Namespace) -> int:
         if len(password) < 8:
             raise ConfigError("the password read from stdin must have at least 8 characters")
     now = datetime.now(timezone.utc)
-    with _session(args) as session:
+    with command_session(args) as session:
         try:
             issued = create_user(
                 session,
@@ -152,7 +153,7 @@ def _token(args: argparse.Namespace) -> int:
     from server.auth import issue_token
 
     now = datetime.now(timezone.utc)
-    with _session(args) as session:
+    with command_session(args) as session:
         issued = issue_token(
             session, _user(session, args.username), now, name=args.name, expires_at=_expiry(args, now)
         )
@@ -167,7 +168,7 @@ def _token(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     from streetwatch.errors import ConfigError
 
-    with _session(args) as session:
+    with command_session(args) as session:
         user = _user(session, args.username)
         live = [t for t in user.tokens if not t.revoked and (args.name is None or t.name == args.name)]
         if not live:
@@ -180,7 +181,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
-    with _session(args) as session:
+    with command_session(args) as session:
         _user(session, args.username).disabled = disabled
     print(f"{args.username!r} is {'disabled: every request is refused' if disabled else 'enabled again'}")
     return 0
