@@ -188,6 +188,13 @@ def cut_crops(data_dir: Path, out_dir: Path) -> tuple[list[CropRecord], list[Cro
     negatives_out = [CropRecord(c[0], c[1], c[2], c[3], group_of_photo[c[4]], c[5]) for c in chosen]
     write_manifest(out_dir / "manifest.csv", trucks_out)
     write_manifest(out_dir / "negatives.csv", negatives_out)
+    # Every photo's group, also of photos without a labelled truck: trucks found later in them
+    # (training.truck_load.mine) must share the group of the photo's other crops.
+    with (out_dir / "photo_groups.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(("image", "group"))
+        by_photo = zip(photos, group_of_photo, strict=True)
+        writer.writerows((str(photo.relative_to(data_dir)), group) for photo, group in by_photo)
     return trucks_out, negatives_out
 
 

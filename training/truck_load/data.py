@@ -11,6 +11,10 @@ The protocol's seven labels become five trained classes:
 
 The split is drawn by scene group (``manifest.csv``), so one truck never sits in both splits;
 groups are dealt in a seeded order to val until each class holds about a quarter of its crops.
+Crops found later in other photos (``mined/``, :mod:`training.truck_load.mine`) never move the
+vehicle set's crops: a mined crop in a scene group that already has a side takes that side, and
+the new groups are dealt the same way among themselves. So a model trained before them is still
+scored on crops it never saw.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class LabelledCrop:
     label: str  # a trained class
     group: int
     source: str  # "team" (two passes) or "set" (the vehicle set's own car/bus label)
+    photos: str = "vehicles"  # the photo set it was cut from (see mined/manifest.csv's source)
+    mined: bool = False  # found by the detectors in unlabelled photos (mined/), not a labelled box
 
 
 def load_crops(folder: Path) -> list[LabelledCrop]:
@@ -76,11 +82,47 @@ def load_crops(folder: Path) -> list[LabelledCrop]:
             for r in read_manifest(negatives_file)
             if r.crop_id not in excluded
         ]
+    crops += load_mined(folder / "mined")
     return sorted(crops, key=lambda c: c.crop_id)
 
 
+def load_mined(folder: Path) -> list[LabelledCrop]:
+    """Trainable crops of ``mined/`` once its final labels exist (none before)."""
+    if not (folder / "labels_final.csv").exists():
+        return []
+    records = {r.crop_id: r for r in read_manifest(folder / "manifest.csv")}
+    with (folder / "manifest.csv").open(newline="") as handle:
+        sources = {row["crop_id"]: row["source"] for row in csv.DictReader(handle)}
+    final = read_labels(folder / "labels_final.csv")
+    missing = sorted(set(final) - set(records))
+    if missing:
+        raise DatasetError(f"{folder}: labels name crops the manifest does not have, e.g. {missing[:3]}")
+    return [
+        LabelledCrop(crop_id, LABEL_TO_CLASS[label], records[crop_id].group, "team", sources[crop_id], True)
+        for crop_id, label in final.items()
+        if label in LABEL_TO_CLASS
+    ]
+
+
 def grouped_split(crops: Sequence[LabelledCrop], seed: int = SPLIT_SEED) -> dict[str, str]:
-    """``crop_id -> "train" | "val"``; every crop of a group lands in the same split."""
+    """``crop_id -> "train" | "val"``; every crop of a group lands in the same split.
+
+    The vehicle set's crops are split first, alone, so mined crops never move them; a mined crop
+    follows its group's side, and mined crops of new groups are split among themselves.
+    """
+    split = _deal(crops=[c for c in crops if not c.mined], seed=seed)
+    side = {c.group: split[c.crop_id] for c in crops if not c.mined}
+    new = []
+    for c in crops:
+        if c.mined and c.group in side:
+            split[c.crop_id] = side[c.group]
+        elif c.mined:
+            new.append(c)
+    split.update(_deal(new, seed))
+    return split
+
+
+def _deal(crops: Sequence[LabelledCrop], seed: int) -> dict[str, str]:
     by_group: dict[int, list[LabelledCrop]] = {}
     for c in crops:
         by_group.setdefault(c.group, []).append(c)
@@ -105,9 +147,9 @@ def grouped_split(crops: Sequence[LabelledCrop], seed: int = SPLIT_SEED) -> dict
 def write_split(path: Path, crops: Sequence[LabelledCrop], split: dict[str, str]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(("crop_id", "label", "group", "source", "split"))
+        writer.writerow(("crop_id", "label", "group", "source", "split", "photos"))
         for c in crops:
-            writer.writerow((c.crop_id, c.label, c.group, c.source, split[c.crop_id]))
+            writer.writerow((c.crop_id, c.label, c.group, c.source, split[c.crop_id], c.photos))
 
 
 def labels_hash(crops: Sequence[LabelledCrop], split: dict[str, str]) -> str:

@@ -5,6 +5,10 @@ edge's own code and the ONNX file that ships), so the numbers hold for the box, 
 the training script. Besides per-class and macro accuracy it reports what the box's
 ``min_score`` does: how many answers become ``unsure`` (a candidate for review) and how many
 trucks of each class would raise a case, and what the model says about the ``unclear`` crops.
+Crops found in other photo sets (``mined/``) are cut from ``--shared`` (default: the folder
+holding ``--photos``), and the report scores them apart too (``by_photos``), besides the val
+crops of the vehicle set's labelled boxes alone (``labelled_boxes``: the split every model
+before the mined crops was scored on).
 
     python -m training.truck_load.evaluate --data datasets/truck_load \\
         --photos ../shared/data/vehicles --model models/truck-load/truck-load.onnx --json
@@ -47,23 +51,35 @@ def _photo(
     return cache[record.image]
 
 
-def run(data: Path, photos: Path, model: Path) -> dict[str, Any]:
+def run(data: Path, photos: Path, model: Path, shared: Path | None = None) -> dict[str, Any]:
     classifier = LoadClassifier(model, ["CPUExecutionProvider"])
     records = {
         r.crop_id: r for r in read_manifest(data / "manifest.csv") + read_manifest(data / "negatives.csv")
     }
+    root = {crop_id: photos for crop_id in records}
+    mined = data / "mined" / "manifest.csv"
+    if mined.exists():
+        for r in read_manifest(mined):
+            records[r.crop_id] = r
+            root[r.crop_id] = shared if shared is not None else photos.parent
     with (data / "split.csv").open(newline="") as handle:
         val = [row for row in csv.DictReader(handle) if row["split"] == "val"]
     cache: dict[str, npt.NDArray[np.uint8]] = {}
-    probs, truth = [], []
-    for row in sorted(val, key=lambda r: records[r["crop_id"]].image):
+    probs, truth, sets, labelled = [], [], [], []
+    for row in sorted(val, key=lambda r: str(root[r["crop_id"]] / records[r["crop_id"]].image)):
         record = records[row["crop_id"]]
-        verdict = classifier.classify(_photo(photos, record, cache), record.box)
+        verdict = classifier.classify(_photo(root[row["crop_id"]], record, cache), record.box)
         probs.append([verdict.probabilities[name] for name in TRAINED_CLASSES])
         truth.append(row["label"])
+        sets.append(row.get("photos") or "vehicles")
+        labelled.append(root[row["crop_id"]] == photos)
     matrix = np.asarray(probs, dtype=np.float32)
     report = evaluate(matrix, truth)
     report["model"] = classifier.label
+    report["labelled_boxes"] = _subset(matrix, truth, labelled)
+    report["by_photos"] = {
+        name: _subset(matrix, truth, [s == name for s in sets]) for name in sorted(set(sets))
+    }
     report["thresholds"] = {str(t): _at_threshold(matrix, truth, t) for t in THRESHOLDS}
     final = read_labels(data / "labels_final.csv")
     unclear = [r for r in read_manifest(data / "manifest.csv") if final[r.crop_id] == "unclear"]
@@ -73,6 +89,13 @@ def run(data: Path, photos: Path, model: Path) -> dict[str, Any]:
         answers[verdict.load.value if verdict.score >= 0.6 else TruckLoad.unsure.value] += 1
     report["unclear_crops_at_0.6"] = dict(answers.most_common())
     return report
+
+
+def _subset(probs: npt.NDArray[np.float32], truth: Sequence[str], keep: Sequence[bool]) -> dict[str, Any]:
+    rows = [i for i, k in enumerate(keep) if k]
+    part = evaluate(probs[rows], [truth[i] for i in rows])
+    keys = ("per_class", "macro_accuracy", "accuracy", "confusion")
+    return {"crops": len(rows), **{k: part[k] for k in keys}}
 
 
 def _at_threshold(probs: npt.NDArray[np.float32], truth: Sequence[str], threshold: float) -> dict[str, Any]:
@@ -101,9 +124,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--photos", type=Path, required=True, help="the vehicle set: <photos>/{train,val}/images"
     )
     parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument(
+        "--shared", type=Path, help="where mined/manifest.csv's photos are (default: --photos/..)"
+    )
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     args = parser.parse_args(argv)
-    report = run(args.data, args.photos, args.model)
+    report = run(args.data, args.photos, args.model, args.shared)
     if args.json:
         print(json.dumps(report, indent=1))
         return
@@ -112,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     for name, row in report["per_class"].items():
         print(f"  {name:12s} {row['correct']:3d}/{row['n']:3d}  {row['accuracy']:.3f}")
+    for name, part in [("labelled boxes", report["labelled_boxes"]), *report["by_photos"].items()]:
+        print(f"  {name}: {part['crops']} crops, macro accuracy {part['macro_accuracy']:.3f}")
 
 
 if __name__ == "__main__":

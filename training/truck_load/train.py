@@ -125,8 +125,14 @@ def train(
     seed: int = 0,
     frozen_layers: int = FROZEN_LAYERS,
     rare_repeats: int = 1,
+    balanced: bool = False,
 ) -> Any:
-    """Fine-tune; crops of classes under a tenth of the set are seen ``rare_repeats`` times an epoch."""
+    """Fine-tune; crops of classes under a tenth of the set are seen ``rare_repeats`` times an epoch.
+
+    ``balanced``: instead, each epoch draws as many crops as the set holds, every class equally
+    often (with replacement, so a rare crop is seen several times, each augmented differently),
+    and the loss is unweighted (the sampling already balances it).
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -140,6 +146,13 @@ def train(
     counts = np.bincount(labels[pool], minlength=len(TRAINED_CLASSES)).astype(np.float64)
     # Balanced class weights: the target is macro accuracy, and "uncovered" is the rarest class.
     weight = torch.tensor(len(labels) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
+    draw: npt.NDArray[np.float64] | None = None
+    if balanced:
+        pool = np.arange(len(crops))
+        per_class = np.bincount(labels, minlength=len(TRAINED_CLASSES)).astype(np.float64)
+        draw = 1.0 / per_class[labels]
+        draw /= draw.sum()
+        weight = torch.ones(len(TRAINED_CLASSES), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=0.05)
     head = list(model.parameters())[-2:]
     head_ids = {id(p) for p in head}
@@ -156,7 +169,10 @@ def train(
         model.train()
         for layer in list(model[0])[:frozen_layers]:
             layer.eval()  # frozen layers keep COCO's batch-norm statistics too
-        order = pool[rng.permutation(len(pool))]
+        if draw is not None:
+            order = rng.choice(len(crops), size=len(pool), replace=True, p=draw)
+        else:
+            order = pool[rng.permutation(len(pool))]
         total, started = 0.0, time.monotonic()
         for start in range(0, len(order), batch):
             chosen = order[start : start + batch]
@@ -178,14 +194,20 @@ def train(
     return model.eval()
 
 
-def predict(model: Any, images: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+def predict(
+    model: Any, images: Sequence[npt.NDArray[np.uint8]], mirror: bool = False
+) -> npt.NDArray[np.float32]:
+    """Class probabilities; ``mirror``: averaged with the mirror image's (what the export does)."""
     import torch
 
     out = []
     with torch.no_grad():
         for start in range(0, len(images), 64):
-            x = np.concatenate([prepare(im) for im in images[start : start + 64]])
-            out.append(torch.softmax(model(torch.from_numpy(x)), dim=1).numpy())
+            x = torch.from_numpy(np.concatenate([prepare(im) for im in images[start : start + 64]]))
+            probs = torch.softmax(model(x), dim=1)
+            if mirror:
+                probs = (probs + torch.softmax(model(torch.flip(x, dims=[3])), dim=1)) / 2
+            out.append(probs.numpy())
     return np.concatenate(out).astype(np.float32)
 
 
@@ -216,7 +238,9 @@ def _ratio(a: Any, b: Any) -> float:
     return round(float(a) / float(b), 4) if b else 0.0
 
 
-def export_onnx(model: Any, out: Path, metadata: dict[str, str]) -> Path:
+def export_onnx(model: Any, out: Path, metadata: dict[str, str], mirror: bool = False) -> Path:
+    """ONNX with softmax; ``mirror`` averages the crop's and its mirror image's answers inside the
+    graph, so the box needs no change to use it."""
     import onnx
     import torch
 
@@ -226,7 +250,10 @@ def export_onnx(model: Any, out: Path, metadata: dict[str, str]) -> Path:
             self.inner = inner
 
         def forward(self, x: Any) -> Any:
-            return torch.softmax(self.inner(x), dim=1)
+            probs = torch.softmax(self.inner(x), dim=1)
+            if mirror:
+                probs = (probs + torch.softmax(self.inner(torch.flip(x, dims=[3])), dim=1)) / 2
+            return probs
 
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
@@ -258,6 +285,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--rare-repeats", type=int, default=1, help="times a rare class's crop is seen per epoch"
     )
+    parser.add_argument(
+        "--balanced", action="store_true", help="draw every class equally often (replaces --rare-repeats)"
+    )
+    parser.add_argument(
+        "--mirror", action="store_true", help="average each answer with the mirror image's (in the ONNX)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
@@ -278,8 +311,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         epochs=args.epochs,
         frozen_layers=args.frozen_layers,
         rare_repeats=args.rare_repeats,
+        balanced=args.balanced,
     )
-    probs = predict(model, [images[c.crop_id] for c in val_set])
+    probs = predict(model, [images[c.crop_id] for c in val_set], mirror=args.mirror)
     report = evaluate(probs, [c.label for c in val_set])
     report["val_predictions"] = [
         {"crop_id": c.crop_id, "truth": c.label, "probs": [round(float(p), 4) for p in row]}
@@ -294,14 +328,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "imgsz": repr([IMAGE_SIZE, IMAGE_SIZE]),
         "crop_margin": repr(CROP_MARGIN),
         "preprocess": "letterbox centred, pad 114, RGB, scale 1/255",
+        "test_time": "mean of the crop and its mirror image" if args.mirror else "the crop",
         "data_hash": labels_hash(crops, split),
         "date": datetime.now(timezone.utc).isoformat(),
         "license": "AGPL-3.0 (YOLOv5n COCO start); labels: see models/truck-load/MODEL_CARD.md",
     }
-    export_onnx(model, onnx_path, metadata)
+    export_onnx(model, onnx_path, metadata, mirror=args.mirror)
     report["epochs"] = args.epochs
     report["frozen_layers"] = args.frozen_layers
     report["rare_repeats"] = args.rare_repeats
+    report["balanced"] = args.balanced
+    report["mirror"] = args.mirror
     report["train_counts"] = dict(Counter(c.label for c in train_set))
     report["data_hash"] = metadata["data_hash"]
     (args.out / "eval.json").write_text(json.dumps(report, indent=1) + "\n")
