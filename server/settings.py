@@ -1,26 +1,30 @@
-"""Server settings: a YAML file, then environment overrides, validated by pydantic.
+"""Server settings (pydantic-settings): values given in code, then the environment, then a YAML
+file, then the defaults.
 
-    settings = load_settings("server.yaml")          # or load_settings(None) for the defaults
+    settings = load_settings("server.yaml")          # or load_settings(None): defaults + environment
+    settings = ServerSettings(database_url=url)       # in code (tests): exactly these, no environment
 
-Every field can be overridden from the environment as ``STREETWATCH_`` plus the
-field path in capitals joined by ``__``, e.g. ``STREETWATCH_DATABASE_URL``,
-``STREETWATCH_MQTT__HOST``, ``STREETWATCH_MATCHING__GARBAGE_OVERFLOW__RADIUS_M``.
-Only known fields are read, so unrelated ``STREETWATCH_*`` variables are left alone.
+Every field can be set from the environment as ``STREETWATCH_`` plus the field path in
+capitals joined by ``__``, e.g. ``STREETWATCH_DATABASE_URL``, ``STREETWATCH_MQTT__HOST``,
+``STREETWATCH_MATCHING__GARBAGE_OVERFLOW__RADIUS_M``; the environment wins over the file. Only
+variables naming a field are read, so unrelated ``STREETWATCH_*`` variables are left alone. How
+the sources are read, and how a wrong value is reported: :mod:`server.settings_sources`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from server.settings_sources import ENV_NESTED_DELIMITER, ENV_PREFIX, active_sources, reading
 from streetwatch.events import MAX_EVENT_BYTES, ViolationType
-from streetwatch.yaml_model import invalid, read_yaml_mapping
-
-ENV_PREFIX = "STREETWATCH_"
 
 #: The geohash precision of case cells (about 153 m x 153 m at the equator, 76 m wide at 60° N).
 #: A matching radius must stay below the cell's width, so that a cell and its eight neighbours
@@ -359,8 +363,16 @@ class SignSettings(_Section):
     )
 
 
-class ServerSettings(_Section):
-    """Everything the central server needs to run."""
+class ServerSettings(BaseSettings):
+    """Everything the central server needs to run.
+
+    Built in code (``ServerSettings(...)``), it holds the values given and the defaults, never
+    the environment; :func:`load_settings` (or :meth:`load`) adds the environment and a file.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER
+    )
 
     database_url: str = Field(
         default="sqlite:///var/streetwatch.db",
@@ -395,6 +407,28 @@ class ServerSettings(_Section):
         "their defaults.",
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_usable(cls, value: str) -> str:
+        # Checked here, not when the first connection fails: the message then names the variable
+        # or the file. It never repeats the URL, which may hold a password.
+        return _check_database_url(value)
+
+    @field_validator("matching", mode="before")
+    @classmethod
+    def _rules_start_from_their_defaults(cls, value: Any) -> Any:
+        # One field of a rule (STREETWATCH_MATCHING__GARBAGE_OVERFLOW__RADIUS_M=25) changes that
+        # field; the rule's others keep their defaults.
+        if not isinstance(value, Mapping):
+            return value
+        defaults = {violation.value: rule for violation, rule in _default_rules().items()}
+        return {
+            key: {**defaults[key].model_dump(), **given}
+            if isinstance(given, Mapping) and isinstance(key, str) and key in defaults
+            else given
+            for key, given in value.items()
+        }
+
     @field_validator("matching")
     @classmethod
     def _every_type_has_a_rule(
@@ -405,46 +439,57 @@ class ServerSettings(_Section):
     def rule(self, violation: ViolationType | str) -> MatchingRule:
         return self.matching[ViolationType(violation)]
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Values given in code win, then STREETWATCH_* variables, then the YAML file (defaults come
+        # last on their own). The environment and the file are read only by load(): settings built
+        # in code are exactly what they were given. No .env files, no secrets folder.
+        return (init_settings, *active_sources(settings_cls))
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, env: Mapping[str, str] | None = None, **values: Any
+    ) -> ServerSettings:
+        """``values`` over ``STREETWATCH_*`` variables of ``env`` (default: the process environment)
+        over the YAML file ``path`` over the defaults; :class:`ConfigError` names what is wrong."""
+        environ = os.environ if env is None else env
+        with reading(None if path is None else Path(path), environ) as read:
+            try:
+                return cls(**values)
+            except ValidationError as exc:
+                raise read.invalid(exc) from exc
+            except SettingsError as exc:
+                raise read.unreadable(exc) from exc
+
+
+#: Database URLs the server can open (server/db/session.py), with an optional driver: postgresql+psycopg.
+_DATABASE_SCHEME = re.compile(r"^(sqlite|postgresql|postgres)(\+\w+)?$")
+
+
+def _check_database_url(url: str) -> str:
+    expected = "expected sqlite:///path/to/file.db or postgresql://user:password@host[:port]/database"
+    scheme, sep, _ = url.partition("://")
+    if not sep or not _DATABASE_SCHEME.match(scheme.lower()):
+        raise ValueError(f"not a database URL the server can use: {expected}")
+    if scheme.lower().startswith("sqlite"):
+        return url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check (a non-number raises)
+    except ValueError as exc:
+        raise ValueError(f"not a valid PostgreSQL URL ({exc}): {expected}") from None
+    if not parts.path.strip("/"):
+        raise ValueError(f"the PostgreSQL URL names no database: {expected}")
+    return url
+
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ServerSettings:
-    """Read ``path`` (optional YAML), apply ``STREETWATCH_*`` overrides from ``env``, validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        raw = read_yaml_mapping(Path(path), "server settings file")
-    environ = os.environ if env is None else env
-    _apply_env(raw, ServerSettings, environ, ENV_PREFIX)
-    try:
-        return ServerSettings.model_validate(raw)
-    except ValidationError as exc:
-        raise invalid(f"server settings {path}" if path else "server settings", exc) from exc
-
-
-def _apply_env(raw: dict[str, Any], model: type[BaseModel], env: Mapping[str, str], prefix: str) -> None:
-    for name, field in model.model_fields.items():
-        key = f"{prefix}{name.upper()}"
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            section = raw.setdefault(name, {})
-            if isinstance(section, dict):
-                _apply_env(section, annotation, env, key + "__")
-                if not section:
-                    raw.pop(name)
-        elif name == "matching":
-            _apply_matching_env(raw, env, key + "__")
-        elif key in env:
-            raw[name] = env[key]
-
-
-def _apply_matching_env(raw: dict[str, Any], env: Mapping[str, str], prefix: str) -> None:
-    defaults = _default_rules()
-    for violation in ViolationType:
-        type_prefix = f"{prefix}{violation.value.upper()}__"
-        overrides = {
-            name: env[type_prefix + name.upper()]
-            for name in MatchingRule.model_fields
-            if type_prefix + name.upper() in env
-        }
-        if overrides:
-            matching = raw.setdefault("matching", {})
-            current = matching.get(violation.value) or defaults[violation].model_dump()
-            matching[violation.value] = {**current, **overrides}
+    """Read ``path`` (optional YAML) under the ``STREETWATCH_*`` variables of ``env``, validate."""
+    return ServerSettings.load(path, env)

@@ -9,6 +9,7 @@ read here, so a technician sees the same kind of message whichever file is wrong
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,8 +44,10 @@ def read_yaml_mapping(file: Path, what: str, missing_hint: str = "") -> dict[str
     return data
 
 
-def invalid(where: str, exc: ValidationError) -> ConfigError:
-    """One line per wrong field, each with its dotted path.
+def invalid(
+    where: str, exc: ValidationError, label: Callable[[tuple[int | str, ...]], str] | None = None
+) -> ConfigError:
+    """One line per wrong field, each with its dotted path (or what ``label`` calls its location).
 
     >>> from pydantic import BaseModel, Field
     >>> class Port(BaseModel):
@@ -58,7 +61,9 @@ def invalid(where: str, exc: ValidationError) -> ConfigError:
     """
     lines = [f"{where} is not valid:"]
     for err in exc.errors():
-        lines.append(f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}")
+        loc = tuple(err["loc"])
+        name = label(loc) if label else ".".join(str(p) for p in loc) or "(top level)"
+        lines.append(f"  {name}: {err['msg']}")
     return ConfigError("\n".join(lines))
 
 

@@ -1,4 +1,4 @@
-"""Server settings: defaults, YAML, environment overrides, and clear errors."""
+"""Server settings: defaults, YAML, the environment (never for settings built in code), clear errors."""
 
 from __future__ import annotations
 
@@ -79,3 +79,78 @@ def test_every_field_is_described() -> None:
     from server.settings import MatchingRule
 
     assert walk(ServerSettings) + walk(MatchingRule) == []
+
+
+def test_settings_built_in_code_ignore_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's own STREETWATCH_* variables must not leak into tests that build settings.
+    monkeypatch.setenv("STREETWATCH_MQTT__HOST", "broker.from-env")
+    monkeypatch.setenv("STREETWATCH_DATABASE_URL", "sqlite:///from-env.db")
+    assert ServerSettings().mqtt.host == "127.0.0.1"
+    assert ServerSettings(database_url="sqlite:///given.db").database_url == "sqlite:///given.db"
+    assert load_settings(None, env={}) == ServerSettings()
+    # ... while the normal path reads them from the process environment.
+    loaded = load_settings(None)
+    assert (loaded.mqtt.host, loaded.database_url) == ("broker.from-env", "sqlite:///from-env.db")
+
+
+def test_given_values_win_over_environment_over_file_over_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text("mqtt: {host: file.local, port: 8883, keepalive_s: 40}\nevidence_dir: file/evidence\n")
+    env = {"STREETWATCH_MQTT__HOST": "env.local", "STREETWATCH_MQTT__PORT": "1884"}
+    settings = ServerSettings.load(path, env=env, mqtt={"host": "given.local"})
+    assert settings.mqtt.host == "given.local"  # given in code
+    assert settings.mqtt.port == 1884  # environment over the file
+    assert settings.mqtt.keepalive_s == 40  # the file over the default
+    assert settings.evidence_dir == "file/evidence"
+    assert settings.mqtt.share_group == "streetwatch-ingest"  # the default
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"STREETWATCH_MQTT__PORT": "eighty"},
+            "STREETWATCH_MQTT__PORT (mqtt.port): Input should be a valid integer",
+        ),
+        ({"STREETWATCH_MQTT__PORT": "70000"}, "STREETWATCH_MQTT__PORT (mqtt.port): Input should be less"),
+        ({"STREETWATCH_DATABASE_URL": "var/streetwatch.db"}, "STREETWATCH_DATABASE_URL (database_url): "),
+        ({"STREETWATCH_DATABASE_URL": "mysql://u:pw@db/sw"}, "not a database URL the server can use"),
+        ({"STREETWATCH_DATABASE_URL": "postgresql://u:pw@db:54x2/sw"}, "not a valid PostgreSQL URL"),
+        ({"STREETWATCH_DATABASE_URL": "postgresql://u:pw@db:5432"}, "names no database"),
+        ({"STREETWATCH_MQTT__HOTS": "typo"}, "STREETWATCH_MQTT__HOTS (mqtt.hots): Extra inputs"),
+        ({"STREETWATCH_CONSOLE__TEAMS": "North,South"}, "STREETWATCH_CONSOLE__TEAMS is not valid JSON"),
+        ({"STREETWATCH_MQTT": '{"port": "x"}'}, "STREETWATCH_MQTT (mqtt.port): Input should be a valid"),
+        (
+            {"STREETWATCH_MATCHING__UNSEALED_TRUCK__PRIORITY": "0"},
+            "STREETWATCH_MATCHING__UNSEALED_TRUCK__PRIORITY (matching.unsealed_truck.priority)",
+        ),
+    ],
+)
+def test_a_bad_variable_is_named_in_one_clear_error(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, env=env)
+    message = str(caught.value)
+    assert message.startswith("server settings is not valid:\n"), message
+    assert expected in message
+    assert "errors.pydantic.dev" not in message and "Traceback" not in message
+    assert ":pw@" not in message  # a database URL's password is never repeated
+
+
+def test_a_bad_file_value_names_the_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text("mqtt: {port: eighty}\ndatabase_url: postgresql://u:pw@db/sw\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"STREETWATCH_LIMITS__BATCH_SIZE": "0"})
+    assert str(caught.value).splitlines() == [
+        f"server settings {path} is not valid:",
+        "  mqtt.port: Input should be a valid integer, unable to parse string as an integer",
+        "  STREETWATCH_LIMITS__BATCH_SIZE (limits.batch_size): Input should be greater than or equal to 1",
+    ]
+    # The environment fixes what the file got wrong.
+    assert load_settings(path, env={"STREETWATCH_MQTT__PORT": "1883"}).mqtt.port == 1883
+
+
+def test_one_field_of_a_rule_keeps_the_rule_s_other_defaults() -> None:
+    settings = load_settings(None, env={"STREETWATCH_MATCHING__GARBAGE_OVERFLOW__RADIUS_M": "25"})
+    rule, default = settings.rule("garbage_overflow"), ServerSettings().rule("garbage_overflow")
+    assert rule == default.model_copy(update={"radius_m": 25.0})
