@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import secrets
 import shutil
 import signal
@@ -43,6 +44,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 #: Locked while a demo runs in the folder.
 LOCK = ".streetwatch-demo.lock"
 _HELD_LOCKS: list[IO[str]] = []
+#: The edge run's closing line about its truck load stage (edge/cli.py).
+TRUCKS_LINE = re.compile(r"trucks: (\d+ raised, \d+ unsure, \d+ silenced by the load stage)")
 #: The ingest is done when nothing new has arrived for this long after the edge finished.
 SETTLE_S = 3.0
 
@@ -74,13 +77,18 @@ class Summary:
     cases: int
     cases_by_type: dict[str, int]
     devices: int
+    #: The box's own account of its truck load stage ("0 raised, 2 unsure, 15 silenced ..."), if any.
+    trucks: str | None = None
 
     def lines(self) -> list[str]:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.cases_by_type.items())) or "none"
-        return [
+        lines = [
             f"events stored: {self.events} from {self.devices} device(s)",
             f"cases: {self.cases} ({kinds})",
         ]
+        if self.trucks is not None:
+            lines.append(f"trucks on the box: {self.trucks}")
+        return lines
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -369,7 +377,18 @@ class Demo:
             total = page["total"]
             by_type.update(case["violation_type"] for case in page["items"])
             offset += len(page["items"]) or total
-        return Summary(events=events, cases=total or 0, cases_by_type=dict(by_type), devices=devices)
+        cases = total or 0
+        return Summary(events, cases, dict(by_type), devices, trucks=self._trucks())
+
+    def _trucks(self) -> str | None:
+        # Silenced trucks send nothing to the server; the box's last line says how many there were
+        # (``streetwatch edge run``; its telemetry carries the same counts to /metrics while it runs).
+        try:
+            text = (self.workdir / "edge.log").read_text(errors="replace")
+        except OSError:
+            return None
+        found = TRUCKS_LINE.findall(text)
+        return found[-1] if found else None
 
     def _get(self, path: str, token: str) -> Any:
         request = urllib.request.Request(self.base_url + path, headers={"Authorization": f"Bearer {token}"})

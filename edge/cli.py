@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from edge.config import DeviceConfig
     from edge.interfaces import EventSink
+    from edge.pipeline import EdgePipeline
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,8 +55,17 @@ def _run(args: argparse.Namespace) -> int:
 
     # The pipeline, restarted in-process when an update_config arrives (edge.updates.configs).
     pipeline, stats = run_box(Path(args.config), args.max_frames)
-    print(f"{stats.summary()}; {_delivery(pipeline.sink, pipeline.config)}", file=sys.stderr)
+    delivery = _delivery(pipeline.sink, pipeline.config)
+    print(f"{stats.summary()}{_trucks(pipeline)}; {delivery}", file=sys.stderr)
     return 0
+
+
+def _trucks(pipeline: EdgePipeline) -> str:
+    """What the truck load stage decided: silenced trucks would otherwise leave no trace."""
+    if pipeline.load_stage is None:
+        return ""
+    c = pipeline.load_stage.counts
+    return f"; trucks: {c.raised} raised, {c.unsure} unsure, {c.silenced} silenced by the load stage"
 
 
 def _delivery(sink: EventSink, config: DeviceConfig) -> str:

@@ -122,6 +122,9 @@ class EdgePipeline:
                 self.sink.set_models([d.info.ref for d in self.detectors])
             telemetry = getattr(self.sink, "telemetry", None)  # the MQTT sink reports frames and positions
             self._telemetry = telemetry if isinstance(telemetry, FrameTelemetry) else None
+            count_trucks = getattr(telemetry, "count_trucks_with", None)  # silenced trucks stay visible
+            if self.load_stage is not None and count_trucks is not None:
+                count_trucks(self.load_stage.telemetry)
             self.locator = locator or _open_locator(config)
             self._opened.append(self.locator)
             self.source = source or _open_source(config)

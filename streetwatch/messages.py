@@ -126,6 +126,17 @@ class OutboxDepth(_Strict):
     )
 
 
+class TruckLoadCounts(_Strict):
+    """Trucks the box's load stage decided since the edge process started (cumulative; 0 again after a
+    restart). ``silenced`` tells "every truck was sealed" apart from "no trucks seen"."""
+
+    raised: int = Field(ge=0, description="Open loads: sent as unsealed_truck cases.")
+    unsure: int = Field(ge=0, description="No sure answer: sent as candidates with load 'unsure'.")
+    silenced: int = Field(
+        ge=0, description="Covered, empty or closed trucks, or no truck at all: nothing sent for them."
+    )
+
+
 class StartupProgress(_Strict):
     """What a starting box is doing before its first frame (telemetry carries it every few seconds)."""
 
@@ -180,6 +191,10 @@ class TelemetryMessage(_Message):
     ram_total_mb: int | None = Field(default=None, ge=0, description="Memory of the board, MB.")
     power_mw: int | None = Field(
         default=None, ge=0, description="The module's power draw in mW (its input rail, from tegrastats)."
+    )
+    truck_load: TruckLoadCounts | None = Field(
+        default=None,
+        description="What the truck load stage decided, in trucks; absent when the box runs without one.",
     )
     startup: StartupProgress | None = Field(
         default=None,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -58,12 +59,25 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == cases
         assert db.execute("SELECT count(*) FROM events WHERE case_id IS NULL").fetchone()[0] == 0
         stored_evidence = db.execute("SELECT count(*) FROM evidence").fetchone()[0]
+        truck_events = db.execute(
+            "SELECT candidate, attributes FROM events "
+            "WHERE violation_type = 'unsealed_truck' AND lifecycle = 'new'"
+        ).fetchall()
         # Clean frames (training data for reviewed cases) travelled with the annotated ones.
         clean_stored = db.execute(
             "SELECT count(*) FROM events JOIN evidence ON evidence.sha256 = events.clean_sha256"
         ).fetchone()[0]
     assert stored_evidence >= 1
     assert clean_stored >= 1
+    # The truck load stage runs: sealed trucks send nothing, but the box says how many it silenced,
+    # and every truck that reached the server carries the load answer it was sent for.
+    trucks = re.search(r"trucks on the box: (\d+) raised, (\d+) unsure, (\d+) silenced by the load", output)
+    assert trucks, output[-3000:]
+    raised, unsure, silenced = (int(g) for g in trucks.groups())
+    assert silenced >= 1
+    assert len(truck_events) == raised + unsure
+    for candidate, attributes in truck_events:
+        assert json.loads(attributes)["load"] == ("unsure" if candidate else "uncovered")
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:

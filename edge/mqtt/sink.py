@@ -340,6 +340,7 @@ class MqttSink:
             ram_total_mb=jetson.ram_total_mb if jetson else None,
             power_mw=jetson.power_mw if jetson else None,
             startup=self._startup_progress(),
+            truck_load=snap.truck_load,
         )
 
     def _startup_progress(self) -> StartupProgress | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from streetwatch.events import Position
-from streetwatch.messages import CoveragePoint
+from streetwatch.messages import CoveragePoint, TruckLoadCounts
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -33,6 +33,7 @@ class TelemetrySnapshot:
     frames: int
     coverage: list[CoveragePoint]
     coverage_overflow: int  # points lost because the track hit max_points
+    truck_load: TruckLoadCounts | None = None  # cumulative since the box started; None: no load stage
 
 
 class TelemetryRecorder:
@@ -53,6 +54,11 @@ class TelemetryRecorder:
         self._track: collections.deque[CoveragePoint] = collections.deque(maxlen=max_points)
         self._overflow = 0
         self._last_kept: CoveragePoint | None = None
+        self._truck_load: Callable[[], TruckLoadCounts] | None = None
+
+    def count_trucks_with(self, counts: Callable[[], TruckLoadCounts]) -> None:
+        """Report what the truck load stage decided (``counts`` is read at each snapshot)."""
+        self._truck_load = counts
 
     def note_frame(self, count: int = 1) -> None:
         """One more processed frame (the pipeline's fps comes from these)."""
@@ -83,6 +89,7 @@ class TelemetryRecorder:
                 frames=self._frames,
                 coverage=list(self._track),
                 coverage_overflow=self._overflow,
+                truck_load=self._truck_load() if self._truck_load is not None else None,
             )
             self._frames = 0
             self._since = now

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from edge.config import TruckLoadConfig
 from edge.rules import TriggeredEvent
 from edge.truck_load.classifier import LoadVerdict
 from streetwatch.events import EventAttributes, Lifecycle, TruckLoad
+from streetwatch.messages import TruckLoadCounts
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,23 @@ class _Decision:
     attributes: EventAttributes | None  # None: the track is silenced
 
 
+@dataclass(frozen=True)
+class LoadCounts:
+    """Trucks (tracks) the stage decided since it started, by what left the box.
+
+    ``silenced`` are trucks nothing was sent for: without this count, a box whose every truck is
+    sealed looks the same to an operator as a box that sees no trucks (or whose detector broke).
+    """
+
+    raised: int = 0  # open load: sent as an unsealed_truck case
+    unsure: int = 0  # sent as a candidate, load 'unsure'
+    silenced: int = 0  # covered, empty, closed or not a truck: nothing sent
+
+    @property
+    def trucks(self) -> int:
+        return self.raised + self.unsure + self.silenced
+
+
 class LoadStage:
     """Filters and annotates the rule engine's events of one violation type (``config.violation_type``)."""
 
@@ -61,6 +79,17 @@ class LoadStage:
         self._decisions: dict[UUID, _Decision] = {}  # open tracks only: forgotten at their 'end'
         self.classified = 0
         self.silenced_events = 0
+        self._counts = LoadCounts()
+
+    @property
+    def counts(self) -> LoadCounts:
+        """Trucks decided so far (read by telemetry from another thread: one immutable value)."""
+        return self._counts
+
+    def telemetry(self) -> TruckLoadCounts:
+        """:attr:`counts` as telemetry carries them (``TelemetryMessage.truck_load``)."""
+        c = self._counts
+        return TruckLoadCounts(raised=c.raised, unsure=c.unsure, silenced=c.silenced)
 
     @property
     def open_tracks(self) -> int:
@@ -78,6 +107,7 @@ class LoadStage:
             if decision is None:
                 decision = self._decide(view(triggered.evidence_key))
                 self._decisions[event.track_id] = decision
+                self._count(decision)
             if event.lifecycle is Lifecycle.end:
                 del self._decisions[event.track_id]
             if decision.attributes is None:
@@ -87,6 +117,15 @@ class LoadStage:
             updated = event.model_copy(update={"attributes": decision.attributes, "candidate": candidate})
             out.append(TriggeredEvent(event=updated, evidence_key=triggered.evidence_key))
         return out
+
+    def _count(self, decision: _Decision) -> None:
+        c = self._counts
+        if decision.attributes is None:
+            self._counts = replace(c, silenced=c.silenced + 1)
+        elif decision.attributes.load is TruckLoad.uncovered:
+            self._counts = replace(c, raised=c.raised + 1)
+        else:
+            self._counts = replace(c, unsure=c.unsure + 1)
 
     def _decide(self, seen: tuple[NDArray[np.uint8], BoxT] | None) -> _Decision:
         if seen is None:

@@ -31,6 +31,9 @@ Exposed families (labels in braces):
 * ``streetwatch_device_fps{device_id}``, ``streetwatch_device_outbox_messages{device_id}`` and
   ``streetwatch_device_outbox_oldest_seconds{device_id}`` gauges: from each box's newest telemetry
   report (a backlog that grows, or an oldest message that ages, is a box that cannot deliver).
+* ``streetwatch_device_trucks_total{device_id,outcome}`` counter: trucks the box's load stage decided
+  since the box started (``raised``, ``unsure``, ``silenced``), from its newest telemetry report; a box
+  whose trucks are all silenced is told apart from one that sees no trucks.
 * ``streetwatch_ingest_worker_last_seen_seconds{client_id}`` and
   ``streetwatch_ingest_worker_connected{client_id}`` gauges: seconds since each ingest worker's
   last heartbeat (every 10 s while it runs) and whether it was then connected to the broker. A
@@ -181,6 +184,12 @@ def _device_health(session: Session) -> list[Metric]:
         "Age of the oldest waiting message when the box reported (0 when the outbox was empty).",
         labels=["device_id"],
     )
+    trucks = CounterMetricFamily(
+        "streetwatch_device_trucks",
+        "Trucks the box's load stage decided since the box started, by outcome: raised (open load, a case), "
+        "unsure (a candidate), silenced (sealed, empty, closed or no truck: nothing sent).",
+        labels=["device_id", "outcome"],
+    )
     rows = session.execute(
         select(Device.device_id, Device.health, Device.health_at)
         .where(Device.health.is_not(None))
@@ -195,7 +204,9 @@ def _device_health(session: Session) -> list[Metric]:
             oldest_at = datetime.fromisoformat(outbox["oldest_at"].replace("Z", "+00:00"))
             age = max(0.0, (reported_at - oldest_at).total_seconds())
         oldest.add_metric([device_id], age)
-    return [fps, backlog, oldest]
+        for outcome, count in (health.get("truck_load") or {}).items():  # boxes with a load stage only
+            trucks.add_metric([device_id, outcome], float(count))
+    return [fps, backlog, oldest, trucks]
 
 
 def api_refusals(counts: dict[str, int]) -> Metric:

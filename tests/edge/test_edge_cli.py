@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 
 from edge.config import DeviceConfig, load_config
 from streetwatch.cli import main
-from streetwatch.events import ViolationEvent
+from streetwatch.events import TruckLoad, ViolationEvent
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "datasets" / "samples" / "images"
@@ -25,6 +26,8 @@ EXAMPLE = REPO / "deploy" / "edge.example.yaml"
 #: Sample photos with labelled trucks, and photos with only cars labelled (the source's labels).
 TRUCK_PHOTOS = ["vehicles_vnv_28_jpg.jpg", "vehicles_vnv_1333_jpg.jpg", "vehicles_vnv_138_jpg.jpg"]
 CAR_PHOTOS = ["vehicles_vnv_1292_jpg.jpg", "vehicles_vnv_1249_jpg.jpg", "vehicles_vnv_1262_jpg.jpg"]
+#: A tanker and a blurred far vehicle the load model is unsure of (the demo's two truck candidates).
+UNSURE_PHOTO = "vehicles_vnv_765_png.jpg"
 
 
 def write_config(tmp_path: Path, **changes: object) -> Path:
@@ -33,6 +36,8 @@ def write_config(tmp_path: Path, **changes: object) -> Path:
     raw["location"]["path"] = str(REPO / "datasets" / "samples" / "track.gpx")
     for detector in raw["detectors"]:  # the copy lives elsewhere: make the demo's model paths absolute
         detector["model"] = str((DEMO.parent / detector["model"]).resolve())
+    if raw.get("truck_load"):
+        raw["truck_load"]["model"] = str((DEMO.parent / raw["truck_load"]["model"]).resolve())
     raw["evidence"]["directory"] = str(tmp_path / "evidence")
     raw["sink"]["path"] = str(tmp_path / "events.jsonl")
     raw.update(changes)
@@ -51,14 +56,26 @@ def repeated_frames(folder: Path, photos: list[str], times: int) -> None:
             shutil.copyfile(SAMPLES / photo, folder / f"frame_{n:03d}.jpg")
 
 
-def test_edge_run_on_real_photos_raises_truck_candidates(tmp_path: Path) -> None:
-    repeated_frames(tmp_path / "frames", TRUCK_PHOTOS, times=4)
+def test_edge_run_on_real_photos_silences_sealed_trucks_and_sends_unsure_ones_as_candidates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repeated_frames(tmp_path / "frames", [*TRUCK_PHOTOS, UNSURE_PHOTO], times=4)
     assert main(["edge", "run", "--config", str(write_config(tmp_path))]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    counts = re.search(r"trucks: (\d+) raised, (\d+) unsure, (\d+) silenced by the load stage", last)
+    assert counts, f"the run's summary does not say what the load stage did: {last}"
+    raised, unsure, silenced = map(int, counts.groups())
+    # The three truck photos hold box, canvas-top and tanker trucks: nothing an inspector would act on.
+    assert raised == 0 and silenced >= 6, last
     lines = (tmp_path / "events.jsonl").read_bytes().splitlines()
     events = [ViolationEvent.from_json(line) for line in lines]
     new = [e for e in events if e.lifecycle.value == "new"]
-    assert new, "no violation confirmed on three truck photos"
-    assert all(e.violation_type.value == "unsealed_truck" and e.candidate for e in new)
+    # What still leaves the box is the trucks the load model is unsure of, each a candidate saying so.
+    assert unsure >= 1 and len(new) == unsure, last
+    for event in new:
+        assert event.violation_type.value == "unsealed_truck" and event.candidate
+        assert event.attributes is not None and event.attributes.load is TruckLoad.unsure
+        assert (event.attributes.load_model or "").startswith("truck-load")
     assert {e.detector_class for e in new} == {"truck"}
     assert {e.model.name for e in new} == {"streetwatch-det"}  # fused vehicles are reported as detector 1's
     # Every confirmed track also ends (the run's end flushes open ones), with the same track_id.
@@ -97,10 +114,11 @@ def test_edge_run_without_a_broker_says_what_waits_in_the_outbox(
     with socket.socket() as sock:  # a port where nothing listens
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    # Delivery is what this tests: the load stage is off, so the photos' sealed trucks make events.
     repeated_frames(tmp_path / "frames", TRUCK_PHOTOS, times=4)
     outbox = tmp_path / "outbox.db"
     sink = {"kind": "mqtt", "host": "127.0.0.1", "port": port, "outbox": {"path": str(outbox)}}
-    assert main(["edge", "run", "--config", str(write_config(tmp_path, sink=sink))]) == 0
+    assert main(["edge", "run", "--config", str(write_config(tmp_path, sink=sink, truck_load=None))]) == 0
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
     assert f"wait in the outbox {outbox} for the server's acknowledgement" in last, last
@@ -115,7 +133,8 @@ def test_edge_run_without_a_broker_says_what_waits_in_the_outbox(
         try:
             assert server.subscribed.wait(5)
             sink = {"kind": "mqtt", "host": "127.0.0.1", "port": broker.port, "outbox": {"path": str(outbox)}}
-            assert main(["edge", "run", "--config", str(write_config(tmp_path, sink=sink))]) == 0
+            config = write_config(tmp_path, sink=sink, truck_load=None)
+            assert main(["edge", "run", "--config", str(config)]) == 0
         finally:
             server.close()
     last = capsys.readouterr().err.strip().splitlines()[-1]
@@ -255,7 +274,7 @@ def _types(annotation: object) -> list[object]:
 
 def test_sigterm_stops_edge_run_cleanly(tmp_path: Path) -> None:
     repeated_frames(tmp_path / "frames", TRUCK_PHOTOS[:1], times=4)
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, truck_load=None)  # the load stage would silence these sealed trucks
     raw = yaml.safe_load(config.read_text())
     raw["source"]["loop"] = True  # never ends by itself
     raw["source"]["fps_limit"] = 10

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from edge.config import TruckLoadConfig
 from edge.rules import TriggeredEvent
-from edge.truck_load import LoadClassifier, LoadStage
+from edge.truck_load import LoadClassifier, LoadCounts, LoadStage
 from streetwatch.errors import ModelFormatError
 from streetwatch.events import TruckLoad, ViolationEvent
 from streetwatch.paths import repo_root
@@ -100,6 +100,7 @@ def test_an_open_load_raises_the_violation_once_classified_for_the_whole_track(
         assert triggered.event.candidate is False  # the load model answered what the candidate waited for
         assert triggered.evidence_key == 7
     assert stage.classified == 1 and stage.open_tracks == 0  # once per track; forgotten at its end
+    assert stage.counts == LoadCounts(raised=1)  # counted per truck, not per event
 
 
 @pytest.mark.parametrize("label", ["closed", "covered"])
@@ -108,6 +109,7 @@ def test_a_sealed_truck_raises_nothing(classifier: LoadClassifier, label: str) -
     seen = _view(_named(label))
     assert stage.review(_truck_events(uuid.uuid4()), lambda _key: seen) == []
     assert stage.silenced_events == 3 and stage.open_tracks == 0
+    assert stage.counts == LoadCounts(silenced=1)  # what an operator sees instead of nothing
 
 
 def test_an_unsure_answer_stays_a_candidate(classifier: LoadClassifier) -> None:
@@ -116,6 +118,7 @@ def test_an_unsure_answer_stays_a_candidate(classifier: LoadClassifier) -> None:
     (new, *_rest) = stage.review(_truck_events(uuid.uuid4()), lambda _key: seen)
     assert new.event.candidate is True
     assert new.event.attributes is not None and new.event.attributes.load is TruckLoad.unsure
+    assert stage.counts == LoadCounts(unsure=1)
     # The event still passes the wire contract (schema 2) as the server will read it.
     assert ViolationEvent.from_json(new.event.to_json()) == new.event
 

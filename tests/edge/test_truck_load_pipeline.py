@@ -35,3 +35,33 @@ def test_sealed_trucks_raise_nothing_and_what_is_sent_carries_the_load(tmp_path:
             TruckLoad.unsure,
         )
         assert event.candidate is (event.attributes.load is TruckLoad.unsure)
+
+
+def test_silenced_trucks_are_counted_in_the_boxs_telemetry(tmp_path: Path) -> None:
+    # No truck event leaves the box for these sealed trucks: the telemetry's counts are what tells an
+    # operator "trucks silenced" from "no trucks". A port where nothing listens: the report is built
+    # on the box whether or not it can be sent.
+    import socket
+
+    from edge.mqtt.sink import MqttSink
+    from streetwatch.messages import TruckLoadCounts
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    repeated_frames(tmp_path / "frames", TRUCK_PHOTOS[:2], times=4)
+    sink_raw = {"kind": "mqtt", "host": "127.0.0.1", "port": port, "outbox": {"path": str(tmp_path / "o.db")}}
+    config = load_config(write_config(tmp_path, sink=sink_raw))
+    assert config.truck_load is not None  # the demo's config runs the load stage
+    assert config.sink.kind == "mqtt"
+    sink = MqttSink(config.sink, device_id=config.device_id)
+    report = sink.telemetry_message()
+    assert report.truck_load is None  # no load stage yet: nothing claimed
+    pipeline = EdgePipeline(config, sink=sink)
+    pipeline.run()  # closes the sink at the end
+    assert pipeline.load_stage is not None
+    counts = pipeline.load_stage.counts
+    assert counts.silenced >= 1 and counts.raised == 0
+    assert sink.telemetry.snapshot().truck_load == TruckLoadCounts(
+        raised=counts.raised, unsure=counts.unsure, silenced=counts.silenced
+    )

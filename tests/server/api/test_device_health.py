@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.ingest.process import IngestBatch
-from streetwatch.messages import TelemetryMessage
+from streetwatch.messages import TelemetryMessage, TruckLoadCounts
 from tests.server.api.conftest import NOW, Api
 from tests.server.api.test_metrics import _parse
 
@@ -81,3 +81,21 @@ def test_a_report_from_a_clock_running_ahead_does_not_freeze_health_or_position(
     device = api.get("/api/v1/devices/van-09").json()
     assert device["health"]["fps"] == 5.0
     assert device["last_lat"] == 21.05
+
+
+def test_trucks_the_load_stage_silenced_show_in_health_and_metrics(api: Api) -> None:
+    # A box whose every truck was sealed sends no truck event: only its counts tell it from a box
+    # that sees no trucks.
+    with_stage = _report("van-07", NOW - timedelta(seconds=10), fps=14.5, waiting=0, oldest_s=None)
+    with_stage = with_stage.model_copy(
+        update={"truck_load": TruckLoadCounts(raised=1, unsure=2, silenced=15)}
+    )
+    without = _report("van-09", NOW - timedelta(seconds=10), fps=9.0, waiting=0, oldest_s=None)
+    _ingest(api, with_stage, without)
+    health = api.get("/api/v1/devices/van-07").json()["health"]
+    assert health["truck_load"] == {"raised": 1, "unsure": 2, "silenced": 15}
+    metrics = _parse(api.get("/metrics").text)
+    assert metrics['streetwatch_device_trucks_total{device_id="van-07",outcome="silenced"}'] == 15
+    assert metrics['streetwatch_device_trucks_total{device_id="van-07",outcome="unsure"}'] == 2
+    assert metrics['streetwatch_device_trucks_total{device_id="van-07",outcome="raised"}'] == 1
+    assert not any(key.startswith("streetwatch_device_trucks_total") and "van-09" in key for key in metrics)
