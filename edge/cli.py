@@ -85,7 +85,7 @@ def _delivery(sink: EventSink, config: DeviceConfig) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     from edge.config import load_config
-    from edge.pipeline_check import check_device_config, describe
+    from edge.config_check import check_device_config, describe
     from streetwatch.errors import ConfigError
 
     try:

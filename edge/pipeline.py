@@ -34,12 +34,12 @@ import numpy as np
 from edge.config import DeviceConfig
 from edge.detections import Detections
 from edge.detector.session import CPU, cpu_threads
+from edge.detector.staged import StagedDetector, as_staged
 from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
 from edge.interfaces import Detector, EventSink, FrameSource, Locator, Tracker
 from edge.pipeline_infer import InferenceWorkers, Inferred, InOrder, Numbered
 from edge.pipeline_reader import FrameReader, lower_thread_priority
-from edge.pipeline_stages import StagedDetector, as_staged
 from edge.pipeline_stats import PipelineStats
 from edge.rules import RuleEngine, RuleResult
 from edge.sd_notify import SystemdNotifier

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from edge.detector.staged import StagedDetector
 from edge.frames import Frame
 from edge.pipeline_reader import EndOfSource, FrameReader
-from edge.pipeline_stages import StagedDetector
 from edge.pipeline_stats import PipelineStats
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.detector.staged import StagedDetector
 from edge.frames import Frame
 from edge.interfaces import FrameSource
-from edge.pipeline_stages import StagedDetector
 from edge.pipeline_stats import PipelineStats
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from streetwatch.errors import StreetWatchError
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig, DeviceConfig
+    from edge.detector.staged import StagedDetector
     from edge.interfaces import Detector
-    from edge.pipeline_stages import StagedDetector
 
 log = logging.getLogger(__name__)
 

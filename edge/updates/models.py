@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, cast
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.config import DeviceConfig, UpdatesConfig
+from edge.detector.staged import StagedDetector
 from edge.frames import Frame
 from edge.mqtt.commands import Replier
-from edge.pipeline_stages import StagedDetector
 from edge.updates.artifact import UpdateRefused, _safe, fetch_verified, load_release_key
 from edge.updates.probe import probe_model
 from edge.updates.state import Installed, InstallState

@@ -19,9 +19,9 @@ import numpy as np
 from edge.config import DetectorConfig, DeviceConfig
 from edge.detections import Detections
 from edge.detector import OnnxDetector, load_detector
+from edge.detector.staged import StagedDetector
 from edge.frames import Frame
 from edge.geometry import iou_matrix
-from edge.pipeline_stages import StagedDetector
 from edge.updates.artifact import UpdateRefused
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.detections import Detections
+from edge.detector.staged import StagedDetector
 from edge.interfaces import ModelInfo
-from edge.pipeline_stages import StagedDetector
 
 #: Generations kept for frames still in flight (the reader prepares a few frames ahead).
 KEEP_GENERATIONS = 3

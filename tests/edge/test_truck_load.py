@@ -140,7 +140,7 @@ def test_without_a_frame_the_truck_stays_a_candidate(classifier: LoadClassifier)
 
 def test_check_config_names_a_missing_or_wrong_load_model(tmp_path: Path) -> None:
     from edge.config import load_config
-    from edge.pipeline_check import check_device_config
+    from edge.config_check import check_device_config
 
     example = load_config(repo_root() / "deploy" / "edge.example.yaml")
     assert example.truck_load is not None and Path(example.truck_load.model) == MODEL  # resolved, shipped

@@ -7,7 +7,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.config import JsonlSinkConfig
-from edge.pipeline_check import check_device_config
+from edge.config_check import check_device_config
 from tests.edge.updates.support import box_config, write_public_key
 
 
