@@ -1,4 +1,9 @@
-"""Keeps the best frame of every open track in memory and turns it into stored evidence on demand."""
+"""Keeps the best frame of every open track in memory and turns it into stored evidence on demand.
+
+Which frame is the best is the rule engine's call (:class:`edge.rules.RuleEngine` keeps the best
+score per evidence key and offers a frame only when it beats it); the recorder keeps what it is
+offered, so the two can never disagree about a track's best frame.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class _BestFrame:
+class _KeptFrame:
     image: Image  # already downscaled to max_frame_width
     box: tuple[float, float, float, float]  # in pixels of ``image``
     label: str
@@ -32,14 +37,14 @@ class EvidenceRecorder:
     """One downscaled frame per open track (bounded memory), rendered to JPEG when an event needs it.
 
     Keys are the rule engine's evidence keys: ``offer`` when it says a frame is
-    the best so far, ``evidence_for`` when an event goes out, ``release`` when
-    the track is gone.
+    the best so far (it replaces the kept one), ``evidence_for`` when an event goes out,
+    ``release`` when the track is gone.
     """
 
     def __init__(self, config: EvidenceConfig, store: EvidenceStore | None = None) -> None:
         self.config = config
         self.store = store or EvidenceStore(config.directory, int(config.max_total_mb * 1024 * 1024))
-        self._best: dict[int, _BestFrame] = {}
+        self._kept: dict[int, _KeptFrame] = {}
         self._last_frame: Frame | None = None
         self._last_small: tuple[Image, float] | None = None
         self.failures = 0
@@ -47,23 +52,21 @@ class EvidenceRecorder:
     @property
     def kept(self) -> int:
         """Frames held in memory right now (one per open track at most)."""
-        return len(self._best)
+        return len(self._kept)
 
     def offer(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
-        current = self._best.get(key)
-        if current is not None and current.score >= score:
-            return
+        """Keep ``frame`` as ``key``'s best (the rule engine offers only a better one than before)."""
         small, scale = self._downscaled(frame)
         scaled = (box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale)
-        self._best[key] = _BestFrame(small, scaled, label, score, frame.timestamp)
+        self._kept[key] = _KeptFrame(small, scaled, label, score, frame.timestamp)
 
     def best_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
         """``key``'s best frame (downscaled) and the box in its pixels: what a second stage looks at."""
-        best = self._best.get(key)
+        best = self._kept.get(key)
         return None if best is None else (best.image, best.box)
 
     def release(self, key: int) -> None:
-        self._best.pop(key, None)
+        self._kept.pop(key, None)
 
     def evidence_for(self, key: int) -> Evidence | None:
         """Stored evidence of ``key``'s best frame.
@@ -71,7 +74,7 @@ class EvidenceRecorder:
         None when no frame is kept, or (with a warning) when storage failed: the
         event still goes out, only without its pictures.
         """
-        best = self._best.get(key)
+        best = self._kept.get(key)
         if best is None:
             return None
         if best.evidence is None:
@@ -83,7 +86,7 @@ class EvidenceRecorder:
                 return None
         return best.evidence
 
-    def _render(self, best: _BestFrame) -> Evidence:
+    def _render(self, best: _KeptFrame) -> Evidence:
         cfg = self.config
         drawn = annotate(best.image, best.box, f"{best.label} {best.score:.2f}")
         frame_jpeg = encode_jpeg(drawn, cfg.jpeg_quality)

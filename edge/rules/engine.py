@@ -99,7 +99,9 @@ class RuleEngine:
         self._new_id = new_id
         self._states: dict[tuple[int, ViolationType], TrackState] = {}
         self._ended: list[Violation] = []  # in cool-down, oldest first
-        self._best: dict[int, float] = {}  # best offered score per evidence key
+        # Best offered score per evidence key: the one record of which frame is a track's best (the
+        # evidence recorder keeps whatever frame it is offered).
+        self._best: dict[int, float] = {}
         self._present: set[int] = set()  # tracker ids in the frame being processed
         self._next_key = 0
 

@@ -92,14 +92,16 @@ def test_clean_frames_can_be_turned_off(tmp_path: Path) -> None:
     assert evidence.ref.clean_sha256 is None and evidence.ref.clean_bytes is None
 
 
-def test_only_the_best_frame_is_kept_and_release_frees_it(tmp_path: Path) -> None:
+def test_one_frame_per_key_is_kept_and_release_frees_it(tmp_path: Path) -> None:
+    # Which frame is best is the rule engine's call (test_rules: offers follow the best score):
+    # a new offer for a key replaces the frame kept for it.
     recorder = EvidenceRecorder(config(tmp_path))
     frame = big_street_frame()
     later = Frame(image=frame.image, timestamp=T0.replace(minute=5), index=1, source="test")
-    recorder.offer(7, frame, (0.0, 0.0, 900.0, 900.0), "truck", 0.9)
-    recorder.offer(7, later, (0.0, 0.0, 900.0, 900.0), "truck", 0.5)  # worse: ignored
+    recorder.offer(7, frame, (0.0, 0.0, 900.0, 900.0), "truck", 0.5)
+    recorder.offer(7, later, (0.0, 0.0, 900.0, 900.0), "truck", 0.9)
     evidence = recorder.evidence_for(7)
-    assert evidence is not None and evidence.ref.captured_at == T0
+    assert evidence is not None and evidence.ref.captured_at == later.timestamp
     assert recorder.kept == 1
     recorder.release(7)
     assert recorder.kept == 0
