@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from server.settings_sources import ENV_NESTED_DELIMITER, ENV_PREFIX, active_sources, reading
@@ -55,14 +64,45 @@ class MatchingRule(_Section):
     )
     sla_hours: float = Field(gt=0, description="Hours from a case's opening until it is due.")
     priority: int = Field(ge=1, le=5, description="Priority of new cases: 1 most urgent .. 5 least.")
+    second_pass_gap_s: float = Field(
+        default=0,
+        ge=0,
+        description="A patrol's sighting (a position from GNSS, not a fixed camera) opens a case only "
+        "when the place is seen again at least this many seconds after the first sighting (a separate "
+        "pass); until then it waits in awaiting_recurrence, out of the queue and Open311. 0: open at once.",
+    )
+    second_pass_expiry_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="A sighting awaiting a second pass that is not seen again within this many seconds of "
+        "its first sighting expires (used when second_pass_gap_s > 0).",
+    )
+
+    @model_validator(mode="after")
+    def _second_pass_fits(self) -> MatchingRule:
+        if self.second_pass_gap_s > 0 and self.moving:
+            raise ValueError("second_pass_gap_s applies to place-bound types; a moving rule cannot use it")
+        if self.second_pass_gap_s >= self.second_pass_expiry_s:
+            raise ValueError(
+                f"second_pass_gap_s ({self.second_pass_gap_s:g}) must be below second_pass_expiry_s "
+                f"({self.second_pass_expiry_s:g}): a second pass could never come in time"
+            )
+        return self
 
 
 def _default_rules() -> dict[ViolationType, MatchingRule]:
     hour = 3600.0
     day = 24 * hour
     return {
+        # A stall is real when it is there again on another pass: patrol sightings wait for one.
         ViolationType.street_vending: MatchingRule(
-            radius_m=30, join_window_s=4 * hour, recurrence_window_s=7 * day, sla_hours=4, priority=3
+            radius_m=30,
+            join_window_s=4 * hour,
+            recurrence_window_s=7 * day,
+            sla_hours=4,
+            priority=3,
+            second_pass_gap_s=0.5 * hour,
+            second_pass_expiry_s=7 * day,
         ),
         ViolationType.garbage_overflow: MatchingRule(
             radius_m=20, join_window_s=2 * day, recurrence_window_s=7 * day, sla_hours=24, priority=2
@@ -82,7 +122,8 @@ class MqttSettings(_Section):
     host: str = Field(default="127.0.0.1", description="Broker host name or address.")
     port: int = Field(default=1883, ge=1, le=65535, description="Broker TCP port.")
     username: str | None = Field(default=None, description="User name for the broker, if it asks for one.")
-    password: str | None = Field(default=None, description="Password for the broker.")
+    # SecretStr: shown as ********** in reprs and logs; get_secret_value() where the client logs in.
+    password: SecretStr | None = Field(default=None, description="Password for the broker.")
     password_file: str | None = Field(
         default=None,
         description="File whose first line is the broker password (instead of password): keeps it out "
@@ -126,6 +167,12 @@ class MqttSettings(_Section):
         description="Unacknowledged QoS 1 messages the broker may have in flight to one worker (a batch "
         "is acked only after its commit, so this bounds the batch size too).",
     )
+
+    @field_serializer("password", when_used="json")
+    def _password_in_json(self, password: SecretStr | None) -> str | None:
+        # Settings written out on purpose (the demo's server.yaml, a benchmark's worker process)
+        # must load again with the same password; reprs and logs still show it masked.
+        return None if password is None else password.get_secret_value()
 
 
 class IngestLimits(_Section):
@@ -439,6 +486,11 @@ class ServerSettings(BaseSettings):
     def rule(self, violation: ViolationType | str) -> MatchingRule:
         return self.matching[ViolationType(violation)]
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Reprs end up in logs and tracebacks: show where the database is, not its password.
+        for name, value in super().__repr_args__():
+            yield name, (_without_password(value) if name == "database_url" else value)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -471,6 +523,16 @@ class ServerSettings(BaseSettings):
 
 #: Database URLs the server can open (server/db/session.py), with an optional driver: postgresql+psycopg.
 _DATABASE_SCHEME = re.compile(r"^(sqlite|postgresql|postgres)(\+\w+)?$")
+
+
+def _without_password(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+    except ValueError:
+        return "(a database URL that does not parse)"
 
 
 def _check_database_url(url: str) -> str:

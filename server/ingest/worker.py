@@ -180,7 +180,7 @@ class IngestWorker:
             manual_ack=True,
         )
         if mq.username:
-            client.username_pw_set(mq.username, mq.password)
+            client.username_pw_set(mq.username, mq.password.get_secret_value() if mq.password else None)
         if mq.tls_ca_file:
             client.tls_set(ca_certs=mq.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         # Back soon after a broker restart: Mosquitto forgets shared subscriptions, so until this

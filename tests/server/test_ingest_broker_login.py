@@ -21,7 +21,8 @@ def test_the_password_can_come_from_a_file(tmp_path: Path) -> None:
     secret = tmp_path / "mqtt-password"
     secret.write_text("s3cret-pw\n")
     settings = load_settings(None, env={"STREETWATCH_MQTT__PASSWORD_FILE": str(secret)})
-    assert settings.mqtt.password == "s3cret-pw"
+    assert settings.mqtt.password is not None and settings.mqtt.password.get_secret_value() == "s3cret-pw"
+    assert "s3cret-pw" not in repr(settings) and "s3cret-pw" not in str(settings.mqtt)
     with pytest.raises(ConfigError, match="not both"):
         load_settings(
             None, env={"STREETWATCH_MQTT__PASSWORD_FILE": str(secret), "STREETWATCH_MQTT__PASSWORD": "x"}

@@ -154,3 +154,16 @@ def test_one_field_of_a_rule_keeps_the_rule_s_other_defaults() -> None:
     settings = load_settings(None, env={"STREETWATCH_MATCHING__GARBAGE_OVERFLOW__RADIUS_M": "25"})
     rule, default = settings.rule("garbage_overflow"), ServerSettings().rule("garbage_overflow")
     assert rule == default.model_copy(update={"radius_m": 25.0})
+
+
+def test_passwords_stay_out_of_reprs() -> None:
+    settings = ServerSettings(
+        database_url="postgresql://streetwatch:hunter2@db.city:5432/streetwatch",
+        mqtt={"username": "ingest-1", "password": "pw-ingest-1"},
+    )
+    shown = repr(settings)
+    assert "hunter2" not in shown and "pw-ingest-1" not in shown
+    assert "postgresql://streetwatch:***@db.city:5432/streetwatch" in shown
+    assert settings.database_url.endswith(":hunter2@db.city:5432/streetwatch")  # the value itself is whole
+    # Written out on purpose (the demo's server.yaml, a benchmark's worker), it loads back the same.
+    assert ServerSettings.model_validate_json(settings.model_dump_json()) == settings
