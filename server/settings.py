@@ -450,8 +450,8 @@ class ServerSettings(BaseSettings):
     )
     matching: dict[ViolationType, MatchingRule] = Field(
         default_factory=_default_rules,
-        description="Per violation type: radius, time windows, SLA and priority. Types left out keep "
-        "their defaults.",
+        description="Per violation type: radius, time windows, SLA and priority. Types and fields left "
+        "out keep their defaults.",
     )
 
     @field_validator("database_url")
