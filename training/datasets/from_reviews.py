@@ -26,7 +26,9 @@ classes, and attributes whose value names a taxonomy class become boxes of that 
 load state boxes the cargo bed the reviewer drew; without that box it is recorded, not boxed).
 A case with a reviewed frame exports only that frame: its other frames were never checked for
 missed objects. Attributes and outcomes are recorded in ``review_export.json`` and, per image,
-under ``reviews`` in the dataset's ``manifest.json``.
+under ``reviews`` in the dataset's ``manifest.json`` (with the case's decision, reject reason,
+reviewer, time and the object's box in the image's pixels: ``training.truck_load.field_labels``
+cuts truck crops from them).
 
 Plain negatives (rejected with no reason, or as wrong class without naming one) are listed in
 ``review_export.json`` and, only with ``negatives="background"``, also written as images without
@@ -180,6 +182,8 @@ class ReviewExportReport:
     negatives: list[dict[str, Any]] = field(default_factory=list)
     #: Cases whose decision was taken back (reopened): drop their labels from earlier exports.
     withdrawn: list[int] = field(default_factory=list)
+    #: case id -> when its decision was taken back (a later export's decision wins over it)
+    withdrawn_at: dict[str, str | None] = field(default_factory=dict)
     #: detector class -> {"confirmed": n, "rejected": n}: how often reviewers agree with each class.
     verdicts: dict[str, Counter[str]] = field(default_factory=dict)
     #: by outcome (confirmed, hard_negative, permitted, duplicate, bad_image, ...)
@@ -201,6 +205,7 @@ class ReviewExportReport:
             "boxes": dict(self.boxes),
             "negatives": self.negatives,
             "withdrawn": self.withdrawn,
+            "withdrawn_at": self.withdrawn_at,
             "verdicts": {name: dict(counts) for name, counts in sorted(self.verdicts.items())},
             "outcomes": dict(self.outcomes),
             "permitted": self.permitted,
@@ -269,6 +274,7 @@ def export_reviews(
         report.outcomes[outcome] += 1
         if decision == "withdrawn":  # reopened since: an earlier export's label for it is void
             report.withdrawn.append(case["case_id"])
+            report.withdrawn_at[str(case["case_id"])] = case.get("reviewed_at")
             continue
         if outcome in _NOT_EXPORTED and label is None:
             continue  # a duplicate or an unreadable image says nothing about the object
@@ -308,7 +314,9 @@ def export_reviews(
                     report.problems.append(f"case {case['case_id']}: {kind} box {raw} has no area; skipped")
                     continue
                 boxes.append((LabeledBox(class_name, *scaled), kind))
-            record = {"case_id": case["case_id"], "outcome": outcome, "class": target}
+            record = {"case_id": case["case_id"], "outcome": outcome, "class": target, **_provenance(case)}
+            # The reviewed object's box in this image's pixels: what a per-object label (truck load) cuts.
+            record["box"] = _scaled_box(frame, frame.get("corrected_box") or frame["box"], width, height)
             if frame.get("reviewed"):
                 record["attributes"] = {a["name"]: a["value"] for a in attributes}
             if target is None:
@@ -398,6 +406,12 @@ def _nothing_hint(report: ReviewExportReport, negatives: Negatives) -> str:
     if report.cases:
         return "the reviewed cases have no clean frames (boxes need evidence.keep_clean_frame)"
     return "review cases (confirm / reject) on the server first"
+
+
+def _provenance(case: dict[str, Any]) -> dict[str, Any]:
+    """Who decided what about the case, and when: lets a later import keep the latest decision."""
+    keys = ("violation_type", "decision", "reject_reason", "label", "reason", "reviewer", "reviewed_at")
+    return {key: case.get(key) for key in keys}
 
 
 #: Outcomes that export nothing unless the reviewer named a class.

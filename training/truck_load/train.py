@@ -43,6 +43,7 @@ from training.truck_load.data import (
     load_crops,
     write_split,
 )
+from training.truck_load.field_labels import read_field_sources
 
 log = logging.getLogger(__name__)
 
@@ -291,15 +292,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--mirror", action="store_true", help="average each answer with the mirror image's (in the ONNX)"
     )
+    parser.add_argument(
+        "--field", type=Path, action="append", default=[], help="a folder of training.truck_load.field_labels"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
 
     torch.set_num_threads(2)
-    crops = load_crops(args.data)
+    field_crops, field_dirs = read_field_sources(args.field)  # reviewed cases: another source
+    crops = load_crops(args.data) + field_crops
     split = grouped_split(crops)
     write_split(args.data / "split.csv", crops, split)
-    images = {c.crop_id: _read(args.crops, c.crop_id) for c in crops}
+    images = {c.crop_id: _read(field_dirs.get(c.crop_id, args.crops), c.crop_id) for c in crops}
     train_set = [c for c in crops if split[c.crop_id] == "train"]
     val_set = [c for c in crops if split[c.crop_id] == "val"]
     log.info("train %s", dict(Counter(c.label for c in train_set)))
