@@ -72,11 +72,7 @@ def bulk_action(
     for case_id, seen_state in selected:
         expected = body.expected_state or seen_state
         if body.dry_run:
-            results.append(
-                BulkResult(
-                    case_id=case_id, status=200, state=seen_state.value if seen_state else None, detail=None
-                )
-            )
+            results.append(BulkResult(case_id=case_id, status=200, state=seen_state, detail=None))
             continue
         action = single.model_copy(update={"expected_state": expected})
         results.append(_one(session, case_id, action, caller.username, context, {"bulk": bulk_id}))
@@ -96,7 +92,7 @@ def _select(session: Session, body: BulkActionCreate) -> list[tuple[int, CaseSta
     if body.case_ids is not None:
         ids = list(dict.fromkeys(body.case_ids))
         states = dict(session.execute(select(Case.id, Case.state).where(Case.id.in_(ids))).all())
-        return [(i, CaseState(states[i]) if i in states else None) for i in ids]
+        return [(i, states.get(i)) for i in ids]
     raw = body.filter
     assert raw is not None
     try:
@@ -123,7 +119,7 @@ def _select(session: Session, body: BulkActionCreate) -> list[tuple[int, CaseSta
             f"the filter matches {count} cases; one bulk action takes at most {MAX_BULK}: narrow the filter"
         )
     rows = session.execute(select(Case.id, Case.state).where(*conditions).order_by(Case.id)).all()
-    return [(case_id, CaseState(state)) for case_id, state in rows]
+    return [(case_id, state) for case_id, state in rows]
 
 
 def _one(
@@ -143,8 +139,7 @@ def _one(
         return BulkResult(case_id=case_id, status=404, state=None, detail=str(exc))
     except InvalidTransitionError as exc:
         session.rollback()
-        state = exc.state.value if exc.state else None
-        return BulkResult(case_id=case_id, status=409, state=state, detail=str(exc))
+        return BulkResult(case_id=case_id, status=409, state=exc.state, detail=str(exc))
     except ReviewError as exc:
         session.rollback()
         return BulkResult(case_id=case_id, status=422, state=_state(session, case_id), detail=str(exc))
@@ -156,5 +151,5 @@ def _one(
     return BulkResult(case_id=case_id, status=200, state=_state(session, case_id), detail=None)
 
 
-def _state(session: Session, case_id: int) -> str | None:
+def _state(session: Session, case_id: int) -> CaseState | None:
     return session.scalar(select(Case.state).where(Case.id == case_id))

@@ -18,7 +18,7 @@ from server.cases.workflow import OPEN_STATES
 from server.db.models import Case, CaseState
 from streetwatch.events import ViolationType
 
-_OPEN = sorted(s.value for s in OPEN_STATES)
+_OPEN = sorted(OPEN_STATES)
 
 
 class CaseFilter(BaseModel):
@@ -50,7 +50,7 @@ class CaseFilter(BaseModel):
         """SQL conditions (AND) for these filters; ``now`` decides what is overdue."""
         conditions: list[ColumnElement[bool]] = []
         if self.state:
-            conditions.append(Case.state.in_([s.value for s in self.state]))
+            conditions.append(Case.state.in_(self.state))
         if self.violation_type is not None:
             conditions.append(Case.violation_type == self.violation_type.value)
         if self.priority is not None:

@@ -117,7 +117,7 @@ def case_detail(session: Session, case: Case, links: EvidenceLinks) -> CaseDetai
         events_total=total,
         evidence_urls=evidence_urls,
         transitions=[TransitionPublic.model_validate(t) for t in transitions],
-        allowed_actions=allowed_actions(CaseState(case.state)),
+        allowed_actions=allowed_actions(case.state),
         merged_from=list(merged_from),
         review=review_public(session, case, transitions, links),
     )

@@ -37,7 +37,7 @@ from streetwatch.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/labels", tags=["labels"])
 
-_DECISIONS = (CaseState.confirmed.value, CaseState.rejected.value)
+_DECISIONS = (CaseState.confirmed, CaseState.rejected)
 _OUTCOMES = {
     None: "rejected",
     RejectReason.not_a_violation.value: "hard_negative",
@@ -112,7 +112,7 @@ def list_labels(
                 )
             )
             continue
-        confirmed = decision.to_state == CaseState.confirmed.value
+        confirmed = decision.to_state is CaseState.confirmed
         review = reviews.get(case.id)
         items.append(
             ReviewedCase(

@@ -105,8 +105,8 @@ def collect(session: Session, now: datetime | None = None) -> list[Metric]:
 
     cases = GaugeMetricFamily("streetwatch_cases", "Cases in each workflow state.", labels=["state"])
     per_state = dict(session.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all())
-    for name in _known_then_seen([s.value for s in CaseState], per_state):
-        cases.add_metric([name], float(per_state.get(name, 0)))
+    for state in CaseState:  # the column holds members only: every state, a 0 visible
+        cases.add_metric([state.value], float(per_state.get(state, 0)))
 
     devices = GaugeMetricFamily("streetwatch_devices", "Edge boxes by last known status.", labels=["status"])
     per_status = dict(session.execute(select(Device.status, func.count()).group_by(Device.status)).all())

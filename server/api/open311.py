@@ -96,17 +96,17 @@ SERVICES: dict[ViolationType, ServiceInfo] = {
 }
 
 #: Our workflow states that GeoReport calls ``open``, with the note shown for each.
-OPEN_STATES: dict[str, str] = {
-    CaseState.new.value: "Reported by patrol cameras; awaiting review.",
-    CaseState.confirmed.value: "Confirmed by a dispatcher.",
-    CaseState.dispatched.value: "A team has been dispatched.",
-    CaseState.possibly_resolved.value: "A patrol passed by and no longer saw it; awaiting confirmation.",
+OPEN_STATES: dict[CaseState, str] = {
+    CaseState.new: "Reported by patrol cameras; awaiting review.",
+    CaseState.confirmed: "Confirmed by a dispatcher.",
+    CaseState.dispatched: "A team has been dispatched.",
+    CaseState.possibly_resolved: "A patrol passed by and no longer saw it; awaiting confirmation.",
 }
 #: Our workflow states that GeoReport calls ``closed``.
-CLOSED_STATES: dict[str, str] = {
-    CaseState.rejected.value: "Rejected on review (not a violation).",
-    CaseState.resolved.value: "Resolved.",
-    CaseState.closed.value: "Closed.",
+CLOSED_STATES: dict[CaseState, str] = {
+    CaseState.rejected: "Rejected on review (not a violation).",
+    CaseState.resolved: "Resolved.",
+    CaseState.closed: "Closed.",
 }
 
 
@@ -119,7 +119,7 @@ REQUESTS_HELP = (
 )
 
 
-def georeport_status(state: str) -> str:
+def georeport_status(state: CaseState) -> str:
     """``open`` or ``closed`` for one of our case states."""
     if state in OPEN_STATES:
         return "open"
@@ -344,8 +344,8 @@ def _parse_codes(raw: str) -> list[str]:
     return codes
 
 
-def _parse_statuses(raw: str) -> list[str]:
-    states: list[str] = []
+def _parse_statuses(raw: str) -> list[CaseState]:
+    states: list[CaseState] = []
     for part in (p.strip() for p in raw.split(",")):
         if part == "open":
             states.extend(OPEN_STATES)

@@ -145,7 +145,7 @@ def perform(
         )
         return
     case = lock_case(session, case_id, body.expected_state)
-    current = CaseState(case.state)
+    current = case.state
     if action in (CaseAction.note, CaseAction.relabel, CaseAction.annotate):
         if body.review is not None:
             if current is CaseState.closed:
@@ -229,15 +229,15 @@ def conflict(exc: InvalidTransitionError, expected: CaseState | None) -> JSONRes
         content={
             "detail": str(exc),
             "case_id": exc.case_id,
-            "state": exc.state.value if exc.state else None,
-            "expected_state": expected.value if expected else None,
+            "state": exc.state,
+            "expected_state": expected,
         },
     )
 
 
 def reopen_target(session: Session, case: Case) -> CaseState:
     """Where ``reopen`` takes a case from its current state; a conflict for states it does not apply to."""
-    state = CaseState(case.state)
+    state = case.state
     if state is CaseState.rejected:
         return CaseState.new
     if state is CaseState.resolved:
@@ -245,7 +245,7 @@ def reopen_target(session: Session, case: Case) -> CaseState:
     if state is CaseState.possibly_resolved:
         return state_before_possibly_resolved(session, case.id)
     raise InvalidTransitionError(
-        f"case {case.id} is {state.value}; reopen applies to rejected, resolved or possibly_resolved "
+        f"case {case.id} is {state}; reopen applies to rejected, resolved or possibly_resolved "
         "cases (a closed case is final: a new sighting opens a new case)",
         case_id=case.id,
         state=state,

@@ -56,7 +56,7 @@ FormatQuery = Annotated[Format, Query(description="json, or csv for a spreadshee
 
 #: Rejections that say nothing about the model: left out of the share confirmed.
 _EXCLUDED = (RejectReason.duplicate.value, RejectReason.bad_image.value)
-_OPEN = sorted(s.value for s in OPEN_STATES)
+_OPEN = sorted(OPEN_STATES)
 #: Age buckets of open cases: (label, lower bound).
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
     ("<1h", timedelta(0)),
@@ -110,7 +110,7 @@ def precision(
 ) -> PrecisionAnswer | Response:
     decided_in_window = exists().where(
         CaseTransition.case_id == Case.id,
-        CaseTransition.to_state.in_((CaseState.confirmed.value, CaseState.rejected.value)),
+        CaseTransition.to_state.in_((CaseState.confirmed, CaseState.rejected)),
         *_window(CaseTransition.at, since, until),
     )
     cases = session.scalars(
@@ -127,7 +127,7 @@ def precision(
         at = stand.decision.at
         if (start is not None and at < start) or (end is not None and at >= end):
             continue  # decided in the window, but decided again since
-        confirmed = stand.decision.to_state == CaseState.confirmed.value
+        confirmed = stand.decision.to_state is CaseState.confirmed
         decided[item.id] = (item, confirmed, stand.reason_code)
     models = _opening_models(session, list(decided))
     groups: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)

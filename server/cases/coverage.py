@@ -33,7 +33,7 @@ from streetwatch.messages import CoveragePoint
 GPS_JUMP_ALLOWANCE_M = 500.0
 
 #: Only cases a dispatcher has not yet finished with can become possibly resolved.
-COVERABLE_STATES = (CaseState.new.value, CaseState.confirmed.value, CaseState.dispatched.value)
+COVERABLE_STATES = (CaseState.new, CaseState.confirmed, CaseState.dispatched)
 
 
 def coverage_cells(points: Sequence[CoveragePoint], settings: ServerSettings) -> set[str]:

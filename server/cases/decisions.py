@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from server.cases.review import is_annotation
 from server.db.models import CaseState, CaseTransition
 
-_DECISIONS = (CaseState.confirmed.value, CaseState.rejected.value)
+_DECISIONS = (CaseState.confirmed, CaseState.rejected)
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,14 @@ def is_decision(step: CaseTransition) -> bool:
 
 def standing(transitions: Sequence[CaseTransition]) -> Standing:
     decision: CaseTransition | None = None
-    labels: dict[str, str] = {}  # decision state -> newest label given with it
+    labels: dict[CaseState, str] = {}  # decision state -> newest label given with it
     relabel: str | None = None  # a relabel newer than any labelled decision
     for step in transitions:
         if is_annotation(step):
             if step.action == "relabel":
                 relabel = step.label
             continue
-        if step.to_state == CaseState.new.value and step.from_state is not None:
+        if step.to_state is CaseState.new and step.from_state is not None:
             decision, labels, relabel = None, {}, None
         elif is_decision(step):
             decision = step
@@ -52,5 +52,7 @@ def standing(transitions: Sequence[CaseTransition]) -> Standing:
     label = relabel
     if label is None and decision is not None:
         label = labels.get(decision.to_state)
-    reason_code = decision.reason_code if decision is not None and decision.to_state == "rejected" else None
+    reason_code = (
+        decision.reason_code if decision is not None and decision.to_state is CaseState.rejected else None
+    )
     return Standing(decision, label, reason_code)

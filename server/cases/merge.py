@@ -44,10 +44,10 @@ def merge_case(
         if wanted not in found:
             raise CaseNotFoundError(f"case {wanted} does not exist")
     source, target = found[source_id], found[target_id]
-    source_state, target_state = CaseState(source.state), CaseState(target.state)
+    source_state, target_state = source.state, target.state
     if expected is not None and source_state is not expected:
         raise InvalidTransitionError(
-            f"case {source_id} is {source_state.value} now, not {expected.value} as seen: someone acted on "
+            f"case {source_id} is {source_state} now, not {expected} as seen: someone acted on "
             "it first; reload it and decide again",
             case_id=source_id,
             state=source_state,
@@ -113,7 +113,7 @@ def merge_case(
         details={**extra, "merged_from": source_id, "events_moved": moved},
         now=now,
     )
-    source.state = CaseState.closed.value
+    source.state = CaseState.closed
     source.merged_into = target_id
     source.closed_at = now
     source.updated_at = now

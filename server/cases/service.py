@@ -46,7 +46,7 @@ def new_case_values(
     position = event.position
     return {
         "violation_type": event.violation_type.value,
-        "state": CaseState.new.value,
+        "state": CaseState.new,
         "priority": rule.priority,
         "title": case_title(event),
         "lat": position.lat if position else None,
@@ -77,7 +77,7 @@ def creation_transition_values(
     return {
         "case_id": case_id,
         "from_state": None,
-        "to_state": CaseState.new.value,
+        "to_state": CaseState.new,
         "actor": SYSTEM_INGEST,
         "reason": reason,
         "team": None,
@@ -87,12 +87,12 @@ def creation_transition_values(
 
 def seen_again(session: Session, case: Case, event: ViolationEvent, now: datetime) -> None:
     """A possibly-resolved case that is seen again goes back to the state it had before."""
-    if case.state != CaseState.possibly_resolved.value:
+    if case.state is not CaseState.possibly_resolved:
         return
     back = state_before_possibly_resolved(session, case.id)
     reason = f"seen again by {event.device_id} (event {event.event_id})"
     record_transition(session, case, CaseState.possibly_resolved, back, SYSTEM_INGEST, reason, now=now)
-    case.state = back.value
+    case.state = back
     case.possibly_resolved_at = None
 
 
@@ -106,14 +106,14 @@ def state_before_possibly_resolved(session: Session, case_id: int) -> CaseState:
         select(CaseTransition.from_state)
         .where(
             CaseTransition.case_id == case_id,
-            CaseTransition.to_state == CaseState.possibly_resolved.value,
+            CaseTransition.to_state == CaseState.possibly_resolved,
             CaseTransition.from_state.is_not(None),
-            CaseTransition.from_state != CaseState.possibly_resolved.value,
+            CaseTransition.from_state != CaseState.possibly_resolved,
         )
         .order_by(CaseTransition.id.desc())
         .limit(1)
     )
-    return CaseState(previous) if previous else CaseState.new
+    return previous or CaseState.new
 
 
 def lock_case(session: Session, case_id: int, expected: CaseState | None) -> Case:
@@ -122,10 +122,10 @@ def lock_case(session: Session, case_id: int, expected: CaseState | None) -> Cas
     case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
     if case is None:
         raise CaseNotFoundError(f"case {case_id} does not exist")
-    current = CaseState(case.state)
+    current = case.state
     if expected is not None and current is not expected:
         raise InvalidTransitionError(
-            f"case {case_id} is {current.value} now, not {expected.value} as seen: someone acted on it "
+            f"case {case_id} is {current} now, not {expected} as seen: someone acted on it "
             "first; reload it and decide again",
             case_id=case_id,
             state=current,
@@ -154,7 +154,7 @@ def record_step(
     """
     at = now or utcnow()
     case = lock_case(session, case_id, expected)
-    current = CaseState(case.state)
+    current = case.state
     if current is CaseState.closed and not allow_closed:
         raise InvalidTransitionError(
             f"case {case_id} is closed; it takes notes only (reopen is not possible: a new sighting opens a"
@@ -196,7 +196,7 @@ def transition(
     at = now or utcnow()
     target = CaseState(to_state)
     case = lock_case(session, case_id, expected)
-    current = CaseState(case.state)
+    current = case.state
     check_transition(case_id, current, target, team)
     record_transition(
         session,
@@ -212,7 +212,7 @@ def transition(
         details=details,
         now=at,
     )
-    case.state = target.value
+    case.state = target
     case.updated_at = at
     if target is CaseState.dispatched:
         case.assigned_team = team
@@ -246,8 +246,8 @@ def record_transition(
 ) -> CaseTransition:
     step = CaseTransition(
         case=case,
-        from_state=from_state.value if from_state else None,
-        to_state=to_state.value,
+        from_state=from_state,
+        to_state=to_state,
         actor=actor,
         reason=reason,
         team=team,

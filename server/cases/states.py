@@ -6,7 +6,13 @@ from enum import Enum
 
 
 class CaseState(str, Enum):
-    """Where a case is in the dispatch workflow (see ``server.cases.workflow``)."""
+    """Where a case is in the dispatch workflow (see ``server.cases.workflow``).
+
+    Stored as its value (``server.db.types.EnumText``); ``str()`` and f-strings give the value too:
+
+    >>> f"{CaseState.possibly_resolved}", str(CaseState.new), CaseState("closed") is CaseState.closed
+    ('possibly_resolved', 'new', True)
+    """
 
     new = "new"
     confirmed = "confirmed"
@@ -15,3 +21,6 @@ class CaseState(str, Enum):
     possibly_resolved = "possibly_resolved"
     resolved = "resolved"
     closed = "closed"
+
+    def __str__(self) -> str:
+        return self.value

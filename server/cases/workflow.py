@@ -62,9 +62,9 @@ def check_transition(case_id: int, current: CaseState, target: CaseState, team: 
     """Raise :class:`InvalidTransitionError` unless ``current -> target`` is allowed."""
     allowed = ALLOWED[current]
     if target not in allowed:
-        options = ", ".join(sorted(s.value for s in allowed)) or "none (closed is final)"
+        options = ", ".join(sorted(map(str, allowed))) or "none (closed is final)"
         raise InvalidTransitionError(
-            f"case {case_id} is {current.value}; it cannot become {target.value} (allowed: {options})",
+            f"case {case_id} is {current}; it cannot become {target} (allowed: {options})",
             case_id=case_id,
             state=current,
         )

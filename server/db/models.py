@@ -4,7 +4,8 @@ The schema changes only through Alembic migrations (``server/migrations``);
 these classes must match the latest migration (a test compares them).
 
 Enumerations are stored as short strings rather than native enums so that
-adding a state is a plain data change on both SQLite and PostgreSQL.
+adding a state is a plain data change on both SQLite and PostgreSQL; ``EnumText``
+columns hand the code enum members and write their string values.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from server.cases.states import CaseState
-from server.db.types import UtcDateTime
+from server.db.types import EnumText, UtcDateTime
 
 #: Constraint names are fixed so migrations can drop and alter them on both backends.
 NAMING_CONVENTION = {
@@ -139,7 +140,7 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     violation_type: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(24), default=CaseState.new.value)
+    state: Mapped[CaseState] = mapped_column(EnumText(CaseState, 24), default=CaseState.new)
     priority: Mapped[int] = mapped_column(Integer, default=3)  # 1 most urgent .. 5 least
     title: Mapped[str] = mapped_column(String(200))
     lat: Mapped[float | None] = mapped_column(Float)
@@ -177,8 +178,8 @@ class CaseTransition(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    from_state: Mapped[str | None] = mapped_column(String(24))  # None for the creation
-    to_state: Mapped[str] = mapped_column(String(24))
+    from_state: Mapped[CaseState | None] = mapped_column(EnumText(CaseState, 24))  # None for the creation
+    to_state: Mapped[CaseState] = mapped_column(EnumText(CaseState, 24))
     actor: Mapped[str] = mapped_column(String(64))  # a username, or "system:<component>"
     reason: Mapped[str] = mapped_column(Text, default="")
     team: Mapped[str | None] = mapped_column(String(64))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from enum import Enum
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+E = TypeVar("E", bound=Enum)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -38,3 +41,47 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """An enumeration stored as its values' plain strings (``VARCHAR(length)``), read back as members.
+
+    The column is an ordinary string column, so the schema (and every migration) is the same
+    as a ``String(length)`` and adding a member needs no migration; the code only ever sees
+    members. Binding takes a member or its value; anything else is refused before it is written:
+
+    >>> from server.cases.states import CaseState
+    >>> column = EnumText(CaseState, 24)
+    >>> column.process_bind_param(CaseState.closed, None), column.process_bind_param("new", None)
+    ('closed', 'new')
+    >>> column.process_result_value("rejected", None)
+    <CaseState.rejected: 'rejected'>
+    >>> column.process_bind_param("open", None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'open' is not a CaseState (one of: new, confirmed, rejected, ...)
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    @property
+    def python_type(self) -> type[E]:
+        return self.enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            member = self.enum(value)
+        except ValueError:
+            known = ", ".join(str(m.value) for m in self.enum)
+            raise ValueError(f"{value!r} is not a {self.enum.__name__} (one of: {known})") from None
+        return str(member.value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect | None) -> E | None:
+        return None if value is None else self.enum(value)

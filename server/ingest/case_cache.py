@@ -31,8 +31,8 @@ from streetwatch.events import ViolationEvent, ViolationType
 _CASES = cast(Table, Case.__table__)
 _TRANSITIONS = cast(Table, CaseTransition.__table__)
 _EVENTS = cast(Table, Event.__table__)
-_JOINABLE = [s.value for s in JOINABLE_STATES]
-_FINISHED = [s.value for s in FINISHED_STATES]
+_JOINABLE = sorted(JOINABLE_STATES)
+_FINISHED = sorted(FINISHED_STATES)
 _ALL_TYPES = [t.value for t in ViolationType]
 _COLUMNS = (
     Case.id,
@@ -58,7 +58,7 @@ class CaseRecord:
 
     key: int  # the case id, or a negative stand-in for a case this batch opened
     violation_type: str
-    state: str
+    state: CaseState
     lat: float | None
     lon: float | None
     cell: str | None
@@ -79,7 +79,7 @@ class CaseRecord:
         return CaseCandidate(
             case_id=self.key,
             violation_type=ViolationType(self.violation_type),
-            state=CaseState(self.state),
+            state=self.state,
             lat=self.lat,
             lon=self.lon,
             last_event_at=self.last_event_at,
@@ -189,14 +189,14 @@ class CaseCache:
         for row in session.execute(select(*_COLUMNS).where(*conditions)):
             if row.id in self.records:
                 continue
-            state = CaseState(row.state)
+            state: CaseState = row.state
             finished = row.closed_at if state is CaseState.closed else row.resolved_at
             self._add(
                 CaseRecord(
                     key=row.id,
                     id=row.id,
                     violation_type=row.violation_type,
-                    state=row.state,
+                    state=state,
                     lat=row.lat,
                     lon=row.lon,
                     cell=row.cell,

@@ -169,7 +169,7 @@ class IngestBatch:
         if decision.action is MatchAction.join:
             assert decision.case_id is not None
             record = self.cases.records[decision.case_id]
-            if record.state == CaseState.possibly_resolved.value and record.id is not None:
+            if record.state is CaseState.possibly_resolved and record.id is not None:
                 self._seen_again(record, event)
         else:
             record = self.cases.open(event, rule, self.now, recurrence_of=decision.case_id)
@@ -242,7 +242,7 @@ class IngestBatch:
         marked = mark_possibly_resolved(self.session, message.device_id, points, self.settings, self.now)
         for case_id in marked:
             if case_id in self.cases.records:
-                self.cases.records[case_id].state = CaseState.possibly_resolved.value
+                self.cases.records[case_id].state = CaseState.possibly_resolved
         self.marked_possibly_resolved.extend(marked)
         return marked
 

@@ -130,7 +130,7 @@ def match_event(
             MatchAction.recurrence,
             best.case_id,
             distance,
-            f"recurrence of case {best.case_id} ({best.state.value} {best.finished_at:%Y-%m-%d %H:%M}): "
+            f"recurrence of case {best.case_id} ({best.state} {best.finished_at:%Y-%m-%d %H:%M}): "
             + _where(distance),
         )
     return MatchDecision(MatchAction.new, reason="no open case of this type nearby in the time window")
