@@ -71,7 +71,7 @@ class MinedCrop:
     score: float  # fused truck score (provenance only; never a label)
 
 
-def detectors(models: Path) -> tuple[list[OnnxDetector], BoxFusion]:
+def detectors(models: Path, min_score: float = MIN_TRUCK_SCORE) -> tuple[list[OnnxDetector], BoxFusion]:
     """YOLOX-nano and streetwatch-det with the demo box's vehicle fusion."""
     vehicles = ["car", "motorcycle", "truck", "bus"]
     yolox = DetectorConfig(
@@ -99,7 +99,7 @@ def detectors(models: Path) -> tuple[list[OnnxDetector], BoxFusion]:
         context=["bin"],
         score="max",
         iou=0.5,
-        conf=MIN_TRUCK_SCORE,
+        conf=min_score,
     )
     return [load_detector(yolox, 0, threads=2), load_detector(det, 1, threads=2)], BoxFusion(fusion)
 
@@ -120,7 +120,7 @@ def truck_boxes(
     h, w = image.shape[:2]
     out = []
     for xyxy, score, name in zip(fused.xyxy, fused.confidence, fused.class_name, strict=True):
-        if str(name) != "truck" or float(score) < MIN_TRUCK_SCORE:
+        if str(name) != "truck":
             continue
         x1, y1 = max(0, round(float(xyxy[0]))), max(0, round(float(xyxy[1])))
         x2, y2 = min(w, round(float(xyxy[2]))), min(h, round(float(xyxy[3])))
@@ -248,9 +248,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--out", type=Path, default=Path("datasets/truck_load/mined/manifest.csv"))
     parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument("--min-score", type=float, default=MIN_TRUCK_SCORE, help="fused truck score")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    models, fusion = detectors(args.models)
+    models, fusion = detectors(args.models, args.min_score)
     crops_dir = args.work / "crops"
     mined: list[MinedCrop] = []
     for source in args.sources.split(","):

@@ -1,0 +1,58 @@
+"""Trucks mined from other real photos: found by the box's detectors, grouped with their copies,
+and never moving the vehicle set's crops between the splits."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from streetwatch.paths import datasets_dir, repo_root
+from training.truck_load.data import LabelledCrop, grouped_split, load_crops
+from training.truck_load.mine import detectors, mine_source
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+GARBAGE = SHARED / "garbage"
+FOLDER = datasets_dir() / "truck_load"
+
+
+@pytest.mark.skipif(not GARBAGE.is_dir(), reason=f"needs the garbage photos in {GARBAGE}")
+def test_a_truck_and_its_augmented_copy_are_found_and_share_one_scene_group(tmp_path: Path) -> None:
+    # atanu_002690 (train) and atanu_002691 (val) are one street photo and its augmented copy,
+    # both holding a garbage truck; atanu_000188 is another street with another truck.
+    photos = {
+        "train": ["atanu_002690.jpg", "atanu_000188.jpg"],
+        "val": ["atanu_002691.jpg"],
+    }
+    for split, names in photos.items():
+        (tmp_path / "garbage" / split / "images").mkdir(parents=True)
+        for name in names:
+            shutil.copy(GARBAGE / split / "images" / name, tmp_path / "garbage" / split / "images" / name)
+    crops_dir = tmp_path / "crops"
+    crops_dir.mkdir()
+    models, fusion = detectors(repo_root() / "models")
+    mined = mine_source(tmp_path, "garbage", crops_dir, models, fusion)
+    group_of = {m.record.image.split("/")[-1]: m.record.group for m in mined}
+    assert set(group_of) == {"atanu_002690.jpg", "atanu_002691.jpg", "atanu_000188.jpg"}
+    assert group_of["atanu_002690.jpg"] == group_of["atanu_002691.jpg"]
+    assert group_of["atanu_000188.jpg"] != group_of["atanu_002690.jpg"]
+    assert all(m.source == "garbage" and m.record.group >= 100_000 for m in mined)
+    assert all((crops_dir / f"{m.record.crop_id}.jpg").is_file() for m in mined)
+
+
+def test_mined_crops_never_move_the_vehicle_sets_crops_between_splits() -> None:
+    crops = [c for c in load_crops(FOLDER) if not c.mined]
+    before = grouped_split(crops)
+    val_group = next(c.group for c in crops if before[c.crop_id] == "val")
+    train_group = next(c.group for c in crops if before[c.crop_id] == "train")
+    mined = [
+        LabelledCrop("vehicles_val_x_0", "uncovered", val_group, "team", "vehicles", True),
+        LabelledCrop("vehicles_train_y_0", "uncovered", train_group, "team", "vehicles", True),
+    ]
+    mined += [LabelledCrop(f"g_{i}_0", "empty", 100_000 + i, "team", "garbage", True) for i in range(12)]
+    after = grouped_split(crops + mined)
+    assert {c.crop_id: after[c.crop_id] for c in crops} == before
+    assert after["vehicles_val_x_0"] == "val" and after["vehicles_train_y_0"] == "train"
+    new_sides = {after[c.crop_id] for c in mined[2:]}
+    assert new_sides == {"train", "val"}  # new scene groups are split among themselves
