@@ -10,6 +10,14 @@ from one photo to the next. Every ``new`` event is scored against the labels of 
 (``bench.case_scoring``): precision (reports on the right object) and recall (labelled objects
 reported) per violation type.
 
+Trucks are scored at two levels. The table's ``unsealed_truck`` is the detector level ("is it a
+truck"): every truck the box confirmed, before its load stage, i.e. what the box reports with the
+stage off. ``truck_load`` in the output is the load level, what the box ships: each confirmed
+truck became a case (open load), a candidate (unsure) or nothing (silenced), scored against the
+team's load labels (``datasets/truck_load``, ``bench.load_scoring``) on the vehicle photos, the
+only ones with load labels. Open loads are few there (a handful), so its figures are counts more
+than rates; the output says how many.
+
 The trucks that ``training/recipes/street_trucks.json`` lists (street-level trucks in the garbage
 photos, which that source does not label, each checked by eye) are added as truck labels, so a
 right street-level truck report is not counted wrong; ``--no-street-trucks`` leaves them out
@@ -38,6 +46,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -57,12 +66,16 @@ from bench.case_scoring import (
     score,
     table,
 )
+from bench.load_scoring import LoadScore, TruckReport, read_load_labels, score_loads
 from edge.config import DeviceConfig, load_config
 from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
 from edge.geometry import iou
 from edge.interfaces import Evidence
 from edge.pipeline import EdgePipeline
+from edge.rules import TriggeredEvent
+from edge.truck_load import LoadStage
+from edge.truck_load.stage import ViewLookup
 from streetwatch.errors import StreetWatchError
 from streetwatch.events import Lifecycle, Position, ViolationEvent, ViolationType
 
@@ -70,6 +83,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 DEFAULT_CONFIG = REPO / "deploy" / "edge.demo.yaml"
 STREET_TRUCKS = REPO / "training" / "recipes" / "street_trucks.json"
+#: The team's truck load labels (datasets/truck_load/PROTOCOL.md): the load level's truth.
+LOAD_LABELS = REPO / "datasets" / "truck_load"
+TRUCK = ViolationType.unsealed_truck
 #: Wrong reports judged by eye in two passes, per type: the file and its rows' answer key prefix.
 CHECKED_BY_EYE: dict[ViolationType, tuple[Path, str]] = {
     ViolationType.illegal_signboard: (REPO / "bench" / "signboard_reports_checked_by_eye.json", "sign"),
@@ -183,6 +199,29 @@ class NoPosition:
         pass
 
 
+class RecordingLoadStage(LoadStage):
+    """The config's load stage, also noting every confirmed truck before it and what it did to it.
+
+    Before the stage is what the box would report with the stage off (the detector level); the
+    stage's answer is what it ships (the load level). One run gives both.
+    """
+
+    def __init__(self, stage: LoadStage) -> None:
+        super().__init__(stage.classifier, stage.config)
+        self.trucks: list[tuple[ViolationEvent, str]] = []  # (new event before the stage, outcome)
+
+    def review(self, events: Sequence[TriggeredEvent], view: ViewLookup) -> list[TriggeredEvent]:
+        out = super().review(events, view)
+        sent = {t.event.track_id: t.event for t in out if t.event.lifecycle is Lifecycle.new}
+        for triggered in events:
+            event = triggered.event
+            if event.violation_type is self.config.violation_type and event.lifecycle is Lifecycle.new:
+                shipped = sent.get(event.track_id)
+                outcome = "silenced" if shipped is None else "candidate" if shipped.candidate else "case"
+                self.trucks.append((event, outcome))
+        return out
+
+
 class CollectNew:
     """A sink that keeps the ``new`` events (the cases a dispatcher would be handed)."""
 
@@ -202,7 +241,18 @@ def photo_of(event: ViolationEvent) -> int:
     return int((event.observed_at - T0).total_seconds() // PHOTO_GAP_S)
 
 
-def run_config(config: DeviceConfig, photos: Sequence[Photo], frames: int) -> tuple[list[PhotoResult], float]:
+@dataclass(frozen=True)
+class Run:
+    """One config over the photos: per photo, the detector-level reports (trucks before the load
+    stage), and every confirmed truck with what the box did to it (case, candidate, silenced)."""
+
+    results: list[PhotoResult]
+    trucks: dict[str, list[TruckReport]]  # photo name -> trucks
+    load_stage: bool
+    seconds: float
+
+
+def run_config(config: DeviceConfig, photos: Sequence[Photo], frames: int) -> Run:
     """Run the box over the photos; each photo's labels with the ``new`` events raised on it."""
     sink = CollectNew()
     source = HeldPhotos(photos, frames, config.source.image_interval_s)
@@ -212,13 +262,46 @@ def run_config(config: DeviceConfig, photos: Sequence[Photo], frames: int) -> tu
         pipeline = EdgePipeline(
             config, sink=sink, evidence=evidence, locator=NoPosition(), source=source, log_interval_s=1e9
         )
+        recording = None
+        if pipeline.load_stage is not None:
+            recording = pipeline.load_stage = RecordingLoadStage(pipeline.load_stage)
         pipeline.run()
     elapsed = time.perf_counter() - started
+    if recording is not None:  # trucks as the detector confirmed them, and the stage's outcome
+        trucks = recording.trucks
+        stage_type = recording.config.violation_type
+        others = [e for e in sink.new if e.violation_type is not stage_type]
+    else:  # no stage: every truck goes out as the class map says
+        trucks = [(e, "candidate" if e.candidate else "case") for e in sink.new if e.violation_type is TRUCK]
+        others = [e for e in sink.new if e.violation_type is not TRUCK]
     reports: dict[int, list[Report]] = {}
-    for event in sink.new:
+    for event in [*others, *(e for e, _ in trucks)]:
         reports.setdefault(photo_of(event), []).append(Report(event.violation_type, event.box))
+    by_photo: dict[str, list[TruckReport]] = {}
+    for event, outcome in trucks:
+        by_photo.setdefault(photos[photo_of(event)].name, []).append(TruckReport(event.box, outcome))
     results = [PhotoResult(p.name, p.labels, reports.get(i, [])) for i, p in enumerate(photos)]
-    return results, elapsed
+    return Run(results, by_photo, recording is not None, elapsed)
+
+
+def load_level(run: Run, labels_dir: Path = LOAD_LABELS) -> LoadScore:
+    """The load-level figures on the photos of the ``vehicles`` set (the only ones with load labels)."""
+    labels = read_load_labels(labels_dir)
+    on_set = {name: labels.get(name.split("/", 1)[1], []) for name in _names(run, "vehicles")}
+    reports = {name: run.trucks.get(name, []) for name in on_set}
+    return score_loads(on_set, reports)
+
+
+def _outcomes(run: Run, set_name: str) -> dict[str, int]:
+    """How many of a photo set's confirmed trucks became cases or candidates, or were silenced."""
+    counts = Counter(
+        t.outcome for name, trucks in run.trucks.items() if name.startswith(f"{set_name}/") for t in trucks
+    )
+    return dict(sorted(counts.items()))
+
+
+def _names(run: Run, set_name: str) -> list[str]:
+    return [r.photo for r in run.results if _set_of(r) == set_name]
 
 
 def street_truck_check(results: Sequence[PhotoResult]) -> dict[str, object]:
@@ -243,16 +326,23 @@ def _set_of(result: PhotoResult) -> str:
     return result.photo.split("/", 1)[0]
 
 
-def summary(
-    config_path: Path, frames: int, results: Sequence[PhotoResult], elapsed_s: float
-) -> dict[str, object]:
+def summary(config_path: Path, frames: int, run: Run) -> dict[str, object]:
+    results = run.results
     scores = score(results)
+    loads = load_level(run) if any(_set_of(r) == "vehicles" for r in results) else None
     return {
         "config": str(config_path),
         "frames_per_photo": frames,
         "photos": len(results),
-        "seconds": round(elapsed_s, 1),
+        "seconds": round(run.seconds, 1),
+        # unsealed_truck here is the detector level: every truck confirmed, before any load stage.
         "types": {vt.value: s.as_dict() for vt, s in scores.items()},
+        # The load level: what the box ships for trucks, against the team's load labels.
+        "truck_load": {"load_stage": run.load_stage, **(loads.as_dict() if loads else {})},
+        # What the box did with the trucks it confirmed, per photo set (street level: garbage).
+        "truck_outcomes_by_set": {
+            name: _outcomes(run, name) for name in sorted({_set_of(r) for r in results})
+        },
         # Per validation set: trucks in traffic views (vehicles) and at street level (garbage) apart.
         "by_set": {
             name: {vt.value: s.as_dict() for vt, s in score(r for r in results if _set_of(r) == name).items()}
@@ -290,6 +380,11 @@ def print_table(result: dict[str, object], scores: dict[ViolationType, TypeScore
         f"street-level trucks (training/recipes/street_trucks.json): "
         f"{trucks['reported']} of {trucks['trucks']} reported"
     )
+    loads = result["truck_load"]
+    assert isinstance(loads, dict)
+    if "open_loads" in loads:
+        print(load_text(loads))
+    print(f"confirmed trucks by what the box did, per photo set: {result['truck_outcomes_by_set']}")
     eye = result["by_eye"]
     assert isinstance(eye, dict)
     for vtype, counts in eye.items():
@@ -299,6 +394,29 @@ def print_table(result: dict[str, object], scores: dict[ViolationType, TypeScore
             f"object in both passes, {counts['not_object_by_eye']} not (or the passes disagree), "
             f"{counts['unchecked']} never checked (counted wrong)"
         )
+
+
+def load_text(loads: dict[str, object]) -> str:
+    """The load-level figures in words, with how few open loads they rest on."""
+    stage = "with the config's load stage" if loads["load_stage"] else "no load stage in this config"
+    lines = [
+        f"unsealed_truck at the load level ({stage}; team load labels, vehicle val photos): "
+        f"{loads['cases']} cases, {loads['cases_on_open_load']} on an open load (precision "
+        f"{_fmt(loads['precision'])}); {loads['candidates']} candidates, {loads['candidates_on_open_load']} "
+        f"on an open load; open loads reported as case or candidate {_fmt(loads['recall'])}, as a case "
+        f"{_fmt(loads['recall_cases_only'])}, silenced {loads['open_loads_silenced']}",
+        f"  only {loads['open_loads']} open loads are labelled in these {loads['photos']} photos "
+        f"({loads['open_loads_held_out_by_load_model']} of them held out by the load model, the rest in its "
+        f"training split): one truck moves recall by 1/{loads['open_loads'] or 1}; read these as counts, "
+        "not rates",
+        "  what happened to each labelled truck (protocol class: outcome count):",
+    ]
+    by_label = loads["by_label"]
+    assert isinstance(by_label, dict)
+    for label, outcomes in by_label.items():
+        lines.append(f"    {label}: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+    lines.append(f"  reports on no labelled truck: {loads['unlabelled_reports']}")
+    return "\n".join(lines)
 
 
 def _fmt(value: object) -> str:
@@ -339,20 +457,20 @@ def main(argv: list[str] | None = None) -> int:
     except (StreetWatchError, FileNotFoundError) as exc:
         print(f"case_precision: {exc}", file=sys.stderr)
         return 2
-    results, elapsed = run_config(config, photos, args.frames)
-    result = summary(args.config, args.frames, results, elapsed)
+    run = run_config(config, photos, args.frames)
+    result = summary(args.config, args.frames, run)
     if baseline is not None:
-        base_results, base_elapsed = run_config(baseline, photos, args.frames)
-        before = summary(args.baseline, args.frames, base_results, base_elapsed)
+        base_run = run_config(baseline, photos, args.frames)
+        before = summary(args.baseline, args.frames, base_run)
         result["baseline"] = before
         result["change"] = changes(before, result)
         if not args.json:
-            print_table(before, score(base_results))
+            print_table(before, score(base_run.results))
             print()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print_table(result, score(results))
+        print_table(result, score(run.results))
     return 0
 
 

@@ -141,6 +141,11 @@ def test_the_demo_box_on_a_few_real_photos(capsys: pytest.CaptureFixture[str]) -
     for vtype, counts in types.items():
         assert counts["reports"] == sum(by_set[s][vtype]["reports"] for s in by_set)
     assert by_set["garbage"]["unsealed_truck"]["labelled"] == 0  # no street truck among the first 3
+    loads = result["truck_load"]  # the demo box runs the load stage: trucks before it are the detector level
+    assert loads["load_stage"] is True and loads["photos"] == 3
+    # Every truck the detector reported (the table's count) went out as a case or candidate, or was silenced.
+    sent = loads["cases"] + loads["candidates"] + loads["silenced"]
+    assert sent == by_set["vehicles"]["unsealed_truck"]["reports"] > 0
     for vtype, eye in result["by_eye"].items():
         assert eye["reports"] == types[vtype]["reports"] and eye["right"] == types[vtype]["right"]
         checked = eye["object_by_eye"] + eye["not_object_by_eye"] + eye["unchecked"]
@@ -175,3 +180,49 @@ def test_a_set_without_validation_photos_is_named(tmp_path: Path, capsys: pytest
         f"no validation photos at {tmp_path / 'data' / 'signboards' / 'val' / 'images'}"
         in capsys.readouterr().err
     )
+
+
+def test_load_level_scores_cases_on_open_loads_and_counts_what_happened_to_each_truck() -> None:
+    from bench.load_scoring import LoadLabel, TruckReport, score_loads
+
+    open_load, tarp = (0.0, 0.0, 100.0, 100.0), (200.0, 0.0, 300.0, 100.0)
+    box_van = (400.0, 0.0, 500.0, 100.0)
+    labels = {
+        "a.jpg": [
+            LoadLabel(open_load, "open_bed_uncovered", "val"),
+            LoadLabel(tarp, "covered", "train"),
+            LoadLabel(box_van, "closed_body", "train"),
+        ],
+        "b.jpg": [LoadLabel(open_load, "partly_covered", "train")],
+    }
+    reports = {
+        "a.jpg": [
+            TruckReport((5.0, 0.0, 100.0, 100.0), "case"),  # on the open load
+            TruckReport(tarp, "case"),  # a case on a tarp: wrong
+            TruckReport(box_van, "silenced"),
+            TruckReport((600.0, 0.0, 700.0, 100.0), "candidate"),  # on no labelled truck
+        ],
+        "b.jpg": [TruckReport(open_load, "silenced")],  # an open load lost by the stage
+        "c.jpg": [TruckReport(open_load, "case")],  # a photo without load labels does not count
+    }
+    s = score_loads(labels, reports)
+    assert (s.photos, s.open_loads, s.open_loads_held_out) == (2, 2, 1)
+    assert (s.cases, s.cases_on_open, s.candidates, s.candidates_on_open) == (2, 1, 1, 0)
+    assert s.precision == 0.5 and s.recall == 0.5 and s.recall_cases == 0.5 and s.open_silenced == 1
+    assert s.as_dict()["by_label"] == {
+        "closed_body": {"silenced": 1},
+        "covered": {"case": 1},
+        "open_bed_uncovered": {"case": 1},
+        "partly_covered": {"silenced": 1},
+    }
+    assert s.unlabelled == {"candidate": 1}
+
+
+def test_the_shipped_load_labels_give_the_vehicle_val_photos_their_open_loads() -> None:
+    from bench.case_precision import LOAD_LABELS
+    from bench.load_scoring import read_load_labels
+
+    labels = read_load_labels(LOAD_LABELS)
+    trucks = [lab for photo in labels.values() for lab in photo]
+    assert trucks and all(lab.box[0] < lab.box[2] and lab.box[1] < lab.box[3] for lab in trucks)
+    assert 0 < sum(lab.is_open for lab in trucks) < len(trucks)

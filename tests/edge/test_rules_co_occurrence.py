@@ -94,10 +94,10 @@ def test_the_demo_box_raises_no_vending_on_a_real_umbrella_without_a_vendor() ->
 
     config = load_config(DEFAULT_CONFIG)
     photos = [Photo("garbage/atanu_001185.jpg", SHARED_PHOTO, ())]
-    results, _ = run_config(config, photos, frames=4)
+    results = run_config(config, photos, frames=4).results
     assert [r for r in results[0].reports if r.violation_type is VEND] == []
     # Without the requirement the same box reports it: the rule, not the detector, keeps it quiet.
     rules = dict(config.rules)
     rules[VEND] = rules[VEND].model_copy(update={"requires": []})
-    results, _ = run_config(config.model_copy(update={"rules": rules}), photos, frames=4)
+    results = run_config(config.model_copy(update={"rules": rules}), photos, frames=4).results
     assert [r.violation_type for r in results[0].reports].count(VEND) == 1
