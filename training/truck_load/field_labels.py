@@ -199,19 +199,24 @@ def read_export(folder: Path, rank: int) -> tuple[list[Sighting], dict[int, str]
 def latest_decisions(
     sightings: Sequence[Sighting], withdrawn: Sequence[tuple[int, str, int]], report: FieldReport
 ) -> dict[int, list[Sighting]]:
-    """Per case, the frames of its latest decision; cases whose latest word is a withdrawal are dropped."""
-    by_case: dict[int, dict[tuple[str, int], list[Sighting]]] = {}
+    """Per case, the frames of its latest decision; cases whose latest word is a withdrawal are dropped.
+
+    The same decision found in several exports is one review (its newest export's frames are used);
+    a later decision of the same case replaces it (counted in ``report.superseded``).
+    """
+    by_case: dict[int, dict[str, dict[int, list[Sighting]]]] = {}
     for s in sightings:
-        by_case.setdefault(s.case_id, {}).setdefault((s.reviewed_at, s.export_rank), []).append(s)
+        times = by_case.setdefault(s.case_id, {})
+        times.setdefault(s.reviewed_at, {}).setdefault(s.export_rank, []).append(s)
     latest: dict[int, list[Sighting]] = {}
     for case_id, decisions in sorted(by_case.items()):
-        key = max(decisions)
+        at = max(decisions)
+        rank = max(decisions[at])
         report.superseded += len(decisions) - 1
-        taken_back = [(at, rank) for c, at, rank in withdrawn if c == case_id and (at, rank) > key]
-        if taken_back:
+        if any(c == case_id and (w_at, w_rank) > (at, rank) for c, w_at, w_rank in withdrawn):
             report.withdrawn.append(case_id)
             continue
-        latest[case_id] = decisions[key]
+        latest[case_id] = decisions[at][rank]
     return latest
 
 
