@@ -27,13 +27,14 @@ SAMPLES = REPO / "datasets" / "samples" / "images"
 
 def _sample_trucks(count: int) -> list[tuple[Path, tuple[float, float, float, float]]]:
     """Shipped sample photos with a labelled truck box each, as the normalised (cx, cy, w, h)."""
-    found = []
+    found: list[tuple[Path, tuple[float, float, float, float]]] = []
     with (REPO / "datasets" / "truck_load" / "manifest.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
             photo = SAMPLES / f"vehicles_{Path(row['image']).name}"
             width, height = int(row["x2"]) - int(row["x1"]), int(row["y2"]) - int(row["y1"])
             if photo.is_file() and min(width, height) >= 40 and photo not in {p for p, _ in found}:
                 image = cv2.imread(str(photo))
+                assert image is not None, photo
                 h, w = image.shape[:2]
                 cx, cy = (int(row["x1"]) + width / 2) / w, (int(row["y1"]) + height / 2) / h
                 found.append((photo, (cx, cy, width / w, height / h)))
