@@ -48,7 +48,7 @@ from server.evidence_store import EvidenceStore
 from server.http_guards import RefusalCounter, RequestGuard, install_access_log_redaction
 from server.login_throttle import LoginThrottle
 from server.settings import ServerSettings
-from server.web import console
+from server.web import api_docs, console
 from streetwatch import __version__
 from streetwatch.taxonomy import load_taxonomy
 
@@ -71,6 +71,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         "Send `Authorization: Bearer <token>`; roles are viewer < reviewer < admin, and device "
         "credentials are refused by every dispatcher endpoint.",
         lifespan=lifespan,
+        # /docs is served from files shipped with the server (server/web/api_docs.py): FastAPI's
+        # own page and ReDoc load from a CDN, which an offline intranet cannot reach.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -105,6 +109,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(open311.build_router())
     app.include_router(metrics.build_router())
     console.install(app)
+    api_docs.install(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:
