@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, and_, not_
 
 from server.api.deps import as_utc
 from server.api.query import bbox_clause, parse_bbox
+from server.cases.states import HELD_STATES
 from server.cases.workflow import OPEN_STATES
 from server.db.models import Case, CaseState
 from streetwatch.events import ViolationType
@@ -28,7 +29,9 @@ class CaseFilter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     state: tuple[CaseState, ...] = Field(
-        default=(), description="Only these states (repeat the parameter for several)."
+        default=(),
+        description="Only these states (repeat the parameter for several). Left out: every state but "
+        "awaiting_recurrence and expired (patrol sightings that wait for a second pass, or waited in vain).",
     )
     violation_type: ViolationType | None = Field(default=None, description="Only this violation type.")
     priority: int | None = Field(default=None, ge=1, le=5, description="Only this priority (1..5).")
@@ -51,6 +54,8 @@ class CaseFilter(BaseModel):
         conditions: list[ColumnElement[bool]] = []
         if self.state:
             conditions.append(Case.state.in_(self.state))
+        else:  # sightings are not a dispatcher's cases: listed only when a filter names them
+            conditions.append(Case.state.not_in(sorted(HELD_STATES)))
         if self.violation_type is not None:
             conditions.append(Case.violation_type == self.violation_type.value)
         if self.priority is not None:

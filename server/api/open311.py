@@ -108,6 +108,9 @@ CLOSED_STATES: dict[CaseState, str] = {
     CaseState.resolved: "Resolved.",
     CaseState.closed: "Closed.",
 }
+#: What Open311 publishes: a sighting waiting for a second pass (or expired waiting) is no
+#: request until it becomes a case.
+PUBLISHED_STATES = sorted({*OPEN_STATES, *CLOSED_STATES})
 
 
 REQUESTS_HELP = (
@@ -206,7 +209,7 @@ def build_router() -> APIRouter:
         start_date: Annotated[datetime | None, Query(description="requested_datetime >= this.")] = None,
         end_date: Annotated[datetime | None, Query(description="requested_datetime <= this.")] = None,
     ) -> list[ServiceRequest]:
-        conditions: list[ColumnElement[bool]] = []
+        conditions: list[ColumnElement[bool]] = [Case.state.in_(PUBLISHED_STATES)]
         if service_request_id:
             conditions.append(Case.id.in_(_parse_ids(service_request_id)))
         else:
@@ -239,7 +242,7 @@ def build_router() -> APIRouter:
     ) -> list[ServiceRequest]:
         ids = _parse_ids(service_request_id)
         case = session.get(Case, ids[0]) if len(ids) == 1 else None
-        if case is None:
+        if case is None or case.state not in PUBLISHED_STATES:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, detail=f"no service request {service_request_id!r}"
             )

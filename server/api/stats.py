@@ -44,6 +44,7 @@ from server.api.schemas.stats import (
 )
 from server.cases.decisions import standing
 from server.cases.review import RejectReason
+from server.cases.states import HELD_STATES
 from server.cases.workflow import OPEN_STATES
 from server.db.models import Case, CaseState, CaseTransition, Event
 
@@ -312,7 +313,12 @@ def recurrences(
     limit: Annotated[int, Query(ge=1, le=1000, description="Most places listed.")] = 100,
     format: FormatQuery = "json",
 ) -> RecurrencesAnswer | Response:
-    window = [Case.cell.is_not(None), Case.merged_into.is_(None), *_window(Case.opened_at, since, until)]
+    window = [
+        Case.cell.is_not(None),
+        Case.merged_into.is_(None),
+        Case.state.not_in(sorted(HELD_STATES)),  # sightings awaiting a second pass are no cases yet
+        *_window(Case.opened_at, since, until),
+    ]
     count = func.count().label("cases")
     found = session.execute(
         select(

@@ -39,14 +39,20 @@ def case_title(event: ViolationEvent) -> str:
 
 
 def new_case_values(
-    event: ViolationEvent, rule: MatchingRule, now: datetime, *, recurrence_of: int | None = None
+    event: ViolationEvent,
+    rule: MatchingRule,
+    now: datetime,
+    *,
+    recurrence_of: int | None = None,
+    state: CaseState = CaseState.new,
 ) -> dict[str, Any]:
-    """Column values of the case ``event`` opens (ingest inserts them in bulk)."""
+    """Column values of the case ``event`` opens (ingest inserts them in bulk); ``state`` is ``new``
+    or, for a patrol's sighting that waits for a second pass, ``awaiting_recurrence``."""
     seen_at = min(event.observed_at, now)
     position = event.position
     return {
         "violation_type": event.violation_type.value,
-        "state": CaseState.new,
+        "state": state,
         "priority": rule.priority,
         "title": case_title(event),
         "lat": position.lat if position else None,
@@ -68,16 +74,22 @@ def new_case_values(
 
 
 def creation_transition_values(
-    case_id: int, event: ViolationEvent, now: datetime, recurrence_of: int | None
+    case_id: int,
+    event: ViolationEvent,
+    now: datetime,
+    recurrence_of: int | None,
+    state: CaseState = CaseState.new,
 ) -> dict[str, Any]:
-    """The ``case_transitions`` row that records how a case was opened."""
+    """The ``case_transitions`` row that records how a case was opened (in ``state``)."""
     reason = f"opened by event {event.event_id} from {event.device_id}"
     if recurrence_of is not None:
         reason += f"; recurrence of case {recurrence_of}"
+    if state is CaseState.awaiting_recurrence:
+        reason += "; a patrol's first sighting: waits for a second pass"
     return {
         "case_id": case_id,
         "from_state": None,
-        "to_state": CaseState.new,
+        "to_state": state,
         "actor": SYSTEM_INGEST,
         "reason": reason,
         "team": None,

@@ -21,6 +21,16 @@ class CaseState(str, Enum):
     possibly_resolved = "possibly_resolved"
     resolved = "resolved"
     closed = "closed"
+    #: A patrol's first sighting of a type that needs a second pass (street vending): kept, out of
+    #: the queue and Open311, until the place is seen again on a separate pass (then ``new``).
+    awaiting_recurrence = "awaiting_recurrence"
+    #: A sighting not seen again within its rule's window (``second_pass_expiry_s``).
+    expired = "expired"
 
     def __str__(self) -> str:
         return self.value
+
+
+#: Sightings that are not cases for a dispatcher yet (or any more): the queue, its counts, the
+#: live stream, Open311 and the statistics leave them out unless a filter names them.
+HELD_STATES = frozenset({CaseState.awaiting_recurrence, CaseState.expired})

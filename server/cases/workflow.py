@@ -9,6 +9,11 @@ when a patrol passes without seeing it; a dispatcher then resolves it, or it
 goes back to where it was (also automatically, when it is seen again).
 A rejected case can be restored to ``new`` or closed. Closed is final: a new
 sighting after that opens a new case linked as a recurrence.
+
+A patrol's first sighting of street vending starts in ``awaiting_recurrence`` (held
+out of the queue, ``server.cases.second_pass``): a second pass makes it ``new``, a
+supervisor may confirm or reject it at once, and one not seen again in time is
+``expired`` (a supervisor may still confirm or reject it).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ ALLOWED: dict[CaseState, frozenset[CaseState]] = {
     S.resolved: frozenset({S.closed, S.confirmed}),
     S.rejected: frozenset({S.new, S.closed}),
     S.closed: frozenset(),
+    S.awaiting_recurrence: frozenset({S.new, S.confirmed, S.rejected, S.expired}),
+    S.expired: frozenset({S.confirmed, S.rejected}),
 }
 
 #: States a dispatcher still has work on.

@@ -87,6 +87,7 @@ class CaseRecord:
             device_id=self.device_id,
             track_id=self.track_id,
             same_track=same_track,
+            first_event_at=self.first_event_at,
         )
 
     def count_event(self, event: ViolationEvent, now: datetime) -> None:
@@ -114,12 +115,19 @@ class CaseCache:
         self._next_new_key = -1
 
     def preload(
-        self, session: Session, scopes: Iterable[SearchScope], join_from: datetime, finished_from: datetime
+        self,
+        session: Session,
+        scopes: Iterable[SearchScope],
+        join_from: datetime,
+        finished_from: datetime,
+        awaiting_from: datetime | None = None,
     ) -> None:
         """Load the recent cases in the scopes' cells or of their tracks, and each track's case.
 
         ``join_from`` / ``finished_from``: the oldest last event of a joinable case, and the
-        oldest resolution or closing of a finished one, that any of the scopes can still match.
+        oldest resolution or closing of a finished one, that any of the scopes can still match;
+        ``awaiting_from``: the oldest first sighting of one awaiting a second pass (which waits
+        longer than the join window; None: none beyond it).
         """
         cells: set[tuple[str, str]] = set()  # (violation type, geohash cell)
         devices: set[str] = set()
@@ -135,6 +143,11 @@ class CaseCache:
                 or_(Case.closed_at >= finished_from, Case.resolved_at >= finished_from),
             ),
         )
+        if awaiting_from is not None:
+            recent = or_(
+                recent,
+                and_(Case.state == CaseState.awaiting_recurrence, Case.first_event_at >= awaiting_from),
+            )
         by_type: dict[str, list[str]] = {}
         for kind, cell in sorted(cells):
             by_type.setdefault(kind, []).append(cell)
@@ -211,10 +224,15 @@ class CaseCache:
             )
 
     def open(
-        self, event: ViolationEvent, rule: MatchingRule, now: datetime, recurrence_of: int | None
+        self,
+        event: ViolationEvent,
+        rule: MatchingRule,
+        now: datetime,
+        recurrence_of: int | None,
+        state: CaseState = CaseState.new,
     ) -> CaseRecord:
-        """A case opened by ``event``; it is inserted by :meth:`write`."""
-        values = new_case_values(event, rule, now, recurrence_of=recurrence_of)
+        """A case opened by ``event`` in ``state``; it is inserted by :meth:`write`."""
+        values = new_case_values(event, rule, now, recurrence_of=recurrence_of, state=state)
         record = CaseRecord(
             key=self._next_new_key,
             violation_type=values["violation_type"],
@@ -276,7 +294,9 @@ class CaseCache:
                 record.id = case_id
                 assert record.opened_by is not None
                 event, recurrence_of = record.opened_by
-                transitions.append(creation_transition_values(case_id, event, now, recurrence_of))
+                assert record.new_values is not None
+                opened_in = record.new_values["state"]
+                transitions.append(creation_transition_values(case_id, event, now, recurrence_of, opened_in))
                 # From now on an ordinary case: later events of the batch are added by UPDATE.
                 record.new_values = None
                 record.events_added = 0

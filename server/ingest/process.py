@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from server.cases import service
 from server.cases.coverage import mark_possibly_resolved
+from server.cases.second_pass import confirm_sighting
 from server.db.models import Case, CaseState, Event, Evidence, TelemetryPoint
 from server.evidence_store import EvidenceStore, StoredEvidence
 from server.ingest import locks
@@ -83,6 +84,8 @@ class IngestBatch:
         self.rejections = RejectionCounts()
         self.orphans = OrphanQuota(settings.limits, EvidenceStore(settings.evidence_dir))
         self.marked_possibly_resolved: list[int] = []
+        # Awaiting sightings this batch saw on a second pass: (case, the event, its first sighting).
+        self._confirming: list[tuple[CaseRecord, ViolationEvent, datetime]] = []
         # The signboard register (server.signs): known signs open no case.
         self.signs = SignCheck(session, settings.signs, EvidenceStore(settings.evidence_dir), now)
 
@@ -132,13 +135,17 @@ class IngestBatch:
             self._known.update(self.session.scalars(select(Event.event_id).where(Event.event_id.in_(chunk))))
         self._prefetched.update(ids)
         join_from = finished_from = self.now
+        awaiting_from: datetime | None = None
         for event in fresh:
             rule = self.settings.rule(event.violation_type)
             at = min(event.observed_at, self.now)
             join_from = min(join_from, at - timedelta(seconds=rule.join_window_s))
             finished_from = min(finished_from, at - timedelta(seconds=rule.recurrence_window_s))
+            if rule.second_pass_gap_s > 0:
+                oldest = at - timedelta(seconds=rule.second_pass_expiry_s)
+                awaiting_from = oldest if awaiting_from is None else min(awaiting_from, oldest)
         scopes = [self.scope(e) for e in fresh]
-        self.cases.preload(self.session, scopes, join_from, finished_from)
+        self.cases.preload(self.session, scopes, join_from, finished_from, awaiting_from)
         if self.settings.signs.enabled:
             self.signs.preload(scopes)  # register entries and track sightings, for signboards only
 
@@ -171,8 +178,13 @@ class IngestBatch:
             record = self.cases.records[decision.case_id]
             if record.state is CaseState.possibly_resolved and record.id is not None:
                 self._seen_again(record, event)
+            elif decision.confirms:
+                # Confirmed once the case is written (it may have been opened by this batch).
+                self._confirming.append((record, event, record.first_event_at))
+                record.state = CaseState.new
         else:
-            record = self.cases.open(event, rule, self.now, recurrence_of=decision.case_id)
+            state = CaseState.awaiting_recurrence if decision.awaits_second_pass else CaseState.new
+            record = self.cases.open(event, rule, self.now, recurrence_of=decision.case_id, state=state)
             if sign is not None and record.new_values is not None:
                 record.new_values["title"] = sign.case_title(event)
         if sign is not None:
@@ -268,6 +280,11 @@ class IngestBatch:
         """Write the cases and events added so far (callable several times per batch)."""
         self.session.flush()  # ORM changes (evidence, telemetry, workflow records) first
         self.cases.write(self.session, self.now)  # opened cases get their ids here, all at once
+        for sighting, event, first_seen in self._confirming:
+            assert sighting.id is not None
+            rule = self.settings.rule(event.violation_type)
+            confirm_sighting(self.session, sighting.id, event, first_seen, rule, self.now)
+        self._confirming = []
         if self._event_rows:
             rows = []
             for row, record in self._event_rows:

@@ -43,6 +43,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.cases.second_pass import expire_sightings
 from server.db.session import make_engine, session_factory
 from server.evidence_store import EvidenceStore
 from server.fleet.rollouts import advance
@@ -134,6 +135,7 @@ class IngestWorker:
                     if time.monotonic() - last_prune > PRUNE_EVERY_S:
                         last_prune = time.monotonic()
                         self._prune(sessions)
+                        self._expire_sightings(sessions)
                     if time.monotonic() - last_fleet > self.settings.fleet.advance_every_s:
                         last_fleet = time.monotonic()
                         self._advance_rollouts(sessions)
@@ -394,6 +396,19 @@ class IngestWorker:
             return
         if decided:
             log.info("ingest worker %s: decided %d pending sign sightings", self.client_id, decided)
+
+    def _expire_sightings(self, sessions: sessionmaker[Session]) -> None:
+        """Sightings no second pass confirmed in time become ``expired`` (:mod:`server.cases.second_pass`)."""
+        try:
+            with sessions.begin() as session:
+                expired = expire_sightings(session, self.settings, self._clock())
+        except DBAPIError as exc:
+            log.warning("ingest worker %s: sightings not expired: %s", self.client_id, exc.orig or exc)
+            return
+        if expired:
+            log.info(
+                "ingest worker %s: %d sightings expired without a second pass", self.client_id, len(expired)
+            )
 
     def _prune(self, sessions: sessionmaker[Session]) -> None:
         try:

@@ -18,6 +18,14 @@ Rules, in order:
 4. Otherwise a case resolved or closed within the recurrence window, within the
    radius, is linked: the event opens a new case marked as its recurrence.
 5. Otherwise the event opens a new case.
+
+Types whose rule sets ``second_pass_gap_s`` (street vending) hold a patrol's sightings
+(:func:`needs_second_pass`): the case it opens waits in ``awaiting_recurrence``. Such a
+sighting takes events within the radius until ``second_pass_expiry_s`` after its first
+event (not only within the join window: the next pass may be days later), and the
+decision says whether the event *confirms* it: one seen at least ``second_pass_gap_s``
+after the first sighting (another pass), or one from a fixed camera (whose box already
+asked for dwell).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ JOINABLE_STATES = frozenset(
         CaseState.dispatched,
         CaseState.possibly_resolved,
         CaseState.rejected,
+        CaseState.awaiting_recurrence,
     }
 )
 #: States after which a new sighting is a recurrence.
@@ -61,6 +70,7 @@ class CaseCandidate:
     device_id: str | None  # device and track of the event that opened it
     track_id: UUID | None
     same_track: bool = False  # holds an event of this event's device + track already
+    first_event_at: datetime | None = None  # the first sighting (read for awaiting_recurrence)
 
 
 class MatchAction(Enum):
@@ -77,6 +87,26 @@ class MatchDecision:
     case_id: int | None = None
     distance_m: float | None = None
     reason: str = ""
+    #: new / recurrence: the case opened waits for a second pass (``awaiting_recurrence``).
+    awaits_second_pass: bool = False
+    #: join: the event is the second pass an awaiting sighting waited for; it becomes ``new``.
+    confirms: bool = False
+
+
+def needs_second_pass(event: ViolationEvent, rule: MatchingRule) -> bool:
+    """Whether a case ``event`` opens must wait for a second pass.
+
+    Only when the rule asks for one, and only for a patrol: the event has a position from GNSS
+    (``nmea`` or ``gpx``; a box on a vehicle). A fixed camera (position ``fixed``, from its
+    configuration) confirms by dwell on the box; an event without a position cannot be placed
+    for a second pass, so it opens its case at once, as before.
+    """
+    return (
+        rule.second_pass_gap_s > 0
+        and not rule.moving
+        and event.position is not None
+        and event.position.source != "fixed"
+    )
 
 
 def match_event(
@@ -91,16 +121,17 @@ def match_event(
     join_window = timedelta(seconds=rule.join_window_s)
     recurrence_window = timedelta(seconds=rule.recurrence_window_s)
 
-    joinable: list[tuple[tuple[int, float, float, int], CaseCandidate, float | None]] = []
+    joinable: list[tuple[tuple[int, int, float, float, int], CaseCandidate, float | None]] = []
     recurrences: list[tuple[tuple[float, float, int], CaseCandidate, float | None]] = []
     for case in candidates:
         if case.violation_type != event.violation_type:
             continue
         distance = _distance(event, case)
-        if case.state in JOINABLE_STATES and abs(at - case.last_event_at) <= join_window:
+        if case.state in JOINABLE_STATES and _in_join_time(case, at, join_window, rule):
             if case.same_track or _near(event, case, distance, rule):
                 key = (
                     0 if case.same_track else 1,
+                    1 if case.state is CaseState.awaiting_recurrence else 0,  # a case dispatchers see first
                     distance if distance is not None else 0.0,
                     -case.last_event_at.timestamp(),
                     case.case_id,
@@ -123,7 +154,11 @@ def match_event(
     if joinable:
         _, best, distance = min(joinable, key=lambda item: item[0])
         why = "same track" if best.same_track else _where(distance)
-        return MatchDecision(MatchAction.join, best.case_id, distance, f"joins case {best.case_id}: {why}")
+        confirms = best.state is CaseState.awaiting_recurrence and _second_pass(event, best, at, rule)
+        return MatchDecision(
+            MatchAction.join, best.case_id, distance, f"joins case {best.case_id}: {why}", confirms=confirms
+        )
+    held = needs_second_pass(event, rule)
     if recurrences:
         _, best, distance = min(recurrences, key=lambda item: item[0])
         return MatchDecision(
@@ -132,8 +167,38 @@ def match_event(
             distance,
             f"recurrence of case {best.case_id} ({best.state} {best.finished_at:%Y-%m-%d %H:%M}): "
             + _where(distance),
+            awaits_second_pass=held,
         )
-    return MatchDecision(MatchAction.new, reason="no open case of this type nearby in the time window")
+    return MatchDecision(
+        MatchAction.new,
+        reason="no open case of this type nearby in the time window",
+        awaits_second_pass=held,
+    )
+
+
+def _in_join_time(case: CaseCandidate, at: datetime, join_window: timedelta, rule: MatchingRule) -> bool:
+    if abs(at - case.last_event_at) <= join_window:
+        return True
+    # A sighting awaiting a second pass waits for it until it expires, however long the join window.
+    return (
+        case.state is CaseState.awaiting_recurrence
+        and case.first_event_at is not None
+        and timedelta(0) <= at - case.first_event_at <= timedelta(seconds=rule.second_pass_expiry_s)
+    )
+
+
+def _second_pass(event: ViolationEvent, case: CaseCandidate, at: datetime, rule: MatchingRule) -> bool:
+    """Whether ``event`` confirms the awaiting sighting ``case``: a fixed camera, or a later pass.
+
+    An event of a track the case already holds is the same pass however long the track lasts
+    (a patrol parked beside the stall), and one without a position joined only by its track.
+    """
+    if case.same_track or event.position is None:
+        return False
+    if event.position.source == "fixed":
+        return True
+    first = case.first_event_at
+    return first is not None and at - first >= timedelta(seconds=rule.second_pass_gap_s)
 
 
 def _distance(event: ViolationEvent, case: CaseCandidate) -> float | None:

@@ -42,6 +42,7 @@ from server.api.deps import as_utc, bearer_scheme, check_role, current_principal
 from server.api.links import EvidenceLinks
 from server.api.schemas.cases import CasePublic
 from server.auth import Role
+from server.cases.states import HELD_STATES
 from server.db.models import Case
 
 router = APIRouter(prefix="/live", tags=["console"])
@@ -168,7 +169,11 @@ def _poll(
 
 def _changed_since(session: Session, after: datetime, links: EvidenceLinks) -> list[CasePublic]:
     rows = session.scalars(
-        select(Case).where(Case.updated_at > after).order_by(Case.updated_at, Case.id).limit(BATCH)
+        select(Case)
+        # A sighting waiting for a second pass reaches the page when it becomes a case (``new``).
+        .where(Case.updated_at > after, Case.state.not_in(sorted(HELD_STATES)))
+        .order_by(Case.updated_at, Case.id)
+        .limit(BATCH)
     ).all()
     # The same items GET /cases lists (thumbnail, overdue, detector class), so the page draws both alike.
     return case_rows(session, rows, links, datetime.now(timezone.utc))

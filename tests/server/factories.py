@@ -32,8 +32,10 @@ def make_event(
     east_m: float = 0.0,
     track_id: uuid.UUID | None = None,
     position: bool = True,
+    source: str = "gpx",
     **overrides: Any,
 ) -> ViolationEvent:
+    """An event; ``source``: ``gpx`` / ``nmea`` for a patrol's box, ``fixed`` for a fixed camera."""
     lat, lon = offset(north_m, east_m)
     fields: dict[str, Any] = {
         "event_id": uuid.uuid4(),
@@ -51,7 +53,7 @@ def make_event(
         "observed_at": at,
         "first_seen_at": at - timedelta(seconds=2),
         "frames_seen": 4,
-        "position": {"lat": lat, "lon": lon, "accuracy_m": 3.0, "source": "gpx"} if position else None,
+        "position": {"lat": lat, "lon": lon, "accuracy_m": 3.0, "source": source} if position else None,
         "model": {"name": "streetwatch-det", "version": "1"},
     }
     fields.update(overrides)

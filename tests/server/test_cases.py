@@ -37,7 +37,7 @@ def history(sessions: sessionmaker[Session], case_id: int) -> list[tuple[str | N
 
 
 def test_new_case_has_sla_priority_and_a_creation_record(sessions: sessionmaker[Session]) -> None:
-    case_id = open_case(sessions, violation_type="street_vending")
+    case_id = open_case(sessions, violation_type="street_vending", source="fixed")  # a fixed camera
     with sessions() as session:
         case = session.get(Case, case_id)
         assert case is not None

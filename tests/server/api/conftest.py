@@ -93,6 +93,7 @@ def make_event(
     track_id: uuid.UUID | None = None,
     score: float = 0.8,
     position: bool = True,
+    source: str = "gpx",
     evidence: tuple[bytes, bytes] | None = None,
     clean: bytes | None = None,
     detector_class: str = "overflow",
@@ -116,7 +117,7 @@ def make_event(
         "observed_at": observed_at.isoformat(),
         "first_seen_at": (observed_at - timedelta(seconds=5)).isoformat(),
         "frames_seen": 5,
-        "position": {"lat": lat, "lon": lon, "accuracy_m": 4.0, "source": "gpx"} if position else None,
+        "position": {"lat": lat, "lon": lon, "accuracy_m": 4.0, "source": source} if position else None,
         "model": {"name": "test-model", "version": "1"},
     }
     if evidence is not None:

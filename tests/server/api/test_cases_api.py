@@ -22,7 +22,12 @@ def _seed(api: Api) -> dict[str, int]:
             observed_at=NOW - timedelta(hours=1), device_id="box-2", north_m=4, evidence=(frame_b, crop)
         ),
         make_event(violation_type="illegal_signboard", observed_at=NOW - timedelta(days=3), east_m=900),
-        make_event(violation_type="street_vending", observed_at=NOW - timedelta(minutes=5), north_m=-700),
+        make_event(  # a fixed camera's: a patrol's would wait for a second pass
+            violation_type="street_vending",
+            observed_at=NOW - timedelta(minutes=5),
+            north_m=-700,
+            source="fixed",
+        ),
     )
     assert outcomes[0].case_id == outcomes[1].case_id
     return {

@@ -33,7 +33,13 @@ def test_metrics_count_events_rejections_cases_and_lag(api: Api) -> None:
     ingest(api, first)  # a redelivery: not counted again
     # The last event stored arrives 12 s after it was observed.
     ingest(
-        api, make_event(violation_type="street_vending", observed_at=NOW - timedelta(seconds=12), north_m=900)
+        api,
+        make_event(
+            violation_type="street_vending",
+            observed_at=NOW - timedelta(seconds=12),
+            north_m=900,
+            source="fixed",
+        ),
     )
     record_rejections(api, "malformed", 2)
     record_rejections(api, "spoofed", 1)

@@ -26,7 +26,7 @@ def _seed(api: Api) -> dict[str, int]:
         api,
         make_event(evidence=(frame, crop)),
         make_event(violation_type="illegal_signboard", east_m=600),
-        make_event(violation_type="street_vending", north_m=600),
+        make_event(violation_type="street_vending", north_m=600, source="fixed"),  # a fixed camera's
     )
     return {"garbage": out[0].case_id or 0, "sign": out[1].case_id or 0, "vend": out[2].case_id or 0}
 

@@ -62,7 +62,10 @@ def test_urgent_order_puts_priority_first_then_newest_and_pages_by_cursor(api: A
     for i, kind in enumerate(
         ["illegal_signboard", "garbage_overflow", "street_vending", "unsealed_truck"] * 2
     ):
-        made.append(_open(api, east_m=500 * i, now=NOW + timedelta(minutes=i), violation_type=kind))
+        # Fixed cameras: a patrol's street vending would wait for a second pass, out of the queue.
+        made.append(
+            _open(api, east_m=500 * i, now=NOW + timedelta(minutes=i), violation_type=kind, source="fixed")
+        )
     everything = api.get("/api/v1/cases", params={"sort": "urgent", "limit": 100}).json()["items"]
     keys = [(c["priority"], c["last_event_at"]) for c in everything]
     assert keys == sorted(keys, key=lambda k: (k[0], -datetime.fromisoformat(k[1]).timestamp()))
