@@ -66,6 +66,7 @@ from bench.case_scoring import (
     score,
     table,
 )
+from bench.label_completion import COMPLETION, CompletionError, complete, read_completion
 from bench.load_scoring import LoadScore, TruckReport, read_load_labels, score_loads
 from edge.config import DeviceConfig, load_config
 from edge.evidence import EvidenceRecorder
@@ -326,9 +327,30 @@ def _set_of(result: PhotoResult) -> str:
     return result.photo.split("/", 1)[0]
 
 
-def summary(config_path: Path, frames: int, run: Run) -> dict[str, object]:
-    results = run.results
+def completed(results: Sequence[PhotoResult], path: Path = COMPLETION) -> list[PhotoResult]:
+    """The same photos and reports against the source labels plus the team's completion of them."""
+    boxes = read_completion(path)
+    return [PhotoResult(r.photo, complete(r.labels, boxes.get(r.photo, [])), r.reports) for r in results]
+
+
+def scored(results: Sequence[PhotoResult]) -> dict[str, object]:
+    """Per type, per set, and where the wrong reports and the misses are, for one set of labels."""
     scores = score(results)
+    return {
+        "types": {vt.value: s.as_dict() for vt, s in scores.items()},
+        "by_set": {
+            name: {vt.value: s.as_dict() for vt, s in score(r for r in results if _set_of(r) == name).items()}
+            for name in sorted({_set_of(r) for r in results})
+        },
+        "wrong_on": {vt.value: s.wrong_on for vt, s in scores.items()},
+        "missed_on": {vt.value: s.missed_on for vt, s in scores.items()},
+    }
+
+
+def summary(config_path: Path, frames: int, run: Run, completion: Path | None = None) -> dict[str, object]:
+    """The run scored against the source labels (``types``, ``by_set``, ...), and with ``completion``
+    also against the source labels plus that completion (``completed``: the same keys)."""
+    results = run.results
     loads = load_level(run) if any(_set_of(r) == "vehicles" for r in results) else None
     return {
         "config": str(config_path),
@@ -336,22 +358,17 @@ def summary(config_path: Path, frames: int, run: Run) -> dict[str, object]:
         "photos": len(results),
         "seconds": round(run.seconds, 1),
         # unsealed_truck here is the detector level: every truck confirmed, before any load stage.
-        "types": {vt.value: s.as_dict() for vt, s in scores.items()},
+        # Per validation set (by_set): trucks in traffic views (vehicles) and at street level (garbage).
+        **scored(results),
         # The load level: what the box ships for trucks, against the team's load labels.
         "truck_load": {"load_stage": run.load_stage, **(loads.as_dict() if loads else {})},
         # What the box did with the trucks it confirmed, per photo set (street level: garbage).
         "truck_outcomes_by_set": {
             name: _outcomes(run, name) for name in sorted({_set_of(r) for r in results})
         },
-        # Per validation set: trucks in traffic views (vehicles) and at street level (garbage) apart.
-        "by_set": {
-            name: {vt.value: s.as_dict() for vt, s in score(r for r in results if _set_of(r) == name).items()}
-            for name in sorted({_set_of(r) for r in results})
-        },
         "street_trucks": street_truck_check(results),
         "by_eye": {vt.value: s.as_dict() for vt, s in checked_by_eye(results).items()},
-        "wrong_on": {vt.value: s.wrong_on for vt, s in scores.items()},
-        "missed_on": {vt.value: s.missed_on for vt, s in scores.items()},
+        **({"completed": scored(completed(results, completion))} if completion is not None else {}),
     }
 
 
@@ -370,10 +387,21 @@ def changes(before: dict[str, object], after: dict[str, object]) -> dict[str, di
     return out
 
 
-def print_table(result: dict[str, object], scores: dict[ViolationType, TypeScore]) -> None:
+def print_table(result: dict[str, object], labels: str = "source") -> None:
+    """The run's tables: against the source labels, the completed labels, or both (``labels``)."""
     print(f"{result['config']}: {result['photos']} photos x {result['frames_per_photo']} frames, "
           f"{result['seconds']} s")  # fmt: skip
-    print(table(scores))
+    if labels in ("source", "both"):
+        print("against the source labels:")
+        print(table(_scores(result["types"])))
+    if labels in ("completed", "both"):
+        part = _completed_part(result)
+        types = part["types"]
+        assert isinstance(types, dict)
+        print("against the source labels plus the team's completion (datasets/label_completion/PROTOCOL.md):")
+        print(table(_scores(types)))
+        ignored = {vt: c["ignored"] for vt, c in types.items() if c["ignored"]}
+        print(f"reports on an ignore box only (neither right nor wrong): {ignored or 'none'}")
     trucks = result["street_trucks"]
     assert isinstance(trucks, dict)
     print(
@@ -419,6 +447,13 @@ def load_text(loads: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def _scores(types: object) -> dict[ViolationType, TypeScore]:
+    """``as_dict`` counts back into scores, for the table."""
+    assert isinstance(types, dict)
+    keys = ("reports", "right", "labelled", "found", "ignored")
+    return {ViolationType(vt): TypeScore(**{k: c[k] for k in keys}) for vt, c in types.items()}
+
+
 def _fmt(value: object) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -437,6 +472,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="first N photos of each set only (quick checks)")
     parser.add_argument(
         "--no-street-trucks", action="store_true", help="score against the source labels only"
+    )
+    parser.add_argument(
+        "--labels",
+        choices=("source", "completed", "both"),
+        default="both",
+        help="score against the sources' labels, against them plus the team's completion "
+        "(datasets/label_completion), or both side by side (default)",
+    )
+    parser.add_argument(
+        "--completion", type=Path, default=COMPLETION, help="the completion file (default: the team's)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -457,21 +502,39 @@ def main(argv: list[str] | None = None) -> int:
     except (StreetWatchError, FileNotFoundError) as exc:
         print(f"case_precision: {exc}", file=sys.stderr)
         return 2
+    completion = None if args.labels == "source" else args.completion
+    if completion is not None and args.labels == "both" and not completion.exists():
+        print(f"case_precision: no completion at {completion}; source labels only", file=sys.stderr)
+        completion, args.labels = None, "source"
+    try:
+        if completion is not None:
+            read_completion(completion)  # refuse a bad completion file before the long run
+    except CompletionError as exc:
+        print(f"case_precision: {exc}", file=sys.stderr)
+        return 2
     run = run_config(config, photos, args.frames)
-    result = summary(args.config, args.frames, run)
+    result = summary(args.config, args.frames, run, completion)
     if baseline is not None:
         base_run = run_config(baseline, photos, args.frames)
-        before = summary(args.baseline, args.frames, base_run)
+        before = summary(args.baseline, args.frames, base_run, completion)
         result["baseline"] = before
         result["change"] = changes(before, result)
+        if completion is not None:
+            result["change_completed"] = changes(_completed_part(before), _completed_part(result))
         if not args.json:
-            print_table(before, score(base_run.results))
+            print_table(before, args.labels)
             print()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print_table(result, score(run.results))
+        print_table(result, args.labels)
     return 0
+
+
+def _completed_part(result: dict[str, object]) -> dict[str, object]:
+    part = result["completed"]
+    assert isinstance(part, dict)
+    return part
 
 
 if __name__ == "__main__":

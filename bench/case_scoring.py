@@ -18,6 +18,12 @@ own rule (:data:`MATCH_RULES`):
 Precision is right reports / reports; recall is labelled objects matched by at least one
 report / labelled objects. Either is ``None`` when its denominator is zero.
 
+A label may be an *ignore* box (``Label.ignore``; ``datasets/label_completion/PROTOCOL.md``:
+objects too small to judge, or that the labeller could not call either way), the usual
+crowd/ignore handling of detection benchmarks: a report that matches no label but matches an
+ignore box by its type's rule counts neither right nor wrong (it leaves the precision's
+denominator; ``TypeScore.ignored`` counts it), and an ignore box never counts in recall.
+
 Where the sources leave objects unlabelled (signs in the garbage photos, far trucks), reports
 scored wrong may have been judged by eye in two separate passes (:class:`CheckedReport`);
 :func:`by_eye` gives the precision that counts a wrong report right when both passes saw the
@@ -62,6 +68,8 @@ MATCH_RULES: dict[ViolationType, MatchRule] = {
 class Label:
     class_name: str
     box: Box
+    #: An ignore box: a report on it counts neither right nor wrong; never counted in recall.
+    ignore: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ class TypeScore:
     right: int = 0
     labelled: int = 0
     found: int = 0
+    #: Reports on an ignore box only: left out of ``reports`` (neither right nor wrong).
+    ignored: int = 0
     #: Photos with at least one wrong report (for looking at them).
     wrong_on: list[str] = field(default_factory=list)
     #: Photos with at least one labelled object no report matched.
@@ -108,6 +118,7 @@ class TypeScore:
             "right": self.right,
             "labelled": self.labelled,
             "found": self.found,
+            "ignored": self.ignored,
             "precision": _round(self.precision),
             "recall": _round(self.recall),
         }
@@ -125,8 +136,15 @@ def score(
 
 
 def _score_photo(photo: PhotoResult, vtype: ViolationType, rule: MatchRule, out: TypeScore) -> None:
-    labels = [lab.box for lab in photo.labels if lab.class_name in rule.label_classes]
-    reports = [r.box for r in photo.reports if r.violation_type == vtype]
+    mine = [lab for lab in photo.labels if lab.class_name in rule.label_classes]
+    labels = [lab.box for lab in mine if not lab.ignore]
+    ignores = [lab.box for lab in mine if lab.ignore]
+    reports = []
+    for r in (r.box for r in photo.reports if r.violation_type == vtype):
+        if not any(rule.matches(r, lab) for lab in labels) and any(rule.matches(r, ig) for ig in ignores):
+            out.ignored += 1  # on an ignore box only: neither right nor wrong
+        else:
+            reports.append(r)
     right = sum(any(rule.matches(r, lab) for lab in labels) for r in reports)
     found = sum(any(rule.matches(r, lab) for r in reports) for lab in labels)
     out.reports += len(reports)
