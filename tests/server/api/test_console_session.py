@@ -181,6 +181,23 @@ def test_the_live_stream_sends_new_and_changed_cases_and_resumes_from_its_cursor
         assert new in [i["id"] for i in items]
 
 
+def test_the_live_stream_leaves_out_a_sighting_until_its_second_pass(site: Site) -> None:
+    site.sign_in()
+    with site.client.stream("GET", "/api/v1/live/cases?timeout=20") as stream:
+        lines = stream.iter_lines()
+        read_events(lines, "ready")
+        sighting = site.ingest(violation_type="street_vending", detector_class="umbrella")  # a patrol's
+        garbage = site.ingest(east_m=800)
+        (item,) = read_events(lines, "cases")[-1][1]["cases"]
+        assert item["id"] == garbage  # the waiting sighting is no case on the page
+        again = site.ingest(
+            violation_type="street_vending", detector_class="umbrella", source="fixed", device_id="pole-1"
+        )
+        assert again == sighting  # a fixed camera confirms it: now it is a case
+        (item,) = read_events(lines, "cases")[-1][1]["cases"]
+        assert (item["id"], item["state"]) == (sighting, "new")
+
+
 def test_the_live_stream_ends_when_the_session_does(site: Site) -> None:
     site.sign_in("vic")
     token = site.client.cookies[SESSION_COOKIE]

@@ -60,6 +60,9 @@ export const STATE_NAMES = {
   possibly_resolved: "Possibly resolved",
   resolved: "Resolved",
   closed: "Closed",
+  // Patrol sightings of street vending: not in the queue until a second pass (listed by this filter).
+  awaiting_recurrence: "Awaiting 2nd pass",
+  expired: "Expired sighting",
 };
 
 export const OPEN_STATES = ["new", "confirmed", "dispatched", "possibly_resolved"];
