@@ -173,10 +173,14 @@ def read_export(folder: Path, rank: int) -> tuple[list[Sighting], dict[int, str]
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{manifest_file}: not JSON ({exc})") from None
     sightings = []
+    unknown = 0
     for name, entry in sorted(manifest.get("images", {}).items()):
         for record in entry.get("reviews") or []:
-            if record.get("violation_type") != VIOLATION:
-                continue  # another type, or an export made before reviews carried their provenance
+            if "violation_type" not in record:
+                unknown += 1  # exported before reviews carried their provenance: type and box unknown
+                continue
+            if record["violation_type"] != VIOLATION:
+                continue
             sightings.append(
                 Sighting(
                     int(record["case_id"]),
@@ -193,6 +197,11 @@ def read_export(folder: Path, rank: int) -> tuple[list[Sighting], dict[int, str]
         exported = json.loads(report_file.read_text(encoding="utf-8"))
         times = exported.get("withdrawn_at") or {}
         withdrawn = {int(c): str(times.get(str(c)) or "") for c in exported.get("withdrawn", [])}
+    if unknown and not sightings:
+        raise DatasetError(
+            f"{folder}: its {unknown} reviews carry no violation type or box (exported by an older "
+            "version); export the reviews again with `streetwatch dataset from-reviews`"
+        )
     return sightings, withdrawn
 
 
