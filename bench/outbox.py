@@ -7,7 +7,7 @@ Starts a private Mosquitto, then measures in one process and prints ONE JSON obj
 * ``baseline``: raw paho-mqtt QoS 1 publishing of ``--small`` events with the same
   in-flight window and no outbox (messages only in memory): events/s.
 * ``outbox``: the same ``--small`` events committed to the outbox first, then drained
-  by :class:`edge.mqtt.MqttSink` until the server acknowledged every one (read in id
+  by :class:`edge.mqtt.OutboxSink` until the server acknowledged every one (read in id
   order, PUBACK, the ``StoredAck`` of :class:`bench.stored_acks.StoredAcker` standing in
   for the ingest, batched deletes): events/s, and ``ratio_vs_baseline`` (target: >= 2,000
   events/s absolute). The baseline waits for PUBACKs only, so the ratio includes the
@@ -16,7 +16,7 @@ Starts a private Mosquitto, then measures in one process and prints ONE JSON obj
   the broker comes up: seconds, events/s, and the process RSS sampled every 100 ms
   (start / peak / end in MiB, and peak - start): the backlog lives on disk, so RSS
   must stay flat.
-* ``emit``: latency of ``MqttSink.emit`` with evidence (a durable SQLite commit each)
+* ``emit``: latency of ``OutboxSink.emit`` with evidence (a durable SQLite commit each)
   while the publisher drains: p50 / p99 in ms; this is what the detection loop pays.
 
 Backlogs are written with ``Outbox.put`` in batches (one commit per 1,000 events)
@@ -44,7 +44,7 @@ from bench.stored_acks import StoredAcker
 from demo.mosquitto import MosquittoBroker
 from edge.config import MqttSinkConfig
 from edge.interfaces import Evidence
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from edge.outbox import Outbox, OutboxLimits, OutboxMessage
 from streetwatch.events import EvidenceRef, ViolationEvent
 from streetwatch.topics import events_topic
@@ -148,7 +148,7 @@ def drain(port: int, path: Path, window: int, timeout: float) -> tuple[float, li
     """Start a sink over a filled outbox; return (seconds until empty, RSS samples)."""
     with RssSampler() as sampler:
         start = time.perf_counter()
-        sink = MqttSink(sink_config(port, path, window), device_id=DEVICE)
+        sink = OutboxSink.open(sink_config(port, path, window), device_id=DEVICE)
         if not sink.wait_until_delivered(timeout):
             sink.close()
             raise SystemExit(f"the outbox did not drain within {timeout} s")
@@ -194,7 +194,7 @@ def raw_paho(port: int, count: int, window: int) -> float:
 
 def emit_latency(port: int, path: Path, count: int) -> list[float]:
     frame = b"\xff\xd8" + bytes(range(256)) * 600  # ~150 kB, like a 1280-wide JPEG
-    sink = MqttSink(sink_config(port, path, 100), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(port, path, 100), device_id=DEVICE)
     times = []
     for i in range(count):
         crop = frame[:20_000] + i.to_bytes(4, "big")

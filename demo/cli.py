@@ -343,10 +343,10 @@ class Demo:
     def _deliver_leftovers(self, timeout: float) -> None:
         # The box stops sending when its replay ends; what is still in its outbox would go out on
         # its next start. Open its sink once more and let the outbox drain now.
-        from edge.mqtt.sink import MqttSink
+        from edge.mqtt import OutboxSink
 
         config = self.edge_config
-        sink = MqttSink(config.sink, device_id=config.device_id)
+        sink = OutboxSink.open(config.sink, device_id=config.device_id)
         try:
             if not sink.wait_until_delivered(timeout):
                 print("the edge outbox did not drain in time; some events are still queued", file=sys.stderr)

@@ -70,15 +70,17 @@ def _trucks(pipeline: EdgePipeline) -> str:
 
 def _delivery(sink: EventSink, config: DeviceConfig) -> str:
     """Where the events went; for MQTT, whether the server acknowledged them all or the outbox keeps some."""
-    left = getattr(sink, "left_in_outbox", None)
-    if left is None:
-        target = getattr(config.sink, "path", None) or config.sink.kind
+    from edge.config import JsonlSinkConfig
+    from edge.interfaces import QueuedSink
+
+    if not isinstance(sink, QueuedSink):
+        target = config.sink.path if isinstance(config.sink, JsonlSinkConfig) else config.sink.kind
         return f"events went to {target}"
+    left = sink.pending()
     if left.events or left.evidence:
         return (
             f"{left.events} events and {left.evidence} images wait in the outbox "
-            f"{getattr(sink, 'outbox_path', '')} for the server's acknowledgement; they go out again on "
-            "the next start"
+            f"{left.where} for the server's acknowledgement; they go out again on the next start"
         )
     return "the server acknowledged every event as stored"
 

@@ -2,16 +2,21 @@
 
 Each stage is one verb. Implementations live in their own modules/folders
 (``edge/sources/``, ``edge/detector/``, ``edge/tracker/``, ``edge/location/``,
-``edge/rules/``, ``edge/sinks/``); the pipeline only knows these protocols, so
+``edge/rules/``, ``edge/sinks/``, ``edge/mqtt/``); the pipeline only knows these protocols, so
 a new backend, source or tracker is a plugin, not an edit of the pipeline.
+
+Events leave through an :class:`EventSink`. A box that talks to a server has a
+:class:`DeviceLink` besides (status, telemetry, commands), and its sink keeps what the
+server has not acknowledged (:class:`QueuedSink`); the pipeline and the command line
+ask these typed faces, never a sink's attributes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +24,10 @@ from numpy.typing import NDArray
 from edge.detections import Detections
 from edge.frames import Frame
 from streetwatch.events import EvidenceRef, ModelRef, Position, ViolationEvent
+
+if TYPE_CHECKING:
+    from edge.mqtt.commands import CommandDispatcher, ReplyState
+    from streetwatch.messages import TruckLoadCounts
 
 
 @runtime_checkable
@@ -93,5 +102,77 @@ class EventSink(Protocol):
     """
 
     def emit(self, event: ViolationEvent, evidence: Evidence | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a sink still holds because the receiver has not acknowledged it."""
+
+    events: int
+    evidence: int
+    where: str  # the file it waits in
+
+
+@runtime_checkable
+class QueuedSink(EventSink, Protocol):
+    """An :class:`EventSink` that keeps events until the receiver says it stored them (the MQTT outbox).
+
+    ``pending`` answers while it is open and, after ``close``, what it kept for the next start.
+    """
+
+    def pending(self) -> Pending: ...
+
+
+#: What a starting box does with a model (``StartupProgress.step`` in telemetry).
+StartupStep = Literal["loading", "building_tensorrt_engine"]
+
+
+class StartupReport(Protocol):
+    """Hears what a starting box is doing before its first frame (:mod:`edge.startup`)."""
+
+    def starting(self, model: str, step: StartupStep, number: int = 1, total: int = 1) -> None: ...
+
+    def running(self) -> None: ...
+
+
+class Telemetry(Protocol):
+    """What the pipeline adds to the box's telemetry: frames, positions, and the truck load stage's counts."""
+
+    def note_frame(self, count: int = 1) -> None: ...
+
+    def note_position(self, position: Position, at: datetime) -> None: ...
+
+    def count_trucks_with(self, counts: Callable[[], TruckLoadCounts]) -> None: ...
+
+
+class DeviceLink(StartupReport, Protocol):
+    """The box's line to the server besides its events (MQTT: :class:`edge.mqtt.MqttLink`).
+
+    The retained status names the models the box runs and whether it is starting or running;
+    telemetry reports frames, coverage and health; commands arrive and are answered here.
+    """
+
+    @property
+    def telemetry(self) -> Telemetry: ...
+
+    @property
+    def commands(self) -> CommandDispatcher: ...
+
+    def set_models(self, models: Sequence[ModelRef]) -> None: ...
+
+    def reply(
+        self,
+        command_id: str,
+        type: str,
+        state: ReplyState,
+        *,
+        step: str | None = None,
+        progress: float | None = None,
+        reason: str | None = None,
+    ) -> None: ...
+
+    def release_commands(self) -> None: ...
 
     def close(self) -> None: ...

@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from edge.detector.session import CPU, cpu_threads
 from edge.detector.staged import StagedDetector, as_staged
 from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
-from edge.interfaces import Detector, EventSink, FrameSource, Locator, Tracker
+from edge.interfaces import Detector, DeviceLink, EventSink, FrameSource, Locator, Tracker
 from edge.pipeline_infer import InferenceWorkers, Inferred, InOrder, Numbered
 from edge.pipeline_reader import FrameReader, lower_thread_priority
 from edge.pipeline_stats import PipelineStats
@@ -49,6 +49,9 @@ from streetwatch.errors import SourceError, StreetWatchError
 from streetwatch.events import ModelRef, Position
 
 if TYPE_CHECKING:
+    from edge.sinks import OpenedSink
+
+if TYPE_CHECKING:
     from edge.detector.fusion import BoxFusion
     from edge.truck_load import LoadStage
     from edge.updates import BoxUpdates
@@ -57,15 +60,6 @@ log = logging.getLogger(__name__)
 
 LIVE_SOURCE_KINDS = ("stream", "usb", "gstreamer")
 _WARN_EVERY = 100  # repeat a recurring warning once per this many occurrences
-
-
-@runtime_checkable
-class FrameTelemetry(Protocol):
-    """``sink.telemetry`` of a sink that reports frames and positions between events (MQTT)."""
-
-    def note_frame(self, count: int = 1) -> None: ...
-
-    def note_position(self, position: Position, at: datetime) -> None: ...
 
 
 class EdgePipeline:
@@ -82,6 +76,7 @@ class EdgePipeline:
         detectors: Sequence[Detector | StagedDetector] | None = None,
         tracker: Tracker | None = None,
         sink: EventSink | None = None,
+        link: DeviceLink | None = None,
         evidence: EvidenceRecorder | None = None,
         locator: Locator | None = None,
         source: FrameSource | None = None,
@@ -105,9 +100,9 @@ class EdgePipeline:
         self.systemd.status("loading models")  # shown by systemctl status while a long start runs
         try:
             # The link first: while models load (TensorRT builds take minutes) the server hears about it.
-            self.sink = sink or _open_sink(config, [])
-            self._opened.append(self.sink)
-            report = reporter_of(self.sink)
+            self.sink, self.link = (sink, link) if sink is not None else _open_sink(config, [])
+            self._opened += [part for part in (self.link, self.sink) if part is not None]
+            report = reporter_of(self.link)
             if detectors is None:
                 prepare_engines(config, report, engine_opener)
                 detectors = load_detectors(config, session_threads, report, detector_loader)
@@ -118,13 +113,10 @@ class EdgePipeline:
             self.rules = RuleEngine.from_config(config, [d.info.ref for d in self.detectors])
             self.evidence = evidence or EvidenceRecorder(config.evidence)
             self.load_stage = _make_load_stage(config)
-            if sink is None and hasattr(self.sink, "set_models"):
-                self.sink.set_models([d.info.ref for d in self.detectors])
-            telemetry = getattr(self.sink, "telemetry", None)  # the MQTT sink reports frames and positions
-            self._telemetry = telemetry if isinstance(telemetry, FrameTelemetry) else None
-            count_trucks = getattr(telemetry, "count_trucks_with", None)  # silenced trucks stay visible
-            if self.load_stage is not None and count_trucks is not None:
-                count_trucks(self.load_stage.telemetry)
+            if self.link is not None:
+                self.link.set_models([d.info.ref for d in self.detectors])
+                if self.load_stage is not None:  # silenced trucks stay visible
+                    self.link.telemetry.count_trucks_with(self.load_stage.telemetry)
             self.locator = locator or _open_locator(config)
             self._opened.append(self.locator)
             self.source = source or _open_source(config)
@@ -168,7 +160,7 @@ class EdgePipeline:
         try:
             self.systemd.ready()
             self.systemd.status("running")
-            reporter_of(self.sink).running()  # status phase running; telemetry back to its interval
+            reporter_of(self.link).running()  # status phase running; telemetry back to its interval
             reader.start()
             worker.start()
             for helper in helpers:
@@ -237,10 +229,10 @@ class EdgePipeline:
         self.systemd.watchdog()  # frames flow; a stalled pipeline stops pinging and systemd restarts it
         if self.updates is not None:
             self.updates.note_frame(frame)
-        if self._telemetry is not None:
-            self._telemetry.note_frame()
+        if self.link is not None:
+            self.link.telemetry.note_frame()
             if position is not None:
-                self._telemetry.note_position(position, frame.timestamp)
+                self.link.telemetry.note_position(position, frame.timestamp)
 
     def _deliver(self, frame: Frame | None, result: RuleResult) -> None:
         """Keep offered frames, send events with their evidence, then forget released frames."""
@@ -386,7 +378,7 @@ def _make_tracker(config: DeviceConfig) -> Tracker:
     return ByteTracker(config.tracker)
 
 
-def _open_sink(config: DeviceConfig, models: Sequence[ModelRef]) -> EventSink:
+def _open_sink(config: DeviceConfig, models: Sequence[ModelRef]) -> OpenedSink:
     from edge.sinks import open_sink
 
     return open_sink(config, models)

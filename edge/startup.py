@@ -2,10 +2,10 @@
 
 A first start on a Jetson spends minutes compiling TensorRT engines. The pipeline opens its
 sink first (the MQTT link, outbox and telemetry thread), then runs these steps in-process
-and reports each one through :class:`StartupReport` (the MQTT sink's ``starting``): the
-retained status says ``phase: starting`` and telemetry carries a ``startup`` object every
-``startup_report_interval_s`` until the pipeline calls ``running``. A file sink has no
-such methods; the steps then only log.
+and reports each one through :class:`edge.interfaces.StartupReport` (the device link's
+``starting``): the retained status says ``phase: starting`` and telemetry carries a
+``startup`` object every ``startup_report_interval_s`` until the pipeline calls ``running``.
+A box without a link (a file sink) only logs the steps.
 
 Seams (the only things a test on a machine without TensorRT replaces): ``opener`` is the
 function that builds one engine (:data:`edge.tensorrt_cache.Opener`), ``loader`` the one
@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
+from edge.interfaces import StartupReport, StartupStep
 from edge.tensorrt_cache import TENSORRT, Opener, build_engines, models_in, open_on_tensorrt
 from streetwatch.errors import StreetWatchError
 
@@ -29,22 +30,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-StartupStep = Literal["loading", "building_tensorrt_engine"]
 DetectorLoader = Callable[["DetectorConfig", int, int], "Detector | StagedDetector"]
 """Opens detector ``index`` with ``threads`` CPU threads (:func:`edge.detector.load_detector`)."""
 
 
-@runtime_checkable
-class StartupReport(Protocol):
-    """A sink that tells the server what a starting box is doing (:class:`edge.mqtt.MqttSink`)."""
-
-    def starting(self, model: str, step: StartupStep, number: int = 1, total: int = 1) -> None: ...
-
-    def running(self) -> None: ...
-
-
 class _LogOnly:
-    """For sinks that cannot report (a JSON-lines file): the log still says it."""
+    """For a box without a device link (a JSON-lines file): the log still says it."""
 
     def starting(self, model: str, step: StartupStep, number: int = 1, total: int = 1) -> None:
         pass
@@ -53,8 +44,9 @@ class _LogOnly:
         pass
 
 
-def reporter_of(sink: object) -> StartupReport:
-    return sink if isinstance(sink, StartupReport) else _LogOnly()
+def reporter_of(link: StartupReport | None) -> StartupReport:
+    """Where start-up steps are reported: the device link, or only the log."""
+    return link if link is not None else _LogOnly()
 
 
 def prepare_engines(config: DeviceConfig, report: StartupReport, opener: Opener | None = None) -> None:

@@ -101,7 +101,8 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_
                 source = PacedSource(fps=FPS, photos=True)
                 pipeline = EdgePipeline(box, source=source)
                 times: list[float] = []
-                telemetry = pipeline.sink.telemetry  # type: ignore[attr-defined]
+                assert pipeline.link is not None
+                telemetry = pipeline.link.telemetry
                 note = telemetry.note_frame
 
                 def timed(
@@ -137,7 +138,7 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_
                 pipeline.stop()
                 thread.join(30)
             emitted = sum(p.stats.events for p, *_ in pipelines)
-            delivered = all(p.sink.left_in_outbox.events == 0 for p, *_ in pipelines)  # type: ignore[attr-defined]
+            delivered = all(p.sink.pending().events == 0 for p, *_ in pipelines)  # type: ignore[attr-defined]
 
         # Every event the boxes emitted is stored once (the outbox drained on the server's acks).
         deadline = time.monotonic() + 30

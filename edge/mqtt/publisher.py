@@ -168,12 +168,23 @@ class OutboxPublisher:
                     self._stopping.wait(1.0)
                 if not busy:
                     self._wake.wait(WRITE_EVERY_S)
+            self._last_round()
             self._take_stored()
             self._write(force=True)
         except StorageError as exc:
             log.error("outbox publisher: %s", exc)
         finally:
             self._reader.close()
+
+    def _last_round(self) -> None:
+        """Stopping: hand what was committed meanwhile to the client once more while the link is up
+        (it goes out before the link says offline); unacknowledged rows stay for the next start."""
+        if not self._connection.connected.is_set():
+            return
+        try:
+            self._step()
+        except Exception as exc:  # stopping goes on: the rows stay in the outbox
+            log.warning("outbox publisher: last round before stopping failed: %s", exc)
 
     def _restart_schedule(self) -> None:
         assert self._reader is not None

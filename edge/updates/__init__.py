@@ -42,21 +42,19 @@ class BoxUpdates:
 
     def __init__(self, pipeline: EdgePipeline, configured: DeviceConfig) -> None:
         updates = configured.updates
-        commands = getattr(pipeline.sink, "commands", None)
-        if updates is None or commands is None:
+        link = pipeline.link
+        if updates is None or link is None:
             raise ConfigError("over-the-air updates need 'updates' in the config and the mqtt sink")
         self.models = ModelUpdater(pipeline, configured, updates)
         self.configs = ConfigUpdater(pipeline, configured, updates)
-        commands.register(UpdateModelCommand, self.models.handle, own_replies=True)
-        commands.register(
+        link.commands.register(UpdateModelCommand, self.models.handle, own_replies=True)
+        link.commands.register(
             UpdateConfigCommand,
             lambda cmd, replier: self.configs.handle(cmd, replier, self.models),
             own_replies=True,
         )
         self.models.report_unreported()
-        release = getattr(pipeline.sink, "release_commands", None)
-        if release is not None:
-            release()  # commands that arrived while the pipeline was starting are handled now
+        link.release_commands()  # commands that arrived while the pipeline was starting are handled now
 
     def note_frame(self, frame: Frame) -> None:
         self.models.note_frame(frame)

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from edge.config import DeviceConfig, MqttSinkConfig, UpdatesConfig, load_config, resolve_paths
 from edge.mqtt.commands import Replier
+from edge.mqtt.outbox_sink import OutboxSink
 from edge.updates.artifact import UpdateRefused, _safe, fetch_verified
 from edge.updates.state import Installed, InstallState
 from streetwatch.errors import ConfigError
@@ -112,9 +113,9 @@ class ConfigUpdater:
         replier.progress("apply")
         log.info("update_config %s %s: restarting the pipeline with it", command.name, command.version)
         self.restart_with = (config, installed)
-        if hasattr(self._pipeline.sink, "drain_on_close_s"):
+        if isinstance(self._pipeline.sink, OutboxSink):
             # The next pipeline opens the same outbox at once and re-sends what is unacknowledged.
-            setattr(self._pipeline.sink, "drain_on_close_s", 0.0)  # noqa: B010 (not on EventSink)
+            self._pipeline.sink.drain_on_close_s = 0.0
         self._pipeline.stop()  # run_box starts the next pipeline with the new configuration
 
 
@@ -169,9 +170,8 @@ def run_box(config_path: Path, max_frames: int | None) -> tuple[EdgePipeline, Pi
             updater.base = base
         if trial is not None and config.updates is not None:
             _finish(config.updates, trial, failure=None)
-            Replier(getattr(pipeline.sink, "reply", None), trial.command_id, "update_config").done(
-                step="apply"
-            )
+            reply = pipeline.link.reply if pipeline.link is not None else None
+            Replier(reply, trial.command_id, "update_config").done(step="apply")
             log.info("configuration %s %s applied", trial.name, trial.version)
             trial = None
         stats = pipeline.run(max_frames=max_frames, handle_signals=True)

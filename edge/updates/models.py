@@ -130,7 +130,8 @@ class ModelUpdater:
 
     def report_unreported(self) -> None:
         """Say what became of updates a restart cut short (the replies wait in the MQTT client if offline)."""
-        reply = getattr(self._pipeline.sink, "reply", None)
+        link = self._pipeline.link
+        reply = link.reply if link is not None else None
         for state in (self._state, InstallState.load(self._updates.configs_dir)):
             if not state.unreported:
                 continue
@@ -316,9 +317,8 @@ class ModelUpdater:
     def _announce(self, index: int) -> None:
         """Events and the retained status name the model that now runs."""
         self._pipeline.rules.set_model(index, self.slots[index].info.ref)
-        set_models = getattr(self._pipeline.sink, "set_models", None)
-        if set_models is not None:
-            set_models([s.info.ref for s in self.slots])
+        if self._pipeline.link is not None:
+            self._pipeline.link.set_models([s.info.ref for s in self.slots])
 
     def _threads(self) -> int:
         from edge.pipeline import inference_plan

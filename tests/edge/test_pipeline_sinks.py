@@ -17,8 +17,9 @@ from tests.support.mosquitto import MosquittoBroker
 
 def test_open_sink_builds_the_jsonl_sink_from_config(tmp_path: Path) -> None:
     config = device_config(tmp_path)
-    sink = open_sink(config)
+    sink, link = open_sink(config)
     assert isinstance(sink, JsonlSink) and sink.path == tmp_path / "events.jsonl"
+    assert link is None  # a file has no server to report to
     sink.close()
     sink.close()  # closing twice is harmless (shutdown paths may overlap)
 
@@ -40,7 +41,7 @@ def test_pipeline_delivers_events_and_evidence_over_mqtt(tmp_path: Path) -> None
             pipeline = EdgePipeline(
                 config, detectors=[ScriptedDetector()], locator=FixedLocator(), source=ListSource(count=8)
             )
-            assert type(pipeline.sink).__name__ == "MqttSink"
+            assert type(pipeline.sink).__name__ == "OutboxSink" and pipeline.link is not None
             stats = pipeline.run()
             assert stats.events == 2
             assert collector.wait_for(lambda c: len(c.events) == 2), f"got {collector.events}"

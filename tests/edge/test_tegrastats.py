@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt.sink import MqttSink
+from edge.mqtt import OutboxSink
 from edge.tegrastats import TegrastatsReader, parse_tegrastats
 from tests.edge.mqtt.support import sink_config
 from tests.support.mosquitto import MosquittoBroker
@@ -102,12 +102,12 @@ def test_a_box_with_tegrastats_reports_gpu_load_memory_and_power_in_its_telemetr
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     broker = MosquittoBroker(tmp_path / "broker")
     with broker:
-        sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id="van-01")
+        sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id="van-01")
         try:
             deadline = time.monotonic() + 10
-            while sink.telemetry_message().power_mw is None and time.monotonic() < deadline:
+            while sink.link.telemetry_message().power_mw is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-            report = sink.telemetry_message()
+            report = sink.link.telemetry_message()
         finally:
             sink.close(drain_timeout_s=0)
     assert (report.gpu_load_pct, report.cpu_load_pct, report.power_mw) == (34, 0.2, 4416)

@@ -43,7 +43,7 @@ def test_silenced_trucks_are_counted_in_the_boxs_telemetry(tmp_path: Path) -> No
     # on the box whether or not it can be sent.
     import socket
 
-    from edge.mqtt.sink import MqttSink
+    from edge.mqtt import OutboxSink
     from streetwatch.messages import TruckLoadCounts
 
     with socket.socket() as sock:
@@ -54,14 +54,14 @@ def test_silenced_trucks_are_counted_in_the_boxs_telemetry(tmp_path: Path) -> No
     config = load_config(write_config(tmp_path, sink=sink_raw))
     assert config.truck_load is not None  # the demo's config runs the load stage
     assert config.sink.kind == "mqtt"
-    sink = MqttSink(config.sink, device_id=config.device_id)
-    report = sink.telemetry_message()
+    sink = OutboxSink.open(config.sink, device_id=config.device_id)
+    report = sink.link.telemetry_message()
     assert report.truck_load is None  # no load stage yet: nothing claimed
-    pipeline = EdgePipeline(config, sink=sink)
+    pipeline = EdgePipeline(config, sink=sink, link=sink.link)
     pipeline.run()  # closes the sink at the end
     assert pipeline.load_stage is not None
     counts = pipeline.load_stage.counts
     assert counts.silenced >= 1 and counts.raised == 0
-    assert sink.telemetry.snapshot().truck_load == TruckLoadCounts(
+    assert sink.link.telemetry.snapshot().truck_load == TruckLoadCounts(
         raised=counts.raised, unsure=counts.unsure, silenced=counts.silenced
     )

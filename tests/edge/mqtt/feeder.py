@@ -1,4 +1,4 @@
-"""A small edge process for the crash test: feeds events into an MqttSink, printing each commit.
+"""A small edge process for the crash test: feeds events into an OutboxSink, printing each commit.
 
     python -m tests.edge.mqtt.feeder --port P --outbox F --start 0 --count 300 --delay 0.005
 
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from tests.edge.mqtt.support import make_event, make_evidence, sink_config
 
 
@@ -26,7 +26,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
-    sink = MqttSink(sink_config(args.port, args.outbox), device_id=args.device)
+    sink = OutboxSink.open(sink_config(args.port, args.outbox), device_id=args.device)
     for i in range(args.start, args.count):
         evidence = make_evidence(i, size=500) if i % 10 == 0 else None
         sink.emit(make_event(args.device, i, evidence.ref if evidence else None), evidence)

@@ -13,7 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from streetwatch.paths import deploy_dir
 from tests.edge.mqtt.support import Collector, event_id, make_event, sink_config
 from tests.support.mosquitto import MosquittoBroker
@@ -40,7 +40,9 @@ def test_wrong_password_is_one_clear_error_then_backoff_and_delivery_once_fixed(
     caplog.set_level(logging.INFO)
     broker = start_broker(tmp_path / "broker", None, {DEVICE: "right"}, SHIPPED_ACL)
     collector = Collector(broker.port, "ingest", "ingest-pw")
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3", password="wrong"), device_id=DEVICE)
+    sink = OutboxSink.open(
+        sink_config(broker.port, tmp_path / "outbox.sqlite3", password="wrong"), device_id=DEVICE
+    )
     try:
         assert collector.subscribed.wait(5)
         sink.emit(make_event(DEVICE, 0), None)
@@ -75,7 +77,9 @@ def test_acl_violation_keeps_the_message_and_retries_with_backoff(
     no_events = "\n".join(line for line in SHIPPED_ACL.splitlines() if "%u/events" not in line) + "\n"
     broker = start_broker(tmp_path / "broker", None, {DEVICE: "pw"}, no_events)
     collector = Collector(broker.port, "ingest", "ingest-pw")
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3", password="pw"), device_id=DEVICE)
+    sink = OutboxSink.open(
+        sink_config(broker.port, tmp_path / "outbox.sqlite3", password="pw"), device_id=DEVICE
+    )
     try:
         assert collector.subscribed.wait(5)
         sink.emit(make_event(DEVICE, 0), None)
@@ -108,7 +112,7 @@ def test_shipped_acl_keeps_a_box_out_of_other_boxes_topics(
     broker = start_broker(tmp_path / "broker", None, {"van-41": "a", "van-42": "b"}, SHIPPED_ACL)
     collector = Collector(broker.port, "ingest", "ingest-pw")
     # van-41's credentials, but publishing as van-42: every publish is refused.
-    sink = MqttSink(
+    sink = OutboxSink.open(
         sink_config(broker.port, tmp_path / "outbox.sqlite3", username="van-41", password="a"),
         device_id="van-42",
     )

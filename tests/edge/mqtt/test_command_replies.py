@@ -13,7 +13,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from edge.mqtt.commands import Replier
 from streetwatch.messages import CommandReply, PublishStatusCommand, SendTelemetryCommand, UpdateModelCommand
 from streetwatch.topics import command_replies_topic, commands_topic
@@ -76,14 +76,16 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 def test_every_command_gets_a_reply_and_refusals_say_why(broker: MosquittoBroker, tmp_path: Path) -> None:
     watcher = ReplyWatcher(broker.port, DEVICE)
     assert watcher.subscribed.wait(5)
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     later: list[Replier] = []
-    sink.commands.register(UpdateModelCommand, lambda _cmd, replier: later.append(replier), own_replies=True)
+    sink.link.commands.register(
+        UpdateModelCommand, lambda _cmd, replier: later.append(replier), own_replies=True
+    )
     publish = watcher.client.publish
     topic = commands_topic(DEVICE)
     try:
         deadline = time.monotonic() + 10
-        while not sink.connected and time.monotonic() < deadline:
+        while not sink.link.connected and time.monotonic() < deadline:
             time.sleep(0.05)
         publish(topic, SendTelemetryCommand(command_id="t-1").to_json(), qos=1)
         publish(topic, PublishStatusCommand(command_id="s-1").to_json(), qos=1)

@@ -9,7 +9,7 @@ from typing import Literal
 
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from edge.mqtt.commands import CommandDispatcher
 from streetwatch.messages import Command, SendTelemetryCommand
 from streetwatch.topics import commands_topic
@@ -69,9 +69,9 @@ def test_failing_handler_is_logged_and_the_dispatcher_goes_on(caplog: pytest.Log
 
 @pytest.mark.broker
 def test_commands_over_the_broker(broker: MosquittoBroker, collector: Collector, tmp_path: Path) -> None:
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     received = threading.Event()
-    sink.commands.register(ReloadConfigCommand, lambda cmd: received.set())
+    sink.link.commands.register(ReloadConfigCommand, lambda cmd: received.set())
     try:
         assert collector.wait_for(lambda c: any(s["state"] == "online" for s in c.status), 10)
         topic = commands_topic(DEVICE)
@@ -81,8 +81,8 @@ def test_commands_over_the_broker(broker: MosquittoBroker, collector: Collector,
         collector.client.publish(topic, ReloadConfigCommand(command_id="r-1", reason="test").to_json(), qos=1)
         assert received.wait(10)
         assert collector.wait_for(lambda c: len(c.telemetry) == 1, 10)
-        assert sink.commands.ignored == len(BAD_PAYLOADS)
-        assert sink.connected
+        assert sink.link.commands.ignored == len(BAD_PAYLOADS)
+        assert sink.link.connected
     finally:
         sink.close()
     report = collector.telemetry[0]
@@ -94,11 +94,13 @@ def test_commands_over_the_broker(broker: MosquittoBroker, collector: Collector,
 def test_the_command_thread_outlives_a_deeply_nested_command_and_a_failing_dispatch(
     broker: MosquittoBroker, collector: Collector, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     received: list[str] = []
     done = threading.Event()
-    sink.commands.register(ReloadConfigCommand, lambda cmd: (received.append(cmd.command_id), done.set()))
-    dispatch = sink.commands.dispatch
+    sink.link.commands.register(
+        ReloadConfigCommand, lambda cmd: (received.append(cmd.command_id), done.set())
+    )
+    dispatch = sink.link.commands.dispatch
     seen: list[bytes] = []
 
     def dispatch_with_a_bug(payload: bytes) -> bool:  # anything may go wrong while handling a command
@@ -107,7 +109,7 @@ def test_the_command_thread_outlives_a_deeply_nested_command_and_a_failing_dispa
             raise RuntimeError("an unexpected failure while handling a command")
         return dispatch(payload)
 
-    sink.commands.dispatch = dispatch_with_a_bug  # type: ignore[method-assign]
+    sink.link.commands.dispatch = dispatch_with_a_bug  # type: ignore[method-assign]
     depth = 8000  # 16 kB of brackets: just under the size limit, far past what json can recurse into
     nested = b'{"command_id": "n-1", "type": "reload_config", "reason": ' + b"[" * depth + b"]" * depth + b"}"
     try:

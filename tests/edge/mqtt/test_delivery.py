@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from edge.outbox import Outbox, OutboxLimits
 from streetwatch.errors import ConfigError, PayloadError, StorageError
 from streetwatch.events import Position
@@ -24,7 +24,7 @@ DEVICE = "van-07"
 def test_evidence_goes_before_its_event_and_status_is_online_then_offline(
     broker: MosquittoBroker, collector: Collector, tmp_path: Path
 ) -> None:
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     try:
         for i in range(5):
             evidence = make_evidence(i, clean=True)
@@ -48,7 +48,7 @@ def test_evidence_goes_before_its_event_and_status_is_online_then_offline(
 def test_repeated_evidence_is_sent_once(
     broker: MosquittoBroker, collector: Collector, tmp_path: Path
 ) -> None:
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     try:
         evidence = make_evidence(0)
         sink.emit(make_event(DEVICE, 0, evidence.ref), evidence)
@@ -63,7 +63,7 @@ def test_repeated_evidence_is_sent_once(
 def test_broker_restart_mid_stream_loses_nothing(
     broker: MosquittoBroker, collector: Collector, tmp_path: Path
 ) -> None:
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     total = 600
     try:
         for i in range(200):
@@ -71,7 +71,7 @@ def test_broker_restart_mid_stream_loses_nothing(
         broker.stop()
         for i in range(200, 400):  # the detection loop keeps going while the broker is away
             sink.emit(make_event(DEVICE, i), None)
-        assert not sink.connected
+        assert not sink.link.connected
         time.sleep(1.0)
         broker.start()
         for i in range(400, total):
@@ -90,7 +90,7 @@ def test_close_gives_a_live_link_time_to_drain_and_keeps_the_rest_for_next_start
     broker: MosquittoBroker, collector: Collector, tmp_path: Path
 ) -> None:
     path = tmp_path / "outbox.sqlite3"
-    sink = MqttSink(sink_config(broker.port, path), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, path), device_id=DEVICE)
     assert collector.wait_for(lambda c: bool(c.status), 10)  # connected
     for i in range(300):
         sink.emit(make_event(DEVICE, i), None)
@@ -102,7 +102,7 @@ def test_close_gives_a_live_link_time_to_drain_and_keeps_the_rest_for_next_start
     assert collector.wait_for(lambda c: expected <= set(c.events), 10)
 
     broker.stop()
-    offline = MqttSink(sink_config(broker.port, path), device_id=DEVICE)
+    offline = OutboxSink.open(sink_config(broker.port, path), device_id=DEVICE)
     offline.emit(make_event(DEVICE, 300), None)
     offline.close()  # no link: returns at once, the event waits on disk
     left = Outbox(path, OutboxLimits(max_bytes=1 << 30, max_age_s=3600))
@@ -113,18 +113,20 @@ def test_close_gives_a_live_link_time_to_drain_and_keeps_the_rest_for_next_start
 def test_config_mistakes_are_named_before_anything_starts(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-password"
     with pytest.raises(ConfigError, match="no-such-password"):
-        MqttSink(sink_config(1883, tmp_path / "o.sqlite3", password_file=str(missing)), device_id=DEVICE)
+        OutboxSink.open(
+            sink_config(1883, tmp_path / "o.sqlite3", password_file=str(missing)), device_id=DEVICE
+        )
     assert not (tmp_path / "o.sqlite3").exists()
     empty = tmp_path / "empty-password"
     empty.write_text("\n")
     with pytest.raises(ConfigError, match="empty"):
-        MqttSink(sink_config(1883, tmp_path / "o.sqlite3", password_file=str(empty)), device_id=DEVICE)
+        OutboxSink.open(sink_config(1883, tmp_path / "o.sqlite3", password_file=str(empty)), device_id=DEVICE)
 
 
 def test_an_event_of_another_device_is_refused_with_a_clear_error(
     broker: MosquittoBroker, tmp_path: Path
 ) -> None:
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     try:
         with pytest.raises(PayloadError, match="names device 'van-99'"):
             sink.emit(make_event("van-99", 0), None)
@@ -138,14 +140,14 @@ def test_an_event_of_another_device_is_refused_with_a_clear_error(
 def test_telemetry_reports_frames_coverage_and_outbox(
     broker: MosquittoBroker, collector: Collector, tmp_path: Path
 ) -> None:
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     try:
         assert collector.wait_for(lambda c: bool(c.status), 10)
         for i in range(50):
-            sink.telemetry.note_frame()
+            sink.link.telemetry.note_frame()
             position = Position(lat=31.2 + i * 0.001, lon=121.4, heading_deg=0.0, source="nmea")
-            sink.telemetry.note_position(position, T0 + timedelta(seconds=i))
-        sink.send_telemetry_now()
+            sink.link.telemetry.note_position(position, T0 + timedelta(seconds=i))
+        sink.link.send_telemetry_now()
         assert collector.wait_for(lambda c: len(c.telemetry) == 1, 10)
     finally:
         sink.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from tests.edge.mqtt.support import make_event, make_evidence, sink_config
 
 pytestmark = [
@@ -58,7 +58,7 @@ def fill(disk: Path) -> int:
 def test_a_full_disk_drops_older_images_and_keeps_every_new_event(small_disk: Path) -> None:
     path = small_disk / "outbox.sqlite3"
     config = sink_config(1, path, outbox={"reserve_bytes": 4 * MIB})  # no broker: everything stays on disk
-    sink = MqttSink(config, device_id=DEVICE)
+    sink = OutboxSink.open(config, device_id=DEVICE)
     try:
         for i in range(35):  # older events whose images wait for the server
             evidence = make_evidence(i, size=150_000)
@@ -76,13 +76,13 @@ def test_a_full_disk_drops_older_images_and_keeps_every_new_event(small_disk: Pa
         assert depth.events == 135, f"events were lost: {dropped}"
         assert dropped.get("evidence_disk_full", 0) > 0
         assert "storage_error" not in dropped and "event_disk_full" not in dropped
-        report = sink.telemetry_message()
+        report = sink.link.telemetry_message()
         assert report.dropped["evidence_disk_full"] == dropped["evidence_disk_full"]
     finally:
         sink.close(drain_timeout_s=0)
 
     # A restart while the disk is still full: the outbox opens, and nothing it knew is forgotten.
-    again = MqttSink(config, device_id=DEVICE)
+    again = OutboxSink.open(config, device_id=DEVICE)
     try:
         assert again.outbox.depth().events == 135
         assert again.outbox.dropped() == dropped

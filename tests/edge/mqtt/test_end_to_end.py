@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from edge.mqtt.publisher import OutboxPublisher
 from edge.outbox import Outbox, OutboxLimits
 from streetwatch.messages import StoredAck
@@ -46,20 +46,22 @@ def test_a_puback_is_not_enough_rows_wait_for_the_server_and_are_resent(
     path = tmp_path / "outbox.sqlite3"
     server = Collector(broker.port, acking=False)  # receives, cannot store: never acknowledges
     assert server.subscribed.wait(5)
-    sink = MqttSink(sink_config(broker.port, path, ack_timeout_s=1, ack_timeout_max_s=2), device_id=DEVICE)
+    sink = OutboxSink.open(
+        sink_config(broker.port, path, ack_timeout_s=1, ack_timeout_max_s=2), device_id=DEVICE
+    )
     try:
         for i in range(20):
             sink.emit(make_event(DEVICE, i), None)
         assert server.wait_for(lambda c: len(set(c.events)) == 20, 10)
         assert not sink.wait_until_delivered(0.5), "the broker's PUBACK alone must not count as delivered"
-        report = sink.telemetry_message()
+        report = sink.link.telemetry_message()
         assert report.outbox.events == 20 and report.outbox.sent_events == 20
         # No acknowledgement within ack_timeout_s: the same events go out again.
         assert server.wait_for(lambda c: len(c.events) >= 40, 10)
 
         server.acking = True  # the server can store again (ingest back, disk freed, ...)
         assert sink.wait_until_delivered(15)
-        report = sink.telemetry_message()
+        report = sink.link.telemetry_message()
         assert report.outbox.events == 0 and report.outbox.sent_events == 0
         assert report.outbox.resent >= 20
     finally:
@@ -75,7 +77,9 @@ def test_evidence_the_server_could_not_store_is_resent_until_it_is(
     server = Collector(broker.port, acks_evidence=False)  # evidence disk full: events only
     assert server.subscribed.wait(5)
     path = tmp_path / "outbox.sqlite3"
-    sink = MqttSink(sink_config(broker.port, path, ack_timeout_s=1, ack_timeout_max_s=1), device_id=DEVICE)
+    sink = OutboxSink.open(
+        sink_config(broker.port, path, ack_timeout_s=1, ack_timeout_max_s=1), device_id=DEVICE
+    )
     evidence = make_evidence(0)
     try:
         sink.emit(make_event(DEVICE, 0, evidence.ref), evidence)
@@ -93,7 +97,7 @@ def test_no_matching_subscribers_is_not_delivered(
     broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "outbox.sqlite3"
-    sink = MqttSink(sink_config(broker.port, path), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, path), device_id=DEVICE)
     try:
         for i in range(5):
             sink.emit(make_event(DEVICE, i), None)
@@ -121,7 +125,9 @@ def test_a_broker_killed_after_its_puback_loses_nothing(broker: MosquittoBroker,
     path = tmp_path / "outbox.sqlite3"
     monitor = Collector(broker.port, acking=False)  # any other subscriber turns PUBACK into success
     assert monitor.subscribed.wait(5)
-    sink = MqttSink(sink_config(broker.port, path, ack_timeout_s=2, ack_timeout_max_s=4), device_id=DEVICE)
+    sink = OutboxSink.open(
+        sink_config(broker.port, path, ack_timeout_s=2, ack_timeout_max_s=4), device_id=DEVICE
+    )
     try:
         for i in range(50):
             sink.emit(make_event(DEVICE, i), None)
@@ -150,7 +156,7 @@ def test_after_a_restart_the_box_resends_what_the_server_never_acknowledged(
     silent = Collector(broker.port, acking=False)
     assert silent.subscribed.wait(5)
     patient = {"ack_timeout_s": 600, "ack_timeout_max_s": 600}  # only the restart can trigger a re-send
-    first = MqttSink(sink_config(broker.port, path, **patient), device_id=DEVICE)
+    first = OutboxSink.open(sink_config(broker.port, path, **patient), device_id=DEVICE)
     for i in range(30):
         first.emit(make_event(DEVICE, i), None)
     assert silent.wait_for(lambda c: len(set(c.events)) == 30, 10)
@@ -160,7 +166,7 @@ def test_after_a_restart_the_box_resends_what_the_server_never_acknowledged(
 
     server = Collector(broker.port)
     assert server.subscribed.wait(5)
-    second = MqttSink(sink_config(broker.port, path, **patient), device_id=DEVICE)
+    second = OutboxSink.open(sink_config(broker.port, path, **patient), device_id=DEVICE)
     try:
         assert second.wait_until_delivered(10)
         assert server.wait_for(lambda c: len(set(c.events)) == 30, 5)
@@ -183,7 +189,7 @@ def test_an_acknowledgement_that_does_not_parse_is_logged_and_ignored(
 ) -> None:
     server = Collector(broker.port, acking=False)
     assert server.subscribed.wait(5)
-    sink = MqttSink(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
     try:
         sink.emit(make_event(DEVICE, 0), None)
         assert server.wait_for(lambda c: len(c.events) == 1, 10)

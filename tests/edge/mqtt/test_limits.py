@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from tests.edge.mqtt.support import Collector, event_id, make_event, make_evidence, sink_config
 from tests.support.mosquitto import MosquittoBroker
 
@@ -21,7 +21,7 @@ def test_size_limit_drops_oldest_evidence_counts_it_and_loses_nothing_else(
 ) -> None:
     broker.stop()
     config = sink_config(broker.port, tmp_path / "outbox.sqlite3", outbox={"max_bytes": MIB})
-    sink = MqttSink(config, device_id=DEVICE)
+    sink = OutboxSink.open(config, device_id=DEVICE)
     count = 30
     evidence = [make_evidence(i, size=40_000) for i in range(count)]  # ~60 kB per event: 1.8 MB in all
     try:
@@ -38,7 +38,7 @@ def test_size_limit_drops_oldest_evidence_counts_it_and_loses_nothing_else(
         assert sink.wait_until_delivered(15)
         expected = {str(event_id(DEVICE, i)) for i in range(count)}
         assert collector.wait_for(lambda c: expected <= set(c.events), 10)
-        sink.send_telemetry_now()
+        sink.link.send_telemetry_now()
         assert collector.wait_for(lambda c: len(c.telemetry) >= 1, 10)
     finally:
         sink.close()
@@ -66,7 +66,7 @@ def test_an_image_bigger_than_the_broker_accepts_is_dropped_and_counted_not_retr
 ) -> None:
     with MosquittoBroker(tmp_path / "broker", extra_conf="max_packet_size 60000\n") as small_broker:
         collector = Collector(small_broker.port)
-        sink = MqttSink(sink_config(small_broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
+        sink = OutboxSink.open(sink_config(small_broker.port, tmp_path / "outbox.sqlite3"), device_id=DEVICE)
         try:
             assert collector.subscribed.wait(5)
             big = make_evidence(0, size=100_000)  # frame ~100 kB (too big), crop ~50 kB (fits)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from edge.outbox import Outbox, OutboxLimits, OutboxMessage
 from streetwatch.topics import events_topic
 from tests.edge.mqtt.support import Collector, event_id, make_event, sink_config
@@ -38,7 +38,7 @@ def test_packet_id_wrap_around_delivers_every_event(
         )
     backlog.close()
 
-    sink = MqttSink(sink_config(broker.port, path), device_id=DEVICE)
+    sink = OutboxSink.open(sink_config(broker.port, path), device_id=DEVICE)
     try:
         assert sink.wait_until_delivered(60)
         expected = {str(event_id(DEVICE, i)) for i in range(COUNT)}

@@ -43,7 +43,7 @@ def test_a_row_committed_during_the_idle_check_keeps_the_publisher_busy(tmp_path
         write(force=force)
         if force and not link.published and outbox.depth().events == 0:
             outbox.put([OutboxMessage("event", "streetwatch/v1/box/events", b"{}")])
-            publisher.notify()  # what MqttSink.emit does after its commit
+            publisher.notify()  # what OutboxSink.emit does after its commit
 
     publisher._write = emit_during_check  # type: ignore[method-assign]
     publisher._step()  # reads nothing, then a row lands before it can call itself idle

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.mqtt import MqttSink
+from edge.mqtt import OutboxSink
 from server.settings import MqttSettings
 from streetwatch.topics import subscription, telemetry_topic
 from tests.edge.mqtt.support import Collector, event_id, make_event, make_evidence, sink_config
@@ -43,14 +43,14 @@ def ingest_stand_in(broker: ShippedBroker) -> Collector:
     )
 
 
-def tls_sink(broker: ShippedBroker, tmp_path: Path) -> MqttSink:
+def tls_sink(broker: ShippedBroker, tmp_path: Path) -> OutboxSink:
     config = sink_config(
         broker.tls_port,
         tmp_path / "outbox.sqlite3",
         password="device-pw",
         tls={"ca_file": str(broker.etc / "ca.crt")},
     )
-    return MqttSink(config, device_id=DEVICE)
+    return OutboxSink.open(config, device_id=DEVICE)
 
 
 def test_box_delivers_over_tls_through_the_shipped_config(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_publishes_from_several_threads_at_once_keep_the_tls_stream_intact(tmp_p
             go.wait()
             for i in range(reports_per_thread):
                 payload = b'{"filler": "%s"}' % (b"%d-%d-" % (n, i) * 3000)  # ~20-30 kB: long writes
-                sink._connection.publish(telemetry_topic(DEVICE), payload)
+                sink.link.connection.publish(telemetry_topic(DEVICE), payload)
 
         workers = [threading.Thread(target=reporter, args=(n,)) for n in range(threads)]
         for worker in workers:

@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.config import DeviceConfig
+from edge.mqtt import OutboxSink
 from edge.pipeline import EdgePipeline
 from edge.updates.state import InstallState
 from tests.edge.mqtt.support import Collector
@@ -81,7 +82,8 @@ class Box:
         return sum(1 for t in list(self.frame_times) if t > moment)
 
     def stop(self) -> None:
-        self.pipeline.sink.drain_on_close_s = 0.0  # type: ignore[attr-defined]  # no ingest acks these
+        assert isinstance(self.pipeline.sink, OutboxSink)
+        self.pipeline.sink.drain_on_close_s = 0.0  # no ingest acks these
         self.pipeline.stop()
         self.thread.join(30)
 
@@ -89,7 +91,8 @@ class Box:
 def start_box(config: DeviceConfig, source: PacedSource, fleet: FleetClient) -> Box:
     pipeline = EdgePipeline(config, source=source)
     box = Box(pipeline, source, threading.Thread(target=pipeline.run, daemon=True))
-    telemetry = pipeline.sink.telemetry  # type: ignore[attr-defined]
+    assert pipeline.link is not None
+    telemetry = pipeline.link.telemetry
     note = telemetry.note_frame
 
     def timed(count: int = 1) -> None:  # when each frame finished the events stage
@@ -144,7 +147,8 @@ def test_a_good_update_swaps_in_while_events_keep_flowing(
         assert fleet.wait(lambda f: f.models() == [{"name": "streetwatch-det", "version": "1.3.0-int8"}], 5)
 
         time.sleep(3.0)  # new tracks start on the new model
-        assert box.pipeline.sink.wait_until_delivered(20)  # type: ignore[attr-defined]
+        sink = box.pipeline.sink
+        assert isinstance(sink, OutboxSink) and sink.wait_until_delivered(20)
     finally:
         box.stop()
         collector.close()
