@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.cases.review import RejectReason, ReviewError
 from server.cases.service import record_transition
+from server.cases.states import HELD_STATES
 from server.cases.workflow import CaseNotFoundError, InvalidTransitionError
 from server.db.models import Case, CaseReview, CaseState, Event
 
@@ -62,6 +63,13 @@ def merge_case(
     if target_state is CaseState.closed:
         raise InvalidTransitionError(
             f"case {target_id} is closed; merge into an open case", case_id=target_id, state=target_state
+        )
+    if target_state in HELD_STATES:  # the merged case would leave the queue with it
+        raise InvalidTransitionError(
+            f"case {target_id} is a sighting ({target_state}), not a case dispatchers see; merge it into "
+            f"case {source_id} instead",
+            case_id=target_id,
+            state=target_state,
         )
     if source.violation_type != target.violation_type:
         raise ReviewError(

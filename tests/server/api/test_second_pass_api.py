@@ -89,3 +89,18 @@ def test_a_supervisor_may_confirm_a_sighting_without_waiting(api: Api) -> None:
     assert answer.status_code == 200, answer.text
     assert api.get(f"/api/v1/cases/{first.case_id}").json()["state"] == "confirmed"
     assert _ids(api.get("/api/v1/cases").json()) == {first.case_id}
+
+
+def test_a_case_is_not_merged_into_a_sighting_but_a_sighting_into_a_case(api: Api) -> None:
+    (case,) = ingest(api, make_event(violation_type="street_vending", source="fixed", north_m=300))
+    (sighting,) = ingest(api, make_event(violation_type="street_vending", detector_class="umbrella"))
+    refused = api.post(
+        f"/api/v1/cases/{case.case_id}/actions", json={"action": "merge", "into_case_id": sighting.case_id}
+    )
+    assert refused.status_code == 409 and "sighting" in refused.json()["detail"]
+    assert api.get(f"/api/v1/cases/{case.case_id}").json()["state"] == "new"  # still in the queue
+    merged = api.post(
+        f"/api/v1/cases/{sighting.case_id}/actions", json={"action": "merge", "into_case_id": case.case_id}
+    )
+    assert merged.status_code == 200, merged.text
+    assert api.get(f"/api/v1/cases/{case.case_id}").json()["event_count"] == 2
