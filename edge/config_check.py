@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.config import DeviceConfig
+from edge.config import DeviceConfig, JsonlSinkConfig, MqttSinkConfig
 from edge.interfaces import ModelInfo
 from streetwatch.errors import StreetWatchError
 
@@ -53,7 +53,6 @@ def _check_updates(config: DeviceConfig, report: ConfigReport) -> None:
     """Updates need the mqtt sink (commands and replies), a readable release key and token."""
     if config.updates is None:
         return
-    from edge.config import MqttSinkConfig
     from edge.updates.artifact import load_release_key, read_token
 
     if not isinstance(config.sink, MqttSinkConfig):
@@ -134,15 +133,17 @@ def _check_paths(config: DeviceConfig, report: ConfigReport) -> None:
         report.problems.append(f"location.path: {location.kind} file {location.path} does not exist")
     # MQTT credentials and certificates: a box that cannot read them never connects.
     sink = config.sink
-    tls = getattr(sink, "tls", None)
+    if not isinstance(sink, MqttSinkConfig):
+        return
+    tls = sink.tls
     files = {
-        "sink.password_file": getattr(sink, "password_file", None),
-        "sink.tls.ca_file": getattr(tls, "ca_file", None),
-        "sink.tls.certfile": getattr(tls, "certfile", None),
-        "sink.tls.keyfile": getattr(tls, "keyfile", None),
+        "sink.password_file": sink.password_file,
+        "sink.tls.ca_file": tls.ca_file if tls else None,
+        "sink.tls.certfile": tls.certfile if tls else None,
+        "sink.tls.keyfile": tls.keyfile if tls else None,
     }
     for where, value in files.items():
-        if isinstance(value, str) and not Path(value).is_file():
+        if value is not None and not Path(value).is_file():
             report.problems.append(f"{where}: {value} does not exist")
 
 
@@ -225,7 +226,9 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
     ev = config.evidence
     lines.append(f"evidence {ev.directory} (at most {ev.max_total_mb:g} MB)")
     sink = config.sink
-    port = getattr(sink, "port", None)
-    target = getattr(sink, "path", None) or f"{getattr(sink, 'host', '?')}{f':{port}' if port else ''}"
+    if isinstance(sink, JsonlSinkConfig):
+        target = sink.path
+    else:
+        target = f"{sink.host}{f':{sink.port}' if sink.port else ''}"
     lines.append(f"sink     {sink.kind} {target}")
     return lines
