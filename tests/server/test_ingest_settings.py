@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from server.settings import MAX_RADIUS_M, ServerSettings, load_settings
 from streetwatch.errors import ConfigError
+from streetwatch.events import ViolationType
 
 
 def test_defaults_cover_every_violation_type() -> None:
@@ -167,3 +170,49 @@ def test_passwords_stay_out_of_reprs() -> None:
     assert settings.database_url.endswith(":hunter2@db.city:5432/streetwatch")  # the value itself is whole
     # Written out on purpose (the demo's server.yaml, a benchmark's worker), it loads back the same.
     assert ServerSettings.model_validate_json(settings.model_dump_json()) == settings
+
+
+REPO = Path(__file__).resolve().parents[2]
+#: STREETWATCH_* variables that are not server settings (tests, the box, scripts): left alone.
+NOT_SETTINGS = {"TEST_PG_URL", "HOME", "TOKEN", "TRT_CACHE", "CONSOLE_SCREENSHOTS", "PG_DIR"}
+#: Shown in docs/server-core.md as the typo that is refused.
+TYPO_EXAMPLE = "MQTT__HOTS"
+
+
+def _names_a_field(path: list[str]) -> bool:
+    """Whether ``path`` (a variable's name without the prefix, split at ``__``) is a settings field."""
+    from server.settings import MatchingRule
+
+    model: Any = ServerSettings
+    while path:
+        key, *path = path
+        if model is ServerSettings and key == "matching":
+            if not path:
+                return True
+            violation, *path = path
+            return violation in {t.value for t in ViolationType} and (
+                not path or (len(path) == 1 and path[0] in MatchingRule.model_fields)
+            )
+        if not (isinstance(model, type) and key in getattr(model, "model_fields", {})):
+            return False
+        model = model.model_fields[key].annotation
+    return True
+
+
+def test_every_variable_the_docs_name_is_a_setting() -> None:
+    # The variables the docs, the deploy notes and the settings module tell people to set.
+    files = ["README.md", "docs/server-core.md", "docs/mqtt.md", "deploy/server.example.yaml",
+             "deploy/mosquitto/README.md", "server/settings.py"]  # fmt: skip
+    named = (
+        {
+            name
+            for file in files
+            for name in re.findall(r"STREETWATCH_([A-Z][A-Z0-9_]*[A-Z0-9])", (REPO / file).read_text())
+        }
+        - NOT_SETTINGS
+        - {TYPO_EXAMPLE}
+    )
+    assert {"DATABASE_URL", "MQTT__HOST", "MQTT__USERNAME", "MQTT__PASSWORD_FILE"} <= named
+    assert not _names_a_field(TYPO_EXAMPLE.lower().split("__"))
+    wrong = sorted(name for name in named if not _names_a_field(name.lower().split("__")))
+    assert wrong == [], f"documented STREETWATCH_ variables that name no setting: {wrong}"
