@@ -3,7 +3,7 @@
     python -m bench.case_precision [--config deploy/edge.demo.yaml] [--frames 4] [--json]
 
 Runs the box exactly as configured (its detectors, fusion, tracker, class_map and rules, through
-``edge.pipeline.EdgePipeline``) over the validation photos of ``../shared/data`` (garbage,
+``edge.pipeline.from_config``) over the validation photos of ``../shared/data`` (garbage,
 signboards, vehicles; never the training photos), each photo held ``--frames`` frames like the
 shipped replay, with a long pause between photos so no track, confirmation or cool-down carries
 from one photo to the next. Every ``new`` event is scored against the labels of its photo
@@ -73,7 +73,7 @@ from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
 from edge.geometry import iou
 from edge.interfaces import Evidence
-from edge.pipeline import EdgePipeline
+from edge.pipeline import from_config
 from edge.rules import TriggeredEvent
 from edge.truck_load import LoadStage
 from edge.truck_load.stage import ViewLookup
@@ -260,7 +260,7 @@ def run_config(config: DeviceConfig, photos: Sequence[Photo], frames: int) -> Ru
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="case-precision-") as tmp:
         evidence = EvidenceRecorder(config.evidence.model_copy(update={"directory": tmp}))
-        pipeline = EdgePipeline(
+        pipeline = from_config(
             config, sink=sink, evidence=evidence, locator=NoPosition(), source=source, log_interval_s=1e9
         )
         recording = None

@@ -203,7 +203,7 @@ def peak_rss_mb() -> float:
 def child_pipeline(model: Path, frames_dir: Path, workdir: Path) -> dict[str, Any]:
     from edge.config import DetectorConfig, DeviceConfig
     from edge.detector import load_detector
-    from edge.pipeline import EdgePipeline, inference_plan
+    from edge.pipeline import from_config, inference_plan
 
     detector_cfg = {"model": str(model), "providers": ["CPUExecutionProvider"]}
     names = list(load_detector(DetectorConfig.model_validate(detector_cfg), 0).info.class_names)
@@ -225,7 +225,7 @@ def child_pipeline(model: Path, frames_dir: Path, workdir: Path) -> dict[str, An
     # Loaded again the way the pipeline loads its own (threads per session from its plan).
     _, threads = inference_plan(config.inference_workers)
     counted = _CountingDetector(load_detector(config.detectors[0], 0, threads=threads))
-    pipeline = EdgePipeline(config, detectors=[counted])
+    pipeline = from_config(config, detectors=[counted])
     started = time.perf_counter()
     stats = pipeline.run()
     elapsed = time.perf_counter() - started

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from edge.pipeline import EdgePipeline
+from edge.pipeline import EdgePipeline, from_config
 from server.app import create_app
 from server.auth import Role, create_user
 from server.db.migrate import upgrade
@@ -99,7 +99,7 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_
                 assert box.updates is not None and box.updates.http_token_file is not None
                 Path(box.updates.http_token_file).write_text(tokens[device_id] + "\n")  # its own credentials
                 source = PacedSource(fps=FPS, photos=True)
-                pipeline = EdgePipeline(box, source=source)
+                pipeline = from_config(box, source=source)
                 times: list[float] = []
                 assert pipeline.link is not None
                 telemetry = pipeline.link.telemetry

@@ -37,8 +37,7 @@ from streetwatch.messages import UpdateConfigCommand
 from streetwatch.yaml_model import invalid, read_yaml_mapping
 
 if TYPE_CHECKING:
-    from edge.pipeline import EdgePipeline
-    from edge.pipeline_stats import PipelineStats
+    from edge.pipeline import EdgePipeline, PipelineStats
     from edge.updates.models import ModelUpdater
 
 log = logging.getLogger(__name__)
@@ -145,7 +144,7 @@ def run_box(config_path: Path, max_frames: int | None) -> tuple[EdgePipeline, Pi
     stopped is rolled back). A pipeline that does not start with a new configuration is started
     again with the previous one, and the update is answered ``failed``.
     """
-    from edge.pipeline import EdgePipeline
+    from edge.pipeline import from_config
 
     base = config_path.resolve().parent
     config = installed_configuration(load_config(config_path), base)
@@ -153,7 +152,7 @@ def run_box(config_path: Path, max_frames: int | None) -> tuple[EdgePipeline, Pi
     trial: Installed | None = None
     while True:
         try:
-            pipeline = EdgePipeline(config)
+            pipeline = from_config(config)
         except Exception as exc:
             if trial is None or previous.updates is None:
                 raise

@@ -17,7 +17,7 @@ from edge.detections import Detections
 from edge.detector.session import cpu_threads
 from edge.evidence import EvidenceRecorder
 from edge.interfaces import ModelInfo
-from edge.pipeline import EdgePipeline, inference_plan
+from edge.pipeline import EdgePipeline, from_config, inference_plan
 from edge.sinks import JsonlSink
 from streetwatch.errors import SourceError
 from streetwatch.events import ViolationEvent, ViolationType
@@ -38,7 +38,7 @@ def read_events(path: Path) -> list[ViolationEvent]:
 
 def make(tmp_path: Path, source: ListSource, detector: object = None, **kwargs: object) -> EdgePipeline:
     config = device_config(tmp_path)
-    return EdgePipeline(
+    return from_config(
         config,
         detectors=[detector or ScriptedDetector()],  # type: ignore[list-item]
         sink=JsonlSink(config.sink.path),  # type: ignore[union-attr]
@@ -101,7 +101,7 @@ class JitteryDetector(StagedDetector):
 def test_parallel_inference_hands_frames_on_in_order(tmp_path: Path) -> None:
     detector = JitteryDetector()
     config = device_config(tmp_path).model_copy(update={"inference_workers": 3})
-    pipeline = EdgePipeline(
+    pipeline = from_config(
         config, detectors=[detector], sink=JsonlSink(tmp_path / "events.jsonl"),
         locator=FixedLocator(), source=ListSource(count=40),
     )  # fmt: skip
@@ -115,7 +115,7 @@ def test_parallel_inference_hands_frames_on_in_order(tmp_path: Path) -> None:
 def test_max_frames_is_exact_with_several_workers(tmp_path: Path) -> None:
     detector = JitteryDetector()
     config = device_config(tmp_path).model_copy(update={"inference_workers": 3})
-    pipeline = EdgePipeline(
+    pipeline = from_config(
         config, detectors=[detector], sink=JsonlSink(tmp_path / "events.jsonl"),
         locator=FixedLocator(), source=ListSource(count=None),
     )  # fmt: skip
@@ -125,7 +125,7 @@ def test_max_frames_is_exact_with_several_workers(tmp_path: Path) -> None:
 
 def test_a_failed_frame_does_not_hold_up_the_frames_after_it(tmp_path: Path) -> None:
     config = device_config(tmp_path).model_copy(update={"inference_workers": 2})
-    pipeline = EdgePipeline(
+    pipeline = from_config(
         config, detectors=[ScriptedDetector(fail_on=[0, 3])], sink=JsonlSink(tmp_path / "events.jsonl"),
         locator=FixedLocator(), source=ListSource(count=12),
     )  # fmt: skip
@@ -206,7 +206,7 @@ def test_live_sources_drop_frames_when_inference_is_behind(tmp_path: Path) -> No
     config = device_config(tmp_path).model_copy(
         update={"source": SourceConfig(kind="stream", uri="rtsp://camera.invalid/live")}
     )
-    pipeline = EdgePipeline(
+    pipeline = from_config(
         config, detectors=[SlowDetector()], sink=JsonlSink(tmp_path / "events.jsonl"),
         locator=FixedLocator(), source=ListSource(count=60, delay_s=0.002),
     )  # fmt: skip
@@ -234,7 +234,7 @@ def test_two_detectors_are_merged_and_keep_their_own_models(tmp_path: Path) -> N
             ]
         }
     )  # fmt: skip
-    pipeline = EdgePipeline(
+    pipeline = from_config(
         config, detectors=[proxy, dedicated], sink=JsonlSink(tmp_path / "events.jsonl"),
         locator=FixedLocator(), source=ListSource(count=6),
     )  # fmt: skip
@@ -267,7 +267,7 @@ def test_fusion_runs_in_the_pipeline_and_a_surer_car_outvotes_the_truck(tmp_path
         detectors=[0, 1], report_as=1, classes={"truck": ["truck"], "car": ["car"]}, score="max"
     )
     config = device_config(tmp_path).model_copy(update={"fusion": fusion if fused else None})
-    pipeline = EdgePipeline(
+    pipeline = from_config(
         config, detectors=[ScriptedDetector(), _CarDetector()], sink=JsonlSink(tmp_path / "events.jsonl"),
         locator=FixedLocator(), source=ListSource(count=6),
     )  # fmt: skip

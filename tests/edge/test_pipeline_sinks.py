@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import DeviceConfig
-from edge.pipeline import EdgePipeline
+from edge.pipeline import from_config
 from edge.sinks import JsonlSink, open_mqtt_sink, open_sink
 from streetwatch.errors import ConfigError
 from tests.edge.mqtt.support import Collector, sink_config
@@ -38,7 +38,7 @@ def test_pipeline_delivers_events_and_evidence_over_mqtt(tmp_path: Path) -> None
             mqtt = sink_config(broker.port, tmp_path / "outbox.sqlite3")
             raw = {**device_config(tmp_path).model_dump(), "sink": mqtt.model_dump()}
             config = DeviceConfig.model_validate(raw)
-            pipeline = EdgePipeline(
+            pipeline = from_config(
                 config, detectors=[ScriptedDetector()], locator=FixedLocator(), source=ListSource(count=8)
             )
             assert type(pipeline.sink).__name__ == "OutboxSink" and pipeline.link is not None

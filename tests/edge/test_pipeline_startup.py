@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from edge.config import DetectorConfig, DeviceConfig
-from edge.pipeline import EdgePipeline
+from edge.pipeline import from_config
 from edge.startup import prepare_engines
 from streetwatch.errors import StreetWatchError
 from tests.edge.mqtt.support import Collector, sink_config
@@ -58,7 +58,7 @@ def test_box_reports_engine_build_and_model_load_then_normal_telemetry(
                 assert collector.wait_for(lambda c: len(_steps(c, "loading")) >= 2, 20), collector.telemetry
                 return ScriptedDetector()
 
-            pipeline = EdgePipeline(
+            pipeline = from_config(
                 config,
                 locator=FixedLocator(),
                 source=ListSource(count=None, delay_s=0.01),

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from edge.config import load_config
-from edge.pipeline import EdgePipeline
+from edge.pipeline import from_config
 from streetwatch.events import TruckLoad, ViolationEvent
 from tests.edge.test_edge_cli import REPO, TRUCK_PHOTOS, repeated_frames, write_config
 
@@ -21,7 +21,7 @@ def test_sealed_trucks_raise_nothing_and_what_is_sent_carries_the_load(tmp_path:
     raw["truck_load"] = {"model": str(MODEL)}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
-    pipeline = EdgePipeline(load_config(path))
+    pipeline = from_config(load_config(path))
     stats = pipeline.run()
 
     assert pipeline.load_stage is not None and pipeline.load_stage.open_tracks == 0
@@ -57,7 +57,7 @@ def test_silenced_trucks_are_counted_in_the_boxs_telemetry(tmp_path: Path) -> No
     sink = OutboxSink.open(config.sink, device_id=config.device_id)
     report = sink.link.telemetry_message()
     assert report.truck_load is None  # no load stage yet: nothing claimed
-    pipeline = EdgePipeline(config, sink=sink, link=sink.link)
+    pipeline = from_config(config, sink=sink, link=sink.link)
     pipeline.run()  # closes the sink at the end
     assert pipeline.load_stage is not None
     counts = pipeline.load_stage.counts

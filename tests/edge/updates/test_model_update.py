@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.config import DeviceConfig
 from edge.mqtt import OutboxSink
-from edge.pipeline import EdgePipeline
+from edge.pipeline import EdgePipeline, from_config
 from edge.updates.state import InstallState
 from tests.edge.mqtt.support import Collector
 from tests.edge.updates.support import (
@@ -89,7 +89,7 @@ class Box:
 
 
 def start_box(config: DeviceConfig, source: PacedSource, fleet: FleetClient) -> Box:
-    pipeline = EdgePipeline(config, source=source)
+    pipeline = from_config(config, source=source)
     box = Box(pipeline, source, threading.Thread(target=pipeline.run, daemon=True))
     assert pipeline.link is not None
     telemetry = pipeline.link.telemetry

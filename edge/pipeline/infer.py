@@ -27,8 +27,8 @@ from typing import Any, Generic, TypeVar
 
 from edge.detector.staged import StagedDetector
 from edge.frames import Frame
-from edge.pipeline_reader import EndOfSource, FrameReader
-from edge.pipeline_stats import PipelineStats
+from edge.pipeline.reader import EndOfSource, FrameReader
+from edge.pipeline.stats import PipelineStats
 
 log = logging.getLogger(__name__)
 

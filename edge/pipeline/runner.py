@@ -1,18 +1,21 @@
-"""``EdgePipeline``: source -> detectors -> tracker -> rules -> evidence -> sink, for one camera.
+"""``EdgePipeline``: one camera's frames through detector -> tracker -> rules -> evidence -> sink.
 
-Threads overlap the work of consecutive frames:
+The parts come ready (:func:`edge.pipeline.build.from_config` builds them from a device
+config); this module only runs them. Threads overlap the work of consecutive frames:
 
 * the *reader* decodes frames and letterboxes them into model inputs (OpenCV
-  releases the GIL), a few frames ahead, into a bounded queue;
+  releases the GIL), a few frames ahead, into a bounded queue (:mod:`edge.pipeline.reader`);
 * *inference workers* (the main thread and ``inference_workers - 1`` more) each
   run the models on a different frame (onnxruntime releases the GIL); see
-  :mod:`edge.pipeline_infer` for why frames in parallel beat threads per frame;
-* the *events* thread puts the results back in frame order, decodes model
-  outputs, tracks, applies the rules, cuts evidence and hands events to the sink.
+  :mod:`edge.pipeline.infer` for why frames in parallel beat threads per frame;
+* the *events* thread puts the results back in frame order and runs the rest of the
+  walk in :meth:`EdgePipeline._process` and :meth:`EdgePipeline._deliver`: decode the model
+  outputs, fuse, track, locate, apply the rules, keep evidence, ask the second stage, and
+  hand the events to the sink.
 
 A frame that fails at any stage is logged and skipped; the loop goes on. At the
 end (source over, ``max_frames``, ``stop()``, SIGINT/SIGTERM) open violations
-get their ``end`` event and the sink is closed.
+get their ``end`` event and the parts are closed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -33,23 +35,17 @@ import numpy as np
 
 from edge.config import DeviceConfig
 from edge.detections import Detections
-from edge.detector.session import CPU, cpu_threads
-from edge.detector.staged import StagedDetector, as_staged
+from edge.detector.staged import StagedDetector
 from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
-from edge.interfaces import Detector, DeviceLink, EventSink, FrameSource, Locator, Tracker
-from edge.pipeline_infer import InferenceWorkers, Inferred, InOrder, Numbered
-from edge.pipeline_reader import FrameReader, lower_thread_priority
-from edge.pipeline_stats import PipelineStats
+from edge.interfaces import DeviceLink, EventSink, FrameSource, Locator, Tracker
+from edge.pipeline.infer import InferenceWorkers, Inferred, InOrder, Numbered
+from edge.pipeline.reader import FrameReader, lower_thread_priority
+from edge.pipeline.stats import PipelineStats
 from edge.rules import RuleEngine, RuleResult
 from edge.sd_notify import SystemdNotifier
-from edge.startup import DetectorLoader, load_detectors, prepare_engines, reporter_of
-from edge.tensorrt_cache import Opener
 from streetwatch.errors import SourceError, StreetWatchError
-from streetwatch.events import ModelRef, Position
-
-if TYPE_CHECKING:
-    from edge.sinks import OpenedSink
+from streetwatch.events import Position
 
 if TYPE_CHECKING:
     from edge.detector.fusion import BoxFusion
@@ -63,9 +59,9 @@ _WARN_EVERY = 100  # repeat a recurring warning once per this many occurrences
 
 
 class EdgePipeline:
-    """Runs one camera's detection loop. Parts not given are built from ``config``.
+    """Runs one camera's detection loop on ready parts, and owns them: a run closes them at its end.
 
-    >>> # pipeline = EdgePipeline(load_config("deploy/edge.demo.yaml"))
+    >>> # pipeline = from_config(load_config("deploy/edge.demo.yaml"))   # edge.pipeline.build
     >>> # stats = pipeline.run(max_frames=100)
     """
 
@@ -73,60 +69,44 @@ class EdgePipeline:
         self,
         config: DeviceConfig,
         *,
-        detectors: Sequence[Detector | StagedDetector] | None = None,
-        tracker: Tracker | None = None,
-        sink: EventSink | None = None,
+        source: FrameSource,
+        detectors: Sequence[StagedDetector],
+        tracker: Tracker,
+        rules: RuleEngine,
+        evidence: EvidenceRecorder,
+        sink: EventSink,
+        locator: Locator,
         link: DeviceLink | None = None,
-        evidence: EvidenceRecorder | None = None,
-        locator: Locator | None = None,
-        source: FrameSource | None = None,
+        fusion: BoxFusion | None = None,
+        load_stage: LoadStage | None = None,
+        inference_workers: int = 1,
+        systemd: SystemdNotifier | None = None,
         log_interval_s: float = 60.0,
         helper_nice: int = 5,
-        engine_opener: Opener | None = None,
-        detector_loader: DetectorLoader | None = None,
     ) -> None:
-        """``engine_opener`` / ``detector_loader``: the seams of :mod:`edge.startup` (TensorRT
-        engine build, detector open); None uses the real ones."""
-        configured = config
-        config = _installed_models(config)  # updates installed over the air; a cut probation rolled back
+        """The parts in the order a frame meets them. ``link``: the box's line to the server
+        (status, telemetry, commands), None without one; ``fusion`` and ``load_stage`` (the truck
+        load second stage) only when configured."""
         self.config = config
-        self.systemd = SystemdNotifier.from_environment()
+        self.source = source
+        self.detectors = list(detectors)  # a list: model updates swap detectors in place
+        self.fusion = fusion
+        self.tracker = tracker
+        self.locator = locator
+        self.rules = rules
+        self.evidence = evidence
+        self.load_stage = load_stage
+        self.sink = sink
+        self.link = link
+        #: Over-the-air updates of this pipeline (set by ``from_config`` when the config has them).
+        self.updates: BoxUpdates | None = None
+        self.inference_workers = inference_workers
+        self.systemd = systemd or SystemdNotifier.from_environment()
         self.helper_nice = helper_nice  # reader and events threads run this much nicer than inference
         self.stats = PipelineStats()
         self.log_interval_s = log_interval_s
         self._stop = threading.Event()
-        self._opened: list[Any] = []  # parts to close, in opening order
-        workers, session_threads = inference_plan(config.inference_workers)
-        self.systemd.status("loading models")  # shown by systemctl status while a long start runs
-        try:
-            # The link first: while models load (TensorRT builds take minutes) the server hears about it.
-            self.sink, self.link = (sink, link) if sink is not None else _open_sink(config, [])
-            self._opened += [part for part in (self.link, self.sink) if part is not None]
-            report = reporter_of(self.link)
-            if detectors is None:
-                prepare_engines(config, report, engine_opener)
-                detectors = load_detectors(config, session_threads, report, detector_loader)
-            self.detectors = [as_staged(d) for d in detectors]
-            self.inference_workers = _workers_for(config, self.detectors, workers)
-            self.fusion = _make_fusion(config)
-            self.tracker = tracker or _make_tracker(config)
-            self.rules = RuleEngine.from_config(config, [d.info.ref for d in self.detectors])
-            self.evidence = evidence or EvidenceRecorder(config.evidence)
-            self.load_stage = _make_load_stage(config)
-            if self.link is not None:
-                self.link.set_models([d.info.ref for d in self.detectors])
-                if self.load_stage is not None:  # silenced trucks stay visible
-                    self.link.telemetry.count_trucks_with(self.load_stage.telemetry)
-            self.locator = locator or _open_locator(config)
-            self._opened.append(self.locator)
-            self.source = source or _open_source(config)
-            self._opened.append(self.source)
-            self.updates = _open_updates(self, configured)
-            if self.updates is not None:
-                self._opened.append(self.updates)
-        except BaseException:
-            self._close_opened()
-            raise
+        self._closed = False
         self._last_time: datetime | None = None
         self._last_log = time.monotonic()
         self._warnings: dict[str, int] = {}
@@ -160,7 +140,8 @@ class EdgePipeline:
         try:
             self.systemd.ready()
             self.systemd.status("running")
-            reporter_of(self.link).running()  # status phase running; telemetry back to its interval
+            if self.link is not None:
+                self.link.running()  # status phase running; telemetry back to its interval
             reader.start()
             worker.start()
             for helper in helpers:
@@ -178,7 +159,7 @@ class EdgePipeline:
                 log.error("ending the open violations failed: %s", exc)
             if not reader.join(timeout=5.0):
                 log.warning("the frame reader did not stop within 5 s; closing the source under it")
-            self._close_opened()
+            self.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             log.info("pipeline stopped: %s", self.stats.summary())
@@ -302,13 +283,19 @@ class EdgePipeline:
         log.info("%s received: finishing (ending open violations, closing the sink)", name)
         self._stop.set()
 
-    def _close_opened(self) -> None:
-        for part in reversed(self._opened):
+    def close(self) -> None:
+        """Close the parts, the sink before its link (``run`` does it at its end; a pipeline that
+        never runs is closed with this)."""
+        if self._closed:
+            return
+        self._closed = True
+        for part in (self.updates, self.source, self.locator, self.sink, self.link):
+            if part is None:
+                continue
             try:
                 part.close()
             except Exception as exc:
                 log.warning("closing %s failed: %s", type(part).__name__, exc)
-        self._opened.clear()
 
 
 def _from_detector(index: int, found: Detections) -> Detections:
@@ -316,81 +303,3 @@ def _from_detector(index: int, found: Detections) -> Detections:
     if not len(found) or bool((found.detector_index == index).all()):
         return found
     return replace(found, detector_index=np.full(len(found), index, dtype=np.int64))
-
-
-# Builders of the default parts; imported lazily so tests with fakes need none of them.
-
-
-def inference_plan(configured_workers: int | None) -> tuple[int, int]:
-    """(inference workers, onnxruntime intra-op threads per session) for this box's cores.
-
-    The default splits the cores between frames, one thread each (see edge.pipeline_infer);
-    ``inference_workers`` in the config overrides it and the cores are shared out among them.
-    """
-    cores = cpu_threads()
-    workers = configured_workers or cores
-    return workers, max(1, cores // workers)
-
-
-def _workers_for(config: DeviceConfig, detectors: Sequence[StagedDetector], planned: int) -> int:
-    """A GPU already overlaps frames itself: unless configured, run one frame at a time there."""
-    if config.inference_workers is not None:
-        return planned
-    on_gpu = any(getattr(d, "providers", [CPU])[0] != CPU for d in detectors)
-    return 1 if on_gpu else planned
-
-
-def _make_fusion(config: DeviceConfig) -> BoxFusion | None:
-    from edge.detector.fusion import BoxFusion
-
-    return BoxFusion(config.fusion) if config.fusion is not None else None
-
-
-def _make_load_stage(config: DeviceConfig) -> LoadStage | None:
-    if config.truck_load is None:
-        return None
-    from edge.truck_load import LoadClassifier, LoadStage
-
-    cfg = config.truck_load
-    # One thread: it runs once per truck on the events thread, beside the inference workers.
-    return LoadStage(LoadClassifier(Path(cfg.model), cfg.providers, threads=1), cfg)
-
-
-def _installed_models(config: DeviceConfig) -> DeviceConfig:
-    if config.updates is None:
-        return config
-    from edge.updates import installed_config
-
-    return installed_config(config)
-
-
-def _open_updates(pipeline: EdgePipeline, configured: DeviceConfig) -> BoxUpdates | None:
-    if configured.updates is None:
-        return None
-    from edge.updates import BoxUpdates
-
-    return BoxUpdates(pipeline, configured)
-
-
-def _make_tracker(config: DeviceConfig) -> Tracker:
-    from edge.tracker import ByteTracker
-
-    return ByteTracker(config.tracker)
-
-
-def _open_sink(config: DeviceConfig, models: Sequence[ModelRef]) -> OpenedSink:
-    from edge.sinks import open_sink
-
-    return open_sink(config, models)
-
-
-def _open_locator(config: DeviceConfig) -> Locator:
-    from edge.location import open_locator
-
-    return open_locator(config.location)
-
-
-def _open_source(config: DeviceConfig) -> FrameSource:
-    from edge.sources import open_source
-
-    return open_source(config.source, name=config.camera_id)

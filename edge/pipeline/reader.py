@@ -15,7 +15,7 @@ from typing import Any
 from edge.detector.staged import StagedDetector
 from edge.frames import Frame
 from edge.interfaces import FrameSource
-from edge.pipeline_stats import PipelineStats
+from edge.pipeline.stats import PipelineStats
 
 log = logging.getLogger(__name__)
 
