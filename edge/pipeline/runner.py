@@ -120,7 +120,7 @@ class EdgePipeline:
     def run(self, max_frames: int | None = None, handle_signals: bool = False) -> PipelineStats:
         """Process frames until the source ends, ``max_frames`` are done, or ``stop()``/a signal.
 
-        A pipeline runs once: at the end its source and sink are closed. Raises
+        A pipeline runs once: at the end its parts are closed (:meth:`close`). Raises
         :class:`SourceError` after a clean shutdown when the source failed for good.
         """
         previous = self._install_signals() if handle_signals else {}
