@@ -19,7 +19,9 @@ from server.db.models import CaseState
 class CaseBase(BaseModel):
     violation_type: str = Field(description="street_vending / garbage_overflow / illegal_signboard / ...")
     state: str = Field(
-        description="new, confirmed, rejected, dispatched, possibly_resolved, resolved, closed."
+        description="new, confirmed, rejected, dispatched, possibly_resolved, resolved, closed; "
+        "awaiting_recurrence / expired: a patrol's street-vending sighting waiting for a second pass, or "
+        "that waited in vain (listed only when a state filter names them)."
     )
     priority: int = Field(description="1 most urgent .. 5 least.")
 
