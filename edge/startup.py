@@ -1,9 +1,9 @@
 """Before the first frame: build TensorRT engines and open the models, telling the server how far it got.
 
 A first start on a Jetson spends minutes compiling TensorRT engines. The pipeline opens its
-sink first (the MQTT link, outbox and telemetry thread), then runs these steps in-process
-and reports each one through :class:`edge.interfaces.StartupReport` (the device link's
-``starting``): the retained status says ``phase: starting`` and telemetry carries a
+link and sink first (the MQTT connection, telemetry thread and outbox), then runs these steps
+in-process and reports each one through :class:`edge.interfaces.StartupReport` (the device
+link's ``starting``): the retained status says ``phase: starting`` and telemetry carries a
 ``startup`` object every ``startup_report_interval_s`` until the pipeline calls ``running``.
 A box without a link (a file sink) only logs the steps.
 

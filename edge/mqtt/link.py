@@ -100,7 +100,7 @@ class MqttLink:
         self._early_acks: list[bytes] = []
         self._ever_connected = False
         self.telemetry = TelemetryRecorder()
-        # What the box prepares before its first frame (None once running, or for a bare sink).
+        # What the box prepares before its first frame (None once running, or for a bare link).
         self._startup_lock = threading.Lock()
         self._startup: tuple[str, StartupStep, int, int, float] | None = None
         self._phase: Literal["starting", "running"] | None = "starting" if starting else None
@@ -204,7 +204,7 @@ class MqttLink:
             self._publish_status()
 
     def release_commands(self) -> None:
-        """Start handling commands (a sink opened with ``hold_commands``): every handler is registered."""
+        """Start handling commands (a link opened with ``hold_commands``): every handler is registered."""
         self._commands_released.set()
 
     def reply(
