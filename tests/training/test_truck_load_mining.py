@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from streetwatch.paths import datasets_dir, repo_root
+from training.truck_load.crops import CropRecord
 from training.truck_load.data import LabelledCrop, grouped_split, load_crops
-from training.truck_load.mine import detectors, mine_source
+from training.truck_load.mine import MinedCrop, detectors, keep_new, mine_source
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 GARBAGE = SHARED / "garbage"
@@ -56,3 +57,21 @@ def test_mined_crops_never_move_the_vehicle_sets_crops_between_splits() -> None:
     assert after["vehicles_val_x_0"] == "val" and after["vehicles_train_y_0"] == "train"
     new_sides = {after[c.crop_id] for c in mined[2:]}
     assert new_sides == {"train", "val"}  # new scene groups are split among themselves
+
+
+def test_weaker_candidates_are_appended_after_the_labelled_crops_without_renaming_them() -> None:
+    def crop(crop_id: str, image: str, box: tuple[int, int, int, int]) -> MinedCrop:
+        return MinedCrop(CropRecord(crop_id, "train", image, box, 100_000, "unlabelled"), "garbage", 0.5)
+
+    existing = [crop("garbage_train_a_0", "garbage/train/images/a.jpg", (0, 0, 100, 100))]
+    # A second run numbers its own boxes from 0: one is the labelled truck again, one is new.
+    found = [
+        crop("garbage_train_a_0", "garbage/train/images/a.jpg", (200, 0, 300, 100)),
+        crop("garbage_train_a_1", "garbage/train/images/a.jpg", (2, 1, 101, 99)),
+        crop("garbage_train_b_0", "garbage/train/images/b.jpg", (0, 0, 50, 50)),
+    ]
+    new = keep_new(existing, found)
+    assert [(m.record.crop_id, m.record.box) for m in new] == [
+        ("garbage_train_a_1", (200, 0, 300, 100)),
+        ("garbage_train_b_0", (0, 0, 50, 50)),
+    ]

@@ -16,6 +16,8 @@ original's group. Vehicle photos take the group the vehicle crops already have
 an already cut truck of another photo takes that truck's group.
 
     nice -n 10 python -m training.truck_load.mine ../shared/data work --models models
+    # then weaker candidates, added after the crops already labelled (their ids never change):
+    nice -n 10 python -m training.truck_load.mine ../shared/data work --min-score 0.15 --append
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +221,33 @@ def join_same_trucks(mined: list[MinedCrop], known: Sequence[CropRecord], crops_
     return out
 
 
+def keep_new(existing: Sequence[MinedCrop], found: Sequence[MinedCrop]) -> list[MinedCrop]:
+    """Crops of ``found`` that no crop of ``existing`` already boxes (same photo, IoU >= 0.5),
+    renamed so their numbers follow the photo's existing crops: labelled ids never change."""
+    boxes: dict[str, list[tuple[int, int, int, int]]] = {}
+    for m in existing:
+        boxes.setdefault(m.record.image, []).append(m.record.box)
+    taken = {image: len(known) for image, known in boxes.items()}
+    out = []
+    for m in found:
+        r = m.record
+        known = np.asarray(boxes.get(r.image, []), dtype=np.float32).reshape(-1, 4)
+        if len(known) and float(box_iou_one_to_many(np.asarray(r.box, dtype=np.float32), known).max()) >= 0.5:
+            continue
+        k = taken[r.image] = taken.get(r.image, 0) + 1
+        record = CropRecord(
+            f"{r.crop_id.rsplit('_', 1)[0]}_{k - 1}", r.source_split, r.image, r.box, r.group, r.source_class
+        )
+        out.append(MinedCrop(record, m.source, m.score))
+    return out
+
+
+def read_mined(path: Path) -> list[MinedCrop]:
+    with path.open(newline="") as handle:
+        scores = {row["crop_id"]: (row["source"], float(row["score"])) for row in csv.DictReader(handle)}
+    return [MinedCrop(r, *scores[r.crop_id]) for r in read_manifest(path)]
+
+
 def write_mined(path: Path, mined: Sequence[MinedCrop]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
@@ -249,15 +280,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("datasets/truck_load/mined/manifest.csv"))
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--min-score", type=float, default=MIN_TRUCK_SCORE, help="fused truck score")
+    parser.add_argument(
+        "--append", action="store_true", help="keep --out's crops and add only boxes it does not hold"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     models, fusion = detectors(args.models, args.min_score)
     crops_dir = args.work / "crops"
-    mined: list[MinedCrop] = []
-    for source in args.sources.split(","):
-        groups = read_photo_groups(args.work / "photo_groups.csv") if source == "vehicles" else None
-        mined += mine_source(args.data, source, crops_dir, models, fusion, groups)
-    mined = join_same_trucks(mined, read_manifest(args.work / "manifest.csv"), crops_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        # Cut into a scratch folder first: a new box may get a name an existing crop has.
+        cut_dir = Path(scratch) if args.append else crops_dir
+        mined: list[MinedCrop] = []
+        for source in args.sources.split(","):
+            groups = read_photo_groups(args.work / "photo_groups.csv") if source == "vehicles" else None
+            mined += mine_source(args.data, source, cut_dir, models, fusion, groups)
+        if args.append:
+            existing = read_mined(args.out)
+            new = keep_new(existing, mined)
+            by_box = {(m.record.image, m.record.box): m.record.crop_id for m in mined}
+            for m in new:
+                old_name = by_box[(m.record.image, m.record.box)]
+                shutil.copy(cut_dir / f"{old_name}.jpg", crops_dir / f"{m.record.crop_id}.jpg")
+            mined = existing + join_same_trucks(new, read_manifest(args.work / "manifest.csv"), crops_dir)
+        else:
+            mined = join_same_trucks(mined, read_manifest(args.work / "manifest.csv"), crops_dir)
     write_mined(args.out, mined)
     per_source: dict[str, int] = {}
     for m in mined:
