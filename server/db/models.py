@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from server.cases.states import CaseState
 from server.db.types import EnumText, UtcDateTime
+from server.signs.outcome import SignOutcome
 
 #: Constraint names are fixed so migrations can drop and alter them on both backends.
 NAMING_CONVENTION = {
@@ -444,7 +445,7 @@ class SignSighting(Base):
     track_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     sign_id: Mapped[int | None] = mapped_column(ForeignKey("signs.id", ondelete="SET NULL"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
-    outcome: Mapped[str] = mapped_column(String(16))  # attached / new / changed / pending / unverified
+    outcome: Mapped[SignOutcome] = mapped_column(EnumText(SignOutcome, 16))
     distance_m: Mapped[float | None] = mapped_column(Float)
     similarity: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime]

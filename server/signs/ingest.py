@@ -100,7 +100,7 @@ class SignCheck:
             for row in rows:
                 if row.device_id in by_id.get(row.track_id, ()):
                     self._prior[(row.device_id, row.track_id)] = SignDecision(
-                        SignOutcome(row.outcome), row.sign_id, reason="the same track's earlier sighting"
+                        row.outcome, row.sign_id, reason="the same track's earlier sighting"
                     )
         self._tracks_loaded |= fresh_tracks
 
@@ -168,7 +168,7 @@ class SignCheck:
                     "track_id": event.track_id,
                     "sign_id": decision.sign_id,
                     "case_id": sighting.record.id if sighting.record is not None else None,
-                    "outcome": decision.outcome.value,
+                    "outcome": decision.outcome,
                     "distance_m": decision.distance_m,
                     "similarity": decision.similarity,
                     "at": self.now,
@@ -219,14 +219,14 @@ class SignCheck:
                 select(SignSighting).where(
                     SignSighting.device_id == device_id,
                     SignSighting.track_id == track_id,
-                    SignSighting.outcome == SignOutcome.pending.value,
+                    SignSighting.outcome == SignOutcome.pending,
                 )
             )
         )
         if not pending:
             return
         for sighting in pending:
-            sighting.outcome = decision.outcome.value
+            sighting.outcome = decision.outcome
             sighting.sign_id = decision.sign_id
             sighting.case_id = case_id
         if case_id is not None:

@@ -23,26 +23,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from server.matching.geo import haversine_m
 from server.settings import SignSettings
 from server.signs.fingerprint import similarity
+from server.signs.outcome import SignOutcome as SignOutcome  # re-exported: the decision's name for it
 from streetwatch.events import ViolationEvent
-
-
-class SignOutcome(str, Enum):
-    attached = "attached"  # a registered sign seen again: no case
-    new = "new"  # no sign registered here: a "new signboard" case
-    changed = "changed"  # a registered place whose sign looks different: a "changed signboard" case
-    expired = "expired"  # the registered sign, but its permit ran out: a case
-    pending = "pending"  # waiting for the crop: no case yet
-    unverified = "unverified"  # at a registered place, the crop never came: a case to look at
-
-    @property
-    def opens_case(self) -> bool:
-        return self not in (SignOutcome.attached, SignOutcome.pending)
 
 
 @dataclass(frozen=True, slots=True)

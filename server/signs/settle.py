@@ -34,7 +34,7 @@ def settle_pending(session: Session, settings: ServerSettings, now: datetime) ->
     """Decide the pending tracks that can be decided now; return how many sightings were decided."""
     pending = session.execute(
         select(SignSighting.device_id, SignSighting.track_id)
-        .where(SignSighting.outcome == SignOutcome.pending.value)
+        .where(SignSighting.outcome == SignOutcome.pending)
         .group_by(SignSighting.device_id, SignSighting.track_id)
     ).all()
     decided = 0
@@ -52,7 +52,7 @@ def _settle_track(
         .where(
             SignSighting.device_id == device_id,
             SignSighting.track_id == track_id,
-            SignSighting.outcome == SignOutcome.pending.value,
+            SignSighting.outcome == SignOutcome.pending,
         )
         .order_by(Event.observed_at)
     ).all()
@@ -106,7 +106,7 @@ def _settle_track(
             if decision.adopt and fp is not None and not sign.fingerprint:
                 sign.fingerprint = {"views": [fp]}
     for sighting in sightings:
-        sighting.outcome = decision.outcome.value
+        sighting.outcome = decision.outcome
         sighting.sign_id = decision.sign_id
         sighting.case_id = case_id
         sighting.distance_m = decision.distance_m
