@@ -52,6 +52,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     workers.set_defaults(handler=_workers)
 
+    check = commands.add_parser(
+        "check-config",
+        help="Validate the server settings (the file under STREETWATCH_* variables) and print what "
+        "would run, passwords masked; exit status 1 and what is wrong otherwise.",
+    )
+    check.add_argument("--config", help=CONFIG_HELP)
+    check.set_defaults(handler=_check_config)
+
     migrate = commands.add_parser("migrate", help="Create or update the database schema (Alembic).")
     migrate.add_argument("--config", help=CONFIG_HELP)
     migrate.add_argument(
@@ -189,6 +197,22 @@ def _workers(args: argparse.Namespace) -> int:
     for state in known:
         print(state.describe())
     return 1 if any(state.down for state in known) else 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    import os
+
+    import yaml
+
+    from server.settings import ServerSettings
+    from server.settings_sources import variables_in_use
+
+    settings = settings_from_args(args)  # a wrong value raises ConfigError: exit status 1
+    print(yaml.safe_dump(settings.for_display(), sort_keys=False), end="")
+    variables = variables_in_use(ServerSettings, os.environ)
+    source = f"server settings {args.config}" if args.config else "server settings (no file: defaults)"
+    print(f"# {source}: ok" + (f"; from the environment: {', '.join(variables)}" if variables else ""))
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -486,6 +486,14 @@ class ServerSettings(BaseSettings):
     def rule(self, violation: ViolationType | str) -> MatchingRule:
         return self.matching[ViolationType(violation)]
 
+    def for_display(self) -> dict[str, Any]:
+        """Every value as plain data to show a person (check-config), passwords masked."""
+        data = self.model_dump(mode="json")
+        data["database_url"] = _without_password(self.database_url)
+        if self.mqtt.password is not None:
+            data["mqtt"]["password"] = "**********"
+        return data
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Reprs end up in logs and tracebacks: show where the database is, not its password.
         for name, value in super().__repr_args__():

@@ -133,6 +133,13 @@ class Reading:
         return ConfigError(f"server settings is not valid:\n  {exc.__cause__ or exc}")
 
 
+def variables_in_use(settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> list[str]:
+    """The variables of ``environ`` that set a setting (check-config names them)."""
+    source = EnvironmentSource(settings_cls, environ)
+    source()
+    return sorted({name for path in _leaf_paths(source.data) if (name := source.variables_for(path))})
+
+
 _READING: ContextVar[Reading | None] = ContextVar("server_settings_reading", default=None)
 
 
@@ -165,3 +172,11 @@ def _holds(data: Mapping[str, Any], path: list[str]) -> bool:
 def _field_path(loc: Loc) -> list[str]:
     """The keys of ``loc`` that name fields or dict entries (not pydantic's "[key]" markers)."""
     return [part for part in loc if isinstance(part, str) and not part.startswith("[")]
+
+
+def _leaf_paths(data: Mapping[str, Any], prefix: Loc = ()) -> Iterator[Loc]:
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaf_paths(value, (*prefix, key))
+        else:
+            yield (*prefix, key)
