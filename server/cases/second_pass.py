@@ -58,10 +58,9 @@ def confirm_sighting(
         how = f"seen by the fixed camera {event.device_id} (event {event.event_id})"
     else:
         gap_min = (seen_at - first_seen).total_seconds() / 60
-        how = (
-            f"seen again by {event.device_id} (event {event.event_id}) {gap_min:.0f} min after the first "
-            "sighting: a second pass"
-        )
+        # Negative: this pass came first but was delivered late (a box back from a dead zone).
+        when = f"{gap_min:.0f} min after" if gap_min >= 0 else f"{-gap_min:.0f} min before"
+        how = f"seen again by {event.device_id} (event {event.event_id}) {when} the waiting sighting"
     try:
         case = transition(
             session,

@@ -179,26 +179,30 @@ def match_event(
 def _in_join_time(case: CaseCandidate, at: datetime, join_window: timedelta, rule: MatchingRule) -> bool:
     if abs(at - case.last_event_at) <= join_window:
         return True
-    # A sighting awaiting a second pass waits for it until it expires, however long the join window.
+    # A sighting awaiting a second pass waits for it until it expires, however long the join window
+    # (and takes a pass from before it that a box delivers late, after a dead zone).
     return (
         case.state is CaseState.awaiting_recurrence
         and case.first_event_at is not None
-        and timedelta(0) <= at - case.first_event_at <= timedelta(seconds=rule.second_pass_expiry_s)
+        and abs(at - case.first_event_at) <= timedelta(seconds=rule.second_pass_expiry_s)
     )
 
 
 def _second_pass(event: ViolationEvent, case: CaseCandidate, at: datetime, rule: MatchingRule) -> bool:
     """Whether ``event`` confirms the awaiting sighting ``case``: a fixed camera, or a later pass.
 
-    An event of a track the case already holds is the same pass however long the track lasts
-    (a patrol parked beside the stall), and one without a position joined only by its track.
+    A later pass is at least ``second_pass_gap_s`` after the sighting's first event, or before
+    its last one (a pass delivered late). An event of a track the case already holds is the same
+    pass however long the track lasts (a patrol parked beside the stall), and one without a
+    position joined only by its track.
     """
     if case.same_track or event.position is None:
         return False
     if event.position.source == "fixed":
         return True
+    gap = timedelta(seconds=rule.second_pass_gap_s)
     first = case.first_event_at
-    return first is not None and at - first >= timedelta(seconds=rule.second_pass_gap_s)
+    return (first is not None and at - first >= gap) or case.last_event_at - at >= gap
 
 
 def _distance(event: ViolationEvent, case: CaseCandidate) -> float | None:

@@ -229,6 +229,20 @@ def test_both_passes_in_one_batch_confirm_the_case_they_open(sessions: sessionma
     ]
 
 
+def test_a_pass_delivered_late_confirms_the_sighting_it_preceded(sessions: sessionmaker[Session]) -> None:
+    """The second pass arrives first; the first pass comes hours later out of a box's outbox."""
+    later, earlier = vending(T0 + timedelta(hours=3), device_id="van-02"), vending(T0, north_m=7)
+    (waiting,) = ingest(sessions, later)
+    assert case_of(sessions, waiting).state is CaseState.awaiting_recurrence
+    (same,) = ingest(sessions, earlier, now=T0 + timedelta(hours=5))
+    assert same == waiting
+    case = case_of(sessions, waiting)
+    assert (case.state, case.event_count, case.first_event_at) == (CaseState.new, 2, T0)
+    with sessions() as session:
+        step = session.scalars(select(CaseTransition).where(CaseTransition.case_id == waiting)).all()[-1]
+        assert "180 min before the waiting sighting" in step.reason
+
+
 def test_a_sighting_a_supervisor_rejected_absorbs_later_passes(sessions: sessionmaker[Session]) -> None:
     from server.cases.service import transition
 
