@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +19,8 @@ from server.cases.second_pass import expire_sightings
 from server.db.models import Case, CaseState, CaseTransition, Event
 from server.ingest.process import IngestBatch, ingest_event
 from server.matching.matcher import CaseCandidate, MatchAction, match_event, needs_second_pass
-from server.settings import MatchingRule, ServerSettings
+from server.settings import MatchingRule, ServerSettings, load_settings
+from streetwatch.errors import ConfigError
 from streetwatch.events import ViolationEvent, ViolationType
 from tests.server.factories import T0, make_event
 
@@ -123,6 +125,18 @@ def test_a_rule_cannot_wait_longer_for_the_pass_than_it_keeps_the_sighting() -> 
             priority=3,
             second_pass_gap_s=600,
         )
+
+
+def test_the_second_pass_is_set_per_type_and_can_be_turned_off(tmp_path: Path) -> None:
+    off = load_settings(None, env={"STREETWATCH_MATCHING__STREET_VENDING__SECOND_PASS_GAP_S": "0"})
+    assert not needs_second_pass(vending(), off.rule("street_vending"))
+    assert off.rule("street_vending").radius_m == VENDING.radius_m  # the rule's other fields stay
+    config = tmp_path / "server.yaml"
+    config.write_text(
+        "matching:\n  street_vending:\n    second_pass_gap_s: 7200\n    second_pass_expiry_s: 3600\n"
+    )
+    with pytest.raises(ConfigError, match="second_pass_gap_s"):
+        load_settings(config, env={})
 
 
 # -- through the ingest, on both databases ---------------------------------------------------
