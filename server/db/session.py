@@ -15,6 +15,7 @@ queue behind ingest batches. They must not write.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,15 @@ def _normalise(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
     except Exception as exc:  # SQLAlchemy raises ArgumentError with little context
-        raise ConfigError(f"invalid database URL {url!r}: {exc}") from exc
+        raise ConfigError(f"invalid database URL {_without_password(str(url))!r}: {exc}") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def _without_password(url: str) -> str:
+    """``url`` with any ``user:password@`` password masked: error messages end up in logs."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -41,6 +41,14 @@ def test_unsupported_urls_are_config_errors(url: str) -> None:
         make_engine(url)
 
 
+@pytest.mark.parametrize("url", ["postgresql://ops:hunter2@db:notaport/sw", "mysql://ops:hunter2@db/sw"])
+def test_database_url_errors_do_not_repeat_the_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_engine(url)
+    assert "ops" in str(caught.value)  # the message still says which URL
+    assert "hunter2" not in str(caught.value)
+
+
 def test_timestamps_come_back_as_utc_on_both_backends(sessions: sessionmaker[Session]) -> None:
     plus8 = timezone(timedelta(hours=8))
     local = datetime(2026, 5, 1, 16, 30, tzinfo=plus8)
