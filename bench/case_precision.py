@@ -24,13 +24,14 @@ right street-level truck report is not counted wrong; ``--no-street-trucks`` lea
 (the labels as the sources give them), and ``street_trucks`` in the output says how many of
 them were reported.
 
-Some sources leave objects unlabelled that a box rightly reports (signs in the garbage photos,
-signs of a street front beside the labelled one, far trucks). The wrong reports of the shipped
-config were judged by eye in two separate passes (``bench/signboard_reports_checked_by_eye.json``,
-``bench/truck_reports_checked_by_eye.json``); ``by_eye`` in the output is the precision that counts
-a wrong report right when both passes saw the object, with wrong reports nobody checked counted
-wrong. It is an indication of how far label gaps pull precision down; the table's precision and
-recall use the labels only.
+The sources leave objects unlabelled that a box rightly reports (signs in the garbage photos,
+signs of a street front beside the labelled one, far trucks, the opposite carriageway) and never
+count them as missed. ``--labels`` (default ``both``) also scores every report against the source
+labels plus the team's completion of them (``datasets/label_completion``: boxes added by eye in two
+passes, ignore boxes for objects too small to judge, read by ``bench.label_completion``);
+``completed`` in the output has the same keys as the source-label figures. Precision and recall
+against the completed labels count what is really in the photos; the source-label figures stay
+for comparison with earlier measurements.
 
 Prints a Markdown table, or one JSON object with ``--json``. ``--baseline OTHER.yaml`` runs a
 second config over the same photos in the same run (e.g. the config as last shipped, from git)
@@ -55,17 +56,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.case_scoring import (
-    ByEye,
-    CheckedReport,
-    Label,
-    PhotoResult,
-    Report,
-    TypeScore,
-    by_eye,
-    score,
-    table,
-)
+from bench.case_scoring import Label, PhotoResult, Report, TypeScore, score, table
 from bench.label_completion import COMPLETION, CompletionError, complete, read_completion
 from bench.load_scoring import LoadScore, TruckReport, read_load_labels, score_loads
 from edge.config import DeviceConfig, load_config
@@ -87,11 +78,6 @@ STREET_TRUCKS = REPO / "training" / "recipes" / "street_trucks.json"
 #: The team's truck load labels (datasets/truck_load/PROTOCOL.md): the load level's truth.
 LOAD_LABELS = REPO / "datasets" / "truck_load"
 TRUCK = ViolationType.unsealed_truck
-#: Wrong reports judged by eye in two passes, per type: the file and its rows' answer key prefix.
-CHECKED_BY_EYE: dict[ViolationType, tuple[Path, str]] = {
-    ViolationType.illegal_signboard: (REPO / "bench" / "signboard_reports_checked_by_eye.json", "sign"),
-    ViolationType.unsealed_truck: (REPO / "bench" / "truck_reports_checked_by_eye.json", "truck"),
-}
 #: The validation sets and their class names by label id (as the sources give them).
 SETS: dict[str, tuple[str, ...]] = {
     "garbage": ("garbage", "garbage_bin", "overflow"),
@@ -140,25 +126,6 @@ def _street_trucks() -> dict[str, list[tuple[float, float, float, float]]]:
         x1, y1, x2, y2 = (float(v) for v in entry["box_xyxy"])
         found.setdefault(f"{parts[0]}/{parts[-1]}", []).append((x1, y1, x2, y2))
     return found
-
-
-def load_checked(path: Path, answer: str) -> list[CheckedReport]:
-    """The rows of a by-eye check file (``<answer>_first_pass`` and ``<answer>_second_pass`` each)."""
-    rows = json.loads(path.read_text())["rows"]
-    return [
-        CheckedReport(
-            row["photo"],
-            tuple(float(v) for v in row["box_xyxy"]),  # type: ignore[arg-type]
-            bool(row[f"{answer}_first_pass"]),
-            bool(row[f"{answer}_second_pass"]),
-        )
-        for row in rows
-    ]
-
-
-def checked_by_eye(results: Sequence[PhotoResult]) -> dict[ViolationType, ByEye]:
-    """Per checked type: precision with the wrong reports both passes by eye saw as the object."""
-    return {vt: by_eye(results, vt, load_checked(path, key)) for vt, (path, key) in CHECKED_BY_EYE.items()}
 
 
 class HeldPhotos:
@@ -367,7 +334,6 @@ def summary(config_path: Path, frames: int, run: Run, completion: Path | None = 
             name: _outcomes(run, name) for name in sorted({_set_of(r) for r in results})
         },
         "street_trucks": street_truck_check(results),
-        "by_eye": {vt.value: s.as_dict() for vt, s in checked_by_eye(results).items()},
         **({"completed": scored(completed(results, completion))} if completion is not None else {}),
     }
 
@@ -413,15 +379,6 @@ def print_table(result: dict[str, object], labels: str = "source") -> None:
     if "open_loads" in loads:
         print(load_text(loads))
     print(f"confirmed trucks by what the box did, per photo set: {result['truck_outcomes_by_set']}")
-    eye = result["by_eye"]
-    assert isinstance(eye, dict)
-    for vtype, counts in eye.items():
-        print(
-            f"{vtype} by eye (wrong reports checked in two passes): precision {_fmt(counts['precision'])}; "
-            f"of {counts['reports'] - counts['right']} scored wrong, {counts['object_by_eye']} are the "
-            f"object in both passes, {counts['not_object_by_eye']} not (or the passes disagree), "
-            f"{counts['unchecked']} never checked (counted wrong)"
-        )
 
 
 def load_text(loads: dict[str, object]) -> str:

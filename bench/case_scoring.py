@@ -23,11 +23,6 @@ objects too small to judge, or that the labeller could not call either way), the
 crowd/ignore handling of detection benchmarks: a report that matches no label but matches an
 ignore box by its type's rule counts neither right nor wrong (it leaves the precision's
 denominator; ``TypeScore.ignored`` counts it), and an ignore box never counts in recall.
-
-Where the sources leave objects unlabelled (signs in the garbage photos, far trucks), reports
-scored wrong may have been judged by eye in two separate passes (:class:`CheckedReport`);
-:func:`by_eye` gives the precision that counts a wrong report right when both passes saw the
-object. Unchecked wrong reports stay wrong, and recall is never changed by it.
 """
 
 from __future__ import annotations
@@ -155,83 +150,6 @@ def _score_photo(photo: PhotoResult, vtype: ViolationType, rule: MatchRule, out:
         out.wrong_on.append(photo.photo)
     if found < len(labels):
         out.missed_on.append(photo.photo)
-
-
-#: A report is the one a reviewer checked when it overlaps the checked box this much on its photo.
-BY_EYE_IOU = 0.5
-
-
-@dataclass(frozen=True)
-class CheckedReport:
-    """A report once scored wrong, judged by eye in two separate passes: is it the object at all?"""
-
-    photo: str
-    box: Box
-    first_pass: bool
-    second_pass: bool
-
-    @property
-    def is_object(self) -> bool:
-        """Only what both passes saw counts (a disagreement stays wrong)."""
-        return self.first_pass and self.second_pass
-
-
-@dataclass
-class ByEye:
-    """One type's reports: right by the labels, or scored wrong and then checked by eye (or not)."""
-
-    reports: int = 0
-    right: int = 0
-    object_by_eye: int = 0
-    not_object_by_eye: int = 0
-    #: Wrong reports no check matches (another config's): counted wrong.
-    unchecked: int = 0
-
-    @property
-    def precision(self) -> float | None:
-        return (self.right + self.object_by_eye) / self.reports if self.reports else None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "reports": self.reports,
-            "right": self.right,
-            "object_by_eye": self.object_by_eye,
-            "not_object_by_eye": self.not_object_by_eye,
-            "unchecked": self.unchecked,
-            "precision": _round(self.precision),
-        }
-
-
-def by_eye(
-    photos: Iterable[PhotoResult],
-    vtype: ViolationType,
-    checked: Sequence[CheckedReport],
-    rules: Mapping[ViolationType, MatchRule] = MATCH_RULES,
-) -> ByEye:
-    """Precision of ``vtype`` when wrong reports that both passes by eye saw as the object count right.
-
-    Each check answers for at most one report (a duplicate report of the same object stays wrong).
-    """
-    rule = rules[vtype]
-    out = ByEye()
-    for photo in photos:
-        labels = [lab.box for lab in photo.labels if lab.class_name in rule.label_classes]
-        unused = [c for c in checked if c.photo == photo.photo]
-        for report in (r.box for r in photo.reports if r.violation_type == vtype):
-            out.reports += 1
-            if any(rule.matches(report, lab) for lab in labels):
-                out.right += 1
-                continue
-            best = max(unused, key=lambda c: iou(report, c.box), default=None)
-            if best is None or iou(report, best.box) < BY_EYE_IOU:
-                out.unchecked += 1
-                continue
-            unused.remove(best)
-            if best.is_object:
-                out.object_by_eye += 1
-            else:
-                out.not_object_by_eye += 1
-    return out
 
 
 def inside_share(inner: Box, outer: Box) -> float:

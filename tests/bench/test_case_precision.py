@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.case_precision import CHECKED_BY_EYE, DEFAULT_CONFIG, SETS, SHARED, load_checked, main
-from bench.case_scoring import CheckedReport, Label, PhotoResult, Report, by_eye, score, table
+from bench.case_precision import DEFAULT_CONFIG, SHARED, main
+from bench.case_scoring import Label, PhotoResult, Report, score, table
 from streetwatch.events import ViolationType as VT
 
 PILE = (100.0, 100.0, 300.0, 300.0)
@@ -78,41 +78,6 @@ def test_reports_are_scored_against_their_own_photo_only() -> None:
     assert (s.right, s.found) == (0, 0)
 
 
-def test_a_wrong_report_counts_by_eye_only_when_both_passes_saw_the_object() -> None:
-    sign = (0.0, 0.0, 100.0, 50.0)
-    seen, disputed, other = (200.0, 0.0, 300.0, 50.0), (400.0, 0.0, 500.0, 50.0), (600.0, 0.0, 700.0, 50.0)
-    checked = [
-        CheckedReport("shop.jpg", (205.0, 0.0, 300.0, 50.0), True, True),  # IoU 0.95 with `seen`
-        CheckedReport("shop.jpg", disputed, True, False),
-        CheckedReport("other.jpg", other, True, True),  # another photo's check answers nothing here
-    ]
-    reports = [
-        Report(VT.illegal_signboard, sign),  # right by its label
-        Report(VT.illegal_signboard, seen),  # a sign in both passes
-        Report(VT.illegal_signboard, seen),  # the same sign reported twice: the check answers once
-        Report(VT.illegal_signboard, disputed),  # the passes disagree: stays wrong
-        Report(VT.illegal_signboard, other),  # never checked: stays wrong
-        Report(VT.unsealed_truck, seen),  # another type
-    ]
-    eye = by_eye([photo([Label("signboard", sign)], reports, "shop.jpg")], VT.illegal_signboard, checked)
-    assert eye.as_dict() == {
-        "reports": 5,
-        "right": 1,
-        "object_by_eye": 1,
-        "not_object_by_eye": 1,
-        "unchecked": 2,
-        "precision": 0.4,
-    }
-
-
-def test_the_shipped_by_eye_checks_name_validation_photos_and_both_answers() -> None:
-    for vtype, (path, answer) in CHECKED_BY_EYE.items():
-        checked = load_checked(path, answer)
-        assert checked, vtype
-        for c in checked:
-            assert c.photo.split("/")[0] in SETS and c.box[0] < c.box[2] and c.box[1] < c.box[3], c
-
-
 needs_shared = pytest.mark.skipif(
     not (SHARED / "vehicles" / "val").is_dir(), reason=f"needs the labelled photos in {SHARED}"
 )
@@ -146,10 +111,9 @@ def test_the_demo_box_on_a_few_real_photos(capsys: pytest.CaptureFixture[str]) -
     # Every truck the detector reported (the table's count) went out as a case or candidate, or was silenced.
     sent = loads["cases"] + loads["candidates"] + loads["silenced"]
     assert sent == by_set["vehicles"]["unsealed_truck"]["reports"] > 0
-    for vtype, eye in result["by_eye"].items():
-        assert eye["reports"] == types[vtype]["reports"] and eye["right"] == types[vtype]["right"]
-        checked = eye["object_by_eye"] + eye["not_object_by_eye"] + eye["unchecked"]
-        assert checked == eye["reports"] - eye["right"]
+    # The same reports against the completed labels: none lost, only moved to ignore.
+    for vtype, done in result["completed"]["types"].items():
+        assert done["reports"] + done["ignored"] == types[vtype]["reports"]
 
 
 def test_without_the_shared_photos_it_says_so_and_measures_nothing(
