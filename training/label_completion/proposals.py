@@ -1,0 +1,77 @@
+"""What a box and its detectors put on each validation photo: the labelling passes' proposals.
+
+For every validation photo: its source labels, the ``illegal_signboard`` and ``unsealed_truck``
+reports of a box config run as ``bench.case_precision`` runs it, and the ``signboard`` and
+``truck`` boxes each of the config's detectors finds alone at confidence ``--conf`` (0.1, far below
+any shipped threshold). A garbage photo is completed for a class when any of these is on it, so
+this file also fixes which photos the completion covers.
+
+    nice -n 10 python -m training.label_completion.proposals work/proposals.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.case_precision import DEFAULT_CONFIG, SETS, SHARED, load_photos, run_config
+from edge.config import load_config
+from edge.detector.onnx_detector import load_detector
+
+#: The detector classes completed, and the violation type each one's reports carry.
+CLASSES = {"signboard": "illegal_signboard", "truck": "unsealed_truck"}
+
+
+def collect(config_path: Path, data: Path, conf: float) -> dict[str, dict[str, list[list[object]]]]:
+    """Per photo ``<set>/<file>``: ``labels`` [class, x1..y2], ``reports`` [type, x1..y2] and
+    ``props`` [detector index, class, score, x1..y2]."""
+    config = load_config(config_path)
+    photos = load_photos(data, list(SETS), None, street_trucks=True)
+    out: dict[str, dict[str, list[list[object]]]] = {
+        p.name: {"labels": [[lab.class_name, *lab.box] for lab in p.labels], "reports": [], "props": []}
+        for p in photos
+    }
+    run = run_config(config, photos, 4)
+    for result in run.results:
+        for report in result.reports:
+            if report.violation_type.value in CLASSES.values():
+                out[result.photo]["reports"].append([report.violation_type.value, *report.box])
+    detectors = [
+        load_detector(d.model_copy(update={"conf": conf}), i) for i, d in enumerate(config.detectors)
+    ]
+    for photo in photos:
+        image = cv2.imread(str(photo.path))
+        if image is None:
+            print(f"proposals: {photo.path} cannot be read; skipped", file=sys.stderr)
+            continue
+        for index, detector in enumerate(detectors):
+            found = detector.detect(np.asarray(image, dtype=np.uint8))
+            for box, score, name in zip(found.xyxy, found.confidence, found.class_name, strict=True):
+                if str(name) in CLASSES:
+                    out[photo.name]["props"].append(
+                        [index, str(name), round(float(score), 3), *(round(float(v), 1) for v in box)]
+                    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="JSON file to write")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--conf", type=float, default=0.1, help="detector threshold for proposals")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"proposals: no labelled photos at {args.data}", file=sys.stderr)
+        return 2
+    args.out.write_text(json.dumps(collect(args.config, args.data, args.conf)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

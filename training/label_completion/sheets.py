@@ -1,0 +1,180 @@
+"""Sheets for a labelling pass: each photo with a pixel grid, its source labels and numbered proposals.
+
+A *task* is one photo and one class: every signboard photo (signboard), every vehicle photo (truck),
+and every photo of any set with a proposal of the class (``proposals.json``, see ``proposals``).
+Vehicle photos are drawn four to a sheet, garbage photos nine, signboard photos one; the grid has
+a line every 50 px and a number every 100 px in the photo's own pixels, so corners can be read
+off it. Source labels of the class are green (other vehicle classes cyan), the config's reports
+red, detector proposals yellow, each numbered. ``--seed`` shuffles the tasks and the proposals'
+numbers, so a second pass follows neither the first pass's order nor its numbering;
+``index.json`` maps each sheet cell (``V3B``: vehicle sheet 3, cell B) to its photo, class and
+numbered proposals. ``--zoom CELL x1 y1 x2 y2`` enlarges a region of one cell's photo to
+``zoom.png`` (grid every 25 px) for small objects.
+
+    python -m training.label_completion.sheets work/proposals.json work/pass2 --seed 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from bench.case_precision import SHARED
+from edge.geometry import iou
+
+Image = npt.NDArray[np.uint8]
+Box = tuple[float, float, float, float]
+Proposal = tuple[float, Box, str]  # score (1.0 for a report), box, "R" report or "D" detector
+REPORT_TYPE = {"signboard": "illegal_signboard", "truck": "unsealed_truck"}
+#: Sheet groups: photo set, sheet letter, photos per side.
+GROUPS = (("garbage", "G", 3), ("vehicles", "V", 2), ("signboards", "S", 1))
+CELL = 650
+
+
+def proposals(entry: dict[str, list[list[object]]], cls: str, min_score: float = 0.1) -> list[Proposal]:
+    """The photo's reports and detector boxes of ``cls`` that no source label of it already covers
+    (IoU >= 0.5), near-duplicates (IoU >= 0.6) merged, surest first."""
+    labels = [_box(lab[1:]) for lab in entry["labels"] if lab[0] == cls]
+    found: list[Proposal] = [(1.0, _box(r[1:]), "R") for r in entry["reports"] if r[0] == REPORT_TYPE[cls]]
+    found += [(float(str(p[2])), _box(p[3:]), "D") for p in entry["props"] if p[1] == cls]
+    found = [p for p in found if p[0] >= min_score]
+    found.sort(key=lambda p: -p[0])
+    kept: list[Proposal] = []
+    for prop in found:
+        if any(iou(prop[1], lab) >= 0.5 for lab in labels) or any(iou(prop[1], k[1]) >= 0.6 for k in kept):
+            continue
+        kept.append(prop)
+    return kept
+
+
+def _box(values: Sequence[object]) -> Box:
+    x1, y1, x2, y2 = (float(str(v)) for v in values[:4])
+    return (x1, y1, x2, y2)
+
+
+def tasks(data: dict[str, dict[str, list[list[object]]]]) -> list[tuple[str, str]]:
+    """(photo, class) pairs to label: whole signboard and vehicle sets, and proposed photos."""
+    out = []
+    for name in sorted(data):
+        photo_set = name.split("/")[0]
+        for cls in ("signboard", "truck"):
+            whole = (photo_set, cls) in (("signboards", "signboard"), ("vehicles", "truck"))
+            if whole or proposals(data[name], cls):
+                out.append((name, cls))
+    return out
+
+
+def draw(name: str, entry: dict[str, list[list[object]]], cls: str, order: Sequence[int],
+         scale: float = 1.0, grid: int = 50, data: Path = SHARED) -> Image:  # fmt: skip
+    """The photo with its grid, source labels and the proposals numbered in ``order``."""
+    photo_set, file = name.split("/", 1)
+    image = cv2.imread(str(data / photo_set / "val" / "images" / file))
+    if image is None:
+        raise FileNotFoundError(f"cannot read {data / photo_set / 'val' / 'images' / file}")
+    h, w = image.shape[:2]
+    size = (int(w * scale), int(h * scale))
+    img: Image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+    lines = img.copy()
+    for x in range(0, w, grid):
+        cv2.line(lines, (int(x * scale), 0), (int(x * scale), int(h * scale)), (200, 200, 200), 1)
+    for y in range(0, h, grid):
+        cv2.line(lines, (0, int(y * scale)), (int(w * scale), int(y * scale)), (200, 200, 200), 1)
+    img = np.asarray(cv2.addWeighted(lines, 0.35, img, 0.65, 0), dtype=np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for x in range(0, w, 100):
+        cv2.putText(img, str(x), (int(x * scale) + 2, 12), font, 0.4, (255, 255, 255), 1)
+    for y in range(100, h, 100):
+        cv2.putText(img, str(y), (2, int(y * scale) - 2), font, 0.4, (255, 255, 255), 1)
+    for i, lab in enumerate(entry["labels"]):
+        b = [int(v * scale) for v in _box(lab[1:])]
+        if lab[0] == cls:
+            cv2.rectangle(img, (b[0], b[1]), (b[2], b[3]), (0, 255, 0), 2)
+            cv2.putText(img, f"L{i}", (b[0] + 2, b[3] - 3), font, 0.4, (0, 255, 0), 1)
+        elif cls == "truck" and lab[0] in ("car", "bus", "motor"):
+            cv2.rectangle(img, (b[0], b[1]), (b[2], b[3]), (255, 200, 0), 1)
+            cv2.putText(img, str(lab[0])[0], (b[0] + 1, b[1] + 10), font, 0.35, (255, 200, 0), 1)
+    props = proposals(entry, cls)
+    for number, index in enumerate(order):
+        _, box, kind = props[index]
+        b = [int(v * scale) for v in box]
+        colour = (0, 0, 255) if kind == "R" else (0, 220, 255)
+        cv2.rectangle(img, (b[0], b[1]), (b[2], b[3]), colour, 1)
+        cv2.putText(img, str(number), (b[0] + 2, b[1] + 12), font, 0.45, colour, 1)
+    return img
+
+
+def make(data: dict[str, dict[str, list[list[object]]]], out: Path, seed: int) -> dict[str, object]:
+    """Draw every sheet of a pass into ``out`` and return its index (also written as index.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    todo = tasks(data)
+    if seed:
+        random.Random(seed).shuffle(todo)
+    index: dict[str, object] = {}
+    for photo_set, letter, side in GROUPS:
+        items = [t for t in todo if t[0].startswith(f"{photo_set}/")]
+        for sheet, start in enumerate(range(0, len(items), side * side)):
+            canvas = np.zeros((CELL * side, CELL * side, 3), np.uint8) if side > 1 else None
+            for k, (name, cls) in enumerate(items[start : start + side * side]):
+                props = proposals(data[name], cls)
+                order = list(range(len(props)))
+                if seed:  # each photo's proposals renumbered with the pass's own seed
+                    random.Random(seed).shuffle(order)
+                img = draw(name, data[name], cls, order)
+                cell = f"{letter}{sheet}{chr(65 + k)}"
+                index[cell] = [
+                    name,
+                    cls,
+                    order,
+                    [[*(round(v, 1) for v in props[i][1]), props[i][2], props[i][0]] for i in order],
+                ]
+                if canvas is None:
+                    canvas = img
+                    continue
+                y, x = (k // side) * CELL, (k % side) * CELL
+                canvas[y + 10 : y + CELL, x + 10 : x + CELL] = img[: CELL - 10, : CELL - 10]
+                cv2.putText(canvas, f"{chr(65 + k)} {cls}", (x + 12, y + CELL - 5),
+                            cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 0, 255), 2)  # fmt: skip
+            assert canvas is not None
+            cv2.imwrite(str(out / f"{letter}{sheet:02d}.png"), canvas)
+    (out / "index.json").write_text(json.dumps(index, indent=0))
+    return index
+
+
+def zoom(data: dict[str, dict[str, list[list[object]]]], out: Path, cell: str, region: Sequence[int]) -> Path:
+    """Enlarge a region of one cell's photo (3x, grid every 25 px, 1000 px wide) to ``zoom.png``."""
+    index = json.loads((out / "index.json").read_text())
+    name, cls, order, _ = index[cell]
+    img = draw(name, data[name], cls, order, scale=3.0, grid=25)
+    x1, y1, x2, y2 = (int(v) * 3 for v in region)
+    crop = img[max(0, y1) : y2, max(0, x1) : x2]
+    factor = 1000 / max(crop.shape[:2])
+    path = out / "zoom.png"
+    cv2.imwrite(str(path), cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("proposals", type=Path, help="from python -m training.label_completion.proposals")
+    parser.add_argument("out", type=Path, help="folder for this pass's sheets")
+    parser.add_argument("--seed", type=int, default=0, help="0: photo order; otherwise a shuffled pass")
+    parser.add_argument("--zoom", nargs=5, metavar=("CELL", "X1", "Y1", "X2", "Y2"))
+    args = parser.parse_args(argv)
+    data = json.loads(args.proposals.read_text())
+    if args.zoom:
+        print(zoom(data, args.out, args.zoom[0], [int(v) for v in args.zoom[1:]]))
+    else:
+        print(f"{len(make(data, args.out, args.seed))} tasks drawn into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
