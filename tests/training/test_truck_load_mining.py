@@ -3,13 +3,15 @@ and never moving the vehicle set's crops between the splits."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
 import pytest
 
 from streetwatch.paths import datasets_dir, repo_root
-from training.truck_load.crops import CropRecord
+from training.truck_load.agreement import final_labels, read_labels
+from training.truck_load.crops import CropRecord, read_manifest
 from training.truck_load.data import LabelledCrop, grouped_split, load_crops
 from training.truck_load.mine import MinedCrop, detectors, keep_new, mine_source
 
@@ -75,3 +77,14 @@ def test_weaker_candidates_are_appended_after_the_labelled_crops_without_renamin
         ("garbage_train_a_1", (200, 0, 300, 100)),
         ("garbage_train_b_0", (0, 0, 50, 50)),
     ]
+
+
+def test_the_mined_passes_and_resolutions_give_the_committed_final_labels() -> None:
+    folder = FOLDER / "mined"
+    first = read_labels(folder / "labels_pass1.csv")
+    second = read_labels(folder / "labels_pass2.csv")
+    assert set(first) == {r.crop_id for r in read_manifest(folder / "manifest.csv")}  # every mined crop
+    final = final_labels(first, second, folder / "resolution.csv")
+    with (folder / "labels_final.csv").open(newline="") as handle:
+        committed = {row["crop_id"]: (row["label"], row["how"]) for row in csv.DictReader(handle)}
+    assert final == committed
