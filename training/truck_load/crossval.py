@@ -1,8 +1,8 @@
 """Grouped k-fold cross-validation of the load classifier's recipe over every labelled crop.
 
-The val split holds only 7 open loads and 9 empty beds, so its per-class figures move by 0.1
+The val split holds only 8 open loads and 13 empty beds, so its per-class figures move by 0.1
 per crop. Cross-validation scores every labelled crop once, by a model that never saw its scene
-group, which gives the rare classes 27 and 35 crops each. It measures the recipe, not the
+group, which gives the rare classes all their crops (34 and 47). It measures the recipe, not the
 shipped file (each fold trains its own model). Each fold's model answers twice, on the crop
 alone and averaged with the crop's mirror image, so one run scores both ways of answering
 (``mirror`` in the report); recipes are chosen on these figures, never on the val split that
