@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from training.truck_load.data import load_crops
-from training.truck_load.train import _read, evaluate, predict, train
+from training.truck_load.train import FROZEN_LAYERS, _read, evaluate, predict, train
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--rare-repeats", type=int, default=3)
     parser.add_argument("--balanced", action="store_true", help="class-balanced sampling (see train)")
+    parser.add_argument(
+        "--frozen-layers", type=int, default=FROZEN_LAYERS, help="backbone layers kept as COCO's"
+    )
     parser.add_argument("--out", type=Path, required=True, help="JSON report")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -62,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             epochs=args.epochs,
             rare_repeats=args.rare_repeats,
             balanced=args.balanced,
+            frozen_layers=args.frozen_layers,
         )
         held_images = [images[crops[i].crop_id] for i in held]
         probs[held] = predict(model, held_images)
@@ -84,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "epochs": args.epochs,
             "rare_repeats": args.rare_repeats,
             "balanced": args.balanced,
+            "frozen_layers": args.frozen_layers,
             "crops": len(crops),
         }
     )
