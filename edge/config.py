@@ -87,6 +87,35 @@ class LocationConfig(_Section):
         return self
 
 
+class TilesConfig(_Section):
+    """Sliced inference (edge.detector.tiled): the detector also runs on a grid of overlapping tiles.
+
+    A model with a fixed input (416x416) shrinks a 1080p frame four- to five-fold, and small far
+    objects vanish; each tile is shrunk less. Costs ``rows x cols`` (+1 with ``full_frame``)
+    inferences per frame for that detector.
+    """
+
+    rows: int = Field(default=2, ge=1, le=8, description="Tile rows.")
+    cols: int = Field(default=2, ge=1, le=8, description="Tile columns.")
+    overlap: float = Field(
+        default=0.2,
+        ge=0,
+        le=0.5,
+        description="Share of a tile's side it overlaps its neighbour by; an object smaller than the overlap "
+        "is whole in at least one tile.",
+    )
+    full_frame: bool = Field(
+        default=True,
+        description="Also run on the whole frame (large objects, and those cut by a tile edge).",
+    )
+
+    @model_validator(mode="after")
+    def _some_tiles(self) -> TilesConfig:
+        if self.rows * self.cols < 2:
+            raise ValueError("tiles: a 1x1 grid is the whole frame; use at least 2 tiles or drop 'tiles'")
+        return self
+
+
 class DetectorConfig(_Section):
     model: str = Field(description="Path to the ONNX model file.")
     decoder: Literal["auto", "yolov8", "yolov8_end2end", "yolox"] = Field(
@@ -113,6 +142,11 @@ class DetectorConfig(_Section):
     )
     name: str | None = Field(default=None, description="Model name override (default: from metadata).")
     version: str | None = Field(default=None, description="Model version override (default: from metadata).")
+    tiles: TilesConfig | None = Field(
+        default=None,
+        description="Also run on overlapping tiles of the frame, for small far objects "
+        "(edge.detector.tiled). None: the whole frame only.",
+    )
 
 
 class FusionConfig(_Section):

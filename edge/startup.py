@@ -81,6 +81,8 @@ def load_detectors(
     config: DeviceConfig, threads: int, report: StartupReport, loader: DetectorLoader | None = None
 ) -> list[Detector | StagedDetector]:
     """Open every configured detector, reporting each as it loads."""
+    from edge.detector.tiled import with_tiles
+
     if loader is None:
         from edge.detector import load_detector
 
@@ -89,5 +91,5 @@ def load_detectors(
     total = len(config.detectors)
     for index, cfg in enumerate(config.detectors):
         report.starting(Path(cfg.model).name, "loading", index + 1, total)
-        found.append(loader(cfg, index, threads))
+        found.append(with_tiles(loader(cfg, index, threads), cfg))  # tiles: small far objects
     return found
