@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from edge.config import DetectorConfig, DeviceConfig
 from edge.detections import Detections
-from edge.detector import OnnxDetector, load_detector
-from edge.detector.staged import StagedDetector
+from edge.detector import load_detector
+from edge.detector.staged import StagedDetector, as_staged
+from edge.detector.tiled import with_tiles
 from edge.frames import Frame
 from edge.geometry import iou_matrix
 from edge.updates.artifact import UpdateRefused
@@ -50,14 +52,15 @@ def probe_model(
     frames: Sequence[Frame],
     max_drift: float,
     threads: int = 1,
-) -> tuple[OnnxDetector, ProbeReport]:
+) -> tuple[StagedDetector, ProbeReport]:
     """Load ``path`` as detector ``index`` and check it on ``frames``; raise :class:`UpdateRefused`."""
     base = config.detectors[index]
     cfg: DetectorConfig = base.model_copy(update={"model": str(path), "name": name, "version": version})
     try:
-        detector = load_detector(cfg, index=index, threads=threads)  # loads and runs once (warm-up)
+        loaded = load_detector(cfg, index=index, threads=threads)  # loads and runs once (warm-up)
     except Exception as exc:
         raise UpdateRefused("probe", f"the model does not load: {exc}") from exc
+    detector = as_staged(with_tiles(loaded, cfg))  # a tiled detector stays tiled on its new model
     missing = needed_classes(config, index, old) - set(detector.info.class_names)
     if missing:
         raise UpdateRefused(
@@ -73,7 +76,7 @@ def probe_model(
             started = time.perf_counter()
             outputs = detector.infer(prepared)
             spent += time.perf_counter() - started
-            for out in outputs:
+            for out in _arrays(outputs):
                 if not np.isfinite(out).all():
                     raise ValueError(f"an output of shape {out.shape} holds NaN or infinite values")
             new = detector.finish(outputs, prepared)
@@ -104,6 +107,15 @@ def needed_classes(config: DeviceConfig, index: int, old: StagedDetector) -> set
     """Classes ``class_map`` (and fusion) read from detector ``index`` that the running model has."""
     mapped = {m.detector_class for m in config.class_map if m.detector in (None, index)}
     return mapped & set(old.info.class_names)
+
+
+def _arrays(outputs: object) -> list[NDArray[np.float32]]:
+    """The model's output arrays, also from a tiled detector (one list of them per tile)."""
+    if isinstance(outputs, np.ndarray):
+        return [outputs]
+    if isinstance(outputs, list | tuple):
+        return [a for o in outputs for a in _arrays(o)]
+    return []
 
 
 def _detect(detector: StagedDetector, frame: Frame) -> Detections:

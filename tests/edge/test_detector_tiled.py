@@ -202,3 +202,31 @@ def test_tiles_find_a_far_sign_the_shipped_model_misses_at_its_fixed_input() -> 
 
     assert overlap(detector.detect(frame)) < 0.3
     assert overlap(TiledDetector(detector, TilesConfig(), cfg.iou).detect(frame)) > 0.6
+
+
+def test_a_model_update_keeps_the_detector_tiled() -> None:
+    from datetime import datetime, timezone
+
+    from edge.detector import load_detector
+    from edge.frames import Frame
+    from edge.updates.probe import probe_model
+
+    if not MODEL.is_file() or not SIGN_PHOTO.is_file():
+        pytest.skip("the shipped model or the sample photo is absent")
+    cfg = DetectorConfig(model=str(MODEL), conf=0.25, providers=["CPUExecutionProvider"], tiles=TilesConfig())
+    config = DeviceConfig.model_validate(
+        {
+            "device_id": "box-1",
+            "source": {"kind": "images", "uri": "."},
+            "detectors": [cfg.model_dump()],
+            "class_map": [{"detector_class": "signboard", "violation_type": "illegal_signboard"}],
+        }
+    )
+    running = TiledDetector(load_detector(cfg, 0, threads=1), TilesConfig(), cfg.iou)
+    image = np.asarray(cv2.imread(str(SIGN_PHOTO)), dtype=np.uint8)
+    frame = Frame(image=image, timestamp=datetime(2026, 1, 1, tzinfo=timezone.utc), index=0, source="test")
+    new, report = probe_model(
+        MODEL, config=config, index=0, name="det", version="2", old=running, frames=[frame], max_drift=0.6
+    )
+    assert isinstance(new, TiledDetector) and new.tiles == TilesConfig()
+    assert report.new_detections == report.old_detections > 0 and report.drift == 0.0
