@@ -192,7 +192,13 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
             if info
             else "not loaded"
         )
-        lines.append(f"detector {i}: {det.model} ({what}; conf {det.conf:g})")
+        tiles = det.tiles
+        tiled = ""
+        if tiles is not None:
+            runs = tiles.rows * tiles.cols + int(tiles.full_frame)
+            whole = " + full frame" if tiles.full_frame else ""
+            tiled = f"; tiled {tiles.rows}x{tiles.cols}, overlap {tiles.overlap:g}{whole}: {runs} runs/frame"
+        lines.append(f"detector {i}: {det.model} ({what}; conf {det.conf:g}{tiled})")
     if config.fusion is not None:
         f = config.fusion
         voters = ", ".join(f"{k}{' (votes only)' if k in f.context else ''}" for k in f.classes)

@@ -162,6 +162,22 @@ def test_the_box_loads_a_detector_tiled_only_where_its_config_says() -> None:
     assert isinstance(loaded[1], TiledDetector) and len(tile_windows(90, 90, loaded[1].tiles)) == 6
 
 
+def test_check_config_says_which_detector_is_tiled_and_what_it_costs() -> None:
+    from edge.config_check import ConfigReport, describe
+
+    config = DeviceConfig.model_validate(
+        {
+            "device_id": "box-1",
+            "source": {"kind": "images", "uri": "."},
+            "detectors": [{"model": "a.onnx"}, {"model": "b.onnx", "tiles": {"rows": 2, "cols": 3}}],
+            "class_map": [{"detector_class": "blob", "violation_type": "garbage_overflow"}],
+        }
+    )
+    lines = [line for line in describe(config, ConfigReport()) if line.startswith("detector")]
+    assert "tiled" not in lines[0]
+    assert lines[1].endswith("tiled 2x3, overlap 0.2 + full frame: 7 runs/frame)")
+
+
 @pytest.mark.parametrize(
     ("tiles", "message"),
     [
