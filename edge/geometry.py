@@ -41,6 +41,25 @@ def iou_matrix(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def inside_share_matrix(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
+    """Share of each box in ``a`` (N, 4) that lies inside each box in ``b`` (M, 4); shape (N, M).
+
+    A part of an object seen beside the whole one (a truck's cab, a sign's lower band) has a low
+    IoU with it but lies inside it; a box with no area lies inside nothing.
+
+    >>> inside_share_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 100, 100], [5, 0, 15, 10]])).tolist()
+    [[1.0, 0.5]]
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float64)
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    return np.where(area_a[:, None] > 0, w * h / np.maximum(area_a[:, None], 1e-12), 0.0)
+
+
 def box_iou_one_to_many(box: ArrayLike, boxes: ArrayLike) -> NDArray[np.float32]:
     """IoU of one box against (N, 4) boxes, as float32 (what detections carry).
 

@@ -10,8 +10,12 @@ Each tile's boxes are moved back to frame pixels. A tile box touching an edge of
 not the frame's border shows a cut object: it is dropped, as in standard slicing practice (the
 overlap holds a small object whole in the neighbouring tile, the full frame holds a large one).
 Everything left is merged with the detector's own class-aware NMS (``edge.detector.nms``) at its
-configured ``iou``. The wrapper has the same three stages as ``OnnxDetector``, so the pipeline's
-threads, fusion (``edge.detector.fusion``) and the tracker see one detector as before.
+configured ``iou``; then a tile box lying mostly inside (``INSIDE``) a full-frame box of its class
+is dropped: the full frame saw that object whole, and the tile saw a part of it (a truck's cab, a
+sign's lower band) or the same object again, which NMS keeps because their IoU is low.
+
+The wrapper has the same three stages as ``OnnxDetector``, so the pipeline's threads, fusion
+(``edge.detector.fusion``) and the tracker see one detector as before.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ from edge.detections import Detections
 from edge.detector.nms import nms
 from edge.detector.onnx_detector import check_image
 from edge.detector.staged import StagedDetector, as_staged
+from edge.geometry import inside_share_matrix
 from edge.interfaces import Detector
 
 #: A tile box this close (pixels) to an inner tile edge counts as cut by it.
 EDGE_MARGIN_PX = 2.0
+#: A tile box this share of which lies inside a full-frame box of its class is a part of that object.
+INSIDE = 0.6
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,13 @@ def _not_cut(xyxy: NDArray[np.float32], window: Window) -> NDArray[np.bool_]:
     return keep
 
 
+def _inside_whole(found: Detections, whole: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Rows lying mostly inside one of the ``whole`` rows (full-frame boxes) of their class."""
+    share = inside_share_matrix(found.xyxy, found.xyxy[whole])
+    share[found.class_id[:, None] != found.class_id[whole][None, :]] = 0.0
+    return share.max(axis=1, initial=0.0) >= INSIDE
+
+
 @dataclass(frozen=True)
 class TiledPrepared:
     """The frame's tiles, each with what the wrapped detector prepared of it."""
@@ -120,15 +134,21 @@ class TiledDetector:
 
     def finish(self, outputs: Sequence[Any], prepared: TiledPrepared) -> Detections:
         parts = []
-        for window, output, tile in zip(prepared.windows, outputs, prepared.prepared, strict=True):
+        from_tile: list[NDArray[np.bool_]] = []
+        for number, (window, output, tile) in enumerate(
+            zip(prepared.windows, outputs, prepared.prepared, strict=True)
+        ):
             found = self.inner.finish(output, tile)
-            if not len(found):
-                continue
             xyxy = found.xyxy + np.asarray([window.x1, window.y1, window.x1, window.y1], dtype=np.float32)
             found = Detections(xyxy, found.confidence, found.class_id, found.class_name, found.detector_index)
-            parts.append(found[_not_cut(found.xyxy, window)])
+            found = found[_not_cut(found.xyxy, window)]
+            parts.append(found)
+            from_tile.append(np.full(len(found), number > 0 or not self.tiles.full_frame, dtype=bool))
         merged = Detections.merge(parts)
-        return merged[nms(merged.xyxy, merged.confidence, merged.class_id, self.iou)]
+        tiled = np.concatenate(from_tile) if from_tile else np.zeros(0, dtype=bool)
+        keep = nms(merged.xyxy, merged.confidence, merged.class_id, self.iou)
+        merged, tiled = merged[keep], tiled[keep]
+        return merged[~(tiled & _inside_whole(merged, ~tiled))]
 
     def detect(self, image: NDArray[np.uint8]) -> Detections:
         prepared = self.prepare(image)

@@ -121,6 +121,24 @@ def test_an_object_larger_than_the_overlap_comes_from_the_full_frame_only() -> N
     assert len(tiled(WhiteBlobs(), full_frame=False).detect(frame_with(big))) == 0  # only cut pieces
 
 
+class PartsInTiles(WhiteBlobs):
+    """Sees a large blob whole in the full frame and, in a tile (a crop), only its left quarter."""
+
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
+        found = super().detect(image)
+        if image.shape[:2] == (300, 400):
+            return found
+        part = found.xyxy.copy()
+        part[:, 2] = part[:, 0] + (part[:, 2] - part[:, 0]) / 4  # IoU 0.25 with the whole: NMS keeps both
+        return Detections(part, found.confidence, found.class_id, found.class_name, found.detector_index)
+
+
+def test_a_part_of_an_object_seen_in_a_tile_gives_way_to_the_whole_from_the_full_frame() -> None:
+    truck = (20.0, 20.0, 160.0, 100.0)  # whole in the top-left tile; the tile sees its cab only
+    found = tiled(PartsInTiles()).detect(frame_with(truck))
+    assert boxes_of(found) == [truck]
+
+
 def test_a_small_object_missed_at_the_fixed_input_is_found_in_a_tile() -> None:
     small = (50.0, 40.0, 62.0, 52.0)  # 12 px: 3.2 px at a 100 px input, 5.4 px in a 223 px tile
     detector = WhiteBlobs(input_side=100, min_side=4.0)
