@@ -26,9 +26,7 @@ EXAMPLE = REPO / "deploy" / "edge.example.yaml"
 #: Sample photos with labelled trucks, and photos with only cars labelled (the source's labels).
 TRUCK_PHOTOS = ["vehicles_vnv_28_jpg.jpg", "vehicles_vnv_1333_jpg.jpg", "vehicles_vnv_138_jpg.jpg"]
 CAR_PHOTOS = ["vehicles_vnv_1292_jpg.jpg", "vehicles_vnv_1249_jpg.jpg", "vehicles_vnv_1262_jpg.jpg"]
-#: A blurred far truck the load model is unsure of, and a white fuel tanker. truck-load 1.2.0 calls the
-#: tanker uncovered (0.72) when it is tracked on its own (the demo's one wrong truck case); after
-#: TRUCK_PHOTOS its frames continue a track begun on vnv_138 at the same place, already silenced.
+#: A tanker and a blurred far vehicle the load model is unsure of (the demo's two truck candidates).
 UNSURE_PHOTO = "vehicles_vnv_765_png.jpg"
 
 
