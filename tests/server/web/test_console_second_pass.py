@@ -55,7 +55,11 @@ def test_a_sighting_waits_out_of_the_queue_until_the_second_pass_brings_it_in_li
         page.wait_for_function(f"() => ({ROWS})().length === 1")
         # The same van's colleague passes 45 minutes later: the sighting is a case, and it arrives.
         stack.send(replace(STALL, device_id="van-02", north_m=8), at=NOW - timedelta(minutes=5))
-        page.wait_for_function(f"() => ({ROWS})().some(t => t.includes('Street vending'))", timeout=30_000)
+        # Wait for both rows: a stream "reset" may reload the queue while the new case arrives.
+        page.wait_for_function(
+            f"() => ({ROWS})().length === 2 && ({ROWS})().some(t => t.includes('Street vending'))",
+            timeout=30_000,
+        )
         assert sorted(page.evaluate(ROWS))[1].endswith("Street vending · umbrella")
         assert console.errors == []
     finally:
