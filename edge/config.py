@@ -108,11 +108,19 @@ class TilesConfig(_Section):
         default=True,
         description="Also run on the whole frame (large objects, and those cut by a tile edge).",
     )
+    classes: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Keep tiles' boxes of these class names only (the full frame keeps every class), for the "
+        "classes whose small far objects are missed. None: every class.",
+    )
 
     @model_validator(mode="after")
     def _some_tiles(self) -> TilesConfig:
         if self.rows * self.cols < 2:
             raise ValueError("tiles: a 1x1 grid is the whole frame; use at least 2 tiles or drop 'tiles'")
+        if self.classes is not None and not self.full_frame:
+            raise ValueError("tiles.classes needs full_frame: true (other classes come from the full frame)")
         return self
 
 

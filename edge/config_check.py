@@ -197,6 +197,7 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
         if tiles is not None:
             runs = tiles.rows * tiles.cols + int(tiles.full_frame)
             whole = " + full frame" if tiles.full_frame else ""
+            whole += f" ({', '.join(tiles.classes)} from tiles)" if tiles.classes else ""
             tiled = f"; tiled {tiles.rows}x{tiles.cols}, overlap {tiles.overlap:g}{whole}: {runs} runs/frame"
         lines.append(f"detector {i}: {det.model} ({what}; conf {det.conf:g}{tiled})")
     if config.fusion is not None:

@@ -4,7 +4,8 @@ Why: the shipped detectors take a fixed input (streetwatch-det 416x416), so a 10
 is shrunk about 4.6-fold and a far sign or truck of 40 px becomes 9 px, below what the model
 finds. A tile of a 2x2 grid is shrunk about half as much. The cost is ``rows x cols`` inferences
 per frame for that detector, plus one with ``full_frame`` (5 for a 2x2 grid): enable it only on
-the detector whose small objects are missed (``DetectorConfig.tiles``).
+the detector whose small objects are missed (``DetectorConfig.tiles``), and keep the tiles'
+boxes of the classes that need them only (``tiles.classes``).
 
 Each tile's boxes are moved back to frame pixels. A tile box touching an edge of its tile that is
 not the frame's border shows a cut object: it is dropped, as in standard slicing practice (the
@@ -34,6 +35,7 @@ from edge.detector.onnx_detector import check_image
 from edge.detector.staged import StagedDetector, as_staged
 from edge.geometry import inside_share_matrix
 from edge.interfaces import Detector
+from streetwatch.errors import ConfigError
 
 #: A tile box this close (pixels) to an inner tile edge counts as cut by it.
 EDGE_MARGIN_PX = 2.0
@@ -112,6 +114,12 @@ class TiledDetector:
     def __init__(self, detector: Detector | StagedDetector, tiles: TilesConfig, iou: float) -> None:
         self.inner = as_staged(detector)
         self.info = self.inner.info
+        unknown = sorted(set(tiles.classes or ()) - set(self.info.class_names))
+        if unknown:
+            raise ConfigError(
+                f"tiles.classes {unknown} are not classes of model {self.info.name}; it has: "
+                f"{', '.join(self.info.class_names[:20])}{' ...' if len(self.info.class_names) > 20 else ''}"
+            )
         self.tiles = tiles
         self.iou = iou
 
@@ -141,7 +149,10 @@ class TiledDetector:
             found = self.inner.finish(output, tile)
             xyxy = found.xyxy + np.asarray([window.x1, window.y1, window.x1, window.y1], dtype=np.float32)
             found = Detections(xyxy, found.confidence, found.class_id, found.class_name, found.detector_index)
-            found = found[_not_cut(found.xyxy, window)]
+            kept = _not_cut(found.xyxy, window)
+            if number > 0 and self.tiles.classes is not None:  # tiles are for the classes named
+                kept &= np.isin(found.class_name, self.tiles.classes)
+            found = found[kept]
             parts.append(found)
             from_tile.append(np.full(len(found), number > 0 or not self.tiles.full_frame, dtype=bool))
         merged = Detections.merge(parts)

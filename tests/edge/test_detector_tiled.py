@@ -18,6 +18,7 @@ from edge.detector.tiled import TiledDetector, tile_windows
 from edge.geometry import iou_matrix
 from edge.interfaces import Detector, ModelInfo
 from edge.startup import load_detectors, reporter_of
+from streetwatch.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "streetwatch-det" / "streetwatch-det.onnx"
@@ -147,6 +148,35 @@ def test_a_small_object_missed_at_the_fixed_input_is_found_in_a_tile() -> None:
     assert boxes_of(tiled(detector).detect(image)) == [small, (250.0, 150.0, 330.0, 230.0)]
 
 
+class TwoKinds(WhiteBlobs):
+    """White blobs, and grey (200) blobs of a second class ``pile``."""
+
+    def __init__(self, input_side: int) -> None:
+        super().__init__(input_side=input_side)
+        self.info = ModelInfo("two-kinds", "1", ("blob", "pile"), (input_side, input_side))
+
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
+        piles = super().detect(np.where(image == 200, 255, 0).astype(np.uint8))
+        names = np.asarray(["pile"] * len(piles))
+        piles = Detections(piles.xyxy, piles.confidence, piles.class_id + 1, names)
+        return Detections.merge([super().detect(image), piles])
+
+
+def test_tiles_keep_only_the_classes_named_and_the_full_frame_keeps_all() -> None:
+    blob, pile = (50.0, 40.0, 62.0, 52.0), (300.0, 220.0, 312.0, 232.0)  # both only seen in tiles
+    image = frame_with(blob)
+    image[220:232, 300:312] = 200
+    detector = TwoKinds(input_side=100)
+    assert len(detector.detect(image)) == 0
+    assert boxes_of(tiled(detector).detect(image)) == [blob, pile]
+    assert boxes_of(tiled(detector, classes=["blob"]).detect(image)) == [blob]
+
+
+def test_tiles_classes_the_model_lacks_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"tiles.classes \['bin'\] are not classes of model two-kinds"):
+        tiled(TwoKinds(input_side=100), classes=["bin", "pile"])
+
+
 def test_tiled_boxes_take_part_in_fusion_like_any_detector() -> None:
     near_tile_car = (300.0, 220.0, 340.0, 260.0)
     ours = tiled(WhiteBlobs(index=1), full_frame=False)
@@ -205,6 +235,8 @@ def test_check_config_says_which_detector_is_tiled_and_what_it_costs() -> None:
         ({"overlap": 0.6}, "overlap"),
         ({"overlap": -0.1}, "overlap"),
         ({"colums": 2}, "colums"),
+        ({"classes": ["sign"], "full_frame": False}, "tiles.classes needs full_frame: true"),
+        ({"classes": []}, "classes"),
     ],
 )
 def test_bad_tiles_settings_are_refused_naming_the_setting(tiles: dict[str, object], message: str) -> None:
