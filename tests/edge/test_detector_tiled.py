@@ -296,3 +296,42 @@ def test_a_model_update_keeps_the_detector_tiled() -> None:
     )
     assert isinstance(new, TiledDetector) and new.tiles == TilesConfig()
     assert report.new_detections == report.old_detections > 0 and report.drift == 0.0
+
+
+class FarTrucks(WhiteBlobs):
+    """White blobs reported as trucks, missed below 4 px at a 100 px input (a far truck)."""
+
+    def __init__(self, index: int = 0) -> None:
+        super().__init__(input_side=100, index=index)
+        self.info = ModelInfo("far-trucks", "1", ("truck",), (100, 100))
+
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
+        found = super().detect(image)
+        names = np.asarray(["truck"] * len(found))
+        return Detections(found.xyxy, found.confidence, found.class_id, names, found.detector_index)
+
+
+@pytest.mark.parametrize(("tiles", "reported"), [(None, 0), ({"rows": 2, "cols": 2}, 1)])
+def test_the_box_reports_a_far_truck_only_when_its_detector_is_tiled(
+    tmp_path: Path, tiles: dict[str, object] | None, reported: int
+) -> None:
+    from edge.pipeline import from_config
+    from edge.sinks.jsonl import JsonlSink
+    from tests.edge.pipeline_fakes import FixedLocator, ListSource, device_config
+
+    raw = device_config(tmp_path, min_box_area_px=0).model_dump()
+    raw["detectors"][0]["tiles"] = tiles
+    config = DeviceConfig.model_validate(raw)  # validated as a file would be
+    source = ListSource(count=6)
+    source.image = frame_with((250.0, 150.0, 262.0, 162.0), size=(240, 320))  # 12 px: 3.75 px at the input
+    pipeline = from_config(
+        config,
+        sink=JsonlSink(tmp_path / "events.jsonl"),
+        locator=FixedLocator(),
+        source=source,
+        detector_loader=lambda cfg, index, threads: FarTrucks(index),
+    )
+    pipeline.run()
+    events = tmp_path / "events.jsonl"
+    lines = events.read_text().splitlines() if events.exists() else []
+    assert sum('"lifecycle":"new"' in line.replace(" ", "") for line in lines) == reported
