@@ -489,7 +489,7 @@ class ServerSettings(BaseSettings):
     def for_display(self) -> dict[str, Any]:
         """Every value as plain data to show a person (check-config), passwords masked."""
         data = self.model_dump(mode="json")
-        data["database_url"] = _without_password(self.database_url)
+        data["database_url"] = url_without_password(self.database_url)
         if self.mqtt.password is not None:
             data["mqtt"]["password"] = "**********"
         return data
@@ -497,7 +497,7 @@ class ServerSettings(BaseSettings):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Reprs end up in logs and tracebacks: show where the database is, not its password.
         for name, value in super().__repr_args__():
-            yield name, (_without_password(value) if name == "database_url" else value)
+            yield name, (url_without_password(value) if name == "database_url" else value)
 
     @classmethod
     def settings_customise_sources(
@@ -533,7 +533,8 @@ class ServerSettings(BaseSettings):
 _DATABASE_SCHEME = re.compile(r"^(sqlite|postgresql|postgres)(\+\w+)?$")
 
 
-def _without_password(url: str) -> str:
+def url_without_password(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``: URLs end up in logs and error messages."""
     try:
         parts = urlsplit(url)
         if parts.password is None:

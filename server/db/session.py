@@ -15,7 +15,6 @@ queue behind ingest batches. They must not write.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.settings import url_without_password
 from streetwatch.errors import ConfigError
 
 #: How long an SQLite writer waits for another one before giving up.
@@ -68,15 +68,10 @@ def _normalise(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
     except Exception as exc:  # SQLAlchemy raises ArgumentError with little context
-        raise ConfigError(f"invalid database URL {_without_password(str(url))!r}: {exc}") from exc
+        raise ConfigError(f"invalid database URL {url_without_password(str(url))!r}: {exc}") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
-
-
-def _without_password(url: str) -> str:
-    """``url`` with any ``user:password@`` password masked: error messages end up in logs."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _configure_sqlite(engine: Engine) -> None:
