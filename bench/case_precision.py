@@ -97,17 +97,19 @@ class Photo:
     labels: tuple[Label, ...]
 
 
-def load_photos(data: Path, sets: Sequence[str], limit: int | None, street_trucks: bool) -> list[Photo]:
-    """The val photos of ``sets`` with their labels (polygons become boxes; the importer's rules)."""
+def load_photos(
+    data: Path, sets: Sequence[str], limit: int | None, street_trucks: bool, split: str = "val"
+) -> list[Photo]:
+    """The ``split`` photos of ``sets`` with their labels (polygons become boxes; the importer's rules)."""
     from training.datasets.importers.yolo import import_yolo
 
     extra = _street_trucks() if street_trucks else {}
     photos: list[Photo] = []
     for name in sets:
         names = SETS[name]
-        folder = data / name / "val"
+        folder = data / name / split
         if not (folder / "images").is_dir():
-            raise FileNotFoundError(f"no validation photos at {folder / 'images'}")
+            raise FileNotFoundError(f"no {split} photos at {folder / 'images'}")
         imported = import_yolo(folder, source=name, mapping={n: n for n in names}, names=names)
         images = sorted(imported.images, key=lambda im: im.path.name)[:limit]
         for image in images:

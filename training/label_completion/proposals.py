@@ -1,4 +1,4 @@
-"""What a box and its detectors put on each validation photo: the labelling passes' proposals.
+"""What a box and its detectors put on each photo of a split: the labelling passes' proposals.
 
 For every validation photo: its source labels, the ``illegal_signboard`` and ``unsealed_truck``
 reports of a box config run as ``bench.case_precision`` runs it, and the ``signboard`` and
@@ -6,7 +6,12 @@ reports of a box config run as ``bench.case_precision`` runs it, and the ``signb
 any shipped threshold). A garbage photo is completed for a class when any of these is on it, so
 this file also fixes which photos the completion covers.
 
+On the train split (``--split train``) the box's reports are left out (``--no-reports``): they
+are only there so that a bench run's every report lies on a completed photo, and the bench scores
+the val split alone.
+
     nice -n 10 python -m training.label_completion.proposals work/proposals.json
+    nice -n 10 python -m training.label_completion.proposals work/train.json --split train --no-reports
 """
 
 from __future__ import annotations
@@ -27,17 +32,19 @@ from edge.detector.onnx_detector import load_detector
 CLASSES = {"signboard": "illegal_signboard", "truck": "unsealed_truck"}
 
 
-def collect(config_path: Path, data: Path, conf: float) -> dict[str, dict[str, list[list[object]]]]:
-    """Per photo ``<set>/<file>``: ``labels`` [class, x1..y2], ``reports`` [type, x1..y2] and
-    ``props`` [detector index, class, score, x1..y2]."""
+def collect(
+    config_path: Path, data: Path, conf: float, split: str = "val", reports: bool = True
+) -> dict[str, dict[str, list[list[object]]]]:
+    """Per photo ``<set>/<file>``: ``labels`` [class, x1..y2], ``reports`` [type, x1..y2] (empty
+    without ``reports``) and ``props`` [detector index, class, score, x1..y2]."""
     config = load_config(config_path)
-    photos = load_photos(data, list(SETS), None, street_trucks=True)
+    photos = load_photos(data, list(SETS), None, street_trucks=split == "val", split=split)
     out: dict[str, dict[str, list[list[object]]]] = {
         p.name: {"labels": [[lab.class_name, *lab.box] for lab in p.labels], "reports": [], "props": []}
         for p in photos
     }
-    run = run_config(config, photos, 4)
-    for result in run.results:
+    run_results = run_config(config, photos, 4).results if reports else []
+    for result in run_results:
         for report in result.reports:
             if report.violation_type.value in CLASSES.values():
                 out[result.photo]["reports"].append([report.violation_type.value, *report.box])
@@ -65,11 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--conf", type=float, default=0.1, help="detector threshold for proposals")
+    parser.add_argument("--split", default="val", choices=("val", "train"))
+    parser.add_argument("--no-reports", action="store_true", help="detector proposals only (no box run)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"proposals: no labelled photos at {args.data}", file=sys.stderr)
         return 2
-    args.out.write_text(json.dumps(collect(args.config, args.data, args.conf)))
+    args.out.write_text(
+        json.dumps(collect(args.config, args.data, args.conf, args.split, not args.no_reports))
+    )
     return 0
 
 

@@ -9,9 +9,12 @@ red, detector proposals yellow, each numbered. ``--seed`` shuffles the tasks and
 numbers, so a second pass follows neither the first pass's order nor its numbering;
 ``index.json`` maps each sheet cell (``V3B``: vehicle sheet 3, cell B) to its photo, class and
 numbered proposals. ``--zoom CELL x1 y1 x2 y2`` enlarges a region of one cell's photo to
-``zoom.png`` (grid every 25 px) for small objects.
+``zoom.png`` (grid every 25 px) for small objects. ``--split train`` draws the train photos;
+``--photos FILE`` draws only the photos it names, so a large split is labelled part by part and
+each part's two passes can be compared as soon as both are done; ``--class`` keeps one class's tasks.
 
     python -m training.label_completion.sheets work/proposals.json work/pass2 --seed 2
+    python -m training.label_completion.sheets work/train.json work/t1/pass1 --split train --photos part1.txt
 """
 
 from __future__ import annotations
@@ -60,12 +63,14 @@ def _box(values: Sequence[object]) -> Box:
     return (x1, y1, x2, y2)
 
 
-def tasks(data: dict[str, dict[str, list[list[object]]]]) -> list[tuple[str, str]]:
+def tasks(
+    data: dict[str, dict[str, list[list[object]]]], classes: Sequence[str] = ("signboard", "truck")
+) -> list[tuple[str, str]]:
     """(photo, class) pairs to label: whole signboard and vehicle sets, and proposed photos."""
     out = []
     for name in sorted(data):
         photo_set = name.split("/")[0]
-        for cls in ("signboard", "truck"):
+        for cls in classes:
             whole = (photo_set, cls) in (("signboards", "signboard"), ("vehicles", "truck"))
             if whole or proposals(data[name], cls):
                 out.append((name, cls))
@@ -73,12 +78,13 @@ def tasks(data: dict[str, dict[str, list[list[object]]]]) -> list[tuple[str, str
 
 
 def draw(name: str, entry: dict[str, list[list[object]]], cls: str, order: Sequence[int],
-         scale: float = 1.0, grid: int = 50, data: Path = SHARED) -> Image:  # fmt: skip
+         scale: float = 1.0, grid: int = 50, data: Path = SHARED, split: str = "val") -> Image:  # fmt: skip
     """The photo with its grid, source labels and the proposals numbered in ``order``."""
     photo_set, file = name.split("/", 1)
-    image = cv2.imread(str(data / photo_set / "val" / "images" / file))
+    path = data / photo_set / split / "images" / file
+    image = cv2.imread(str(path))
     if image is None:
-        raise FileNotFoundError(f"cannot read {data / photo_set / 'val' / 'images' / file}")
+        raise FileNotFoundError(f"cannot read {path}")
     h, w = image.shape[:2]
     size = (int(w * scale), int(h * scale))
     img: Image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
@@ -111,10 +117,17 @@ def draw(name: str, entry: dict[str, list[list[object]]], cls: str, order: Seque
     return img
 
 
-def make(data: dict[str, dict[str, list[list[object]]]], out: Path, seed: int) -> dict[str, object]:
+def make(
+    data: dict[str, dict[str, list[list[object]]]],
+    out: Path,
+    seed: int,
+    split: str = "val",
+    classes: Sequence[str] = ("signboard", "truck"),
+    photos: Path = SHARED,
+) -> dict[str, object]:
     """Draw every sheet of a pass into ``out`` and return its index (also written as index.json)."""
     out.mkdir(parents=True, exist_ok=True)
-    todo = tasks(data)
+    todo = tasks(data, classes)
     if seed:
         random.Random(seed).shuffle(todo)
     index: dict[str, object] = {}
@@ -127,7 +140,7 @@ def make(data: dict[str, dict[str, list[list[object]]]], out: Path, seed: int) -
                 order = list(range(len(props)))
                 if seed:  # each photo's proposals renumbered with the pass's own seed
                     random.Random(seed).shuffle(order)
-                img = draw(name, data[name], cls, order)
+                img = draw(name, data[name], cls, order, data=photos, split=split)
                 cell = f"{letter}{sheet}{chr(65 + k)}"
                 index[cell] = [
                     name,
@@ -139,7 +152,11 @@ def make(data: dict[str, dict[str, list[list[object]]]], out: Path, seed: int) -
                     canvas = img
                     continue
                 y, x = (k // side) * CELL, (k % side) * CELL
-                canvas[y + 10 : y + CELL, x + 10 : x + CELL] = img[: CELL - 10, : CELL - 10]
+                h, w = (
+                    min(img.shape[0], CELL - 10),
+                    min(img.shape[1], CELL - 10),
+                )  # photos under a cell fit too
+                canvas[y + 10 : y + 10 + h, x + 10 : x + 10 + w] = img[:h, :w]
                 cv2.putText(canvas, f"{chr(65 + k)} {cls}", (x + 12, y + CELL - 5),
                             cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 0, 255), 2)  # fmt: skip
             assert canvas is not None
@@ -148,11 +165,12 @@ def make(data: dict[str, dict[str, list[list[object]]]], out: Path, seed: int) -
     return index
 
 
-def zoom(data: dict[str, dict[str, list[list[object]]]], out: Path, cell: str, region: Sequence[int]) -> Path:
+def zoom(data: dict[str, dict[str, list[list[object]]]], out: Path, cell: str, region: Sequence[int],
+         split: str = "val", photos: Path = SHARED) -> Path:  # fmt: skip
     """Enlarge a region of one cell's photo (3x, grid every 25 px, 1000 px wide) to ``zoom.png``."""
     index = json.loads((out / "index.json").read_text())
     name, cls, order, _ = index[cell]
-    img = draw(name, data[name], cls, order, scale=3.0, grid=25)
+    img = draw(name, data[name], cls, order, scale=3.0, grid=25, data=photos, split=split)
     x1, y1, x2, y2 = (int(v) * 3 for v in region)
     crop = img[max(0, y1) : y2, max(0, x1) : x2]
     factor = 1000 / max(crop.shape[:2])
@@ -167,12 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="folder for this pass's sheets")
     parser.add_argument("--seed", type=int, default=0, help="0: photo order; otherwise a shuffled pass")
     parser.add_argument("--zoom", nargs=5, metavar=("CELL", "X1", "Y1", "X2", "Y2"))
+    parser.add_argument("--split", default="val", choices=("val", "train"), help="the photos' split")
+    parser.add_argument("--data", type=Path, default=SHARED, help="the photo sets (<set>/<split>/images)")
+    parser.add_argument("--photos", type=Path, help="a file of photo names (<set>/<file>): only these")
+    parser.add_argument("--class", dest="classes", action="append", choices=("signboard", "truck"),
+                        help="only this class's tasks (repeatable; default both)")  # fmt: skip
     args = parser.parse_args(argv)
     data = json.loads(args.proposals.read_text())
+    if args.photos:  # a part of a large split, so two passes can be compared part by part
+        wanted = set(args.photos.read_text().split())
+        data = {name: entry for name, entry in data.items() if name in wanted}
     if args.zoom:
-        print(zoom(data, args.out, args.zoom[0], [int(v) for v in args.zoom[1:]]))
+        print(zoom(data, args.out, args.zoom[0], [int(v) for v in args.zoom[1:]], args.split, args.data))
     else:
-        print(f"{len(make(data, args.out, args.seed))} tasks drawn into {args.out}")
+        drawn = make(data, args.out, args.seed, args.split, args.classes or ("signboard", "truck"), args.data)
+        print(f"{len(drawn)} tasks drawn into {args.out}")
     return 0
 
 

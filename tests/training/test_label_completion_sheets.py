@@ -1,0 +1,68 @@
+"""training.label_completion.sheets: which tasks a pass draws, from which split and which photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from training.label_completion.sheets import main, tasks
+
+Entry = dict[str, list[list[object]]]
+DATA: dict[str, Entry] = {
+    # A signboard photo: always a signboard task; a truck task only with a truck proposal.
+    "signboards/s1.jpg": {"labels": [], "reports": [], "props": [[1, "truck", 0.4, 10, 10, 60, 60]]},
+    "signboards/s2.jpg": {"labels": [["signboard", 5, 5, 50, 30]], "reports": [], "props": []},
+    # A vehicle photo: always a truck task.
+    "vehicles/v1.jpg": {"labels": [], "reports": [], "props": []},
+}
+
+
+def test_tasks_keep_only_the_classes_asked_for() -> None:
+    both = tasks(DATA)
+    assert ("signboards/s1.jpg", "truck") in both
+    assert ("vehicles/v1.jpg", "truck") in both
+    assert tasks(DATA, ("signboard",)) == [
+        ("signboards/s1.jpg", "signboard"),
+        ("signboards/s2.jpg", "signboard"),
+    ]
+
+
+def _photos(root: Path, split: str) -> None:
+    for name in DATA:
+        photo_set, file = name.split("/")
+        folder = root / photo_set / split / "images"
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / file), np.full((120, 160, 3), 90, np.uint8))
+
+
+def test_a_part_of_the_train_split_is_drawn_from_the_train_photos(tmp_path: Path) -> None:
+    _photos(tmp_path / "data", "train")  # no val folder at all: drawing from val would fail
+    proposals = tmp_path / "proposals.json"
+    proposals.write_text(json.dumps(DATA))
+    part = tmp_path / "part.txt"
+    part.write_text("signboards/s1.jpg\nvehicles/v1.jpg\n")
+    out = tmp_path / "pass1"
+    code = main(
+        [
+            str(proposals),
+            str(out),
+            "--data",
+            str(tmp_path / "data"),
+            "--split",
+            "train",
+            "--photos",
+            str(part),
+            "--class",
+            "truck",
+        ]
+    )
+    assert code == 0
+    index = json.loads((out / "index.json").read_text())
+    assert sorted((cell[0], cell[1]) for cell in index.values()) == [
+        ("signboards/s1.jpg", "truck"),
+        ("vehicles/v1.jpg", "truck"),
+    ]
+    assert (out / "S00.png").is_file() and (out / "V00.png").is_file()
