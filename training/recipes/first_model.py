@@ -44,15 +44,18 @@ import logging
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
+from bench.label_completion import CompletionBox, read_completion
 from training.datasets.importers.yolo import import_yolo
 from training.datasets.records import ImportedDataset, LabeledBox, LabeledImage
 from training.datasets.yolo_writer import yolo_label_lines
+from training.recipes.completion import complete_image, without_duplicates
 
 if TYPE_CHECKING:
     from training.pseudo_label import YoloxPseudoLabeler
@@ -83,6 +86,7 @@ class PrepareReport:
     boxes: Counter[str] = field(default_factory=Counter)
     pseudo_boxes: Counter[str] = field(default_factory=Counter)
     pseudo_dropped: Counter[str] = field(default_factory=Counter)
+    completed: Counter[str] = field(default_factory=Counter)
     polygons: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -130,11 +134,18 @@ def _pseudo_vehicle_image(
 
 
 def prepare(
-    data: Path, out: Path, yolox: Path | None, conf: float = 0.5, limit: int | None = None
+    data: Path,
+    out: Path,
+    yolox: Path | None,
+    conf: float = 0.5,
+    limit: int | None = None,
+    completion: Mapping[str, Mapping[str, Sequence[CompletionBox]]] | None = None,
 ) -> PrepareReport:
     """Build ``out/{train,val}/{images,labels}`` plus ``out/data.yaml`` from the sources under ``data``.
 
     ``limit`` keeps only the first N images of each source split (small sets for tests).
+    ``completion`` maps a split to the team's completion rows per photo (``<set>/<file>``,
+    :func:`bench.label_completion.read_completion`), applied by :mod:`training.recipes.completion`.
     """
     from training.data_hash import dataset_hash
     from training.pseudo_label import YoloxPseudoLabeler
@@ -157,7 +168,11 @@ def prepare(
         for split in ("train", "val"):
             # Each source's own train/val folders are the split of the merged set.
             images = [image for image in imported.images if image.origin_split == split]
+            completed = (completion or {}).get(split, {})
             for image in images[:limit]:
+                rows = completed.get(f"{source}/{image.path.name}", ())
+                if rows:
+                    image = complete_image(image, rows, report.completed)
                 lines = yolo_label_lines(image, class_ids)
                 report.boxes.update(box.class_name for box in image.boxes)
                 if labeler is not None and source in PSEUDO_LABEL_VEHICLES_IN:
@@ -165,6 +180,10 @@ def prepare(
                     if pseudo is None:
                         report.problems.append(f"{image.path}: unreadable image, skipped")
                         continue
+                    if rows:
+                        pseudo = dataclasses.replace(
+                            pseudo, boxes=tuple(without_duplicates(pseudo.boxes, rows))
+                        )
                     lines += yolo_label_lines(pseudo, class_ids)
                     report.pseudo_boxes.update(box.class_name for box in pseudo.boxes)
                 name = f"{source}__{image.path.name}"
@@ -201,6 +220,7 @@ def prepare(
                 "boxes": dict(report.boxes),
                 "pseudo_boxes": dict(report.pseudo_boxes),
                 "pseudo_dropped": dict(report.pseudo_dropped),
+                "completed": dict(report.completed),
                 "polygons_to_boxes": report.polygons,
                 "pseudo_label_conf": conf if labeler else None,
                 "problems": report.problems,
@@ -228,13 +248,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--conf", type=float, default=0.5, help="pseudo-label confidence threshold")
     parser.add_argument("--no-pseudo", action="store_true", help="skip vehicle pseudo-labelling")
+    parser.add_argument(
+        "--complete",
+        nargs=2,
+        action="append",
+        metavar=("SPLIT", "CSV"),
+        default=[],
+        help="apply the team's label completion CSV to a split (repeatable), e.g. "
+        "--complete val datasets/label_completion/completion.csv",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     if args.out.exists() and any(args.out.iterdir()):
         print(f"error: {args.out} is not empty; pick a new folder", file=sys.stderr)
         return 1
     yolox = None if args.no_pseudo else (args.yolox or args.data / "weights" / "yolox_nano.onnx")
-    report = prepare(args.data, args.out, yolox, conf=args.conf)
+    completion: dict[str, dict[str, list[CompletionBox]]] = {}
+    for split, path in args.complete:
+        if split not in ("train", "val"):
+            print(f"error: --complete takes train or val, not {split!r}", file=sys.stderr)
+            return 1
+        try:
+            completion.setdefault(split, {}).update(read_completion(Path(path)))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    report = prepare(args.data, args.out, yolox, conf=args.conf, completion=completion)
     print(
         json.dumps(
             {
@@ -242,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                 "boxes": dict(report.boxes),
                 "pseudo_boxes": dict(report.pseudo_boxes),
                 "pseudo_dropped": dict(report.pseudo_dropped),
+                "completed": dict(report.completed),
                 "polygons": report.polygons,
                 "problems": len(report.problems),
             },
