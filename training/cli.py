@@ -132,6 +132,19 @@ def _register_model(subparsers: Any) -> None:
     conv.add_argument("--arch", default="yolov5nu.yaml", help="ultralytics architecture yaml")
     conv.set_defaults(handler=_convert)
 
+    rec = sub.add_parser(
+        "recover",
+        help="Turn a shipped ONNX detector back into an ultralytics checkpoint to fine-tune it further.",
+    )
+    rec.add_argument(
+        "onnx", type=Path, help="exported detector (e.g. models/streetwatch-det/streetwatch-det.onnx)"
+    )
+    rec.add_argument("output", type=Path, help="ultralytics checkpoint to write (.pt)")
+    rec.add_argument("--calib", type=Path, required=True, help="folder of real photos for the batch norms")
+    rec.add_argument("--count", type=int, default=64, help="calibration photos to use")
+    rec.add_argument("--arch", default="yolov5nu.yaml", help="ultralytics architecture yaml")
+    rec.set_defaults(handler=_recover)
+
     exp = sub.add_parser("export", help="Export .pt to self-describing ONNX: fp32, fp16, int8.")
     exp.add_argument("weights", type=Path, help="trained ultralytics .pt")
     exp.add_argument("--out-dir", type=Path, required=True)
@@ -212,6 +225,19 @@ def _convert(args: argparse.Namespace) -> int:
 
     report = convert(args.source, args.output, class_names(args.data), arch=args.arch)
     print(report.summary())
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from training.export import calibration_images
+    from training.onnx_to_checkpoint import recover
+
+    report = recover(args.onnx, args.output, calibration_images(args.calib, args.count), arch=args.arch)
+    print(
+        f"{report.tensors} tensors, {report.batch_norms} batch norms recalibrated on "
+        f"{report.calibration_photos} photos; largest output difference to ONNX Runtime {report.max_diff:.5f}"
+    )
     print(f"wrote {args.output}")
     return 0
 
