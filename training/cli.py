@@ -189,6 +189,14 @@ def _register_model(subparsers: Any) -> None:
     pro.add_argument("--parent", help="parent version (default: the current model)")
     pro.add_argument("--notes", default="")
     pro.add_argument("--class-tolerance", type=float, default=0.02, help="allowed per-class AP50 drop")
+    pro.add_argument(
+        "--baseline-eval",
+        type=Path,
+        metavar="SUMMARY",
+        help="re-baseline the gate after the evaluation set was corrected: summary.json of the CURRENT "
+        "model's file evaluated on the candidate's set; the candidate is compared against it instead "
+        "of the stored metrics, and its entry records the new eval hash",
+    )
     pro.set_defaults(handler=_promote)
 
     sig = sub.add_parser(
@@ -309,6 +317,7 @@ def _promote(args: argparse.Namespace) -> int:
         parent=args.parent,
         notes=args.notes,
         class_tolerance=args.class_tolerance,
+        baseline=EvalSummary.load(args.baseline_eval) if args.baseline_eval else None,
     )
     print(f"{meta['streetwatch_model']} {meta['version']}: {decision.explain()}")
     return 0 if decision.accepted else 1

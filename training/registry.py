@@ -8,12 +8,18 @@ is ``current``: the one the edge uses.
 A candidate replaces the current model only if it is not worse on the same evaluation
 set: mAP50 and mAP50-95 may not drop, and no class's AP50 may drop by more than
 ``class_tolerance``. A refusal lists every reason, so the trainer knows what to fix.
+
+When the evaluation set itself is corrected (labels the sources left out added), its hash
+changes and the stored metrics no longer measure the same thing. The gate is then re-baselined
+explicitly: the current model's very file is evaluated on the corrected set, and the candidate
+is compared against that evaluation instead of the stored metrics. The candidate's entry records
+the new eval hash and, under ``gate``, that (and on what) the baseline was re-measured.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,6 +44,9 @@ class ModelEntry:
     parent: str | None = None
     created: str = ""
     notes: str = ""
+    # Set when this entry passed a re-baselined gate (see ``Registry.promote``'s ``baseline``);
+    # empty, and left out of the file, otherwise, so registries written before it read the same.
+    gate: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,7 +87,9 @@ def compare(
             False,
             [
                 f"evaluated on a different set (eval hash {candidate_eval_hash[:12]} vs the current model's "
-                f"{current.eval_hash[:12]}); evaluate the candidate on the fixed evaluation set"
+                f"{current.eval_hash[:12]}); evaluate the candidate on the fixed evaluation set, or, if that "
+                "set's labels were corrected, re-baseline with the current model evaluated on it "
+                "(--baseline-eval)"
             ],
         )
     accepted = True
@@ -102,6 +113,32 @@ def compare(
                 f"below {old:.4f}"
             )
     return GateDecision(accepted, reasons)
+
+
+def _entry_json(entry: ModelEntry) -> dict[str, Any]:
+    data = asdict(entry)
+    if not data["gate"]:
+        del data["gate"]  # entries promoted through the ordinary gate keep the format they always had
+    return data
+
+
+def rebaselined(current: ModelEntry, baseline: EvalSummary, candidate_eval_hash: str) -> ModelEntry:
+    """``current`` with the metrics of ``baseline``, a re-evaluation of its very file on the set the
+    candidate was measured on; a clear error if ``baseline`` is of another file or another set."""
+    if baseline.model_sha256 != current.sha256:
+        measured = f"sha256 {baseline.model_sha256[:12]}" if baseline.model_sha256 else "no sha256 recorded"
+        raise ConfigError(
+            f"the baseline summary is not of the current {current.name} {current.version} (it measured "
+            f"{baseline.model}, {measured}; the registered file is {current.sha256[:12]}): run "
+            "'streetwatch evaluate' on the current model's file"
+        )
+    if baseline.eval_hash != candidate_eval_hash:
+        raise ConfigError(
+            f"the baseline was evaluated on another set than the candidate (eval hash "
+            f"{baseline.eval_hash[:12]} vs the candidate's {candidate_eval_hash[:12]}): evaluate both on "
+            "the same set"
+        )
+    return replace(current, eval_hash=baseline.eval_hash, metrics=metrics_from_summary(baseline))
 
 
 class Registry:
@@ -130,7 +167,7 @@ class Registry:
         data = {
             "format": REGISTRY_FORMAT,
             "current": self.current,
-            "models": [asdict(entry) for entry in self.models],
+            "models": [_entry_json(entry) for entry in self.models],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
@@ -160,8 +197,13 @@ class Registry:
         notes: str = "",
         tolerance: float = 0.0,
         class_tolerance: float = 0.02,
+        baseline: EvalSummary | None = None,
     ) -> GateDecision:
-        """Register ``model_file`` as the current ``name`` if the gate accepts it; save the registry."""
+        """Register ``model_file`` as the current ``name`` if the gate accepts it; save the registry.
+
+        ``baseline`` re-baselines the gate: a summary of the current model's file on the set
+        ``summary`` was measured on, compared against instead of the current entry's stored metrics.
+        """
         if not model_file.is_file():
             raise ConfigError(f"model file not found: {model_file}")
         if self.get(name, version) is not None:
@@ -175,7 +217,20 @@ class Registry:
             )
         metrics = metrics_from_summary(summary)
         current = self.current_entry(name)
-        decision = compare(metrics, summary.eval_hash, current, tolerance, class_tolerance)
+        gate: dict[str, Any] = {}
+        reference = current
+        if baseline is not None:
+            if current is None:
+                raise ConfigError(f"there is no current {name} to re-baseline; promote without a baseline")
+            reference = rebaselined(current, baseline, summary.eval_hash)
+            gate = {
+                "baseline": f"{current.version} re-evaluated on {baseline.eval_hash[:12]}",
+                "previous_eval_hash": current.eval_hash,
+                "baseline_metrics": reference.metrics,
+            }
+        decision = compare(metrics, summary.eval_hash, reference, tolerance, class_tolerance)
+        if gate:
+            decision.reasons.insert(0, f"gate re-baselined on {gate['baseline']}")
         if not decision.accepted:
             return decision
         try:
@@ -194,6 +249,7 @@ class Registry:
                 parent=parent if parent is not None else (current.version if current else None),
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 notes=notes,
+                gate=gate,
             )
         )
         self.current[name] = version

@@ -232,3 +232,131 @@ def test_promote_refuses_a_file_that_is_not_onnx(tmp_path: Path, capsys: pytest.
     ]
     assert main([*promote, "--new-registry"]) == 1
     assert "is not an evaluation summary" in capsys.readouterr().err
+
+
+# -- re-baselining the gate after the evaluation set's labels were corrected --------------------
+
+OLD_SET, CORRECTED_SET = "e" * 64, "c" * 64
+
+
+def registered_v1(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A registry whose current 1.0.0 was measured on the old labels; a 1.1.0 candidate file beside it."""
+    reg = tmp_path / "registry.json"
+    first, second = tiny_onnx(tmp_path / "v1.onnx", "1.0.0"), tiny_onnx(tmp_path / "v2.onnx", "1.1.0")
+    old = tmp_path / "v1_old_labels.json"
+    old.write_text(json.dumps(summary(0.7, {"truck": 0.8}, OLD_SET, model=first).to_json()))
+    promote = ["model", "promote", str(first), "--eval", str(old), "--registry", str(reg)]
+    assert main([*promote, "--new-registry"]) == 0
+    return reg, first, second
+
+
+def write_summary(path: Path, map50: float, per_class: dict[str, float], eval_hash: str, model: Path) -> Path:
+    path.write_text(json.dumps(summary(map50, per_class, eval_hash, model=model).to_json()))
+    return path
+
+
+def test_a_corrected_eval_set_rebaselines_the_gate_on_the_current_model_re_evaluated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg, first, second = registered_v1(tmp_path)
+    # on the corrected labels the current model scores lower (its "false positives" were real signs);
+    # the candidate is below the stored 0.7 but above the current model measured on the same labels
+    candidate = write_summary(tmp_path / "v2.json", 0.65, {"truck": 0.79}, CORRECTED_SET, second)
+    baseline = write_summary(tmp_path / "v1_new_labels.json", 0.6, {"truck": 0.78}, CORRECTED_SET, first)
+    promote = ["model", "promote", str(second), "--eval", str(candidate), "--registry", str(reg)]
+
+    # without a baseline the gate still refuses another set, and says how to re-baseline
+    assert main(promote) == 1
+    out = capsys.readouterr().out
+    assert "refused: evaluated on a different set" in out and "--baseline-eval" in out
+    before = reg.read_text()
+    assert '"gate"' not in before  # entries of the ordinary gate keep the old format
+
+    assert main([*promote, "--baseline-eval", str(baseline)]) == 0
+    out = capsys.readouterr().out
+    assert "1.1.0: accepted: gate re-baselined on 1.0.0 re-evaluated on cccccccccccc" in out
+    assert "map50 0.6500 vs 0.6000" in out  # compared with the re-evaluation, not the stored 0.7
+
+    registry = Registry(reg)
+    entry = registry.current_entry("streetwatch-det")
+    assert entry is not None and entry.version == "1.1.0" and entry.parent == "1.0.0"
+    assert entry.eval_hash == CORRECTED_SET
+    assert entry.gate["baseline"] == "1.0.0 re-evaluated on cccccccccccc"
+    assert entry.gate["previous_eval_hash"] == OLD_SET
+    assert entry.gate["baseline_metrics"]["map50"] == 0.6
+    old_entry = registry.get("streetwatch-det", "1.0.0")
+    assert old_entry is not None and old_entry.eval_hash == OLD_SET and old_entry.gate == {}
+
+    # the next candidate on the corrected set goes through the ordinary gate against 1.1.0's metrics
+    third = tiny_onnx(tmp_path / "v3.onnx", "1.2.0")
+    worse = write_summary(tmp_path / "v3.json", 0.62, {"truck": 0.79}, CORRECTED_SET, third)
+    assert main(["model", "promote", str(third), "--eval", str(worse), "--registry", str(reg)]) == 1
+    assert "map50 0.6200 is below the current 1.1.0's 0.6500" in capsys.readouterr().out
+
+
+def test_a_rebaselined_gate_still_refuses_a_candidate_worse_than_the_re_evaluated_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg, first, second = registered_v1(tmp_path)
+    candidate = write_summary(tmp_path / "v2.json", 0.72, {"truck": 0.7}, CORRECTED_SET, second)
+    baseline = write_summary(tmp_path / "v1_new.json", 0.75, {"truck": 0.85}, CORRECTED_SET, first)
+    before = reg.read_text()
+    promote = ["model", "promote", str(second), "--eval", str(candidate), "--registry", str(reg)]
+    assert main([*promote, "--baseline-eval", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "map50 0.7200 is below the current 1.0.0's 0.7500" in out
+    assert "'truck' AP50 0.7000 dropped more than 0.02 below 0.8500" in out
+    assert reg.read_text() == before
+
+
+def test_a_baseline_of_another_file_than_the_current_model_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg, first, second = registered_v1(tmp_path)
+    candidate = write_summary(tmp_path / "v2.json", 0.65, {"truck": 0.79}, CORRECTED_SET, second)
+    # a re-evaluation of the candidate itself (or any other build) would let it set its own bar
+    not_current = write_summary(tmp_path / "v2_again.json", 0.5, {"truck": 0.5}, CORRECTED_SET, second)
+    before = reg.read_text()
+    promote = ["model", "promote", str(second), "--eval", str(candidate), "--registry", str(reg)]
+    assert main([*promote, "--baseline-eval", str(not_current)]) == 1
+    err = capsys.readouterr().err
+    assert "the baseline summary is not of the current streetwatch-det 1.0.0" in err
+    assert f"the registered file is {sha256_file(first)[:12]}" in err and len(err.strip().splitlines()) == 1
+    assert reg.read_text() == before
+
+
+def test_a_baseline_on_another_set_than_the_candidate_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg, first, second = registered_v1(tmp_path)
+    candidate = write_summary(tmp_path / "v2.json", 0.65, {"truck": 0.79}, CORRECTED_SET, second)
+    elsewhere = write_summary(tmp_path / "v1_other.json", 0.5, {"truck": 0.5}, "f" * 64, first)
+    before = reg.read_text()
+    promote = ["model", "promote", str(second), "--eval", str(candidate), "--registry", str(reg)]
+    assert main([*promote, "--baseline-eval", str(elsewhere)]) == 1
+    err = capsys.readouterr().err
+    assert "eval hash ffffffffffff vs the candidate's cccccccccccc" in err
+    assert reg.read_text() == before
+
+    # with nothing registered there is no model to re-baseline: an error, not a silent first model
+    fresh = tmp_path / "fresh.json"
+    with pytest.raises(ConfigError, match="no current streetwatch-det to re-baseline"):
+        Registry(fresh).promote(
+            second,
+            summary(0.65, {}, CORRECTED_SET, model=second),
+            "streetwatch-det",
+            "1.1.0",
+            "d",
+            baseline=summary(0.6, {}, CORRECTED_SET, model=first),
+        )
+    assert not fresh.exists()
+
+
+def test_the_repository_registry_still_loads_and_saves_unchanged(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "models" / "registry.json"
+    copy = tmp_path / "registry.json"
+    copy.write_text(shipped.read_text())
+    registry = Registry(copy)
+    assert registry.current_entry("streetwatch-det") is not None
+    registry.save()
+    assert copy.read_text() == shipped.read_text()
