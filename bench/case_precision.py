@@ -109,7 +109,8 @@ def load_photos(
         names = SETS[name]
         folder = data / name / split
         if not (folder / "images").is_dir():
-            raise FileNotFoundError(f"no {split} photos at {folder / 'images'}")
+            what = "validation" if split == "val" else split
+            raise FileNotFoundError(f"no {what} photos at {folder / 'images'}")
         imported = import_yolo(folder, source=name, mapping={n: n for n in names}, names=names)
         images = sorted(imported.images, key=lambda im: im.path.name)[:limit]
         for image in images:
