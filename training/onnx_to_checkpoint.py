@@ -32,12 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from streetwatch.errors import ModelFormatError
+from streetwatch.errors import ModelFormatError, ModelNotFoundError
 from training.export import letterbox
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ARCH = "yolov5nu.yaml"
+SHIPPED = "models/streetwatch-det/streetwatch-det.onnx"
 #: Largest difference allowed between the recovered model's raw output and ONNX Runtime's.
 MAX_OUTPUT_DIFF = 1e-2
 
@@ -67,7 +68,12 @@ def recover(
     from ultralytics.nn.modules.conv import Conv
     from ultralytics.nn.tasks import DetectionModel
 
-    proto = onnx.load(str(onnx_path))
+    if not onnx_path.is_file():
+        raise ModelNotFoundError(f"no ONNX detector at {onnx_path}; pass the shipped file, e.g. {SHIPPED}")
+    try:
+        proto = onnx.load(str(onnx_path))
+    except Exception as exc:  # onnx raises protobuf's DecodeError and others on a file that is not ONNX
+        raise ModelFormatError(f"{onnx_path} is not an ONNX model ({type(exc).__name__})") from exc
     meta = {p.key: p.value for p in proto.metadata_props}
     if "names" not in meta or "imgsz" not in meta:
         raise ModelFormatError(f"{onnx_path}: no 'names'/'imgsz' metadata; not an ultralytics export")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streetwatch.errors import ModelFormatError
+from streetwatch.errors import ModelFormatError, ModelNotFoundError
 from training.convert_yolov5 import convert
 from training.export import export_fp32
 from training.onnx_to_checkpoint import recover
@@ -42,7 +42,9 @@ def test_the_recovered_checkpoint_exports_to_the_same_outputs(exported: Path, tm
     )
     import cv2
 
-    x = letterbox(cv2.imread(str(PHOTOS[0])), 128)
+    photo = cv2.imread(str(PHOTOS[0]))
+    assert photo is not None
+    x = letterbox(photo, 128)
     outs = []
     for path in (exported, again):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -58,7 +60,8 @@ def test_the_recovered_batch_norms_hold_real_statistics(exported: Path, tmp_path
     model = torch.load(tmp_path / "back.pt", weights_only=False)["model"].float()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     # identity statistics (mean 0, variance ~1) would make train-mode batch statistics rescale every layer
-    assert sum(float(m.running_mean.abs().mean()) > 1e-3 for m in norms) > len(norms) // 2
+    means = [m.running_mean for m in norms if m.running_mean is not None]
+    assert sum(float(mean.abs().mean()) > 1e-3 for mean in means) > len(norms) // 2
 
 
 def test_another_architecture_or_too_few_photos_writes_nothing(exported: Path, tmp_path: Path) -> None:
@@ -67,3 +70,12 @@ def test_another_architecture_or_too_few_photos_writes_nothing(exported: Path, t
     with pytest.raises(ModelFormatError, match="at least 8"):
         recover(exported, tmp_path / "y.pt", PHOTOS[:3])
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()
+
+
+def test_a_missing_or_damaged_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no ONNX detector at"):
+        recover(tmp_path / "absent.onnx", tmp_path / "x.pt", PHOTOS)
+    (tmp_path / "bad.onnx").write_bytes(b"not a model at all")
+    with pytest.raises(ModelFormatError, match="is not an ONNX model"):
+        recover(tmp_path / "bad.onnx", tmp_path / "x.pt", PHOTOS)
+    assert not (tmp_path / "x.pt").exists()
