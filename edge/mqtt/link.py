@@ -7,7 +7,7 @@
     link.telemetry.note_position(position, at)        # every GPS fix
     ...
     sink.close()
-    link.close()                                      # says offline, disconnects
+    link.close()                                      # last telemetry, says offline, disconnects
 
 It is the :class:`edge.interfaces.DeviceLink` of a box with an MQTT sink. The status
 (``.../status``, retained, and the last will) says online or offline, starting or running,
@@ -27,6 +27,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -65,6 +66,18 @@ log = logging.getLogger(__name__)
 COMMAND_QUEUE = 64
 #: StoredAcks kept while no outbox is carried yet (the broker hands queued ones over at connect).
 EARLY_ACKS = 1024
+#: How long closing waits for the broker's PUBACK of each last message (telemetry, then the
+#: offline status): a broker that is gone must not hold up a box's shutdown.
+CLOSE_PUBLISH_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class OutboxFigures:
+    """What telemetry says about the outbox carried."""
+
+    depth: Depth
+    dropped: dict[str, int]
+    resent: int
 
 
 class MqttLink:
@@ -98,6 +111,9 @@ class MqttLink:
         self._outbox: Outbox | None = None
         self._publisher: OutboxPublisher | None = None
         self._early_acks: list[bytes] = []
+        # The figures of the outbox as it was dropped: the last telemetry (at close) reports them.
+        self._last_figures: OutboxFigures | None = None
+        self._ever_carried = False
         self._ever_connected = False
         self.telemetry = TelemetryRecorder()
         # What the box prepares before its first frame (None once running, or for a bare link).
@@ -137,6 +153,7 @@ class MqttLink:
         PUBACKs and the server's StoredAcks, report its figures in telemetry, apply its age limits."""
         with self._carry_lock:
             self._outbox, self._publisher = outbox, publisher
+            self._ever_carried = True
             early, self._early_acks = self._early_acks, []
         for payload in early:
             publisher.on_stored_ack(payload)
@@ -144,12 +161,19 @@ class MqttLink:
             publisher.on_connected()
 
     def drop_carried(self) -> None:
-        """The outbox is closing: stop handing it acks and reading its figures."""
+        """The outbox is closing: stop handing it acks and reading its figures (those of now
+        are kept for the last telemetry, sent when the link closes)."""
         with self._carry_lock:
-            self._outbox = self._publisher = None
+            outbox, self._outbox, self._publisher = self._outbox, None, None
+        if outbox is not None:
+            try:
+                self._last_figures = _figures_of(outbox)
+            except StorageError as exc:
+                log.error("%s (the last telemetry reports no outbox figures)", exc)
 
     def close(self) -> None:
-        """Say offline and disconnect (the outbox sink riding on this link closes first)."""
+        """Send a last telemetry report, say offline and disconnect (the outbox sink riding on this
+        link closes first). Each message waits at most ``CLOSE_PUBLISH_TIMEOUT_S`` for the broker."""
         if self._closed:
             return
         self._closed = True
@@ -158,9 +182,13 @@ class MqttLink:
         self._command_queue.put(None)
         for thread in self._threads:
             thread.join(5.0)
+        self._send_last_telemetry()
         if (
             not self.connection.publish_and_wait(
-                status_topic(self.device_id), self._status("offline").to_json(), retain=True, timeout=2.0
+                status_topic(self.device_id),
+                self._status("offline").to_json(),
+                retain=True,
+                timeout=CLOSE_PUBLISH_TIMEOUT_S,
             )
             and self._ever_connected
         ):
@@ -249,12 +277,14 @@ class MqttLink:
         """Build a report (and start a new period); public so tools can show it without a broker.
 
         The outbox figures are those of the outbox carried (zero when none is)."""
-        snap = self.telemetry.snapshot()
         with self._carry_lock:
             outbox = self._outbox
-        depth = outbox.depth() if outbox is not None else Depth(0, 0, 0, None, 0, 0)
-        dropped = outbox.dropped() if outbox is not None else {}
-        resent = outbox.delivery().get("resent", 0) if outbox is not None else 0
+        # Read before the snapshot: an unreadable outbox must not cost the period's frames.
+        figures = _figures_of(outbox) if outbox is not None else self._last_figures
+        snap = self.telemetry.snapshot()
+        depth = figures.depth if figures is not None else Depth(0, 0, 0, None, 0, 0)
+        dropped = dict(figures.dropped) if figures is not None else {}
+        resent = figures.resent if figures is not None else 0
         if snap.coverage_overflow:
             dropped["coverage_points"] = snap.coverage_overflow
         temps = read_temperatures()
@@ -308,6 +338,28 @@ class MqttLink:
         )
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _send_last_telemetry(self) -> None:
+        """The frames and counts since the last periodic report, so the server's last word on a box
+        that stops is not up to ``telemetry_interval_s`` old. Never raises: a broker that is gone
+        costs at most ``CLOSE_PUBLISH_TIMEOUT_S`` and a warning."""
+        if not self._ever_carried:
+            return  # a bare link (no outbox ever) sends no telemetry, like its reporter
+        try:
+            message = self.telemetry_message()
+            topic, payload = telemetry_topic(self.device_id), message.to_json()
+            sent = self.connection.publish_and_wait(
+                topic, payload, retain=False, timeout=CLOSE_PUBLISH_TIMEOUT_S
+            )
+        except Exception as exc:  # shutdown goes on whatever the last report hits
+            log.warning("the last telemetry report could not be built or sent: %s", exc)
+            return
+        if not sent:
+            log.warning(
+                "the last telemetry report (%d frames) did not reach the broker within %.0f s; it is lost",
+                message.frames,
+                CLOSE_PUBLISH_TIMEOUT_S,
+            )
 
     def _status(self, state: str) -> StatusMessage:
         return StatusMessage(
@@ -397,3 +449,9 @@ class MqttLink:
             outbox.expire()
         except StorageError as exc:
             log.error("%s", exc)
+
+
+def _figures_of(outbox: Outbox) -> OutboxFigures:
+    return OutboxFigures(
+        depth=outbox.depth(), dropped=outbox.dropped(), resent=outbox.delivery().get("resent", 0)
+    )
