@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from server.api.deps import SessionDep, ViewerDep, as_utc, utcnow
+from server.api.query import QueryError
 from server.api.schemas.stats import (
     OpenCasesAnswer,
     OpenCasesRow,
@@ -51,8 +52,12 @@ from server.db.models import Case, CaseState, CaseTransition, Event
 router = APIRouter(prefix="/stats", tags=["stats"])
 
 Format = Literal["json", "csv"]
-SinceQuery = Annotated[datetime | None, Query(description="From this time (UTC if no zone).")]
-UntilQuery = Annotated[datetime | None, Query(description="Before this time (UTC if no zone).")]
+SinceQuery = Annotated[
+    datetime | None, Query(description="From this time, inclusive (ISO 8601; UTC if no zone).")
+]
+UntilQuery = Annotated[
+    datetime | None, Query(description="Before this time, exclusive (ISO 8601; UTC if no zone); after since.")
+]
 FormatQuery = Annotated[Format, Query(description="json, or csv for a spreadsheet.")]
 
 #: Rejections that say nothing about the model: left out of the share confirmed.
@@ -85,9 +90,19 @@ def csv_response(rows: Sequence[BaseModel], name: str, columns: Sequence[str] | 
     )
 
 
+def _bounds(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """The window ``[since, until)`` in UTC; an empty or backwards one is a 422, not an empty answer."""
+    start, end = as_utc(since), as_utc(until)
+    if start is not None and end is not None and end <= start:
+        raise QueryError(
+            "until", f"must be after since, got since={start.isoformat()} until={end.isoformat()}"
+        )
+    return start, end
+
+
 def _window(column: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    start, end = as_utc(since), as_utc(until)
+    start, end = _bounds(since, until)
     if start is not None:
         conditions.append(column >= start)
     if end is not None:
@@ -109,6 +124,9 @@ def precision(
     until: UntilQuery = None,
     format: FormatQuery = "json",
 ) -> PrecisionAnswer | Response:
+    # The window is on when the standing decision was made (its transition's ``at``), not on
+    # when the case opened: a model's precision since it went out, or over the last week.
+    start, end = _bounds(since, until)
     decided_in_window = exists().where(
         CaseTransition.case_id == Case.id,
         CaseTransition.to_state.in_((CaseState.confirmed, CaseState.rejected)),
@@ -119,7 +137,6 @@ def precision(
         .where(decided_in_window, Case.merged_into.is_(None))
         .options(selectinload(Case.transitions))
     ).all()
-    start, end = as_utc(since), as_utc(until)
     decided: dict[int, tuple[Case, bool, str | None]] = {}
     for item in cases:
         stand = standing(item.transitions)
@@ -146,6 +163,8 @@ def precision(
     for (violation_type, _name, _version), counts in groups.items():
         totals[violation_type].update(counts)
     answer = PrecisionAnswer(
+        since=start,
+        until=end,
         rows=rows,
         totals=[
             PrecisionTotal(

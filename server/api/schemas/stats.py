@@ -29,6 +29,12 @@ class PrecisionTotal(BaseModel):
 
 
 class PrecisionAnswer(BaseModel):
+    since: datetime | None = Field(
+        default=None, description="Decisions made at or after this time (UTC); null: from the start."
+    )
+    until: datetime | None = Field(
+        default=None, description="Decisions made before this time (UTC); null: up to now."
+    )
     rows: list[PrecisionRow] = Field(description="Per violation type and model version.")
     totals: list[PrecisionTotal] = Field(description="Per violation type, all models.")
 

@@ -75,6 +75,88 @@ def test_precision_per_type_and_model_version(api: Api) -> None:
     assert by_key[("garbage_overflow", "2")]["reject_duplicate"] == ""
 
 
+def _decide(api: Api, case_id: int, action: str, hours: float, reason_code: str | None = None) -> None:
+    """A reviewer's step at ``NOW + hours``: the API would stamp the wall clock instead."""
+    to_state = {"confirm": "confirmed", "reject": "rejected", "reopen": "new"}[action]
+    with api.sessions.begin() as session:
+        transition(
+            session,
+            case_id,
+            to_state,
+            "reviewer-1",
+            action,
+            action=action,
+            reason_code=reason_code,
+            now=NOW + timedelta(hours=hours),
+        )
+
+
+def _window_counts(api: Api, **params: str) -> tuple[int, int, int, float | None]:
+    answer = api.get("/api/v1/stats/precision", params=params)
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["rows"]
+    if not rows:
+        return (0, 0, 0, None)
+    (row,) = rows
+    return (row["reviewed"], row["confirmed"], row["rejected"], row["share_confirmed"])
+
+
+def test_precision_counts_decisions_made_in_the_window(api: Api) -> None:
+    at = {name: _open(api, east_m=300 * i) for i, name in enumerate("abcdefgh")}
+    _decide(api, at["a"], "confirm", 1)  # before the window
+    _decide(api, at["b"], "confirm", 3)  # inside
+    _decide(api, at["c"], "reject", 4, "not_a_violation")  # inside
+    _decide(api, at["d"], "confirm", 6)  # after
+    _decide(api, at["e"], "reject", 1)  # rejected before, restored, confirmed inside: counts once
+    _decide(api, at["e"], "reopen", 1.5)
+    _decide(api, at["e"], "confirm", 3.5)
+    _decide(api, at["f"], "reject", 3)  # rejected inside but taken back: no decision stands
+    _decide(api, at["f"], "reopen", 4.5)
+    _decide(api, at["g"], "confirm", 2)  # exactly at since: inside (since is inclusive)
+    _decide(api, at["h"], "confirm", 5)  # exactly at until: outside (until is exclusive)
+    since, until = NOW + timedelta(hours=2), NOW + timedelta(hours=5)
+
+    assert _window_counts(api) == (7, 6, 1, 0.8571)  # all time, as before
+    assert _window_counts(api, since=since.isoformat(), until=until.isoformat()) == (4, 3, 1, 0.75)
+    assert _window_counts(api, since=since.isoformat()) == (6, 5, 1, 0.8333)
+    assert _window_counts(api, until=until.isoformat()) == (5, 4, 1, 0.8)
+    assert _window_counts(api, since=(NOW + timedelta(hours=7)).isoformat()) == (0, 0, 0, None)
+
+    # The answer says which window it used, in UTC: an offset is converted, no zone means UTC.
+    hanoi = since.astimezone(timezone(timedelta(hours=7))).isoformat()
+    naive = until.replace(tzinfo=None).isoformat()
+    answer = api.get("/api/v1/stats/precision", params={"since": hanoi, "until": naive})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["rows"][0]["reviewed"], body["totals"][0]["reviewed"]) == (4, 4)
+    assert datetime.fromisoformat(body["since"]) == since
+    assert datetime.fromisoformat(body["until"]) == until
+    assert datetime.fromisoformat(body["since"]).utcoffset() == timedelta(0)
+    everything = api.get("/api/v1/stats/precision").json()
+    assert (everything["since"], everything["until"]) == (None, None)
+    table = _csv(api, "/api/v1/stats/precision", since=since.isoformat(), until=until.isoformat())
+    assert [row["reviewed"] for row in table] == ["4"]
+
+
+def test_precision_refuses_a_bad_window(api: Api) -> None:
+    early, late = NOW.isoformat(), (NOW + timedelta(hours=1)).isoformat()
+    for params in (
+        {"since": "yesterday"},
+        {"until": "2026-13-01T00:00:00Z"},
+        {"since": late, "until": early},  # since after until
+        {"since": early, "until": early},  # an empty window is a mistake, not an empty answer
+        {"since": "0001-01-01T00:00:00+14:00"},  # before year 1 once in UTC
+    ):
+        answer = api.get("/api/v1/stats/precision", params=params)
+        assert answer.status_code == 422, (params, answer.text)
+        assert "since" in answer.text or "until" in answer.text or "time" in answer.text, answer.text
+    backwards = api.get("/api/v1/stats/precision", params={"since": late, "until": early})
+    assert "until: must be after since" in backwards.json()["detail"]
+    for path in ("throughput", "recurrences"):  # the other windowed statistics refuse it alike
+        assert api.get(f"/api/v1/stats/{path}", params={"since": late, "until": early}).status_code == 422
+    assert api.get("/api/v1/stats/precision", params={"since": early, "until": late}).status_code == 200
+
+
 def test_throughput_per_reviewer_per_hour(api: Api) -> None:
     cases = [_open(api, east_m=300 * i) for i in range(4)]
     _act(api, cases[0], action="confirm")
