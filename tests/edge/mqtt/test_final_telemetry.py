@@ -35,7 +35,7 @@ class OrderedCollector(Collector):
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         super()._on_message(client, userdata, message)
-        kind = parse_topic(message.topic).kind
+        kind: str = parse_topic(message.topic).kind
         if kind == "status" and self.status:
             kind = f"status:{self.status[-1]['state']}"
         with self._lock:
@@ -57,7 +57,9 @@ def open_box(broker: MosquittoBroker, tmp_path: Path) -> tuple[MqttLink, OutboxS
     return link, sink
 
 
-def test_closing_sends_the_final_counts_before_saying_offline(broker: MosquittoBroker, tmp_path: Path) -> None:
+def test_closing_sends_the_final_counts_before_saying_offline(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
     server = OrderedCollector(broker.port)
     assert server.subscribed.wait(5)
     try:
@@ -66,7 +68,7 @@ def test_closing_sends_the_final_counts_before_saying_offline(broker: MosquittoB
         assert sink.wait_until_delivered(10)
         sink.close()  # the runner's order: the sink, then its link
         link.close()
-        assert server.wait_for(lambda c: "status:offline" in c.arrivals, 10)
+        assert server.wait_for(lambda _: "status:offline" in server.arrivals, 10)
         assert server.telemetry, "no telemetry arrived when the box stopped"
         last = server.telemetry[-1]
         assert sum(t["frames"] for t in server.telemetry) == FRAMES
