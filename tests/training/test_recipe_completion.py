@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -95,6 +96,28 @@ def test_the_recipe_trains_on_completed_labels_and_refuses_a_bad_file(tmp_path: 
             ]
         )
         == 2
+    )
+
+    typo = tmp_path / "typo.csv"
+    typo.write_text("photo,class,x1,y1,x2,y2,kind\nsignboards/b.jpg,signboard,10,10,50,50,added\n")
+    assert (
+        main(
+            [
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "out4"),
+                "--no-pseudo",
+                "--complete",
+                "train",
+                str(typo),
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "out4" / "prepare_report.json").read_text())
+    assert (
+        "completion (train): signboards/b.jpg is no train photo of the sources; ignored" in report["problems"]
     )
 
     bad = tmp_path / "bad.csv"

@@ -154,6 +154,7 @@ def prepare(
     labeler = YoloxPseudoLabeler(yolox, conf=conf) if yolox else None
     class_ids = {name: index for index, name in enumerate(CLASSES)}
     train_list: list[str] = []
+    matched: set[tuple[str, str]] = set()  # (split, <set>/<file>) the completion was applied to
     train_lists: dict[str, list[str]] = {source: [] for source in SOURCES}
     val_lists: dict[str, list[str]] = {source: [] for source in SOURCES}
     for split in ("train", "val"):
@@ -172,6 +173,7 @@ def prepare(
             for image in images[:limit]:
                 rows = completed.get(f"{source}/{image.path.name}", ())
                 if rows:
+                    matched.add((split, f"{source}/{image.path.name}"))
                     image = complete_image(image, rows, report.completed)
                 lines = yolo_label_lines(image, class_ids)
                 report.boxes.update(box.class_name for box in image.boxes)
@@ -196,6 +198,12 @@ def prepare(
                     train_lists[source].append(str(target))
                 else:
                     val_lists[source].append(str(target))
+    if limit is None:  # a completion row naming no photo of the build is a typo or another split
+        for split, rows_by_photo in (completion or {}).items():
+            for photo in sorted(set(rows_by_photo) - {name for s, name in matched if s == split}):
+                report.problems.append(
+                    f"completion ({split}): {photo} is no {split} photo of the sources; ignored"
+                )
     (out / "train.txt").write_text("\n".join(train_list) + "\n")
     data_yaml = {
         "path": str(out),
