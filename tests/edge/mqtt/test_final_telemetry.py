@@ -12,11 +12,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
+from edge.config import DeviceConfig
 from edge.mqtt import MqttLink, OutboxSink
 from edge.mqtt.link import CLOSE_PUBLISH_TIMEOUT_S
+from edge.pipeline import from_config
 from streetwatch.messages import TruckLoadCounts
 from streetwatch.topics import parse_topic
 from tests.edge.mqtt.support import Collector, make_event, sink_config
+from tests.edge.pipeline_fakes import FixedLocator, ListSource, ScriptedDetector, device_config
 from tests.support.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.broker
@@ -40,6 +43,13 @@ class OrderedCollector(Collector):
             kind = f"status:{self.status[-1]['state']}"
         with self._lock:
             self.arrivals.append(kind)
+
+    def last_telemetry_before_offline(self) -> bool:
+        """The retained status said offline only after the last telemetry report."""
+        with self._lock:
+            kinds = list(self.arrivals)
+        last_report = max((i for i, kind in enumerate(kinds) if kind == "telemetry"), default=None)
+        return last_report is not None and "status:offline" in kinds[last_report:]
 
 
 def open_box(broker: MosquittoBroker, tmp_path: Path) -> tuple[MqttLink, OutboxSink]:
@@ -76,7 +86,7 @@ def test_closing_sends_the_final_counts_before_saying_offline(
         assert last["truck_load"] == TRUCKS.model_dump()
         assert last["outbox"]["events"] == 0  # the outbox as the sink left it, delivered
         # Before the retained status says offline (the server reads the box as stopped after it).
-        assert server.arrivals.index("telemetry") < server.arrivals.index("status:offline")
+        assert server.last_telemetry_before_offline()
     finally:
         server.close()
 
@@ -103,3 +113,24 @@ def test_closing_with_the_broker_away_returns_soon_with_a_warning(
     # At most one bounded wait for the telemetry and one for the status (plus the threads' ends).
     assert took < 2 * CLOSE_PUBLISH_TIMEOUT_S + 4, f"closing took {took:.1f} s"
     assert any("last telemetry report (37 frames)" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_a_replay_that_ends_reports_every_frame_it_processed(broker: MosquittoBroker, tmp_path: Path) -> None:
+    # The whole stop path of `edge run`: the source ends, the runner closes the sink, then the link.
+    server = OrderedCollector(broker.port)
+    assert server.subscribed.wait(5)
+    try:
+        mqtt_config = sink_config(broker.port, tmp_path / "outbox.sqlite3", telemetry_interval_s=3600)
+        raw = {**device_config(tmp_path).model_dump(), "sink": mqtt_config.model_dump()}
+        config = DeviceConfig.model_validate(raw)
+        pipeline = from_config(
+            config, detectors=[ScriptedDetector()], locator=FixedLocator(), source=ListSource(count=12)
+        )
+        stats = pipeline.run()
+        assert stats.frames == 12
+        assert server.wait_for(lambda _: "status:offline" in server.arrivals, 10)
+        assert sum(t["frames"] for t in server.telemetry) == 12, server.telemetry
+        assert server.telemetry[-1]["frames"] > 0  # the last report, sent as the link closed
+        assert server.last_telemetry_before_offline()
+    finally:
+        server.close()
