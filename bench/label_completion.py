@@ -76,13 +76,20 @@ def _row(path: Path, line: int, row: Mapping[str, str]) -> CompletionBox:
     return CompletionBox(cls, (x1, y1, x2, y2), kind)
 
 
+def named_by(wrong: CompletionBox, boxes: Sequence[Box]) -> int | None:
+    """Index of the source box a ``not_a`` row names: the one it overlaps most, at IoU >= NOT_A_IOU
+    (``boxes`` are the photo's source boxes of the row's class)."""
+    best = max(range(len(boxes)), key=lambda i: iou(boxes[i], wrong.box), default=None)
+    return best if best is not None and iou(boxes[best], wrong.box) >= NOT_A_IOU else None
+
+
 def complete(labels: Sequence[Label], boxes: Sequence[CompletionBox]) -> tuple[Label, ...]:
     """A photo's source labels with its completion: ``not_a`` labels dropped, added and ignore on top."""
     kept = list(labels)
     for wrong in (b for b in boxes if b.kind.startswith("not_a_")):
         same = [lab for lab in kept if lab.class_name == wrong.class_name and not lab.ignore]
-        best = max(same, key=lambda lab: iou(lab.box, wrong.box), default=None)
-        if best is not None and iou(best.box, wrong.box) >= NOT_A_IOU:
-            kept.remove(best)
+        index = named_by(wrong, [lab.box for lab in same])
+        if index is not None:
+            kept.remove(same[index])
     extra = [Label(b.class_name, b.box, ignore=b.kind == "ignore") for b in boxes if b.kind in KINDS]
     return (*kept, *extra)

@@ -161,6 +161,14 @@ def letterbox(image: np.ndarray, size: int) -> np.ndarray:
     return (rgb[None].astype(np.float32) / 255.0).copy()
 
 
+def letterbox_file(path: Path, size: int) -> np.ndarray | None:
+    """:func:`letterbox` of the photo at ``path``; None when OpenCV cannot read it."""
+    import cv2
+
+    image = cv2.imread(str(path))
+    return None if image is None else letterbox(image, size)
+
+
 def calibration_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
     """A reproducible random sample of ``count`` images under ``folder`` (recursively)."""
     images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -180,14 +188,12 @@ class _ImageReader:
         self._iter: Iterator[Path] = iter(images)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        import cv2
-
         for path in self._iter:
-            image = cv2.imread(str(path))
-            if image is None:
+            pixels = letterbox_file(path, self.size)
+            if pixels is None:
                 log.warning("calibration: unreadable image %s skipped", path)
                 continue
-            return {self.input_name: letterbox(image, self.size)}
+            return {self.input_name: pixels}
         return None
 
 

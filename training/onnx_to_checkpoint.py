@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from streetwatch.errors import ModelFormatError, ModelNotFoundError
-from training.export import letterbox
+from training.export import letterbox_file
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,6 @@ class RecoverReport:
     batch_norms: int  # batch norms recalibrated
     calibration_photos: int
     max_diff: float  # largest |recovered - ONNX| over the raw outputs of the check photos
-
-
-def _photo(path: Path, size: int) -> np.ndarray | None:
-    import cv2
-
-    image = cv2.imread(str(path))
-    return None if image is None else letterbox(image, size)
 
 
 def recover(
@@ -106,7 +99,7 @@ def recover(
             state[f"{name}.bias"].copy_(bias)
             placed += 2
     model.eval()
-    photos = [x for x in (_photo(p, size) for p in calibration) if x is not None]
+    photos = [x for x in (letterbox_file(p, size) for p in calibration) if x is not None]
     if len(photos) < 8:
         raise ModelFormatError(f"need at least 8 readable calibration photos, got {len(photos)}")
     _recalibrate(model, conv_modules, photos)

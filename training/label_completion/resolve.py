@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from bench.case_precision import SHARED
+from training.label_completion.sheets import read_photo
 
 COLUMNS = (
     "photo",
@@ -60,12 +61,9 @@ def _region(boxes: Sequence[Sequence[float]], width: int, height: int) -> tuple[
 
 def draw(item: dict[str, object], labels: Sequence[Sequence[object]], data: Path, split: str) -> np.ndarray:
     """One disagreement: the region around both passes' boxes, enlarged, grid in photo pixels."""
-    photo_set, file = str(item["photo"]).split("/", 1)
-    path = data / photo_set / split / "images" / file
-    image = cv2.imread(str(path))
-    if image is None:
-        raise FileNotFoundError(f"cannot read {path}")
-    boxes = {p: [float(v) for v in item[f"pass{p}"][:4]] for p in "12" if item.get(f"pass{p}")}  # type: ignore[index]
+    image = read_photo(str(item["photo"]), data, split)
+    drawn = {p: box for p in "12" if (box := _pass_box(item, p))}
+    boxes = {p: [float(str(v)) for v in box[:4]] for p, box in drawn.items()}
     h, w = image.shape[:2]
     x1, y1, x2, y2 = _region(list(boxes.values()), w, h)
     scale = min(SIDE / max(x2 - x1, 1), SIDE / max(y2 - y1, 1), 4.0)
@@ -89,7 +87,7 @@ def draw(item: dict[str, object], labels: Sequence[Sequence[object]], data: Path
             b = [float(str(v)) for v in label[1:5]]
             cv2.rectangle(crop, at(b[0], b[1]), at(b[2], b[3]), (0, 255, 0), 2)
     for p, b in boxes.items():
-        kind = str(item[f"pass{p}"][4])  # type: ignore[index]
+        kind = str(drawn[p][4])
         cv2.rectangle(crop, at(b[0], b[1]), at(b[2], b[3]), PASS_COLOURS[p], 2)
         cv2.putText(
             crop,
@@ -119,6 +117,12 @@ def make(agreement: dict[str, object], proposals: dict[str, dict[str, list[list[
     return index
 
 
+def _pass_box(item: dict[str, object], which: str) -> Sequence[object] | None:
+    """Pass ``which``'s [x1, y1, x2, y2, kind] of a disagreement, None when that pass drew none."""
+    box = item.get(f"pass{which}")
+    return box if isinstance(box, list) and box else None
+
+
 def _box_text(box: Sequence[object] | None) -> tuple[str, str]:
     if not box:
         return "", ""
@@ -141,9 +145,8 @@ def parse(index: dict[str, dict[str, object]], lines: Sequence[str]) -> list[dic
             raise ValueError(f"line {number}: a decision needs its reason after '|'")
         seen.add(key)
         item = index[key]
-        first, second = item.get("pass1"), item.get("pass2")
-        pass1_box, pass1_kind = _box_text(first)  # type: ignore[arg-type]
-        pass2_box, pass2_kind = _box_text(second)  # type: ignore[arg-type]
+        pass1_box, pass1_kind = _box_text(_pass_box(item, "1"))
+        pass2_box, pass2_kind = _box_text(_pass_box(item, "2"))
         verb, *args = decision.split()
         if verb in ("1", "2"):
             chosen = (pass1_box, pass1_kind) if verb == "1" else (pass2_box, pass2_kind)

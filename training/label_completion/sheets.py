@@ -77,14 +77,20 @@ def tasks(
     return out
 
 
-def draw(name: str, entry: dict[str, list[list[object]]], cls: str, order: Sequence[int],
-         scale: float = 1.0, grid: int = 50, data: Path = SHARED, split: str = "val") -> Image:  # fmt: skip
-    """The photo with its grid, source labels and the proposals numbered in ``order``."""
+def read_photo(name: str, data: Path, split: str) -> Image:
+    """Photo ``<set>/<file>`` of ``split`` under ``data``; FileNotFoundError naming it if unreadable."""
     photo_set, file = name.split("/", 1)
     path = data / photo_set / split / "images" / file
     image = cv2.imread(str(path))
     if image is None:
         raise FileNotFoundError(f"cannot read {path}")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def draw(name: str, entry: dict[str, list[list[object]]], cls: str, order: Sequence[int],
+         scale: float = 1.0, grid: int = 50, data: Path = SHARED, split: str = "val") -> Image:  # fmt: skip
+    """The photo with its grid, source labels and the proposals numbered in ``order``."""
+    image = read_photo(name, data, split)
     h, w = image.shape[:2]
     size = (int(w * scale), int(h * scale))
     img: Image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)

@@ -12,7 +12,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
-from bench.label_completion import NOT_A_IOU, CompletionBox
+from bench.label_completion import CompletionBox, named_by
 from edge.geometry import iou
 from training.datasets.records import LabeledBox, LabeledImage
 
@@ -29,9 +29,9 @@ def complete_image(image: LabeledImage, rows: Sequence[CompletionBox], counts: C
     boxes = list(image.boxes)
     for wrong in (r for r in rows if r.kind.startswith("not_a_")):
         same = [b for b in boxes if b.class_name == wrong.class_name]
-        best = max(same, key=lambda b: iou(_box(b), wrong.box), default=None)
-        if best is not None and iou(_box(best), wrong.box) >= NOT_A_IOU:
-            boxes.remove(best)
+        index = named_by(wrong, [_box(b) for b in same])
+        if index is not None:
+            boxes.remove(same[index])
             counts[f"dropped {wrong.class_name}"] += 1
     for row in (r for r in rows if r.kind == "added"):
         x1, y1 = max(0.0, row.box[0]), max(0.0, row.box[1])
