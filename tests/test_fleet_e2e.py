@@ -14,12 +14,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy import func, select
 
+import edge.updates.models
 from edge.pipeline import EdgePipeline, from_config
+from edge.updates.probe import probe_model
 from server.app import create_app
 from server.auth import Role, create_user
 from server.db.migrate import upgrade
@@ -51,8 +54,20 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 
 @pytest.mark.parametrize("release", ["good", "wrong_shape"])
 def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_an_event(
-    tmp_path: Path, broker: MosquittoBroker, release: str
+    tmp_path: Path, broker: MosquittoBroker, release: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Where and when each probe ran: the box must load and try a new model beside its pipeline,
+    # never in it (a frame-gap bound alone measures the machine's load as much as the box).
+    probes: list[tuple[threading.Thread, float, float]] = []
+
+    def recorded_probe(*args: Any, **kwargs: Any) -> Any:
+        began = time.monotonic()
+        try:
+            return probe_model(*args, **kwargs)
+        finally:
+            probes.append((threading.current_thread(), began, time.monotonic()))
+
+    monkeypatch.setattr(edge.updates.models, "probe_model", recorded_probe)
     # The release, signed with a fresh key: the INT8 build of the detector as a new version, or a
     # model that loads but whose outputs have the wrong shape (the canary's probe refuses it).
     models = tmp_path / "models"
@@ -165,11 +180,20 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_
                 "van-01": "failed",
                 "van-02": "cancelled",
             }
+    # Only the boxes the rollout reached probed, each once, on a thread of its own.
+    box_threads = [thread for _pipeline, _source, thread, _times in pipelines]
+    assert len(probes) == (2 if release == "good" else 1), probes
+    assert all(thread not in box_threads for thread, _began, _ended in probes), "a box probed in its pipeline"
+    print("probes took " + ", ".join(f"{ended - began:.2f} s" for _thread, began, ended in probes))
     for pipeline, _source, _thread, times in pipelines:
         # New violations name the model that runs.
         assert pipeline.rules._models[0].version == (NEW if release == "good" else OLD["version"])
         during = [t for t in times if started - 0.5 <= t <= finished + 0.5]
         longest = max(b - a for a, b in itertools.pairwise(during))
-        print(f"frames during the rollout: {len(during)}, longest gap {longest:.2f} s at {FPS} fps")
-        assert longest <= 5 / FPS + 0.5, f"a frame gap of {longest:.2f} s during the rollout"
+        rollout_s = finished - started
+        print(f"frames during the rollout ({rollout_s:.1f} s): {len(during)}, longest gap {longest:.2f} s")
+        # The box kept detecting through the rollout. That the probe ran beside the pipeline is
+        # checked above; this bound only catches a wedged pipeline. It is loose on purpose: a tight
+        # one measured the load of two shared cores (a 3.5 s gap once, with a probe of 0.00 s).
+        assert len(during) >= 2 and longest <= 10, f"a frame gap of {longest:.2f} s during the rollout"
     engine.dispose()
