@@ -49,6 +49,7 @@ _COLUMNS = (
     Case.closed_at,
     Case.max_score,
     Case.candidate,
+    Case.merged_into,
 )
 
 
@@ -70,6 +71,7 @@ class CaseRecord:
     max_score: float
     candidate: bool
     id: int | None = None
+    merged_into: int | None = None  # a duplicate's surviving case, after every later merge
     opened_by: tuple[ViolationEvent, int | None] | None = None  # (event, recurrence_of) when new
     new_values: dict[str, Any] | None = None
     events_added: int = 0
@@ -88,6 +90,7 @@ class CaseRecord:
             track_id=self.track_id,
             same_track=same_track,
             first_event_at=self.first_event_at,
+            merged_into=self.merged_into,
         )
 
     def count_event(self, event: ViolationEvent, now: datetime) -> None:
@@ -220,6 +223,7 @@ class CaseCache:
                     finished_at=finished if state in FINISHED_STATES else None,
                     max_score=row.max_score,
                     candidate=row.candidate,
+                    merged_into=None if row.merged_into is None else _survivor(session, row.merged_into),
                 )
             )
 
@@ -386,3 +390,14 @@ def _additions(record: CaseRecord, new_devices: int, now: datetime) -> dict[str,
         "b_candidate": record.candidate,
         "b_now": now,
     }
+
+
+def _survivor(session: Session, case_id: int) -> int:
+    """The case a merge chain ends in: a target may itself have been merged into another since."""
+    seen = {case_id}
+    while (onward := session.scalar(select(Case.merged_into).where(Case.id == case_id))) is not None:
+        if onward in seen:  # a cycle cannot be made through the API; stop rather than spin
+            break
+        seen.add(onward)
+        case_id = onward
+    return case_id

@@ -16,7 +16,8 @@ Rules, in order:
    then, for place-bound types, the nearest case within the radius; for moving
    types (trucks), a case opened by the same device + track.
 4. Otherwise a case resolved or closed within the recurrence window, within the
-   radius, is linked: the event opens a new case marked as its recurrence.
+   radius, is linked: the event opens a new case marked as its recurrence. A duplicate
+   a reviewer merged into another case links that case instead.
 5. Otherwise the event opens a new case.
 
 Types whose rule sets ``second_pass_gap_s`` (street vending) hold a patrol's sightings
@@ -71,6 +72,7 @@ class CaseCandidate:
     track_id: UUID | None
     same_track: bool = False  # holds an event of this event's device + track already
     first_event_at: datetime | None = None  # the first sighting (read for awaiting_recurrence)
+    merged_into: int | None = None  # set on a duplicate a reviewer merged: the case that stands for it
 
 
 class MatchAction(Enum):
@@ -161,6 +163,17 @@ def match_event(
     held = needs_second_pass(event, rule)
     if recurrences:
         _, best, distance = min(recurrences, key=lambda item: item[0])
+        # A merged duplicate was closed by the merge, not by the street: the violation it saw lives
+        # on in the case it was merged into, so the recurrence names that one.
+        if best.merged_into is not None:
+            return MatchDecision(
+                MatchAction.recurrence,
+                best.merged_into,
+                distance,
+                f"recurrence of case {best.merged_into} through its duplicate {best.case_id} "
+                f"(merged {best.finished_at:%Y-%m-%d %H:%M}): " + _where(distance),
+                awaits_second_pass=held,
+            )
         return MatchDecision(
             MatchAction.recurrence,
             best.case_id,

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.cases.merge import merge_case
 from server.cases.service import transition
 from server.db.models import Case, Device, Event
 from server.ingest.process import IngestBatch, ingest_event
@@ -115,6 +116,25 @@ def test_recurrence_of_a_recently_closed_case(sessions: sessionmaker[Session]) -
         assert new_case is not None and new_case.recurrence_of == first.case_id
         other = session.get(Case, unrelated.case_id)
         assert other is not None and other.recurrence_of is None
+
+
+def test_a_recurrence_beside_a_merged_duplicate_names_the_case_it_was_merged_into(
+    sessions: sessionmaker[Session],
+) -> None:
+    # Two sightings 30 m apart (beyond the radius: two cases) that a reviewer says are one pile.
+    first = ingest(sessions, make_event())
+    twin = ingest(sessions, make_event(device_id="van-02", north_m=30, at=T0 + timedelta(minutes=5)))
+    assert first.case_id is not None and twin.case_id is not None and twin.case_id != first.case_id
+    merged_at = T0 + timedelta(hours=1)
+    with sessions.begin() as session:
+        merge_case(session, twin.case_id, first.case_id, "alice", "same pile", now=merged_at)
+        transition(session, first.case_id, "resolved", "alice", "cleared", now=merged_at)
+    # The pile comes back where the duplicate saw it: near the duplicate only.
+    back = ingest(sessions, make_event(device_id="van-05", north_m=31, at=T0 + timedelta(days=1)))
+    assert back.action is MatchAction.recurrence
+    with sessions() as session:
+        new_case = session.get(Case, back.case_id)
+        assert new_case is not None and new_case.recurrence_of == first.case_id
 
 
 def test_recurrence_window_is_respected(sessions: sessionmaker[Session]) -> None:
