@@ -81,7 +81,8 @@ def from_config(
         evidence = evidence or EvidenceRecorder(config.evidence)
         load_stage = _make_load_stage(config)
         if link is not None:
-            link.set_models(models)
+            # The status names every model the box runs; the load classifier after the detectors.
+            link.set_models(models + ([load_stage.classifier.ref] if load_stage is not None else []))
             if load_stage is not None:  # silenced trucks stay visible
                 link.telemetry.count_trucks_with(load_stage.telemetry)
         locator = locator or _open_locator(config)

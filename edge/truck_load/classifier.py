@@ -24,7 +24,7 @@ from edge.detector.metadata import from_onnx_props
 from edge.detector.session import open_session
 from edge.evidence.render import crop
 from streetwatch.errors import ModelFormatError
-from streetwatch.events import TruckLoad
+from streetwatch.events import ModelRef, TruckLoad
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class LoadVerdict:
     load: TruckLoad
     score: float
     probabilities: dict[str, float]
+    #: ``"<name> <version>"`` of the model that answered (a model update may swap it right after).
+    model: str = ""
 
 
 class LoadClassifier:
@@ -74,6 +76,11 @@ class LoadClassifier:
         """``"<name> <version>"``, as events carry it (``attributes.load_model``)."""
         return f"{self.name} {self.version}"
 
+    @property
+    def ref(self) -> ModelRef:
+        """The model as the box's status names it (beside its detectors)."""
+        return ModelRef(name=self.name, version=self.version)
+
     def classify(self, image: NDArray[np.uint8], box: Sequence[float]) -> LoadVerdict:
         """The load of the truck in ``box`` (pixels of the BGR ``image``)."""
         piece = crop(image, box, self.crop_margin, max_side=100_000)
@@ -89,6 +96,7 @@ class LoadClassifier:
             load=self.classes[best],
             score=float(probs[best]),
             probabilities={c.value: float(p) for c, p in zip(self.classes, probs, strict=True)},
+            model=self.label,
         )
 
 

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from edge.config import TruckLoadConfig
 from edge.rules import TriggeredEvent
 from edge.truck_load.classifier import LoadVerdict
-from streetwatch.events import EventAttributes, Lifecycle, TruckLoad
+from streetwatch.events import EventAttributes, Lifecycle, ModelRef, TruckLoad
 from streetwatch.messages import TruckLoadCounts
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ ViewLookup = Callable[[int], "tuple[NDArray[np.uint8], BoxT] | None"]
 class Classifier(Protocol):
     @property
     def label(self) -> str: ...
+
+    @property
+    def ref(self) -> ModelRef: ...
 
     def classify(self, image: NDArray[np.uint8], box: Sequence[float]) -> LoadVerdict: ...
 
@@ -139,16 +142,19 @@ class LoadStage:
             return self._unsure(0.0)
         self.classified += 1
         if verdict.score < self.config.min_score:
-            return self._unsure(verdict.score)
+            return self._unsure(verdict.score, verdict.model)
         if verdict.load is TruckLoad.uncovered:
-            return _Decision(self._attributes(TruckLoad.uncovered, verdict.score))
+            return _Decision(self._attributes(TruckLoad.uncovered, verdict.score, verdict.model))
         log.info("truck load: %s (%.2f), nothing raised", verdict.load.value, verdict.score)
         return _Decision(None)
 
-    def _unsure(self, score: float) -> _Decision:
-        return _Decision(self._attributes(TruckLoad.unsure, score))
+    def _unsure(self, score: float, model: str = "") -> _Decision:
+        return _Decision(self._attributes(TruckLoad.unsure, score, model))
 
-    def _attributes(self, load: TruckLoad, score: float) -> EventAttributes:
+    def _attributes(self, load: TruckLoad, score: float, model: str) -> EventAttributes:
+        # The verdict's own model: a model update may swap the classifier between its answer and here.
         return EventAttributes(
-            load=load, load_score=round(min(max(score, 0.0), 1.0), 4), load_model=self.classifier.label
+            load=load,
+            load_score=round(min(max(score, 0.0), 1.0), 4),
+            load_model=model or self.classifier.label,
         )

@@ -1,4 +1,4 @@
-"""``update_model``: download, check, try, swap in and watch a new detector model; roll back on trouble.
+"""``update_model``: download, check, try, swap in and watch a new model; roll back on trouble.
 
 Steps (each reported on ``.../commands/reply``): ``verify`` the release signature, ``download``
 with resume, ``verify`` size and hash, ``probe`` (load, warm up, run on the pipeline's
@@ -8,6 +8,9 @@ stalled inference rolls back). The install state is written before the swap and
 after the probation, so a box that dies in between comes back on the previous model
 (:func:`apply_installed_models`, called before the models are loaded). Two versions per
 model stay on disk: the running one and the one before it.
+
+The same command updates the truck load classifier when it names that model
+(:mod:`edge.updates.load_model`: its own probe and slot, these steps and this install state).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -28,9 +32,11 @@ from edge.detector.staged import StagedDetector
 from edge.frames import Frame
 from edge.mqtt.commands import Replier
 from edge.updates.artifact import UpdateRefused, _safe, fetch_verified, load_release_key
+from edge.updates.load_model import LoadModelSlot
 from edge.updates.probe import probe_model
 from edge.updates.state import Installed, InstallState
 from edge.updates.swappable import SwappableDetector
+from streetwatch.events import ModelRef
 from streetwatch.file_hash import sha256_file
 from streetwatch.messages import UpdateModelCommand
 
@@ -45,7 +51,8 @@ _POLL_S = 0.1
 
 
 def apply_installed_models(config: DeviceConfig) -> DeviceConfig:
-    """``config`` with each detector's model replaced by the installed version, if any.
+    """``config`` with each detector's model, and the truck load classifier's, replaced by the
+    installed version, if any.
 
     A model still on probation when the box stopped (crash, SIGKILL, watchdog) is dropped
     here, before anything loads it; its failure is kept to be reported once the box is up.
@@ -58,41 +65,53 @@ def apply_installed_models(config: DeviceConfig) -> DeviceConfig:
     changed = False
     detectors = list(config.detectors)
     for i, detector in enumerate(detectors):
-        slot = state.models.get(detector.model)
-        if slot is None:
-            continue
-        if slot.pending is not None:
-            pending = slot.pending
-            running = slot.current.version if slot.current else "the configured model"
-            reason = (
-                f"rolled back: the box restarted while {pending.name} {pending.version} was on probation "
-                f"(a crash, a kill or a stall); it runs {running}"
-            )
-            log.error("%s", reason)
-            state.unreported.append(
-                {"command_id": pending.command_id, "type": "update_model", "reason": reason}
-            )
-            if pending.path not in {s.path for s in (slot.current, slot.previous) if s is not None}:
-                Path(pending.path).unlink(missing_ok=True)
-            slot.pending = None
-            changed = True
-        while slot.current is not None and not _intact(slot.current):
-            log.error(
-                "installed model %s %s (%s) is missing or altered; falling back to the one before",
-                slot.current.name,
-                slot.current.version,
-                slot.current.path,
-            )
-            slot.current, slot.previous = slot.previous, None
-            changed = True
-        if slot.current is not None:
-            current = slot.current
+        current, dropped = _settle(state, detector.model)
+        changed |= dropped
+        if current is not None:
             detectors[i] = detector.model_copy(
                 update={"model": current.path, "name": current.name, "version": current.version}
             )
+    update: dict[str, object] = {"detectors": detectors}
+    if config.truck_load is not None:
+        current, dropped = _settle(state, config.truck_load.model)
+        changed |= dropped
+        if current is not None:  # its name and version are in the file's metadata, checked at install
+            update["truck_load"] = config.truck_load.model_copy(update={"model": current.path})
     if changed:
         state.save()
-    return config.model_copy(update={"detectors": detectors})
+    return config.model_copy(update=update)
+
+
+def _settle(state: InstallState, key: str) -> tuple[Installed | None, bool]:
+    """The installed version to run for the configured model ``key`` (None: the configured file),
+    and whether the state changed (a cut probation dropped, a damaged file passed over)."""
+    slot = state.models.get(key)
+    if slot is None:
+        return None, False
+    changed = False
+    if slot.pending is not None:
+        pending = slot.pending
+        running = slot.current.version if slot.current else "the configured model"
+        reason = (
+            f"rolled back: the box restarted while {pending.name} {pending.version} was on probation "
+            f"(a crash, a kill or a stall); it runs {running}"
+        )
+        log.error("%s", reason)
+        state.unreported.append({"command_id": pending.command_id, "type": "update_model", "reason": reason})
+        if pending.path not in {s.path for s in (slot.current, slot.previous) if s is not None}:
+            Path(pending.path).unlink(missing_ok=True)
+        slot.pending = None
+        changed = True
+    while slot.current is not None and not _intact(slot.current):
+        log.error(
+            "installed model %s %s (%s) is missing or altered; falling back to the one before",
+            slot.current.name,
+            slot.current.version,
+            slot.current.path,
+        )
+        slot.current, slot.previous = slot.previous, None
+        changed = True
+    return slot.current, changed
 
 
 def _intact(installed: Installed) -> bool:
@@ -117,6 +136,10 @@ class ModelUpdater:
         self._thread: threading.Thread | None = None
         self.slots = [SwappableDetector(d) for d in pipeline.detectors]
         pipeline.detectors[:] = cast(list[StagedDetector], self.slots)  # a property `info` is still an info
+        #: The truck load classifier's slot (None: the box runs no load stage).
+        self.load: LoadModelSlot | None = None
+        if pipeline.load_stage is not None and configured.truck_load is not None:
+            self.load = LoadModelSlot(self, pipeline.load_stage, configured.truck_load)
 
     # -- the pipeline's side ---------------------------------------------------------------------
 
@@ -188,25 +211,20 @@ class ModelUpdater:
             self.release()
 
     def _install(self, command: UpdateModelCommand, replier: Replier) -> None:
+        def progress(step: str, share: float | None = None) -> None:
+            replier.progress(step, share)
+            self._pipeline.systemd.status(f"update_model {command.name} {command.version}: {step}")
+
+        if self.load is not None and command.name == self.load.name:
+            self.load.install(command, replier, progress)
+            return
         index = self._index_of(command.name)
         slot = self.slots[index]
         if slot.info.version == command.version:
             replier.done(step="installed")  # a repeated deploy: nothing to do
             return
 
-        def progress(step: str, share: float | None = None) -> None:
-            replier.progress(step, share)
-            self._pipeline.systemd.status(f"update_model {command.name} {command.version}: {step}")
-
-        staged = fetch_verified("model", command, self._updates, self._key, progress)
-        target = (
-            Path(self._updates.models_dir)
-            / _safe(command.name)
-            / (f"{_safe(command.version)}-{command.sha256[:12]}.onnx")
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staged), target)
-        _fsync(target)
+        target = self.stage_release(command, progress)
 
         old_detector = slot.current
         old_ref = slot.info.ref
@@ -223,7 +241,7 @@ class ModelUpdater:
                 threads=self._threads(),
             )
         except UpdateRefused:
-            self._discard(target, index)
+            self.discard(target, self._keys[index])
             raise
         log.info(
             "update_model %s %s passed the probe: %d frames, %d vs %d objects, drift %.2f, %.1f ms/frame",
@@ -237,12 +255,7 @@ class ModelUpdater:
         )
         progress("probe", 1.0)
 
-        # Written before the swap: a box that dies from here on comes back on the old model.
-        state_slot = self._state.slot(self._keys[index])
-        state_slot.pending = Installed(
-            command.name, command.version, str(target), command.sha256, command.command_id
-        )
-        self._state.save()
+        self.mark_pending(self._keys[index], command, target)
         generation = slot.swap(detector)
         self._announce(index)
         progress("swap", 1.0)
@@ -257,29 +270,68 @@ class ModelUpdater:
         if failure is not None:
             slot.roll_back(generation, old_detector)
             self._announce(index)
-            state_slot.pending = None
-            self._state.save()
-            self._discard(target, index)
-            self._pipeline.systemd.status("running")
+            self.drop_pending(self._keys[index], target)
             raise UpdateRefused("probation", f"rolled back to {old_ref.name} {old_ref.version}: {failure}")
 
-        state_slot.previous, state_slot.current, state_slot.pending = (
-            state_slot.current,
-            state_slot.pending,
-            None,
-        )
-        self._state.save()
-        self._prune(target.parent, state_slot.current, state_slot.previous)
+        self.keep_pending(self._keys[index], target)
         replier.done(step="probation")
-        self._pipeline.systemd.status("running")
         log.info("model %s %s passed its probation and stays", command.name, command.version)
 
-    def _discard(self, path: Path, index: int) -> None:
+    # -- steps shared with the load classifier's slot (edge.updates.load_model) -------------------
+
+    @property
+    def state(self) -> InstallState:
+        return self._state
+
+    @property
+    def updates(self) -> UpdatesConfig:
+        return self._updates
+
+    def stage_release(self, command: UpdateModelCommand, progress: Callable[[str, float], None]) -> Path:
+        """Verify, download and check the release, then move it into ``models_dir`` (fsynced)."""
+        staged = fetch_verified("model", command, self._updates, self._key, progress)
+        target = (
+            Path(self._updates.models_dir)
+            / _safe(command.name)
+            / (f"{_safe(command.version)}-{command.sha256[:12]}.onnx")
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staged), target)
+        _fsync(target)
+        return target
+
+    def mark_pending(self, key: str, command: UpdateModelCommand, target: Path) -> None:
+        """Written before the swap: a box that dies from here on comes back on the old model."""
+        self._state.slot(key).pending = Installed(
+            command.name, command.version, str(target), command.sha256, command.command_id
+        )
+        self._state.save()
+
+    def drop_pending(self, key: str, target: Path) -> None:
+        """The probation failed and the old model runs again: forget and delete the new one."""
+        self._state.slot(key).pending = None
+        self._state.save()
+        self.discard(target, key)
+        self._pipeline.systemd.status("running")
+
+    def keep_pending(self, key: str, target: Path) -> None:
+        """The probation passed: the new model is current, the one before it previous, older ones go."""
+        slot = self._state.slot(key)
+        slot.previous, slot.current, slot.pending = slot.current, slot.pending, None
+        self._state.save()
+        self._prune(target.parent, slot.current, slot.previous)
+        self._pipeline.systemd.status("running")
+
+    def discard(self, path: Path, key: str) -> None:
         """Delete a refused model file, unless it is an installed version (a redeploy of the previous one)."""
-        slot = self._state.slot(self._keys[index])
+        slot = self._state.slot(key)
         kept = {Path(s.path).resolve() for s in (slot.current, slot.previous) if s is not None}
         if path.resolve() not in kept:
             path.unlink(missing_ok=True)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless the updater closes first (True: it closed)."""
+        return self._stop.wait(seconds)
 
     def _probation(self, slot: SwappableDetector, generation: int, old_infer_s: float | None) -> str | None:
         """None when the new model passed; else why it must go. ``old_infer_s``: the old model's mean."""
@@ -309,16 +361,28 @@ class ModelUpdater:
     def _index_of(self, name: str) -> int:
         names = [s.info.name for s in self.slots]
         if name not in names:
-            raise UpdateRefused(
-                "verify", f"this box runs no model named {name!r} (it runs: {', '.join(names)})"
+            runs = f"it runs: {', '.join(names)}" + (
+                f", and the load classifier {self.load.name}"
+                if self.load is not None
+                else "; and this box runs no load classifier (no truck_load section in its config)"
             )
+            raise UpdateRefused("verify", f"this box runs no model named {name!r} ({runs})")
         return names.index(name)
 
     def _announce(self, index: int) -> None:
         """Events and the retained status name the model that now runs."""
         self._pipeline.rules.set_model(index, self.slots[index].info.ref)
+        self.announce()
+
+    def models(self) -> list[ModelRef]:
+        """What the box runs, as its status names it: the detectors, then the load classifier."""
+        refs = [s.info.ref for s in self.slots]
+        return refs + ([self.load.classifier.ref] if self.load is not None else [])
+
+    def announce(self) -> None:
+        """The retained status names the models that run now."""
         if self._pipeline.link is not None:
-            self._pipeline.link.set_models([s.info.ref for s in self.slots])
+            self._pipeline.link.set_models(self.models())
 
     def _threads(self) -> int:
         from edge.pipeline import inference_plan
