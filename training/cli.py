@@ -327,7 +327,7 @@ def _list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from streetwatch.file_hash import sha256_file
-    from training.registry import Registry
+    from training.registry import Registry, metric_label
 
     _check_registry_exists(args.registry, allow_new=False)
     registry = Registry(args.registry)
@@ -343,7 +343,7 @@ def _list(args: argparse.Namespace) -> int:
     hashes: dict[Path, str | None] = {}
     for m in registry.models:
         mark = "*" if registry.current.get(m.name) == m.version else " "
-        map50 = float(m.metrics.get("map50", 0.0))
+        figure = metric_label(m.metrics)
         path = registry.file_of(m)
         if path not in hashes:
             hashes[path] = sha256_file(path) if path.is_file() else None
@@ -356,7 +356,7 @@ def _list(args: argparse.Namespace) -> int:
             if hashes[path] is None
             else "  (file now holds another build)"
         )
-        print(f"{mark} {m.name} {m.version}  mAP50 {map50:.3f}  {m.file}  sha256 {m.sha256[:12]}{state}")
+        print(f"{mark} {m.name} {m.version}  {figure}  {m.file}  sha256 {m.sha256[:12]}{state}")
     return 0
 
 

@@ -3,7 +3,9 @@
 The registry lists every model version that was ever promoted, with what is needed to
 trust and trace it: file, sha256, metrics on the fixed evaluation set (and that set's
 content hash), training-data hash and parent version. For each model name one version
-is ``current``: the one the edge uses.
+is ``current``: the one the edge uses. Detectors' metrics are mAP figures; a classifier's
+(the truck load model, ``metrics.task: classify``) are accuracies on held-out crops, written by
+``python -m training.truck_load.register``.
 
 A candidate replaces the current model only if it is not worse on the same evaluation
 set: mAP50 and mAP50-95 may not drop, and no class's AP50 may drop by more than
@@ -71,6 +73,13 @@ def metrics_from_summary(summary: EvalSummary) -> dict[str, Any]:
     }
 
 
+def metric_label(metrics: dict[str, Any]) -> str:
+    """The headline figure of an entry: a detector's mAP50, a classifier's macro accuracy."""
+    if metrics.get("task") == "classify":
+        return f"macro acc {float(metrics.get('macro_accuracy', 0.0)):.3f}"
+    return f"mAP50 {float(metrics.get('map50', 0.0)):.3f}"
+
+
 def compare(
     candidate: dict[str, Any],
     candidate_eval_hash: str,
@@ -81,6 +90,14 @@ def compare(
     """Decide whether ``candidate`` metrics may replace ``current``."""
     if current is None:
         return GateDecision(True, [])
+    if current.metrics.get("task") == "classify":  # its entries come from training.truck_load.register
+        return GateDecision(
+            False,
+            [
+                f"{current.name} is a classifier (macro accuracy, no mAP); this gate compares detectors: "
+                "register a classifier with python -m training.truck_load.register"
+            ],
+        )
     reasons: list[str] = []
     if candidate_eval_hash != current.eval_hash:
         return GateDecision(
