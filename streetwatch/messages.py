@@ -78,7 +78,9 @@ class StatusMessage(_Message):
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The box this status describes.")
     software_version: str = Field(min_length=1, max_length=64, description="StreetWatch version on the box.")
     models: list[ModelRef] = Field(
-        default_factory=list, max_length=32, description="Detector models the box runs."
+        default_factory=list,
+        max_length=32,
+        description="Models the box runs: its detectors, then its truck load classifier if it has one.",
     )
     at: UtcDatetime = Field(description="UTC time the message was built (for the will: when it was armed).")
     phase: Literal["starting", "running"] | None = Field(
