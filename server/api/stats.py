@@ -61,7 +61,7 @@ UntilQuery = Annotated[
 FormatQuery = Annotated[Format, Query(description="json, or csv for a spreadsheet.")]
 
 #: Rejections that say nothing about the model: left out of the share confirmed.
-_EXCLUDED = (RejectReason.duplicate.value, RejectReason.bad_image.value)
+EXCLUDED = (RejectReason.duplicate.value, RejectReason.bad_image.value)
 _OPEN = sorted(OPEN_STATES)
 #: Age buckets of open cases: (label, lower bound).
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
@@ -114,16 +114,11 @@ def _share(confirmed: int, counted: int) -> float | None:
     return round(confirmed / counted, 4) if counted else None
 
 
-@router.get(
-    "/precision", response_model=PrecisionAnswer, summary="Share confirmed per type and model version"
-)
-def precision(
-    session: SessionDep,
-    _caller: ViewerDep,
-    since: SinceQuery = None,
-    until: UntilQuery = None,
-    format: FormatQuery = "json",
-) -> PrecisionAnswer | Response:
+def decided_cases(
+    session: Session, since: datetime | None, until: datetime | None
+) -> dict[int, tuple[Case, bool, str | None]]:
+    """Cases whose standing decision (confirmed or rejected) was made in the window: case id ->
+    (case, confirmed, reject reason). Also read by the fleet's precision halt (server.fleet.precision)."""
     # The window is on when the standing decision was made (its transition's ``at``), not on
     # when the case opened: a model's precision since it went out, or over the last week.
     start, end = _bounds(since, until)
@@ -147,6 +142,21 @@ def precision(
             continue  # decided in the window, but decided again since
         confirmed = stand.decision.to_state is CaseState.confirmed
         decided[item.id] = (item, confirmed, stand.reason_code)
+    return decided
+
+
+@router.get(
+    "/precision", response_model=PrecisionAnswer, summary="Share confirmed per type and model version"
+)
+def precision(
+    session: SessionDep,
+    _caller: ViewerDep,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    format: FormatQuery = "json",
+) -> PrecisionAnswer | Response:
+    start, end = _bounds(since, until)
+    decided = decided_cases(session, since, until)
     models = _opening_models(session, list(decided))
     groups: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     for case_id, (item, confirmed, reason) in decided.items():
@@ -156,7 +166,7 @@ def precision(
         counts["confirmed" if confirmed else "rejected"] += 1
         if not confirmed:
             counts[f"reject_{reason or 'unspecified'}"] += 1
-            if reason in _EXCLUDED:
+            if reason in EXCLUDED:
                 counts["excluded"] += 1
     rows = [_precision_row(key, counts) for key, counts in sorted(groups.items())]
     totals: dict[str, Counter[str]] = defaultdict(Counter)

@@ -1,15 +1,22 @@
-"""Live precision per model version, from dispatchers' reviews (the ``/stats/precision`` query)."""
+"""Live precision per model version, from dispatchers' reviews (the ``/stats/precision`` query).
+
+A detector's cases are counted by the model of the event that opened them. The truck load
+classifier raises no case by itself: it decides which truck cases are raised, so its versions
+are judged on the cases whose opening event it answered (``attributes.load_model``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.api import stats
 from server.api.schemas.stats import PrecisionAnswer
 from server.auth import Principal, Role
+from server.db.models import Event
 
 #: The stats route only needs a caller to exist; the fleet reads it as the server itself.
 _SERVER = Principal(user_id=0, username="fleet", role=Role.admin, token_id=0)
@@ -28,7 +35,8 @@ class VersionPrecision:
 
 
 def precision_by_version(session: Session, name: str, since: datetime | None) -> dict[str, VersionPrecision]:
-    """Per version of model ``name``: cases decided since ``since``, over every violation type."""
+    """Per version of model ``name``: cases decided since ``since``, over every violation type (a
+    load classifier's when no case names ``name`` as its detector)."""
     answer = stats.precision(session, _SERVER, since=since, until=None, format="json")
     if not isinstance(answer, PrecisionAnswer):  # json was asked for
         raise TypeError(f"the precision query answered {type(answer).__name__}")
@@ -39,7 +47,45 @@ def precision_by_version(session: Session, name: str, since: datetime | None) ->
         sums = counted.setdefault(row.model_version, [0, 0])
         sums[0] += row.reviewed - row.excluded
         sums[1] += row.confirmed
+    if not counted:
+        return load_precision_by_version(session, name, since)
     return {version: VersionPrecision(c, k) for version, (c, k) in counted.items()}
+
+
+def load_precision_by_version(
+    session: Session, name: str, since: datetime | None
+) -> dict[str, VersionPrecision]:
+    """Per version of the load classifier ``name``: cases decided since ``since`` whose opening event
+    it classified."""
+    decided = stats.decided_cases(session, since, None)
+    answered = _opening_load_models(session, list(decided))
+    counted: dict[str, list[int]] = {}
+    prefix = f"{name} "
+    for case_id, (_case, confirmed, reason) in decided.items():
+        label = answered.get(case_id)
+        if label is None or not label.startswith(prefix) or reason in stats.EXCLUDED:
+            continue
+        sums = counted.setdefault(label.removeprefix(prefix), [0, 0])
+        sums[0] += 1
+        sums[1] += confirmed
+    return {version: VersionPrecision(c, k) for version, (c, k) in counted.items()}
+
+
+def _opening_load_models(session: Session, case_ids: list[int]) -> dict[int, str]:
+    """``attributes.load_model`` of each case's earliest event, where it has one."""
+    found: dict[int, str] = {}
+    for chunk in range(0, len(case_ids), 500):
+        rows = session.execute(
+            select(Event.case_id, Event.attributes)
+            .where(Event.case_id.in_(case_ids[chunk : chunk + 500]))
+            .order_by(Event.case_id, Event.observed_at, Event.received_at)
+        )
+        for case_id, attributes in rows:
+            if case_id in found or case_id is None:
+                continue
+            label = (attributes or {}).get("load_model") if isinstance(attributes, dict) else None
+            found[case_id] = label if isinstance(label, str) else ""
+    return {case_id: label for case_id, label in found.items() if label}
 
 
 def precision_drop(

@@ -1,0 +1,83 @@
+"""A truck load classifier rollout halts like a detector's when the new version's live precision drops:
+its versions are judged on the truck cases whose opening event they classified (``load_model``).
+Real cases, decided through the review API; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from server.db.models import Device, Rollout
+from server.fleet.precision import precision_by_version
+from server.fleet.rollouts import Selection, advance, stage
+from server.settings import FleetSettings
+from streetwatch.events import EventAttributes, TruckLoad
+from streetwatch.releases import generate_keypair, sign_model
+from tests.server.api.conftest import NOW, Api, ingest, make_event
+
+LOAD = "truck-load"
+
+
+def _truck_case(api: Api, east_m: float, version: str) -> int:
+    event = make_event(violation_type="unsealed_truck", detector_class="truck", east_m=east_m)
+    attributes = EventAttributes(load=TruckLoad.uncovered, load_score=0.9, load_model=f"{LOAD} {version}")
+    event = event.model_copy(update={"schema_version": 2, "attributes": attributes})
+    (outcome,) = ingest(api, event, now=NOW)
+    assert outcome.case_id is not None
+    return outcome.case_id
+
+
+def _decide(api: Api, case_id: int, confirm: bool) -> None:
+    body = {"action": "confirm"} if confirm else {"action": "reject", "reject_reason": "not_a_violation"}
+    answer = api.post(f"/api/v1/cases/{case_id}/actions", json=body)
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Api, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    data = b"load-model-2.0.0" * 1000
+    (models / "load.onnx").write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    entry = {"name": LOAD, "version": "2.0.0", "file": "load.onnx", "sha256": digest}
+    (models / "registry.json").write_text(json.dumps({"format": 1, "current": {}, "models": [entry]}))
+    private, public = generate_keypair(tmp_path / "keys")
+    sign_model(models / "registry.json", LOAD, "2.0.0", private)
+    registry = str(models / "registry.json")
+    keys = {"model_registry": registry, "public_key": str(public)}
+    fleet = FleetSettings(**keys, min_reviews=3, precision_margin=0.1)
+    settings = api.settings.model_copy(update={"fleet": fleet})
+    for index in range(4):
+        _decide(api, _truck_case(api, 300 * index, "1.0.0"), confirm=True)  # the old version: 4 of 4 right
+    with api.sessions.begin() as session:
+        for device_id in ("van-01", "van-02"):
+            runs = [{"name": "test-model", "version": "1"}, {"name": LOAD, "version": "1.0.0"}]
+            session.add(Device(device_id=device_id, first_seen_at=NOW, last_seen_at=NOW, models=runs))
+        boxes = Selection(devices=("van-01", "van-02"))
+        rollout = stage(session, settings, "model", LOAD, "2.0.0", boxes, NOW)
+        assert {t.previous_version for t in rollout.targets} == {"1.0.0"}
+
+    def step(minutes: int) -> Rollout:
+        with api.sessions.begin() as session:
+            advance(session, settings, NOW + timedelta(minutes=minutes))
+        with api.sessions() as session:
+            found = session.query(Rollout).one()
+            session.expunge(found)
+            return found
+
+    assert step(1).state == "running"
+    new = [_truck_case(api, 5000 + 300 * i, "2.0.0") for i in range(4)]
+    _decide(api, new[0], confirm=True)
+    for case_id in new[1:]:
+        _decide(api, case_id, confirm=False)  # 1 of 4 right
+    with api.sessions() as session:  # the detector's reviews are not the classifier's
+        figures = precision_by_version(session, LOAD, None)
+        assert {v: (p.counted, p.confirmed) for v, p in figures.items()} == {"1.0.0": (4, 4), "2.0.0": (4, 1)}
+    halted = step(2)
+    assert halted.state == "halted"
+    assert halted.halted_reason == (
+        "live precision of truck-load 2.0.0 is 0.25 over 4 reviewed cases, "
+        "below 1.0.0's 1.00 (4 cases) by more than 0.10"
+    )
