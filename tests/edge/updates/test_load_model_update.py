@@ -323,3 +323,28 @@ def _wait(predicate: Any, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_a_box_that_dies_during_the_probation_comes_back_on_the_old_classifier(
+    tmp_path: Path, key: Ed25519PrivateKey, server: ReleaseServer
+) -> None:
+    state_file = tmp_path / "box" / "models" / "installed.json"
+    box = open_box(tmp_path, key, probation_s=30.0)
+    try:
+        command = model_command(server, NEW, key, name="truck-load", version="1.2.0")
+        box.updater.handle(command, Replier(Replies(), command.command_id, "update_model"))
+        assert _wait(lambda: box.classifier.label == "truck-load 1.2.0")
+        at_the_crash = state_file.read_bytes()  # what a power cut now leaves on the disk
+    finally:
+        box.close()
+    state_file.write_bytes(at_the_crash)
+    restarted = open_box(tmp_path, key)
+    try:
+        assert restarted.classifier.label == "truck-load 1.1.0"
+        state = InstallState.load(state_file.parent)
+        assert state.models[str(SHIPPED)].pending is None
+        (unreported,) = state.unreported  # said to the server once the box is connected
+        assert unreported["command_id"] == command.command_id
+        assert "restarted while truck-load 1.2.0 was on probation" in unreported["reason"]
+    finally:
+        restarted.close()
