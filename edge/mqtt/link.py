@@ -200,7 +200,7 @@ class MqttLink:
     # -- status, startup, commands: for the pipeline, the updates, the demo and tests -------------
 
     def set_models(self, models: Sequence[ModelRef]) -> None:
-        """The detectors changed (loaded later, or updated): republish the retained status."""
+        """The models changed (loaded later, or updated): republish the retained status."""
         self._models = list(models)
         self._publish_status()
 

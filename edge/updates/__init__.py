@@ -12,7 +12,9 @@ The edge process never needs more than the standard library for this: urllib for
 
 Modules: ``download`` (resumable, capped, urllib), ``artifact`` (signature, size, hash),
 ``probe`` (try a model on recent frames), ``swappable`` (swap between frames, probation
-health), ``state`` (the install state file), ``models`` and ``configs`` (the two commands).
+health), ``state`` (the install state file), ``models`` and ``configs`` (the two commands);
+for the truck load classifier, ``load_model`` (its ``update_model`` steps), ``classifier_probe``
+(try it on the last trucks) and ``classifier_slot`` (swap between calls).
 """
 
 from __future__ import annotations
