@@ -78,7 +78,7 @@ class LoadModelSlot:
                 frames=updater.recent_frames(),
                 max_drift=updates.max_drift,
             )
-        except UpdateRefused:
+        except Exception:  # refused, or the probe itself broke: the file must not stay behind
             updater.discard(target, self._key)
             raise
         log.info(
