@@ -205,7 +205,7 @@ def _status(args: argparse.Namespace) -> int:
                 box.health,
                 box.status,
                 box.last_seen_at.strftime("%Y-%m-%d %H:%M:%S"),
-                " ".join(f"{k} {v}" for k, v in sorted(box.models.items())),
+                ", ".join(f"{k} {v}" for k, v in sorted(box.models.items())),  # detectors, load model
                 box.config or "",
                 rollout,
             ]
