@@ -101,8 +101,8 @@ def probe_classifier(
     if report.drift > max_drift:
         raise UpdateRefused(
             "probe",
-            f"on the {compared} trucks the box classified last, the model changed {changed} answers "
-            f"({report.drift:.0%}; updates.max_drift is {max_drift:.0%})",
+            f"the model answers {changed} of the {compared} trucks the box classified last differently "
+            f"from the running {old.label} ({report.drift:.0%}; updates.max_drift is {max_drift:.0%})",
         )
     return new, report
 

@@ -249,6 +249,7 @@ def _corrupt(path: Path) -> Path:
             "1.3.0",
             "metadata says it is truck-load 1.1.0, the release says truck-load 1.3.0",
         ),
+        ("always_closed", "9", "answers 1 of the 1 trucks the box classified last differently from the"),
     ],
 )
 def test_a_wrong_model_is_refused_by_the_probe_and_the_old_classifier_keeps_answering(
@@ -259,11 +260,14 @@ def test_a_wrong_model_is_refused_by_the_probe_and_the_old_classifier_keeps_answ
     if release == "detector":
         shutil.copyfile(DET, file)
     elif release == "wrong_width":
-        classifier_onnx(file, width=3)
+        classifier_onnx(file, width=3, version=version)
     elif release == "corrupt":
         _corrupt(file)
+    elif release == "always_closed":
+        classifier_onnx(file, version=version)  # valid, but it calls the last truck (covered) closed
     else:
         shutil.copyfile(SHIPPED, file)
+    assert box.classifier.classify(*truck("covered")).load.value == "covered"  # the last truck seen
     reply = box.update(model_command(server, file, key, name="truck-load", version=version))
     assert reply["state"] == "failed" and reply["step"] == "probe", reply
     assert reason in reply["reason"], reply["reason"]
