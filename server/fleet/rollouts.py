@@ -121,6 +121,18 @@ def running_version(device: Device, kind: str, name: str) -> str | None:
     return None
 
 
+def runs_model(device: Device, name: str) -> bool:
+    """Whether ``device`` runs a model named ``name``; True while it has reported none yet (it may)."""
+    return not device.models or running_version(device, "model", name) is not None
+
+
+def _describe(selection: Selection, name: str, lacking: list[str]) -> str:
+    """The selection, and the boxes of a group or share left out because they run no such model."""
+    if not lacking:
+        return selection.describe()
+    return f"{selection.describe()} (left out, running no {name}: {', '.join(lacking)})"
+
+
 def stage(
     session: Session,
     settings: ServerSettings,
@@ -141,8 +153,17 @@ def stage(
     )
     if busy is not None:
         raise ConfigError(f"rollout {busy} of {kind} {name} is still running; halt it or let it finish first")
-    devices = [d for d in choose_devices(session, selection) if running_version(d, kind, name) != version]
+    chosen = choose_devices(session, selection)
+    lacking = [d.device_id for d in chosen if kind == "model" and not runs_model(d, name)]
+    if lacking and selection.devices:
+        raise ConfigError(
+            f"{', '.join(lacking)} run no model named {name} (a box updates only a model it runs: its "
+            "detectors, and its load classifier when it has one); leave them out"
+        )
+    devices = [d for d in chosen if d.device_id not in lacking and running_version(d, kind, name) != version]
     if not devices:
+        if lacking and len(lacking) == len(chosen):
+            raise ConfigError(f"no selected box runs a model named {name}")
         raise ConfigError(f"every selected box runs {kind} {name} {version} already")
     # A box takes one update at a time and refuses another meanwhile: that would halt a rollout.
     updating = session.execute(
@@ -166,7 +187,7 @@ def stage(
         size=signed.release.size,
         signature=signed.signature,
         source=str(signed.path.resolve()),
-        selector=selection.describe()[:255],
+        selector=_describe(selection, name, lacking)[:255],
         state="running",
         waves=sizes,
         current_wave=0,

@@ -1,6 +1,7 @@
-"""A truck load classifier rollout halts like a detector's when the new version's live precision drops:
-its versions are judged on the truck cases whose opening event they classified (``load_model``).
-Real cases, decided through the review API; SQLite and PostgreSQL."""
+"""A truck load classifier rollout: it goes to the boxes that run one, and halts like a detector's when
+the new version's live precision drops (its versions are judged on the truck cases whose opening
+event they classified, ``load_model``). Real cases, decided through the review API; SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from server.db.models import Device, Rollout
 from server.fleet.precision import precision_by_version
 from server.fleet.rollouts import Selection, advance, stage
-from server.settings import FleetSettings
+from server.settings import FleetSettings, ServerSettings
+from streetwatch.errors import ConfigError
 from streetwatch.events import EventAttributes, TruckLoad
 from streetwatch.releases import generate_keypair, sign_model
 from tests.server.api.conftest import NOW, Api, ingest, make_event
@@ -35,7 +39,8 @@ def _decide(api: Api, case_id: int, confirm: bool) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Api, tmp_path: Path) -> None:
+def _settings(api: Api, tmp_path: Path) -> ServerSettings:
+    """The server's settings with a registry holding a signed truck-load 2.0.0."""
     models = tmp_path / "models"
     models.mkdir()
     data = b"load-model-2.0.0" * 1000
@@ -45,10 +50,32 @@ def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Ap
     (models / "registry.json").write_text(json.dumps({"format": 1, "current": {}, "models": [entry]}))
     private, public = generate_keypair(tmp_path / "keys")
     sign_model(models / "registry.json", LOAD, "2.0.0", private)
-    registry = str(models / "registry.json")
-    keys = {"model_registry": registry, "public_key": str(public)}
+    keys = {"model_registry": str(models / "registry.json"), "public_key": str(public)}
     fleet = FleetSettings(**keys, min_reviews=3, precision_margin=0.1)
-    settings = api.settings.model_copy(update={"fleet": fleet})
+    return api.settings.model_copy(update={"fleet": fleet})
+
+
+def test_a_load_classifier_rollout_leaves_out_the_boxes_that_run_none(api: Api, tmp_path: Path) -> None:
+    settings = _settings(api, tmp_path)
+    detector = {"name": "test-model", "version": "1"}
+    with api.sessions.begin() as session:
+        for device_id, runs in {
+            "van-01": [detector, {"name": LOAD, "version": "1.0.0"}],
+            "van-02": [detector],  # no truck_load section: it would refuse the update
+            "van-03": [],  # never reported its models: it may run one
+        }.items():
+            seen = {"first_seen_at": NOW, "last_seen_at": NOW}
+            session.add(Device(device_id=device_id, **seen, models=runs, fleet_group="north"))
+    with api.sessions() as session, pytest.raises(ConfigError, match="van-02 run no model named truck-load"):
+        stage(session, settings, "model", LOAD, "2.0.0", Selection(devices=("van-01", "van-02")), NOW)
+    with api.sessions.begin() as session:
+        rollout = stage(session, settings, "model", LOAD, "2.0.0", Selection(group="north"), NOW)
+        assert sorted(t.device_id for t in rollout.targets) == ["van-01", "van-03"]
+        assert rollout.selector == "group north (left out, running no truck-load: van-02)"
+
+
+def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Api, tmp_path: Path) -> None:
+    settings = _settings(api, tmp_path)
     for index in range(4):
         _decide(api, _truck_case(api, 300 * index, "1.0.0"), confirm=True)  # the old version: 4 of 4 right
     with api.sessions.begin() as session:
