@@ -81,7 +81,12 @@ def test_register_refuses_an_evaluation_of_another_model(
     assert register([str(model), "--eval", str(other), "--registry", str(registry)]) == 2
     assert "evaluated 'truck-load 1.1.0', not truck-load 1.2.0" in capsys.readouterr().err
     assert json.loads(registry.read_text())["models"] == []  # nothing written
+    shipped = REPO / "models" / "truck-load" / "truck-load.onnx"
+    assert register([str(shipped), "--eval", str(other), "--registry", str(registry), "--current"]) == 0
     good = REPO / "models" / "truck-load" / "eval_edge_1.2.0.json"
+    capsys.readouterr()
     assert register([str(model), "--eval", str(good), "--registry", str(registry)]) == 0
-    (entry,) = Registry(registry).models
-    assert (entry.name, entry.version, entry.metrics["macro_accuracy"]) == ("truck-load", "1.2.0", 0.6496)
+    assert "the current 1.1.0 scores 0.568 on the same crops" in capsys.readouterr().out
+    _shipped, new = Registry(registry).models
+    assert (new.version, new.metrics["macro_accuracy"], new.parent) == ("1.2.0", 0.6496, "1.1.0")
+    assert Registry(registry).current == {"truck-load": "1.1.0"}

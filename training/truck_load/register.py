@@ -124,11 +124,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StreetWatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    current = registry.current.get(entry.name)
+    current = registry.current_entry(entry.name)
     print(
         f"registered {entry.name} {entry.version}: macro accuracy {entry.metrics['macro_accuracy']:.3f} on "
-        f"{entry.metrics['crops']} crops (eval {entry.eval_hash[:12]}); current: {current or 'none'}"
+        f"{entry.metrics['crops']} crops (eval {entry.eval_hash[:12]}); current: "
+        f"{current.version if current else 'none'}"
     )
+    if current is not None and current is not entry:
+        before = current.metrics.get("macro_accuracy")
+        same = current.eval_hash == entry.eval_hash and isinstance(before, float)
+        print(
+            f"  the current {current.version} scores {before:.3f} on the same crops"
+            if same
+            else f"  the current {current.version} was scored on other crops: evaluate it on this split"
+        )
     return 0
 
 
