@@ -515,7 +515,8 @@ class UpdatesConfig(_Section):
         gt=0,
         le=1,
         description="Refuse a new model whose detections on recent frames differ from the old model's by "
-        "more than this share (1 - matched / all, boxes matched by class and IoU >= 0.5). 1: never refuse.",
+        "more than this share (1 - matched / all, boxes matched by class and IoU >= 0.5); a new truck load "
+        "classifier whose answers on the last trucks differ by more than this share. 1: never refuse.",
     )
     max_slowdown: float = Field(
         default=3.0,
