@@ -356,7 +356,9 @@ def _list(args: argparse.Namespace) -> int:
             if hashes[path] is None
             else "  (file now holds another build)"
         )
-        print(f"{mark} {m.name} {m.version}  {figure}  {m.file}  sha256 {m.sha256[:12]}{state}")
+        # A re-baselined entry's figures are on another evaluation set than its parent's: say so.
+        gate = f"  (gate re-baselined: {m.gate['baseline']})" if m.gate.get("baseline") else ""
+        print(f"{mark} {m.name} {m.version}  {figure}  {m.file}  sha256 {m.sha256[:12]}{state}{gate}")
     return 0
 
 

@@ -286,6 +286,15 @@ def test_a_corrected_eval_set_rebaselines_the_gate_on_the_current_model_re_evalu
     assert entry.gate["baseline_metrics"]["map50"] == 0.6
     old_entry = registry.get("streetwatch-det", "1.0.0")
     assert old_entry is not None and old_entry.eval_hash == OLD_SET and old_entry.gate == {}
+    # the listing says which entry was compared on another set than its parent
+    assert main(["model", "list", "--registry", str(reg)]) == 0
+    listed = {
+        line.split("streetwatch-det ")[1].split()[0]: line
+        for line in capsys.readouterr().out.splitlines()
+        if "streetwatch-det" in line
+    }
+    assert "(gate re-baselined: 1.0.0 re-evaluated on cccccccccccc)" in listed["1.1.0"]
+    assert "re-baselined" not in listed["1.0.0"]
 
     # the next candidate on the corrected set goes through the ordinary gate against 1.1.0's metrics
     third = tiny_onnx(tmp_path / "v3.onnx", "1.2.0")
