@@ -110,7 +110,4 @@ class SwappableClassifier:
 
     def health(self, generation: int) -> GenerationHealth:
         with self._lock:
-            h = self._health[generation]
-            return GenerationHealth(
-                h.since, h.frames, h.failure, h.last_finished, dict(h.running), h.infer_s, h.inferred
-            )
+            return self._health[generation].snapshot()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,10 @@ class GenerationHealth:
     @property
     def mean_infer_s(self) -> float | None:
         return self.infer_s / self.inferred if self.inferred else None
+
+    def snapshot(self) -> GenerationHealth:
+        """A copy for another thread to read (the caller holds the lock that guards this one)."""
+        return replace(self, running=dict(self.running))
 
 
 class SwappableDetector:
@@ -162,10 +166,7 @@ class SwappableDetector:
 
     def health(self, generation: int) -> GenerationHealth:
         with self._lock:
-            h = self._health[generation]
-            return GenerationHealth(
-                h.since, h.frames, h.failure, h.last_finished, dict(h.running), h.infer_s, h.inferred
-            )
+            return self._health[generation].snapshot()
 
     def _of(self, generation: int) -> tuple[StagedDetector, GenerationHealth]:
         with self._lock:

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from server.api.deps import SessionDep, ViewerDep, as_utc, utcnow
 from server.api.query import QueryError
@@ -224,7 +224,20 @@ def _precision_row(key: tuple[str, str, str], counts: Counter[str]) -> Precision
 
 def _opening_models(session: Session, case_ids: list[int]) -> dict[int, tuple[str, str]]:
     """The model (name, version) of each case's earliest event: the one that raised it."""
-    found: dict[int, tuple[str, str]] = {}
+    return {
+        case_id: (name, version)
+        for case_id, (name, version) in opening_values(
+            session, case_ids, Event.model_name, Event.model_version
+        ).items()
+    }
+
+
+def opening_values(
+    session: Session, case_ids: list[int], *columns: InstrumentedAttribute[Any]
+) -> dict[int, tuple[Any, ...]]:
+    """``columns`` of each case's earliest event (the one that raised it), by case id. Also read by
+    the fleet's precision halt for the load classifier that answered it (server.fleet.precision)."""
+    found: dict[int, tuple[Any, ...]] = {}
     for chunk in range(0, len(case_ids), 500):
         ids = case_ids[chunk : chunk + 500]
         rank = (
@@ -232,14 +245,10 @@ def _opening_models(session: Session, case_ids: list[int]) -> dict[int, tuple[st
             .over(partition_by=Event.case_id, order_by=(Event.observed_at.asc(), Event.received_at.asc()))
             .label("rank")
         )
-        ranked = select(Event.case_id, Event.model_name, Event.model_version, rank).where(
-            Event.case_id.in_(ids)
-        )
-        sub = ranked.subquery()
-        for case_id, name, version in session.execute(
-            select(sub.c.case_id, sub.c.model_name, sub.c.model_version).where(sub.c.rank == 1)
-        ):
-            found[case_id] = (name, version)
+        sub = select(Event.case_id, *columns, rank).where(Event.case_id.in_(ids)).subquery()
+        picked = [sub.c[column.key] for column in columns]
+        for case_id, *values in session.execute(select(sub.c.case_id, *picked).where(sub.c.rank == 1)):
+            found[case_id] = tuple(values)
     return found
 
 

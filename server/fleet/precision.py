@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.api import stats
@@ -74,18 +73,11 @@ def load_precision_by_version(
 def _opening_load_models(session: Session, case_ids: list[int]) -> dict[int, str]:
     """``attributes.load_model`` of each case's earliest event, where it has one."""
     found: dict[int, str] = {}
-    for chunk in range(0, len(case_ids), 500):
-        rows = session.execute(
-            select(Event.case_id, Event.attributes)
-            .where(Event.case_id.in_(case_ids[chunk : chunk + 500]))
-            .order_by(Event.case_id, Event.observed_at, Event.received_at)
-        )
-        for case_id, attributes in rows:
-            if case_id in found or case_id is None:
-                continue
-            label = (attributes or {}).get("load_model") if isinstance(attributes, dict) else None
-            found[case_id] = label if isinstance(label, str) else ""
-    return {case_id: label for case_id, label in found.items() if label}
+    for case_id, (attributes,) in stats.opening_values(session, case_ids, Event.attributes).items():
+        label = attributes.get("load_model") if isinstance(attributes, dict) else None
+        if isinstance(label, str) and label:
+            found[case_id] = label
+    return found
 
 
 def precision_drop(
