@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.updates import artifact
 from edge.updates.artifact import UpdateRefused, fetch_verified
 from tests.edge.updates.support import DET_INT8, ReleaseServer, box_config, model_command, write_public_key
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ReleaseServer]:
-    (tmp_path / "releases").mkdir()
-    running = ReleaseServer(tmp_path / "releases")
-    yield running
-    running.close()
 
 
 def test_a_new_release_drops_the_cut_download_of_an_older_one(tmp_path: Path, server: ReleaseServer) -> None:

@@ -86,14 +86,6 @@ def key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ReleaseServer]:
-    (tmp_path / "releases").mkdir()
-    running = ReleaseServer(tmp_path / "releases")
-    yield running
-    running.close()
-
-
 def open_box(tmp_path: Path, key: Ed25519PrivateKey, truck_load: bool = True, **updates: Any) -> Box:
     """The box's parts from its config (models, load stage) and its update handler, not running."""
     public = write_public_key(key, tmp_path / "fleet.pub")

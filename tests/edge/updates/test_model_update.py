@@ -56,15 +56,6 @@ def key() -> Ed25519PrivateKey:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ReleaseServer]:
-    root = tmp_path / "releases"
-    root.mkdir()
-    running = ReleaseServer(root)
-    yield running
-    running.close()
-
-
-@pytest.fixture
 def fleet(broker: MosquittoBroker) -> Iterator[FleetClient]:
     client = FleetClient(broker.port, DEVICE)
     yield client

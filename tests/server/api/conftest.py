@@ -159,3 +159,10 @@ def record_rejections(api: Api, reason: str, count: int, now: datetime = NOW) ->
         for _ in range(count):
             batch.reject(reason, "streetwatch/v1/box-1/events", f"test {reason}")
         batch.finish()
+
+
+def decide(api: Api, case_id: int, confirm: bool) -> None:
+    """A reviewer confirms the case or rejects it as no violation (what live precision counts)."""
+    body = {"action": "confirm"} if confirm else {"action": "reject", "reject_reason": "not_a_violation"}
+    answer = api.post(f"/api/v1/cases/{case_id}/actions", json=body)
+    assert answer.status_code == 200, answer.text

@@ -19,7 +19,7 @@ from server.settings import FleetSettings, ServerSettings
 from streetwatch.errors import ConfigError
 from streetwatch.events import EventAttributes, TruckLoad
 from streetwatch.releases import generate_keypair, sign_model
-from tests.server.api.conftest import NOW, Api, ingest, make_event
+from tests.server.api.conftest import NOW, Api, decide, ingest, make_event
 
 LOAD = "truck-load"
 
@@ -31,12 +31,6 @@ def _truck_case(api: Api, east_m: float, version: str) -> int:
     (outcome,) = ingest(api, event, now=NOW)
     assert outcome.case_id is not None
     return outcome.case_id
-
-
-def _decide(api: Api, case_id: int, confirm: bool) -> None:
-    body = {"action": "confirm"} if confirm else {"action": "reject", "reject_reason": "not_a_violation"}
-    answer = api.post(f"/api/v1/cases/{case_id}/actions", json=body)
-    assert answer.status_code == 200, answer.text
 
 
 def _settings(api: Api, tmp_path: Path) -> ServerSettings:
@@ -77,7 +71,7 @@ def test_a_load_classifier_rollout_leaves_out_the_boxes_that_run_none(api: Api, 
 def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Api, tmp_path: Path) -> None:
     settings = _settings(api, tmp_path)
     for index in range(4):
-        _decide(api, _truck_case(api, 300 * index, "1.0.0"), confirm=True)  # the old version: 4 of 4 right
+        decide(api, _truck_case(api, 300 * index, "1.0.0"), confirm=True)  # the old version: 4 of 4 right
     with api.sessions.begin() as session:
         for device_id in ("van-01", "van-02"):
             runs = [{"name": "test-model", "version": "1"}, {"name": LOAD, "version": "1.0.0"}]
@@ -96,9 +90,9 @@ def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Ap
 
     assert step(1).state == "running"
     new = [_truck_case(api, 5000 + 300 * i, "2.0.0") for i in range(4)]
-    _decide(api, new[0], confirm=True)
+    decide(api, new[0], confirm=True)
     for case_id in new[1:]:
-        _decide(api, case_id, confirm=False)  # 1 of 4 right
+        decide(api, case_id, confirm=False)  # 1 of 4 right
     with api.sessions() as session:  # the detector's reviews are not the classifier's
         figures = precision_by_version(session, LOAD, None)
         assert {v: (p.counted, p.confirmed) for v, p in figures.items()} == {"1.0.0": (4, 4), "2.0.0": (4, 1)}

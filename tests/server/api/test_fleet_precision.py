@@ -10,7 +10,7 @@ from server.db.models import Device, Rollout
 from server.fleet.rollouts import Selection, advance, stage
 from server.settings import FleetSettings, ServerSettings
 from tests.fleet.releases_support import MODEL, signed_registry
-from tests.server.api.conftest import NOW, Api, ingest, make_event
+from tests.server.api.conftest import NOW, Api, decide, ingest, make_event
 
 
 def _case(api: Api, east_m: float, version: str) -> int:
@@ -21,12 +21,6 @@ def _case(api: Api, east_m: float, version: str) -> int:
     (outcome,) = ingest(api, event, now=NOW)
     assert outcome.case_id is not None
     return outcome.case_id
-
-
-def _decide(api: Api, case_id: int, confirm: bool) -> None:
-    body = {"action": "confirm"} if confirm else {"action": "reject", "reject_reason": "not_a_violation"}
-    answer = api.post(f"/api/v1/cases/{case_id}/actions", json=body)
-    assert answer.status_code == 200, answer.text
 
 
 def _advance(api: Api, settings: ServerSettings, minutes: int) -> Rollout:
@@ -45,7 +39,7 @@ def test_a_drop_in_live_precision_halts_the_rollout(api: Api, tmp_path: Path) ->
     )
     settings = api.settings.model_copy(update={"fleet": fleet})
     for index, version in enumerate(["1.0.0"] * 4):
-        _decide(api, _case(api, 300 * index, version), confirm=True)  # the old model: 4 of 4 right
+        decide(api, _case(api, 300 * index, version), confirm=True)  # the old model: 4 of 4 right
     with api.sessions.begin() as session:
         for device_id in ("van-01", "van-02"):
             models = [{"name": MODEL, "version": "1.0.0"}]
@@ -54,12 +48,12 @@ def test_a_drop_in_live_precision_halts_the_rollout(api: Api, tmp_path: Path) ->
 
     assert _advance(api, settings, 1).state == "running"  # the canary gets it
     new = [_case(api, 5000 + 300 * i, "2.0.0") for i in range(4)]
-    _decide(api, new[0], confirm=True)
-    _decide(api, new[1], confirm=False)
+    decide(api, new[0], confirm=True)
+    decide(api, new[1], confirm=False)
     assert _advance(api, settings, 2).state == "running"  # two reviews: too few to judge
 
-    _decide(api, new[2], confirm=False)
-    _decide(api, new[3], confirm=False)  # 1 of 4 right now
+    decide(api, new[2], confirm=False)
+    decide(api, new[3], confirm=False)  # 1 of 4 right now
     halted = _advance(api, settings, 3)
     assert halted.state == "halted"
     assert halted.halted_reason == (
