@@ -17,25 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 
 import edge.updates.models
 from edge.pipeline import EdgePipeline, from_config
 from edge.updates.probe import probe_model
-from server.app import create_app
 from server.auth import Role, create_user
-from server.db.migrate import upgrade
 from server.db.models import Device, Event, Rollout
 from server.db.session import make_engine, session_factory
-from server.ingest.worker import IngestWorker
-from server.settings import load_settings
 from streetwatch.cli import main
 from streetwatch.events import utcnow
 from streetwatch.file_hash import sha256_file
 from streetwatch.releases import generate_keypair, sign_model
 from tests.edge.updates.support import DET_INT8, PacedSource, box_config, wrong_shape_model
-from tests.server.api.live_server import serve
+from tests.fleet.server_support import fleet_server, write_fleet_config
 from tests.support.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.broker
@@ -84,29 +79,13 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_
     sign_model(registry, "streetwatch-det", NEW, private)
 
     # The server: database, HTTP (its port is the download URL), ingest worker.
-    database = f"sqlite:///{tmp_path / 'server.db'}"
-    upgrade(database)
-    raw = {
-        "database_url": database,
-        "evidence_dir": str(tmp_path / "evidence"),
-        "mqtt": {"port": broker.port},
-        "limits": {"batch_wait_s": 0.05},
-        "fleet": {"model_registry": str(registry), "public_key": str(public), "advance_every_s": 0.5,
-                  "reply_timeout_s": 120},
-    }  # fmt: skip
-    config = tmp_path / "server.yaml"
-    config.write_text(yaml.safe_dump(raw))
+    database, config = write_fleet_config(tmp_path, broker.port, registry, public)
     engine = make_engine(database)
     sessions = session_factory(engine)
     with sessions() as session:
         tokens = {d: create_user(session, d, Role.device, utcnow()).token for d in BOXES}
         session.commit()
-    with serve(create_app(load_settings(config))) as port:
-        raw["fleet"]["download_base_url"] = f"http://127.0.0.1:{port}/"  # type: ignore[index]
-        config.write_text(yaml.safe_dump(raw))
-        worker = IngestWorker(load_settings(config), client_id="ingest-e2e")
-        worker.start()
-        assert worker.wait_subscribed(10)
+    with fleet_server(config, "ingest-e2e"):
         pipelines: list[tuple[EdgePipeline, PacedSource, threading.Thread, list[float]]] = []
         try:
             for device_id in BOXES:
@@ -163,7 +142,6 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_
             if stored >= emitted or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        worker.stop()
     with sessions() as session:
         runs = {d.device_id: d.models for d in session.scalars(select(Device))}
     print(f"events emitted by the boxes: {emitted}, stored by the server: {stored}")

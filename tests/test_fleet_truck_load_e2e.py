@@ -18,24 +18,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
 from sqlalchemy import select
 
 from edge.config import TruckLoadConfig
 from edge.pipeline import from_config
-from server.app import create_app
 from server.auth import Role, create_user
-from server.db.migrate import upgrade
 from server.db.models import Device, Event, Rollout
 from server.db.session import make_engine, session_factory
-from server.ingest.worker import IngestWorker
-from server.settings import load_settings
 from streetwatch.cli import main
 from streetwatch.events import utcnow
 from streetwatch.paths import repo_root
 from streetwatch.releases import generate_keypair, sign_model
 from tests.edge.updates.support import PacedSource, box_config
-from tests.server.api.live_server import serve
+from tests.fleet.server_support import fleet_server, write_fleet_config
 from tests.support.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.broker
@@ -63,18 +58,7 @@ def test_fleet_deploy_swaps_a_running_boxs_load_classifier_and_new_trucks_name_i
     private, public = generate_keypair(tmp_path / "keys")
     sign_model(models / "registry.json", "truck-load", "1.2.0", private)
 
-    database = f"sqlite:///{tmp_path / 'server.db'}"
-    upgrade(database)
-    raw = {
-        "database_url": database,
-        "evidence_dir": str(tmp_path / "evidence"),
-        "mqtt": {"port": broker.port},
-        "limits": {"batch_wait_s": 0.05},
-        "fleet": {"model_registry": str(models / "registry.json"), "public_key": str(public),
-                  "advance_every_s": 0.5, "reply_timeout_s": 120},
-    }  # fmt: skip
-    config = tmp_path / "server.yaml"
-    config.write_text(yaml.safe_dump(raw))
+    database, config = write_fleet_config(tmp_path, broker.port, models / "registry.json", public)
     engine = make_engine(database)
     sessions = session_factory(engine)
     with sessions() as session:
@@ -94,12 +78,7 @@ def test_fleet_deploy_swaps_a_running_boxs_load_classifier_and_new_trucks_name_i
             rows = session.scalars(select(Event).where(Event.violation_type == "unsealed_truck")).all()
             return sum(1 for e in rows if (e.attributes or {}).get("load_model") == f"truck-load {version}")
 
-    with serve(create_app(load_settings(config))) as port:
-        raw["fleet"]["download_base_url"] = f"http://127.0.0.1:{port}/"  # type: ignore[index]
-        config.write_text(yaml.safe_dump(raw))
-        worker = IngestWorker(load_settings(config), client_id="ingest-load-e2e")
-        worker.start()
-        assert worker.wait_subscribed(10)
+    with fleet_server(config, "ingest-load-e2e"):
         pipeline = from_config(box, source=truck_camera())
         thread = threading.Thread(target=pipeline.run, daemon=True)
         thread.start()
@@ -120,7 +99,6 @@ def test_fleet_deploy_swaps_a_running_boxs_load_classifier_and_new_trucks_name_i
         finally:
             pipeline.stop()
             thread.join(30)
-            worker.stop()
 
     assert _models(sessions) == {"streetwatch-det": "1.2.0", "truck-load": "1.2.0"}
     with sessions() as session:
