@@ -203,6 +203,13 @@ class Registry:
         version = self.current.get(name)
         return self.get(name, version) if version else None
 
+    def file_entry(self, model_file: Path) -> str:
+        """How an entry names ``model_file``: relative to the registry's folder when inside it."""
+        try:
+            return model_file.resolve().relative_to(self.path.parent.resolve()).as_posix()
+        except ValueError:
+            return str(model_file.resolve())
+
     def promote(
         self,
         model_file: Path,
@@ -250,10 +257,7 @@ class Registry:
             decision.reasons.insert(0, f"gate re-baselined on {gate['baseline']}")
         if not decision.accepted:
             return decision
-        try:
-            file = model_file.resolve().relative_to(self.path.parent.resolve()).as_posix()
-        except ValueError:
-            file = str(model_file.resolve())
+        file = self.file_entry(model_file)
         self.models.append(
             ModelEntry(
                 name=name,

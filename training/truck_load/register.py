@@ -82,15 +82,11 @@ def entry_for(
             f"{report_path} scored {metrics['crops']} crops, the val split of {split_csv} has {val_crops}: "
             "evaluate the model on the current split"
         )
-    try:
-        file = model.resolve().relative_to(registry.path.parent.resolve()).as_posix()
-    except ValueError:
-        file = str(model.resolve())
     current = registry.current_entry(name)
     return ModelEntry(
         name=name,
         version=version,
-        file=file,
+        file=registry.file_entry(model),
         sha256=sha256_file(model),
         data_hash=meta.get("data_hash", ""),
         eval_hash=eval_hash,
