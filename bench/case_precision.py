@@ -52,6 +52,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from uuid import UUID
 
 import cv2
 import numpy as np
@@ -67,9 +68,9 @@ from edge.interfaces import Evidence
 from edge.pipeline import from_config
 from edge.rules import TriggeredEvent
 from edge.truck_load import LoadStage
-from edge.truck_load.stage import ViewLookup
+from edge.truck_load.stage import LoadDecision, ViewLookup
 from streetwatch.errors import StreetWatchError
-from streetwatch.events import Lifecycle, Position, ViolationEvent, ViolationType
+from streetwatch.events import Lifecycle, Position, TruckLoad, ViolationEvent, ViolationType
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
@@ -179,7 +180,12 @@ class RecordingLoadStage(LoadStage):
 
     def __init__(self, stage: LoadStage) -> None:
         super().__init__(stage.classifier, stage.config)
-        self.trucks: list[tuple[ViolationEvent, str]] = []  # (new event before the stage, outcome)
+        # (new event before the stage, outcome, the classifier's answer when it silenced the truck)
+        self.trucks: list[tuple[ViolationEvent, str, TruckLoad | None]] = []
+        self._silenced_as: dict[UUID, TruckLoad | None] = {}
+
+    def _decided(self, event: ViolationEvent, decision: LoadDecision) -> None:
+        self._silenced_as[event.track_id] = decision.silenced_as
 
     def review(self, events: Sequence[TriggeredEvent], view: ViewLookup) -> list[TriggeredEvent]:
         out = super().review(events, view)
@@ -189,7 +195,7 @@ class RecordingLoadStage(LoadStage):
             if event.violation_type is self.config.violation_type and event.lifecycle is Lifecycle.new:
                 shipped = sent.get(event.track_id)
                 outcome = "silenced" if shipped is None else "candidate" if shipped.candidate else "case"
-                self.trucks.append((event, outcome))
+                self.trucks.append((event, outcome, self._silenced_as.pop(event.track_id, None)))
         return out
 
 
@@ -218,6 +224,9 @@ class Run:
     stage), and every confirmed truck with what the box did to it (case, candidate, silenced)."""
 
     results: list[PhotoResult]
+    #: The same reports less the trucks the load stage called "not a truck": the trucks the box
+    #: keeps as trucks (all of them without a stage).
+    kept: list[PhotoResult]
     trucks: dict[str, list[TruckReport]]  # photo name -> trucks
     load_stage: bool
     seconds: float
@@ -243,16 +252,30 @@ def run_config(config: DeviceConfig, photos: Sequence[Photo], frames: int) -> Ru
         stage_type = recording.config.violation_type
         others = [e for e in sink.new if e.violation_type is not stage_type]
     else:  # no stage: every truck goes out as the class map says
-        trucks = [(e, "candidate" if e.candidate else "case") for e in sink.new if e.violation_type is TRUCK]
+        trucks = [
+            (e, "candidate" if e.candidate else "case", None) for e in sink.new if e.violation_type is TRUCK
+        ]
         others = [e for e in sink.new if e.violation_type is not TRUCK]
-    reports: dict[int, list[Report]] = {}
-    for event in [*others, *(e for e, _ in trucks)]:
-        reports.setdefault(photo_of(event), []).append(Report(event.violation_type, event.box))
+    not_trucks = {id(e) for e, _, answer in trucks if answer is TruckLoad.not_a_truck}
+    every = [*others, *(e for e, _, _ in trucks)]
     by_photo: dict[str, list[TruckReport]] = {}
-    for event, outcome in trucks:
+    for event, outcome, _ in trucks:
         by_photo.setdefault(photos[photo_of(event)].name, []).append(TruckReport(event.box, outcome))
-    results = [PhotoResult(p.name, p.labels, reports.get(i, [])) for i, p in enumerate(photos)]
-    return Run(results, by_photo, recording is not None, elapsed)
+    return Run(
+        _per_photo(photos, every),
+        _per_photo(photos, [e for e in every if id(e) not in not_trucks]),
+        by_photo,
+        recording is not None,
+        elapsed,
+    )
+
+
+def _per_photo(photos: Sequence[Photo], events: Sequence[ViolationEvent]) -> list[PhotoResult]:
+    """Each photo's labels with the reports of the events raised on it."""
+    reports: dict[int, list[Report]] = {}
+    for event in events:
+        reports.setdefault(photo_of(event), []).append(Report(event.violation_type, event.box))
+    return [PhotoResult(p.name, p.labels, reports.get(i, [])) for i, p in enumerate(photos)]
 
 
 def load_level(run: Run, labels_dir: Path = LOAD_LABELS) -> LoadScore:
@@ -330,6 +353,9 @@ def summary(config_path: Path, frames: int, run: Run, completion: Path | None = 
         # unsealed_truck here is the detector level: every truck confirmed, before any load stage.
         # Per validation set (by_set): trucks in traffic views (vehicles) and at street level (garbage).
         **scored(results),
+        # Trucks as the box keeps them: the detector level less the trucks its load stage called
+        # "not a truck" (the stage's own answer to "is it a truck"; a closed truck still counts).
+        "trucks_kept": _truck_score(run.kept),
         # The load level: what the box ships for trucks, against the team's load labels.
         "truck_load": {"load_stage": run.load_stage, **(loads.as_dict() if loads else {})},
         # What the box did with the trucks it confirmed, per photo set (street level: garbage).
@@ -337,8 +363,21 @@ def summary(config_path: Path, frames: int, run: Run, completion: Path | None = 
             name: _outcomes(run, name) for name in sorted({_set_of(r) for r in results})
         },
         "street_trucks": street_truck_check(results),
-        **({"completed": scored(completed(results, completion))} if completion is not None else {}),
+        **(
+            {
+                "completed": {
+                    **scored(completed(results, completion)),
+                    "trucks_kept": _truck_score(completed(run.kept, completion)),
+                }
+            }
+            if completion is not None
+            else {}
+        ),
     }
+
+
+def _truck_score(results: Sequence[PhotoResult]) -> dict[str, object]:
+    return score(results)[TRUCK].as_dict()
 
 
 def changes(before: dict[str, object], after: dict[str, object]) -> dict[str, dict[str, float | None]]:
@@ -363,6 +402,7 @@ def print_table(result: dict[str, object], labels: str = "source") -> None:
     if labels in ("source", "both"):
         print("against the source labels:")
         print(table(_scores(result["types"])))
+        print(kept_text(result["trucks_kept"]))
     if labels in ("completed", "both"):
         part = _completed_part(result)
         types = part["types"]
@@ -371,6 +411,7 @@ def print_table(result: dict[str, object], labels: str = "source") -> None:
         print(table(_scores(types)))
         ignored = {vt: c["ignored"] for vt, c in types.items() if c["ignored"]}
         print(f"reports on an ignore box only (neither right nor wrong): {ignored or 'none'}")
+        print(kept_text(part["trucks_kept"]))
     trucks = result["street_trucks"]
     assert isinstance(trucks, dict)
     print(
@@ -382,6 +423,15 @@ def print_table(result: dict[str, object], labels: str = "source") -> None:
     if "open_loads" in loads:
         print(load_text(loads))
     print(f"confirmed trucks by what the box did, per photo set: {result['truck_outcomes_by_set']}")
+
+
+def kept_text(kept: object) -> str:
+    """The trucks the box keeps as trucks, in one line."""
+    assert isinstance(kept, dict)
+    return (
+        f"trucks the box keeps (less those its load stage called not a truck): {kept['reports']} reports, "
+        f"precision {_fmt(kept['precision'])}, recall {_fmt(kept['recall'])}"
+    )
 
 
 def load_text(loads: dict[str, object]) -> str:

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from edge.config import TruckLoadConfig
 from edge.rules import TriggeredEvent
 from edge.truck_load.classifier import LoadVerdict
-from streetwatch.events import EventAttributes, Lifecycle, ModelRef, TruckLoad
+from streetwatch.events import EventAttributes, Lifecycle, ModelRef, TruckLoad, ViolationEvent
 from streetwatch.messages import TruckLoadCounts
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,12 @@ class Classifier(Protocol):
 
 
 @dataclass(frozen=True)
-class _Decision:
+class LoadDecision:
+    """What the stage decided for one truck (track): what its events carry, or silence."""
+
     attributes: EventAttributes | None  # None: the track is silenced
+    #: The classifier's answer behind a silenced track (closed, covered, empty or not a truck).
+    silenced_as: TruckLoad | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class LoadStage:
     def __init__(self, classifier: Classifier, config: TruckLoadConfig) -> None:
         self.classifier = classifier
         self.config = config
-        self._decisions: dict[UUID, _Decision] = {}  # open tracks only: forgotten at their 'end'
+        self._decisions: dict[UUID, LoadDecision] = {}  # open tracks only: forgotten at their 'end'
         self.classified = 0
         self.silenced_events = 0
         self._counts = LoadCounts()
@@ -111,6 +115,7 @@ class LoadStage:
                 decision = self._decide(view(triggered.evidence_key))
                 self._decisions[event.track_id] = decision
                 self._count(decision)
+                self._decided(event, decision)
             if event.lifecycle is Lifecycle.end:
                 del self._decisions[event.track_id]
             if decision.attributes is None:
@@ -121,7 +126,10 @@ class LoadStage:
             out.append(TriggeredEvent(event=updated, evidence_key=triggered.evidence_key))
         return out
 
-    def _count(self, decision: _Decision) -> None:
+    def _decided(self, event: ViolationEvent, decision: LoadDecision) -> None:
+        """Called once per track, when its first event is decided (a hook for measuring the stage)."""
+
+    def _count(self, decision: LoadDecision) -> None:
         c = self._counts
         if decision.attributes is None:
             self._counts = replace(c, silenced=c.silenced + 1)
@@ -130,7 +138,7 @@ class LoadStage:
         else:
             self._counts = replace(c, unsure=c.unsure + 1)
 
-    def _decide(self, seen: tuple[NDArray[np.uint8], BoxT] | None) -> _Decision:
+    def _decide(self, seen: tuple[NDArray[np.uint8], BoxT] | None) -> LoadDecision:
         if seen is None:
             log.warning("truck load: no frame kept for a confirmed truck; it stays a candidate")
             return self._unsure(0.0)
@@ -144,12 +152,12 @@ class LoadStage:
         if verdict.score < self.config.min_score:
             return self._unsure(verdict.score, verdict.model)
         if verdict.load is TruckLoad.uncovered:
-            return _Decision(self._attributes(TruckLoad.uncovered, verdict.score, verdict.model))
+            return LoadDecision(self._attributes(TruckLoad.uncovered, verdict.score, verdict.model))
         log.info("truck load: %s (%.2f), nothing raised", verdict.load.value, verdict.score)
-        return _Decision(None)
+        return LoadDecision(None, silenced_as=verdict.load)
 
-    def _unsure(self, score: float, model: str = "") -> _Decision:
-        return _Decision(self._attributes(TruckLoad.unsure, score, model))
+    def _unsure(self, score: float, model: str = "") -> LoadDecision:
+        return LoadDecision(self._attributes(TruckLoad.unsure, score, model))
 
     def _attributes(self, load: TruckLoad, score: float, model: str) -> EventAttributes:
         # The verdict's own model: a model update may swap the classifier between its answer and here.

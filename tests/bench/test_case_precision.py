@@ -111,6 +111,10 @@ def test_the_demo_box_on_a_few_real_photos(capsys: pytest.CaptureFixture[str]) -
     # Every truck the detector reported (the table's count) went out as a case or candidate, or was silenced.
     sent = loads["cases"] + loads["candidates"] + loads["silenced"]
     assert sent == by_set["vehicles"]["unsealed_truck"]["reports"] > 0
+    # The trucks the box keeps: the same labels, the detector's reports less any it called not a truck.
+    kept, trucks = result["trucks_kept"], types["unsealed_truck"]
+    assert kept["labelled"] == trucks["labelled"] and kept["reports"] <= trucks["reports"]
+    assert trucks["reports"] - kept["reports"] <= loads["silenced"]
     # The same reports against the completed labels: none lost, only moved to ignore.
     for vtype, done in result["completed"]["types"].items():
         assert done["reports"] + done["ignored"] == types[vtype]["reports"]

@@ -155,3 +155,19 @@ def test_check_config_names_a_missing_or_wrong_load_model(tmp_path: Path) -> Non
     )
     report = check_device_config(wrong, load_models=True)
     assert any(p.startswith("truck_load.model:") and "must name its classes" in p for p in report.problems)
+
+
+def test_a_measuring_stage_learns_why_each_truck_was_silenced(classifier: LoadClassifier) -> None:
+    # bench.case_precision tells a truck the stage called "not a truck" from a sealed one: the
+    # first is a wrong truck, the second a right truck that needs no case.
+    from bench.case_precision import RecordingLoadStage
+
+    stage = RecordingLoadStage(LoadStage(classifier, TruckLoadConfig(model=str(MODEL))))
+    for label in ("uncovered", "closed", "not_a_truck"):
+        crop = _view(_named(label))
+        stage.review(_truck_events(uuid.uuid4()), lambda _key: crop)  # noqa: B023 (called right here)
+    assert [(outcome, answer) for _event, outcome, answer in stage.trucks] == [
+        ("case", None),
+        ("silenced", TruckLoad.closed),
+        ("silenced", TruckLoad.not_a_truck),
+    ]
