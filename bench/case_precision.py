@@ -274,7 +274,8 @@ def _per_photo(photos: Sequence[Photo], events: Sequence[ViolationEvent]) -> lis
     """Each photo's labels with the reports of the events raised on it."""
     reports: dict[int, list[Report]] = {}
     for event in events:
-        reports.setdefault(photo_of(event), []).append(Report(event.violation_type, event.box))
+        report = Report(event.violation_type, event.box, event.score, event.detector_class)
+        reports.setdefault(photo_of(event), []).append(report)
     return [PhotoResult(p.name, p.labels, reports.get(i, [])) for i, p in enumerate(photos)]
 
 

@@ -73,6 +73,8 @@ class Report:
 
     violation_type: ViolationType
     box: Box
+    score: float | None = None  # the event's confirmed score (bench.thresholds sweeps it)
+    detector_class: str = ""
 
 
 @dataclass(frozen=True)
