@@ -10,13 +10,15 @@ from one photo to the next. Every ``new`` event is scored against the labels of 
 (``bench.case_scoring``): precision (reports on the right object) and recall (labelled objects
 reported) per violation type.
 
-Trucks are scored at two levels. The table's ``unsealed_truck`` is the detector level ("is it a
+Trucks are scored at three levels. The table's ``unsealed_truck`` is the detector level ("is it a
 truck"): every truck the box confirmed, before its load stage, i.e. what the box reports with the
-stage off. ``truck_load`` in the output is the load level, what the box ships: each confirmed
-truck became a case (open load), a candidate (unsure) or nothing (silenced), scored against the
-team's load labels (``datasets/truck_load``, ``bench.load_scoring``) on the vehicle photos, the
-only ones with load labels. Open loads are few there (a handful), so its figures are counts more
-than rates; the output says how many.
+stage off. ``trucks_kept`` is the same question asked of the whole box: those trucks less the ones
+its load stage called "not a truck" (a closed or covered truck is still a right truck here; the
+stage silences it for its load, not for being no truck). ``truck_load`` in the output is the load
+level, what the box ships: each confirmed truck became a case (open load), a candidate (unsure)
+or nothing (silenced), scored against the team's load labels (``datasets/truck_load``,
+``bench.load_scoring``) on the vehicle photos, the only ones with load labels. Open loads are few
+there (a handful), so its figures are counts more than rates; the output says how many.
 
 The trucks that ``training/recipes/street_trucks.json`` lists (street-level trucks in the garbage
 photos, which that source does not label, each checked by eye) are added as truck labels, so a
