@@ -11,6 +11,8 @@ gate before the rules lowered to ``--floor`` (each rule's ``min_score``, the cla
 photo held still every frame gives its object the same score, and an event's score is the median
 of its track's hits, so the events scoring at least ``t`` are the ones the box raises with the
 threshold at ``t`` (a class map entry that asks more than its rule keeps asking that much more).
+The sweep starts at the tracker's ``new_track_thresh`` when that is higher than ``--floor``: no
+track starts on a weaker box, so lower thresholds give the same events.
 
 Per violation type it prints precision and recall at each threshold (against the completed
 labels; trucks as the box keeps them, less those its load stage called not a truck), and a
@@ -265,16 +267,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        config, extra = lowered(load_config(args.config), args.floor)
+        original = load_config(args.config)
+        config, extra = lowered(original, args.floor)
         photos = load_photos(args.data, sets, args.limit, street_trucks=True)
     except (StreetWatchError, FileNotFoundError) as exc:
         print(f"thresholds: {exc}", file=sys.stderr)
         return 2
     run = run_config(config, photos, args.frames)
-    result = {
-        "config": str(args.config),
-        **report(completed(run.kept, COMPLETION), args.floor, targets, extra),
-    }
+    # A track starts only on a box scoring new_track_thresh: below it every threshold gives the same events.
+    start = max(args.floor, original.tracker.new_track_thresh)
+    result = {"config": str(args.config), **report(completed(run.kept, COMPLETION), start, targets, extra)}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
