@@ -77,7 +77,7 @@ def lowered(config: DeviceConfig, floor: float) -> tuple[DeviceConfig, dict[str,
     for mapping in config.class_map:
         if mapping.min_score is not None:
             rule = config.rules[mapping.violation_type]
-            extra[mapping.detector_class] = max(0.0, mapping.min_score - rule.min_score)
+            extra[mapping.detector_class] = round(max(0.0, mapping.min_score - rule.min_score), 3)
             mapping = mapping.model_copy(
                 update={"min_score": min(1.0, floor + extra[mapping.detector_class])}
             )
