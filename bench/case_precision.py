@@ -384,12 +384,15 @@ def _truck_score(results: Sequence[PhotoResult]) -> dict[str, object]:
 
 
 def changes(before: dict[str, object], after: dict[str, object]) -> dict[str, dict[str, float | None]]:
-    """Per type: precision and recall after minus before (None where either is undefined)."""
+    """Per type, and for the trucks the box keeps (``trucks_kept``): precision and recall after
+    minus before (None where either is undefined)."""
     out: dict[str, dict[str, float | None]] = {}
     b_types, a_types = before["types"], after["types"]
     assert isinstance(b_types, dict) and isinstance(a_types, dict)
-    for vtype, a in a_types.items():
-        b = b_types[vtype]
+    pairs = [(vtype, a, b_types[vtype]) for vtype, a in a_types.items()]
+    pairs.append(("trucks_kept", after["trucks_kept"], before["trucks_kept"]))
+    for vtype, a, b in pairs:
+        assert isinstance(a, dict) and isinstance(b, dict)
         out[vtype] = {
             key: None if a[key] is None or b[key] is None else round(a[key] - b[key], 3)
             for key in ("precision", "recall")

@@ -94,6 +94,7 @@ def test_the_demo_box_on_a_few_real_photos(capsys: pytest.CaptureFixture[str]) -
     assert result["baseline"]["types"] == result["types"]
     assert all(c == {"precision": 0.0, "recall": 0.0, "reports": 0} or None in c.values()
                for c in result["change"].values())  # fmt: skip
+    assert "trucks_kept" in result["change"] and "trucks_kept" in result["change_completed"]
     types = result["types"]
     for counts in types.values():
         assert 0 <= counts["right"] <= counts["reports"]
