@@ -32,7 +32,7 @@ import logging
 import sys
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.case_precision import DEFAULT_CONFIG, SETS, SHARED, completed, load_photos, run_config
@@ -117,9 +117,10 @@ def _score(value: float | None) -> float:
     return value
 
 
-def grid(floor: float) -> list[float]:
-    steps = round((0.9 - floor) / STEP)
-    return [round(floor + STEP * i, 3) for i in range(steps + 1)]
+def grid(lowest: float) -> list[float]:
+    """Thresholds from ``lowest`` to 0.9 in steps of :data:`STEP`."""
+    steps = round((0.9 - lowest) / STEP)
+    return [round(lowest + STEP * i, 3) for i in range(steps + 1)]
 
 
 def sweep(
@@ -175,16 +176,20 @@ def choose(
 
 
 def report(
-    results: Sequence[PhotoResult], floor: float, targets: dict[ViolationType, float], extra: dict[str, float]
+    results: Sequence[PhotoResult],
+    lowest: float,
+    targets: dict[ViolationType, float],
+    extra: dict[str, float],
 ) -> dict[str, object]:
-    thresholds = grid(floor)
-    out: dict[str, object] = {"floor": floor, "photos": len(results), "class_extra": extra, "types": {}}
+    """Per type: the sweep from ``lowest`` up, and the choice at its target precision."""
+    thresholds = grid(lowest)
+    out: dict[str, object] = {"lowest": lowest, "photos": len(results), "class_extra": extra, "types": {}}
     types = out["types"]
     assert isinstance(types, dict)
     for vtype, target in targets.items():
         choice = choose(results, vtype, target, thresholds, extra)
         types[vtype.value] = {
-            "sweep": [p.__dict__ for p in sweep(results, vtype, thresholds, extra)],
+            "sweep": [asdict(p) for p in sweep(results, vtype, thresholds, extra)],
             "target_precision": target,
             "chosen_on_all_photos": choice.threshold,
             "chosen_on_each_half": list(choice.half_thresholds),
@@ -197,7 +202,7 @@ def print_report(result: dict[str, object]) -> None:
     types = result["types"]
     assert isinstance(types, dict)
     print(
-        f"{result['photos']} photos, thresholds from {result['floor']} "
+        f"{result['photos']} photos, thresholds from {result['lowest']} "
         "(completed labels; trucks as the box keeps them)"
     )
     for vtype, part in types.items():
