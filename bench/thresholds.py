@@ -235,7 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config", type=Path, default=DEFAULT_CONFIG, help="box config (default: the demo's)"
     )
-    parser.add_argument("--floor", type=float, default=0.2, help="lowest threshold swept (default 0.2)")
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=0.2,
+        help="lowest threshold swept (default 0.2; the tracker's new_track_thresh if higher)",
+    )
     parser.add_argument("--frames", type=int, default=4, help="frames each photo is held (default 4)")
     parser.add_argument("--data", type=Path, default=SHARED, help="folder holding <set>/val (../shared/data)")
     parser.add_argument("--sets", default=",".join(SETS), help="validation sets to use, comma-separated")
