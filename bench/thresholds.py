@@ -180,8 +180,10 @@ def report(
     lowest: float,
     targets: dict[ViolationType, float],
     extra: dict[str, float],
+    asks: dict[ViolationType, float] | None = None,
 ) -> dict[str, object]:
-    """Per type: the sweep from ``lowest`` up, and the choice at its target precision."""
+    """Per type: the sweep from ``lowest`` up, the choice at its target precision, and what the
+    config asks now (``asks``: each rule's ``min_score``), to set beside the choice."""
     thresholds = grid(lowest)
     out: dict[str, object] = {"lowest": lowest, "photos": len(results), "class_extra": extra, "types": {}}
     types = out["types"]
@@ -194,6 +196,7 @@ def report(
             "chosen_on_all_photos": choice.threshold,
             "chosen_on_each_half": list(choice.half_thresholds),
             "held_out": choice.held_out.as_dict(),
+            "config_asks": (asks or {}).get(vtype),
         }
     return out
 
@@ -220,7 +223,7 @@ def print_report(result: dict[str, object]) -> None:
         print(
             f"choice: {_fmt(part['chosen_on_all_photos'])} on all photos; on each half {halves}, "
             f"scored on the other half: precision {_fmt(held['precision'])}, recall {_fmt(held['recall'])} "
-            f"({held['reports']} reports)"
+            f"({held['reports']} reports); the config asks {_fmt(part['config_asks'])}"
         )
 
 
@@ -286,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     run = run_config(config, photos, args.frames)
     # A track starts only on a box scoring new_track_thresh: below it every threshold gives the same events.
     start = max(args.floor, original.tracker.new_track_thresh)
-    result = {"config": str(args.config), **report(completed(run.kept, COMPLETION), start, targets, extra)}
+    asks = {vtype: rule.min_score for vtype, rule in original.rules.items()}
+    result = {
+        "config": str(args.config),
+        **report(completed(run.kept, COMPLETION), start, targets, extra, asks),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
     else:

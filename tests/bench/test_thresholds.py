@@ -110,3 +110,7 @@ def test_a_short_real_run_sweeps_every_type(capsys: pytest.CaptureFixture[str]) 
     start = load_config(DEFAULT_CONFIG).tracker.new_track_thresh
     assert start > 0.2
     assert trucks[0]["threshold"] == pytest.approx(start) and trucks[-1]["threshold"] == pytest.approx(0.9)
+    # Beside each choice, what the config asks now.
+    rules = load_config(DEFAULT_CONFIG).rules
+    for vtype, part in result["types"].items():
+        assert part["config_asks"] == rules[VT(vtype)].min_score
