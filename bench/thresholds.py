@@ -37,7 +37,7 @@ from pathlib import Path
 
 from bench.case_precision import DEFAULT_CONFIG, SETS, SHARED, completed, load_photos, run_config
 from bench.case_scoring import PhotoResult, TypeScore, score
-from bench.label_completion import COMPLETION
+from bench.label_completion import COMPLETION, CompletionError, read_completion
 from edge.config import DeviceConfig, load_config
 from streetwatch.errors import StreetWatchError
 from streetwatch.events import ViolationType
@@ -261,14 +261,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.0 < args.floor < 0.9:
         parser.error("--floor must lie between 0 and 0.9")
+    if args.frames < 1:
+        parser.error("--frames must be at least 1")
     targets = dict(TARGETS)
     for item in args.target:
         name, _, value = item.partition("=")
         try:
-            targets[ViolationType(name)] = float(value)
+            targets[ViolationType(name)] = precision = float(value)
+            if not 0.0 < precision <= 1.0:
+                raise ValueError(precision)
         except ValueError:
             parser.error(
-                f"--target {item!r}: expected TYPE=PRECISION, "
+                f"--target {item!r}: expected TYPE=PRECISION with 0 < PRECISION <= 1, "
                 f"TYPE one of {', '.join(v.value for v in ViolationType)}"
             )
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
@@ -283,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         original = load_config(args.config)
         config, extra = lowered(original, args.floor)
         photos = load_photos(args.data, sets, args.limit, street_trucks=True)
-    except (StreetWatchError, FileNotFoundError) as exc:
+        read_completion(COMPLETION)  # refuse a missing or bad completion before the long run
+    except (StreetWatchError, FileNotFoundError, CompletionError) as exc:
         print(f"thresholds: {exc}", file=sys.stderr)
         return 2
     run = run_config(config, photos, args.frames)

@@ -92,10 +92,20 @@ def test_without_the_shared_photos_it_says_so(tmp_path: Path, capsys: pytest.Cap
     assert "nothing to measure" in capsys.readouterr().out
 
 
-def test_a_malformed_target_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [["--target", "signs=0.9"], ["--target", "illegal_signboard=1.5"], ["--target", "illegal_signboard=x"]],
+)
+def test_a_malformed_target_is_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        main(["--target", "signs=0.9"])
+        main(argv)
     assert "expected TYPE=PRECISION" in capsys.readouterr().err
+
+
+def test_no_frames_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--frames", "0"])
+    assert "--frames must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs the labelled photos in ../shared/data")
