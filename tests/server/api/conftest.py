@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.app import create_app
 from server.auth import Role, create_user
+from server.db.models import Rollout
 from server.evidence_store import EvidenceStore
+from server.fleet.rollouts import advance
 from server.ingest.process import IngestBatch, IngestOutcome, ingest_event
 from server.settings import ServerSettings
 from streetwatch.events import ViolationEvent
@@ -166,3 +168,13 @@ def decide(api: Api, case_id: int, confirm: bool) -> None:
     body = {"action": "confirm"} if confirm else {"action": "reject", "reject_reason": "not_a_violation"}
     answer = api.post(f"/api/v1/cases/{case_id}/actions", json=body)
     assert answer.status_code == 200, answer.text
+
+
+def advance_rollout(api: Api, settings: ServerSettings, minutes: int) -> Rollout:
+    """Let the fleet's rollout step run ``minutes`` after NOW; the (one) rollout as it stands then."""
+    with api.sessions.begin() as session:
+        advance(session, settings, NOW + timedelta(minutes=minutes))
+    with api.sessions() as session:
+        rollout = session.query(Rollout).one()
+        session.expunge(rollout)
+        return rollout

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from server.db.models import Device, Rollout
+from server.db.models import Device
 from server.fleet.precision import precision_by_version
-from server.fleet.rollouts import Selection, advance, stage
+from server.fleet.rollouts import Selection, stage
 from server.settings import FleetSettings, ServerSettings
 from streetwatch.errors import ConfigError
 from streetwatch.events import EventAttributes, TruckLoad
 from streetwatch.releases import generate_keypair, sign_model
-from tests.server.api.conftest import NOW, Api, decide, ingest, make_event
+from tests.server.api.conftest import NOW, Api, advance_rollout, decide, ingest, make_event
 
 LOAD = "truck-load"
 
@@ -80,15 +79,7 @@ def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Ap
         rollout = stage(session, settings, "model", LOAD, "2.0.0", boxes, NOW)
         assert {t.previous_version for t in rollout.targets} == {"1.0.0"}
 
-    def step(minutes: int) -> Rollout:
-        with api.sessions.begin() as session:
-            advance(session, settings, NOW + timedelta(minutes=minutes))
-        with api.sessions() as session:
-            found = session.query(Rollout).one()
-            session.expunge(found)
-            return found
-
-    assert step(1).state == "running"
+    assert advance_rollout(api, settings, 1).state == "running"
     new = [_truck_case(api, 5000 + 300 * i, "2.0.0") for i in range(4)]
     decide(api, new[0], confirm=True)
     for case_id in new[1:]:
@@ -96,7 +87,7 @@ def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Ap
     with api.sessions() as session:  # the detector's reviews are not the classifier's
         figures = precision_by_version(session, LOAD, None)
         assert {v: (p.counted, p.confirmed) for v, p in figures.items()} == {"1.0.0": (4, 4), "2.0.0": (4, 1)}
-    halted = step(2)
+    halted = advance_rollout(api, settings, 2)
     assert halted.state == "halted"
     assert halted.halted_reason == (
         "live precision of truck-load 2.0.0 is 0.25 over 4 reviewed cases, "

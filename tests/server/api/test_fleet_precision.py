@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
-from server.db.models import Device, Rollout
-from server.fleet.rollouts import Selection, advance, stage
-from server.settings import FleetSettings, ServerSettings
+from server.db.models import Device
+from server.fleet.rollouts import Selection, stage
+from server.settings import FleetSettings
 from tests.fleet.releases_support import MODEL, signed_registry
-from tests.server.api.conftest import NOW, Api, decide, ingest, make_event
+from tests.server.api.conftest import NOW, Api, advance_rollout, decide, ingest, make_event
 
 
 def _case(api: Api, east_m: float, version: str) -> int:
@@ -21,15 +20,6 @@ def _case(api: Api, east_m: float, version: str) -> int:
     (outcome,) = ingest(api, event, now=NOW)
     assert outcome.case_id is not None
     return outcome.case_id
-
-
-def _advance(api: Api, settings: ServerSettings, minutes: int) -> Rollout:
-    with api.sessions.begin() as session:
-        advance(session, settings, NOW + timedelta(minutes=minutes))
-    with api.sessions() as session:
-        rollout = session.query(Rollout).one()
-        session.expunge(rollout)
-        return rollout
 
 
 def test_a_drop_in_live_precision_halts_the_rollout(api: Api, tmp_path: Path) -> None:
@@ -46,15 +36,15 @@ def test_a_drop_in_live_precision_halts_the_rollout(api: Api, tmp_path: Path) ->
             session.add(Device(device_id=device_id, first_seen_at=NOW, last_seen_at=NOW, models=models))
         stage(session, settings, "model", MODEL, "2.0.0", Selection(devices=("van-01", "van-02")), NOW)
 
-    assert _advance(api, settings, 1).state == "running"  # the canary gets it
+    assert advance_rollout(api, settings, 1).state == "running"  # the canary gets it
     new = [_case(api, 5000 + 300 * i, "2.0.0") for i in range(4)]
     decide(api, new[0], confirm=True)
     decide(api, new[1], confirm=False)
-    assert _advance(api, settings, 2).state == "running"  # two reviews: too few to judge
+    assert advance_rollout(api, settings, 2).state == "running"  # two reviews: too few to judge
 
     decide(api, new[2], confirm=False)
     decide(api, new[3], confirm=False)  # 1 of 4 right now
-    halted = _advance(api, settings, 3)
+    halted = advance_rollout(api, settings, 3)
     assert halted.state == "halted"
     assert halted.halted_reason == (
         "live precision of streetwatch-det 2.0.0 is 0.25 over 4 reviewed cases, "
