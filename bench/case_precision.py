@@ -436,7 +436,7 @@ def kept_text(kept: object) -> str:
     assert isinstance(kept, dict)
     return (
         f"trucks the box keeps (less those its load stage called not a truck): {kept['reports']} reports, "
-        f"precision {_fmt(kept['precision'])}, recall {_fmt(kept['recall'])}"
+        f"precision {fmt(kept['precision'])}, recall {fmt(kept['recall'])}"
     )
 
 
@@ -446,9 +446,9 @@ def load_text(loads: dict[str, object]) -> str:
     lines = [
         f"unsealed_truck at the load level ({stage}; team load labels, vehicle val photos): "
         f"{loads['cases']} cases, {loads['cases_on_open_load']} on an open load (precision "
-        f"{_fmt(loads['precision'])}); {loads['candidates']} candidates, {loads['candidates_on_open_load']} "
-        f"on an open load; open loads reported as case or candidate {_fmt(loads['recall'])}, as a case "
-        f"{_fmt(loads['recall_cases_only'])}, silenced {loads['open_loads_silenced']}",
+        f"{fmt(loads['precision'])}); {loads['candidates']} candidates, {loads['candidates_on_open_load']} "
+        f"on an open load; open loads reported as case or candidate {fmt(loads['recall'])}, as a case "
+        f"{fmt(loads['recall_cases_only'])}, silenced {loads['open_loads_silenced']}",
         f"  only {loads['open_loads']} open loads are labelled in these {loads['photos']} photos "
         f"({loads['open_loads_held_out_by_load_model']} of them held out by the load model, the rest in its "
         f"training split): one truck moves recall by 1/{loads['open_loads'] or 1}; read these as counts, "
@@ -470,8 +470,28 @@ def _scores(types: object) -> dict[ViolationType, TypeScore]:
     return {ViolationType(vt): TypeScore(**{k: c[k] for k in keys}) for vt, c in types.items()}
 
 
-def _fmt(value: object) -> str:
+def fmt(value: object) -> str:
+    """A figure to three places, or a dash where it is undefined."""
     return "–" if value is None else f"{value:.3f}"
+
+
+def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which photos a run uses and how long each is held (this bench's and ``bench.thresholds``')."""
+    parser.add_argument("--frames", type=int, default=4, help="frames each photo is held (default 4)")
+    parser.add_argument("--data", type=Path, default=SHARED, help="folder holding <set>/val (../shared/data)")
+    parser.add_argument("--sets", default=",".join(SETS), help="validation sets to use, comma-separated")
+    parser.add_argument("--limit", type=int, help="first N photos of each set only (quick checks)")
+
+
+def photo_sets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The sets ``--sets`` names; ``--frames`` under 1 or an unknown set ends the run with a usage error."""
+    if args.frames < 1:
+        parser.error("--frames must be at least 1")
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = sorted(set(sets) - set(SETS))
+    if unknown:
+        parser.error(f"unknown set(s) {', '.join(unknown)}; known: {', '.join(SETS)}")
+    return sets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -482,10 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         "--config", type=Path, default=DEFAULT_CONFIG, help="box config (default: the demo's)"
     )
     parser.add_argument("--baseline", type=Path, help="also run this config, for a before/after in one run")
-    parser.add_argument("--frames", type=int, default=4, help="frames each photo is held (default 4)")
-    parser.add_argument("--data", type=Path, default=SHARED, help="folder holding <set>/val (../shared/data)")
-    parser.add_argument("--sets", default=",".join(SETS), help="validation sets to use, comma-separated")
-    parser.add_argument("--limit", type=int, help="first N photos of each set only (quick checks)")
+    add_photo_arguments(parser)
     parser.add_argument(
         "--no-street-trucks", action="store_true", help="score against the source labels only"
     )
@@ -501,12 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    if args.frames < 1:
-        parser.error("--frames must be at least 1")
-    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    unknown = sorted(set(sets) - set(SETS))
-    if unknown:
-        parser.error(f"unknown set(s) {', '.join(unknown)}; known: {', '.join(SETS)}")
+    sets = photo_sets(parser, args)
     if not args.data.is_dir():
         print(f"no labelled photos at {args.data} (../shared/data beside the checkout): nothing to measure")
         return 0

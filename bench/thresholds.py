@@ -35,7 +35,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.case_precision import DEFAULT_CONFIG, SETS, SHARED, completed, load_photos, run_config
+from bench.case_precision import (
+    DEFAULT_CONFIG,
+    add_photo_arguments,
+    completed,
+    fmt,
+    load_photos,
+    photo_sets,
+    run_config,
+)
 from bench.case_scoring import PhotoResult, TypeScore, score
 from bench.label_completion import COMPLETION, CompletionError, read_completion
 from edge.config import DeviceConfig, load_config
@@ -215,20 +223,15 @@ def print_report(result: dict[str, object]) -> None:
         for p in part["sweep"]:
             if round(p["threshold"] / 0.05, 3) % 1 == 0:  # every other step keeps the table short
                 print(
-                    f"| {p['threshold']:.3f} | {p['reports']} | {_fmt(p['precision'])} "
-                    f"| {_fmt(p['recall'])} |"
+                    f"| {p['threshold']:.3f} | {p['reports']} | {fmt(p['precision'])} | {fmt(p['recall'])} |"
                 )
         held = part["held_out"]
-        halves = ", ".join(_fmt(t) for t in part["chosen_on_each_half"])
+        halves = ", ".join(fmt(t) for t in part["chosen_on_each_half"])
         print(
-            f"choice: {_fmt(part['chosen_on_all_photos'])} on all photos; on each half {halves}, "
-            f"scored on the other half: precision {_fmt(held['precision'])}, recall {_fmt(held['recall'])} "
-            f"({held['reports']} reports); the config asks {_fmt(part['config_asks'])}"
+            f"choice: {fmt(part['chosen_on_all_photos'])} on all photos; on each half {halves}, "
+            f"scored on the other half: precision {fmt(held['precision'])}, recall {fmt(held['recall'])} "
+            f"({held['reports']} reports); the config asks {fmt(part['config_asks'])}"
         )
-
-
-def _fmt(value: object) -> str:
-    return "–" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,10 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0.2,
         help="lowest threshold swept (default 0.2; the tracker's new_track_thresh if higher)",
     )
-    parser.add_argument("--frames", type=int, default=4, help="frames each photo is held (default 4)")
-    parser.add_argument("--data", type=Path, default=SHARED, help="folder holding <set>/val (../shared/data)")
-    parser.add_argument("--sets", default=",".join(SETS), help="validation sets to use, comma-separated")
-    parser.add_argument("--limit", type=int, help="first N photos of each set only (quick checks)")
+    add_photo_arguments(parser)
     parser.add_argument(
         "--target",
         action="append",
@@ -261,8 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.0 < args.floor < 0.9:
         parser.error("--floor must lie between 0 and 0.9")
-    if args.frames < 1:
-        parser.error("--frames must be at least 1")
     targets = dict(TARGETS)
     for item in args.target:
         name, _, value = item.partition("=")
@@ -275,10 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"--target {item!r}: expected TYPE=PRECISION with 0 < PRECISION <= 1, "
                 f"TYPE one of {', '.join(v.value for v in ViolationType)}"
             )
-    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    unknown = sorted(set(sets) - set(SETS))
-    if unknown:
-        parser.error(f"unknown set(s) {', '.join(unknown)}; known: {', '.join(SETS)}")
+    sets = photo_sets(parser, args)
     if not args.data.is_dir():
         print(f"no labelled photos at {args.data} (../shared/data beside the checkout): nothing to measure")
         return 0
