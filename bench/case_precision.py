@@ -16,9 +16,10 @@ stage off. ``trucks_kept`` is the same question asked of the whole box: those tr
 its load stage called "not a truck" (a closed or covered truck is still a right truck here; the
 stage silences it for its load, not for being no truck). ``truck_load`` in the output is the load
 level, what the box ships: each confirmed truck became a case (open load), a candidate (unsure)
-or nothing (silenced), scored against the team's load labels (``datasets/truck_load``,
-``bench.load_scoring``) on the vehicle photos, the only ones with load labels. Open loads are few
-there (a handful), so its figures are counts more than rates; the output says how many.
+or nothing (silenced, or too far to judge and not asked), scored against the team's load labels
+(``datasets/truck_load``, ``bench.load_scoring``) on the vehicle photos, the only ones with load
+labels. Open loads are few there (a handful), so its figures are counts more than rates; the
+output says how many.
 
 The trucks that ``training/recipes/street_trucks.json`` lists (street-level trucks in the garbage
 photos, which that source does not label, each checked by eye) are added as truck labels, so a
@@ -184,10 +185,10 @@ class RecordingLoadStage(LoadStage):
         super().__init__(stage.classifier, stage.config)
         # (new event before the stage, outcome, the classifier's answer when it silenced the truck)
         self.trucks: list[tuple[ViolationEvent, str, TruckLoad | None]] = []
-        self._silenced_as: dict[UUID, TruckLoad | None] = {}
+        self._decided_on: dict[UUID, LoadDecision] = {}  # per track, until its truck is noted
 
     def _decided(self, event: ViolationEvent, decision: LoadDecision) -> None:
-        self._silenced_as[event.track_id] = decision.silenced_as
+        self._decided_on[event.track_id] = decision
 
     def review(self, events: Sequence[TriggeredEvent], view: ViewLookup) -> list[TriggeredEvent]:
         out = super().review(events, view)
@@ -196,8 +197,13 @@ class RecordingLoadStage(LoadStage):
             event = triggered.event
             if event.violation_type is self.config.violation_type and event.lifecycle is Lifecycle.new:
                 shipped = sent.get(event.track_id)
-                outcome = "silenced" if shipped is None else "candidate" if shipped.candidate else "case"
-                self.trucks.append((event, outcome, self._silenced_as.pop(event.track_id, None)))
+                decision = self._decided_on.pop(event.track_id, None)
+                if shipped is not None:
+                    outcome = "candidate" if shipped.candidate else "case"
+                else:
+                    outcome = "too_far" if decision is not None and decision.too_small else "silenced"
+                answer = decision.silenced_as if decision is not None else None
+                self.trucks.append((event, outcome, answer))
         return out
 
 
@@ -447,7 +453,8 @@ def load_text(loads: dict[str, object]) -> str:
         f"unsealed_truck at the load level ({stage}; team load labels, vehicle val photos): "
         f"{loads['cases']} cases, {loads['cases_on_open_load']} on an open load (precision "
         f"{fmt(loads['precision'])}); {loads['candidates']} candidates, {loads['candidates_on_open_load']} "
-        f"on an open load; open loads reported as case or candidate {fmt(loads['recall'])}, as a case "
+        f"on an open load; {loads['too_far_to_judge']} too far to judge; open loads reported as case or "
+        f"candidate {fmt(loads['recall'])}, as a case "
         f"{fmt(loads['recall_cases_only'])}, silenced {loads['open_loads_silenced']}",
         f"  only {loads['open_loads']} open loads are labelled in these {loads['photos']} photos "
         f"({loads['open_loads_held_out_by_load_model']} of them held out by the load model, the rest in its "

@@ -30,8 +30,8 @@ Box = tuple[float, float, float, float]
 
 #: Protocol classes that raise a case (datasets/truck_load/PROTOCOL.md).
 OPEN_LOADS = frozenset({"open_bed_uncovered", "partly_covered"})
-#: What the box did with one confirmed truck.
-OUTCOMES = ("case", "candidate", "silenced")
+#: What the box did with one confirmed truck; "too_far": nothing sent, unasked (the stage's min_side_px).
+OUTCOMES = ("case", "candidate", "silenced", "too_far")
 MATCH_IOU = 0.5
 
 
@@ -92,9 +92,11 @@ class LoadScore:
     candidates: int = 0
     candidates_on_open: int = 0
     silenced: int = 0
+    too_far: int = 0
     open_with_case: int = 0
     open_with_case_or_candidate: int = 0
-    #: Open loads the detector reported but the load stage silenced (the error that loses a case).
+    #: Open loads the detector reported but the load stage silenced or found too far to judge (the
+    #: error that loses a case).
     open_silenced: int = 0
     #: Labelled trucks by protocol class -> what happened to them (OUTCOMES, or "not reported").
     by_label: dict[str, Counter[str]] = field(default_factory=dict)
@@ -123,6 +125,7 @@ class LoadScore:
             "candidates": self.candidates,
             "candidates_on_open_load": self.candidates_on_open,
             "silenced": self.silenced,
+            "too_far_to_judge": self.too_far,
             "precision": _round(self.precision),
             "recall": _round(self.recall),
             "recall_cases_only": _round(self.recall_cases),
@@ -149,6 +152,8 @@ def score_loads(
             elif report.outcome == "candidate":
                 out.candidates += 1
                 out.candidates_on_open += on_open
+            elif report.outcome == "too_far":
+                out.too_far += 1
             else:
                 out.silenced += 1
             if not on:
@@ -164,7 +169,7 @@ def score_loads(
             out.open_loads_held_out += label.model_split == "val"
             out.open_with_case += "case" in outcomes
             out.open_with_case_or_candidate += bool(outcomes & {"case", "candidate"})
-            out.open_silenced += seen == "silenced"
+            out.open_silenced += seen in ("silenced", "too_far")
     return out
 
 

@@ -45,7 +45,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 LOCK = ".streetwatch-demo.lock"
 _HELD_LOCKS: list[IO[str]] = []
 #: The edge run's closing line about its truck load stage (edge/cli.py).
-TRUCKS_LINE = re.compile(r"trucks: (\d+ raised, \d+ unsure, \d+ silenced by the load stage)")
+TRUCKS_LINE = re.compile(
+    r"trucks: (\d+ raised, \d+ unsure, \d+ silenced by the load stage(?:, \d+ too far to judge)?)"
+)
 #: The ingest is done when nothing new has arrived for this long after the edge finished.
 SETTLE_S = 3.0
 
@@ -77,7 +79,7 @@ class Summary:
     cases: int
     cases_by_type: dict[str, int]
     devices: int
-    #: The box's own account of its truck load stage ("0 raised, 2 unsure, 15 silenced ..."), if any.
+    #: The box's own account of its truck load stage ("0 raised, 1 unsure, 14 silenced ..."), if any.
     trucks: str | None = None
 
     def lines(self) -> list[str]:

@@ -65,7 +65,8 @@ def _trucks(pipeline: EdgePipeline) -> str:
     if pipeline.load_stage is None:
         return ""
     c = pipeline.load_stage.counts
-    return f"; trucks: {c.raised} raised, {c.unsure} unsure, {c.silenced} silenced by the load stage"
+    far = f", {c.too_small} too far to judge" if pipeline.load_stage.config.min_side_px else ""
+    return f"; trucks: {c.raised} raised, {c.unsure} unsure, {c.silenced} silenced by the load stage{far}"
 
 
 def _delivery(sink: EventSink, config: DeviceConfig) -> str:

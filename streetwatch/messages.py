@@ -137,6 +137,12 @@ class TruckLoadCounts(_Strict):
     silenced: int = Field(
         ge=0, description="Covered, empty or closed trucks, or no truck at all: nothing sent for them."
     )
+    too_small: int = Field(
+        default=0,
+        ge=0,
+        description="Trucks too far to judge (under the stage's min_side_px): nothing sent, the classifier "
+        "not asked. Absent from older boxes.",
+    )
 
 
 class StartupProgress(_Strict):

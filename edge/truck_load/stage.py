@@ -14,6 +14,8 @@ p >= min_score
 any class, p < min_score          the event as a candidate, ``attributes.load: unsure`` (a
                                   dispatcher decides; the review becomes a label)
 no frame or the model failed      the event as a candidate, ``load: unsure``, ``load_score: 0``
+the box's shorter side is under   nothing, for the whole track, counted as ``too_small``: too far
+``min_side_px`` (not asked)       for anyone to judge its load from this crop
 ================================  ================================================================
 """
 
@@ -58,6 +60,8 @@ class LoadDecision:
     attributes: EventAttributes | None  # None: the track is silenced
     #: The classifier's answer behind a silenced track (closed, covered, empty or not a truck).
     silenced_as: TruckLoad | None = None
+    #: Silenced unasked: the truck was too small in its frame to judge (``min_side_px``).
+    too_small: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,11 @@ class LoadCounts:
     raised: int = 0  # open load: sent as an unsealed_truck case
     unsure: int = 0  # sent as a candidate, load 'unsure'
     silenced: int = 0  # covered, empty, closed or not a truck: nothing sent
+    too_small: int = 0  # too far to judge (under min_side_px): nothing sent, the classifier not asked
 
     @property
     def trucks(self) -> int:
-        return self.raised + self.unsure + self.silenced
+        return self.raised + self.unsure + self.silenced + self.too_small
 
 
 class LoadStage:
@@ -96,7 +101,7 @@ class LoadStage:
     def telemetry(self) -> TruckLoadCounts:
         """:attr:`counts` as telemetry carries them (``TelemetryMessage.truck_load``)."""
         c = self._counts
-        return TruckLoadCounts(raised=c.raised, unsure=c.unsure, silenced=c.silenced)
+        return TruckLoadCounts(raised=c.raised, unsure=c.unsure, silenced=c.silenced, too_small=c.too_small)
 
     @property
     def open_tracks(self) -> int:
@@ -131,7 +136,9 @@ class LoadStage:
 
     def _count(self, decision: LoadDecision) -> None:
         c = self._counts
-        if decision.attributes is None:
+        if decision.too_small:
+            self._counts = replace(c, too_small=c.too_small + 1)
+        elif decision.attributes is None:
             self._counts = replace(c, silenced=c.silenced + 1)
         elif decision.attributes.load is TruckLoad.uncovered:
             self._counts = replace(c, raised=c.raised + 1)
@@ -143,6 +150,12 @@ class LoadStage:
             log.warning("truck load: no frame kept for a confirmed truck; it stays a candidate")
             return self._unsure(0.0)
         image, box = seen
+        side = min(box[2] - box[0], box[3] - box[1])
+        if side < self.config.min_side_px:
+            # Under this size the team's own labellers could rarely tell the load and never saw an
+            # open one: a candidate here would ask a dispatcher what nobody can see.
+            log.info("truck load: box %.0f px on its shorter side, too far to judge; nothing raised", side)
+            return LoadDecision(None, too_small=True)
         try:
             verdict = self.classifier.classify(image, box)
         except Exception as exc:  # a broken model must not lose the violation: review decides

@@ -32,8 +32,8 @@ Exposed families (labels in braces):
   ``streetwatch_device_outbox_oldest_seconds{device_id}`` gauges: from each box's newest telemetry
   report (a backlog that grows, or an oldest message that ages, is a box that cannot deliver).
 * ``streetwatch_device_trucks_total{device_id,outcome}`` counter: trucks the box's load stage decided
-  since the box started (``raised``, ``unsure``, ``silenced``), from its newest telemetry report; a box
-  whose trucks are all silenced is told apart from one that sees no trucks.
+  since the box started (``raised``, ``unsure``, ``silenced``, ``too_small``), from its newest
+  telemetry report; a box whose trucks are all silenced is told apart from one that sees no trucks.
 * ``streetwatch_ingest_worker_last_seen_seconds{client_id}`` and
   ``streetwatch_ingest_worker_connected{client_id}`` gauges: seconds since each ingest worker's
   last heartbeat (every 10 s while it runs) and whether it was then connected to the broker. A
@@ -187,7 +187,8 @@ def _device_health(session: Session) -> list[Metric]:
     trucks = CounterMetricFamily(
         "streetwatch_device_trucks",
         "Trucks the box's load stage decided since the box started, by outcome: raised (open load, a case), "
-        "unsure (a candidate), silenced (sealed, empty, closed or no truck: nothing sent).",
+        "unsure (a candidate), silenced (sealed, empty, closed or no truck: nothing sent), too_small "
+        "(too far to judge: nothing sent).",
         labels=["device_id", "outcome"],
     )
     rows = session.execute(

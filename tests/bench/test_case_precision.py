@@ -109,8 +109,9 @@ def test_the_demo_box_on_a_few_real_photos(capsys: pytest.CaptureFixture[str]) -
     assert by_set["garbage"]["unsealed_truck"]["labelled"] == 0  # no street truck among the first 3
     loads = result["truck_load"]  # the demo box runs the load stage: trucks before it are the detector level
     assert loads["load_stage"] is True and loads["photos"] == 3
-    # Every truck the detector reported (the table's count) went out as a case or candidate, or was silenced.
-    sent = loads["cases"] + loads["candidates"] + loads["silenced"]
+    # Every truck the detector reported (the table's count) went out as a case or candidate, or was
+    # silenced, or was too far to judge.
+    sent = loads["cases"] + loads["candidates"] + loads["silenced"] + loads["too_far_to_judge"]
     assert sent == by_set["vehicles"]["unsealed_truck"]["reports"] > 0
     # The trucks the box keeps: the same labels, the detector's reports less any it called not a truck.
     kept, trucks = result["trucks_kept"], types["unsealed_truck"]
@@ -185,6 +186,19 @@ def test_load_level_scores_cases_on_open_loads_and_counts_what_happened_to_each_
         "partly_covered": {"silenced": 1},
     }
     assert s.unlabelled == {"candidate": 1}
+
+
+def test_a_truck_too_far_to_judge_is_counted_apart_and_an_open_load_lost_that_way_is_named() -> None:
+    from bench.load_scoring import LoadLabel, TruckReport, score_loads
+
+    near, far = (0.0, 0.0, 100.0, 100.0), (300.0, 0.0, 320.0, 20.0)
+    labels = {"a.jpg": [LoadLabel(near, "closed_body", "val"), LoadLabel(far, "open_bed_uncovered", "val")]}
+    reports = {"a.jpg": [TruckReport(near, "silenced"), TruckReport(far, "too_far")]}
+    s = score_loads(labels, reports)
+    assert (s.silenced, s.too_far, s.cases, s.candidates) == (1, 1, 0, 0)
+    assert s.open_silenced == 1 and s.recall == 0.0  # no case for that open load: the gate's cost
+    assert s.as_dict()["too_far_to_judge"] == 1
+    assert s.as_dict()["by_label"] == {"closed_body": {"silenced": 1}, "open_bed_uncovered": {"too_far": 1}}
 
 
 def test_the_shipped_load_labels_give_the_vehicle_val_photos_their_open_loads() -> None:

@@ -123,6 +123,24 @@ def test_an_unsure_answer_stays_a_candidate(classifier: LoadClassifier) -> None:
     assert ViolationEvent.from_json(new.event.to_json()) == new.event
 
 
+def test_a_truck_too_far_to_judge_raises_nothing_and_is_counted(classifier: LoadClassifier) -> None:
+    # The open load of the fixtures, with the size gate set just above and then at its box's
+    # shorter side: above, the classifier is not even asked and nothing leaves; at it, the load
+    # is judged as before.
+    image, box = _view(_named("uncovered"))
+    side = int(min(box[2] - box[0], box[3] - box[1]))
+    far = LoadStage(classifier, TruckLoadConfig(model=str(MODEL), min_side_px=side + 1))
+    assert far.review(_truck_events(uuid.uuid4()), lambda _key: (image, box)) == []
+    assert far.classified == 0 and far.open_tracks == 0
+    assert far.counts == LoadCounts(too_small=1) and far.counts.trucks == 1
+    assert far.telemetry().too_small == 1 and far.telemetry().silenced == 0
+
+    near = LoadStage(classifier, TruckLoadConfig(model=str(MODEL), min_side_px=side))
+    (new, *_rest) = near.review(_truck_events(uuid.uuid4()), lambda _key: (image, box))
+    assert new.event.attributes is not None and new.event.attributes.load is TruckLoad.uncovered
+    assert near.counts == LoadCounts(raised=1)
+
+
 def test_other_violations_pass_untouched(classifier: LoadClassifier) -> None:
     stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL)))
     events = _truck_events(uuid.uuid4(), violation_type="garbage_overflow")
@@ -171,3 +189,19 @@ def test_a_measuring_stage_learns_why_each_truck_was_silenced(classifier: LoadCl
         ("silenced", TruckLoad.closed),
         ("silenced", TruckLoad.not_a_truck),
     ]
+
+
+def test_a_measuring_stage_tells_a_truck_too_far_to_judge_from_a_silenced_one(
+    classifier: LoadClassifier,
+) -> None:
+    from bench.case_precision import RecordingLoadStage
+
+    image, box = _view(_named("closed"))
+    side = int(min(box[2] - box[0], box[3] - box[1]))
+    for gate, outcome in ((side + 1, "too_far"), (side, "silenced")):
+        config = TruckLoadConfig(model=str(MODEL), min_side_px=gate)
+        stage = RecordingLoadStage(LoadStage(classifier, config))
+        stage.review(_truck_events(uuid.uuid4()), lambda _key: (image, box))
+        assert [(o, answer) for _e, o, answer in stage.trucks] == [
+            (outcome, None if outcome == "too_far" else TruckLoad.closed)
+        ]

@@ -63,5 +63,5 @@ def test_silenced_trucks_are_counted_in_the_boxs_telemetry(tmp_path: Path) -> No
     counts = pipeline.load_stage.counts
     assert counts.silenced >= 1 and counts.raised == 0
     assert sink.link.telemetry.snapshot().truck_load == TruckLoadCounts(
-        raised=counts.raised, unsure=counts.unsure, silenced=counts.silenced
+        raised=counts.raised, unsure=counts.unsure, silenced=counts.silenced, too_small=counts.too_small
     )

@@ -88,14 +88,15 @@ def test_trucks_the_load_stage_silenced_show_in_health_and_metrics(api: Api) -> 
     # that sees no trucks.
     with_stage = _report("van-07", NOW - timedelta(seconds=10), fps=14.5, waiting=0, oldest_s=None)
     with_stage = with_stage.model_copy(
-        update={"truck_load": TruckLoadCounts(raised=1, unsure=2, silenced=15)}
+        update={"truck_load": TruckLoadCounts(raised=1, unsure=2, silenced=15, too_small=4)}
     )
     without = _report("van-09", NOW - timedelta(seconds=10), fps=9.0, waiting=0, oldest_s=None)
     _ingest(api, with_stage, without)
     health = api.get("/api/v1/devices/van-07").json()["health"]
-    assert health["truck_load"] == {"raised": 1, "unsure": 2, "silenced": 15}
+    assert health["truck_load"] == {"raised": 1, "unsure": 2, "silenced": 15, "too_small": 4}
     metrics = _parse(api.get("/metrics").text)
     assert metrics['streetwatch_device_trucks_total{device_id="van-07",outcome="silenced"}'] == 15
     assert metrics['streetwatch_device_trucks_total{device_id="van-07",outcome="unsure"}'] == 2
     assert metrics['streetwatch_device_trucks_total{device_id="van-07",outcome="raised"}'] == 1
+    assert metrics['streetwatch_device_trucks_total{device_id="van-07",outcome="too_small"}'] == 4
     assert not any(key.startswith("streetwatch_device_trucks_total") and "van-09" in key for key in metrics)
