@@ -236,10 +236,10 @@ class TruckLoadConfig(_Section):
     min_side_px: int = Field(
         default=0,
         ge=0,
-        description="A truck whose box is shorter than this on its shorter side, in the frame its load is "
-        "judged on, is too far to judge: nothing is sent and it is counted as too_small. 0: judge every "
-        "truck. The team's labellers could not tell the load of 145 of 177 trucks under 28 px, and saw "
-        "no open load among them (datasets/truck_load).",
+        description="A truck whose box is shorter than this on its shorter side, in the kept frame the "
+        "classifier would look at (shrunk to evidence.max_frame_width), is too far to judge: nothing is "
+        "sent and it is counted as too_small. 0: judge every truck. The team's labellers could not tell "
+        "the load of 145 of 177 trucks under 28 px, and saw no open load among them (datasets/truck_load).",
     )
     providers: list[str] = Field(
         default_factory=lambda: ["CPUExecutionProvider"],
