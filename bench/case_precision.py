@@ -55,7 +55,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from uuid import UUID
 
 import cv2
 import numpy as np
@@ -69,9 +68,8 @@ from edge.frames import Frame
 from edge.geometry import iou
 from edge.interfaces import Evidence
 from edge.pipeline import from_config
-from edge.rules import TriggeredEvent
 from edge.truck_load import LoadStage
-from edge.truck_load.stage import LoadDecision, ViewLookup
+from edge.truck_load.stage import LoadDecision
 from streetwatch.errors import StreetWatchError
 from streetwatch.events import Lifecycle, Position, TruckLoad, ViolationEvent, ViolationType
 
@@ -183,28 +181,18 @@ class RecordingLoadStage(LoadStage):
 
     def __init__(self, stage: LoadStage) -> None:
         super().__init__(stage.classifier, stage.config)
-        # (new event before the stage, outcome, the classifier's answer when it silenced the truck)
+        # (the track's first event before the stage, outcome, the classifier's answer when it
+        # silenced the truck)
         self.trucks: list[tuple[ViolationEvent, str, TruckLoad | None]] = []
-        self._decided_on: dict[UUID, LoadDecision] = {}  # per track, until its truck is noted
 
     def _decided(self, event: ViolationEvent, decision: LoadDecision) -> None:
-        self._decided_on[event.track_id] = decision
-
-    def review(self, events: Sequence[TriggeredEvent], view: ViewLookup) -> list[TriggeredEvent]:
-        out = super().review(events, view)
-        sent = {t.event.track_id: t.event for t in out if t.event.lifecycle is Lifecycle.new}
-        for triggered in events:
-            event = triggered.event
-            if event.violation_type is self.config.violation_type and event.lifecycle is Lifecycle.new:
-                shipped = sent.get(event.track_id)
-                decision = self._decided_on.pop(event.track_id, None)
-                if shipped is not None:
-                    outcome = "candidate" if shipped.candidate else "case"
-                else:
-                    outcome = "too_far" if decision is not None and decision.too_small else "silenced"
-                answer = decision.silenced_as if decision is not None else None
-                self.trucks.append((event, outcome, answer))
-        return out
+        if event.violation_type is not self.config.violation_type or event.lifecycle is not Lifecycle.new:
+            return
+        if decision.attributes is None:
+            outcome = "too_far" if decision.too_small else "silenced"
+        else:
+            outcome = "case" if decision.attributes.load is TruckLoad.uncovered else "candidate"
+        self.trucks.append((event, outcome, decision.silenced_as))
 
 
 class CollectNew:

@@ -213,7 +213,8 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
         lines.append(f"class    {m.detector_class}{only} -> {m.violation_type.value}{flag}")
     if config.truck_load is not None:
         t = config.truck_load
-        far = f"; a truck under {t.min_side_px} px on its shorter side is too far to judge"
+        far = f"; a truck under {t.min_side_px} px on its shorter side waits for a nearer view "
+        far += "(none: nothing sent)"
         lines.append(
             f"load     {t.model} on each confirmed {t.violation_type.value}: an open load raises it, "
             f"an answer under {t.min_score:g} stays a candidate, any other answer sends nothing"

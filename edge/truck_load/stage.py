@@ -15,8 +15,14 @@ any class, p < min_score          the event as a candidate, ``attributes.load: u
                                   dispatcher decides; the review becomes a label)
 no frame or the model failed      the event as a candidate, ``load: unsure``, ``load_score: 0``
 the box's shorter side is under   nothing, for the whole track, counted as ``too_small``: too far
-``min_side_px`` (not asked)       for anyone to judge its load from this crop
+``min_side_px`` until the track   for anyone to judge its load
+ends (not asked)
 ================================  ================================================================
+
+A truck too small to judge when its track is confirmed is not decided yet: its first event is
+held and the track's best crop is looked at again at each later event (an update, its end). A
+truck coming closer to a fixed camera, or a van catching up with it, is judged once it is near
+enough, and then the held event leaves first; one still too small at its end sends nothing.
 """
 
 from __future__ import annotations
@@ -89,6 +95,8 @@ class LoadStage:
         self.classifier = classifier
         self.config = config
         self._decisions: dict[UUID, LoadDecision] = {}  # open tracks only: forgotten at their 'end'
+        #: The first event of each track still too small to judge, sent once it is judged.
+        self._held: dict[UUID, TriggeredEvent] = {}
         self.classified = 0
         self.silenced_events = 0
         self._counts = LoadCounts()
@@ -105,7 +113,7 @@ class LoadStage:
 
     @property
     def open_tracks(self) -> int:
-        return len(self._decisions)
+        return len(self._decisions) + len(self._held)
 
     def review(self, events: Sequence[TriggeredEvent], view: ViewLookup) -> list[TriggeredEvent]:
         """The events to send: others untouched, this type's annotated, silenced tracks' dropped."""
@@ -115,24 +123,44 @@ class LoadStage:
             if event.violation_type is not self.config.violation_type:
                 out.append(triggered)
                 continue
-            decision = self._decisions.get(event.track_id)
+            track = event.track_id
+            decision = self._decisions.get(track)
             if decision is None:
-                decision = self._decide(view(triggered.evidence_key))
-                self._decisions[event.track_id] = decision
+                seen = view(triggered.evidence_key)
+                if self._too_small(seen) and event.lifecycle is not Lifecycle.end:
+                    # Look again at the track's next event; its updates meanwhile say nothing new.
+                    if self._held.setdefault(track, triggered) is not triggered:
+                        self.silenced_events += 1
+                    continue
+                decision = self._decide(seen)
+                self._decisions[track] = decision
                 self._count(decision)
-                self._decided(event, decision)
+                first = self._held.pop(track, triggered)
+                self._decided(first.event, decision)
+                if first is not triggered:  # the held first event leaves (or is silenced) before this one
+                    out.extend(self._annotated(first, decision))
             if event.lifecycle is Lifecycle.end:
-                del self._decisions[event.track_id]
-            if decision.attributes is None:
-                self.silenced_events += 1
-                continue
-            candidate = decision.attributes.load is not TruckLoad.uncovered
-            updated = event.model_copy(update={"attributes": decision.attributes, "candidate": candidate})
-            out.append(TriggeredEvent(event=updated, evidence_key=triggered.evidence_key))
+                del self._decisions[track]
+            out.extend(self._annotated(triggered, decision))
         return out
 
+    def _annotated(self, triggered: TriggeredEvent, decision: LoadDecision) -> list[TriggeredEvent]:
+        """The event as the decision sends it: annotated, or nothing for a silenced track."""
+        if decision.attributes is None:
+            self.silenced_events += 1
+            return []
+        candidate = decision.attributes.load is not TruckLoad.uncovered
+        event = triggered.event.model_copy(update={"attributes": decision.attributes, "candidate": candidate})
+        return [TriggeredEvent(event=event, evidence_key=triggered.evidence_key)]
+
+    def _too_small(self, seen: tuple[NDArray[np.uint8], BoxT] | None) -> bool:
+        if seen is None:
+            return False
+        box = seen[1]
+        return min(box[2] - box[0], box[3] - box[1]) < self.config.min_side_px
+
     def _decided(self, event: ViolationEvent, decision: LoadDecision) -> None:
-        """Called once per track, when its first event is decided (a hook for measuring the stage)."""
+        """Called once per track with its first event, when it is decided (a hook for measuring)."""
 
     def _count(self, decision: LoadDecision) -> None:
         c = self._counts
@@ -150,10 +178,10 @@ class LoadStage:
             log.warning("truck load: no frame kept for a confirmed truck; it stays a candidate")
             return self._unsure(0.0)
         image, box = seen
-        side = min(box[2] - box[0], box[3] - box[1])
-        if side < self.config.min_side_px:
+        if self._too_small(seen):
             # Under this size the team's own labellers could rarely tell the load and never saw an
             # open one: a candidate here would ask a dispatcher what nobody can see.
+            side = min(box[2] - box[0], box[3] - box[1])
             log.info("truck load: box %.0f px on its shorter side, too far to judge; nothing raised", side)
             return LoadDecision(None, too_small=True)
         try:

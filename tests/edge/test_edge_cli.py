@@ -169,7 +169,7 @@ def test_check_config_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) ->
     assert "yolox_nano_coco 1.0, 80 classes, input 416x416" in out
     assert "truck from detector 1 -> unsealed_truck (candidate)" in out
     assert "truck-load.onnx on each confirmed unsealed_truck: an open load raises it" in out  # the load stage
-    assert "a truck under 28 px on its shorter side is too far to judge" in out
+    assert "a truck under 28 px on its shorter side waits for a nearer view (none: nothing sent)" in out
     # The shipped model reports, from its own ONNX metadata, the version the registry calls current.
     registry = json.loads((REPO / "models" / "registry.json").read_text())
     current = registry["current"]["streetwatch-det"]

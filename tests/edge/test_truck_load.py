@@ -141,6 +141,41 @@ def test_a_truck_too_far_to_judge_raises_nothing_and_is_counted(classifier: Load
     assert near.counts == LoadCounts(raised=1)
 
 
+def _far(image: NDArray[np.uint8], box: BoxT, side: int) -> tuple[NDArray[np.uint8], BoxT]:
+    """The same truck seen from further away: the frame shrunk until the box's shorter side is ``side``."""
+    f = side / min(box[2] - box[0], box[3] - box[1])
+    small: NDArray[np.uint8] = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    return small, (box[0] * f, box[1] * f, box[2] * f, box[3] * f)
+
+
+def test_a_truck_too_far_when_confirmed_is_judged_once_it_comes_near(classifier: LoadClassifier) -> None:
+    # Confirmed far away (20 px), the open load is held, not judged; at its update the track's
+    # best crop is near: the classifier is asked once, and the held first event leaves before it.
+    near = _view(_named("uncovered"))
+    views = iter([_far(*near, side=20), near])
+    stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL), min_side_px=28))
+    new, update, end = _truck_events(uuid.uuid4())
+    assert stage.review([new], lambda _key: next(views)) == []
+    assert stage.open_tracks == 1 and stage.classified == 0 and stage.counts.trucks == 0
+    out = stage.review([update], lambda _key: next(views))
+    assert [t.event.lifecycle.value for t in out] == ["new", "update"]
+    assert out[0].event.sequence == new.event.sequence  # the held event itself leaves first
+    (last,) = stage.review([end], lambda _key: pytest.fail("a decided track is not looked at again"))
+    for triggered in [*out, last]:
+        assert triggered.event.attributes is not None
+        assert triggered.event.attributes.load is TruckLoad.uncovered and triggered.event.candidate is False
+    assert stage.classified == 1 and stage.counts == LoadCounts(raised=1) and stage.open_tracks == 0
+
+
+def test_a_truck_that_stays_too_far_sends_nothing_across_its_events(classifier: LoadClassifier) -> None:
+    far = _far(*_view(_named("uncovered")), side=20)
+    stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL), min_side_px=28))
+    for triggered in _truck_events(uuid.uuid4()):  # one event per call, as frames bring them
+        assert stage.review([triggered], lambda _key: far) == []
+    assert stage.classified == 0 and stage.open_tracks == 0
+    assert stage.counts == LoadCounts(too_small=1) and stage.silenced_events == 3  # each event dropped
+
+
 def test_other_violations_pass_untouched(classifier: LoadClassifier) -> None:
     stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL)))
     events = _truck_events(uuid.uuid4(), violation_type="garbage_overflow")
