@@ -2,7 +2,10 @@
 
 Which frame is the best is the rule engine's call (:class:`edge.rules.RuleEngine` keeps the best
 score per evidence key and offers a frame only when it beats it); the recorder keeps what it is
-offered, so the two can never disagree about a track's best frame.
+offered, so the two can never disagree about a track's best frame. For the violation types a
+second stage judges (the truck load stage), the engine also offers each track's nearest view
+(its largest box): the stage looks at that one (``stage_view``), the dispatcher's evidence stays
+the best-scoring frame.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class EvidenceRecorder:
         self.config = config
         self.store = store or EvidenceStore(config.directory, int(config.max_total_mb * 1024 * 1024))
         self._kept: dict[int, _KeptFrame] = {}
+        #: The nearest view of keys a second stage looks at (RuleResult.views), when not the best.
+        self._views: dict[int, tuple[Image, tuple[float, float, float, float]]] = {}
         self._last_frame: Frame | None = None
         self._last_small: tuple[Image, float] | None = None
         self.failures = 0
@@ -56,17 +61,25 @@ class EvidenceRecorder:
 
     def offer(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
         """Keep ``frame`` as ``key``'s best (the rule engine offers only a better one than before)."""
-        small, scale = self._downscaled(frame)
-        scaled = (box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale)
+        small, scaled = self._shrunk(frame, box)
         self._kept[key] = _KeptFrame(small, scaled, label, score, frame.timestamp)
 
+    def offer_view(self, key: int, frame: Frame, box: Sequence[float]) -> None:
+        """Keep ``frame`` as ``key``'s nearest view (the rule engine offers only a nearer one)."""
+        self._views[key] = self._shrunk(frame, box)
+
     def best_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
-        """``key``'s best frame (downscaled) and the box in its pixels: what a second stage looks at."""
+        """``key``'s best frame (downscaled) and the box in its pixels."""
         best = self._kept.get(key)
         return None if best is None else (best.image, best.box)
 
+    def stage_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
+        """What a second stage looks at: ``key``'s nearest view if one was offered, else its best frame."""
+        return self._views.get(key) or self.best_view(key)
+
     def release(self, key: int) -> None:
         self._kept.pop(key, None)
+        self._views.pop(key, None)
 
     def evidence_for(self, key: int) -> Evidence | None:
         """Stored evidence of ``key``'s best frame.
@@ -108,6 +121,11 @@ class EvidenceRecorder:
             captured_at=best.captured_at,
         )
         return Evidence(frame_jpeg=frame_jpeg, crop_jpeg=crop_jpeg, ref=ref, clean_jpeg=clean_jpeg)
+
+    def _shrunk(self, frame: Frame, box: Sequence[float]) -> tuple[Image, tuple[float, float, float, float]]:
+        """The frame as kept (downscaled) and ``box`` in its pixels."""
+        small, scale = self._downscaled(frame)
+        return small, (box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale)
 
     def _downscaled(self, frame: Frame) -> tuple[Image, float]:
         # Several tracks often improve on the same frame: shrink it once.

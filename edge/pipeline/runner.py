@@ -221,10 +221,12 @@ class EdgePipeline:
             if frame is not None:
                 for offer in result.offers:
                     self.evidence.offer(offer.evidence_key, frame, offer.box, offer.label, offer.score)
+                for view in result.views:
+                    self.evidence.offer_view(view.evidence_key, frame, view.box)
             events = result.events
             if self.load_stage is not None:
                 silenced = self.load_stage.silenced_events
-                events = self.load_stage.review(events, self.evidence.best_view)
+                events = self.load_stage.review(events, self.evidence.stage_view)
                 self.stats.count("load_silenced", self.load_stage.silenced_events - silenced)
             outgoing = []
             for triggered in events:

@@ -21,7 +21,7 @@ Per violation type (``DeviceConfig.rule_for``):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from uuid import UUID, uuid4
@@ -66,6 +66,10 @@ class RuleResult:
 
     events: list[TriggeredEvent] = field(default_factory=list)
     offers: list[EvidenceOffer] = field(default_factory=list)
+    #: The nearest view so far (the largest box) of keys a second stage looks at
+    #: (``nearest_view_for``): the best-scoring frame is the dispatcher's evidence, but a far
+    #: truck often scores higher than the same truck close up, and its load is judged on the crop.
+    views: list[EvidenceOffer] = field(default_factory=list)
     #: Evidence keys whose frames are no longer needed (track gone, or merged into another key).
     #: Apply offers first, then render evidence for events, then drop these: an 'end' event
     #: still refers to the best frame of a key released in the same call.
@@ -75,7 +79,8 @@ class RuleResult:
 class RuleEngine:
     """Confirms violations from tracked detections; one instance per camera.
 
-    ``models[i]`` names the model of detector ``i`` (events carry it).
+    ``models[i]`` names the model of detector ``i`` (events carry it); violations of the types in
+    ``nearest_view_for`` also offer each track's nearest view (``RuleResult.views``).
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class RuleEngine:
         camera_id: str,
         models: Sequence[ModelRef],
         new_id: Callable[[], UUID] = uuid4,
+        nearest_view_for: Collection[ViolationType] = (),
     ) -> None:
         if not models:
             raise ValueError("RuleEngine needs the ModelRef of at least one detector")
@@ -102,17 +108,22 @@ class RuleEngine:
         # Best offered score per evidence key: the one record of which frame is a track's best (the
         # evidence recorder keeps whatever frame it is offered).
         self._best: dict[int, float] = {}
+        self._nearest_view_for = frozenset(nearest_view_for)
+        self._nearest: dict[int, float] = {}  # largest box area offered as a view, per evidence key
         self._present: set[int] = set()  # tracker ids in the frame being processed
         self._next_key = 0
 
     @classmethod
     def from_config(cls, config: DeviceConfig, models: Sequence[ModelRef]) -> RuleEngine:
+        # The truck load stage judges a truck on a crop: give it the truck's nearest view.
+        stage = config.truck_load
         return cls(
             config.class_map,
             {vt: config.rule_for(vt) for vt in ViolationType},
             device_id=config.device_id,
             camera_id=config.camera_id,
             models=models,
+            nearest_view_for=() if stage is None else (stage.violation_type,),
         )
 
     def set_model(self, detector_index: int, model: ModelRef) -> None:
@@ -199,6 +210,9 @@ class RuleEngine:
         if hit and score > self._best.get(state.evidence_key, -1.0):
             self._best[state.evidence_key] = score
             result.offers.append(EvidenceOffer(state.evidence_key, box, class_name, score))
+        if hit and vtype in self._nearest_view_for and area > self._nearest.get(state.evidence_key, 0.0):
+            self._nearest[state.evidence_key] = area
+            result.views.append(EvidenceOffer(state.evidence_key, box, class_name, score))
 
         violation = state.violation
         if violation is None:
@@ -382,6 +396,7 @@ class RuleEngine:
         return self._next_key
 
     def _release(self, key: int, result: RuleResult) -> None:
+        self._nearest.pop(key, None)
         if key in self._best:
             del self._best[key]
             result.released.append(key)

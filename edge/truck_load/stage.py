@@ -1,8 +1,10 @@
 """The second stage of ``unsealed_truck``: once per track, ask the load classifier about the truck.
 
 A detector finds trucks; whether a truck can shed its load is a question about its cargo area,
-answered on the confirmed track's best crop, once (the first event of the track; its later
-events reuse the answer). Only an open load raises the violation:
+answered on the confirmed track's nearest view so far (its largest box: ``RuleResult.views``;
+the dispatcher's evidence is the best-scoring frame, which for a far truck is often a far one),
+once (the first event of the track; its later events reuse the answer). Only an open load
+raises the violation:
 
 ================================  ================================================================
 classifier says (probability p)   what leaves the box
@@ -20,7 +22,7 @@ ends (not asked)
 ================================  ================================================================
 
 A truck too small to judge when its track is confirmed is not decided yet: its first event is
-held and the track's best crop is looked at again at each later event (an update, its end). A
+held and the track's nearest view is looked at again at each later event (an update, its end). A
 truck coming closer to a fixed camera, or a van catching up with it, is judged once it is near
 enough, and then the held event leaves first; one still too small at its end sends nothing.
 """
@@ -45,7 +47,8 @@ from streetwatch.messages import TruckLoadCounts
 log = logging.getLogger(__name__)
 
 BoxT = tuple[float, float, float, float]
-#: Evidence key -> the best frame kept for it and the box in that frame's pixels (None: nothing kept).
+#: Evidence key -> the frame kept for the stage (the track's nearest view) and the box in its pixels
+#: (None: nothing kept).
 ViewLookup = Callable[[int], "tuple[NDArray[np.uint8], BoxT] | None"]
 
 

@@ -108,6 +108,26 @@ def test_one_frame_per_key_is_kept_and_release_frees_it(tmp_path: Path) -> None:
     assert recorder.evidence_for(7) is None
 
 
+def test_a_second_stage_sees_the_nearest_view_when_one_was_offered_and_release_frees_it(
+    tmp_path: Path,
+) -> None:
+    recorder = EvidenceRecorder(config(tmp_path))
+    frame = big_street_frame()
+    near = Frame(image=frame.image[::-1].copy(), timestamp=T0.replace(minute=5), index=1, source="test")
+    recorder.offer(7, frame, (0.0, 0.0, 300.0, 300.0), "truck", 0.9)
+    best = recorder.stage_view(7)
+    assert best is not None and best == recorder.best_view(7)  # no nearer view: the best frame
+    recorder.offer_view(7, near, (0.0, 0.0, 900.0, 900.0))
+    view, best_now = recorder.stage_view(7), recorder.best_view(7)
+    assert view is not None and best_now is not None
+    assert view[1][2] > best_now[1][2]  # the nearer (larger) box, in the same downscaled pixels
+    assert not np.array_equal(view[0], best_now[0])
+    evidence = recorder.evidence_for(7)  # the dispatcher's evidence stays the best-scoring frame
+    assert evidence is not None and evidence.ref.captured_at == frame.timestamp
+    recorder.release(7)
+    assert recorder.stage_view(7) is None and recorder.best_view(7) is None
+
+
 def test_crop_keeps_a_margin_and_stays_inside() -> None:
     image = np.zeros((100, 200, 3), dtype=np.uint8)
     assert crop(image, (50, 20, 150, 60), margin=0.1, max_side=1000).shape == (48, 120, 3)

@@ -7,7 +7,7 @@ import pytest
 from edge.config import ClassMapping, RuleConfig, Zone
 from edge.rules import RuleEngine
 from streetwatch.events import Lifecycle, ViolationType
-from tests.edge.rules_support import POSITION, Step, absent, engine, frame_at, kinds, run, tracked
+from tests.edge.rules_support import MODELS, POSITION, Step, absent, engine, frame_at, kinds, run, tracked
 
 TRUCK = ViolationType.unsealed_truck
 VEND = ViolationType.street_vending
@@ -228,6 +228,29 @@ def test_evidence_offers_follow_the_best_score() -> None:
     assert offered == pytest.approx([0.6, 0.8])
     keys = {o.evidence_key for r in results for o in r.offers}
     assert keys == {results[0].events[0].evidence_key}
+
+
+def test_a_second_stage_gets_each_tracks_nearest_view_though_a_far_frame_scores_higher() -> None:
+    # A truck coming closer: its box grows while its score falls. The evidence keeps the best score;
+    # the load stage's view follows the largest box, for its type only.
+    rules = {TRUCK: RuleConfig(min_score=0.5, confirm_frames=1, confirm_window=1)}
+    mapping = [
+        ClassMapping(detector_class="truck", violation_type=TRUCK, candidate=True),
+        ClassMapping(detector_class="umbrella", violation_type=ViolationType.street_vending, candidate=True),
+    ]
+    eng = RuleEngine(
+        mapping, rules, device_id="van-7", camera_id="front", models=MODELS, nearest_view_for=[TRUCK]
+    )
+    growing = [(100.0, 100.0, 100.0 + side, 100.0 + side) for side in (40, 60, 50, 90)]
+    steps = [
+        (t, [(1, "truck", s, box), (2, "umbrella", 0.9, box)])
+        for t, (s, box) in enumerate(zip([0.9, 0.7, 0.95, 0.6], growing, strict=True))
+    ]
+    _, results = run(eng, steps)
+    assert [o.score for r in results for o in r.offers if o.label == "truck"] == pytest.approx([0.9, 0.95])
+    assert [o.box[2] - o.box[0] for r in results for o in r.views] == [40, 60, 90]
+    assert {o.label for r in results for o in r.views} == {"truck"}  # vending asks for no view
+    assert not any(r.views for r in run(engine(rules), steps)[1])  # nor does a box without a stage
 
 
 def test_boxes_are_clipped_to_the_frame() -> None:
