@@ -56,7 +56,9 @@ class EvidenceRecorder:
 
     @property
     def kept(self) -> int:
-        """Frames held in memory right now (one per open track at most)."""
+        """Best frames held in memory right now (one per open track at most). A truck the load stage
+        judges may hold a second, its nearest view, until its track ends (``stage_view``); while that
+        is also its best frame, the two share one image."""
         return len(self._kept)
 
     def offer(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
