@@ -65,6 +65,17 @@ def _check_updates(config: DeviceConfig, report: ConfigReport) -> None:
         read_token(config.updates.http_token_file)
     except StreetWatchError as exc:
         report.problems.append(f"updates.http_token_file: {exc}")
+    # An update names the model it replaces: two detectors running the same one are ambiguous.
+    slots: dict[str, list[int]] = {}
+    for index, info in sorted(report.models.items()):
+        slots.setdefault(info.name, []).append(index)
+    for name, indices in slots.items():
+        if len(indices) > 1:
+            where = " and ".join(f"detectors[{i}]" for i in indices)
+            report.problems.append(
+                f"{where} both run {name!r}: an over-the-air update names the model it replaces and could "
+                "not tell them apart (give each its own 'name')"
+            )
 
 
 def _check_truck_load(config: DeviceConfig, report: ConfigReport, load_models: bool) -> None:

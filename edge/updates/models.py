@@ -367,6 +367,12 @@ class ModelUpdater:
                 else "; and this box runs no load classifier (no truck_load section in its config)"
             )
             raise UpdateRefused("verify", f"this box runs no model named {name!r} ({runs})")
+        if names.count(name) > 1:  # check-config refuses such a config; a box started anyway says so here
+            slots = ", ".join(str(i) for i, n in enumerate(names) if n == name)
+            raise UpdateRefused(
+                "verify",
+                f"this box runs {name!r} in detectors {slots}: give each its own 'name' in its config",
+            )
         return names.index(name)
 
     def _announce(self, index: int) -> None:

@@ -34,3 +34,20 @@ def test_check_config_names_what_updates_would_trip_over(tmp_path: Path) -> None
     )
     assert any(p.startswith("updates.release_public_key:") and "not a PEM" in p for p in problems)
     assert any(p.startswith("updates.http_token_file: cannot read") for p in problems), problems
+
+
+def test_two_detectors_running_the_same_model_cannot_be_told_apart_by_an_update(tmp_path: Path) -> None:
+    key = write_public_key(Ed25519PrivateKey.generate(), tmp_path / "fleet.pub")
+    good = box_config(tmp_path / "box", 1883, "van-check", key)
+    assert check_device_config(good).problems == []  # one streetwatch-det: nothing to tell apart
+    detector = good.detectors[0]
+    twice = good.model_copy(update={"detectors": [detector, detector]})
+    problems = check_device_config(twice).problems
+    assert problems == [
+        "detectors[0] and detectors[1] both run 'streetwatch-det': an over-the-air update names the model it "
+        "replaces and could not tell them apart (give each its own 'name')"
+    ]
+    named = twice.model_copy(
+        update={"detectors": [detector, detector.model_copy(update={"name": "signs-det"})]}
+    )
+    assert check_device_config(named).problems == []

@@ -314,3 +314,23 @@ def test_a_model_much_slower_than_the_old_one_is_rolled_back_after_its_probation
         assert_old_model_still_runs(box, fleet, within=30)
     finally:
         box.stop()
+
+
+def test_an_update_refuses_a_box_running_the_model_it_names_twice(
+    tmp_path: Path, broker: MosquittoBroker, key: Ed25519PrivateKey, fleet: FleetClient, server: ReleaseServer
+) -> None:
+    # check-config refuses such a config; a box started with it anyway must not replace one of the
+    # two at random.
+    config = box_config(tmp_path / "box", broker.port, DEVICE, write_public_key(key, tmp_path / "fleet.pub"))
+    config = config.model_copy(update={"detectors": [config.detectors[0], config.detectors[0]]})
+    box = start_box(config, PacedSource(fps=10, photos=False), fleet)
+    try:
+        command = model_command(server, DET_INT8, key, version="9")
+        fleet.send(command)
+        final = fleet.final(command.command_id)
+        assert final["state"] == "failed" and final["step"] == "verify", final
+        assert "runs 'streetwatch-det' in detectors 0, 1" in final["reason"], final
+        assert not server.requests  # refused before anything was downloaded
+        assert [d.info.ref.model_dump() for d in box.pipeline.detectors] == [OLD, OLD]
+    finally:
+        box.stop()
