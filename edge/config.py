@@ -238,10 +238,10 @@ class TruckLoadConfig(_Section):
         ge=0,
         description="A truck whose box is shorter than this on its shorter side, in the kept frame the "
         "classifier would look at (shrunk to evidence.max_frame_width), is too far to judge: its first "
-        "event waits for a nearer view at the track's later events, and a truck still this small when its "
-        "track ends sends nothing and is counted as too_small. 0: judge every truck when confirmed. The "
-        "team's labellers could not tell the load of 145 of 177 trucks under 28 px, and saw no open load "
-        "among them (datasets/truck_load).",
+        "event waits, and it is judged on the first frame its nearest view is big enough; a truck still "
+        "this small when its track ends sends nothing and is counted as too_small. 0: judge every truck "
+        "when confirmed. The team's labellers could not tell the load of 145 of 177 trucks under 28 px, "
+        "and saw no open load among them (datasets/truck_load).",
     )
     providers: list[str] = Field(
         default_factory=lambda: ["CPUExecutionProvider"],

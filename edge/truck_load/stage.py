@@ -22,9 +22,9 @@ ends (not asked)
 ================================  ================================================================
 
 A truck too small to judge when its track is confirmed is not decided yet: its first event is
-held and the track's nearest view is looked at again at each later event (an update, its end). A
-truck coming closer to a fixed camera, or a van catching up with it, is judged once it is near
-enough, and then the held event leaves first; one still too small at its end sends nothing.
+held and the track's nearest view is looked at again on every frame. A truck coming closer to a
+fixed camera, or a van catching up with it, is judged on the first frame it is near enough, and
+the held event leaves then; one still too small when its track ends sends nothing.
 """
 
 from __future__ import annotations
@@ -119,8 +119,16 @@ class LoadStage:
         return len(self._decisions) + len(self._held)
 
     def review(self, events: Sequence[TriggeredEvent], view: ViewLookup) -> list[TriggeredEvent]:
-        """The events to send: others untouched, this type's annotated, silenced tracks' dropped."""
+        """The events to send: others untouched, this type's annotated, silenced tracks' dropped.
+
+        Called once per frame (``events`` may be empty): a held truck whose nearest view has become
+        big enough is judged on that frame, and its held first event leaves then.
+        """
         out: list[TriggeredEvent] = []
+        for track, held in list(self._held.items()):
+            seen = view(held.evidence_key)
+            if not self._too_small(seen):
+                out.extend(self._annotated(held, self._settle(track, seen, held)))
         for triggered in events:
             event = triggered.event
             if event.violation_type is not self.config.violation_type:
@@ -131,21 +139,28 @@ class LoadStage:
             if decision is None:
                 seen = view(triggered.evidence_key)
                 if self._too_small(seen) and event.lifecycle is not Lifecycle.end:
-                    # Look again at the track's next event; its updates meanwhile say nothing new.
+                    # Look again at the next frames; the track's updates meanwhile say nothing new.
                     if self._held.setdefault(track, triggered) is not triggered:
                         self.silenced_events += 1
                     continue
-                decision = self._decide(seen)
-                self._decisions[track] = decision
-                self._count(decision)
-                first = self._held.pop(track, triggered)
-                self._decided(first.event, decision)
-                if first is not triggered:  # the held first event leaves (or is silenced) before this one
-                    out.extend(self._annotated(first, decision))
+                waiting = self._held.get(track)
+                decision = self._settle(track, seen, triggered)
+                if waiting is not None:  # the held first event leaves (or is silenced) before this one
+                    out.extend(self._annotated(waiting, decision))
             if event.lifecycle is Lifecycle.end:
                 del self._decisions[track]
             out.extend(self._annotated(triggered, decision))
         return out
+
+    def _settle(
+        self, track: UUID, seen: tuple[NDArray[np.uint8], BoxT] | None, current: TriggeredEvent
+    ) -> LoadDecision:
+        """Decide a track once, on ``seen``; its first event is the held one, if any, else ``current``."""
+        decision = self._decide(seen)
+        self._decisions[track] = decision
+        self._count(decision)
+        self._decided(self._held.pop(track, current).event, decision)
+        return decision
 
     def _annotated(self, triggered: TriggeredEvent, decision: LoadDecision) -> list[TriggeredEvent]:
         """The event as the decision sends it: annotated, or nothing for a silenced track."""

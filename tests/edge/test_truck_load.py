@@ -148,20 +148,24 @@ def _far(image: NDArray[np.uint8], box: BoxT, side: int) -> tuple[NDArray[np.uin
     return small, (box[0] * f, box[1] * f, box[2] * f, box[3] * f)
 
 
-def test_a_truck_too_far_when_confirmed_is_judged_once_it_comes_near(classifier: LoadClassifier) -> None:
-    # Confirmed far away (20 px), the open load is held, not judged; at its update the track's
-    # best crop is near: the classifier is asked once, and the held first event leaves before it.
+def test_a_truck_too_far_when_confirmed_is_judged_on_the_first_frame_it_is_near(
+    classifier: LoadClassifier,
+) -> None:
+    # Confirmed far away (20 px), the open load is held, not judged. The stage looks again on every
+    # frame (a frame without events too): the first one whose nearest view is big enough judges
+    # it, once, and the held first event leaves right then, before the track's later events.
     near = _view(_named("uncovered"))
-    views = iter([_far(*near, side=20), near])
+    far = _far(*near, side=20)
     stage = LoadStage(classifier, TruckLoadConfig(model=str(MODEL), min_side_px=28))
     new, update, end = _truck_events(uuid.uuid4())
-    assert stage.review([new], lambda _key: next(views)) == []
+    assert stage.review([new], lambda _key: far) == []
+    assert stage.review([], lambda _key: far) == []  # a frame later, still far
     assert stage.open_tracks == 1 and stage.classified == 0 and stage.counts.trucks == 0
-    out = stage.review([update], lambda _key: next(views))
-    assert [t.event.lifecycle.value for t in out] == ["new", "update"]
-    assert out[0].event.sequence == new.event.sequence  # the held event itself leaves first
+    (sent,) = stage.review([], lambda _key: near)  # the truck came near: judged on this frame
+    assert sent.event.sequence == new.event.sequence and sent.event.lifecycle.value == "new"
+    (later,) = stage.review([update], lambda _key: pytest.fail("a decided track is not looked at again"))
     (last,) = stage.review([end], lambda _key: pytest.fail("a decided track is not looked at again"))
-    for triggered in [*out, last]:
+    for triggered in (sent, later, last):
         assert triggered.event.attributes is not None
         assert triggered.event.attributes.load is TruckLoad.uncovered and triggered.event.candidate is False
     assert stage.classified == 1 and stage.counts == LoadCounts(raised=1) and stage.open_tracks == 0
