@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -60,7 +60,7 @@ import cv2
 import numpy as np
 
 from bench.case_scoring import Label, PhotoResult, Report, TypeScore, score, table
-from bench.label_completion import COMPLETION, CompletionError, complete, read_completion
+from bench.label_completion import COMPLETION, CompletionBox, CompletionError, complete, read_completion
 from bench.load_scoring import LoadScore, TruckReport, read_load_labels, score_loads
 from edge.config import DeviceConfig, load_config
 from edge.evidence import EvidenceRecorder
@@ -317,9 +317,11 @@ def _set_of(result: PhotoResult) -> str:
     return result.photo.split("/", 1)[0]
 
 
-def completed(results: Sequence[PhotoResult], path: Path = COMPLETION) -> list[PhotoResult]:
-    """The same photos and reports against the source labels plus the team's completion of them."""
-    boxes = read_completion(path)
+def completed(
+    results: Sequence[PhotoResult], boxes: Mapping[str, Sequence[CompletionBox]]
+) -> list[PhotoResult]:
+    """The same photos and reports against the source labels plus the team's completion of them
+    (``boxes``: :func:`bench.label_completion.read_completion`)."""
     return [PhotoResult(r.photo, complete(r.labels, boxes.get(r.photo, [])), r.reports) for r in results]
 
 
@@ -337,9 +339,11 @@ def scored(results: Sequence[PhotoResult]) -> dict[str, object]:
     }
 
 
-def summary(config_path: Path, frames: int, run: Run, completion: Path | None = None) -> dict[str, object]:
-    """The run scored against the source labels (``types``, ``by_set``, ...), and with ``completion``
-    also against the source labels plus that completion (``completed``: the same keys)."""
+def summary(
+    config_path: Path, frames: int, run: Run, boxes: Mapping[str, Sequence[CompletionBox]] | None = None
+) -> dict[str, object]:
+    """The run scored against the source labels (``types``, ``by_set``, ...), and with the completion
+    ``boxes`` also against the source labels plus that completion (``completed``: the same keys)."""
     results = run.results
     loads = load_level(run) if any(_set_of(r) == "vehicles" for r in results) else None
     return {
@@ -363,11 +367,11 @@ def summary(config_path: Path, frames: int, run: Run, completion: Path | None = 
         **(
             {
                 "completed": {
-                    **scored(completed(results, completion)),
-                    "trucks_kept": _truck_score(completed(run.kept, completion)),
+                    **scored(completed(results, boxes)),
+                    "trucks_kept": _truck_score(completed(run.kept, boxes)),
                 }
             }
-            if completion is not None
+            if boxes is not None
             else {}
         ),
     }
@@ -529,20 +533,19 @@ def main(argv: list[str] | None = None) -> int:
     if completion is not None and args.labels == "both" and not completion.exists():
         print(f"case_precision: no completion at {completion}; source labels only", file=sys.stderr)
         completion, args.labels = None, "source"
-    try:
-        if completion is not None:
-            read_completion(completion)  # refuse a bad completion file before the long run
+    try:  # read once, and a bad completion file refused before the long run
+        boxes = read_completion(completion) if completion is not None else None
     except CompletionError as exc:
         print(f"case_precision: {exc}", file=sys.stderr)
         return 2
     run = run_config(config, photos, args.frames)
-    result = summary(args.config, args.frames, run, completion)
+    result = summary(args.config, args.frames, run, boxes)
     if baseline is not None:
         base_run = run_config(baseline, photos, args.frames)
-        before = summary(args.baseline, args.frames, base_run, completion)
+        before = summary(args.baseline, args.frames, base_run, boxes)
         result["baseline"] = before
         result["change"] = changes(before, result)
-        if completion is not None:
+        if boxes is not None:
             result["change_completed"] = changes(_completed_part(before), _completed_part(result))
         if not args.json:
             print_table(before, args.labels)

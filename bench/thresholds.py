@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         original = load_config(args.config)
         config, extra = lowered(original, args.floor)
         photos = load_photos(args.data, sets, args.limit, street_trucks=True)
-        read_completion(COMPLETION)  # refuse a missing or bad completion before the long run
+        boxes = read_completion(COMPLETION)  # a missing or bad completion is refused before the long run
     except (StreetWatchError, FileNotFoundError, CompletionError) as exc:
         print(f"thresholds: {exc}", file=sys.stderr)
         return 2
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     asks = {vtype: rule.min_score for vtype, rule in original.rules.items()}
     result = {
         "config": str(args.config),
-        **report(completed(run.kept, COMPLETION), start, targets, extra, asks),
+        **report(completed(run.kept, boxes), start, targets, extra, asks),
     }
     if args.json:
         print(json.dumps(result, indent=2))
