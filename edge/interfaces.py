@@ -91,6 +91,16 @@ class Evidence:
     crop_jpeg: bytes
     ref: EvidenceRef
     clean_jpeg: bytes | None = None
+    #: Width and height of the original frame the evidence was cut from (``ref.box`` is in its pixels).
+    frame_size: tuple[int, int] | None = None
+
+    def ref_for(self, frame_size: tuple[int, int]) -> EvidenceRef:
+        """The reference an event of a frame of ``frame_size`` carries: without the box when the
+        evidence comes from a frame of another size (a replay of photos of several sizes), whose
+        pixels the event's frame size would misdescribe."""
+        if self.ref.box is None or self.frame_size == frame_size:
+            return self.ref
+        return self.ref.model_copy(update={"box": None})
 
 
 @runtime_checkable

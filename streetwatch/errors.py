@@ -52,6 +52,14 @@ class PayloadError(StreetWatchError):
     """A message does not follow the wire contract (bad JSON, wrong schema, wrong device)."""
 
 
+class NewerSchemaError(PayloadError):
+    """A message of a schema version newer than this build reads (a box upgraded before its server).
+
+    Not the sender's mistake and not final: the server's upgrade will read it, so a receiver keeps
+    it from being dropped (the server does not acknowledge it; the box sends it again later).
+    """
+
+
 class StorageError(StreetWatchError):
     """Local storage failed: outbox, evidence store or database (disk full, corrupt file...)."""
 

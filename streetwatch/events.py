@@ -15,8 +15,10 @@ Bump :data:`SCHEMA_VERSION` for any change a receiver could misread, and keep
 the server accepting the previous version for one release.
 
 Versions: 1 is the original event; 2 adds the optional ``attributes`` (a second stage's answer
-about the object, e.g. a truck's load). A receiver of this build reads both; a version-1 event
-may not carry ``attributes``. Upgrade servers before boxes: a version-1 server refuses version 2.
+about the object, e.g. a truck's load); 3 adds the optional ``evidence.box`` (where the object is
+in the evidence frame, which is the track's best frame and often not the frame ``box`` describes).
+A receiver of this build reads all three; an older event may not carry what a later version
+adds. Upgrade servers before boxes: a server refuses a version it does not know.
 """
 
 from __future__ import annotations
@@ -38,12 +40,12 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonDict
 
-from streetwatch.errors import PayloadError
+from streetwatch.errors import NewerSchemaError, PayloadError
 from streetwatch.wire_json import load_wire_object
 
-SCHEMA_VERSION: Literal[2] = 2
+SCHEMA_VERSION: Literal[3] = 3
 #: Every version this build reads (see the module docstring for what each one adds).
-SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2, 3)
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -151,6 +153,18 @@ class Position(_Strict):
     source: Literal["fixed", "nmea", "gpx"] = Field(description="Where the fix came from.")
 
 
+#: One box coordinate: pixels of the frame, with the one-pixel tolerance the edge's rounding needs.
+_BoxCoordinate = Annotated[float, Field(ge=-1, le=MAX_FRAME_SIDE + 1)]
+
+Box = Annotated[
+    tuple[_BoxCoordinate, _BoxCoordinate, _BoxCoordinate, _BoxCoordinate],
+    Field(
+        description="Box [x1, y1, x2, y2] in pixels of the original frame: x2 > x1, y2 > y1, and inside "
+        "the frame (-1 <= x1, y1; x2 <= frame_width + 1; y2 <= frame_height + 1)."
+    ),
+]
+
+
 class ModelRef(_Strict):
     """The detector that produced the detection, as its ONNX metadata names it."""
 
@@ -179,24 +193,19 @@ class EvidenceRef(_Strict):
         default=None, gt=0, le=MAX_INT32, description="Size of the clean frame JPEG in bytes."
     )
     captured_at: UtcDatetime = Field(description="UTC time of the frame the evidence was cut from.")
+    box: Box | None = Field(
+        default=None,
+        description="The object's box [x1, y1, x2, y2] in the evidence frame, in pixels of the original "
+        "frame (schema_version 3). The evidence is the track's best frame, and an object seen from a "
+        "moving van is elsewhere in it than in the frame the event's box describes. Null or absent "
+        "from older boxes: then only the event's box is known.",
+    )
 
     @model_validator(mode="after")
     def _clean_pair(self) -> EvidenceRef:
         if (self.clean_sha256 is None) != (self.clean_bytes is None):
             raise ValueError("clean_sha256 and clean_bytes come together or not at all")
         return self
-
-
-#: One box coordinate: pixels of the frame, with the one-pixel tolerance the edge's rounding needs.
-_BoxCoordinate = Annotated[float, Field(ge=-1, le=MAX_FRAME_SIDE + 1)]
-
-Box = Annotated[
-    tuple[_BoxCoordinate, _BoxCoordinate, _BoxCoordinate, _BoxCoordinate],
-    Field(
-        description="Box [x1, y1, x2, y2] in pixels of the original frame: x2 > x1, y2 > y1, and inside "
-        "the frame (-1 <= x1, y1; x2 <= frame_width + 1; y2 <= frame_height + 1)."
-    ),
-]
 
 
 class TruckLoad(str, Enum):
@@ -247,8 +256,9 @@ class ViolationEvent(_Strict):
 
     model_config = ConfigDict(json_schema_extra=_schema_requires_version)
 
-    schema_version: Literal[1, 2] = Field(
-        default=SCHEMA_VERSION, description="Version of this schema (2 adds attributes; 1 is still read)."
+    schema_version: Literal[1, 2, 3] = Field(
+        default=SCHEMA_VERSION,
+        description="Version of this schema (2 adds attributes, 3 evidence.box; 1 and 2 are still read).",
     )
     event_id: UUID = Field(description="Unique id of this message; stable across re-sends.")
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The edge box that saw it.")
@@ -283,18 +293,25 @@ class ViolationEvent(_Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> ViolationEvent:
-        x1, y1, x2, y2 = self.box
-        if not (x2 > x1 and y2 > y1):
-            raise ValueError(f"box must satisfy x2 > x1 and y2 > y1, got {list(self.box)}")
-        if x1 < -1 or y1 < -1 or x2 > self.frame_width + 1 or y2 > self.frame_height + 1:
-            raise ValueError(
-                f"box {list(self.box)} lies outside the {self.frame_width}x{self.frame_height} frame"
-            )
+        self._check_box(self.box, "box")
+        evidence_box = self.evidence.box if self.evidence is not None else None
+        if evidence_box is not None:
+            if self.schema_version < 3:
+                raise ValueError("evidence.box needs schema_version 3 or later")
+            self._check_box(evidence_box, "evidence.box")
         if self.first_seen_at > self.observed_at:
             raise ValueError("first_seen_at is after observed_at")
         if self.attributes is not None and self.schema_version < 2:
             raise ValueError("attributes need schema_version 2 or later")
         return self
+
+    def _check_box(self, box: tuple[float, float, float, float], name: str) -> None:
+        x1, y1, x2, y2 = box
+        if not (x2 > x1 and y2 > y1):
+            raise ValueError(f"{name} must satisfy x2 > x1 and y2 > y1, got {list(box)}")
+        if x1 < -1 or y1 < -1 or x2 > self.frame_width + 1 or y2 > self.frame_height + 1:
+            size = f"{self.frame_width}x{self.frame_height}"
+            raise ValueError(f"{name} {list(box)} lies outside the {size} frame")
 
     def to_json(self) -> bytes:
         """Compact UTF-8 JSON, the exact bytes published on MQTT."""
@@ -310,6 +327,11 @@ class ViolationEvent(_Strict):
         version = raw.get("schema_version")
         if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:  # true and 1.0 are not 1
             readable = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+            if type(version) is int and version > max(SUPPORTED_SCHEMA_VERSIONS):
+                raise NewerSchemaError(
+                    f"schema_version {version} is newer than this build; this build reads {readable} "
+                    "(upgrade the server before its boxes)"
+                )
             raise PayloadError(f"unsupported schema_version {version!r}; this build reads {readable}")
         return validate_wire(cls, text, "event")
 

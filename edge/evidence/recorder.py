@@ -6,6 +6,10 @@ offered, so the two can never disagree about a track's best frame. For the viola
 second stage judges (the truck load stage), the engine also offers each track's nearest view
 (its largest box): the stage looks at that one (``stage_view``), the dispatcher's evidence stays
 the best-scoring frame.
+
+The evidence names where the object is in it (``EvidenceRef.box``): an event's own box is the
+latest frame's, and from a moving van the object has moved since its best frame, so a box drawn
+from the event onto the evidence (the console, a label for retraining) would miss it.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ log = logging.getLogger(__name__)
 class _KeptFrame:
     image: Image  # already downscaled to max_frame_width
     box: tuple[float, float, float, float]  # in pixels of ``image``
+    #: The same box in pixels of the original frame, clipped to it (None: nothing of it is inside).
+    frame_box: tuple[float, float, float, float] | None
     label: str
     score: float
     captured_at: datetime
+    frame_size: tuple[int, int]  # width, height of the original frame
     evidence: Evidence | None = None  # rendered and stored once, on first use
 
 
@@ -64,7 +71,9 @@ class EvidenceRecorder:
     def offer(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
         """Keep ``frame`` as ``key``'s best (the rule engine offers only a better one than before)."""
         small, scaled = self._shrunk(frame, box)
-        self._kept[key] = _KeptFrame(small, scaled, label, score, frame.timestamp)
+        self._kept[key] = _KeptFrame(
+            small, scaled, _inside(box, frame), label, score, frame.timestamp, (frame.width, frame.height)
+        )
 
     def offer_view(self, key: int, frame: Frame, box: Sequence[float]) -> None:
         """Keep ``frame`` as ``key``'s nearest view (the rule engine offers only a nearer one)."""
@@ -121,8 +130,15 @@ class EvidenceRecorder:
             clean_sha256=clean_sha,
             clean_bytes=len(clean_jpeg) if clean_jpeg is not None else None,
             captured_at=best.captured_at,
+            box=best.frame_box,
         )
-        return Evidence(frame_jpeg=frame_jpeg, crop_jpeg=crop_jpeg, ref=ref, clean_jpeg=clean_jpeg)
+        return Evidence(
+            frame_jpeg=frame_jpeg,
+            crop_jpeg=crop_jpeg,
+            ref=ref,
+            clean_jpeg=clean_jpeg,
+            frame_size=best.frame_size,
+        )
 
     def _shrunk(self, frame: Frame, box: Sequence[float]) -> tuple[Image, tuple[float, float, float, float]]:
         """The frame as kept (downscaled) and ``box`` in its pixels."""
@@ -135,3 +151,11 @@ class EvidenceRecorder:
             self._last_frame = frame
             self._last_small = downscale(frame.image, self.config.max_frame_width)
         return self._last_small
+
+
+def _inside(box: Sequence[float], frame: Frame) -> tuple[float, float, float, float] | None:
+    """``box`` clipped to the frame (what the event schema accepts), or None when nothing is left."""
+    width, height = frame.width, frame.height
+    x1, y1 = min(max(float(box[0]), 0.0), width), min(max(float(box[1]), 0.0), height)
+    x2, y2 = min(max(float(box[2]), 0.0), width), min(max(float(box[3]), 0.0), height)
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None

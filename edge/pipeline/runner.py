@@ -235,7 +235,8 @@ class EdgePipeline:
                 self.stats.count("evidence_failures", self.evidence.failures - failures)
                 event = triggered.event
                 if evidence is not None:
-                    event = event.model_copy(update={"evidence": evidence.ref})
+                    ref = evidence.ref_for((event.frame_width, event.frame_height))
+                    event = event.model_copy(update={"evidence": ref})
                 outgoing.append((event, evidence))
         for event, evidence in outgoing:
             try:

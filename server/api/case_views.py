@@ -138,7 +138,7 @@ def review_public(
         frame_height=event.frame_height if event else None,
         clean_url=links.maybe(event.clean_sha256) if event else None,
         frame_url=links.maybe(event.frame_sha256) if event else None,
-        detector_box=[float(v) for v in event.box] if event else None,
+        detector_box=event.box_on_evidence if event else None,
         box=review.box if review else None,
         added_boxes=[AddedBoxPublic(**b) for b in (review.added_boxes if review else [])],
         attributes={k: AttributePublic(**v) for k, v in (review.attributes if review else {}).items()},

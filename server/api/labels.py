@@ -193,7 +193,7 @@ def _best_frames(
                 event_id=event.event_id,
                 detector_class=event.detector_class,
                 score=event.score,
-                box=[float(v) for v in event.box],
+                box=event.box_on_evidence,
                 frame_width=event.frame_width,
                 frame_height=event.frame_height,
                 clean_sha256=sha,

@@ -264,6 +264,20 @@ class Event(Base):
 
     case: Mapped[Case | None] = relationship(back_populates="events")
 
+    @property
+    def evidence_box(self) -> list[float] | None:
+        """Where the object is in the evidence frame (schema 3, kept in ``raw``); None from older boxes."""
+        evidence = self.raw.get("evidence") if isinstance(self.raw, dict) else None
+        box = evidence.get("box") if isinstance(evidence, dict) else None
+        return [float(v) for v in box] if isinstance(box, list) and len(box) == 4 else None
+
+    @property
+    def box_on_evidence(self) -> list[float]:
+        """The object's box to draw on (or cut from) the evidence frame: its own box there when the
+        box sent one, else the event's box, which is the latest frame's (the same frame for a still
+        scene, another one when the object moved since its best frame)."""
+        return self.evidence_box or [float(v) for v in self.box]
+
 
 class Evidence(Base):
     """An evidence image in the content-addressed store (``server.evidence_store``)."""

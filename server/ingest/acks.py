@@ -8,9 +8,9 @@ A box deletes an outbox row only when a :class:`~streetwatch.messages.StoredAck`
 it (``docs/mqtt.md``, "acks"). An id is acknowledged once its batch has committed and
 the message was stored, was a duplicate of a stored one, or was refused for a reason a
 re-send cannot change. A refusal that may pass (:data:`MAY_PASS`: the evidence disk was
-full, or the device's quota of unnamed images) is never acknowledged, so the box sends
-the message again later; a database outage never commits, so nothing of that batch is
-acknowledged either.
+full, the device's quota of unnamed images, or an event of a schema version newer than this
+server reads) is never acknowledged, so the box sends the message again later; a database
+outage never commits, so nothing of that batch is acknowledged either.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from streetwatch.topics import acks_topic, parse_topic
 
 #: Refusals that a later re-send may get past, so the box must keep the message and send it again:
 #: the evidence disk was full; the device's quota of images no event names yet was full (its
-#: event is usually on the way and will name them).
-MAY_PASS = frozenset({RejectReason.storage_error.value, "evidence_quota"})
+#: event is usually on the way and will name them); the event's schema is newer than this server
+#: reads (a box upgraded first: the server's upgrade will read what the box kept).
+MAY_PASS = frozenset({RejectReason.storage_error.value, "evidence_quota", RejectReason.newer_schema.value})
 
 # A refused event is acknowledged by the event_id the box gave it, found without parsing the
 # payload (it may be huge, deeply nested or not JSON at all): the box writes it near the start.

@@ -25,7 +25,7 @@ from server.evidence_store import (
     UndecodableImageError,
 )
 from server.settings import IngestLimits
-from streetwatch.errors import PayloadError, StorageError
+from streetwatch.errors import NewerSchemaError, PayloadError, StorageError
 from streetwatch.events import ViolationEvent, utcnow
 from streetwatch.messages import CommandReply, StatusMessage, TelemetryMessage
 from streetwatch.topics import parse_topic
@@ -42,6 +42,7 @@ class RejectReason(str, Enum):
     digest_mismatch = "digest_mismatch"
     evidence_quota = "evidence_quota"  # the device holds too many images no event names
     retained = "retained"  # only status may be retained; anything else would return on every subscribe
+    newer_schema = "newer_schema"  # an event of a schema version this server does not read yet
     storage_error = "storage_error"
     processing_error = "processing_error"
 
@@ -101,6 +102,8 @@ def decode(
             return _too_big(kind.what, size, limit)
         try:
             message = kind.parse(payload)
+        except NewerSchemaError as exc:
+            return Rejected(RejectReason.newer_schema, str(exc))
         except PayloadError as exc:
             return Rejected(RejectReason.malformed, str(exc))
         if isinstance(message, TelemetryMessage):

@@ -165,3 +165,16 @@ def test_full_disk_drops_evidence_with_a_warning(
     assert [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()] == []  # no half files
     with pytest.raises(StorageError, match=r"disk holding .* is full"):
         recorder.store.put(b"x")
+
+
+def test_the_evidence_names_the_objects_box_in_its_frame_clipped_to_it(tmp_path: Path) -> None:
+    recorder = EvidenceRecorder(config(tmp_path))
+    frame = big_street_frame()  # 1920 x 1920
+    recorder.offer(1, frame, (300.0, 600.0, 2000.0, 1700.0), "truck", 0.8)
+    first = recorder.evidence_for(1)
+    assert first is not None
+    assert first.ref.box == (300.0, 600.0, 1920.0, 1700.0)
+    # An event of a frame of another size (a replay of photos of several sizes) does not carry it.
+    assert first.ref_for((1920, 1920)).box == first.ref.box
+    assert first.ref_for((640, 480)).box is None
+    assert first.ref_for((640, 480)).frame_sha256 == first.ref.frame_sha256

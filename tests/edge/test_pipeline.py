@@ -22,6 +22,7 @@ from edge.sinks import JsonlSink
 from streetwatch.errors import SourceError
 from streetwatch.events import ViolationEvent, ViolationType
 from tests.edge.pipeline_fakes import (
+    TRUCK_BOX,
     BadPrepareDetector,
     FixedLocator,
     ListSource,
@@ -276,3 +277,30 @@ def test_fusion_runs_in_the_pipeline_and_a_surer_car_outvotes_the_truck(tmp_path
         e for e in read_events(tmp_path / "events.jsonl") if e.violation_type is ViolationType.unsealed_truck
     ]
     assert (trucks == []) is fused
+
+
+class DriftingTruck(ScriptedDetector):
+    """The truck a patrol van passes: 20 px further right each frame, seen best on frame 1."""
+
+    SCORES = (0.6, 0.95, 0.7, 0.7, 0.7, 0.7)
+
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
+        i = int(image[0, 0, 0])
+        x1, y1, x2, y2 = TRUCK_BOX
+        return Detections(
+            xyxy=np.array([(x1 + 20 * i, y1, x2 + 20 * i, y2)], dtype=np.float32),
+            confidence=np.array([self.SCORES[min(i, len(self.SCORES) - 1)]], dtype=np.float32),
+            class_id=np.array([1]),
+            class_name=np.array(["truck"]),
+        )
+
+
+def test_an_event_names_where_its_moving_object_is_in_the_evidence_frame(tmp_path: Path) -> None:
+    pipeline = make(tmp_path, ListSource(count=5), DriftingTruck())
+    pipeline.run()
+    new = read_events(tmp_path / "events.jsonl")[0]
+    assert new.lifecycle.value == "new" and new.evidence is not None
+    x1, y1, x2, y2 = TRUCK_BOX
+    # The evidence is the best-scoring frame (frame 1); the event's own box is the confirming frame's.
+    assert new.evidence.box == (x1 + 20, y1, x2 + 20, min(y2, 240))  # clipped to the 320x240 frame
+    assert new.box != new.evidence.box

@@ -32,6 +32,9 @@ def test_stored_messages_and_final_refusals_are_acked_but_a_full_disk_is_not() -
     assert ack_key(evidence_topic("van-01", SHA), b"x", mismatch) == AckKey("van-01", "evidence", SHA)
     full = Rejected(RejectReason.storage_error, "No space left on device")
     assert ack_key(evidence_topic("van-01", SHA), b"x", full) is None
+    # A box upgraded before its server keeps its newer events until the server reads them.
+    newer = json.dumps({"schema_version": 99, "event_id": str(event.event_id)}).encode()
+    assert ack_key(events_topic("van-01"), newer, Rejected(RejectReason.newer_schema, "99")) is None
     assert ack_key("streetwatch/v1/bad!id/events", raw, Rejected(RejectReason.bad_topic, "")) is None
 
 

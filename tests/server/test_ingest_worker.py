@@ -127,11 +127,13 @@ def test_bad_messages_are_rejected_with_reasons_while_valid_ones_flow(
     spoofed = make_event(device_id="van-99")
     huge = json.loads(make_event().to_json())
     huge["detector_class"] = "x" * 70_000
+    newer = json.loads(make_event().to_json()) | {"schema_version": 99}  # from a box upgraded first
     not_an_image = b"\xff\xd8\xff" + b"garbage" * 50
     try:
         publisher.send(events_topic("van-01"), b"{not json")
         publisher.send(events_topic("van-01"), json.dumps({"schema_version": 1, "event_id": "nope"}).encode())
         publisher.send(events_topic("van-01"), json.dumps(huge).encode())
+        publisher.send(events_topic("van-01"), json.dumps(newer).encode())
         publisher.send(events_topic("van-01"), spoofed.to_json())  # van-01 speaking for van-99
         publisher.send(evidence_topic("van-01", sha256_hex(not_an_image)), not_an_image)
         publisher.send(evidence_topic("van-01", "0" * 64), image)  # hash does not match the bytes
@@ -139,7 +141,7 @@ def test_bad_messages_are_rejected_with_reasons_while_valid_ones_flow(
         publisher.send("streetwatch/v1/bad!device/events", good_event.to_json())
         publisher.send(events_topic("van-01"), good_event.to_json())
         publisher.send(evidence_topic("van-01", sha256_hex(image)), image)
-        wait_for(lambda: worker.stats.received >= 10)
+        wait_for(lambda: worker.stats.received >= 11)
     finally:
         worker.stop()
     with sessions() as session:
@@ -157,6 +159,7 @@ def test_bad_messages_are_rejected_with_reasons_while_valid_ones_flow(
         "undecodable_image": 1,
         "digest_mismatch": 1,
         "bad_topic": 1,
+        "newer_schema": 1,
     }
     assert evidence.sha256 == sha256_hex(image) and (evidence.width, evidence.height) == (64, 48)
     assert (tmp_path / "evidence" / evidence.path).read_bytes() == image

@@ -35,6 +35,12 @@ class EvidencePublic(BaseModel):
     )
     clean_url: str | None = Field(default=None, description="Where to fetch the clean frame.")
     captured_at: datetime | None = Field(description="When the evidence frame was taken.")
+    box: list[float] | None = Field(
+        default=None,
+        description="[x1, y1, x2, y2]: the object in the evidence frame, in frame pixels (boxes sending "
+        "event schema 3); null from older boxes, whose evidence only the event's box describes (the "
+        "latest frame's, which is not the evidence frame when the object moved).",
+    )
 
 
 class AttributesPublic(BaseModel):
@@ -101,6 +107,7 @@ def event_public(event: Event, links: EvidenceLinks) -> EventPublic:
             clean_sha256=event.clean_sha256,
             clean_url=links.maybe(event.clean_sha256),
             captured_at=event.evidence_captured_at,
+            box=event.evidence_box,
         )
     return EventPublic(
         event_id=event.event_id,

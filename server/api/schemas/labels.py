@@ -15,7 +15,10 @@ class LabelFrame(BaseModel):
     event_id: uuid.UUID = Field(description="The event whose frame this is.")
     detector_class: str = Field(description="What the box's detector called the object.")
     score: float = Field(description="The detector's confirmed score.")
-    box: list[float] = Field(description="[x1, y1, x2, y2] in pixels of the original frame.")
+    box: list[float] = Field(
+        description="[x1, y1, x2, y2]: the object in this clean frame, in pixels of the original frame "
+        "(the evidence's own box; from boxes older than event schema 3, the event's box)."
+    )
     frame_width: int = Field(description="Width of the original frame (the clean JPEG may be smaller).")
     frame_height: int = Field(description="Height of the original frame.")
     clean_sha256: str = Field(description="SHA-256 of the clean frame JPEG (nothing drawn on it).")

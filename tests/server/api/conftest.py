@@ -101,6 +101,7 @@ def make_event(
     detector_class: str = "overflow",
     box: tuple[float, float, float, float] = (10, 10, 50, 40),
     frame_size: tuple[int, int] = (64, 48),
+    evidence_box: tuple[float, float, float, float] | None = None,
 ) -> ViolationEvent:
     lat, lon = offset_position(north_m, east_m)
     raw: dict[str, Any] = {
@@ -131,6 +132,8 @@ def make_event(
             "crop_bytes": len(crop),
             "captured_at": observed_at.isoformat(),
         }
+        if evidence_box is not None:  # schema 3: the object in the evidence frame
+            raw["evidence"]["box"] = list(evidence_box)
         if clean is not None:
             raw["evidence"] |= {"clean_sha256": hashlib.sha256(clean).hexdigest(), "clean_bytes": len(clean)}
     return ViolationEvent.model_validate(raw)

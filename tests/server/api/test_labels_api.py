@@ -164,3 +164,15 @@ def test_a_reopen_is_no_confirm_and_a_taken_back_decision_is_listed_as_withdrawn
     after = {i["case_id"]: i for i in api.get("/api/v1/labels").json()["items"]}
     assert after[rejected]["decision"] == "withdrawn" and after[rejected]["frames"] == []
     assert after[rejected]["label"] is None
+
+
+def test_a_label_boxes_the_object_where_its_clean_frame_shows_it(api: Api) -> None:
+    # Seen from a moving van: the evidence is the best frame, the event's box the latest frame's.
+    case_id = _case_with_frames(api, 0, [60], evidence_box=(4.0, 8.0, 30.0, 38.0))
+    assert _act(api, case_id, action="confirm").status_code == 200
+    (item,) = api.get("/api/v1/labels").json()["items"]
+    (frame,) = item["frames"]
+    assert frame["box"] == [4.0, 8.0, 30.0, 38.0]
+    (event,) = api.get(f"/api/v1/cases/{case_id}").json()["events"]
+    assert event["box"] == [10.0, 10.0, 50.0, 40.0]
+    assert event["evidence"]["box"] == [4.0, 8.0, 30.0, 38.0]

@@ -53,10 +53,12 @@ class Sighting:
     photo: str
     violation_type: str
     detector_class: str
-    box: tuple[float, float, float, float]  # in the photo's pixels
+    box: tuple[float, float, float, float]  # in the photo's pixels: where the evidence shows the object
     north_m: float
     device_id: str = "van-01"
     candidate: bool = False
+    #: The event's own box, when the object had moved on from its evidence frame (a passing van).
+    moved_to: tuple[float, float, float, float] | None = None
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
@@ -151,6 +153,7 @@ class Stack:
             "clean_sha256": sha256_hex(clean),
             "clean_bytes": len(clean),
             "captured_at": seen,
+            "box": sighting.box,
         }
         for data in (frame, crop, clean):
             self._publish(evidence_topic(sighting.device_id, sha256_hex(data)), data)
@@ -161,7 +164,7 @@ class Stack:
             candidate=sighting.candidate,
             north_m=sighting.north_m,
             at=seen,
-            box=sighting.box,
+            box=sighting.moved_to or sighting.box,
             frame_width=width,
             frame_height=height,
             evidence=evidence,

@@ -38,7 +38,16 @@ NOW = datetime.now(timezone.utc)
 #: In queue order (most urgent first, then newest): the first five are triaged by keyboard.
 GARBAGE, SIGNBOARD = "garbage_overflow", "illegal_signboard"
 SIGHTINGS = {
-    "truck": Sighting(TRUCK_PHOTO, "unsealed_truck", "truck", TANKER, 0, candidate=True),
+    # Seen from a passing van: the event's own box is the latest frame's, 60 px on from the evidence.
+    "truck": Sighting(
+        TRUCK_PHOTO,
+        "unsealed_truck",
+        "truck",
+        TANKER,
+        0,
+        candidate=True,
+        moved_to=(260.0, 145.0, 450.0, 335.0),
+    ),
     "bin-shadow": Sighting("garbage_atanu_000535.jpg", GARBAGE, "garbage", (60, 150, 500, 560), 300),
     "bin-1": Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), 600),
     "bin-2": Sighting("garbage_atanu_000678.jpg", GARBAGE, "overflow", (200, 220, 460, 480), 900),
@@ -160,6 +169,7 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     console.press("e")
     page.wait_for_selector("#frame.editing")
     frame = (640, 640)
+    # The detector's box is drawn where the evidence frame shows the tanker: its corner is grabbed there.
     drag(console, to_screen(console, TANKER[2], TANKER[3], frame), to_screen(console, 370, 318, frame))
     drag(console, to_screen(console, *MISSED_TRUCK[:2], frame), to_screen(console, *MISSED_TRUCK[2:], frame))
     page.wait_for_selector(".dialog input[type=search]")

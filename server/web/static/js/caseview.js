@@ -203,7 +203,8 @@ export class CaseView {
     const parts = {};
     if (same && r.attributes) for (const [name, a] of Object.entries(r.attributes)) if (a && a.box) parts[name] = a.box;
     return {
-      detectorBox: event.box,
+      // The object in the evidence frame shown; older boxes only sent the latest frame's box.
+      detectorBox: (event.evidence && event.evidence.box) || event.box,
       box: same && r.box ? r.box : null,
       added: same && r.added_boxes ? r.added_boxes : [],
       parts,
