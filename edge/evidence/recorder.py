@@ -4,8 +4,11 @@ Which frame is the best is the rule engine's call (:class:`edge.rules.RuleEngine
 score per evidence key and offers a frame only when it beats it); the recorder keeps what it is
 offered, so the two can never disagree about a track's best frame. For the violation types a
 second stage judges (the truck load stage), the engine also offers each track's nearest view
-(its largest box): the stage looks at that one (``stage_view``), the dispatcher's evidence stays
-the best-scoring frame.
+(its largest box): the stage judges that one (``stage_view``), and it is the evidence too. A far
+truck often scores higher than the same truck close up, but its load can be seen only near: the
+dispatcher who confirms or overrules the stage's answer sees what the stage saw, and the crop a
+review turns into a field label (``training.truck_load.field_labels``) is the kind of crop the
+stage is asked about.
 
 The evidence names where the object is in it (``EvidenceRef.box``): an event's own box is the
 latest frame's, and from a moving van the object has moved since its best frame, so a box drawn
@@ -55,8 +58,8 @@ class EvidenceRecorder:
         self.config = config
         self.store = store or EvidenceStore(config.directory, int(config.max_total_mb * 1024 * 1024))
         self._kept: dict[int, _KeptFrame] = {}
-        #: The nearest view of keys a second stage looks at (RuleResult.views), when not the best.
-        self._views: dict[int, tuple[Image, tuple[float, float, float, float]]] = {}
+        #: The nearest view of keys a second stage judges (RuleResult.views): their evidence too.
+        self._views: dict[int, _KeptFrame] = {}
         self._last_frame: Frame | None = None
         self._last_small: tuple[Image, float] | None = None
         self.failures = 0
@@ -70,14 +73,12 @@ class EvidenceRecorder:
 
     def offer(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
         """Keep ``frame`` as ``key``'s best (the rule engine offers only a better one than before)."""
-        small, scaled = self._shrunk(frame, box)
-        self._kept[key] = _KeptFrame(
-            small, scaled, _inside(box, frame), label, score, frame.timestamp, (frame.width, frame.height)
-        )
+        self._kept[key] = self._kept_frame(frame, box, label, score)
 
-    def offer_view(self, key: int, frame: Frame, box: Sequence[float]) -> None:
-        """Keep ``frame`` as ``key``'s nearest view (the rule engine offers only a nearer one)."""
-        self._views[key] = self._shrunk(frame, box)
+    def offer_view(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
+        """Keep ``frame`` as ``key``'s nearest view (the rule engine offers only a nearer one); from
+        now on it is what a second stage judges and what ``key``'s evidence shows."""
+        self._views[key] = self._kept_frame(frame, box, label, score)
 
     def best_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
         """``key``'s best frame (downscaled) and the box in its pixels."""
@@ -86,19 +87,20 @@ class EvidenceRecorder:
 
     def stage_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
         """What a second stage looks at: ``key``'s nearest view if one was offered, else its best frame."""
-        return self._views.get(key) or self.best_view(key)
+        view = self._views.get(key)
+        return (view.image, view.box) if view is not None else self.best_view(key)
 
     def release(self, key: int) -> None:
         self._kept.pop(key, None)
         self._views.pop(key, None)
 
     def evidence_for(self, key: int) -> Evidence | None:
-        """Stored evidence of ``key``'s best frame.
+        """Stored evidence of ``key``'s nearest view when a second stage judges it, else of its best frame.
 
         None when no frame is kept, or (with a warning) when storage failed: the
         event still goes out, only without its pictures.
         """
-        best = self._kept.get(key)
+        best = self._views.get(key) or self._kept.get(key)
         if best is None:
             return None
         if best.evidence is None:
@@ -139,6 +141,11 @@ class EvidenceRecorder:
             clean_jpeg=clean_jpeg,
             frame_size=best.frame_size,
         )
+
+    def _kept_frame(self, frame: Frame, box: Sequence[float], label: str, score: float) -> _KeptFrame:
+        small, scaled = self._shrunk(frame, box)
+        size = (frame.width, frame.height)
+        return _KeptFrame(small, scaled, _inside(box, frame), label, score, frame.timestamp, size)
 
     def _shrunk(self, frame: Frame, box: Sequence[float]) -> tuple[Image, tuple[float, float, float, float]]:
         """The frame as kept (downscaled) and ``box`` in its pixels."""

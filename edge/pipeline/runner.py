@@ -222,7 +222,7 @@ class EdgePipeline:
                 for offer in result.offers:
                     self.evidence.offer(offer.evidence_key, frame, offer.box, offer.label, offer.score)
                 for view in result.views:
-                    self.evidence.offer_view(view.evidence_key, frame, view.box)
+                    self.evidence.offer_view(view.evidence_key, frame, view.box, view.label, view.score)
             events = result.events
             if self.load_stage is not None:
                 silenced = self.load_stage.silenced_events

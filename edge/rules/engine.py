@@ -67,8 +67,8 @@ class RuleResult:
     events: list[TriggeredEvent] = field(default_factory=list)
     offers: list[EvidenceOffer] = field(default_factory=list)
     #: The nearest view so far (the largest box) of keys a second stage looks at
-    #: (``nearest_view_for``): the best-scoring frame is the dispatcher's evidence, but a far
-    #: truck often scores higher than the same truck close up, and its load is judged on the crop.
+    #: (``nearest_view_for``): a far truck often scores higher than the same truck close up, but
+    #: its load is judged on the crop, so this view, not the best-scoring one, is judged and shown.
     views: list[EvidenceOffer] = field(default_factory=list)
     #: Evidence keys whose frames are no longer needed (track gone, or merged into another key).
     #: Apply offers first, then render evidence for events, then drop these: an 'end' event

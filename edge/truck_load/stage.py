@@ -2,7 +2,8 @@
 
 A detector finds trucks; whether a truck can shed its load is a question about its cargo area,
 answered on the confirmed track's nearest view so far (its largest box: ``RuleResult.views``;
-the dispatcher's evidence is the best-scoring frame, which for a far truck is often a far one),
+not its best-scoring frame, which for a far truck is often a far one; the evidence shows the same
+view, so a dispatcher sees what the stage judged),
 once (the first event of the track; its later events reuse the answer). Only an open load
 raises the violation:
 

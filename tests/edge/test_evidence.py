@@ -108,7 +108,7 @@ def test_one_frame_per_key_is_kept_and_release_frees_it(tmp_path: Path) -> None:
     assert recorder.evidence_for(7) is None
 
 
-def test_a_second_stage_sees_the_nearest_view_when_one_was_offered_and_release_frees_it(
+def test_a_second_stage_judges_the_nearest_view_and_its_evidence_shows_it_until_released(
     tmp_path: Path,
 ) -> None:
     recorder = EvidenceRecorder(config(tmp_path))
@@ -117,13 +117,15 @@ def test_a_second_stage_sees_the_nearest_view_when_one_was_offered_and_release_f
     recorder.offer(7, frame, (0.0, 0.0, 300.0, 300.0), "truck", 0.9)
     best = recorder.stage_view(7)
     assert best is not None and best == recorder.best_view(7)  # no nearer view: the best frame
-    recorder.offer_view(7, near, (0.0, 0.0, 900.0, 900.0))
+    recorder.offer_view(7, near, (0.0, 0.0, 900.0, 900.0), "truck", 0.6)
     view, best_now = recorder.stage_view(7), recorder.best_view(7)
     assert view is not None and best_now is not None
     assert view[1][2] > best_now[1][2]  # the nearer (larger) box, in the same downscaled pixels
     assert not np.array_equal(view[0], best_now[0])
-    evidence = recorder.evidence_for(7)  # the dispatcher's evidence stays the best-scoring frame
-    assert evidence is not None and evidence.ref.captured_at == frame.timestamp
+    # The dispatcher sees what the stage judged: the nearest view, not the best-scoring frame.
+    evidence = recorder.evidence_for(7)
+    assert evidence is not None and evidence.ref.captured_at == near.timestamp
+    assert evidence.ref.box == (0.0, 0.0, 900.0, 900.0)
     recorder.release(7)
     assert recorder.stage_view(7) is None and recorder.best_view(7) is None
 

@@ -72,8 +72,8 @@ def test_silenced_trucks_are_counted_in_the_boxs_telemetry(tmp_path: Path) -> No
 def test_a_truck_confirmed_too_far_is_judged_on_its_nearest_view_as_it_comes_closer(tmp_path: Path) -> None:
     # A real tanker seen zoomed out (as if far), then zoomed in (as if near), around its centre. It
     # is confirmed while its box is under the gate (100 px here) and scores higher far than near,
-    # so its best-scoring frame, the dispatcher's evidence, stays a far one: the load stage judges
-    # it on the nearest view its track had instead, and the held first event goes out then.
+    # so its best-scoring frame stays a far one: the load stage judges it on the nearest view its
+    # track had instead, the held first event goes out then, and its evidence shows that view.
     image = cv2.imread(str(SAMPLES / UNSURE_PHOTO))
     assert image is not None
     h, w = image.shape[:2]
@@ -101,7 +101,10 @@ def test_a_truck_confirmed_too_far_is_judged_on_its_nearest_view_as_it_comes_clo
     assert far, [e.box for e in new]  # confirmed while too far to judge, and still sent
     for event in far:
         assert event.attributes is not None and event.attributes.load is TruckLoad.unsure
-        assert event.evidence is not None
+        assert event.evidence is not None and event.evidence.box is not None
+        x1, y1, x2, y2 = event.evidence.box
+        assert min(x2 - x1, y2 - y1) >= 100  # the near view the stage judged, not the far best score
+        assert event.evidence.captured_at >= min(e.observed_at for e in new)
         sha = event.evidence.frame_sha256
         assert (tmp_path / "evidence" / sha[:2] / f"{sha}.jpg").is_file()
     assert pipeline.load_stage is not None and pipeline.load_stage.open_tracks == 0
