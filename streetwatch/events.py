@@ -16,7 +16,8 @@ the server accepting the previous version for one release.
 
 Versions: 1 is the original event; 2 adds the optional ``attributes`` (a second stage's answer
 about the object, e.g. a truck's load); 3 adds the optional ``evidence.box`` (where the object is
-in the evidence frame, which is the track's best frame and often not the frame ``box`` describes).
+in the evidence frame: the track's best frame, or a truck's nearest view, often not the frame
+``box`` describes).
 A receiver of this build reads all three; an older event may not carry what a later version
 adds. Upgrade servers before boxes: a server refuses a version it does not know.
 """
@@ -196,9 +197,9 @@ class EvidenceRef(_Strict):
     box: Box | None = Field(
         default=None,
         description="The object's box [x1, y1, x2, y2] in the evidence frame, in pixels of the original "
-        "frame (schema_version 3). The evidence is the track's best frame, and an object seen from a "
-        "moving van is elsewhere in it than in the frame the event's box describes. Null or absent "
-        "from older boxes: then only the event's box is known.",
+        "frame (schema_version 3). The evidence is the track's best frame (a truck's: its nearest "
+        "view), and an object seen from a moving van is elsewhere in it than in the frame the event's "
+        "box describes. Null or absent from older boxes: then only the event's box is known.",
     )
 
     @model_validator(mode="after")

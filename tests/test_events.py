@@ -65,7 +65,8 @@ def test_times_are_normalised_to_utc() -> None:
     [
         (b"{not json", "not JSON"),
         (b"[1, 2]", "JSON object"),
-        (b'{"schema_version": 99}', "unsupported schema_version"),
+        (b'{"schema_version": 99}', "schema_version 99 is newer than this build"),
+        (b'{"schema_version": 0}', "unsupported schema_version 0"),
         (b"x" * (MAX_EVENT_BYTES + 1), "limit"),
     ],
 )
