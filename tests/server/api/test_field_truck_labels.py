@@ -62,9 +62,15 @@ def test_reviewed_truck_cases_become_load_labels(
     api: Api, live_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     photos = _sample_trucks(6)
+    # Seen from a passing van: each truck had moved on by its event's frame (evidence.box says where
+    # it is in the clean frame); the crops must be cut there.
     opened, sealed, bus, suv, unanswered, damaged = (
-        _seed_case(api, photo, box, 1000 * i) for i, (photo, box) in enumerate(photos)
+        _seed_case(api, photo, box, 1000 * i, moved=True) for i, (photo, box) in enumerate(photos)
     )
+    where = {
+        case_id: (photo, box)
+        for case_id, (photo, box) in zip((opened, sealed, bus, suv, unanswered, damaged), photos, strict=True)
+    }
     # First judged sealed (a tarp), which is no violation...
     _act(api, opened, action="reject", reject_reason="not_a_violation",
          review={"attributes": {"load": {"value": "covered"}}})  # fmt: skip
@@ -111,9 +117,18 @@ def test_reviewed_truck_cases_become_load_labels(
         assert int(row["group"]) == FIELD_GROUP_BASE + int(row["case_id"])
         piece = cv2.imread(str(out / "crops" / f"{crop_id}.jpg"))
         assert piece is not None
-        # The crop is the reviewed truck with 10 % context a side, cut from the clean frame.
+        # The crop is the reviewed truck with 10 % context a side, cut from the clean frame where
+        # the truck is in it (not where it was by the event's own frame).
         assert piece.shape[1] == pytest.approx(1.2 * int(row["width"]), abs=3)
         assert piece.shape[0] == pytest.approx(1.2 * int(row["height"]), abs=3)
+        photo, (cx, cy, w, h) = where[int(row["case_id"])]
+        image = cv2.imread(str(photo))
+        assert image is not None
+        true_x1, true_y1 = (cx - w / 2) * image.shape[1], (cy - h / 2) * image.shape[0]
+        assert (int(row["x1"]), int(row["y1"])) == (
+            pytest.approx(true_x1, abs=2),
+            pytest.approx(true_y1, abs=2),
+        )
 
     # The load trainer reads them as another source, in its own classes, each with its image.
     crops, folders = read_field_sources([out])

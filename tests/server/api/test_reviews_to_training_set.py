@@ -63,14 +63,19 @@ def _trucks(count: int) -> list[tuple[Path, tuple[float, float, float, float]]]:
     pytest.skip(f"needs {count} labelled trucks under {VEHICLES}")
 
 
-def _seed_case(api: Api, photo: Path, norm: tuple[float, float, float, float], east_m: float) -> int:
+def _seed_case(
+    api: Api, photo: Path, norm: tuple[float, float, float, float], east_m: float, moved: bool = False
+) -> int:
     """A truck case whose clean frame is ``photo``; the event's frame was twice as big (the box
-    downscales its evidence), so the exporter has to scale the box back."""
+    downscales its evidence), so the exporter has to scale the box back. ``moved``: seen from a
+    passing van, the truck had moved on by the event's frame; only ``evidence.box`` says where it
+    is in the clean frame."""
     clean = photo.read_bytes()
     height, width = cv2.imread(str(photo)).shape[:2]
     big_w, big_h = 2 * width, 2 * height
     cx, cy, w, h = norm
     box = ((cx - w / 2) * big_w, (cy - h / 2) * big_h, (cx + w / 2) * big_w, (cy + h / 2) * big_h)
+    shift = min(w * big_w / 2, big_w - box[2]) if moved else 0.0  # half a truck on, inside the frame
     frame, crop = jpeg(int(east_m) + 1), jpeg(int(east_m) + 2)
     for data in (frame, crop, clean):
         store_evidence(api, data)
@@ -80,8 +85,9 @@ def _seed_case(api: Api, photo: Path, norm: tuple[float, float, float, float], e
         east_m=east_m,
         evidence=(frame, crop),
         clean=clean,
-        box=box,
+        box=(box[0] + shift, box[1], box[2] + shift, box[3]),
         frame_size=(big_w, big_h),
+        evidence_box=box if moved else None,
     )
     (outcome,) = ingest(api, event)
     assert outcome.case_id is not None
