@@ -152,7 +152,8 @@ class Stack:
             "crop_bytes": len(crop),
             "clean_sha256": sha256_hex(clean),
             "clean_bytes": len(clean),
-            "captured_at": seen,
+            # A moved object's evidence frame came before the event's frame.
+            "captured_at": seen - timedelta(seconds=2) if sighting.moved_to else seen,
             "box": sighting.box,
         }
         for data in (frame, crop, clean):

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from server.auth import hash_token
-from server.db.models import ApiToken, Case, CaseReview, CaseTransition
+from server.db.models import ApiToken, Case, CaseReview, CaseTransition, Event
 from streetwatch.cli import main
 from tests.server.web.console import Console
 from tests.server.web.stack import Sighting, Stack, wait_for
@@ -81,6 +81,11 @@ def console(browser: Any, stack: Stack) -> Iterator[Console]:
     opened = Console(browser, stack)
     yield opened
     opened.close()
+
+
+def utc(moment: datetime) -> str:
+    """A stored time as ISO 8601 in UTC (SQLite hands it back without its zone)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
 
 
 def case_ids(stack: Stack) -> dict[str, int]:
@@ -166,6 +171,14 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     # Correct the tanker's box and draw the truck the detector missed, on the clean frame.
     page.click(f"#case-{ids['truck']}")
     console.wait_for_case(ids["truck"])
+    # Under the picture, the time it was taken: its evidence frame's, 2 s before the event's frame.
+    with stack.sessions() as session:
+        tanker = session.scalars(select(Event).where(Event.case_id == ids["truck"])).one()
+        taken, observed = tanker.evidence_captured_at, tanker.observed_at
+    assert taken is not None and taken != observed
+    fmt = "async iso => (await import('./js/util.js')).when(iso)"
+    shown = page.inner_text("#frame-caption")
+    assert page.evaluate(fmt, utc(taken)) in shown and page.evaluate(fmt, utc(observed)) not in shown
     console.press("e")
     page.wait_for_selector("#frame.editing")
     frame = (640, 640)

@@ -191,7 +191,8 @@ export class CaseView {
       tools,
       el("button", { type: "button", id: "toggle-frame", disabled: !ev.clean_url, onclick: () => this.toggleFrame() }, clean ? "Show annotated" : "Show clean", el("kbd", {}, "t")),
       el("button", { type: "button", id: "full-frame", onclick: () => this.fullScreen() }, "Full screen", el("kbd", {}, "f")),
-      el("span", { class: "muted" }, `${event.detector_class} ${(event.score * 100).toFixed(0)}% · ${event.device_id} · ${when(event.observed_at)}`),
+      // The time the picture was taken: the evidence frame's, which for a moving object is not the event's.
+      el("span", { class: "muted", id: "frame-caption" }, `${event.detector_class} ${(event.score * 100).toFixed(0)}% · ${event.device_id} · ${when(ev.captured_at || event.observed_at)}`),
       clean ? el("span", { class: "muted" }, "dashed: detector · green: corrected · blue: added") : null,
     );
     return el("div", {}, tools, box);
