@@ -336,6 +336,7 @@ def scored(results: Sequence[PhotoResult]) -> dict[str, object]:
         },
         "wrong_on": {vt.value: s.wrong_on for vt, s in scores.items()},
         "missed_on": {vt.value: s.missed_on for vt, s in scores.items()},
+        "recall_by_size": {vt.value: s.by_size() for vt, s in scores.items() if s.labelled},
     }
 
 
@@ -416,6 +417,7 @@ def print_table(result: dict[str, object], labels: str = "source") -> None:
         ignored = {vt: c["ignored"] for vt, c in types.items() if c["ignored"]}
         print(f"reports on an ignore box only (neither right nor wrong): {ignored or 'none'}")
         print(kept_text(part["trucks_kept"]))
+        print(size_text(part["recall_by_size"]))
     trucks = result["street_trucks"]
     assert isinstance(trucks, dict)
     print(
@@ -427,6 +429,16 @@ def print_table(result: dict[str, object], labels: str = "source") -> None:
     if "open_loads" in loads:
         print(load_text(loads))
     print(f"confirmed trucks by what the box did, per photo set: {result['truck_outcomes_by_set']}")
+
+
+def size_text(by_size: object) -> str:
+    """Recall per size band of the labelled objects (square root of the box's area, photo pixels)."""
+    assert isinstance(by_size, dict)
+    lines = ["recall by labelled object size (square root of its area, photo pixels; found / labelled):"]
+    for vtype, bands in by_size.items():
+        parts = [f"{band} {c['found']}/{c['labelled']}" for band, c in bands.items()]
+        lines.append(f"  {vtype}: " + ", ".join(parts))
+    return "\n".join(lines)
 
 
 def kept_text(kept: object) -> str:

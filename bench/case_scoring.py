@@ -23,17 +23,44 @@ objects too small to judge, or that the labeller could not call either way), the
 crowd/ignore handling of detection benchmarks: a report that matches no label but matches an
 ignore box by its type's rule counts neither right nor wrong (it leaves the precision's
 denominator; ``TypeScore.ignored`` counts it), and an ignore box never counts in recall.
+
+Recall is also counted by the labelled object's size (``TypeScore.by_size``: the square root of
+its box's area in photo pixels, in the bands of :data:`SIZE_EDGES`): where the misses are, small
+far objects or large near ones, says which lever (input size, tiles, labels) can lift it.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from edge.geometry import iou
 from streetwatch.events import ViolationType
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in photo pixels
+
+#: Upper edges of the size bands recall is broken down by (square root of the area, photo pixels).
+SIZE_EDGES = (32, 64, 96, 160)
+
+
+def size_band(box: Box) -> str:
+    """The size band of a box: ``"<32"``, ``"32-64"``, ..., ``">=160"`` (square root of its area)."""
+    side = math.sqrt(_area(box))
+    low = 0
+    for edge in SIZE_EDGES:
+        if side < edge:
+            return f"<{edge}" if low == 0 else f"{low}-{edge}"
+        low = edge
+    return f">={SIZE_EDGES[-1]}"
+
+
+def size_bands() -> list[str]:
+    """Every band, smallest first."""
+    middle = [f"{a}-{b}" for a, b in pairwise(SIZE_EDGES)]
+    return [f"<{SIZE_EDGES[0]}", *middle, f">={SIZE_EDGES[-1]}"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +127,9 @@ class TypeScore:
     wrong_on: list[str] = field(default_factory=list)
     #: Photos with at least one labelled object no report matched.
     missed_on: list[str] = field(default_factory=list)
+    #: Labelled and found objects per size band (:func:`size_band`).
+    labelled_by_size: Counter[str] = field(default_factory=Counter)
+    found_by_size: Counter[str] = field(default_factory=Counter)
 
     @property
     def precision(self) -> float | None:
@@ -108,6 +138,15 @@ class TypeScore:
     @property
     def recall(self) -> float | None:
         return self.found / self.labelled if self.labelled else None
+
+    def by_size(self) -> dict[str, dict[str, object]]:
+        """Per size band (smallest first, bands without labels left out): labelled, found, recall."""
+        out: dict[str, dict[str, object]] = {}
+        for band in size_bands():
+            labelled, found = self.labelled_by_size[band], self.found_by_size[band]
+            if labelled:
+                out[band] = {"labelled": labelled, "found": found, "recall": _round(found / labelled)}
+        return out
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -143,7 +182,13 @@ def _score_photo(photo: PhotoResult, vtype: ViolationType, rule: MatchRule, out:
         else:
             reports.append(r)
     right = sum(any(rule.matches(r, lab) for lab in labels) for r in reports)
-    found = sum(any(rule.matches(r, lab) for r in reports) for lab in labels)
+    found = 0
+    for lab in labels:
+        band = size_band(lab)
+        out.labelled_by_size[band] += 1
+        if any(rule.matches(r, lab) for r in reports):
+            found += 1
+            out.found_by_size[band] += 1
     out.reports += len(reports)
     out.right += right
     out.labelled += len(labels)
