@@ -22,8 +22,12 @@ def test_found_and_missed_objects_are_counted_in_their_band() -> None:
     ignore = (400, 0, 410, 10)
     photo = PhotoResult(
         "signboards/a.jpg",
-        [Label("signboard", small), Label("signboard", small_missed), Label("signboard", large),
-         Label("signboard", ignore, ignore=True)],  # fmt: skip
+        [
+            Label("signboard", small),
+            Label("signboard", small_missed),
+            Label("signboard", large),
+            Label("signboard", ignore, ignore=True),
+        ],
         [Report(SIGN, small), Report(SIGN, large)],
     )
     bands = score([photo])[SIGN].by_size()
