@@ -165,21 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         name: peak(bench_config(config, name == "views"), images, args.trucks)
         for name in ("baseline", "views")
     }
+    mb = {name: round(r.peak_bytes / 2**20, 2) for name, r in runs.items()}
+    held = {name: r.peak_frames for name, r in runs.items()}
     result = {
         "config": str(args.config),
         "frames": len(images),
         "frame_size": [width, height],
         "max_frame_width": config.evidence.max_frame_width,
         "trucks_in_view": args.trucks,
-        "peak_mb": {name: round(r.peak_bytes / 2**20, 2) for name, r in runs.items()},
-        "peak_frames_held": {name: r.peak_frames for name, r in runs.items()},
+        "peak_mb": mb,
+        "peak_frames_held": held,
         "views_vs_baseline": round(runs["views"].peak_bytes / max(1, runs["baseline"].peak_bytes), 2),
     }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        mb = {name: round(r.peak_bytes / 2**20, 2) for name, r in runs.items()}
-        held = {name: r.peak_frames for name, r in runs.items()}
         print(f"{args.trucks} approaching trucks at a time, {len(images)} frames of {width}x{height}:")
         print(f"  without nearest views: peak {mb['baseline']} MB in {held['baseline']} frames")
         print(f"  with nearest views:    peak {mb['views']} MB in {held['views']} frames")

@@ -87,8 +87,8 @@ class EvidenceRecorder:
 
     def stage_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
         """What a second stage looks at: ``key``'s nearest view if one was offered, else its best frame."""
-        view = self._views.get(key)
-        return (view.image, view.box) if view is not None else self.best_view(key)
+        shown = self._shown(key)
+        return None if shown is None else (shown.image, shown.box)
 
     def release(self, key: int) -> None:
         self._kept.pop(key, None)
@@ -100,7 +100,7 @@ class EvidenceRecorder:
         None when no frame is kept, or (with a warning) when storage failed: the
         event still goes out, only without its pictures.
         """
-        best = self._views.get(key) or self._kept.get(key)
+        best = self._shown(key)
         if best is None:
             return None
         if best.evidence is None:
@@ -141,6 +141,10 @@ class EvidenceRecorder:
             clean_jpeg=clean_jpeg,
             frame_size=best.frame_size,
         )
+
+    def _shown(self, key: int) -> _KeptFrame | None:
+        """What a second stage judges and the evidence shows: the nearest view, else the best frame."""
+        return self._views.get(key) or self._kept.get(key)
 
     def _kept_frame(self, frame: Frame, box: Sequence[float], label: str, score: float) -> _KeptFrame:
         small, scaled = self._shrunk(frame, box)

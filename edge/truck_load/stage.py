@@ -173,10 +173,7 @@ class LoadStage:
         return [TriggeredEvent(event=event, evidence_key=triggered.evidence_key)]
 
     def _too_small(self, seen: tuple[NDArray[np.uint8], BoxT] | None) -> bool:
-        if seen is None:
-            return False
-        box = seen[1]
-        return min(box[2] - box[0], box[3] - box[1]) < self.config.min_side_px
+        return seen is not None and _shorter_side(seen[1]) < self.config.min_side_px
 
     def _decided(self, event: ViolationEvent, decision: LoadDecision) -> None:
         """Called once per track with its first event, when it is decided (a hook for measuring)."""
@@ -200,7 +197,7 @@ class LoadStage:
         if self._too_small(seen):
             # Under this size the team's own labellers could rarely tell the load and never saw an
             # open one: a candidate here would ask a dispatcher what nobody can see.
-            side = min(box[2] - box[0], box[3] - box[1])
+            side = _shorter_side(box)
             log.info("truck load: box %.0f px on its shorter side, too far to judge; nothing raised", side)
             return LoadDecision(None, too_small=True)
         try:
@@ -226,3 +223,7 @@ class LoadStage:
             load_score=round(min(max(score, 0.0), 1.0), 4),
             load_model=model or self.classifier.label,
         )
+
+
+def _shorter_side(box: BoxT) -> float:
+    return min(box[2] - box[0], box[3] - box[1])
