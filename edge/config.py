@@ -303,6 +303,15 @@ class RuleConfig(_Section):
         description="After 'end', a new track of the same type overlapping the same spot in the frame "
         "within this time continues the old violation instead of raising a new one (fixed cameras).",
     )
+    await_place_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="From a moving camera, hold a confirmed violation's 'new' event up to this long for "
+        "the object's own position (object_position, estimated from how its box grows as the camera "
+        "approaches): it goes out once the place is known, when the track ends or when the time is up. "
+        "For what the server matches by place (signs against the sign register). 0: report at once.",
+    )
     zones: list[Zone] = Field(default_factory=list, description="Include / exclude polygons (fixed cameras).")
     requires: list[CoOccurrence] = Field(
         default_factory=list,

@@ -17,8 +17,9 @@ the server accepting the previous version for one release.
 Versions: 1 is the original event; 2 adds the optional ``attributes`` (a second stage's answer
 about the object, e.g. a truck's load); 3 adds the optional ``evidence.box`` (where the object is
 in the evidence frame: the track's best frame, or a truck's nearest view, often not the frame
-``box`` describes).
-A receiver of this build reads all three; an older event may not carry what a later version
+``box`` describes); 4 adds the optional ``object_position`` (where a stationary object seen from a
+moving camera is, estimated on the box, as opposed to ``position``, where the camera was).
+A receiver of this build reads all four; an older event may not carry what a later version
 adds. Upgrade servers before boxes: a server refuses a version it does not know.
 """
 
@@ -44,9 +45,9 @@ from pydantic.json_schema import JsonDict
 from streetwatch.errors import NewerSchemaError, PayloadError
 from streetwatch.wire_json import load_wire_object
 
-SCHEMA_VERSION: Literal[3] = 3
+SCHEMA_VERSION: Literal[4] = 4
 #: Every version this build reads (see the module docstring for what each one adds).
-SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2, 3)
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2, 3, 4)
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -154,6 +155,26 @@ class Position(_Strict):
     source: Literal["fixed", "nmea", "gpx"] = Field(description="Where the fix came from.")
 
 
+class ObjectPosition(_Strict):
+    """Where a stationary object is, estimated by the box from a moving camera (``schema_version`` 4).
+
+    The point of the camera's path abreast of the object: how the object's box grew (or shrank) as
+    the camera travelled tells how far ahead (or behind) it is (``edge.rules.placement``). Its
+    side of the road is not estimated.
+    """
+
+    lat: float = Field(ge=-90, le=90, description="Latitude in degrees, WGS 84.")
+    lon: float = Field(ge=-180, le=180, description="Longitude in degrees, WGS 84.")
+    accuracy_m: float = Field(
+        ge=0, le=1_000_000, description="Estimated error in metres: the fit's and the camera fix's."
+    )
+    along_m: float = Field(
+        ge=-1_000,
+        le=1_000,
+        description="How far along the camera's travel from 'position' the object lies; negative: behind.",
+    )
+
+
 #: One box coordinate: pixels of the frame, with the one-pixel tolerance the edge's rounding needs.
 _BoxCoordinate = Annotated[float, Field(ge=-1, le=MAX_FRAME_SIDE + 1)]
 
@@ -257,9 +278,10 @@ class ViolationEvent(_Strict):
 
     model_config = ConfigDict(json_schema_extra=_schema_requires_version)
 
-    schema_version: Literal[1, 2, 3] = Field(
+    schema_version: Literal[1, 2, 3, 4] = Field(
         default=SCHEMA_VERSION,
-        description="Version of this schema (2 adds attributes, 3 evidence.box; 1 and 2 are still read).",
+        description="Version of this schema (2 adds attributes, 3 evidence.box, 4 object_position; "
+        "1 to 3 are still read).",
     )
     event_id: UUID = Field(description="Unique id of this message; stable across re-sends.")
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The edge box that saw it.")
@@ -282,6 +304,11 @@ class ViolationEvent(_Strict):
     first_seen_at: UtcDatetime = Field(description="UTC time the track was first seen.")
     frames_seen: int = Field(ge=1, le=MAX_INT32, description="Frames in which the track was detected so far.")
     position: Position | None = Field(description="Camera position at observed_at; null without a fix.")
+    object_position: ObjectPosition | None = Field(
+        default=None,
+        description="The object's own estimated position (schema_version 4): a stationary object seen "
+        "from a moving camera, once its track tells; null or absent otherwise (receivers use 'position').",
+    )
     model: ModelRef
     attributes: EventAttributes | None = Field(
         default=None,
@@ -304,7 +331,26 @@ class ViolationEvent(_Strict):
             raise ValueError("first_seen_at is after observed_at")
         if self.attributes is not None and self.schema_version < 2:
             raise ValueError("attributes need schema_version 2 or later")
+        if self.object_position is not None:
+            if self.schema_version < 4:
+                raise ValueError("object_position needs schema_version 4 or later")
+            if self.position is None:
+                raise ValueError("object_position needs the camera's position")
         return self
+
+    @property
+    def place(self) -> Position | None:
+        """Where the violation is: the object's estimated position when the box sent one, else the
+        camera's. Same fix source, heading and speed as ``position``; the estimate's accuracy."""
+        if self.object_position is None or self.position is None:
+            return self.position
+        return self.position.model_copy(
+            update={
+                "lat": self.object_position.lat,
+                "lon": self.object_position.lon,
+                "accuracy_m": self.object_position.accuracy_m,
+            }
+        )
 
     def _check_box(self, box: tuple[float, float, float, float], name: str) -> None:
         x1, y1, x2, y2 = box

@@ -15,7 +15,10 @@ Per violation type (``DeviceConfig.rule_for``):
 * ``end`` once a confirmed track has been unseen ``end_after_s``;
 * cool-down: a newly confirmed track overlapping (IoU) a violation of the same
   type that is unseen or ended less than ``cooldown_s`` ago continues it (same
-  ``track_id``, sequence goes on), so a parked stall is not reported twice.
+  ``track_id``, sequence goes on), so a parked stall is not reported twice;
+* place: from a moving camera, events of stationary objects (every type but trucks) carry the
+  object's own position once its box's growth tells it (``edge.rules.placement``), and a rule
+  with ``await_place_s`` holds the ``new`` event until then (or the track's end, or the time).
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from edge.frames import Frame
 from edge.geometry import clip_box, iou
 from edge.rules.class_map import ClassMap
 from edge.rules.co_occurrence import co_occurs
+from edge.rules.placement import MOVING_TYPES
 from edge.rules.state import BoxT, TrackState, Violation
 from edge.rules.zones import ZoneFilter
-from streetwatch.events import Lifecycle, ModelRef, Position, ViolationEvent, ViolationType
+from streetwatch.events import Lifecycle, ModelRef, ObjectPosition, Position, ViolationEvent, ViolationType
 
 #: Minimum IoU between a new track and an earlier violation for the new one to continue it.
 CONTINUATION_IOU = 0.3
@@ -210,6 +214,8 @@ class RuleEngine:
         if hit and score > self._best.get(state.evidence_key, -1.0):
             self._best[state.evidence_key] = score
             result.offers.append(EvidenceOffer(state.evidence_key, box, class_name, score))
+        if hit and vtype not in MOVING_TYPES:
+            state.approach.observe(box, frame.height, position)
         if hit and vtype in self._nearest_view_for and area > self._nearest.get(state.evidence_key, 0.0):
             self._nearest[state.evidence_key] = area
             result.views.append(EvidenceOffer(state.evidence_key, box, class_name, score))
@@ -223,7 +229,9 @@ class RuleEngine:
             if violation is None:
                 return  # waiting for dwell
             self._note(violation, state, frame, box, class_name, detector_index, confirmed, now, position)
-            if lifecycle is not None:
+            if lifecycle is Lifecycle.new and self._awaits_place(violation, rule, now):
+                violation.held_since = now
+            elif lifecycle is not None:
                 result.events.append(self._emit(violation, lifecycle, now))
             return
         confirmed = state.confirmed_score(rule)
@@ -231,6 +239,10 @@ class RuleEngine:
             violation, state, frame, box, class_name, detector_index,
             violation.score if confirmed is None else confirmed, now, position,
         )  # fmt: skip
+        if violation.held_since is not None:
+            if not self._awaits_place(violation, rule, now):
+                result.events.append(self._emit(violation, Lifecycle.new, now))
+            return
         if now - violation.last_emitted >= rule.update_interval_s and self._changed(violation, rule):
             result.events.append(self._emit(violation, Lifecycle.update, now))
 
@@ -326,6 +338,22 @@ class RuleEngine:
         violation.frames_seen += 1
         violation.best_score = max(violation.best_score, self._best.get(state.evidence_key, 0.0))
 
+    def _awaits_place(self, violation: Violation, rule: RuleConfig, now: float) -> bool:
+        """Hold the 'new' event: a moving camera, no place yet, and ``await_place_s`` not used up."""
+        position = violation.position
+        if rule.await_place_s <= 0 or position is None or position.source == "fixed":
+            return False
+        if violation.violation_type in MOVING_TYPES or self._place(violation) is not None:
+            return False
+        since = now if violation.held_since is None else violation.held_since
+        return now - since < rule.await_place_s
+
+    @staticmethod
+    def _place(violation: Violation) -> ObjectPosition | None:
+        if violation.state is None or violation.violation_type in MOVING_TYPES:
+            return None
+        return violation.state.approach.estimate()
+
     def _changed(self, violation: Violation, rule: RuleConfig) -> bool:
         better = violation.best_score > violation.reported_best + SCORE_EPSILON
         return better or rule.dwell_s > 0
@@ -349,6 +377,8 @@ class RuleEngine:
         self._release(state.evidence_key, result)
         if violation is None:
             return
+        if violation.held_since is not None:  # gone before its place was known: report it now
+            result.events.append(self._emit(violation, Lifecycle.new, violation.last_seen))
         result.events.append(self._emit(violation, Lifecycle.end, violation.last_seen))
         violation.ended_at = now
         violation.state = None
@@ -379,8 +409,10 @@ class RuleEngine:
             first_seen_at=_utc(min(violation.first_seen, violation.last_seen)),
             frames_seen=max(violation.frames_seen, 1),
             position=violation.position,
+            object_position=self._place(violation),
             model=violation.model,
         )
+        violation.held_since = None
         violation.next_sequence += 1
         violation.last_emitted = when
         violation.reported_best = violation.best_score

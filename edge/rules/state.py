@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from edge.config import RuleConfig
+from edge.rules.placement import ApproachSamples
 from streetwatch.events import ModelRef, Position, ViolationType
 
 BoxT = tuple[float, float, float, float]
@@ -32,6 +33,8 @@ class TrackState:
     last_seen: float
     frames: int = 0
     violation: Violation | None = None
+    #: The camera's travel and the box's height on each hit: where the object is (placed types).
+    approach: ApproachSamples = field(default_factory=ApproachSamples, repr=False)
 
     def observe(self, when: float, score: float, hit: bool) -> None:
         self.window.append(Observation(score, hit))
@@ -68,4 +71,6 @@ class Violation:
     last_emitted: float = 0.0
     reported_best: float = 0.0  # best_score at the last event
     ended_at: float | None = None
+    #: Confirmed at this time, its 'new' held for the object's place (``RuleConfig.await_place_s``).
+    held_since: float | None = None
     state: TrackState | None = field(default=None, repr=False)

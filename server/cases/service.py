@@ -33,9 +33,10 @@ _TYPE_TITLES = {
 
 def case_title(event: ViolationEvent) -> str:
     what = _TYPE_TITLES.get(event.violation_type.value, event.violation_type.value)
-    if event.position is None:
+    place = event.place
+    if place is None:
         return f"{what} seen by {event.device_id} (no position)"
-    return f"{what} near {event.position.lat:.5f}, {event.position.lon:.5f}"
+    return f"{what} near {place.lat:.5f}, {place.lon:.5f}"
 
 
 def new_case_values(
@@ -49,7 +50,7 @@ def new_case_values(
     """Column values of the case ``event`` opens (ingest inserts them in bulk); ``state`` is ``new``
     or, for a patrol's sighting that waits for a second pass, ``awaiting_recurrence``."""
     seen_at = min(event.observed_at, now)
-    position = event.position
+    position = event.place
     return {
         "violation_type": event.violation_type.value,
         "state": state,

@@ -321,7 +321,7 @@ def prune_telemetry(session: Session, settings: ServerSettings, now: datetime) -
 
 
 def _event_row(event: ViolationEvent, now: datetime, raw: dict[str, Any] | None) -> dict[str, Any]:
-    position = event.position
+    position = event.place  # the violation's place; the camera's position stays in the raw event
     evidence = event.evidence
     return dict(
         event_id=event.event_id,

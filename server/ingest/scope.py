@@ -39,8 +39,7 @@ class SearchScope:
 def search_scope(event: ViolationEvent, rule: MatchingRule) -> SearchScope:
     """The scope of ``event`` under ``rule`` (its violation type's matching rule)."""
     cells: frozenset[str] = frozenset()
-    if event.position is not None and not rule.moving:
-        cells = frozenset(
-            cells_covering(event.position.lat, event.position.lon, rule.radius_m, CELL_PRECISION)
-        )
+    place = event.place
+    if place is not None and not rule.moving:
+        cells = frozenset(cells_covering(place.lat, place.lon, rule.radius_m, CELL_PRECISION))
     return SearchScope(event.violation_type.value, event.device_id, event.track_id, cells)

@@ -219,9 +219,10 @@ def _second_pass(event: ViolationEvent, case: CaseCandidate, at: datetime, rule:
 
 
 def _distance(event: ViolationEvent, case: CaseCandidate) -> float | None:
-    if event.position is None or case.lat is None or case.lon is None:
+    place = event.place  # the object's estimated position when the box sent one
+    if place is None or case.lat is None or case.lon is None:
         return None
-    return haversine_m(event.position.lat, event.position.lon, case.lat, case.lon)
+    return haversine_m(place.lat, place.lon, case.lat, case.lon)
 
 
 def _near(event: ViolationEvent, case: CaseCandidate, distance: float | None, rule: MatchingRule) -> bool:

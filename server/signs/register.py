@@ -55,10 +55,9 @@ class SignDecision:
 
     def case_title(self, event: ViolationEvent) -> str:
         """The title of the case the decision opens: what the register found, and where."""
+        where = event.place
         place = (
-            f"near {event.position.lat:.5f}, {event.position.lon:.5f}"
-            if event.position is not None
-            else f"seen by {event.device_id}"
+            f"near {where.lat:.5f}, {where.lon:.5f}" if where is not None else f"seen by {event.device_id}"
         )
         entry = f"register entry {self.sign_id}"
         return {
@@ -72,7 +71,8 @@ class SignDecision:
 
 def reach_m(event: ViolationEvent, settings: SignSettings, radius_cap_m: float) -> float:
     """How far from a sighting a registered sign still counts as at its place."""
-    accuracy = event.position.accuracy_m if event.position and event.position.accuracy_m else 0.0
+    place = event.place
+    accuracy = place.accuracy_m if place and place.accuracy_m else 0.0
     return min(settings.max_distance_m + min(accuracy, settings.max_accuracy_m), radius_cap_m)
 
 
@@ -86,12 +86,13 @@ def decide_sign(
     crop_overdue: bool,
 ) -> SignDecision:
     """Decide what a signboard sighting is; see the module docstring for the rules."""
-    if event.position is None:
+    place = event.place  # the sign's own estimated position when the box sent one
+    if place is None:
         return SignDecision(SignOutcome.new, reason="the sighting has no position to look up")
     reach = reach_m(event, settings, radius_cap_m)
     here: list[tuple[float, RegisteredSign]] = []
     for sign in nearby:
-        distance = haversine_m(event.position.lat, event.position.lon, sign.lat, sign.lon)
+        distance = haversine_m(place.lat, place.lon, sign.lat, sign.lon)
         if distance <= reach:
             here.append((distance, sign))
     if not here:

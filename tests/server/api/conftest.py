@@ -102,6 +102,7 @@ def make_event(
     box: tuple[float, float, float, float] = (10, 10, 50, 40),
     frame_size: tuple[int, int] = (64, 48),
     evidence_box: tuple[float, float, float, float] | None = None,
+    object_position: dict[str, float] | None = None,
 ) -> ViolationEvent:
     lat, lon = offset_position(north_m, east_m)
     raw: dict[str, Any] = {
@@ -123,6 +124,8 @@ def make_event(
         "position": {"lat": lat, "lon": lon, "accuracy_m": 4.0, "source": source} if position else None,
         "model": {"name": "test-model", "version": "1"},
     }
+    if object_position is not None:
+        raw["object_position"] = object_position
     if evidence is not None:
         frame, crop = evidence
         raw["evidence"] = {

@@ -24,10 +24,13 @@ from bench.sign_fingerprint import crops as shared_crops
 from bench.sign_fingerprint import resight
 from server.db.models import Case, Event, Sign, SignSighting
 from tests.server.api.conftest import NOW, Api, ingest, make_event, store_evidence
+from tests.server.factories import offset
 
 FIXTURE = Path(__file__).resolve().parents[1] / "signs" / "crops"
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "signboards"
 SPACING_M = 20.0  # shop signs along the street, farther apart than the signboard case radius (15 m)
+#: How far ahead of the van a sign is when the box confirms it: where the camera's fix is then.
+AHEAD_M = 25.0
 
 
 def _jpeg(image: np.ndarray) -> bytes:
@@ -42,9 +45,17 @@ def fixture_crops() -> list[np.ndarray]:
     return [i for i in images if i is not None]
 
 
-def drive(api: Api, signs: list[np.ndarray], rng: random.Random, at_day: int) -> list[uuid.UUID]:
+def drive(
+    api: Api, signs: list[np.ndarray], rng: random.Random, at_day: int, heading: int = 0, placed: bool = True
+) -> list[uuid.UUID]:
     """One pass down the street: each sign a track of two events (new, update), each with its own
-    re-sighted crop and a GPS fix a couple of metres off. Returns the event ids."""
+    re-sighted crop and a GPS fix a couple of metres off. Returns the event ids.
+
+    ``heading`` 0: the fix is at the sign, like a box that cannot place what it sees. +1 (east) or
+    -1 (west): the van drives that way, its fix is ``AHEAD_M`` before each sign, and the event
+    carries the sign's own position as the box estimates it (``object_position``, a few metres off)
+    unless not ``placed`` (a box of schema 3 or older).
+    """
     ids = []
     for index, sign in enumerate(signs):
         track = uuid.uuid4()
@@ -52,25 +63,32 @@ def drive(api: Api, signs: list[np.ndarray], rng: random.Random, at_day: int) ->
             crop = _jpeg(resight(sign, rng))
             store_evidence(api, crop, device_id="van-1")
             at = NOW + timedelta(days=at_day, seconds=index * 10 + step)
+            estimate = None
+            if heading and placed:
+                lat, lon = offset(rng.uniform(-1, 1), index * SPACING_M + rng.uniform(-1.5, 1.5))
+                estimate = {"lat": lat, "lon": lon, "accuracy_m": 4.0, "along_m": AHEAD_M}
             event = make_event(
                 violation_type="illegal_signboard",
                 detector_class="signboard",
                 device_id="van-1",
                 observed_at=at,
-                east_m=index * SPACING_M + rng.uniform(-2, 2),
+                east_m=index * SPACING_M - heading * AHEAD_M + rng.uniform(-2, 2),
                 north_m=rng.uniform(-2, 2),
                 track_id=track,
                 evidence=(crop, crop),
+                object_position=estimate,
             )
             ingest(api, event, now=at + timedelta(seconds=1))
             ids.append(event.event_id)
     return ids
 
 
-def replay_twice(api: Api, street: list[np.ndarray], replacement: np.ndarray, seed: int) -> None:
+def replay_twice(
+    api: Api, street: list[np.ndarray], replacement: np.ndarray, seed: int, headings: tuple[int, int] = (0, 0)
+) -> None:
     rng = random.Random(seed)
     swapped = len(street) // 2
-    drive(api, street, rng, at_day=0)
+    drive(api, street, rng, at_day=0, heading=headings[0])
     with api.sessions() as session:
         first = session.scalars(select(Case).order_by(Case.id)).all()
         assert len(first) == len(street), [c.title for c in first]
@@ -89,7 +107,7 @@ def replay_twice(api: Api, street: list[np.ndarray], replacement: np.ndarray, se
 
     second_street = list(street)
     second_street[swapped] = replacement  # the shop put up another sign
-    ids = drive(api, second_street, rng, at_day=1)
+    ids = drive(api, second_street, rng, at_day=1, heading=headings[1])
 
     with api.sessions() as session:
         opened = session.scalars(select(Case).where(Case.id.not_in(case_ids))).all()
@@ -122,6 +140,33 @@ def replay_twice(api: Api, street: list[np.ndarray], replacement: np.ndarray, se
 def test_a_street_driven_twice_with_one_sign_swapped_opens_exactly_one_case(api: Api) -> None:
     crops = fixture_crops()
     replay_twice(api, crops[:7], replacement=crops[7], seed=11)
+
+
+def test_driven_back_the_other_way_the_signs_own_places_still_match(api: Api) -> None:
+    """East, then west: the van's fixes at confirmation are 50 m apart, the signs' places are not."""
+    crops = fixture_crops()
+    replay_twice(api, crops[:7], replacement=crops[7], seed=12, headings=(1, -1))
+
+
+def test_without_the_signs_own_places_the_way_back_opens_new_cases(api: Api) -> None:
+    """What the places are for: the same two passes from boxes that send only the van's fix."""
+    crops = fixture_crops()[:3]
+    rng = random.Random(13)
+    drive(api, crops, rng, at_day=0, heading=1, placed=False)
+    with api.sessions() as session:
+        case_ids = list(session.scalars(select(Case.id)))
+    for case_id in case_ids:
+        api.post(f"/api/v1/cases/{case_id}/actions", json={"action": "reject", "reject_reason": "permitted"})
+    ids = drive(api, crops, rng, at_day=1, heading=-1, placed=False)
+    with api.sessions() as session:
+        sightings = session.scalars(select(SignSighting).where(SignSighting.event_id.in_(ids))).all()
+        events = session.scalars(select(Event).where(Event.event_id.in_(ids))).all()
+    assert len(case_ids) == len(crops)
+    # Not one permitted sign recognised: each sighting is "new" (or "changed" beside a neighbour)
+    # and lands in a case for a dispatcher, some in the permitted case of another sign.
+    assert len(sightings) == len(ids) == len(events)
+    assert not [s for s in sightings if s.outcome == "attached"]
+    assert all(e.case_id is not None for e in events)
 
 
 def test_the_same_on_the_shared_validation_signs(api: Api) -> None:

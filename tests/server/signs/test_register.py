@@ -15,8 +15,8 @@ import pytest
 from bench.sign_fingerprint import resight
 from server.settings import SignSettings
 from server.signs.fingerprint import FingerprintError, fingerprint, fingerprint_image, similarity
-from server.signs.register import RegisteredSign, SignOutcome, decide_sign
-from streetwatch.events import ViolationEvent
+from server.signs.register import RegisteredSign, SignDecision, SignOutcome, decide_sign
+from streetwatch.events import ObjectPosition, ViolationEvent
 from tests.server.factories import T0, make_event, offset
 
 CROPS = sorted((Path(__file__).parent / "crops").glob("*.jpg"))
@@ -135,3 +135,17 @@ def test_a_crop_that_is_not_an_image_is_a_clear_error() -> None:
         fingerprint(b"not a jpeg")
     with pytest.raises(FingerprintError, match="version"):
         similarity({"v": 99, "hs": [], "dct": "0"}, _fp(0))
+
+
+def test_the_signs_own_position_decides_when_the_box_sent_one() -> None:
+    """The van confirmed the sign 25 m before it; the box placed the sign where it is."""
+    lat, lon = offset(0.0, 1.0)
+    placed = _sighting(east_m=-25.0).model_copy(
+        update={"object_position": ObjectPosition(lat=lat, lon=lon, accuracy_m=2.0, along_m=26.0)}
+    )
+    registered = [_sign(7, 0)]
+    assert _decide(_sighting(east_m=-25.0), _fp(0, seed=5), registered).outcome is SignOutcome.new
+    decision = _decide(placed, _fp(0, seed=5), registered)
+    assert (decision.outcome, decision.sign_id) == (SignOutcome.attached, 7)
+    assert decision.distance_m is not None and decision.distance_m < 2.0
+    assert f"near {lat:.5f}, {lon:.5f}" in SignDecision(SignOutcome.new).case_title(placed)

@@ -1,0 +1,149 @@
+"""Where a stationary object is, from a moving camera: the point of the camera's path abreast of it.
+
+A patrol van's box confirms a sign or a pile while it is still some tens of metres ahead, so the
+van's position at that moment describes the object badly: a second pass from the other direction
+confirms it as far on the other side, and a permit list's surveyed position matches neither.
+
+A pinhole camera needs no calibration for the along-track part. An object of height ``H`` at
+depth ``z`` (along the optical axis, i.e. the direction of travel for a camera looking ahead or
+behind) is ``h = f * H / z`` pixels tall, so ``1 / h = z / (f * H)``: linear in ``z``, which falls by
+exactly the distance the camera travels. Fitting ``1 / h`` against the distance travelled ``s`` and
+finding where the line reaches zero gives the ``s`` at which the camera is abreast of the object,
+whatever ``f`` and ``H`` are. The box's height, not its width, because a sign along a shop front
+gets narrower (foreshortened) as the van draws level with it, but not shorter. The lateral offset
+(which side, how far) needs the camera's field of view and is not estimated: it is the width of a
+street, within the matching radii.
+
+The fit is trusted only when the camera moved a few metres, the box grew or shrank measurably and
+the intercept's standard error (delta method) is small; otherwise there is no estimate and the
+receiver falls back on the camera's position. Boxes cut by the top or bottom of the frame are
+left out (their height is not the object's).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from edge.location.geo import EARTH_RADIUS_M
+from streetwatch.events import ObjectPosition, Position, ViolationType
+
+#: Objects that move themselves: the camera's travel says nothing about where they are.
+MOVING_TYPES = frozenset({ViolationType.unsealed_truck})
+#: Samples kept per track: the latest ones describe the nearest, best-resolved part of the approach.
+MAX_SAMPLES = 64
+#: At least this many usable frames...
+MIN_SAMPLES = 4
+#: ...spread over at least this much travel (metres)...
+MIN_TRAVEL_M = 3.0
+#: ...in which the box height changed by at least this factor.
+MIN_GROWTH = 1.15
+#: No estimate when the intercept's standard error is larger than this (metres).
+MAX_ERROR_M = 12.0
+#: Nor when the object would lie further than this from the camera's latest position (metres).
+MAX_REACH_M = 200.0
+#: A box edge within this many pixels of the top or bottom of the frame cuts the object.
+EDGE_PX = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceSample:
+    """One frame of a track: where the camera was, and how tall the object's box was."""
+
+    lat: float
+    lon: float
+    height_px: float
+    accuracy_m: float | None
+
+
+class ApproachSamples:
+    """The frames of one track that can place it (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._samples: deque[PlaceSample] = deque(maxlen=MAX_SAMPLES)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def observe(
+        self, box: tuple[float, float, float, float], frame_height: int, position: Position | None
+    ) -> None:
+        """Add one frame; frames from a fixed camera, without a fix, or with a cut box are skipped."""
+        if position is None or position.source == "fixed":
+            return
+        y1, y2 = box[1], box[3]
+        if y1 <= EDGE_PX or y2 >= frame_height - EDGE_PX or y2 - y1 <= 0:
+            return
+        self._samples.append(PlaceSample(position.lat, position.lon, y2 - y1, position.accuracy_m))
+
+    def estimate(self) -> ObjectPosition | None:
+        """The object's estimated position, or None when the frames cannot tell."""
+        return estimate_place(list(self._samples))
+
+
+def estimate_place(samples: list[PlaceSample]) -> ObjectPosition | None:
+    """Fit ``1 / height`` against the distance travelled; the zero crossing is abreast of the object."""
+    if len(samples) < MIN_SAMPLES:
+        return None
+    heights = [s.height_px for s in samples]
+    if max(heights) / min(heights) < MIN_GROWTH:
+        return None
+    origin = samples[0]
+    cos_lat = math.cos(math.radians(origin.lat))
+    east = [math.radians(s.lon - origin.lon) * EARTH_RADIUS_M * cos_lat for s in samples]
+    north = [math.radians(s.lat - origin.lat) * EARTH_RADIUS_M for s in samples]
+    travel = math.hypot(east[-1], north[-1])
+    if travel < MIN_TRAVEL_M:
+        return None
+    ux, uy = east[-1] / travel, north[-1] / travel  # the direction of travel, first to latest frame
+    along = [x * ux + y * uy for x, y in zip(east, north, strict=True)]
+    fit = _weighted_line(along, [1.0 / h for h in heights], [h * h for h in heights])
+    if fit is None:
+        return None
+    intercept, slope, error = fit
+    if slope == 0:
+        return None
+    crossing = -intercept / slope
+    ahead = crossing - along[-1]
+    if abs(ahead) > MAX_REACH_M or error > MAX_ERROR_M:
+        return None
+    lat = origin.lat + math.degrees(crossing * uy / EARTH_RADIUS_M)
+    lon = origin.lon + math.degrees(crossing * ux / (EARTH_RADIUS_M * cos_lat))
+    camera_error = samples[-1].accuracy_m or 0.0
+    return ObjectPosition(
+        lat=lat,
+        lon=lon,
+        accuracy_m=round(math.hypot(error, camera_error), 1),
+        along_m=round(ahead, 1),
+    )
+
+
+def _weighted_line(
+    xs: list[float], ys: list[float], weights: list[float]
+) -> tuple[float, float, float] | None:
+    """Weighted least squares ``y = a + b x``; (a, b, standard error of the zero crossing ``-a / b``).
+
+    Weights ``h²``: a box's height is off by a few per cent whatever its size, so ``1 / h`` of a far,
+    small box varies more, as ``1 / h²``.
+    """
+    n = len(xs)
+    total = sum(weights)
+    mean_x = sum(w * x for w, x in zip(weights, xs, strict=True)) / total
+    mean_y = sum(w * y for w, y in zip(weights, ys, strict=True)) / total
+    sxx = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs, strict=True))
+    if sxx <= 0:
+        return None
+    sxy = sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys, strict=True))
+    slope = sxy / sxx
+    intercept = mean_y - slope * mean_x
+    if slope == 0:
+        return None
+    residual = sum(w * (y - intercept - slope * x) ** 2 for w, x, y in zip(weights, xs, ys, strict=True))
+    sigma2 = residual / (n - 2) if n > 2 else 0.0  # variance of a unit-weight observation
+    var_slope = sigma2 / sxx
+    var_intercept = sigma2 * (1 / total + mean_x**2 / sxx)
+    cov = -mean_x * sigma2 / sxx
+    crossing = -intercept / slope
+    var_crossing = (var_intercept + crossing**2 * var_slope + 2 * crossing * cov) / slope**2
+    return intercept, slope, math.sqrt(max(var_crossing, 0.0))

@@ -1,0 +1,125 @@
+"""Placing a stationary object from a moving camera: where the camera's path is abreast of it."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from edge.location.geo import EARTH_RADIUS_M, distance_m
+from edge.rules.placement import MAX_SAMPLES, ApproachSamples
+from streetwatch.events import Position
+
+LAT0, LON0 = 31.2300, 121.4700
+FOCAL_PX, SIGN_M = 1000.0, 1.2  # a 1.2 m tall sign seen through a ~1000 px focal length
+FRAME_H = 1080
+
+
+def north_of_start(metres: float) -> tuple[float, float]:
+    return LAT0 + math.degrees(metres / EARTH_RADIUS_M), LON0
+
+
+def camera(metres: float, accuracy: float | None = 3.0, source: str = "gpx") -> Position:
+    lat, lon = north_of_start(metres)
+    return Position.model_validate({"lat": lat, "lon": lon, "accuracy_m": accuracy, "source": source})
+
+
+def sign_box(depth_m: float, noise: float = 0.0, rng: random.Random | None = None) -> tuple[float, ...]:
+    """The sign's box in a pinhole camera ``depth_m`` ahead (or behind): height f * H / z."""
+    height = FOCAL_PX * SIGN_M / abs(depth_m)
+    if rng is not None:
+        height *= 1 + rng.uniform(-noise, noise)
+    top = 400.0 - height / 2
+    return (900.0, top, 900.0 + height * 2, top + height)
+
+
+def drive(camera_m: list[float], sign_m: float, **box_kwargs: object) -> ApproachSamples:
+    samples = ApproachSamples()
+    for s in camera_m:
+        samples.observe(sign_box(sign_m - s, **box_kwargs), FRAME_H, camera(s))  # type: ignore[arg-type]
+    return samples
+
+
+def off_by_m(samples: ApproachSamples, sign_m: float) -> float:
+    place = samples.estimate()
+    assert place is not None, "no estimate"
+    return distance_m(place.lat, place.lon, *north_of_start(sign_m))
+
+
+def test_a_sign_ahead_is_placed_where_the_van_passes_it_not_where_it_was_first_seen() -> None:
+    # Ten frames, 1 m apart, from 40 m to 31 m before the sign: the box grows by a third.
+    samples = drive([float(s) for s in range(60, 70)], sign_m=100.0)
+    assert off_by_m(samples, 100.0) < 0.5
+    place = samples.estimate()
+    assert place is not None and place.along_m == pytest.approx(31.0, abs=0.5)  # ahead of the latest frame
+    assert distance_m(*north_of_start(69.0), *north_of_start(100.0)) > 30  # what the camera's fix says
+
+
+def test_both_directions_agree_on_the_place() -> None:
+    north = drive([60.0 + s for s in range(12)], sign_m=100.0)
+    south = drive([140.0 - s for s in range(12)], sign_m=100.0)
+    a, b = north.estimate(), south.estimate()
+    assert a is not None and b is not None
+    assert distance_m(a.lat, a.lon, b.lat, b.lon) < 1.0
+    assert a.along_m > 0 and b.along_m > 0  # each ahead of its camera
+
+
+def test_a_camera_looking_back_places_what_it_leaves_behind() -> None:
+    samples = drive([105.0 + s for s in range(10)], sign_m=100.0)  # the box shrinks
+    place = samples.estimate()
+    assert place is not None and place.along_m < 0
+    assert off_by_m(samples, 100.0) < 0.5
+
+
+def test_detector_jitter_widens_the_error_but_keeps_the_place_close() -> None:
+    rng = random.Random(7)
+    samples = drive([50.0 + 0.8 * s for s in range(40)], sign_m=100.0, noise=0.04, rng=rng)
+    place = samples.estimate()
+    assert place is not None
+    error = off_by_m(samples, 100.0)
+    assert error < 4.0
+    assert place.accuracy_m >= 3.0  # at least the camera fix's
+    assert error <= 2 * place.accuracy_m  # the stated accuracy is honest about it
+
+
+def test_too_much_jitter_gives_no_place() -> None:
+    rng = random.Random(3)
+    samples = drive([10.0 + 0.5 * s for s in range(6)], sign_m=100.0, noise=0.25, rng=rng)
+    assert samples.estimate() is None
+
+
+@pytest.mark.parametrize(
+    ("camera_m", "why"),
+    [
+        ([60.0] * 10, "a van standing still"),
+        ([60.0, 61.0, 62.0], "too few frames"),
+        ([60.0, 60.5, 61.0, 61.5, 62.0], "under 3 m travelled"),
+    ],
+)
+def test_what_cannot_tell_gives_no_place(camera_m: list[float], why: str) -> None:
+    assert drive(camera_m, sign_m=100.0).estimate() is None, why
+
+
+def test_a_still_photo_replayed_along_a_route_gives_no_place() -> None:
+    samples = ApproachSamples()
+    for s in range(20):  # the box does not grow: no approach to measure
+        samples.observe(sign_box(30.0), FRAME_H, camera(float(s)))
+    assert samples.estimate() is None
+
+
+def test_fixed_cameras_missing_fixes_and_cut_boxes_are_not_sampled() -> None:
+    samples = ApproachSamples()
+    samples.observe(sign_box(30.0), FRAME_H, camera(0.0, source="fixed"))
+    samples.observe(sign_box(30.0), FRAME_H, None)
+    samples.observe((900.0, 0.0, 1000.0, 300.0), FRAME_H, camera(1.0))  # cut by the top of the frame
+    samples.observe((900.0, 900.0, 1000.0, FRAME_H), FRAME_H, camera(2.0))  # and by the bottom
+    assert len(samples) == 0
+    samples.observe(sign_box(30.0), FRAME_H, camera(3.0))
+    assert len(samples) == 1
+
+
+def test_a_long_track_keeps_only_its_latest_frames() -> None:
+    samples = drive([0.5 * s for s in range(3 * MAX_SAMPLES)], sign_m=100.0)
+    assert len(samples) == MAX_SAMPLES
+    assert off_by_m(samples, 100.0) < 0.5
