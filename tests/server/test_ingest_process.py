@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +16,8 @@ from server.db.models import Case, Device, Event
 from server.ingest.process import IngestBatch, ingest_event
 from server.matching.matcher import MatchAction
 from server.settings import ServerSettings
-from tests.server.factories import T0, make_event
+from streetwatch.events import ObjectPosition, ViolationEvent
+from tests.server.factories import T0, make_event, offset
 
 SETTINGS = ServerSettings()
 
@@ -74,6 +77,29 @@ def test_beyond_the_radius_makes_two_cases(sessions: sessionmaker[Session]) -> N
     b = ingest(sessions, make_event(device_id="van-02", north_m=21))
     assert a.case_id != b.case_id
     assert count(sessions, Case) == 2
+
+
+def placed(north_m: float, pile_north_m: float, **kw: Any) -> ViolationEvent:
+    """A pile seen from a van at ``north_m``; the box placed the pile itself at ``pile_north_m``."""
+    lat, lon = offset(pile_north_m)
+    event = make_event(north_m=north_m, **kw)
+    place = ObjectPosition(lat=lat, lon=lon, accuracy_m=5.0, along_m=pile_north_m - north_m)
+    return event.model_copy(update={"object_position": place})
+
+
+def test_events_are_matched_and_stored_at_their_objects_place(sessions: sessionmaker[Session]) -> None:
+    """Two passes the opposite way: the van's fixes are 50 m apart, the pile's places 3 m."""
+    north = placed(-25, 0.0)
+    south = placed(25, 3.0, device_id="van-02", at=T0 + timedelta(minutes=30))
+    assert ingest(sessions, north).case_id == ingest(sessions, south).case_id
+    with sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert (case.lat, case.lon) == pytest.approx(offset(0.0))
+        stored = session.get(Event, north.event_id)
+        assert stored is not None and (stored.lat, stored.lon, stored.accuracy_m) == (*offset(0.0), 5.0)
+        assert stored.raw["position"]["lat"] == pytest.approx(offset(-25)[0])  # the camera's, as sent
+    unplaced = [make_event(north_m=-25), make_event(north_m=25, device_id="van-02")]
+    assert len({ingest(sessions, e).case_id for e in unplaced}) == 2  # what the fixes alone give
 
 
 def test_same_spot_different_type_makes_two_cases(sessions: sessionmaker[Session]) -> None:
