@@ -18,7 +18,7 @@ import cv2
 import pytest
 import yaml
 
-from bench.sign_placement import FIRST_DEPTH_M, FRAME_S, FRAMES, PHOTO_DEPTH_M, SPEED_MPS, zoomed
+from bench.object_placement import FIRST_DEPTH_M, FRAME_S, FRAMES, PHOTO_DEPTH_M, SPEED_MPS, zoomed
 from edge.config import load_config
 from edge.location.geo import EARTH_RADIUS_M, distance_m
 from edge.pipeline import from_config
@@ -86,7 +86,7 @@ def test_the_new_event_places_the_sign_from_either_direction(tmp_path: Path, hea
     camera_off = metres_from_sign(event.position.lat, event.position.lon)
     sign_off = metres_from_sign(event.object_position.lat, event.object_position.lon)
     assert camera_off > 15, camera_off  # where the van was: what a box without placing reports
-    # bench.sign_placement: 5-6 m median error on the shared sign photos, a fifth of the van's offset.
+    # bench.object_placement: 5-6 m median error on the shared sign photos, a fifth of the van's offset.
     assert sign_off < min(8.0, camera_off / 2), (sign_off, camera_off, event.object_position)
     assert event.object_position.along_m == pytest.approx(camera_off, abs=8)  # ahead of the van
     assert event.frames_seen < FRAMES  # sent while the sign was still in view, not at the track's end
