@@ -310,7 +310,7 @@ class RuleConfig(_Section):
         description="From a moving camera, hold a confirmed violation's 'new' event up to this long for "
         "the object's own position (object_position, estimated from how its box grows as the camera "
         "approaches): it goes out once the place is known, when the track ends or when the time is up. "
-        "For what the server matches by place (signs against the sign register). 0: report at once.",
+        "For what the server matches by place (cases; signs against the sign register). 0: report at once.",
     )
     zones: list[Zone] = Field(default_factory=list, description="Include / exclude polygons (fixed cameras).")
     requires: list[CoOccurrence] = Field(

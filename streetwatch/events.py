@@ -166,7 +166,10 @@ class ObjectPosition(_Strict):
     lat: float = Field(ge=-90, le=90, description="Latitude in degrees, WGS 84.")
     lon: float = Field(ge=-180, le=180, description="Longitude in degrees, WGS 84.")
     accuracy_m: float = Field(
-        ge=0, le=1_000_000, description="Estimated error in metres: the fit's and the camera fix's."
+        ge=0,
+        le=1_000_000,
+        description="Estimated error in metres: the fit's, a share of along_m for the detector's boxes, "
+        "and the camera fix's.",
     )
     along_m: float = Field(
         ge=-1_000,
