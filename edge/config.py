@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -347,6 +348,17 @@ class ClassMapping(_Section):
     )
 
 
+def zone_of(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; a clear error when this machine does not know it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as 'Asia/Ho_Chi_Minh' or 'UTC' "
+            "(the box needs the system's tzdata package)"
+        ) from exc
+
+
 class EvidenceConfig(_Section):
     directory: str = Field(default="var/evidence", description="Where evidence JPEGs are kept on the box.")
     jpeg_quality: int = Field(default=85, ge=30, le=100, description="JPEG quality of evidence images.")
@@ -365,6 +377,21 @@ class EvidenceConfig(_Section):
             " training data only through clean frames; turn off to save about a third of the upload."
         ),
     )
+    caption: bool = Field(
+        default=True,
+        description="Write when (capture time), where (the object's place, else the camera's fix) and which "
+        "camera in a strip under the annotated frame; the clean frame and the crop stay as seen.",
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of the caption's time, e.g. Asia/Ho_Chi_Minh (events carry UTC).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        zone_of(name)  # refuses an unknown name at load time, not at the first event
+        return name
 
 
 class JsonlSinkConfig(_Section):

@@ -13,6 +13,9 @@ stage is asked about.
 The evidence names where the object is in it (``EvidenceRef.box``): an event's own box is the
 latest frame's, and from a moving van the object has moved since its best frame, so a box drawn
 from the event onto the evidence (the console, a label for retraining) would miss it.
+
+The annotated frame carries a caption strip below the picture (``edge.evidence.caption``): when it
+was taken, where, and by which camera, from the event it first goes out with.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge.config import EvidenceConfig
+from edge.config import EvidenceConfig, zone_of
+from edge.evidence.caption import caption_text, with_caption
 from edge.evidence.render import Image, annotate, crop, downscale, encode_jpeg
 from edge.evidence.store import EvidenceStore
 from edge.frames import Frame
 from edge.interfaces import Evidence
 from streetwatch.errors import StorageError
-from streetwatch.events import EvidenceRef
+from streetwatch.events import EvidenceRef, ViolationEvent
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ class EvidenceRecorder:
         self._views: dict[int, _KeptFrame] = {}
         self._last_frame: Frame | None = None
         self._last_small: tuple[Image, float] | None = None
+        self._zone = zone_of(config.timezone)
         self.failures = 0
 
     @property
@@ -94,27 +99,30 @@ class EvidenceRecorder:
         self._kept.pop(key, None)
         self._views.pop(key, None)
 
-    def evidence_for(self, key: int) -> Evidence | None:
+    def evidence_for(self, key: int, event: ViolationEvent | None = None) -> Evidence | None:
         """Stored evidence of ``key``'s nearest view when a second stage judges it, else of its best frame.
 
-        None when no frame is kept, or (with a warning) when storage failed: the
-        event still goes out, only without its pictures.
+        ``event``: the event it first goes out with, whose place and camera the annotated frame's
+        caption names (``EvidenceConfig.caption``); None: no caption. None when no frame is kept, or
+        (with a warning) when storage failed: the event still goes out, only without its pictures.
         """
         best = self._shown(key)
         if best is None:
             return None
         if best.evidence is None:
             try:
-                best.evidence = self._render(best)
+                best.evidence = self._render(best, event)
             except StorageError as exc:
                 self.failures += 1
                 log.warning("event goes out without evidence: %s", exc)
                 return None
         return best.evidence
 
-    def _render(self, best: _KeptFrame) -> Evidence:
+    def _render(self, best: _KeptFrame, event: ViolationEvent | None) -> Evidence:
         cfg = self.config
         drawn = annotate(best.image, best.box, f"{best.label} {best.score:.2f}")
+        if cfg.caption and event is not None:
+            drawn = with_caption(drawn, caption_text(best.captured_at, event, self._zone))
         frame_jpeg = encode_jpeg(drawn, cfg.jpeg_quality)
         piece = crop(best.image, best.box, cfg.crop_margin, cfg.max_crop_side)
         crop_jpeg = encode_jpeg(piece, cfg.jpeg_quality)

@@ -231,7 +231,7 @@ class EdgePipeline:
             outgoing = []
             for triggered in events:
                 failures = self.evidence.failures
-                evidence = self.evidence.evidence_for(triggered.evidence_key)
+                evidence = self.evidence.evidence_for(triggered.evidence_key, triggered.event)
                 self.stats.count("evidence_failures", self.evidence.failures - failures)
                 event = triggered.event
                 if evidence is not None:
