@@ -29,7 +29,10 @@ _SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "score": Event.score,
 }
 
-BBOX_HELP = "minlon,minlat,maxlon,maxlat (WGS 84); events without a position never match."
+BBOX_HELP = (
+    "minlon,minlat,maxlon,maxlat (WGS 84), against each event's place (the object's when the box placed "
+    "it, else the camera's fix); events without a position never match."
+)
 
 
 @router.get("", response_model=Page[EventPublic], summary="List events")

@@ -244,6 +244,8 @@ class Event(Base):
     observed_at: Mapped[datetime]
     first_seen_at: Mapped[datetime]
     frames_seen: Mapped[int] = mapped_column(Integer)
+    # Where the violation is (what cases are matched by): the object's place when the box estimated
+    # it (event schema 4, object_position), else the camera's fix. The camera's own fix is in raw.
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
@@ -270,6 +272,18 @@ class Event(Base):
         evidence = self.raw.get("evidence") if isinstance(self.raw, dict) else None
         box = evidence.get("box") if isinstance(evidence, dict) else None
         return [float(v) for v in box] if isinstance(box, list) and len(box) == 4 else None
+
+    @property
+    def camera_position(self) -> dict[str, Any] | None:
+        """The camera's fix as the box sent it (``raw``); None without one."""
+        position = self.raw.get("position") if isinstance(self.raw, dict) else None
+        return position if isinstance(position, dict) else None
+
+    @property
+    def object_position(self) -> dict[str, Any] | None:
+        """The object's own place as the box estimated it (schema 4, ``raw``); None when it did not."""
+        place = self.raw.get("object_position") if isinstance(self.raw, dict) else None
+        return place if isinstance(place, dict) else None
 
     @property
     def box_on_evidence(self) -> list[float]:

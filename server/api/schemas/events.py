@@ -14,10 +14,19 @@ from server.db.models import Event
 class PositionPublic(BaseModel):
     lat: float = Field(description="Latitude, WGS 84.")
     lon: float = Field(description="Longitude, WGS 84.")
-    accuracy_m: float | None = Field(description="Estimated horizontal error in metres.")
-    heading_deg: float | None = Field(description="Course over ground, degrees from true north.")
-    speed_mps: float | None = Field(description="Speed over ground, metres per second.")
-    source: str | None = Field(description="fixed / nmea / gpx.")
+    accuracy_m: float | None = Field(default=None, description="Estimated horizontal error in metres.")
+    heading_deg: float | None = Field(default=None, description="Course over ground, degrees from north.")
+    speed_mps: float | None = Field(default=None, description="Speed over ground, metres per second.")
+    source: str | None = Field(default=None, description="fixed / nmea / gpx.")
+
+
+class ObjectPositionPublic(BaseModel):
+    """The object's own place as the box estimated it from a moving camera (event schema 4)."""
+
+    lat: float = Field(description="Latitude, WGS 84.")
+    lon: float = Field(description="Longitude, WGS 84.")
+    accuracy_m: float = Field(description="Estimated error in metres.")
+    along_m: float = Field(description="How far along the camera's travel from its fix; negative: behind.")
 
 
 class ModelPublic(BaseModel):
@@ -77,6 +86,12 @@ class EventPublic(EventBase):
     frames_seen: int = Field(description="Frames the track was detected in so far.")
     received_at: datetime = Field(description="When the server stored it.")
     position: PositionPublic | None = Field(description="Camera position; null without a GPS fix.")
+    object_position: ObjectPositionPublic | None = Field(
+        default=None,
+        description="The object's own place, estimated by the box from how its box grew as the camera "
+        "travelled (stationary objects, boxes sending event schema 4); the case is placed by it. Null "
+        "when the box could not tell or did not try.",
+    )
     model: ModelPublic = Field(description="The detector that produced it.")
     evidence: EvidencePublic | None = Field(description="Evidence images; null when none was kept.")
     attributes: AttributesPublic | None = Field(
@@ -87,16 +102,11 @@ class EventPublic(EventBase):
 
 def event_public(event: Event, links: EvidenceLinks) -> EventPublic:
     """The API view of a stored event."""
-    position = None
-    if event.lat is not None and event.lon is not None:
-        position = PositionPublic(
-            lat=event.lat,
-            lon=event.lon,
-            accuracy_m=event.accuracy_m,
-            heading_deg=event.heading_deg,
-            speed_mps=event.speed_mps,
-            source=event.position_source,
-        )
+    # The columns hold the violation's place (the object's when the box placed it); the camera's
+    # fix as sent is in the raw event.
+    fix = event.camera_position
+    position = PositionPublic.model_validate(fix) if fix is not None else None
+    place = event.object_position
     evidence = None
     if event.frame_sha256:
         evidence = EvidencePublic(
@@ -128,6 +138,7 @@ def event_public(event: Event, links: EvidenceLinks) -> EventPublic:
         frames_seen=event.frames_seen,
         received_at=event.received_at,
         position=position,
+        object_position=ObjectPositionPublic.model_validate(place) if place is not None else None,
         model=ModelPublic(name=event.model_name, version=event.model_version),
         evidence=evidence,
         attributes=AttributesPublic.model_validate(event.attributes) if event.attributes else None,

@@ -131,3 +131,28 @@ def test_bad_cursors_are_refused_with_a_message(api: Api) -> None:
     assert garbage.status_code == 422 and "cursor" in garbage.json()["detail"]
     both = api.get("/api/v1/events", params={"cursor": first["next_cursor"], "offset": 2})
     assert both.status_code == 422 and "offset" in both.json()["detail"]
+
+
+def test_an_event_shows_the_cameras_fix_and_the_objects_place_and_the_case_sits_at_the_object(
+    api: Api,
+) -> None:
+    """A van 25 m before a sign: the box placed the sign; its case and the bbox filter follow the sign."""
+    lat, lon = offset_position(25, 0)
+    place = {"lat": lat, "lon": lon, "accuracy_m": 6.0, "along_m": 25.0}
+    event = make_event(violation_type="illegal_signboard", object_position=place)
+    ingest(api, event)
+    shown = api.get(f"/api/v1/events/{event.event_id}").json()
+    camera = offset_position(0, 0)
+    assert (shown["position"]["lat"], shown["position"]["lon"]) == camera  # where the van was
+    assert shown["position"]["source"] == "gpx" and shown["position"]["accuracy_m"] == 4.0
+    assert shown["object_position"] == place
+    case = api.get(f"/api/v1/cases/{shown['case_id']}").json()
+    assert (case["lat"], case["lon"]) == (lat, lon)
+    south_west, north_east = offset_position(15, -10), offset_position(35, 10)
+    bbox = f"{south_west[1]},{south_west[0]},{north_east[1]},{north_east[0]}"
+    assert _ids(api.get("/api/v1/events", params={"bbox": bbox}).json()) == [str(event.event_id)]
+    plain = make_event(east_m=500)  # a box that did not place its object
+    ingest(api, plain)
+    listed = {item["event_id"]: item for item in api.get("/api/v1/events").json()["items"]}
+    assert listed[str(plain.event_id)]["object_position"] is None
+    assert listed[str(event.event_id)]["object_position"] == place
