@@ -96,7 +96,7 @@ def estimate_place(samples: list[PlaceSample]) -> ObjectPosition | None:
         return None
     origin = samples[0]
     cos_lat = math.cos(math.radians(origin.lat))
-    east = [math.radians(s.lon - origin.lon) * EARTH_RADIUS_M * cos_lat for s in samples]
+    east = [math.radians(_wrapped(s.lon - origin.lon)) * EARTH_RADIUS_M * cos_lat for s in samples]
     north = [math.radians(s.lat - origin.lat) * EARTH_RADIUS_M for s in samples]
     travel = math.hypot(east[-1], north[-1])
     if travel < MIN_TRAVEL_M:
@@ -107,14 +107,12 @@ def estimate_place(samples: list[PlaceSample]) -> ObjectPosition | None:
     if fit is None:
         return None
     intercept, slope, error = fit
-    if slope == 0:
-        return None
     crossing = -intercept / slope
     ahead = crossing - along[-1]
     if abs(ahead) > MAX_REACH_M or error > MAX_ERROR_M:
         return None
     lat = origin.lat + math.degrees(crossing * uy / EARTH_RADIUS_M)
-    lon = origin.lon + math.degrees(crossing * ux / (EARTH_RADIUS_M * cos_lat))
+    lon = _wrapped(origin.lon + math.degrees(crossing * ux / (EARTH_RADIUS_M * cos_lat)))
     camera_error = samples[-1].accuracy_m or 0.0
     return ObjectPosition(
         lat=lat,
@@ -122,6 +120,11 @@ def estimate_place(samples: list[PlaceSample]) -> ObjectPosition | None:
         accuracy_m=round(math.hypot(error, ALONG_ERROR * ahead, camera_error), 1),
         along_m=round(ahead, 1),
     )
+
+
+def _wrapped(degrees: float) -> float:
+    """A longitude (difference) folded into [-180, 180): a route may cross the antimeridian."""
+    return (degrees + 180.0) % 360.0 - 180.0
 
 
 def _weighted_line(

@@ -123,3 +123,18 @@ def test_a_long_track_keeps_only_its_latest_frames() -> None:
     samples = drive([0.5 * s for s in range(3 * MAX_SAMPLES)], sign_m=100.0)
     assert len(samples) == MAX_SAMPLES
     assert off_by_m(samples, 100.0) < 0.5
+
+
+def test_a_route_across_the_antimeridian_is_placed_on_the_right_side() -> None:
+    samples = ApproachSamples()
+    lat = 0.0
+    for s in range(10):  # driving east across 180°, the sign 30 m ahead of the last frame
+        east_m = -5.0 + s * 1.0
+        lon = 180.0 + math.degrees(east_m / EARTH_RADIUS_M)
+        lon = lon - 360.0 if lon >= 180.0 else lon
+        fix = Position.model_validate({"lat": lat, "lon": lon, "accuracy_m": 1.0, "source": "gpx"})
+        samples.observe(sign_box(34.0 - east_m), FRAME_H, fix)
+    place = samples.estimate()
+    assert place is not None and -180.0 <= place.lon < 180.0
+    sign_lon = math.degrees(34.0 / EARTH_RADIUS_M) - 180.0
+    assert distance_m(place.lat, place.lon, 0.0, sign_lon) < 0.5
