@@ -35,7 +35,7 @@ from edge.evidence import EvidenceRecorder
 from edge.frames import Frame
 from edge.interfaces import ModelInfo
 from edge.pipeline import from_config
-from streetwatch.events import ViolationType
+from streetwatch.events import Position, ViolationType
 
 #: Frames a truck stays in view: it comes nearer on each.
 TRACK_FRAMES = 8
@@ -79,12 +79,28 @@ class MeasuredRecorder(EvidenceRecorder):
     peak_bytes = 0
     peak_frames = 0
 
-    def offer(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
-        super().offer(key, frame, box, label, score)
+    def offer(
+        self,
+        key: int,
+        frame: Frame,
+        box: Sequence[float],
+        label: str,
+        score: float,
+        position: Position | None = None,
+    ) -> None:
+        super().offer(key, frame, box, label, score, position)
         self._measure()
 
-    def offer_view(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
-        super().offer_view(key, frame, box, label, score)
+    def offer_view(
+        self,
+        key: int,
+        frame: Frame,
+        box: Sequence[float],
+        label: str,
+        score: float,
+        position: Position | None = None,
+    ) -> None:
+        super().offer_view(key, frame, box, label, score, position)
         self._measure()
 
     def held(self) -> tuple[int, int]:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edge.evidence.render import Image
-from streetwatch.events import ViolationEvent
+from streetwatch.events import Position, ViolationEvent
 
 _STRIP_COLOUR = (0, 0, 0)
 _TEXT_COLOUR = (255, 255, 255)
@@ -29,15 +29,18 @@ _MARGIN = 4  # pixels left and right of the text
 MIN_SCALE = 0.4
 
 
-def caption_text(captured_at: datetime, event: ViolationEvent, zone: tzinfo) -> str:
-    """Time in ``zone``, the place (the object's when the box placed it, else the camera's), the camera."""
+def caption_text(
+    captured_at: datetime, event: ViolationEvent, zone: tzinfo, camera: Position | None = None
+) -> str:
+    """Time in ``zone``, the place (the object's when the box placed it, else the camera's fix when the
+    picture was taken, ``camera``, or the event's), and the device and camera."""
     local = captured_at.astimezone(zone)
     when = f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or local.strftime('%z')}"
+    fix = camera or event.position
     if event.object_position is not None:
         place = event.object_position
         where = f"object at {place.lat:.5f}, {place.lon:.5f} +/-{place.accuracy_m:.0f} m"
-    elif event.position is not None:
-        fix = event.position
+    elif fix is not None:
         accuracy = f" +/-{fix.accuracy_m:.0f} m" if fix.accuracy_m is not None else ""
         where = f"camera at {fix.lat:.5f}, {fix.lon:.5f}{accuracy}"
     else:

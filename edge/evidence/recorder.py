@@ -32,7 +32,7 @@ from edge.evidence.store import EvidenceStore
 from edge.frames import Frame
 from edge.interfaces import Evidence
 from streetwatch.errors import StorageError
-from streetwatch.events import EvidenceRef, ViolationEvent
+from streetwatch.events import EvidenceRef, Position, ViolationEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class _KeptFrame:
     score: float
     captured_at: datetime
     frame_size: tuple[int, int]  # width, height of the original frame
+    position: Position | None  # the camera's fix when the frame was taken
     evidence: Evidence | None = None  # rendered and stored once, on first use
 
 
@@ -76,14 +77,31 @@ class EvidenceRecorder:
         is also its best frame, the two share one image."""
         return len(self._kept)
 
-    def offer(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
-        """Keep ``frame`` as ``key``'s best (the rule engine offers only a better one than before)."""
-        self._kept[key] = self._kept_frame(frame, box, label, score)
+    def offer(
+        self,
+        key: int,
+        frame: Frame,
+        box: Sequence[float],
+        label: str,
+        score: float,
+        position: Position | None = None,
+    ) -> None:
+        """Keep ``frame`` as ``key``'s best (the rule engine offers only a better one than before);
+        ``position``: the camera's fix when it was taken, for the caption."""
+        self._kept[key] = self._kept_frame(frame, box, label, score, position)
 
-    def offer_view(self, key: int, frame: Frame, box: Sequence[float], label: str, score: float) -> None:
+    def offer_view(
+        self,
+        key: int,
+        frame: Frame,
+        box: Sequence[float],
+        label: str,
+        score: float,
+        position: Position | None = None,
+    ) -> None:
         """Keep ``frame`` as ``key``'s nearest view (the rule engine offers only a nearer one); from
         now on it is what a second stage judges and what ``key``'s evidence shows."""
-        self._views[key] = self._kept_frame(frame, box, label, score)
+        self._views[key] = self._kept_frame(frame, box, label, score, position)
 
     def best_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
         """``key``'s best frame (downscaled) and the box in its pixels."""
@@ -122,7 +140,8 @@ class EvidenceRecorder:
         cfg = self.config
         drawn = annotate(best.image, best.box, f"{best.label} {best.score:.2f}")
         if cfg.caption and event is not None:
-            drawn = with_caption(drawn, caption_text(best.captured_at, event, self._zone))
+            text = caption_text(best.captured_at, event, self._zone, camera=best.position)
+            drawn = with_caption(drawn, text)
         frame_jpeg = encode_jpeg(drawn, cfg.jpeg_quality)
         piece = crop(best.image, best.box, cfg.crop_margin, cfg.max_crop_side)
         crop_jpeg = encode_jpeg(piece, cfg.jpeg_quality)
@@ -154,10 +173,12 @@ class EvidenceRecorder:
         """What a second stage judges and the evidence shows: the nearest view, else the best frame."""
         return self._views.get(key) or self._kept.get(key)
 
-    def _kept_frame(self, frame: Frame, box: Sequence[float], label: str, score: float) -> _KeptFrame:
+    def _kept_frame(
+        self, frame: Frame, box: Sequence[float], label: str, score: float, position: Position | None
+    ) -> _KeptFrame:
         small, scaled = self._shrunk(frame, box)
         size = (frame.width, frame.height)
-        return _KeptFrame(small, scaled, _inside(box, frame), label, score, frame.timestamp, size)
+        return _KeptFrame(small, scaled, _inside(box, frame), label, score, frame.timestamp, size, position)
 
     def _shrunk(self, frame: Frame, box: Sequence[float]) -> tuple[Image, tuple[float, float, float, float]]:
         """The frame as kept (downscaled) and ``box`` in its pixels."""

@@ -205,7 +205,7 @@ class EdgePipeline:
         with self.stats.timed("rules"):
             result = self.rules.trigger(frame, tracked, position)
         self._last_time = frame.timestamp
-        self._deliver(frame, result)
+        self._deliver(frame, result, position)
         self.stats.count("frames")
         self.systemd.watchdog()  # frames flow; a stalled pipeline stops pinging and systemd restarts it
         if self.updates is not None:
@@ -215,14 +215,19 @@ class EdgePipeline:
             if position is not None:
                 self.link.telemetry.note_position(position, frame.timestamp)
 
-    def _deliver(self, frame: Frame | None, result: RuleResult) -> None:
-        """Keep offered frames, send events with their evidence, then forget released frames."""
+    def _deliver(self, frame: Frame | None, result: RuleResult, position: Position | None = None) -> None:
+        """Keep offered frames (with the camera's fix then), send events with their evidence, then
+        forget released frames."""
         with self.stats.timed("evidence"):
             if frame is not None:
                 for offer in result.offers:
-                    self.evidence.offer(offer.evidence_key, frame, offer.box, offer.label, offer.score)
+                    self.evidence.offer(
+                        offer.evidence_key, frame, offer.box, offer.label, offer.score, position=position
+                    )
                 for view in result.views:
-                    self.evidence.offer_view(view.evidence_key, frame, view.box, view.label, view.score)
+                    self.evidence.offer_view(
+                        view.evidence_key, frame, view.box, view.label, view.score, position=position
+                    )
             events = result.events
             if self.load_stage is not None:
                 silenced = self.load_stage.silenced_events

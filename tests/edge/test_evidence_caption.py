@@ -15,7 +15,7 @@ from edge.config import EvidenceConfig
 from edge.evidence import EvidenceRecorder
 from edge.evidence.caption import caption_text, with_caption
 from edge.frames import Frame
-from streetwatch.events import ObjectPosition, ViolationEvent
+from streetwatch.events import ObjectPosition, Position, ViolationEvent
 from tests.test_events import make_event
 
 TAKEN = datetime(2026, 1, 15, 2, 0, 3, tzinfo=timezone.utc)
@@ -35,6 +35,14 @@ def test_the_caption_says_when_in_local_time_where_and_which_camera() -> None:
         "2026-01-15 02:00:03 UTC | object at 31.23018, 121.47000 +/-6 m | van-07/front"
     )
     assert "no position fix" in caption_text(TAKEN, event.model_copy(update={"position": None}), SAIGON)
+
+
+def test_the_cameras_fix_is_the_one_when_the_picture_was_taken() -> None:
+    """The evidence frame is often seconds older than the event: its own fix, not the event's."""
+    then = Position(lat=31.22990, lon=121.46980, accuracy_m=4.0, source="gpx")
+    text = caption_text(TAKEN, make_event(), SAIGON, camera=then)
+    assert "camera at 31.22990, 121.46980 +/-4 m" in text
+    assert "object at" in caption_text(TAKEN, placed(make_event()), SAIGON, camera=then)  # placed wins
 
 
 @pytest.mark.parametrize("width", [1920, 640, 160])
