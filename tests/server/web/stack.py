@@ -35,9 +35,9 @@ from server.ingest.worker import IngestWorker
 from server.settings import ConsoleSettings, IngestLimits, MqttSettings, ServerSettings
 from server.web.live import SHUTDOWN_GRACE_S
 from server.web.serving import HttpServer
-from streetwatch.events import ViolationEvent
+from streetwatch.events import ObjectPosition, ViolationEvent
 from streetwatch.topics import events_topic, evidence_topic
-from tests.server.factories import make_event
+from tests.server.factories import make_event, offset
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "datasets" / "samples" / "images"
@@ -59,6 +59,8 @@ class Sighting:
     candidate: bool = False
     #: The event's own box, when the object had moved on from its evidence frame (a passing van).
     moved_to: tuple[float, float, float, float] | None = None
+    #: The box placed the object itself this far north of its camera (event schema 4).
+    placed_ahead_m: float | None = None
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
@@ -171,6 +173,11 @@ class Stack:
             evidence=evidence,
             model={"name": "streetwatch-det", "version": "1.5.0"},
         )
+        if sighting.placed_ahead_m is not None:
+            lat, lon = offset(sighting.north_m + sighting.placed_ahead_m, 0.0)
+            ahead = sighting.placed_ahead_m
+            place = ObjectPosition(lat=lat, lon=lon, accuracy_m=6.0, along_m=ahead)
+            event = event.model_copy(update={"object_position": place})
         self._publish(events_topic(sighting.device_id), event.to_json())
         return event
 

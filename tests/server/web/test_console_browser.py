@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from server.auth import hash_token
 from server.db.models import ApiToken, Case, CaseReview, CaseTransition, Event
 from streetwatch.cli import main
+from tests.server.factories import offset
 from tests.server.web.console import Console
 from tests.server.web.stack import Sighting, Stack, wait_for
 from training.datasets.taxonomy import load_taxonomy
@@ -52,7 +53,15 @@ SIGHTINGS = {
     "bin-1": Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), 600),
     "bin-2": Sighting("garbage_atanu_000678.jpg", GARBAGE, "overflow", (200, 220, 460, 480), 900),
     "bin-3": Sighting("garbage_atanu_000785.jpg", GARBAGE, "overflow", (150, 180, 480, 500), 1200),
-    "sign": Sighting("signboards_vdl_IMG_0048.jpg", SIGNBOARD, "a_frame_sign", (150, 300, 500, 800), 1500),
+    # Confirmed 22 m before the sign; the box placed the sign itself (event schema 4).
+    "sign": Sighting(
+        "signboards_vdl_IMG_0048.jpg",
+        SIGNBOARD,
+        "a_frame_sign",
+        (150, 300, 500, 800),
+        1500,
+        placed_ahead_m=22.0,
+    ),
 }
 #: Keys pressed on the first five cases, and the decision each must record.
 TRIAGE = [
@@ -447,6 +456,24 @@ def test_a_configured_tile_server_draws_tiles_under_the_map(browser: Any, stack:
     finally:
         viewer.close()
         app.state.settings = plain
+
+
+def test_a_case_the_box_placed_sits_at_the_object_and_says_so(console: Console, stack: Stack) -> None:
+    ids = case_ids(stack)
+    console.sign_in("vic")
+    open_case(console, ids["sign"])
+    page = console.page
+    facts = page.inner_text("#facts")
+    lat, lon = offset(1500 + 22, 0.0)  # the sign, not the van 22 m before it
+    assert f"{lat:.5f}, {lon:.5f} (the object, placed by the box)" in facts, facts
+    assert page.locator("svg.map circle.object").count() == 1
+    title = page.eval_on_selector("svg.map circle.object title", "t => t.textContent")
+    assert "the object, placed by the box (±6 m)" in title
+    assert page.locator("svg.map circle.event").count() == 1  # the camera's fix, apart from it
+    open_case(console, ids["bin-1"])
+    assert "(camera fix)" in page.inner_text("#facts")
+    assert page.locator("svg.map circle.object").count() == 0
+    assert console.errors == []
 
 
 def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(

@@ -223,7 +223,10 @@ export class CaseView {
     row("Model", models.join(", "));
     row("Best score", `${(detail.max_score * 100).toFixed(0)}%`);
     row("Team", detail.assigned_team);
-    row("Position", detail.lat !== null ? `${detail.lat.toFixed(5)}, ${detail.lon.toFixed(5)}` : "no position");
+    // A box that placed the object itself (event schema 4) puts the case there, not at its camera.
+    const placed = detail.events.some((e) => e.object_position);
+    const where = detail.lat !== null ? `${detail.lat.toFixed(5)}, ${detail.lon.toFixed(5)}` : null;
+    row("Position", where === null ? "no position" : placed ? `${where} (the object, placed by the box)` : `${where} (camera fix)`);
     if (detail.recurrence_of) row("Recurs", el("a", { href: `#/queue?case=${detail.recurrence_of}` }, `case #${detail.recurrence_of}`));
     if (detail.merged_into) row("Merged into", el("a", { href: `#/queue?case=${detail.merged_into}` }, `case #${detail.merged_into}`));
     if (detail.merged_from && detail.merged_from.length) row("Merged from", detail.merged_from.map((id) => `#${id}`).join(", "));
@@ -260,7 +263,11 @@ export class CaseView {
   renderMap(detail) {
     const points = detail.events
       .filter((e) => e.position)
-      .map((e) => ({ lat: e.position.lat, lon: e.position.lon, kind: "event", title: `${e.device_id} ${when(e.observed_at)}` }));
+      .map((e) => ({ lat: e.position.lat, lon: e.position.lon, kind: "event", title: `${e.device_id} ${when(e.observed_at)}: camera` }));
+    for (const e of detail.events.filter((ev) => ev.object_position)) {
+      const place = e.object_position;
+      points.push({ lat: place.lat, lon: place.lon, kind: "object", title: `${e.device_id} ${when(e.observed_at)}: the object, placed by the box (±${place.accuracy_m.toFixed(0)} m)` });
+    }
     if (detail.lat !== null && detail.lon !== null) {
       // Other cases of the queue close by: a duplicate to merge shows up here.
       for (const other of this.ctx.nearby(detail, 300)) {
