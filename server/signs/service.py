@@ -103,9 +103,11 @@ def register_from_case(
 ) -> Sign | None:
     """Register the sign a signboard case shows (a reviewer marked it permitted).
 
-    Its place and crop come from the case's best event with a crop the store holds (highest
-    score, then newest). Registering one case twice returns the first entry. None for a case
-    that is not a signboard or has no position.
+    Its crops come from the case's best events with a crop the store holds (highest score, then
+    newest). Its place is the most accurate the box estimated for the sign (``object_position``: a
+    track's later estimates have seen more of the approach), else the best event's. Registering
+    one case twice returns the first entry. None for a case that is not a signboard or has no
+    position.
     """
     case = session.get(Case, case_id)
     if case is None or case.violation_type != ViolationType.illegal_signboard.value:
@@ -132,6 +134,9 @@ def register_from_case(
         chosen = chosen or event
     if chosen is None and events:
         chosen = events[0]  # no crop on file: the place alone; the next sighting gives the look
+    placed = [e for e in events if e.object_position is not None and e.accuracy_m is not None]
+    if placed:
+        chosen = min(placed, key=lambda e: (e.accuracy_m, -e.observed_at.timestamp()))
     if chosen is None or chosen.lat is None or chosen.lon is None:
         return None
     return add_sign(

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from bench.sign_fingerprint import crops as shared_crops
 from bench.sign_fingerprint import resight
 from server.db.models import Case, Event, Sign, SignSighting
+from server.matching.geo import haversine_m
 from tests.server.api.conftest import NOW, Api, ingest, make_event, store_evidence
 from tests.server.factories import offset
 
@@ -272,3 +273,33 @@ def test_a_bulk_reject_as_permitted_registers_every_sign_of_a_street(api: Api) -
 
 def views_of(sign: Sign) -> int:
     return len((sign.fingerprint or {}).get("views", []))
+
+
+def test_a_permitted_sign_is_registered_at_its_most_accurate_place(api: Api) -> None:
+    """The track's later estimate has seen more of the approach: the register takes it."""
+    crop = _jpeg(fixture_crops()[0])
+    store_evidence(api, crop, device_id="van-1")
+    track = uuid.uuid4()
+    rough, fine = offset(0.0, 6.0), offset(0.0, 1.0)
+    events = [
+        make_event(
+            violation_type="illegal_signboard",
+            detector_class="signboard",
+            device_id="van-1",
+            observed_at=NOW + timedelta(seconds=step),
+            east_m=-25.0 + 20 * step,
+            track_id=track,
+            evidence=(crop, crop),
+            score=score,
+            object_position={"lat": lat, "lon": lon, "accuracy_m": accuracy, "along_m": 25.0 - 20 * step},
+        )
+        for step, ((lat, lon), accuracy, score) in enumerate([(rough, 8.0, 0.9), (fine, 2.0, 0.6)])
+    ]
+    for event in events:
+        ingest(api, event, now=event.observed_at + timedelta(seconds=1))
+    with api.sessions() as session:
+        case_id = session.scalars(select(Case.id)).one()
+    api.post(f"/api/v1/cases/{case_id}/actions", json={"action": "reject", "reject_reason": "permitted"})
+    with api.sessions() as session:
+        sign = session.scalars(select(Sign)).one()
+    assert haversine_m(sign.lat, sign.lon, *fine) < 0.5  # not the higher-scoring, rougher first one
