@@ -32,10 +32,10 @@ from bench.tiled_cost import DEFAULT_CONFIG, FRAMES, DecodedFrames
 from edge.config import ClassMapping, DeviceConfig, load_config
 from edge.detections import Detections
 from edge.evidence import EvidenceRecorder
-from edge.frames import Frame
+from edge.evidence.recorder import _KeptFrame
 from edge.interfaces import ModelInfo
 from edge.pipeline import from_config
-from streetwatch.events import Position, ViolationType
+from streetwatch.events import ViolationType
 
 #: Frames a truck stays in view: it comes nearer on each.
 TRACK_FRAMES = 8
@@ -79,28 +79,8 @@ class MeasuredRecorder(EvidenceRecorder):
     peak_bytes = 0
     peak_frames = 0
 
-    def offer(
-        self,
-        key: int,
-        frame: Frame,
-        box: Sequence[float],
-        label: str,
-        score: float,
-        position: Position | None = None,
-    ) -> None:
-        super().offer(key, frame, box, label, score, position)
-        self._measure()
-
-    def offer_view(
-        self,
-        key: int,
-        frame: Frame,
-        box: Sequence[float],
-        label: str,
-        score: float,
-        position: Position | None = None,
-    ) -> None:
-        super().offer_view(key, frame, box, label, score, position)
+    def _keep(self, frames: dict[int, _KeptFrame], key: int, kept: _KeptFrame) -> None:
+        super()._keep(frames, key, kept)
         self._measure()
 
     def held(self) -> tuple[int, int]:

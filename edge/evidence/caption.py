@@ -57,14 +57,14 @@ def with_caption(image: Image, text: str) -> Image:
     width = image.shape[1]
     scale = max(MIN_SCALE, width / 1600)
     lines = _wrap(text.split(_SEPARATOR), scale, width - 2 * _MARGIN)
-    sizes = [cv2.getTextSize(line, _FONT, _fitting(line, scale, width), 1) for line in lines]
+    scales = [_fitting(line, scale, width) for line in lines]
+    sizes = [cv2.getTextSize(line, _FONT, s, 1) for line, s in zip(lines, scales, strict=True)]
     line_h = max(h + base for (_, h), base in sizes)
     pad = max(3, line_h // 3)
     strip = np.full((len(lines) * (line_h + pad) + pad, width, 3), _STRIP_COLOUR, dtype=np.uint8)
-    for i, (line, ((_, h), _base)) in enumerate(zip(lines, sizes, strict=True)):
+    for i, (line, s, ((_, h), _base)) in enumerate(zip(lines, scales, sizes, strict=True)):
         baseline_y = pad + i * (line_h + pad) + h
-        cv2.putText(strip, line, (_MARGIN, baseline_y), _FONT, _fitting(line, scale, width), _TEXT_COLOUR, 1,
-                    cv2.LINE_AA)  # fmt: skip
+        cv2.putText(strip, line, (_MARGIN, baseline_y), _FONT, s, _TEXT_COLOUR, 1, cv2.LINE_AA)
     return np.ascontiguousarray(np.vstack([image, strip]))
 
 

@@ -30,6 +30,7 @@ from edge.evidence.caption import caption_text, with_caption
 from edge.evidence.render import Image, annotate, crop, downscale, encode_jpeg
 from edge.evidence.store import EvidenceStore
 from edge.frames import Frame
+from edge.geometry import clip_box
 from edge.interfaces import Evidence
 from streetwatch.errors import StorageError
 from streetwatch.events import EvidenceRef, Position, ViolationEvent
@@ -88,7 +89,7 @@ class EvidenceRecorder:
     ) -> None:
         """Keep ``frame`` as ``key``'s best (the rule engine offers only a better one than before);
         ``position``: the camera's fix when it was taken, for the caption."""
-        self._kept[key] = self._kept_frame(frame, box, label, score, position)
+        self._keep(self._kept, key, self._kept_frame(frame, box, label, score, position))
 
     def offer_view(
         self,
@@ -101,7 +102,7 @@ class EvidenceRecorder:
     ) -> None:
         """Keep ``frame`` as ``key``'s nearest view (the rule engine offers only a nearer one); from
         now on it is what a second stage judges and what ``key``'s evidence shows."""
-        self._views[key] = self._kept_frame(frame, box, label, score, position)
+        self._keep(self._views, key, self._kept_frame(frame, box, label, score, position))
 
     def best_view(self, key: int) -> tuple[Image, tuple[float, float, float, float]] | None:
         """``key``'s best frame (downscaled) and the box in its pixels."""
@@ -173,12 +174,17 @@ class EvidenceRecorder:
         """What a second stage judges and the evidence shows: the nearest view, else the best frame."""
         return self._views.get(key) or self._kept.get(key)
 
+    def _keep(self, frames: dict[int, _KeptFrame], key: int, kept: _KeptFrame) -> None:
+        """Hold ``kept`` for ``key`` in ``frames`` (best frames or nearest views): where both offers end."""
+        frames[key] = kept
+
     def _kept_frame(
         self, frame: Frame, box: Sequence[float], label: str, score: float, position: Position | None
     ) -> _KeptFrame:
         small, scaled = self._shrunk(frame, box)
         size = (frame.width, frame.height)
-        return _KeptFrame(small, scaled, _inside(box, frame), label, score, frame.timestamp, size, position)
+        inside = clip_box(box, frame.width, frame.height)  # what the event schema accepts
+        return _KeptFrame(small, scaled, inside, label, score, frame.timestamp, size, position)
 
     def _shrunk(self, frame: Frame, box: Sequence[float]) -> tuple[Image, tuple[float, float, float, float]]:
         """The frame as kept (downscaled) and ``box`` in its pixels."""
@@ -191,11 +197,3 @@ class EvidenceRecorder:
             self._last_frame = frame
             self._last_small = downscale(frame.image, self.config.max_frame_width)
         return self._last_small
-
-
-def _inside(box: Sequence[float], frame: Frame) -> tuple[float, float, float, float] | None:
-    """``box`` clipped to the frame (what the event schema accepts), or None when nothing is left."""
-    width, height = frame.width, frame.height
-    x1, y1 = min(max(float(box[0]), 0.0), width), min(max(float(box[1]), 0.0), height)
-    x2, y2 = min(max(float(box[2]), 0.0), width), min(max(float(box[3]), 0.0), height)
-    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None

@@ -350,9 +350,8 @@ class RuleEngine:
 
     @staticmethod
     def _place(violation: Violation) -> ObjectPosition | None:
-        if violation.state is None or violation.violation_type in MOVING_TYPES:
-            return None
-        return violation.state.approach.estimate()
+        # Moving types are never sampled (_observe_row), so they have no place.
+        return None if violation.state is None else violation.state.approach.estimate()
 
     def _changed(self, violation: Violation, rule: RuleConfig) -> bool:
         better = violation.best_score > violation.reported_best + SCORE_EPSILON

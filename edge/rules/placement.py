@@ -67,6 +67,9 @@ class ApproachSamples:
 
     def __init__(self) -> None:
         self._samples: deque[PlaceSample] = deque(maxlen=MAX_SAMPLES)
+        # A held 'new' asks on every frame and its event asks again: fit once per new sample.
+        self._estimate: ObjectPosition | None = None
+        self._fitted = True
 
     def __len__(self) -> int:
         return len(self._samples)
@@ -81,10 +84,13 @@ class ApproachSamples:
         if y1 <= EDGE_PX or y2 >= frame_height - EDGE_PX or y2 - y1 <= 0:
             return
         self._samples.append(PlaceSample(position.lat, position.lon, y2 - y1, position.accuracy_m))
+        self._fitted = False
 
     def estimate(self) -> ObjectPosition | None:
         """The object's estimated position, or None when the frames cannot tell."""
-        return estimate_place(list(self._samples))
+        if not self._fitted:
+            self._estimate, self._fitted = estimate_place(list(self._samples)), True
+        return self._estimate
 
 
 def estimate_place(samples: list[PlaceSample]) -> ObjectPosition | None:
