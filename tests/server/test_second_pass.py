@@ -21,8 +21,8 @@ from server.ingest.process import IngestBatch, ingest_event
 from server.matching.matcher import CaseCandidate, MatchAction, match_event, needs_second_pass
 from server.settings import MatchingRule, ServerSettings, load_settings
 from streetwatch.errors import ConfigError
-from streetwatch.events import ViolationEvent, ViolationType
-from tests.server.factories import T0, make_event
+from streetwatch.events import ObjectPosition, ViolationEvent, ViolationType
+from tests.server.factories import T0, make_event, offset
 
 SETTINGS = ServerSettings()
 VENDING = SETTINGS.rule("street_vending")
@@ -167,6 +167,26 @@ def test_a_patrol_passing_once_opens_no_case_and_again_40_min_later_one_with_bot
     ]
     with sessions() as session:
         assert session.scalar(select(Case.id).where(Case.id != first)) is None  # one case, no other
+
+
+def test_a_stall_passed_the_other_way_recurs_by_its_place_not_by_the_vans(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Each pass confirms the stall 30 m before it: the fixes are 60 m apart, the stall's places 4 m."""
+
+    def seen(north_m: float, stall_north_m: float, at: datetime) -> ViolationEvent:
+        lat, lon = offset(stall_north_m, east_m=5.0)
+        place = ObjectPosition(lat=lat, lon=lon, accuracy_m=6.0, along_m=abs(stall_north_m - north_m))
+        return vending(at, north_m=north_m).model_copy(update={"object_position": place})
+
+    later = T0 + timedelta(minutes=40)
+    first, second = ingest(sessions, seen(-30, 0.0, T0), seen(30, 4.0, later))
+    assert second == first
+    assert case_of(sessions, first).state is CaseState.new
+    # What the vans' fixes alone say: two sightings 60 m apart, each still waiting for its pass.
+    unplaced = ingest(sessions, vending(T0, north_m=-230), vending(later, north_m=-170))
+    assert unplaced[0] != unplaced[1]
+    assert {case_of(sessions, i).state for i in unplaced} == {CaseState.awaiting_recurrence}
 
 
 def test_two_sightings_of_one_pass_still_wait(sessions: sessionmaker[Session]) -> None:
