@@ -88,6 +88,20 @@ class LocationConfig(_Section):
         return self
 
 
+class CameraConfig(_Section):
+    """How a vehicle's camera looks out: lets the box place a sign or a pile on its side of the road."""
+
+    hfov_deg: float = Field(
+        gt=0,
+        lt=180,
+        description="Horizontal field of view of the frames the detectors see, in degrees (the lens's "
+        "datasheet, or measured: 2 * atan(half the frame's width / the focal length in pixels)).",
+    )
+    facing: Literal["ahead", "behind"] = Field(
+        default="ahead", description="Which way the camera looks along the vehicle's travel."
+    )
+
+
 class TilesConfig(_Section):
     """Sliced inference (edge.detector.tiled): the detector also runs on a grid of overlapping tiles.
 
@@ -592,6 +606,11 @@ class DeviceConfig(_Section):
     camera_id: str = Field(default="cam0", pattern=DEVICE_ID_PATTERN, description="Which camera this is.")
     source: SourceConfig
     location: LocationConfig = Field(default_factory=LocationConfig)
+    camera: CameraConfig | None = Field(
+        default=None,
+        description="A vehicle camera's view: with it, an object the box places (rules' await_place_s, "
+        "event object_position) is put on its side of the road, not on the camera's path. None: on the path.",
+    )
     detectors: list[DetectorConfig] = Field(min_length=1, description="Models run on every frame.")
     inference_workers: int | None = Field(
         default=None,

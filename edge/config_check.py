@@ -195,6 +195,11 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
     loc = config.location
     where = {"fixed": f"{loc.lat}, {loc.lon}", "none": "no positions"}.get(loc.kind, str(loc.path))
     lines.append(f"location {loc.kind} {where}")
+    if config.camera is not None:
+        cam = config.camera
+        use = "objects placed on their side of the route"
+        use = "unused: a fixed camera places nothing" if loc.kind == "fixed" else use
+        lines.append(f"camera   looks {cam.facing}, field of view {cam.hfov_deg:g}°: {use}")
     for i, det in enumerate(config.detectors):
         info = report.models.get(i)
         what = (
@@ -239,6 +244,7 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
             f"{r.confirm_frames} of {r.confirm_window} frames, dwell {r.dwell_s:g} s, update every "
             f"{r.update_interval_s:g} s, end after {r.end_after_s:g} s, cool-down {r.cooldown_s:g} s, "
             f"{len(r.zones)} zone(s)"
+            + (f", holds 'new' up to {r.await_place_s:g} s for the object's place" if r.await_place_s else "")
             + "".join(
                 f", needs {' / '.join(n.classes[:3])}{' ...' if len(n.classes) > 3 else ''} near"
                 for n in r.requires

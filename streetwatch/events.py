@@ -159,8 +159,9 @@ class ObjectPosition(_Strict):
     """Where a stationary object is, estimated by the box from a moving camera (``schema_version`` 4).
 
     The point of the camera's path abreast of the object: how the object's box grew (or shrank) as
-    the camera travelled tells how far ahead (or behind) it is (``edge.rules.placement``). Its
-    side of the road is not estimated.
+    the camera travelled tells how far ahead (or behind) it is (``edge.rules.placement``). A box
+    that knows its camera's field of view (config ``camera``) also moves it to its side of the
+    path, by where the box sits in the frame; without one it stays on the path.
     """
 
     lat: float = Field(ge=-90, le=90, description="Latitude in degrees, WGS 84.")
@@ -169,7 +170,7 @@ class ObjectPosition(_Strict):
         ge=0,
         le=1_000_000,
         description="Estimated error in metres: the fit's, a share of along_m for the detector's boxes, "
-        "and the camera fix's.",
+        "the side estimate's (when made) and the camera fix's.",
     )
     along_m: float = Field(
         ge=-1_000,

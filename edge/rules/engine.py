@@ -35,7 +35,7 @@ from edge.frames import Frame
 from edge.geometry import clip_box, iou
 from edge.rules.class_map import ClassMap
 from edge.rules.co_occurrence import co_occurs
-from edge.rules.placement import MOVING_TYPES
+from edge.rules.placement import MOVING_TYPES, ApproachSamples, CameraView
 from edge.rules.state import BoxT, TrackState, Violation
 from edge.rules.zones import ZoneFilter
 from streetwatch.events import Lifecycle, ModelRef, ObjectPosition, Position, ViolationEvent, ViolationType
@@ -97,6 +97,7 @@ class RuleEngine:
         models: Sequence[ModelRef],
         new_id: Callable[[], UUID] = uuid4,
         nearest_view_for: Collection[ViolationType] = (),
+        camera_view: CameraView | None = None,
     ) -> None:
         if not models:
             raise ValueError("RuleEngine needs the ModelRef of at least one detector")
@@ -113,6 +114,7 @@ class RuleEngine:
         # evidence recorder keeps whatever frame it is offered).
         self._best: dict[int, float] = {}
         self._nearest_view_for = frozenset(nearest_view_for)
+        self._camera_view = camera_view  # places objects beside the path, not only along it
         self._nearest: dict[int, float] = {}  # largest box area offered as a view, per evidence key
         self._present: set[int] = set()  # tracker ids in the frame being processed
         self._next_key = 0
@@ -121,6 +123,7 @@ class RuleEngine:
     def from_config(cls, config: DeviceConfig, models: Sequence[ModelRef]) -> RuleEngine:
         # The truck load stage judges a truck on a crop: give it the truck's nearest view.
         stage = config.truck_load
+        camera = config.camera
         return cls(
             config.class_map,
             {vt: config.rule_for(vt) for vt in ViolationType},
@@ -128,6 +131,7 @@ class RuleEngine:
             camera_id=config.camera_id,
             models=models,
             nearest_view_for=() if stage is None else (stage.violation_type,),
+            camera_view=None if camera is None else CameraView(camera.hfov_deg, camera.facing),
         )
 
     def set_model(self, detector_index: int, model: ModelRef) -> None:
@@ -208,6 +212,7 @@ class RuleEngine:
                 window=deque(maxlen=rule.confirm_window),
                 first_seen=now,
                 last_seen=now,
+                approach=ApproachSamples(self._camera_view),
             )
             self._states[(tracker_id, vtype)] = state
         state.observe(now, score, hit)
@@ -215,7 +220,7 @@ class RuleEngine:
             self._best[state.evidence_key] = score
             result.offers.append(EvidenceOffer(state.evidence_key, box, class_name, score))
         if hit and vtype not in MOVING_TYPES:
-            state.approach.observe(box, frame.height, position)
+            state.approach.observe(box, (frame.width, frame.height), position)
         if hit and vtype in self._nearest_view_for and area > self._nearest.get(state.evidence_key, 0.0):
             self._nearest[state.evidence_key] = area
             result.views.append(EvidenceOffer(state.evidence_key, box, class_name, score))

@@ -10,9 +10,15 @@ behind) is ``h = f * H / z`` pixels tall, so ``1 / h = z / (f * H)``: linear in 
 exactly the distance the camera travels. Fitting ``1 / h`` against the distance travelled ``s`` and
 finding where the line reaches zero gives the ``s`` at which the camera is abreast of the object,
 whatever ``f`` and ``H`` are. The box's height, not its width, because a sign along a shop front
-gets narrower (foreshortened) as the van draws level with it, but not shorter. The lateral offset
-(which side, how far) needs the camera's field of view and is not estimated: it is the width of a
-street, within the matching radii.
+gets narrower (foreshortened) as the van draws level with it, but not shorter.
+
+The side of the road needs one number more, the camera's horizontal field of view
+(:class:`CameraView`, config ``camera``). Once the fit knows each frame's depth ``z``, the box
+centre's column ``x`` gives the object's offset from the optical axis, ``z * (x - cx) / f``: the
+place moves that far to the right (or left) of the camera's path. A dispatcher sends a crew to the
+right side of a divided road; a permit list's surveyed shop front is beside the road, not on it.
+Without a configured view the place stays on the path, as a street's width is within the matching
+radii.
 
 The fit is trusted only when the camera moved a few metres, the box grew or shrank measurably and
 the intercept's standard error (delta method) is small; otherwise there is no estimate and the
@@ -25,6 +31,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 from edge.location.geo import EARTH_RADIUS_M
 from streetwatch.events import ObjectPosition, Position, ViolationType
@@ -53,19 +60,40 @@ EDGE_PX = 1.0
 
 
 @dataclass(frozen=True, slots=True)
+class CameraView:
+    """How the camera looks out of the vehicle: enough to tell an object's side of the path."""
+
+    hfov_deg: float  # horizontal field of view of the (undistorted) frame
+    facing: Literal["ahead", "behind"] = "ahead"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hfov_deg < 180:
+            raise ValueError(f"hfov_deg must be between 0 and 180, got {self.hfov_deg}")
+
+    def offset_ratio(self, x_px: float, width_px: float) -> float:
+        """Sideways offset per metre of depth of what column ``x`` shows; positive: right of travel."""
+        half = width_px / 2
+        ratio = (x_px - half) / half * math.tan(math.radians(self.hfov_deg) / 2)
+        return ratio if self.facing == "ahead" else -ratio  # a rear camera's right is the path's left
+
+
+@dataclass(frozen=True, slots=True)
 class PlaceSample:
-    """One frame of a track: where the camera was, and how tall the object's box was."""
+    """One frame of a track: where the camera was, how tall the object's box was and where it was."""
 
     lat: float
     lon: float
     height_px: float
     accuracy_m: float | None
+    #: Sideways offset per metre of depth (:meth:`CameraView.offset_ratio`); None without a view.
+    offset_ratio: float | None = None
 
 
 class ApproachSamples:
     """The frames of one track that can place it (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, view: CameraView | None = None) -> None:
+        self._view = view
         self._samples: deque[PlaceSample] = deque(maxlen=MAX_SAMPLES)
         # A held 'new' asks on every frame and its event asks again: fit once per new sample.
         self._estimate: ObjectPosition | None = None
@@ -75,15 +103,21 @@ class ApproachSamples:
         return len(self._samples)
 
     def observe(
-        self, box: tuple[float, float, float, float], frame_height: int, position: Position | None
+        self,
+        box: tuple[float, float, float, float],
+        frame_size: tuple[int, int],
+        position: Position | None,
     ) -> None:
-        """Add one frame; frames from a fixed camera, without a fix, or with a cut box are skipped."""
+        """Add one frame (``frame_size`` is width, height); frames from a fixed camera, without a
+        fix, or with a cut box are skipped."""
         if position is None or position.source == "fixed":
             return
-        y1, y2 = box[1], box[3]
-        if y1 <= EDGE_PX or y2 >= frame_height - EDGE_PX or y2 - y1 <= 0:
+        x1, y1, x2, y2 = box
+        width, height = frame_size
+        if y1 <= EDGE_PX or y2 >= height - EDGE_PX or y2 - y1 <= 0:
             return
-        self._samples.append(PlaceSample(position.lat, position.lon, y2 - y1, position.accuracy_m))
+        ratio = None if self._view is None else self._view.offset_ratio((x1 + x2) / 2, width)
+        self._samples.append(PlaceSample(position.lat, position.lon, y2 - y1, position.accuracy_m, ratio))
         self._fitted = False
 
     def estimate(self) -> ObjectPosition | None:
@@ -117,15 +151,38 @@ def estimate_place(samples: list[PlaceSample]) -> ObjectPosition | None:
     ahead = crossing - along[-1]
     if abs(ahead) > MAX_REACH_M or error > MAX_ERROR_M:
         return None
-    lat = origin.lat + math.degrees(crossing * uy / EARTH_RADIUS_M)
-    lon = _wrapped(origin.lon + math.degrees(crossing * ux / (EARTH_RADIUS_M * cos_lat)))
+    across, across_error = _sideways(samples, [abs(crossing - a) for a in along], heights)
+    east_m = crossing * ux + across * uy  # the path's right-hand side is (uy, -ux)
+    north_m = crossing * uy - across * ux
+    lat = origin.lat + math.degrees(north_m / EARTH_RADIUS_M)
+    lon = _wrapped(origin.lon + math.degrees(east_m / (EARTH_RADIUS_M * cos_lat)))
     camera_error = samples[-1].accuracy_m or 0.0
     return ObjectPosition(
         lat=lat,
         lon=lon,
-        accuracy_m=round(math.hypot(error, ALONG_ERROR * ahead, camera_error), 1),
+        accuracy_m=round(math.hypot(error, ALONG_ERROR * ahead, across_error, camera_error), 1),
         along_m=round(ahead, 1),
     )
+
+
+def _sideways(samples: list[PlaceSample], depths: list[float], heights: list[float]) -> tuple[float, float]:
+    """The object's offset to the right of the path (metres) and its error; (0, 0) without a view.
+
+    Each frame says ``depth * offset_ratio``; the mean weighs near frames more (``h²``, as the fit
+    does). The error adds their spread to the depth's own share (:data:`ALONG_ERROR`): the offset
+    is proportional to the depth it is read at.
+    """
+    pairs = [
+        (s.offset_ratio * depth, h * h)
+        for s, depth, h in zip(samples, depths, heights, strict=True)
+        if s.offset_ratio is not None
+    ]
+    if not pairs:
+        return 0.0, 0.0
+    total = sum(w for _, w in pairs)
+    across = sum(x * w for x, w in pairs) / total
+    spread = math.sqrt(sum(w * (x - across) ** 2 for x, w in pairs) / total)
+    return across, math.hypot(spread, ALONG_ERROR * across)
 
 
 def _wrapped(degrees: float) -> float:

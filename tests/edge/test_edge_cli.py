@@ -178,6 +178,21 @@ def test_check_config_ok_prints_a_summary(capsys: pytest.CaptureFixture[str]) ->
     assert f"streetwatch-det {current}, 8 classes, input {size}x{size}" in out
 
 
+def test_check_config_says_what_the_camera_view_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "frames").mkdir()
+    assert main(["edge", "check-config", str(write_config(tmp_path, camera={"hfov_deg": 95}))]) == 0
+    out = capsys.readouterr().out
+    assert "camera   looks ahead, field of view 95°: objects placed on their side of the route" in out
+    assert "holds 'new' up to 10 s for the object's place" in out
+    assert main(["edge", "check-config", str(EXAMPLE)]) == 0  # a pole camera: nothing to place
+    assert "field of view 100°: unused: a fixed camera places nothing" in capsys.readouterr().out
+    path = write_config(tmp_path, camera={"hfov_deg": 190})
+    assert main(["edge", "check-config", str(path)]) == 1
+    assert "camera.hfov_deg: Input should be less than 180" in capsys.readouterr().err
+
+
 def test_check_config_names_a_typo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "frames").mkdir()
     path = write_config(tmp_path, tracker={"new_track_tresh": 0.4})
