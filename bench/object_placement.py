@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from bench.case_precision import SHARED, load_photos
+from demo.approach import axis_column, zoomed
 from edge.config import DetectorConfig
 from edge.detector import load_detector
 from edge.detector.onnx_detector import OnnxDetector
@@ -103,14 +104,6 @@ class Moment:
             "ratio": round(median / camera, 3),
             "honest": round(self.honest / len(ordered), 3),
         }
-
-
-def zoomed(image: np.ndarray, scale: float, axis_x: float) -> np.ndarray:
-    """``image`` as a pinhole camera sees it from ``1 / scale`` times as far, looking at column ``axis_x``."""
-    h, w = image.shape[:2]
-    cy = h / 2
-    zoom = np.array([[scale, 0, w / 2 - scale * axis_x], [0, scale, cy * (1 - scale)]], dtype=np.float32)
-    return np.asarray(cv2.warpAffine(image, zoom, (w, h), borderValue=(114, 114, 114)))
 
 
 def largest(boxes: list[Box], height: int) -> Box | None:
@@ -198,9 +191,7 @@ def measure_set(
             continue
         photos += 1
         height, width = image.shape[:2]
-        # The column the camera looks at: the object is across_m / PHOTO_DEPTH_M of a focal length aside.
-        focal_px = width / 2 / math.tan(math.radians(hfov_deg) / 2)
-        axis_x = (target[0] + target[2]) / 2 - focal_px * across_m / PHOTO_DEPTH_M
+        axis_x = axis_column(width, (target[0] + target[2]) / 2, across_m, hfov_deg, PHOTO_DEPTH_M)
         frames = approach(image, target, axis_x, classes, detector)
         on_path.run(frames, (width, height), truth)
         beside.run(frames, (width, height), truth)

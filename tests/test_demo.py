@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -52,7 +53,7 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
     # The edge really published over MQTT to the demo's broker...
     edge = yaml.safe_load((workdir / "edge.yaml").read_text())
     assert edge["sink"]["kind"] == "mqtt"
-    assert "pipeline stopped: 128 frames" in (workdir / "edge.log").read_text()
+    assert "pipeline stopped: 135 frames" in (workdir / "edge.log").read_text()
     # ...and what the summary reported through the API is what the database holds.
     with sqlite3.connect(workdir / "streetwatch.db") as db:
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == events
@@ -67,6 +68,11 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
         clean_stored = db.execute(
             "SELECT count(*) FROM events JOIN evidence ON evidence.sha256 = events.clean_sha256"
         ).fetchone()[0]
+        placed = db.execute(
+            "SELECT events.raw, cases.lat, cases.lon FROM events JOIN cases ON cases.id = events.case_id "
+            "WHERE events.raw LIKE '%\"object_position\": {%' OR events.raw LIKE '%\"object_position\":{%'"
+        ).fetchall()
+    _the_approached_sign_is_placed_on_its_side(placed)
     assert stored_evidence >= 1
     assert clean_stored >= 1
     # The truck load stage runs: sealed trucks send nothing, but the box says how many it silenced,
@@ -83,6 +89,35 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
     assert len(truck_events) == raised + unsure
     for candidate, attributes in truck_events:
         assert json.loads(attributes)["load"] == ("unsure" if candidate else "uncovered")
+
+
+def _the_approached_sign_is_placed_on_its_side(rows: list[tuple[str, float, float]]) -> None:
+    """The replay ends with a shop sign approached 5 m right of the route (``demo.approach``): the box
+    places it there, far from the van's fixes, and its case stands at the sign, not at the van."""
+    from demo.approach import plan
+    from edge.config import load_config
+    from edge.location.geo import EARTH_RADIUS_M, distance_m
+
+    config = load_config(REPO / "deploy" / "edge.demo.yaml")
+    assert config.source.start_time is not None and config.location.path is not None
+    sign = plan(Path(config.location.path), config.source.start_time, config.source.image_interval_s)
+    assert rows, "no event of the demo carries the object's place"
+    for raw, case_lat, case_lon in rows:
+        event = json.loads(raw)
+        assert event["violation_type"] == "illegal_signboard"
+        place, camera = event["object_position"], event["position"]
+        off = distance_m(place["lat"], place["lon"], sign.sign_lat, sign.sign_lon)
+        assert off <= min(place["accuracy_m"], 10.0), (off, place)
+        assert distance_m(camera["lat"], camera["lon"], sign.sign_lat, sign.sign_lon) > 10.0
+        assert distance_m(case_lat, case_lon, sign.sign_lat, sign.sign_lon) <= 10.0
+    # The track's last word is the nearest (measured 2.4 m off), and on the right of the road.
+    last = max((json.loads(raw) for raw, _, _ in rows), key=lambda e: e["observed_at"])
+    place, camera = last["object_position"], last["position"]
+    assert distance_m(place["lat"], place["lon"], sign.sign_lat, sign.sign_lon) <= 4.0
+    east = math.radians(place["lon"] - camera["lon"]) * EARTH_RADIUS_M * math.cos(math.radians(camera["lat"]))
+    north = math.radians(place["lat"] - camera["lat"]) * EARTH_RADIUS_M
+    heading = math.radians(camera["heading_deg"])
+    assert east * math.cos(heading) - north * math.sin(heading) > 3.0  # metres right of the van's travel
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:

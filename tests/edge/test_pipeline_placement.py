@@ -18,7 +18,8 @@ import cv2
 import pytest
 import yaml
 
-from bench.object_placement import FIRST_DEPTH_M, FRAME_S, FRAMES, PHOTO_DEPTH_M, SPEED_MPS, zoomed
+from bench.object_placement import FIRST_DEPTH_M, FRAME_S, FRAMES, PHOTO_DEPTH_M, SPEED_MPS
+from demo.approach import axis_column, zoomed
 from edge.config import load_config
 from edge.location.geo import EARTH_RADIUS_M, distance_m
 from edge.pipeline import from_config
@@ -41,7 +42,7 @@ def write_frames(folder: Path, right_m: float = 0.0, hfov_deg: float = 90.0) -> 
     assert image is not None
     folder.mkdir()
     width = image.shape[1]
-    axis_x = width / 2 - width / 2 / math.tan(math.radians(hfov_deg) / 2) * right_m / PHOTO_DEPTH_M
+    axis_x = axis_column(width, width / 2, right_m, hfov_deg, PHOTO_DEPTH_M)
     for k in range(FRAMES):
         scale = PHOTO_DEPTH_M / (FIRST_DEPTH_M - k * SPEED_MPS * FRAME_S)
         cv2.imwrite(str(folder / f"frame_{k:03d}.jpg"), zoomed(image, scale, axis_x))
