@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import math
 
-EARTH_RADIUS_M = 6_371_008.8
+from streetwatch.geo import EARTH_RADIUS_M, distance_m
 
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance in metres.
-
-    >>> round(distance_m(0, 0, 0, 1))  # one degree along the equator
-    111195
-    """
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+__all__ = ["EARTH_RADIUS_M", "bearing_deg", "distance_m", "normalise_heading"]
 
 
 def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

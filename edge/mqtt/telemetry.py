@@ -14,7 +14,6 @@ link is down the track keeps growing and goes out with the next report.
 from __future__ import annotations
 
 import collections
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,9 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from streetwatch.events import Position
+from streetwatch.geo import distance_m
 from streetwatch.messages import CoveragePoint, TruckLoadCounts
-
-EARTH_RADIUS_M = 6_371_000.0
 
 
 @dataclass(frozen=True)
@@ -96,11 +94,3 @@ class TelemetryRecorder:
             self._track.clear()
             self._overflow = 0
         return snap
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine), good to a metre at street scale."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))

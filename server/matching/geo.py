@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import math
 
-EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
+from streetwatch.geo import EARTH_RADIUS_M
+from streetwatch.geo import distance_m as haversine_m
 
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two WGS 84 points (spherical model, < 0.5 % error)."""
-    phi1 = math.radians(lat1)
-    phi2 = math.radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+__all__ = ["EARTH_RADIUS_M", "haversine_m", "metres_to_degrees"]
 
 
 def metres_to_degrees(lat: float, metres: float) -> tuple[float, float]:

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from edge.mqtt.backoff import Backoff
-from edge.mqtt.telemetry import TelemetryRecorder, distance_m
+from edge.mqtt.telemetry import TelemetryRecorder
 from edge.mqtt.thermal import read_temperatures
 from streetwatch.events import Position
+from streetwatch.geo import distance_m
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
 
