@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic.json_schema import JsonDict
 
 from streetwatch.errors import NewerSchemaError, PayloadError
+from streetwatch.geo import distance_m
 from streetwatch.wire_json import load_wire_object
 
 SCHEMA_VERSION: Literal[4] = 4
@@ -61,6 +62,9 @@ MAX_EVENT_BYTES = 64 * 1024
 MAX_INT32 = 2**31 - 1
 #: A JPEG cannot be wider or taller than this; nor can the frame an event describes.
 MAX_FRAME_SIDE = 65_535
+#: An object's estimated place lies at most this far from the camera that saw it (``along_m``'s
+#: bound; a box places objects within a few hundred metres). Further is a broken estimate.
+MAX_PLACE_REACH_M = 1_000.0
 
 #: Times on the wire: RFC 3339 with a zone ("Z" or an offset); the server refuses naive ones.
 RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -340,6 +344,13 @@ class ViolationEvent(_Strict):
                 raise ValueError("object_position needs schema_version 4 or later")
             if self.position is None:
                 raise ValueError("object_position needs the camera's position")
+            place = self.object_position
+            reach = distance_m(self.position.lat, self.position.lon, place.lat, place.lon)
+            if reach > MAX_PLACE_REACH_M:
+                raise ValueError(
+                    f"object_position lies {reach:,.0f} m from the camera's position; "
+                    f"at most {MAX_PLACE_REACH_M:,.0f} m is believable"
+                )
         return self
 
     @property

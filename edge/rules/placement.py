@@ -48,7 +48,8 @@ MIN_TRAVEL_M = 3.0
 MIN_GROWTH = 1.15
 #: No estimate when the intercept's standard error is larger than this (metres).
 MAX_ERROR_M = 8.0
-#: Nor when the object would lie further than this from the camera's latest position (metres).
+#: Nor when the object would lie further than this from the camera's latest position (metres; the
+#: wire format refuses a place beyond ``streetwatch.events.MAX_PLACE_REACH_M``).
 MAX_REACH_M = 200.0
 #: A detector's boxes are not exactly proportional to the object (a far, small box is looser): on
 #: real sign photos (``bench.object_placement``) the estimate is off by about this share of the
@@ -152,6 +153,8 @@ def estimate_place(samples: list[PlaceSample]) -> ObjectPosition | None:
     if abs(ahead) > MAX_REACH_M or error > MAX_ERROR_M:
         return None
     across, across_error = _sideways(samples, [abs(crossing - a) for a in along], heights)
+    if math.hypot(ahead, across) > MAX_REACH_M:
+        return None  # a box at a wide lens's edge, far off: no believable place
     east_m = crossing * ux + across * uy  # the path's right-hand side is (uy, -ux)
     north_m = crossing * uy - across * ux
     lat = origin.lat + math.degrees(north_m / EARTH_RADIUS_M)

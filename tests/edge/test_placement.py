@@ -222,3 +222,15 @@ def test_the_centre_column_is_straight_ahead_and_the_edge_is_half_the_field_of_v
     assert view.offset_ratio(960.0, 1920) == 0.0
     assert view.offset_ratio(1920.0, 1920) == pytest.approx(1.0)  # tan 45°
     assert CameraView(90.0, facing="behind").offset_ratio(0.0, 1920) == pytest.approx(1.0)
+
+
+def test_a_place_beyond_reach_beside_the_road_is_not_given() -> None:
+    # A nearly 180° lens: a box at the frame's edge 40 m ahead reads as kilometres aside.
+    wide, unsided = ApproachSamples(CameraView(178.0)), ApproachSamples()
+    for k in range(10):
+        height = FOCAL_PX * SIGN_M / (40.0 - k)
+        box = (FRAME_W - 2 * height, 300.0, float(FRAME_W), 300.0 + height)
+        for samples in (wide, unsided):
+            samples.observe(box, FRAME, camera(60.0 + k))
+    assert wide.estimate() is None
+    assert unsided.estimate() is not None  # along the route the same frames place it
