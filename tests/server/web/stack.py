@@ -59,8 +59,10 @@ class Sighting:
     candidate: bool = False
     #: The event's own box, when the object had moved on from its evidence frame (a passing van).
     moved_to: tuple[float, float, float, float] | None = None
-    #: The box placed the object itself this far north of its camera (event schema 4).
+    #: The box placed the object itself this far north of its camera (event schema 4), driving north...
     placed_ahead_m: float | None = None
+    #: ...and this far east of its route (to its right).
+    placed_right_m: float = 0.0
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
@@ -174,10 +176,12 @@ class Stack:
             model={"name": "streetwatch-det", "version": "1.5.0"},
         )
         if sighting.placed_ahead_m is not None:
-            lat, lon = offset(sighting.north_m + sighting.placed_ahead_m, 0.0)
+            lat, lon = offset(sighting.north_m + sighting.placed_ahead_m, sighting.placed_right_m)
             ahead = sighting.placed_ahead_m
             place = ObjectPosition(lat=lat, lon=lon, accuracy_m=6.0, along_m=ahead)
-            event = event.model_copy(update={"object_position": place})
+            assert event.position is not None
+            heading_north = event.position.model_copy(update={"heading_deg": 0.0})
+            event = event.model_copy(update={"object_position": place, "position": heading_north})
         self._publish(events_topic(sighting.device_id), event.to_json())
         return event
 

@@ -53,7 +53,7 @@ SIGHTINGS = {
     "bin-1": Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), 600),
     "bin-2": Sighting("garbage_atanu_000678.jpg", GARBAGE, "overflow", (200, 220, 460, 480), 900),
     "bin-3": Sighting("garbage_atanu_000785.jpg", GARBAGE, "overflow", (150, 180, 480, 500), 1200),
-    # Confirmed 22 m before the sign; the box placed the sign itself (event schema 4).
+    # Confirmed 22 m before the sign, 5 m to the right; the box placed the sign itself (event schema 4).
     "sign": Sighting(
         "signboards_vdl_IMG_0048.jpg",
         SIGNBOARD,
@@ -61,6 +61,7 @@ SIGHTINGS = {
         (150, 300, 500, 800),
         1500,
         placed_ahead_m=22.0,
+        placed_right_m=5.0,
     ),
 }
 #: Keys pressed on the first five cases, and the decision each must record.
@@ -464,8 +465,9 @@ def test_a_case_the_box_placed_sits_at_the_object_and_says_so(console: Console, 
     open_case(console, ids["sign"])
     page = console.page
     facts = page.inner_text("#facts")
-    lat, lon = offset(1500 + 22, 0.0)  # the sign, not the van 22 m before it
-    assert f"{lat:.5f}, {lon:.5f} (the object, placed by the box)" in facts, facts
+    lat, lon = offset(1500 + 22, 5.0)  # the sign, not the van 22 m before it
+    where = "the object, placed by the box: 22 m ahead of the van, 5 m to its right"
+    assert f"{lat:.5f}, {lon:.5f} ({where})" in facts, facts
     assert page.locator("svg.map circle.object").count() == 1
     title = page.eval_on_selector("svg.map circle.object title", "t => t.textContent")
     assert "the object, placed by the box (±6 m)" in title

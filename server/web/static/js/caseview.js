@@ -6,7 +6,7 @@
 import { ApiError, get, post } from "./api.js";
 import { cloneReview, drawBoxes, editBoxes } from "./boxes.js";
 import { ask, choose, confirmDialog } from "./dialogs.js";
-import { drawMap } from "./map.js";
+import { drawMap, metresEastNorth } from "./map.js";
 import { ago, dueText, el, isOverdue, replace, stateName, svg, typeName, when } from "./util.js";
 
 /** Moves the workflow allows from each state (mirrors server/cases/workflow.py). */
@@ -28,6 +28,27 @@ export const FALLBACK_REASONS = [
   { code: "bad_image", description: "Bad image" },
   { code: "permitted", description: "Permitted" },
 ];
+
+/**
+ * Where the best-placed object was from its camera, as the evidence photo shows it: ": 22 m ahead
+ * of the van, 5 m to its right". The side needs the camera's heading; under 1.5 m it is not said
+ * (a box that knows no field of view places objects on its route).
+ */
+function placedFrom(events) {
+  const placed = events.filter((e) => e.object_position && e.position);
+  if (!placed.length) return "";
+  const e = placed.reduce((a, b) => (b.object_position.accuracy_m < a.object_position.accuracy_m ? b : a));
+  const along = e.object_position.along_m;
+  let text = `: ${Math.abs(along).toFixed(0)} m ${along < 0 ? "behind" : "ahead of"} the van`;
+  const heading = e.position.heading_deg;
+  if (heading !== null && heading !== undefined) {
+    const { east, north } = metresEastNorth(e.position, e.object_position);
+    const rad = (heading * Math.PI) / 180;
+    const right = east * Math.cos(rad) - north * Math.sin(rad);
+    if (Math.abs(right) >= 1.5) text += `, ${Math.abs(right).toFixed(0)} m to its ${right > 0 ? "right" : "left"}`;
+  }
+  return text;
+}
 
 export class CaseView {
   constructor(root, ctx) {
@@ -226,7 +247,8 @@ export class CaseView {
     // A box that placed the object itself (event schema 4) puts the case there, not at its camera.
     const placed = detail.events.some((e) => e.object_position);
     const where = detail.lat !== null ? `${detail.lat.toFixed(5)}, ${detail.lon.toFixed(5)}` : null;
-    row("Position", where === null ? "no position" : placed ? `${where} (the object, placed by the box)` : `${where} (camera fix)`);
+    const how = placed ? `the object, placed by the box${placedFrom(detail.events)}` : "camera fix";
+    row("Position", where === null ? "no position" : `${where} (${how})`);
     if (detail.recurrence_of) row("Recurs", el("a", { href: `#/queue?case=${detail.recurrence_of}` }, `case #${detail.recurrence_of}`));
     if (detail.merged_into) row("Merged into", el("a", { href: `#/queue?case=${detail.merged_into}` }, `case #${detail.merged_into}`));
     if (detail.merged_from && detail.merged_from.length) row("Merged from", detail.merged_from.map((id) => `#${id}`).join(", "));

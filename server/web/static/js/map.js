@@ -40,6 +40,12 @@ function niceMetres(maxMetres) {
   return base;
 }
 
+/** Metres east and north from ``a`` to ``b`` ({lat, lon}): flat at street scale. */
+export function metresEastNorth(a, b) {
+  const rad = Math.PI / 180;
+  return { east: (b.lon - a.lon) * 111320 * Math.cos(a.lat * rad), north: (b.lat - a.lat) * 111320 };
+}
+
 /**
  * Draw ``points`` ([{lat, lon, kind, title}]) into a new <svg>. ``kind`` "case" is the case's
  * place, "event" an observation. ``onArea(bbox)``: let the user drag a rectangle to pick an area.

@@ -3,7 +3,7 @@
 
 import { ApiError, get, post } from "./api.js";
 import { ask, choose, confirmDialog, showPanel } from "./dialogs.js";
-import { drawMap } from "./map.js";
+import { drawMap, metresEastNorth } from "./map.js";
 import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, ago, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
 import { FALLBACK_REASONS } from "./caseview.js";
 
@@ -393,12 +393,10 @@ export class Queue {
 
   /** Cases in the list within ``metres`` of ``detail`` (for the case's map). */
   nearby(detail, metres) {
-    const rad = Math.PI / 180;
     return this.items.filter((c) => {
       if (c.id === detail.id || c.lat === null || c.lon === null) return false;
-      const dy = (c.lat - detail.lat) * 111320;
-      const dx = (c.lon - detail.lon) * 111320 * Math.cos(detail.lat * rad);
-      return Math.hypot(dx, dy) <= metres;
+      const { east, north } = metresEastNorth(detail, c);
+      return Math.hypot(east, north) <= metres;
     });
   }
 
