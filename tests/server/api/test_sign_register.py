@@ -25,7 +25,7 @@ from bench.sign_fingerprint import resight
 from server.db.models import Case, Event, Sign, SignSighting
 from server.matching.geo import haversine_m
 from tests.server.api.conftest import NOW, Api, ingest, make_event, store_evidence
-from tests.server.factories import offset
+from tests.server.api.conftest import offset_position as offset
 
 FIXTURE = Path(__file__).resolve().parents[1] / "signs" / "crops"
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "signboards"
