@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_serializer,
@@ -33,6 +34,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from server.settings_sources import ENV_NESTED_DELIMITER, ENV_PREFIX, active_sources, reading
+from server.signs.zones import SignZone, read_zones
 from streetwatch.events import MAX_EVENT_BYTES, ViolationType
 
 #: The geohash precision of case cells (about 153 m x 153 m at the equator, 76 m wide at 60° N).
@@ -408,6 +410,24 @@ class SignSettings(_Section):
         description="A sighting whose crop has not arrived waits this long for it; then it is decided "
         "without its appearance (a case marked unverified near a registered sign).",
     )
+    no_sign_zones: str | None = Field(
+        default=None,
+        description="GeoJSON file of the places where no signboard may hang (Polygon or MultiPolygon "
+        "features with a name and an optional reason): a sign seen in one opens a 'signboard in a "
+        "no-sign zone' case unless the register knows it as permitted. Read when the settings load.",
+    )
+    _zones: tuple[SignZone, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _read_zones(self) -> SignSettings:
+        if self.no_sign_zones:
+            self._zones = read_zones(Path(self.no_sign_zones))  # ZoneFileError is a ValueError
+        return self
+
+    @property
+    def zones(self) -> tuple[SignZone, ...]:
+        """The no-sign zones read from ``no_sign_zones``, in file order."""
+        return self._zones
 
 
 class ServerSettings(BaseSettings):

@@ -56,7 +56,7 @@ class SightingPublic(BaseModel):
 
     event_id: Any
     device_id: str
-    outcome: str = Field(description="attached / new / changed / expired / pending / unverified")
+    outcome: str = Field(description="attached / new / changed / expired / pending / unverified / restricted")
     case_id: int | None
     distance_m: float | None
     similarity: float | None

@@ -37,7 +37,6 @@ from server.matching.geohash import encode
 from server.matching.matcher import MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
 from server.signs.ingest import SignCheck
-from server.signs.register import SignOutcome
 from streetwatch.events import ViolationEvent, ViolationType
 from streetwatch.messages import StatusMessage, TelemetryMessage
 from streetwatch.topics import evidence_topic
@@ -168,7 +167,7 @@ class IngestBatch:
                 self._stored.add(event.event_id)
                 self.devices.saw_event(event, self.now)
                 return IngestOutcome(event.event_id, True, None)
-            if sign.outcome is not SignOutcome.new:
+            if sign.sign_id is not None:
                 # The register entry is the dispatcher's standing decision on the sign it shows;
                 # a case rejected (as permitted) then must not swallow a sign that changed.
                 candidates = [c for c in candidates if c.state is not CaseState.rejected]

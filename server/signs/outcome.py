@@ -13,6 +13,7 @@ class SignOutcome(str, Enum):
     expired = "expired"  # the registered sign, but its permit ran out: a case
     pending = "pending"  # waiting for the crop: no case yet
     unverified = "unverified"  # at a registered place, the crop never came: a case to look at
+    restricted = "restricted"  # in a no-sign zone (server.signs.zones), not registered: a case
 
     @property
     def opens_case(self) -> bool:

@@ -16,12 +16,18 @@ holds, finds the register entries in the event's geohash cells and acts on the
 4. A registered sign there without a fingerprint (a permit imported without a photo) takes
    the sighting as its first look: ``attached``, with ``adopt`` set.
 5. Otherwise the place's sign now looks different: ``changed``, naming the nearest sign.
+
+Then the places where no sign may hang (``signs.no_sign_zones``, :mod:`server.signs.zones`): a
+sighting that would open a case (new, changed, expired, unverified) inside one is ``restricted``,
+a "signboard in a no-sign zone" case, the zone's name and reason in its title (the register entry,
+if any, kept). A sign the register knows as permitted there still opens none: the register is the
+dispatcher's (or the permit office's) standing decision on that sign.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +35,11 @@ from server.matching.geo import haversine_m
 from server.settings import SignSettings
 from server.signs.fingerprint import similarity
 from server.signs.outcome import SignOutcome as SignOutcome  # re-exported: the decision's name for it
+from server.signs.zones import SignZone, zone_at
 from streetwatch.events import ViolationEvent
+
+#: Case titles are stored in 200 characters.
+TITLE_MAX = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,7 @@ class SignDecision:
     similarity: float | None = None
     adopt: bool = False  # the sign has no fingerprint yet: store this sighting's
     reason: str = ""
+    zone: SignZone | None = None  # restricted: the no-sign zone it is in
 
     def case_title(self, event: ViolationEvent) -> str:
         """The title of the case the decision opens: what the register found, and where."""
@@ -60,6 +71,9 @@ class SignDecision:
             f"near {where.lat:.5f}, {where.lon:.5f}" if where is not None else f"seen by {event.device_id}"
         )
         entry = f"register entry {self.sign_id}"
+        if self.outcome is SignOutcome.restricted and self.zone is not None:
+            title = f"Signboard in no-sign zone {self.zone.name!r} {place}"
+            return f"{title}: {self.zone.reason}"[:TITLE_MAX] if self.zone.reason else title[:TITLE_MAX]
         return {
             SignOutcome.new: f"New signboard {place}: none registered here",
             SignOutcome.changed: f"Changed signboard {place}: looks different from {entry}",
@@ -86,6 +100,32 @@ def decide_sign(
     crop_overdue: bool,
 ) -> SignDecision:
     """Decide what a signboard sighting is; see the module docstring for the rules."""
+    decision = _by_register(
+        event, crop_fingerprint, nearby, settings, radius_cap_m=radius_cap_m, crop_overdue=crop_overdue
+    )
+    place = event.place
+    if not decision.outcome.opens_case or place is None:
+        return decision
+    zone = zone_at(settings.zones, place.lat, place.lon)
+    if zone is None:
+        return decision
+    return replace(
+        decision,
+        outcome=SignOutcome.restricted,
+        zone=zone,
+        reason=f"in no-sign zone {zone.name!r}; the register: {decision.reason}",
+    )
+
+
+def _by_register(
+    event: ViolationEvent,
+    crop_fingerprint: Mapping[str, Any] | None,
+    nearby: Iterable[RegisteredSign],
+    settings: SignSettings,
+    *,
+    radius_cap_m: float,
+    crop_overdue: bool,
+) -> SignDecision:
     place = event.place  # the sign's own estimated position when the box sent one
     if place is None:
         return SignDecision(SignOutcome.new, reason="the sighting has no position to look up")

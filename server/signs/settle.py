@@ -83,7 +83,7 @@ def _settle_track(
             at - timedelta(seconds=rule.recurrence_window_s),
         )
         candidates = batch.cases.candidates(scope)
-        if decision.outcome is not SignOutcome.new:
+        if decision.sign_id is not None:  # about a registered sign: rejected cases stay out
             candidates = [c for c in candidates if c.state is not CaseState.rejected]
         match = match_event(event, candidates, rule, now)
         if match.action is MatchAction.join:
