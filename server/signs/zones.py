@@ -28,6 +28,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from streetwatch.errors import ConfigError
+
 #: A zone file bigger than this is not a list of streets.
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_NAME = 100
@@ -37,8 +39,10 @@ Ring = tuple[tuple[float, float], ...]  # (lon, lat) positions, first == last
 Polygon = tuple[Ring, ...]  # the outer ring, then holes
 
 
-class ZoneFileError(ValueError):
-    """The zone file cannot be used; the message names the file, the feature and the problem."""
+class ZoneFileError(ConfigError, ValueError):
+    """The zone file cannot be used; the message names the file, the feature and the problem.
+
+    A :class:`ValueError` too, so that the settings that name the file fail to validate with it."""
 
 
 @dataclass(frozen=True, slots=True)
