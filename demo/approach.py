@@ -10,11 +10,14 @@ side of the road, and the console's map shows that place beside the van's fix.
 
 The frames are made once and shipped (``python -m demo.approach`` makes them again and links them
 into the replay); ``tests/test_demo.py`` checks where the demo's box places the sign, against
-:func:`plan`.
+:func:`plan`. The demo's server also gets a made-up no-sign zone along that side of the street
+(``datasets/samples/no_sign_zones.geojson``, :func:`zone`), so the sign's case says it hangs where
+no sign may: the zone takes the right-hand side only, which the box's side estimate tells.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +70,7 @@ class Approach:
     depths_m: list[float]
     sign_lat: float
     sign_lon: float
+    heading_deg: float  # the van's, at the last frame
 
 
 def plan(track: Path, start: datetime, interval_s: float) -> Approach:
@@ -81,7 +85,8 @@ def plan(track: Path, start: datetime, interval_s: float) -> Approach:
     for a, b in pairwise(points):
         travelled.append(travelled[-1] + distance_m(*a, *b))
     abreast_at = travelled[-1] + LAST_DEPTH_M
-    heading = math.radians(bearing_deg(*points[-2], *points[-1]))
+    heading_deg = bearing_deg(*points[-2], *points[-1])
+    heading = math.radians(heading_deg)
     # Straight on from the last frame to abreast of the sign, then to the right of the route.
     east = LAST_DEPTH_M * math.sin(heading) + SIGN_RIGHT_M * math.cos(heading)
     north = LAST_DEPTH_M * math.cos(heading) - SIGN_RIGHT_M * math.sin(heading)
@@ -90,7 +95,38 @@ def plan(track: Path, start: datetime, interval_s: float) -> Approach:
         depths_m=[abreast_at - s for s in travelled],
         sign_lat=lat + math.degrees(north / EARTH_RADIUS_M),
         sign_lon=lon + math.degrees(east / (EARTH_RADIUS_M * math.cos(math.radians(lat)))),
+        heading_deg=heading_deg,
     )
+
+
+ZONES = SAMPLES / "no_sign_zones.geojson"
+#: The demo's no-sign zone: the right-hand side of the street, this far before and after the sign...
+ZONE_ALONG_M = (-40.0, 25.0)
+#: ...from the kerb to the shop fronts, metres right of the route.
+ZONE_ACROSS_M = (2.5, 12.0)
+
+
+def zone(approach: Approach, heading_deg: float) -> dict[str, object]:
+    """A GeoJSON FeatureCollection: one made-up zone along the sign's side of the street."""
+    heading = math.radians(heading_deg)
+    cos_lat = math.cos(math.radians(approach.sign_lat))
+
+    def corner(along: float, across: float) -> list[float]:
+        across -= SIGN_RIGHT_M  # from the sign's place
+        east = along * math.sin(heading) + across * math.cos(heading)
+        north = along * math.cos(heading) - across * math.sin(heading)
+        lat = approach.sign_lat + math.degrees(north / EARTH_RADIUS_M)
+        lon = approach.sign_lon + math.degrees(east / (EARTH_RADIUS_M * cos_lat))
+        return [round(lon, 7), round(lat, 7)]
+
+    (back, front), (kerb, fronts) = ZONE_ALONG_M, ZONE_ACROSS_M
+    ring = [corner(back, kerb), corner(front, kerb), corner(front, fronts), corner(back, fronts)]
+    feature = {
+        "type": "Feature",
+        "properties": {"name": "Demo heritage street, east side", "reason": "made up for the demo: no signs"},
+        "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+    }
+    return {"type": "FeatureCollection", "features": [feature]}
 
 
 def frames(image: NDArray[np.uint8], approach: Approach) -> list[NDArray[np.uint8]]:
@@ -121,6 +157,8 @@ def main() -> int:
         link.symlink_to(Path("..") / "approach" / name)
         print(f"{link.name} -> approach/{name}: the sign {approach.depths_m[k]:.1f} m ahead")
     print(f"the sign stands at {approach.sign_lat:.6f}, {approach.sign_lon:.6f}")
+    ZONES.write_text(json.dumps(zone(approach, approach.heading_deg), indent=1) + "\n")
+    print(f"{ZONES.relative_to(REPO)}: a no-sign zone along the sign's side of the street")
     return 0
 
 

@@ -236,19 +236,22 @@ class Demo:
         import uvicorn
         import yaml
 
+        from demo.approach import ZONES
         from demo.mosquitto import free_port
         from server.app import create_app
         from server.auth import Role, create_user
         from server.db.migrate import upgrade
         from server.db.session import make_engine, session_factory
         from server.ingest.worker import IngestWorker
-        from server.settings import MqttSettings, ServerSettings
+        from server.settings import MqttSettings, ServerSettings, SignSettings
         from streetwatch.errors import ConfigError
 
         self.settings = ServerSettings(
             database_url=f"sqlite:///{self.workdir / 'streetwatch.db'}",
             evidence_dir=str(self.workdir / "evidence"),
             mqtt=MqttSettings(host=self.broker.host, port=self.broker.port),
+            # A made-up no-sign zone along the approached sign's side of the street (demo.approach).
+            signs=SignSettings(no_sign_zones=str(ZONES)),
         )
         # The same settings as a file, so `streetwatch server run --config` can reopen this demo.
         (self.workdir / "server.yaml").write_text(yaml.safe_dump(self.settings.model_dump(mode="json")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from pathlib import Path
@@ -17,12 +18,15 @@ from demo.approach import (
     PHOTO,
     SAMPLES,
     SIGN_RIGHT_M,
+    ZONES,
     Approach,
     frames,
     plan,
+    zone,
 )
 from edge.config import load_config
 from edge.location.gpx import GpxLocator
+from server.signs.zones import read_zones, zone_at
 from streetwatch.geo import EARTH_RADIUS_M
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,3 +68,18 @@ def test_the_shipped_frames_are_what_the_code_makes_and_the_replay_ends_with_the
         link = SAMPLES / "replay" / f"frame_{FIRST_FRAME + k:04d}.jpg"
         assert link.resolve() == (SAMPLES / "approach" / f"approach_{k + 1:02d}.jpg").resolve()
     assert len(list((SAMPLES / "replay").glob("*.jpg"))) == FIRST_FRAME + FRAMES - 1  # nothing after them
+
+
+def test_the_demo_zone_takes_the_signs_side_of_the_street_only() -> None:
+    approach = demo_plan()
+    assert json.loads(ZONES.read_text()) == zone(approach, approach.heading_deg)  # as the code makes it
+    zones = read_zones(ZONES)
+    assert zone_at(zones, approach.sign_lat, approach.sign_lon) is not None
+    # The van's lane and the other side of the street (the sign mirrored across the route) are not in it.
+    heading = math.radians(approach.heading_deg)
+    cos_lat = math.cos(math.radians(approach.sign_lat))
+    for right_m in (0.0, -SIGN_RIGHT_M):
+        shift = right_m - SIGN_RIGHT_M
+        lat = approach.sign_lat + math.degrees(-shift * math.sin(heading) / EARTH_RADIUS_M)
+        lon = approach.sign_lon + math.degrees(shift * math.cos(heading) / (EARTH_RADIUS_M * cos_lat))
+        assert zone_at(zones, lat, lon) is None, right_m
