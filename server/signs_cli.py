@@ -4,6 +4,7 @@ streetwatch signs import permits.csv --photos permit-photos/ --config server.yam
 streetwatch signs list [--json]
 streetwatch signs remove 42
 streetwatch signs settle          # decide sightings whose crop never came (the worker does it too)
+streetwatch signs zones zones.geojson [--at LAT LON]   # check a no-sign zone file before using it
 """
 
 from __future__ import annotations
@@ -64,6 +65,23 @@ def register_signs(
 
     for command in (imp, listing, remove, settle):
         command.add_argument("--config", help=config_help)
+
+    zones = commands.add_parser(
+        "zones",
+        help="Check a no-sign zone file (signs.no_sign_zones) and list its zones; --at says which zone "
+        "holds a point. The server reads the file when it starts: check it first.",
+    )
+    zones.add_argument("file", type=Path, help="A GeoJSON FeatureCollection of Polygon / MultiPolygon zones.")
+    zones.add_argument(
+        "--at",
+        nargs=2,
+        type=float,
+        action="append",
+        default=[],
+        metavar=("LAT", "LON"),
+        help="A point to look up.",
+    )
+    zones.set_defaults(handler=_zones)
 
 
 @contextmanager
@@ -139,4 +157,25 @@ def _settle(args: argparse.Namespace) -> int:
     with _session(args) as (session, settings):
         decided = settle_pending(session, settings, datetime.now(timezone.utc))
     print(f"{decided} pending sighting(s) decided")
+    return 0
+
+
+def _zones(args: argparse.Namespace) -> int:
+    from server.signs.zones import read_zones, zone_at
+    from streetwatch.geo import distance_m
+
+    zones = read_zones(args.file)  # a ConfigError says what is wrong, and where
+    for zone in zones:
+        west, south, east, north = zone.bbox
+        across = distance_m(south, west, south, east)
+        along = distance_m(south, west, north, west)
+        reason = f": {zone.reason}" if zone.reason else ""
+        print(
+            f"{zone.name!r}{reason} ({len(zone.polygons)} part(s), spanning {across:.0f} m east-west "
+            f"and {along:.0f} m north-south)"
+        )
+    print(f"{args.file}: {len(zones)} no-sign zone(s)")
+    for lat, lon in args.at:
+        holder = zone_at(zones, lat, lon)
+        print(f"{lat:.6f},{lon:.6f}: " + (f"in {holder.name!r}" if holder else "in no zone"))
     return 0

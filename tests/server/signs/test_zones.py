@@ -141,3 +141,23 @@ def test_a_multipolygon_zone_holds_each_of_its_parts(tmp_path: Path) -> None:
     zones = read_zones(write(tmp_path, both))
     assert zone_at(zones, *offset(10, -6)) is not None and zone_at(zones, *offset(10, 6)) is not None
     assert zone_at(zones, *offset(60, -6)) is None
+
+
+def test_the_cli_checks_a_zone_file_and_looks_points_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streetwatch.cli import main
+
+    path = write(tmp_path, feature())
+    lat, lon = offset(50, 6)
+    assert (
+        main(["signs", "zones", str(path), "--at", str(lat), str(lon), "--at", *map(str, offset(50, -6))])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "'Hang Dao east side': no signs over the pavement (1 part(s), spanning 8 m east-west" in out
+    assert f"{path}: 1 no-sign zone(s)" in out
+    assert f"{lat:.6f},{lon:.6f}: in 'Hang Dao east side'" in out and ": in no zone" in out
+    path.write_text(collection(feature(name="")))
+    assert main(["signs", "zones", str(path)]) == 1
+    assert "feature 0: needs a 'name' property" in capsys.readouterr().err
