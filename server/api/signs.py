@@ -2,6 +2,7 @@
 
 =========================  ========  ==========================================================
 GET    /signs              viewer    entries, newest first; ``permit_id``, ``source``, ``bbox``
+GET    /signs/zones        viewer    the no-sign zones (``signs.no_sign_zones``), for maps
 GET    /signs/{id}         viewer    one entry with its latest sightings
 POST   /signs              reviewer  add one: place, permit, and optionally the sign's crop as
                                      an evidence SHA-256 the server holds (its fingerprint)
@@ -26,6 +27,7 @@ from server.api.query import DEFAULT_LIMIT, MAX_DB_INT, MAX_LIMIT
 from server.api.schemas.common import Page
 from server.db.models import Evidence, Sign, SignSighting
 from server.evidence_store import EvidenceStore
+from server.settings import ServerSettings
 from server.signs.service import SignError, SignIn, add_sign, remove_sign, views
 
 router = APIRouter(prefix="/signs", tags=["signs"])
@@ -105,6 +107,28 @@ def list_signs(
     ).all()
     items = [SignPublic.model_validate(_public(s)) for s in rows]
     return Page[SignPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+class ZonePublic(BaseModel):
+    name: str
+    reason: str
+    polygons: list[list[list[tuple[float, float]]]] = Field(
+        description="GeoJSON MultiPolygon coordinates: polygons of rings of [longitude, latitude]."
+    )
+
+
+class ZoneList(BaseModel):
+    items: list[ZonePublic]
+
+
+@router.get("/zones", response_model=ZoneList, summary="The no-sign zones the server reads (viewer)")
+def list_zones(request: Request, _caller: ViewerDep) -> ZoneList:
+    settings: ServerSettings = request.app.state.settings
+    items = [
+        ZonePublic(name=zone.name, reason=zone.reason, polygons=[[list(r) for r in p] for p in zone.polygons])
+        for zone in settings.signs.zones
+    ]
+    return ZoneList(items=items)
 
 
 @router.get("/{sign_id}", response_model=SignDetail, summary="One register entry and its sightings (viewer)")

@@ -86,3 +86,23 @@ def test_a_sign_in_a_no_sign_zone_is_a_case_that_says_so_until_it_is_permitted(
 
     again = sighting(api, east_sign, north_m=100, east_m=6, day=1)
     assert outcome_and_title(api, again) == ("attached", None)  # the permit stands inside the zone
+
+
+def test_the_zones_are_listed_for_maps(api: Api, tmp_path: Path) -> None:
+    assert api.get("/api/v1/signs/zones").json() == {"items": []}  # none configured
+    app = api.client.app
+    plain = app.state.settings
+    app.state.settings = plain.model_copy(
+        update={"signs": SignSettings(no_sign_zones=str(zone_file(tmp_path)))}
+    )
+    try:
+        (zone,) = api.get("/api/v1/signs/zones").json()["items"]
+        assert zone["name"] == "Hang Dao east side" and zone["reason"] == "heritage street: no signs"
+        (polygon,) = zone["polygons"]
+        (ring,) = polygon
+        assert len(ring) == 5 and ring[0] == ring[-1]
+        lat, lon = offset_position(0, 3)
+        assert ring[0] == [lon, lat]  # GeoJSON order: longitude first
+        assert api.client.get("/api/v1/signs/zones").status_code == 401  # no token: nothing
+    finally:
+        app.state.settings = plain

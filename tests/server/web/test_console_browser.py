@@ -10,6 +10,7 @@ shows (docs/console-queue.png, docs/console-case.png).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -476,6 +477,40 @@ def test_a_case_the_box_placed_sits_at_the_object_and_says_so(console: Console, 
     assert "(camera fix)" in page.inner_text("#facts")
     assert page.locator("svg.map circle.object").count() == 0
     assert console.errors == []
+
+
+def test_a_signboard_case_map_shows_the_no_sign_zone_it_is_in(
+    browser: Any, stack: Stack, tmp_path: Path
+) -> None:
+    from server.settings import SignSettings
+
+    # The sign stands 5 m right of the van's route: a zone along that side of the street.
+    corners = [offset(n, e) for n, e in ((1450, 2), (1450, 12), (1600, 12), (1600, 2), (1450, 2))]
+    zone = {
+        "type": "Feature",
+        "properties": {"name": "Old Quarter east side", "reason": "no signs over the pavement"},
+        "geometry": {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in corners]]},
+    }
+    path = tmp_path / "zones.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [zone]}))
+    app = stack.http.config.app
+    plain = app.state.settings
+    app.state.settings = plain.model_copy(update={"signs": SignSettings(no_sign_zones=str(path))})
+    viewer = Console(browser, stack)
+    try:
+        ids = case_ids(stack)
+        viewer.sign_in("vic")
+        open_case(viewer, ids["sign"])
+        page = viewer.page
+        assert page.locator("svg.map path.zone").count() == 1
+        title = page.eval_on_selector("svg.map path.zone title", "t => t.textContent")
+        assert title == "No-sign zone Old Quarter east side: no signs over the pavement"
+        open_case(viewer, ids["bin-1"])  # garbage: no zones on its map
+        assert page.locator("svg.map path.zone").count() == 0
+        assert viewer.errors == [] and viewer.foreign_requests() == []
+    finally:
+        viewer.close()
+        app.state.settings = plain
 
 
 def test_signed_out_browsers_see_only_the_sign_in_and_sign_out_ends_the_session(

@@ -18,6 +18,7 @@ const ctx = {
   user: null,
   config: { classes: [], teams: [] },
   options: {},
+  zones: [],
   wantedCase: null,
   page: "queue",
   canAct: () => RANK[ctx.user?.role] >= RANK.reviewer,
@@ -140,12 +141,14 @@ async function start(session) {
   replace($("whoami"), el("span", { id: "whoami-name" }, session.user.username), ` (${session.user.role})`);
   $("nav-users").hidden = session.user.role !== "admin";
 
-  const [config, options, devices] = await Promise.all([
+  const [config, options, devices, zones] = await Promise.all([
     get("/console/config"),
     get("/review-options").catch(() => ({})),
     get("/devices?limit=500").catch(() => ({ items: [] })),
+    get("/signs/zones").catch(() => ({ items: [] })),
   ]);
   ctx.config = config;
+  ctx.zones = zones.items || [];
   ctx.options = options || {};
   if (!ctx.options.classes) ctx.options.classes = config.classes;
 
@@ -156,6 +159,9 @@ async function start(session) {
       },
       get options() {
         return ctx.options;
+      },
+      get zones() {
+        return ctx.zones;
       },
       canAct: ctx.canAct,
       nearby: (detail, metres) => queue.nearby(detail, metres),

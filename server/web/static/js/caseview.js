@@ -298,7 +298,11 @@ export class CaseView {
       points.push({ lat: detail.lat, lon: detail.lon, kind: "case", title: `case #${detail.id}` });
     }
     const tiles = this.ctx.config.tile_url ? { url: this.ctx.config.tile_url, attribution: this.ctx.config.tile_attribution } : null;
-    return drawMap(points, { tiles, label: `Map of case ${detail.id}` });
+    // Where no sign may hang: a signboard case's map shows the zones it reaches into.
+    const areas = detail.violation_type === "illegal_signboard"
+      ? (this.ctx.zones || []).map((z) => ({ title: `No-sign zone ${z.name}${z.reason ? `: ${z.reason}` : ""}`, polygons: z.polygons }))
+      : [];
+    return drawMap(points, { tiles, label: `Map of case ${detail.id}`, areas });
   }
 
   renderTimeline(detail) {

@@ -49,8 +49,10 @@ export function metresEastNorth(a, b) {
 /**
  * Draw ``points`` ([{lat, lon, kind, title}]) into a new <svg>. ``kind`` "case" is the case's
  * place, "event" an observation. ``onArea(bbox)``: let the user drag a rectangle to pick an area.
+ * ``areas`` ([{title, polygons}], polygons as GeoJSON MultiPolygon coordinates) are drawn under the
+ * points where they reach into the map (the no-sign zones around a sign).
  */
-export function drawMap(points, { width = 300, height = 200, tiles = null, onArea = null, label = "Map" } = {}) {
+export function drawMap(points, { width = 300, height = 200, tiles = null, onArea = null, label = "Map", areas = [] } = {}) {
   const root = svg("svg", { class: "map", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
   const placed = points.filter((p) => Number.isFinite(p.lat) && Number.isFinite(p.lon));
   if (!placed.length) {
@@ -76,6 +78,18 @@ export function drawMap(points, { width = 300, height = 200, tiles = null, onAre
   } else {
     for (let gx = (TILE / 4) - (left % (TILE / 4)); gx < width; gx += TILE / 4) root.append(svg("line", { class: "grid", x1: gx, y1: 0, x2: gx, y2: height }));
     for (let gy = (TILE / 4) - (top % (TILE / 4)); gy < height; gy += TILE / 4) root.append(svg("line", { class: "grid", x1: 0, y1: gy, x2: width, y2: gy }));
+  }
+
+  for (const area of areas) {
+    const rings = area.polygons.flat().map((ring) => ring.map(([lon, lat]) => project(lat, lon, zoom)));
+    const all = rings.flat();
+    const inView = Math.max(...all.map((q) => q.x)) >= left && Math.min(...all.map((q) => q.x)) <= left + width
+      && Math.max(...all.map((q) => q.y)) >= top && Math.min(...all.map((q) => q.y)) <= top + height;
+    if (!inView) continue;
+    const d = rings.map((ring) => `M${ring.map((q) => `${(q.x - left).toFixed(1)} ${(q.y - top).toFixed(1)}`).join(" L")} Z`).join(" ");
+    const shape = svg("path", { class: "zone", d, "fill-rule": "evenodd" });
+    if (area.title) shape.append(svg("title", {}, area.title));
+    root.append(shape);
   }
 
   placed.forEach((p, i) => {
