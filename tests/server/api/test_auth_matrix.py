@@ -93,6 +93,7 @@ ROUTES = (
     Route("GET", "/api/v1/fleet/downloads/{command_id}", "device", ok=404),
     Route("GET", "/api/v1/signs", "viewer"),
     Route("POST", "/api/v1/signs", "reviewer", ok=201, body={"lat": 21.03, "lon": 105.85}),
+    Route("GET", "/api/v1/signs/zones", "viewer"),
     # No such register entry: who is let in gets a 404, the others 401/403.
     Route("GET", "/api/v1/signs/{sign_id}", "viewer", ok=404),
     Route("DELETE", "/api/v1/signs/{sign_id}", "reviewer", ok=404),
