@@ -2,13 +2,12 @@
 
     python -m bench.object_placement [--sets signboards garbage] [--limit N] [--json]
 
-A van at 5 m/s, a frame every 0.5 s, drives straight at the largest labelled object of each shared
+A van at 5 m/s, a frame every 0.5 s, drives past the largest labelled object of each shared
 validation photo (``../shared/data/<set>/val``: shop signs; garbage piles and overflowing bins),
-the photo's other objects left in view. Each photo is zoomed about its centre as a pinhole camera
-would see the object come closer (size in the frame ∝ 1 / distance, from 40 m to 17.5 m in 10
-frames). The detector runs on every frame; the detection of the set's classes that overlaps the
-object's expected box (IoU ≥ 0.3) gives its box to ``edge.rules.placement``, as the rule engine
-does.
+the photo's other objects left in view. Each photo is scaled as a pinhole camera would see the
+object come closer (size in the frame ∝ 1 / distance, from 40 m to 17.5 m in 10 frames). The
+detector runs on every frame; the detection of the set's classes that overlaps the object's
+expected box (IoU ≥ 0.3) gives its box to ``edge.rules.placement``, as the rule engine does.
 
 The route passes the object ``--across`` metres to its side (6 m by default: a shop front beside
 a lane). Each frame is the photo scaled about the point the camera looks at, so the object
@@ -234,17 +233,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: {figures['photos']} objects approached from {FIRST_DEPTH_M:.0f} m, "
             f"{figures['across_m']:g} m right of the route (field of view {figures['hfov_deg']:g}°)"
         )
-        for way, title in (
-            ("on_path", "placed on the path (no camera view)"),
-            ("beside", "placed beside it"),
-        ):
+        for way, title in WAYS:
             placer = figures[way]
             assert isinstance(placer, dict)
             print(f"  {title}: {placer['unplaced']} never placed")
-            for moment, when in (
-                ("first", "first estimate (a held 'new')"),
-                ("last", "last frame (the 'end')"),
-            ):
+            for moment, when in MOMENTS:
                 s = placer[moment]
                 if not s["n"]:
                     print(f"    {when}: no estimate")

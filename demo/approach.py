@@ -106,9 +106,9 @@ ZONE_ALONG_M = (-40.0, 25.0)
 ZONE_ACROSS_M = (2.5, 12.0)
 
 
-def zone(approach: Approach, heading_deg: float) -> dict[str, object]:
+def zone(approach: Approach) -> dict[str, object]:
     """A GeoJSON FeatureCollection: one made-up zone along the sign's side of the street."""
-    heading = math.radians(heading_deg)
+    heading = math.radians(approach.heading_deg)
     cos_lat = math.cos(math.radians(approach.sign_lat))
 
     def corner(along: float, across: float) -> list[float]:
@@ -157,7 +157,7 @@ def main() -> int:
         link.symlink_to(Path("..") / "approach" / name)
         print(f"{link.name} -> approach/{name}: the sign {approach.depths_m[k]:.1f} m ahead")
     print(f"the sign stands at {approach.sign_lat:.6f}, {approach.sign_lon:.6f}")
-    ZONES.write_text(json.dumps(zone(approach, approach.heading_deg), indent=1) + "\n")
+    ZONES.write_text(json.dumps(zone(approach), indent=1) + "\n")
     print(f"{ZONES.relative_to(REPO)}: a no-sign zone along the sign's side of the street")
     return 0
 

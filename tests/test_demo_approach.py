@@ -72,7 +72,7 @@ def test_the_shipped_frames_are_what_the_code_makes_and_the_replay_ends_with_the
 
 def test_the_demo_zone_takes_the_signs_side_of_the_street_only() -> None:
     approach = demo_plan()
-    assert json.loads(ZONES.read_text()) == zone(approach, approach.heading_deg)  # as the code makes it
+    assert json.loads(ZONES.read_text()) == zone(approach)  # as the code makes it
     zones = read_zones(ZONES)
     assert zone_at(zones, approach.sign_lat, approach.sign_lon) is not None
     # The van's lane and the other side of the street (the sign mirrored across the route) are not in it.
