@@ -33,7 +33,7 @@ from server.ingest.case_cache import CaseRecord, chunks
 from server.ingest.scope import SearchScope
 from server.settings import MatchingRule, SignSettings
 from server.signs.fingerprint import FingerprintError, fingerprint
-from server.signs.register import RegisteredSign, SignDecision, SignOutcome, decide_sign
+from server.signs.register import RegisteredSign, SignDecision, SignOutcome, decide_sign, with_zone
 from server.signs.service import views
 from streetwatch.events import ViolationEvent, ViolationType
 
@@ -112,7 +112,7 @@ class SignCheck:
         key = (event.device_id, event.track_id)
         prior = self._tracks.get(key) or self._prior.get(key)
         if prior is not None and prior.outcome is not SignOutcome.pending:
-            return prior, None  # one tracked sign, one answer
+            return with_zone(prior, event, self.settings), None  # one tracked sign, one answer
         nearby = [sign for cell in sorted(scope.cells) for sign in self._signs_by_cell.get(cell, [])]
         # Without a registered sign in the cells the answer is "new" whatever the crop shows:
         # no image is read for the common case of a street nobody has registered yet.

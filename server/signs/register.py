@@ -117,6 +117,15 @@ def decide_sign(
     )
 
 
+def with_zone(decision: SignDecision, event: ViolationEvent, settings: SignSettings) -> SignDecision:
+    """A ``restricted`` decision read back from the database (which keeps no zone) with its zone
+    again, from the event's place: a later event of the track that opens a case names it too."""
+    place = event.place
+    if decision.outcome is not SignOutcome.restricted or decision.zone is not None or place is None:
+        return decision
+    return replace(decision, zone=zone_at(settings.zones, place.lat, place.lon))
+
+
 def _by_register(
     event: ViolationEvent,
     crop_fingerprint: Mapping[str, Any] | None,

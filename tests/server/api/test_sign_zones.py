@@ -33,7 +33,15 @@ def zone_file(tmp_path: Path) -> Path:
     return path
 
 
-def sighting(api: Api, crop: bytes, north_m: float, east_m: float, day: int) -> uuid.UUID:
+def sighting(
+    api: Api,
+    crop: bytes,
+    north_m: float,
+    east_m: float,
+    day: int,
+    track_id: uuid.UUID | None = None,
+    later_s: float = 0.0,
+) -> uuid.UUID:
     """A sign the van's box placed ``east_m`` east of its route, confirmed 20 m before it."""
     store_evidence(api, crop, device_id="van-1")
     lat, lon = offset_position(north_m, east_m)
@@ -41,9 +49,10 @@ def sighting(api: Api, crop: bytes, north_m: float, east_m: float, day: int) -> 
         violation_type="illegal_signboard",
         detector_class="signboard",
         device_id="van-1",
-        observed_at=NOW + timedelta(days=day, seconds=north_m),
+        observed_at=NOW + timedelta(days=day, seconds=north_m + later_s),
         north_m=north_m - 20,
         evidence=(crop, crop),
+        track_id=track_id,
         object_position={"lat": lat, "lon": lon, "accuracy_m": 3.0, "along_m": 20.0},
     )
     ingest(api, event, now=event.observed_at + timedelta(seconds=1))
@@ -86,6 +95,29 @@ def test_a_sign_in_a_no_sign_zone_is_a_case_that_says_so_until_it_is_permitted(
 
     again = sighting(api, east_sign, north_m=100, east_m=6, day=1)
     assert outcome_and_title(api, again) == ("attached", None)  # the permit stands inside the zone
+
+
+def test_a_later_event_of_the_track_that_opens_a_case_names_the_zone_too(api: Api, tmp_path: Path) -> None:
+    """The track's decision is read back from the database, which keeps the outcome, not the zone."""
+    api.settings = api.settings.model_copy(
+        update={"signs": SignSettings(no_sign_zones=str(zone_file(tmp_path)))}
+    )
+    crop = _jpeg(fixture_crops()[0])
+    track = uuid.uuid4()
+    first = sighting(api, crop, north_m=100, east_m=7, day=0, track_id=track)
+    with api.sessions() as session:
+        case_id = session.scalars(select(SignSighting.case_id).where(SignSighting.event_id == first)).one()
+    for action in ("confirm", "resolve"):  # a crew took the sign down...
+        assert api.post(f"/api/v1/cases/{case_id}/actions", json={"action": action}).status_code == 200
+    later = sighting(api, crop, north_m=100, east_m=7, day=0, track_id=track, later_s=120)  # ...it is back
+    outcome, title = outcome_and_title(api, later)
+    assert outcome == "restricted"
+    assert title is not None and title.startswith("Signboard in no-sign zone 'Hang Dao east side' near "), (
+        title
+    )
+    with api.sessions() as session:
+        reopened = session.scalars(select(SignSighting.case_id).where(SignSighting.event_id == later)).one()
+    assert reopened != case_id
 
 
 def test_the_zones_are_listed_for_maps(api: Api, tmp_path: Path) -> None:
