@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -44,9 +43,10 @@ from edge.config import DetectorConfig
 from edge.detector import load_detector
 from edge.detector.onnx_detector import OnnxDetector
 from edge.geometry import iou
-from edge.location.geo import EARTH_RADIUS_M, distance_m
+from edge.location.geo import distance_m
 from edge.rules.placement import ApproachSamples, CameraView
 from streetwatch.events import ObjectPosition, Position
+from streetwatch.geo import moved
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "models" / "streetwatch-det" / "streetwatch-det.onnx"
@@ -67,13 +67,12 @@ MOMENTS = (("first", "first estimate (a held 'new')"), ("last", "last frame (the
 
 
 def north(metres: float) -> tuple[float, float]:
-    return LAT0 + math.degrees(metres / EARTH_RADIUS_M), LON0
+    return moved(LAT0, LON0, 0.0, metres)
 
 
 def place_of(across_m: float) -> tuple[float, float]:
     """Where the object is: level with ``OBJECT_NORTH_M``, ``across_m`` east (right) of the route."""
-    lat, lon = north(OBJECT_NORTH_M)
-    return lat, lon + math.degrees(across_m / (EARTH_RADIUS_M * math.cos(math.radians(lat))))
+    return moved(*north(OBJECT_NORTH_M), across_m, 0.0)
 
 
 @dataclass

@@ -28,8 +28,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.location.geo import EARTH_RADIUS_M, bearing_deg, distance_m
+from edge.location.geo import bearing_deg, distance_m
 from edge.location.gpx import GpxLocator
+from streetwatch.geo import moved
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "datasets" / "samples"
@@ -86,17 +87,17 @@ def plan(track: Path, start: datetime, interval_s: float) -> Approach:
         travelled.append(travelled[-1] + distance_m(*a, *b))
     abreast_at = travelled[-1] + LAST_DEPTH_M
     heading_deg = bearing_deg(*points[-2], *points[-1])
-    heading = math.radians(heading_deg)
     # Straight on from the last frame to abreast of the sign, then to the right of the route.
-    east = LAST_DEPTH_M * math.sin(heading) + SIGN_RIGHT_M * math.cos(heading)
-    north = LAST_DEPTH_M * math.cos(heading) - SIGN_RIGHT_M * math.sin(heading)
-    lat, lon = points[-1]
-    return Approach(
-        depths_m=[abreast_at - s for s in travelled],
-        sign_lat=lat + math.degrees(north / EARTH_RADIUS_M),
-        sign_lon=lon + math.degrees(east / (EARTH_RADIUS_M * math.cos(math.radians(lat)))),
-        heading_deg=heading_deg,
-    )
+    sign_lat, sign_lon = moved(*points[-1], *_east_north(heading_deg, LAST_DEPTH_M, SIGN_RIGHT_M))
+    return Approach([abreast_at - s for s in travelled], sign_lat, sign_lon, heading_deg)
+
+
+def _east_north(heading_deg: float, ahead_m: float, right_m: float) -> tuple[float, float]:
+    """Metres east and north of a step ``ahead_m`` along ``heading_deg`` and ``right_m`` to its right."""
+    heading = math.radians(heading_deg)
+    east = ahead_m * math.sin(heading) + right_m * math.cos(heading)
+    north = ahead_m * math.cos(heading) - right_m * math.sin(heading)
+    return east, north
 
 
 ZONES = SAMPLES / "no_sign_zones.geojson"
@@ -108,15 +109,10 @@ ZONE_ACROSS_M = (2.5, 12.0)
 
 def zone(approach: Approach) -> dict[str, object]:
     """A GeoJSON FeatureCollection: one made-up zone along the sign's side of the street."""
-    heading = math.radians(approach.heading_deg)
-    cos_lat = math.cos(math.radians(approach.sign_lat))
 
     def corner(along: float, across: float) -> list[float]:
-        across -= SIGN_RIGHT_M  # from the sign's place
-        east = along * math.sin(heading) + across * math.cos(heading)
-        north = along * math.cos(heading) - across * math.sin(heading)
-        lat = approach.sign_lat + math.degrees(north / EARTH_RADIUS_M)
-        lon = approach.sign_lon + math.degrees(east / (EARTH_RADIUS_M * cos_lat))
+        step = _east_north(approach.heading_deg, along, across - SIGN_RIGHT_M)  # from the sign's place
+        lat, lon = moved(approach.sign_lat, approach.sign_lon, *step)
         return [round(lon, 7), round(lat, 7)]
 
     (back, front), (kerb, fronts) = ZONE_ALONG_M, ZONE_ACROSS_M

@@ -33,8 +33,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from edge.location.geo import EARTH_RADIUS_M
 from streetwatch.events import ObjectPosition, Position, ViolationType
+from streetwatch.geo import EARTH_RADIUS_M, moved
 
 #: Objects that move themselves: the camera's travel says nothing about where they are.
 MOVING_TYPES = frozenset({ViolationType.unsealed_truck})
@@ -157,8 +157,7 @@ def estimate_place(samples: list[PlaceSample]) -> ObjectPosition | None:
         return None  # a box at a wide lens's edge, far off: no believable place
     east_m = crossing * ux + across * uy  # the path's right-hand side is (uy, -ux)
     north_m = crossing * uy - across * ux
-    lat = origin.lat + math.degrees(north_m / EARTH_RADIUS_M)
-    lon = _wrapped(origin.lon + math.degrees(east_m / (EARTH_RADIUS_M * cos_lat)))
+    lat, lon = moved(origin.lat, origin.lon, east_m, north_m)
     camera_error = samples[-1].accuracy_m or 0.0
     return ObjectPosition(
         lat=lat,
