@@ -103,10 +103,7 @@ def decide_sign(
     decision = _by_register(
         event, crop_fingerprint, nearby, settings, radius_cap_m=radius_cap_m, crop_overdue=crop_overdue
     )
-    place = event.place
-    if not decision.outcome.opens_case or place is None:
-        return decision
-    zone = zone_at(settings.zones, place.lat, place.lon)
+    zone = _zone_of(event, settings) if decision.outcome.opens_case else None
     if zone is None:
         return decision
     return replace(
@@ -120,10 +117,15 @@ def decide_sign(
 def with_zone(decision: SignDecision, event: ViolationEvent, settings: SignSettings) -> SignDecision:
     """A ``restricted`` decision read back from the database (which keeps no zone) with its zone
     again, from the event's place: a later event of the track that opens a case names it too."""
-    place = event.place
-    if decision.outcome is not SignOutcome.restricted or decision.zone is not None or place is None:
+    if decision.outcome is not SignOutcome.restricted or decision.zone is not None:
         return decision
-    return replace(decision, zone=zone_at(settings.zones, place.lat, place.lon))
+    return replace(decision, zone=_zone_of(event, settings))
+
+
+def _zone_of(event: ViolationEvent, settings: SignSettings) -> SignZone | None:
+    """The no-sign zone the sighting's place (the sign's own when the box placed it) lies in."""
+    place = event.place
+    return None if place is None else zone_at(settings.zones, place.lat, place.lon)
 
 
 def _by_register(

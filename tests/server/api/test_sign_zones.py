@@ -8,7 +8,6 @@ permitted the east-side sign (the dispatcher marks its case permitted), the next
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -19,18 +18,12 @@ from server.db.models import Case, SignSighting
 from server.settings import SignSettings
 from tests.server.api.conftest import NOW, Api, ingest, make_event, offset_position, store_evidence
 from tests.server.api.test_sign_register import _jpeg, fixture_crops
+from tests.server.signs.zone_files import write_zones, zone_feature
 
 
 def zone_file(tmp_path: Path) -> Path:
     corners = [offset_position(n, e) for n, e in ((0, 3), (0, 12), (300, 12), (300, 3), (0, 3))]
-    feature = {
-        "type": "Feature",
-        "properties": {"name": "Hang Dao east side", "reason": "heritage street: no signs"},
-        "geometry": {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in corners]]},
-    }
-    path = tmp_path / "zones.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
-    return path
+    return write_zones(tmp_path, zone_feature("Hang Dao east side", "heritage street: no signs", corners))
 
 
 def sighting(

@@ -15,31 +15,23 @@ from server.signs.zones import ZoneFileError, read_zones, zone_at
 from streetwatch.events import ObjectPosition, ViolationEvent
 from tests.server.factories import make_event, offset
 from tests.server.signs.test_register import CAP, _fp
+from tests.server.signs.zone_files import collection, ring, write_zones, zone_feature
 
 #: A heritage street's east side: 8 m wide, 200 m long, with a temple forecourt cut out of it.
 EAST_SIDE = [offset(0, 2), offset(0, 10), offset(200, 10), offset(200, 2), offset(0, 2)]
 FORECOURT = [offset(90, 3), offset(90, 9), offset(110, 9), offset(110, 3), offset(90, 3)]
 
 
-def ring(points: list[tuple[float, float]]) -> list[list[float]]:
-    return [[lon, lat] for lat, lon in points]  # GeoJSON: longitude first
-
-
 def feature(
     name: Any = "Hang Dao east side", reason: str = "no signs over the pavement", **geometry: Any
 ) -> dict:
-    geometry = geometry or {"type": "Polygon", "coordinates": [ring(EAST_SIDE), ring(FORECOURT)]}
+    if not geometry:
+        return zone_feature(name, reason, EAST_SIDE, FORECOURT)
     return {"type": "Feature", "properties": {"name": name, "reason": reason}, "geometry": geometry}
 
 
-def collection(*features: Any) -> str:
-    return json.dumps({"type": "FeatureCollection", "features": list(features)})
-
-
 def write(tmp_path: Path, *features: Any) -> Path:
-    path = tmp_path / "zones.geojson"
-    path.write_text(collection(*features))
-    return path
+    return write_zones(tmp_path, *features)
 
 
 def settings(tmp_path: Path) -> SignSettings:

@@ -10,7 +10,6 @@ shows (docs/console-queue.png, docs/console-case.png).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -483,16 +482,11 @@ def test_a_signboard_case_map_shows_the_no_sign_zone_it_is_in(
     browser: Any, stack: Stack, tmp_path: Path
 ) -> None:
     from server.settings import SignSettings
+    from tests.server.signs.zone_files import write_zones, zone_feature
 
     # The sign stands 5 m right of the van's route: a zone along that side of the street.
     corners = [offset(n, e) for n, e in ((1450, 2), (1450, 12), (1600, 12), (1600, 2), (1450, 2))]
-    zone = {
-        "type": "Feature",
-        "properties": {"name": "Old Quarter east side", "reason": "no signs over the pavement"},
-        "geometry": {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in corners]]},
-    }
-    path = tmp_path / "zones.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [zone]}))
+    path = write_zones(tmp_path, zone_feature("Old Quarter east side", "no signs over the pavement", corners))
     app = stack.http.config.app
     plain = app.state.settings
     app.state.settings = plain.model_copy(update={"signs": SignSettings(no_sign_zones=str(path))})
