@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from training.registry import Registry
 
 #: The repository's registry; other locations via ``--registry``.
 DEFAULT_REGISTRY = Path(__file__).resolve().parents[1] / "models" / "registry.json"
@@ -176,9 +179,19 @@ def _register_model(subparsers: Any) -> None:
     pro = sub.add_parser(
         "promote",
         help="Make an evaluated ONNX the current model, unless it is worse than the current one.",
+        description="Make an evaluated ONNX the current model, unless it is worse than the current one. "
+        "A detector is judged on mAP (summary.json of 'streetwatch evaluate'); a classifier (the truck "
+        "load model) on accuracy per class over held-out crops (python -m training.truck_load.evaluate "
+        "--json), both against the current model on the same evaluation set.",
     )
     pro.add_argument("model", type=Path, help="candidate ONNX (name, version, data hash read from metadata)")
-    pro.add_argument("--eval", type=Path, required=True, help="summary.json from 'streetwatch evaluate'")
+    pro.add_argument(
+        "--eval",
+        type=Path,
+        required=True,
+        help="summary.json from 'streetwatch evaluate' (a detector) or the report of "
+        "training.truck_load.evaluate --json (a classifier)",
+    )
     pro.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
     pro.add_argument(
         "--new-registry",
@@ -188,14 +201,24 @@ def _register_model(subparsers: Any) -> None:
     )
     pro.add_argument("--parent", help="parent version (default: the current model)")
     pro.add_argument("--notes", default="")
-    pro.add_argument("--class-tolerance", type=float, default=0.02, help="allowed per-class AP50 drop")
+    pro.add_argument(
+        "--class-tolerance",
+        type=float,
+        default=0.02,
+        help="allowed drop of a class's AP50 (a detector) or accuracy (a classifier)",
+    )
+    pro.add_argument(
+        "--split",
+        type=Path,
+        help="a classifier's labelled crops, split.csv (default: datasets/truck_load/split.csv)",
+    )
     pro.add_argument(
         "--baseline-eval",
         type=Path,
         metavar="SUMMARY",
-        help="re-baseline the gate after the evaluation set was corrected: summary.json of the CURRENT "
-        "model's file evaluated on the candidate's set; the candidate is compared against it instead "
-        "of the stored metrics, and its entry records the new eval hash",
+        help="re-baseline the gate after the evaluation set was corrected: the CURRENT model's file "
+        "evaluated on the candidate's set (same kind of file as --eval); the candidate is compared "
+        "against it instead of the stored metrics, and its entry records the new eval hash",
     )
     pro.set_defaults(handler=_promote)
 
@@ -308,6 +331,8 @@ def _promote(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.model} lacks metadata {missing}; export it with 'streetwatch model export'")
     _check_registry_exists(args.registry, allow_new=args.new_registry)
     registry = Registry(args.registry)
+    if meta.get("task") == "classify":
+        return _promote_classifier(args, registry)
     decision = registry.promote(
         args.model,
         EvalSummary.load(args.eval),
@@ -320,6 +345,17 @@ def _promote(args: argparse.Namespace) -> int:
         baseline=EvalSummary.load(args.baseline_eval) if args.baseline_eval else None,
     )
     print(f"{meta['streetwatch_model']} {meta['version']}: {decision.explain()}")
+    return 0 if decision.accepted else 1
+
+
+def _promote_classifier(args: argparse.Namespace, registry: Registry) -> int:
+    from training.truck_load.register import DEFAULT_SPLIT, entry_for, promote_classifier
+
+    entry = entry_for(args.model, args.eval, args.split or DEFAULT_SPLIT, registry, args.notes)
+    if args.parent:
+        entry.parent = args.parent
+    decision = promote_classifier(registry, entry, args.baseline_eval, args.class_tolerance)
+    print(f"{entry.name} {entry.version}: {decision.explain()}")
     return 0 if decision.accepted else 1
 
 

@@ -5,7 +5,7 @@ trust and trace it: file, sha256, metrics on the fixed evaluation set (and that 
 content hash), training-data hash and parent version. For each model name one version
 is ``current``: the one the edge uses. Detectors' metrics are mAP figures; a classifier's
 (the truck load model, ``metrics.task: classify``) are accuracies on held-out crops, written by
-``python -m training.truck_load.register``.
+``python -m training.truck_load.register`` and judged by :mod:`training.classifier_gate`.
 
 A candidate replaces the current model only if it is not worse on the same evaluation
 set: mAP50 and mAP50-95 may not drop, and no class's AP50 may drop by more than
@@ -95,7 +95,7 @@ def compare(
             False,
             [
                 f"{current.name} is a classifier (macro accuracy, no mAP); this gate compares detectors: "
-                "register a classifier with python -m training.truck_load.register"
+                "a classifier is promoted with its training.truck_load.evaluate --json report"
             ],
         )
     reasons: list[str] = []

@@ -31,9 +31,11 @@ import numpy.typing as npt
 from edge.truck_load import LoadClassifier
 from streetwatch.errors import DatasetError
 from streetwatch.events import TruckLoad
+from streetwatch.file_hash import sha256_file
 from training.truck_load.agreement import read_labels
 from training.truck_load.crops import CropRecord, read_manifest
 from training.truck_load.data import TRAINED_CLASSES
+from training.truck_load.split_hash import val_hash
 from training.truck_load.train import evaluate
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
@@ -76,6 +78,9 @@ def run(data: Path, photos: Path, model: Path, shared: Path | None = None) -> di
     matrix = np.asarray(probs, dtype=np.float32)
     report = evaluate(matrix, truth)
     report["model"] = classifier.label
+    # Which file on which crops: the registry's gate compares two reports only when both match.
+    report["model_sha256"] = sha256_file(model)
+    report["eval_hash"] = val_hash(data / "split.csv")[0]
     report["labelled_boxes"] = _subset(matrix, truth, labelled)
     report["by_photos"] = {
         name: _subset(matrix, truth, [s == name for s in sets]) for name in sorted(set(sets))
