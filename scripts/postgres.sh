@@ -5,9 +5,12 @@
 #   scripts/postgres.sh url               print the export line of a running cluster
 # Only export lines go to stdout; progress goes to stderr. PostgreSQL refuses to run as root,
 # so as root the cluster belongs to the 'postgres' OS user.
+# Each checkout has its own cluster (STREETWATCH_PG_DIR overrides where), so two test runs of two
+# clones on one machine never stop or share each other's database.
 set -euo pipefail
 
-PGDATA_ROOT=${STREETWATCH_PG_DIR:-/tmp/streetwatch-pg}
+CHECKOUT=$(cd "$(dirname "$0")/.." && pwd -P)
+PGDATA_ROOT=${STREETWATCH_PG_DIR:-/tmp/streetwatch-pg-$(printf '%s' "$CHECKOUT" | sha256sum | cut -c1-12)}
 PGDATA="$PGDATA_ROOT/data"
 DB=streetwatch_test
 
