@@ -34,7 +34,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from server.settings_sources import ENV_NESTED_DELIMITER, ENV_PREFIX, active_sources, reading
-from server.signs.zones import SignZone, read_zones
+from server.signs.zone_file import ZoneFile
+from server.signs.zones import SignZone
 from streetwatch.events import MAX_EVENT_BYTES, ViolationType
 
 #: The geohash precision of case cells (about 153 m x 153 m at the equator, 76 m wide at 60° N).
@@ -414,20 +415,32 @@ class SignSettings(_Section):
         default=None,
         description="GeoJSON file of the places where no signboard may hang (Polygon or MultiPolygon "
         "features with a name and an optional reason): a sign seen in one opens a 'signboard in a "
-        "no-sign zone' case unless the register knows it as permitted. Read when the settings load.",
+        "no-sign zone' case unless the register knows it as permitted. Checked when the settings "
+        "load (a bad file stops the server) and read again within seconds of a change; a changed file "
+        "that cannot be used is logged and the zones read before stay in force.",
     )
-    _zones: tuple[SignZone, ...] = PrivateAttr(default=())
+    no_sign_zones_check_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How often, at most, the zone file is looked at for a change (one stat call).",
+    )
+    _zone_file: ZoneFile | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _read_zones(self) -> SignSettings:
-        if self.no_sign_zones:
-            self._zones = read_zones(Path(self.no_sign_zones))  # ZoneFileError is a ValueError
+        if self.no_sign_zones:  # ZoneFileError is a ValueError
+            self._zone_file = ZoneFile(Path(self.no_sign_zones), check_every_s=self.no_sign_zones_check_s)
         return self
 
     @property
     def zones(self) -> tuple[SignZone, ...]:
-        """The no-sign zones read from ``no_sign_zones``, in file order."""
-        return self._zones
+        """The no-sign zones in force, in file order (the file's latest good version)."""
+        return self._zone_file.current() if self._zone_file is not None else ()
+
+    @property
+    def zone_file(self) -> ZoneFile | None:
+        """The watched zone file; None without ``no_sign_zones``."""
+        return self._zone_file
 
 
 class ServerSettings(BaseSettings):

@@ -62,6 +62,7 @@ class SightingPublic(BaseModel):
     case_id: int | None
     distance_m: float | None
     similarity: float | None
+    zone_name: str | None = Field(description="restricted: the no-sign zone it was decided in.")
     at: datetime
 
 
@@ -119,6 +120,11 @@ class ZonePublic(BaseModel):
 
 class ZoneList(BaseModel):
     items: list[ZonePublic]
+    read_at: datetime | None = Field(description="When the zones in force were read; null: no zone file.")
+    problem: str | None = Field(
+        description="Why the zone file's latest change is not in force (the zones read before are); "
+        "null when it is."
+    )
 
 
 @router.get("/zones", response_model=ZoneList, summary="The no-sign zones the server reads (viewer)")
@@ -128,7 +134,10 @@ def list_zones(request: Request, _caller: ViewerDep) -> ZoneList:
         ZonePublic(name=zone.name, reason=zone.reason, polygons=[[list(r) for r in p] for p in zone.polygons])
         for zone in settings.signs.zones
     ]
-    return ZoneList(items=items)
+    source = settings.signs.zone_file
+    if source is None:
+        return ZoneList(items=items, read_at=None, problem=None)
+    return ZoneList(items=items, read_at=source.read_at, problem=source.problem)
 
 
 @router.get("/{sign_id}", response_model=SignDetail, summary="One register entry and its sightings (viewer)")

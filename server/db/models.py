@@ -476,6 +476,9 @@ class SignSighting(Base):
     outcome: Mapped[SignOutcome] = mapped_column(EnumText(SignOutcome, 16))
     distance_m: Mapped[float | None] = mapped_column(Float)
     similarity: Mapped[float | None] = mapped_column(Float)
+    # restricted: the no-sign zone it was decided in, as the zone file said then (server.signs.zones)
+    zone_name: Mapped[str | None] = mapped_column(String(100))
+    zone_reason: Mapped[str | None] = mapped_column(String(160))
     at: Mapped[datetime]
 
 

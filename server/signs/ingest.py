@@ -35,6 +35,7 @@ from server.settings import MatchingRule, SignSettings
 from server.signs.fingerprint import FingerprintError, fingerprint
 from server.signs.register import RegisteredSign, SignDecision, SignOutcome, decide_sign, with_zone
 from server.signs.service import views
+from server.signs.zones import ZoneLabel
 from streetwatch.events import ViolationEvent, ViolationType
 
 log = logging.getLogger(__name__)
@@ -92,15 +93,21 @@ class SignCheck:
         for chunk in chunks(sorted(by_id, key=str)):
             rows = self.session.execute(
                 select(
-                    SignSighting.device_id, SignSighting.track_id, SignSighting.outcome, SignSighting.sign_id
+                    SignSighting.device_id,
+                    SignSighting.track_id,
+                    SignSighting.outcome,
+                    SignSighting.sign_id,
+                    SignSighting.zone_name,
+                    SignSighting.zone_reason,
                 )
                 .where(SignSighting.track_id.in_(chunk))
                 .order_by(SignSighting.id)
             )
             for row in rows:
                 if row.device_id in by_id.get(row.track_id, ()):
+                    zone = ZoneLabel(row.zone_name, row.zone_reason or "") if row.zone_name else None
                     self._prior[(row.device_id, row.track_id)] = SignDecision(
-                        row.outcome, row.sign_id, reason="the same track's earlier sighting"
+                        row.outcome, row.sign_id, reason="the same track's earlier sighting", zone=zone
                     )
         self._tracks_loaded |= fresh_tracks
 
@@ -171,6 +178,8 @@ class SignCheck:
                     "outcome": decision.outcome,
                     "distance_m": decision.distance_m,
                     "similarity": decision.similarity,
+                    "zone_name": decision.zone_name,
+                    "zone_reason": decision.zone_reason,
                     "at": self.now,
                 }
             )
@@ -229,6 +238,7 @@ class SignCheck:
             sighting.outcome = decision.outcome
             sighting.sign_id = decision.sign_id
             sighting.case_id = case_id
+            sighting.zone_name, sighting.zone_reason = decision.zone_name, decision.zone_reason
         if case_id is not None:
             ids = [s.event_id for s in pending]
             self.session.execute(update(Event).where(Event.event_id.in_(ids)).values(case_id=case_id))

@@ -35,7 +35,7 @@ from server.matching.geo import haversine_m
 from server.settings import SignSettings
 from server.signs.fingerprint import similarity
 from server.signs.outcome import SignOutcome as SignOutcome  # re-exported: the decision's name for it
-from server.signs.zones import SignZone, zone_at
+from server.signs.zones import ZoneLabel, zone_at
 from streetwatch.events import ViolationEvent
 
 #: Case titles are stored in 200 characters.
@@ -62,7 +62,16 @@ class SignDecision:
     similarity: float | None = None
     adopt: bool = False  # the sign has no fingerprint yet: store this sighting's
     reason: str = ""
-    zone: SignZone | None = None  # restricted: the no-sign zone it is in
+    zone: ZoneLabel | None = None  # restricted: the no-sign zone it is in
+
+    @property
+    def zone_name(self) -> str | None:
+        """What a sighting stores of its zone (``sign_sightings.zone_name``)."""
+        return self.zone.name if self.zone is not None else None
+
+    @property
+    def zone_reason(self) -> str | None:
+        return self.zone.reason if self.zone is not None else None
 
     def case_title(self, event: ViolationEvent) -> str:
         """The title of the case the decision opens: what the register found, and where."""
@@ -115,17 +124,19 @@ def decide_sign(
 
 
 def with_zone(decision: SignDecision, event: ViolationEvent, settings: SignSettings) -> SignDecision:
-    """A ``restricted`` decision read back from the database (which keeps no zone) with its zone
-    again, from the event's place: a later event of the track that opens a case names it too."""
+    """A ``restricted`` decision read back from a sighting stored without its zone (before the
+    sightings kept it) with a zone again, from the event's place, so a later event of the track
+    that opens a case names one too."""
     if decision.outcome is not SignOutcome.restricted or decision.zone is not None:
         return decision
     return replace(decision, zone=_zone_of(event, settings))
 
 
-def _zone_of(event: ViolationEvent, settings: SignSettings) -> SignZone | None:
+def _zone_of(event: ViolationEvent, settings: SignSettings) -> ZoneLabel | None:
     """The no-sign zone the sighting's place (the sign's own when the box placed it) lies in."""
     place = event.place
-    return None if place is None else zone_at(settings.zones, place.lat, place.lon)
+    zone = None if place is None else zone_at(settings.zones, place.lat, place.lon)
+    return None if zone is None else zone.label
 
 
 def _by_register(

@@ -111,5 +111,6 @@ def _settle_track(
         sighting.case_id = case_id
         sighting.distance_m = decision.distance_m
         sighting.similarity = decision.similarity
+        sighting.zone_name, sighting.zone_reason = decision.zone_name, decision.zone_reason
     session.flush()
     return len(sightings)

@@ -46,11 +46,23 @@ class ZoneFileError(ConfigError, ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class ZoneLabel:
+    """What a decision keeps of a zone: its name and why (the polygons may be redrawn later)."""
+
+    name: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SignZone:
     name: str
     reason: str
     polygons: tuple[Polygon, ...]
     bbox: tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
+
+    @property
+    def label(self) -> ZoneLabel:
+        return ZoneLabel(self.name, self.reason)
 
     def contains(self, lat: float, lon: float) -> bool:
         """Inside an outer ring and outside its holes (a point on an edge may go either way)."""

@@ -8,11 +8,13 @@ permitted the east-side sign (the dispatcher marks its case permitted), the next
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.db.models import Case, SignSighting
 from server.settings import SignSettings
@@ -90,31 +92,96 @@ def test_a_sign_in_a_no_sign_zone_is_a_case_that_says_so_until_it_is_permitted(
     assert outcome_and_title(api, again) == ("attached", None)  # the permit stands inside the zone
 
 
-def test_a_later_event_of_the_track_that_opens_a_case_names_the_zone_too(api: Api, tmp_path: Path) -> None:
-    """The track's decision is read back from the database, which keeps the outcome, not the zone."""
+def test_a_later_event_of_the_track_that_opens_a_case_names_the_zone_it_was_decided_in(
+    api: Api, tmp_path: Path
+) -> None:
+    """The track's decision is read back from its stored sighting, zone included: the zone file was
+    edited in between (the zone renamed), and the track's case still names the zone it was opened
+    for. A sighting stored without a zone (before sightings kept one) gets the zone its place is in."""
+    path = zone_file(tmp_path)
     api.settings = api.settings.model_copy(
-        update={"signs": SignSettings(no_sign_zones=str(zone_file(tmp_path)))}
+        update={"signs": SignSettings(no_sign_zones=str(path), no_sign_zones_check_s=0)}
     )
     crop = _jpeg(fixture_crops()[0])
     track = uuid.uuid4()
     first = sighting(api, crop, north_m=100, east_m=7, day=0, track_id=track)
     with api.sessions() as session:
         case_id = session.scalars(select(SignSighting.case_id).where(SignSighting.event_id == first)).one()
-    for action in ("confirm", "resolve"):  # a crew took the sign down...
-        assert api.post(f"/api/v1/cases/{case_id}/actions", json={"action": action}).status_code == 200
-    later = sighting(api, crop, north_m=100, east_m=7, day=0, track_id=track, later_s=120)  # ...it is back
-    outcome, title = outcome_and_title(api, later)
-    assert outcome == "restricted"
+        stored = session.scalars(select(SignSighting).where(SignSighting.event_id == first)).one()
+        assert (stored.zone_name, stored.zone_reason) == ("Hang Dao east side", "heritage street: no signs")
+    corners = [offset_position(n, e) for n, e in ((0, 3), (0, 12), (300, 12), (300, 3), (0, 3))]
+    renamed = write_zones(tmp_path, zone_feature("Hang Dao heritage street", "renamed", corners))
+    os.utime(renamed, ns=(time.time_ns() + 10**9,) * 2)  # saved later than the first version
+    assert [z.name for z in api.settings.signs.zones] == ["Hang Dao heritage street"]
+
+    def take_down_and_see_again(later_s: float) -> tuple[str, str | None, int | None]:
+        with api.sessions() as session:
+            open_case = session.scalars(
+                select(SignSighting.case_id)
+                .where(SignSighting.track_id == track)
+                .order_by(SignSighting.id.desc())
+            ).first()
+        for action in ("confirm", "resolve"):  # a crew took the sign down...
+            reply = api.post(f"/api/v1/cases/{open_case}/actions", json={"action": action})
+            assert reply.status_code == 200, reply.text
+        later = sighting(api, crop, north_m=100, east_m=7, day=0, track_id=track, later_s=later_s)  # ...back
+        outcome, title = outcome_and_title(api, later)
+        with api.sessions() as session:
+            reopened = session.scalars(
+                select(SignSighting.case_id).where(SignSighting.event_id == later)
+            ).one()
+        return outcome, title, reopened
+
+    outcome, title, reopened = take_down_and_see_again(120)
+    assert outcome == "restricted" and reopened != case_id
     assert title is not None and title.startswith("Signboard in no-sign zone 'Hang Dao east side' near "), (
         title
     )
-    with api.sessions() as session:
-        reopened = session.scalars(select(SignSighting.case_id).where(SignSighting.event_id == later)).one()
-    assert reopened != case_id
+    with api.sessions() as session:  # as a sighting stored before sightings kept their zone
+        session.execute(update(SignSighting).values(zone_name=None, zone_reason=None))
+        session.commit()
+    outcome, title, _ = take_down_and_see_again(240)
+    assert outcome == "restricted"
+    assert title is not None and title.startswith("Signboard in no-sign zone 'Hang Dao heritage street' ")
+
+
+def test_a_zone_added_while_the_server_runs_applies_to_the_next_sighting(api: Api, tmp_path: Path) -> None:
+    """The bureau designates the west side too; nobody restarts anything. A broken save of the file
+    keeps the zones before, and the zone list says why."""
+    path = zone_file(tmp_path)
+    api.settings = api.settings.model_copy(
+        update={"signs": SignSettings(no_sign_zones=str(path), no_sign_zones_check_s=0)}
+    )
+    api.client.app.state.settings = api.settings
+    east_sign, west_sign, other_sign = (_jpeg(crop) for crop in fixture_crops()[:3])
+    assert outcome_and_title(api, sighting(api, west_sign, north_m=60, east_m=-7, day=0))[0] == "new"
+
+    east = [offset_position(n, e) for n, e in ((0, 3), (0, 12), (300, 12), (300, 3), (0, 3))]
+    west = [offset_position(n, e) for n, e in ((0, -12), (0, -3), (300, -3), (300, -12), (0, -12))]
+    saved = write_zones(
+        tmp_path,
+        zone_feature("Hang Dao east side", "heritage street: no signs", east),
+        zone_feature("Hang Dao west side", "heritage street: no signs", west),
+    )
+    os.utime(saved, ns=(time.time_ns() + 10**9,) * 2)
+    outcome, title = outcome_and_title(api, sighting(api, other_sign, north_m=200, east_m=-7, day=0))
+    assert outcome == "restricted"
+    assert title is not None and title.startswith("Signboard in no-sign zone 'Hang Dao west side' near ")
+    listed = api.get("/api/v1/signs/zones").json()
+    assert [z["name"] for z in listed["items"]] == ["Hang Dao east side", "Hang Dao west side"]
+    assert listed["problem"] is None and listed["read_at"] is not None
+
+    saved.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature"')  # a broken save
+    os.utime(saved, ns=(time.time_ns() + 2 * 10**9,) * 2)
+    listed = api.get("/api/v1/signs/zones").json()
+    assert [z["name"] for z in listed["items"]] == ["Hang Dao east side", "Hang Dao west side"]
+    assert "is not JSON" in listed["problem"] and listed["problem"].endswith("stay in force")
+    outcome, _ = outcome_and_title(api, sighting(api, east_sign, north_m=250, east_m=-7, day=0))
+    assert outcome == "restricted"  # ingest goes on with the zones before
 
 
 def test_the_zones_are_listed_for_maps(api: Api, tmp_path: Path) -> None:
-    assert api.get("/api/v1/signs/zones").json() == {"items": []}  # none configured
+    assert api.get("/api/v1/signs/zones").json() == {"items": [], "read_at": None, "problem": None}
     app = api.client.app
     plain = app.state.settings
     app.state.settings = plain.model_copy(
