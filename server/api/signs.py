@@ -1,7 +1,7 @@
 """``/signs``: the signboard register (``server.signs``): known signs that open no case.
 
 =========================  ========  ==========================================================
-GET    /signs              viewer    entries, newest first; ``permit_id``, ``source``, ``bbox``
+GET    /signs              viewer    entries, newest first; ``permit_id``, ``source``
 GET    /signs/zones        viewer    the no-sign zones (``signs.no_sign_zones``), for maps
 GET    /signs/{id}         viewer    one entry with its latest sightings
 POST   /signs              reviewer  add one: place, permit, and optionally the sign's crop as

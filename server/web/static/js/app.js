@@ -1,4 +1,4 @@
-// The console's entry point: sign-in, the three pages (queue, supervisor, users), routing by
+// The console's entry point: sign-in, the pages (queue, supervisor, signs, fleet, users), routing by
 // the URL's hash (so a reload or a shared link keeps the filters and the case), shortcuts.
 
 import { ApiError, del, get, post, setCsrf, whenSignedOut } from "./api.js";
@@ -9,10 +9,12 @@ import { DEFAULT_FILTERS, Queue } from "./queue.js";
 import { Supervisor } from "./supervisor.js";
 import { showUsers } from "./users.js";
 import { showFleet } from "./fleet.js";
+import { SignsPage } from "./signs.js";
 import { el, replace } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const RANK = { viewer: 1, reviewer: 2, admin: 3 };
+const PAGES = ["queue", "supervisor", "signs", "fleet", "users"];
 
 const ctx = {
   user: null,
@@ -29,6 +31,7 @@ const ctx = {
 let queue = null;
 let caseView = null;
 let supervisor = null;
+let signs = null;
 let keysInstalled = false;
 let flashTimer = null;
 
@@ -101,9 +104,9 @@ function saveHash() {
 function route() {
   if (!ctx.user) return;
   const { page, params } = parseHash();
-  ctx.page = ["queue", "supervisor", "fleet", "users"].includes(page) ? page : "queue";
+  ctx.page = PAGES.includes(page) ? page : "queue";
   if (ctx.page === "users" && ctx.user.role !== "admin") ctx.page = "queue";
-  for (const name of ["queue", "supervisor", "fleet", "users"]) {
+  for (const name of PAGES) {
     $(`view-${name}`).hidden = name !== ctx.page;
     $(`nav-${name}`).classList.toggle("active", name === ctx.page);
   }
@@ -124,6 +127,8 @@ function route() {
     queue.reload();
   } else if (ctx.page === "supervisor") {
     supervisor.show();
+  } else if (ctx.page === "signs") {
+    signs.show();
   } else if (ctx.page === "fleet") {
     showFleet($("view-fleet"));
   } else {
@@ -173,6 +178,7 @@ async function start(session) {
     ctx.caseView = caseView;
     queue = new Queue(ctx);
     supervisor = new Supervisor($("view-supervisor"));
+    signs = new SignsPage($("view-signs"), ctx);
   } else {
     // Signed in again (the session had ended): start from a clean page, possibly as someone else.
     queue.filters = { ...DEFAULT_FILTERS };

@@ -1,0 +1,207 @@
+// The signs page: the signboard register (known signs that open no case) and the no-sign zones
+// in force (GET /signs, /signs/{id}, /signs/zones). A dispatcher looks up why a sign raised
+// nothing (it is registered: by which case or permit, seen how often, last when) and what the
+// register decided each time a box saw it; a reviewer removes an entry a permit no longer
+// covers, and the sign's next sighting opens a case again.
+
+import { ApiError, apiUrl, del, get } from "./api.js";
+import { confirmDialog } from "./dialogs.js";
+import { ago, el, query, replace, when } from "./util.js";
+
+const PAGE_SIZE = 50;
+const SOURCES = { review: "case marked permitted", import: "permit list", api: "added by hand" };
+const OUTCOMES = {
+  attached: "attached (no case)",
+  new: "new sign: case",
+  changed: "changed sign: case",
+  expired: "permit expired: case",
+  unverified: "appearance not checked: case",
+  restricted: "in a no-sign zone: case",
+  pending: "waiting for its crop",
+};
+
+export class SignsPage {
+  constructor(root, ctx) {
+    this.root = root;
+    this.ctx = ctx;
+    this.filters = { permit_id: "", source: "" };
+    this.offset = 0;
+    this.openId = null;
+  }
+
+  async show() {
+    const form = el(
+      "form",
+      { class: "toolbar", id: "signs-filters", autocomplete: "off" },
+      el("label", {}, "Permit ", el("input", { name: "permit_id", value: this.filters.permit_id, placeholder: "any permit", size: 14 })),
+      el(
+        "label",
+        {},
+        "Registered from ",
+        el("select", { name: "source" }, el("option", { value: "" }, "anywhere"), Object.entries(SOURCES).map(([v, text]) => el("option", { value: v, selected: v === this.filters.source }, text))),
+      ),
+    );
+    form.addEventListener("change", (event) => {
+      this.filters[event.target.name] = event.target.value.trim();
+      this.offset = 0;
+      this.load();
+    });
+    form.addEventListener("submit", (event) => event.preventDefault());
+    this.zonesBody = el("div", {}, "Loading…");
+    this.listBody = el("div", {}, "Loading…");
+    this.detail = el("section", { class: "card", id: "sign-detail", hidden: true });
+    replace(
+      this.root,
+      el("h2", {}, "Signs"),
+      el("p", { class: "muted" }, "Registered signs open no case when a box sees them again at their place, looking the same. A signboard case rejected as permitted registers its sign; permit lists are imported with streetwatch signs import."),
+      el("div", { class: "cards" }, el("section", { class: "card", id: "signs-register" }, el("h3", {}, "Register"), form, this.listBody), el("div", { class: "signs-side" }, this.detail, el("section", { class: "card", id: "signs-zones" }, el("h3", {}, "No-sign zones"), this.zonesBody))),
+    );
+    this.loadZones();
+    await this.load();
+    if (this.openId !== null) this.open(this.openId);
+  }
+
+  async loadZones() {
+    let data;
+    try {
+      data = await get("/signs/zones");
+    } catch (err) {
+      replace(this.zonesBody, el("p", { class: "error" }, `Not available: ${err.message}`));
+      return;
+    }
+    this.ctx.zones = data.items; // case maps draw the zones in force, not those of sign-in time
+    if (!data.read_at) {
+      replace(this.zonesBody, el("p", { class: "muted" }, "No zone file is configured (signs.no_sign_zones): only the register decides."));
+      return;
+    }
+    replace(
+      this.zonesBody,
+      data.problem ? el("p", { class: "error", id: "zones-problem", role: "alert" }, `The zone file's latest change is not in force: ${data.problem}`) : null,
+      el("p", { class: "muted" }, `Read ${when(data.read_at)} (${ago(data.read_at)}); a change to the file is read within seconds.`),
+      el(
+        "table",
+        { id: "zones-table" },
+        el("thead", {}, el("tr", {}, ["Zone", "Why", "Parts"].map((h) => el("th", {}, h)))),
+        el(
+          "tbody",
+          {},
+          data.items.length
+            ? data.items.map((z) => el("tr", { dataset: { zone: z.name } }, el("td", {}, z.name), el("td", {}, z.reason || "–"), el("td", { class: "num" }, z.polygons.length)))
+            : el("tr", {}, el("td", { colspan: 3, class: "muted" }, "the file lists no zone")),
+        ),
+      ),
+    );
+  }
+
+  async load() {
+    let page;
+    try {
+      page = await get(`/signs${query({ ...this.filters, limit: PAGE_SIZE, offset: this.offset })}`);
+    } catch (err) {
+      replace(this.listBody, el("p", { class: "error" }, `Not available: ${err.message}`));
+      return;
+    }
+    const now = Date.now();
+    const rows = page.items.map((s) => {
+      const expired = s.valid_until && Date.parse(s.valid_until) < now;
+      return el(
+        "tr",
+        { dataset: { sign: s.id }, class: s.id === this.openId ? "selected" : "", tabindex: 0, onclick: () => this.open(s.id), onkeydown: (e) => e.key === "Enter" && this.open(s.id) },
+        el("td", {}, s.crop_sha256 ? el("img", { class: "sign-thumb", src: apiUrl(`/evidence/${s.crop_sha256}/thumbnail`), alt: `sign ${s.id}` }) : el("span", { class: "noimg" }, "no photo")),
+        el("td", {}, `#${s.id}`),
+        el("td", {}, s.permit_id || "–"),
+        el("td", { class: expired ? "expired" : "", title: s.valid_until ? when(s.valid_until) : "" }, s.valid_until ? `${expired ? "expired " : "until "}${s.valid_until.slice(0, 10)}` : "no end"),
+        el("td", {}, s.source === "review" && s.case_id ? el("a", { href: `#/queue?state=all&case=${s.case_id}` }, `case #${s.case_id}`) : SOURCES[s.source] || s.source),
+        el("td", { title: when(s.last_seen_at) }, s.last_seen_at ? ago(s.last_seen_at) : "not yet"),
+        el("td", { class: "num" }, s.sighting_count),
+      );
+    });
+    const last = Math.min(this.offset + page.items.length, page.total);
+    const prev = el("button", { type: "button", disabled: this.offset === 0, onclick: () => this.turn(-PAGE_SIZE) }, "Previous");
+    const next = el("button", { type: "button", disabled: last >= page.total, onclick: () => this.turn(PAGE_SIZE) }, "Next");
+    replace(
+      this.listBody,
+      el(
+        "table",
+        { id: "signs-table" },
+        el("thead", {}, el("tr", {}, ["", "Entry", "Permit", "Valid", "Registered from", "Last seen", "Sightings"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no registered sign matches"))),
+      ),
+      el("div", { class: "toolbar" }, el("span", { id: "signs-count", class: "muted" }, page.total ? `${this.offset + 1}–${last} of ${page.total}` : "0 entries"), prev, next),
+    );
+  }
+
+  turn(delta) {
+    this.offset = Math.max(0, this.offset + delta);
+    this.load();
+  }
+
+  async open(id) {
+    this.openId = id;
+    for (const row of this.listBody.querySelectorAll("tr[data-sign]")) row.classList.toggle("selected", Number(row.dataset.sign) === id);
+    this.detail.hidden = false;
+    replace(this.detail, el("h3", {}, `Entry #${id}`), "Loading…");
+    let sign;
+    try {
+      sign = await get(`/signs/${id}`);
+    } catch (err) {
+      replace(this.detail, el("h3", {}, `Entry #${id}`), el("p", { class: "error" }, err instanceof ApiError && err.status === 404 ? "This entry was removed." : err.message));
+      return;
+    }
+    const facts = [
+      ["Place", `${sign.lat.toFixed(5)}, ${sign.lon.toFixed(5)}`],
+      ["Permit", sign.permit_id || "–"],
+      ["Valid until", sign.valid_until ? when(sign.valid_until) : "no end known"],
+      ["Registered", `${when(sign.created_at)} by ${sign.created_by} (${SOURCES[sign.source] || sign.source})`],
+      ["Appearance", sign.views ? `${sign.views} view(s) on record` : "no photo yet: the next sighting gives one"],
+      ["Description", sign.description || "–"],
+    ];
+    const remove = this.ctx.canAct() ? el("button", { type: "button", class: "danger", id: "sign-remove", onclick: () => this.remove(sign) }, "Remove from the register…") : null;
+    replace(
+      this.detail,
+      el("h3", {}, `Entry #${sign.id}`),
+      sign.crop_sha256 ? el("img", { class: "sign-photo", src: apiUrl(`/evidence/${sign.crop_sha256}`), alt: `the registered sign #${sign.id}` }) : null,
+      el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+      remove,
+      el("h3", {}, "Latest sightings"),
+      el(
+        "table",
+        { id: "sign-sightings" },
+        el("thead", {}, el("tr", {}, ["When", "Box", "Decided", "Case", "Distance", "Looks alike"].map((h) => el("th", {}, h)))),
+        el(
+          "tbody",
+          {},
+          sign.sightings.length
+            ? sign.sightings.map((s) =>
+                el(
+                  "tr",
+                  { dataset: { outcome: s.outcome } },
+                  el("td", { title: when(s.at) }, ago(s.at)),
+                  el("td", {}, s.device_id),
+                  el("td", {}, (OUTCOMES[s.outcome] || s.outcome) + (s.zone_name ? ` '${s.zone_name}'` : "")),
+                  el("td", {}, s.case_id ? el("a", { href: `#/queue?state=all&case=${s.case_id}` }, `#${s.case_id}`) : "–"),
+                  el("td", { class: "num" }, s.distance_m === null ? "–" : `${s.distance_m.toFixed(1)} m`),
+                  el("td", { class: "num" }, s.similarity === null ? "–" : s.similarity.toFixed(2)),
+                ),
+              )
+            : el("tr", {}, el("td", { colspan: 6, class: "muted" }, "not seen by a box since it was registered")),
+        ),
+      ),
+    );
+  }
+
+  async remove(sign) {
+    const what = sign.permit_id ? `permit ${sign.permit_id}` : `entry #${sign.id}`;
+    if (!(await confirmDialog("Remove from the register?", `The sign of ${what} stops being known: the next time a box sees it, it opens a case. Its sightings stay on record.`))) return;
+    try {
+      await del(`/signs/${sign.id}`);
+    } catch (err) {
+      this.ctx.flash(`Not removed: ${err.message}`);
+      return;
+    }
+    this.ctx.flash(`Removed ${what} from the register.`, "info");
+    this.openId = null;
+    this.detail.hidden = true;
+    await this.load();
+  }
+}

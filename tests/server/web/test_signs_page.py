@@ -1,0 +1,157 @@
+"""The console's signs page in a real headless Chromium: the signboard register and the no-sign zones
+in force, as dispatchers see them. Everything real: a sign case arrives from a box over Mosquitto, a
+reviewer marks it permitted, the box sees the sign again (attached, no case), and the page shows
+the entry, its photo, that sighting and an imported permit gone out of date; a reviewer removes
+an entry; a broken save of the zone file shows as a problem beside the zones still in force."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from server.db.models import Case, Sign, SignSighting
+from server.settings import SignSettings
+from tests.server.factories import offset
+from tests.server.signs.zone_files import write_zones, zone_feature
+from tests.server.web.console import Console
+from tests.server.web.stack import Sighting, Stack, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.broker]
+
+SIGN = Sighting("signboards_vdl_IMG_0048.jpg", "illegal_signboard", "signboard", (60, 40, 560, 300), 400)
+#: Until the register's table shows this many entries.
+ROWS = "n => document.querySelectorAll('#signs-table tbody tr[data-sign]').length === n"
+PILE = Sighting("garbage_atanu_000272.jpg", "garbage_overflow", "overflow", (120, 200, 420, 520), 0)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("signs-page"))
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def api(stack: Stack, user: str) -> httpx.Client:
+    token = stack.tokens[user]
+    return httpx.Client(base_url=stack.url + "/api/v1", headers={"Authorization": f"Bearer {token}"})
+
+
+def sightings(stack: Stack, outcome: str) -> int:
+    with stack.sessions() as session:
+        return len(session.scalars(select(SignSighting).where(SignSighting.outcome == outcome)).all())
+
+
+@pytest.fixture(scope="module")
+def register(stack: Stack) -> dict[str, int]:
+    """A permitted sign (from its case, then seen again) and an imported permit that ran out."""
+    stack.send(PILE)  # something in the queue, so a sign-in lands on a case
+    stack.send(SIGN)
+    wait_for(lambda: sightings(stack, "new") == 1, 20, "the sign's case")
+    with stack.sessions() as session:
+        case_id = session.scalars(select(Case.id).where(Case.violation_type == "illegal_signboard")).one()
+    with api(stack, "rita") as rita:
+        permit = {"action": "reject", "reject_reason": "permitted"}
+        reply = rita.post(f"/cases/{case_id}/actions", json=permit)
+        assert reply.status_code == 200, reply.text
+        lat, lon = offset(900, 0)
+        past = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()
+        body = {"lat": lat, "lon": lon, "permit_id": "P-2024-017", "valid_until": past}
+        reply = rita.post("/signs", json={**body, "description": "bakery"})
+        assert reply.status_code == 201, reply.text
+        imported = reply.json()["id"]
+    stack.send(SIGN, at=datetime.now(timezone.utc) - timedelta(seconds=5))  # the next pass
+    wait_for(lambda: sightings(stack, "attached") == 1, 20, "the sign attached to its entry")
+    with stack.sessions() as session:
+        permitted = session.scalars(select(Sign.id).where(Sign.source == "review")).one()
+    return {"case": case_id, "permitted": permitted, "imported": imported}
+
+
+def open_signs(console: Console) -> None:
+    console.page.click("#nav-signs")
+    console.page.wait_for_selector("#signs-table tbody tr[data-sign]")
+
+
+def test_a_viewer_finds_why_a_sign_raised_nothing_and_which_permit_ran_out(
+    browser: Any, stack: Stack, register: dict[str, int]
+) -> None:
+    viewer = Console(browser, stack)
+    try:
+        viewer.sign_in("vic")
+        open_signs(viewer)
+        page = viewer.page
+        assert page.locator("#signs-table tbody tr[data-sign]").count() == 2
+        imported = page.inner_text(f"#signs-table tr[data-sign='{register['imported']}']")
+        assert "P-2024-017" in imported and "expired" in imported and "permit list" not in imported
+        assert page.locator(f"#signs-table tr[data-sign='{register['imported']}'] td.expired").count() == 1
+        permitted = page.inner_text(f"#signs-table tr[data-sign='{register['permitted']}']")
+        assert f"case #{register['case']}" in permitted and "not yet" not in permitted  # seen again
+
+        page.fill("#signs-filters input[name=permit_id]", "P-2024-017")
+        page.press("#signs-filters input[name=permit_id]", "Tab")  # a change event, as a person leaves it
+        page.wait_for_function(ROWS, arg=1)
+        assert page.inner_text("#signs-count") == "1–1 of 1"
+        page.fill("#signs-filters input[name=permit_id]", "")
+        page.press("#signs-filters input[name=permit_id]", "Tab")
+        page.wait_for_function(ROWS, arg=2)
+
+        page.click(f"#signs-table tr[data-sign='{register['permitted']}']")
+        page.wait_for_selector("#sign-sightings tr[data-outcome='attached']")
+        assert "attached (no case)" in page.inner_text("#sign-sightings")
+        page.wait_for_function("() => document.querySelector('#sign-detail img.sign-photo')?.complete")
+        loaded = page.eval_on_selector("#sign-detail img.sign-photo", "img => img.naturalWidth")
+        assert loaded > 0  # the sign's own crop, from the evidence store
+        assert page.locator("#sign-remove").count() == 0  # a viewer reads, a reviewer removes
+        assert "No zone file is configured" in page.inner_text("#signs-zones")
+        assert viewer.errors == [] and viewer.foreign_requests() == []
+    finally:
+        viewer.close()
+
+
+def test_a_reviewer_removes_an_entry_and_the_zones_show_a_broken_save(
+    browser: Any, stack: Stack, register: dict[str, int], tmp_path: Path
+) -> None:
+    corners = [offset(n, e) for n, e in ((0, 2), (0, 12), (600, 12), (600, 2), (0, 2))]
+    path = write_zones(tmp_path, zone_feature("Old Quarter east side", "no signs over the pavement", corners))
+    app = stack.http.config.app
+    plain = app.state.settings
+    app.state.settings = plain.model_copy(
+        update={"signs": SignSettings(no_sign_zones=str(path), no_sign_zones_check_s=0)}
+    )
+    reviewer = Console(browser, stack)
+    try:
+        reviewer.sign_in("rita")
+        open_signs(reviewer)
+        page = reviewer.page
+        page.wait_for_selector("#zones-table tr[data-zone='Old Quarter east side']")
+        assert page.locator("#zones-problem").count() == 0
+
+        page.click(f"#signs-table tr[data-sign='{register['imported']}']")
+        page.click("#sign-remove")
+        page.click(".dialog button.primary")  # "Yes"
+        page.wait_for_function(
+            "id => !document.querySelector(`#signs-table tr[data-sign='${id}']`)", arg=register["imported"]
+        )
+        with stack.sessions() as session:
+            assert session.scalars(select(Sign.id)).all() == [register["permitted"]]
+
+        path.write_text('{"type": "FeatureCollection", "features": [')  # an editor's half-written save
+        os.utime(path, ns=(time.time_ns() + 10**9,) * 2)
+        page.click("#nav-queue")
+        open_signs(reviewer)  # the page reads the zones again each time it is shown
+        problem = page.inner_text("#zones-problem")
+        assert "is not JSON" in problem and "stay in force" in problem
+        assert page.locator("#zones-table tr[data-zone='Old Quarter east side']").count() == 1
+        assert reviewer.errors == [] and reviewer.foreign_requests() == []
+    finally:
+        reviewer.close()
+        app.state.settings = plain
