@@ -6,6 +6,8 @@ GET    /signs/zones        viewer    the no-sign zones (``signs.no_sign_zones``)
 GET    /signs/{id}         viewer    one entry with its latest sightings
 POST   /signs              reviewer  add one: place, permit, and optionally the sign's crop as
                                      an evidence SHA-256 the server holds (its fingerprint)
+POST   /signs/import       reviewer  a permit list (CSV or GeoJSON text, as ``streetwatch signs
+                                     import`` reads it); ``dry_run`` counts, changes nothing
 DELETE /signs/{id}         reviewer  remove one; its sightings stay, without the link
 =========================  ========  ==========================================================
 
@@ -16,7 +18,7 @@ A signboard case rejected with reason ``permitted`` registers its sign by itself
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +30,9 @@ from server.api.schemas.common import Page
 from server.db.models import Evidence, Sign, SignSighting
 from server.evidence_store import EvidenceStore
 from server.settings import ServerSettings
+from server.signs.permits import import_permit_text
 from server.signs.service import SignError, SignIn, add_sign, remove_sign, views
+from streetwatch.errors import ConfigError
 
 router = APIRouter(prefix="/signs", tags=["signs"])
 _ID = Path(ge=1, le=MAX_DB_INT, description="The register entry's id.")
@@ -193,6 +197,64 @@ def create_sign(request: Request, body: SignCreate, session: SessionDep, caller:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     session.commit()
     return SignPublic.model_validate(_public(sign))
+
+
+class PermitImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["csv", "geojson"] = Field(
+        description="csv: a header row with permit_id, lat, lon and optionally valid_until, description; "
+        "geojson: a FeatureCollection of Points with those properties."
+    )
+    text: str = Field(description="The list itself (at most api.max_body_bytes in all).")
+    dry_run: bool = Field(
+        default=False, description="Check the list and count what it would change; change nothing."
+    )
+
+
+class PermitImportReport(BaseModel):
+    added: int = Field(description="Entries added (or that would be, on a dry run).")
+    updated: int = Field(description="Entries of the same permit ids updated.")
+    errors: list[str] = Field(description="Rows skipped, each with its row number and why.")
+    notes: list[str] = Field(
+        description="Rows imported in part (a photo named, which a list sent here cannot bring)."
+    )
+    dry_run: bool
+
+
+@router.post(
+    "/import",
+    response_model=PermitImportReport,
+    summary="Import a permit list (reviewer)",
+    responses={422: {"description": "The list as a whole cannot be read (not CSV / GeoJSON, no header)."}},
+)
+def import_permit_list(body: PermitImport, session: SessionDep, caller: ReviewerDep) -> PermitImportReport:
+    """Wrong rows are skipped and listed; the others are imported. Importing the same list again
+    updates the entries of its permit ids instead of adding them twice."""
+    try:
+        report = import_permit_text(
+            session,
+            body.text,
+            body.format,
+            name="the permit list",
+            photos=None,
+            actor=caller.username,
+            now=utcnow(),
+        )
+    except ConfigError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    if body.dry_run:
+        session.rollback()
+    else:
+        session.commit()
+    return PermitImportReport(
+        added=report.added,
+        updated=report.updated,
+        errors=report.errors,
+        notes=report.notes,
+        dry_run=body.dry_run,
+    )
 
 
 @router.delete(

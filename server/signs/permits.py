@@ -17,6 +17,10 @@ adding them twice. ``valid_until`` is a date (valid through that day, UTC) or an
 list's folder); without one, the first patrol sighting at the place becomes its look. A row
 that is wrong (no position, a bad date, a photo that is missing or not an image) is reported
 with its row number and skipped; the others are imported.
+
+:func:`import_permit_text` imports a list sent as text (``POST /api/v1/signs/import``, the
+console's Signs page). Such a list brings no photo files: a row naming one is imported without
+it, and the report's ``notes`` say so.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +44,8 @@ from server.settings import CELL_PRECISION
 from server.signs.fingerprint import FingerprintError, fingerprint
 from server.signs.service import SignError, SignIn, add_sign
 from streetwatch.errors import ConfigError
+
+PermitFormat = Literal["csv", "geojson"]
 
 #: Other names permit lists use for the position columns.
 _ALIASES = {"latitude": "lat", "longitude": "lon", "lng": "lon", "long": "lon"}
@@ -55,6 +61,7 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     errors: list[str] = field(default_factory=list)  # "row 7: ..." for each skipped row
+    notes: list[str] = field(default_factory=list)  # "row 7: ..." for each row imported in part
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +82,38 @@ def import_permits(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read permit list {path}: {exc}") from exc
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        rows = list(_csv_rows(text, path))
-    elif suffix in (".geojson", ".json"):
-        rows = list(_geojson_rows(text, path))
-    else:
+    if suffix not in (".csv", ".geojson", ".json"):
         raise ConfigError(f"permit list {path}: expected a .csv, .geojson or .json file")
+    kind: PermitFormat = "csv" if suffix == ".csv" else "geojson"
     folder = photos if photos is not None else path.parent
+    return import_permit_text(session, text, kind, name=str(path), photos=folder, actor=actor, now=now)
+
+
+def import_permit_text(
+    session: Session,
+    text: str,
+    kind: PermitFormat,
+    *,
+    name: str,
+    photos: Path | None,
+    actor: str,
+    now: datetime,
+) -> ImportReport:
+    """Import a permit list given as text; ``name`` is how messages call it. Photos are read from
+    ``photos``; with None (a list sent over the API) a row's photo is left out, with a note."""
+    text = text.removeprefix("\ufeff")
+    rows = list(_csv_rows(text, name) if kind == "csv" else _geojson_rows(text, name))
     report = ImportReport()
     seen: set[str] = set()
     for row in rows:
+        if photos is None and row.values.get("photo"):
+            report.notes.append(
+                f"{row.where}: photo {row.values['photo']!r} not read (a list sent over the API brings no "
+                "files); the first sighting at the place gives the sign its look"
+            )
+            row = _Row(row.where, {k: v for k, v in row.values.items() if k != "photo"})
         try:
-            sign, crop = _parse(row, folder)
+            sign, crop = _parse(row, photos)
             if sign.permit_id in seen:
                 raise SignError(f"permit {sign.permit_id} appears twice in the list")
             seen.add(sign.permit_id or "")
@@ -101,7 +128,7 @@ def import_permits(
     return report
 
 
-def _csv_rows(text: str, path: Path) -> Iterator[_Row]:
+def _csv_rows(text: str, path: str) -> Iterator[_Row]:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
         raise ConfigError(f"permit list {path} is empty")
@@ -117,7 +144,7 @@ def _csv_rows(text: str, path: Path) -> Iterator[_Row]:
         yield _Row(f"row {number}", {k: v for k, v in values.items() if v != ""})
 
 
-def _geojson_rows(text: str, path: Path) -> Iterator[_Row]:
+def _geojson_rows(text: str, path: str) -> Iterator[_Row]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -145,7 +172,7 @@ def _geojson_rows(text: str, path: Path) -> Iterator[_Row]:
         yield _Row(where, values)
 
 
-def _parse(row: _Row, folder: Path) -> tuple[SignIn, bytes | None]:
+def _parse(row: _Row, folder: Path | None) -> tuple[SignIn, bytes | None]:
     values = row.values
     if "_error" in values:
         raise SignError(str(values["_error"]))
@@ -166,7 +193,7 @@ def _parse(row: _Row, folder: Path) -> tuple[SignIn, bytes | None]:
     )
     sign.check()
     crop = None
-    if values.get("photo"):
+    if values.get("photo") and folder is not None:
         photo = folder / str(values["photo"])
         try:
             crop = photo.read_bytes()

@@ -94,6 +94,7 @@ ROUTES = (
     Route("GET", "/api/v1/signs", "viewer"),
     Route("POST", "/api/v1/signs", "reviewer", ok=201, body={"lat": 21.03, "lon": 105.85}),
     Route("GET", "/api/v1/signs/zones", "viewer"),
+    Route("POST", "/api/v1/signs/import", "reviewer", body={"format": "csv", "text": "permit_id,lat,lon\n"}),
     # No such register entry: who is let in gets a 404, the others 401/403.
     Route("GET", "/api/v1/signs/{sign_id}", "viewer", ok=404),
     Route("DELETE", "/api/v1/signs/{sign_id}", "reviewer", ok=404),

@@ -1,8 +1,9 @@
 """The console's signs page in a real headless Chromium: the signboard register and the no-sign zones
 in force, as dispatchers see them. Everything real: a sign case arrives from a box over Mosquitto, a
 reviewer marks it permitted, the box sees the sign again (attached, no case), and the page shows
-the entry, its photo, that sighting and an imported permit gone out of date; a reviewer removes
-an entry; a broken save of the zone file shows as a problem beside the zones still in force."""
+the entry, its photo, that sighting and a permit gone out of date; a reviewer imports the permit
+office's list (checked first) and removes an entry; a broken save of the zone file shows as a
+problem beside the zones still in force."""
 
 from __future__ import annotations
 
@@ -110,14 +111,15 @@ def test_a_viewer_finds_why_a_sign_raised_nothing_and_which_permit_ran_out(
         page.wait_for_function("() => document.querySelector('#sign-detail img.sign-photo')?.complete")
         loaded = page.eval_on_selector("#sign-detail img.sign-photo", "img => img.naturalWidth")
         assert loaded > 0  # the sign's own crop, from the evidence store
-        assert page.locator("#sign-remove").count() == 0  # a viewer reads, a reviewer removes
+        assert page.locator("#sign-remove").count() == 0  # a viewer reads, a reviewer removes...
+        assert page.locator("#permit-import").count() == 0  # ...and imports
         assert "No zone file is configured" in page.inner_text("#signs-zones")
         assert viewer.errors == [] and viewer.foreign_requests() == []
     finally:
         viewer.close()
 
 
-def test_a_reviewer_removes_an_entry_and_the_zones_show_a_broken_save(
+def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save(
     browser: Any, stack: Stack, register: dict[str, int], tmp_path: Path
 ) -> None:
     corners = [offset(n, e) for n, e in ((0, 2), (0, 12), (600, 12), (600, 2), (0, 2))]
@@ -135,6 +137,23 @@ def test_a_reviewer_removes_an_entry_and_the_zones_show_a_broken_save(
         page.wait_for_selector("#zones-table tr[data-zone='Old Quarter east side']")
         assert page.locator("#zones-problem").count() == 0
 
+        # The permit office's list: checked first (nothing changes), imported on OK.
+        permits = tmp_path / "permits.csv"
+        lat, lon = offset(1200, 6)
+        permits.write_text(
+            f"permit_id,lat,lon,valid_until\nHB-0042,{lat},{lon},2030-01-31\nHB-0043,north,{lon},\n"
+        )
+        page.set_input_files("#permit-file", str(permits))
+        check = page.inner_text("#permit-check")
+        assert "1 to add, 0 to update (same permit id), 1 row(s) to skip." in check
+        assert "row 3: position 'north'" in check
+        with stack.sessions() as session:
+            assert len(session.scalars(select(Sign.id)).all()) == 2  # the check changed nothing
+        page.click(".dialog button.primary")  # "OK"
+        page.wait_for_selector("#flash >> text=permits.csv: 1 added, 0 updated, 1 skipped.")
+        page.wait_for_function(ROWS, arg=3)
+        assert "HB-0042" in page.inner_text("#signs-table")
+
         page.click(f"#signs-table tr[data-sign='{register['imported']}']")
         page.click("#sign-remove")
         page.click(".dialog button.primary")  # "Yes"
@@ -142,7 +161,8 @@ def test_a_reviewer_removes_an_entry_and_the_zones_show_a_broken_save(
             "id => !document.querySelector(`#signs-table tr[data-sign='${id}']`)", arg=register["imported"]
         )
         with stack.sessions() as session:
-            assert session.scalars(select(Sign.id)).all() == [register["permitted"]]
+            left = session.scalars(select(Sign.permit_id).where(Sign.id != register["permitted"])).all()
+            assert left == ["HB-0042"]  # the lapsed permit is gone, the sign from its case stays
 
         path.write_text('{"type": "FeatureCollection", "features": [')  # an editor's half-written save
         os.utime(path, ns=(time.time_ns() + 10**9,) * 2)

@@ -2,10 +2,11 @@
 // in force (GET /signs, /signs/{id}, /signs/zones). A dispatcher looks up why a sign raised
 // nothing (it is registered: by which case or permit, seen how often, last when) and what the
 // register decided each time a box saw it; a reviewer removes an entry a permit no longer
-// covers, and the sign's next sighting opens a case again.
+// covers, and the sign's next sighting opens a case again, and imports the permit office's
+// list (POST /signs/import: checked first, a dry run, then imported on OK).
 
-import { ApiError, apiUrl, del, get } from "./api.js";
-import { confirmDialog } from "./dialogs.js";
+import { ApiError, apiUrl, del, get, post } from "./api.js";
+import { confirmDialog, showPanel } from "./dialogs.js";
 import { ago, el, query, replace, when } from "./util.js";
 
 const PAGE_SIZE = 50;
@@ -47,6 +48,11 @@ export class SignsPage {
       this.load();
     });
     form.addEventListener("submit", (event) => event.preventDefault());
+    if (this.ctx.canAct()) {
+      const picker = el("input", { type: "file", accept: ".csv,.geojson,.json", id: "permit-file", hidden: true });
+      picker.addEventListener("change", () => picker.files.length && this.importList(picker.files[0]).finally(() => (picker.value = "")));
+      form.append(picker, el("button", { type: "button", id: "permit-import", onclick: () => picker.click() }, "Import a permit list…"));
+    }
     this.zonesBody = el("div", {}, "Loading…");
     this.listBody = el("div", {}, "Loading…");
     this.detail = el("section", { class: "card", id: "sign-detail", hidden: true });
@@ -188,6 +194,37 @@ export class SignsPage {
         ),
       ),
     );
+  }
+
+  async importList(file) {
+    const format = file.name.toLowerCase().endsWith(".csv") ? "csv" : "geojson";
+    const body = { format, text: await file.text() };
+    let check;
+    try {
+      check = await post("/signs/import", { ...body, dry_run: true });
+    } catch (err) {
+      this.ctx.flash(`${file.name}: ${err.status === 413 ? "too large to send; import it on the server with streetwatch signs import" : err.message}`);
+      return;
+    }
+    const lines = (items, cls) => (items.length ? el("ul", { class: cls }, items.slice(0, 20).map((t) => el("li", {}, t)), items.length > 20 ? el("li", {}, `… and ${items.length - 20} more`) : null) : null);
+    const content = el(
+      "div",
+      { id: "permit-check" },
+      el("p", {}, `${check.added} to add, ${check.updated} to update (same permit id), ${check.errors.length} row(s) to skip.`),
+      lines(check.errors, "error"),
+      lines(check.notes, "muted"),
+    );
+    if (!(await showPanel(`Import ${file.name}?`, content, "Nothing has changed yet: OK imports the rows above, skipping those listed."))) return;
+    let done;
+    try {
+      done = await post("/signs/import", body);
+    } catch (err) {
+      this.ctx.flash(`${file.name}: ${err.message}`);
+      return;
+    }
+    this.ctx.flash(`${file.name}: ${done.added} added, ${done.updated} updated, ${done.errors.length} skipped.`, "info");
+    this.offset = 0;
+    await this.load();
   }
 
   async remove(sign) {
