@@ -63,7 +63,7 @@ def sign_in_user(request: Request, session: Session, username: str, password: st
     """
     throttle: LoginThrottle = request.app.state.login_throttle
     address = request.client.host if request.client else "unknown"
-    refused = throttle.retry_after(username, address)
+    refused = throttle.retry_after(session, username, address)
     if refused is not None:
         wait, which = refused
         raise HTTPException(
@@ -73,8 +73,9 @@ def sign_in_user(request: Request, session: Session, username: str, password: st
             headers={"Retry-After": str(wait)},
         )
     user = authenticate_password(session, username, password)
-    throttle.record(username, address, succeeded=user is not None)
+    throttle.record(session, username, address, succeeded=user is not None)
     if user is None:
+        session.commit()  # the failure counts: the 401 ends the request without its commit
         raise unauthorized("wrong username or password")
     return user
 

@@ -125,6 +125,19 @@ class ApiToken(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class LoginAttempt(Base):
+    """One sign-in attempt counted by the throttle (``server.login_throttle``), shared by every API
+    process. ``key`` is a SHA-256 of the user name or the client address, never the name itself: a
+    failed attempt's "user name" is sometimes a password typed in the wrong field."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Case(Base):
     """One real-world violation, merged from every event that describes it."""
 

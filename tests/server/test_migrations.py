@@ -28,6 +28,7 @@ TABLES = {
     "signs",
     "sign_sightings",
     "teams",
+    "login_attempts",
 }
 
 
