@@ -111,6 +111,9 @@ def test_a_viewer_finds_why_a_sign_raised_nothing_and_which_permit_ran_out(
         page.wait_for_function("() => document.querySelector('#sign-detail img.sign-photo')?.complete")
         loaded = page.eval_on_selector("#sign-detail img.sign-photo", "img => img.naturalWidth")
         assert loaded > 0  # the sign's own crop, from the evidence store
+        # The map under the register: both entries, the open one in red; a dot opens its entry.
+        assert page.locator("#signs-map circle.case").count() == 1
+        assert page.locator("#signs-map circle").count() == 2
         assert page.locator("#sign-remove").count() == 0  # a viewer reads, a reviewer removes...
         assert page.locator("#permit-import").count() == 0  # ...and imports
         assert "No zone file is configured" in page.inner_text("#signs-zones")
@@ -136,6 +139,10 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         page = reviewer.page
         page.wait_for_selector("#zones-table tr[data-zone='Old Quarter east side']")
         assert page.locator("#zones-problem").count() == 0
+        assert page.locator("#signs-map path.zone").count() == 1  # the zone reaches the register's map
+        page.click("#signs-map circle >> nth=0")  # a dot opens its entry
+        page.wait_for_selector("#sign-detail h3")
+        assert page.locator("#signs-map circle.case").count() == 1
 
         # The permit office's list: checked first (nothing changes), imported on OK.
         permits = tmp_path / "permits.csv"

@@ -15,6 +15,7 @@ import { el, replace } from "./util.js";
 const $ = (id) => document.getElementById(id);
 const RANK = { viewer: 1, reviewer: 2, admin: 3 };
 const PAGES = ["queue", "supervisor", "signs", "fleet", "users"];
+const ZONES_REFRESH_MS = 5 * 60 * 1000;
 
 const ctx = {
   user: null,
@@ -32,6 +33,7 @@ let queue = null;
 let caseView = null;
 let supervisor = null;
 let signs = null;
+let zonesRefresh = null;
 let keysInstalled = false;
 let flashTimer = null;
 
@@ -219,6 +221,12 @@ async function start(session) {
     );
   }
   queue.connectLive();
+  if (!zonesRefresh) {
+    // The server reads a changed zone file within seconds; case maps follow within minutes.
+    zonesRefresh = setInterval(() => {
+      if (ctx.user) get("/signs/zones").then((z) => (ctx.zones = z.items || [])).catch(() => {});
+    }, ZONES_REFRESH_MS);
+  }
   route();
 }
 

@@ -7,6 +7,7 @@
 
 import { ApiError, apiUrl, del, get, post } from "./api.js";
 import { confirmDialog, showPanel } from "./dialogs.js";
+import { drawMap } from "./map.js";
 import { ago, el, query, replace, when } from "./util.js";
 
 const PAGE_SIZE = 50;
@@ -28,6 +29,8 @@ export class SignsPage {
     this.filters = { permit_id: "", source: "" };
     this.offset = 0;
     this.openId = null;
+    this.items = [];
+    this.mapBox = null;
   }
 
   async show() {
@@ -62,7 +65,7 @@ export class SignsPage {
       el("p", { class: "muted" }, "Registered signs open no case when a box sees them again at their place, looking the same. A signboard case rejected as permitted registers its sign; permit lists are imported with streetwatch signs import."),
       el("div", { class: "cards" }, el("section", { class: "card", id: "signs-register" }, el("h3", {}, "Register"), form, this.listBody), el("div", { class: "signs-side" }, this.detail, el("section", { class: "card", id: "signs-zones" }, el("h3", {}, "No-sign zones"), this.zonesBody))),
     );
-    this.loadZones();
+    await this.loadZones(); // first: the map under the register draws the zones in force
     await this.load();
     if (this.openId !== null) this.open(this.openId);
   }
@@ -122,6 +125,7 @@ export class SignsPage {
         el("td", { class: "num" }, s.sighting_count),
       );
     });
+    this.items = page.items;
     const last = Math.min(this.offset + page.items.length, page.total);
     const prev = el("button", { type: "button", disabled: this.offset === 0, onclick: () => this.turn(-PAGE_SIZE) }, "Previous");
     const next = el("button", { type: "button", disabled: last >= page.total, onclick: () => this.turn(PAGE_SIZE) }, "Next");
@@ -134,7 +138,26 @@ export class SignsPage {
         el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no registered sign matches"))),
       ),
       el("div", { class: "toolbar" }, el("span", { id: "signs-count", class: "muted" }, page.total ? `${this.offset + 1}–${last} of ${page.total}` : "0 entries"), prev, next),
+      this.map(),
     );
+  }
+
+  /** The entries listed, with the no-sign zones they reach into; a dot opens its entry. */
+  map() {
+    if (!this.items.length) return null;
+    const points = this.items.map((s) => ({
+      lat: s.lat,
+      lon: s.lon,
+      kind: s.id === this.openId ? "case" : "other",
+      title: `entry #${s.id}${s.permit_id ? ` (permit ${s.permit_id})` : ""}`,
+      onclick: () => this.open(s.id),
+    }));
+    const areas = (this.ctx.zones || []).map((z) => ({ title: `No-sign zone ${z.name}${z.reason ? `: ${z.reason}` : ""}`, polygons: z.polygons }));
+    const config = this.ctx.config;
+    const tiles = config.tile_url ? { url: config.tile_url, attribution: config.tile_attribution } : null;
+    const box = el("div", { id: "signs-map" }, drawMap(points, { width: 600, height: 260, tiles, label: "Map of the registered signs listed", areas }));
+    this.mapBox = box;
+    return box;
   }
 
   turn(delta) {
@@ -145,6 +168,7 @@ export class SignsPage {
   async open(id) {
     this.openId = id;
     for (const row of this.listBody.querySelectorAll("tr[data-sign]")) row.classList.toggle("selected", Number(row.dataset.sign) === id);
+    if (this.mapBox) this.mapBox.replaceWith(this.map()); // the open entry in red
     this.detail.hidden = false;
     replace(this.detail, el("h3", {}, `Entry #${id}`), "Loading…");
     let sign;
