@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 from server.api.case_filters import is_overdue
 from server.api.deps import utcnow
 from server.api.links import EvidenceLinks
-from server.api.schemas.cases import CaseDetail, CasePublic, TransitionPublic
+from server.api.schemas.cases import CaseDetail, CasePublic, RegisterContext, TransitionPublic
 from server.api.schemas.events import AttributesPublic, event_public
 from server.api.schemas.reviews import AddedBoxPublic, AttributePublic, ReviewPublic
 from server.cases.decisions import standing
 from server.cases.workflow import ALLOWED
-from server.db.models import Case, CaseReview, CaseState, CaseTransition, Event
+from server.db.models import Case, CaseReview, CaseState, CaseTransition, Event, Sign, SignSighting
+from server.signs.outcome import SignOutcome
 
 #: Events shown inline in a case's detail; the rest are one /events?case_id= call away.
 DETAIL_EVENTS = 200
@@ -120,6 +121,32 @@ def case_detail(session: Session, case: Case, links: EvidenceLinks) -> CaseDetai
         allowed_actions=allowed_actions(case.state),
         merged_from=list(merged_from),
         review=review_public(session, case, transitions, links),
+        sign_register=register_context(session, case, links),
+    )
+
+
+def register_context(session: Session, case: Case, links: EvidenceLinks) -> RegisterContext | None:
+    """The register's first decision that put a sighting in this case, and the entry it names."""
+    opened = session.scalars(
+        select(SignSighting)
+        .where(SignSighting.case_id == case.id, SignSighting.outcome != SignOutcome.pending)
+        .order_by(SignSighting.id)
+        .limit(1)
+    ).first()
+    registered_as = session.scalars(select(Sign.id).where(Sign.case_id == case.id).limit(1)).first()
+    if opened is None and registered_as is None:
+        return None  # not a signboard case, or one from before the register (or with it off)
+    entry = session.get(Sign, opened.sign_id) if opened is not None and opened.sign_id is not None else None
+    return RegisterContext(
+        outcome=str(opened.outcome) if opened is not None else "new",
+        sign_id=entry.id if entry is not None else None,
+        permit_id=entry.permit_id if entry is not None else None,
+        valid_until=entry.valid_until if entry is not None else None,
+        sign_crop_url=links.maybe(entry.crop_sha256) if entry is not None else None,
+        distance_m=opened.distance_m if opened is not None else None,
+        similarity=opened.similarity if opened is not None else None,
+        zone_name=opened.zone_name if opened is not None else None,
+        registered_as=registered_as,
     )
 
 

@@ -88,6 +88,31 @@ class TransitionPublic(BaseModel):
     at: datetime = Field(description="When.")
 
 
+class RegisterContext(BaseModel):
+    """What the sign register said of a signboard case (``server.signs``): why it opened, and the
+    register entry it was compared with, so a dispatcher sees the permitted sign beside the new one."""
+
+    outcome: str = Field(
+        description="What opened the case: new (none registered here), changed (looks different from "
+        "the entry), expired (its permit ran out), unverified (near the entry, appearance not checked), "
+        "restricted (in a no-sign zone)."
+    )
+    sign_id: int | None = Field(
+        description="The register entry it was compared with (null: none, or removed)."
+    )
+    permit_id: str | None = Field(description="That entry's permit.")
+    valid_until: datetime | None = Field(description="When that entry's permit runs out.")
+    sign_crop_url: str | None = Field(description="That entry's photo of the sign.")
+    distance_m: float | None = Field(description="How far the sighting was from the entry.")
+    similarity: float | None = Field(
+        description="How alike the two looked (0..1; signs.min_similarity counts)."
+    )
+    zone_name: str | None = Field(description="restricted: the no-sign zone.")
+    registered_as: int | None = Field(
+        description="The register entry made from this case (rejected as permitted); null: none."
+    )
+
+
 class CaseDetail(CasePublic):
     events: list[EventPublic] = Field(description="The case's events, oldest first (at most the newest 200).")
     events_total: int = Field(description="All events of the case (events may hold fewer).")
@@ -97,6 +122,10 @@ class CaseDetail(CasePublic):
     merged_from: list[int] = Field(default_factory=list, description="Cases merged into this one.")
     review: ReviewPublic | None = Field(
         default=None, description="The reviewed frame and what reviewers drew on it; null until annotated."
+    )
+    sign_register: RegisterContext | None = Field(
+        default=None,
+        description="Signboard cases the sign register decided on: why, and against which entry.",
     )
 
 

@@ -27,7 +27,10 @@ from tests.server.web.stack import Sighting, Stack, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
 
-SIGN = Sighting("signboards_vdl_IMG_0048.jpg", "illegal_signboard", "signboard", (60, 40, 560, 300), 400)
+SIGN_BOX = (60.0, 40.0, 560.0, 300.0)
+SIGN = Sighting("signboards_vdl_IMG_0048.jpg", "illegal_signboard", "signboard", SIGN_BOX, 400)
+#: Another shop's sign where the first one hung: a "changed signboard" case.
+OTHER_SIGN = Sighting("signboards_vdl_IMG_0146.jpg", "illegal_signboard", "signboard", SIGN_BOX, 400)
 #: Until the register's table shows this many entries.
 ROWS = "n => document.querySelectorAll('#signs-table tbody tr[data-sign]').length === n"
 PILE = Sighting("garbage_atanu_000272.jpg", "garbage_overflow", "overflow", (120, 200, 420, 520), 0)
@@ -72,9 +75,13 @@ def register(stack: Stack) -> dict[str, int]:
         imported = reply.json()["id"]
     stack.send(SIGN, at=datetime.now(timezone.utc) - timedelta(seconds=5))  # the next pass
     wait_for(lambda: sightings(stack, "attached") == 1, 20, "the sign attached to its entry")
+    stack.send(OTHER_SIGN, at=datetime.now(timezone.utc) - timedelta(seconds=2))  # a new sign, same place
+    wait_for(lambda: sightings(stack, "changed") == 1, 20, "the changed sign's case")
     with stack.sessions() as session:
         permitted = session.scalars(select(Sign.id).where(Sign.source == "review")).one()
-    return {"case": case_id, "permitted": permitted, "imported": imported}
+        changed = session.scalars(select(SignSighting.case_id).where(SignSighting.outcome == "changed")).one()
+    assert changed is not None
+    return {"case": case_id, "permitted": permitted, "imported": imported, "changed": changed}
 
 
 def open_signs(console: Console) -> None:
@@ -117,6 +124,16 @@ def test_a_viewer_finds_why_a_sign_raised_nothing_and_which_permit_ran_out(
         assert page.locator("#sign-remove").count() == 0  # a viewer reads, a reviewer removes...
         assert page.locator("#permit-import").count() == 0  # ...and imports
         assert "No zone file is configured" in page.inner_text("#signs-zones")
+
+        # The changed sign's case shows the permitted one beside it, and links to its entry.
+        page.evaluate("id => { location.hash = '#/queue?state=all&case=' + id; }", register["changed"])
+        viewer.wait_for_case(register["changed"])
+        facts = page.inner_text("#register-facts")
+        assert f"Changed: looks different from entry #{register['permitted']}" in facts and "alike" in facts
+        page.wait_for_function("() => document.querySelector('#register-facts img')?.complete")
+        assert page.eval_on_selector("#register-facts img", "img => img.naturalWidth") > 0
+        page.click(f"#register-facts a[href='#/signs?entry={register['permitted']}']")
+        page.wait_for_selector(f"#sign-detail h3 >> text=Entry #{register['permitted']}")
         assert viewer.errors == [] and viewer.foreign_requests() == []
     finally:
         viewer.close()

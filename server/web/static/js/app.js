@@ -130,7 +130,7 @@ function route() {
   } else if (ctx.page === "supervisor") {
     supervisor.show();
   } else if (ctx.page === "signs") {
-    signs.show();
+    signs.show(Number(params.get("entry")) || null);
   } else if (ctx.page === "fleet") {
     showFleet($("view-fleet"));
   } else {

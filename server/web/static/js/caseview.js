@@ -252,6 +252,7 @@ export class CaseView {
     if (detail.recurrence_of) row("Recurs", el("a", { href: `#/queue?case=${detail.recurrence_of}` }, `case #${detail.recurrence_of}`));
     if (detail.merged_into) row("Merged into", el("a", { href: `#/queue?case=${detail.merged_into}` }, `case #${detail.merged_into}`));
     if (detail.merged_from && detail.merged_from.length) row("Merged from", detail.merged_from.map((id) => `#${id}`).join(", "));
+    if (detail.sign_register) row("Register", registerFacts(detail.sign_register));
     return el("div", { class: "card" }, el("h3", {}, "Case"), dl);
   }
 
@@ -588,6 +589,35 @@ export class CaseView {
 }
 
 /** The event whose frame the reviewer works on: the reviewed one, else the best with a clean frame. */
+/**
+ * What the sign register said of a signboard case, with the registered sign's photo beside it: a
+ * dispatcher tells a changed sign from the permitted one by looking at both.
+ */
+function registerFacts(reg) {
+  const entry = (id) => el("a", { href: `#/signs?entry=${id}` }, `entry #${id}`);
+  const permit = reg.permit_id ? ` (permit ${reg.permit_id})` : "";
+  const measured = [
+    reg.distance_m !== null ? `${reg.distance_m.toFixed(1)} m away` : null,
+    reg.similarity !== null ? `looks ${reg.similarity.toFixed(2)} alike` : null,
+  ].filter(Boolean).join(", ");
+  const why = {
+    new: () => ["New: no sign is registered here"],
+    changed: () => ["Changed: looks different from ", entry(reg.sign_id), permit],
+    expired: () => ["Permit expired", reg.valid_until ? ` on ${reg.valid_until.slice(0, 10)}` : "", ": ", entry(reg.sign_id), permit],
+    unverified: () => ["At the place of ", entry(reg.sign_id), permit, "; its look could not be checked"],
+    restricted: () => [`In no-sign zone '${reg.zone_name || "?"}'`, reg.sign_id ? ["; the register has ", entry(reg.sign_id), permit] : ""],
+  }[reg.outcome];
+  const text = why && (reg.outcome === "new" || reg.outcome === "restricted" || reg.sign_id) ? why() : [reg.outcome, reg.sign_id ? "" : " (the entry was removed)"];
+  return el(
+    "span",
+    { id: "register-facts" },
+    text,
+    measured ? ` (${measured})` : "",
+    reg.sign_crop_url ? el("img", { class: "register-photo", src: reg.sign_crop_url, alt: `the registered sign, entry #${reg.sign_id}`, title: "The registered sign" }) : null,
+    reg.registered_as ? el("div", {}, "Registered as ", entry(reg.registered_as), " (marked permitted)") : null,
+  );
+}
+
 export function reviewEvent(detail) {
   if (!detail || !detail.events.length) return null;
   if (detail.review && detail.review.event_id) {

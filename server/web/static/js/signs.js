@@ -33,7 +33,9 @@ export class SignsPage {
     this.mapBox = null;
   }
 
-  async show() {
+  /** ``entry``: open this register entry (a case's link to the sign it was compared with). */
+  async show(entry = null) {
+    if (entry) this.openId = entry;
     const form = el(
       "form",
       { class: "toolbar", id: "signs-filters", autocomplete: "off" },
