@@ -125,6 +125,7 @@ def _list(args: argparse.Namespace) -> int:
                 "case_id": sign.case_id,
                 "views": len(views(sign)),
                 "sightings": sign.sighting_count,
+                "superseded_by": sign.superseded_by,
                 "description": sign.description,
             }
             if args.json:

@@ -55,6 +55,11 @@ class SignPublic(BaseModel):
     created_at: datetime
     last_seen_at: datetime | None
     sighting_count: int
+    superseded_by: int | None = Field(
+        description="The later entry that took this one's place (a case about it marked permitted): "
+        "kept as history, it decides no sighting."
+    )
+    superseded_at: datetime | None
 
 
 class SightingPublic(BaseModel):

@@ -467,6 +467,10 @@ class Sign(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime | None]
     sighting_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The later entry that took this one's place (a case about it marked permitted); such an entry
+    # is history and decides no sighting. Deleting the later entry puts this one back in force.
+    superseded_by: Mapped[int | None] = mapped_column(ForeignKey("signs.id", ondelete="SET NULL"))
+    superseded_at: Mapped[datetime | None]
 
 
 class SignSighting(Base):

@@ -81,7 +81,8 @@ class SignCheck:
             tracks.add((scope.device_id, scope.track_id))
         fresh_cells = sorted(cells - self._cells_loaded)
         for chunk in chunks(fresh_cells):
-            for sign in self.session.scalars(select(Sign).where(Sign.cell.in_(chunk))):
+            in_force = select(Sign).where(Sign.cell.in_(chunk), Sign.superseded_by.is_(None))
+            for sign in self.session.scalars(in_force):
                 self._signs_by_cell.setdefault(sign.cell, []).append(
                     RegisteredSign(sign.id, sign.lat, sign.lon, tuple(views(sign)), sign.valid_until)
                 )

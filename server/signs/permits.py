@@ -217,7 +217,9 @@ def _valid_until(value: Any) -> datetime | None:
 
 def _upsert(session: Session, sign: SignIn, crop: bytes | None, actor: str, now: datetime) -> bool:
     """Add the entry, or update the one with its permit id; True when it was an update."""
-    existing = session.scalars(select(Sign).where(Sign.permit_id == sign.permit_id)).first()
+    same_permit = select(Sign).where(Sign.permit_id == sign.permit_id)
+    # The entry in force first: one a permitted case replaced is history.
+    existing = session.scalars(same_permit.order_by(Sign.superseded_by.is_not(None), Sign.id.desc())).first()
     if existing is None:
         add_sign(session, sign, actor, now, crops=[crop] if crop is not None else [])
         return False

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.db.models import Case, Event, Sign
+from server.db.models import Case, Event, Sign, SignSighting
 from server.evidence_store import EvidenceStore, sha256_hex
 from server.matching.geohash import encode
 from server.settings import CELL_PRECISION
 from server.signs.fingerprint import FingerprintError, fingerprint
+from server.signs.outcome import SignOutcome
 from streetwatch.errors import StreetWatchError
 from streetwatch.events import ViolationType
 
@@ -139,28 +140,61 @@ def register_from_case(
         chosen = min(placed, key=lambda e: (e.accuracy_m, -e.observed_at.timestamp()))
     if chosen is None or chosen.lat is None or chosen.lon is None:
         return None
-    return add_sign(
+    replaced = _entry_the_case_named(session, case_id)
+    description = f"permitted on case {case_id}"
+    if replaced is not None:
+        permit = f"permit {replaced.permit_id}, " if replaced.permit_id else ""
+        description += f"; replaces register entry {replaced.id} ({permit}{replaced.source})"
+    sign = add_sign(
         session,
-        SignIn(lat=chosen.lat, lon=chosen.lon, source="review", description=f"permitted on case {case_id}"),
+        SignIn(lat=chosen.lat, lon=chosen.lon, source="review", description=description),
         actor,
         now,
         crops=crops,
         case_id=case_id,
     )
+    if replaced is not None:
+        replaced.superseded_by, replaced.superseded_at = sign.id, now
+        session.flush()
+    return sign
+
+
+def _entry_the_case_named(session: Session, case_id: int) -> Sign | None:
+    """The entry in force that the register compared the case's first sighting with (an expired,
+    changed or unverified sign; one in a no-sign zone may name one too), or None for a new sign."""
+    named = session.scalars(
+        select(SignSighting.sign_id)
+        .where(
+            SignSighting.case_id == case_id,
+            SignSighting.sign_id.is_not(None),
+            SignSighting.outcome != SignOutcome.pending,
+        )
+        .order_by(SignSighting.id)
+        .limit(1)
+    ).first()
+    entry = session.get(Sign, named) if named is not None else None
+    return entry if entry is not None and entry.superseded_by is None else None
 
 
 def unregister_case(session: Session, case_id: int) -> int:
     """Remove the entries a review registered from ``case_id`` (its permitted decision was taken back)."""
     signs = session.scalars(select(Sign).where(Sign.case_id == case_id, Sign.source == "review")).all()
     for sign in signs:
-        session.delete(sign)
-    session.flush()
+        _delete(session, sign)
     return len(signs)
+
+
+def _delete(session: Session, sign: Sign) -> None:
+    """Remove an entry; an entry it had replaced is in force again."""
+    session.execute(
+        update(Sign).where(Sign.superseded_by == sign.id).values(superseded_by=None, superseded_at=None)
+    )
+    session.delete(sign)
+    session.flush()
 
 
 def remove_sign(session: Session, sign_id: int) -> None:
     sign = session.get(Sign, sign_id)
     if sign is None:
         raise SignError(f"no register entry {sign_id}")
-    session.delete(sign)
-    session.flush()
+    _delete(session, sign)

@@ -121,7 +121,9 @@ export class SignsPage {
         el("td", {}, s.crop_sha256 ? el("img", { class: "sign-thumb", src: apiUrl(`/evidence/${s.crop_sha256}/thumbnail`), alt: `sign ${s.id}` }) : el("span", { class: "noimg" }, "no photo")),
         el("td", {}, `#${s.id}`),
         el("td", {}, s.permit_id || "–"),
-        el("td", { class: expired ? "expired" : "", title: s.valid_until ? when(s.valid_until) : "" }, s.valid_until ? `${expired ? "expired " : "until "}${s.valid_until.slice(0, 10)}` : "no end"),
+        s.superseded_by
+          ? el("td", { class: "muted", title: "a case about it was marked permitted: the later entry decides" }, "replaced by ", el("a", { href: `#/signs?entry=${s.superseded_by}` }, `#${s.superseded_by}`))
+          : el("td", { class: expired ? "expired" : "", title: s.valid_until ? when(s.valid_until) : "" }, s.valid_until ? `${expired ? "expired " : "until "}${s.valid_until.slice(0, 10)}` : "no end"),
         el("td", {}, s.source === "review" && s.case_id ? el("a", { href: `#/queue?state=all&case=${s.case_id}` }, `case #${s.case_id}`) : SOURCES[s.source] || s.source),
         el("td", { title: when(s.last_seen_at) }, s.last_seen_at ? ago(s.last_seen_at) : "not yet"),
         el("td", { class: "num" }, s.sighting_count),
@@ -184,6 +186,7 @@ export class SignsPage {
       ["Place", `${sign.lat.toFixed(5)}, ${sign.lon.toFixed(5)}`],
       ["Permit", sign.permit_id || "–"],
       ["Valid until", sign.valid_until ? when(sign.valid_until) : "no end known"],
+      ["Replaced", sign.superseded_by ? `by entry #${sign.superseded_by} (${when(sign.superseded_at)}): history, it decides no sighting` : "–"],
       ["Registered", `${when(sign.created_at)} by ${sign.created_by} (${SOURCES[sign.source] || sign.source})`],
       ["Appearance", sign.views ? `${sign.views} view(s) on record` : "no photo yet: the next sighting gives one"],
       ["Description", sign.description || "–"],
