@@ -6,6 +6,8 @@ GET    /signs/zones        viewer    the no-sign zones (``signs.no_sign_zones``)
 GET    /signs/{id}         viewer    one entry with its latest sightings
 POST   /signs              reviewer  add one: place, permit, and optionally the sign's crop as
                                      an evidence SHA-256 the server holds (its fingerprint)
+PATCH  /signs/{id}         reviewer  its permit, validity, description or place (a permit renewed,
+                                     a place corrected)
 POST   /signs/import       reviewer  a permit list (CSV or GeoJSON text, as ``streetwatch signs
                                      import`` reads it); ``dry_run`` counts, changes nothing
 DELETE /signs/{id}         reviewer  remove one; its sightings stay, without the link
@@ -31,7 +33,7 @@ from server.db.models import Evidence, Sign, SignSighting
 from server.evidence_store import EvidenceStore
 from server.settings import ServerSettings
 from server.signs.permits import import_permit_text
-from server.signs.service import SignError, SignIn, add_sign, remove_sign, views
+from server.signs.service import SignError, SignIn, add_sign, move_sign, remove_sign, views
 from streetwatch.errors import ConfigError
 
 router = APIRouter(prefix="/signs", tags=["signs"])
@@ -90,6 +92,20 @@ class SignCreate(BaseModel):
     crop_sha256: str | None = Field(
         default=None, pattern=r"^[0-9a-f]{64}$", description="An evidence image of the sign alone."
     )
+
+
+class SignUpdate(BaseModel):
+    """Only the fields given change; ``null`` clears ``permit_id`` or ``valid_until``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    permit_id: str | None = Field(default=None, max_length=64)
+    valid_until: datetime | None = Field(
+        default=None, description="A renewed permit's new end; null: no end."
+    )
+    description: str | None = Field(default=None, max_length=500)
+    lat: float | None = Field(default=None, ge=-90, le=90, description="With lon: a corrected place.")
+    lon: float | None = Field(default=None, ge=-180, le=180)
 
 
 def _public(sign: Sign) -> dict[str, Any]:
@@ -260,6 +276,36 @@ def import_permit_list(body: PermitImport, session: SessionDep, caller: Reviewer
         notes=report.notes,
         dry_run=body.dry_run,
     )
+
+
+@router.patch(
+    "/{sign_id}",
+    response_model=SignPublic,
+    summary="Change a register entry's permit, validity, description or place (reviewer)",
+    responses={
+        404: {"description": "No such entry."},
+        422: {"description": "lat without lon, or a null one."},
+    },
+)
+def update_sign(
+    session: SessionDep, _caller: ReviewerDep, body: SignUpdate, sign_id: Annotated[int, _ID]
+) -> SignPublic:
+    sign = session.get(Sign, sign_id)
+    if sign is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no register entry {sign_id}")
+    given = body.model_fields_set
+    if {"lat", "lon"} & given:
+        if body.lat is None or body.lon is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="give lat and lon together")
+        move_sign(sign, body.lat, body.lon)
+    if "permit_id" in given:
+        sign.permit_id = body.permit_id
+    if "valid_until" in given:
+        sign.valid_until = body.valid_until
+    if "description" in given:
+        sign.description = body.description or ""
+    session.commit()
+    return SignPublic.model_validate(_public(sign))
 
 
 @router.delete(

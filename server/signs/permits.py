@@ -39,10 +39,8 @@ from sqlalchemy.orm import Session
 
 from server.db.models import Sign
 from server.evidence_store import sha256_hex
-from server.matching.geohash import encode
-from server.settings import CELL_PRECISION
 from server.signs.fingerprint import FingerprintError, fingerprint
-from server.signs.service import SignError, SignIn, add_sign
+from server.signs.service import SignError, SignIn, add_sign, move_sign
 from streetwatch.errors import ConfigError
 
 PermitFormat = Literal["csv", "geojson"]
@@ -223,8 +221,7 @@ def _upsert(session: Session, sign: SignIn, crop: bytes | None, actor: str, now:
     if existing is None:
         add_sign(session, sign, actor, now, crops=[crop] if crop is not None else [])
         return False
-    existing.lat, existing.lon = sign.lat, sign.lon
-    existing.cell = encode(sign.lat, sign.lon, CELL_PRECISION)
+    move_sign(existing, sign.lat, sign.lon)
     existing.valid_until = sign.valid_until
     existing.description = sign.description
     if crop is not None:

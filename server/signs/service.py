@@ -176,6 +176,12 @@ def _entry_the_case_named(session: Session, case_id: int) -> Sign | None:
     return entry if entry is not None and entry.superseded_by is None else None
 
 
+def move_sign(sign: Sign, lat: float, lon: float) -> None:
+    """Put an entry at a corrected place (its cell follows)."""
+    sign.lat, sign.lon = lat, lon
+    sign.cell = encode(lat, lon, CELL_PRECISION)
+
+
 def unregister_case(session: Session, case_id: int) -> int:
     """Remove the entries a review registered from ``case_id`` (its permitted decision was taken back)."""
     signs = session.scalars(select(Sign).where(Sign.case_id == case_id, Sign.source == "review")).all()

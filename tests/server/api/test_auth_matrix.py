@@ -98,6 +98,7 @@ ROUTES = (
     # No such register entry: who is let in gets a 404, the others 401/403.
     Route("GET", "/api/v1/signs/{sign_id}", "viewer", ok=404),
     Route("DELETE", "/api/v1/signs/{sign_id}", "reviewer", ok=404),
+    Route("PATCH", "/api/v1/signs/{sign_id}", "reviewer", ok=404, body={"permit_id": "SB-1"}),
     Route("GET", "/openapi.json", "public"),
     Route("GET", "/docs", "public"),
 )

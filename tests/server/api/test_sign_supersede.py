@@ -13,9 +13,12 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import select
 
 from server.db.models import Case, Sign, SignSighting
+from server.matching.geohash import encode
+from server.settings import CELL_PRECISION
 from tests.server.api.conftest import NOW, Api, store_evidence
 from tests.server.api.test_sign_register import _jpeg, drive, fixture_crops
 
@@ -89,3 +92,32 @@ def test_a_new_sign_allowed_in_place_of_the_old_one_replaces_its_entry(api: Api)
     assert new_cases(api, {changed.id}) == []
     listed = {s["id"]: s for s in api.get("/api/v1/signs").json()["items"]}
     assert listed[old]["superseded_by"] is not None and listed[old]["superseded_by"] in listed
+
+
+def edit(api: Api, entry: int, body: dict[str, object], role: str = "reviewer") -> httpx.Response:
+    return api.client.patch(f"/api/v1/signs/{entry}", json=body, headers=api.headers(role))
+
+
+def test_a_permit_renewed_on_its_entry_lets_the_sign_through_again(api: Api) -> None:
+    """The other way a supervisor renews a permit: edit the entry (the Signs page's Edit)."""
+    sign = fixture_crops()[3]
+    lapsed = (NOW - timedelta(days=1)).isoformat()
+    entry = register_by_hand(api, _jpeg(sign), permit_id="SB-8", valid_until=lapsed)
+    next_year = (NOW + timedelta(days=365)).isoformat()
+    renewed = edit(api, entry, {"valid_until": next_year, "description": "2026"})
+    assert renewed.status_code == 200, renewed.text
+    assert (renewed.json()["permit_id"], renewed.json()["description"]) == ("SB-8", "2026")  # kept / changed
+    drive(api, [sign], random.Random(13), at_day=0)
+    assert new_cases(api, set()) == []
+    assert api.get(f"/api/v1/signs/{entry}").json()["sighting_count"] == 2
+
+    cleared = edit(api, entry, {"permit_id": None}).json()
+    assert cleared["permit_id"] is None and cleared["valid_until"] is not None
+    half = edit(api, entry, {"lat": 21.03})
+    assert half.status_code == 422 and half.json()["detail"] == "give lat and lon together"
+    moved = edit(api, entry, {"lat": 21.03, "lon": 105.86}).json()
+    assert (moved["lat"], moved["lon"]) == (21.03, 105.86)
+    with api.sessions() as session:
+        assert session.get(Sign, entry).cell == encode(21.03, 105.86, CELL_PRECISION)  # the cell follows
+    assert edit(api, entry, {"permit_id": "X"}, role="viewer").status_code == 403
+    assert edit(api, 10**6, {"permit_id": "X"}).status_code == 404

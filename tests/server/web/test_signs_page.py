@@ -188,6 +188,22 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
             left = session.scalars(select(Sign.permit_id).where(Sign.id != register["permitted"])).all()
             assert left == ["HB-0042"]  # the lapsed permit is gone, the sign from its case stays
 
+        # The permit office's number for the sign registered from its case, and its last day.
+        page.click(f"#signs-table tr[data-sign='{register['permitted']}']")
+        page.click("#sign-edit")
+        page.fill("#sign-edit-form input[name=permit_id]", "SB-2026-88")
+        page.fill("#sign-edit-form input[name=valid_until]", "2027-03-31")
+        page.click(".dialog button.primary")
+        page.wait_for_selector("#flash >> text=changed.")
+        row = f"#signs-table tr[data-sign='{register['permitted']}']"
+        shows = "([sel, text]) => document.querySelector(sel)?.textContent.includes(text)"
+        page.wait_for_function(shows, arg=[row, "SB-2026-88"])
+        assert "until 2027-03-31" in page.inner_text(row)
+        with stack.sessions() as session:
+            edited = session.get(Sign, register["permitted"])
+            assert edited is not None and edited.valid_until is not None
+            assert edited.valid_until.isoformat().startswith("2027-03-31T23:59:59")
+
         path.write_text('{"type": "FeatureCollection", "features": [')  # an editor's half-written save
         os.utime(path, ns=(time.time_ns() + 10**9,) * 2)
         page.click("#nav-queue")

@@ -5,7 +5,7 @@
 // covers, and the sign's next sighting opens a case again, and imports the permit office's
 // list (POST /signs/import: checked first, a dry run, then imported on OK).
 
-import { ApiError, apiUrl, del, get, post } from "./api.js";
+import { ApiError, apiUrl, del, get, patch, post } from "./api.js";
 import { confirmDialog, showPanel } from "./dialogs.js";
 import { drawMap } from "./map.js";
 import { ago, el, query, replace, when } from "./util.js";
@@ -191,13 +191,20 @@ export class SignsPage {
       ["Appearance", sign.views ? `${sign.views} view(s) on record` : "no photo yet: the next sighting gives one"],
       ["Description", sign.description || "–"],
     ];
-    const remove = this.ctx.canAct() ? el("button", { type: "button", class: "danger", id: "sign-remove", onclick: () => this.remove(sign) }, "Remove from the register…") : null;
+    const actions = this.ctx.canAct()
+      ? el(
+          "div",
+          { class: "row-buttons" },
+          el("button", { type: "button", id: "sign-edit", onclick: () => this.edit(sign) }, "Edit permit…"),
+          el("button", { type: "button", class: "danger", id: "sign-remove", onclick: () => this.remove(sign) }, "Remove from the register…"),
+        )
+      : null;
     replace(
       this.detail,
       el("h3", {}, `Entry #${sign.id}`),
       sign.crop_sha256 ? el("img", { class: "sign-photo", src: apiUrl(`/evidence/${sign.crop_sha256}`), alt: `the registered sign #${sign.id}` }) : null,
       el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
-      remove,
+      actions,
       el("h3", {}, "Latest sightings"),
       el(
         "table",
@@ -254,6 +261,30 @@ export class SignsPage {
     this.ctx.flash(`${file.name}: ${done.added} added, ${done.updated} updated, ${done.errors.length} skipped.`, "info");
     this.offset = 0;
     await this.load();
+  }
+
+  /** A renewed permit (its new end), a permit id learnt later, a note: PATCH /signs/{id}. */
+  async edit(sign) {
+    const permit = el("input", { name: "permit_id", value: sign.permit_id || "", maxlength: 64, placeholder: "none" });
+    const until = el("input", { name: "valid_until", type: "date", value: sign.valid_until ? sign.valid_until.slice(0, 10) : "" });
+    const note = el("input", { name: "description", value: sign.description || "", maxlength: 500, size: 40 });
+    const form = el("div", { class: "edit-form", id: "sign-edit-form" }, el("label", {}, "Permit ", permit), el("label", {}, "Valid through ", until, el("span", { class: "muted" }, " (empty: no end)")), el("label", {}, "Description ", note));
+    if (!(await showPanel(`Entry #${sign.id}`, form, "A permit renewed: its new last day. The sign's look and place stay."))) return;
+    const body = {};
+    if ((permit.value.trim() || null) !== sign.permit_id) body.permit_id = permit.value.trim() || null;
+    const day = until.value ? `${until.value}T23:59:59.999999+00:00` : null; // valid through that day, UTC
+    if ((until.value || null) !== (sign.valid_until ? sign.valid_until.slice(0, 10) : null)) body.valid_until = day;
+    if (note.value !== (sign.description || "")) body.description = note.value;
+    if (!Object.keys(body).length) return;
+    try {
+      await patch(`/signs/${sign.id}`, body);
+    } catch (err) {
+      this.ctx.flash(`Not changed: ${err.message}`);
+      return;
+    }
+    this.ctx.flash(`Entry #${sign.id} changed.`, "info");
+    await this.load();
+    await this.open(sign.id);
   }
 
   async remove(sign) {
