@@ -36,6 +36,7 @@ from server.api import (
     open311,
     options,
     reviews,
+    sign_stats,
     stats,
     users,
 )
@@ -104,6 +105,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     for module in (devices, events, cases, reviews, bulk, labels, evidence, options, stats, users, fleet):
         api.include_router(module.router)
     api.include_router(signs_api.router)
+    api.include_router(sign_stats.router)
     api.include_router(teams_api.router)
     app.include_router(api)
     app.include_router(open311.build_router())

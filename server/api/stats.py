@@ -8,6 +8,7 @@ GET /stats/precision     per violation type and model version: standing decision
 GET /stats/throughput    reviewer actions per reviewer per hour or day
 GET /stats/open-cases    open cases by type and age since opening, with how many are overdue
 GET /stats/recurrences   places (geohash cells) where one violation type keeps coming back
+GET /stats/signs         what the signboard register decided (``server.api.sign_stats``)
 =======================  ==========================================================================
 
 This is how the city sees whether a new model is better: the share confirmed of what each model
@@ -100,7 +101,7 @@ def _bounds(since: datetime | None, until: datetime | None) -> tuple[datetime | 
     return start, end
 
 
-def _window(column: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+def time_window(column: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     start, end = _bounds(since, until)
     if start is not None:
@@ -125,7 +126,7 @@ def decided_cases(
     decided_in_window = exists().where(
         CaseTransition.case_id == Case.id,
         CaseTransition.to_state.in_((CaseState.confirmed, CaseState.rejected)),
-        *_window(CaseTransition.at, since, until),
+        *time_window(CaseTransition.at, since, until),
     )
     cases = session.scalars(
         select(Case)
@@ -265,7 +266,7 @@ def throughput(
         select(CaseTransition.actor, CaseTransition.action, CaseTransition.at).where(
             CaseTransition.action.is_not(None),
             ~CaseTransition.actor.startswith("system:"),
-            *_window(CaseTransition.at, since, until),
+            *time_window(CaseTransition.at, since, until),
         )
     ).all()
     groups: dict[tuple[str, datetime], Counter[str]] = defaultdict(Counter)
@@ -355,7 +356,7 @@ def recurrences(
         Case.cell.is_not(None),
         Case.merged_into.is_(None),
         Case.state.not_in(sorted(HELD_STATES)),  # sightings awaiting a second pass are no cases yet
-        *_window(Case.opened_at, since, until),
+        *time_window(Case.opened_at, since, until),
     ]
     count = func.count().label("cases")
     found = session.execute(

@@ -20,6 +20,7 @@ from server.db.models import Case, Sign, SignSighting
 from server.matching.geohash import encode
 from server.settings import CELL_PRECISION
 from tests.server.api.conftest import NOW, Api, store_evidence
+from tests.server.api.conftest import offset_position as offset
 from tests.server.api.test_sign_register import _jpeg, drive, fixture_crops
 
 LAT, LON = 21.0285, 105.8542  # where drive() puts the first sign
@@ -121,3 +122,26 @@ def test_a_permit_renewed_on_its_entry_lets_the_sign_through_again(api: Api) -> 
         assert session.get(Sign, entry).cell == encode(21.03, 105.86, CELL_PRECISION)  # the cell follows
     assert edit(api, entry, {"permit_id": "X"}, role="viewer").status_code == 403
     assert edit(api, 10**6, {"permit_id": "X"}).status_code == 404
+
+
+def test_the_register_stats_count_the_signs_that_opened_no_case(api: Api) -> None:
+    """``GET /stats/signs``: what a supervisor reads to see what the register saves the dispatchers."""
+    crops = fixture_crops()
+    for index, crop in enumerate(crops[3:5]):  # two permitted signs, the second one's permit lapsed
+        sha = store_evidence(api, _jpeg(crop))
+        lat, lon = offset(0, 20 * index)  # where drive() passes them
+        lapsed = (NOW - timedelta(days=1)).isoformat() if index == 1 else None
+        body = {"lat": lat, "lon": lon, "crop_sha256": sha, "valid_until": lapsed}
+        assert api.post("/api/v1/signs", json=body).status_code == 201
+    drive(api, crops[3:6], random.Random(14), at_day=0)  # the two, and a third sign nobody registered
+    stats = api.get("/api/v1/stats/signs").json()
+    rows = {r["outcome"]: r for r in stats["rows"]}
+    assert rows["attached"] == {"outcome": "attached", "sightings": 2, "signs": 1, "cases": 0}
+    assert (rows["expired"]["signs"], rows["expired"]["cases"]) == (1, 1)
+    assert (rows["new"]["signs"], rows["new"]["cases"]) == (1, 1)
+    assert (stats["signs_without_case"], stats["signs_with_case"]) == (1, 2)
+    assert (stats["entries_in_force"], stats["permits_lapsed"], stats["entries_replaced"]) == (2, 1, 0)
+    later = (NOW + timedelta(days=1)).isoformat()
+    assert api.get("/api/v1/stats/signs", params={"since": later}).json()["rows"] == []
+    sheet = api.get("/api/v1/stats/signs", params={"format": "csv"}).text.splitlines()
+    assert sheet[0] == "outcome,sightings,signs,cases" and "attached,2,1,0" in sheet

@@ -125,6 +125,14 @@ def test_a_viewer_finds_why_a_sign_raised_nothing_and_which_permit_ran_out(
         assert page.locator("#permit-import").count() == 0  # ...and imports
         assert "No zone file is configured" in page.inner_text("#signs-zones")
 
+        # The supervisor's card: what the register kept out of the queue.
+        page.click("#nav-supervisor")
+        card = page.wait_for_selector("#stats-signs tr[data-outcome='attached']")
+        assert card is not None
+        summary = page.inner_text("#stats-signs")
+        assert "1 of 3 signs seen were registered and opened no case." in summary
+        assert "2 entries in force (1 with a lapsed permit)" in summary
+
         # The changed sign's case shows the permitted one beside it, and links to its entry.
         page.evaluate("id => { location.hash = '#/queue?state=all&case=' + id; }", register["changed"])
         viewer.wait_for_case(register["changed"])

@@ -1,5 +1,6 @@
 // The supervisor's page: the model's live precision per type and version, review throughput
-// per reviewer, open cases by age against their SLA, and places where violations recur.
+// per reviewer, open cases by age against their SLA, places where violations recur, and what the
+// sign register decided (the signs it kept out of the queue).
 // Every table has its CSV (the same rows) one click away.
 
 import { apiUrl, get } from "./api.js";
@@ -44,6 +45,7 @@ export class Supervisor {
       ["Review throughput", "/stats/throughput", { bucket: this.bucket }, (d) => this.throughput(d)],
       ["Open cases by age", "/stats/open-cases", {}, (d) => this.openCases(d)],
       ["Recurring places", "/stats/recurrences", {}, (d) => this.recurrences(d)],
+      ["Sign register", "/stats/signs", {}, (d) => this.signs(d)],
     ];
     for (const [title, path, extra, draw] of parts) {
       const body = el("div", {}, "Loading…");
@@ -98,6 +100,17 @@ export class Supervisor {
       {},
       el("p", {}, `${data.total_open ?? 0} open, `, el("b", { class: "error" }, `${data.total_overdue ?? 0} past their SLA`)),
       this.table([["Type"], ...buckets.map((b) => [b, 1])], types.map((t) => el("tr", {}, el("td", {}, typeName(t)), buckets.map((b) => cell(t, b))))),
+    );
+  }
+
+  signs(data) {
+    const names = { attached: "registered: no case", new: "new sign", changed: "changed sign", expired: "permit expired", unverified: "look not checked", restricted: "in a no-sign zone", pending: "waiting for its crop" };
+    const seen = data.signs_without_case + data.signs_with_case;
+    return el(
+      "div",
+      {},
+      el("p", {}, seen ? `${data.signs_without_case} of ${seen} signs seen were registered and opened no case.` : "No signboard seen in this period.", ` Register: ${data.entries_in_force} entries in force`, data.permits_lapsed ? el("span", { class: "error" }, ` (${data.permits_lapsed} with a lapsed permit)`) : null, data.entries_replaced ? `, ${data.entries_replaced} replaced.` : ".", " ", el("a", { href: "#/signs" }, "Signs page")),
+      this.table([["Decided"], ["Sightings", 1], ["Signs", 1], ["Cases", 1]], (data.rows || []).map((r) => el("tr", { dataset: { outcome: r.outcome } }, el("td", {}, names[r.outcome] || r.outcome), el("td", { class: "num" }, r.sightings), el("td", { class: "num" }, r.signs), el("td", { class: "num" }, r.cases)))),
     );
   }
 
