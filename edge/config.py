@@ -459,6 +459,16 @@ class OutboxConfig(_Section):
     )
 
 
+class RefusalReportConfig(_Section):
+    """Where a box the broker refuses says so over HTTP (edge.mqtt.refusal_report): MQTT is what
+    fails, so the fleet page would otherwise only see the box fall silent."""
+
+    url: str = Field(description="The server's API base, e.g. https://streetwatch.city/api/v1.")
+    token_file: str = Field(
+        description="File whose first line is this box's HTTP token (the one updates.http_token_file names)."
+    )
+
+
 class MqttSinkConfig(_Section):
     kind: Literal["mqtt"] = "mqtt"
     host: str = Field(description="Broker host name or address.")
@@ -471,6 +481,11 @@ class MqttSinkConfig(_Section):
         default=None, description="File whose first line is the broker password (keeps it out of the config)."
     )
     tls: MqttTlsConfig | None = Field(default=None, description="Connect with TLS. None: plain TCP.")
+    refusal_report: RefusalReportConfig | None = Field(
+        default=None,
+        description="Tell the server over HTTP when the broker refuses this box's login, and when it stops. "
+        "None: only the box's log says it.",
+    )
     keepalive_s: int = Field(
         default=30, ge=5, le=3600, description="MQTT keepalive in seconds; a dead link shows after ~1.5x."
     )

@@ -43,17 +43,34 @@ def check_device_config(config: DeviceConfig, load_models: bool = True) -> Confi
                 report.problems.append(f"detectors[{index}].model: {exc}")
     _check_truck_load(config, report, load_models)
     _check_updates(config, report)
+    _check_refusal_report(config, report)
     _check_class_map(config, report)
     _check_fusion(config, report)
     _check_requires(config, report)
     return report
 
 
+def _check_refusal_report(config: DeviceConfig, report: ConfigReport) -> None:
+    """A refusal report needs a server URL and the box's HTTP token."""
+    if not isinstance(config.sink, MqttSinkConfig) or config.sink.refusal_report is None:
+        return
+    from edge.http_token import read_token
+
+    wanted = config.sink.refusal_report
+    if not wanted.url.startswith(("http://", "https://")):
+        report.problems.append(f"sink.refusal_report.url: {wanted.url!r} is not an http(s) URL")
+    try:
+        read_token(wanted.token_file)
+    except StreetWatchError as exc:
+        report.problems.append(f"sink.refusal_report.token_file: {exc}")
+
+
 def _check_updates(config: DeviceConfig, report: ConfigReport) -> None:
     """Updates need the mqtt sink (commands and replies), a readable release key and token."""
     if config.updates is None:
         return
-    from edge.updates.artifact import load_release_key, read_token
+    from edge.http_token import read_token
+    from edge.updates.artifact import load_release_key
 
     if not isinstance(config.sink, MqttSinkConfig):
         report.problems.append("updates: over-the-air updates need sink.kind 'mqtt' (commands and replies)")

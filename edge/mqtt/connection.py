@@ -121,7 +121,8 @@ class MqttConnection:
     """Connects, keeps reconnecting until :meth:`stop`, and forwards acks and messages.
 
     ``on_ack(mid, reason_code)`` and ``on_message(topic, payload)`` run on the network
-    thread and must return quickly; ``on_connected(session_present)`` too.
+    thread and must return quickly; ``on_connected(session_present)`` and ``on_refused(why)``
+    (the broker refused the login) too.
     """
 
     def __init__(
@@ -133,8 +134,10 @@ class MqttConnection:
         on_connected: ConnectHandler | None = None,
         on_ack: AckHandler | None = None,
         on_message: MessageHandler | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._on_refused = on_refused
         self.connected = threading.Event()
         self.window = settings.max_inflight
         self.max_packet_size: int | None = None  # announced by an MQTT 5 broker in CONNACK
@@ -277,12 +280,14 @@ class MqttConnection:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         if reason.is_failure:
+            refusal = f"broker {self._where()} refused the connection as {self.settings.username!r}: {reason}"
             self._announce(
                 "refused",
-                f"broker {self._where()} refused the connection as {self.settings.username!r}: {reason} "
-                "(check the device's username/password and the broker password file); retrying with backoff",
+                f"{refusal} (check the device's username/password and the broker password file); retrying "
+                "with backoff",
                 logging.ERROR,
             )
+            self._call(self._on_refused, refusal)
             return
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
         # paho's own limit cannot change on a live connection; the publisher's window can.

@@ -36,6 +36,7 @@ from edge.interfaces import StartupStep
 from edge.mqtt.commands import CommandDispatcher, ReplyState
 from edge.mqtt.connection import BrokerSettings, MqttConnection
 from edge.mqtt.publisher import OutboxPublisher
+from edge.mqtt.refusal_report import RefusalReporter
 from edge.mqtt.telemetry import TelemetryRecorder
 from edge.mqtt.thermal import read_temperatures
 from edge.outbox import Depth, Outbox
@@ -132,6 +133,10 @@ class MqttLink:
             self._commands_released.set()
         self._report_now = threading.Event()
         self._stopping = threading.Event()
+        # Refused by the broker, the box can still say so over HTTP (sink.refusal_report).
+        self._refusals = (
+            RefusalReporter(config.refusal_report, device_id) if config.refusal_report is not None else None
+        )
         self.connection = MqttConnection(
             settings,
             will=(status_topic(device_id), self._status("offline").to_json()),
@@ -139,6 +144,7 @@ class MqttLink:
             on_connected=self._on_connected,
             on_message=self._on_message,
             on_ack=self._on_ack,
+            on_refused=self._refusals.refused if self._refusals is not None else None,
         )
         self._threads = [
             threading.Thread(target=self._report_loop, name="mqtt-reporter", daemon=True),
@@ -194,6 +200,8 @@ class MqttLink:
         ):
             log.info("could not say 'offline' before closing; the broker will send the last will")
         self.connection.stop()
+        if self._refusals is not None:
+            self._refusals.stop()
         if self._tegrastats is not None:
             self._tegrastats.stop()
 
@@ -379,6 +387,8 @@ class MqttLink:
 
     def _on_connected(self, session_present: bool) -> None:
         self._ever_connected = True
+        if self._refusals is not None:
+            self._refusals.connected()
         self._publish_status()
         with self._carry_lock:
             publisher = self._publisher

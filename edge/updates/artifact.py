@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.config import UpdatesConfig
+from edge.http_token import read_token
 from edge.updates.download import DownloadError, download
 from streetwatch.errors import ConfigError, PayloadError, StreetWatchError
 from streetwatch.file_hash import sha256_file
@@ -44,18 +45,6 @@ class UpdateRefused(StreetWatchError):
 def load_release_key(path: str) -> Ed25519PublicKey:
     """The fleet's release public key (PEM, as ``streetwatch fleet keygen`` writes it)."""
     return load_public_key(Path(path))
-
-
-def read_token(path: str | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the box's HTTP token file {path}: {exc}") from exc
-    if not lines or not lines[0].strip():
-        raise ConfigError(f"the HTTP token file {path} is empty")
-    return lines[0].strip()
 
 
 def release_of(kind: ReleaseKind, command: UpdateModelCommand | UpdateConfigCommand) -> Release:

@@ -9,6 +9,8 @@ GET  /fleet/rollouts/{id}                   viewer     one rollout and each box'
 POST /fleet/rollouts                        admin      stage a rollout (devices | group | percent)
 POST /fleet/rollouts/{id}/halt|resume       admin      stop sending / send again
 PUT  /fleet/devices/{id}/group              admin      put a box in a group (null: none)
+PUT  /fleet/devices/{id}/link               device     the box itself: the broker refuses it (or no
+                                                       longer does), for the fleet page
 GET  /fleet/downloads/{command_id}          device     the file a command names, for that box only;
                                                        HTTP Range for resuming, Content-Length, sha256
 ==========================================  =========  ==================================================
@@ -24,8 +26,8 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from server.api.deps import AdminDep, SessionDep, ViewerDep, require, utcnow
-from server.api.schemas.fleet import FleetView, GroupUpdate, RolloutCreate, RolloutView
+from server.api.deps import AdminDep, SessionDep, ViewerDep, as_utc, require, utcnow
+from server.api.schemas.fleet import FleetView, GroupUpdate, LinkReport, RolloutCreate, RolloutView
 from server.auth import Principal, Role
 from server.db.models import Device, Rollout, RolloutTarget
 from server.fleet.overview import fleet_view, rollout_view
@@ -125,6 +127,30 @@ def set_group(session: SessionDep, _caller: AdminDep, device_id: str, body: Grou
     device.fleet_group = body.group
     session.commit()
     return {"device_id": device_id, "group": body.group}
+
+
+@router.put(
+    "/devices/{device_id}/link",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="A box says the broker refuses it, or no longer does (that box's own token)",
+    responses={403: {"description": "A box reports for itself only."}},
+)
+def report_link(session: SessionDep, caller: DeviceDep, device_id: str, body: LinkReport) -> None:
+    if caller.username != device_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a box reports its own link only")
+    now = utcnow()
+    device = session.get(Device, device_id)
+    if device is None:  # refused from its first start: the server never heard it over MQTT
+        device = Device(device_id=device_id, first_seen_at=now, last_seen_at=now, event_count=0)
+        session.add(device)
+    if body.problem is None:
+        device.link_problem = device.link_problem_since = None
+    else:
+        since = min(as_utc(body.since) or now, now)  # a box clock running ahead says "now" at most
+        if device.link_problem is None:
+            device.link_problem_since = since
+        device.link_problem = body.problem
+    session.commit()
 
 
 @router.get(

@@ -90,6 +90,10 @@ class Device(Base):
     fleet_group: Mapped[str | None] = mapped_column(String(64), index=True)
     config_name: Mapped[str | None] = mapped_column(String(128))
     config_version: Mapped[str | None] = mapped_column(String(64))
+    # What the box said over HTTP while the broker refused it (PUT /fleet/devices/{id}/link);
+    # cleared when it says the refusal ended or is heard online over MQTT again.
+    link_problem: Mapped[str | None] = mapped_column(String(500))
+    link_problem_since: Mapped[datetime | None]
 
 
 class User(Base):

@@ -84,7 +84,9 @@ def _box(
             reason=target.reason,
             previous_version=target.previous_version,
         )
-    if rollout is not None and rollout.state in ("failed", "timeout"):
+    if device.link_problem is not None:
+        health = "refused"  # the root cause of any silence: nothing gets through
+    elif rollout is not None and rollout.state in ("failed", "timeout"):
         health = "update_failed"
     elif device.status == "offline":
         health = "offline"
@@ -112,6 +114,8 @@ def _box(
         gpu_temp_c=_number(health_report.get("gpu_temp_c")),
         outbox_events=_count(outbox.get("events")),
         rollout=rollout,
+        link_problem=device.link_problem,
+        link_problem_since=device.link_problem_since,
     )
 
 

@@ -118,6 +118,8 @@ def _apply(device: Device, seen: _DeviceSeen) -> None:
     if seen.status is not None and newer:
         device.status = seen.status
         device.status_at = seen.status_at
+        if seen.status == DeviceStatus.online.value:  # it got through the broker: no refusal now
+            device.link_problem = device.link_problem_since = None
         device.software_version = seen.software_version
         if seen.models is not None:
             device.models = seen.models

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class BoxRollout(BaseModel):
@@ -32,15 +32,33 @@ class BoxView(BaseModel):
         description="Model name -> version the box runs (status and done replies)."
     )
     config: str | None = Field(description="'name version' of the configuration it last applied.")
-    health: Literal["ok", "silent", "offline", "update_failed"] = Field(
+    health: Literal["ok", "silent", "offline", "update_failed", "refused"] = Field(
         description="ok; silent: nothing heard for fleet status' stale time; offline: said so; "
-        "update_failed: its latest rollout step failed or timed out."
+        "update_failed: its latest rollout step failed or timed out; refused: the box says the broker "
+        "refuses its login (link_problem)."
     )
+    link_problem: str | None = Field(
+        description="What the box reported over HTTP while the broker refused it; null: nothing."
+    )
+    link_problem_since: datetime | None
     fps: float | None = Field(description="Frames per second in its newest telemetry.")
     cpu_temp_c: float | None
     gpu_temp_c: float | None
     outbox_events: int | None = Field(description="Events waiting on its disk for the server's ack.")
     rollout: BoxRollout | None
+
+
+class LinkReport(BaseModel):
+    """A box's word on its broker link, sent over HTTP because MQTT is what fails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    problem: str | None = Field(
+        max_length=500,
+        description="e.g. \"broker 10.0.0.5:8883 refused the connection as 'van-07': Not authorized\"; "
+        "null: the refusal is over.",
+    )
+    since: datetime | None = Field(default=None, description="When the box first met the problem.")
 
 
 class RolloutView(BaseModel):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.config import JsonlSinkConfig
+from edge.config import JsonlSinkConfig, MqttSinkConfig, RefusalReportConfig
 from edge.config_check import check_device_config
 from tests.edge.updates.support import box_config, write_public_key
 
@@ -51,3 +51,21 @@ def test_two_detectors_running_the_same_model_cannot_be_told_apart_by_an_update(
         update={"detectors": [detector, detector.model_copy(update={"name": "signs-det"})]}
     )
     assert check_device_config(named).problems == []
+
+
+def test_check_config_names_a_refusal_report_that_could_not_be_sent(tmp_path: Path) -> None:
+    key = write_public_key(Ed25519PrivateKey.generate(), tmp_path / "fleet.pub")
+    good = box_config(tmp_path / "box", 1883, "van-check", key)
+    assert isinstance(good.sink, MqttSinkConfig)
+    token = tmp_path / "http-token"
+    token.write_text("swt_token\n")
+    wanted = RefusalReportConfig(url="https://streetwatch.example.org/api/v1", token_file=str(token))
+    reported = good.model_copy(update={"sink": good.sink.model_copy(update={"refusal_report": wanted})})
+    assert check_device_config(reported, load_models=False).problems == []
+
+    token.write_text("\n")
+    wrong = wanted.model_copy(update={"url": "streetwatch.example.org"})
+    broken = good.model_copy(update={"sink": good.sink.model_copy(update={"refusal_report": wrong})})
+    problems = check_device_config(broken, load_models=False).problems
+    assert "sink.refusal_report.url: 'streetwatch.example.org' is not an http(s) URL" in problems
+    assert f"sink.refusal_report.token_file: the HTTP token file {token} is empty" in problems

@@ -15,9 +15,9 @@ from demo.mosquitto import free_port
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[int]:
-    """Yield the port uvicorn listens on; stop it afterwards."""
-    port = free_port()
+def serve(app: FastAPI, port: int | None = None) -> Iterator[int]:
+    """Yield the port uvicorn listens on (``port``, or a free one); stop it afterwards."""
+    port = port or free_port()
     # log_config=None: uvicorn logs through the loggers as they are (pytest's caplog sees them).
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, access_log=True, lifespan="off"

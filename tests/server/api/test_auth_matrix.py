@@ -92,6 +92,8 @@ ROUTES = (
     Route("PUT", "/api/v1/fleet/devices/{device_id}/group", "admin", body={"group": "north"}),
     # Only a box's own token is let in; this command names no box.
     Route("GET", "/api/v1/fleet/downloads/{command_id}", "device", ok=404),
+    # A box reports its own link; the matrix's device token is another user's: 403 even for it.
+    Route("PUT", "/api/v1/fleet/devices/{device_id}/link", "device", ok=403, body={"problem": None}),
     Route("GET", "/api/v1/signs", "viewer"),
     Route("POST", "/api/v1/signs", "reviewer", ok=201, body={"lat": 21.03, "lon": 105.85}),
     Route("GET", "/api/v1/signs/zones", "viewer"),

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -59,6 +60,14 @@ def test_a_viewer_sees_each_boxs_versions_health_and_the_halted_rollout(browser:
         )
         session.add(rollout)
 
+    # box7 (an edge box's account) cannot get through the broker: it says so over HTTP.
+    refused = "broker 10.0.0.5:8883 refused the connection as 'box7': Not authorized"
+    reply = httpx.put(
+        f"{stack.url}/api/v1/fleet/devices/box7/link", json={"problem": refused},
+        headers={"Authorization": f"Bearer {stack.tokens['box7']}"}, timeout=10,
+    )  # fmt: skip
+    assert reply.status_code == 204, reply.text
+
     console = Console(browser, stack)
     try:
         console.sign_in("vic")
@@ -71,6 +80,9 @@ def test_a_viewer_sees_each_boxs_versions_health_and_the_halted_rollout(browser:
         halted = page.inner_text("#fleet-rollouts tr[data-state='halted']")
         assert "model streetwatch-det 2.0.0" in halted and "van-01 failed: outputs have shape" in halted
         assert "1 cancelled, 1 failed" in halted
+        box7 = "#fleet-boxes tr[data-device='box7']"
+        assert page.get_attribute(box7, "data-health") == "refused"
+        assert f"broker refuses it\n{refused} (since " in page.inner_text(box7)
         assert console.errors == [] and console.foreign_requests() == []
     finally:
         console.close()

@@ -1,11 +1,12 @@
 // The fleet page: every box with the versions it runs, when it was last heard from, its health
-// and its part in the latest rollout; then the rollouts with their progress (GET /fleet).
+// (and, for a box the broker refuses, what it said over HTTP) and its part in the latest rollout;
+// then the rollouts with their progress (GET /fleet).
 // Read only: rollouts are staged and halted with `streetwatch fleet` or the API.
 
 import { get } from "./api.js";
 import { ago, el, replace, when } from "./util.js";
 
-const HEALTH = { ok: "ok", silent: "silent", offline: "offline", update_failed: "update failed" };
+const HEALTH = { ok: "ok", silent: "silent", offline: "offline", update_failed: "update failed", refused: "broker refuses it" };
 
 export async function showFleet(root) {
   const body = el("div", {}, "Loading…");
@@ -32,7 +33,13 @@ export async function showFleet(root) {
               { dataset: { device: b.device_id, health: b.health } },
               el("td", {}, b.device_id),
               el("td", {}, b.group || "–"),
-              el("td", { class: `health-${b.health}` }, HEALTH[b.health] || b.health),
+              el(
+                "td",
+                { class: `health-${b.health}` },
+                HEALTH[b.health] || b.health,
+                // What the box said over HTTP: the broker's refusal, e.g. a password not yet on the box.
+                b.link_problem ? el("div", { class: "link-problem" }, `${b.link_problem} (since ${when(b.link_problem_since)})`) : null,
+              ),
               el("td", { title: when(b.last_seen_at) }, ago(b.last_seen_at)),
               el("td", {}, Object.entries(b.models).map(([name, version]) => `${name} ${version}`).join(", ") || "–"),
               el("td", {}, b.config || "–"),
