@@ -3,19 +3,9 @@ one file downloads (``updates.http_token_file``) and refusal reports (``sink.ref
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from streetwatch.errors import ConfigError
+from edge.secret_file import read_secret
 
 
 def read_token(path: str | None) -> str | None:
     """The token on the file's first line; None without a file; ConfigError if unreadable or empty."""
-    if path is None:
-        return None
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the box's HTTP token file {path}: {exc}") from exc
-    if not lines or not lines[0].strip():
-        raise ConfigError(f"the HTTP token file {path} is empty")
-    return lines[0].strip()
+    return None if path is None else read_secret(path, "box's HTTP token")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.registry import GateDecision, ModelEntry
+from training.registry import GateDecision, ModelEntry, class_drops
 
 TASK = "classify"
 DEFAULT_CLASS_TOLERANCE = 0.02
@@ -41,23 +41,15 @@ def compare_classifier(
                 "with the current model evaluated on it (--baseline-eval)"
             ],
         )
-    accepted = True
     new, old = float(candidate["macro_accuracy"]), float(current.metrics["macro_accuracy"])
     if new < old:
-        accepted = False
         reasons = [f"macro accuracy {new:.4f} is below the current {current.version}'s {old:.4f}"]
     else:
         reasons = [f"macro accuracy {new:.4f} vs {old:.4f}"]
-    old_classes: dict[str, float] = current.metrics.get("per_class_accuracy", {})
-    new_classes: dict[str, float] = candidate.get("per_class_accuracy", {})
-    for name, before in sorted(old_classes.items()):
-        if name not in new_classes:
-            accepted = False
-            reasons.append(f"class {name!r} has no accuracy in the candidate's evaluation")
-        elif new_classes[name] < before - class_tolerance:
-            accepted = False
-            reasons.append(
-                f"class {name!r} accuracy {new_classes[name]:.4f} dropped more than {class_tolerance} "
-                f"below {before:.4f}"
-            )
-    return GateDecision(accepted, reasons)
+    drops = class_drops(
+        current.metrics.get("per_class_accuracy", {}),
+        candidate.get("per_class_accuracy", {}),
+        class_tolerance,
+        "accuracy",
+    )
+    return GateDecision(new >= old and not drops, reasons + drops)

@@ -117,19 +117,27 @@ def compare(
             reasons.append(f"{key} {new:.4f} is below the current {current.version}'s {old:.4f}")
         else:
             reasons.append(f"{key} {new:.4f} vs {old:.4f}")
-    old_classes: dict[str, float] = current.metrics.get("per_class_ap50", {})
-    new_classes: dict[str, float] = candidate.get("per_class_ap50", {})
-    for name, old in sorted(old_classes.items()):
-        if name not in new_classes:
-            accepted = False
-            reasons.append(f"class {name!r} has no AP50 in the candidate's evaluation")
-        elif new_classes[name] < old - class_tolerance:
-            accepted = False
-            reasons.append(
-                f"class {name!r} AP50 {new_classes[name]:.4f} dropped more than {class_tolerance} "
-                f"below {old:.4f}"
+    drops = class_drops(
+        current.metrics.get("per_class_ap50", {}),
+        candidate.get("per_class_ap50", {}),
+        class_tolerance,
+        "AP50",
+    )
+    return GateDecision(accepted and not drops, reasons + drops)
+
+
+def class_drops(old: dict[str, float], new: dict[str, float], tolerance: float, metric: str) -> list[str]:
+    """Why the candidate's per-class ``metric`` is worse: each class of the current model missing from
+    it, or more than ``tolerance`` below; empty when none is."""
+    drops = []
+    for name, before in sorted(old.items()):
+        if name not in new:
+            drops.append(f"class {name!r} has no {metric} in the candidate's evaluation")
+        elif new[name] < before - tolerance:
+            drops.append(
+                f"class {name!r} {metric} {new[name]:.4f} dropped more than {tolerance} below {before:.4f}"
             )
-    return GateDecision(accepted, reasons)
+    return drops
 
 
 def _entry_json(entry: ModelEntry) -> dict[str, Any]:

@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -40,7 +39,7 @@ from paho.mqtt.properties import Properties
 
 from edge.config import MqttSinkConfig
 from edge.mqtt.backoff import Backoff
-from streetwatch.errors import ConfigError
+from edge.secret_file import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +102,7 @@ class BrokerSettings:
 
 
 def read_password_file(path: str) -> str:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the MQTT password file {path}: {exc}") from exc
-    if not lines or not lines[0].strip():
-        raise ConfigError(f"the MQTT password file {path} is empty; put the password on its first line")
-    return lines[0].strip()
+    return read_secret(path, "MQTT password")
 
 
 MessageHandler = Callable[[str, bytes], None]

@@ -68,4 +68,5 @@ def test_check_config_names_a_refusal_report_that_could_not_be_sent(tmp_path: Pa
     broken = good.model_copy(update={"sink": good.sink.model_copy(update={"refusal_report": wrong})})
     problems = check_device_config(broken, load_models=False).problems
     assert "sink.refusal_report.url: 'streetwatch.example.org' is not an http(s) URL" in problems
-    assert f"sink.refusal_report.token_file: the HTTP token file {token} is empty" in problems
+    why = f"the box's HTTP token file {token} is empty; put the token on its first line"
+    assert f"sink.refusal_report.token_file: {why}" in problems
