@@ -138,7 +138,7 @@ def register_context(session: Session, case: Case, links: EvidenceLinks) -> Regi
         return None  # not a signboard case, or one from before the register (or with it off)
     entry = session.get(Sign, opened.sign_id) if opened is not None and opened.sign_id is not None else None
     return RegisterContext(
-        outcome=str(opened.outcome) if opened is not None else "new",
+        outcome=str(opened.outcome) if opened is not None else "unknown",  # registered, never decided
         sign_id=entry.id if entry is not None else None,
         permit_id=entry.permit_id if entry is not None else None,
         valid_until=entry.valid_until if entry is not None else None,

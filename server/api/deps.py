@@ -74,8 +74,8 @@ def sign_in_user(request: Request, session: Session, username: str, password: st
         )
     user = authenticate_password(session, username, password)
     throttle.record(session, username, address, succeeded=user is not None)
+    session.commit()  # the attempt counts whatever follows: a 401 or 403 ends the request without a commit
     if user is None:
-        session.commit()  # the failure counts: the 401 ends the request without its commit
         raise unauthorized("wrong username or password")
     return user
 

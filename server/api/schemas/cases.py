@@ -95,7 +95,8 @@ class RegisterContext(BaseModel):
     outcome: str = Field(
         description="What opened the case: new (none registered here), changed (looks different from "
         "the entry), expired (its permit ran out), unverified (near the entry, appearance not checked), "
-        "restricted (in a no-sign zone)."
+        "restricted (in a no-sign zone); unknown: a case registered as permitted that no register decision "
+        "opened (from before the register, or with it off)."
     )
     sign_id: int | None = Field(
         description="The register entry it was compared with (null: none, or removed)."

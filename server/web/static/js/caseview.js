@@ -607,7 +607,7 @@ function registerFacts(reg) {
     unverified: () => ["At the place of ", entry(reg.sign_id), permit, "; its look could not be checked"],
     restricted: () => [`In no-sign zone '${reg.zone_name || "?"}'`, reg.sign_id ? ["; the register has ", entry(reg.sign_id), permit] : ""],
   }[reg.outcome];
-  const text = why && (reg.outcome === "new" || reg.outcome === "restricted" || reg.sign_id) ? why() : [reg.outcome, reg.sign_id ? "" : " (the entry was removed)"];
+  const text = why && (reg.outcome === "new" || reg.outcome === "restricted" || reg.sign_id) ? why() : reg.outcome === "unknown" ? [] : [reg.outcome, " (the entry was removed)"];
   return el(
     "span",
     { id: "register-facts" },

@@ -1,9 +1,10 @@
 // The signs page: the signboard register (known signs that open no case) and the no-sign zones
 // in force (GET /signs, /signs/{id}, /signs/zones). A dispatcher looks up why a sign raised
 // nothing (it is registered: by which case or permit, seen how often, last when) and what the
-// register decided each time a box saw it; a reviewer removes an entry a permit no longer
-// covers, and the sign's next sighting opens a case again, and imports the permit office's
-// list (POST /signs/import: checked first, a dry run, then imported on OK).
+// register decided each time a box saw it. A reviewer imports the permit office's list (POST
+// /signs/import: checked first, a dry run, then imported on OK), edits an entry (a renewed
+// permit's last day) and removes one a permit no longer covers (its sign's next sighting opens
+// a case again).
 
 import { ApiError, apiUrl, del, get, patch, post } from "./api.js";
 import { confirmDialog, showPanel } from "./dialogs.js";
@@ -64,7 +65,7 @@ export class SignsPage {
     replace(
       this.root,
       el("h2", {}, "Signs"),
-      el("p", { class: "muted" }, "Registered signs open no case when a box sees them again at their place, looking the same. A signboard case rejected as permitted registers its sign; permit lists are imported with streetwatch signs import."),
+      el("p", { class: "muted" }, "Registered signs open no case when a box sees them again at their place, looking the same. A signboard case rejected as permitted registers its sign; a permit list comes in here or with streetwatch signs import."),
       el("div", { class: "cards" }, el("section", { class: "card", id: "signs-register" }, el("h3", {}, "Register"), form, this.listBody), el("div", { class: "signs-side" }, this.detail, el("section", { class: "card", id: "signs-zones" }, el("h3", {}, "No-sign zones"), this.zonesBody))),
     );
     await this.loadZones(); // first: the map under the register draws the zones in force
