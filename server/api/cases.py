@@ -1,16 +1,18 @@
 """``/cases``: merged violations, with filters, sort and pages; counts; detail with events, evidence,
-history and review data."""
+history and review data; a case's evidence package (``server.api.case_package``)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from server.api.case_filters import CaseFilter, overdue_clause
+from server.api.case_package import build_package, chunks
 from server.api.case_views import case_detail, case_rows, load_case
 from server.api.cursor import (
     URGENT,
@@ -134,3 +136,22 @@ def count_cases(session: SessionDep, _caller: ViewerDep, filters: CaseFilterDep)
 @router.get("/{case_id}", response_model=CaseDetail, summary="One case with its events, evidence and history")
 def get_case(request: Request, session: SessionDep, _caller: ViewerDep, case_id: int) -> CaseDetail:
     return case_detail(session, load_case(session, case_id), EvidenceLinks(request))
+
+
+@router.get(
+    "/{case_id}/package",
+    response_class=StreamingResponse,
+    summary="The case's evidence package: a ZIP with its images, manifest, summary and checksums",
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The package (server.api.case_package)."}
+    },
+)
+def get_package(request: Request, session: SessionDep, caller: ViewerDep, case_id: int) -> StreamingResponse:
+    detail = case_detail(session, load_case(session, case_id), EvidenceLinks(request))
+    package = build_package(session, detail, request.app.state.evidence_store, caller.username)
+    name = f"streetwatch-case-{case_id}.zip"
+    return StreamingResponse(
+        chunks(package),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

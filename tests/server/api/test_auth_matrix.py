@@ -41,6 +41,7 @@ ROUTES = (
     Route("GET", "/api/v1/events/{event_id}", "viewer"),
     Route("GET", "/api/v1/cases", "viewer"),
     Route("GET", "/api/v1/cases/{case_id}", "viewer"),
+    Route("GET", "/api/v1/cases/{case_id}/package", "viewer"),
     # dispatched -> dispatched (re-assign) is allowed, so every permitted caller can repeat it.
     Route("POST", "/api/v1/cases/{case_id}/actions", "reviewer", body={"action": "dispatch", "team": "east"}),
     Route("GET", "/api/v1/labels", "viewer"),

@@ -7,8 +7,10 @@ problem beside the zones still in force."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -140,6 +142,16 @@ def test_a_viewer_finds_why_a_sign_raised_nothing_and_which_permit_ran_out(
         assert f"Changed: looks different from entry #{register['permitted']}" in facts and "alike" in facts
         page.wait_for_function("() => document.querySelector('#register-facts img')?.complete")
         assert page.eval_on_selector("#register-facts img", "img => img.naturalWidth") > 0
+        # The evidence package of the case, as an inspector takes it away.
+        with page.expect_download() as download:
+            page.click("#case-package")
+        saved = download.value.path()
+        assert download.value.suggested_filename == f"streetwatch-case-{register['changed']}.zip"
+        with zipfile.ZipFile(saved) as zipped:
+            assert {"manifest.json", "summary.html", "SHA256SUMS"} <= set(zipped.namelist())
+            manifest = json.loads(zipped.read("manifest.json"))
+        assert manifest["case"]["sign_register"]["outcome"] == "changed" and len(manifest["files"]) == 3
+
         page.click(f"#register-facts a[href='#/signs?entry={register['permitted']}']")
         page.wait_for_selector(f"#sign-detail h3 >> text=Entry #{register['permitted']}")
         assert viewer.errors == [] and viewer.foreign_requests() == []

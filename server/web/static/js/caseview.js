@@ -3,7 +3,7 @@
 // Every action sends expected_state, so a case someone else moved is a clear 409 message,
 // never a silent override.
 
-import { ApiError, get, post } from "./api.js";
+import { ApiError, apiUrl, get, post } from "./api.js";
 import { cloneReview, drawBoxes, editBoxes } from "./boxes.js";
 import { ask, choose, confirmDialog } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
@@ -253,6 +253,8 @@ export class CaseView {
     if (detail.merged_into) row("Merged into", el("a", { href: `#/queue?case=${detail.merged_into}` }, `case #${detail.merged_into}`));
     if (detail.merged_from && detail.merged_from.length) row("Merged from", detail.merged_from.map((id) => `#${id}`).join(", "));
     if (detail.sign_register) row("Register", registerFacts(detail.sign_register));
+    // For the officer who acts on it: images, facts and history in one file that checks itself.
+    row("Evidence", el("a", { id: "case-package", href: apiUrl(`/cases/${detail.id}/package`), download: "" }, "package (ZIP)"));
     return el("div", { class: "card" }, el("h3", {}, "Case"), dl);
   }
 
