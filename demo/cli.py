@@ -81,6 +81,9 @@ class Summary:
     devices: int
     #: The box's own account of its truck load stage ("0 raised, 1 unsure, 14 silenced ..."), if any.
     trucks: str | None = None
+    #: Signs seen that the register knew (no case), and all signs seen.
+    signs_registered: int = 0
+    signs_seen: int = 0
 
     def lines(self) -> list[str]:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.cases_by_type.items())) or "none"
@@ -88,6 +91,9 @@ class Summary:
             f"events stored: {self.events} from {self.devices} device(s)",
             f"cases: {self.cases} ({kinds})",
         ]
+        if self.signs_seen:
+            registered = f"{self.signs_registered} of {self.signs_seen}"
+            lines.append(f"signs: {registered} seen were registered (no case)")
         if self.trucks is not None:
             lines.append(f"trucks on the box: {self.trucks}")
         return lines
@@ -238,12 +244,14 @@ class Demo:
 
         from demo.approach import ZONES
         from demo.mosquitto import free_port
+        from demo.permits import PERMITS
         from server.app import create_app
         from server.auth import Role, create_user
         from server.db.migrate import upgrade
         from server.db.session import make_engine, session_factory
         from server.ingest.worker import IngestWorker
         from server.settings import MqttSettings, ServerSettings, SignSettings
+        from server.signs.permits import import_permits
         from streetwatch.errors import ConfigError
 
         self.settings = ServerSettings(
@@ -263,6 +271,10 @@ class Demo:
                 self.admin_password = secrets.token_urlsafe(9)
                 now = datetime.now(timezone.utc)
                 token = create_user(session, "admin", Role.admin, now, password=self.admin_password).token
+                # A made-up permit for one of the replay's signs (demo.permits): it opens no case.
+                imported = import_permits(session, PERMITS, photos=None, actor="demo", now=now)
+                if imported.errors:
+                    raise ConfigError(f"{PERMITS}: {'; '.join(imported.errors)}")
                 session.commit()
         finally:
             engine.dispose()
@@ -383,7 +395,9 @@ class Demo:
             by_type.update(case["violation_type"] for case in page["items"])
             offset += len(page["items"]) or total
         cases = total or 0
-        return Summary(events, cases, dict(by_type), devices, trucks=self._trucks())
+        signs = self._get("/api/v1/stats/signs", token)
+        registered, opened = signs["signs_without_case"], signs["signs_with_case"]
+        return Summary(events, cases, dict(by_type), devices, self._trucks(), registered, registered + opened)
 
     def _trucks(self) -> str | None:
         # Silenced trucks send nothing to the server; the box's last line says how many there were

@@ -58,7 +58,9 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
     with sqlite3.connect(workdir / "streetwatch.db") as db:
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == events
         assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == cases
-        assert db.execute("SELECT count(*) FROM events WHERE case_id IS NULL").fetchone()[0] == 0
+        # Every event is in a case but those of the registered sign (below), which open none.
+        attached = db.execute("SELECT count(*) FROM sign_sightings WHERE outcome = 'attached'").fetchone()[0]
+        assert db.execute("SELECT count(*) FROM events WHERE case_id IS NULL").fetchone()[0] == attached
         stored_evidence = db.execute("SELECT count(*) FROM evidence").fetchone()[0]
         truck_events = db.execute(
             "SELECT candidate, attributes FROM events "
@@ -68,12 +70,21 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
         clean_stored = db.execute(
             "SELECT count(*) FROM events JOIN evidence ON evidence.sha256 = events.clean_sha256"
         ).fetchone()[0]
+        # The made-up permit (demo.permits) was imported and its sign, seen on the replay, opened no case.
+        permitted = db.execute(
+            "SELECT signs.permit_id, signs.sighting_count, count(sign_sightings.id) FROM signs "
+            "JOIN sign_sightings ON sign_sightings.sign_id = signs.id "
+            "AND sign_sightings.outcome = 'attached' AND sign_sightings.case_id IS NULL GROUP BY signs.id"
+        ).fetchall()
         placed = db.execute(
             "SELECT events.raw, cases.lat, cases.lon, cases.title FROM events "
             "JOIN cases ON cases.id = events.case_id "
             "WHERE events.raw LIKE '%\"object_position\": {%' OR events.raw LIKE '%\"object_position\":{%'"
         ).fetchall()
     _the_approached_sign_is_placed_on_its_side(placed)
+    assert permitted == [("DEMO-2026-0165", 2, 2)]  # its new and end events, both attached
+    signs = re.search(r"signs: (\d+) of (\d+) seen were registered \(no case\)", output)
+    assert signs and int(signs.group(1)) == 1 and int(signs.group(2)) > 1, output[-3000:]
     assert stored_evidence >= 1
     assert clean_stored >= 1
     # The truck load stage runs: sealed trucks send nothing, but the box says how many it silenced,
