@@ -37,6 +37,7 @@ from server.matching.geohash import encode
 from server.matching.matcher import MatchAction, match_event
 from server.settings import CELL_PRECISION, ServerSettings
 from server.signs.ingest import SignCheck
+from server.signs.register import SignDecision, zone_title
 from streetwatch.events import ViolationEvent, ViolationType
 from streetwatch.messages import StatusMessage, TelemetryMessage
 from streetwatch.topics import evidence_topic
@@ -184,8 +185,10 @@ class IngestBatch:
         else:
             state = CaseState.awaiting_recurrence if decision.awaits_second_pass else CaseState.new
             record = self.cases.open(event, rule, self.now, recurrence_of=decision.case_id, state=state)
-            if sign is not None and record.new_values is not None:
-                record.new_values["title"] = sign.case_title(event)
+            if record.new_values is not None:
+                title = self._sign_title(event, sign)
+                if title is not None:
+                    record.new_values["title"] = title
         if sign is not None:
             self.signs.record(event, sign, record, None)
         record.count_event(event, self.now)
@@ -194,6 +197,15 @@ class IngestBatch:
         self.cases.assign_track(event.device_id, event.track_id, record.key)
         self.devices.saw_event(event, self.now)
         return IngestOutcome(event.event_id, True, decision.action, record)
+
+    def _sign_title(self, event: ViolationEvent, sign: SignDecision | None) -> str | None:
+        """A signboard case's title: what the register decided, or with the register off, the
+        no-sign zone it is in (None: the usual title)."""
+        if sign is not None:
+            return sign.case_title(event)
+        if event.violation_type is ViolationType.illegal_signboard:
+            return zone_title(event, self.settings.signs)
+        return None
 
     def _seen_again(self, record: CaseRecord, event: ViolationEvent) -> None:
         """A possibly-resolved case seen again goes back to its state (rare: the ORM way)."""

@@ -132,6 +132,15 @@ def with_zone(decision: SignDecision, event: ViolationEvent, settings: SignSetti
     return replace(decision, zone=_zone_of(event, settings))
 
 
+def zone_title(event: ViolationEvent, settings: SignSettings) -> str | None:
+    """With the register off (``signs.enabled: false``) every sign opens a case; one in a no-sign
+    zone still says so in its title. None outside every zone."""
+    zone = _zone_of(event, settings)
+    if zone is None:
+        return None
+    return SignDecision(SignOutcome.restricted, zone=zone).case_title(event)
+
+
 def _zone_of(event: ViolationEvent, settings: SignSettings) -> ZoneLabel | None:
     """The no-sign zone the sighting's place (the sign's own when the box placed it) lies in."""
     place = event.place

@@ -198,3 +198,18 @@ def test_the_zones_are_listed_for_maps(api: Api, tmp_path: Path) -> None:
         assert api.client.get("/api/v1/signs/zones").status_code == 401  # no token: nothing
     finally:
         app.state.settings = plain
+
+
+def test_with_the_register_off_a_sign_in_a_zone_still_says_so(api: Api, tmp_path: Path) -> None:
+    """``signs.enabled: false``: every sign is a case, as before; one in a zone is titled by it."""
+    api.settings = api.settings.model_copy(
+        update={"signs": SignSettings(enabled=False, no_sign_zones=str(zone_file(tmp_path)))}
+    )
+    east_sign, west_sign = (_jpeg(crop) for crop in fixture_crops()[:2])
+    sighting(api, east_sign, north_m=100, east_m=7, day=0)
+    sighting(api, west_sign, north_m=160, east_m=-7, day=0)
+    with api.sessions() as session:
+        titles = [c.title for c in session.scalars(select(Case).order_by(Case.id))]
+        assert session.scalars(select(SignSighting)).all() == []  # the register kept nothing
+    assert titles[0].startswith("Signboard in no-sign zone 'Hang Dao east side' near ")
+    assert "no-sign zone" not in titles[1]
