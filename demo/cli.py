@@ -249,6 +249,7 @@ class Demo:
         from server.auth import Role, create_user
         from server.db.migrate import upgrade
         from server.db.session import make_engine, session_factory
+        from server.evidence_store import EvidenceStore
         from server.ingest.worker import IngestWorker
         from server.settings import MqttSettings, ServerSettings, SignSettings
         from server.signs.permits import import_permits
@@ -272,7 +273,8 @@ class Demo:
                 now = datetime.now(timezone.utc)
                 token = create_user(session, "admin", Role.admin, now, password=self.admin_password).token
                 # A made-up permit for one of the replay's signs (demo.permits): it opens no case.
-                imported = import_permits(session, PERMITS, photos=None, actor="demo", now=now)
+                store = EvidenceStore(self.settings.evidence_dir)
+                imported = import_permits(session, PERMITS, photos=None, store=store, actor="demo", now=now)
                 if imported.errors:
                     raise ConfigError(f"{PERMITS}: {'; '.join(imported.errors)}")
                 session.commit()

@@ -95,11 +95,14 @@ def _session(args: argparse.Namespace) -> Iterator[tuple[Session, Any]]:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from server.evidence_store import EvidenceStore
     from server.signs.permits import import_permits
 
-    with _session(args) as (session, _settings):
+    with _session(args) as (session, settings):
+        store = EvidenceStore(settings.evidence_dir)  # the photos, where the console shows them
+        now = datetime.now(timezone.utc)
         report = import_permits(
-            session, args.file, photos=args.photos, actor=args.actor, now=datetime.now(timezone.utc)
+            session, args.file, photos=args.photos, store=store, actor=args.actor, now=now
         )
     for error in report.errors:
         print(f"{args.file}: {error}", file=sys.stderr)

@@ -76,6 +76,10 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
             "JOIN sign_sightings ON sign_sightings.sign_id = signs.id "
             "AND sign_sightings.outcome = 'attached' AND sign_sightings.case_id IS NULL GROUP BY signs.id"
         ).fetchall()
+        # ...and its photo is in the evidence store, where the Signs page shows it.
+        permit_photos = db.execute(
+            "SELECT count(*) FROM signs JOIN evidence ON evidence.sha256 = signs.crop_sha256"
+        ).fetchone()[0]
         placed = db.execute(
             "SELECT events.raw, cases.lat, cases.lon, cases.title FROM events "
             "JOIN cases ON cases.id = events.case_id "
@@ -83,6 +87,7 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
         ).fetchall()
     _the_approached_sign_is_placed_on_its_side(placed)
     assert permitted == [("DEMO-2026-0165", 2, 2)]  # its new and end events, both attached
+    assert permit_photos == 1
     signs = re.search(r"signs: (\d+) of (\d+) seen were registered \(no case\)", output)
     assert signs and int(signs.group(1)) == 1 and int(signs.group(2)) > 1, output[-3000:]
     assert stored_evidence >= 1

@@ -1,6 +1,7 @@
 """A permit list imported into the sign register: CSV or GeoJSON, positions and optional photos.
 
-    report = import_permits(session, Path("permits.csv"), photos=Path("photos/"), actor="admin", now=now)
+    report = import_permits(session, Path("permits.csv"), photos=Path("photos/"), store=store,
+                            actor="admin", now=now)
 
 **CSV** (UTF-8, a header row; column names are case-insensitive, ``latitude``/``longitude`` or
 ``lng`` also do)::
@@ -38,9 +39,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import Sign
-from server.evidence_store import sha256_hex
+from server.evidence_store import EvidenceStore, sha256_hex
 from server.signs.fingerprint import FingerprintError, fingerprint
-from server.signs.service import SignError, SignIn, add_sign, move_sign
+from server.signs.service import SignError, SignIn, add_sign, keep_photo, move_sign
 from streetwatch.errors import ConfigError
 
 PermitFormat = Literal["csv", "geojson"]
@@ -69,9 +70,10 @@ class _Row:
 
 
 def import_permits(
-    session: Session, path: Path, *, photos: Path | None, actor: str, now: datetime
+    session: Session, path: Path, *, photos: Path | None, store: EvidenceStore, actor: str, now: datetime
 ) -> ImportReport:
     """Import the permit list at ``path`` (``.csv``, ``.geojson`` or ``.json``); nothing is committed.
+    Its photos go into ``store`` (the server's evidence store), where the console shows them.
 
     Raises :class:`ConfigError` when the file as a whole cannot be read.
     """
@@ -84,7 +86,9 @@ def import_permits(
         raise ConfigError(f"permit list {path}: expected a .csv, .geojson or .json file")
     kind: PermitFormat = "csv" if suffix == ".csv" else "geojson"
     folder = photos if photos is not None else path.parent
-    return import_permit_text(session, text, kind, name=str(path), photos=folder, actor=actor, now=now)
+    return import_permit_text(
+        session, text, kind, name=str(path), photos=folder, store=store, actor=actor, now=now
+    )
 
 
 def import_permit_text(
@@ -94,11 +98,13 @@ def import_permit_text(
     *,
     name: str,
     photos: Path | None,
+    store: EvidenceStore | None = None,
     actor: str,
     now: datetime,
 ) -> ImportReport:
     """Import a permit list given as text; ``name`` is how messages call it. Photos are read from
-    ``photos``; with None (a list sent over the API) a row's photo is left out, with a note."""
+    ``photos`` and kept in ``store``; with None (a list sent over the API) a row's photo is left
+    out, with a note."""
     text = text.removeprefix("\ufeff")
     rows = list(_csv_rows(text, name) if kind == "csv" else _geojson_rows(text, name))
     report = ImportReport()
@@ -112,6 +118,8 @@ def import_permit_text(
             row = _Row(row.where, {k: v for k, v in row.values.items() if k != "photo"})
         try:
             sign, crop = _parse(row, photos)
+            if crop is not None and store is not None:
+                keep_photo(session, store, crop, f"permit list ({actor})", now)
             if sign.permit_id in seen:
                 raise SignError(f"permit {sign.permit_id} appears twice in the list")
             seen.add(sign.permit_id or "")

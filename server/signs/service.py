@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.db.models import Case, Event, Sign, SignSighting
+from server.db.models import Case, Event, Evidence, Sign, SignSighting
 from server.evidence_store import EvidenceStore, sha256_hex
 from server.matching.geohash import encode
 from server.settings import CELL_PRECISION
@@ -174,6 +174,31 @@ def _entry_the_case_named(session: Session, case_id: int) -> Sign | None:
     ).first()
     entry = session.get(Sign, named) if named is not None else None
     return entry if entry is not None and entry.superseded_by is None else None
+
+
+def keep_photo(session: Session, store: EvidenceStore, data: bytes, by: str, now: datetime) -> str:
+    """Put a register photo that came with no event (a permit list's) in the evidence store, so the
+    console and the API can show it; marked referenced, so the orphan clean-up keeps it. Its SHA-256."""
+    try:
+        stored = store.put(data)
+    except StreetWatchError as exc:
+        raise SignError(f"photo: {exc}") from exc
+    if session.get(Evidence, stored.sha256) is None:
+        session.add(
+            Evidence(
+                sha256=stored.sha256,
+                size_bytes=stored.size_bytes,
+                content_type=stored.content_type,
+                path=stored.path,
+                width=stored.width,
+                height=stored.height,
+                device_id=by[:64],
+                received_at=now,
+                referenced_at=now,
+            )
+        )
+        session.flush()
+    return stored.sha256
 
 
 def move_sign(sign: Sign, lat: float, lon: float) -> None:

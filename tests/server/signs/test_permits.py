@@ -12,7 +12,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.db.models import Sign
+from server.db.models import Evidence, Sign
+from server.evidence_store import EvidenceStore
 from server.signs.fingerprint import similarity
 from server.signs.service import views
 from streetwatch.cli import main
@@ -68,6 +69,7 @@ def test_csv_permits_with_photos_are_registered_and_a_second_import_updates_them
     assert one.valid_until == datetime(2027, 6, 30, 23, 59, 59, 999999, tzinfo=timezone.utc)
     assert len(views(one)) == 1 and one.crop_sha256 is not None
     assert views(signs["SB-2"]) == [] and signs["SB-2"].valid_until is None
+    _photo_is_kept(sessions, tmp_path / "ev", one.crop_sha256, CROPS[0].read_bytes())
 
     # The city's next list: SB-1 moved a little and has a new photo; nothing is added twice.
     shutil.copy(CROPS[1], photos / "sb-1.jpg")
@@ -81,6 +83,8 @@ def test_csv_permits_with_photos_are_registered_and_a_second_import_updates_them
     assert again["SB-1"].lat == 21.02852
     assert again["SB-1"].valid_until == datetime(2028, 1, 1, tzinfo=timezone.utc)
     assert similarity(views(again["SB-1"])[0], views(one)[0]) < 0.54  # another photo, another look
+    assert again["SB-1"].crop_sha256 is not None
+    _photo_is_kept(sessions, tmp_path / "ev", again["SB-1"].crop_sha256, CROPS[1].read_bytes())
 
     assert main(["signs", "list", "--json", "--config", config]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -148,3 +152,13 @@ def test_a_list_that_cannot_be_read_as_a_whole_is_a_clear_error(
     (tmp_path / "permits.xlsx").write_bytes(b"PK")
     assert main(["signs", "import", str(tmp_path / "permits.xlsx"), "--config", config]) == 1
     assert "expected a .csv, .geojson or .json file" in capsys.readouterr().err
+
+
+def _photo_is_kept(sessions: sessionmaker[Session], evidence_dir: Path, sha256: str, data: bytes) -> None:
+    """A permit's photo is in the evidence store, where the console and the API show it, and marked
+    referenced so the orphan clean-up keeps it."""
+    with sessions() as session:
+        row = session.get(Evidence, sha256)
+        assert row is not None and row.referenced_at is not None
+        assert row.device_id == "permit list (import)"
+    assert EvidenceStore(str(evidence_dir)).read(row.path) == data
