@@ -22,7 +22,9 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from streetwatch.errors import PayloadError, StorageError
 
@@ -64,6 +66,19 @@ class StoredEvidence:
     content_type: str
     width: int
     height: int
+
+    def row(self, device_id: str, received_at: datetime) -> dict[str, Any]:
+        """Its ``evidence`` table row (``device_id``: who first sent it)."""
+        return {
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "content_type": self.content_type,
+            "path": self.path,
+            "width": self.width,
+            "height": self.height,
+            "device_id": device_id,
+            "received_at": received_at,
+        }
 
 
 def sha256_hex(data: bytes) -> str:

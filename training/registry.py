@@ -166,6 +166,16 @@ def rebaselined(current: ModelEntry, baseline: EvalSummary, candidate_eval_hash:
     return replace(current, eval_hash=baseline.eval_hash, metrics=metrics_from_summary(baseline))
 
 
+def baseline_record(current: ModelEntry, reference: ModelEntry) -> dict[str, Any]:
+    """What an entry promoted through a re-baselined gate keeps of it: ``reference`` is ``current``
+    re-evaluated on the candidate's set."""
+    return {
+        "baseline": f"{current.version} re-evaluated on {reference.eval_hash[:12]}",
+        "previous_eval_hash": current.eval_hash,
+        "baseline_metrics": reference.metrics,
+    }
+
+
 class Registry:
     """Read and write ``registry.json``; paths in it are relative to the registry's folder."""
 
@@ -255,11 +265,7 @@ class Registry:
             if current is None:
                 raise ConfigError(f"there is no current {name} to re-baseline; promote without a baseline")
             reference = rebaselined(current, baseline, summary.eval_hash)
-            gate = {
-                "baseline": f"{current.version} re-evaluated on {baseline.eval_hash[:12]}",
-                "previous_eval_hash": current.eval_hash,
-                "baseline_metrics": reference.metrics,
-            }
+            gate = baseline_record(current, reference)
         decision = compare(metrics, summary.eval_hash, reference, tolerance, class_tolerance)
         if gate:
             decision.reasons.insert(0, f"gate re-baselined on {gate['baseline']}")

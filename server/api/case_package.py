@@ -63,10 +63,11 @@ def build_package(session: Session, detail: CaseDetail, store: EvidenceStore, by
             package.writestr(name, data, compress_type=zipfile.ZIP_STORED)  # JPEGs do not shrink
             files[sha256] = name
             sums.append((sha256, name))
+        made_at = utcnow().isoformat()
         manifest = {
             "package": {
                 "case_id": detail.id,
-                "made_at": utcnow().isoformat(),
+                "made_at": made_at,
                 "made_by": by,
                 "server_version": __version__,
                 "events_included": len(detail.events),
@@ -78,7 +79,7 @@ def build_package(session: Session, detail: CaseDetail, store: EvidenceStore, by
         }
         for name, text in (
             ("manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False)),
-            ("summary.html", _summary(detail, files, missing, by)),
+            ("summary.html", _summary(detail, files, missing, by, made_at)),
         ):
             data = text.encode()
             package.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
@@ -109,7 +110,9 @@ def _images_of(detail: CaseDetail) -> list[str]:
     return list(seen)
 
 
-def _summary(detail: CaseDetail, files: dict[str, str], missing: dict[str, str], by: str) -> str:
+def _summary(
+    detail: CaseDetail, files: dict[str, str], missing: dict[str, str], by: str, made_at: str
+) -> str:
     e = html.escape
 
     def image(sha256: str | None) -> str:
@@ -153,7 +156,7 @@ def _summary(detail: CaseDetail, files: dict[str, str], missing: dict[str, str],
 <style>body{{font-family:sans-serif;margin:20px}}td,th{{border-bottom:1px solid #ccc;padding:4px;
 text-align:left;vertical-align:top}}img{{max-width:240px}}table{{border-collapse:collapse}}</style></head>
 <body><h1>Case {detail.id}: {e(detail.title)}</h1>
-<p>Evidence package made {e(utcnow().isoformat())} by {e(by)}. Every image is named by its SHA-256;
+<p>Evidence package made {e(made_at)} by {e(by)}. Every image is named by its SHA-256;
 <code>sha256sum -c SHA256SUMS</code> checks the package. The same facts, complete, are in
 <code>manifest.json</code>.</p>
 <table>{"".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts)}</table>

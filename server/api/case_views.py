@@ -22,6 +22,7 @@ from server.cases.decisions import standing
 from server.cases.workflow import ALLOWED
 from server.db.models import Case, CaseReview, CaseState, CaseTransition, Event, Sign, SignSighting
 from server.signs.outcome import SignOutcome
+from streetwatch.events import ViolationType
 
 #: Events shown inline in a case's detail; the rest are one /events?case_id= call away.
 DETAIL_EVENTS = 200
@@ -127,6 +128,8 @@ def case_detail(session: Session, case: Case, links: EvidenceLinks) -> CaseDetai
 
 def register_context(session: Session, case: Case, links: EvidenceLinks) -> RegisterContext | None:
     """The register's first decision that put a sighting in this case, and the entry it names."""
+    if case.violation_type != ViolationType.illegal_signboard.value:
+        return None  # only signboards meet the register: no query for every other case shown
     opened = session.scalars(
         select(SignSighting)
         .where(SignSighting.case_id == case.id, SignSighting.outcome != SignOutcome.pending)

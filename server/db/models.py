@@ -493,7 +493,8 @@ class SignSighting(Base):
     device_id: Mapped[str] = mapped_column(String(64))
     track_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     sign_id: Mapped[int | None] = mapped_column(ForeignKey("signs.id", ondelete="SET NULL"), index=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    # Indexed: a case's view and its permitted decision look up the sightings in it.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
     outcome: Mapped[SignOutcome] = mapped_column(EnumText(SignOutcome, 16))
     distance_m: Mapped[float | None] = mapped_column(Float)
     similarity: Mapped[float | None] = mapped_column(Float)

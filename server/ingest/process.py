@@ -226,19 +226,7 @@ class IngestBatch:
         if refused is not None:
             self.reject(refused.reason.value, evidence_topic(device_id, stored.sha256), refused.detail)
             return False
-        self._evidence_rows.setdefault(
-            stored.sha256,
-            {
-                "sha256": stored.sha256,
-                "size_bytes": stored.size_bytes,
-                "content_type": stored.content_type,
-                "path": stored.path,
-                "width": stored.width,
-                "height": stored.height,
-                "device_id": device_id,
-                "received_at": self.now,
-            },
-        )
+        self._evidence_rows.setdefault(stored.sha256, stored.row(device_id, self.now))
         return True
 
     def add_status(self, status: StatusMessage) -> None:

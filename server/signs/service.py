@@ -184,19 +184,7 @@ def keep_photo(session: Session, store: EvidenceStore, data: bytes, by: str, now
     except StreetWatchError as exc:
         raise SignError(f"photo: {exc}") from exc
     if session.get(Evidence, stored.sha256) is None:
-        session.add(
-            Evidence(
-                sha256=stored.sha256,
-                size_bytes=stored.size_bytes,
-                content_type=stored.content_type,
-                path=stored.path,
-                width=stored.width,
-                height=stored.height,
-                device_id=by[:64],
-                received_at=now,
-                referenced_at=now,
-            )
-        )
+        session.add(Evidence(**stored.row(by[:64], now), referenced_at=now))
         session.flush()
     return stored.sha256
 

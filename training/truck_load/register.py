@@ -39,7 +39,7 @@ import onnx
 from streetwatch.errors import ConfigError, StreetWatchError
 from streetwatch.file_hash import sha256_file
 from training.classifier_gate import DEFAULT_CLASS_TOLERANCE, TASK, compare_classifier
-from training.registry import GateDecision, ModelEntry, Registry
+from training.registry import GateDecision, ModelEntry, Registry, baseline_record
 from training.truck_load.split_hash import val_hash
 
 __all__ = ["classifier_metrics", "entry_for", "main", "promote_classifier", "val_hash"]
@@ -166,11 +166,7 @@ def promote_classifier(
         if current is None:
             raise ConfigError(f"there is no current {entry.name} to re-baseline; promote without a baseline")
         reference = rebaselined(current, baseline, entry.eval_hash)
-        gate = {
-            "baseline": f"{current.version} re-evaluated on {entry.eval_hash[:12]}",
-            "previous_eval_hash": current.eval_hash,
-            "baseline_metrics": reference.metrics,
-        }
+        gate = baseline_record(current, reference)
     decision = compare_classifier(entry.metrics, entry.eval_hash, reference, class_tolerance=class_tolerance)
     if gate:
         decision.reasons.insert(0, f"gate re-baselined on {gate['baseline']}")
