@@ -96,6 +96,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.api.max_body_bytes,
+        max_upload_bytes=settings.api.max_upload_bytes,
         refusals=app.state.refusals,
         open311_prefix=open311.PREFIX,
     )

@@ -1,11 +1,12 @@
 """What every HTTP request meets: a body size limit, safe headers, refusal counts, no secrets in logs.
 
 * :class:`RequestGuard` (ASGI middleware) refuses a NUL character anywhere in the path or
-  query (422), and a body larger than ``api.max_body_bytes``
-  with 413: at once when ``Content-Length`` says so (nothing of the body is read), and for a
-  body without a length (chunked) as soon as the bytes received pass the limit, so a huge
-  body is never held in memory. It also adds ``X-Content-Type-Options: nosniff`` to every
-  answer, so no browser runs an answer as anything but its declared type.
+  query (422), and a body larger than ``api.max_body_bytes`` (``api.max_upload_bytes`` on the
+  few routes that take files, ``UPLOAD_PATHS``) with 413: at once when ``Content-Length`` says
+  so (nothing of the body is read), and for a body without a length (chunked) as soon as the
+  bytes received pass the limit, so a huge body is never held in memory. It also adds
+  ``X-Content-Type-Options: nosniff`` to every answer, so no browser runs an answer as anything
+  but its declared type.
 * :class:`RefusalCounter` counts refused requests by reason for ``/metrics``
   (``streetwatch_api_refusals_total{reason}``), per API process.
 * :class:`SecretRedactor` is a logging filter for uvicorn's access log: GeoReport clients send
@@ -22,6 +23,8 @@ from collections import Counter
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.api.links import API_PREFIX
 
 #: Reasons counted in ``streetwatch_api_refusals_total``; always shown, 0 included.
 REFUSAL_REASONS = (
@@ -51,7 +54,13 @@ class RefusalCounter:
         return {reason: counts.get(reason, 0) for reason in REFUSAL_REASONS} | counts
 
 
-def too_large_message(limit: int) -> str:
+#: POST routes whose bodies carry files (a permit list with its photos): api.max_upload_bytes.
+UPLOAD_PATHS = frozenset({f"{API_PREFIX}/signs/import"})
+
+
+def too_large_message(limit: int, upload: bool = False) -> str:
+    if upload:
+        return f"request body larger than {limit} bytes (api.max_upload_bytes)"
     return f"request body larger than {limit} bytes; this API takes small JSON bodies only"
 
 
@@ -59,10 +68,16 @@ class RequestGuard:
     """ASGI middleware: body size limit and ``nosniff`` on every answer (see the module docstring)."""
 
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, refusals: RefusalCounter, open311_prefix: str
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        refusals: RefusalCounter,
+        open311_prefix: str,
+        max_upload_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes if max_upload_bytes is not None else max_body_bytes
         self.refusals = refusals
         self.open311_prefix = open311_prefix
 
@@ -83,14 +98,15 @@ class RequestGuard:
             self.refusals.count("invalid_request")
             await self._refuse(scope, send_safely, 422, NUL_MESSAGE)
             return
+        upload = scope.get("method") == "POST" and scope.get("path") in UPLOAD_PATHS
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
+        if declared is not None and declared > limit:
             self.refusals.count("body_too_large")
-            await self._refuse(scope, send_safely, 413, too_large_message(self.max_body_bytes))
+            await self._refuse(scope, send_safely, 413, too_large_message(limit, upload))
             return  # the body is never read
 
         received = 0
-        limit = self.max_body_bytes
 
         async def receive_limited() -> Message:
             nonlocal received
@@ -101,7 +117,9 @@ class RequestGuard:
                     self.refusals.count("body_too_large")
                     # FastAPI passes an HTTPException raised while reading the body through to the
                     # app's error handler: the client gets the same 413 as with a Content-Length.
-                    raise HTTPException(413, detail=too_large_message(limit), headers={"Connection": "close"})
+                    raise HTTPException(
+                        413, detail=too_large_message(limit, upload), headers={"Connection": "close"}
+                    )
             return message
 
         await self.app(scope, receive_limited, send_safely)

@@ -318,6 +318,12 @@ class ApiSettings(_Section):
         ge=1024,
         description="Larger request bodies are refused with 413 before they are read.",
     )
+    max_upload_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="The same for the routes that take files: POST /signs/import (a permit list with its "
+        "photos, base64). Larger lists go in with streetwatch signs import on the server.",
+    )
     token_lifetime_h: float = Field(
         default=12,
         gt=0,

@@ -9,7 +9,8 @@ POST   /signs              reviewer  add one: place, permit, and optionally the 
 PATCH  /signs/{id}         reviewer  its permit, validity, description or place (a permit renewed,
                                      a place corrected)
 POST   /signs/import       reviewer  a permit list (CSV or GeoJSON text, as ``streetwatch signs
-                                     import`` reads it); ``dry_run`` counts, changes nothing
+                                     import`` reads it) and the photos it names; ``dry_run``
+                                     counts, changes nothing (up to ``api.max_upload_bytes``)
 DELETE /signs/{id}         reviewer  remove one; its sightings stay, without the link
 =========================  ========  ==========================================================
 
@@ -19,6 +20,8 @@ A signboard case rejected with reason ``permitted`` registers its sign by itself
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -32,7 +35,7 @@ from server.api.schemas.common import Page
 from server.db.models import Evidence, Sign, SignSighting
 from server.evidence_store import EvidenceStore
 from server.settings import ServerSettings
-from server.signs.permits import import_permit_text
+from server.signs.permits import SentPhotos, import_permit_text
 from server.signs.service import SignError, SignIn, add_sign, move_sign, remove_sign, views
 from streetwatch.errors import ConfigError
 
@@ -227,7 +230,12 @@ class PermitImport(BaseModel):
         description="csv: a header row with permit_id, lat, lon and optionally valid_until, description; "
         "geojson: a FeatureCollection of Points with those properties."
     )
-    text: str = Field(description="The list itself (at most api.max_body_bytes in all).")
+    text: str = Field(description="The list itself.")
+    photos: dict[str, str] = Field(
+        default_factory=dict,
+        description="The photos its rows name (JPEG or PNG), base64, by file name: a row's photo matches "
+        "a name here, or its last path part does. The whole body is at most api.max_upload_bytes.",
+    )
     dry_run: bool = Field(
         default=False, description="Check the list and count what it would change; change nothing."
     )
@@ -238,7 +246,8 @@ class PermitImportReport(BaseModel):
     updated: int = Field(description="Entries of the same permit ids updated.")
     errors: list[str] = Field(description="Rows skipped, each with its row number and why.")
     notes: list[str] = Field(
-        description="Rows imported in part (a photo named, which a list sent here cannot bring)."
+        description="Rows imported without the photo they name (none was sent), and photos sent that no "
+        "row names."
     )
     dry_run: bool
 
@@ -247,18 +256,30 @@ class PermitImportReport(BaseModel):
     "/import",
     response_model=PermitImportReport,
     summary="Import a permit list (reviewer)",
-    responses={422: {"description": "The list as a whole cannot be read (not CSV / GeoJSON, no header)."}},
+    responses={
+        413: {"description": "The list and its photos are larger than api.max_upload_bytes."},
+        422: {
+            "description": "The list as a whole cannot be read (not CSV / GeoJSON, no header), or a photo "
+            "is not base64."
+        },
+    },
 )
-def import_permit_list(body: PermitImport, session: SessionDep, caller: ReviewerDep) -> PermitImportReport:
+def import_permit_list(
+    body: PermitImport, session: SessionDep, caller: ReviewerDep, request: Request
+) -> PermitImportReport:
     """Wrong rows are skipped and listed; the others are imported. Importing the same list again
-    updates the entries of its permit ids instead of adding them twice."""
+    updates the entries of its permit ids instead of adding them twice. A row's photo becomes the
+    entry's look (its fingerprint) and is kept with the evidence, so the console shows it."""
+    photos = SentPhotos(_decoded(body.photos)) if body.photos else None
     try:
         report = import_permit_text(
             session,
             body.text,
             body.format,
             name="the permit list",
-            photos=None,
+            photos=photos,
+            # A dry run reads and fingerprints the photos but keeps none of them.
+            store=None if body.dry_run else request.app.state.evidence_store,
             actor=caller.username,
             now=utcnow(),
         )
@@ -269,13 +290,26 @@ def import_permit_list(body: PermitImport, session: SessionDep, caller: Reviewer
         session.rollback()
     else:
         session.commit()
+    unused = photos.unused() if photos is not None else []
     return PermitImportReport(
         added=report.added,
         updated=report.updated,
         errors=report.errors,
-        notes=report.notes,
+        notes=report.notes + [f"photo {name!r} was sent but no row names it" for name in unused],
         dry_run=body.dry_run,
     )
+
+
+def _decoded(photos: dict[str, str]) -> dict[str, bytes]:
+    files = {}
+    for name, text in photos.items():
+        try:
+            files[name] = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"photo {name!r} is not base64"
+            ) from None
+    return files
 
 
 @router.patch(

@@ -20,8 +20,10 @@ that is wrong (no position, a bad date, a photo that is missing or not an image)
 with its row number and skipped; the others are imported.
 
 :func:`import_permit_text` imports a list sent as text (``POST /api/v1/signs/import``, the
-console's Signs page). Such a list brings no photo files: a row naming one is imported without
-it, and the report's ``notes`` say so.
+console's Signs page), with the photos sent beside it (:class:`SentPhotos`: a row's ``photo``
+matches a sent file by its name, or by its last path part, since a browser sends file names
+without folders). A list sent without photos is imported without them, and the report's
+``notes`` say so; photos sent that no row names are noted too (a misspelt name, most likely).
 """
 
 from __future__ import annotations
@@ -29,25 +31,66 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import Sign
-from server.evidence_store import EvidenceStore, sha256_hex
+from server.evidence_store import EvidenceStore, ImageLimits, inspect_image, sha256_hex
 from server.signs.fingerprint import FingerprintError, fingerprint
 from server.signs.service import SignError, SignIn, add_sign, keep_photo, move_sign
-from streetwatch.errors import ConfigError
+from streetwatch.errors import ConfigError, StreetWatchError
 
 PermitFormat = Literal["csv", "geojson"]
 
 #: Other names permit lists use for the position columns.
 _ALIASES = {"latitude": "lat", "longitude": "lon", "lng": "lon", "long": "lon"}
+
+
+#: Reads the photo a row names (raises :class:`SignError` saying why it cannot).
+PhotoReader = Callable[[str], bytes]
+
+
+def photos_in_folder(folder: Path) -> PhotoReader:
+    """Photos named relative to ``folder`` (the command line's ``--photos``, or the list's folder)."""
+
+    def read(name: str) -> bytes:
+        photo = folder / name
+        try:
+            return photo.read_bytes()
+        except OSError as exc:
+            raise SignError(f"photo {photo}: {exc.strerror or exc}") from None
+
+    return read
+
+
+class SentPhotos:
+    """Photos sent beside a list, by file name; remembers which ones a row asked for."""
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        self._files = dict(files)
+        self._by_base = {_base(name): name for name in files}
+        self._used: set[str] = set()
+
+    def __call__(self, name: str) -> bytes:
+        sent = name if name in self._files else self._by_base.get(_base(name))
+        if sent is None:
+            raise SignError(f"photo {name!r} is not among the {len(self._files)} photo(s) sent with the list")
+        self._used.add(sent)
+        return self._files[sent]
+
+    def unused(self) -> list[str]:
+        """Names of the photos sent that no row asked for, sorted."""
+        return sorted(set(self._files) - self._used)
+
+
+def _base(name: str) -> str:
+    return PurePosixPath(name.replace("\\", "/")).name.lower()
 
 
 def _column(name: str) -> str:
@@ -87,7 +130,14 @@ def import_permits(
     kind: PermitFormat = "csv" if suffix == ".csv" else "geojson"
     folder = photos if photos is not None else path.parent
     return import_permit_text(
-        session, text, kind, name=str(path), photos=folder, store=store, actor=actor, now=now
+        session,
+        text,
+        kind,
+        name=str(path),
+        photos=photos_in_folder(folder),
+        store=store,
+        actor=actor,
+        now=now,
     )
 
 
@@ -97,13 +147,13 @@ def import_permit_text(
     kind: PermitFormat,
     *,
     name: str,
-    photos: Path | None,
+    photos: PhotoReader | None,
     store: EvidenceStore | None = None,
     actor: str,
     now: datetime,
 ) -> ImportReport:
-    """Import a permit list given as text; ``name`` is how messages call it. Photos are read from
-    ``photos`` and kept in ``store``; with None (a list sent over the API) a row's photo is left
+    """Import a permit list given as text; ``name`` is how messages call it. Photos are read with
+    ``photos`` and kept in ``store``; with None (a list sent without photos) a row's photo is left
     out, with a note."""
     text = text.removeprefix("\ufeff")
     rows = list(_csv_rows(text, name) if kind == "csv" else _geojson_rows(text, name))
@@ -112,12 +162,14 @@ def import_permit_text(
     for row in rows:
         if photos is None and row.values.get("photo"):
             report.notes.append(
-                f"{row.where}: photo {row.values['photo']!r} not read (a list sent over the API brings no "
-                "files); the first sighting at the place gives the sign its look"
+                f"{row.where}: photo {row.values['photo']!r} not read (the list came without photos); "
+                "the first sighting at the place gives the sign its look"
             )
             row = _Row(row.where, {k: v for k, v in row.values.items() if k != "photo"})
         try:
             sign, crop = _parse(row, photos)
+            if crop is not None:
+                crop = jpeg_photo(crop)  # the same check on a dry run as on the import
             if crop is not None and store is not None:
                 keep_photo(session, store, crop, f"permit list ({actor})", now)
             if sign.permit_id in seen:
@@ -178,7 +230,7 @@ def _geojson_rows(text: str, path: str) -> Iterator[_Row]:
         yield _Row(where, values)
 
 
-def _parse(row: _Row, folder: Path | None) -> tuple[SignIn, bytes | None]:
+def _parse(row: _Row, photos: PhotoReader | None) -> tuple[SignIn, bytes | None]:
     values = row.values
     if "_error" in values:
         raise SignError(str(values["_error"]))
@@ -198,14 +250,40 @@ def _parse(row: _Row, folder: Path | None) -> tuple[SignIn, bytes | None]:
         source="import",
     )
     sign.check()
-    crop = None
-    if values.get("photo") and folder is not None:
-        photo = folder / str(values["photo"])
-        try:
-            crop = photo.read_bytes()
-        except OSError as exc:
-            raise SignError(f"photo {photo}: {exc.strerror or exc}") from None
+    crop = photos(str(values["photo"])) if values.get("photo") and photos is not None else None
     return sign, crop
+
+
+def jpeg_photo(data: bytes) -> bytes:
+    """A register photo as the evidence store keeps it: a JPEG as it came, a PNG re-encoded
+    (quality 95). Raises :class:`SignError` saying why one cannot be used."""
+    if data.startswith(_PNG_MAGIC) and len(data) >= 24:
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        limits = ImageLimits()  # checked before decoding, as the store checks a JPEG's header
+        if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
+            raise SignError(
+                f"photo: PNG declares {width}x{height} pixels; the limit is {limits.max_side} per side"
+            )
+        import cv2  # heavy; only a PNG needs it here
+        import numpy as np
+
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SignError(f"photo: this PNG of {len(data)} bytes does not decode")
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if not ok:
+            raise SignError("photo: the PNG could not be re-encoded as a JPEG")
+        data = encoded.tobytes()
+    try:
+        inspect_image(data)
+    except StreetWatchError as exc:
+        raise SignError(
+            f"photo: {str(exc).replace('evidence must be', 'must be', 1)} (JPEG or PNG)"
+        ) from None
+    return data
+
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _valid_until(value: Any) -> datetime | None:

@@ -4,6 +4,7 @@ every refusal counted in /metrics."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import socket
@@ -132,6 +133,37 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(app: FastAPI) -> Non
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b"larger than 65536 bytes" in answer
         assert sent < huge / 4, f"the client got to send {sent} bytes before the refusal"
+
+
+def test_the_permit_import_takes_photos_up_to_its_own_larger_limit(migrated_url: str, tmp_path: Path) -> None:
+    api = ApiSettings(max_body_bytes=LIMIT, max_upload_bytes=4 * LIMIT)
+    made = create_app(ServerSettings(database_url=migrated_url, evidence_dir=str(tmp_path / "ev"), api=api))
+    with made.state.sessions.begin() as session:
+        headers = {"Authorization": f"Bearer {create_user(session, 'rita', Role.reviewer, NOW).token}"}
+    listed = "permit_id,lat,lon\nSB-1,21.0285,105.8542\n"
+
+    def photo(size: int) -> dict[str, str]:
+        return {"big.jpg": base64.b64encode(b"x" * size).decode()}
+
+    with TestClient(made) as client:
+        taken = client.post(
+            "/api/v1/signs/import",
+            headers=headers,
+            json={"format": "csv", "text": listed, "photos": photo(2 * LIMIT)},
+        )
+        assert taken.status_code == 200, taken.text  # over max_body_bytes, under max_upload_bytes
+        assert taken.json()["added"] == 1
+        too_big = client.post(
+            "/api/v1/signs/import",
+            headers=headers,
+            json={"format": "csv", "text": listed, "photos": photo(4 * LIMIT)},
+        )
+        assert too_big.status_code == 413
+        assert (
+            too_big.json()["detail"] == f"request body larger than {4 * LIMIT} bytes (api.max_upload_bytes)"
+        )
+        other = client.post("/api/v1/signs", headers=headers, json={"description": "x" * (2 * LIMIT)})
+        assert other.status_code == 413 and "small JSON bodies only" in other.json()["detail"]
 
 
 def test_refusals_are_counted_in_metrics(app: FastAPI, client: TestClient) -> None:

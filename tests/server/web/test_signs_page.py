@@ -7,8 +7,10 @@ problem beside the zones still in force."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ SIGN = Sighting("signboards_vdl_IMG_0048.jpg", "illegal_signboard", "signboard",
 OTHER_SIGN = Sighting("signboards_vdl_IMG_0146.jpg", "illegal_signboard", "signboard", SIGN_BOX, 400)
 #: Until the register's table shows this many entries.
 ROWS = "n => document.querySelectorAll('#signs-table tbody tr[data-sign]').length === n"
+SIGN_CROP = Path(__file__).parents[1] / "signs" / "crops" / "vdl_IMG_0011_0.jpg"  # a real sign crop
 PILE = Sighting("garbage_atanu_000272.jpg", "garbage_overflow", "overflow", (120, 200, 420, 520), 0)
 
 
@@ -181,15 +184,19 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         page.wait_for_selector("#sign-detail h3")
         assert page.locator("#signs-map circle.case").count() == 1
 
-        # The permit office's list: checked first (nothing changes), imported on OK.
+        # The permit office's list and its photo, chosen together: checked first (nothing
+        # changes), imported on OK.
         permits = tmp_path / "permits.csv"
         lat, lon = offset(1200, 6)
         permits.write_text(
-            f"permit_id,lat,lon,valid_until\nHB-0042,{lat},{lon},2030-01-31\nHB-0043,north,{lon},\n"
+            f"permit_id,lat,lon,valid_until,photo\nHB-0042,{lat},{lon},2030-01-31,photos/hb-0042.jpg\n"
+            f"HB-0043,north,{lon},,\n"
         )
-        page.set_input_files("#permit-file", str(permits))
+        photo = tmp_path / "hb-0042.jpg"
+        shutil.copyfile(SIGN_CROP, photo)
+        page.set_input_files("#permit-file", [str(permits), str(photo)])
         check = page.inner_text("#permit-check")
-        assert "1 to add, 0 to update (same permit id), 1 row(s) to skip." in check
+        assert "1 to add, 0 to update (same permit id), 1 row(s) to skip; 1 photo(s) sent." in check
         assert "row 3: position 'north'" in check
         with stack.sessions() as session:
             assert len(session.scalars(select(Sign.id)).all()) == 2  # the check changed nothing
@@ -197,6 +204,14 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         page.wait_for_selector("#flash >> text=permits.csv: 1 added, 0 updated, 1 skipped.")
         page.wait_for_function(ROWS, arg=3)
         assert "HB-0042" in page.inner_text("#signs-table")
+        with stack.sessions() as session:
+            imported = session.scalars(select(Sign).where(Sign.permit_id == "HB-0042")).one()
+            assert imported.crop_sha256 == hashlib.sha256(SIGN_CROP.read_bytes()).hexdigest()
+        page.click(f"#signs-table tr[data-sign='{imported.id}']")  # its photo is shown, loaded
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#sign-detail img.sign-photo'); "
+            "return i && i.complete && i.naturalWidth > 0; }"
+        )
 
         page.click(f"#signs-table tr[data-sign='{register['imported']}']")
         page.click("#sign-remove")

@@ -55,9 +55,10 @@ export class SignsPage {
     });
     form.addEventListener("submit", (event) => event.preventDefault());
     if (this.ctx.canAct()) {
-      const picker = el("input", { type: "file", accept: ".csv,.geojson,.json", id: "permit-file", hidden: true });
-      picker.addEventListener("change", () => picker.files.length && this.importList(picker.files[0]).finally(() => (picker.value = "")));
-      form.append(picker, el("button", { type: "button", id: "permit-import", onclick: () => picker.click() }, "Import a permit list…"));
+      // One choice: the list and the photos its rows name, picked together.
+      const picker = el("input", { type: "file", accept: ".csv,.geojson,.json,.jpg,.jpeg,.png", multiple: true, id: "permit-file", hidden: true });
+      picker.addEventListener("change", () => picker.files.length && this.importList([...picker.files]).finally(() => (picker.value = "")));
+      form.append(picker, el("button", { type: "button", id: "permit-import", title: "Choose the list (CSV or GeoJSON) and the photos it names, together", onclick: () => picker.click() }, "Import a permit list…"));
     }
     this.zonesBody = el("div", {}, "Loading…");
     this.listBody = el("div", {}, "Loading…");
@@ -65,7 +66,7 @@ export class SignsPage {
     replace(
       this.root,
       el("h2", {}, "Signs"),
-      el("p", { class: "muted" }, "Registered signs open no case when a box sees them again at their place, looking the same. A signboard case rejected as permitted registers its sign; a permit list comes in here or with streetwatch signs import."),
+      el("p", { class: "muted" }, "Registered signs open no case when a box sees them again at their place, looking the same. A signboard case rejected as permitted registers its sign; a permit list comes in here (choose the list and its photos together) or with streetwatch signs import."),
       el("div", { class: "cards" }, el("section", { class: "card", id: "signs-register" }, el("h3", {}, "Register"), form, this.listBody), el("div", { class: "signs-side" }, this.detail, el("section", { class: "card", id: "signs-zones" }, el("h3", {}, "No-sign zones"), this.zonesBody))),
     );
     await this.loadZones(); // first: the map under the register draws the zones in force
@@ -233,9 +234,19 @@ export class SignsPage {
     );
   }
 
-  async importList(file) {
+  /** A permit list and the photos it names (chosen together): checked by a dry run, imported on OK. */
+  async importList(files) {
+    const isList = (f) => /\.(csv|geojson|json)$/i.test(f.name);
+    const lists = files.filter(isList);
+    if (lists.length !== 1) {
+      this.ctx.flash(lists.length ? `Choose one list at a time (${lists.map((f) => f.name).join(", ")}), with its photos.` : "Choose the permit list itself (a .csv or .geojson file), with the photos it names.");
+      return;
+    }
+    const file = lists[0];
     const format = file.name.toLowerCase().endsWith(".csv") ? "csv" : "geojson";
-    const body = { format, text: await file.text() };
+    const photos = {};
+    for (const photo of files.filter((f) => !isList(f))) photos[photo.name] = await base64Of(photo);
+    const body = { format, text: await file.text(), photos };
     let check;
     try {
       check = await post("/signs/import", { ...body, dry_run: true });
@@ -247,7 +258,7 @@ export class SignsPage {
     const content = el(
       "div",
       { id: "permit-check" },
-      el("p", {}, `${check.added} to add, ${check.updated} to update (same permit id), ${check.errors.length} row(s) to skip.`),
+      el("p", {}, `${check.added} to add, ${check.updated} to update (same permit id), ${check.errors.length} row(s) to skip; ${Object.keys(photos).length} photo(s) sent.`),
       lines(check.errors, "error"),
       lines(check.notes, "muted"),
     );
@@ -302,4 +313,12 @@ export class SignsPage {
     this.detail.hidden = true;
     await this.load();
   }
+}
+
+/** A file's bytes as base64 (the API takes photos inside the JSON body). */
+async function base64Of(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
 }
