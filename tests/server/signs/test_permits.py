@@ -7,6 +7,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
 import pytest
 import yaml
 from sqlalchemy import select
@@ -14,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.models import Evidence, Sign
 from server.evidence_store import EvidenceStore
-from server.signs.fingerprint import similarity
-from server.signs.service import views
+from server.signs.fingerprint import fingerprint, similarity
+from server.signs.permits import jpeg_photo
+from server.signs.service import SignError, views
 from streetwatch.cli import main
 
 CROPS = sorted((Path(__file__).parent / "crops").glob("*.jpg"))
@@ -162,3 +164,18 @@ def _photo_is_kept(sessions: sessionmaker[Session], evidence_dir: Path, sha256: 
         assert row is not None and row.referenced_at is not None
         assert row.device_id == "permit list (import)"
     assert EvidenceStore(str(evidence_dir)).read(row.path) == data
+
+
+def test_a_png_photo_is_kept_as_a_jpeg_and_one_declaring_too_many_pixels_is_refused_unread() -> None:
+    ok, png = cv2.imencode(".png", cv2.imread(str(CROPS[0])))
+    assert ok
+    kept = jpeg_photo(png.tobytes())
+    assert kept.startswith(b"\xff\xd8\xff")
+    assert similarity(fingerprint(kept), fingerprint(CROPS[0].read_bytes())) > 0.9
+    assert jpeg_photo(CROPS[0].read_bytes()) == CROPS[0].read_bytes()  # a JPEG is kept as it came
+    huge = bytearray(png.tobytes())
+    huge[16:24] = (100_000).to_bytes(4, "big") * 2  # the header's width and height
+    with pytest.raises(SignError, match="PNG declares 100000x100000 pixels"):
+        jpeg_photo(bytes(huge))
+    with pytest.raises(SignError, match="this PNG of 32 bytes does not decode"):
+        jpeg_photo(b"\x89PNG\r\n\x1a\n" + b"\0" * 24)
