@@ -139,6 +139,29 @@ class TilesConfig(_Section):
         return self
 
 
+class FlipConfig(_Section):
+    """Test-time flip (edge.detector.flipped): the detector also runs on the mirrored frame, and the
+    two answers are merged per object. Costs a second inference per frame for that detector."""
+
+    merge: Literal["mean", "max"] = Field(
+        default="mean",
+        description="An object's score from the two views: mean (seen in one view only: half its score) or "
+        "max (the higher).",
+    )
+    iou: float = Field(
+        default=0.55,
+        gt=0,
+        le=1,
+        description="Boxes of one class from the two views overlapping this much are one object.",
+    )
+    classes: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Merge the two views for these class names only; the others come from the frame alone, "
+        "as without flip. None: every class.",
+    )
+
+
 class DetectorConfig(_Section):
     model: str = Field(description="Path to the ONNX model file.")
     decoder: Literal["auto", "yolov8", "yolov8_end2end", "yolox"] = Field(
@@ -169,6 +192,11 @@ class DetectorConfig(_Section):
         default=None,
         description="Also run on overlapping tiles of the frame, for small far objects "
         "(edge.detector.tiled). None: the whole frame only.",
+    )
+    flip: FlipConfig | None = Field(
+        default=None,
+        description="Also run on the mirrored frame and merge the two answers (edge.detector.flipped). "
+        "None: one pass.",
     )
 
 

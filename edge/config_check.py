@@ -232,6 +232,10 @@ def describe(config: DeviceConfig, report: ConfigReport) -> list[str]:
             whole = " + full frame" if tiles.full_frame else ""
             whole += f" ({', '.join(tiles.classes)} from tiles)" if tiles.classes else ""
             tiled = f"; tiled {tiles.rows}x{tiles.cols}, overlap {tiles.overlap:g}{whole}: {runs} runs/frame"
+        if det.flip is not None:
+            which = ", ".join(det.flip.classes) if det.flip.classes else "every class"
+            runs = 2 * (tiles.rows * tiles.cols + int(tiles.full_frame) if tiles is not None else 1)
+            tiled += f"; mirrored too, {which} merged by {det.flip.merge} score: {runs} runs/frame"
         lines.append(f"detector {i}: {det.model} ({what}; conf {det.conf:g}{tiled})")
     if config.fusion is not None:
         f = config.fusion

@@ -81,6 +81,7 @@ def load_detectors(
     config: DeviceConfig, threads: int, report: StartupReport, loader: DetectorLoader | None = None
 ) -> list[Detector | StagedDetector]:
     """Open every configured detector, reporting each as it loads."""
+    from edge.detector.flipped import with_flip
     from edge.detector.tiled import with_tiles
 
     if loader is None:
@@ -91,5 +92,5 @@ def load_detectors(
     total = len(config.detectors)
     for index, cfg in enumerate(config.detectors):
         report.starting(Path(cfg.model).name, "loading", index + 1, total)
-        found.append(with_tiles(loader(cfg, index, threads), cfg))  # tiles: small far objects
+        found.append(with_flip(with_tiles(loader(cfg, index, threads), cfg), cfg))  # tiles: small far objects
     return found

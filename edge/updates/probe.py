@@ -20,11 +20,13 @@ from numpy.typing import NDArray
 from edge.config import DetectorConfig, DeviceConfig
 from edge.detections import Detections
 from edge.detector import load_detector
+from edge.detector.flipped import with_flip
 from edge.detector.staged import StagedDetector, as_staged
 from edge.detector.tiled import with_tiles
 from edge.frames import Frame
 from edge.geometry import iou_matrix
 from edge.updates.artifact import UpdateRefused
+from streetwatch.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,10 @@ def probe_model(
         loaded = load_detector(cfg, index=index, threads=threads)  # loads and runs once (warm-up)
     except Exception as exc:
         raise UpdateRefused("probe", f"the model does not load: {exc}") from exc
-    detector = as_staged(with_tiles(loaded, cfg))  # a tiled detector stays tiled on its new model
+    try:  # a tiled or mirrored detector stays so on its new model
+        detector = as_staged(with_flip(with_tiles(loaded, cfg), cfg))
+    except ConfigError as exc:
+        raise UpdateRefused("probe", f"the model does not fit the box's config: {exc}") from exc
     missing = needed_classes(config, index, old) - set(detector.info.class_names)
     if missing:
         raise UpdateRefused(
