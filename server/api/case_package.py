@@ -4,11 +4,16 @@ An inspector who issues a fine, or answers an appeal, needs the case as it stood
 console: what was seen, where, when, by which box and model, the images themselves, and who
 decided what. The package holds
 
-* ``manifest.json``: the case exactly as ``GET /cases/{id}`` answers it (events, positions,
-  models, history, the sign register's decision), plus ``files`` (each image's SHA-256 and its
-  name in the package) and ``missing`` (images an event names that the server never received);
-* ``images/<sha256>.<ext>``: every evidence image of those events (annotated frame, clean frame,
-  crop), each named by its own SHA-256, the hash the box computed when it took the picture;
+* ``manifest.json``: the case as ``GET /cases/{id}`` answers it (positions, models, history, the
+  sign register's decision), but with every event, not the newest ``DETAIL_EVENTS`` (up to
+  ``PACKAGE_EVENTS``: the first sighting is what an appeal asks about first), plus ``files``
+  (each image's SHA-256 and its name in the package), ``missing`` (images an event names that
+  the server never received or cannot read) and ``not_included`` (images past the limit below);
+* ``images/<sha256>.<ext>``: the evidence images (annotated frame, clean frame, crop) of up to
+  ``IMAGE_EVENTS`` events: the first, the newest, every ``new`` one, then the best-scoring.
+  A fixed camera's case can gather thousands of updates, each with its pictures; the rest are
+  named in ``not_included`` and stay one ``GET /evidence/{sha256}`` away. Each image is named by
+  its own SHA-256, the hash the box computed when it took the picture;
 * ``summary.html``: the same for a person, opened from the unpacked folder (no network);
 * ``SHA256SUMS``: ``sha256sum -c SHA256SUMS`` checks that nothing in the package was changed.
 
@@ -37,15 +42,23 @@ from streetwatch import __version__
 from streetwatch.errors import StorageError
 
 SPOOL_BYTES = 8 * 1024 * 1024
+#: Events in a package's manifest and summary (a case's detail shows the newest 200).
+PACKAGE_EVENTS = 10_000
+#: Events whose images a package holds.
+IMAGE_EVENTS = 300
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
 
 def build_package(session: Session, detail: CaseDetail, store: EvidenceStore, by: str) -> IO[bytes]:
     """The package of ``detail`` as a readable file, positioned at its start."""
-    wanted = _images_of(detail)
+    wanted, left_out = _images_of(detail)
     rows = {row.sha256: row for row in session.scalars(select(Evidence).where(Evidence.sha256.in_(wanted)))}
     files: dict[str, str] = {}
     missing: dict[str, str] = {}
+    not_included = {
+        sha256: f"past the images of {IMAGE_EVENTS} events a package holds; GET /api/v1/evidence/{sha256}"
+        for sha256 in left_out
+    }
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned open, to stream
     sums: list[tuple[str, str]] = []
     with zipfile.ZipFile(out, "w") as package:
@@ -76,10 +89,11 @@ def build_package(session: Session, detail: CaseDetail, store: EvidenceStore, by
             "case": detail.model_dump(mode="json"),
             "files": files,
             "missing": missing,
+            "not_included": not_included,
         }
         for name, text in (
             ("manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False)),
-            ("summary.html", _summary(detail, files, missing, by, made_at)),
+            ("summary.html", _summary(detail, files, missing | not_included, by, made_at)),
         ):
             data = text.encode()
             package.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
@@ -98,16 +112,25 @@ def chunks(file: IO[bytes], size: int = 1024 * 1024) -> Iterator[bytes]:
         file.close()
 
 
-def _images_of(detail: CaseDetail) -> list[str]:
-    """Every image the events name, best-scoring event first, each once."""
-    seen: dict[str, None] = {}
-    for event in sorted(detail.events, key=lambda e: -e.score):
-        if event.evidence is None:
-            continue
-        for sha256 in (event.evidence.frame_sha256, event.evidence.clean_sha256, event.evidence.crop_sha256):
+def _images_of(detail: CaseDetail) -> tuple[list[str], list[str]]:
+    """The images to pack, each once, and those past ``IMAGE_EVENTS`` (named, not packed). Events
+    in order of what an inspector needs most: the first and the newest sighting, every ``new``
+    one (each pass that found the violation), then the best-scoring."""
+    events = [e for e in detail.events if e.evidence is not None]  # oldest first
+    by_need = [0, len(events) - 1]
+    by_need += [i for i, e in enumerate(events) if e.lifecycle == "new"]
+    by_need += sorted(range(len(events)), key=lambda i: -events[i].score)
+    ranked = dict.fromkeys(i for i in by_need if 0 <= i < len(events))
+    packed: dict[str, None] = {}
+    past: dict[str, None] = {}
+    for rank, i in enumerate(ranked):
+        evidence = events[i].evidence
+        assert evidence is not None
+        target = packed if rank < IMAGE_EVENTS else past
+        for sha256 in (evidence.frame_sha256, evidence.clean_sha256, evidence.crop_sha256):
             if sha256:
-                seen.setdefault(sha256, None)
-    return list(seen)
+                target.setdefault(sha256, None)
+    return list(packed), [sha256 for sha256 in past if sha256 not in packed]
 
 
 def _summary(
@@ -129,6 +152,7 @@ def _summary(
         ("Opened", detail.opened_at.isoformat()),
         ("Last seen", detail.last_event_at.isoformat()),
         ("Events", f"{len(detail.events)} in this package of {detail.events_total}"),
+        ("Images", f"{len(files)} in this package, {len(missing)} not (see each event)"),
     ]
     if detail.sign_register is not None:
         register = detail.sign_register

@@ -98,11 +98,14 @@ def allowed_actions(state: CaseState) -> list[str]:
     return [*actions, "note"]
 
 
-def case_detail(session: Session, case: Case, links: EvidenceLinks) -> CaseDetail:
-    """The detail view: newest events (shown oldest first), best evidence first, full history."""
+def case_detail(
+    session: Session, case: Case, links: EvidenceLinks, events_limit: int = DETAIL_EVENTS
+) -> CaseDetail:
+    """The detail view: the newest ``events_limit`` events (shown oldest first), best evidence
+    first, full history."""
     total = session.scalar(select(func.count()).select_from(Event).where(Event.case_id == case.id)) or 0
     newest = session.scalars(
-        select(Event).where(Event.case_id == case.id).order_by(Event.observed_at.desc()).limit(DETAIL_EVENTS)
+        select(Event).where(Event.case_id == case.id).order_by(Event.observed_at.desc()).limit(events_limit)
     ).all()
     events = list(reversed(newest))
     by_score = sorted((e for e in events if e.frame_sha256), key=lambda e: e.score, reverse=True)

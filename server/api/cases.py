@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from server.api.case_filters import CaseFilter, overdue_clause
-from server.api.case_package import build_package, chunks
+from server.api.case_package import PACKAGE_EVENTS, build_package, chunks
 from server.api.case_views import case_detail, case_rows, load_case
 from server.api.cursor import (
     URGENT,
@@ -147,7 +147,7 @@ def get_case(request: Request, session: SessionDep, _caller: ViewerDep, case_id:
     },
 )
 def get_package(request: Request, session: SessionDep, caller: ViewerDep, case_id: int) -> StreamingResponse:
-    detail = case_detail(session, load_case(session, case_id), EvidenceLinks(request))
+    detail = case_detail(session, load_case(session, case_id), EvidenceLinks(request), PACKAGE_EVENTS)
     package = build_package(session, detail, request.app.state.evidence_store, caller.username)
     name = f"streetwatch-case-{case_id}.zip"
     return StreamingResponse(
