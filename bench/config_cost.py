@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.tiled_cost import DEFAULT_CONFIG, FRAMES, seconds_per_frame
+from bench.tiled_cost import DEFAULT_CONFIG, FRAMES, interleaved
 from edge.config import DeviceConfig, load_config
 
 
@@ -51,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not images:
         parser.error(f"no frames in {FRAMES}")
     variants = {"baseline": baseline, "config": config}
-    runs: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.reps):
-        for name, variant in variants.items():
-            runs[name].append(seconds_per_frame(variant, images))
-    best = {name: min(times) for name, times in runs.items()}
+    runs, best = interleaved(variants, images, args.reps)
     result = {
         "config": str(args.config),
         "baseline": str(args.baseline) if args.baseline else "the config, one pass per detector",

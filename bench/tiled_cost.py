@@ -77,6 +77,18 @@ def seconds_per_frame(config: DeviceConfig, images: Sequence[NDArray[np.uint8]])
         return (time.perf_counter() - started) / len(images)
 
 
+def interleaved(
+    variants: dict[str, DeviceConfig], images: Sequence[NDArray[np.uint8]], reps: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Seconds per frame of each config, run in turn ``reps`` times, and the best of each (other
+    work on the machine only slows a run)."""
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(reps):
+        for name, variant in variants.items():
+            runs[name].append(seconds_per_frame(variant, images))
+    return runs, {name: min(times) for name, times in runs.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Edge pipeline time per frame with and without tiles.")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="box config (default: the demo)")
@@ -99,11 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if not images:
         parser.error(f"no frames in {FRAMES}")
     variants = {"untiled": config, "tiled": tiled_config(config, args.detector, tiles)}
-    runs: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.reps):
-        for name, variant in variants.items():
-            runs[name].append(seconds_per_frame(variant, images))
-    best = {name: min(times) for name, times in runs.items()}
+    runs, best = interleaved(variants, images, args.reps)
     result = {
         "config": str(args.config),
         "detector": args.detector,
