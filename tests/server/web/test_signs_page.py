@@ -194,6 +194,8 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         )
         photo = tmp_path / "hb-0042.jpg"
         shutil.copyfile(SIGN_CROP, photo)
+        page.set_input_files("#permit-file", str(photo))  # the photo without its list
+        page.wait_for_selector("#flash >> text=Choose the permit list itself")
         page.set_input_files("#permit-file", [str(permits), str(photo)])
         check = page.inner_text("#permit-check")
         assert "1 to add, 0 to update (same permit id), 1 row(s) to skip; 1 photo(s) sent." in check
