@@ -7,6 +7,8 @@ which exports ``STREETWATCH_TEST_PG_URL``; each test gets its own schema there.
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,10 +50,26 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per run; each test's database starts as a copy of it."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "streetwatch.db"
+    upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as connection:  # everything in the main file, nothing in a -wal beside it
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture
-def migrated_url(db_url: str) -> str:
-    """A database URL with the schema at the latest migration."""
-    upgrade(db_url)
+def migrated_url(db_url: str, request: pytest.FixtureRequest) -> str:
+    """A database URL with the schema at the latest migration. On SQLite a copy of a file the
+    migrations made once this run (the same schema; tests/server/test_migrations.py runs the
+    migrations themselves on both backends), on PostgreSQL the migrations in the test's schema."""
+    if db_url.startswith("sqlite:///"):
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, make_url(db_url).database or "")
+    else:
+        upgrade(db_url)
     return db_url
 
 
