@@ -25,6 +25,7 @@ import httpx
 
 from edge.config import RefusalReportConfig
 from edge.http_token import read_token
+from edge.mqtt.backoff import Backoff
 from streetwatch.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class RefusalReporter:
     ) -> None:
         self._url = f"{config.url.rstrip('/')}/fleet/devices/{device_id}/link"
         self._token_file = config.token_file
-        self._retry_min_s, self._retry_max_s, self._timeout_s = retry_min_s, retry_max_s, timeout_s
+        self._backoff = Backoff(retry_min_s, retry_max_s)  # jittered: a fleet refused at once spreads out
+        self._timeout_s = timeout_s
         self._lock = threading.Lock()
         self._wanted: Problem = None
         self._held: Problem = None  # what the server holds, as far as this box knows
@@ -71,7 +73,6 @@ class RefusalReporter:
         self._thread.join(self._timeout_s + 1)
 
     def _run(self) -> None:
-        wait = self._retry_min_s
         while not self._stopping.is_set():
             self._changed.wait()
             self._changed.clear()
@@ -79,13 +80,12 @@ class RefusalReporter:
                 with self._lock:
                     wanted = self._wanted
                 if _text(wanted) == _text(self._held):
-                    wait = self._retry_min_s
+                    self._backoff.reset()
                     break
                 if self._send(wanted):
                     self._held = wanted
                     continue  # the state may have moved on meanwhile
-                self._stopping.wait(wait)
-                wait = min(wait * 2, self._retry_max_s)
+                self._stopping.wait(self._backoff.next_delay())
 
     def _send(self, wanted: Problem) -> bool:
         body = {"problem": wanted[0], "since": wanted[1].isoformat()} if wanted else {"problem": None}
