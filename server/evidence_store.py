@@ -53,6 +53,10 @@ class ImageLimits:
     # Progressive JPEGs are decoded scan by scan over the whole image; encoders write about ten.
     max_scans: int = 64
 
+    def too_large(self, width: int, height: int) -> bool:
+        """True when a header declaring ``width`` x ``height`` pixels must be refused unread."""
+        return width > self.max_side or height > self.max_side or width * height > self.max_pixels
+
 
 class DigestMismatchError(PayloadError):
     """The bytes do not hash to the SHA-256 the sender announced."""
@@ -102,7 +106,7 @@ def inspect_image(data: bytes, limits: ImageLimits | None = None) -> tuple[str, 
     if size is None:
         raise UndecodableImageError(f"JPEG evidence of {len(data)} bytes has no readable frame header")
     width, height = size
-    if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
+    if limits.too_large(width, height):
         raise ImageTooLargeError(
             f"JPEG declares {width}x{height} pixels; the limits are {limits.max_side} per side and "
             f"{limits.max_pixels:,} in all"

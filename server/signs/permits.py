@@ -260,7 +260,7 @@ def jpeg_photo(data: bytes) -> bytes:
     if data.startswith(_PNG_MAGIC) and len(data) >= 24:
         width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
         limits = ImageLimits()  # checked before decoding, as the store checks a JPEG's header
-        if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
+        if limits.too_large(width, height):
             raise SignError(
                 f"photo: PNG declares {width}x{height} pixels; the limit is {limits.max_side} per side"
             )
