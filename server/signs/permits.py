@@ -170,12 +170,15 @@ def import_permit_text(
             sign, crop = _parse(row, photos)
             if crop is not None:
                 crop = jpeg_photo(crop)  # the same check on a dry run as on the import
-            if crop is not None and store is not None:
-                keep_photo(session, store, crop, f"permit list ({actor})", now)
             if sign.permit_id in seen:
                 raise SignError(f"permit {sign.permit_id} appears twice in the list")
             seen.add(sign.permit_id or "")
-            updated = _upsert(session, sign, crop, actor, now)
+            # One savepoint per row: a row refused half-way (its photo kept, then its fingerprint
+            # failing) leaves neither its entry nor its photo's evidence row behind.
+            with session.begin_nested():
+                updated = _upsert(session, sign, crop, actor, now)
+                if crop is not None and store is not None:
+                    keep_photo(session, store, crop, f"permit list ({actor})", now)
         except SignError as exc:
             report.errors.append(f"{row.where}: {exc}")
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import datetime, timezone
@@ -179,3 +180,35 @@ def test_a_png_photo_is_kept_as_a_jpeg_and_one_declaring_too_many_pixels_is_refu
         jpeg_photo(bytes(huge))
     with pytest.raises(SignError, match="this PNG of 32 bytes does not decode"):
         jpeg_photo(b"\x89PNG\r\n\x1a\n" + b"\0" * 24)
+
+
+def test_a_row_refused_after_reading_its_photo_leaves_no_entry_and_no_kept_photo(
+    migrated_url: str, sessions: sessionmaker[Session], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(CROPS[0], photos / "sb-1.jpg")
+    shutil.copy(CROPS[1], photos / "sb-1-again.jpg")
+    # A real JPEG the register cannot fingerprint: too small to describe a sign.
+    ok, tiny = cv2.imencode(".jpg", cv2.resize(cv2.imread(str(CROPS[2])), (3, 3)))
+    assert ok
+    (photos / "tiny.jpg").write_bytes(tiny.tobytes())
+    permits = tmp_path / "permits.csv"
+    permits.write_text(
+        "permit_id,lat,lon,photo\n"
+        "SB-1,21.02851,105.85420,sb-1.jpg\n"
+        "SB-1,21.02900,105.85500,sb-1-again.jpg\n"
+        "SB-2,21.03000,105.85600,tiny.jpg\n"
+    )
+    config = _config(tmp_path, migrated_url)
+    assert main(["signs", "import", str(permits), "--photos", str(photos), "--config", config]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.strip().endswith("1 added, 0 updated, 2 skipped")
+    assert "row 3: permit SB-1 appears twice in the list" in captured.err
+    assert "row 4: the crop is too small" in captured.err
+
+    assert set(_signs(sessions)) == {"SB-1"}
+    with sessions() as session:
+        kept = set(session.scalars(select(Evidence.sha256)))
+    first = jpeg_photo(CROPS[0].read_bytes())
+    assert kept == {hashlib.sha256(first).hexdigest()}
