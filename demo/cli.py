@@ -36,7 +36,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streetwatch.events import ModelRef
 
 #: Marks a folder as made by the demo, so a re-run may wipe it (and nothing else).
 MARKER = ".streetwatch-demo"
@@ -50,6 +53,8 @@ TRUCKS_LINE = re.compile(
 )
 #: The ingest is done when nothing new has arrived for this long after the edge finished.
 SETTLE_S = 3.0
+#: Seconds the replaying box waits, when its replay ends, for the server to acknowledge its outbox.
+EDGE_DRAIN_S = 60.0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -322,6 +327,9 @@ class Demo:
             port=self.broker.port,
             outbox=OutboxConfig(path=str(self.workdir / "edge-outbox.sqlite3")),
             telemetry_interval_s=5.0,
+            # The replay is finite: the box delivers what it found before it exits, so the
+            # summary counts every event and the fleet page keeps the box's own last status.
+            drain_on_close_s=EDGE_DRAIN_S,
         )
         evidence = base.evidence.model_copy(update={"directory": str(self.workdir / "edge-evidence")})
         source, location = live_replay(base.source, base.location, datetime.now(timezone.utc))
@@ -360,17 +368,51 @@ class Demo:
         return True
 
     def _deliver_leftovers(self, timeout: float) -> None:
-        # The box stops sending when its replay ends; what is still in its outbox would go out on
-        # its next start. Open its sink once more and let the outbox drain now.
+        # The box waited EDGE_DRAIN_S for the server's acks before exiting; what it still holds
+        # would go out on its next start. Open its sink once more, naming the models the box
+        # announced (its status is retained: a courier naming none would blank the fleet page).
         from edge.mqtt import OutboxSink
 
         config = self.edge_config
-        sink = OutboxSink.open(config.sink, device_id=config.device_id)
+        if not self._outbox_holds_messages():
+            return
+        sink = OutboxSink.open(config.sink, device_id=config.device_id, models=self._announced_models())
         try:
             if not sink.wait_until_delivered(timeout):
                 print("the edge outbox did not drain in time; some events are still queued", file=sys.stderr)
         finally:
             sink.close()
+
+    def _outbox_holds_messages(self) -> bool:
+        from edge.outbox import Outbox, OutboxLimits
+
+        outbox_config = self.edge_config.sink.outbox
+        limits = OutboxLimits(
+            outbox_config.max_bytes,
+            outbox_config.max_age_s,
+            outbox_config.evidence_max_age_s,
+            outbox_config.reserve_bytes,
+        )
+        outbox = Outbox(outbox_config.path, limits)
+        try:
+            depth = outbox.depth()
+        finally:
+            outbox.close()
+        return depth.events + depth.evidence > 0
+
+    def _announced_models(self) -> list[ModelRef]:
+        from server.db.models import Device
+        from server.db.session import make_engine, session_factory
+        from streetwatch.events import ModelRef
+
+        engine = make_engine(self.settings.database_url)
+        try:
+            with session_factory(engine)() as session:
+                device = session.get(Device, self.edge_config.device_id)
+                known = device.models if device is not None and device.models else []
+        finally:
+            engine.dispose()
+        return [ModelRef.model_validate(model) for model in known]
 
     def _wait_ingest_settled(self, deadline: float) -> None:
         # Delivered to the broker is not yet stored: wait until the worker has received nothing

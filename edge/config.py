@@ -540,6 +540,14 @@ class MqttSinkConfig(_Section):
         description="Longest wait between re-sends of a message the server has not acknowledged.",
     )
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The on-disk queue.")
+    drain_on_close_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        description="When the box stops (a signal, or a finite source such as a video file at its end), "
+        "seconds it waits for the server to acknowledge what is still in its outbox. What is left then "
+        "stays in the outbox and goes out on the next start.",
+    )
     telemetry_interval_s: float = Field(default=60.0, ge=1, description="Seconds between telemetry reports.")
     startup_report_interval_s: float = Field(
         default=15.0,

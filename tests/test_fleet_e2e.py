@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 import edge.updates.models
+from edge.config import MqttSinkConfig
 from edge.pipeline import EdgePipeline, from_config
 from edge.updates.probe import probe_model
 from server.auth import Role, create_user
@@ -90,13 +91,14 @@ def test_a_rollout_to_two_running_boxes_swaps_the_model_or_halts_without_losing_
         try:
             for device_id in BOXES:
                 box = box_config(tmp_path / device_id, broker.port, device_id, public)
+                # The box's 2-s drain on close is a shutdown courtesy; on a loaded CI machine the
+                # server's last acks can take longer, and this test is about losing nothing.
+                assert isinstance(box.sink, MqttSinkConfig)
+                box = box.model_copy(update={"sink": box.sink.model_copy(update={"drain_on_close_s": 30.0})})
                 assert box.updates is not None and box.updates.http_token_file is not None
                 Path(box.updates.http_token_file).write_text(tokens[device_id] + "\n")  # its own credentials
                 source = PacedSource(fps=FPS, photos=True)
                 pipeline = from_config(box, source=source)
-                # The box's 2-s drain on close is a shutdown courtesy; on a loaded CI machine the
-                # server's last acks can take longer, and this test is about losing nothing.
-                pipeline.sink.drain_on_close_s = 30.0  # type: ignore[attr-defined]
                 times: list[float] = []
                 assert pipeline.link is not None
                 telemetry = pipeline.link.telemetry

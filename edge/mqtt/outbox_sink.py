@@ -57,7 +57,7 @@ class OutboxSink:
         self._owns_link = owns_link
         self._closed = False
         #: Seconds ``close()`` waits for the server's acks (0: the pipeline restarts at once, config update).
-        self.drain_on_close_s = 2.0
+        self.drain_on_close_s = config.drain_on_close_s
         self._recent_evidence: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._emit_lock = threading.Lock()
         self._last_storage_log = -STORAGE_LOG_EVERY_S
