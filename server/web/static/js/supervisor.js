@@ -109,7 +109,7 @@ export class Supervisor {
     return el(
       "div",
       {},
-      el("p", {}, seen ? `${data.signs_without_case} of ${seen} signs seen were registered and opened no case.` : "No signboard seen in this period.", ` Register: ${data.entries_in_force} entries in force`, data.permits_lapsed ? el("span", { class: "error" }, ` (${data.permits_lapsed} with a lapsed permit)`) : null, data.entries_replaced ? `, ${data.entries_replaced} replaced.` : ".", " ", el("a", { href: "#/signs" }, "Signs page")),
+      el("p", {}, seen ? `${data.signs_without_case} of ${seen} signs seen were registered and opened no case.` : "No signboard seen in this period.", ` Register: ${data.entries_in_force} ${data.entries_in_force === 1 ? "entry" : "entries"} in force`, data.permits_lapsed ? el("span", { class: "error" }, ` (${data.permits_lapsed} with a lapsed permit)`) : null, data.entries_replaced ? `, ${data.entries_replaced} replaced.` : ".", " ", el("a", { href: "#/signs" }, "Signs page")),
       this.table([["Decided"], ["Sightings", 1], ["Signs", 1], ["Cases", 1]], (data.rows || []).map((r) => el("tr", { dataset: { outcome: r.outcome } }, el("td", {}, names[r.outcome] || r.outcome), el("td", { class: "num" }, r.sightings), el("td", { class: "num" }, r.signs), el("td", { class: "num" }, r.cases)))),
     );
   }
