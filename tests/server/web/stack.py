@@ -35,7 +35,7 @@ from server.ingest.worker import IngestWorker
 from server.settings import ConsoleSettings, IngestLimits, MqttSettings, ServerSettings
 from server.web.live import SHUTDOWN_GRACE_S
 from server.web.serving import HttpServer
-from streetwatch.events import ObjectPosition, ViolationEvent
+from streetwatch.events import EventAttributes, ObjectPosition, ViolationEvent
 from streetwatch.topics import events_topic, evidence_topic
 from tests.server.factories import make_event, offset
 
@@ -63,6 +63,8 @@ class Sighting:
     placed_ahead_m: float | None = None
     #: ...and this far east of its route (to its right).
     placed_right_m: float = 0.0
+    #: What a second stage on the box said (event schema 2), e.g. a truck's load.
+    attributes: dict[str, Any] | None = None
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
@@ -175,6 +177,8 @@ class Stack:
             evidence=evidence,
             model={"name": "streetwatch-det", "version": "1.5.0"},
         )
+        if sighting.attributes is not None:
+            event = event.model_copy(update={"attributes": EventAttributes.model_validate(sighting.attributes)})
         if sighting.placed_ahead_m is not None:
             lat, lon = offset(sighting.north_m + sighting.placed_ahead_m, sighting.placed_right_m)
             ahead = sighting.placed_ahead_m

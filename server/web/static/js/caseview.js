@@ -260,9 +260,11 @@ export class CaseView {
 
   renderAttributes(detail) {
     const defs = (this.ctx.options.attributes || {})[detail.violation_type] || [];
-    if (!defs.length) return null;
+    const said = boxSaid(detail.attributes);
+    if (!defs.length && !said) return null;
     const current = (detail.review && detail.review.attributes) || {};
     const box = el("div", { class: "attrs", id: "attributes" });
+    if (said) box.append(said);
     for (const def of defs) {
       const select = el(
         "select",
@@ -595,6 +597,15 @@ export class CaseView {
  * What the sign register said of a signboard case, with the registered sign's photo beside it: a
  * dispatcher tells a changed sign from the permitted one by looking at both.
  */
+/** What the box's second stage said about the object (the case's best event), e.g. a truck's load:
+ * the reviewer sees why the box raised the case, or why it is only a candidate. */
+function boxSaid(attributes) {
+  if (!attributes || !attributes.load) return null;
+  const score = attributes.load_score === null || attributes.load_score === undefined ? "" : ` (${Math.round(attributes.load_score * 100)} %${attributes.load === "unsure" ? " for its likeliest answer" : ""})`;
+  const model = attributes.load_model ? `, ${attributes.load_model}` : "";
+  return el("p", { id: "attr-box-load", class: "muted" }, `The box's load classifier: ${attributes.load.replaceAll("_", " ")}${score}${model}`);
+}
+
 function registerFacts(reg) {
   const entry = (id) => el("a", { href: `#/signs?entry=${id}` }, `entry #${id}`);
   const permit = reg.permit_id ? ` (permit ${reg.permit_id})` : "";
