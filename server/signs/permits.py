@@ -173,8 +173,8 @@ def import_permit_text(
             if sign.permit_id in seen:
                 raise SignError(f"permit {sign.permit_id} appears twice in the list")
             seen.add(sign.permit_id or "")
-            # One savepoint per row: a row refused half-way (its photo kept, then its fingerprint
-            # failing) leaves neither its entry nor its photo's evidence row behind.
+            # One savepoint per row: a row refused half-way (its entry written, then its photo
+            # refused by the evidence store, e.g. a full disk) leaves neither behind.
             with session.begin_nested():
                 updated = _upsert(session, sign, crop, actor, now)
                 if crop is not None and store is not None:
