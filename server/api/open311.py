@@ -263,8 +263,8 @@ def _to_requests(session: Session, cases: list[Case], links: EvidenceLinks) -> l
                 status_notes={**OPEN_STATES, **CLOSED_STATES}[case.state],
                 service_name=info.name if info else case.violation_type,
                 service_code=case.violation_type,
-                description=f"{case.title} ({case.event_count} reports from {case.device_count} devices)"
-                + _load_note(attributes.get(case.id)),
+                description=f"{case.title} ({_counted(case.event_count, 'report')} from "
+                f"{_counted(case.device_count, 'device')})" + _load_note(attributes.get(case.id)),
                 agency_responsible=case.assigned_team,
                 service_notice=(
                     "Raised by a generic detector class; pending a dispatcher's review."
@@ -308,6 +308,11 @@ def _best_frames(session: Session, case_ids: list[int]) -> tuple[dict[int, str],
         {case_id: sha for case_id, (_score, sha) in best.items()},
         {case_id: found for case_id, (_score, found) in answers.items()},
     )
+
+
+def _counted(n: int, noun: str) -> str:
+    """``1 report``, ``2 reports``: the description is read by people in the city's own system."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _load_note(attributes: dict[str, Any] | None) -> str:

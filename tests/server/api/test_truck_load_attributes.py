@@ -37,7 +37,7 @@ def test_the_load_is_stored_and_shown_on_the_event_the_case_and_open311(api: Api
     assert [c["attributes"] for c in listed["items"]] == [expected]
 
     (request,) = api.get(f"/open311/v2/requests/{case_id}.json").json()
-    assert request["description"].endswith("; load: uncovered (0.91)")
+    assert request["description"].endswith("(1 report from 1 device); load: uncovered (0.91)")
     assert request["service_notice"] is None  # a classified open load is no generic-class guess
 
 

@@ -178,7 +178,8 @@ class Stack:
             model={"name": "streetwatch-det", "version": "1.5.0"},
         )
         if sighting.attributes is not None:
-            event = event.model_copy(update={"attributes": EventAttributes.model_validate(sighting.attributes)})
+            said = EventAttributes.model_validate(sighting.attributes)
+            event = event.model_copy(update={"attributes": said})
         if sighting.placed_ahead_m is not None:
             lat, lon = offset(sighting.north_m + sighting.placed_ahead_m, sighting.placed_right_m)
             ahead = sighting.placed_ahead_m
