@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from server.api.deps import AdminDep, CallerDep, SessionDep, sign_in_user, unauthorized, utcnow
 from server.api.query import DEFAULT_LIMIT, MAX_LIMIT
 from server.api.schemas.common import Page
-from server.api.schemas.users import LoginRequest, TokenPublic, UserCreate, UserCreated, UserPublic
-from server.auth import UserExistsError, create_user, issue_token
+from server.api.schemas.users import (
+    LoginRequest,
+    TokenPublic,
+    UserCreate,
+    UserCreated,
+    UserPublic,
+    UserUpdate,
+)
+from server.auth import Principal, Role, UserExistsError, create_user, hash_password, issue_token
 from server.db.models import User
 from server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["users"])
 
@@ -58,6 +69,67 @@ def read_me(session: SessionDep, caller: CallerDep) -> UserPublic:
     if user is None:  # deleted between the token check and now
         raise unauthorized("the user of this token no longer exists")
     return UserPublic.model_validate(user)
+
+
+@router.patch(
+    "/users/{user_id}",
+    response_model=UserPublic,
+    summary="Disable, enable, change the role of or set a password for a user (admin)",
+    description="A disabled user's every request is refused, whatever token it holds, until enabled "
+    "again. Refused with 409: changing your own role or disabling yourself (another admin can), and "
+    "anything that would leave no active admin. A box's account (role device) stays a box's account "
+    "and has no password.",
+    responses={
+        404: {"description": "No such user."},
+        409: {"description": "The change would lock admins out."},
+    },
+)
+def update_user(user_id: int, body: UserUpdate, session: SessionDep, caller: AdminDep) -> UserPublic:
+    user = session.get(User, user_id)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no user {user_id}")
+    _check_update(session, user, body, caller)
+    changed = []
+    if body.disabled is not None and body.disabled != user.disabled:
+        user.disabled = body.disabled
+        changed.append("disabled" if body.disabled else "enabled")
+    if body.role is not None and body.role.value != user.role:
+        changed.append(f"role {user.role} -> {body.role.value}")
+        user.role = body.role.value
+    if body.password is not None:
+        user.password_hash = hash_password(body.password)
+        changed.append("password set")
+    session.commit()
+    if changed:
+        log.info("user %s (%d): %s, by %s", user.username, user.id, ", ".join(changed), caller.username)
+    return UserPublic.model_validate(user)
+
+
+def _check_update(session: Session, user: User, body: UserUpdate, caller: Principal) -> None:
+    """Refuse what a box's account cannot be, and what would leave nobody to run the server."""
+    if user.role == Role.device.value or body.role is Role.device:
+        if body.role is not None and body.role.value != user.role:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail="a box's account (role device) stays a box's, and a person's stays a person's: "
+                "make a new user instead",
+            )
+        if body.password is not None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, detail="a box's account signs in with its token only"
+            )
+    demoted = body.role is not None and body.role is not Role.admin
+    if user.id == caller.user_id and (body.disabled or demoted):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="you cannot disable yourself or give up your own admin role; another admin can",
+        )
+    if user.role == Role.admin.value and not user.disabled and (body.disabled or demoted):
+        admins = session.scalar(
+            select(func.count()).where(User.role == Role.admin.value, User.disabled.is_(False))
+        )
+        if (admins or 0) <= 1:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"{user.username} is the last active admin")
 
 
 @router.post(

@@ -30,6 +30,22 @@ class UserPublic(UserBase):
     disabled: bool = Field(description="A disabled user's tokens are refused.")
 
 
+class UserUpdate(BaseModel):
+    """What an admin changes about a user; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    disabled: bool | None = Field(
+        default=None, description="True: every request of the user is refused, whatever token it holds."
+    )
+    role: Role | None = Field(
+        default=None, description="viewer, reviewer or admin; a box's account stays a box's (device)."
+    )
+    password: str | None = Field(
+        default=None, min_length=8, max_length=256, description="A new password (a forgotten one, reset)."
+    )
+
+
 class TokenPublic(BaseModel):
     token: str = Field(description="The bearer token. Shown only now: the server keeps only its hash.")
     token_type: str = Field(

@@ -64,6 +64,8 @@ ROUTES = (
     Route("GET", "/api/v1/users", "admin"),
     Route("POST", "/api/v1/users", "admin", ok=201, body={"username": "new-user", "role": "viewer"}),
     Route("GET", "/api/v1/users/me", "any token"),
+    # A change that changes nothing (the viewer stays a viewer), so every admin call may repeat it.
+    Route("PATCH", "/api/v1/users/{user_id}", "admin", body={"role": "viewer"}),
     Route("GET", "/api/v1/teams", "viewer"),
     Route("GET", "/api/v1/teams?include_inactive=true", "admin"),
     # Made once (only the admin gets through); the PATCH below changes the seeded team.
@@ -131,6 +133,7 @@ def _seed(api: Api) -> dict[str, str]:
         "sha256": sha,
         # The team the dispatch route names: defined, so dispatch to it passes the register.
         "team_id": str(api.post("/api/v1/teams", role="admin", json={"name": "east"}).json()["id"]),
+        "user_id": str(api.get("/api/v1/users/me", role="viewer").json()["id"]),
     }
 
 

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from server.auth import hash_token
-from server.db.models import ApiToken, Case, CaseReview, CaseTransition, Event
+from server.db.models import ApiToken, Case, CaseReview, CaseTransition, Event, User
 from streetwatch.cli import main
 from tests.server.factories import offset
 from tests.server.web.console import Console
@@ -697,6 +697,35 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         page.fill("#user-form input[name=password]", "another-long-pass")
         page.click("#user-form button[type=submit]")
         page.wait_for_selector("#users-table >> text=dina")
+        # ...and manages her: no button can lock ada herself out.
+        assert page.locator("tr[data-user=ada] button", has_text="Disable").count() == 0
+        dina = "#users-table tr[data-user=dina]"
+        page.click(f"{dina} button >> text=Disable")
+        page.wait_for_selector(f"{dina} >> text=disabled")
+        refused = Console(browser, stack)
+        try:
+            refused.open()
+            refused.page.fill("#signin-user", "dina")
+            refused.page.fill("#signin-password", "another-long-pass")
+            refused.page.press("#signin-password", "Enter")
+            refused.page.wait_for_function("() => document.querySelector('#signin-error').textContent !== ''")
+        finally:
+            refused.close()
+        page.click(f"{dina} button >> text=Enable")
+        page.wait_for_selector(f"{dina} >> text=active")
+        page.select_option(f"{dina} select", "viewer")
+        page.wait_for_selector("#flash >> text=dina is a viewer now.")
+        page.click(f"{dina} button >> text=Set password…")
+        page.fill(".dialog input[type=password]", "dinas-new-password")
+        page.click(".dialog button.primary")
+        page.wait_for_selector("#flash >> text=dina's password is set.")
+        with stack.sessions() as session:
+            user = session.scalars(select(User).where(User.username == "dina")).one()
+            assert (user.role, user.disabled) == ("viewer", False)
+        signed_in = httpx.post(
+            f"{stack.url}/api/v1/auth/token", json={"username": "dina", "password": "dinas-new-password"}
+        )
+        assert signed_in.status_code == 201, signed_in.text
         assert admin.foreign_requests() == []
         assert admin.errors == []
     finally:

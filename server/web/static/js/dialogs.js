@@ -104,11 +104,12 @@ export function choose(title, choices, { filter = false, note = "" } = {}) {
 }
 
 /** Ask for text (a note, a team, a case number). Enter accepts (Ctrl+Enter in a long text). */
-export function ask(title, { label = "", value = "", multiline = false, suggestions = [], required = true, note = "" } = {}) {
+export function ask(title, { label = "", value = "", multiline = false, suggestions = [], required = true, note = "", secret = false } = {}) {
   const listId = `suggest-${Math.random().toString(36).slice(2)}`;
+  // secret: a password, typed unseen and never offered by the browser's autocomplete.
   const field = multiline
     ? el("textarea", { "aria-label": label || title })
-    : el("input", { "aria-label": label || title, list: suggestions.length ? listId : null });
+    : el("input", { "aria-label": label || title, list: suggestions.length ? listId : null, type: secret ? "password" : "text", autocomplete: secret ? "new-password" : null });
   field.value = value;
   const error = el("p", { class: "error" });
   const datalist = suggestions.length ? el("datalist", { id: listId }, suggestions.map((s) => el("option", { value: s }))) : null;

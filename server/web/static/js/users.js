@@ -29,16 +29,55 @@ export async function showUsers(root, flash) {
       flash(`Cannot add the user: ${err.message}`, "error");
     }
   });
+  const change = async (user, body, done) => {
+    try {
+      await patch(`/users/${user.id}`, body);
+      flash(done, "info");
+      load();
+    } catch (err) {
+      flash(`Cannot change ${user.username}: ${err.message}`, "error");
+      load();
+    }
+  };
+  const setPassword = async (user) => {
+    const password = await ask(`New password for ${user.username}`, { label: "Password (8 characters or more)", secret: true, note: "Their tokens keep working; disable the user to shut them out." });
+    if (password) change(user, { password }, `${user.username}'s password is set.`);
+  };
+  // An admin changes everyone but themselves (another admin can); a box's account is only disabled or enabled.
+  const row = (u, me) => {
+    const self = u.id === me;
+    const person = u.role !== "device";
+    const role = person && !self
+      ? el("select", { "aria-label": `Role of ${u.username}`, onchange: (event) => change(u, { role: event.target.value }, `${u.username} is a ${event.target.value} now.`) }, ["viewer", "reviewer", "admin"].map((r) => el("option", { value: r, selected: r === u.role }, r)))
+      : u.role;
+    return el(
+      "tr",
+      { dataset: { user: u.username }, class: u.disabled ? "muted" : "" },
+      el("td", {}, u.username, self ? " (you)" : ""),
+      el("td", {}, role),
+      el("td", {}, when(u.created_at)),
+      el("td", {}, u.disabled ? "disabled" : "active"),
+      el(
+        "td",
+        {},
+        self ? null : u.disabled
+          ? el("button", { type: "button", onclick: () => change(u, { disabled: false }, `${u.username} may sign in again.`) }, "Enable")
+          : el("button", { type: "button", onclick: () => change(u, { disabled: true }, `${u.username} is disabled: every request is refused.`) }, "Disable"),
+        " ",
+        person ? el("button", { type: "button", onclick: () => setPassword(u) }, "Set password…") : null,
+      ),
+    );
+  };
   const load = async () => {
     try {
-      const page = await get("/users?limit=500");
+      const [me, page] = await Promise.all([get("/users/me"), get("/users?limit=500")]);
       replace(
         list,
         el(
           "table",
           { id: "users-table" },
-          el("thead", {}, el("tr", {}, ["Name", "Role", "Since", "Status"].map((h) => el("th", {}, h)))),
-          el("tbody", {}, page.items.map((u) => el("tr", {}, el("td", {}, u.username), el("td", {}, u.role), el("td", {}, when(u.created_at)), el("td", {}, u.disabled ? "disabled" : "active")))),
+          el("thead", {}, el("tr", {}, ["Name", "Role", "Since", "Status", ""].map((h) => el("th", {}, h)))),
+          el("tbody", {}, page.items.map((u) => row(u, me.id))),
         ),
       );
     } catch (err) {
@@ -48,7 +87,7 @@ export async function showUsers(root, flash) {
   replace(
     root,
     el("h2", {}, "Users"),
-    el("p", { class: "muted" }, "Viewers see cases; reviewers also act on them; admins also manage users and teams. Disable a user or revoke a token with ", el("code", {}, "streetwatch user disable|revoke"), "."),
+    el("p", { class: "muted" }, "Viewers see cases; reviewers also act on them; admins also manage users and teams. A disabled user's every request is refused, whatever token it holds; revoke single tokens with ", el("code", {}, "streetwatch user revoke"), "."),
     form,
     result,
     list,

@@ -1,0 +1,104 @@
+"""An admin disables, enables, re-roles and resets the password of users over the API, and cannot
+lock the admins out (``PATCH /api/v1/users/{id}``), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from server.db.models import User
+from tests.server.api.conftest import Api
+
+
+def _patch(api: Api, user_id: int, body: dict[str, Any], role: str = "admin") -> httpx.Response:
+    return api.client.patch(f"/api/v1/users/{user_id}", headers=api.headers(role), json=body)
+
+
+def _user(api: Api, username: str) -> dict[str, Any]:
+    listed = api.get("/api/v1/users", role="admin").json()["items"]
+    (user,) = [u for u in listed if u["username"] == username]
+    return user
+
+
+def _sign_in(api: Api, username: str, password: str) -> int:
+    answer = api.client.post("/api/v1/auth/token", json={"username": username, "password": password})
+    return answer.status_code
+
+
+def test_a_disabled_user_is_refused_with_every_token_until_enabled_again(api: Api) -> None:
+    made = api.post(
+        "/api/v1/users", role="admin", json={"username": "li", "role": "reviewer", "password": "first-pass"}
+    ).json()
+    token = {"Authorization": f"Bearer {made['token']['token']}"}
+    user_id = made["user"]["id"]
+    assert api.client.get("/api/v1/cases", headers=token).status_code == 200
+
+    disabled = _patch(api, user_id, {"disabled": True})
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    refused = api.client.get("/api/v1/cases", headers=token)
+    assert refused.status_code == 401 and refused.json()["detail"]
+    assert _sign_in(api, "li", "first-pass") == 401
+
+    assert _patch(api, user_id, {"disabled": False}).json()["disabled"] is False
+    assert api.client.get("/api/v1/cases", headers=token).status_code == 200
+    assert _sign_in(api, "li", "first-pass") == 201
+
+
+def test_a_role_change_and_a_password_reset_take_effect_at_once(api: Api) -> None:
+    made = api.post("/api/v1/users", role="admin", json={"username": "ana", "role": "viewer"}).json()
+    token = {"Authorization": f"Bearer {made['token']['token']}"}
+    user_id = made["user"]["id"]
+    assert api.client.get("/api/v1/users", headers=token).status_code == 403
+
+    promoted = _patch(api, user_id, {"role": "admin"})
+    assert promoted.status_code == 200 and promoted.json()["role"] == "admin"
+    assert api.client.get("/api/v1/users", headers=token).status_code == 200
+
+    assert _sign_in(api, "ana", "a-new-password") == 401  # made without one
+    assert _patch(api, user_id, {"password": "a-new-password"}).status_code == 200
+    assert _sign_in(api, "ana", "a-new-password") == 201
+    assert "hash" not in str(_user(api, "ana")) and "password" not in str(_user(api, "ana"))
+
+
+def test_the_admins_cannot_be_locked_out(api: Api) -> None:
+    me = _user(api, "admin-1")
+    own = _patch(api, me["id"], {"disabled": True})
+    assert own.status_code == 409 and "yourself" in own.json()["detail"]
+    assert _patch(api, me["id"], {"role": "reviewer"}).status_code == 409
+    assert _patch(api, me["id"], {"role": "admin", "password": "admins-own-pw"}).status_code == 200
+
+    # Another admin may disable this one while both are active, but not the last one left.
+    other = api.post("/api/v1/users", role="admin", json={"username": "root2", "role": "admin"}).json()
+    other_token = {"Authorization": f"Bearer {other['token']['token']}"}
+    first = api.client.patch(f"/api/v1/users/{me['id']}", headers=other_token, json={"disabled": True})
+    assert first.status_code == 200
+    alone = _patch(api, other["user"]["id"], {"role": "viewer"})
+    assert alone.status_code == 401  # admin-1 is disabled now: its own token is refused
+    last = api.client.patch(
+        f"/api/v1/users/{other['user']['id']}", headers=other_token, json={"disabled": True}
+    )
+    assert last.status_code == 409  # yourself, and the last active admin
+    with api.sessions() as session:
+        active = session.scalars(select(User.username).where(User.role == "admin", User.disabled.is_(False)))
+        assert set(active) == {"root2"}
+
+
+def test_a_box_account_can_be_disabled_but_not_made_a_person(api: Api) -> None:
+    box = _user(api, "device-1")
+    assert _patch(api, box["id"], {"role": "reviewer"}).status_code == 422
+    assert _patch(api, box["id"], {"password": "box-password"}).status_code == 422
+    viewer = _user(api, "viewer-1")
+    assert _patch(api, viewer["id"], {"role": "device"}).status_code == 422
+    assert _patch(api, box["id"], {"disabled": True}).json()["disabled"] is True
+    assert api.get("/api/v1/users/me", role="device").status_code == 401
+
+
+def test_bad_requests_say_what_is_wrong(api: Api) -> None:
+    viewer = _user(api, "viewer-1")
+    assert _patch(api, 999999, {"disabled": True}).status_code == 404
+    assert _patch(api, viewer["id"], {"role": "superuser"}).status_code == 422
+    assert _patch(api, viewer["id"], {"password": "short"}).status_code == 422
+    assert _patch(api, viewer["id"], {"username": "renamed"}).status_code == 422
+    assert _patch(api, viewer["id"], {"disabled": True}, role="reviewer").status_code == 403
