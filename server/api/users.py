@@ -21,8 +21,17 @@ from server.api.schemas.users import (
     UserPublic,
     UserUpdate,
 )
-from server.auth import Principal, Role, UserExistsError, create_user, hash_password, issue_token
-from server.db.models import User
+from server.auth import (
+    API_SIGN_IN_TOKEN,
+    SIGN_IN_TOKEN_NAMES,
+    Principal,
+    Role,
+    UserExistsError,
+    create_user,
+    hash_password,
+    issue_token,
+)
+from server.db.models import ApiToken, User
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -98,7 +107,18 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, caller: Adm
         user.role = body.role.value
     if body.password is not None:
         user.password_hash = hash_password(body.password)
-        changed.append("password set")
+        # Whoever signed in with the old password (perhaps the one who took it) is signed out;
+        # tokens an admin issued for scripts stay.
+        signed_in = session.scalars(
+            select(ApiToken).where(
+                ApiToken.user_id == user.id,
+                ApiToken.name.in_(SIGN_IN_TOKEN_NAMES),
+                ApiToken.revoked.is_(False),
+            )
+        ).all()
+        for token in signed_in:
+            token.revoked = True
+        changed.append(f"password set, {len(signed_in)} sign-in token(s) revoked")
     session.commit()
     if changed:
         log.info("user %s (%d): %s, by %s", user.username, user.id, ", ".join(changed), caller.username)
@@ -146,6 +166,6 @@ def login(request: Request, body: LoginRequest, session: SessionDep) -> TokenPub
     user = sign_in_user(request, session, body.username, body.password)
     now = utcnow()
     expires_at = now + timedelta(hours=settings.api.token_lifetime_h)
-    issued = issue_token(session, user, now, name="sign-in", expires_at=expires_at)
+    issued = issue_token(session, user, now, name=API_SIGN_IN_TOKEN, expires_at=expires_at)
     session.commit()
     return TokenPublic(token=issued.token, expires_at=issued.expires_at)

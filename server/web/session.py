@@ -24,7 +24,7 @@ from sqlalchemy import update
 
 from server.api.deps import SessionDep, bearer_scheme, check_role, current_principal, sign_in_user, utcnow
 from server.api.schemas.users import LoginRequest, UserPublic
-from server.auth import Role, authenticate_token, issue_token
+from server.auth import CONSOLE_SIGN_IN_TOKEN, Role, authenticate_token, issue_token
 from server.db.models import ApiToken, User
 from server.web.cookie import SESSION_COOKIE, check_csrf, csrf_token, session_token
 
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/session", tags=["console"])
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 #: The name sign-in tokens carry in ``streetwatch user`` listings.
-TOKEN_NAME = "console sign-in"
+TOKEN_NAME = CONSOLE_SIGN_IN_TOKEN
 
 
 class SessionPublic(BaseModel):

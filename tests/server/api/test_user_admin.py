@@ -61,6 +61,15 @@ def test_a_role_change_and_a_password_reset_take_effect_at_once(api: Api) -> Non
     assert _sign_in(api, "ana", "a-new-password") == 201
     assert "hash" not in str(_user(api, "ana")) and "password" not in str(_user(api, "ana"))
 
+    # A reset signs out whoever signed in with the old password; the admin's token for her stays.
+    old = api.client.post("/api/v1/auth/token", json={"username": "ana", "password": "a-new-password"})
+    signed_in = {"Authorization": f"Bearer {old.json()['token']}"}
+    assert api.client.get("/api/v1/cases", headers=signed_in).status_code == 200
+    assert _patch(api, user_id, {"password": "yet-another-one"}).status_code == 200
+    assert api.client.get("/api/v1/cases", headers=signed_in).status_code == 401
+    assert api.client.get("/api/v1/cases", headers=token).status_code == 200
+    assert _sign_in(api, "ana", "a-new-password") == 401
+
 
 def test_the_admins_cannot_be_locked_out(api: Api) -> None:
     me = _user(api, "admin-1")

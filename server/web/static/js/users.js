@@ -40,7 +40,7 @@ export async function showUsers(root, flash) {
     }
   };
   const setPassword = async (user) => {
-    const password = await ask(`New password for ${user.username}`, { label: "Password (8 characters or more)", secret: true, note: "Their tokens keep working; disable the user to shut them out." });
+    const password = await ask(`New password for ${user.username}`, { label: "Password (8 characters or more)", secret: true, note: "Their sign-ins with the old password end now; tokens made for scripts keep working." });
     if (password) change(user, { password }, `${user.username}'s password is set.`);
   };
   // An admin changes everyone but themselves (another admin can); a box's account is only disabled or enabled.
