@@ -183,6 +183,22 @@ def create_user(
     return issue_token(session, user, now, name="created with the user", expires_at=token_expires_at)
 
 
+def set_password(session: Session, user: User, password: str) -> int:
+    """Give ``user`` a new password and revoke the tokens made by signing in with the old one (whoever
+    knew it is signed out; tokens an admin issued stay). How many were revoked; the caller commits."""
+    if len(password) < 8:
+        raise ValueError("a password needs at least 8 characters")
+    user.password_hash = hash_password(password)
+    signed_in = session.scalars(
+        select(ApiToken).where(
+            ApiToken.user_id == user.id, ApiToken.name.in_(SIGN_IN_TOKEN_NAMES), ApiToken.revoked.is_(False)
+        )
+    ).all()
+    for token in signed_in:
+        token.revoked = True
+    return len(signed_in)
+
+
 def issue_token(
     session: Session,
     user: User,

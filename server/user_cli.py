@@ -74,7 +74,14 @@ def register_user(
     enable.add_argument("username", help="Login name.")
     enable.set_defaults(handler=lambda args: _set_disabled(args, False))
 
-    for command in (create, token, revoke, disable, enable):
+    password = commands.add_parser(
+        "password",
+        help="Set a user's password, read from the first line of stdin; their sign-ins with the old one end.",
+    )
+    password.add_argument("username", help="Login name.")
+    password.set_defaults(handler=_password)
+
+    for command in (create, token, revoke, disable, enable, password):
         command.add_argument("--config", help=config_help)
 
 
@@ -177,6 +184,22 @@ def _revoke(args: argparse.Namespace) -> int:
         for token in live:
             token.revoked = True
     print(f"revoked {len(live)} token(s) of {args.username!r}; they are refused from the next request on")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> int:
+    from server.auth import Role, set_password
+    from streetwatch.errors import ConfigError
+
+    password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise ConfigError("the password read from stdin must have at least 8 characters")
+    with command_session(args) as session:
+        user = _user(session, args.username)
+        if user.role == Role.device.value:
+            raise ConfigError(f"{args.username!r} is a box's account: it signs in with its token only")
+        revoked = set_password(session, user, password)
+    print(f"{args.username!r} has a new password; {revoked} sign-in token(s) made with the old one revoked")
     return 0
 
 

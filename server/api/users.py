@@ -23,15 +23,14 @@ from server.api.schemas.users import (
 )
 from server.auth import (
     API_SIGN_IN_TOKEN,
-    SIGN_IN_TOKEN_NAMES,
     Principal,
     Role,
     UserExistsError,
     create_user,
-    hash_password,
     issue_token,
+    set_password,
 )
-from server.db.models import ApiToken, User
+from server.db.models import User
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -106,19 +105,8 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, caller: Adm
         changed.append(f"role {user.role} -> {body.role.value}")
         user.role = body.role.value
     if body.password is not None:
-        user.password_hash = hash_password(body.password)
-        # Whoever signed in with the old password (perhaps the one who took it) is signed out;
-        # tokens an admin issued for scripts stay.
-        signed_in = session.scalars(
-            select(ApiToken).where(
-                ApiToken.user_id == user.id,
-                ApiToken.name.in_(SIGN_IN_TOKEN_NAMES),
-                ApiToken.revoked.is_(False),
-            )
-        ).all()
-        for token in signed_in:
-            token.revoked = True
-        changed.append(f"password set, {len(signed_in)} sign-in token(s) revoked")
+        revoked = set_password(session, user, body.password)
+        changed.append(f"password set, {revoked} sign-in token(s) revoked")
     session.commit()
     if changed:
         log.info("user %s (%d): %s, by %s", user.username, user.id, ", ".join(changed), caller.username)

@@ -128,6 +128,19 @@ def test_user_create_with_a_password_from_stdin(
         signed_in = client.post("/api/v1/auth/token", json={"username": "bob", "password": "a-long-password"})
     assert signed_in.status_code == 201
 
+    # A forgotten password, set again by the operator: the old sign-in ends, the new password works.
+    monkeypatch.setattr("sys.stdin", io.StringIO("bobs-new-password\n"))
+    assert main(["user", "password", "bob", "--config", config]) == 0
+    assert "1 sign-in token(s) made with the old one revoked" in capsys.readouterr().out
+    with TestClient(create_app(load_settings(config))) as client:
+        old = {"Authorization": f"Bearer {signed_in.json()['token']}"}
+        assert client.get("/api/v1/users/me", headers=old).status_code == 401
+        again = client.post("/api/v1/auth/token", json={"username": "bob", "password": "bobs-new-password"})
+        assert again.status_code == 201
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["user", "password", "bob", "--config", config]) == 1
+    assert "at least 8" in capsys.readouterr().err
+
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
