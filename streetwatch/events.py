@@ -18,8 +18,9 @@ Versions: 1 is the original event; 2 adds the optional ``attributes`` (a second 
 about the object, e.g. a truck's load); 3 adds the optional ``evidence.box`` (where the object is
 in the evidence frame: the track's best frame, or a truck's nearest view, often not the frame
 ``box`` describes); 4 adds the optional ``object_position`` (where a stationary object seen from a
-moving camera is, estimated on the box, as opposed to ``position``, where the camera was).
-A receiver of this build reads all four; an older event may not carry what a later version
+moving camera is, estimated on the box, as opposed to ``position``, where the camera was); 5 adds
+the optional ``attributes.load_likeliest`` (an unsure load's likeliest answer).
+A receiver of this build reads all five; an older event may not carry what a later version
 adds. Upgrade servers before boxes: a server refuses a version it does not know.
 """
 
@@ -46,9 +47,9 @@ from streetwatch.errors import NewerSchemaError, PayloadError
 from streetwatch.geo import distance_m
 from streetwatch.wire_json import load_wire_object
 
-SCHEMA_VERSION: Literal[4] = 4
+SCHEMA_VERSION: Literal[5] = 5
 #: Every version this build reads (see the module docstring for what each one adds).
-SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2, 3, 4)
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -265,11 +266,21 @@ class EventAttributes(_Strict):
     load_model: str | None = Field(
         default=None, min_length=1, max_length=200, description="Name and version of the load classifier."
     )
+    load_likeliest: TruckLoad | None = Field(
+        default=None,
+        description="With load 'unsure': the classifier's likeliest answer all the same, the one "
+        "load_score is the probability of (schema_version 5); null when no classifier answered.",
+    )
 
     @model_validator(mode="after")
     def _load_pair(self) -> EventAttributes:
         if (self.load is None) != (self.load_score is None):
             raise ValueError("load and load_score come together or not at all")
+        if self.load_likeliest is not None:
+            if self.load is not TruckLoad.unsure:
+                raise ValueError("load_likeliest goes with load 'unsure' only (a sure answer is load)")
+            if self.load_likeliest is TruckLoad.unsure:
+                raise ValueError("load_likeliest is one of the classifier's answers, not 'unsure'")
         return self
 
 
@@ -286,10 +297,10 @@ class ViolationEvent(_Strict):
 
     model_config = ConfigDict(json_schema_extra=_schema_requires_version)
 
-    schema_version: Literal[1, 2, 3, 4] = Field(
+    schema_version: Literal[1, 2, 3, 4, 5] = Field(
         default=SCHEMA_VERSION,
-        description="Version of this schema (2 adds attributes, 3 evidence.box, 4 object_position; "
-        "1 to 3 are still read).",
+        description="Version of this schema (2 adds attributes, 3 evidence.box, 4 object_position, "
+        "5 attributes.load_likeliest; 1 to 4 are still read).",
     )
     event_id: UUID = Field(description="Unique id of this message; stable across re-sends.")
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The edge box that saw it.")
@@ -339,6 +350,12 @@ class ViolationEvent(_Strict):
             raise ValueError("first_seen_at is after observed_at")
         if self.attributes is not None and self.schema_version < 2:
             raise ValueError("attributes need schema_version 2 or later")
+        if (
+            self.attributes is not None
+            and self.attributes.load_likeliest is not None
+            and self.schema_version < 5
+        ):
+            raise ValueError("attributes.load_likeliest needs schema_version 5 or later")
         if self.object_position is not None:
             if self.schema_version < 4:
                 raise ValueError("object_position needs schema_version 4 or later")

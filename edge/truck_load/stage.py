@@ -14,8 +14,9 @@ classifier says (probability p)   what leaves the box
 ``covered`` / ``empty`` /         nothing, for the whole track (a sealed, empty or closed truck,
 ``closed`` / ``not_a_truck``,     or no truck at all, is not a violation)
 p >= min_score
-any class, p < min_score          the event as a candidate, ``attributes.load: unsure`` (a
-                                  dispatcher decides; the review becomes a label)
+any class, p < min_score          the event as a candidate, ``attributes.load: unsure`` and
+                                  ``load_likeliest``: that class (a dispatcher decides; the
+                                  review becomes a label)
 no frame or the model failed      the event as a candidate, ``load: unsure``, ``load_score: 0``
 the box's shorter side is under   nothing, for the whole track, counted as ``too_small``: too far
 ``min_side_px`` until the track   for anyone to judge its load
@@ -207,14 +208,16 @@ class LoadStage:
             return self._unsure(0.0)
         self.classified += 1
         if verdict.score < self.config.min_score:
-            return self._unsure(verdict.score, verdict.model)
+            return self._unsure(verdict.score, verdict.model, leaning=verdict.load)
         if verdict.load is TruckLoad.uncovered:
             return LoadDecision(self._attributes(TruckLoad.uncovered, verdict.score, verdict.model))
         log.info("truck load: %s (%.2f), nothing raised", verdict.load.value, verdict.score)
         return LoadDecision(None, silenced_as=verdict.load)
 
-    def _unsure(self, score: float, model: str = "") -> LoadDecision:
-        return LoadDecision(self._attributes(TruckLoad.unsure, score, model))
+    def _unsure(self, score: float, model: str = "", leaning: TruckLoad | None = None) -> LoadDecision:
+        """A candidate; ``leaning``: the answer the classifier was not sure enough of (None: none)."""
+        attributes = self._attributes(TruckLoad.unsure, score, model)
+        return LoadDecision(attributes.model_copy(update={"load_likeliest": leaning}))
 
     def _attributes(self, load: TruckLoad, score: float, model: str) -> EventAttributes:
         # The verdict's own model: a model update may swap the classifier between its answer and here.

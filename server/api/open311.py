@@ -316,11 +316,15 @@ def _counted(n: int, noun: str) -> str:
 
 
 def _load_note(attributes: dict[str, Any] | None) -> str:
-    """'; load: uncovered (0.91)' for a truck case whose box classified the load, else ''."""
+    """'; load: uncovered (0.91)' (or 'unsure (covered at 0.46)') for a truck case whose box
+    classified the load, else ''."""
     if not attributes or not attributes.get("load"):
         return ""
     score = attributes.get("load_score")
     shown = f" ({score:.2f})" if isinstance(score, (int, float)) else ""
+    leaning = attributes.get("load_likeliest")
+    if leaning and isinstance(score, (int, float)):
+        shown = f" ({leaning.replace('_', ' ')} at {score:.2f})"
     return f"; load: {attributes['load']}{shown}"
 
 

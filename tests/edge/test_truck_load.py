@@ -119,7 +119,11 @@ def test_an_unsure_answer_stays_a_candidate(classifier: LoadClassifier) -> None:
     assert new.event.candidate is True
     assert new.event.attributes is not None and new.event.attributes.load is TruckLoad.unsure
     assert stage.counts == LoadCounts(unsure=1)
-    # The event still passes the wire contract (schema 2) as the server will read it.
+    # It says what the classifier leaned to, and how sure it was of that (schema 5).
+    verdict = classifier.classify(*seen)
+    assert new.event.attributes.load_likeliest is verdict.load is TruckLoad.closed
+    assert new.event.attributes.load_score == pytest.approx(verdict.score, abs=1e-4)
+    # The event still passes the wire contract as the server will read it.
     assert ViolationEvent.from_json(new.event.to_json()) == new.event
 
 
@@ -193,6 +197,7 @@ def test_without_a_frame_the_truck_stays_a_candidate(classifier: LoadClassifier)
     assert new.event.candidate is True
     assert new.event.attributes is not None
     assert (new.event.attributes.load, new.event.attributes.load_score) == (TruckLoad.unsure, 0.0)
+    assert new.event.attributes.load_likeliest is None  # nothing answered, nothing leaned to
 
 
 def test_check_config_names_a_missing_or_wrong_load_model(tmp_path: Path) -> None:

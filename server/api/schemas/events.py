@@ -62,6 +62,11 @@ class AttributesPublic(BaseModel):
     )
     load_score: float | None = Field(default=None, description="The classifier's probability of its answer.")
     load_model: str | None = Field(default=None, description="Name and version of the load classifier.")
+    load_likeliest: str | None = Field(
+        default=None,
+        description="With load unsure: the classifier's likeliest answer all the same (load_score is its "
+        "probability); null when no classifier answered or the box is older (event schema < 5).",
+    )
 
 
 class EventBase(BaseModel):

@@ -30,7 +30,12 @@ def test_the_load_is_stored_and_shown_on_the_event_the_case_and_open311(api: Api
     assert case_id is not None
 
     detail = api.get(f"/api/v1/cases/{case_id}").json()
-    expected = {"load": "uncovered", "load_score": 0.91, "load_model": "truck-load 1.0.0"}
+    expected = {
+        "load": "uncovered",
+        "load_score": 0.91,
+        "load_model": "truck-load 1.0.0",
+        "load_likeliest": None,
+    }
     assert detail["attributes"] == expected
     assert detail["events"][0]["attributes"] == expected
     listed = api.get("/api/v1/cases", params={"violation_type": "unsealed_truck"}).json()
@@ -46,6 +51,18 @@ def test_an_unsure_load_stays_a_candidate_and_says_so(api: Api) -> None:
     (request,) = api.get(f"/open311/v2/requests/{outcome.case_id}.json").json()
     assert request["description"].endswith("; load: unsure (0.48)")
     assert request["service_notice"] is not None
+
+
+def test_an_unsure_load_names_what_the_classifier_leaned_to(api: Api) -> None:
+    event = _truck(api, TruckLoad.unsure, 0.46, seed=70)
+    assert event.attributes is not None
+    leaning = event.attributes.model_copy(update={"load_likeliest": TruckLoad.covered})
+    (outcome,) = ingest(api, event.model_copy(update={"attributes": leaning}))
+    detail = api.get(f"/api/v1/cases/{outcome.case_id}").json()
+    assert detail["attributes"]["load_likeliest"] == "covered"
+    assert detail["events"][0]["attributes"]["load_likeliest"] == "covered"
+    (request,) = api.get(f"/open311/v2/requests/{outcome.case_id}.json").json()
+    assert request["description"].endswith("; load: unsure (covered at 0.46)")
 
 
 def test_events_without_attributes_show_none(api: Api) -> None:

@@ -49,7 +49,12 @@ SIGHTINGS = {
         candidate=True,
         moved_to=(260.0, 145.0, 450.0, 335.0),
         # The box's load classifier was not sure: the truck is a candidate for review.
-        attributes={"load": "unsure", "load_score": 0.46, "load_model": "truck-load 1.1.0"},
+        attributes={
+            "load": "unsure",
+            "load_score": 0.46,
+            "load_model": "truck-load 1.1.0",
+            "load_likeliest": "covered",
+        },
     ),
     "bin-shadow": Sighting("garbage_atanu_000535.jpg", GARBAGE, "garbage", (60, 150, 500, 560), 300),
     "bin-1": Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), 600),
@@ -591,7 +596,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         open_case(admin, ids["truck"])
         # Beside the reviewer's choice, what the box's load classifier said, and which one it was.
         said = page.inner_text("#attr-box-load")
-        assert "unsure" in said and "46 %" in said and "truck-load 1.1.0" in said, said
+        assert "unsure" in said and "46 % for covered" in said and "truck-load 1.1.0" in said, said
         page.select_option("#attr-load", "covered")
         page.wait_for_selector("#case-message >> text=load: covered")
         # ...and the part it is about (the cargo bed), drawn on the clean frame.

@@ -601,7 +601,8 @@ export class CaseView {
  * the reviewer sees why the box raised the case, or why it is only a candidate. */
 function boxSaid(attributes) {
   if (!attributes || !attributes.load) return null;
-  const score = attributes.load_score === null || attributes.load_score === undefined ? "" : ` (${Math.round(attributes.load_score * 100)} %${attributes.load === "unsure" ? " for its likeliest answer" : ""})`;
+  const leaning = attributes.load_likeliest ? attributes.load_likeliest.replaceAll("_", " ") : "its likeliest answer";
+  const score = attributes.load_score === null || attributes.load_score === undefined ? "" : ` (${Math.round(attributes.load_score * 100)} %${attributes.load === "unsure" ? ` for ${leaning}` : ""})`;
   const model = attributes.load_model ? `, ${attributes.load_model}` : "";
   return el("p", { id: "attr-box-load", class: "muted" }, `The box's load classifier: ${attributes.load.replaceAll("_", " ")}${score}${model}`);
 }
