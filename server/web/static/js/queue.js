@@ -105,7 +105,7 @@ export class Queue {
       select("state", "State", states, f.state),
       select("violation_type", "Type", types, f.violation_type),
       select("sort", "Sort", SORTS, f.sort),
-      select("candidate", "Candidate", { "": "Candidates or not", true: "Candidates only", false: "No candidates" }, f.candidate),
+      select("candidate", "Candidate", { "": "Candidates too", true: "Candidates only", false: "No candidates" }, f.candidate),
       el("label", {}, el("span", { class: "sr" }, "Device"), el("input", { name: "device_id", id: "filter-device_id", list: "device-list", value: f.device_id, size: 10, placeholder: "any device", title: "Device" })),
       el("datalist", { id: "device-list" }, this.devices.map((d) => el("option", { value: d }))),
       el("label", {}, el("input", { type: "checkbox", name: "overdue", id: "filter-overdue", checked: f.overdue }), "SLA overdue"),
