@@ -45,13 +45,13 @@ _SCRYPT_MAXMEM = 64 * 1024 * 1024
 Role = UserRole
 
 
-#: Rank on the dispatcher ladder; ``device`` has none.
 #: Names of the tokens made by signing in with a password (the API's and the console's), as
 #: opposed to those an admin issues for scripts and boxes; a password reset revokes them.
 API_SIGN_IN_TOKEN = "sign-in"
 CONSOLE_SIGN_IN_TOKEN = "console sign-in"
 SIGN_IN_TOKEN_NAMES = (API_SIGN_IN_TOKEN, CONSOLE_SIGN_IN_TOKEN)
 
+#: Rank on the dispatcher ladder; ``device`` has none.
 _LADDER: dict[Role, int] = {Role.viewer: 1, Role.reviewer: 2, Role.admin: 3}
 
 
