@@ -133,10 +133,10 @@ def _check_update(session: Session, user: User, body: UserUpdate, caller: Princi
             detail="you cannot disable yourself or give up your own admin role; another admin can",
         )
     if user.role == Role.admin.value and not user.disabled and (body.disabled or demoted):
-        admins = session.scalar(
-            select(func.count()).where(User.role == Role.admin.value, User.disabled.is_(False))
-        )
-        if (admins or 0) <= 1:
+        # Locked (PostgreSQL): two admins disabling each other at once must not both get through;
+        # the second one waits, then counts without the first one's target.
+        active = select(User.id).where(User.role == Role.admin.value, User.disabled.is_(False))
+        if len(session.scalars(active.with_for_update()).all()) <= 1:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=f"{user.username} is the last active admin")
 
 

@@ -3,9 +3,11 @@ lock the admins out (``PATCH /api/v1/users/{id}``), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from server.db.models import User
@@ -111,3 +113,52 @@ def test_bad_requests_say_what_is_wrong(api: Api) -> None:
     assert _patch(api, viewer["id"], {"password": "short"}).status_code == 422
     assert _patch(api, viewer["id"], {"username": "renamed"}).status_code == 422
     assert _patch(api, viewer["id"], {"disabled": True}, role="reviewer").status_code == 403
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one(api: Api) -> None:
+    """The last-admin check holds under concurrency: the second change waits for the first, then
+    sees it (PostgreSQL row locks; SQLite runs one writer at a time anyway)."""
+    if api.settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers: no two changes interleave")
+    from fastapi import HTTPException
+
+    from server.api.schemas.users import UserUpdate
+    from server.api.users import _check_update
+    from server.auth import Principal, Role
+
+    other = api.post("/api/v1/users", role="admin", json={"username": "root2", "role": "admin"}).json()[
+        "user"
+    ]
+    first = _user(api, "admin-1")
+    off = UserUpdate(disabled=True)
+    one, two = api.sessions(), api.sessions()
+    try:
+        # admin-1 disables root2 and has not committed yet...
+        target = one.get(User, other["id"])
+        assert target is not None
+        _check_update(one, target, off, Principal(first["id"], "admin-1", Role.admin, 0))
+        target.disabled = True
+        one.flush()
+        # ...while root2 disables admin-1: its check must wait for the first change, then refuse.
+        outcome: list[object] = []
+
+        def second() -> None:
+            victim = two.get(User, first["id"])
+            assert victim is not None
+            try:
+                _check_update(two, victim, off, Principal(other["id"], "root2", Role.admin, 0))
+                outcome.append("allowed")
+            except HTTPException as exc:
+                outcome.append(exc.status_code)
+
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive(), "the second check did not wait for the first change"
+        one.commit()
+        waiting.join(timeout=10.0)
+        assert outcome == [409]
+    finally:
+        two.rollback()
+        one.close()
+        two.close()
