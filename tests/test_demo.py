@@ -80,7 +80,7 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
         permit_photos = db.execute(
             "SELECT count(*) FROM signs JOIN evidence ON evidence.sha256 = signs.crop_sha256"
         ).fetchone()[0]
-        # The fleet page shows the box as it last ran: its models and its frames, not blanked by
+        # The fleet page shows the box as it last ran: its models and its figures, not blanked by
         # anything that delivered its outbox after it (the box drains it itself before exiting).
         models, health = db.execute("SELECT models, health FROM devices").fetchone()
         placed = db.execute(
@@ -90,7 +90,8 @@ def test_demo_once_turns_the_sample_replay_into_cases(tmp_path: Path) -> None:
         ).fetchall()
     _the_approached_sign_is_placed_on_its_side(placed)
     assert {m["name"] for m in json.loads(models)} == {"yolox_nano_coco", "streetwatch-det", "truck-load"}
-    assert json.loads(health)["frames"] > 0
+    # (frames count per report and may be 0 in the last one; the load stage's counts are totals)
+    assert json.loads(health)["truck_load"] is not None
     assert permitted == [("DEMO-2026-0165", 2, 2)]  # its new and end events, both attached
     assert permit_photos == 1
     signs = re.search(r"signs: (\d+) of (\d+) seen were registered \(no case\)", output)
