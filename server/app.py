@@ -14,14 +14,17 @@ routes answer with GeoReport's ``[{"code": ..., "description": ...}]``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
 from server.api import (
@@ -49,6 +52,7 @@ from server.evidence_store import EvidenceStore
 from server.http_guards import RefusalCounter, RequestGuard, install_access_log_redaction
 from server.login_throttle import LoginThrottle
 from server.settings import ServerSettings
+from server.token_usage import FLUSH_S, TokenUsage
 from server.web import api_docs, console
 from streetwatch import __version__
 from streetwatch.taxonomy import load_taxonomy
@@ -60,10 +64,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
     """A ready-to-serve app for ``settings``; the database must already be migrated."""
     engine = make_engine(settings.database_url)
 
+    usage = TokenUsage()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        writer = asyncio.create_task(_write_token_usage(usage, app.state.sessions))
+        try:
+            yield
+        finally:
+            writer.cancel()
+            await anyio.to_thread.run_sync(usage.flush, app.state.sessions)  # the last minute too
+            engine.dispose()
 
     app = FastAPI(
         title="StreetWatch",
@@ -78,6 +89,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.token_usage = usage  # when each token was last used (the Users page)
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = read_session_factory(engine)
@@ -193,3 +205,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return answer(
             request, status.HTTP_500_INTERNAL_SERVER_ERROR, "internal server error; see the server log"
         )
+
+
+async def _write_token_usage(usage: TokenUsage, sessions: sessionmaker[Session]) -> None:
+    """Every FLUSH_S, write when the tokens used meanwhile were last used (in a thread: it blocks)."""
+    while True:
+        await asyncio.sleep(FLUSH_S)
+        await anyio.to_thread.run_sync(usage.flush, sessions)

@@ -26,6 +26,7 @@ from server.api.query import QueryError
 from server.auth import Principal, Role, authenticate_password, authenticate_token, role_allows
 from server.db.models import User
 from server.login_throttle import LoginThrottle
+from server.token_usage import TokenUsage
 from server.web.cookie import check_csrf, session_token
 
 #: Shown in the OpenAPI page as the "Authorize" button; errors are raised by us, not by it.
@@ -101,8 +102,16 @@ def current_principal(
         if cookie:
             principal = principal_for_token(session, cookie)
             check_csrf(request, cookie)
-            return principal
-    return principal_for_token(session, credentials.credentials if credentials else None)
+            return noted_use(request, principal)
+    return noted_use(request, principal_for_token(session, credentials.credentials if credentials else None))
+
+
+def noted_use(request: Request, principal: Principal) -> Principal:
+    """``principal``, its token's use noted for the Users page (``server.token_usage``)."""
+    usage: TokenUsage | None = getattr(request.app.state, "token_usage", None)
+    if usage is not None:
+        usage.note(principal.token_id, utcnow())
+    return principal
 
 
 CallerDep = Annotated[Principal, Depends(current_principal)]

@@ -49,7 +49,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from server.api.deps import SessionDep, as_utc, bearer_scheme, check_role, principal_for_token, utcnow
+from server.api.deps import (
+    SessionDep,
+    as_utc,
+    bearer_scheme,
+    check_role,
+    noted_use,
+    principal_for_token,
+    utcnow,
+)
 from server.api.links import EvidenceLinks
 from server.auth import Principal, Role
 from server.db.models import Case, CaseState, Event
@@ -162,6 +170,7 @@ class ServiceRequest(BaseModel):
 
 
 def open311_caller(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[
@@ -169,7 +178,7 @@ def open311_caller(
     ] = None,
 ) -> Principal:
     token = credentials.credentials if credentials else api_key
-    return check_role(principal_for_token(session, token), Role.viewer)
+    return check_role(noted_use(request, principal_for_token(session, token)), Role.viewer)
 
 
 CallerDep = Annotated[Principal, Depends(open311_caller)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated
 
@@ -30,7 +31,7 @@ from server.auth import (
     issue_token,
     set_password,
 )
-from server.db.models import User
+from server.db.models import ApiToken, User
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def create_user_route(body: UserCreate, session: SessionDep, _caller: AdminDep) 
     session.commit()
     user = session.get(User, issued.user_id)
     assert user is not None  # just committed
-    return UserCreated(user=UserPublic.model_validate(user), token=TokenPublic(token=issued.token))
+    return UserCreated(user=_public(session, [user])[0], token=TokenPublic(token=issued.token))
 
 
 @router.get("/users", response_model=Page[UserPublic], summary="List users (admin)")
@@ -65,9 +66,7 @@ def list_users(
 ) -> Page[UserPublic]:
     total = session.scalar(select(func.count()).select_from(User)) or 0
     rows = session.scalars(select(User).order_by(User.id).limit(limit).offset(offset)).all()
-    return Page[UserPublic](
-        items=[UserPublic.model_validate(u) for u in rows], total=total, limit=limit, offset=offset
-    )
+    return Page[UserPublic](items=_public(session, rows), total=total, limit=limit, offset=offset)
 
 
 @router.get("/users/me", response_model=UserPublic, summary="Who am I")
@@ -76,7 +75,7 @@ def read_me(session: SessionDep, caller: CallerDep) -> UserPublic:
     user = session.get(User, caller.user_id)
     if user is None:  # deleted between the token check and now
         raise unauthorized("the user of this token no longer exists")
-    return UserPublic.model_validate(user)
+    return _public(session, [user])[0]
 
 
 @router.patch(
@@ -110,7 +109,19 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, caller: Adm
     session.commit()
     if changed:
         log.info("user %s (%d): %s, by %s", user.username, user.id, ", ".join(changed), caller.username)
-    return UserPublic.model_validate(user)
+    return _public(session, [user])[0]
+
+
+def _public(session: Session, users: Sequence[User]) -> list[UserPublic]:
+    """``users`` as the API shows them, each with when any of its tokens was last used."""
+    ids = [u.id for u in users]
+    rows = session.execute(
+        select(ApiToken.user_id, func.max(ApiToken.last_used_at))
+        .where(ApiToken.user_id.in_(ids))
+        .group_by(ApiToken.user_id)
+    )
+    last = {user_id: at for user_id, at in rows}
+    return [UserPublic.model_validate(u).model_copy(update={"last_active_at": last.get(u.id)}) for u in users]
 
 
 def _check_update(session: Session, user: User, body: UserUpdate, caller: Principal) -> None:

@@ -28,6 +28,10 @@ class UserPublic(UserBase):
     id: int = Field(description="Numeric id.")
     created_at: datetime = Field(description="When the user was made.")
     disabled: bool = Field(description="A disabled user's tokens are refused.")
+    last_active_at: datetime | None = Field(
+        default=None,
+        description="When any of the user's tokens was last used (written about once a minute); null: never.",
+    )
 
 
 class UserUpdate(BaseModel):

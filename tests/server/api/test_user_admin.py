@@ -4,13 +4,17 @@ lock the admins out (``PATCH /api/v1/users/{id}``), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import sessionmaker
 
-from server.db.models import User
+from server.db.models import ApiToken, User
+from server.token_usage import TokenUsage
 from tests.server.api.conftest import Api
 
 
@@ -162,3 +166,50 @@ def test_two_admins_disabling_each_other_at_once_leave_one(api: Api) -> None:
         two.rollback()
         one.close()
         two.close()
+
+
+def test_the_users_list_says_when_each_user_last_used_a_token(api: Api) -> None:
+    usage: TokenUsage = api.client.app.state.token_usage  # type: ignore[attr-defined]
+    usage.flush(api.sessions)  # whatever the fixture's own calls noted
+    before = {
+        u["username"]: u["last_active_at"] for u in api.get("/api/v1/users", role="admin").json()["items"]
+    }
+    assert before["reviewer-1"] is None  # never used yet
+
+    started = datetime.now(timezone.utc)
+    assert api.get("/api/v1/cases", role="reviewer").status_code == 200
+    assert (
+        api.client.get("/open311/v2/services.json", params={"api_key": api.tokens["viewer"]}).status_code
+        == 200
+    )
+    assert usage.pending() >= 2  # noted in memory, not written on the request's way
+    assert usage.flush(api.sessions) >= 2
+    after = {
+        u["username"]: u["last_active_at"] for u in api.get("/api/v1/users", role="admin").json()["items"]
+    }
+    for name in ("reviewer-1", "viewer-1"):  # the API's and Open311's callers
+        assert after[name] is not None and datetime.fromisoformat(after[name]) >= started, name
+    assert after["admin-1"] is not None  # its listing before
+    assert after["device-1"] is None
+
+    # A time only moves forward: an older use flushed late does not move it back.
+    with api.sessions() as session:
+        token_id = session.scalars(
+            select(ApiToken.id).join(User).where(User.username == "reviewer-1")
+        ).first()
+    assert token_id is not None
+    usage.note(token_id, started - timedelta(days=1))
+    usage.flush(api.sessions)
+    again = {
+        u["username"]: u["last_active_at"] for u in api.get("/api/v1/users", role="admin").json()["items"]
+    }
+    assert again["reviewer-1"] == after["reviewer-1"]
+
+
+def test_a_failed_write_keeps_the_times_for_the_next_one(api: Api, tmp_path: Path) -> None:
+    usage = TokenUsage()
+    at = datetime.now(timezone.utc)
+    usage.note(1, at)
+    gone = sessionmaker(bind=create_engine(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"))
+    assert usage.flush(gone) == 0 and usage.pending() == 1
+    assert usage.flush(api.sessions) == 1 and usage.pending() == 0

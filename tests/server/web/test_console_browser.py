@@ -702,6 +702,8 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         page.fill("#user-form input[name=password]", "another-long-pass")
         page.click("#user-form button[type=submit]")
         page.wait_for_selector("#users-table >> text=dina")
+        # A user who never used a token says so; ada, signed in here, was active.
+        page.wait_for_selector("#users-table tr[data-user=dina] >> text=never")
         # ...and manages her: no button can lock ada herself out.
         assert page.locator("tr[data-user=ada] button", has_text="Disable").count() == 0
         dina = "#users-table tr[data-user=dina]"

@@ -3,7 +3,7 @@
 
 import { get, patch, post } from "./api.js";
 import { ask } from "./dialogs.js";
-import { el, replace, when } from "./util.js";
+import { ago, el, replace, when } from "./util.js";
 
 export async function showUsers(root, flash) {
   const list = el("div", {}, "Loading…");
@@ -56,6 +56,7 @@ export async function showUsers(root, flash) {
       el("td", {}, u.username, self ? " (you)" : ""),
       el("td", {}, role),
       el("td", {}, when(u.created_at)),
+      el("td", { title: u.last_active_at ? when(u.last_active_at) : "" }, u.last_active_at ? ago(u.last_active_at) : "never"),
       el("td", {}, u.disabled ? "disabled" : "active"),
       el(
         "td",
@@ -76,7 +77,7 @@ export async function showUsers(root, flash) {
         el(
           "table",
           { id: "users-table" },
-          el("thead", {}, el("tr", {}, ["Name", "Role", "Since", "Status", ""].map((h) => el("th", {}, h)))),
+          el("thead", {}, el("tr", {}, ["Name", "Role", "Since", "Last active", "Status", ""].map((h) => el("th", {}, h)))),
           el("tbody", {}, page.items.map((u) => row(u, me.id))),
         ),
       );
