@@ -81,7 +81,12 @@ def register_user(
     password.add_argument("username", help="Login name.")
     password.set_defaults(handler=_password)
 
-    for command in (create, token, revoke, disable, enable, password):
+    listing = commands.add_parser(
+        "list", help="List the users: name, role, active or disabled, live tokens, when last active."
+    )
+    listing.set_defaults(handler=_list)
+
+    for command in (create, token, revoke, disable, enable, password, listing):
         command.add_argument("--config", help=config_help)
 
 
@@ -184,6 +189,26 @@ def _revoke(args: argparse.Namespace) -> int:
         for token in live:
             token.revoked = True
     print(f"revoked {len(live)} token(s) of {args.username!r}; they are refused from the next request on")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from server.db.models import User
+
+    with command_session(args) as session:
+        lines = []
+        for user in session.scalars(select(User).order_by(User.username)):
+            live = [t for t in user.tokens if not t.revoked]
+            used = [t.last_used_at for t in user.tokens if t.last_used_at is not None]
+            last = max(used).isoformat(timespec="seconds") if used else "never"
+            state = "disabled" if user.disabled else "active"
+            lines.append(
+                f"{user.username}\t{user.role}\t{state}\t{len(live)} live token(s)\tlast active {last}"
+            )
+    for line in lines:
+        print(line)
     return 0
 
 

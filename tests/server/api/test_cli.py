@@ -141,6 +141,13 @@ def test_user_create_with_a_password_from_stdin(
     assert main(["user", "password", "bob", "--config", config]) == 1
     assert "at least 8" in capsys.readouterr().err
 
+    # The operator's list: bob's first token and his new sign-in are live, the old sign-in is not.
+    assert main(["user", "disable", "bob", "--config", config]) == 0
+    capsys.readouterr()
+    assert main(["user", "list", "--config", config]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("bob\tviewer\tdisabled\t2 live token(s)\tlast active "), line
+
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
