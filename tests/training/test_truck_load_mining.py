@@ -9,11 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from streetwatch.errors import DatasetError
 from streetwatch.paths import datasets_dir, repo_root
 from training.truck_load.agreement import final_labels, read_labels
 from training.truck_load.crops import CropRecord, read_manifest
 from training.truck_load.data import LabelledCrop, grouped_split, load_crops
-from training.truck_load.mine import MinedCrop, detectors, keep_new, mine_source
+from training.truck_load.mine import (
+    MinedCrop,
+    detectors,
+    keep_new,
+    main,
+    mine_source,
+    read_mined,
+    recut,
+    write_mined,
+)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 GARBAGE = SHARED / "garbage"
@@ -88,3 +98,36 @@ def test_the_mined_passes_and_resolutions_give_the_committed_final_labels() -> N
     with (folder / "labels_final.csv").open(newline="") as handle:
         committed = {row["crop_id"]: (row["label"], row["how"]) for row in csv.DictReader(handle)}
     assert final == committed
+
+
+@pytest.mark.skipif(not GARBAGE.is_dir(), reason=f"needs the garbage photos in {GARBAGE}")
+def test_recut_cuts_the_listed_boxes_again_without_detecting(tmp_path: Path) -> None:
+    (tmp_path / "garbage" / "train" / "images").mkdir(parents=True)
+    shutil.copy(GARBAGE / "train" / "images" / "atanu_000188.jpg", tmp_path / "garbage" / "train" / "images")
+    first = tmp_path / "first"
+    first.mkdir()
+    models, fusion = detectors(repo_root() / "models")
+    mined = mine_source(tmp_path, "garbage", first, models, fusion)
+    assert mined
+    manifest = tmp_path / "work" / "manifest.csv"
+    write_mined(manifest, mined)
+    work = tmp_path / "work"
+    main([str(tmp_path), str(work), "--out", str(manifest), "--recut"])
+    for m in mined:
+        name = f"{m.record.crop_id}.jpg"
+        assert (work / "crops" / name).read_bytes() == (first / name).read_bytes(), name
+
+    # Mining again over a labelled manifest would renumber boxes under labelled ids: refused.
+    with pytest.raises(SystemExit, match="--recut cuts them again"):
+        main([str(tmp_path), str(work), "--out", str(manifest), "--sources", "garbage"])
+    assert read_mined(manifest) == mined
+
+
+def test_recut_names_a_missing_photo(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.csv"
+    record = CropRecord(
+        "garbage_train_gone_0", "train", "garbage/train/images/gone.jpg", (1, 2, 30, 40), 100001
+    )
+    write_mined(manifest, [MinedCrop(record, "garbage", 0.5)])
+    with pytest.raises(DatasetError, match=r"cannot decode .*gone\.jpg"):
+        recut(tmp_path, manifest, tmp_path / "crops")

@@ -18,6 +18,12 @@ an already cut truck of another photo takes that truck's group.
     nice -n 10 python -m training.truck_load.mine ../shared/data work --models models
     # then weaker candidates, added after the crops already labelled (their ids never change):
     nice -n 10 python -m training.truck_load.mine ../shared/data work --min-score 0.15 --append
+
+To train on the labelled mined crops, cut exactly the boxes the committed manifest lists, without
+detecting again (the detectors or their settings may have changed since the crops were labelled,
+and a box found a little differently would be a crop nobody labelled):
+
+    python -m training.truck_load.mine ../shared/data work --recut
 """
 
 from __future__ import annotations
@@ -242,6 +248,16 @@ def keep_new(existing: Sequence[MinedCrop], found: Sequence[MinedCrop]) -> list[
     return out
 
 
+def recut(data: Path, manifest: Path, crops_dir: Path) -> int:
+    """Cut the crops ``manifest`` lists from their photos in ``data``, box for box, into ``crops_dir``;
+    how many. Raises :class:`DatasetError` for a photo that is missing or unreadable."""
+    crops_dir.mkdir(parents=True, exist_ok=True)
+    records = read_manifest(manifest)
+    for record in records:
+        _write_crop(_read(data / record.image), record.box, crops_dir / f"{record.crop_id}.jpg")
+    return len(records)
+
+
 def read_mined(path: Path) -> list[MinedCrop]:
     with path.open(newline="") as handle:
         scores = {row["crop_id"]: (row["source"], float(row["score"])) for row in csv.DictReader(handle)}
@@ -283,8 +299,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--append", action="store_true", help="keep --out's crops and add only boxes it does not hold"
     )
+    parser.add_argument(
+        "--recut",
+        action="store_true",
+        help="detect nothing: cut the crops --out lists, box for box (to train on the labelled ones)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing --out with a new mining")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.recut:
+        print(f"{recut(args.data, args.out, args.work / 'crops')} crops cut again from {args.out}")
+        return
+    if args.out.exists() and not (args.append or args.force):
+        # Its crops are labelled by id: mining again may number other boxes with those ids.
+        raise SystemExit(
+            f"{args.out} exists and its crops are labelled: --recut cuts them again, --append adds new "
+            "boxes after them, --out elsewhere mines afresh (--force replaces it)"
+        )
     models, fusion = detectors(args.models, args.min_score)
     crops_dir = args.work / "crops"
     with tempfile.TemporaryDirectory() as scratch:
