@@ -708,6 +708,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         assert page.locator("tr[data-user=ada] button", has_text="Disable").count() == 0
         dina = "#users-table tr[data-user=dina]"
         page.click(f"{dina} button >> text=Disable")
+        page.click(".dialog button.primary")  # "Yes": disabling someone is asked twice
         page.wait_for_selector(f"{dina} >> text=disabled")
         refused = Console(browser, stack)
         try:

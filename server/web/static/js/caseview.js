@@ -593,10 +593,6 @@ export class CaseView {
 }
 
 /** The event whose frame the reviewer works on: the reviewed one, else the best with a clean frame. */
-/**
- * What the sign register said of a signboard case, with the registered sign's photo beside it: a
- * dispatcher tells a changed sign from the permitted one by looking at both.
- */
 /** What the box's second stage said about the object (the case's best event), e.g. a truck's load:
  * the reviewer sees why the box raised the case, or why it is only a candidate. */
 function boxSaid(attributes) {
@@ -607,6 +603,10 @@ function boxSaid(attributes) {
   return el("p", { id: "attr-box-load", class: "muted" }, `The box's load classifier: ${attributes.load.replaceAll("_", " ")}${score}${model}`);
 }
 
+/**
+ * What the sign register said of a signboard case, with the registered sign's photo beside it: a
+ * dispatcher tells a changed sign from the permitted one by looking at both.
+ */
 function registerFacts(reg) {
   const entry = (id) => el("a", { href: `#/signs?entry=${id}` }, `entry #${id}`);
   const permit = reg.permit_id ? ` (permit ${reg.permit_id})` : "";

@@ -2,7 +2,7 @@
 // teams cases are dispatched to (add, rename, deactivate).
 
 import { get, patch, post } from "./api.js";
-import { ask } from "./dialogs.js";
+import { ask, confirmDialog } from "./dialogs.js";
 import { ago, el, replace, when } from "./util.js";
 
 export async function showUsers(root, flash) {
@@ -39,6 +39,10 @@ export async function showUsers(root, flash) {
       load();
     }
   };
+  const disable = async (user) => {
+    if (await confirmDialog(`Disable ${user.username}?`, "Every request with any of their tokens is refused from now on, and an open console is signed out. Enable them again at any time."))
+      change(user, { disabled: true }, `${user.username} is disabled: every request is refused.`);
+  };
   const setPassword = async (user) => {
     const password = await ask(`New password for ${user.username}`, { label: "Password (8 characters or more)", secret: true, note: "Their sign-ins with the old password end now; tokens made for scripts keep working." });
     if (password) change(user, { password }, `${user.username}'s password is set.`);
@@ -63,7 +67,7 @@ export async function showUsers(root, flash) {
         {},
         self ? null : u.disabled
           ? el("button", { type: "button", onclick: () => change(u, { disabled: false }, `${u.username} may sign in again.`) }, "Enable")
-          : el("button", { type: "button", onclick: () => change(u, { disabled: true }, `${u.username} is disabled: every request is refused.`) }, "Disable"),
+          : el("button", { type: "button", onclick: () => disable(u) }, "Disable"),
         " ",
         person ? el("button", { type: "button", onclick: () => setPassword(u) }, "Set password…") : null,
       ),
