@@ -36,10 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from streetwatch.events import ModelRef
+from typing import IO, Any
 
 #: Marks a folder as made by the demo, so a re-run may wipe it (and nothing else).
 MARKER = ".streetwatch-demo"
@@ -53,8 +50,8 @@ TRUCKS_LINE = re.compile(
 )
 #: The ingest is done when nothing new has arrived for this long after the edge finished.
 SETTLE_S = 3.0
-#: Seconds the replaying box waits, when its replay ends, for the server to acknowledge its outbox.
-EDGE_DRAIN_S = 60.0
+#: The edge run's closing words when the server has not acknowledged everything (edge/cli.py).
+LEFT_IN_OUTBOX = re.compile(r"(\d+ events and \d+ images wait in the outbox)")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,6 +102,7 @@ class Summary:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    from edge.config import MAX_DRAIN_ON_CLOSE_S
     from streetwatch.paths import deploy_dir
 
     # Migrations log every step at INFO; the demo's own lines are what matter here.
@@ -118,7 +116,7 @@ def _handle(args: argparse.Namespace) -> int:
     try:
         demo.start_broker()
         token = demo.start_server()
-        demo.start_edge(edge_config, args.max_frames)
+        demo.start_edge(edge_config, args.max_frames, drain_s=min(args.timeout, MAX_DRAIN_ON_CLOSE_S))
         base = demo.base_url
         print(
             "\nStreetWatch demo is running.\n"
@@ -315,8 +313,9 @@ class Demo:
             time.sleep(0.05)
         return token
 
-    def start_edge(self, device_config: Path, max_frames: int | None) -> None:
-        """Write the demo's device config (MQTT sink to our broker) and start the edge process."""
+    def start_edge(self, device_config: Path, max_frames: int | None, drain_s: float) -> None:
+        """Write the demo's device config (MQTT sink to our broker) and start the edge process, which
+        waits up to ``drain_s`` for the server's acks when its replay ends."""
         import yaml
 
         from edge.config import MqttSinkConfig, OutboxConfig, load_config
@@ -329,7 +328,7 @@ class Demo:
             telemetry_interval_s=5.0,
             # The replay is finite: the box delivers what it found before it exits, so the
             # summary counts every event and the fleet page keeps the box's own last status.
-            drain_on_close_s=EDGE_DRAIN_S,
+            drain_on_close_s=drain_s,
         )
         evidence = base.evidence.model_copy(update={"directory": str(self.workdir / "edge-evidence")})
         source, location = live_replay(base.source, base.location, datetime.now(timezone.utc))
@@ -363,56 +362,17 @@ class Demo:
                 file=sys.stderr,
             )
             return False
-        self._deliver_leftovers(max(5.0, deadline - time.monotonic()))
+        self._report_leftovers()
         self._wait_ingest_settled(deadline)
         return True
 
-    def _deliver_leftovers(self, timeout: float) -> None:
-        # The box waited EDGE_DRAIN_S for the server's acks before exiting; what it still holds
-        # would go out on its next start. Open its sink once more, naming the models the box
-        # announced (its status is retained: a courier naming none would blank the fleet page).
-        from edge.mqtt import OutboxSink
-
-        config = self.edge_config
-        if not self._outbox_holds_messages():
-            return
-        sink = OutboxSink.open(config.sink, device_id=config.device_id, models=self._announced_models())
-        try:
-            if not sink.wait_until_delivered(timeout):
-                print("the edge outbox did not drain in time; some events are still queued", file=sys.stderr)
-        finally:
-            sink.close()
-
-    def _outbox_holds_messages(self) -> bool:
-        from edge.outbox import Outbox, OutboxLimits
-
-        outbox_config = self.edge_config.sink.outbox
-        limits = OutboxLimits(
-            outbox_config.max_bytes,
-            outbox_config.max_age_s,
-            outbox_config.evidence_max_age_s,
-            outbox_config.reserve_bytes,
-        )
-        outbox = Outbox(outbox_config.path, limits)
-        try:
-            depth = outbox.depth()
-        finally:
-            outbox.close()
-        return depth.events + depth.evidence > 0
-
-    def _announced_models(self) -> list[ModelRef]:
-        from server.db.models import Device
-        from server.db.session import make_engine, session_factory
-        from streetwatch.events import ModelRef
-
-        engine = make_engine(self.settings.database_url)
-        try:
-            with session_factory(engine)() as session:
-                device = session.get(Device, self.edge_config.device_id)
-                known = device.models if device is not None and device.models else []
-        finally:
-            engine.dispose()
-        return [ModelRef.model_validate(model) for model in known]
+    def _report_leftovers(self) -> None:
+        # The box waited for the server's acks before exiting; its last line says what it still
+        # holds (that goes out on its next start).
+        text = (self.workdir / "edge.log").read_text(errors="replace")
+        left = LEFT_IN_OUTBOX.findall(text)
+        if left:
+            print(f"the edge outbox did not drain in time: {left[-1]}", file=sys.stderr)
 
     def _wait_ingest_settled(self, deadline: float) -> None:
         # Delivered to the broker is not yet stored: wait until the worker has received nothing

@@ -497,6 +497,10 @@ class RefusalReportConfig(_Section):
     )
 
 
+#: The longest a stopping box waits for the server's acks (``MqttSinkConfig.drain_on_close_s``).
+MAX_DRAIN_ON_CLOSE_S = 600.0
+
+
 class MqttSinkConfig(_Section):
     kind: Literal["mqtt"] = "mqtt"
     host: str = Field(description="Broker host name or address.")
@@ -543,7 +547,7 @@ class MqttSinkConfig(_Section):
     drain_on_close_s: float = Field(
         default=2.0,
         ge=0,
-        le=600,
+        le=MAX_DRAIN_ON_CLOSE_S,
         description="When the box stops (a signal, or a finite source such as a video file at its end), "
         "seconds it waits for the server to acknowledge what is still in its outbox. What is left then "
         "stays in the outbox and goes out on the next start.",

@@ -177,3 +177,18 @@ def test_live_replay_ends_now_and_keeps_gps_aligned_with_frames() -> None:
     # A frame at recorded time t now carries time t + shift; the track moves by the same shift.
     shift = (source.start_time - config.source.start_time).total_seconds()
     assert location.time_offset_s == config.location.time_offset_s + shift
+
+
+def test_events_the_box_could_not_deliver_are_named_not_lost_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from demo.cli import Demo
+
+    demo = Demo(tmp_path, host="127.0.0.1", port=0)
+    log = tmp_path / "edge.log"
+    log.write_text("135 frames at 20 fps; the server acknowledged every event as stored\n")
+    demo._report_leftovers()
+    assert capsys.readouterr().err == ""
+    log.write_text("135 frames; 3 events and 5 images wait in the outbox /x/o.sqlite3 until acknowledged\n")
+    demo._report_leftovers()
+    assert "did not drain in time: 3 events and 5 images wait in the outbox" in capsys.readouterr().err
