@@ -45,6 +45,14 @@ _SCRYPT_MAXMEM = 64 * 1024 * 1024
 Role = UserRole
 
 
+#: The shortest password a user may have.
+MIN_PASSWORD_CHARS = 8
+
+
+class PasswordError(ValueError):
+    """A password that cannot be set (too short, or for a box's account)."""
+
+
 #: Names of the tokens made by signing in with a password (the API's and the console's), as
 #: opposed to those an admin issues for scripts and boxes; a password reset revokes them.
 API_SIGN_IN_TOKEN = "sign-in"
@@ -185,9 +193,12 @@ def create_user(
 
 def set_password(session: Session, user: User, password: str) -> int:
     """Give ``user`` a new password and revoke the tokens made by signing in with the old one (whoever
-    knew it is signed out; tokens an admin issued stay). How many were revoked; the caller commits."""
-    if len(password) < 8:
-        raise ValueError("a password needs at least 8 characters")
+    knew it is signed out; tokens an admin issued stay). How many were revoked; the caller commits.
+    Raises :class:`PasswordError` for a box's account or a password too short."""
+    if user.role == Role.device.value:
+        raise PasswordError("a box's account signs in with its token only")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise PasswordError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
     user.password_hash = hash_password(password)
     signed_in = session.scalars(
         select(ApiToken).where(

@@ -131,14 +131,16 @@ def _user(session: Session, username: str) -> User:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from server.auth import InvalidUsernameError, UserExistsError, create_user, parse_role
+    from server.auth import MIN_PASSWORD_CHARS, InvalidUsernameError, UserExistsError, create_user, parse_role
     from streetwatch.errors import ConfigError
 
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-        if len(password) < 8:
-            raise ConfigError("the password read from stdin must have at least 8 characters")
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise ConfigError(
+                f"the password read from stdin must have at least {MIN_PASSWORD_CHARS} characters"
+            )
     now = datetime.now(timezone.utc)
     with command_session(args) as session:
         try:
@@ -213,17 +215,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _password(args: argparse.Namespace) -> int:
-    from server.auth import Role, set_password
+    from server.auth import PasswordError, set_password
     from streetwatch.errors import ConfigError
 
     password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 8:
-        raise ConfigError("the password read from stdin must have at least 8 characters")
     with command_session(args) as session:
-        user = _user(session, args.username)
-        if user.role == Role.device.value:
-            raise ConfigError(f"{args.username!r} is a box's account: it signs in with its token only")
-        revoked = set_password(session, user, password)
+        try:
+            revoked = set_password(session, _user(session, args.username), password)
+        except PasswordError as exc:
+            raise ConfigError(f"{args.username!r}: {exc}") from None
     print(f"{args.username!r} has a new password; {revoked} sign-in token(s) made with the old one revoked")
     return 0
 

@@ -24,6 +24,7 @@ from server.api.schemas.users import (
 )
 from server.auth import (
     API_SIGN_IN_TOKEN,
+    PasswordError,
     Principal,
     Role,
     UserExistsError,
@@ -109,7 +110,10 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, caller: Adm
         changed.append(f"role {user.role} -> {body.role.value}")
         user.role = body.role.value
     if body.password is not None:
-        revoked = set_password(session, user, body.password)
+        try:
+            revoked = set_password(session, user, body.password)
+        except PasswordError as exc:  # nothing is committed
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
         changed.append(f"password set, {revoked} sign-in token(s) revoked")
     session.commit()
     if changed:
@@ -131,17 +135,13 @@ def _public(session: Session, users: Sequence[User]) -> list[UserPublic]:
 
 def _check_update(session: Session, user: User, body: UserUpdate, caller: Principal) -> None:
     """Refuse what a box's account cannot be, and what would leave nobody to run the server."""
-    if user.role == Role.device.value or body.role is Role.device:
-        if body.role is not None and body.role.value != user.role:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail="a box's account (role device) stays a box's, and a person's stays a person's: "
-                "make a new user instead",
-            )
-        if body.password is not None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, detail="a box's account signs in with its token only"
-            )
+    new_role = body.role.value if body.role is not None else user.role
+    if new_role != user.role and Role.device.value in (user.role, new_role):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="a box's account (role device) stays a box's, and a person's stays a person's: "
+            "make a new user instead",
+        )
     demoted = body.role is not None and body.role is not Role.admin
     if user.id == caller.user_id and (body.disabled or demoted):
         raise HTTPException(

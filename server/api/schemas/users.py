@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.auth import USERNAME_PATTERN, Role
+from server.auth import MIN_PASSWORD_CHARS, USERNAME_PATTERN, Role
 
 
 class UserBase(BaseModel):
@@ -18,7 +18,10 @@ class UserCreate(UserBase):
     model_config = ConfigDict(extra="forbid")
 
     password: str | None = Field(
-        default=None, min_length=8, max_length=256, description="Optional; lets the user sign in for tokens."
+        default=None,
+        min_length=MIN_PASSWORD_CHARS,
+        max_length=256,
+        description="Optional; lets the user sign in for tokens.",
     )
 
 
@@ -46,7 +49,10 @@ class UserUpdate(BaseModel):
         default=None, description="viewer, reviewer or admin; a box's account stays a box's (device)."
     )
     password: str | None = Field(
-        default=None, min_length=8, max_length=256, description="A new password (a forgotten one, reset)."
+        default=None,
+        min_length=MIN_PASSWORD_CHARS,
+        max_length=256,
+        description="A new password (a forgotten one, reset).",
     )
 
 
