@@ -29,16 +29,7 @@ export async function showUsers(root, flash) {
       flash(`Cannot add the user: ${err.message}`, "error");
     }
   });
-  const change = async (user, body, done) => {
-    try {
-      await patch(`/users/${user.id}`, body);
-      flash(done, "info");
-      load();
-    } catch (err) {
-      flash(`Cannot change ${user.username}: ${err.message}`, "error");
-      load();
-    }
-  };
+  const change = (user, body, done) => patchThenReload(`/users/${user.id}`, body, done, `Cannot change ${user.username}`, flash, load);
   const disable = async (user) => {
     if (await confirmDialog(`Disable ${user.username}?`, "Every request with any of their tokens is refused from now on, and an open console is signed out. Enable them again at any time."))
       change(user, { disabled: true }, `${user.username} is disabled: every request is refused.`);
@@ -101,6 +92,18 @@ export async function showUsers(root, flash) {
   load();
 }
 
+/** PATCH ``path``, say ``done`` (or why it was refused), and reload the list either way: a select
+ * that showed a value the server refused shows the saved one again. */
+async function patchThenReload(path, body, done, refused, flash, reload) {
+  try {
+    await patch(path, body);
+    flash(done, "info");
+  } catch (err) {
+    flash(`${refused}: ${err.message}`, "error");
+  }
+  reload();
+}
+
 /** The teams section: once one team exists, dispatch offers and takes only the active teams. */
 function teams(flash) {
   const list = el("div", {}, "Loading…");
@@ -112,15 +115,7 @@ function teams(flash) {
     el("label", {}, "Covers ", el("input", { name: "description", autocomplete: "off", maxlength: 2000 })),
     el("button", { type: "submit", class: "primary" }, "Add team"),
   );
-  const change = async (team, body, done) => {
-    try {
-      await patch(`/teams/${team.id}`, body);
-      flash(done, "info");
-      load();
-    } catch (err) {
-      flash(`Cannot change team ${team.name}: ${err.message}`, "error");
-    }
-  };
+  const change = (team, body, done) => patchThenReload(`/teams/${team.id}`, body, done, `Cannot change team ${team.name}`, flash, load);
   const rename = async (team) => {
     const name = await ask(`Rename team ${team.name}`, { label: "New name", value: team.name, note: "Cases keep the name they were dispatched under." });
     if (name && name !== team.name) change(team, { name }, `Team ${team.name} is now ${name}.`);
