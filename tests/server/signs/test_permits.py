@@ -30,6 +30,19 @@ def _config(tmp_path: Path, url: str) -> str:
     return str(config)
 
 
+def _import_csv(
+    tmp_path: Path, url: str, rows: str, photos: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """``streetwatch signs import`` of a CSV list with its photo folder: exit code, stdout, stderr."""
+    permits = tmp_path / "permits.csv"
+    permits.write_text(rows)
+    code = main(
+        ["signs", "import", str(permits), "--photos", str(photos), "--config", _config(tmp_path, url)]
+    )
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def _signs(sessions: sessionmaker[Session]) -> dict[str, Sign]:
     with sessions() as session:
         return {s.permit_id or "": s for s in session.scalars(select(Sign))}
@@ -41,24 +54,25 @@ def test_csv_permits_with_photos_are_registered_and_a_second_import_updates_them
     photos = tmp_path / "photos"
     photos.mkdir()
     shutil.copy(CROPS[0], photos / "sb-1.jpg")
-    permits = tmp_path / "permits.csv"
-    permits.write_text(
+    code, out, err = _import_csv(
+        tmp_path,
+        migrated_url,
         "Permit_ID,lat,lon,valid_until,description,photo\n"
         'SB-1,21.02851,105.85420,2027-06-30,"Pho 24, Hang Bai 12",sb-1.jpg\n'
         "SB-2,21.02900,105.85500,,,\n"
         "SB-3,not-a-number,105.8,,,\n"
         "SB-4,21.03,105.85,2027-02-30,,\n"
         "SB-5,21.03,105.85,,,missing.jpg\n"
-        ",21.03,105.85,,,\n"
+        ",21.03,105.85,,,\n",
+        photos,
+        capsys,
     )
-    config = _config(tmp_path, migrated_url)
-    assert main(["signs", "import", str(permits), "--photos", str(photos), "--config", config]) == 1
-    captured = capsys.readouterr()
-    assert captured.out.strip().endswith("2 added, 0 updated, 4 skipped")
-    assert "row 4: position 'not-a-number', '105.8' is not two numbers" in captured.err
-    assert "row 5: valid_until '2027-02-30' is not a date" in captured.err
-    assert "row 6: photo " in captured.err and "missing.jpg" in captured.err
-    assert "row 7: permit_id is missing" in captured.err
+    assert code == 1
+    assert out.strip().endswith("2 added, 0 updated, 4 skipped")
+    assert "row 4: position 'not-a-number', '105.8' is not two numbers" in err
+    assert "row 5: valid_until '2027-02-30' is not a date" in err
+    assert "row 6: photo " in err and "missing.jpg" in err
+    assert "row 7: permit_id is missing" in err
 
     signs = _signs(sessions)
     assert set(signs) == {"SB-1", "SB-2"}
@@ -76,11 +90,15 @@ def test_csv_permits_with_photos_are_registered_and_a_second_import_updates_them
 
     # The city's next list: SB-1 moved a little and has a new photo; nothing is added twice.
     shutil.copy(CROPS[1], photos / "sb-1.jpg")
-    permits.write_text(
-        "permit_id,Latitude,lng,valid_until,photo\nSB-1,21.02852,105.85421,2028-01-01T00:00:00Z,sb-1.jpg\n"
+    code, out, _err = _import_csv(
+        tmp_path,
+        migrated_url,
+        "permit_id,Latitude,lng,valid_until,photo\nSB-1,21.02852,105.85421,2028-01-01T00:00:00Z,sb-1.jpg\n",
+        photos,
+        capsys,
     )
-    assert main(["signs", "import", str(permits), "--photos", str(photos), "--config", config]) == 0
-    assert capsys.readouterr().out.strip().endswith("0 added, 1 updated, 0 skipped")
+    assert code == 0
+    assert out.strip().endswith("0 added, 1 updated, 0 skipped")
     again = _signs(sessions)
     assert set(again) == {"SB-1", "SB-2"} and again["SB-1"].id == one.id
     assert again["SB-1"].lat == 21.02852
@@ -89,6 +107,7 @@ def test_csv_permits_with_photos_are_registered_and_a_second_import_updates_them
     assert again["SB-1"].crop_sha256 is not None
     _photo_is_kept(sessions, tmp_path / "ev", again["SB-1"].crop_sha256, CROPS[1].read_bytes())
 
+    config = _config(tmp_path, migrated_url)
     assert main(["signs", "list", "--json", "--config", config]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert sorted(row["permit_id"] for row in listed) == ["SB-1", "SB-2"]
@@ -190,22 +209,25 @@ def test_a_row_refused_after_reading_its_photo_leaves_no_entry_and_no_kept_photo
     shutil.copy(CROPS[0], photos / "sb-1.jpg")
     shutil.copy(CROPS[1], photos / "sb-1-again.jpg")
     # A real JPEG the register cannot fingerprint: too small to describe a sign.
-    ok, tiny = cv2.imencode(".jpg", cv2.resize(cv2.imread(str(CROPS[2])), (3, 3)))
+    sign = cv2.imread(str(CROPS[2]))
+    assert sign is not None
+    ok, tiny = cv2.imencode(".jpg", cv2.resize(sign, (3, 3)))
     assert ok
     (photos / "tiny.jpg").write_bytes(tiny.tobytes())
-    permits = tmp_path / "permits.csv"
-    permits.write_text(
+    code, out, err = _import_csv(
+        tmp_path,
+        migrated_url,
         "permit_id,lat,lon,photo\n"
         "SB-1,21.02851,105.85420,sb-1.jpg\n"
         "SB-1,21.02900,105.85500,sb-1-again.jpg\n"
-        "SB-2,21.03000,105.85600,tiny.jpg\n"
+        "SB-2,21.03000,105.85600,tiny.jpg\n",
+        photos,
+        capsys,
     )
-    config = _config(tmp_path, migrated_url)
-    assert main(["signs", "import", str(permits), "--photos", str(photos), "--config", config]) == 1
-    captured = capsys.readouterr()
-    assert captured.out.strip().endswith("1 added, 0 updated, 2 skipped")
-    assert "row 3: permit SB-1 appears twice in the list" in captured.err
-    assert "row 4: the crop is too small" in captured.err
+    assert code == 1
+    assert out.strip().endswith("1 added, 0 updated, 2 skipped")
+    assert "row 3: permit SB-1 appears twice in the list" in err
+    assert "row 4: the crop is too small" in err
 
     assert set(_signs(sessions)) == {"SB-1"}
     with sessions() as session:
