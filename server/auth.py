@@ -49,7 +49,7 @@ Role = UserRole
 MIN_PASSWORD_CHARS = 8
 
 
-class PasswordError(ValueError):
+class PasswordError(StreetWatchError, ValueError):
     """A password that cannot be set (too short, or for a box's account)."""
 
 
