@@ -160,6 +160,13 @@ class FlipConfig(_Section):
         description="Merge the two views for these class names only; the others come from the frame alone, "
         "as without flip. None: every class.",
     )
+    single_view: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="An object only one view sees scores this share of its score. None: as merge says "
+        "(mean: 0.5, max: 1).",
+    )
 
 
 class DetectorConfig(_Section):

@@ -9,6 +9,9 @@ Merging (per class, greedy by score): a box from one view and a box of the same 
 other view overlapping at ``iou`` or more are one object, whose box is their score-weighted mean
 and whose score is ``merge`` of the two (``mean``: an object seen in one view only scores half,
 as if the other view gave 0; ``max``: the higher of the two, so a box seen once keeps its score).
+``single_view`` sets the share an object one view alone sees keeps, anywhere between: halving
+discounts a real but unsure pile that one view misses as much as noise, keeping the whole score
+keeps the noise too.
 
 The wrapper has the same three stages as ``OnnxDetector``, so the pipeline's threads, fusion
 (``edge.detector.fusion``) and the tracker see one detector as before.
@@ -44,7 +47,12 @@ class FlippedDetector:
     """A detector run on the frame and its mirror image, the answers merged per object."""
 
     def __init__(
-        self, detector: Detector | StagedDetector, iou: float, merge: FlipMerge, classes: Sequence[str] | None
+        self,
+        detector: Detector | StagedDetector,
+        iou: float,
+        merge: FlipMerge,
+        classes: Sequence[str] | None,
+        single_view: float | None = None,
     ) -> None:
         self.inner = as_staged(detector)
         self.info = self.inner.info
@@ -53,6 +61,7 @@ class FlippedDetector:
             raise ConfigError(f"flip.classes {unknown} are not classes of model {self.info.name}")
         self.iou = iou
         self.merge = merge
+        self.single_view = single_view
         self.classes = None if classes is None else np.asarray(list(classes))
 
     @property
@@ -77,10 +86,10 @@ class FlippedDetector:
             back, mirrored.confidence, mirrored.class_id, mirrored.class_name, mirrored.detector_index
         )
         if self.classes is None:
-            return merge_views(seen, mirrored, self.iou, self.merge)
+            return merge_views(seen, mirrored, self.iou, self.merge, self.single_view)
         both_views = np.isin(seen.class_name, self.classes)
         mirrored = mirrored[np.isin(mirrored.class_name, self.classes)]
-        merged = merge_views(seen[both_views], mirrored, self.iou, self.merge)
+        merged = merge_views(seen[both_views], mirrored, self.iou, self.merge, self.single_view)
         return Detections.merge([merged, seen[~both_views]])
 
     def detect(self, image: NDArray[np.uint8]) -> Detections:
@@ -88,7 +97,9 @@ class FlippedDetector:
         return self.finish(self.infer(prepared), prepared)
 
 
-def merge_views(a: Detections, b: Detections, iou: float, merge: FlipMerge) -> Detections:
+def merge_views(
+    a: Detections, b: Detections, iou: float, merge: FlipMerge, single_view: float | None = None
+) -> Detections:
     """One box per object seen in ``a``, ``b`` or both (see the module docstring).
 
     >>> one = Detections(np.array([[0, 0, 10, 10]], np.float32), np.array([0.8], np.float32),
@@ -100,6 +111,8 @@ def merge_views(a: Detections, b: Detections, iou: float, merge: FlipMerge) -> D
     >>> [round(float(s), 2) for s in merged.confidence]
     [0.7, 0.2]
     """
+    if single_view is None:
+        single_view = 0.5 if merge == "mean" else 1.0
     both = Detections.merge([a, b])
     view = np.concatenate([np.zeros(len(a), dtype=bool), np.ones(len(b), dtype=bool)])
     order = np.argsort(-both.confidence, kind="stable")
@@ -121,8 +134,8 @@ def merge_views(a: Detections, b: Detections, iou: float, merge: FlipMerge) -> D
             weights = both.confidence[[i, j]]
             xyxy[i] = (both.xyxy[[i, j]] * weights[:, None]).sum(axis=0) / weights.sum()
             score[i] = weights.mean() if merge == "mean" else weights.max()
-        elif merge == "mean":
-            score[i] = both.confidence[i] / 2
+        else:
+            score[i] = both.confidence[i] * single_view
         keep.append(int(i))
     index = np.asarray(keep, dtype=np.int64)
     return Detections(
@@ -134,4 +147,5 @@ def with_flip(detector: Detector | StagedDetector, config: DetectorConfig) -> De
     """``detector`` run on the mirrored frame too, as ``config.flip`` says; unchanged without it."""
     if config.flip is None:
         return detector
-    return FlippedDetector(detector, config.flip.iou, config.flip.merge, config.flip.classes)
+    flip = config.flip
+    return FlippedDetector(detector, flip.iou, flip.merge, flip.classes, flip.single_view)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from edge.config import DetectorConfig, DeviceConfig, FlipConfig
 from edge.detections import Detections
-from edge.detector.flipped import FlippedDetector, merge_views
+from edge.detector.flipped import FlippedDetector, merge_views, with_flip
 from edge.geometry import iou_matrix
 from edge.interfaces import ModelInfo
 from edge.startup import load_detectors, reporter_of
@@ -65,6 +65,36 @@ def test_boxes_of_one_object_from_both_views_become_one_box_with_the_mean_score(
     assert [(round(x, 2), round(s, 2)) for x, s in by_x] == [(10.67, 0.6), (100.0, 0.25), (300.0, 0.3)]
     kept = merge_views(seen, mirrored, iou=0.55, merge="max")
     assert sorted(kept.confidence.tolist()) == pytest.approx([0.5, 0.6, 0.8])
+
+
+def test_single_view_sets_the_share_a_box_one_view_alone_sees_keeps() -> None:
+    seen = detections([(10, 10, 50, 50, 0.8, "pile"), (100, 10, 140, 50, 0.5, "pile")])
+    mirrored = detections([(12, 10, 52, 50, 0.4, "pile")])
+    merged = merge_views(seen, mirrored, iou=0.55, merge="mean", single_view=0.7)
+    # The pair still scores the mean of its two views; only the lone box changes (0.5 * 0.7).
+    assert sorted(merged.confidence.tolist()) == pytest.approx([0.35, 0.6])
+    kept = merge_views(seen, mirrored, iou=0.55, merge="max", single_view=0.7)
+    assert sorted(kept.confidence.tolist()) == pytest.approx([0.35, 0.8])
+
+
+class StrictlyLeft(LeftHalfOnly):
+    """Sees nothing at all in the right half: an object there is found by the mirrored view alone."""
+
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
+        found = super().detect(image)
+        return found[found.confidence > 0.7]
+
+
+def test_single_view_comes_from_the_config() -> None:
+    config = DetectorConfig(model="det.onnx", flip=FlipConfig(merge="mean", single_view=0.7))
+    image = np.full((100, 200, 3), 90, dtype=np.uint8)
+    image[20:40, 150:190] = 255  # only the mirrored view finds it, at 0.8
+    found = with_flip(StrictlyLeft(), config).detect(image)
+    assert found.confidence.tolist() == pytest.approx([0.56])
+    with pytest.raises(ValidationError):
+        FlipConfig(single_view=0)
+    with pytest.raises(ValidationError):
+        FlipConfig(single_view=1.5)
 
 
 def test_boxes_are_merged_only_across_views_and_within_a_class() -> None:
