@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from edge.detections import Detections
 from edge.frames import Frame
-from streetwatch.events import EvidenceRef, ModelRef, Position, ViolationEvent
+from streetwatch.events import ConfigRef, EvidenceRef, ModelRef, Position, ViolationEvent
 
 if TYPE_CHECKING:
     from edge.mqtt.commands import CommandDispatcher, ReplyState
@@ -171,6 +171,8 @@ class DeviceLink(StartupReport, Protocol):
     def commands(self) -> CommandDispatcher: ...
 
     def set_models(self, models: Sequence[ModelRef]) -> None: ...
+
+    def set_config(self, config: ConfigRef | None) -> None: ...
 
     def reply(
         self,

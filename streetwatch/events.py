@@ -19,8 +19,10 @@ about the object, e.g. a truck's load); 3 adds the optional ``evidence.box`` (wh
 in the evidence frame: the track's best frame, or a truck's nearest view, often not the frame
 ``box`` describes); 4 adds the optional ``object_position`` (where a stationary object seen from a
 moving camera is, estimated on the box, as opposed to ``position``, where the camera was); 5 adds
-the optional ``attributes.load_likeliest`` (an unsure load's likeliest answer).
-A receiver of this build reads all five; an older event may not carry what a later version
+the optional ``attributes.load_likeliest`` (an unsure load's likeliest answer); 6 adds the optional
+``config`` (the configuration installed over the air that the box ran: a model's version alone
+does not say how it was run, and a configuration rollout is judged by its cases).
+A receiver of this build reads all six; an older event may not carry what a later version
 adds. Upgrade servers before boxes: a server refuses a version it does not know.
 """
 
@@ -47,9 +49,9 @@ from streetwatch.errors import NewerSchemaError, PayloadError
 from streetwatch.geo import distance_m
 from streetwatch.wire_json import load_wire_object
 
-SCHEMA_VERSION: Literal[5] = 5
+SCHEMA_VERSION: Literal[6] = 6
 #: Every version this build reads (see the module docstring for what each one adds).
-SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5)
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -203,6 +205,13 @@ class ModelRef(_Strict):
     version: str = Field(min_length=1, max_length=64, description="Model version from the ONNX metadata.")
 
 
+class ConfigRef(_Strict):
+    """A box configuration installed over the air, as its release names it (``update_config``)."""
+
+    name: str = Field(min_length=1, max_length=128, description="Configuration name from its release.")
+    version: str = Field(min_length=1, max_length=64, description="Configuration version from its release.")
+
+
 class EvidenceRef(_Strict):
     """Content-addressed evidence images; the bytes travel on their own topic."""
 
@@ -297,10 +306,10 @@ class ViolationEvent(_Strict):
 
     model_config = ConfigDict(json_schema_extra=_schema_requires_version)
 
-    schema_version: Literal[1, 2, 3, 4, 5] = Field(
+    schema_version: Literal[1, 2, 3, 4, 5, 6] = Field(
         default=SCHEMA_VERSION,
         description="Version of this schema (2 adds attributes, 3 evidence.box, 4 object_position, "
-        "5 attributes.load_likeliest; 1 to 4 are still read).",
+        "5 attributes.load_likeliest, 6 config; 1 to 5 are still read).",
     )
     event_id: UUID = Field(description="Unique id of this message; stable across re-sends.")
     device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="The edge box that saw it.")
@@ -329,6 +338,11 @@ class ViolationEvent(_Strict):
         "from a moving camera, once its track tells; null or absent otherwise (receivers use 'position').",
     )
     model: ModelRef
+    config: ConfigRef | None = Field(
+        default=None,
+        description="The configuration installed over the air that the box ran when it raised this "
+        "(schema_version 6); null or absent when the box runs the configuration file it was set up with.",
+    )
     attributes: EventAttributes | None = Field(
         default=None,
         description="Second-stage answers about the object, e.g. a truck's load (schema_version 2); "
@@ -356,6 +370,8 @@ class ViolationEvent(_Strict):
             and self.schema_version < 5
         ):
             raise ValueError("attributes.load_likeliest needs schema_version 5 or later")
+        if self.config is not None and self.schema_version < 6:
+            raise ValueError("config needs schema_version 6 or later")
         if self.object_position is not None:
             if self.schema_version < 4:
                 raise ValueError("object_position needs schema_version 4 or later")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from streetwatch.errors import PayloadError
 from streetwatch.events import (
     DEVICE_ID_PATTERN,
+    ConfigRef,
     ModelRef,
     UtcDatetime,
     decode_json_object,
@@ -81,6 +82,11 @@ class StatusMessage(_Message):
         default_factory=list,
         max_length=32,
         description="Models the box runs: its detectors, then its truck load classifier if it has one.",
+    )
+    config: ConfigRef | None = Field(
+        default=None,
+        description="The configuration installed over the air that the box runs; null when it runs the "
+        "file it was set up with (after a rollback too). Absent from older boxes, which do not say.",
     )
     at: UtcDatetime = Field(description="UTC time the message was built (for the will: when it was armed).")
     phase: Literal["starting", "running"] | None = Field(

@@ -23,7 +23,7 @@ def _wire(event: ViolationEvent, **changes: object) -> bytes:
 def test_new_events_are_the_current_version_and_carry_the_load() -> None:
     event = make_event(violation_type="unsealed_truck", detector_class="truck", attributes=LOAD)
     again = ViolationEvent.from_json(event.to_json())
-    assert SCHEMA_VERSION == 5 and again.schema_version == 5
+    assert SCHEMA_VERSION == 6 and again.schema_version == 6
     assert again.attributes is not None
     assert again.attributes.load is TruckLoad.uncovered and again.attributes.load_score == 0.91
 
@@ -58,8 +58,8 @@ def test_bad_attributes_are_refused_with_the_reason(attributes: dict[str, object
 
 
 def test_an_unknown_version_names_the_versions_this_build_reads() -> None:
-    with pytest.raises(PayloadError, match="this build reads 1, 2, 3, 4, 5"):
-        ViolationEvent.from_json(_wire(make_event(), schema_version=6))
+    with pytest.raises(PayloadError, match="this build reads 1, 2, 3, 4, 5, 6"):
+        ViolationEvent.from_json(_wire(make_event(), schema_version=7))
 
 
 UNSURE = {"load": "unsure", "load_score": 0.46, "load_model": "truck-load 1.1.0", "load_likeliest": "covered"}

@@ -68,8 +68,8 @@ def test_a_bad_evidence_box_is_refused_with_the_reason(box: object, complaint: s
 
 def test_a_newer_version_is_told_apart_from_a_malformed_one() -> None:
     """A box upgraded before its server: the server must keep the event for later, not drop it."""
-    with pytest.raises(NewerSchemaError, match="schema_version 6 is newer than this build"):
-        ViolationEvent.from_json(_wire(_evidence(), schema_version=6))
+    with pytest.raises(NewerSchemaError, match="schema_version 7 is newer than this build"):
+        ViolationEvent.from_json(_wire(_evidence(), schema_version=7))
     for bad in (0, True, "3"):
         with pytest.raises(PayloadError) as refused:
             ViolationEvent.from_json(_wire(_evidence(), schema_version=bad))

@@ -43,7 +43,7 @@ from edge.outbox import Depth, Outbox
 from edge.tegrastats import TegrastatsReader
 from streetwatch import __version__
 from streetwatch.errors import StorageError
-from streetwatch.events import ModelRef
+from streetwatch.events import ConfigRef, ModelRef
 from streetwatch.messages import (
     CommandReply,
     OutboxDepth,
@@ -101,6 +101,7 @@ class MqttLink:
         self.device_id = device_id
         self.software_version = software_version
         self._models = list(models)
+        self._config: ConfigRef | None = None  # the configuration installed over the air, if any
         self._started = time.monotonic()
         self._closed = False
         self._acks_topic = acks_topic(device_id)
@@ -211,6 +212,11 @@ class MqttLink:
         """The models changed (loaded later, or updated): republish the retained status."""
         self._models = list(models)
         self._publish_status()
+
+    def set_config(self, config: ConfigRef | None) -> None:
+        """The configuration installed over the air that the pipeline runs (None: the box's own file),
+        named by the next status (the pipeline names its models right after)."""
+        self._config = config
 
     def send_telemetry_now(self) -> None:
         self._report_now.set()
@@ -375,6 +381,7 @@ class MqttLink:
             device_id=self.device_id,
             software_version=self.software_version,
             models=self._models,
+            config=self._config,
             at=datetime.now(timezone.utc),
             phase=self._phase if state == "online" else None,
         )

@@ -25,6 +25,7 @@ from edge.rules import RuleEngine
 from edge.sd_notify import SystemdNotifier
 from edge.startup import DetectorLoader, load_detectors, prepare_engines, reporter_of
 from edge.tensorrt_cache import Opener
+from streetwatch.events import ConfigRef
 
 if TYPE_CHECKING:
     from edge.detector.fusion import BoxFusion
@@ -52,8 +53,12 @@ def from_config(
     helper_nice: int = 5,
     engine_opener: Opener | None = None,
     detector_loader: DetectorLoader | None = None,
+    installed_as: ConfigRef | None = None,
 ) -> EdgePipeline:
     """The pipeline ``config`` describes, ready to ``run``.
+
+    ``installed_as``: the release name and version of ``config`` when it was installed over the air
+    (``edge.updates.configs.run_box``); its events and status name it. None: the box's own file.
 
     ``sink`` (with its ``link``, if any) replaces the configured sink; ``engine_opener`` /
     ``detector_loader`` are the seams of :mod:`edge.startup` (TensorRT engine build, detector
@@ -77,10 +82,11 @@ def from_config(
         models = [d.info.ref for d in staged]
         fusion = _make_fusion(config)
         tracker = tracker or _make_tracker(config)
-        rules = RuleEngine.from_config(config, models)
+        rules = RuleEngine.from_config(config, models, installed_as)
         evidence = evidence or EvidenceRecorder(config.evidence)
         load_stage = _make_load_stage(config)
         if link is not None:
+            link.set_config(installed_as)
             # The status names every model the box runs; the load classifier after the detectors.
             link.set_models(models + ([load_stage.classifier.ref] if load_stage is not None else []))
             if load_stage is not None:  # silenced trucks stay visible

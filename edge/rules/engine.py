@@ -38,7 +38,15 @@ from edge.rules.co_occurrence import co_occurs
 from edge.rules.placement import MOVING_TYPES, ApproachSamples, CameraView
 from edge.rules.state import BoxT, TrackState, Violation
 from edge.rules.zones import ZoneFilter
-from streetwatch.events import Lifecycle, ModelRef, ObjectPosition, Position, ViolationEvent, ViolationType
+from streetwatch.events import (
+    ConfigRef,
+    Lifecycle,
+    ModelRef,
+    ObjectPosition,
+    Position,
+    ViolationEvent,
+    ViolationType,
+)
 
 #: Minimum IoU between a new track and an earlier violation for the new one to continue it.
 CONTINUATION_IOU = 0.3
@@ -95,6 +103,7 @@ class RuleEngine:
         device_id: str,
         camera_id: str,
         models: Sequence[ModelRef],
+        config: ConfigRef | None = None,
         new_id: Callable[[], UUID] = uuid4,
         nearest_view_for: Collection[ViolationType] = (),
         camera_view: CameraView | None = None,
@@ -107,6 +116,7 @@ class RuleEngine:
         self._device_id = device_id
         self._camera_id = camera_id
         self._models = list(models)
+        self._config = config
         self._new_id = new_id
         self._states: dict[tuple[int, ViolationType], TrackState] = {}
         self._ended: list[Violation] = []  # in cool-down, oldest first
@@ -120,7 +130,10 @@ class RuleEngine:
         self._next_key = 0
 
     @classmethod
-    def from_config(cls, config: DeviceConfig, models: Sequence[ModelRef]) -> RuleEngine:
+    def from_config(
+        cls, config: DeviceConfig, models: Sequence[ModelRef], running: ConfigRef | None = None
+    ) -> RuleEngine:
+        """``running``: the name and version of ``config`` when it was installed over the air."""
         # The truck load stage judges a truck on a crop: give it the truck's nearest view.
         stage = config.truck_load
         camera = config.camera
@@ -130,6 +143,7 @@ class RuleEngine:
             device_id=config.device_id,
             camera_id=config.camera_id,
             models=models,
+            config=running,
             nearest_view_for=() if stage is None else (stage.violation_type,),
             camera_view=None if camera is None else CameraView(camera.hfov_deg, camera.facing),
         )
@@ -415,6 +429,7 @@ class RuleEngine:
             position=violation.position,
             object_position=self._place(violation),
             model=violation.model,
+            config=self._config,
         )
         violation.held_since = None
         violation.next_sequence += 1

@@ -33,6 +33,7 @@ from edge.mqtt.outbox_sink import OutboxSink
 from edge.updates.artifact import UpdateRefused, _safe, fetch_verified
 from edge.updates.state import Installed, InstallState
 from streetwatch.errors import ConfigError
+from streetwatch.events import ConfigRef
 from streetwatch.messages import UpdateConfigCommand
 from streetwatch.yaml_model import invalid, read_yaml_mapping
 
@@ -142,17 +143,20 @@ def run_box(config_path: Path, max_frames: int | None) -> tuple[EdgePipeline, Pi
 
     On start an installed configuration replaces the file given (one still pending when the box
     stopped is rolled back). A pipeline that does not start with a new configuration is started
-    again with the previous one, and the update is answered ``failed``.
+    again with the previous one, and the update is answered ``failed``. Events and status name the
+    installed configuration the pipeline runs (none while it runs the file given).
     """
     from edge.pipeline import from_config
 
     base = config_path.resolve().parent
-    config = installed_configuration(load_config(config_path), base)
-    previous = config
+    config, installed = installed_configuration(load_config(config_path), base)
+    previous, previous_installed = config, installed
     trial: Installed | None = None
     while True:
+        running = trial or installed
+        named = None if running is None else ConfigRef(name=running.name, version=running.version)
         try:
-            pipeline = from_config(config)
+            pipeline = from_config(config, installed_as=named)
         except Exception as exc:
             if trial is None or previous.updates is None:
                 raise
@@ -162,7 +166,7 @@ def run_box(config_path: Path, max_frames: int | None) -> tuple[EdgePipeline, Pi
             _finish(
                 previous.updates, trial, failure=f"the pipeline did not start with it ({exc}); rolled back"
             )
-            config, trial = previous, None
+            config, installed, trial = previous, previous_installed, None
             continue
         updater = pipeline.updates.configs if pipeline.updates is not None else None
         if updater is not None:
@@ -172,11 +176,11 @@ def run_box(config_path: Path, max_frames: int | None) -> tuple[EdgePipeline, Pi
             reply = pipeline.link.reply if pipeline.link is not None else None
             Replier(reply, trial.command_id, "update_config").done(step="apply")
             log.info("configuration %s %s applied", trial.name, trial.version)
-            trial = None
+            installed, trial = trial, None
         stats = pipeline.run(max_frames=max_frames, handle_signals=True)
         if updater is None or updater.restart_with is None:
             return pipeline, stats
-        previous = config
+        previous, previous_installed = config, installed
         config, trial = updater.restart_with
 
 
@@ -196,15 +200,16 @@ def _finish(updates: UpdatesConfig, trial: Installed, failure: str | None) -> No
     state.save()
 
 
-def installed_configuration(config: DeviceConfig, base: Path) -> DeviceConfig:
-    """The installed configuration if there is one (a pending one is rolled back), else ``config``."""
+def installed_configuration(config: DeviceConfig, base: Path) -> tuple[DeviceConfig, Installed | None]:
+    """The installed configuration and its release if there is one (a pending one is rolled back),
+    else ``config`` and None."""
     updates = config.updates
     if updates is None:
-        return config
+        return config, None
     state = InstallState.load(updates.configs_dir)
     slot = state.models.get(SLOT)
     if slot is None:
-        return config
+        return config, None
     changed = False
     if slot.pending is not None:
         reason = f"rolled back: the box stopped while starting with configuration {slot.pending.version}"
@@ -226,4 +231,4 @@ def installed_configuration(config: DeviceConfig, base: Path) -> DeviceConfig:
             changed = True
     if changed:
         state.save()
-    return config
+    return config, slot.current

@@ -271,6 +271,9 @@ class Event(Base):
     position_source: Mapped[str | None] = mapped_column(String(8))
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(64))
+    # The configuration installed over the air that the box ran (event schema 6); None: its own file.
+    config_name: Mapped[str | None] = mapped_column(String(128))
+    config_version: Mapped[str | None] = mapped_column(String(64))
     frame_sha256: Mapped[str | None] = mapped_column(String(64))
     crop_sha256: Mapped[str | None] = mapped_column(String(64))
     clean_sha256: Mapped[str | None] = mapped_column(String(64))  # the frame with nothing drawn

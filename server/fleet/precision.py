@@ -1,12 +1,16 @@
-"""Live precision per model version, from dispatchers' reviews (the ``/stats/precision`` query).
+"""Live precision per model or configuration version, from dispatchers' reviews (the
+``/stats/precision`` query).
 
 A detector's cases are counted by the model of the event that opened them. The truck load
 classifier raises no case by itself: it decides which truck cases are raised, so its versions
-are judged on the cases whose opening event it answered (``attributes.load_model``).
+are judged on the cases whose opening event it answered (``attributes.load_model``). A box
+configuration's versions are judged on the cases whose opening event a box raised while running
+it (``events.config_name``/``config_version``, event schema 6).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,6 +74,28 @@ def load_precision_by_version(
     return {version: VersionPrecision(c, k) for version, (c, k) in counted.items()}
 
 
+def config_precision_by_version(
+    session: Session, name: str, since: datetime | None
+) -> dict[str, VersionPrecision]:
+    """Per version of the box configuration ``name``: cases decided since ``since`` whose opening
+    event was raised under it."""
+    decided = stats.decided_cases(session, since, None)
+    opened_under = stats.opening_values(session, list(decided), Event.config_name, Event.config_version)
+    counted: dict[str, list[int]] = {}
+    for case_id, (_case, confirmed, reason) in decided.items():
+        config_name, version = opened_under.get(case_id, (None, None))
+        if config_name != name or version is None or reason in stats.EXCLUDED:
+            continue
+        sums = counted.setdefault(version, [0, 0])
+        sums[0] += 1
+        sums[1] += confirmed
+    return {version: VersionPrecision(c, k) for version, (c, k) in counted.items()}
+
+
+#: Precision per version of one model or configuration: (session, name, since) -> by version.
+ByVersion = Callable[[Session, str, datetime | None], dict[str, VersionPrecision]]
+
+
 def _opening_load_models(session: Session, case_ids: list[int]) -> dict[int, str]:
     """``attributes.load_model`` of each case's earliest event, where it has one."""
     found: dict[int, str] = {}
@@ -88,21 +114,24 @@ def precision_drop(
     since: datetime,
     margin: float,
     min_reviews: int,
+    by_version: ByVersion = precision_by_version,
 ) -> str | None:
     """Why the rollout of ``new`` must halt on precision, or None.
 
     Both versions are judged on cases decided since the rollout began (the old one on all its
     reviews when that window holds too few); nothing is concluded below ``min_reviews``.
+    ``by_version`` counts a model's versions (the default) or a configuration's
+    (:func:`config_precision_by_version`).
     """
     if old is None or old == new:
         return None
-    window = precision_by_version(session, name, since)
+    window = by_version(session, name, since)
     fresh = window.get(new)
     if fresh is None or fresh.counted < min_reviews or fresh.share is None:
         return None
     before = window.get(old)
     if before is None or before.counted < min_reviews:
-        before = precision_by_version(session, name, None).get(old)
+        before = by_version(session, name, None).get(old)
     if before is None or before.counted < min_reviews or before.share is None:
         return None
     if fresh.share < before.share - margin:

@@ -7,9 +7,11 @@ A rollout starts with a canary wave (one box by default) and grows each next wav
 ``growth`` (1, 4, 16, ... boxes). The next wave is sent only when every box of the current
 one has answered ``done``. It halts, sending nothing more, as soon as a box answers
 ``failed``, a box stays silent longer than ``fleet.reply_timeout_s`` after its command or its
-last reply, or the new model's live precision from reviews falls below the old one's by more
-than ``fleet.precision_margin``. A box that fails rolls itself back (the box's job); a halted
-rollout leaves the boxes that finished on the new version (deploy the old one to undo them).
+last reply, or the new version's live precision from reviews falls below the old one's by more
+than ``fleet.precision_margin`` (a model's cases by the model that raised them, a configuration's
+by the configuration the box ran, which events carry since event schema 6). A box that fails
+rolls itself back (the box's job); a halted rollout leaves the boxes that finished on the new
+version (deploy the old one to undo them).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import Device, Rollout, RolloutTarget
-from server.fleet.precision import precision_drop
+from server.fleet.precision import config_precision_by_version, precision_by_version, precision_drop
 from server.settings import ServerSettings
 from streetwatch.errors import ConfigError
 from streetwatch.messages import UpdateConfigCommand, UpdateModelCommand
@@ -276,21 +278,22 @@ def _advance_one(
         first = failing[0]
         halt(rollout, f"{first.device_id} {first.state}: {first.reason}", now)
         return []
-    if rollout.kind == "model":
-        olds = {t.previous_version for t in rollout.targets if t.previous_version}
-        old = sorted(olds)[0] if len(olds) == 1 else None
-        dropped = precision_drop(
-            session,
-            rollout.name,
-            rollout.version,
-            old,
-            rollout.created_at,
-            rollout.precision_margin,
-            settings.fleet.min_reviews,
-        )
-        if dropped:
-            halt(rollout, dropped, now)
-            return []
+    # A configuration is judged like a model: thresholds, views and fusion move precision as much.
+    olds = {t.previous_version for t in rollout.targets if t.previous_version}
+    old = sorted(olds)[0] if len(olds) == 1 else None
+    dropped = precision_drop(
+        session,
+        rollout.name,
+        rollout.version,
+        old,
+        rollout.created_at,
+        rollout.precision_margin,
+        settings.fleet.min_reviews,
+        by_version=config_precision_by_version if rollout.kind == "config" else precision_by_version,
+    )
+    if dropped:
+        halt(rollout, dropped, now)
+        return []
     while True:
         wave = [t for t in rollout.targets if t.wave == rollout.current_wave]
         if not all(t.state == "done" for t in wave):

@@ -29,6 +29,10 @@ class _DeviceSeen:
     status_at: datetime | None = None
     software_version: str | None = None
     models: list[Any] | None = None
+    # The configuration the box says it runs: (name, version), None for its own file. Only from
+    # boxes that say (event schema 6 and later); older ones leave what their rollouts recorded.
+    config: tuple[str, str] | None = None
+    config_said: bool = False
     health: dict[str, Any] | None = None
     health_at: datetime | None = None
 
@@ -71,6 +75,10 @@ class DeviceUpdates:
         if status.phase != "starting" or status.models:
             # A starting box has not loaded its models yet: keep the ones it reported last.
             seen.models = [m.model_dump() for m in status.models]
+            if status.state == "online" and "config" in status.model_fields_set:
+                # A last will is armed at connect, before the pipeline knows its configuration.
+                seen.config_said = True
+                seen.config = (status.config.name, status.config.version) if status.config else None
 
     def telemetry(self, message: TelemetryMessage, now: datetime) -> None:
         """Keep the newest report (by the box's own ``at``: reports can arrive out of order after a
@@ -123,6 +131,8 @@ def _apply(device: Device, seen: _DeviceSeen) -> None:
         device.software_version = seen.software_version
         if seen.models is not None:
             device.models = seen.models
+        if seen.config_said:  # a rollback on the box shows here, not only a rollout's "done"
+            device.config_name, device.config_version = seen.config or (None, None)
     if seen.health_at is not None and (device.health_at is None or seen.health_at >= device.health_at):
         device.health = seen.health
         device.health_at = seen.health_at

@@ -347,6 +347,8 @@ def _event_row(event: ViolationEvent, now: datetime, raw: dict[str, Any] | None)
         position_source=position.source if position else None,
         model_name=event.model.name,
         model_version=event.model.version,
+        config_name=event.config.name if event.config else None,
+        config_version=event.config.version if event.config else None,
         frame_sha256=evidence.frame_sha256 if evidence else None,
         crop_sha256=evidence.crop_sha256 if evidence else None,
         clean_sha256=evidence.clean_sha256 if evidence else None,

@@ -22,7 +22,7 @@ from server.db.session import make_engine, session_factory
 from server.evidence_store import sha256_hex
 from server.ingest.worker import IngestWorker
 from server.settings import IngestLimits, MqttSettings, ServerSettings
-from streetwatch.events import utcnow
+from streetwatch.events import ConfigRef, utcnow
 from streetwatch.messages import StatusMessage
 from streetwatch.topics import events_topic, evidence_topic, status_topic
 from tests.server.factories import make_event
@@ -201,6 +201,55 @@ def test_status_updates_the_device_and_a_last_will_takes_it_offline(
     with sessions() as session:
         device = session.get(Device, "van-04")
         assert device is not None and device.status == "offline"
+
+
+def test_the_status_says_which_configuration_a_box_runs_and_a_rollback_shows(
+    migrated_url: str, sessions, broker: MosquittoBroker, publisher: Publisher, tmp_path: Path
+) -> None:
+    worker = started(settings_for(migrated_url, broker, tmp_path))
+    running = StatusMessage(
+        state="online",
+        device_id="van-05",
+        software_version="0.1.0",
+        models=[{"name": "streetwatch-det", "version": "3"}],  # type: ignore[list-item]
+        config=ConfigRef(name="patrol-van", version="2"),
+        at=utcnow(),
+        phase="running",
+    )
+
+    def config_of_van() -> tuple[str | None, str | None]:
+        with sessions() as session:
+            device = session.get(Device, "van-05")
+            assert device is not None
+            return device.config_name, device.config_version
+
+    try:
+        publisher.send(status_topic("van-05"), running.to_json())
+        wait_for(lambda: worker.stats.received >= 1)
+        assert config_of_van() == ("patrol-van", "2")
+        # Restarting: the box knows its configuration once its pipeline is built; until then, kept.
+        starting = running.model_copy(
+            update={"phase": "starting", "models": [], "config": None, "at": utcnow()}
+        )
+        publisher.send(status_topic("van-05"), starting.to_json())
+        wait_for(lambda: worker.stats.received >= 2)
+        assert config_of_van() == ("patrol-van", "2")
+        # It came up on its own file (the installed one was unusable): the fleet page must not say 2.
+        rolled_back = running.model_copy(update={"config": None, "at": utcnow()})
+        publisher.send(status_topic("van-05"), rolled_back.to_json())
+        wait_for(lambda: worker.stats.received >= 3)
+        assert config_of_van() == (None, None)
+        with sessions.begin() as session:  # a rollout's "done" recorded patrol-van 3
+            device = session.get(Device, "van-05")
+            assert device is not None
+            device.config_name, device.config_version = "patrol-van", "3"
+        older = json.loads(running.model_copy(update={"at": utcnow()}).to_json())
+        del older["config"]  # a box older than event schema 6 does not say
+        publisher.send(status_topic("van-05"), json.dumps(older).encode())
+        wait_for(lambda: worker.stats.received >= 4)
+        assert config_of_van() == ("patrol-van", "3")
+    finally:
+        worker.stop()
 
 
 def test_unacknowledged_messages_survive_a_database_outage(

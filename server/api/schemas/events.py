@@ -34,6 +34,11 @@ class ModelPublic(BaseModel):
     version: str = Field(description="Detector model version.")
 
 
+class ConfigPublic(BaseModel):
+    name: str = Field(description="Name of the box configuration, as its release names it.")
+    version: str = Field(description="Its version.")
+
+
 class EvidencePublic(BaseModel):
     frame_sha256: str = Field(description="SHA-256 of the annotated full-frame JPEG.")
     frame_url: str = Field(description="Where to fetch the full frame (needs a viewer token).")
@@ -98,6 +103,11 @@ class EventPublic(EventBase):
         "when the box could not tell or did not try.",
     )
     model: ModelPublic = Field(description="The detector that produced it.")
+    config: ConfigPublic | None = Field(
+        default=None,
+        description="The configuration installed over the air that the box ran; null when it ran the file "
+        "it was set up with, or is older than event schema 6.",
+    )
     evidence: EvidencePublic | None = Field(description="Evidence images; null when none was kept.")
     attributes: AttributesPublic | None = Field(
         default=None, description="The box's second-stage answer (a truck's load); null when none ran."
@@ -145,6 +155,11 @@ def event_public(event: Event, links: EvidenceLinks) -> EventPublic:
         position=position,
         object_position=ObjectPositionPublic.model_validate(place) if place is not None else None,
         model=ModelPublic(name=event.model_name, version=event.model_version),
+        config=(
+            ConfigPublic(name=event.config_name, version=event.config_version)
+            if event.config_name is not None and event.config_version is not None
+            else None
+        ),
         evidence=evidence,
         attributes=AttributesPublic.model_validate(event.attributes) if event.attributes else None,
         case_id=event.case_id,

@@ -29,7 +29,13 @@ from edge.config import DeviceConfig
 from edge.frames import Frame
 from streetwatch.messages import Command, CommandReply, UpdateModelCommand
 from streetwatch.release_signing import Release, sign
-from streetwatch.topics import command_replies_topic, commands_topic, status_topic, telemetry_topic
+from streetwatch.topics import (
+    command_replies_topic,
+    commands_topic,
+    events_topic,
+    status_topic,
+    telemetry_topic,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 DET = REPO / "models" / "streetwatch-det" / "streetwatch-det.onnx"
@@ -233,13 +239,15 @@ class PacedSource:
 
 
 class FleetClient:
-    """Sends commands to a box and records its replies and retained status (a real MQTT client)."""
+    """Sends commands to a box and records its replies, retained status, telemetry and events (a real
+    MQTT client)."""
 
     def __init__(self, port: int, device_id: str) -> None:
         self.device_id = device_id
         self.replies: list[dict[str, Any]] = []
         self.status: list[dict[str, Any]] = []
         self.telemetry: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
         self._lock = threading.RLock()  # predicates given to wait() read through the same lock
         self.subscribed = threading.Event()
         self.client = mqtt.Client(
@@ -249,6 +257,7 @@ class FleetClient:
             (command_replies_topic(device_id), 1),
             (status_topic(device_id), 1),
             (telemetry_topic(device_id), 1),
+            (events_topic(device_id), 1),
         ]
         self.client.on_connect = lambda c, *_: c.subscribe(topics)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
@@ -264,6 +273,8 @@ class FleetClient:
                 self.replies.append(json.loads(message.payload))
             elif message.topic.endswith("/telemetry"):
                 self.telemetry.append(json.loads(message.payload))
+            elif message.topic == events_topic(self.device_id):
+                self.events.append(json.loads(message.payload))
             elif message.payload:
                 self.status.append(json.loads(message.payload))
 

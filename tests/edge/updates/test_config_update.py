@@ -1,5 +1,6 @@
 """``update_config`` on a box run by the real command line: an invalid file is refused, a good one is
-applied by an in-process restart, one the pipeline cannot start with is rolled back."""
+applied by an in-process restart, one the pipeline cannot start with is rolled back. The status and
+the events name the installed configuration the box runs."""
 
 from __future__ import annotations
 
@@ -82,6 +83,8 @@ def test_config_updates_are_validated_applied_in_process_and_rolled_back(
     box = start(config_file, log)
     try:
         assert fleet.wait(lambda f: bool(f.status) and f.status[-1]["state"] == "online", 30), log.read_text()
+        assert fleet.wait(lambda f: bool(f.events), 60), "the replay raised no event"
+        assert fleet.events[0]["config"] is None and fleet.status[-1]["config"] is None  # its own file
 
         invalid = dict(raw, tracker={"high_thresh": 0.5, "colour": "red"})
         bad = config_command(server, yaml.safe_dump(invalid), key, "2")
@@ -98,6 +101,10 @@ def test_config_updates_are_validated_applied_in_process_and_rolled_back(
         assert fleet.wait(lambda f: sum(t["frames"] > 0 for t in f.telemetry) >= 2, 20)  # the new config runs
         slot = InstallState.load(box_dir / "configs").models["config"]
         assert slot.current is not None and slot.current.version == "3" and slot.pending is None
+        three = {"name": "van-config", "version": "3"}
+        assert fleet.wait(lambda f: f.status[-1]["config"] == three, 10), fleet.status[-1]
+        # Events raised from now on name it (the outbox may still re-send older ones, which do not).
+        assert fleet.wait(lambda f: any(e["config"] == three for e in f.events), 60), "no event under 3"
         gap = restart_seconds(log, "3")
         print(f"in-process restart with configuration 3: {gap:.2f} s from stop to running again")
         assert gap < 3.0, f"the restart took {gap:.1f} s"
@@ -114,6 +121,7 @@ def test_config_updates_are_validated_applied_in_process_and_rolled_back(
         assert fleet.telemetry[-1]["frames"] > 0
         slot = InstallState.load(box_dir / "configs").models["config"]
         assert slot.current is not None and slot.current.version == "3" and slot.pending is None
+        assert fleet.status[-1]["config"] == three  # rolled back to 3, and it says so
     finally:
         if box.poll() is None:
             box.send_signal(signal.SIGINT)
