@@ -159,10 +159,10 @@ def precision(
     start, end = _bounds(since, until)
     decided = decided_cases(session, since, until)
     models = _opening_models(session, list(decided))
-    groups: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    groups: dict[_PrecisionKey, Counter[str]] = defaultdict(Counter)
     for case_id, (item, confirmed, reason) in decided.items():
-        name, version = models.get(case_id, ("unknown", "unknown"))
-        counts = groups[(item.violation_type, name, version)]
+        name, version, config = models.get(case_id, ("unknown", "unknown", ""))
+        counts = groups[(item.violation_type, name, version, config)]
         counts["reviewed"] += 1
         counts["confirmed" if confirmed else "rejected"] += 1
         if not confirmed:
@@ -171,7 +171,7 @@ def precision(
                 counts["excluded"] += 1
     rows = [_precision_row(key, counts) for key, counts in sorted(groups.items())]
     totals: dict[str, Counter[str]] = defaultdict(Counter)
-    for (violation_type, _name, _version), counts in groups.items():
+    for (violation_type, *_model), counts in groups.items():
         totals[violation_type].update(counts)
     answer = PrecisionAnswer(
         since=start,
@@ -206,12 +206,17 @@ def _reasons(row: PrecisionRow) -> dict[str, int]:
     return {f"reject_{k}": v for k, v in row.reject_reasons.items()}
 
 
-def _precision_row(key: tuple[str, str, str], counts: Counter[str]) -> PrecisionRow:
-    violation_type, name, version = key
+#: (violation type, model name, model version, "config version" or "" for a box's own file).
+_PrecisionKey = tuple[str, str, str, str]
+
+
+def _precision_row(key: _PrecisionKey, counts: Counter[str]) -> PrecisionRow:
+    violation_type, name, version, config = key
     return PrecisionRow(
         violation_type=violation_type,
         model_name=name,
         model_version=version,
+        config=config or None,
         reviewed=counts["reviewed"],
         confirmed=counts["confirmed"],
         rejected=counts["rejected"],
@@ -223,12 +228,14 @@ def _precision_row(key: tuple[str, str, str], counts: Counter[str]) -> Precision
     )
 
 
-def _opening_models(session: Session, case_ids: list[int]) -> dict[int, tuple[str, str]]:
-    """The model (name, version) of each case's earliest event: the one that raised it."""
+def _opening_models(session: Session, case_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """The model (name, version) of each case's earliest event, the one that raised it, and the
+    configuration the box ran then ("name version"; "" for the box's own file)."""
+    columns = (Event.model_name, Event.model_version, Event.config_name, Event.config_version)
     return {
-        case_id: (name, version)
-        for case_id, (name, version) in opening_values(
-            session, case_ids, Event.model_name, Event.model_version
+        case_id: (name, version, f"{config} {config_version}" if config and config_version else "")
+        for case_id, (name, version, config, config_version) in opening_values(
+            session, case_ids, *columns
         ).items()
     }
 

@@ -11,6 +11,11 @@ class PrecisionRow(BaseModel):
     violation_type: str
     model_name: str = Field(description="Model of the event that opened the case.")
     model_version: str
+    config: str | None = Field(
+        default=None,
+        description="Name and version of the configuration installed over the air that the box ran "
+        "(event schema 6); null for boxes on their own file, or older.",
+    )
     reviewed: int = Field(description="Cases whose standing decision was made in the window.")
     confirmed: int
     rejected: int
@@ -35,7 +40,7 @@ class PrecisionAnswer(BaseModel):
     until: datetime | None = Field(
         default=None, description="Decisions made before this time (UTC); null: up to now."
     )
-    rows: list[PrecisionRow] = Field(description="Per violation type and model version.")
+    rows: list[PrecisionRow] = Field(description="Per violation type, model version and configuration.")
     totals: list[PrecisionTotal] = Field(description="Per violation type, all models.")
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from server.cases.service import transition
+from server.db.models import Event
 from tests.server.api.conftest import NOW, Api, ingest, make_event
 
 
@@ -73,6 +74,27 @@ def test_precision_per_type_and_model_version(api: Api) -> None:
     assert by_key[("garbage_overflow", "1")]["share_confirmed"] == "0.75"
     assert by_key[("garbage_overflow", "1")]["reject_not_a_violation"] == "1"
     assert by_key[("garbage_overflow", "2")]["reject_duplicate"] == ""
+
+
+def test_precision_tells_the_configurations_a_model_version_ran_under_apart(api: Api) -> None:
+    """The same weights under two configurations (say, a lower threshold on some boxes) are two rows."""
+    under_seven = [_open(api, east_m=300 * i) for i in range(3)]
+    with api.sessions.begin() as session:  # the box ran patrol-van 7, installed over the air
+        for event in session.query(Event).filter(Event.case_id.in_(under_seven)):
+            event.config_name, event.config_version = "patrol-van", "7"
+    own_file = _open(api, east_m=5000)
+    for case_id in under_seven[:2]:
+        _act(api, case_id, action="confirm")
+    _act(api, under_seven[2], action="reject", reject_reason="not_a_violation")
+    _act(api, own_file, action="reject", reject_reason="not_a_violation")
+
+    rows = {r["config"]: r for r in api.get("/api/v1/stats/precision").json()["rows"]}
+    assert set(rows) == {"patrol-van 7", None}
+    assert (rows["patrol-van 7"]["reviewed"], rows["patrol-van 7"]["share_confirmed"]) == (3, 0.6667)
+    assert (rows[None]["reviewed"], rows[None]["share_confirmed"]) == (1, 0.0)
+    assert rows[None]["model_version"] == rows["patrol-van 7"]["model_version"] == "1"
+    table = {r["config"]: r for r in _csv(api, "/api/v1/stats/precision")}
+    assert set(table) == {"patrol-van 7", ""} and table["patrol-van 7"]["confirmed"] == "2"
 
 
 def _decide(api: Api, case_id: int, action: str, hours: float, reason_code: str | None = None) -> None:

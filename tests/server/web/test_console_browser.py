@@ -689,10 +689,12 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         # The supervisor's page, and its CSV as a download from the same server.
         page.click("#nav-supervisor")
         page.wait_for_selector("#stats-precision tbody tr >> text=streetwatch-det 1.5.0")
+        # These boxes run their own configuration files: no configuration installed over the air.
+        assert page.inner_text("#stats-precision tbody tr td:nth-child(3)") == "box's own"
         href = page.get_attribute("#stats-precision a.csv", "href")
         assert href is not None
         csv_text = page.evaluate("url => fetch(url).then(r => r.text())", href)
-        assert csv_text.splitlines()[0].startswith("violation_type,model_name,model_version")
+        assert csv_text.splitlines()[0].startswith("violation_type,model_name,model_version,config")
         page.wait_for_selector("#stats-open-cases >> text=past their SLA")
 
         # An admin adds a reviewer from the users page.

@@ -68,9 +68,9 @@ export class Supervisor {
       return node;
     };
     return this.table(
-      [["Type"], ["Model"], ["Reviewed", 1], ["Confirmed", 1], ["Rejected", 1], ["Excluded", 1], ["Precision", 1], [""]],
+      [["Type"], ["Model"], ["Configuration"], ["Reviewed", 1], ["Confirmed", 1], ["Rejected", 1], ["Excluded", 1], ["Precision", 1], [""]],
       (data.rows || []).map((r) =>
-        el("tr", {}, el("td", {}, typeName(r.violation_type)), el("td", {}, `${r.model_name} ${r.model_version}`), el("td", { class: "num" }, r.reviewed), el("td", { class: "num" }, r.confirmed), el("td", { class: "num" }, r.rejected), el("td", { class: "num" }, r.excluded), el("td", { class: "num" }, share(r.share_confirmed)), el("td", {}, bar(r.share_confirmed))),
+        el("tr", {}, el("td", {}, typeName(r.violation_type)), el("td", {}, `${r.model_name} ${r.model_version}`), el("td", { class: r.config ? "" : "muted" }, r.config || "box's own"), el("td", { class: "num" }, r.reviewed), el("td", { class: "num" }, r.confirmed), el("td", { class: "num" }, r.rejected), el("td", { class: "num" }, r.excluded), el("td", { class: "num" }, share(r.share_confirmed)), el("td", {}, bar(r.share_confirmed))),
       ),
     );
   }
