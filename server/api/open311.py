@@ -25,7 +25,9 @@ requested_datetime    case ``opened_at``
 updated_datetime      case ``updated_at``
 expected_datetime     case ``sla_due_at``
 agency_responsible    case ``assigned_team`` (set by a dispatch)
-description           case ``title`` and how many reports and devices back it
+description           case ``title``, how many reports and devices back it, the box's
+                      truck load answer, and what a reviewer recorded (e.g. a sign's
+                      ``mounting: protruding (reviewed)``; a reviewer's load replaces the box's)
 service_notice        a note when every report so far is a detector *candidate*
 lat / long            case position (centre of its events)
 media_url             the full-frame evidence of the case's best-scoring event
@@ -60,7 +62,7 @@ from server.api.deps import (
 )
 from server.api.links import EvidenceLinks
 from server.auth import Principal, Role
-from server.db.models import Case, CaseState, Event
+from server.db.models import Case, CaseReview, CaseState, Event
 from streetwatch.events import ViolationType
 
 PREFIX = "/open311/v2"
@@ -262,9 +264,12 @@ def build_router() -> APIRouter:
 
 def _to_requests(session: Session, cases: list[Case], links: EvidenceLinks) -> list[ServiceRequest]:
     media, attributes = _best_frames(session, [c.id for c in cases])
+    reviewed = _reviewed_attributes(session, [c.id for c in cases])
     out = []
     for case in cases:
         info = _SERVICE_BY_CODE.get(case.violation_type)
+        said = reviewed.get(case.id, {})
+        box_note = "" if "load" in said else _load_note(attributes.get(case.id))
         out.append(
             ServiceRequest(
                 service_request_id=str(case.id),
@@ -273,7 +278,7 @@ def _to_requests(session: Session, cases: list[Case], links: EvidenceLinks) -> l
                 service_name=info.name if info else case.violation_type,
                 service_code=case.violation_type,
                 description=f"{case.title} ({_counted(case.event_count, 'report')} from "
-                f"{_counted(case.device_count, 'device')})" + _load_note(attributes.get(case.id)),
+                f"{_counted(case.device_count, 'device')})" + box_note + _review_note(said),
                 agency_responsible=case.assigned_team,
                 service_notice=(
                     "Raised by a generic detector class; pending a dispatcher's review."
@@ -316,6 +321,33 @@ def _best_frames(session: Session, case_ids: list[int]) -> tuple[dict[int, str],
     return (
         {case_id: sha for case_id, (_score, sha) in best.items()},
         {case_id: found for case_id, (_score, found) in answers.items()},
+    )
+
+
+def _reviewed_attributes(session: Session, case_ids: list[int]) -> dict[int, dict[str, str]]:
+    """For each case a reviewer annotated, the attribute values recorded (name -> value)."""
+    if not case_ids:
+        return {}
+    found: dict[int, dict[str, str]] = {}
+    rows = session.execute(
+        select(CaseReview.case_id, CaseReview.attributes).where(CaseReview.case_id.in_(case_ids))
+    )
+    for case_id, attributes in rows:
+        values = {
+            name: entry["value"]
+            for name, entry in (attributes or {}).items()
+            if isinstance(entry, dict) and isinstance(entry.get("value"), str)
+        }
+        if values:
+            found[case_id] = values
+    return found
+
+
+def _review_note(values: dict[str, str]) -> str:
+    """'; mounting: protruding (reviewed)' per attribute a reviewer recorded, in name order: what
+    a field crew should know before it goes out."""
+    return "".join(
+        f"; {name}: {value.replace('_', ' ')} (reviewed)" for name, value in sorted(values.items())
     )
 
 

@@ -641,8 +641,15 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
             merged = session.get(Case, ids["bin-3"])
             assert merged is not None and (merged.state, merged.merged_into) == ("closed", ids["bin-1"])
 
-        # A night of false candidates from one box, rejected in one go through the filters.
+        # A sign's mounting: what makes it a violation when its permit is not the question.
         open_case(admin, ids["sign"])
+        page.select_option("#attr-mounting", "protruding")
+        page.wait_for_selector("#case-message >> text=mounting: protruding")
+        with stack.sessions() as session:
+            review = session.get(CaseReview, ids["sign"])
+            assert review is not None and review.attributes["mounting"] == {"value": "protruding", "box": None}
+
+        # A night of false candidates from one box, rejected in one go through the filters.
         page.fill("#filter-device_id", "van-09")
         page.keyboard.press("Tab")
         page.select_option("#filter-candidate", "true")
