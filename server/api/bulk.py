@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session
 
 from server.api.case_filters import CaseFilter
 from server.api.deps import ReviewerDep, SessionDep, utcnow
+from server.api.query import QueryError
 from server.api.review_actions import ReviewContext, check_body, check_team, perform, unprocessable
 from server.api.schemas.cases import CaseActionCreate
 from server.api.schemas.reviews import BulkActionCreate, BulkAnswer, BulkResult
 from server.cases.review import ReviewError
 from server.cases.workflow import CaseNotFoundError, InvalidTransitionError
 from server.db.models import Case, CaseState
-from streetwatch.events import ViolationType
+from streetwatch.events import ViolationType, summarise_validation_error
+from streetwatch.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/cases", tags=["reviews"])
 
@@ -66,7 +68,7 @@ def bulk_action(
     context = ReviewContext.of(request)
     check_body(single, context)
     check_team(session, single)
-    selected = _select(session, body)
+    selected = _select(session, body, context.taxonomy)
     results: list[BulkResult] = []
     bulk_id = uuid.uuid4().hex[:12]
     for case_id, seen_state in selected:
@@ -87,7 +89,9 @@ def bulk_action(
     )
 
 
-def _select(session: Session, body: BulkActionCreate) -> list[tuple[int, CaseState | None]]:
+def _select(
+    session: Session, body: BulkActionCreate, taxonomy: Taxonomy
+) -> list[tuple[int, CaseState | None]]:
     """(case id, state when selected) for every case the body names, oldest id first."""
     if body.case_ids is not None:
         ids = list(dict.fromkeys(body.case_ids))
@@ -100,18 +104,26 @@ def _select(session: Session, body: BulkActionCreate) -> list[tuple[int, CaseSta
     except ValueError:
         known = ", ".join(t.value for t in ViolationType)
         raise unprocessable(f"filter.violation_type {raw.violation_type!r} is not one of {known}") from None
-    filters = CaseFilter(
-        state=tuple(raw.state or ()),
-        violation_type=violation,
-        priority=raw.priority,
-        candidate=raw.candidate,
-        device_id=raw.device_id,
-        assigned_team=raw.assigned_team,
-        since=raw.since,
-        until=raw.until,
-        bbox=raw.bbox,
-        overdue=raw.overdue,
-    )
+    try:
+        filters = CaseFilter(
+            state=tuple(raw.state or ()),
+            violation_type=violation,
+            priority=raw.priority,
+            candidate=raw.candidate,
+            device_id=raw.device_id,
+            assigned_team=raw.assigned_team,
+            since=raw.since,
+            until=raw.until,
+            bbox=raw.bbox,
+            overdue=raw.overdue,
+            attribute=raw.attribute,
+        )
+    except ValidationError as exc:
+        raise unprocessable(f"filter: {summarise_validation_error(exc)}") from None
+    try:
+        filters.check_attribute(taxonomy)
+    except QueryError as exc:
+        raise unprocessable(f"filter.{exc}") from None
     conditions = filters.conditions(utcnow())
     count = session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
     if count > MAX_BULK:

@@ -10,16 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, and_, not_
+from sqlalchemy import ColumnElement, and_, exists, not_
 
 from server.api.deps import as_utc
-from server.api.query import bbox_clause, parse_bbox
+from server.api.query import QueryError, bbox_clause, parse_bbox
 from server.cases.states import HELD_STATES
 from server.cases.workflow import OPEN_STATES
-from server.db.models import Case, CaseState
+from server.db.models import Case, CaseReview, CaseState
 from streetwatch.events import ViolationType
+from streetwatch.taxonomy import Taxonomy
 
 _OPEN = sorted(OPEN_STATES)
+#: ``name:value`` of a review attribute, both as classes.yaml spells them.
+ATTRIBUTE_PATTERN = r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$"
 
 
 class CaseFilter(BaseModel):
@@ -48,6 +51,31 @@ class CaseFilter(BaseModel):
     overdue: bool | None = Field(
         default=None, description="true: open and past the SLA due time; false: not overdue."
     )
+    attribute: str | None = Field(
+        default=None,
+        max_length=129,
+        pattern=ATTRIBUTE_PATTERN,
+        description="name:value of an attribute a reviewer recorded (review_attributes in "
+        "datasets/classes.yaml), e.g. mounting:protruding or load:uncovered.",
+    )
+
+    def check_attribute(self, taxonomy: Taxonomy) -> None:
+        """A name or value no violation type defines is a :class:`QueryError`, not an empty list."""
+        if self.attribute is None:
+            return
+        name, value = self.attribute.split(":")
+        defined = {
+            a.name: [v.value for v in a.values]
+            for attributes in taxonomy.review_attributes.values()
+            for a in attributes
+        }
+        if name not in defined:
+            raise QueryError(
+                "attribute",
+                f"no violation type has an attribute {name!r}; known: {', '.join(sorted(defined))}",
+            )
+        if value not in defined[name]:
+            raise QueryError("attribute", f"{name} {value!r} is not one of {', '.join(defined[name])}")
 
     def conditions(self, now: datetime) -> list[ColumnElement[bool]]:
         """SQL conditions (AND) for these filters; ``now`` decides what is overdue."""
@@ -77,6 +105,10 @@ class CaseFilter(BaseModel):
         if self.overdue is not None:
             late = overdue_clause(now)
             conditions.append(late if self.overdue else not_(late))
+        if self.attribute is not None:
+            name, value = self.attribute.split(":")
+            recorded = CaseReview.attributes[(name, "value")].as_string() == value
+            conditions.append(exists().where(CaseReview.case_id == Case.id, recorded))
         return conditions
 
 

@@ -66,6 +66,7 @@ def list_cases(
     count: CountQuery = None,
 ) -> Page[CasePublic]:
     now = utcnow()
+    filters.check_attribute(request.app.state.taxonomy)
     conditions = filters.conditions(now)
     key = parse_sort(sort, SORTABLE, "-last_event_at")
     if key.field == URGENT and key.descending:
@@ -115,8 +116,11 @@ class CaseCounts(BaseModel):
 
 
 @router.get("/counts", response_model=CaseCounts, summary="Counts per type and state for the queue")
-def count_cases(session: SessionDep, _caller: ViewerDep, filters: CaseFilterDep) -> CaseCounts:
+def count_cases(
+    request: Request, session: SessionDep, _caller: ViewerDep, filters: CaseFilterDep
+) -> CaseCounts:
     now = utcnow()
+    filters.check_attribute(request.app.state.taxonomy)
     conditions = filters.conditions(now)
     rows = session.execute(
         select(Case.violation_type, Case.state, func.count())

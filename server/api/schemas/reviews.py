@@ -118,6 +118,7 @@ class CaseFilterIn(_Strict):
     until: datetime | None = None
     bbox: str | None = None
     overdue: bool | None = None
+    attribute: str | None = Field(default=None, max_length=129, description="name:value, as in GET /cases.")
 
 
 class BulkActionCreate(_Strict):

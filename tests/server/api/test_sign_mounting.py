@@ -100,3 +100,45 @@ def test_the_mounting_goes_to_the_export_and_the_sign_stays_a_signboard(
     assert (record["name"], record["value"], record["written_as"]) == ("mounting", "protruding", None)
     (boxes,) = _labels(out).values()  # the one reviewed frame
     assert [int(box[0]) for box in boxes] == [3]  # signboard, the trained class id, still
+
+
+def test_the_queue_lists_the_cases_reviewed_as_protruding(api: Api) -> None:
+    """An inspector's sweep: every sign a reviewer called protruding, and nothing else."""
+    protruding, flush, unreviewed = (_sign(api, 9000 + 300 * i, 90 + i) for i in range(3))
+    truck = _case(api, 12000, [95], violation_type="unsealed_truck", detector_class="truck")
+    for case_id, attributes in (
+        (protruding, {"mounting": {"value": "protruding"}}),
+        (flush, {"mounting": {"value": "flush"}}),
+        (truck, {"load": {"value": "uncovered"}}),
+    ):
+        assert _act(api, case_id, action="annotate", review={"attributes": attributes}).status_code == 200
+
+    def listed(attribute: str) -> list[int]:
+        answer = api.get("/api/v1/cases", params={"attribute": attribute, "state": ["new"]})
+        assert answer.status_code == 200, answer.text
+        return [c["id"] for c in answer.json()["items"]]
+
+    assert listed("mounting:protruding") == [protruding]
+    assert listed("mounting:flush") == [flush]
+    assert listed("load:uncovered") == [truck]
+    assert listed("mounting:banner") == []
+    assert unreviewed not in listed("mounting:flush") + listed("mounting:protruding")
+    counts = api.get("/api/v1/cases/counts", params={"attribute": "mounting:protruding"}).json()
+    assert counts["total"] == 1 and counts["by_type"] == {"illegal_signboard": 1}
+
+    for attribute, complaint in (
+        ("mounting:hanging", "mounting 'hanging' is not one of flush, protruding, free_standing, banner"),
+        ("colour:red", "no violation type has an attribute 'colour'; known: load, mounting, setup"),
+        ("mounting", "attribute"),
+    ):
+        answer = api.get("/api/v1/cases", params={"attribute": attribute})
+        assert answer.status_code == 422 and complaint in answer.text, answer.text
+
+    bulk = {"action": "note", "reason": "sweep on 7 Dec", "filter": {"attribute": "mounting:protruding"}}
+    answer = api.post("/api/v1/cases/bulk-actions", json=bulk)
+    assert answer.status_code == 200, answer.text
+    assert [r["case_id"] for r in answer.json()["results"]] == [protruding]
+    typo = api.post(
+        "/api/v1/cases/bulk-actions", json={**bulk, "filter": {"attribute": "mounting:Protruding"}}
+    )
+    assert typo.status_code == 422 and "filter: attribute" in typo.text, typo.text

@@ -647,7 +647,15 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         page.wait_for_selector("#case-message >> text=mounting: protruding")
         with stack.sessions() as session:
             review = session.get(CaseReview, ids["sign"])
-            assert review is not None and review.attributes["mounting"] == {"value": "protruding", "box": None}
+            assert review is not None
+            assert review.attributes["mounting"] == {"value": "protruding", "box": None}
+        # ...and the queue finds it again by what the reviewer recorded, for an inspector's sweep.
+        page.select_option("#filter-state", "all")
+        page.select_option("#filter-attribute", "mounting:protruding")
+        page.wait_for_selector("#queue-total >> text=1 of 1 shown")
+        assert page.locator(f"#case-{ids['sign']}").count() == 1
+        page.click("#filter-reset")
+        page.wait_for_function("() => document.getElementById('filter-attribute').value === ''")
 
         # A night of false candidates from one box, rejected in one go through the filters.
         page.fill("#filter-device_id", "van-09")

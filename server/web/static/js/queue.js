@@ -11,7 +11,7 @@ const PAGE = 100;
 const SORTS = { urgent: "Most urgent, newest", "-last_event_at": "Newest", sla_due_at: "SLA due first", "-event_count": "Most events" };
 const STATE_SETS = { review: ["new"], open: OPEN_STATES, all: [] };
 
-export const DEFAULT_FILTERS = { state: "review", violation_type: "", candidate: "", device_id: "", since: "", until: "", bbox: "", overdue: false, sort: "urgent" };
+export const DEFAULT_FILTERS = { state: "review", violation_type: "", candidate: "", device_id: "", since: "", until: "", bbox: "", overdue: false, attribute: "", sort: "urgent" };
 
 export class Queue {
   constructor(ctx) {
@@ -58,6 +58,7 @@ export class Queue {
       until: f.until ? new Date(f.until).toISOString() : "",
       bbox: f.bbox,
       overdue: f.overdue ? "true" : "",
+      attribute: f.attribute,
     };
   }
 
@@ -70,6 +71,7 @@ export class Queue {
     if (f.candidate && String(item.candidate) !== f.candidate) return false;
     if (f.device_id && item.device_id !== f.device_id) return false;
     if (f.overdue && !isOverdue(item)) return false;
+    if (f.attribute) return false; // a case arriving live has no reviewer's attributes yet
     if (f.since && Date.parse(item.last_event_at) < Date.parse(new Date(f.since).toISOString())) return false;
     if (f.until && Date.parse(item.first_event_at) >= Date.parse(new Date(f.until).toISOString())) return false;
     if (f.bbox) {
@@ -109,6 +111,7 @@ export class Queue {
       el("label", {}, el("span", { class: "sr" }, "Device"), el("input", { name: "device_id", id: "filter-device_id", list: "device-list", value: f.device_id, size: 10, placeholder: "any device", title: "Device" })),
       el("datalist", { id: "device-list" }, this.devices.map((d) => el("option", { value: d }))),
       el("label", {}, el("input", { type: "checkbox", name: "overdue", id: "filter-overdue", checked: f.overdue }), "SLA overdue"),
+      this.attributeFilter(select),
       el("label", { class: "wide" }, "From", el("input", { type: "datetime-local", name: "since", id: "filter-since", value: f.since })),
       f.bbox
         ? el("span", {}, el("button", { type: "button", id: "filter-area", onclick: () => this.pickArea() }, "Area ✓"), el("button", { type: "button", class: "link", id: "filter-area-clear", onclick: () => this.setFilters({ bbox: "" }) }, "clear"))
@@ -122,6 +125,22 @@ export class Queue {
       this.setFilters({ [target.name]: target.type === "checkbox" ? target.checked : target.value });
     };
     this.form.onsubmit = (event) => event.preventDefault();
+  }
+
+  /** "Reviewed as" (a sign's mounting, a truck's load, ...): the attributes the chosen type, or any
+   * type, lets a reviewer record; none: no select. */
+  attributeFilter(select) {
+    const f = this.filters;
+    const byType = this.ctx.options.attributes || {};
+    const types = f.violation_type ? [f.violation_type] : Object.keys(byType);
+    const choices = { "": "Reviewed as: any" };
+    for (const type of types) {
+      for (const def of byType[type] || []) {
+        for (const v of def.values) choices[`${def.name}:${v.value}`] = `${def.name}: ${v.value.replaceAll("_", " ")}`;
+      }
+    }
+    if (f.attribute && !(f.attribute in choices)) choices[f.attribute] = f.attribute.replace(":", ": ").replaceAll("_", " ");
+    return Object.keys(choices).length > 1 ? select("attribute", "Reviewed as", choices, f.attribute) : null;
   }
 
   setFilters(change) {
@@ -538,7 +557,7 @@ export class Queue {
     const p = this.params();
     const body = {};
     if (p.state && p.state.length) body.state = p.state;
-    for (const key of ["violation_type", "device_id", "since", "until", "bbox"]) if (p[key]) body[key] = p[key];
+    for (const key of ["violation_type", "device_id", "since", "until", "bbox", "attribute"]) if (p[key]) body[key] = p[key];
     if (p.candidate) body.candidate = p.candidate === "true";
     if (this.filters.overdue) body.overdue = true;
     return body;
