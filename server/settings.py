@@ -67,6 +67,11 @@ class MatchingRule(_Section):
     )
     sla_hours: float = Field(gt=0, description="Hours from a case's opening until it is due.")
     priority: int = Field(ge=1, le=5, description="Priority of new cases: 1 most urgent .. 5 least.")
+    one_object_per_case: bool = Field(
+        default=False,
+        description="Objects one box sees at the same time are different violations, each its own case "
+        "(signs: each has its own permit). Off: one case per place (a spot of garbage, however many piles).",
+    )
     second_pass_gap_s: float = Field(
         default=0,
         ge=0,
@@ -111,7 +116,12 @@ def _default_rules() -> dict[ViolationType, MatchingRule]:
             radius_m=20, join_window_s=2 * day, recurrence_window_s=7 * day, sla_hours=24, priority=2
         ),
         ViolationType.illegal_signboard: MatchingRule(
-            radius_m=15, join_window_s=14 * day, recurrence_window_s=30 * day, sla_hours=72, priority=4
+            radius_m=15,
+            join_window_s=14 * day,
+            recurrence_window_s=30 * day,
+            sla_hours=72,
+            priority=4,
+            one_object_per_case=True,  # a shop front's signs, seen in one frame, are each their own case
         ),
         ViolationType.unsealed_truck: MatchingRule(
             radius_m=50, join_window_s=600, recurrence_window_s=0, moving=True, sla_hours=2, priority=2

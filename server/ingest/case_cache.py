@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -53,6 +53,33 @@ _COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SeenBox:
+    """One event of a case as ``CaseCache.seen_together`` compares it with a new one."""
+
+    device_id: str
+    track_id: uuid.UUID
+    first_seen_at: datetime
+    observed_at: datetime
+    box: tuple[float, ...]  # x1, y1, x2, y2 in the frame
+
+    def beside(self, event: ViolationEvent) -> bool:
+        """Another object in the same frames as ``event``: the same box, another track, at the same
+        time, and apart in the frame. Boxes mostly inside one another are one object reported whole
+        and in part (or a board and the panel on it): those still join."""
+        return (
+            self.device_id == event.device_id
+            and self.track_id != event.track_id
+            and self.first_seen_at <= event.observed_at
+            and event.first_seen_at <= self.observed_at
+            and _shared(self.box, tuple(event.box)) < NESTED_SHARE
+        )
+
+
+#: Boxes of two tracks sharing at least this much of the smaller one are one object.
+NESTED_SHARE = 0.5
+
+
 @dataclass(slots=True)
 class CaseRecord:
     """What a batch knows about one case, and what it changed."""
@@ -76,8 +103,10 @@ class CaseRecord:
     new_values: dict[str, Any] | None = None
     events_added: int = 0
     devices: set[str] = field(default_factory=set)  # devices whose events this batch added
+    # Each event this batch added: who saw what, when and where in the frame (``seen_together``).
+    seen: list[SeenBox] = field(default_factory=list)
 
-    def as_candidate(self, same_track: bool) -> CaseCandidate:
+    def as_candidate(self, same_track: bool, seen_together: bool = False) -> CaseCandidate:
         return CaseCandidate(
             case_id=self.key,
             violation_type=ViolationType(self.violation_type),
@@ -89,6 +118,7 @@ class CaseRecord:
             device_id=self.device_id,
             track_id=self.track_id,
             same_track=same_track,
+            seen_together=seen_together,
             first_event_at=self.first_event_at,
             merged_into=self.merged_into,
         )
@@ -97,6 +127,11 @@ class CaseRecord:
         seen_at = min(event.observed_at, now)
         self.events_added += 1
         self.devices.add(event.device_id)
+        self.seen.append(
+            SeenBox(
+                event.device_id, event.track_id, event.first_seen_at, event.observed_at, tuple(event.box)
+            )
+        )
         self.last_event_at = max(self.last_event_at, seen_at)
         self.first_event_at = min(self.first_event_at, seen_at)
         self.max_score = max(self.max_score, event.score)
@@ -195,6 +230,40 @@ class CaseCache:
         if track_case is not None and track_case in self.records:
             keys.add(track_case)
         return [self.records[k].as_candidate(same_track=k == track_case) for k in keys]
+
+    def seen_together(
+        self, session: Session, event: ViolationEvent, candidates: list[CaseCandidate]
+    ) -> list[CaseCandidate]:
+        """``candidates``, each marked when it holds an event of ``event``'s device under another
+        track seen at the same time: another object in the same frames (a rule with
+        ``one_object_per_case`` keeps them apart). Read from this batch and from stored events."""
+        keys = [c.case_id for c in candidates if not c.same_track]
+        if not keys:
+            return candidates
+        together = {key for key in keys if any(seen.beside(event) for seen in self.records[key].seen)}
+        stored = [self.records[k].id for k in keys if k not in together and self.records[k].id is not None]
+        for chunk in chunks(stored):
+            rows = session.execute(
+                select(
+                    Event.case_id, Event.track_id, Event.first_seen_at, Event.observed_at, Event.box
+                ).where(
+                    Event.case_id.in_(chunk),
+                    Event.device_id == event.device_id,  # (case_id, device_id) is indexed
+                    Event.track_id != event.track_id,
+                    Event.observed_at >= event.first_seen_at,
+                    Event.first_seen_at <= event.observed_at,
+                )
+            )
+            ids = {
+                case_id
+                for case_id, track, first, last, box in rows
+                if SeenBox(event.device_id, track, first, last, tuple(box)).beside(event)
+            }
+            together |= {k for k in keys if self.records[k].id in ids}
+        return [
+            replace(c, seen_together=c.case_id in together) if c.case_id in together else c
+            for c in candidates
+        ]
 
     def assign_track(self, device_id: str, track_id: uuid.UUID, key: int) -> None:
         """Record that the track's latest event went to case ``key`` (its next events look there)."""
@@ -325,6 +394,16 @@ class CaseCache:
         if record.device_id is not None and record.track_id is not None:
             key = (record.violation_type, record.device_id, record.track_id)
             self._by_track.setdefault(key, set()).add(record.key)
+
+
+def _shared(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The share of the smaller box that the two boxes have in common."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / smaller if smaller > 0 else 0.0
 
 
 def chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:

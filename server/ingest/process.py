@@ -159,6 +159,8 @@ class IngestBatch:
         rule = self.settings.rule(event.violation_type)
         scope = search_scope(event, rule)
         candidates = self.cases.candidates(scope)
+        if rule.one_object_per_case:
+            candidates = self.cases.seen_together(self.session, event, candidates)
         sign = None
         if event.violation_type is ViolationType.illegal_signboard and self.settings.signs.enabled:
             sign, fp = self.signs.decide(event, scope, rule)

@@ -14,7 +14,9 @@ Rules, in order:
 3. Among those, a case that already holds an event of the same device + track
    wins (a camera on a moving vehicle sees one object from several positions);
    then, for place-bound types, the nearest case within the radius; for moving
-   types (trucks), a case opened by the same device + track.
+   types (trucks), a case opened by the same device + track. Where the rule keeps
+   one object per case (signs), a case holding another track of the same device
+   seen at the same time (``seen_together``) is another object, not a candidate by place.
 4. Otherwise a case resolved or closed within the recurrence window, within the
    radius, is linked: the event opens a new case marked as its recurrence. A duplicate
    a reviewer merged into another case links that case instead.
@@ -71,6 +73,9 @@ class CaseCandidate:
     device_id: str | None  # device and track of the event that opened it
     track_id: UUID | None
     same_track: bool = False  # holds an event of this event's device + track already
+    #: holds an event of this event's device under another track seen at the same time (the caller
+    #: reads it from stored events): another object in the same frames.
+    seen_together: bool = False
     first_event_at: datetime | None = None  # the first sighting (read for awaiting_recurrence)
     merged_into: int | None = None  # set on a duplicate a reviewer merged: the case that stands for it
 
@@ -130,7 +135,7 @@ def match_event(
             continue
         distance = _distance(event, case)
         if case.state in JOINABLE_STATES and _in_join_time(case, at, join_window, rule):
-            if case.same_track or _near(event, case, distance, rule):
+            if case.same_track or (_near(event, case, distance, rule) and not _seen_together(case, rule)):
                 key = (
                     0 if case.same_track else 1,
                     1 if case.state is CaseState.awaiting_recurrence else 0,  # a case dispatchers see first
@@ -229,6 +234,13 @@ def _near(event: ViolationEvent, case: CaseCandidate, distance: float | None, ru
     if rule.moving:
         return case.device_id == event.device_id and case.track_id == event.track_id
     return distance is not None and distance <= rule.radius_m
+
+
+def _seen_together(case: CaseCandidate, rule: MatchingRule) -> bool:
+    """Whether the rule keeps one object per case and ``case`` holds another object the event's box
+    saw at the same time: two signs of one shop front, not one sign seen twice. A later pass of
+    the same box, or another box, still joins by place."""
+    return rule.one_object_per_case and case.seen_together
 
 
 def _where(distance: float | None) -> str:

@@ -298,3 +298,51 @@ def test_a_long_telemetry_track_is_thinned_to_the_limit(sessions: sessionmaker[S
     assert len(points) == limit
     assert points[-1].at == T0 + timedelta(seconds=limit * 3 - 1)  # the newest point is kept
     assert device is not None and device.last_position_at == points[-1].at
+
+
+def test_a_shop_fronts_signs_are_one_case_each_on_every_pass(sessions: sessionmaker[Session]) -> None:
+    """Three signs side by side in the same frames of one box: three cases. A fourth track boxed
+    inside the first sign (the detector's part of it) is that sign. On the next pass the box sees
+    the three again under new tracks, one batch each (what the database holds decides): each joins
+    a case of its own, none swallows another. Two piles in one frame stay one case."""
+    signs = SETTINGS.model_copy(update={"signs": SETTINGS.signs.model_copy(update={"enabled": False})})
+    boxes = [(10.0, 20.0, 110.0, 120.0), (200.0, 20.0, 300.0, 120.0), (400.0, 20.0, 500.0, 120.0)]
+
+    def sign(track: uuid.UUID, at: Any, box: tuple[float, ...], lifecycle: str = "new") -> ViolationEvent:
+        return make_event(
+            violation_type="illegal_signboard",
+            track_id=track,
+            at=at,
+            north_m=2.0,
+            box=box,
+            lifecycle=lifecycle,
+        )
+
+    first_pass = [uuid.uuid4() for _ in range(3)]
+    part = uuid.uuid4()
+    events = [sign(t, T0, b) for t, b in zip(first_pass, boxes, strict=True)]
+    events += [sign(t, T0 + timedelta(seconds=1), b, "end") for t, b in zip(first_pass, boxes, strict=True)]
+    events.append(sign(part, T0, (20.0, 60.0, 100.0, 115.0)))  # the lower band of the first sign
+    with sessions.begin() as session:
+        batch = IngestBatch(session, signs, T0 + timedelta(seconds=2))
+        batch.lock(events)
+        batch.preload(events)
+        for e in events:
+            batch.add_event(e)
+        batch.finish()
+    with sessions() as session:
+        case_of = {e.track_id: e.case_id for e in session.scalars(select(Event))}
+    opened = [case_of[t] for t in first_pass]
+    assert len(set(opened)) == 3 and case_of[part] == opened[0]
+    later = T0 + timedelta(hours=3)
+    again = []
+    for box in boxes:
+        with sessions.begin() as session:
+            again.append(ingest_event(session, sign(uuid.uuid4(), later, box), later, signs).case_id)
+    assert sorted(again) == sorted(opened)
+    with sessions() as session:
+        counts = session.scalars(select(Case.event_count).where(Case.violation_type == "illegal_signboard"))
+        assert sorted(counts) == [3, 3, 4]
+
+    piles = [make_event(at=T0, north_m=500.0, track_id=uuid.uuid4()) for _ in range(2)]
+    assert ingest(sessions, piles[0]).case_id == ingest(sessions, piles[1]).case_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -217,3 +218,22 @@ def test_cells_covering_hold_every_point_within_the_radius(lat: float) -> None:
         dlat = dist * math.cos(bearing) / 111_195
         dlon = dist * math.sin(bearing) / (111_195 * math.cos(math.radians(lat)))
         assert encode(lat + dlat, lon + dlon, CELL_PRECISION) in cells
+
+
+def test_a_sign_case_holding_another_object_of_the_same_frames_is_not_joined_by_place() -> None:
+    """Signs keep one object per case: a case the caller marks ``seen_together`` (it holds another
+    track of the event's box from the same moment) is another sign. Unmarked, a case near by is
+    joined as before (another pass, another van); garbage ignores the mark: one case per spot."""
+    beside = make_event(violation_type="illegal_signboard", at=T0, north_m=4.0)
+    sign = case_at(1, 3.0, violation="illegal_signboard")
+    other_sign = replace(sign, seen_together=True)
+    assert match_event(beside, [other_sign], rule("illegal_signboard"), NOW).action is MatchAction.new
+    assert match_event(beside, [sign], rule("illegal_signboard"), NOW).case_id == 1
+    farther = case_at(2, 10.0, violation="illegal_signboard")
+    assert match_event(beside, [other_sign, farther], rule("illegal_signboard"), NOW).case_id == 2
+    assert (
+        match_event(beside, [replace(other_sign, same_track=True)], rule("illegal_signboard"), NOW).case_id
+        == 1
+    )
+    pile = replace(case_at(3, 3.0), seen_together=True)
+    assert match_event(make_event(at=T0, north_m=4.0), [pile], rule(), NOW).case_id == 3
