@@ -49,6 +49,7 @@ from server.cases.review import RejectReason
 from server.cases.states import HELD_STATES
 from server.cases.workflow import OPEN_STATES
 from server.db.models import Case, CaseState, CaseTransition, Event
+from server.matching.geohash import decode_bbox
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
@@ -210,6 +211,12 @@ def _reasons(row: PrecisionRow) -> dict[str, int]:
 _PrecisionKey = tuple[str, str, str, str]
 
 
+def _cell_bbox(cell: str) -> str:
+    """A geohash cell as the queue's ``bbox`` filter spells an area (minlon,minlat,maxlon,maxlat)."""
+    south, west, north, east = decode_bbox(cell)
+    return f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}"
+
+
 def _precision_row(key: _PrecisionKey, counts: Counter[str]) -> PrecisionRow:
     violation_type, name, version, config = key
     return PrecisionRow(
@@ -366,12 +373,13 @@ def recurrences(
         *time_window(Case.opened_at, since, until),
     ]
     count = func.count().label("cases")
+    recurred = func.sum(case((Case.recurrence_of.is_not(None), 1), else_=0)).label("recurred")
     found = session.execute(
         select(
             Case.violation_type,
             Case.cell,
             count,
-            func.sum(case((Case.recurrence_of.is_not(None), 1), else_=0)),
+            recurred,
             func.sum(case((Case.state.in_(_OPEN), 1), else_=0)),
             func.avg(Case.lat),
             func.avg(Case.lon),
@@ -381,7 +389,9 @@ def recurrences(
         .where(*window)
         .group_by(Case.violation_type, Case.cell)
         .having(func.count() >= min_cases)
-        .order_by(count.desc(), Case.violation_type, Case.cell)
+        # Coming back first: several objects seen at once (a shop front's signs) are many cases, not
+        # a place that keeps coming back.
+        .order_by(recurred.desc(), count.desc(), Case.violation_type, Case.cell)
         .limit(limit)
     ).all()
     places = [(t, c) for t, c, *_ in found]
@@ -399,6 +409,7 @@ def recurrences(
         RecurrenceRow(
             violation_type=t,
             cell=c,
+            bbox=_cell_bbox(c),
             lat=round(lat, 6) if lat is not None else None,
             lon=round(lon, 6) if lon is not None else None,
             cases=n,

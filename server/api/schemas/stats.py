@@ -83,6 +83,9 @@ class OpenCasesAnswer(BaseModel):
 class RecurrenceRow(BaseModel):
     violation_type: str
     cell: str = Field(description="Geohash cell (~150 m).")
+    bbox: str = Field(
+        description="The cell as minlon,minlat,maxlon,maxlat: GET /cases?bbox= lists its cases."
+    )
     lat: float | None = Field(description="Mean position of its cases.")
     lon: float | None
     cases: int = Field(description="Cases opened there in the window (merged duplicates not counted).")

@@ -234,9 +234,23 @@ def test_recurrences_by_place(api: Api) -> None:
         1,
     )
     assert row["case_ids"] == [again, first] and len(row["cell"]) == 7
-    assert api.get("/api/v1/stats/recurrences", params={"min_cases": 1}).json()["rows"][1]["cases"] == 1
-    (line,) = _csv(api, "/api/v1/stats/recurrences")
-    assert line["case_ids"] == f"{again} {first}"
+    # The queue's own area filter lists the place's cases: what the supervisor page links to.
+    listed = api.get("/api/v1/cases", params={"bbox": row["bbox"], "state": ["new", "closed"]}).json()
+    assert sorted(c["id"] for c in listed["items"]) == sorted([again, first])
+    # Three signs of one shop front, seen at once: three cases at one place, but nothing came back.
+    shop = [
+        _open(api, east_m=8000 + i, violation_type="illegal_signboard", detector_class="signboard")
+        for i in range(3)
+    ]
+    assert len(set(shop)) == 3
+    rows = api.get("/api/v1/stats/recurrences").json()["rows"]
+    assert [(r["violation_type"], r["cases"], r["recurrences"]) for r in rows] == [
+        ("garbage_overflow", 2, 1),  # first: it keeps coming back
+        ("illegal_signboard", 3, 0),
+    ]
+    assert api.get("/api/v1/stats/recurrences", params={"min_cases": 1}).json()["rows"][2]["cases"] == 1
+    line, _shop = _csv(api, "/api/v1/stats/recurrences")
+    assert line["case_ids"] == f"{again} {first}" and line["bbox"] == rows[0]["bbox"]
 
 
 def test_stats_are_for_dispatcher_roles_only(api: Api) -> None:

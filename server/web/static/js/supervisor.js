@@ -117,8 +117,9 @@ export class Supervisor {
   recurrences(data) {
     return this.table(
       [["Type"], ["Place"], ["Cases", 1], ["Recurrences", 1], ["Open", 1], ["Latest"]],
+      // A place opens the queue on that place's cases of that type, every state.
       (data.rows || []).map((r) =>
-        el("tr", {}, el("td", {}, typeName(r.violation_type)), el("td", {}, el("a", { href: `#/queue?case=${(r.case_ids || [])[0] || ""}` }, `${Number(r.lat).toFixed(4)}, ${Number(r.lon).toFixed(4)}`)), el("td", { class: "num" }, r.cases), el("td", { class: "num" }, r.recurrences), el("td", { class: "num" }, r.open), el("td", {}, when(r.last_event_at))),
+        el("tr", {}, el("td", {}, typeName(r.violation_type)), el("td", {}, el("a", { href: `#/queue?state=all&violation_type=${r.violation_type}&bbox=${r.bbox}`, title: "Its cases in the queue" }, `${Number(r.lat).toFixed(4)}, ${Number(r.lon).toFixed(4)}`)), el("td", { class: "num" }, r.cases), el("td", { class: "num" }, r.recurrences), el("td", { class: "num" }, r.open), el("td", {}, when(r.last_event_at))),
       ),
     );
   }
