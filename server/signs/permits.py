@@ -80,7 +80,9 @@ class SentPhotos:
     def __call__(self, name: str) -> bytes:
         sent = name if name in self._files else self._by_base.get(_base(name))
         if sent is None:
-            raise SignError(f"photo {name!r} is not among the {len(self._files)} photo(s) sent with the list")
+            count = len(self._files)
+            photos = "1 photo" if count == 1 else f"{count} photos"
+            raise SignError(f"photo {name!r} is not among the {photos} sent with the list")
         self._used.add(sent)
         return self._files[sent]
 

@@ -106,7 +106,7 @@ def test_photos_sent_with_the_list_become_the_entries_looks_and_are_kept(api: Ap
     checked = api.post("/api/v1/signs/import", json=body | {"dry_run": True}).json()
     assert (checked["added"], checked["updated"]) == (3, 0)
     assert checked["errors"] == [
-        "row 3: photo 'sb-2.jpg' is not among the 4 photo(s) sent with the list",
+        "row 3: photo 'sb-2.jpg' is not among the 4 photos sent with the list",
         "row 4: photo: must be a JPEG; these 17 bytes are not an image (starts b'not ') (JPEG or PNG)",
     ]
     assert checked["notes"] == ["photo 'extra.jpg' was sent but no row names it"]

@@ -198,7 +198,7 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         page.wait_for_selector("#flash >> text=Choose the permit list itself")
         page.set_input_files("#permit-file", [str(permits), str(photo)])
         check = page.inner_text("#permit-check")
-        assert "1 to add, 0 to update (same permit id), 1 row(s) to skip; 1 photo(s) sent." in check
+        assert "1 to add, 0 to update (same permit id), 1 row to skip; 1 photo sent." in check
         assert "row 3: position 'north'" in check
         with stack.sessions() as session:
             assert len(session.scalars(select(Sign.id)).all()) == 2  # the check changed nothing
@@ -235,7 +235,7 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         row = f"#signs-table tr[data-sign='{register['permitted']}']"
         shows = "([sel, text]) => document.querySelector(sel)?.textContent.includes(text)"
         page.wait_for_function(shows, arg=[row, "SB-2026-88"])
-        assert "until 2027-03-31" in page.inner_text(row)
+        assert "through 2027-03-31" in page.inner_text(row)
         with stack.sessions() as session:
             edited = session.get(Sign, register["permitted"])
             assert edited is not None and edited.valid_until is not None

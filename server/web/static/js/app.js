@@ -104,7 +104,7 @@ function saveHash() {
 }
 
 function route() {
-  if (!ctx.user) return;
+  if (!ctx.user || !queue) return; // still starting: start() routes once the pages exist
   const { page, params } = parseHash();
   ctx.page = PAGES.includes(page) ? page : "queue";
   if (ctx.page === "users" && ctx.user.role !== "admin") ctx.page = "queue";

@@ -7,7 +7,7 @@ import { ApiError, apiUrl, get, post } from "./api.js";
 import { cloneReview, drawBoxes, editBoxes } from "./boxes.js";
 import { ask, choose, confirmDialog } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
-import { ago, dueText, el, isOverdue, replace, stateName, svg, typeName, when } from "./util.js";
+import { OPEN_STATES, ago, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when } from "./util.js";
 
 /** Moves the workflow allows from each state (mirrors server/cases/workflow.py). */
 const NEXT_STATES = {
@@ -18,6 +18,11 @@ const NEXT_STATES = {
   resolved: ["closed", "confirmed"],
   rejected: ["new", "closed"],
   closed: [],
+};
+/** States that confirming takes a case back from, and what that undoes (asked before it is done). */
+const BACKWARDS_TO_CONFIRMED = {
+  dispatched: "It is dispatched: confirming takes it back from the team, to be dispatched again.",
+  resolved: "It is resolved: confirming reopens it as a violation still there, to be dispatched again.",
 };
 const ACTION_TARGET = { confirm: "confirmed", reject: "rejected", dispatch: "dispatched", resolve: "resolved", close: "closed" };
 
@@ -137,9 +142,10 @@ export class CaseView {
       { class: "case-head" },
       el("h2", { id: "case-title" }, `#${detail.id} ${typeName(detail.violation_type)}`),
       el("span", { class: `badge state-${detail.state}`, id: "case-state" }, stateName(detail.state)),
-      el("span", { class: `badge prio prio-${detail.priority}` }, `P${detail.priority}`),
+      el("span", { class: `badge prio prio-${detail.priority}`, title: `Priority ${detail.priority} (1 most urgent, 5 least)` }, `P${detail.priority}`),
       detail.candidate ? el("span", { class: "badge candidate" }, "candidate") : null,
-      overdue ? el("span", { class: "badge overdue" }, dueText(detail.sla_due_at)) : detail.sla_due_at ? el("span", { class: "muted" }, dueText(detail.sla_due_at)) : null,
+      // A finished case has no due time left to show.
+      overdue ? el("span", { class: "badge overdue" }, dueText(detail.sla_due_at)) : detail.sla_due_at && OPEN_STATES.includes(detail.state) ? el("span", { class: "muted", id: "case-due" }, dueText(detail.sla_due_at)) : null,
       detail.review && detail.review.label ? el("span", { class: "chip" }, `label: ${detail.review.label}`) : null,
     );
 
@@ -149,7 +155,7 @@ export class CaseView {
       { class: "side" },
       this.renderFacts(detail, models, devices),
       this.renderAttributes(detail),
-      el("div", { class: "card" }, el("h3", {}, "Map"), this.renderMap(detail)),
+      el("div", { class: "card", id: "case-map" }, el("h3", {}, "Map"), this.renderMap(detail)),
     );
 
     replace(
@@ -170,7 +176,8 @@ export class CaseView {
     return el(
       "div",
       { class: "actions", id: "actions" },
-      b("confirm", "Confirm", "c", () => this.confirm(), "primary"),
+      // Confirming is the next step of a new case only; further on it takes the case back.
+      b("confirm", "Confirm", "c", () => this.confirm(), this.detail && this.detail.state === "new" ? "primary" : ""),
       b("reject", "Reject…", "x", () => this.reject(), "danger"),
       b("relabel", "Class…", "l", () => this.relabel()),
       b("annotate", "Boxes", "e", () => this.editBoxes()),
@@ -282,7 +289,8 @@ export class CaseView {
       const draw = part
         ? el("button", { type: "button", id: `attr-${def.name}-box`, disabled: !this.allowed("annotate") || !current[def.name], title: `Draw ${def.box_hint} on the clean frame`, onclick: () => this.editBoxes(def.name) }, hasBox ? "redraw box" : "draw box")
         : null;
-      box.append(el("label", { title: def.description }, `${def.name}:`, select, draw), part ? el("span", { class: "muted" }, `box: ${def.box_hint}${hasBox ? " (drawn)" : ""}`) : null);
+      box.append(el("label", { title: def.description }, `${def.name}:`, select, draw));
+      if (part) box.append(el("span", { class: "muted" }, `box: ${def.box_hint}${hasBox ? " (drawn)" : ""}`));
     }
     return el("div", { class: "card" }, el("h3", {}, "Attributes"), box);
   }
@@ -307,7 +315,11 @@ export class CaseView {
     const areas = detail.violation_type === "illegal_signboard"
       ? (this.ctx.zones || []).map((z) => ({ title: `No-sign zone ${z.name}${z.reason ? `: ${z.reason}` : ""}`, polygons: z.polygons }))
       : [];
-    return drawMap(points, { tiles, label: `Map of case ${detail.id}`, areas });
+    // What the dots are: only the kinds this map shows.
+    const names = { case: "this case", event: "camera", object: "the object, placed by the box", other: "other cases (click one)" };
+    const shown = Object.keys(names).filter((kind) => points.some((p) => p.kind === kind));
+    const legend = el("p", { class: "map-legend muted" }, shown.map((kind) => el("span", {}, el("i", { class: `dot ${kind}` }), names[kind])));
+    return [drawMap(points, { tiles, label: `Map of case ${detail.id}`, areas }), shown.length ? legend : null];
   }
 
   renderTimeline(detail) {
@@ -459,8 +471,14 @@ export class CaseView {
     return false;
   }
 
-  confirm() {
-    if (this.may("confirm")) return this.act({ action: "confirm" }, { advance: true });
+  async confirm() {
+    if (!this.may("confirm")) return;
+    const state = this.detail.state;
+    if (BACKWARDS_TO_CONFIRMED[state]) {
+      const ok = await confirmDialog(`Confirm case #${this.detail.id} again?`, BACKWARDS_TO_CONFIRMED[state]);
+      if (!ok) return;
+    }
+    return this.act({ action: "confirm" }, { advance: true });
   }
 
   async reject() {
@@ -474,19 +492,21 @@ export class CaseView {
     if (!code) return;
     const body = { action: "reject", reject_reason: code };
     if (code === "wrong_class") {
-      const label = await this.pickClass("What is it really?");
+      const label = await this.pickClass("What is it really?", { wrong: true });
       if (!label) return;
       body.label = label;
     }
     return this.act(body, { advance: true, seen });
   }
 
-  pickClass(title = "Class") {
+  /** A detector class; the detected one first, or left out when the reviewer says it is ``wrong``. */
+  pickClass(title = "Class", { wrong = false } = {}) {
     const event = reviewEvent(this.detail);
     const classes = this.ctx.options.classes || this.ctx.config.classes || [];
-    const first = event ? [event.detector_class] : [];
-    const ordered = [...first.filter((c) => classes.includes(c)), ...classes.filter((c) => !first.includes(c))];
-    return choose(title, ordered.map((c) => ({ value: c, label: c })), { filter: true });
+    const detected = event ? [event.detector_class] : [];
+    const first = wrong ? [] : detected.filter((c) => classes.includes(c));
+    const ordered = [...first, ...classes.filter((c) => !detected.includes(c))];
+    return choose(title, ordered.map((c) => ({ value: c, label: c.replaceAll("_", " ") })), { filter: true });
   }
 
   async relabel() {
@@ -598,7 +618,7 @@ export class CaseView {
 function boxSaid(attributes) {
   if (!attributes || !attributes.load) return null;
   const leaning = attributes.load_likeliest ? attributes.load_likeliest.replaceAll("_", " ") : "its likeliest answer";
-  const score = attributes.load_score === null || attributes.load_score === undefined ? "" : ` (${Math.round(attributes.load_score * 100)} %${attributes.load === "unsure" ? ` for ${leaning}` : ""})`;
+  const score = attributes.load_score === null || attributes.load_score === undefined ? "" : ` (${Math.round(attributes.load_score * 100)}%${attributes.load === "unsure" ? ` for ${leaning}` : ""})`;
   const model = attributes.load_model ? `, ${attributes.load_model}` : "";
   return el("p", { id: "attr-box-load", class: "muted" }, `The box's load classifier: ${attributes.load.replaceAll("_", " ")}${score}${model}`);
 }
@@ -656,7 +676,7 @@ function detailsText(details) {
   if (details.merged_into) parts.push(` merged into #${details.merged_into}`);
   if (details.merged_from) parts.push(` merged #${details.merged_from}`);
   if (details.box) parts.push(" box corrected");
-  if (details.added_boxes) parts.push(` ${details.added_boxes.length} box(es) added`);
+  if (details.added_boxes && details.added_boxes.length) parts.push(` ${counted(details.added_boxes.length, "box", "boxes")} added`);
   if (details.attributes) parts.push(` attributes: ${Object.entries(details.attributes).map(([k, v]) => `${k}=${v && v.value ? v.value : "none"}`).join(", ")}`);
   if (details.bulk) parts.push(" (bulk)");
   return parts.join(";");

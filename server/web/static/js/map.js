@@ -76,8 +76,12 @@ export function drawMap(points, { width = 300, height = 200, tiles = null, onAre
       }
     }
   } else {
-    for (let gx = (TILE / 4) - (left % (TILE / 4)); gx < width; gx += TILE / 4) root.append(svg("line", { class: "grid", x1: gx, y1: 0, x2: gx, y2: height }));
-    for (let gy = (TILE / 4) - (top % (TILE / 4)); gy < height; gy += TILE / 4) root.append(svg("line", { class: "grid", x1: 0, y1: gy, x2: width, y2: gy }));
+    // A map box of another shape than the view box shows bands beside it: the grid reaches into them.
+    const step = TILE / 4;
+    const bandX = Math.ceil(width / step) * step; // whole steps, so the lines stay on the grid
+    const bandY = Math.ceil(height / step) * step;
+    for (let gx = step - (left % step) - bandX; gx < 2 * width; gx += step) root.append(svg("line", { class: "grid", x1: gx, y1: -height, x2: gx, y2: 2 * height }));
+    for (let gy = step - (top % step) - bandY; gy < 2 * height; gy += step) root.append(svg("line", { class: "grid", x1: -width, y1: gy, x2: 2 * width, y2: gy }));
   }
 
   for (const area of areas) {
@@ -125,7 +129,9 @@ function enableAreaPick(root, view, onArea) {
     const box = root.getBoundingClientRect();
     return { x: ((event.clientX - box.left) / box.width) * view.width, y: ((event.clientY - box.top) / box.height) * view.height };
   };
+  root.style.userSelect = "none"; // a drag draws the area; it must not select the page's text
   root.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
     start = local(event);
     root.setPointerCapture(event.pointerId);
   });

@@ -4,11 +4,12 @@
 import { ApiError, get, post } from "./api.js";
 import { ask, choose, confirmDialog, showPanel } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
-import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, ago, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
+import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, ago, counted, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
 import { FALLBACK_REASONS } from "./caseview.js";
 
 const PAGE = 100;
-const SORTS = { urgent: "Most urgent, newest", "-last_event_at": "Newest", sla_due_at: "SLA due first", "-event_count": "Most events" };
+// Short enough for the filter column at 1366 px; the select's title says the rest.
+const SORTS = { urgent: "Most urgent", "-last_event_at": "Newest", sla_due_at: "SLA due first", "-event_count": "Most events" };
 const STATE_SETS = { review: ["new"], open: OPEN_STATES, all: [] };
 
 export const DEFAULT_FILTERS = { state: "review", violation_type: "", candidate: "", device_id: "", since: "", until: "", bbox: "", overdue: false, attribute: "", sort: "urgent" };
@@ -100,14 +101,14 @@ export class Queue {
     const f = this.filters;
     const select = (name, label, options, value) =>
       el("label", {}, el("span", { class: "sr" }, label), el("select", { name, id: `filter-${name}`, title: label }, Object.entries(options).map(([v, text]) => el("option", { value: v, selected: v === value }, text))));
-    const states = { review: "To review (new)", open: "Open", all: "All", ...STATE_NAMES };
+    const states = { review: "To review", open: "Open", all: "All states", ...STATE_NAMES };
     const types = { "": "All types", ...TYPE_NAMES };
     replace(
       this.form,
       select("state", "State", states, f.state),
       select("violation_type", "Type", types, f.violation_type),
       select("sort", "Sort", SORTS, f.sort),
-      select("candidate", "Candidate", { "": "Candidates too", true: "Candidates only", false: "No candidates" }, f.candidate),
+      select("candidate", "Candidates: generic-class detections", { "": "Candidates too", true: "Candidates only", false: "No candidates" }, f.candidate),
       el("label", {}, el("span", { class: "sr" }, "Device"), el("input", { name: "device_id", id: "filter-device_id", list: "device-list", value: f.device_id, size: 10, placeholder: "any device", title: "Device" })),
       el("datalist", { id: "device-list" }, this.devices.map((d) => el("option", { value: d }))),
       el("label", {}, el("input", { type: "checkbox", name: "overdue", id: "filter-overdue", checked: f.overdue }), "SLA overdue"),
@@ -133,7 +134,7 @@ export class Queue {
     const f = this.filters;
     const byType = this.ctx.options.attributes || {};
     const types = f.violation_type ? [f.violation_type] : Object.keys(byType);
-    const choices = { "": "Reviewed as: any" };
+    const choices = { "": "Reviewed as…" };
     for (const type of types) {
       for (const def of byType[type] || []) {
         for (const v of def.values) choices[`${def.name}:${v.value}`] = `${def.name}: ${v.value.replaceAll("_", " ")}`;
@@ -258,10 +259,11 @@ export class Queue {
         { class: "count-row" },
         chip("To review", byState.new, this.filters.state === "review", () => this.setFilters({ state: "review" })),
         chip("Open", open, this.filters.state === "open", () => this.setFilters({ state: "open" })),
+        // Third, where a narrow pane still shows it; the row scrolls sideways for the rest.
+        chip("Overdue", counts.overdue, this.filters.overdue, () => this.setFilters({ overdue: !this.filters.overdue }), "overdue"),
         ["confirmed", "dispatched", "possibly_resolved", "rejected", "resolved", "closed"]
           .filter((s) => byState[s])
           .map((s) => chip(stateName(s), byState[s], this.filters.state === s, () => this.setFilters({ state: s }))),
-        chip("Overdue", counts.overdue, this.filters.overdue, () => this.setFilters({ overdue: !this.filters.overdue }), "overdue"),
       ),
       el(
         "div",
@@ -311,7 +313,7 @@ export class Queue {
           "div",
           { class: "meta" },
           el("span", { class: `badge state-${item.state}` }, stateName(item.state)),
-          el("span", { class: `badge prio prio-${item.priority}` }, `P${item.priority}`),
+          el("span", { class: `badge prio prio-${item.priority}`, title: `Priority ${item.priority} (1 most urgent, 5 least)` }, `P${item.priority}`),
           item.candidate ? el("span", { class: "badge candidate" }, "candidate") : null,
           isOverdue(item) ? el("span", { class: "badge overdue" }, dueText(item.sla_due_at)) : null,
           el("span", { class: "ago", dataset: { at: item.last_event_at } }, ago(item.last_event_at)),
@@ -468,12 +470,18 @@ export class Queue {
       this.byId.set(item.id, item);
       const node = this.row(item);
       node.classList.add("fresh");
-      // Keep the dispatcher's place: a row inserted above the view must not push the list down.
+      // Keep the dispatcher's place: the open case's row stays where it is on screen, and a row
+      // inserted above the view must not push the list down.
       const before = this.list.scrollTop;
       const anchor = this.list.children[index] || null;
       const above = anchor && anchor.offsetTop < before;
+      const open = this.selectedId !== null ? document.getElementById(`case-${this.selectedId}`) : null;
+      const view = this.list.getBoundingClientRect();
+      const was = open ? open.getBoundingClientRect().top : null;
+      const inView = open && was >= view.top && was < view.bottom;
       this.list.insertBefore(node, anchor);
-      if (above) this.list.scrollTop = before + node.offsetHeight;
+      if (inView) this.list.scrollTop += open.getBoundingClientRect().top - was;
+      else if (above) this.list.scrollTop = before + node.offsetHeight;
       this.total += 1;
       arrived += 1;
     }
@@ -570,7 +578,7 @@ export class Queue {
       const code = await choose("Reject them all: why?", reasons.map((r) => ({ value: r.code, label: r.code.replaceAll("_", " "), hint: r.description })));
       if (!code) return;
       body.reject_reason = code;
-      const why = await ask("Reason in words (kept in each case's history)", { required: false });
+      const why = await ask("Reason in words, if you want one (kept in each case's history)", { required: false });
       if (why === null) return;
       if (why) body.reason = why;
     }
@@ -596,7 +604,8 @@ export class Queue {
       this.ctx.flash("No case to act on.", "info");
       return;
     }
-    if (!(await confirmDialog(`Bulk ${action}`, `${action} ${count} case${count > 1 ? "s" : ""}? Each is recorded in its history as done by you.`))) return;
+    const verb = action.charAt(0).toUpperCase() + action.slice(1);
+    if (!(await confirmDialog(`Bulk ${action}`, `${verb} ${counted(count, "case")}? Each is recorded in its history as done by you.`))) return;
     try {
       const result = await post("/cases/bulk-actions", body);
       const failed = result.results.filter((r) => r.status !== 200);

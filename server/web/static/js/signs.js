@@ -9,7 +9,7 @@
 import { ApiError, apiUrl, del, get, patch, post } from "./api.js";
 import { confirmDialog, showPanel } from "./dialogs.js";
 import { drawMap } from "./map.js";
-import { ago, el, query, replace, when } from "./util.js";
+import { ago, counted, el, query, replace, when } from "./util.js";
 
 const PAGE_SIZE = 50;
 const SOURCES = { review: "case marked permitted", import: "permit list", api: "added by hand" };
@@ -125,7 +125,7 @@ export class SignsPage {
         el("td", {}, s.permit_id || "–"),
         s.superseded_by
           ? el("td", { class: "muted", title: "a case about it was marked permitted: the later entry decides" }, "replaced by ", el("a", { href: `#/signs?entry=${s.superseded_by}` }, `#${s.superseded_by}`))
-          : el("td", { class: expired ? "expired" : "", title: s.valid_until ? when(s.valid_until) : "" }, s.valid_until ? `${expired ? "expired " : "until "}${s.valid_until.slice(0, 10)}` : "no end"),
+          : el("td", { class: expired ? "expired" : "", title: s.valid_until ? when(s.valid_until) : "" }, s.valid_until ? `${expired ? "expired " : "through "}${s.valid_until.slice(0, 10)}` : "no end"),
         el("td", {}, s.source === "review" && s.case_id ? el("a", { href: `#/queue?state=all&case=${s.case_id}` }, `case #${s.case_id}`) : SOURCES[s.source] || s.source),
         el("td", { title: when(s.last_seen_at) }, s.last_seen_at ? ago(s.last_seen_at) : "not yet"),
         el("td", { class: "num" }, s.sighting_count),
@@ -187,10 +187,11 @@ export class SignsPage {
     const facts = [
       ["Place", `${sign.lat.toFixed(5)}, ${sign.lon.toFixed(5)}`],
       ["Permit", sign.permit_id || "–"],
-      ["Valid until", sign.valid_until ? when(sign.valid_until) : "no end known"],
+      // A permit runs through a day (stored as that day's end, UTC): the day, as the permit says it.
+      ["Valid through", sign.valid_until ? sign.valid_until.slice(0, 10) : "no end known"],
       ["Replaced", sign.superseded_by ? `by entry #${sign.superseded_by} (${when(sign.superseded_at)}): history, it decides no sighting` : "–"],
       ["Registered", `${when(sign.created_at)} by ${sign.created_by} (${SOURCES[sign.source] || sign.source})`],
-      ["Appearance", sign.views ? `${sign.views} view(s) on record` : "no photo yet: the next sighting gives one"],
+      ["Appearance", sign.views ? `${counted(sign.views, "view")} on record` : "no photo yet: the next sighting gives one"],
       ["Description", sign.description || "–"],
     ];
     const actions = this.ctx.canAct()
@@ -258,11 +259,11 @@ export class SignsPage {
     const content = el(
       "div",
       { id: "permit-check" },
-      el("p", {}, `${check.added} to add, ${check.updated} to update (same permit id), ${check.errors.length} row(s) to skip; ${Object.keys(photos).length} photo(s) sent.`),
+      el("p", {}, `${check.added} to add, ${check.updated} to update (same permit id), ${counted(check.errors.length, "row")} to skip; ${counted(Object.keys(photos).length, "photo")} sent.`),
       lines(check.errors, "error"),
       lines(check.notes, "muted"),
     );
-    if (!(await showPanel(`Import ${file.name}?`, content, "Nothing has changed yet: OK imports the rows above, skipping those listed."))) return;
+    if (!(await showPanel(`Import ${file.name}?`, content, "Nothing has changed yet: OK adds and updates the entries counted above, skipping the rows listed."))) return;
     let done;
     try {
       done = await post("/signs/import", body);

@@ -38,12 +38,20 @@ export async function showUsers(root, flash) {
     const password = await ask(`New password for ${user.username}`, { label: "Password (8 characters or more)", secret: true, note: "Their sign-ins with the old password end now; tokens made for scripts keep working." });
     if (password) change(user, { password }, `${user.username}'s password is set.`);
   };
+  // A role is what someone may do from their next request on: asked first, like disabling.
+  const setRole = async (user, select) => {
+    const role = select.value;
+    const a = role === "admin" ? "an" : "a";
+    const may = { viewer: "see cases but not act on them", reviewer: "review, dispatch and close cases", admin: "do everything, users and the fleet included" }[role];
+    if (await confirmDialog(`Make ${user.username} ${a} ${role}?`, `From their next request on they may ${may}.`)) change(user, { role }, `${user.username} is ${a} ${role} now.`);
+    else select.value = user.role;
+  };
   // An admin changes everyone but themselves (another admin can); a box's account is only disabled or enabled.
   const row = (u, me) => {
     const self = u.id === me;
     const person = u.role !== "device";
     const role = person && !self
-      ? el("select", { "aria-label": `Role of ${u.username}`, onchange: (event) => change(u, { role: event.target.value }, `${u.username} is a ${event.target.value} now.`) }, ["viewer", "reviewer", "admin"].map((r) => el("option", { value: r, selected: r === u.role }, r)))
+      ? el("select", { "aria-label": `Role of ${u.username}`, onchange: (event) => setRole(u, event.target) }, ["viewer", "reviewer", "admin"].map((r) => el("option", { value: r, selected: r === u.role }, r)))
       : u.role;
     return el(
       "tr",

@@ -38,6 +38,11 @@ function append(node, children) {
   }
 }
 
+/** "1 box", "2 boxes": counts in sentences people read. */
+export function counted(n, noun, plural = `${noun}s`) {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
 /** Replace every child of ``node``. */
 export function replace(node, ...children) {
   node.replaceChildren();
