@@ -128,9 +128,7 @@ class CaseRecord:
         self.events_added += 1
         self.devices.add(event.device_id)
         self.seen.append(
-            SeenBox(
-                event.device_id, event.track_id, event.first_seen_at, event.observed_at, tuple(event.box)
-            )
+            SeenBox(event.device_id, event.track_id, event.first_seen_at, event.observed_at, tuple(event.box))
         )
         self.last_event_at = max(self.last_event_at, seen_at)
         self.first_event_at = min(self.first_event_at, seen_at)
