@@ -237,9 +237,16 @@ def test_recurrences_by_place(api: Api) -> None:
     # The queue's own area filter lists the place's cases: what the supervisor page links to.
     listed = api.get("/api/v1/cases", params={"bbox": row["bbox"], "state": ["new", "closed"]}).json()
     assert sorted(c["id"] for c in listed["items"]) == sorted([again, first])
-    # Three signs of one shop front, seen at once: three cases at one place, but nothing came back.
+    # Three signs side by side on one shop front, seen at once: three cases at one place, but
+    # nothing came back.
     shop = [
-        _open(api, east_m=8000 + i, violation_type="illegal_signboard", detector_class="signboard")
+        _open(
+            api,
+            east_m=8000 + i,
+            violation_type="illegal_signboard",
+            detector_class="signboard",
+            box=(2.0 + 20 * i, 10.0, 18.0 + 20 * i, 40.0),  # in its 64x48 frame
+        )
         for i in range(3)
     ]
     assert len(set(shop)) == 3

@@ -22,7 +22,7 @@ export async function showFleet(root) {
   const boxes = el(
     "table",
     { id: "fleet-boxes" },
-    el("thead", {}, el("tr", {}, ["Box", "Group", "Health", "Last seen", "Models", "Config", "fps", "GPU °C", "Waiting", "Rollout"].map((h) => el("th", {}, h)))),
+    el("thead", {}, el("tr", {}, ["Box", "Group", "Health", "Last seen", "Models", "Config", "fps", "GPU °C", ["Outbox", "Events waiting on the box for the server's acknowledgement"], "Rollout"].map((h) => (Array.isArray(h) ? el("th", { title: h[1] }, h[0]) : el("th", {}, h))))),
     el(
       "tbody",
       {},
