@@ -64,9 +64,9 @@ class SeenBox:
     box: tuple[float, ...]  # x1, y1, x2, y2 in the frame
 
     def beside(self, event: ViolationEvent) -> bool:
-        """Another object in the same frames as ``event``: the same box, another track, at the same
-        time, and apart in the frame. Boxes mostly inside one another are one object reported whole
-        and in part (or a board and the panel on it): those still join."""
+        """Another object in the same frames as ``event``: the same device, another track, at the
+        same time, and apart in the frame. Boxes mostly inside one another are one object reported
+        whole and in part (or a board and the panel on it): those still join."""
         return (
             self.device_id == event.device_id
             and self.track_id != event.track_id
@@ -106,7 +106,7 @@ class CaseRecord:
     # Each event this batch added: who saw what, when and where in the frame (``seen_together``).
     seen: list[SeenBox] = field(default_factory=list)
 
-    def as_candidate(self, same_track: bool, seen_together: bool = False) -> CaseCandidate:
+    def as_candidate(self, same_track: bool) -> CaseCandidate:
         return CaseCandidate(
             case_id=self.key,
             violation_type=ViolationType(self.violation_type),
@@ -118,7 +118,6 @@ class CaseRecord:
             device_id=self.device_id,
             track_id=self.track_id,
             same_track=same_track,
-            seen_together=seen_together,
             first_event_at=self.first_event_at,
             merged_into=self.merged_into,
         )
