@@ -15,7 +15,13 @@ import pytest
 
 from streetwatch.cli import main
 from tests.server.api.conftest import NOW, Api, ingest, jpeg, make_event, store_evidence
-from tests.server.api.test_reviews_to_training_set import _labels, _seed_case, _trucks, live_url
+from tests.server.api.test_reviews_to_training_set import (
+    _labels,
+    _seed_case,
+    _trucks,
+    export_reviews,
+    live_url,
+)
 from training.datasets.importers import import_dataset
 from training.datasets.taxonomy import load_taxonomy
 
@@ -56,18 +62,7 @@ def test_review_data_becomes_labels(
     _act(api, duplicate, action="reject", reject_reason="duplicate")
     _act(api, unboxed, action="confirm", review={"attributes": {"load": {"value": "covered"}}})
 
-    out = tmp_path / "reviews"
-    args = [
-        "dataset",
-        "from-reviews",
-        "--server",
-        live_url,
-        "--token",
-        api.tokens["viewer"],
-        "--out",
-        str(out),
-    ]
-    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    out = export_reviews(api, live_url, tmp_path)
     printed = capsys.readouterr().out
     assert "1 hard negatives written as images" in printed and "not exported: duplicate 1" in printed
 
@@ -141,18 +136,7 @@ def test_a_reviewed_frame_is_the_only_frame_exported_for_its_case(
     _act(api, case_id, action="confirm", review={"event_id": chosen, "added_boxes": []})
     (item,) = api.get("/api/v1/labels").json()["items"]
     assert [(f["event_id"], f["reviewed"]) for f in item["frames"]] == [(chosen, True), (ANY, False)]
-    out = tmp_path / "reviews"
-    args = [
-        "dataset",
-        "from-reviews",
-        "--server",
-        live_url,
-        "--token",
-        api.tokens["viewer"],
-        "--out",
-        str(out),
-    ]
-    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    out = export_reviews(api, live_url, tmp_path)
     (name,) = _labels(out)  # the frame the reviewer looked at, not the better-scoring one
     sha = next(f["clean_sha256"] for f in item["frames"] if f["reviewed"])
     assert name == f"reviews__{sha}"

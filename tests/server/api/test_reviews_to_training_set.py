@@ -94,6 +94,15 @@ def _seed_case(
     return outcome.case_id
 
 
+def export_reviews(api: Api, live_url: str, tmp_path: Path, *extra: str, exit_code: int = 0) -> Path:
+    """``streetwatch dataset from-reviews`` against the live server, as a viewer; the folder it wrote."""
+    out = tmp_path / "reviews"
+    server = ["--server", live_url, "--token", api.tokens["viewer"]]
+    args = ["dataset", "from-reviews", *server, "--out", str(out), "--cache", str(tmp_path / "cache")]
+    assert main([*args, *extra]) == exit_code
+    return out
+
+
 def _labels(folder: Path) -> dict[str, list[list[float]]]:
     return {
         f.stem: [[float(v) for v in line.split()] for line in f.read_text().splitlines() if line.strip()]
@@ -231,23 +240,12 @@ def test_withdrawn_decisions_and_frameless_cases_are_reported_not_exported(
     assert api.post(f"/api/v1/cases/{taken_back}/actions", json={"action": "reject"}).status_code == 200
     assert api.post(f"/api/v1/cases/{taken_back}/actions", json={"action": "reopen"}).status_code == 200
 
-    out = tmp_path / "reviews"
-    args = [
-        "dataset",
-        "from-reviews",
-        "--server",
-        live_url,
-        "--token",
-        api.tokens["viewer"],
-        "--out",
-        str(out),
-    ]
-    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    out = export_reviews(api, live_url, tmp_path)
     printed = capsys.readouterr().out
     assert f"withdrawn (reopened, no decision stands): cases {taken_back}" in printed
     assert f"case {frameless_id} (confirmed): the server holds no clean frame" in printed
     assert len(_labels(out)) == 1  # only the case that still stands, with its frame
 
     # the server's own reason reaches the user when it refuses a request
-    assert main([*args, "--overwrite", "--frames", "50"]) == 1
+    export_reviews(api, live_url, tmp_path, "--overwrite", "--frames", "50", exit_code=1)
     assert "frames: " in capsys.readouterr().err

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from server.db.models import Event
-from streetwatch.cli import main
 from streetwatch.events import EventAttributes, TruckLoad
 from tests.server.api.conftest import Api
 from tests.server.api.test_review_actions import _act, _case
-from tests.server.api.test_reviews_to_training_set import _labels, live_url
+from tests.server.api.test_reviews_to_training_set import _labels, export_reviews, live_url
 
 __all__ = ["live_url"]  # the fixture, for the export test
 
@@ -82,18 +81,7 @@ def test_the_mounting_goes_to_the_export_and_the_sign_stays_a_signboard(
     case_id = _sign(api, 6000, 80)
     review: dict[str, Any] = {"attributes": {"mounting": {"value": "protruding"}}}
     assert _act(api, case_id, action="confirm", review=review).status_code == 200
-    out = tmp_path / "reviews"
-    args = [
-        "dataset",
-        "from-reviews",
-        "--server",
-        live_url,
-        "--token",
-        api.tokens["viewer"],
-        "--out",
-        str(out),
-    ]
-    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    out = export_reviews(api, live_url, tmp_path)
     capsys.readouterr()
     export = json.loads((out / "review_export.json").read_text())
     (record,) = [a for a in export["attributes"] if a["case_id"] == case_id]
