@@ -363,6 +363,15 @@ def recurrences(
     min_cases: Annotated[
         int, Query(ge=1, le=1000, description="Only places with this many cases or more.")
     ] = 2,
+    min_recurrences: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=1000,
+            description="Only places with this many recurrences or more (1: places that came back, "
+            "not a shop front whose signs are several cases at once).",
+        ),
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most places listed.")] = 100,
     format: FormatQuery = "json",
 ) -> RecurrencesAnswer | Response:
@@ -388,7 +397,7 @@ def recurrences(
         )
         .where(*window)
         .group_by(Case.violation_type, Case.cell)
-        .having(func.count() >= min_cases)
+        .having(func.count() >= min_cases, recurred >= min_recurrences)
         # Coming back first: several objects seen at once (a shop front's signs) are many cases, not
         # a place that keeps coming back.
         .order_by(recurred.desc(), count.desc(), Case.violation_type, Case.cell)

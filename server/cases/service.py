@@ -239,6 +239,9 @@ def transition(
         # Back in play: clear the marks of a resolution that did not hold.
         case.possibly_resolved_at = None
         case.resolved_at = None
+    if current is CaseState.dispatched and target in (CaseState.new, CaseState.confirmed):
+        # Taken back from the team (to be dispatched again); the history keeps who had it.
+        case.assigned_team = None
     return case
 
 

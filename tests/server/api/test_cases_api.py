@@ -177,6 +177,17 @@ def test_evidence_route_validates_the_digest(api: Api) -> None:
     assert missing.status_code == 404 and "no evidence" in missing.json()["detail"]
 
 
+def test_confirming_a_dispatched_case_takes_it_back_from_its_team(api: Api) -> None:
+    case_id = _seed(api)["garbage"]
+    url = f"/api/v1/cases/{case_id}/actions"
+    assert api.post(url, json={"action": "dispatch", "team": "crew-9"}).json()["assigned_team"] == "crew-9"
+    back = api.post(url, json={"action": "confirm", "reason": "wrong crew"}).json()
+    assert (back["state"], back["assigned_team"]) == ("confirmed", None)
+    assert back["transitions"][-1]["from_state"] == "dispatched"  # the history keeps it
+    again = api.post(url, json={"action": "dispatch", "team": "crew-2"}).json()
+    assert (again["state"], again["assigned_team"]) == ("dispatched", "crew-2")
+
+
 def test_reopen_a_possibly_resolved_case_returns_it_to_its_earlier_state(api: Api) -> None:
     from server.cases.service import SYSTEM_COVERAGE, transition
 

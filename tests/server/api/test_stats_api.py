@@ -256,6 +256,8 @@ def test_recurrences_by_place(api: Api) -> None:
         ("illegal_signboard", 3, 0),
     ]
     assert api.get("/api/v1/stats/recurrences", params={"min_cases": 1}).json()["rows"][2]["cases"] == 1
+    came_back = api.get("/api/v1/stats/recurrences", params={"min_recurrences": 1}).json()["rows"]
+    assert [r["violation_type"] for r in came_back] == ["garbage_overflow"]
     line, _shop = _csv(api, "/api/v1/stats/recurrences")
     assert line["case_ids"] == f"{again} {first}" and line["bbox"] == rows[0]["bbox"]
 

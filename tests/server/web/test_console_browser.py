@@ -352,6 +352,57 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
         live.close()
 
 
+def test_confirming_a_dispatched_case_asks_before_taking_it_back(browser: Any, stack: Stack) -> None:
+    before = stack.count_cases()
+    stack.send(Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 5200))
+    wait_for(lambda: stack.count_cases() == before + 1, 20, "the case to dispatch")
+    with stack.sessions() as session:
+        case_id = session.scalar(select(func.max(Case.id)))
+    assert case_id is not None
+    dispatched = httpx.post(
+        f"{stack.url}/api/v1/cases/{case_id}/actions",
+        json={"action": "dispatch", "team": "north-grid"},
+        headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+    )
+    assert dispatched.status_code == 200, dispatched.text
+    console = Console(browser, stack)
+    try:
+        console.sign_in("ada")
+        open_case(console, case_id)
+        page = console.page
+        assert "primary" not in (page.get_attribute("#act-confirm", "class") or "")  # not the next step
+        console.press("c")
+        page.wait_for_selector(f".dialog >> text=Take case #{case_id} back to confirmed?")
+        page.click(".dialog button >> text=Cancel")
+        assert [t.to_state for t in transitions(stack, case_id)][-1] == "dispatched"  # nothing done
+        console.press("c")
+        page.wait_for_selector(".dialog >> text=It is dispatched")
+        page.click(".dialog button.primary")
+        wait_for(lambda: transitions(stack, case_id)[-1].to_state == "confirmed", 10, "the confirm")
+        with stack.sessions() as session:
+            case = session.get(Case, case_id)
+            assert case is not None and case.assigned_team is None  # taken back from the team
+
+        # In bulk too: confirming what the filter shows says it takes dispatched cases back.
+        again = httpx.post(
+            f"{stack.url}/api/v1/cases/{case_id}/actions",
+            json={"action": "dispatch", "team": "north-grid"},
+            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+        )
+        assert again.status_code == 200, again.text
+        page.select_option("#filter-state", "dispatched")
+        page.wait_for_selector(f"#case-{case_id}")
+        page.click("#bulk-filter")
+        page.wait_for_selector(".dialog >> text=matching the filter")
+        console.press("1")  # confirm
+        page.wait_for_selector(".dialog >> text=dispatched or resolved: confirming takes")
+        page.click(".dialog button >> text=Cancel")
+        assert transitions(stack, case_id)[-1].to_state == "dispatched"
+        assert console.errors == []
+    finally:
+        console.close()
+
+
 def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
     browser: Any, stack: Stack
 ) -> None:
@@ -675,6 +726,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         page.select_option("#filter-attribute", "mounting:protruding")
         page.wait_for_selector("#queue-total >> text=1 of 1 shown")
         assert page.locator(f"#case-{ids['sign']}").count() == 1
+        assert "done" not in (page.get_attribute(f"#case-{ids['sign']}", "class") or "")  # a listed case
         page.click("#filter-reset")
         page.wait_for_function("() => document.getElementById('filter-attribute').value === ''")
 

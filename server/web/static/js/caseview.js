@@ -7,7 +7,7 @@ import { ApiError, apiUrl, get, post } from "./api.js";
 import { cloneReview, drawBoxes, editBoxes } from "./boxes.js";
 import { ask, choose, confirmDialog } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
-import { OPEN_STATES, ago, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when } from "./util.js";
+import { OPEN_STATES, ago, className, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when } from "./util.js";
 
 /** Moves the workflow allows from each state (mirrors server/cases/workflow.py). */
 const NEXT_STATES = {
@@ -105,10 +105,10 @@ export class CaseView {
       }
     }
     if (this.want !== id) return; // the reviewer moved on while this one loaded
-    if (this.detail && this.detail.id !== id) {
-      this.shownEvent = null;
-    }
+    const another = !this.detail || this.detail.id !== id;
+    if (another) this.shownEvent = null;
     this.render(detail);
+    if (another) this.root.scrollTop = 0; // a new case opens at its title and actions
   }
 
   /** A newer copy of the shown case arrived (live stream); redraw unless the reviewer is editing. */
@@ -475,7 +475,7 @@ export class CaseView {
     if (!this.may("confirm")) return;
     const state = this.detail.state;
     if (BACKWARDS_TO_CONFIRMED[state]) {
-      const ok = await confirmDialog(`Confirm case #${this.detail.id} again?`, BACKWARDS_TO_CONFIRMED[state]);
+      const ok = await confirmDialog(`Take case #${this.detail.id} back to confirmed?`, BACKWARDS_TO_CONFIRMED[state]);
       if (!ok) return;
     }
     return this.act({ action: "confirm" }, { advance: true });
@@ -506,7 +506,7 @@ export class CaseView {
     const detected = event ? [event.detector_class] : [];
     const first = wrong ? [] : detected.filter((c) => classes.includes(c));
     const ordered = [...first, ...classes.filter((c) => !detected.includes(c))];
-    return choose(title, ordered.map((c) => ({ value: c, label: c.replaceAll("_", " ") })), { filter: true });
+    return choose(title, ordered.map((c) => ({ value: c, label: className(c) })), { filter: true });
   }
 
   async relabel() {

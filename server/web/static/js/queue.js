@@ -72,7 +72,9 @@ export class Queue {
     if (f.candidate && String(item.candidate) !== f.candidate) return false;
     if (f.device_id && item.device_id !== f.device_id) return false;
     if (f.overdue && !isOverdue(item)) return false;
-    if (f.attribute) return false; // a case arriving live has no reviewer's attributes yet
+    // What a reviewer recorded is not in a list row: the server chose the rows listed, and a case
+    // arriving live has no reviewer's attributes yet.
+    if (f.attribute && !this.byId.has(item.id)) return false;
     if (f.since && Date.parse(item.last_event_at) < Date.parse(new Date(f.since).toISOString())) return false;
     if (f.until && Date.parse(item.first_event_at) >= Date.parse(new Date(f.until).toISOString())) return false;
     if (f.bbox) {
@@ -588,6 +590,7 @@ export class Queue {
       body.team = team;
     }
     let count = useFilter ? 0 : this.checked.size;
+    let dryStates = [];
     if (count) {
       body.case_ids = [...this.checked];
     } else {
@@ -595,6 +598,7 @@ export class Queue {
       try {
         const dry = await post("/cases/bulk-actions", { ...body, dry_run: true });
         count = dry.matched;
+        dryStates = dry.results.map((r) => r.state);
       } catch (err) {
         this.ctx.flash(`Bulk ${action} refused: ${err.message}`, "error");
         return;
@@ -605,7 +609,11 @@ export class Queue {
       return;
     }
     const verb = action.charAt(0).toUpperCase() + action.slice(1);
-    if (!(await confirmDialog(`Bulk ${action}`, `${verb} ${counted(count, "case")}? Each is recorded in its history as done by you.`))) return;
+    // Confirming takes a dispatched or resolved case back (the single action asks the same).
+    const states = body.case_ids ? body.case_ids.map((id) => this.byId.get(id)?.state) : dryStates;
+    const back = action === "confirm" ? states.filter((st) => st === "dispatched" || st === "resolved").length : 0;
+    const warning = back ? ` ${counted(back, "of them is", "of them are")} dispatched or resolved: confirming takes ${back === 1 ? "it" : "them"} back, to be dispatched again.` : "";
+    if (!(await confirmDialog(`Bulk ${action}`, `${verb} ${counted(count, "case")}? Each is recorded in its history as done by you.${warning}`))) return;
     try {
       const result = await post("/cases/bulk-actions", body);
       const failed = result.results.filter((r) => r.status !== 200);

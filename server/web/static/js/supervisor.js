@@ -44,7 +44,8 @@ export class Supervisor {
       ["Live precision by model", "/stats/precision", {}, (d) => this.precision(d)],
       ["Review throughput", "/stats/throughput", { bucket: this.bucket }, (d) => this.throughput(d)],
       ["Open cases by age", "/stats/open-cases", {}, (d) => this.openCases(d)],
-      ["Recurring places", "/stats/recurrences", {}, (d) => this.recurrences(d)],
+      // Places that came back: several cases at once (a shop front's signs) are not recurring.
+      ["Recurring places", "/stats/recurrences", { min_recurrences: 1 }, (d) => this.recurrences(d)],
       ["Sign register", "/stats/signs", {}, (d) => this.signs(d)],
     ];
     for (const [title, path, extra, draw] of parts) {

@@ -38,6 +38,11 @@ function append(node, children) {
   }
 }
 
+/** A detector class as people write it: "garbage bin", "A-frame sign". */
+export function className(name) {
+  return name === "a_frame_sign" ? "A-frame sign" : name.replaceAll("_", " ");
+}
+
 /** "1 box", "2 boxes": counts in sentences people read. */
 export function counted(n, noun, plural = `${noun}s`) {
   return `${n} ${n === 1 ? noun : plural}`;
