@@ -58,17 +58,20 @@ class SeenBox:
     """One event of a case as ``CaseCache.seen_together`` compares it with a new one."""
 
     device_id: str
+    camera_id: str
     track_id: uuid.UUID
     first_seen_at: datetime
     observed_at: datetime
     box: tuple[float, ...]  # x1, y1, x2, y2 in the frame
 
     def beside(self, event: ViolationEvent) -> bool:
-        """Another object in the same frames as ``event``: the same device, another track, at the
-        same time, and apart in the frame. Boxes mostly inside one another are one object reported
-        whole and in part (or a board and the panel on it): those still join."""
+        """Another object in the same frames as ``event``: the same camera of the same box, another
+        track, at the same time, and apart in the frame. Boxes mostly inside one another are one
+        object reported whole and in part (or a board and the panel on it): those still join. Two
+        cameras of one box may see one sign at once: their tracks are not compared."""
         return (
             self.device_id == event.device_id
+            and self.camera_id == event.camera_id
             and self.track_id != event.track_id
             and self.first_seen_at <= event.observed_at
             and event.first_seen_at <= self.observed_at
@@ -127,7 +130,14 @@ class CaseRecord:
         self.events_added += 1
         self.devices.add(event.device_id)
         self.seen.append(
-            SeenBox(event.device_id, event.track_id, event.first_seen_at, event.observed_at, tuple(event.box))
+            SeenBox(
+                event.device_id,
+                event.camera_id,
+                event.track_id,
+                event.first_seen_at,
+                event.observed_at,
+                tuple(event.box),
+            )
         )
         self.last_event_at = max(self.last_event_at, seen_at)
         self.first_event_at = min(self.first_event_at, seen_at)
@@ -246,6 +256,7 @@ class CaseCache:
                 ).where(
                     Event.case_id.in_(chunk),
                     Event.device_id == event.device_id,  # (case_id, device_id) is indexed
+                    Event.camera_id == event.camera_id,
                     Event.track_id != event.track_id,
                     Event.observed_at >= event.first_seen_at,
                     Event.first_seen_at <= event.observed_at,
@@ -254,7 +265,7 @@ class CaseCache:
             ids = {
                 case_id
                 for case_id, track, first, last, box in rows
-                if SeenBox(event.device_id, track, first, last, tuple(box)).beside(event)
+                if SeenBox(event.device_id, event.camera_id, track, first, last, tuple(box)).beside(event)
             }
             together |= {k for k in keys if self.records[k].id in ids}
         return [

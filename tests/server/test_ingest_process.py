@@ -344,5 +344,17 @@ def test_a_shop_fronts_signs_are_one_case_each_on_every_pass(sessions: sessionma
         counts = session.scalars(select(Case.event_count).where(Case.violation_type == "illegal_signboard"))
         assert sorted(counts) == [3, 3, 4]
 
+    # A second camera of the same box sees one of the signs at the same moment, elsewhere in its own
+    # frame: the box's tracks are per camera, so nothing says it is another sign; it joins by place.
+    rear = make_event(
+        violation_type="illegal_signboard",
+        at=later,
+        north_m=2.0,
+        box=(520.0, 20.0, 630.0, 120.0),
+        camera_id="cam1",
+    )
+    with sessions.begin() as session:
+        assert ingest_event(session, rear, later, signs).case_id in opened
+
     piles = [make_event(at=T0, north_m=500.0, track_id=uuid.uuid4()) for _ in range(2)]
     assert ingest(sessions, piles[0]).case_id == ingest(sessions, piles[1]).case_id
