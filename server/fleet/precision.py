@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -62,16 +63,11 @@ def load_precision_by_version(
     it classified."""
     decided = stats.decided_cases(session, since, None)
     answered = _opening_load_models(session, list(decided))
-    counted: dict[str, list[int]] = {}
     prefix = f"{name} "
-    for case_id, (_case, confirmed, reason) in decided.items():
-        label = answered.get(case_id)
-        if label is None or not label.startswith(prefix) or reason in stats.EXCLUDED:
-            continue
-        sums = counted.setdefault(label.removeprefix(prefix), [0, 0])
-        sums[0] += 1
-        sums[1] += confirmed
-    return {version: VersionPrecision(c, k) for version, (c, k) in counted.items()}
+    versions = {
+        case_id: label.removeprefix(prefix) for case_id, label in answered.items() if label.startswith(prefix)
+    }
+    return _tally(decided, versions)
 
 
 def config_precision_by_version(
@@ -81,10 +77,23 @@ def config_precision_by_version(
     event was raised under it."""
     decided = stats.decided_cases(session, since, None)
     opened_under = stats.opening_values(session, list(decided), Event.config_name, Event.config_version)
+    versions = {
+        case_id: version
+        for case_id, (config_name, version) in opened_under.items()
+        if config_name == name and version is not None
+    }
+    return _tally(decided, versions)
+
+
+def _tally(
+    decided: dict[int, tuple[Any, bool, str | None]], versions: dict[int, str]
+) -> dict[str, VersionPrecision]:
+    """Decided cases counted per the version that raised each (``versions``: case id -> version;
+    cases without one, and duplicates and bad images, are left out)."""
     counted: dict[str, list[int]] = {}
     for case_id, (_case, confirmed, reason) in decided.items():
-        config_name, version = opened_under.get(case_id, (None, None))
-        if config_name != name or version is None or reason in stats.EXCLUDED:
+        version = versions.get(case_id)
+        if version is None or reason in stats.EXCLUDED:
             continue
         sums = counted.setdefault(version, [0, 0])
         sums[0] += 1
