@@ -464,6 +464,11 @@ def test_a_viewer_sees_but_cannot_act_and_the_page_fits_a_laptop_and_a_tablet(
 def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
     browser: Any, stack: Stack
 ) -> None:
+    # Enough cases for a 520 px window to scroll, however many the tests before this one opened.
+    for north_m in (5100.0, 5400.0, 5700.0)[: max(0, 9 - stack.count_cases())]:
+        before = stack.count_cases()
+        stack.send(Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m))
+        wait_for(lambda: stack.count_cases() == before + 1, 20, "a case to scroll past")
     viewer = Console(browser, stack, 1366, 520)  # a short window: the list scrolls
     try:
         viewer.sign_in("vic")
