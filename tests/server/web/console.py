@@ -11,9 +11,15 @@ from tests.server.web.stack import PASSWORD, Stack
 class Console:
     """One browser context (its own cookies) on the stack's console."""
 
-    def __init__(self, browser: Any, stack: Stack, width: int = 1366, height: int = 768) -> None:
+    def __init__(
+        self, browser: Any, stack: Stack, width: int = 1366, height: int = 768, timezone_id: str | None = None
+    ) -> None:
         self.stack = stack
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+        # timezone_id: the dispatcher's clock (an IANA zone); None keeps the machine's.
+        options: dict[str, Any] = {"viewport": {"width": width, "height": height}}
+        if timezone_id is not None:
+            options["timezone_id"] = timezone_id
+        self.context = browser.new_context(**options)
         self.page = self.context.new_page()
         self.page.set_default_timeout(15_000)
         self.requests: list[str] = []

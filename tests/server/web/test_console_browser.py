@@ -268,6 +268,16 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert page.get_attribute(f"#case-{ids['sign']}", "aria-selected") == "true"
     assert page.evaluate("id => window.keptRow === document.getElementById('case-' + id)", ids["sign"])
     assert page.is_visible(f"#case-{fresh}.fresh")
+    # Marked "new" until opened (the fading highlight is gone if she looked away), and the flash
+    # saying it arrived leaves the open case's title and actions readable.
+    assert page.inner_text(f"#case-{fresh} .badge.new") == "new"
+    page.wait_for_selector("#flash >> text=1 new case arrived.")
+    flash, title = page.locator("#flash").bounding_box(), page.locator("#case-title").bounding_box()
+    assert flash is not None and title is not None and flash["y"] > title["y"] + title["height"], (flash, title)
+    page.click(f"#case-{fresh}")
+    console.wait_for_case(fresh)
+    assert page.locator(f"#case-{fresh} .badge.new").count() == 0
+    assert page.locator("#queue .badge.new").count() == 0
 
     assert console.foreign_requests() == []
     assert console.errors == []
@@ -562,6 +572,70 @@ def test_a_case_the_box_placed_sits_at_the_object_and_says_so(console: Console, 
     assert console.errors == []
 
 
+def test_times_are_the_dispatchers_own_and_say_which_clock(browser: Any, stack: Stack) -> None:
+    # A dispatcher in India: UTC+5:30, a zone whose offset is not whole hours.
+    viewer = Console(browser, stack, timezone_id="Asia/Kolkata")
+    try:
+        ids = case_ids(stack)
+        viewer.sign_in("vic")
+        open_case(viewer, ids["bin-1"])
+        page = viewer.page
+        with stack.sessions() as session:
+            opened = session.get(Case, ids["bin-1"])
+            assert opened is not None
+            opened_at = opened.opened_at
+        local = (opened_at.replace(tzinfo=timezone.utc) if opened_at.tzinfo is None else opened_at).astimezone(
+            timezone(timedelta(hours=5, minutes=30))
+        )
+        assert f"{local:%Y-%m-%d %H:%M:%S} UTC+5:30" in page.inner_text("#facts")
+        assert "UTC+5:30" in page.inner_text("#frame-caption")
+        headers = page.eval_on_selector_all("#timeline th, #history th", "hs => hs.map(h => h.textContent)")
+        assert "Time (UTC+5:30)" in headers and "When (UTC+5:30)" in headers, headers
+        # The times in those tables stay on one line, however narrow the pane.
+        page.set_viewport_size({"width": 1024, "height": 768})
+        lines = page.eval_on_selector_all(
+            "td.time",
+            """ts => ts.map(t => {
+                const text = document.createRange();
+                text.selectNodeContents(t);
+                return new Set([...text.getClientRects()].map(r => Math.round(r.top))).size;
+            })""",
+        )
+        assert lines and set(lines) == {1}, lines
+        assert viewer.errors == []
+    finally:
+        viewer.close()
+
+
+def test_a_case_at_the_same_place_as_the_open_one_can_be_clicked_on_its_map(
+    browser: Any, stack: Stack
+) -> None:
+    ids = case_ids(stack)
+    # A sign where bin-1's van stood: another type, so its own case, on the very same spot.
+    before = stack.count_cases()
+    stack.send(Sighting("signboards_vdl_IMG_0048.jpg", SIGNBOARD, "signboard", (150, 300, 500, 800), 600))
+    wait_for(lambda: stack.count_cases() == before + 1, 20, "the sign's case")
+    with stack.sessions() as session:
+        sign_case = session.scalar(select(func.max(Case.id)))
+    viewer = Console(browser, stack)
+    try:
+        viewer.sign_in("vic")
+        page = viewer.page
+        page.select_option("#filter-state", "all")
+        page.wait_for_selector(f"#case-{sign_case}")
+        open_case(viewer, ids["bin-1"])
+        dot = page.locator("svg.map circle.case").bounding_box()
+        assert dot is not None
+        x, y = dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2
+        on_top = page.evaluate("([x, y]) => document.elementFromPoint(x, y).getAttribute('class')", [x, y])
+        assert on_top == "other", on_top
+        page.mouse.click(x, y)
+        viewer.wait_for_case(sign_case)
+        assert viewer.errors == []
+    finally:
+        viewer.close()
+
+
 def test_a_signboard_case_map_shows_the_no_sign_zone_it_is_in(
     browser: Any, stack: Stack, tmp_path: Path
 ) -> None:
@@ -583,8 +657,10 @@ def test_a_signboard_case_map_shows_the_no_sign_zone_it_is_in(
         assert page.locator("svg.map path.zone").count() == 1
         title = page.eval_on_selector("svg.map path.zone title", "t => t.textContent")
         assert title == "No-sign zone Old Quarter east side: no signs over the pavement"
+        assert "no-sign zone" in page.inner_text("#case-map .map-legend")
         open_case(viewer, ids["bin-1"])  # garbage: no zones on its map
         assert page.locator("svg.map path.zone").count() == 0
+        assert "no-sign zone" not in page.inner_text("#case-map .map-legend")
         assert viewer.errors == [] and viewer.foreign_requests() == []
     finally:
         viewer.close()
@@ -728,6 +804,17 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
             assert review.attributes["mounting"] == {"value": "protruding", "box": None}
         # ...and the queue finds it again by what the reviewer recorded, for an inspector's sweep.
         page.select_option("#filter-state", "all")
+        # Every choice reads whole in its filter column (the select shows the chosen one only).
+        cut = page.eval_on_selector(
+            "#filter-attribute",
+            """s => {
+                const pen = document.createElement("canvas").getContext("2d");
+                pen.font = getComputedStyle(s).font;
+                const room = s.clientWidth - 16;  // less the select's arrow
+                return [...s.options].map(o => o.text).filter(t => pen.measureText(t).width > room);
+            }""",
+        )
+        assert cut == [], cut
         page.select_option("#filter-attribute", "mounting:protruding")
         page.wait_for_selector("#queue-total >> text=1 of 1 shown")
         assert page.locator(f"#case-{ids['sign']}").count() == 1

@@ -7,7 +7,7 @@ import { ApiError, apiUrl, get, post } from "./api.js";
 import { cloneReview, drawBoxes, editBoxes } from "./boxes.js";
 import { ask, choose, confirmDialog } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
-import { OPEN_STATES, ago, className, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when } from "./util.js";
+import { OPEN_STATES, ago, className, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when, zoneName } from "./util.js";
 
 /** Moves the workflow allows from each state (mirrors server/cases/workflow.py). */
 const NEXT_STATES = {
@@ -220,7 +220,7 @@ export class CaseView {
       el("button", { type: "button", id: "toggle-frame", disabled: !ev.clean_url, onclick: () => this.toggleFrame() }, clean ? "Show annotated" : "Show clean", el("kbd", {}, "t")),
       el("button", { type: "button", id: "full-frame", onclick: () => this.fullScreen() }, "Full screen", el("kbd", {}, "f")),
       // The time the picture was taken: the evidence frame's, which for a moving object is not the event's.
-      el("span", { class: "muted", id: "frame-caption" }, `${event.detector_class} ${(event.score * 100).toFixed(0)}% · ${event.device_id} · ${when(ev.captured_at || event.observed_at)}`),
+      el("span", { class: "muted", id: "frame-caption" }, `${event.detector_class} ${(event.score * 100).toFixed(0)}% · ${event.device_id} · ${when(ev.captured_at || event.observed_at, true)}`),
       clean ? el("span", { class: "muted" }, "dashed: detector · green: corrected · blue: added") : null,
     );
     return el("div", {}, tools, box);
@@ -243,9 +243,9 @@ export class CaseView {
   renderFacts(detail, models, devices) {
     const dl = el("dl", { class: "facts", id: "facts" });
     const row = (k, v) => v !== null && v !== undefined && v !== "" && dl.append(el("dt", {}, k), el("dd", {}, v));
-    row("Opened", `${when(detail.opened_at)} (${ago(detail.opened_at)})`);
-    row("Last seen", `${when(detail.last_event_at)} (${ago(detail.last_event_at)})`);
-    row("SLA due", detail.sla_due_at ? when(detail.sla_due_at) : "none");
+    row("Opened", `${when(detail.opened_at, true)} (${ago(detail.opened_at)})`);
+    row("Last seen", `${when(detail.last_event_at, true)} (${ago(detail.last_event_at)})`);
+    row("SLA due", detail.sla_due_at ? when(detail.sla_due_at, true) : "none");
     row("Events", `${detail.events_total}`);
     row("Devices", Object.entries(devices).map(([d, n]) => `${d} (${n})`).join(", "));
     row("Model", models.join(", "));
@@ -318,8 +318,11 @@ export class CaseView {
     // What the dots are: only the kinds this map shows.
     const names = { case: "this case", event: "camera", object: "the object, placed by the box", other: "other cases (click one)" };
     const shown = Object.keys(names).filter((kind) => points.some((p) => p.kind === kind));
-    const legend = el("p", { class: "map-legend muted" }, shown.map((kind) => el("span", {}, el("i", { class: `dot ${kind}` }), names[kind])));
-    return [drawMap(points, { tiles, label: `Map of case ${detail.id}`, areas }), shown.length ? legend : null];
+    const map = drawMap(points, { tiles, label: `Map of case ${detail.id}`, areas });
+    const keys = shown.map((kind) => el("span", {}, el("i", { class: `dot ${kind}` }), names[kind]));
+    // A zone is drawn only where it reaches into the map: name it only then.
+    if (map.querySelector("path.zone")) keys.push(el("span", {}, el("i", { class: "swatch zone" }), "no-sign zone"));
+    return [map, keys.length ? el("p", { class: "map-legend muted" }, keys) : null];
   }
 
   renderTimeline(detail) {
@@ -341,7 +344,7 @@ export class CaseView {
     const table = el(
       "table",
       { class: "events-table" },
-      el("thead", {}, el("tr", {}, ["Time", "Device", "Step", "Class", "Score", "Model"].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, [`Time (${zoneName()})`, "Device", "Step", "Class", "Score", "Model"].map((h) => el("th", {}, h)))),
       el(
         "tbody",
         {},
@@ -349,7 +352,7 @@ export class CaseView {
           el(
             "tr",
             { class: e.event_id === this.shownEvent ? "shown" : "", onclick: () => this.showEvent(e.event_id) },
-            el("td", {}, when(e.observed_at)),
+            el("td", { class: "time" }, when(e.observed_at)),
             el("td", {}, e.device_id),
             el("td", {}, e.lifecycle),
             el("td", {}, e.detector_class + (e.candidate ? " (candidate)" : "")),
@@ -371,7 +374,7 @@ export class CaseView {
       el(
         "table",
         { class: "history-table" },
-        el("thead", {}, el("tr", {}, ["When", "Who", "Action", "State", "Why"].map((h) => el("th", {}, h)))),
+        el("thead", {}, el("tr", {}, [`When (${zoneName()})`, "Who", "Action", "State", "Why"].map((h) => el("th", {}, h)))),
         el(
           "tbody",
           {},
@@ -379,7 +382,7 @@ export class CaseView {
             el(
               "tr",
               {},
-              el("td", {}, when(t.at)),
+              el("td", { class: "time" }, when(t.at)),
               el("td", {}, t.actor),
               el("td", {}, t.action || (t.from_state ? "" : "opened")),
               el("td", {}, t.from_state && t.from_state !== t.to_state ? `${stateName(t.from_state)} → ${stateName(t.to_state)}` : stateName(t.to_state)),

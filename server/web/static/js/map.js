@@ -96,7 +96,11 @@ export function drawMap(points, { width = 300, height = 200, tiles = null, onAre
     root.append(shape);
   }
 
-  placed.forEach((p, i) => {
+  // The case's own (larger) dot first: a dot drawn over it, such as a duplicate case at the same
+  // place, stays clickable.
+  const order = placed.map((p, i) => i).sort((a, b) => (placed[b].kind === "case") - (placed[a].kind === "case"));
+  order.forEach((i) => {
+    const p = placed[i];
     const x = xs[i].x - left;
     const y = xs[i].y - top;
     const dot = svg("circle", { class: p.kind, cx: x, cy: y, r: p.kind === "case" ? 6 : 4 });

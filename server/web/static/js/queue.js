@@ -27,6 +27,9 @@ export class Queue {
     this.byId = new Map();
     this.selectedId = null;
     this.checked = new Set();
+    // Cases that arrived live and were not opened yet: marked "new" until they are, so a dispatcher
+    // who looked away while they came still finds them (the arrival's flash fades in seconds).
+    this.unseen = new Set();
     this.nextCursor = null;
     this.total = 0;
     this.loading = false;
@@ -114,7 +117,7 @@ export class Queue {
       el("label", {}, el("span", { class: "sr" }, "Device"), el("input", { name: "device_id", id: "filter-device_id", list: "device-list", value: f.device_id, size: 10, placeholder: "any device", title: "Device" })),
       el("datalist", { id: "device-list" }, this.devices.map((d) => el("option", { value: d }))),
       el("label", {}, el("input", { type: "checkbox", name: "overdue", id: "filter-overdue", checked: f.overdue }), "SLA overdue"),
-      this.attributeFilter(select),
+      this.attributeFilter(),
       el("label", { class: "wide" }, "From", el("input", { type: "datetime-local", name: "since", id: "filter-since", value: f.since })),
       f.bbox
         ? el("span", {}, el("button", { type: "button", id: "filter-area", onclick: () => this.pickArea() }, "Area ✓"), el("button", { type: "button", class: "link", id: "filter-area-clear", onclick: () => this.setFilters({ bbox: "" }) }, "clear"))
@@ -131,19 +134,39 @@ export class Queue {
   }
 
   /** "Reviewed as" (a sign's mounting, a truck's load, ...): the attributes the chosen type, or any
-   * type, lets a reviewer record; none: no select. */
-  attributeFilter(select) {
+   * type, lets a reviewer record, one group per attribute; none: no select. An option reads as its
+   * value alone ("free standing" under "mounting"): the name in each option cut the longer ones
+   * in a filter column. */
+  attributeFilter() {
     const f = this.filters;
     const byType = this.ctx.options.attributes || {};
     const types = f.violation_type ? [f.violation_type] : Object.keys(byType);
-    const choices = { "": "Reviewed as…" };
+    const groups = new Map(); // attribute name -> Map(filter value -> text)
+    const text = (value) => value.replaceAll("_", " ");
     for (const type of types) {
       for (const def of byType[type] || []) {
-        for (const v of def.values) choices[`${def.name}:${v.value}`] = `${def.name}: ${v.value.replaceAll("_", " ")}`;
+        if (!groups.has(def.name)) groups.set(def.name, new Map());
+        for (const v of def.values) groups.get(def.name).set(`${def.name}:${v.value}`, text(v.value));
       }
     }
-    if (f.attribute && !(f.attribute in choices)) choices[f.attribute] = f.attribute.replace(":", ": ").replaceAll("_", " ");
-    return Object.keys(choices).length > 1 ? select("attribute", "Reviewed as", choices, f.attribute) : null;
+    const known = [...groups.values()].some((values) => values.has(f.attribute));
+    if (f.attribute && !known) {
+      // A link may name an attribute this type does not take: keep it visible, so it can be cleared.
+      const [name, value = ""] = f.attribute.split(":");
+      if (!groups.has(name)) groups.set(name, new Map());
+      groups.get(name).set(f.attribute, text(value));
+    }
+    if (!groups.size) return null;
+    const chosen = f.attribute ? `Reviewed as ${f.attribute.replace(":", ": ").replaceAll("_", " ")}` : "Reviewed as";
+    const options = [...groups].map(([name, values]) =>
+      el("optgroup", { label: name }, [...values].map(([value, label]) => el("option", { value, selected: value === f.attribute }, label))),
+    );
+    return el(
+      "label",
+      {},
+      el("span", { class: "sr" }, "Reviewed as"),
+      el("select", { name: "attribute", id: "filter-attribute", title: chosen }, el("option", { value: "", selected: !f.attribute }, "Reviewed as…"), options),
+    );
   }
 
   setFilters(change) {
@@ -287,7 +310,7 @@ export class Queue {
     const node = el(
       "li",
       {
-        class: `row${item.id === this.selectedId ? " selected" : ""}${this.matches(item) ? "" : " done"}`,
+        class: `row${item.id === this.selectedId ? " selected" : ""}${this.matches(item) ? "" : " done"}${this.unseen.has(item.id) ? " unseen" : ""}`,
         id: `case-${item.id}`,
         role: "option",
         dataset: { id: item.id },
@@ -314,6 +337,7 @@ export class Queue {
         el(
           "div",
           { class: "meta" },
+          this.unseen.has(item.id) ? el("span", { class: "badge new", title: "Arrived while you worked; not opened yet" }, "new") : null,
           el("span", { class: `badge state-${item.state}` }, stateName(item.state)),
           el("span", { class: `badge prio prio-${item.priority}`, title: `Priority ${item.priority} (1 most urgent, 5 least)` }, `P${item.priority}`),
           item.candidate ? el("span", { class: "badge candidate" }, "candidate") : null,
@@ -359,6 +383,11 @@ export class Queue {
       }
     }
     const node = document.getElementById(`case-${id}`);
+    if (this.unseen.delete(id) && node) {
+      node.classList.remove("unseen");
+      const badge = node.querySelector(".badge.new");
+      if (badge) badge.remove();
+    }
     if (node) {
       node.classList.add("selected");
       node.setAttribute("aria-selected", "true");
@@ -470,6 +499,7 @@ export class Queue {
       }
       this.items.splice(index, 0, item);
       this.byId.set(item.id, item);
+      this.unseen.add(item.id);
       const node = this.row(item);
       node.classList.add("fresh");
       // Keep the dispatcher's place: the open case's row stays where it is on screen, and a row

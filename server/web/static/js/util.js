@@ -96,12 +96,26 @@ export function ago(iso, now = Date.now()) {
   return `${Math.floor(seconds / 86400)} d ago`;
 }
 
-/** Local date and time, to the second, in a fixed readable form. */
-export function when(iso) {
+/** Local date and time, to the second, in a fixed readable form; ``zoned`` adds the zone ("UTC+8"). */
+export function when(iso, zoned = false) {
   if (!iso) return "";
   const d = new Date(iso);
   const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return zoned ? `${text} ${zoneName(d)}` : text;
+}
+
+/**
+ * The browser's offset from UTC at ``date`` as "UTC", "UTC+8" or "UTC-3:30": the console shows
+ * local times, and a dispatcher comparing them with a box's log or a colleague elsewhere must
+ * know which clock they are on. An offset, not a zone name: it is the same in every browser.
+ */
+export function zoneName(date = new Date()) {
+  const east = -date.getTimezoneOffset(); // minutes; getTimezoneOffset counts west as positive
+  if (east === 0) return "UTC";
+  const hours = Math.floor(Math.abs(east) / 60);
+  const minutes = Math.abs(east) % 60;
+  return `UTC${east > 0 ? "+" : "-"}${hours}${minutes ? `:${String(minutes).padStart(2, "0")}` : ""}`;
 }
 
 /** Due in / overdue by, for an SLA time. */
