@@ -273,7 +273,8 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert page.inner_text(f"#case-{fresh} .badge.new") == "new"
     page.wait_for_selector("#flash >> text=1 new case arrived.")
     flash, title = page.locator("#flash").bounding_box(), page.locator("#case-title").bounding_box()
-    assert flash is not None and title is not None and flash["y"] > title["y"] + title["height"], (flash, title)
+    assert flash is not None and title is not None
+    assert flash["y"] > title["y"] + title["height"], (flash, title)
     page.click(f"#case-{fresh}")
     console.wait_for_case(fresh)
     assert page.locator(f"#case-{fresh} .badge.new").count() == 0
@@ -476,9 +477,9 @@ def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
 ) -> None:
     # Enough cases for a 520 px window to scroll, however many the tests before this one opened.
     for north_m in (5100.0, 5400.0, 5700.0)[: max(0, 9 - stack.count_cases())]:
-        before = stack.count_cases()
+        expected = stack.count_cases() + 1
         stack.send(Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m))
-        wait_for(lambda: stack.count_cases() == before + 1, 20, "a case to scroll past")
+        wait_for(lambda n=expected: stack.count_cases() == n, 20, "a case to scroll past")
     viewer = Console(browser, stack, 1366, 520)  # a short window: the list scrolls
     try:
         viewer.sign_in("vic")
@@ -584,9 +585,7 @@ def test_times_are_the_dispatchers_own_and_say_which_clock(browser: Any, stack: 
             opened = session.get(Case, ids["bin-1"])
             assert opened is not None
             opened_at = opened.opened_at
-        local = (opened_at.replace(tzinfo=timezone.utc) if opened_at.tzinfo is None else opened_at).astimezone(
-            timezone(timedelta(hours=5, minutes=30))
-        )
+        local = datetime.fromisoformat(utc(opened_at)).astimezone(timezone(timedelta(hours=5, minutes=30)))
         assert f"{local:%Y-%m-%d %H:%M:%S} UTC+5:30" in page.inner_text("#facts")
         assert "UTC+5:30" in page.inner_text("#frame-caption")
         headers = page.eval_on_selector_all("#timeline th, #history th", "hs => hs.map(h => h.textContent)")
