@@ -23,14 +23,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from server.api.deps import SessionDep, ViewerDep, as_utc
 from server.api.links import EvidenceLinks
 from server.api.schemas.labels import LabelAttribute, LabelFrame, LabelPage, ReviewedCase
 from server.api.schemas.reviews import AddedBoxPublic
-from server.cases.decisions import is_decision, standing
+from server.cases.decisions import CONFIRMING_ACTIONS, confirms_by_acting, is_decision, standing
 from server.cases.review import RejectReason
 from server.db.models import Case, CaseReview, CaseState, CaseTransition, Event, Evidence
 from streetwatch.taxonomy import Taxonomy
@@ -71,7 +71,10 @@ def list_labels(
     frames: Annotated[int, Query(ge=1, le=20, description="Clean frames per case, best score first.")] = 3,
     limit: Annotated[int, Query(ge=1, le=500, description="Cases per page.")] = 100,
 ) -> LabelPage:
-    reviewed = exists().where(CaseTransition.case_id == Case.id, CaseTransition.to_state.in_(_DECISIONS))
+    reviewed = exists().where(
+        CaseTransition.case_id == Case.id,
+        or_(CaseTransition.to_state.in_(_DECISIONS), CaseTransition.action.in_(CONFIRMING_ACTIONS)),
+    )
     query = select(Case).where(Case.id > after, reviewed)
     if since is not None:
         query = query.where(Case.updated_at >= as_utc(since))
@@ -94,7 +97,7 @@ def list_labels(
         stand = standings[case.id]
         decision = stand.decision
         if decision is None or case.merged_into is not None:
-            if not any(is_decision(step) for step in case.transitions):
+            if not any(is_decision(step) or confirms_by_acting(step) for step in case.transitions):
                 continue  # moved to a decided state by something that was no decision
             # Reopened (or merged away) and not decided again: say so, so an earlier export drops it.
             last = case.transitions[-1]
@@ -112,7 +115,7 @@ def list_labels(
                 )
             )
             continue
-        confirmed = decision.to_state is CaseState.confirmed
+        confirmed = stand.confirmed
         review = reviews.get(case.id)
         items.append(
             ReviewedCase(

@@ -44,7 +44,7 @@ from server.api.schemas.stats import (
     ThroughputAnswer,
     ThroughputRow,
 )
-from server.cases.decisions import standing
+from server.cases.decisions import CONFIRMING_ACTIONS, standing
 from server.cases.review import RejectReason
 from server.cases.states import HELD_STATES
 from server.cases.workflow import OPEN_STATES
@@ -126,7 +126,10 @@ def decided_cases(
     start, end = _bounds(since, until)
     decided_in_window = exists().where(
         CaseTransition.case_id == Case.id,
-        CaseTransition.to_state.in_((CaseState.confirmed, CaseState.rejected)),
+        or_(
+            CaseTransition.to_state.in_((CaseState.confirmed, CaseState.rejected)),
+            CaseTransition.action.in_(CONFIRMING_ACTIONS),  # a dispatch or resolve may stand for a confirm
+        ),
         *time_window(CaseTransition.at, since, until),
     )
     cases = session.scalars(
@@ -142,7 +145,7 @@ def decided_cases(
         at = stand.decision.at
         if (start is not None and at < start) or (end is not None and at >= end):
             continue  # decided in the window, but decided again since
-        confirmed = stand.decision.to_state is CaseState.confirmed
+        confirmed = stand.confirmed
         decided[item.id] = (item, confirmed, stand.reason_code)
     return decided
 

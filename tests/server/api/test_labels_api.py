@@ -95,6 +95,29 @@ def test_a_label_survives_the_rest_of_the_workflow(api: Api) -> None:
     assert (item["decision"], item["label"]) == ("confirmed", "garbage")
 
 
+def test_a_case_dispatched_or_resolved_without_a_confirm_is_a_confirmed_label(api: Api) -> None:
+    dispatched = _case_with_frames(api, 0, [80])
+    resolved = _case_with_frames(api, 500, [81])
+    overruled = _case_with_frames(api, 1000, [82])
+    untouched = _case_with_frames(api, 1500, [83])
+    assert _act(api, dispatched, action="dispatch", team="east").status_code == 200
+    assert _act(api, resolved, action="resolve").status_code == 200
+    # Sent out, then found to be nothing: the rejection is what stands.
+    assert _act(api, overruled, action="dispatch", team="east").status_code == 200
+    answer = _act(api, overruled, action="reject", reject_reason="not_a_violation", label="garbage_bin")
+    assert answer.status_code == 200, answer.text
+    items = {item["case_id"]: item for item in api.get("/api/v1/labels").json()["items"]}
+    assert set(items) == {dispatched, resolved, overruled}, untouched
+    assert (items[dispatched]["decision"], items[dispatched]["frames"] != []) == ("confirmed", True)
+    assert items[resolved]["decision"] == "confirmed"
+    assert (items[overruled]["decision"], items[overruled]["label"]) == ("rejected", "garbage_bin")
+    # Reopened to new: nothing stands any more, so an earlier export drops it.
+    assert _act(api, dispatched, action="reject").status_code == 200
+    assert _act(api, dispatched, action="reopen").status_code == 200
+    items = {item["case_id"]: item for item in api.get("/api/v1/labels").json()["items"]}
+    assert items[dispatched]["decision"] == "withdrawn"
+
+
 def test_unknown_or_misplaced_labels_are_refused_and_change_nothing(api: Api) -> None:
     case_id = _case_with_frames(api, 0, [70])
     typo = _act(api, case_id, action="confirm", label="trcuk")
@@ -134,24 +157,22 @@ def test_event_evidence_shows_the_clean_frame(api: Api) -> None:
 
 
 def test_a_reopen_is_no_confirm_and_a_taken_back_decision_is_listed_as_withdrawn(api: Api) -> None:
-    # resolved straight from new, then reopened (-> confirmed): nobody confirmed anything
+    # resolved straight from new, then reopened (-> confirmed): the reopen confirms nothing; the
+    # resolve stands for the confirm nobody gave, by its own reviewer and time
     resolved = _case_with_frames(api, 0, [90])
-    assert _act(api, resolved, action="resolve").status_code == 200
+    assert _act(api, resolved, action="resolve", reason="cleared").status_code == 200
     assert _act(api, resolved, action="reopen", reason="still there").status_code == 200
     assert api.get(f"/api/v1/cases/{resolved}").json()["state"] == "confirmed"
-    assert api.get("/api/v1/labels").json()["items"] == []
+    (item,) = api.get("/api/v1/labels").json()["items"]
+    assert (item["case_id"], item["decision"], item["reason"]) == (resolved, "confirmed", "cleared")
 
     # a confirm, resolved, reopened: the confirm stands, with its own reviewer words and time
     confirmed = _case_with_frames(api, 400, [91])
     assert _act(api, confirmed, action="confirm", reason="a truck, uncovered").status_code == 200
     assert _act(api, confirmed, action="resolve").status_code == 200
     assert _act(api, confirmed, action="reopen", reason="back again").status_code == 200
-    (item,) = api.get("/api/v1/labels").json()["items"]
-    assert (item["case_id"], item["decision"], item["reason"]) == (
-        confirmed,
-        "confirmed",
-        "a truck, uncovered",
-    )
+    item = {i["case_id"]: i for i in api.get("/api/v1/labels").json()["items"]}[confirmed]
+    assert (item["decision"], item["reason"]) == ("confirmed", "a truck, uncovered")
     history = api.get(f"/api/v1/cases/{confirmed}").json()["transitions"]
     assert [t["action"] for t in history[1:]] == ["confirm", "resolve", "reopen"]
 

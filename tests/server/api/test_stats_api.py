@@ -76,6 +76,20 @@ def test_precision_per_type_and_model_version(api: Api) -> None:
     assert by_key[("garbage_overflow", "2")]["reject_duplicate"] == ""
 
 
+def test_a_dispatch_or_resolve_without_a_confirm_counts_as_confirmed(api: Api) -> None:
+    """A dispatcher who sends a team straight from the queue has judged the case real."""
+    cases = [_open(api, east_m=300 * i, version="7") for i in range(4)]
+    _act(api, cases[0], action="dispatch", team="east")
+    _act(api, cases[1], action="resolve")
+    _act(api, cases[2], action="dispatch", team="east")
+    _act(api, cases[2], action="reject", reject_reason="not_a_violation")  # the team found nothing
+    _act(api, cases[3], action="confirm")
+    _act(api, cases[3], action="dispatch", team="east")  # one decision, not two
+    (row,) = [r for r in api.get("/api/v1/stats/precision").json()["rows"] if r["model_version"] == "7"]
+    assert (row["reviewed"], row["confirmed"], row["rejected"]) == (4, 3, 1)
+    assert row["share_confirmed"] == 0.75
+
+
 def test_precision_tells_the_configurations_a_model_version_ran_under_apart(api: Api) -> None:
     """The same weights under two configurations (say, a lower threshold on some boxes) are two rows."""
     under_seven = [_open(api, east_m=300 * i) for i in range(3)]
