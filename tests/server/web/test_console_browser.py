@@ -628,6 +628,9 @@ def test_a_case_at_the_same_place_as_the_open_one_can_be_clicked_on_its_map(
         x, y = dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2
         on_top = page.evaluate("([x, y]) => document.elementFromPoint(x, y).getAttribute('class')", [x, y])
         assert on_top == "other", on_top
+        # ...while the case's own ring is drawn over everything, so it is never hidden.
+        drawn = page.eval_on_selector_all("svg.map circle", "cs => cs.map(c => c.getAttribute('class'))")
+        assert drawn[-1] == "case" and drawn.count("case") == 1, drawn
         page.mouse.click(x, y)
         viewer.wait_for_case(sign_case)
         assert viewer.errors == []

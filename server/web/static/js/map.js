@@ -96,14 +96,12 @@ export function drawMap(points, { width = 300, height = 200, tiles = null, onAre
     root.append(shape);
   }
 
-  // The case's own (larger) dot first: a dot drawn over it, such as a duplicate case at the same
-  // place, stays clickable.
-  const order = placed.map((p, i) => i).sort((a, b) => (placed[b].kind === "case") - (placed[a].kind === "case"));
-  order.forEach((i) => {
-    const p = placed[i];
+  placed.forEach((p, i) => {
     const x = xs[i].x - left;
     const y = xs[i].y - top;
-    const dot = svg("circle", { class: p.kind, cx: x, cy: y, r: p.kind === "case" ? 6 : 4 });
+    // The case is a ring drawn last: always seen, and the dots it rings (its camera, a duplicate
+    // case at the same place) show through it and take the clicks (CSS: pointer-events none).
+    const dot = svg("circle", { class: p.kind, cx: x, cy: y, r: p.kind === "case" ? 7 : 4 });
     if (p.title) dot.append(svg("title", {}, p.title));
     if (p.onclick) dot.addEventListener("click", p.onclick);
     root.append(dot);
