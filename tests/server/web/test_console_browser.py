@@ -837,11 +837,15 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         boxes = sorted((dots.nth(i).bounding_box() or {} for i in range(3)), key=lambda b: b["y"])
         north, south = boxes[:2], boxes[2]
         left = min(b["x"] for b in boxes) - 10
-        drag(
-            admin,
-            (left, north[0]["y"] - 10),
-            (max(b["x"] for b in boxes) + 20, (north[1]["y"] + south["y"]) / 2),
-        )
+        start = (left, north[0]["y"] - 10)
+        end = (max(b["x"] for b in boxes) + 20, (north[1]["y"] + south["y"]) / 2)
+        drag(admin, start, end)
+        # The rectangle drawn is the one dragged, to the pixel.
+        drawn = page.locator(".dialog svg.map rect.area").bounding_box()
+        assert drawn is not None
+        corners = (drawn["x"], drawn["y"], drawn["x"] + drawn["width"], drawn["y"] + drawn["height"])
+        dragged = (*start, *end)
+        assert all(abs(a - b) <= 2 for a, b in zip(corners, dragged, strict=True)), (corners, dragged)
         admin.press("Enter")
         page.wait_for_selector("#queue-total >> text=2 of 2 shown")
         page.click("#filter-area-clear")

@@ -127,10 +127,13 @@ function enableAreaPick(root, view, onArea) {
   let start = null;
   const rect = svg("rect", { class: "area", x: 0, y: 0, width: 0, height: 0, fill: "rgba(31,78,121,.15)", stroke: "#1f4e79" });
   root.append(rect);
+  // Pointer to map units through the drawn transform: the map box may have another shape than
+  // its view box (the map is then centred in it), so scaling each axis by the box is not enough.
   const local = (event) => {
-    const box = root.getBoundingClientRect();
-    return { x: ((event.clientX - box.left) / box.width) * view.width, y: ((event.clientY - box.top) / box.height) * view.height };
+    const point = new DOMPoint(event.clientX, event.clientY).matrixTransform(root.getScreenCTM().inverse());
+    return { x: point.x, y: point.y };
   };
+
   root.style.userSelect = "none"; // a drag draws the area; it must not select the page's text
   root.addEventListener("pointerdown", (event) => {
     event.preventDefault();

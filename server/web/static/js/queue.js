@@ -186,6 +186,7 @@ export class Queue {
     const tiles = this.ctx.config.tile_url ? { url: this.ctx.config.tile_url, attribution: this.ctx.config.tile_attribution } : null;
     let picked = null;
     const map = drawMap(points, { width: 480, height: 320, tiles, label: "Drag a rectangle", onArea: (bbox) => (picked = bbox) });
+    map.classList.add("area-map"); // its own shape, not the case pane's flat strip
     const ok = await showPanel("Area on the map", map, "Drag a rectangle over the cases to keep, then press OK (Enter).");
     if (ok && picked) this.setFilters({ bbox: picked.map((v) => v.toFixed(6)).join(",") });
   }
