@@ -785,16 +785,30 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
 
         # Merge a duplicate (m, the other case's number, Enter, Enter to confirm).
         open_case(admin, ids["bin-3"])
+        before = len(transitions(stack, ids["bin-3"]))
+        admin.press("m")  # a mistyped number naming a case of another type: said at once, nothing asked
+        page.wait_for_selector(".dialog input")
+        page.keyboard.type(str(ids["sign"]))
+        admin.press("Enter")
+        page.wait_for_selector("#case-message >> text=only cases of one type are one violation")
+        assert page.locator(".dialog").count() == 0 and len(transitions(stack, ids["bin-3"])) == before
         admin.press("m")
         page.wait_for_selector(".dialog input")
         page.keyboard.type(str(ids["bin-1"]))
         admin.press("Enter")
         page.wait_for_selector(".dialog >> text=Merge?")
+        # Both photos side by side, and how far apart the two cases are (the van saw them 600 m apart).
+        assert page.locator(".dialog .merge-pair img").count() == 2
+        distance = page.inner_text("#merge-distance")
+        assert re.match(r"They are (599|600|601) m apart", distance), distance
+        assert "cannot be undone" in page.inner_text(".dialog")
         admin.press("Enter")
         wait_for(lambda: transitions(stack, ids["bin-3"])[-1].action == "merge", 10, "the merge")
         with stack.sessions() as session:
             merged = session.get(Case, ids["bin-3"])
             assert merged is not None and (merged.state, merged.merged_into) == ("closed", ids["bin-1"])
+        open_case(admin, ids["bin-3"])  # the case merged away says where its evidence went
+        assert f"Merged into case #{ids['bin-1']}" in page.inner_text("#frame-box")
 
         # A sign's mounting: what makes it a violation when its permit is not the question.
         open_case(admin, ids["sign"])

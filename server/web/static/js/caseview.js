@@ -194,7 +194,10 @@ export class CaseView {
     const box = el("div", { class: "frame-box", id: "frame-box" });
     const tools = el("div", { class: "frame-tools" });
     if (!event || !event.evidence) {
-      box.append(el("div", { class: "case-empty" }, "The box kept no evidence image for this case."));
+      const why = detail.merged_into
+        ? ["Merged into ", el("a", { href: `#/queue?case=${detail.merged_into}` }, `case #${detail.merged_into}`), ": its events and evidence are there now."]
+        : "The box kept no evidence image for this case.";
+      box.append(el("div", { class: "case-empty" }, why));
       return el("div", {}, box);
     }
     const ev = event.evidence;
@@ -554,7 +557,12 @@ export class CaseView {
       this.message("conflict", `Cannot merge: ${err.message}`);
       return;
     }
-    const ok = await confirmDialog("Merge?", `Case #${this.detail.id} becomes part of #${other.id} (${typeName(other.violation_type)}, ${stateName(other.state)}, ${other.title}) and is closed as a duplicate.`);
+    const refused = mergeRefusal(this.detail, other);
+    if (refused) {
+      this.message("conflict", refused);
+      return;
+    }
+    const ok = await confirmDialog("Merge?", mergeQuestion(this.detail, other));
     if (ok) return this.act({ action: "merge", into_case_id: target }, { advance: true, seen });
   }
 
@@ -686,3 +694,41 @@ function detailsText(details) {
 }
 
 export { cloneReview };
+
+/** Beyond this, two cases of one object are far from likely: the merge question warns. */
+const MERGE_FAR_M = 100;
+
+/** Why ``case_`` cannot be merged into ``other`` (said before asking, not after), or null. */
+function mergeRefusal(case_, other) {
+  if (other.id === case_.id) return "A case cannot be merged into itself.";
+  if (other.merged_into) return `Case #${other.id} was itself merged into #${other.merged_into}: merge into that one.`;
+  if (other.violation_type !== case_.violation_type) {
+    return `Case #${other.id} is ${typeName(other.violation_type).toLowerCase()}, this one ${typeName(case_.violation_type).toLowerCase()}: only cases of one type are one violation.`;
+  }
+  return null;
+}
+
+/** The merge question: both cases' photos side by side, how far apart they are, and that it is final. */
+function mergeQuestion(case_, other) {
+  const figure = (c) =>
+    el(
+      "figure",
+      {},
+      c.thumbnail_url ? el("img", { src: c.thumbnail_url, alt: `case #${c.id}` }) : el("div", { class: "noimg" }, "no image"),
+      el("figcaption", {}, `#${c.id} · ${stateName(c.state)} · ${c.event_count} ev · ${ago(c.last_event_at)}`),
+    );
+  let distance = el("p", { class: "muted", id: "merge-distance" }, "One of them has no position: compare the photos.");
+  if (case_.lat !== null && other.lat !== null) {
+    const d = metresEastNorth({ lat: case_.lat, lon: case_.lon }, { lat: other.lat, lon: other.lon });
+    const apart = Math.round(Math.hypot(d.east, d.north));
+    // One object seen twice lies within a few tens of metres of itself (GPS, the box's placing).
+    distance = apart > MERGE_FAR_M
+      ? el("p", { class: "warn", id: "merge-distance" }, `They are ${apart} m apart: one object is rarely that far from itself. Check the number.`)
+      : el("p", { class: "muted", id: "merge-distance" }, `${apart} m apart.`);
+  }
+  return [
+    el("p", {}, `Case #${case_.id} becomes part of #${other.id} (${other.title}) and is closed as a duplicate; its events and evidence move there. A merge cannot be undone.`),
+    el("div", { class: "merge-pair" }, figure(case_), figure(other)),
+    distance,
+  ];
+}

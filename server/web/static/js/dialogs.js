@@ -150,7 +150,9 @@ export function ask(title, { label = "", value = "", multiline = false, suggesti
 export function confirmDialog(title, text) {
   const yes = el("button", { type: "button", class: "primary" }, "Yes");
   const no = el("button", { type: "button" }, "Cancel");
-  const dialog = el("div", { class: "dialog", role: "dialog", "aria-label": title }, el("h2", {}, title), el("p", {}, text), el("div", { class: "row-buttons" }, no, yes));
+  // ``text``: a sentence, or nodes (photos, a warning) for a decision that needs them.
+  const body = typeof text === "string" ? el("p", {}, text) : el("div", { class: "dialog-body" }, text);
+  const dialog = el("div", { class: "dialog", role: "dialog", "aria-label": title }, el("h2", {}, title), body, el("div", { class: "row-buttons" }, no, yes));
   yes.addEventListener("click", () => dialog.finish(true));
   no.addEventListener("click", () => dialog.finish(false));
   const promise = open(dialog, (event, finish) => {
