@@ -809,6 +809,11 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
             assert merged is not None and (merged.state, merged.merged_into) == ("closed", ids["bin-1"])
         open_case(admin, ids["bin-3"])  # the case merged away says where its evidence went
         assert f"Merged into case #{ids['bin-1']}" in page.inner_text("#frame-box")
+        # Each history names the other case once.
+        assert f"into #{ids['bin-1']}; 1 event moved" in page.inner_text("#history")
+        assert "duplicate of case" not in page.inner_text("#history")
+        open_case(admin, ids["bin-1"])
+        assert f"#{ids['bin-3']} merged in; 1 event moved" in page.inner_text("#history")
 
         # A sign's mounting: what makes it a violation when its permit is not the question.
         open_case(admin, ids["sign"])

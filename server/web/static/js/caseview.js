@@ -389,7 +389,7 @@ export class CaseView {
               el("td", {}, t.actor),
               el("td", {}, t.action || (t.from_state ? "" : "opened")),
               el("td", {}, t.from_state && t.from_state !== t.to_state ? `${stateName(t.from_state)} → ${stateName(t.to_state)}` : stateName(t.to_state)),
-              el("td", {}, [t.reason_code ? `[${t.reason_code}] ` : "", t.reason || "", t.team ? ` team: ${t.team}` : "", t.label ? ` label: ${t.label}` : "", detailsText(t.details)].join("")),
+              el("td", {}, t.action === "merge" ? mergeWhy(t) : [t.reason_code ? `[${t.reason_code}] ` : "", t.reason || "", t.team ? ` team: ${t.team}` : "", t.label ? ` label: ${t.label}` : "", detailsText(t.details)].join("")),
             ),
           ),
         ),
@@ -679,6 +679,16 @@ function countBy(values) {
   const counts = {};
   for (const v of values) counts[v] = (counts[v] || 0) + 1;
   return counts;
+}
+
+/** A merge in the history, on either side: the other case once, the reviewer's words if any. */
+function mergeWhy(t) {
+  const d = t.details || {};
+  const other = d.merged_into ? `into #${d.merged_into}` : d.merged_from ? `#${d.merged_from} merged in` : "";
+  // The server's own words name the other case already ("duplicate of case 30", "case 29 merged in").
+  const own = t.reason && !/^(duplicate of case \d+|case \d+ merged in)$/.test(t.reason) ? `: ${t.reason}` : "";
+  const moved = Number.isInteger(d.events_moved) ? `; ${counted(d.events_moved, "event")} moved` : "";
+  return `${other}${own}${moved}`;
 }
 
 function detailsText(details) {
