@@ -180,6 +180,12 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert set(decided) == {ids[n] for n in ("truck", "bin-shadow", "bin-1", "bin-2", "bin-3")}
     assert console.case_id() == ids["sign"]
     page.wait_for_selector("#counts >> text=To review 1")  # the counts follow the decisions
+    # k steps back to the case just decided (a wrong key is undone where it was pressed); j goes on
+    # to the next case still to do.
+    console.press("k")
+    console.wait_for_case(ids["bin-3"])
+    console.press("j")
+    console.wait_for_case(ids["sign"])
 
     # The database holds each decision as rita's, with the reason key's reject reason.
     for case_id, (action, reason) in decided.items():

@@ -7,8 +7,8 @@ export const HELP = [
   [
     "Queue",
     [
-      ["j ↓", "next case"],
-      ["k ↑", "previous case"],
+      ["j ↓", "next case still to do"],
+      ["k ↑", "previous case, also one just decided"],
       ["space", "select / unselect the case for a bulk action"],
       ["r", "reload the queue"],
       ["/", "go to the filters"],

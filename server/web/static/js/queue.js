@@ -400,11 +400,15 @@ export class Queue {
     if (ahead) this.ctx.caseView.prefetch(ahead.id);
   }
 
-  /** The next (or previous) case still to work on; rows already dealt with are skipped. */
+  /**
+   * The next case still to work on (rows already dealt with are skipped), or the row just above
+   * (``step`` -1), dealt with or not: a reviewer who pressed the wrong key steps back to the case
+   * they just decided.
+   */
   neighbour(step) {
     const index = this.items.findIndex((c) => c.id === this.selectedId);
     for (let i = index + step; i >= 0 && i < this.items.length; i += step) {
-      if (this.matches(this.items[i])) return this.items[i];
+      if (step < 0 || this.matches(this.items[i])) return this.items[i];
     }
     return null;
   }
