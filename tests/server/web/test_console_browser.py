@@ -180,6 +180,9 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert set(decided) == {ids[n] for n in ("truck", "bin-shadow", "bin-1", "bin-2", "bin-3")}
     assert console.case_id() == ids["sign"]
     page.wait_for_selector("#counts >> text=To review 1")  # the counts follow the decisions
+    # ...and so does the foot: the decided rows stay listed, the bulk action counts what still matches.
+    assert page.inner_text("#queue-total") == "6 of 6 shown, 5 dealt with"
+    assert page.inner_text("#bulk-filter") == "act on the 1 matching…"
     # k steps back to the case just decided (a wrong key is undone where it was pressed); j goes on
     # to the next case still to do.
     console.press("k")

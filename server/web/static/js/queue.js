@@ -358,12 +358,18 @@ export class Queue {
     this.drawBulk();
   }
 
+  /** Cases the filters match now: the loaded total less the listed rows dealt with since. */
+  matching() {
+    return Math.max(0, this.total - this.items.filter((c) => !this.matches(c)).length);
+  }
+
   drawFoot() {
+    const done = this.total - this.matching();
     replace(
       this.foot,
-      el("span", { id: "queue-total" }, `${this.items.length} of ${this.total} shown`),
+      el("span", { id: "queue-total" }, `${this.items.length} of ${this.total} shown${done ? `, ${done} dealt with` : ""}`),
       this.nextCursor ? el("button", { type: "button", class: "link", onclick: () => this.loadMore() }, "load more") : null,
-      this.ctx.canAct() && this.total ? el("button", { type: "button", class: "link", id: "bulk-filter", onclick: () => this.bulkOnFilter() }, `act on all ${this.total} matching…`) : null,
+      this.ctx.canAct() && this.matching() ? el("button", { type: "button", class: "link", id: "bulk-filter", onclick: () => this.bulkOnFilter() }, this.matching() === 1 ? "act on the 1 matching…" : `act on all ${this.matching()} matching…`) : null,
     );
   }
 
@@ -527,7 +533,10 @@ export class Queue {
       this.ctx.flash(`${arrived} new case${arrived > 1 ? "s" : ""} arrived.`, "info");
       if (this.selectedId === null && this.items.length) this.select(this.items[0].id);
     }
-    if (cases.length) this.scheduleCounts();
+    if (cases.length) {
+      this.drawFoot(); // a colleague's decisions change what still matches too
+      this.scheduleCounts();
+    }
   }
 
   /** Recount soon, at most about twice a second however many changes stream in. */
@@ -546,6 +555,7 @@ export class Queue {
     for (const key of Object.keys(known)) if (key in detail) known[key] = detail[key];
     const node = document.getElementById(`case-${detail.id}`);
     if (node) node.replaceWith(this.row(known));
+    this.drawFoot();
     this.scheduleCounts();
   }
 
@@ -589,7 +599,7 @@ export class Queue {
 
   async bulkOnFilter() {
     const actions = ["confirm", "reject", "dispatch", "resolve", "close"];
-    const action = await choose(`All ${this.total} cases matching the filter`, actions.map((a) => ({ value: a, label: a })), { note: "Select rows with the space bar to act on a few instead." });
+    const action = await choose(`All ${this.matching()} cases matching the filter`, actions.map((a) => ({ value: a, label: a })), { note: "Select rows with the space bar to act on a few instead." });
     if (action) await this.bulk(action, { useFilter: true });
   }
 
