@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from server.api.case_views import allowed_actions
 from server.api.deps import ViewerDep
 from server.api.schemas.cases import CaseAction
 from server.api.schemas.reviews import (
@@ -14,6 +15,7 @@ from server.api.schemas.reviews import (
     ReviewOptions,
 )
 from server.cases.review import REJECT_REASON_TEXT
+from server.db.models import CaseState
 from streetwatch.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/review-options", tags=["reviews"])
@@ -48,4 +50,6 @@ def review_options(request: Request, _caller: ViewerDep) -> ReviewOptions:
             for violation, attributes in taxonomy.review_attributes.items()
         },
         actions=[a.value for a in CaseAction],
+        # So a page acting on many cases can say beforehand which of them an action fits.
+        actions_by_state={state.value: allowed_actions(state) for state in CaseState},
     )

@@ -103,6 +103,10 @@ class ReviewOptions(BaseModel):
     classes: list[str] = Field(description="Detector classes a label or an added box may name, model order.")
     attributes: dict[str, list[AttributeDefinitionPublic]] = Field(description="Per violation type.")
     actions: list[str] = Field(description="Every action POST /cases/{id}/actions takes.")
+    actions_by_state: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per case state, the actions a case in it accepts (a case's own allowed_actions).",
+    )
 
 
 class CaseFilterIn(_Strict):

@@ -339,3 +339,14 @@ def test_review_options_come_from_the_taxonomy(api: Api) -> None:
     (setup,) = options["attributes"]["street_vending"]
     assert [v["value"] for v in setup["values"]] == ["stall", "cart", "goods_on_ground", "umbrella_only"]
     assert "uncovered_truck_load" in options["classes"] and "merge" in options["actions"]
+
+
+def test_review_options_say_which_actions_each_state_takes_as_a_case_does(api: Api) -> None:
+    by_state = api.get("/api/v1/review-options").json()["actions_by_state"]
+    assert "close" not in by_state["new"] and "confirm" in by_state["new"]
+    assert by_state["closed"] == ["note"]
+    # The same answer a case in that state gives for itself.
+    case_id = _case(api, 0, [1])
+    assert _act(api, case_id, action="confirm").status_code == 200
+    detail = api.get(f"/api/v1/cases/{case_id}").json()
+    assert by_state[detail["state"]] == detail["allowed_actions"]

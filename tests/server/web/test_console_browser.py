@@ -647,6 +647,54 @@ def test_a_case_at_the_same_place_as_the_open_one_can_be_clicked_on_its_map(
         viewer.close()
 
 
+def test_bulk_actions_say_which_of_the_selection_they_fit_and_keep_the_rest_selected(
+    browser: Any, stack: Stack
+) -> None:
+    before = stack.count_cases()
+    for north_m in (6000.0, 6300.0):
+        stack.send(
+            Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m, "van-12")
+        )
+    wait_for(lambda: stack.count_cases() == before + 2, 20, "van-12's cases")
+    with stack.sessions() as session:
+        fresh, rejected = session.scalars(select(Case.id).where(Case.id > before).order_by(Case.id)).all()
+    refused = httpx.post(
+        f"{stack.url}/api/v1/cases/{rejected}/actions",
+        json={"action": "reject"},
+        headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+    )
+    assert refused.status_code == 200, refused.text
+    viewer = Console(browser, stack)
+    try:
+        viewer.sign_in("ada")
+        page = viewer.page
+        page.select_option("#filter-state", "all")
+        page.fill("#filter-device_id", "van-12")
+        page.keyboard.press("Tab")
+        page.wait_for_selector("#queue-total >> text=2 of 2 shown")
+        for case_id in (fresh, rejected):
+            page.check(f"#case-{case_id} input[type=checkbox]")
+        # A new case cannot be closed, a rejected one can: the buttons say so before anything is sent.
+        assert page.inner_text("#bulk-close") == "Close (1 of 2)"
+        assert page.inner_text("#bulk-confirm") == "Confirm (1 of 2)"
+        assert page.get_attribute("#bulk-close", "title") == "1 of the 2 selected can be closed"
+        page.click("#bulk-close")
+        page.wait_for_selector(".dialog >> text=Close 1 case?")
+        assert "1 other selected case cannot be closed and stays selected." in page.inner_text(".dialog")
+        viewer.press("Enter")
+        page.wait_for_selector("#flash >> text=Bulk close: 1 done.")
+        wait_for(lambda: transitions(stack, rejected)[-1].to_state == "closed", 10, "the close")
+        assert transitions(stack, fresh)[-1].to_state == "new"
+        # The case it did not fit is still selected, for the action it does fit.
+        page.wait_for_selector("#bulk-target >> text=Bulk on 1 selected:")
+        assert page.is_checked(f"#case-{fresh} input[type=checkbox]")
+        assert page.get_attribute("#bulk-close", "disabled") is not None
+        assert page.inner_text("#bulk-confirm") == "Confirm"
+        assert viewer.errors == []
+    finally:
+        viewer.close()
+
+
 def test_a_signboard_case_map_shows_the_no_sign_zone_it_is_in(
     browser: Any, stack: Stack, tmp_path: Path
 ) -> None:

@@ -11,6 +11,8 @@ const PAGE = 100;
 // Short enough for the filter column at 1366 px; the select's title says the rest.
 const SORTS = { urgent: "Most urgent", "-last_event_at": "Newest", sla_due_at: "SLA due first", "-event_count": "Most events" };
 const STATE_SETS = { review: ["new"], open: OPEN_STATES, all: [] };
+/** An action as the bulk bar's hints say it: "2 of the 3 selected can be closed". */
+const PAST = { confirm: "confirmed", reject: "rejected", dispatch: "dispatched", resolve: "resolved", close: "closed" };
 
 export const DEFAULT_FILTERS = { state: "review", violation_type: "", candidate: "", device_id: "", since: "", until: "", bbox: "", overdue: false, attribute: "", sort: "urgent" };
 
@@ -584,7 +586,13 @@ export class Queue {
     this.bulkBox.hidden = n === 0;
     if (!n) return;
     const target = `${n} selected`;
-    const b = (label, action, id) => el("button", { type: "button", id, onclick: () => this.bulk(action) }, label);
+    // How many of the selection each action fits (a closed case takes none, a new one no close):
+    // say it on the button instead of refusing after the question.
+    const b = (label, action, id) => {
+      const k = this.fitting(action).length;
+      const title = k === n ? `${label.replace("…", "")} all ${n}` : `${k} of the ${n} selected can be ${PAST[action]}`;
+      return el("button", { type: "button", id, disabled: k === 0, title, onclick: () => this.bulk(action) }, k === n ? label : `${label} (${k} of ${n})`);
+    };
     replace(
       this.bulkBox,
       el("span", { id: "bulk-target" }, `Bulk on ${target}:`),
@@ -595,6 +603,16 @@ export class Queue {
       b("Close", "close", "bulk-close"),
       n ? el("button", { type: "button", class: "link", onclick: () => this.clearChecks() }, "clear selection") : null,
     );
+  }
+
+  /** The selected cases ``action`` fits, by their state (``actions_by_state``; a case not listed
+   * any more is left to the server to judge). */
+  fitting(action) {
+    const byState = this.ctx.options.actions_by_state || {};
+    return [...this.checked].filter((id) => {
+      const state = this.byId.get(id)?.state;
+      return !state || !byState[state] || byState[state].includes(action);
+    });
   }
 
   async bulkOnFilter() {
@@ -636,8 +654,12 @@ export class Queue {
     }
     let count = useFilter ? 0 : this.checked.size;
     let dryStates = [];
+    let misfits = [];
     if (count) {
-      body.case_ids = [...this.checked];
+      // Only the cases the action fits are sent; the others stay selected for another action.
+      body.case_ids = this.fitting(action);
+      misfits = [...this.checked].filter((id) => !body.case_ids.includes(id));
+      count = body.case_ids.length;
     } else {
       body.filter = this.filterBody();
       try {
@@ -658,17 +680,21 @@ export class Queue {
     const states = body.case_ids ? body.case_ids.map((id) => this.byId.get(id)?.state) : dryStates;
     const back = action === "confirm" ? states.filter((st) => st === "dispatched" || st === "resolved").length : 0;
     const warning = back ? ` ${counted(back, "of them is", "of them are")} dispatched or resolved: confirming takes ${back === 1 ? "it" : "them"} back, to be dispatched again.` : "";
-    if (!(await confirmDialog(`Bulk ${action}`, `${verb} ${counted(count, "case")}? Each is recorded in its history as done by you.${warning}`))) return;
+    const left = misfits.length ? ` ${counted(misfits.length, "other selected case")} cannot be ${PAST[action]} and ${misfits.length === 1 ? "stays" : "stay"} selected.` : "";
+    if (!(await confirmDialog(`Bulk ${action}`, `${verb} ${counted(count, "case")}? Each is recorded in its history as done by you.${warning}${left}`))) return;
+    let failed = [];
     try {
       const result = await post("/cases/bulk-actions", body);
-      const failed = result.results.filter((r) => r.status !== 200);
-      const text = `Bulk ${action}: ${result.succeeded} done` + (failed.length ? `, ${failed.length} not done (${failed.slice(0, 3).map((r) => `#${r.case_id}: ${r.detail}`).join("; ")})` : ".");
+      failed = result.results.filter((r) => r.status !== 200);
+      const kept = body.case_ids ? ", still selected" : "";
+      const text = `Bulk ${action}: ${result.succeeded} done` + (failed.length ? `, ${failed.length} not done${kept} (${failed.slice(0, 3).map((r) => `#${r.case_id}: ${r.detail}`).join("; ")})` : ".");
       this.ctx.flash(text, failed.length ? "error" : "info");
     } catch (err) {
       this.ctx.flash(`Bulk ${action} refused: ${err.message}`, "error");
       return;
     }
-    this.checked.clear();
+    // What was not done stays selected, to be dealt with another way; what was done is let go.
+    this.checked = new Set(body.case_ids ? [...failed.map((r) => r.case_id), ...misfits] : []);
     await this.reload();
   }
 }
