@@ -695,6 +695,39 @@ def test_bulk_actions_say_which_of_the_selection_they_fit_and_keep_the_rest_sele
         viewer.close()
 
 
+def test_full_screen_shows_the_frame_large_and_stays_through_t_and_j(console: Console, stack: Stack) -> None:
+    ids = case_ids(stack)
+    console.sign_in("vic")
+    page = console.page
+    page.select_option("#filter-state", "all")
+    open_case(console, ids["bin-1"])
+    small = page.locator("#frame-img").bounding_box()
+    console.press("f")
+    page.wait_for_function(
+        "() => document.fullscreenElement && document.fullscreenElement.id === 'full-view'"
+    )
+    page.wait_for_selector("#full-view #frame-img")
+    large = page.locator("#frame-img").bounding_box()
+    assert small is not None and large is not None and large["height"] > 1.4 * small["height"], (small, large)
+    assert page.locator("#frame-elsewhere").count() == 1  # the pane says where the frame went
+    alt = page.get_attribute("#frame-img", "alt")
+    console.press("t")  # the other frame: still full screen
+    page.wait_for_function("alt => document.getElementById('frame-img').alt !== alt", arg=alt)
+    assert page.evaluate("() => document.fullscreenElement && document.fullscreenElement.id") == "full-view"
+    console.press("j")  # the next case: still full screen, its frame there
+    page.wait_for_function(
+        "id => !document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')",
+        arg=ids["bin-1"],
+    )
+    assert page.evaluate("() => document.fullscreenElement && document.fullscreenElement.id") == "full-view"
+    assert page.locator("#full-view .frame-box").count() == 1
+    console.press("f")
+    page.wait_for_function("() => !document.fullscreenElement")
+    page.wait_for_selector("#full-view .frame-box", state="detached")
+    assert page.locator(".case-grid #frame-box").count() == 1
+    assert console.errors == []
+
+
 def test_a_signboard_case_map_shows_the_no_sign_zone_it_is_in(
     browser: Any, stack: Stack, tmp_path: Path
 ) -> None:

@@ -65,7 +65,20 @@ export class CaseView {
     this.editing = false;
     this.busy = false;
     this.cache = new Map();
+    // Full screen shows the frame in #full-view, which no redraw replaces: t, j and k keep it
+    // full screen (the frame box itself is rebuilt on each, and leaving the page leaves full screen).
+    this.fullView = document.getElementById("full-view");
+    document.addEventListener("fullscreenchange", () => {
+      if (document.fullscreenElement !== this.fullView && this.fullView.childElementCount) {
+        this.fullView.replaceChildren();
+        if (this.detail) this.render(this.detail);
+      }
+    });
     this.empty();
+  }
+
+  get fullScreenOn() {
+    return !!this.fullView && document.fullscreenElement === this.fullView;
   }
 
   empty(text = "Select a case in the queue (j / k or the arrow keys).") {
@@ -164,7 +177,7 @@ export class CaseView {
       el("div", { class: "muted" }, detail.title),
       this.renderActions(),
       message ? el("div", { class: `message ${message.kind}`, id: "case-message", role: "alert" }, message.text) : el("div", { id: "case-message" }),
-      el("div", { class: "case-grid" }, el("div", {}, frame, this.renderTimeline(detail)), side),
+      el("div", { class: "case-grid" }, el("div", {}, this.placeFrame(frame), this.renderTimeline(detail)), side),
       this.renderHistory(detail),
     );
   }
@@ -210,6 +223,9 @@ export class CaseView {
       // Evidence travels apart from its event and may not have arrived yet.
       onerror: () => (img.closest(".frame") || img).replaceWith(el("div", { class: "case-empty" }, "The image has not reached the server yet; it shows once it does.")),
     });
+    // Full screen sizes the frame from its shape (CSS cannot read it from the image); set through
+    // the CSSOM, which the page's Content-Security-Policy allows where a style attribute is not.
+    if (event.frame_width && event.frame_height) img.style.setProperty("--aspect", String(event.frame_width / event.frame_height));
     const frame = el("div", { class: "frame", id: "frame" }, img);
     const review = this.reviewState(detail, event);
     if (clean) {
@@ -409,12 +425,28 @@ export class CaseView {
     this.render(this.detail);
   }
 
+  /** The frame where it shows: in the case pane, or full screen (then a line says so in the pane). */
+  placeFrame(frame) {
+    if (!this.fullScreenOn) return frame;
+    replace(this.fullView, frame);
+    return el("p", { class: "muted", id: "frame-elsewhere" }, "The frame is shown full screen (f or Esc leaves).");
+  }
+
   fullScreen() {
     const box = document.getElementById("frame-box");
     if (!box) return;
-    if (document.fullscreenElement) document.exitFullscreen();
-    else if (box.requestFullscreen) box.requestFullscreen().catch(() => box.classList.toggle("full"));
-    else box.classList.toggle("full");
+    if (document.fullscreenElement) {
+      document.exitFullscreen();
+      return;
+    }
+    if (!this.fullView || !this.fullView.requestFullscreen) {
+      box.classList.toggle("full");
+      return;
+    }
+    this.fullView.requestFullscreen().then(
+      () => this.render(this.detail),
+      () => box.classList.toggle("full"), // refused (an iframe without allowfullscreen): fill the window
+    );
   }
 
   message(kind, text) {
