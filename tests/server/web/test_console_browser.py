@@ -180,6 +180,14 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert set(decided) == {ids[n] for n in ("truck", "bin-shadow", "bin-1", "bin-2", "bin-3")}
     assert console.case_id() == ids["sign"]
     page.wait_for_selector("#counts >> text=To review 1")  # the counts follow the decisions
+    # Every type's count reads on its line at 1366 px (the line scrolls only when it must), and
+    # the overdue chip is red only when something is overdue.
+    types_row = "#counts .count-row:nth-child(2)"
+    assert page.eval_on_selector(types_row, "r => r.scrollWidth <= r.clientWidth"), page.inner_text(types_row)
+    assert page.locator(f"{types_row} .chip").count() == 3
+    overdue = page.locator("#counts .chip", has_text="Overdue")
+    red = "overdue" in (overdue.get_attribute("class") or "").split()
+    assert red == (overdue.locator("b").inner_text() != "0")
     # ...and so does the foot: the decided rows stay listed, the bulk action counts what still matches.
     assert page.inner_text("#queue-total") == "6 of 6 shown, 5 dealt with"
     assert page.inner_text("#bulk-filter") == "act on the 1 matching…"

@@ -4,7 +4,7 @@
 import { ApiError, get, post } from "./api.js";
 import { ask, choose, confirmDialog, showPanel } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
-import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, ago, counted, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
+import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, TYPE_SHORT_NAMES, ago, counted, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
 import { FALLBACK_REASONS } from "./caseview.js";
 
 const PAGE = 100;
@@ -276,8 +276,8 @@ export class Queue {
   }
 
   drawCounts(counts) {
-    const chip = (text, n, on, onclick, extra = "") =>
-      el("button", { type: "button", class: `chip${on ? " on" : ""} ${extra}`, onclick }, `${text} `, el("b", {}, String(n || 0)));
+    const chip = (text, n, on, onclick, extra = "", title = null) =>
+      el("button", { type: "button", class: `chip${on ? " on" : ""} ${extra}`, title, onclick }, `${text} `, el("b", {}, String(n || 0)));
     const byState = counts.by_state || {};
     const open = OPEN_STATES.reduce((sum, s) => sum + (byState[s] || 0), 0);
     replace(
@@ -288,7 +288,7 @@ export class Queue {
         chip("To review", byState.new, this.filters.state === "review", () => this.setFilters({ state: "review" })),
         chip("Open", open, this.filters.state === "open", () => this.setFilters({ state: "open" })),
         // Third, where a narrow pane still shows it; the row scrolls sideways for the rest.
-        chip("Overdue", counts.overdue, this.filters.overdue, () => this.setFilters({ overdue: !this.filters.overdue }), "overdue"),
+        chip("Overdue", counts.overdue, this.filters.overdue, () => this.setFilters({ overdue: !this.filters.overdue }), counts.overdue ? "overdue" : ""),
         ["confirmed", "dispatched", "possibly_resolved", "rejected", "resolved", "closed"]
           .filter((s) => byState[s])
           .map((s) => chip(stateName(s), byState[s], this.filters.state === s, () => this.setFilters({ state: s }))),
@@ -299,7 +299,8 @@ export class Queue {
         Object.entries(counts.by_type || {}).map(([type, n]) => {
           const states = (counts.by_type_state || {})[type] || {};
           const inView = this.stateParam().length ? this.stateParam().reduce((sum, st) => sum + (states[st] || 0), 0) : n;
-          return chip(typeName(type), inView, this.filters.violation_type === type, () => this.setFilters({ violation_type: this.filters.violation_type === type ? "" : type }));
+          const short = TYPE_SHORT_NAMES[type] || typeName(type);
+          return chip(short, inView, this.filters.violation_type === type, () => this.setFilters({ violation_type: this.filters.violation_type === type ? "" : type }), "", typeName(type));
         }),
       ),
     );

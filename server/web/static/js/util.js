@@ -62,6 +62,14 @@ export const TYPE_NAMES = {
   unsealed_truck: "Unsealed truck",
 };
 
+/** The same, short, for the count chips: four types fit one line of a 330 px list. */
+export const TYPE_SHORT_NAMES = {
+  street_vending: "Vending",
+  garbage_overflow: "Garbage",
+  illegal_signboard: "Signboard",
+  unsealed_truck: "Truck",
+};
+
 export const STATE_NAMES = {
   new: "New",
   confirmed: "Confirmed",
