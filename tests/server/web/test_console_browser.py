@@ -704,11 +704,16 @@ def test_bulk_actions_say_which_of_the_selection_they_fit_and_keep_the_rest_sele
 
 
 def test_full_screen_shows_the_frame_large_and_stays_through_t_and_j(console: Console, stack: Stack) -> None:
-    ids = case_ids(stack)
     console.sign_in("vic")
     page = console.page
     page.select_option("#filter-state", "all")
-    open_case(console, ids["bin-1"])
+    page.wait_for_selector("#queue-total")  # the list of every state is in (the foot says Loading… till then)
+    page.wait_for_function("() => document.querySelectorAll('#queue .row').length >= 2")
+    first = page.locator("#queue .row").first  # j has a case after it, whatever the list holds
+    opened = int(first.get_attribute("data-id") or 0)
+    first.click()
+    console.wait_for_case(opened)
+    page.wait_for_function("() => document.getElementById('frame-img').naturalHeight > 0")
     small = page.locator("#frame-img").bounding_box()
     console.press("f")
     page.wait_for_function(
@@ -725,7 +730,7 @@ def test_full_screen_shows_the_frame_large_and_stays_through_t_and_j(console: Co
     console.press("j")  # the next case: still full screen, its frame there
     page.wait_for_function(
         "id => !document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')",
-        arg=ids["bin-1"],
+        arg=opened,
     )
     assert page.evaluate("() => document.fullscreenElement && document.fullscreenElement.id") == "full-view"
     assert page.locator("#full-view .frame-box").count() == 1
@@ -905,6 +910,13 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         with stack.sessions() as session:
             merged = session.get(Case, ids["bin-3"])
             assert merged is not None and (merged.state, merged.merged_into) == ("closed", ids["bin-1"])
+        # The console has taken the merge's answer (gone on to the next case, or shows this one
+        # closed); then back to it.
+        page.wait_for_function(
+            """id => !document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')
+                || document.getElementById('case-state').textContent === 'Closed'""",
+            arg=ids["bin-3"],
+        )
         open_case(admin, ids["bin-3"])  # the case merged away says where its evidence went
         assert f"Merged into case #{ids['bin-1']}" in page.inner_text("#frame-box")
         # Each history names the other case once.

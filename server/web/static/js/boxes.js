@@ -5,7 +5,7 @@
 // box (then pick its class). Keyboard: Tab selects the next box, arrows move it (Shift+arrows
 // resize it), Delete removes an added box, Enter saves, Escape cancels.
 
-import { svg, replace } from "./util.js";
+import { className, svg, replace } from "./util.js";
 
 const MIN_PX = 4;
 
@@ -30,8 +30,8 @@ export function drawBoxes(layer, state, { detectorClass = "", selected = null } 
     return group;
   };
   if (state.box) rect(state.detectorBox, "detector", "", "detector");
-  rect(state.box || state.detectorBox, state.box ? "reviewed" : "detector", detectorClass, "main");
-  state.added.forEach((a, i) => rect(a.box, "added", a.class_name, `added-${i}`));
+  rect(state.box || state.detectorBox, state.box ? "reviewed" : "detector", detectorClass && className(detectorClass), "main");
+  state.added.forEach((a, i) => rect(a.box, "added", className(a.class_name), `added-${i}`));
   for (const [name, box] of Object.entries(state.parts || {})) if (box) rect(box, "part", name, `part-${name}`);
   replace(layer, shapes);
 }

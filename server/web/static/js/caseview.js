@@ -301,7 +301,7 @@ export class CaseView {
       select.addEventListener("change", () => {
         const value = select.value;
         const keep = current[def.name] && current[def.name].box;
-        this.act({ action: "annotate", review: { attributes: { [def.name]: value ? { value, box: keep || null } : null } } }, { advance: false, done: `${def.name}: ${value || "cleared"}` });
+        this.act({ action: "annotate", review: { attributes: { [def.name]: value ? { value, box: keep || null } : null } } }, { advance: false, done: `${def.name}: ${value ? value.replaceAll("_", " ") : "cleared"}` });
       });
       const part = def.box === "part";
       const hasBox = !!(current[def.name] && current[def.name].box);
@@ -640,6 +640,9 @@ export class CaseView {
     });
     this.editing = false;
     frame.classList.remove("editing");
+    // A reminder to finish the edits (a row clicked meanwhile) is out of date now.
+    const reminder = document.getElementById("flash");
+    if (reminder && reminder.textContent === FINISH_EDITS_FIRST) reminder.hidden = true;
     if (!result) {
       this.render(this.detail, { kind: "ok", text: "Box edits cancelled." });
       return;
@@ -736,6 +739,9 @@ function detailsText(details) {
 }
 
 export { cloneReview };
+
+/** What the queue says when a row is clicked while boxes are being edited. */
+export const FINISH_EDITS_FIRST = "Finish the box edits first: Enter saves, Escape cancels.";
 
 /** Beyond this, two cases of one object are far from likely: the merge question warns. */
 const MERGE_FAR_M = 100;

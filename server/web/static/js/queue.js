@@ -5,7 +5,7 @@ import { ApiError, get, post } from "./api.js";
 import { ask, choose, confirmDialog, showPanel } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
 import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, TYPE_SHORT_NAMES, ago, counted, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
-import { FALLBACK_REASONS } from "./caseview.js";
+import { FALLBACK_REASONS, FINISH_EDITS_FIRST } from "./caseview.js";
 
 const PAGE = 100;
 // Short enough for the filter column at 1366 px; the select's title says the rest.
@@ -380,7 +380,7 @@ export class Queue {
 
   select(id, { scroll = true } = {}) {
     if (this.ctx.caseView.editing) {
-      this.ctx.flash("Finish the box edits first: Enter saves, Escape cancels.");
+      this.ctx.flash(FINISH_EDITS_FIRST);
       return;
     }
     const previous = this.selectedId;

@@ -263,7 +263,7 @@ export class SignsPage {
       lines(check.errors, "error"),
       lines(check.notes, "muted"),
     );
-    if (!(await showPanel(`Import ${file.name}?`, content, "Nothing has changed yet: OK adds and updates the entries counted above, skipping the rows listed."))) return;
+    if (!(await showPanel(`Import ${file.name}?`, content, "Nothing has changed yet: OK adds and updates the entries counted below, skipping the rows listed."))) return;
     let done;
     try {
       done = await post("/signs/import", body);
