@@ -97,6 +97,7 @@ def _session(args: argparse.Namespace) -> Iterator[tuple[Session, Any]]:
 def _import(args: argparse.Namespace) -> int:
     from server.evidence_store import EvidenceStore
     from server.signs.permits import import_permits
+    from server.signs.since import open_cases_near, reach_of
 
     with _session(args) as (session, settings):
         store = EvidenceStore(settings.evidence_dir)  # the photos, where the console shows them
@@ -104,9 +105,21 @@ def _import(args: argparse.Namespace) -> int:
         report = import_permits(
             session, args.file, photos=args.photos, store=store, actor=args.actor, now=now
         )
+        reach = reach_of(settings.signs.max_distance_m, settings.signs.max_accuracy_m)
+        covered = open_cases_near(session, report.places, reach)
     for error in report.errors:
         print(f"{args.file}: {error}", file=sys.stderr)
     print(f"{args.file}: {report.added} added, {report.updated} updated, {len(report.errors)} skipped")
+    if covered:
+        cases = (
+            "1 open signboard case stands"
+            if len(covered) == 1
+            else f"{len(covered)} open signboard cases stand"
+        )
+        print(
+            f"{cases} where a permit now is, opened before it was known: "
+            f"{', '.join(f'#{c}' for c in covered)}. Reject as permitted each that shows the permitted sign."
+        )
     return 1 if report.errors else 0
 
 

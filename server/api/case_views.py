@@ -8,20 +8,27 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Request, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.api.case_filters import is_overdue
 from server.api.deps import utcnow
 from server.api.links import EvidenceLinks
-from server.api.schemas.cases import CaseDetail, CasePublic, RegisterContext, TransitionPublic
+from server.api.schemas.cases import (
+    CaseDetail,
+    CasePublic,
+    RegisterContext,
+    RegisteredSince,
+    TransitionPublic,
+)
 from server.api.schemas.events import AttributesPublic, event_public
 from server.api.schemas.reviews import AddedBoxPublic, AttributePublic, ReviewPublic
 from server.cases.decisions import standing
 from server.cases.workflow import ALLOWED
 from server.db.models import Case, CaseReview, CaseState, CaseTransition, Event, Sign, SignSighting
 from server.signs.outcome import SignOutcome
+from server.signs.since import entries_since, reach_of
 from streetwatch.events import ViolationType
 
 #: Events shown inline in a case's detail; the rest are one /events?case_id= call away.
@@ -99,10 +106,16 @@ def allowed_actions(state: CaseState) -> list[str]:
 
 
 def case_detail(
-    session: Session, case: Case, links: EvidenceLinks, events_limit: int = DETAIL_EVENTS
+    session: Session,
+    case: Case,
+    links: EvidenceLinks,
+    events_limit: int = DETAIL_EVENTS,
+    *,
+    sign_reach_m: float = 0.0,
 ) -> CaseDetail:
     """The detail view: the newest ``events_limit`` events (shown oldest first), best evidence
-    first, full history."""
+    first, full history. ``sign_reach_m`` (:func:`sign_reach`): how far from a signboard case a
+    register entry made after it may be its sign; 0 looks for none."""
     total = session.scalar(select(func.count()).select_from(Event).where(Event.case_id == case.id)) or 0
     newest = session.scalars(
         select(Event).where(Event.case_id == case.id).order_by(Event.observed_at.desc()).limit(events_limit)
@@ -125,14 +138,35 @@ def case_detail(
         allowed_actions=allowed_actions(case.state),
         merged_from=list(merged_from),
         review=review_public(session, case, transitions, links),
-        sign_register=register_context(session, case, links),
+        sign_register=register_context(session, case, links, sign_reach_m),
     )
 
 
-def register_context(session: Session, case: Case, links: EvidenceLinks) -> RegisterContext | None:
-    """The register's first decision that put a sighting in this case, and the entry it names."""
+def sign_reach(request: Request) -> float:
+    """The server's reach for register entries around a case (:func:`server.signs.since.reach_of`)."""
+    signs = request.app.state.settings.signs
+    return reach_of(signs.max_distance_m, signs.max_accuracy_m)
+
+
+def register_context(
+    session: Session, case: Case, links: EvidenceLinks, reach_m: float = 0.0
+) -> RegisterContext | None:
+    """The register's first decision that put a sighting in this case, the entry it names, and
+    the entries made at the case's place since it opened (within ``reach_m``)."""
     if case.violation_type != ViolationType.illegal_signboard.value:
         return None  # only signboards meet the register: no query for every other case shown
+    since = [
+        RegisteredSince(
+            sign_id=sign.id,
+            permit_id=sign.permit_id,
+            valid_until=sign.valid_until,
+            source=sign.source,
+            created_at=sign.created_at,
+            distance_m=round(distance, 1),
+            sign_crop_url=links.maybe(sign.crop_sha256),
+        )
+        for distance, sign in (entries_since(session, case, reach_m) if reach_m > 0 else [])
+    ]
     opened = session.scalars(
         select(SignSighting)
         .where(SignSighting.case_id == case.id, SignSighting.outcome != SignOutcome.pending)
@@ -140,7 +174,7 @@ def register_context(session: Session, case: Case, links: EvidenceLinks) -> Regi
         .limit(1)
     ).first()
     registered_as = session.scalars(select(Sign.id).where(Sign.case_id == case.id).limit(1)).first()
-    if opened is None and registered_as is None:
+    if opened is None and registered_as is None and not since:
         return None  # not a signboard case, or one from before the register (or with it off)
     entry = session.get(Sign, opened.sign_id) if opened is not None and opened.sign_id is not None else None
     return RegisterContext(
@@ -153,6 +187,7 @@ def register_context(session: Session, case: Case, links: EvidenceLinks) -> Regi
         similarity=opened.similarity if opened is not None else None,
         zone_name=opened.zone_name if opened is not None else None,
         registered_as=registered_as,
+        registered_since=since,
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from server.api.case_filters import CaseFilter, overdue_clause
 from server.api.case_package import PACKAGE_EVENTS, build_package, chunks
-from server.api.case_views import case_detail, case_rows, load_case
+from server.api.case_views import case_detail, case_rows, load_case, sign_reach
 from server.api.cursor import (
     URGENT,
     after_case_cursor,
@@ -139,7 +139,9 @@ def count_cases(
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="One case with its events, evidence and history")
 def get_case(request: Request, session: SessionDep, _caller: ViewerDep, case_id: int) -> CaseDetail:
-    return case_detail(session, load_case(session, case_id), EvidenceLinks(request))
+    return case_detail(
+        session, load_case(session, case_id), EvidenceLinks(request), sign_reach_m=sign_reach(request)
+    )
 
 
 @router.get(
@@ -151,7 +153,13 @@ def get_case(request: Request, session: SessionDep, _caller: ViewerDep, case_id:
     },
 )
 def get_package(request: Request, session: SessionDep, caller: ViewerDep, case_id: int) -> StreamingResponse:
-    detail = case_detail(session, load_case(session, case_id), EvidenceLinks(request), PACKAGE_EVENTS)
+    detail = case_detail(
+        session,
+        load_case(session, case_id),
+        EvidenceLinks(request),
+        PACKAGE_EVENTS,
+        sign_reach_m=sign_reach(request),
+    )
     package = build_package(session, detail, request.app.state.evidence_store, caller.username)
     name = f"streetwatch-case-{case_id}.zip"
     return StreamingResponse(

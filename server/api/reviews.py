@@ -26,7 +26,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
-from server.api.case_views import case_detail, load_case
+from server.api.case_views import case_detail, load_case, sign_reach
 from server.api.deps import ReviewerDep, SessionDep, utcnow
 from server.api.links import EvidenceLinks
 from server.api.review_actions import ReviewContext, check_body, check_team, conflict, perform, unprocessable
@@ -71,4 +71,6 @@ def act_on_case(
         session.rollback()
         raise unprocessable(str(exc)) from None
     session.commit()
-    return case_detail(session, load_case(session, case_id), EvidenceLinks(request))
+    return case_detail(
+        session, load_case(session, case_id), EvidenceLinks(request), sign_reach_m=sign_reach(request)
+    )

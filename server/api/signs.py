@@ -37,6 +37,7 @@ from server.evidence_store import EvidenceStore
 from server.settings import ServerSettings
 from server.signs.permits import SentPhotos, import_permit_text
 from server.signs.service import SignError, SignIn, add_sign, move_sign, remove_sign, views
+from server.signs.since import open_cases_near, reach_of
 from streetwatch.errors import ConfigError
 
 router = APIRouter(prefix="/signs", tags=["signs"])
@@ -249,6 +250,12 @@ class PermitImportReport(BaseModel):
         description="Rows imported without the photo they name (none was sent), and photos sent that no "
         "row names."
     )
+    open_cases: list[int] = Field(
+        default_factory=list,
+        description="Open signboard cases within the register's reach of a permit the list adds or "
+        "updates: opened before the permit was known, they may show the permitted sign (reject them "
+        "as permitted if so). Nothing is decided for them.",
+    )
     dry_run: bool
 
 
@@ -286,6 +293,8 @@ def import_permit_list(
     except ConfigError as exc:
         session.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    signs = request.app.state.settings.signs
+    covered = open_cases_near(session, report.places, reach_of(signs.max_distance_m, signs.max_accuracy_m))
     if body.dry_run:
         session.rollback()
     else:
@@ -296,6 +305,7 @@ def import_permit_list(
         updated=report.updated,
         errors=report.errors,
         notes=report.notes + [f"photo {name!r} was sent but no row names it" for name in unused],
+        open_cases=covered,
         dry_run=body.dry_run,
     )
 

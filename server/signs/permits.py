@@ -106,6 +106,8 @@ class ImportReport:
     updated: int = 0
     errors: list[str] = field(default_factory=list)  # "row 7: ..." for each skipped row
     notes: list[str] = field(default_factory=list)  # "row 7: ..." for each row imported in part
+    #: (lat, lon) of every row added or updated: the places whose open cases a permit may now cover.
+    places: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,7 @@ def import_permit_text(
             report.updated += 1
         else:
             report.added += 1
+        report.places.append((sign.lat, sign.lon))
     return report
 
 

@@ -88,6 +88,19 @@ class TransitionPublic(BaseModel):
     at: datetime = Field(description="When.")
 
 
+class RegisteredSince(BaseModel):
+    """A register entry made at a signboard case's place after the case opened (a permit imported
+    or a sign registered since): the case may show that sign, which the register could not know."""
+
+    sign_id: int
+    permit_id: str | None
+    valid_until: datetime | None
+    source: str = Field(description="review, import or api: how the entry came.")
+    created_at: datetime
+    distance_m: float = Field(description="From the case's place.")
+    sign_crop_url: str | None = Field(description="The entry's photo of the sign, if it has one.")
+
+
 class RegisterContext(BaseModel):
     """What the sign register said of a signboard case (``server.signs``): why it opened, and the
     register entry it was compared with, so a dispatcher sees the permitted sign beside the new one."""
@@ -111,6 +124,11 @@ class RegisterContext(BaseModel):
     zone_name: str | None = Field(description="restricted: the no-sign zone.")
     registered_as: int | None = Field(
         description="The register entry made from this case (rejected as permitted); null: none."
+    )
+    registered_since: list[RegisteredSince] = Field(
+        default_factory=list,
+        description="Entries in force made at the case's place after it opened, nearest first: if "
+        "the case shows one of those signs, reject it as permitted.",
     )
 
 

@@ -234,3 +234,37 @@ def test_a_row_refused_after_reading_its_photo_leaves_no_entry_and_no_kept_photo
         kept = set(session.scalars(select(Evidence.sha256)))
     first = jpeg_photo(CROPS[0].read_bytes())
     assert kept == {hashlib.sha256(first).hexdigest()}
+
+
+def test_the_import_names_open_signboard_cases_standing_where_a_permit_now_is(
+    migrated_url: str, sessions: sessionmaker[Session], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.db.models import Case
+
+    now = datetime.now(timezone.utc)
+    with sessions() as session:
+        ids = []
+        for lat, state in ((21.0285, "new"), (21.0286, "rejected"), (21.0400, "new")):
+            case = Case(
+                violation_type="illegal_signboard",
+                state=state,
+                title="a sign",
+                lat=lat,
+                lon=105.8542,
+                opened_at=now,
+                first_event_at=now,
+                last_event_at=now,
+                updated_at=now,
+            )
+            session.add(case)
+            session.flush()
+            ids.append(case.id)
+        session.commit()
+    # At the first case's place; the rejected one 11 m off is not open, the third 1.3 km away.
+    code, out, err = _import_csv(
+        tmp_path, migrated_url, "permit_id,lat,lon\nSB-9,21.02851,105.8542\n", tmp_path, capsys
+    )
+    assert (code, err) == (0, "")
+    assert (
+        f"1 open signboard case stands where a permit now is, opened before it was known: #{ids[0]}." in out
+    )

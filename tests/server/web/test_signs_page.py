@@ -187,7 +187,10 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         # The permit office's list and its photo, chosen together: checked first (nothing
         # changes), imported on OK.
         permits = tmp_path / "permits.csv"
-        lat, lon = offset(1200, 6)
+        with stack.sessions() as session:  # HB-0042 is the sign of the case opened as "changed"
+            changed = session.get(Case, register["changed"])
+            assert changed is not None and changed.lat is not None and changed.lon is not None
+            lat, lon = changed.lat, changed.lon
         permits.write_text(
             f"permit_id,lat,lon,valid_until,photo\nHB-0042,{lat},{lon},2030-01-31,photos/hb-0042.jpg\n"
             f"HB-0043,north,{lon},,\n"
@@ -202,8 +205,18 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         assert "row 3: position 'north'" in check
         with stack.sessions() as session:
             assert len(session.scalars(select(Sign.id)).all()) == 2  # the check changed nothing
+        # The open case standing where the permit is, named before anything changes...
+        assert f"#{register['changed']}" in page.inner_text("#permit-check #permit-open-cases")
         page.click(".dialog button.primary")  # "OK"
         page.wait_for_selector("#flash >> text=permits.csv: 1 added, 0 updated, 1 skipped.")
+        # ...and after: it stays open, a link away.
+        covered = page.inner_text(".dialog #permit-open-cases")
+        assert (
+            covered.startswith("1 open signboard case stands where a permit now is")
+            and f"#{register['changed']}" in covered
+        )
+        page.click(".dialog button.primary")
+        page.wait_for_selector(".dialog", state="detached")
         page.wait_for_function(ROWS, arg=3)
         assert "HB-0042" in page.inner_text("#signs-table")
         with stack.sessions() as session:
@@ -248,6 +261,15 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         problem = page.inner_text("#zones-problem")
         assert "is not JSON" in problem and "stay in force" in problem
         assert page.locator("#zones-table tr[data-zone='Old Quarter east side']").count() == 1
+
+        # The case the permit came too late for shows it, with its photo, until someone decides.
+        page.evaluate("id => { location.hash = '#/queue?state=open&case=' + id; }", register["changed"])
+        reviewer.wait_for_case(register["changed"])
+        since = page.inner_text("#register-facts .register-since")
+        assert f"Registered since it opened: entry #{imported.id} (permit HB-0042), 0.0 m away." in since, (
+            since
+        )
+        assert page.locator("#register-facts .register-since img.register-photo").count() == 1
         assert reviewer.errors == [] and reviewer.foreign_requests() == []
     finally:
         reviewer.close()

@@ -7,7 +7,7 @@ import { ApiError, apiUrl, get, post } from "./api.js";
 import { cloneReview, drawBoxes, editBoxes } from "./boxes.js";
 import { ask, choose, confirmDialog } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
-import { OPEN_STATES, ago, className, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when, zoneName } from "./util.js";
+import { OPEN_STATES, ago, className, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when, zoneName, REGISTER_CHANGED } from "./util.js";
 
 /** Moves the workflow allows from each state (mirrors server/cases/workflow.py). */
 const NEXT_STATES = {
@@ -68,6 +68,9 @@ export class CaseView {
     // Full screen shows the frame in #full-view, which no redraw replaces: t, j and k keep it
     // full screen (the frame box itself is rebuilt on each, and leaving the page leaves full screen).
     this.fullView = document.getElementById("full-view");
+    // A register change (a permit imported, edited or removed) changes what signboard cases say
+    // without touching the cases themselves: the copies fetched ahead are out of date.
+    document.addEventListener(REGISTER_CHANGED, () => this.cache.clear());
     document.addEventListener("fullscreenchange", () => {
       if (document.fullscreenElement !== this.fullView && this.fullView.childElementCount) {
         this.fullView.replaceChildren();
@@ -695,6 +698,17 @@ function registerFacts(reg) {
     measured ? ` (${measured})` : "",
     reg.sign_crop_url ? el("img", { class: "register-photo", src: reg.sign_crop_url, alt: `the registered sign, entry #${reg.sign_id}`, title: "The registered sign" }) : null,
     reg.registered_as ? el("div", {}, "Registered as ", entry(reg.registered_as), " (marked permitted)") : null,
+    (reg.registered_since || []).map((s) =>
+      el(
+        "div",
+        { class: "register-since" },
+        el("b", {}, "Registered since it opened: "),
+        entry(s.sign_id),
+        s.permit_id ? ` (permit ${s.permit_id})` : "",
+        `, ${s.distance_m.toFixed(1)} m away. If this case shows that sign, reject it as permitted (x 5).`,
+        s.sign_crop_url ? el("img", { class: "register-photo", src: s.sign_crop_url, alt: `the sign of entry #${s.sign_id}`, title: "The sign registered since" }) : null,
+      ),
+    ),
   );
 }
 

@@ -9,7 +9,7 @@
 import { ApiError, apiUrl, del, get, patch, post } from "./api.js";
 import { confirmDialog, showPanel } from "./dialogs.js";
 import { drawMap } from "./map.js";
-import { ago, counted, el, query, replace, when } from "./util.js";
+import { REGISTER_CHANGED, ago, counted, el, query, replace, when } from "./util.js";
 
 const PAGE_SIZE = 50;
 const SOURCES = { review: "case marked permitted", import: "permit list", api: "added by hand" };
@@ -262,6 +262,7 @@ export class SignsPage {
       el("p", {}, `${check.added} to add, ${check.updated} to update (same permit id), ${counted(check.errors.length, "row")} to skip; ${counted(Object.keys(photos).length, "photo")} sent.`),
       lines(check.errors, "error"),
       lines(check.notes, "muted"),
+      check.open_cases.length ? el("p", { id: "permit-open-cases" }, coveredCases(check.open_cases, true)) : null,
     );
     if (!(await showPanel(`Import ${file.name}?`, content, "Nothing has changed yet: OK adds and updates the entries counted below, skipping the rows listed."))) return;
     let done;
@@ -271,9 +272,15 @@ export class SignsPage {
       this.ctx.flash(`${file.name}: ${err.message}`);
       return;
     }
+    document.dispatchEvent(new CustomEvent(REGISTER_CHANGED));
     this.ctx.flash(`${file.name}: ${done.added} added, ${done.updated} updated, ${done.errors.length} skipped.`, "info");
     this.offset = 0;
     await this.load();
+    // Cases opened before their sign's permit was known: the register cannot take them back by
+    // itself (a permit at a place is not proof the case shows that sign), so say where they are.
+    if (done.open_cases.length) {
+      await showPanel("Open cases at these permits", el("p", { id: "permit-open-cases" }, coveredCases(done.open_cases, false)), "Each case shows the permit beside its sign.");
+    }
   }
 
   /** A renewed permit (its new end), a permit id learnt later, a note: PATCH /signs/{id}. */
@@ -295,6 +302,7 @@ export class SignsPage {
       this.ctx.flash(`Not changed: ${err.message}`);
       return;
     }
+    document.dispatchEvent(new CustomEvent(REGISTER_CHANGED));
     this.ctx.flash(`Entry #${sign.id} changed.`, "info");
     await this.load();
     await this.open(sign.id);
@@ -309,6 +317,7 @@ export class SignsPage {
       this.ctx.flash(`Not removed: ${err.message}`);
       return;
     }
+    document.dispatchEvent(new CustomEvent(REGISTER_CHANGED));
     this.ctx.flash(`Removed ${what} from the register.`, "info");
     this.openId = null;
     this.detail.hidden = true;
@@ -322,4 +331,17 @@ async function base64Of(file) {
   let text = "";
   for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(text);
+}
+
+/** "2 open signboard cases stand where a permit now is: #13, #14 …", each a link to the case;
+ * ``checking``: the import is only being checked ("would stand"). */
+function coveredCases(ids, checking) {
+  const verb = ids.length === 1 ? "stands" : "stand";
+  const where = checking ? "where the list puts a permit" : "where a permit now is";
+  const links = ids.flatMap((id, i) => [i ? ", " : "", el("a", { href: `#/queue?state=open&case=${id}` }, `#${id}`)]);
+  return [
+    `${counted(ids.length, "open signboard case")} ${verb} ${where}, opened before it was known: `,
+    ...links,
+    ". They stay open: reject as permitted (x 5) each that shows the permitted sign.",
+  ];
 }

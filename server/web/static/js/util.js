@@ -150,3 +150,6 @@ export function query(params) {
   const text = search.toString();
   return text ? `?${text}` : "";
 }
+
+/** Sent on ``document`` by the Signs page when it changed the register (what signboard cases say). */
+export const REGISTER_CHANGED = "streetwatch:register-changed";
