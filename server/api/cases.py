@@ -18,6 +18,7 @@ from server.api.cursor import (
     URGENT,
     after_case_cursor,
     after_urgent_cursor,
+    due_key,
     encode_case_cursor,
     encode_urgent_cursor,
 )
@@ -54,6 +55,7 @@ def list_cases(
         str,
         Query(
             description=f"One of {', '.join(SORTABLE)}; prefix '-' for descending. urgent: priority 1 first,"
+            " then the open case due soonest (sla_due_at; finished cases and those without one after),"
             " then newest last_event_at."
         ),
     ] = "-last_event_at",
@@ -100,7 +102,7 @@ def list_cases(
 
 def _order(key: SortKey) -> list[Any]:
     if key.field == URGENT:
-        return [Case.priority.asc(), Case.last_event_at.desc(), Case.id.desc()]
+        return [Case.priority.asc(), due_key().asc(), Case.last_event_at.desc(), Case.id.desc()]
     column = _SORT_COLUMNS[key.field]
     # Nulls (no SLA) last either way; the id breaks ties so pages never overlap.
     primary = column.desc().nulls_last() if key.descending else column.asc().nulls_last()

@@ -20,10 +20,12 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Integer, and_, false, or_
+from sqlalchemy import ColumnElement, DateTime, Integer, and_, false, literal, or_
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import InstrumentedAttribute
 
 from server.api.query import MAX_DB_INT, QueryError, SortKey
+from server.cases.workflow import OPEN_STATES
 from server.db.models import Case, Event
 
 _MALFORMED = "is malformed; pass back the next_cursor of a page unchanged"
@@ -120,29 +122,54 @@ def _decode(cursor: str) -> tuple[str, Any, Any]:
     return field, value, last_id
 
 
-#: The queue's default order: most urgent priority first (1 before 5), then newest, then id.
+#: The queue's default order: most urgent priority first (1 before 5), then the open case due
+#: soonest (its SLA: within one priority a truck due in 2 h comes before a pile due tomorrow;
+#: overdue first), then newest, then id.
 URGENT = "urgent"
+#: The due time of a case with none to keep (finished, or no SLA): after every real one.
+NOT_DUE = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
+def due_key() -> ColumnElement[datetime]:
+    """SQL: the case's SLA due time while it is open, else :data:`NOT_DUE`."""
+    open_and_due = and_(Case.state.in_(sorted(OPEN_STATES)), Case.sla_due_at.is_not(None))
+    return sql_case((open_and_due, Case.sla_due_at), else_=literal(NOT_DUE, Case.sla_due_at.type))
+
+
+def case_due(case: Case) -> datetime:
+    """:func:`due_key` of one loaded case."""
+    if case.state in OPEN_STATES and case.sla_due_at is not None:
+        due = case.sla_due_at
+        return due if due.tzinfo else due.replace(tzinfo=timezone.utc)
+    return NOT_DUE
 
 
 def encode_urgent_cursor(case: Case) -> str:
-    value = [case.priority, case.last_event_at.isoformat()]
+    value = [case.priority, case_due(case).isoformat(), case.last_event_at.isoformat()]
     return base64.urlsafe_b64encode(json.dumps([URGENT, value, case.id]).encode()).decode().rstrip("=")
 
 
 def after_urgent_cursor(cursor: str) -> ColumnElement[bool]:
-    """SQL condition: cases after the cursor's case in (priority asc, last_event_at desc, id desc)."""
+    """SQL condition: cases after the cursor's case in (priority asc, due asc, last_event_at desc,
+    id desc)."""
     field, value, last_id = _decode(cursor)
     if field != URGENT:
         raise QueryError("cursor", f"was made for sort {field!r}; pass the same sort as the first page")
     try:
-        priority, seen = _bound(value[0], Case.priority), _bound(value[1], Case.last_event_at)
+        if len(value) != 3:
+            raise ValueError("an urgent cursor holds priority, due and last seen")
+        priority, due = _bound(value[0], Case.priority), _bound(value[1], Case.sla_due_at)
+        seen = _bound(value[2], Case.last_event_at)
         row_id = _int_id(last_id)
-        if priority is None or seen is None:
+        if priority is None or due is None or seen is None:
             raise ValueError("null in an urgent cursor")
     except (TypeError, ValueError, IndexError, KeyError):
         raise QueryError("cursor", _MALFORMED) from None
+    due_at = due_key()
+    same = and_(Case.priority == priority, due_at == due)
     return or_(
         Case.priority > priority,
-        and_(Case.priority == priority, Case.last_event_at < seen),
-        and_(Case.priority == priority, Case.last_event_at == seen, Case.id < row_id),
+        and_(Case.priority == priority, due_at > due),
+        and_(same, Case.last_event_at < seen),
+        and_(same, Case.last_event_at == seen, Case.id < row_id),
     )

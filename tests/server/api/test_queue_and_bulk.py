@@ -55,7 +55,7 @@ def test_candidate_and_overdue_filters_and_counts(api: Api) -> None:
     assert api.get("/api/v1/cases/counts", role="device").status_code == 403
 
 
-def test_urgent_order_puts_priority_first_then_newest_and_pages_by_cursor(api: Api) -> None:
+def test_urgent_order_puts_priority_first_then_the_sla_then_newest_and_pages_by_cursor(api: Api) -> None:
     # priorities from the default matching rules: unsealed_truck 2, garbage_overflow 2, illegal_signboard 4,
     # street_vending 3; the times differ so "newest" decides within a priority.
     made = []
@@ -66,10 +66,33 @@ def test_urgent_order_puts_priority_first_then_newest_and_pages_by_cursor(api: A
         made.append(
             _open(api, east_m=500 * i, now=NOW + timedelta(minutes=i), violation_type=kind, source="fixed")
         )
+    # One of them finished: its SLA no longer counts, so it goes after its priority's open ones.
+    assert api.post(f"/api/v1/cases/{made[3]}/actions", json={"action": "resolve"}).status_code == 200
     everything = api.get("/api/v1/cases", params={"sort": "urgent", "limit": 100}).json()["items"]
-    keys = [(c["priority"], c["last_event_at"]) for c in everything]
-    assert keys == sorted(keys, key=lambda k: (k[0], -datetime.fromisoformat(k[1]).timestamp()))
+
+    def due(c: dict[str, Any]) -> float:
+        finished = c["state"] not in ("new", "confirmed", "dispatched", "possibly_resolved")
+        return (
+            float("inf")
+            if finished or not c["sla_due_at"]
+            else datetime.fromisoformat(c["sla_due_at"]).timestamp()
+        )
+
+    keys = [
+        (c["priority"], due(c), -datetime.fromisoformat(c["last_event_at"]).timestamp()) for c in everything
+    ]
+    assert keys == sorted(keys)
     assert len({c["priority"] for c in everything}) >= 3
+    # Within priority 2, the trucks (due in 2 h) come before the piles (due in 24 h) though the
+    # piles were seen later, and the resolved truck after every open one.
+    two = [c for c in everything if c["priority"] == 2]
+    assert [c["violation_type"] for c in two] == [
+        "unsealed_truck",
+        "garbage_overflow",
+        "garbage_overflow",
+        "unsealed_truck",
+    ]
+    assert two[-1]["id"] == made[3]
     seen: list[int] = []
     params: dict[str, Any] = {"sort": "urgent", "limit": 3}
     while True:

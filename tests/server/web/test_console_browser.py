@@ -86,8 +86,10 @@ TRIAGE = [
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(tmp_path_factory.mktemp("console"))
     try:
+        # Seen in the order listed, a minute apart: the queue's urgent order (priority, then the
+        # case due soonest) is then the order of SIGHTINGS, the truck (due in 2 h) first.
         for minutes, sighting in enumerate(SIGHTINGS.values(), start=1):
-            running.send(sighting, at=NOW - timedelta(minutes=minutes))
+            running.send(sighting, at=NOW - timedelta(minutes=len(SIGHTINGS) + 1 - minutes))
         wait_for(lambda: running.count_cases() == len(SIGHTINGS), 30, "the sightings to become cases")
         yield running
     finally:
@@ -513,7 +515,11 @@ def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
         assert where is not None and scrolled > 0
 
         before = stack.count_cases()
-        stack.send(Sighting("garbage_atanu_001025.jpg", GARBAGE, "overflow", (100, 100, 400, 400), 2700))
+        # Seen two days ago (a box back in signal range): overdue, so the most urgent of the list.
+        two_days = datetime.now(timezone.utc) - timedelta(days=2)
+        stack.send(
+            Sighting("garbage_atanu_001025.jpg", GARBAGE, "overflow", (100, 100, 400, 400), 2700), at=two_days
+        )
         wait_for(lambda: stack.count_cases() == before + 1, 20, "the new case")
         with stack.sessions() as session:
             fresh = session.scalar(select(func.max(Case.id)))
@@ -530,7 +536,10 @@ def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
         chosen = int(third.get_attribute("data-id") or 0)
         viewer.wait_for_case(chosen)
         where = page.locator(f"#case-{chosen}").bounding_box()
-        stack.send(Sighting("garbage_atanu_000678.jpg", GARBAGE, "overflow", (200, 220, 460, 480), 2900))
+        stack.send(
+            Sighting("garbage_atanu_000678.jpg", GARBAGE, "overflow", (200, 220, 460, 480), 2900),
+            at=two_days - timedelta(hours=1),
+        )
         wait_for(lambda: stack.count_cases() == before + 2, 20, "the second new case")
         with stack.sessions() as session:
             fresh = session.scalar(select(func.max(Case.id)))

@@ -93,8 +93,11 @@ export class Queue {
   compare(a, b) {
     const t = (x) => Date.parse(x);
     switch (this.filters.sort) {
-      case "urgent":
-        return a.priority - b.priority || t(b.last_event_at) - t(a.last_event_at) || b.id - a.id;
+      case "urgent": {
+        // As the server's order: priority, then the open case due soonest, then newest.
+        const due = (c) => (OPEN_STATES.includes(c.state) && c.sla_due_at ? t(c.sla_due_at) : Infinity);
+        return a.priority - b.priority || due(a) - due(b) || t(b.last_event_at) - t(a.last_event_at) || b.id - a.id;
+      }
       case "sla_due_at":
         return (a.sla_due_at ? t(a.sla_due_at) : Infinity) - (b.sla_due_at ? t(b.sla_due_at) : Infinity) || a.id - b.id;
       case "-event_count":
