@@ -69,6 +69,7 @@ def test_a_viewer_sees_each_boxs_versions_health_and_the_halted_rollout(browser:
     assert reply.status_code == 204, reply.text
 
     console = Console(browser, stack)
+    console.page.clock.install()  # the page's own timers, moved on below instead of waited for
     try:
         console.sign_in("vic")
         console.page.click("#nav-fleet")
@@ -83,6 +84,34 @@ def test_a_viewer_sees_each_boxs_versions_health_and_the_halted_rollout(browser:
         box7 = "#fleet-boxes tr[data-device='box7']"
         assert page.get_attribute(box7, "data-health") == "refused"
         assert f"broker refuses it\n{refused} (since " in page.inner_text(box7)
+
+        # A box that comes online while the page is shown appears on the next asking, no reload.
+        status = StatusMessage(
+            state="online", device_id="van-03", software_version="0.9.0",
+            models=[{"name": "streetwatch-det", "version": "1.0.0"}], at=datetime.now(timezone.utc),
+        )  # fmt: skip
+        stack.publisher.publish(status_topic("van-03"), status.model_dump_json(), qos=1, retain=True)
+        wait_for(lambda: _online(stack, "van-03"), 20, "van-03 online")
+        assert page.locator("#fleet-boxes tr[data-device='van-03']").count() == 0
+        assert page.locator("#fleet-boxes td.stale").count() == 0  # every box heard from is current
+        page.clock.fast_forward(16_000)
+        page.wait_for_selector("#fleet-boxes tr[data-device='van-03']")
+        assert "As of " in page.inner_text("#fleet-updated")
+        # A box gone offline keeps its last figures, shown as such.
+        gone = StatusMessage(
+            state="offline", device_id="van-02", software_version="0.9.0", at=datetime.now(timezone.utc)
+        )
+        stack.publisher.publish(status_topic("van-02"), gone.model_dump_json(), qos=1, retain=True)
+        wait_for(lambda: not _online(stack, "van-02"), 20, "van-02 offline")
+        page.clock.fast_forward(16_000)
+        page.wait_for_selector("#fleet-boxes tr[data-device='van-02'][data-health='offline'] td.stale")
+        assert page.locator("#fleet-boxes tr[data-device='van-02'] td.stale").count() == 2
         assert console.errors == [] and console.foreign_requests() == []
     finally:
         console.close()
+
+
+def _online(stack: Stack, device_id: str) -> bool:
+    with stack.sessions() as session:
+        device = session.get(Device, device_id)
+        return device is not None and device.status == "online"

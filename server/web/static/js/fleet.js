@@ -6,16 +6,33 @@
 import { get } from "./api.js";
 import { ago, el, replace, when } from "./util.js";
 
+/** Health values of a box not heard from lately. */
+const QUIET = ["silent", "offline"];
 const HEALTH = { ok: "ok", silent: "silent", offline: "offline", update_failed: "update failed", refused: "broker refuses it" };
 
-export async function showFleet(root) {
-  const body = el("div", {}, "Loading…");
-  replace(root, el("h2", {}, "Fleet"), body);
+/** How often the page asks again while it is shown: boxes come and go, rollouts move on. */
+const REFRESH_MS = 15000;
+let refreshTimer = null;
+
+export async function showFleet(root, { again = false } = {}) {
+  clearTimeout(refreshTimer);
+  let body = root.querySelector("#fleet-body");
+  if (!again || !body) {
+    body = el("div", { id: "fleet-body" }, "Loading…");
+    replace(root, el("h2", {}, "Fleet"), body);
+  }
+  // Asked again while the page is shown; the old figures stay up until the new ones are here.
+  const schedule = () => {
+    refreshTimer = setTimeout(() => {
+      if (!root.hidden && root.isConnected) showFleet(root, { again: true });
+    }, REFRESH_MS);
+  };
   let data;
   try {
     data = await get("/fleet");
   } catch (err) {
     replace(body, el("p", { class: "error" }, `Not available: ${err.message}`));
+    schedule();
     return;
   }
   const num = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
@@ -43,8 +60,10 @@ export async function showFleet(root) {
               el("td", { title: when(b.last_seen_at) }, ago(b.last_seen_at)),
               el("td", {}, Object.entries(b.models).map(([name, version]) => `${name} ${version}`).join(", ") || "–"),
               el("td", {}, b.config || "–"),
-              el("td", { class: "num" }, num(b.fps, 1)),
-              el("td", { class: "num" }, num(b.gpu_temp_c)),
+              // A box not heard from lately: its figures are as it last said them, not now.
+              ...[num(b.fps, 1), num(b.gpu_temp_c)].map((v) =>
+                QUIET.includes(b.health) ? el("td", { class: "num stale", title: `as last reported, ${ago(b.last_seen_at)}` }, v) : el("td", { class: "num" }, v),
+              ),
               el("td", { class: "num", title: "events waiting on the box for the server's acknowledgement" }, num(b.outbox_events)),
               el("td", { title: b.rollout?.reason || "" }, b.rollout ? `#${b.rollout.rollout_id} ${b.rollout.version}: ${b.rollout.state}${b.rollout.step ? ` (${b.rollout.step})` : ""}` : "–"),
             ),
@@ -76,5 +95,11 @@ export async function showFleet(root) {
         : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no rollout yet")),
     ),
   );
-  replace(body, el("section", { class: "card" }, el("h3", {}, "Boxes"), boxes), el("section", { class: "card" }, el("h3", {}, "Rollouts"), rollouts));
+  replace(
+    body,
+    el("p", { class: "muted", id: "fleet-updated" }, `As of ${when(new Date().toISOString(), true)}; asked again every ${REFRESH_MS / 1000} s while shown.`),
+    el("section", { class: "card" }, el("h3", {}, "Boxes"), boxes),
+    el("section", { class: "card" }, el("h3", {}, "Rollouts"), rollouts),
+  );
+  schedule();
 }
