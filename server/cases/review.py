@@ -51,6 +51,9 @@ REJECT_REASON_TEXT: dict[RejectReason, str] = {
 ANNOTATION_ACTIONS = frozenset({"relabel", "annotate", "note"})
 #: At most this many added boxes per case: more is a drawing gone wrong, not a street.
 MAX_ADDED_BOXES = 50
+#: A part's box (a truck's cargo bed) must lie at least this much inside the object's box: more
+#: outside is the part of another object, e.g. the car beside the truck.
+MIN_PART_INSIDE = 0.5
 
 
 class ReviewError(CaseError):
@@ -174,7 +177,13 @@ def apply_review(
         details["added_boxes"] = added
     if change.attributes:
         review.attributes = _changed_attributes(
-            case, review.attributes or {}, change.attributes, attributes, width, height
+            case,
+            review.attributes or {},
+            change.attributes,
+            attributes,
+            width,
+            height,
+            review.box or event.box_on_evidence,
         )
         details["attributes"] = {k: review.attributes.get(k) for k in change.attributes}
     review.updated_by = actor
@@ -189,6 +198,7 @@ def _changed_attributes(
     defined: Sequence[ReviewAttribute],
     width: int,
     height: int,
+    object_box: Sequence[float] | None,
 ) -> dict[str, Any]:
     by_name = {a.name: a for a in defined}
     result = dict(current)
@@ -213,5 +223,19 @@ def _changed_attributes(
                     " of giving the attribute one"
                 )
             box = check_box(change.box, width, height, f"attributes.{name}.box")
+            if object_box is not None and _share_inside(box, object_box) < MIN_PART_INSIDE:
+                raise ReviewError(
+                    f"attributes.{name}.box {box} lies mostly outside the object's box "
+                    f"{[round(v, 1) for v in object_box]}: a part is drawn on its own object (correct "
+                    "the case's box first if that is what is wrong)"
+                )
         result[name] = {"value": change.value, "box": box}
     return result
+
+
+def _share_inside(inner: Sequence[float], outer: Sequence[float]) -> float:
+    """The share of ``inner``'s area inside ``outer`` (boxes as [x1, y1, x2, y2])."""
+    w = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    h = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return max(0.0, w) * max(0.0, h) / area if area > 0 else 0.0

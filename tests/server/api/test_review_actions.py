@@ -45,6 +45,20 @@ def _truck(api: Api, east_m: float, seeds: list[int]) -> int:
     return _case(api, east_m, seeds, violation_type="unsealed_truck", detector_class="truck")
 
 
+def test_a_cargo_bed_drawn_on_another_vehicle_is_refused_and_changes_nothing(api: Api) -> None:
+    case_id = _truck(api, 0, [1])  # the detector's box: [100, 100, 300, 260]
+    beside = {"attributes": {"load": {"value": "uncovered", "box": [400, 100, 520, 180]}}}
+    answer = _act(api, case_id, action="annotate", review=beside)
+    assert answer.status_code == 422
+    assert "lies mostly outside the object's box [100.0, 100.0, 300.0, 260.0]" in answer.text
+    assert api.get(f"/api/v1/cases/{case_id}").json()["review"] is None
+    # Once the reviewer moves the truck's box there, the same bed is the truck's.
+    moved = {"box": [380, 90, 560, 260], **beside}
+    answer = _act(api, case_id, action="annotate", review=moved)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["review"]["attributes"]["load"]["box"] == [400.0, 100.0, 520.0, 180.0]
+
+
 def test_review_data_is_stored_shown_and_audited(api: Api) -> None:
     case_id = _truck(api, 0, [1, 2])
     best = max(api.get(f"/api/v1/cases/{case_id}").json()["events"], key=lambda e: e["score"])
