@@ -12,6 +12,7 @@ from fastapi import HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from server.api.case_views import sign_reach
 from server.api.schemas.cases import CaseAction, CaseActionCreate
 from server.api.schemas.reviews import ReviewIn
 from server.cases.merge import merge_case
@@ -43,6 +44,8 @@ class ReviewContext:
     classes: frozenset[str]
     # Where a signboard marked permitted gets its crop for the sign register (None: place only).
     evidence_store: EvidenceStore | None = None
+    # How far from a permitted case a permit registered since it opened is its sign (0: never).
+    sign_reach_m: float = 0.0
 
     @classmethod
     def of(cls, request: Request) -> ReviewContext:
@@ -50,6 +53,7 @@ class ReviewContext:
             taxonomy=request.app.state.taxonomy,
             classes=request.app.state.label_names,
             evidence_store=request.app.state.evidence_store,
+            sign_reach_m=sign_reach(request),
         )
 
 
@@ -200,7 +204,9 @@ def _sign_register(
 ) -> dict[str, Any]:
     """A signboard rejected as permitted enters the sign register; reopening it takes it out again."""
     if body.action is CaseAction.reject and body.reject_reason is RejectReason.permitted:
-        sign = register_from_case(session, case.id, actor, context.evidence_store, now)
+        sign = register_from_case(
+            session, case.id, actor, context.evidence_store, now, since_reach_m=context.sign_reach_m
+        )
         return {} if sign is None else {"sign_id": sign.id}
     if body.action is CaseAction.reopen and current is CaseState.rejected:
         removed = unregister_case(session, case.id)

@@ -26,6 +26,7 @@ from server.matching.geohash import encode
 from server.settings import CELL_PRECISION
 from server.signs.fingerprint import FingerprintError, fingerprint
 from server.signs.outcome import SignOutcome
+from server.signs.since import entries_since
 from streetwatch.errors import StreetWatchError
 from streetwatch.events import ViolationType
 
@@ -100,7 +101,13 @@ def add_sign(
 
 
 def register_from_case(
-    session: Session, case_id: int, actor: str, store: EvidenceStore | None, now: datetime
+    session: Session,
+    case_id: int,
+    actor: str,
+    store: EvidenceStore | None,
+    now: datetime,
+    *,
+    since_reach_m: float = 0.0,
 ) -> Sign | None:
     """Register the sign a signboard case shows (a reviewer marked it permitted).
 
@@ -109,6 +116,12 @@ def register_from_case(
     track's later estimates have seen more of the approach), else the best event's. Registering
     one case twice returns the first entry. None for a case that is not a signboard or has no
     position.
+
+    The new entry replaces the one the register compared the case with (a changed or expired
+    sign), or else the nearest entry registered within ``since_reach_m`` after the case opened (a
+    permit imported since, :func:`server.signs.since.entries_since`): that one's permit and last
+    day carry over, so the sign is one entry with the case's look and the permit's validity, and
+    it lapses when the permit does.
     """
     case = session.get(Case, case_id)
     if case is None or case.violation_type != ViolationType.illegal_signboard.value:
@@ -141,18 +154,23 @@ def register_from_case(
     if chosen is None or chosen.lat is None or chosen.lon is None:
         return None
     replaced = _entry_the_case_named(session, case_id)
+    inherited = None
+    if replaced is None and since_reach_m > 0:
+        since = entries_since(session, case, since_reach_m)
+        inherited = replaced = since[0][1] if since else None
     description = f"permitted on case {case_id}"
     if replaced is not None:
         permit = f"permit {replaced.permit_id}, " if replaced.permit_id else ""
         description += f"; replaces register entry {replaced.id} ({permit}{replaced.source})"
-    sign = add_sign(
-        session,
-        SignIn(lat=chosen.lat, lon=chosen.lon, source="review", description=description),
-        actor,
-        now,
-        crops=crops,
-        case_id=case_id,
+    entry = SignIn(
+        lat=chosen.lat,
+        lon=chosen.lon,
+        source="review",
+        description=description,
+        permit_id=inherited.permit_id if inherited is not None else None,
+        valid_until=inherited.valid_until if inherited is not None else None,
     )
+    sign = add_sign(session, entry, actor, now, crops=crops, case_id=case_id)
     if replaced is not None:
         replaced.superseded_by, replaced.superseded_at = sign.id, now
         session.flush()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from server.db.models import Sign
 from server.signs.since import reach_of
 from tests.server.api.conftest import NOW, Api, ingest, make_event
@@ -22,7 +24,9 @@ def _sign_case(api: Api, north_m: float) -> int:
 
 
 def _permits(*rows: tuple[str, float, float]) -> str:
-    return "Permit_ID,latitude,longitude\n" + "".join(f"{p},{lat:.7f},{lon:.7f}\n" for p, lat, lon in rows)
+    return "Permit_ID,latitude,longitude,valid_until\n" + "".join(
+        f"{p},{lat:.7f},{lon:.7f},2031-03-31\n" for p, lat, lon in rows
+    )
 
 
 def test_an_import_names_the_open_cases_its_permits_stand_at_and_each_case_shows_the_entry(api: Api) -> None:
@@ -41,11 +45,25 @@ def test_an_import_names_the_open_cases_its_permits_stand_at_and_each_case_shows
     assert abs(entry["distance_m"] - 2.0) < 0.2
     assert api.get(f"/api/v1/cases/{far}").json()["sign_register"]["registered_since"] == []
 
-    # Rejected as permitted, the case is no longer open: importing the list again names nothing.
+    # Rejected as permitted, the case's sign takes the permit over: one entry in force, with the
+    # case's look and the permit's number and last day (it lapses when the permit does).
     body = {"action": "reject", "reject_reason": "permitted"}
     assert api.post(f"/api/v1/cases/{here}/actions", json=body).status_code == 200
+    with api.sessions() as session:
+        in_force = session.scalars(select(Sign).where(Sign.superseded_by.is_(None))).all()
+        (sign,) = in_force
+        assert (sign.source, sign.case_id, sign.permit_id) == ("review", here, "P-1")
+        assert sign.valid_until is not None and sign.valid_until.date().isoformat() == "2031-03-31"
+        imported = session.scalars(select(Sign).where(Sign.source == "import")).one()
+        assert imported.superseded_by == sign.id
+    # ...and the case is no longer open: importing the list again names nothing.
     again = api.post("/api/v1/signs/import", json={"format": "csv", "text": text}).json()
     assert (again["updated"], again["open_cases"]) == (1, [])
+    # Taken back, the case's entry goes and the imported permit is in force again.
+    assert api.post(f"/api/v1/cases/{here}/actions", json={"action": "reopen"}).status_code == 200
+    with api.sessions() as session:
+        (back,) = session.scalars(select(Sign).where(Sign.superseded_by.is_(None))).all()
+        assert (back.source, back.permit_id) == ("import", "P-1")
 
 
 def test_an_entry_older_than_the_case_or_beyond_the_reach_is_not_offered(api: Api) -> None:
