@@ -289,7 +289,7 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert page.is_visible(f"#case-{fresh}.fresh")
     # Marked "new" until opened (the fading highlight is gone if she looked away), and the flash
     # saying it arrived leaves the open case's title and actions readable.
-    assert page.inner_text(f"#case-{fresh} .badge.new") == "new"
+    assert page.inner_text(f"#case-{fresh} .badge.new") == "unopened"
     page.wait_for_selector("#flash >> text=1 new case arrived.")
     flash, title = page.locator("#flash").bounding_box(), page.locator("#case-title").bounding_box()
     assert flash is not None and title is not None
@@ -528,6 +528,13 @@ def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
         now = page.locator(f"#case-{chosen}").bounding_box()
         assert now is not None and abs(now["y"] - where["y"]) <= 2, (where, now)
         assert viewer.case_id() == chosen
+        # Above the rows in view, it is named on a button over the list; j would never reach it.
+        page.wait_for_selector("#new-above >> text=↑ 1 new case above")
+        page.click("#new-above")
+        page.wait_for_selector("#new-above", state="hidden")
+        row, listed = page.locator(f"#case-{fresh}").bounding_box(), page.locator("#queue").bounding_box()
+        assert row is not None and listed is not None and row["y"] >= listed["y"] - 1, (row, listed)
+        assert viewer.case_id() == chosen  # seen, not opened: the dispatcher decides when
 
         # At the top of the list too: the open case's row does not slide down under the arrivals.
         page.evaluate("() => { document.getElementById('queue').scrollTop = 0; }")
@@ -914,7 +921,16 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         distance = page.inner_text("#merge-distance")
         assert re.match(r"They are (599|600|601) m apart", distance), distance
         assert "cannot be undone" in page.inner_text(".dialog")
+        # A merge the question warns about is not taken by a reflex Enter: Cancel has the focus.
         admin.press("Enter")
+        page.wait_for_selector(".dialog", state="detached")
+        assert transitions(stack, ids["bin-3"])[-1].action != "merge"
+        admin.press("m")
+        page.wait_for_selector(".dialog input")
+        page.keyboard.type(str(ids["bin-1"]))
+        admin.press("Enter")
+        page.wait_for_selector(".dialog >> text=Merge?")
+        page.click(".dialog button.primary")  # "Yes", on purpose
         wait_for(lambda: transitions(stack, ids["bin-3"])[-1].action == "merge", 10, "the merge")
         with stack.sessions() as session:
             merged = session.get(Case, ids["bin-3"])
@@ -933,6 +949,14 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         assert "duplicate of case" not in page.inner_text("#history")
         open_case(admin, ids["bin-1"])
         assert f"#{ids['bin-3']} merged in; 1 event moved" in page.inner_text("#history")
+        # Into the closed case merged away: refused at once, and said why (not "someone else moved").
+        open_case(admin, ids["bin-2"])
+        admin.press("m")
+        page.wait_for_selector(".dialog input")
+        page.keyboard.type(str(ids["bin-3"]))
+        admin.press("Enter")
+        page.wait_for_selector("#case-message >> text=was itself merged into")
+        assert page.locator(".dialog").count() == 0
 
         # A sign's mounting: what makes it a violation when its permit is not the question.
         open_case(admin, ids["sign"])

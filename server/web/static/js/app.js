@@ -3,7 +3,7 @@
 
 import { ApiError, del, get, post, setCsrf, whenSignedOut } from "./api.js";
 import { CaseView } from "./caseview.js";
-import { closeDialog, showHelp } from "./dialogs.js";
+import { closeDialog, onScreen, showHelp } from "./dialogs.js";
 import { HELP, installKeys } from "./keys.js";
 import { DEFAULT_FILTERS, Queue } from "./queue.js";
 import { Supervisor } from "./supervisor.js";
@@ -38,7 +38,7 @@ let keysInstalled = false;
 let flashTimer = null;
 
 function flash(text, kind = "error") {
-  const box = $("flash");
+  const box = onScreen($("flash"));
   box.textContent = text;
   box.className = `flash ${kind === "info" ? "info" : ""}`;
   box.hidden = false;

@@ -431,7 +431,10 @@ export class CaseView {
   /** The frame where it shows: in the case pane, or full screen (then a line says so in the pane). */
   placeFrame(frame) {
     if (!this.fullScreenOn) return frame;
-    replace(this.fullView, frame);
+    // Full screen shows the frame alone: say which case it is, and keep the messages in sight.
+    const d = this.detail;
+    const title = el("div", { class: "full-title", id: "full-title" }, `#${d.id} ${typeName(d.violation_type)} · ${stateName(d.state)}`);
+    replace(this.fullView, title, frame);
     return el("p", { class: "muted", id: "frame-elsewhere" }, "The frame is shown full screen (f or Esc leaves).");
   }
 
@@ -485,7 +488,8 @@ export class CaseView {
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         const fresh = await this.fetch(detail.id).catch(() => null);
-        const now = (err.body && err.body.state) || (fresh && fresh.state);
+        // This case's own state now; a 409's body may name another case's (a merge's target).
+        const now = (fresh && fresh.state) || (err.body && err.body.state);
         const text =
           now && now !== seenState
             ? `Someone else moved this case: it is ${stateName(now)} now (you saw ${stateName(seenState)}). Nothing was changed; look again and decide.`
@@ -494,6 +498,9 @@ export class CaseView {
           this.ctx.onChanged(fresh);
           this.render(fresh, { kind: "conflict", text });
         } else this.message("conflict", text);
+      } else if (this.detail === detail) {
+        // Drawn again as stored: a refused box (say, a cargo bed off its truck) must not stay drawn.
+        this.render(detail, { kind: "conflict", text: `Not done: ${err.message}` });
       } else {
         this.message("conflict", `Not done: ${err.message}`);
       }
@@ -597,7 +604,8 @@ export class CaseView {
       this.message("conflict", refused);
       return;
     }
-    const ok = await confirmDialog("Merge?", mergeQuestion(this.detail, other));
+    const question = mergeQuestion(this.detail, other);
+    const ok = await confirmDialog("Merge?", question, { careful: mergeRisky(question) });
     if (ok) return this.act({ action: "merge", into_case_id: target }, { advance: true, seen });
   }
 
@@ -764,6 +772,7 @@ const MERGE_FAR_M = 100;
 function mergeRefusal(case_, other) {
   if (other.id === case_.id) return "A case cannot be merged into itself.";
   if (other.merged_into) return `Case #${other.id} was itself merged into #${other.merged_into}: merge into that one.`;
+  if (other.state === "closed") return `Case #${other.id} is closed: merge into an open case, or merge #${other.id}'s duplicate the other way.`;
   if (other.violation_type !== case_.violation_type) {
     return `Case #${other.id} is ${typeName(other.violation_type).toLowerCase()}, this one ${typeName(case_.violation_type).toLowerCase()}: only cases of one type are one violation.`;
   }
@@ -788,9 +797,19 @@ function mergeQuestion(case_, other) {
       ? el("p", { class: "warn", id: "merge-distance" }, `They are ${apart} m apart: one object is rarely that far from itself. Check the number.`)
       : el("p", { class: "muted", id: "merge-distance" }, `${apart} m apart.`);
   }
+  // Into a finished case, an open one's events end up where nobody looks.
+  const finished = !OPEN_STATES.includes(other.state) && OPEN_STATES.includes(case_.state)
+    ? el("p", { class: "warn", id: "merge-finished" }, `#${other.id} is ${stateName(other.state).toLowerCase()}: this open case's ${counted(case_.event_count, "event")} would go there. Merging #${other.id} into this one may be what you mean.`)
+    : null;
   return [
     el("p", {}, `Case #${case_.id} becomes part of #${other.id} (${other.title}) and is closed as a duplicate; its events and evidence move there. A merge cannot be undone.`),
     el("div", { class: "merge-pair" }, figure(case_), figure(other)),
     distance,
+    finished,
   ];
+}
+
+/** A merge the question warns about (far apart, or into a finished case): Enter does not accept it. */
+function mergeRisky(question) {
+  return question.some((node) => node && node.classList && node.classList.contains("warn"));
 }

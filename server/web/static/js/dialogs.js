@@ -4,6 +4,14 @@
 import { el, replace } from "./util.js";
 
 const overlay = () => document.getElementById("overlay");
+
+/** Put ``node`` (the overlay, the flash) where it can be seen: in the element shown full screen,
+ * if any (nothing outside it is drawn then), else back in the page. */
+export function onScreen(node) {
+  const host = document.fullscreenElement || document.body;
+  if (node && node.parentElement !== host) host.append(node);
+  return node;
+}
 let closeCurrent = null;
 
 export function dialogOpen() {
@@ -16,7 +24,7 @@ export function closeDialog() {
 
 function open(content, onKey) {
   return new Promise((resolve) => {
-    const box = overlay();
+    const box = onScreen(overlay());
     const keyHandler = (event) => {
       if (event.key === "Escape") {
         event.preventDefault();
@@ -147,7 +155,7 @@ export function ask(title, { label = "", value = "", multiline = false, suggesti
 }
 
 /** Yes or no, Enter for yes. */
-export function confirmDialog(title, text) {
+export function confirmDialog(title, text, { careful = false } = {}) {
   const yes = el("button", { type: "button", class: "primary" }, "Yes");
   const no = el("button", { type: "button" }, "Cancel");
   // ``text``: a sentence, or nodes (photos, a warning) for a decision that needs them.
@@ -155,13 +163,15 @@ export function confirmDialog(title, text) {
   const dialog = el("div", { class: "dialog", role: "dialog", "aria-label": title }, el("h2", {}, title), body, el("div", { class: "row-buttons" }, no, yes));
   yes.addEventListener("click", () => dialog.finish(true));
   no.addEventListener("click", () => dialog.finish(false));
+  // ``careful``: a step the text warns about is not taken by a reflex Enter; Cancel has the
+  // focus, and Enter answers whichever button has it.
   const promise = open(dialog, (event, finish) => {
     if (event.key === "Enter") {
       event.preventDefault();
-      finish(true);
+      finish(careful ? document.activeElement === yes : true);
     }
   });
-  yes.focus();
+  (careful ? no : yes).focus();
   return promise.then((v) => v === true);
 }
 

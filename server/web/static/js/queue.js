@@ -43,7 +43,30 @@ export class Queue {
     }, 30000);
     this.list.addEventListener("scroll", () => {
       if (this.nextCursor && this.list.scrollTop + this.list.clientHeight > this.list.scrollHeight - 200) this.loadMore();
+      this.drawAbove();
     });
+    // Live arrivals inserted above the rows in view, by id: named on a button over the list until
+    // scrolled into view (j goes down and would never reach them; the flash fades in seconds).
+    this.above = new Set();
+    this.aboveButton = document.getElementById("new-above");
+    this.aboveButton.addEventListener("click", () => {
+      const tops = [...this.above].map((id) => document.getElementById(`case-${id}`)).filter(Boolean).map((n) => n.getBoundingClientRect().top);
+      const view = this.list.getBoundingClientRect().top;
+      this.list.scrollTop = tops.length ? this.list.scrollTop + Math.min(...tops) - view : 0;
+      this.drawAbove();
+    });
+  }
+
+  /** The "N new above" button: arrivals still above the view and not opened. */
+  drawAbove() {
+    const view = this.list.getBoundingClientRect().top;
+    for (const id of [...this.above]) {
+      const node = document.getElementById(`case-${id}`);
+      if (!node || !this.unseen.has(id) || node.getBoundingClientRect().bottom > view + 1) this.above.delete(id);
+    }
+    const n = this.above.size;
+    this.aboveButton.hidden = n === 0;
+    this.aboveButton.textContent = n ? `↑ ${counted(n, "new case")} above` : "";
   }
 
   // ---- filters ------------------------------------------------------------------------------
@@ -344,7 +367,7 @@ export class Queue {
         el(
           "div",
           { class: "meta" },
-          this.unseen.has(item.id) ? el("span", { class: "badge new", title: "Arrived while you worked; not opened yet" }, "new") : null,
+          this.unseen.has(item.id) ? el("span", { class: "badge new", title: "Arrived while you worked; not opened yet" }, "unopened") : null,
           el("span", { class: `badge state-${item.state}` }, stateName(item.state)),
           el("span", { class: `badge prio prio-${item.priority}`, title: `Priority ${item.priority} (1 most urgent, 5 least)` }, `P${item.priority}`),
           item.candidate ? el("span", { class: "badge candidate" }, "candidate") : null,
@@ -400,6 +423,7 @@ export class Queue {
       node.classList.remove("unseen");
       const badge = node.querySelector(".badge.new");
       if (badge) badge.remove();
+      this.drawAbove();
     }
     if (node) {
       node.classList.add("selected");
@@ -531,10 +555,12 @@ export class Queue {
       this.list.insertBefore(node, anchor);
       if (inView) this.list.scrollTop += open.getBoundingClientRect().top - was;
       else if (above) this.list.scrollTop = before + node.offsetHeight;
+      this.above.add(item.id); // kept only while it is above the view (drawAbove)
       this.total += 1;
       arrived += 1;
     }
     if (arrived) {
+      this.drawAbove();
       this.drawFoot();
       this.ctx.flash(`${arrived} new case${arrived > 1 ? "s" : ""} arrived.`, "info");
       if (this.selectedId === null && this.items.length) this.select(this.items[0].id);
