@@ -757,6 +757,47 @@ def test_full_screen_shows_the_frame_large_and_stays_through_t_and_j(console: Co
     assert console.errors == []
 
 
+def test_k_comes_back_to_the_case_just_decided_past_rows_a_colleague_dealt_with(
+    browser: Any, stack: Stack
+) -> None:
+    before = stack.count_cases()
+    seen = datetime.now(timezone.utc)
+    for minutes, north_m in ((30, 7000.0), (20, 7300.0), (10, 7600.0)):  # due in this order
+        stack.send(
+            Sighting(
+                "garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m, "van-14"
+            ),
+            at=seen - timedelta(minutes=minutes),
+        )
+    wait_for(lambda: stack.count_cases() == before + 3, 20, "van-14's cases")
+    with stack.sessions() as session:
+        first, middle, last = session.scalars(select(Case.id).where(Case.id > before).order_by(Case.id)).all()
+    viewer = Console(browser, stack)
+    try:
+        viewer.sign_in("rita")
+        page = viewer.page
+        page.fill("#filter-device_id", "van-14")
+        page.keyboard.press("Tab")
+        page.wait_for_selector("#queue-total >> text=3 of 3 shown")
+        # A colleague confirms the middle one meanwhile: it stays listed, dealt with.
+        done = httpx.post(
+            f"{stack.url}/api/v1/cases/{middle}/actions",
+            json={"action": "confirm"},
+            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+        )
+        assert done.status_code == 200, done.text
+        page.wait_for_selector(f"#case-{middle}.done")
+        page.click(f"#case-{first}")
+        viewer.wait_for_case(first)
+        viewer.press("c")  # on to the next case still to do, past the colleague's
+        viewer.wait_for_case(last)
+        viewer.press("k")  # back to the one just decided, not to the colleague's
+        viewer.wait_for_case(first)
+        assert viewer.errors == []
+    finally:
+        viewer.close()
+
+
 def test_a_signboard_case_map_shows_the_no_sign_zone_it_is_in(
     browser: Any, stack: Stack, tmp_path: Path
 ) -> None:

@@ -175,7 +175,7 @@ async function start(session) {
       pickTeam: (title, current) => queue.pickTeam(title, current),
       open: (id) => queue.select(id),
       onChanged: (detail) => queue.changed(detail),
-      next: () => queue.move(1),
+      next: () => queue.advance(),
     });
     ctx.caseView = caseView;
     queue = new Queue(ctx);

@@ -32,6 +32,8 @@ export class Queue {
     // Cases that arrived live and were not opened yet: marked "new" until they are, so a dispatcher
     // who looked away while they came still finds them (the arrival's flash fades in seconds).
     this.unseen = new Set();
+    // The case just decided, when a decision moved on from it: where k goes back to.
+    this.backTo = null;
     this.nextCursor = null;
     this.total = 0;
     this.loading = false;
@@ -409,6 +411,7 @@ export class Queue {
       this.ctx.flash(FINISH_EDITS_FIRST);
       return;
     }
+    this.backTo = null; // any other way to a case ends the way back
     const previous = this.selectedId;
     this.selectedId = id;
     if (previous !== null) {
@@ -449,7 +452,21 @@ export class Queue {
     return null;
   }
 
+  /** On to the next case after a decision; ``k`` then comes back to the decided one, however
+   * many rows others dealt with lie between. */
+  advance() {
+    const from = this.selectedId;
+    const moved = this.move(1);
+    this.backTo = moved ? from : null;
+    return moved;
+  }
+
   move(step) {
+    if (step < 0 && this.backTo !== null && this.byId.has(this.backTo)) {
+      const id = this.backTo;
+      this.select(id);
+      return true;
+    }
     const target = this.neighbour(step);
     if (target) {
       this.select(target.id);
