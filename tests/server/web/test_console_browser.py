@@ -148,6 +148,14 @@ def open_case(console: Console, case_id: int) -> None:
     console.wait_for_case(case_id)
 
 
+def ask_merge(console: Console, into: int) -> None:
+    """m, the other case's number, Enter: what a reviewer types to merge the open case."""
+    console.press("m")
+    console.page.wait_for_selector(".dialog input")
+    console.page.keyboard.type(str(into))
+    console.press("Enter")
+
+
 def drag(console: Console, start: tuple[float, float], end: tuple[float, float]) -> None:
     mouse = console.page.mouse
     mouse.move(*start)
@@ -952,10 +960,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         admin.press("Enter")
         page.wait_for_selector("#case-message >> text=only cases of one type are one violation")
         assert page.locator(".dialog").count() == 0 and len(transitions(stack, ids["bin-3"])) == before
-        admin.press("m")
-        page.wait_for_selector(".dialog input")
-        page.keyboard.type(str(ids["bin-1"]))
-        admin.press("Enter")
+        ask_merge(admin, ids["bin-1"])
         page.wait_for_selector(".dialog >> text=Merge?")
         # Both photos side by side, and how far apart the two cases are (the van saw them 600 m apart).
         assert page.locator(".dialog .merge-pair img").count() == 2
@@ -966,10 +971,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         admin.press("Enter")
         page.wait_for_selector(".dialog", state="detached")
         assert transitions(stack, ids["bin-3"])[-1].action != "merge"
-        admin.press("m")
-        page.wait_for_selector(".dialog input")
-        page.keyboard.type(str(ids["bin-1"]))
-        admin.press("Enter")
+        ask_merge(admin, ids["bin-1"])
         page.wait_for_selector(".dialog >> text=Merge?")
         page.click(".dialog button.primary")  # "Yes", on purpose
         wait_for(lambda: transitions(stack, ids["bin-3"])[-1].action == "merge", 10, "the merge")
@@ -992,10 +994,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         assert f"#{ids['bin-3']} merged in; 1 event moved" in page.inner_text("#history")
         # Into the closed case merged away: refused at once, and said why (not "someone else moved").
         open_case(admin, ids["bin-2"])
-        admin.press("m")
-        page.wait_for_selector(".dialog input")
-        page.keyboard.type(str(ids["bin-3"]))
-        admin.press("Enter")
+        ask_merge(admin, ids["bin-3"])
         page.wait_for_selector("#case-message >> text=was itself merged into")
         assert page.locator(".dialog").count() == 0
 
