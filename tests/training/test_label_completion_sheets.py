@@ -17,6 +17,12 @@ DATA: dict[str, Entry] = {
     "signboards/s2.jpg": {"labels": [["signboard", 5, 5, 50, 30]], "reports": [], "props": []},
     # A vehicle photo: always a truck task.
     "vehicles/v1.jpg": {"labels": [], "reports": [], "props": []},
+    # A garbage photo: always a pile task (garbage and overflow together); a sign task on a proposal.
+    "garbage/g1.jpg": {
+        "labels": [["garbage_bin", 10, 10, 40, 60], ["overflow", 50, 10, 90, 70]],
+        "reports": [["garbage_overflow", 100, 60, 150, 110]],
+        "props": [[0, "overflow", 0.3, 0, 70, 40, 110], [0, "signboard", 0.2, 5, 5, 60, 20]],
+    },
 }
 
 
@@ -24,10 +30,30 @@ def test_tasks_keep_only_the_classes_asked_for() -> None:
     both = tasks(DATA)
     assert ("signboards/s1.jpg", "truck") in both
     assert ("vehicles/v1.jpg", "truck") in both
+    assert ("garbage/g1.jpg", "garbage") not in both
     assert tasks(DATA, ("signboard",)) == [
+        ("garbage/g1.jpg", "signboard"),
         ("signboards/s1.jpg", "signboard"),
         ("signboards/s2.jpg", "signboard"),
     ]
+    assert tasks(DATA, ("garbage",)) == [("garbage/g1.jpg", "garbage")]
+
+
+def test_a_pile_task_proposes_the_box_reports_and_both_pile_classes_and_indexes_the_source_labels(
+    tmp_path: Path,
+) -> None:
+    _photos(tmp_path / "data", "val")
+    proposals = tmp_path / "proposals.json"
+    proposals.write_text(json.dumps(DATA))
+    out = tmp_path / "piles"
+    assert main([str(proposals), str(out), "--data", str(tmp_path / "data"), "--class", "garbage"]) == 0
+    index = json.loads((out / "index.json").read_text())
+    assert list(index) == ["G0A"]
+    name, cls, _, props, labels = index["G0A"]
+    assert (name, cls) == ("garbage/g1.jpg", "garbage")
+    # the box's report first (surest), then the detector's overflow box; never the sign proposal
+    assert [p[4] for p in props] == ["R", "D"]
+    assert labels == [["garbage_bin", 10, 10, 40, 60], ["overflow", 50, 10, 90, 70]]
 
 
 def _photos(root: Path, split: str) -> None:

@@ -3,8 +3,14 @@
 Answers are one line per sheet cell, ``CELL: step; step; ...`` (``-`` for nothing to add):
 ``acc N`` accepts proposal N as drawn, ``ignp N`` takes it as an ignore box, ``add x1 y1 x2 y2``
 and ``ign x1 y1 x2 y2`` add a box read off the grid, ``not x1 y1 x2 y2`` names a source label
-that is not the class, and ``add:truck ...`` adds a box of the other class seen on the photo. An
-added box under 32 x 32 px becomes ``ignore`` here, mechanically (PROTOCOL.md, "Too small").
+that is not the class, ``notl N`` names the sheet's source label ``L<N>`` so (its own class),
+and ``add:truck ...`` (``acc:overflow N``, ...) gives a box another class: a truck seen on a
+signboard task, an overflowing bin on a pile task. An added box under 32 x 32 px becomes
+``ignore`` here, mechanically (PROTOCOL.md, "Too small").
+
+``garbage`` and ``overflow`` boxes are compared as one class (:data:`SCORED_ALIKE`): the bench
+scores a ``garbage_overflow`` report against either, so two passes that box the same pile, one
+as loose garbage and one as an overflowing bin, agree; ``class_differs`` counts such pairs.
 
     python -m training.label_completion.passes answers work/pass2/index.json work/pass2.txt pass2.csv
     python -m training.label_completion.passes agreement pass1.csv pass2.csv agreement.json
@@ -27,6 +33,8 @@ from edge.geometry import iou
 Box = tuple[float, float, float, float]
 MIN_AREA = 32 * 32
 MATCH_IOU = 0.5
+#: Classes compared as one by agreement and final (the bench's garbage_overflow rule takes either).
+SCORED_ALIKE = {"overflow": "garbage"}
 COLUMNS = ("photo", "class", "x1", "y1", "x2", "y2", "kind")
 
 
@@ -54,8 +62,8 @@ def parse_answers(index: dict[str, list[object]], lines: Sequence[str]) -> list[
             raise ValueError(f"line {number}: {cell!r} is not a sheet cell, or answered twice")
         seen.add(cell)
         photo, cls = str(index[cell][0]), str(index[cell][1])
-        proposals = index[cell][-1]
-        assert isinstance(proposals, list)
+        proposals, labels = index[cell][3], index[cell][4] if len(index[cell]) > 4 else []
+        assert isinstance(proposals, list) and isinstance(labels, list)
         for step in (s.strip() for s in rest.split(";")):
             if step in ("", "-"):
                 continue
@@ -67,6 +75,11 @@ def parse_answers(index: dict[str, list[object]], lines: Sequence[str]) -> list[
             elif verb in ("add", "ign", "not"):
                 box = _box(args)
                 kind = {"add": "added", "ign": "ignore", "not": f"not_a_{other or cls}"}[verb]
+            elif verb == "notl":  # source label L<N> of the sheet: not one object of its class
+                if not 0 <= int(args[0]) < len(labels):
+                    raise ValueError(f"line {number}: {cell} has no source label L{args[0]}")
+                other, box = str(labels[int(args[0])][0]), _box(labels[int(args[0])][1:])
+                kind = f"not_a_{other}"
             else:
                 raise ValueError(f"line {number}: unknown step {step!r}")
             if kind == "added" and (box[2] - box[0]) * (box[3] - box[1]) < MIN_AREA:
@@ -119,7 +132,7 @@ def match(a: Sequence[Row], b: Sequence[Row]) -> list[tuple[int, int]]:
 def _grouped(rows: Sequence[Row]) -> dict[tuple[str, str], list[Row]]:
     out: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in rows:
-        out[(row.photo, row.class_name)].append(row)
+        out[(row.photo, SCORED_ALIKE.get(row.class_name, row.class_name))].append(row)
     return out
 
 
@@ -127,7 +140,8 @@ def agreement(first: Sequence[Row], second: Sequence[Row]) -> dict[str, object]:
     """Per ``<set>/<class>``: boxes per pass, matched, same kind, kind differs, only in one pass;
     and every disagreement."""
     a, b = _grouped(first), _grouped(second)
-    keys = ("pass1", "pass2", "matched", "same_kind", "kind_differs", "only_pass1", "only_pass2")
+    keys = ("pass1", "pass2", "matched", "same_kind", "kind_differs", "only_pass1", "only_pass2",
+            "class_differs")  # fmt: skip
     stats: dict[str, Counter[str]] = defaultdict(Counter)
     disagreements: list[dict[str, object]] = []
     for key in sorted(set(a) | set(b)):
@@ -140,6 +154,7 @@ def agreement(first: Sequence[Row], second: Sequence[Row]) -> dict[str, object]:
         for i, j in pairs:
             same = x[i].kind == y[j].kind
             s["same_kind" if same else "kind_differs"] += 1
+            s["class_differs"] += x[i].class_name != y[j].class_name
             if not same:
                 disagreements.append(
                     {"photo": key[0], "class": key[1], "pass1": x[i].csv()[2:], "pass2": y[j].csv()[2:]}
@@ -176,14 +191,16 @@ def final(first: Sequence[Row], second: Sequence[Row], resolutions: Sequence[dic
     ]
     for d in decided:
         if not d.kind.startswith("not_a_"):
-            rows = [
-                r
-                for r in rows
-                if not (
-                    r.photo == d.photo and r.class_name == d.class_name and iou(r.box, d.box) >= MATCH_IOU
-                )
-            ]
+            rows = [r for r in rows if not _duplicate(r, d)]
     return sorted([*rows, *decided], key=lambda r: r.csv())
+
+
+def _duplicate(row: Row, decided: Row) -> bool:
+    """A row the decided box replaces: the same photo, a class scored alike, IoU >= MATCH_IOU."""
+    alike = SCORED_ALIKE.get(row.class_name, row.class_name) == SCORED_ALIKE.get(
+        decided.class_name, decided.class_name
+    )
+    return row.photo == decided.photo and alike and iou(row.box, decided.box) >= MATCH_IOU
 
 
 def main(argv: list[str] | None = None) -> int:

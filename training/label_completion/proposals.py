@@ -1,10 +1,11 @@
 """What a box and its detectors put on each photo of a split: the labelling passes' proposals.
 
-For every validation photo: its source labels, the ``illegal_signboard`` and ``unsealed_truck``
-reports of a box config run as ``bench.case_precision`` runs it, and the ``signboard`` and
-``truck`` boxes each of the config's detectors finds alone at confidence ``--conf`` (0.1, far below
-any shipped threshold). A garbage photo is completed for a class when any of these is on it, so
-this file also fixes which photos the completion covers.
+For every validation photo: its source labels, the ``illegal_signboard``, ``unsealed_truck`` and
+``garbage_overflow`` reports of a box config run as ``bench.case_precision`` runs it, and the
+``signboard``, ``truck``, ``garbage`` and ``overflow`` boxes each of the config's detectors finds
+alone at confidence ``--conf`` (0.1, far below any shipped threshold). A garbage photo is completed
+for signs or trucks when any of these is on it, so this file also fixes which photos those
+completions cover (the garbage photos are completed for piles whole; ``--set garbage``).
 
 On the train split (``--split train``) the box's reports are left out (``--no-reports``): they
 are only there so that a bench run's every report lies on a completed photo, and the bench scores
@@ -12,6 +13,7 @@ the val split alone.
 
     nice -n 10 python -m training.label_completion.proposals work/proposals.json
     nice -n 10 python -m training.label_completion.proposals work/train.json --split train --no-reports
+    nice -n 10 python -m training.label_completion.proposals work/garbage.json --set garbage
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -29,16 +32,26 @@ from edge.config import load_config
 from edge.detector.onnx_detector import load_detector
 
 #: The detector classes completed, and the violation type each one's reports carry.
-CLASSES = {"signboard": "illegal_signboard", "truck": "unsealed_truck"}
+CLASSES = {
+    "signboard": "illegal_signboard",
+    "truck": "unsealed_truck",
+    "garbage": "garbage_overflow",
+    "overflow": "garbage_overflow",
+}
 
 
 def collect(
-    config_path: Path, data: Path, conf: float, split: str = "val", reports: bool = True
+    config_path: Path,
+    data: Path,
+    conf: float,
+    split: str = "val",
+    reports: bool = True,
+    sets: Sequence[str] = tuple(SETS),
 ) -> dict[str, dict[str, list[list[object]]]]:
-    """Per photo ``<set>/<file>``: ``labels`` [class, x1..y2], ``reports`` [type, x1..y2] (empty
-    without ``reports``) and ``props`` [detector index, class, score, x1..y2]."""
+    """Per photo ``<set>/<file>`` of ``sets``: ``labels`` [class, x1..y2], ``reports`` [type, x1..y2]
+    (empty without ``reports``) and ``props`` [detector index, class, score, x1..y2]."""
     config = load_config(config_path)
-    photos = load_photos(data, list(SETS), None, street_trucks=split == "val", split=split)
+    photos = load_photos(data, list(sets), None, street_trucks=split == "val", split=split)
     out: dict[str, dict[str, list[list[object]]]] = {
         p.name: {"labels": [[lab.class_name, *lab.box] for lab in p.labels], "reports": [], "props": []}
         for p in photos
@@ -74,12 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", type=float, default=0.1, help="detector threshold for proposals")
     parser.add_argument("--split", default="val", choices=("val", "train"))
     parser.add_argument("--no-reports", action="store_true", help="detector proposals only (no box run)")
+    parser.add_argument("--set", dest="sets", action="append", choices=tuple(SETS),
+                        help="only this photo set (repeatable; default all)")  # fmt: skip
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"proposals: no labelled photos at {args.data}", file=sys.stderr)
         return 2
     args.out.write_text(
-        json.dumps(collect(args.config, args.data, args.conf, args.split, not args.no_reports))
+        json.dumps(
+            collect(args.config, args.data, args.conf, args.split, not args.no_reports, args.sets or SETS)
+        )
     )
     return 0
 

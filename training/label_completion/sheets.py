@@ -1,11 +1,14 @@
 """Sheets for a labelling pass: each photo with a pixel grid, its source labels and numbered proposals.
 
 A *task* is one photo and one class: every signboard photo (signboard), every vehicle photo (truck),
-and every photo of any set with a proposal of the class (``proposals.json``, see ``proposals``).
+every garbage photo (garbage: loose piles and overflowing bins), and every photo of any set with a
+proposal of the class (``proposals.json``, see ``proposals``).
 Vehicle photos are drawn four to a sheet, garbage photos nine, signboard photos one; the grid has
 a line every 50 px and a number every 100 px in the photo's own pixels, so corners can be read
-off it. Source labels of the class are green (other vehicle classes cyan), the config's reports
-red, detector proposals yellow, each numbered. ``--seed`` shuffles the tasks and the proposals'
+off it. Source labels of the class are green and numbered ``L<i>`` (other vehicle classes cyan;
+on a pile task, ``garbage`` task, the source's loose garbage ``L<i>g`` and overflowing bins
+``L<i>o`` green, its plain bins ``b<i>`` cyan), the config's reports red, detector proposals
+yellow, each numbered. ``--seed`` shuffles the tasks and the proposals'
 numbers, so a second pass follows neither the first pass's order nor its numbering;
 ``index.json`` maps each sheet cell (``V3B``: vehicle sheet 3, cell B) to its photo, class and
 numbered proposals. ``--zoom CELL x1 y1 x2 y2`` enlarges a region of one cell's photo to
@@ -36,7 +39,12 @@ from edge.geometry import iou
 Image = npt.NDArray[np.uint8]
 Box = tuple[float, float, float, float]
 Proposal = tuple[float, Box, str]  # score (1.0 for a report), box, "R" report or "D" detector
-REPORT_TYPE = {"signboard": "illegal_signboard", "truck": "unsealed_truck"}
+REPORT_TYPE = {"signboard": "illegal_signboard", "truck": "unsealed_truck", "garbage": "garbage_overflow"}
+#: The label and detector classes a task of each class covers: a pile task covers loose garbage and
+#: overflowing bins alike (the bench scores ``garbage_overflow`` reports against both).
+TASK_CLASSES = {"signboard": ("signboard",), "truck": ("truck",), "garbage": ("garbage", "overflow")}
+#: Photo sets labelled whole for a class (every photo is a task, proposed or not).
+WHOLE = {("signboards", "signboard"), ("vehicles", "truck"), ("garbage", "garbage")}
 #: Sheet groups: photo set, sheet letter, photos per side.
 GROUPS = (("garbage", "G", 3), ("vehicles", "V", 2), ("signboards", "S", 1))
 CELL = 650
@@ -45,9 +53,10 @@ CELL = 650
 def proposals(entry: dict[str, list[list[object]]], cls: str, min_score: float = 0.1) -> list[Proposal]:
     """The photo's reports and detector boxes of ``cls`` that no source label of it already covers
     (IoU >= 0.5), near-duplicates (IoU >= 0.6) merged, surest first."""
-    labels = [_box(lab[1:]) for lab in entry["labels"] if lab[0] == cls]
+    covered = TASK_CLASSES[cls]
+    labels = [_box(lab[1:]) for lab in entry["labels"] if lab[0] in covered]
     found: list[Proposal] = [(1.0, _box(r[1:]), "R") for r in entry["reports"] if r[0] == REPORT_TYPE[cls]]
-    found += [(float(str(p[2])), _box(p[3:]), "D") for p in entry["props"] if p[1] == cls]
+    found += [(float(str(p[2])), _box(p[3:]), "D") for p in entry["props"] if p[1] in covered]
     found = [p for p in found if p[0] >= min_score]
     found.sort(key=lambda p: -p[0])
     kept: list[Proposal] = []
@@ -71,7 +80,7 @@ def tasks(
     for name in sorted(data):
         photo_set = name.split("/")[0]
         for cls in classes:
-            whole = (photo_set, cls) in (("signboards", "signboard"), ("vehicles", "truck"))
+            whole = (photo_set, cls) in WHOLE
             if whole or proposals(data[name], cls):
                 out.append((name, cls))
     return out
@@ -107,9 +116,14 @@ def draw(name: str, entry: dict[str, list[list[object]]], cls: str, order: Seque
         cv2.putText(img, str(y), (2, int(y * scale) - 2), font, 0.4, (255, 255, 255), 1)
     for i, lab in enumerate(entry["labels"]):
         b = [int(v * scale) for v in _box(lab[1:])]
-        if lab[0] == cls:
+        if lab[0] in TASK_CLASSES[cls]:
             cv2.rectangle(img, (b[0], b[1]), (b[2], b[3]), (0, 255, 0), 2)
-            cv2.putText(img, f"L{i}", (b[0] + 2, b[3] - 3), font, 0.4, (0, 255, 0), 1)
+            # A pile task's labels say which class the source gave them: g(arbage), o(verflow).
+            tag = f"L{i}" if len(TASK_CLASSES[cls]) == 1 else f"L{i}{str(lab[0])[0]}"
+            cv2.putText(img, tag, (b[0] + 2, b[3] - 3), font, 0.4, (0, 255, 0), 1)
+        elif cls == "garbage" and lab[0] == "garbage_bin":
+            cv2.rectangle(img, (b[0], b[1]), (b[2], b[3]), (255, 200, 0), 1)
+            cv2.putText(img, f"b{i}", (b[0] + 1, b[1] + 10), font, 0.35, (255, 200, 0), 1)
         elif cls == "truck" and lab[0] in ("car", "bus", "motor"):
             cv2.rectangle(img, (b[0], b[1]), (b[2], b[3]), (255, 200, 0), 1)
             cv2.putText(img, str(lab[0])[0], (b[0] + 1, b[1] + 10), font, 0.35, (255, 200, 0), 1)
@@ -130,14 +144,17 @@ def make(
     split: str = "val",
     classes: Sequence[str] = ("signboard", "truck"),
     photos: Path = SHARED,
+    side: int | None = None,
 ) -> dict[str, object]:
-    """Draw every sheet of a pass into ``out`` and return its index (also written as index.json)."""
+    """Draw every sheet of a pass into ``out`` and return its index (also written as index.json);
+    ``side`` photos per sheet side for every set instead of the set's own (:data:`GROUPS`)."""
     out.mkdir(parents=True, exist_ok=True)
     todo = tasks(data, classes)
     if seed:
         random.Random(seed).shuffle(todo)
     index: dict[str, object] = {}
-    for photo_set, letter, side in GROUPS:
+    for photo_set, letter, own_side in GROUPS:
+        side = own_side if side is None else side
         items = [t for t in todo if t[0].startswith(f"{photo_set}/")]
         for sheet, start in enumerate(range(0, len(items), side * side)):
             canvas = np.zeros((CELL * side, CELL * side, 3), np.uint8) if side > 1 else None
@@ -153,6 +170,8 @@ def make(
                     cls,
                     order,
                     [[*(round(v, 1) for v in props[i][1]), props[i][2], props[i][0]] for i in order],
+                    # the photo's source labels by their sheet number (L<i>), so a step can name one
+                    [[lab[0], *(round(float(str(v)), 1) for v in lab[1:5])] for lab in data[name]["labels"]],
                 ]
                 if canvas is None:
                     canvas = img
@@ -175,7 +194,7 @@ def zoom(data: dict[str, dict[str, list[list[object]]]], out: Path, cell: str, r
          split: str = "val", photos: Path = SHARED) -> Path:  # fmt: skip
     """Enlarge a region of one cell's photo (3x, grid every 25 px, 1000 px wide) to ``zoom.png``."""
     index = json.loads((out / "index.json").read_text())
-    name, cls, order, _ = index[cell]
+    name, cls, order = index[cell][:3]
     img = draw(name, data[name], cls, order, scale=3.0, grid=25, data=photos, split=split)
     x1, y1, x2, y2 = (int(v) * 3 for v in region)
     crop = img[max(0, y1) : y2, max(0, x1) : x2]
@@ -194,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="val", choices=("val", "train"), help="the photos' split")
     parser.add_argument("--data", type=Path, default=SHARED, help="the photo sets (<set>/<split>/images)")
     parser.add_argument("--photos", type=Path, help="a file of photo names (<set>/<file>): only these")
-    parser.add_argument("--class", dest="classes", action="append", choices=("signboard", "truck"),
+    parser.add_argument("--side", type=int, choices=(1, 2, 3),
+                        help="photos per sheet side (default: garbage 3, vehicles 2, signs 1)")  # fmt: skip
+    parser.add_argument("--class", dest="classes", action="append", choices=tuple(TASK_CLASSES),
                         help="only this class's tasks (repeatable; default both)")  # fmt: skip
     args = parser.parse_args(argv)
     data = json.loads(args.proposals.read_text())
@@ -204,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.zoom:
         print(zoom(data, args.out, args.zoom[0], [int(v) for v in args.zoom[1:]], args.split, args.data))
     else:
-        drawn = make(data, args.out, args.seed, args.split, args.classes or ("signboard", "truck"), args.data)
+        classes = args.classes or ("signboard", "truck")
+        drawn = make(data, args.out, args.seed, args.split, classes, args.data, args.side)
         print(f"{len(drawn)} tasks drawn into {args.out}")
     return 0
 
