@@ -60,7 +60,7 @@ import cv2
 import numpy as np
 
 from bench.case_scoring import Label, PhotoResult, Report, TypeScore, score, table
-from bench.label_completion import COMPLETION, CompletionBox, CompletionError, complete, read_completion
+from bench.label_completion import COMPLETIONS, CompletionBox, CompletionError, complete, read_completions
 from bench.load_scoring import LoadScore, TruckReport, read_load_labels, score_loads
 from edge.config import DeviceConfig, load_config
 from edge.evidence import EvidenceRecorder
@@ -321,7 +321,7 @@ def completed(
     results: Sequence[PhotoResult], boxes: Mapping[str, Sequence[CompletionBox]]
 ) -> list[PhotoResult]:
     """The same photos and reports against the source labels plus the team's completion of them
-    (``boxes``: :func:`bench.label_completion.read_completion`)."""
+    (``boxes``: :func:`bench.label_completion.read_completions`)."""
     return [PhotoResult(r.photo, complete(r.labels, boxes.get(r.photo, [])), r.reports) for r in results]
 
 
@@ -525,7 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         "(datasets/label_completion), or both side by side (default)",
     )
     parser.add_argument(
-        "--completion", type=Path, default=COMPLETION, help="the completion file (default: the team's)"
+        "--completion",
+        type=Path,
+        action="append",
+        help="a completion file (repeatable; default: the team's signs and trucks, and piles)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -541,12 +544,15 @@ def main(argv: list[str] | None = None) -> int:
     except (StreetWatchError, FileNotFoundError) as exc:
         print(f"case_precision: {exc}", file=sys.stderr)
         return 2
-    completion = None if args.labels == "source" else args.completion
-    if completion is not None and args.labels == "both" and not completion.exists():
-        print(f"case_precision: no completion at {completion}; source labels only", file=sys.stderr)
-        completion, args.labels = None, "source"
+    completions = [] if args.labels == "source" else list(args.completion or COMPLETIONS)
+    if args.labels == "both":  # side by side: a completion missing is left out, said so
+        for path in [p for p in completions if not p.exists()]:
+            print(f"case_precision: no completion at {path}; left out", file=sys.stderr)
+            completions.remove(path)
+        if not completions:
+            args.labels = "source"
     try:  # read once, and a bad completion file refused before the long run
-        boxes = read_completion(completion) if completion is not None else None
+        boxes = read_completions(completions) if completions else None
     except CompletionError as exc:
         print(f"case_precision: {exc}", file=sys.stderr)
         return 2

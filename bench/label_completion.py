@@ -1,7 +1,8 @@
 """The team's completion of the validation labels, merged onto the sources' labels.
 
 The sources label only part of what is in their photos (``datasets/label_completion/PROTOCOL.md``).
-``completion.csv`` there lists, per photo, the boxes the team added by eye: one row per box with
+``completion.csv`` there (signs and trucks) and ``garbage/completion.csv`` (piles and overflowing
+bins) list, per photo, the boxes the team added by eye: one row per box with
 ``photo`` (``<set>/<file>``, as ``bench.case_precision`` names photos), ``class``, ``x1, y1, x2, y2``
 in photo pixels and ``kind``:
 
@@ -25,7 +26,13 @@ from pathlib import Path
 from bench.case_scoring import Box, Label
 from edge.geometry import iou
 
-COMPLETION = Path(__file__).resolve().parent.parent / "datasets" / "label_completion" / "completion.csv"
+FOLDER = Path(__file__).resolve().parent.parent / "datasets" / "label_completion"
+#: Signs and trucks the sources left out (signboard, vehicle and some garbage photos).
+COMPLETION = FOLDER / "completion.csv"
+#: Piles and overflowing bins on every garbage photo (PROTOCOL.md, "Piles").
+PILES = FOLDER / "garbage" / "completion.csv"
+#: What the benches score against by default: every completion, merged per photo.
+COMPLETIONS = (COMPLETION, PILES)
 KINDS = ("added", "ignore")
 #: A ``not_a_<class>`` row names the source label it overlaps at least this much.
 NOT_A_IOU = 0.5
@@ -57,6 +64,15 @@ def read_completion(path: Path = COMPLETION) -> dict[str, list[CompletionBox]]:
             )
         for line, row in enumerate(reader, start=2):
             out.setdefault(row["photo"], []).append(_row(path, line, row))
+    return out
+
+
+def read_completions(paths: Sequence[Path] = COMPLETIONS) -> dict[str, list[CompletionBox]]:
+    """Several completion files merged per photo (each covers its own classes or photos)."""
+    out: dict[str, list[CompletionBox]] = {}
+    for path in paths:
+        for photo, boxes in read_completion(path).items():
+            out.setdefault(photo, []).extend(boxes)
     return out
 
 

@@ -45,7 +45,7 @@ from bench.case_precision import (
     run_config,
 )
 from bench.case_scoring import PhotoResult, TypeScore, score
-from bench.label_completion import COMPLETION, CompletionError, read_completion
+from bench.label_completion import COMPLETIONS, CompletionError, read_completions
 from edge.config import DeviceConfig, load_config
 from streetwatch.errors import StreetWatchError
 from streetwatch.events import ViolationType
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         original = load_config(args.config)
         config, extra = lowered(original, args.floor)
         photos = load_photos(args.data, sets, args.limit, street_trucks=True)
-        boxes = read_completion(COMPLETION)  # a missing or bad completion is refused before the long run
+        boxes = read_completions(COMPLETIONS)  # a missing or bad one is refused before the long run
     except (StreetWatchError, FileNotFoundError, CompletionError) as exc:
         print(f"thresholds: {exc}", file=sys.stderr)
         return 2

@@ -108,6 +108,7 @@ def test_a_pile_boxed_as_garbage_once_and_as_overflow_once_is_agreed_as_the_benc
     assert result["total"]["class_differs"] == 1  # type: ignore[index]
     # A sign is not a pile: the second pair is two disagreements, not one.
     assert result["total"]["only_pass1"] == result["total"]["only_pass2"] == 1  # type: ignore[index]
-    settled = {"photo": "garbage/c.jpg", "class": "overflow", "final_box": "0 0 100 100", "final_kind": "added"}
+    settled = {"photo": "garbage/c.jpg", "class": "overflow", "final_box": "0 0 100 100"}
+    settled["final_kind"] = "added"
     # The agreed pile (pass 1's class and box) is replaced by the resolution of the same pile.
     assert final(first, second, [settled]) == [_pile("overflow", (0, 0, 100, 100))]

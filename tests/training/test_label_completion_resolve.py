@@ -52,6 +52,23 @@ def test_each_decision_becomes_a_resolution_the_final_step_reads() -> None:
     ]
 
 
+def test_a_pile_pair_resolved_as_a_source_labels_removal_names_that_labels_class() -> None:
+    # Pass 1 boxed the bin as an added overflowing bin, pass 2 said the source's garbage label there
+    # is no garbage: the row the third look keeps must name the class its kind drops.
+    index: dict[str, dict[str, object]] = {
+        "D000": {
+            "photo": "garbage/a.jpg",
+            "class": "overflow",
+            "pass1": [10, 10, 60, 90, "added"],
+            "pass2": [12, 10, 60, 90, "not_a_garbage"],
+        }
+    }
+    (row,) = parse(index, ["D000: 2 | a bicycle, not garbage"])
+    assert (row["class"], row["final_kind"]) == ("garbage", "not_a_garbage")
+    (kept,) = parse(index, ["D000: 1 | the bin's bags rise above its rim"])
+    assert (kept["class"], kept["final_kind"]) == ("overflow", "added")
+
+
 @pytest.mark.parametrize(
     ("lines", "message"),
     [

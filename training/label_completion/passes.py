@@ -155,16 +155,25 @@ def agreement(first: Sequence[Row], second: Sequence[Row]) -> dict[str, object]:
             same = x[i].kind == y[j].kind
             s["same_kind" if same else "kind_differs"] += 1
             s["class_differs"] += x[i].class_name != y[j].class_name
-            if not same:
+            if not same:  # the class the rows name (a pile pair: pass 1's)
                 disagreements.append(
-                    {"photo": key[0], "class": key[1], "pass1": x[i].csv()[2:], "pass2": y[j].csv()[2:]}
+                    {
+                        "photo": key[0],
+                        "class": x[i].class_name,
+                        "pass1": x[i].csv()[2:],
+                        "pass2": y[j].csv()[2:],
+                    }
                 )
         for i in set(range(len(x))) - {i for i, _ in pairs}:
             s["only_pass1"] += 1
-            disagreements.append({"photo": key[0], "class": key[1], "pass1": x[i].csv()[2:], "pass2": None})
+            disagreements.append(
+                {"photo": key[0], "class": x[i].class_name, "pass1": x[i].csv()[2:], "pass2": None}
+            )
         for j in set(range(len(y))) - {j for _, j in pairs}:
             s["only_pass2"] += 1
-            disagreements.append({"photo": key[0], "class": key[1], "pass1": None, "pass2": y[j].csv()[2:]})
+            disagreements.append(
+                {"photo": key[0], "class": y[j].class_name, "pass1": None, "pass2": y[j].csv()[2:]}
+            )
     total = Counter[str]()
     for s in stats.values():
         total.update(s)
@@ -195,11 +204,14 @@ def final(first: Sequence[Row], second: Sequence[Row], resolutions: Sequence[dic
     return sorted([*rows, *decided], key=lambda r: r.csv())
 
 
+def scored_alike(a: str, b: str) -> bool:
+    """Two classes the bench scores a report against alike (``garbage`` and ``overflow``)."""
+    return SCORED_ALIKE.get(a, a) == SCORED_ALIKE.get(b, b)
+
+
 def _duplicate(row: Row, decided: Row) -> bool:
     """A row the decided box replaces: the same photo, a class scored alike, IoU >= MATCH_IOU."""
-    alike = SCORED_ALIKE.get(row.class_name, row.class_name) == SCORED_ALIKE.get(
-        decided.class_name, decided.class_name
-    )
+    alike = scored_alike(row.class_name, decided.class_name)
     return row.photo == decided.photo and alike and iou(row.box, decided.box) >= MATCH_IOU
 
 

@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.write_text(
         json.dumps(
-            collect(args.config, args.data, args.conf, args.split, not args.no_reports, args.sets or SETS)
+            collect(
+                args.config, args.data, args.conf, args.split, not args.no_reports, args.sets or tuple(SETS)
+            )
         )
     )
     return 0

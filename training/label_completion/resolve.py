@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from bench.case_precision import SHARED
+from training.label_completion.passes import scored_alike
 from training.label_completion.sheets import read_photo
 
 COLUMNS = (
@@ -82,8 +83,8 @@ def draw(item: dict[str, object], labels: Sequence[Sequence[object]], data: Path
         cv2.line(crop, at(x1, gy), at(x2, gy), (200, 200, 200), 1)
         if gy % (step * 2) == 0:
             cv2.putText(crop, str(gy), (2, at(x1, gy)[1] - 2), font, 0.4, (255, 255, 255), 1)
-    for label in labels:
-        if label[0] == item["class"]:
+    for label in labels:  # the source labels the disagreement's class is scored against
+        if scored_alike(str(label[0]), str(item["class"])):
             b = [float(str(v)) for v in label[1:5]]
             cv2.rectangle(crop, at(b[0], b[1]), at(b[2], b[3]), (0, 255, 0), 2)
     for p, b in boxes.items():
@@ -164,10 +165,12 @@ def parse(index: dict[str, dict[str, object]], lines: Sequence[str]) -> list[dic
             raise ValueError(
                 f"line {number}: decision {decision.strip()!r} is none of 1, 2, none, add/ign x1 y1 x2 y2"
             )
+        # a not_a row names its own class (a pile pair may be overflow in one pass, garbage in the other)
+        cls = final_kind.removeprefix("not_a_") if final_kind.startswith("not_a_") else str(item["class"])
         rows.append(
             {
                 "photo": str(item["photo"]),
-                "class": str(item["class"]),
+                "class": cls,
                 "pass1_box": pass1_box,
                 "pass1_kind": pass1_kind,
                 "pass2_box": pass2_box,
