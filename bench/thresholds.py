@@ -257,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k.value}={v}" for k, v in TARGETS.items())
         + ")",
     )
+    parser.add_argument(
+        "--completion",
+        type=Path,
+        action="append",
+        help="a completion file scored against (repeatable; default: the team's signs and trucks, and piles)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if not 0.0 < args.floor < 0.9:
@@ -282,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         original = load_config(args.config)
         config, extra = lowered(original, args.floor)
         photos = load_photos(args.data, sets, args.limit, street_trucks=True)
-        boxes = read_completions(COMPLETIONS)  # a missing or bad one is refused before the long run
+        boxes = read_completions(args.completion or COMPLETIONS)  # refused before the long run if bad
     except (StreetWatchError, FileNotFoundError, CompletionError) as exc:
         print(f"thresholds: {exc}", file=sys.stderr)
         return 2

@@ -124,3 +124,22 @@ def test_a_short_real_run_sweeps_every_type(capsys: pytest.CaptureFixture[str]) 
     rules = load_config(DEFAULT_CONFIG).rules
     for vtype, part in result["types"].items():
         assert part["config_asks"] == rules[VT(vtype)].min_score
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs the labelled photos in ../shared/data")
+def test_the_completion_scored_against_is_the_one_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = sorted((SHARED / "garbage" / "val" / "images").iterdir())[0].name
+    header = "photo,class,x1,y1,x2,y2,kind\n"
+    none, one = tmp_path / "none.csv", tmp_path / "one.csv"
+    none.write_text(header)
+    one.write_text(f"{header}garbage/{first},garbage,0,0,40,40,added\n")
+    labelled = []
+    for path in (none, one):
+        assert main(["--sets", "garbage", "--limit", "2", "--json", "--completion", str(path)]) == 0
+        held_out = json.loads(capsys.readouterr().out)["types"]["garbage_overflow"]["held_out"]
+        labelled.append(held_out["labelled"])
+    assert labelled[1] == labelled[0] + 1
+    assert main(["--sets", "garbage", "--limit", "1", "--completion", str(tmp_path / "gone.csv")]) == 2
+    assert "no completion labels at" in capsys.readouterr().err
