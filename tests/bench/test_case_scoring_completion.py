@@ -9,7 +9,15 @@ import pytest
 
 from bench.case_precision import SETS, SHARED, main
 from bench.case_scoring import Label, PhotoResult, Report, score
-from bench.label_completion import COMPLETION, CompletionBox, CompletionError, complete, read_completion
+from bench.label_completion import (
+    COMPLETION,
+    PILES,
+    CompletionBox,
+    CompletionError,
+    complete,
+    read_completion,
+    read_completions,
+)
 from streetwatch.events import ViolationType as VT
 
 SIGN = (0.0, 0.0, 100.0, 50.0)
@@ -108,13 +116,33 @@ def test_a_completion_without_its_columns_is_refused(tmp_path: Path) -> None:
         read_completion(path)
 
 
-def test_the_teams_completion_names_validation_photos_with_sane_boxes() -> None:
-    boxes = read_completion(COMPLETION)
-    assert sum(len(b) for b in boxes.values()) > 100
+@pytest.mark.parametrize(
+    ("path", "classes"), [(COMPLETION, ("signboard", "truck")), (PILES, ("garbage", "overflow"))]
+)
+def test_the_teams_completions_name_their_photos_with_sane_boxes(path: Path, classes: tuple[str]) -> None:
+    boxes = read_completion(path)
+    assert sum(len(b) for b in boxes.values()) > 20
     for photo, rows in boxes.items():
         assert photo.split("/")[0] in SETS, photo
         for row in rows:
-            assert row.class_name in ("signboard", "truck") and 0 <= row.box[0] < row.box[2], (photo, row)
+            assert row.class_name in classes and 0 <= row.box[0] < row.box[2], (photo, row)
+
+
+def test_completions_of_other_classes_merge_per_photo(tmp_path: Path) -> None:
+    signs, piles = tmp_path / "signs.csv", tmp_path / "piles.csv"
+    signs.write_text(FIXTURE)
+    piles.write_text(
+        "photo,class,x1,y1,x2,y2,kind\n"
+        "signboards/shop.jpg,garbage,0,400,80,460,added\n"
+        "garbage/bins.jpg,overflow,10,10,60,90,not_a_overflow\n"
+    )
+    merged = read_completions([signs, piles])
+    assert sorted(merged) == ["garbage/bins.jpg", "signboards/shop.jpg", "vehicles/road.jpg"]
+    assert [b.class_name for b in merged["signboards/shop.jpg"]] == ["signboard"] * 3 + ["garbage"]
+    labels = complete([Label("overflow", (12.0, 10.0, 60.0, 90.0))], merged["garbage/bins.jpg"])
+    assert labels == ()  # the source's overflow label on that bin is dropped
+    with pytest.raises(CompletionError, match="no completion labels at"):
+        read_completions([signs, tmp_path / "none.csv"])
 
 
 needs_shared = pytest.mark.skipif(
@@ -157,3 +185,20 @@ def test_a_missing_completion_is_one_clear_line(tmp_path: Path, capsys: pytest.C
     ]
     assert main(argv) == 2
     assert "no completion labels at" in capsys.readouterr().err
+
+
+def test_side_by_side_leaves_a_missing_completion_out_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not (SHARED / "signboards" / "val").is_dir():
+        pytest.skip(f"needs the labelled photos in {SHARED}")
+    first = sorted((SHARED / "signboards" / "val" / "images").iterdir())[0].name
+    present = tmp_path / "present.csv"
+    present.write_text(f"photo,class,x1,y1,x2,y2,kind\nsignboards/{first},signboard,0,0,40,40,added\n")
+    argv = ["--sets", "signboards", "--limit", "1", "--json", "--completion", str(present)]
+    assert main([*argv, "--completion", str(tmp_path / "gone.csv")]) == 0
+    out = capsys.readouterr()
+    assert f"no completion at {tmp_path / 'gone.csv'}; left out" in out.err
+    result = json.loads(out.out)
+    source, done = result["types"]["illegal_signboard"], result["completed"]["types"]["illegal_signboard"]
+    assert done["labelled"] == source["labelled"] + 1  # the file that is there still counts
