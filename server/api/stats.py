@@ -3,8 +3,9 @@
 =======================  ==========================================================================
 route                    what
 =======================  ==========================================================================
-GET /stats/precision     per violation type and model version: standing decisions and the share
-                         confirmed, the model's live precision (duplicates and bad images excluded)
+GET /stats/precision     per violation type and model version: standing decisions, the share
+                         confirmed (violations) and the share real (the model's live precision: a
+                         permitted sign was a sign; duplicates and bad images excluded from both)
 GET /stats/throughput    reviewer actions per reviewer per hour or day
 GET /stats/open-cases    open cases by type and age since opening, with how many are overdue
 GET /stats/recurrences   places (geohash cells) where one violation type keeps coming back
@@ -64,6 +65,8 @@ FormatQuery = Annotated[Format, Query(description="json, or csv for a spreadshee
 
 #: Rejections that say nothing about the model: left out of the share confirmed.
 EXCLUDED = (RejectReason.duplicate.value, RejectReason.bad_image.value)
+#: A rejection that says the object is real, only allowed: no violation, but the model was right.
+PERMITTED = RejectReason.permitted.value
 _OPEN = sorted(OPEN_STATES)
 #: Age buckets of open cases: (label, lower bound).
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
@@ -173,6 +176,8 @@ def precision(
             counts[f"reject_{reason or 'unspecified'}"] += 1
             if reason in EXCLUDED:
                 counts["excluded"] += 1
+            if reason == PERMITTED:
+                counts["permitted"] += 1
     rows = [_precision_row(key, counts) for key, counts in sorted(groups.items())]
     totals: dict[str, Counter[str]] = defaultdict(Counter)
     for (violation_type, *_model), counts in groups.items():
@@ -188,7 +193,9 @@ def precision(
                 confirmed=c["confirmed"],
                 rejected=c["rejected"],
                 excluded=c["excluded"],
+                permitted=c["permitted"],
                 share_confirmed=_share(c["confirmed"], c["reviewed"] - c["excluded"]),
+                share_real=_share(c["confirmed"] + c["permitted"], c["reviewed"] - c["excluded"]),
             )
             for t, c in sorted(totals.items())
         ],
@@ -231,7 +238,9 @@ def _precision_row(key: _PrecisionKey, counts: Counter[str]) -> PrecisionRow:
         confirmed=counts["confirmed"],
         rejected=counts["rejected"],
         excluded=counts["excluded"],
+        permitted=counts["permitted"],
         share_confirmed=_share(counts["confirmed"], counts["reviewed"] - counts["excluded"]),
+        share_real=_share(counts["confirmed"] + counts["permitted"], counts["reviewed"] - counts["excluded"]),
         reject_reasons={
             k.removeprefix("reject_"): v for k, v in sorted(counts.items()) if k.startswith("reject_")
         },

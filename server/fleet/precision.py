@@ -28,14 +28,17 @@ _SERVER = Principal(user_id=0, username="fleet", role=Role.admin, token_id=0)
 
 @dataclass(frozen=True)
 class VersionPrecision:
-    """Reviewed cases a model version raised, and the share confirmed (duplicates, bad images out)."""
+    """Reviewed cases a model version raised, and the share it was right on (duplicates, bad images
+    out): confirmed, or rejected as permitted, since a permitted sign is still a sign. Judged by the
+    share confirmed, a model rolled out down a street of registered shop signs would look worse for
+    the permits, not for anything it did."""
 
     counted: int
-    confirmed: int
+    right: int
 
     @property
     def share(self) -> float | None:
-        return self.confirmed / self.counted if self.counted else None
+        return self.right / self.counted if self.counted else None
 
 
 def precision_by_version(session: Session, name: str, since: datetime | None) -> dict[str, VersionPrecision]:
@@ -50,7 +53,7 @@ def precision_by_version(session: Session, name: str, since: datetime | None) ->
             continue
         sums = counted.setdefault(row.model_version, [0, 0])
         sums[0] += row.reviewed - row.excluded
-        sums[1] += row.confirmed
+        sums[1] += row.confirmed + row.permitted
     if not counted:
         return load_precision_by_version(session, name, since)
     return {version: VersionPrecision(c, k) for version, (c, k) in counted.items()}
@@ -97,7 +100,7 @@ def _tally(
             continue
         sums = counted.setdefault(version, [0, 0])
         sums[0] += 1
-        sums[1] += confirmed
+        sums[1] += confirmed or reason == stats.PERMITTED
     return {version: VersionPrecision(c, k) for version, (c, k) in counted.items()}
 
 

@@ -20,7 +20,19 @@ class PrecisionRow(BaseModel):
     confirmed: int
     rejected: int
     excluded: int = Field(description="Rejected as duplicate or bad_image: nothing said about the model.")
-    share_confirmed: float | None = Field(description="confirmed / (reviewed - excluded); null when 0.")
+    permitted: int = Field(
+        default=0,
+        description="Rejected as permitted: a real object of the type, only allowed (a registered sign). "
+        "Counted in rejected; right for the model.",
+    )
+    share_confirmed: float | None = Field(
+        description="confirmed / (reviewed - excluded): the share that were violations; null when 0."
+    )
+    share_real: float | None = Field(
+        default=None,
+        description="(confirmed + permitted) / (reviewed - excluded): the model's precision, the share "
+        "where the object is what it raised, allowed or not; null when 0.",
+    )
     reject_reasons: dict[str, int] = Field(description="Rejections by reason code (unspecified: none given).")
 
 
@@ -30,7 +42,9 @@ class PrecisionTotal(BaseModel):
     confirmed: int
     rejected: int
     excluded: int
+    permitted: int = 0
     share_confirmed: float | None
+    share_real: float | None = None
 
 
 class PrecisionAnswer(BaseModel):

@@ -78,7 +78,7 @@ def test_a_drop_in_the_new_configurations_live_precision_halts_its_rollout(api: 
         decide(api, case_id, confirm=False)  # 1 of 4 right
     with api.sessions() as session:
         figures = config_precision_by_version(session, CONFIG, None)
-        assert {v: (p.counted, p.confirmed) for v, p in figures.items()} == {"1": (4, 4), "2": (4, 1)}
+        assert {v: (p.counted, p.right) for v, p in figures.items()} == {"1": (4, 4), "2": (4, 1)}
         # The detector's own figure mixes both configurations: it cannot tell them apart.
         assert precision_by_version(session, "test-model", None)["1"].counted == 9
     halted = advance_rollout(api, settings, 2)
@@ -102,3 +102,23 @@ def test_a_configuration_as_precise_as_the_old_one_rolls_on(api: Api, tmp_path: 
     for index in range(4):
         decide(api, _case(api, 5000 + 300 * index, "2"), confirm=index > 0)  # 3 of 4 as well
     assert advance_rollout(api, settings, 2).state == "running"
+
+
+def test_a_permitted_object_counts_as_right_for_the_model_and_the_configuration(api: Api) -> None:
+    """A sign marked permitted is still a sign: a model rolled out down a street of registered signs
+    must not look worse for the permits."""
+    cases = [_case(api, 300 * index, "3") for index in range(4)]
+    decide(api, cases[0], confirm=True)
+    for case_id in cases[1:3]:
+        answer = api.post(
+            f"/api/v1/cases/{case_id}/actions",
+            role="reviewer",
+            json={"action": "reject", "reject_reason": "permitted"},
+        )
+        assert answer.status_code == 200, answer.text
+    decide(api, cases[3], confirm=False)  # not a violation: wrong
+    with api.sessions() as session:
+        by_config = config_precision_by_version(session, CONFIG, None)["3"]
+        by_model = precision_by_version(session, "test-model", None)["1"]
+    assert (by_config.counted, by_config.right) == (4, 3)
+    assert (by_model.counted, by_model.right) == (4, 3)

@@ -86,7 +86,7 @@ def test_a_drop_in_the_load_classifiers_live_precision_halts_its_rollout(api: Ap
         decide(api, case_id, confirm=False)  # 1 of 4 right
     with api.sessions() as session:  # the detector's reviews are not the classifier's
         figures = precision_by_version(session, LOAD, None)
-        assert {v: (p.counted, p.confirmed) for v, p in figures.items()} == {"1.0.0": (4, 4), "2.0.0": (4, 1)}
+        assert {v: (p.counted, p.right) for v, p in figures.items()} == {"1.0.0": (4, 4), "2.0.0": (4, 1)}
     halted = advance_rollout(api, settings, 2)
     assert halted.state == "halted"
     assert halted.halted_reason == (

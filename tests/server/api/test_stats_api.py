@@ -60,11 +60,15 @@ def test_precision_per_type_and_model_version(api: Api) -> None:
     assert one["reject_reasons"] == {"not_a_violation": 1, "duplicate": 1}
     assert (two["reviewed"], two["confirmed"], two["share_confirmed"]) == (2, 1, 0.5)
     assert two["reject_reasons"] == {"permitted": 1} and two["model_name"] == "test-model"
+    # The model was right on the permitted one (the object is real, only allowed): 2 of 2.
+    assert (two["permitted"], two["share_real"]) == (1, 1.0)
+    assert (one["permitted"], one["share_real"]) == (0, 0.75)
     totals = {t["violation_type"]: t for t in answer["totals"]}
     assert (totals["garbage_overflow"]["reviewed"], totals["garbage_overflow"]["share_confirmed"]) == (
         7,
         0.6667,
     )
+    assert (totals["garbage_overflow"]["permitted"], totals["garbage_overflow"]["share_real"]) == (1, 0.8333)
     assert totals["unsealed_truck"]["share_confirmed"] == 1.0
 
     future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
@@ -74,6 +78,8 @@ def test_precision_per_type_and_model_version(api: Api) -> None:
     assert by_key[("garbage_overflow", "1")]["share_confirmed"] == "0.75"
     assert by_key[("garbage_overflow", "1")]["reject_not_a_violation"] == "1"
     assert by_key[("garbage_overflow", "2")]["reject_duplicate"] == ""
+    second = by_key[("garbage_overflow", "2")]
+    assert (second["permitted"], second["share_real"]) == ("1", "1.0")
 
 
 def test_a_dispatch_or_resolve_without_a_confirm_counts_as_confirmed(api: Api) -> None:

@@ -1074,11 +1074,40 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
             )
             assert last.details is not None and last.details.get("bulk")
 
+        # A sign marked permitted: no violation, but the model was right that it is a sign.
+        before = stack.count_cases()
+        stack.send(
+            Sighting(
+                "signboards_vdl_IMG_0048.jpg", SIGNBOARD, "signboard", (150, 300, 500, 800), 8200, "van-15"
+            )
+        )
+        wait_for(lambda: stack.count_cases() == before + 1, 20, "the permitted sign's case")
+        with stack.sessions() as session:
+            sign_case = session.scalar(select(func.max(Case.id)))
+        permitted = httpx.post(
+            f"{stack.url}/api/v1/cases/{sign_case}/actions",
+            json={"action": "reject", "reject_reason": "permitted"},
+            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+        )
+        assert permitted.status_code == 200, permitted.text
+
         # The supervisor's page, and its CSV as a download from the same server.
         page.click("#nav-supervisor")
         page.wait_for_selector("#stats-precision tbody tr >> text=streetwatch-det 1.5.0")
         # These boxes run their own configuration files: no configuration installed over the air.
         assert page.inner_text("#stats-precision tbody tr td:nth-child(3)") == "box's own"
+        # Two shares per row: violations (confirmed) and the model right (confirmed or permitted),
+        # both of the reviewed less the excluded, as the numbers in the same row say.
+        page.wait_for_selector("#stats-precision tbody tr >> text=Illegal signboard")
+        rows = [r.locator("td").all_inner_texts() for r in page.locator("#stats-precision tbody tr").all()]
+        for cells in rows:
+            reviewed, confirmed, _rejected, permitted_n, excluded = (int(c) for c in cells[3:8])
+            counted = reviewed - excluded
+            assert cells[8] == f"{confirmed / counted * 100:.1f}%", cells
+            assert cells[9] == f"{(confirmed + permitted_n) / counted * 100:.1f}%", cells
+        # the permitted sign counts right for the model, not as a violation
+        signs = [cells for cells in rows if cells[0] == "Illegal signboard" and int(cells[6]) >= 1]
+        assert signs and signs[0][9] != signs[0][8], rows
         href = page.get_attribute("#stats-precision a.csv", "href")
         assert href is not None
         csv_text = page.evaluate("url => fetch(url).then(r => r.text())", href)

@@ -68,11 +68,18 @@ export class Supervisor {
       node.style.width = `${Math.round((v || 0) * 80)}px`;
       return node;
     };
-    return this.table(
-      [["Type"], ["Model"], ["Configuration"], ["Reviewed", 1], ["Confirmed", 1], ["Rejected", 1], ["Excluded", 1], ["Precision", 1], [""]],
-      (data.rows || []).map((r) =>
-        el("tr", {}, el("td", {}, typeName(r.violation_type)), el("td", {}, `${r.model_name} ${r.model_version}`), el("td", { class: r.config ? "" : "muted" }, r.config || "box's own"), el("td", { class: "num" }, r.reviewed), el("td", { class: "num" }, r.confirmed), el("td", { class: "num" }, r.rejected), el("td", { class: "num" }, r.excluded), el("td", { class: "num" }, share(r.share_confirmed)), el("td", {}, bar(r.share_confirmed))),
+    // Two shares: how many cases were violations, and how often the model was right about the
+    // object. A sign marked permitted is no violation but was a sign; rollouts halt on the second.
+    return el(
+      "div",
+      {},
+      this.table(
+        [["Type"], ["Model"], ["Configuration"], ["Reviewed", 1], ["Confirmed", 1], ["Rejected", 1], ["Permitted", 1], ["Excluded", 1], ["Violations", 1], ["Model right", 1], [""]],
+        (data.rows || []).map((r) =>
+          el("tr", {}, el("td", {}, typeName(r.violation_type)), el("td", {}, `${r.model_name} ${r.model_version}`), el("td", { class: r.config ? "" : "muted" }, r.config || "box's own"), el("td", { class: "num" }, r.reviewed), el("td", { class: "num" }, r.confirmed), el("td", { class: "num" }, r.rejected), el("td", { class: "num" }, r.permitted || 0), el("td", { class: "num" }, r.excluded), el("td", { class: "num" }, share(r.share_confirmed)), el("td", { class: "num" }, share(r.share_real)), el("td", {}, bar(r.share_real))),
+        ),
       ),
+      el("p", { class: "muted" }, "Violations: confirmed of the reviewed, less duplicates and bad images (excluded). Model right: confirmed or permitted of the same; a permitted sign is no violation but is a sign. A rollout halts when a new version's model right drops."),
     );
   }
 
