@@ -205,18 +205,27 @@ def test_a_reviewer_imports_permits_removes_an_entry_and_sees_a_broken_zone_save
         assert "row 3: position 'north'" in check
         with stack.sessions() as session:
             assert len(session.scalars(select(Sign.id)).all()) == 2  # the check changed nothing
-        # The open case standing where the permit is, named before anything changes...
+        # The open case standing where the permit is, named before anything changes (its link opens
+        # a new tab, so the question stays)...
         assert f"#{register['changed']}" in page.inner_text("#permit-check #permit-open-cases")
+        assert page.get_attribute("#permit-check #permit-open-cases a", "target") == "_blank"
         page.click(".dialog button.primary")  # "OK"
         page.wait_for_selector("#flash >> text=permits.csv: 1 added, 0 updated, 1 skipped.")
-        # ...and after: it stays open, a link away.
+        # ...and after: it stays open, a link away. The link leaves the panel: the case is not
+        # opened behind it.
         covered = page.inner_text(".dialog #permit-open-cases")
         assert (
             covered.startswith("1 open signboard case stands where a permit now is")
             and f"#{register['changed']}" in covered
         )
-        page.click(".dialog button.primary")
+        page.click(f".dialog #permit-open-cases a >> text=#{register['changed']}")
         page.wait_for_selector(".dialog", state="detached")
+        page.wait_for_function(
+            "id => (document.querySelector('#case-title') || {}).textContent?.startsWith('#' + id + ' ')",
+            arg=register["changed"],
+        )
+        assert page.locator("#overlay:not([hidden])").count() == 0
+        page.click("#nav-signs")
         page.wait_for_function(ROWS, arg=3)
         assert "HB-0042" in page.inner_text("#signs-table")
         with stack.sessions() as session:

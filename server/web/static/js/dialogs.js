@@ -44,7 +44,22 @@ function open(content, onKey) {
     replace(box, content);
     box.hidden = false;
     box.onclick = (event) => {
-      if (event.target === box) finish(null);
+      if (event.target === box) {
+        finish(null);
+        return;
+      }
+      // A link in a dialog (a case named in a panel) leaves the dialog: closed first, so the page
+      // the link opens is not left behind it. Followed by hand, because an anchor taken out of the
+      // page while its click is dispatched no longer navigates. Links to a new tab, and downloads,
+      // keep it open.
+      const link = event.target instanceof Element ? event.target.closest("a[href]") : null;
+      if (link && !link.target && !link.hasAttribute("download")) {
+        event.preventDefault();
+        const href = link.getAttribute("href");
+        finish(null);
+        if (href.startsWith("#")) location.hash = href;
+        else location.href = href;
+      }
     };
     document.addEventListener("keydown", keyHandler, true);
     content.finish = finish;

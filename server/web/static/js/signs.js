@@ -338,7 +338,9 @@ async function base64Of(file) {
 function coveredCases(ids, checking) {
   const verb = ids.length === 1 ? "stands" : "stand";
   const where = checking ? "where the list puts a permit" : "where a permit now is";
-  const links = ids.flatMap((id, i) => [i ? ", " : "", el("a", { href: `#/queue?state=open&case=${id}` }, `#${id}`)]);
+  // While the import is still being asked about, a case opens in a new tab, so the question stays.
+  const tab = checking ? { target: "_blank", rel: "noopener" } : {};
+  const links = ids.flatMap((id, i) => [i ? ", " : "", el("a", { href: `#/queue?state=open&case=${id}`, ...tab }, `#${id}`)]);
   return [
     `${counted(ids.length, "open signboard case")} ${verb} ${where}, opened before it was known: `,
     ...links,
