@@ -679,6 +679,46 @@ def test_a_case_at_the_same_place_as_the_open_one_can_be_clicked_on_its_map(
         viewer.close()
 
 
+def test_other_cases_at_one_place_are_one_dot_that_asks_which(browser: Any, stack: Stack) -> None:
+    # Three types at one place: three cases. On the truck's map the other two would be two dots on
+    # one spot, of which only the top one could be clicked.
+    at = (8600.0, "van-16")
+    sightings = [
+        Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), *at),
+        Sighting("signboards_vdl_IMG_0048.jpg", SIGNBOARD, "signboard", (150, 300, 500, 800), *at),
+        Sighting("vehicles_vnv_138_jpg.jpg", "unsealed_truck", "truck", (370, 225, 440, 352), *at, True),
+    ]
+    before = stack.count_cases()
+    for sighting in sightings:
+        stack.send(sighting)
+    wait_for(lambda: stack.count_cases() == before + 3, 20, "the three cases")
+    with stack.sessions() as session:
+        garbage, sign, truck = (
+            session.scalar(select(Case.id).where(Case.device_id == at[1], Case.violation_type == t))
+            for t in (GARBAGE, SIGNBOARD, "unsealed_truck")
+        )
+    viewer = Console(browser, stack)
+    try:
+        viewer.sign_in("vic")
+        page = viewer.page
+        page.select_option("#filter-state", "all")
+        page.wait_for_selector(f"#case-{sign}")
+        open_case(viewer, truck)
+        stacked = page.locator("svg.map circle.other.stacked")
+        assert stacked.count() == 1 and page.text_content("svg.map text.stack-count") == "2"
+        title = stacked.locator("title").text_content() or ""
+        assert f"case #{garbage} " in title and f"case #{sign} " in title, title
+        stacked.click()
+        page.wait_for_selector(".dialog >> text=2 at this place")
+        labels = page.locator(".dialog .choices button").all_inner_texts()
+        second = sign if f"case #{sign} " in labels[1] else garbage
+        viewer.press("2")
+        viewer.wait_for_case(second)
+        assert viewer.errors == []
+    finally:
+        viewer.close()
+
+
 def test_bulk_actions_say_which_of_the_selection_they_fit_and_keep_the_rest_selected(
     browser: Any, stack: Stack
 ) -> None:

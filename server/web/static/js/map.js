@@ -1,9 +1,12 @@
 // Positions on a map drawn in SVG, with no network: Web Mercator, a faint grid, a scale bar.
 // When the server configures a tile URL (a city tile server), tiles are drawn underneath.
 
+import { choose } from "./dialogs.js";
 import { svg } from "./util.js";
 
 const TILE = 256;
+/** Clickable dots closer than this (map units) would hide each other: they are drawn as one. */
+const STACK_PX = 8;
 const EARTH_M_PER_PX_Z0 = 156543.03392; // metres per pixel at zoom 0 on the equator
 
 function project(lat, lon, zoom) {
@@ -96,16 +99,34 @@ export function drawMap(points, { width = 300, height = 200, tiles = null, onAre
     root.append(shape);
   }
 
+  // Clickable dots of one kind that would cover each other (other cases at one place) become one
+  // dot with their count; a click on it asks which. Otherwise only the top one could be clicked.
+  const stacks = [];
   placed.forEach((p, i) => {
-    const x = xs[i].x - left;
-    const y = xs[i].y - top;
+    const at = { x: xs[i].x - left, y: xs[i].y - top };
+    const under = p.onclick ? stacks.find((s) => s.kind === p.kind && s.onclick && Math.hypot(s.x - at.x, s.y - at.y) < STACK_PX) : null;
+    if (under) under.points.push(p);
+    else stacks.push({ ...at, kind: p.kind, onclick: p.onclick, points: [p] });
+  });
+  for (const stack of stacks) {
+    const [first] = stack.points;
+    const many = stack.points.length > 1;
     // The case is a ring drawn last: always seen, and the dots it rings (its camera, a duplicate
     // case at the same place) show through it and take the clicks (CSS: pointer-events none).
-    const dot = svg("circle", { class: p.kind, cx: x, cy: y, r: p.kind === "case" ? 7 : 4 });
-    if (p.title) dot.append(svg("title", {}, p.title));
-    if (p.onclick) dot.addEventListener("click", p.onclick);
+    const dot = svg("circle", { class: `${stack.kind}${many ? " stacked" : ""}`, cx: stack.x, cy: stack.y, r: stack.kind === "case" ? 7 : many ? 6 : 4 });
+    const title = many ? `${stack.points.length} here: ${stack.points.map((p) => p.title).join("; ")}` : first.title;
+    if (title) dot.append(svg("title", {}, title));
+    if (many) {
+      dot.addEventListener("click", async () => {
+        const picked = await choose(`${stack.points.length} at this place`, stack.points.map((p, k) => ({ value: String(k), label: p.title || `point ${k + 1}` })));
+        if (picked !== null && picked !== undefined) stack.points[Number(picked)].onclick();
+      });
+    } else if (first.onclick) {
+      dot.addEventListener("click", first.onclick);
+    }
     root.append(dot);
-  });
+    if (many) root.append(svg("text", { class: "stack-count", x: stack.x, y: stack.y + 3, "text-anchor": "middle" }, String(stack.points.length)));
+  }
 
   // Scale bar: a round distance no longer than a third of the map.
   const lat = unproject(cx, cy, zoom).lat;
