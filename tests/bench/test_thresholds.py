@@ -110,15 +110,15 @@ def test_no_frames_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs the labelled photos in ../shared/data")
 def test_a_short_real_run_sweeps_every_type(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--sets", "vehicles,garbage", "--limit", "3", "--json"]) == 0
+    assert main(["--sets", "vehicles,garbage", "--limit", "3", "--json", "--floor", "0.1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["photos"] == 6
     trucks = result["types"]["unsealed_truck"]["sweep"]
     reports = [p["reports"] for p in trucks]
     assert reports == sorted(reports, reverse=True) and reports[0] > 0  # fewer as the threshold rises
-    # The sweep starts where tracks can start (the demo's tracker: 0.25), above the default floor 0.2.
+    # The sweep starts where tracks can start (the demo's tracker: 0.2), above the floor asked (0.1).
     start = load_config(DEFAULT_CONFIG).tracker.new_track_thresh
-    assert start > 0.2
+    assert start > 0.1
     assert trucks[0]["threshold"] == pytest.approx(start) and trucks[-1]["threshold"] == pytest.approx(0.9)
     # Beside each choice, what the config asks now.
     rules = load_config(DEFAULT_CONFIG).rules
