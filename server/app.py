@@ -42,6 +42,7 @@ from server.api import (
     sign_stats,
     stats,
     users,
+    viewing,
 )
 from server.api import signs as signs_api
 from server.api import teams as teams_api
@@ -120,6 +121,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     api.include_router(signs_api.router)
     api.include_router(sign_stats.router)
     api.include_router(teams_api.router)
+    api.include_router(viewing.router)
     app.include_router(api)
     app.include_router(open311.build_router())
     app.include_router(metrics.build_router())

@@ -142,6 +142,20 @@ class LoginAttempt(Base):
     at: Mapped[datetime] = mapped_column(index=True)
 
 
+class CaseViewer(Base):
+    """Which case each open console shows now, and when it last said so (``/viewing``): so two
+    dispatchers see that they are on the same case before both decide it. One row per person and
+    console page (``tab``, a random id the page makes), kept fresh by its heartbeat; a row not
+    refreshed within ``server.api.viewing.FRESH_S`` counts no more, and old ones are swept."""
+
+    __tablename__ = "case_viewers"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tab: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Case(Base):
     """One real-world violation, merged from every event that describes it."""
 

@@ -29,6 +29,7 @@ TABLES = {
     "sign_sightings",
     "teams",
     "login_attempts",
+    "case_viewers",
 }
 
 

@@ -54,6 +54,8 @@ ROUTES = (
         body={"action": "note", "reason": "checked", "case_ids": [1, 999999]},
     ),
     Route("GET", "/api/v1/review-options", "viewer"),
+    # A console's heartbeat: each caller's own row (person and tab), so every caller can repeat it.
+    Route("POST", "/api/v1/viewing", "viewer", body={"tab": "matrix-tab", "case_id": None}),
     Route("GET", "/api/v1/evidence/{sha256}/thumbnail", "viewer"),
     Route("GET", "/api/v1/stats/precision", "viewer"),
     Route("GET", "/api/v1/stats/signs", "viewer"),
