@@ -719,6 +719,46 @@ def test_other_cases_at_one_place_are_one_dot_that_asks_which(browser: Any, stac
         viewer.close()
 
 
+def test_two_dispatchers_on_one_case_see_each_other_before_both_decide(browser: Any, stack: Stack) -> None:
+    before = stack.count_cases()
+    for north_m in (8900.0, 9200.0):
+        stack.send(
+            Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m, "van-17")
+        )
+    wait_for(lambda: stack.count_cases() == before + 2, 20, "the two cases")
+    with stack.sessions() as session:
+        shared, other = session.scalars(
+            select(Case.id).where(Case.device_id == "van-17").order_by(Case.id)
+        ).all()
+    ada, rita = Console(browser, stack), Console(browser, stack)
+    try:
+        ada.page.clock.install()  # her page's heartbeat, moved on below instead of waited for
+        ada.sign_in("ada")
+        open_case(ada, shared)
+        rita.sign_in("rita")
+        # Rita's queue names who has the case open before she opens it...
+        rita.page.select_option("#filter-state", "all")
+        rita.page.wait_for_selector(f"#case-{shared} .badge.viewing >> text=open: ada")
+        assert rita.page.locator(f"#case-{other} .badge.viewing").count() == 0
+        # ...and the case view says so once she does.
+        open_case(rita, shared)
+        note = rita.page.wait_for_selector("#case-viewers.viewers")
+        assert note is not None and note.inner_text().startswith("ada has this case open too")
+        # Ada hears of Rita at her next heartbeat, without reloading the case.
+        assert ada.page.locator("#case-viewers.viewers").count() == 0
+        ada.page.clock.fast_forward(16_000)
+        ada.page.wait_for_selector("#case-viewers.viewers >> text=rita has this case open too")
+        # Rita moves on: at Ada's next heartbeat the note is gone.
+        open_case(rita, other)
+        rita.page.wait_for_selector("#case-viewers[hidden]", state="attached")
+        ada.page.clock.fast_forward(16_000)
+        ada.page.wait_for_selector("#case-viewers[hidden]", state="attached")
+        assert ada.errors == [] and rita.errors == []
+    finally:
+        ada.close()
+        rita.close()
+
+
 def test_bulk_actions_say_which_of_the_selection_they_fit_and_keep_the_rest_selected(
     browser: Any, stack: Stack
 ) -> None:

@@ -10,6 +10,7 @@ import { Supervisor } from "./supervisor.js";
 import { showUsers } from "./users.js";
 import { showFleet } from "./fleet.js";
 import { SignsPage } from "./signs.js";
+import { Presence } from "./presence.js";
 import { el, replace } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +20,7 @@ const ZONES_REFRESH_MS = 5 * 60 * 1000;
 
 const ctx = {
   user: null,
+  viewers: (caseId) => presence.others(caseId),
   config: { classes: [], teams: [] },
   options: {},
   zones: [],
@@ -36,6 +38,11 @@ let signs = null;
 let zonesRefresh = null;
 let keysInstalled = false;
 let flashTimer = null;
+// Who else has which case open: rows and the case view are marked when that changes.
+const presence = new Presence(() => {
+  if (queue) queue.drawViewers();
+  if (caseView) caseView.drawViewers();
+});
 
 function flash(text, kind = "error") {
   const box = onScreen($("flash"));
@@ -48,6 +55,7 @@ function flash(text, kind = "error") {
 
 function showSignIn(message = "") {
   if (queue) queue.disconnectLive();
+  presence.stop();
   closeDialog();
   setCsrf(null);
   ctx.user = null;
@@ -171,6 +179,7 @@ async function start(session) {
         return ctx.zones;
       },
       canAct: ctx.canAct,
+      presence,
       nearby: (detail, metres) => queue.nearby(detail, metres),
       pickTeam: (title, current) => queue.pickTeam(title, current),
       open: (id) => queue.select(id),
@@ -221,6 +230,7 @@ async function start(session) {
     );
   }
   queue.connectLive();
+  presence.start();
   if (!zonesRefresh) {
     // The server reads a changed zone file within seconds; case maps follow within minutes.
     zonesRefresh = setInterval(() => {

@@ -86,6 +86,7 @@ export class CaseView {
 
   empty(text = "Select a case in the queue (j / k or the arrow keys).") {
     this.detail = null;
+    if (this.ctx.presence) this.ctx.presence.shows(null);
     replace(this.root, el("div", { class: "case-empty" }, text));
   }
 
@@ -147,6 +148,7 @@ export class CaseView {
 
   render(detail, message = null) {
     this.detail = detail;
+    if (this.ctx.presence) this.ctx.presence.shows(detail.id);
     const event = this.shownEvent ? detail.events.find((e) => e.event_id === this.shownEvent) || reviewEvent(detail) : reviewEvent(detail);
     this.shownEvent = event ? event.event_id : null;
     const models = [...new Set(detail.events.map((e) => `${e.model.name} ${e.model.version}`))];
@@ -178,11 +180,27 @@ export class CaseView {
       this.root,
       head,
       el("div", { class: "muted" }, detail.title),
+      this.viewersNote(detail.id),
       this.renderActions(),
       message ? el("div", { class: `message ${message.kind}`, id: "case-message", role: "alert" }, message.text) : el("div", { id: "case-message" }),
       el("div", { class: "case-grid" }, el("div", {}, this.placeFrame(frame), this.renderTimeline(detail)), side),
       this.renderHistory(detail),
     );
+  }
+
+  /** Who else has this case open now: said before anyone decides it twice. */
+  viewersNote(id) {
+    const names = this.ctx.presence ? this.ctx.presence.others(id) : [];
+    const who = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]} have` : `${names[0]} has`;
+    return names.length
+      ? el("div", { class: "message viewers", id: "case-viewers", role: "status" }, `${who} this case open too: agree who takes it before you both decide.`)
+      : el("div", { id: "case-viewers", hidden: true });
+  }
+
+  /** The presence answer changed: redraw the note alone (the case and any dialog stay as they are). */
+  drawViewers() {
+    const note = this.root.querySelector("#case-viewers");
+    if (this.detail && note) note.replaceWith(this.viewersNote(this.detail.id));
   }
 
   renderActions() {

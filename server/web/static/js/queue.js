@@ -370,6 +370,7 @@ export class Queue {
           "div",
           { class: "meta" },
           this.unseen.has(item.id) ? el("span", { class: "badge new", title: "Arrived while you worked; not opened yet" }, "unopened") : null,
+          this.viewersBadge(item.id),
           el("span", { class: `badge state-${item.state}` }, stateName(item.state)),
           el("span", { class: `badge prio prio-${item.priority}`, title: `Priority ${item.priority} (1 most urgent, 5 least)` }, `P${item.priority}`),
           item.candidate ? el("span", { class: "badge candidate" }, "candidate") : null,
@@ -381,6 +382,19 @@ export class Queue {
       ),
     );
     return node;
+  }
+
+  /** Others who have the case open now, named on its row (an empty placeholder otherwise). */
+  viewersBadge(id) {
+    const names = this.ctx.viewers ? this.ctx.viewers(id) : [];
+    return names.length
+      ? el("span", { class: "badge viewing", dataset: { viewers: id }, title: `Open in ${names.join(", ")}'s console now` }, `open: ${names.join(", ")}`)
+      : el("span", { dataset: { viewers: id }, hidden: true });
+  }
+
+  /** The presence answer changed: redraw the rows' badges alone. */
+  drawViewers() {
+    for (const badge of this.list.querySelectorAll("[data-viewers]")) badge.replaceWith(this.viewersBadge(Number(badge.dataset.viewers)));
   }
 
   draw() {
