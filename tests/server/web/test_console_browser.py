@@ -748,7 +748,16 @@ def test_two_dispatchers_on_one_case_see_each_other_before_both_decide(browser: 
         assert ada.page.locator("#case-viewers.viewers").count() == 0
         ada.page.clock.fast_forward(16_000)
         ada.page.wait_for_selector("#case-viewers.viewers >> text=rita has this case open too")
-        # Rita moves on: at Ada's next heartbeat the note is gone.
+        # Rita goes to the supervisor's page: she is on no case there. At Ada's next heartbeat the
+        # note is gone; it is back when Rita returns to the queue with the case still shown.
+        rita.page.click("#nav-supervisor")
+        ada.page.clock.fast_forward(16_000)
+        ada.page.wait_for_selector("#case-viewers[hidden]", state="attached")
+        rita.page.click("#nav-queue")
+        rita.wait_for_case(shared)
+        ada.page.clock.fast_forward(16_000)
+        ada.page.wait_for_selector("#case-viewers.viewers >> text=rita has this case open too")
+        # Rita moves on to another case: at Ada's next heartbeat the note is gone.
         open_case(rita, other)
         rita.page.wait_for_selector("#case-viewers[hidden]", state="attached")
         ada.page.clock.fast_forward(16_000)

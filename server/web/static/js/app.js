@@ -120,6 +120,8 @@ function route() {
     $(`view-${name}`).hidden = name !== ctx.page;
     $(`nav-${name}`).classList.toggle("active", name === ctx.page);
   }
+  // Away from the queue no case is being worked on here; back on it, the case shown is again.
+  presence.shows(ctx.page === "queue" && caseView.detail ? caseView.detail.id : null);
   if (ctx.page === "queue") {
     const filters = { ...DEFAULT_FILTERS };
     for (const key of Object.keys(DEFAULT_FILTERS)) {
