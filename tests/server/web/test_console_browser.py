@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from server.auth import hash_token
-from server.db.models import ApiToken, Case, CaseReview, CaseTransition, Event, User
+from server.db.models import ApiToken, Case, CaseReview, CaseTransition, CaseViewer, Event, User
 from streetwatch.cli import main
 from tests.server.factories import offset
 from tests.server.web.console import Console
@@ -719,6 +719,13 @@ def test_other_cases_at_one_place_are_one_dot_that_asks_which(browser: Any, stac
         viewer.close()
 
 
+def on_case(stack: Stack, username: str, case_id: int) -> bool:
+    """Whether the server holds that ``username`` has ``case_id`` open (a console's heartbeat)."""
+    with stack.sessions() as session:
+        rows = session.scalars(select(CaseViewer).where(CaseViewer.username == username)).all()
+        return any(row.case_id == case_id for row in rows)
+
+
 def test_two_dispatchers_on_one_case_see_each_other_before_both_decide(browser: Any, stack: Stack) -> None:
     before = stack.count_cases()
     for north_m in (8900.0, 9200.0):
@@ -735,6 +742,7 @@ def test_two_dispatchers_on_one_case_see_each_other_before_both_decide(browser: 
         ada.page.clock.install()  # her page's heartbeat, moved on below instead of waited for
         ada.sign_in("ada")
         open_case(ada, shared)
+        wait_for(lambda: on_case(stack, "ada", shared), 15, "ada's console to say which case it shows")
         rita.sign_in("rita")
         # Rita's queue names who has the case open before she opens it...
         rita.page.select_option("#filter-state", "all")
@@ -749,16 +757,19 @@ def test_two_dispatchers_on_one_case_see_each_other_before_both_decide(browser: 
         ada.page.clock.fast_forward(16_000)
         ada.page.wait_for_selector("#case-viewers.viewers >> text=rita has this case open too")
         # Rita goes to the supervisor's page: she is on no case there. At Ada's next heartbeat the
-        # note is gone; it is back when Rita returns to the queue with the case still shown.
+        # note is gone; it is back when Rita returns to the case. (Each step waits until Rita's
+        # page has said where it is, so Ada's heartbeat hears the new answer.)
         rita.page.click("#nav-supervisor")
+        wait_for(lambda: not on_case(stack, "rita", shared), 15, "rita's console to leave the case")
         ada.page.clock.fast_forward(16_000)
         ada.page.wait_for_selector("#case-viewers[hidden]", state="attached")
-        rita.page.click("#nav-queue")
-        rita.wait_for_case(shared)
+        open_case(rita, shared)
+        wait_for(lambda: on_case(stack, "rita", shared), 15, "rita's console to be back on the case")
         ada.page.clock.fast_forward(16_000)
         ada.page.wait_for_selector("#case-viewers.viewers >> text=rita has this case open too")
         # Rita moves on to another case: at Ada's next heartbeat the note is gone.
         open_case(rita, other)
+        wait_for(lambda: on_case(stack, "rita", other), 15, "rita's console to move on")
         rita.page.wait_for_selector("#case-viewers[hidden]", state="attached")
         ada.page.clock.fast_forward(16_000)
         ada.page.wait_for_selector("#case-viewers[hidden]", state="attached")
