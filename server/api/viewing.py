@@ -1,9 +1,9 @@
 """``POST /viewing``: a console says which case it shows, and hears which cases others have open.
 
 Two dispatchers who open the same case both decide it; the second learns it only from a conflict
-after the work is done. Each console page sends the case it shows on every change and every
-``HEARTBEAT_S`` (the console's timer), and the answer lists every case someone else has open, so the
-queue marks those rows and the case view names who is on it. A page closed without a word drops
+after the work is done. Each console page sends the case it shows on every change and every 15 s
+(``presence.js``), and the answer lists every case someone else has open, so the queue marks those
+rows and the case view names who is on it. A page closed without a word drops
 out after ``FRESH_S``. It is a courtesy, not a lock: a decision is still guarded by the state the
 reviewer saw (a 409 when someone else moved the case).
 """

@@ -148,7 +148,8 @@ export class CaseView {
 
   render(detail, message = null) {
     this.detail = detail;
-    if (this.ctx.presence) this.ctx.presence.shows(detail.id);
+    // Redrawn while another page is up (a live update), it is not being worked on here.
+    if (this.ctx.presence && !this.root.closest("[hidden]")) this.ctx.presence.shows(detail.id);
     const event = this.shownEvent ? detail.events.find((e) => e.event_id === this.shownEvent) || reviewEvent(detail) : reviewEvent(detail);
     this.shownEvent = event ? event.event_id : null;
     const models = [...new Set(detail.events.map((e) => `${e.model.name} ${e.model.version}`))];
