@@ -3,7 +3,8 @@
 A *task* is one photo and one class: every signboard photo (signboard), every vehicle photo (truck),
 every garbage photo (garbage: loose piles and overflowing bins), and every photo of any set with a
 proposal of the class (``proposals.json``, see ``proposals``).
-Vehicle photos are drawn four to a sheet, garbage photos nine, signboard photos one; the grid has
+Vehicle photos are drawn four to a sheet, garbage photos nine, signboard photos one (``--side``
+sets the photos per sheet side for every set: the pile passes drew four); the grid has
 a line every 50 px and a number every 100 px in the photo's own pixels, so corners can be read
 off it. Source labels of the class are green and numbered ``L<i>`` (other vehicle classes cyan;
 on a pile task, ``garbage`` task, the source's loose garbage ``L<i>g`` and overflowing bins
