@@ -92,3 +92,26 @@ def test_a_part_of_the_train_split_is_drawn_from_the_train_photos(tmp_path: Path
         ("vehicles/v1.jpg", "truck"),
     ]
     assert (out / "S00.png").is_file() and (out / "V00.png").is_file()
+
+
+def test_every_photo_can_be_a_task_less_those_an_earlier_pass_drew(tmp_path: Path) -> None:
+    # The garbage photo has a sign proposal but none for trucks: normally a sign task only.
+    assert ("garbage/g1.jpg", "truck") not in tasks(DATA)
+    every = tasks(DATA, ("signboard", "truck"), every=True)
+    assert ("garbage/g1.jpg", "truck") in every and ("vehicles/v1.jpg", "signboard") in every
+    done = frozenset({("garbage/g1.jpg", "signboard"), ("signboards/s1.jpg", "signboard")})
+    rest = tasks(DATA, ("signboard", "truck"), every=True, done=done)
+    assert set(rest) == set(every) - done
+    # From the command line: an earlier pass's index names what is done.
+    _photos(tmp_path / "data", "val")
+    proposals = tmp_path / "proposals.json"
+    proposals.write_text(json.dumps(DATA))
+    first = tmp_path / "first"
+    assert main([str(proposals), str(first), "--data", str(tmp_path / "data"), "--class", "signboard"]) == 0
+    rest_dir = tmp_path / "rest"
+    argv = [str(proposals), str(rest_dir), "--data", str(tmp_path / "data"), "--every"]
+    assert main([*argv, "--skip", str(first / "index.json"), "--class", "signboard"]) == 0
+    drawn = {(cell[0], cell[1]) for cell in json.loads((rest_dir / "index.json").read_text()).values()}
+    # The first pass drew both signboard photos and the garbage photo's proposed sign: only the
+    # vehicle photo, which has no sign proposal, is left.
+    assert drawn == {("vehicles/v1.jpg", "signboard")}

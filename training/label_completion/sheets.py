@@ -15,7 +15,9 @@ numbers, so a second pass follows neither the first pass's order nor its numberi
 numbered proposals. ``--zoom CELL x1 y1 x2 y2`` enlarges a region of one cell's photo to
 ``zoom.png`` (grid every 25 px) for small objects. ``--split train`` draws the train photos;
 ``--photos FILE`` draws only the photos it names, so a large split is labelled part by part and
-each part's two passes can be compared as soon as both are done; ``--class`` keeps one class's tasks.
+each part's two passes can be compared as soon as both are done; ``--class`` keeps one class's tasks;
+``--every`` makes every photo a task, and ``--skip INDEX`` leaves out the tasks an earlier pass drew
+(the garbage photos no detector proposed a sign or a truck on).
 
     python -m training.label_completion.sheets work/proposals.json work/pass2 --seed 2
     python -m training.label_completion.sheets work/train.json work/t1/pass1 --split train --photos part1.txt
@@ -74,15 +76,19 @@ def _box(values: Sequence[object]) -> Box:
 
 
 def tasks(
-    data: dict[str, dict[str, list[list[object]]]], classes: Sequence[str] = ("signboard", "truck")
+    data: dict[str, dict[str, list[list[object]]]],
+    classes: Sequence[str] = ("signboard", "truck"),
+    every: bool = False,
+    done: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[tuple[str, str]]:
-    """(photo, class) pairs to label: whole signboard and vehicle sets, and proposed photos."""
+    """(photo, class) pairs to label: whole signboard and vehicle sets, and proposed photos; with
+    ``every``, every photo for every class. Pairs in ``done`` (labelled by earlier passes) are left out."""
     out = []
     for name in sorted(data):
         photo_set = name.split("/")[0]
         for cls in classes:
-            whole = (photo_set, cls) in WHOLE
-            if whole or proposals(data[name], cls):
+            whole = every or (photo_set, cls) in WHOLE
+            if (whole or proposals(data[name], cls)) and (name, cls) not in done:
                 out.append((name, cls))
     return out
 
@@ -146,11 +152,14 @@ def make(
     classes: Sequence[str] = ("signboard", "truck"),
     photos: Path = SHARED,
     side: int | None = None,
+    every: bool = False,
+    done: frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, object]:
     """Draw every sheet of a pass into ``out`` and return its index (also written as index.json);
-    ``side`` photos per sheet side for every set instead of the set's own (:data:`GROUPS`)."""
+    ``side`` photos per sheet side for every set instead of the set's own (:data:`GROUPS`);
+    ``every`` and ``done`` as :func:`tasks` takes them."""
     out.mkdir(parents=True, exist_ok=True)
-    todo = tasks(data, classes)
+    todo = tasks(data, classes, every, done)
     if seed:
         random.Random(seed).shuffle(todo)
     index: dict[str, object] = {}
@@ -216,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=Path, help="a file of photo names (<set>/<file>): only these")
     parser.add_argument("--side", type=int, choices=(1, 2, 3),
                         help="photos per sheet side (default: garbage 3, vehicles 2, signs 1)")  # fmt: skip
+    parser.add_argument("--every", action="store_true",
+                        help="every photo is a task for every class asked, proposed or not")  # fmt: skip
+    parser.add_argument("--skip", type=Path, action="append", default=[],
+                        help="an earlier pass's index.json: its tasks are not drawn again")  # fmt: skip
     parser.add_argument("--class", dest="classes", action="append", choices=tuple(TASK_CLASSES),
                         help="only this class's tasks (repeatable; default both)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -227,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         print(zoom(data, args.out, args.zoom[0], [int(v) for v in args.zoom[1:]], args.split, args.data))
     else:
         classes = args.classes or ("signboard", "truck")
-        drawn = make(data, args.out, args.seed, args.split, classes, args.data, args.side)
+        earlier = [cell for path in args.skip for cell in json.loads(path.read_text()).values()]
+        done = frozenset((str(cell[0]), str(cell[1])) for cell in earlier)
+        drawn = make(data, args.out, args.seed, args.split, classes, args.data, args.side, args.every, done)
         print(f"{len(drawn)} tasks drawn into {args.out}")
     return 0
 
