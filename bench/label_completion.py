@@ -31,8 +31,10 @@ FOLDER = Path(__file__).resolve().parent.parent / "datasets" / "label_completion
 COMPLETION = FOLDER / "completion.csv"
 #: Piles and overflowing bins on every garbage photo (PROTOCOL.md, "Piles").
 PILES = FOLDER / "garbage" / "completion.csv"
+#: Signs and trucks on the garbage photos no detector proposed one on (PROTOCOL.md, "The rest").
+REST = FOLDER / "garbage_rest" / "completion.csv"
 #: What the benches score against by default: every completion, merged per photo.
-COMPLETIONS = (COMPLETION, PILES)
+COMPLETIONS = (COMPLETION, PILES, REST)
 KINDS = ("added", "ignore")
 #: A ``not_a_<class>`` row names the source label it overlaps at least this much.
 NOT_A_IOU = 0.5

@@ -12,6 +12,7 @@ from bench.case_scoring import Label, PhotoResult, Report, score
 from bench.label_completion import (
     COMPLETION,
     PILES,
+    REST,
     CompletionBox,
     CompletionError,
     complete,
@@ -117,7 +118,8 @@ def test_a_completion_without_its_columns_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "classes"), [(COMPLETION, ("signboard", "truck")), (PILES, ("garbage", "overflow"))]
+    ("path", "classes"),
+    [(COMPLETION, ("signboard", "truck")), (PILES, ("garbage", "overflow")), (REST, ("signboard", "truck"))],
 )
 def test_the_teams_completions_name_their_photos_with_sane_boxes(path: Path, classes: tuple[str]) -> None:
     boxes = read_completion(path)
