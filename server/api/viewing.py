@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from server.api.deps import SessionDep, ViewerDep, utcnow
 from server.api.schemas.viewing import CaseViewers, Viewing, ViewingAnswer
-from server.db.models import Case, CaseViewer
+from server.db.models import Case, CaseViewer, User, UserRole
 
 router = APIRouter(prefix="/viewing", tags=["cases"])
 
@@ -39,11 +39,16 @@ def viewing(body: Viewing, session: SessionDep, caller: ViewerDep) -> ViewingAns
         row.case_id, row.seen_at = body.case_id, now
     session.execute(delete(CaseViewer).where(CaseViewer.seen_at < now - SWEEP_AFTER))
     session.commit()
+    # Only people who could decide a case are named on it: a read-only viewer looking on decides
+    # nothing, so nobody needs to agree with them who takes it.
     fresh = session.execute(
-        select(CaseViewer.case_id, CaseViewer.username).where(
+        select(CaseViewer.case_id, CaseViewer.username)
+        .join(User, User.username == CaseViewer.username)
+        .where(
             CaseViewer.case_id.is_not(None),
             CaseViewer.seen_at >= now - timedelta(seconds=FRESH_S),
             CaseViewer.username != caller.username,
+            User.role != UserRole.viewer.value,
         )
     ).all()
     by_case: dict[int, set[str]] = {}

@@ -43,6 +43,14 @@ def test_each_console_hears_who_else_has_which_case_open_and_never_itself(api: A
     assert _say(api, "admin", "tab-admin-1", second) == {second: [REVIEWER]}
 
 
+def test_a_read_only_viewer_looking_on_is_not_named(api: Api) -> None:
+    case_id = _case(api, 0)
+    _say(api, "viewer", "tab-viewer-1", case_id)
+    assert _say(api, "reviewer", "tab-reviewer-1", case_id) == {}
+    # ...while the viewer still hears who is on it.
+    assert _say(api, "viewer", "tab-viewer-1", case_id) == {case_id: [REVIEWER]}
+
+
 def test_a_page_not_heard_from_drops_out(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     case_id = _case(api, 0)
     start = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)
