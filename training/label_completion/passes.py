@@ -28,13 +28,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.case_scoring import MATCH_RULES
 from edge.geometry import iou
 
 Box = tuple[float, float, float, float]
 MIN_AREA = 32 * 32
 MATCH_IOU = 0.5
-#: Classes compared as one by agreement and final (the bench's garbage_overflow rule takes either).
-SCORED_ALIKE = {"overflow": "garbage"}
+#: Classes compared as one by agreement and final, each mapped to one name of its group: those one
+#: of the bench's rules takes alike (garbage_overflow: ``overflow`` -> ``garbage``). Read off the
+#: rules, so that labels are compared the way reports on them are scored.
+SCORED_ALIKE = {
+    cls: min(rule.label_classes)
+    for rule in MATCH_RULES.values()
+    for cls in rule.label_classes
+    if cls != min(rule.label_classes)
+}
 COLUMNS = ("photo", "class", "x1", "y1", "x2", "y2", "kind")
 
 

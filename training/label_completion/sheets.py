@@ -37,15 +37,20 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.case_precision import SHARED
+from bench.case_scoring import MATCH_RULES
 from edge.geometry import iou
+from streetwatch.events import ViolationType
 
 Image = npt.NDArray[np.uint8]
 Box = tuple[float, float, float, float]
 Proposal = tuple[float, Box, str]  # score (1.0 for a report), box, "R" report or "D" detector
 REPORT_TYPE = {"signboard": "illegal_signboard", "truck": "unsealed_truck", "garbage": "garbage_overflow"}
-#: The label and detector classes a task of each class covers: a pile task covers loose garbage and
-#: overflowing bins alike (the bench scores ``garbage_overflow`` reports against both).
-TASK_CLASSES = {"signboard": ("signboard",), "truck": ("truck",), "garbage": ("garbage", "overflow")}
+#: The label and detector classes a task of each class covers: those its report type's bench rule
+#: scores against, so a pile task covers loose garbage and overflowing bins alike.
+TASK_CLASSES = {
+    task: tuple(sorted(MATCH_RULES[ViolationType(violation)].label_classes))
+    for task, violation in REPORT_TYPE.items()
+}
 #: Photo sets labelled whole for a class (every photo is a task, proposed or not).
 WHOLE = {("signboards", "signboard"), ("vehicles", "truck"), ("garbage", "garbage")}
 #: Sheet groups: photo set, sheet letter, photos per side.
