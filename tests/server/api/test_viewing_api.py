@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from server.api import viewing
+from server.db.models import CaseViewer
 from tests.server.api.conftest import Api, ingest, make_event
 
 #: The users the api fixture makes for its roles.
@@ -62,6 +64,25 @@ def test_a_page_not_heard_from_drops_out(api: Api, monkeypatch: pytest.MonkeyPat
     gone = start + timedelta(seconds=viewing.FRESH_S + 1)
     monkeypatch.setattr(viewing, "utcnow", lambda: gone)
     assert _say(api, "reviewer", "tab-reviewer-1", None) == {}
+
+
+def test_closed_pages_are_swept_when_a_new_page_writes(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def tabs() -> set[str]:
+        with api.sessions() as session:
+            return set(session.scalars(select(CaseViewer.tab)))
+
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr(viewing, "utcnow", lambda: start)
+    _say(api, "admin", "tab-admin-1", None)  # then closed without a word
+    _say(api, "reviewer", "tab-reviewer-1", None)
+    later = start + viewing.SWEEP_AFTER + timedelta(seconds=1)
+    monkeypatch.setattr(viewing, "utcnow", lambda: later)
+    # A heartbeat of a page already known adds no row, so it sweeps nothing.
+    _say(api, "reviewer", "tab-reviewer-1", None)
+    assert tabs() == {"tab-admin-1", "tab-reviewer-1"}
+    # A new page adds one, and takes the closed page's row away; the page still heard from stays.
+    _say(api, "reviewer", "tab-reviewer-2", None)
+    assert tabs() == {"tab-reviewer-1", "tab-reviewer-2"}
 
 
 @pytest.mark.parametrize(
