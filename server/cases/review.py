@@ -223,11 +223,15 @@ def _changed_attributes(
                     " of giving the attribute one"
                 )
             box = check_box(change.box, width, height, f"attributes.{name}.box")
-            if object_box is not None and _share_inside(box, object_box) < MIN_PART_INSIDE:
+            inside = _share_inside(box, object_box) if object_box is not None else 1.0
+            if object_box is not None and inside < MIN_PART_INSIDE:
+                # Said the way the reviewer drew it (a share of their box), the pixels last for API users.
                 raise ReviewError(
-                    f"attributes.{name}.box {box} lies mostly outside the object's box "
-                    f"{[round(v, 1) for v in object_box]}: a part is drawn on its own object (correct "
-                    "the case's box first if that is what is wrong)"
+                    f"the {name} box ({definition.box_hint}) is drawn on the object itself, but only "
+                    f"{inside:.0%} of it lies inside the object's box, and at least {MIN_PART_INSIDE:.0%} "
+                    "must: it looks like a part of something else. Correct the case's box first if that "
+                    f"is what is wrong (attributes.{name}.box {box}, the object's box "
+                    f"{[round(v, 1) for v in object_box]})"
                 )
         result[name] = {"value": change.value, "box": box}
     return result

@@ -50,7 +50,15 @@ def test_a_cargo_bed_drawn_on_another_vehicle_is_refused_and_changes_nothing(api
     beside = {"attributes": {"load": {"value": "uncovered", "box": [400, 100, 520, 180]}}}
     answer = _act(api, case_id, action="annotate", review=beside)
     assert answer.status_code == 422
-    assert "lies mostly outside the object's box [100.0, 100.0, 300.0, 260.0]" in answer.text
+    detail = answer.json()["detail"]
+    assert "the load box (the cargo bed only)" in detail
+    assert "only 0% of it lies inside the object's box, and at least 50% must" in detail
+    assert "the object's box [100.0, 100.0, 300.0, 260.0]" in detail
+    # Half over the truck's edge: 50 of its 120 px width lie on the truck.
+    astride = {"attributes": {"load": {"value": "uncovered", "box": [250, 100, 370, 180]}}}
+    answer = _act(api, case_id, action="annotate", review=astride)
+    assert answer.status_code == 422
+    assert "only 42% of it lies inside" in answer.json()["detail"]
     assert api.get(f"/api/v1/cases/{case_id}").json()["review"] is None
     # Once the reviewer moves the truck's box there, the same bed is the truck's.
     moved = {"box": [380, 90, 560, 260], **beside}
