@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, exists, not_
 
 from server.api.deps import as_utc
-from server.api.query import QueryError, bbox_clause, parse_bbox
+from server.api.query import DEVICE_HELP, QueryError, bbox_clause, device_clause, parse_bbox
 from server.cases.states import HELD_STATES
 from server.cases.workflow import OPEN_STATES
 from server.db.models import Case, CaseReview, CaseState
@@ -41,7 +41,7 @@ class CaseFilter(BaseModel):
     candidate: bool | None = Field(
         default=None, description="true: only candidates (generic-class detections); false: none."
     )
-    device_id: str | None = Field(default=None, max_length=64, description="Only cases opened by this box.")
+    device_id: str | None = Field(default=None, max_length=65, description=DEVICE_HELP)
     assigned_team: str | None = Field(default=None, max_length=64, description="Only cases dispatched to it.")
     since: datetime | None = Field(
         default=None, description="Seen at or after this time: last_event_at >= since."
@@ -91,7 +91,7 @@ class CaseFilter(BaseModel):
         if self.candidate is not None:
             conditions.append(Case.candidate.is_(self.candidate))
         if self.device_id is not None:
-            conditions.append(Case.device_id == self.device_id)
+            conditions.append(device_clause(self.device_id, Case.device_id))
         if self.assigned_team is not None:
             conditions.append(Case.assigned_team == self.assigned_team)
         start, end = as_utc(self.since), as_utc(self.until)

@@ -14,7 +14,15 @@ from server.api.cursor import after_cursor, encode_cursor
 from server.api.deps import SessionDep, ViewerDep, as_utc
 from server.api.links import EvidenceLinks
 from server.api.paging import CountQuery, PageRows, paginate
-from server.api.query import DEFAULT_LIMIT, MAX_LIMIT, bbox_clause, parse_bbox, parse_sort
+from server.api.query import (
+    DEFAULT_LIMIT,
+    DEVICE_HELP,
+    MAX_LIMIT,
+    bbox_clause,
+    device_clause,
+    parse_bbox,
+    parse_sort,
+)
 from server.api.schemas.common import Page
 from server.api.schemas.events import EventPublic, event_public
 from server.db.models import Event
@@ -41,7 +49,7 @@ def list_events(
     session: SessionDep,
     _caller: ViewerDep,
     violation_type: Annotated[ViolationType | None, Query(description="Only this violation type.")] = None,
-    device_id: Annotated[str | None, Query(max_length=64, description="Only from this box.")] = None,
+    device_id: Annotated[str | None, Query(max_length=65, description=DEVICE_HELP)] = None,
     case_id: Annotated[int | None, Query(description="Only events merged into this case.")] = None,
     since: Annotated[datetime | None, Query(description="observed_at >= since (UTC if no zone).")] = None,
     until: Annotated[datetime | None, Query(description="observed_at < until (UTC if no zone).")] = None,
@@ -60,7 +68,7 @@ def list_events(
     if violation_type is not None:
         conditions.append(Event.violation_type == violation_type.value)
     if device_id is not None:
-        conditions.append(Event.device_id == device_id)
+        conditions.append(device_clause(device_id, Event.device_id))
     if case_id is not None:
         conditions.append(Event.case_id == case_id)
     start, end = as_utc(since), as_utc(until)

@@ -74,6 +74,26 @@ def bbox_clause(
     return lat.between(bbox.min_lat, bbox.max_lat) & lon.between(bbox.min_lon, bbox.max_lon)
 
 
+#: What the ``device_id`` filters say about a trailing ``*``, for their descriptions.
+DEVICE_HELP = "Only this box; a trailing * takes every box whose id starts so (d7-* for a depot's vans)."
+
+
+def device_clause(
+    raw: str, column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None]
+) -> ColumnElement[bool]:
+    """SQL condition: the row's box is ``raw``, or starts with it less a trailing ``*``. Box ids
+    have no ``*`` (``DEVICE_ID_PATTERN``), so the star cannot clash with an id; ``_`` in ids is
+    matched as itself, not as a LIKE wildcard."""
+    if "*" not in raw:
+        return column == raw
+    prefix = raw[:-1]
+    if "*" in prefix:
+        raise QueryError("device_id", f"only a trailing * is a wildcard (van-* or d7-van-1*), got {raw!r}")
+    if not prefix:
+        raise QueryError("device_id", "* alone would take every box: leave device_id out instead")
+    return column.startswith(prefix, autoescape=True)
+
+
 @dataclass(frozen=True)
 class SortKey:
     field: str

@@ -116,7 +116,7 @@ class CaseFilterIn(_Strict):
     violation_type: str | None = None
     priority: int | None = Field(default=None, ge=1, le=5)
     candidate: bool | None = None
-    device_id: str | None = Field(default=None, max_length=64)
+    device_id: str | None = Field(default=None, max_length=65, description="As in GET /cases (a trailing *).")
     assigned_team: str | None = Field(default=None, max_length=64)
     since: datetime | None = None
     until: datetime | None = None
