@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,7 +28,7 @@ from demo.mosquitto import MosquittoBroker, free_port
 from server.app import create_app
 from server.auth import Role, create_user
 from server.db.migrate import upgrade
-from server.db.models import Case, Evidence
+from server.db.models import Case, Event, Evidence
 from server.db.session import make_engine, session_factory
 from server.evidence_store import sha256_hex
 from server.ingest.worker import IngestWorker
@@ -189,6 +189,29 @@ class Stack:
             event = event.model_copy(update={"object_position": place, "position": heading_north})
         self._publish(events_topic(sighting.device_id), event.to_json())
         return event
+
+    def send_cases(
+        self, *sightings: Sighting, what: str, at: Sequence[datetime] = (), timeout: float = 20.0
+    ) -> list[int]:
+        """Send the sightings (seen ``at`` these times, else as :meth:`send`), wait until each has opened
+        a new case, and return the case ids in the sightings' order.
+
+        Most tests need cases of their own to work on: this is the send, the wait and the look-up they
+        would each repeat, with each case found by its sighting's event, not by which id is newest.
+        """
+        before = self.count_cases()
+        times: Sequence[datetime | None] = at or [None] * len(sightings)
+        sent = [self.send(one, at=seen).event_id for one, seen in zip(sightings, times, strict=True)]
+        cases: dict[uuid.UUID, int] = {}
+
+        def opened() -> bool:
+            with self.sessions() as session:
+                rows = session.execute(select(Event.event_id, Event.case_id).where(Event.event_id.in_(sent)))
+                cases.update((event_id, case_id) for event_id, case_id in rows if case_id is not None)
+            return self.count_cases() == before + len(sent) and all(event_id in cases for event_id in sent)
+
+        wait_for(opened, timeout, what)
+        return [cases[event_id] for event_id in sent]
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self.publisher.publish(topic, payload, qos=1).wait_for_publish(10)

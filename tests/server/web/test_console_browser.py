@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from server.auth import hash_token
 from server.db.models import ApiToken, Case, CaseReview, CaseTransition, CaseViewer, Event, User
@@ -88,9 +88,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         # Seen in the order listed, a minute apart: the queue's urgent order (priority, then the
         # case due soonest) is then the order of SIGHTINGS, the truck (due in 2 h) first.
-        for minutes, sighting in enumerate(SIGHTINGS.values(), start=1):
-            running.send(sighting, at=NOW - timedelta(minutes=len(SIGHTINGS) + 1 - minutes))
-        wait_for(lambda: running.count_cases() == len(SIGHTINGS), 30, "the sightings to become cases")
+        seen = [NOW - timedelta(minutes=minutes) for minutes in range(len(SIGHTINGS), 0, -1)]
+        running.send_cases(*SIGHTINGS.values(), at=seen, what="the sightings to become cases", timeout=30)
         yield running
     finally:
         running.close()
@@ -283,13 +282,10 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     page.click(f"#case-{ids['sign']}")
     console.wait_for_case(ids["sign"])
     page.evaluate("id => { window.keptRow = document.getElementById('case-' + id); }", ids["sign"])
-    before = stack.count_cases()
-    stack.send(
-        Sighting("garbage_atanu_000895.jpg", "garbage_overflow", "overflow", (100, 120, 500, 500), 2400)
+    [fresh] = stack.send_cases(
+        Sighting("garbage_atanu_000895.jpg", "garbage_overflow", "overflow", (100, 120, 500, 500), 2400),
+        what="the new case",
     )
-    wait_for(lambda: stack.count_cases() == before + 1, 20, "the new case")
-    with stack.sessions() as session:
-        fresh = session.scalar(select(func.max(Case.id)))
     page.wait_for_selector(f"#case-{fresh}", timeout=10_000)
     assert console.case_id() == ids["sign"]
     assert page.get_attribute(f"#case-{ids['sign']}", "aria-selected") == "true"
@@ -363,11 +359,10 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
 
     # With the live stream on: the case changes while the reason picker is open. The page redraws
     # it behind the picker, and the reason key still acts on what the reviewer saw: a 409.
-    before = stack.count_cases()
-    stack.send(Sighting("garbage_atanu_001034.jpg", GARBAGE, "overflow", (80, 90, 420, 500), 4200))
-    wait_for(lambda: stack.count_cases() == before + 1, 20, "the case to decide")
-    with stack.sessions() as session:
-        other = session.scalar(select(func.max(Case.id)))
+    [other] = stack.send_cases(
+        Sighting("garbage_atanu_001034.jpg", GARBAGE, "overflow", (80, 90, 420, 500), 4200),
+        what="the case to decide",
+    )
     assert other is not None
     live = Console(browser, stack)
     try:
@@ -391,11 +386,10 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
 
 
 def test_confirming_a_dispatched_case_asks_before_taking_it_back(browser: Any, stack: Stack) -> None:
-    before = stack.count_cases()
-    stack.send(Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 5200))
-    wait_for(lambda: stack.count_cases() == before + 1, 20, "the case to dispatch")
-    with stack.sessions() as session:
-        case_id = session.scalar(select(func.max(Case.id)))
+    [case_id] = stack.send_cases(
+        Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 5200),
+        what="the case to dispatch",
+    )
     assert case_id is not None
     dispatched = httpx.post(
         f"{stack.url}/api/v1/cases/{case_id}/actions",
@@ -504,9 +498,10 @@ def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
 ) -> None:
     # Enough cases for a 520 px window to scroll, however many the tests before this one opened.
     for north_m in (5100.0, 5400.0, 5700.0)[: max(0, 9 - stack.count_cases())]:
-        expected = stack.count_cases() + 1
-        stack.send(Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m))
-        wait_for(lambda n=expected: stack.count_cases() == n, 20, "a case to scroll past")
+        stack.send_cases(
+            Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m),
+            what="a case to scroll past",
+        )
     viewer = Console(browser, stack, 1366, 520)  # a short window: the list scrolls
     try:
         viewer.sign_in("vic")
@@ -522,15 +517,13 @@ def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
         scrolled = page.evaluate("() => document.getElementById('queue').scrollTop")
         assert where is not None and scrolled > 0
 
-        before = stack.count_cases()
         # Seen two days ago (a box back in signal range): overdue, so the most urgent of the list.
         two_days = datetime.now(timezone.utc) - timedelta(days=2)
-        stack.send(
-            Sighting("garbage_atanu_001025.jpg", GARBAGE, "overflow", (100, 100, 400, 400), 2700), at=two_days
+        [fresh] = stack.send_cases(
+            Sighting("garbage_atanu_001025.jpg", GARBAGE, "overflow", (100, 100, 400, 400), 2700),
+            at=[two_days],
+            what="the new case",
         )
-        wait_for(lambda: stack.count_cases() == before + 1, 20, "the new case")
-        with stack.sessions() as session:
-            fresh = session.scalar(select(func.max(Case.id)))
         page.wait_for_selector(f"#case-{fresh}", state="attached")
         assert page.evaluate("() => document.querySelector('#queue .row').id") == f"case-{fresh}"  # on top
         now = page.locator(f"#case-{chosen}").bounding_box()
@@ -551,13 +544,11 @@ def test_a_case_arriving_above_the_view_leaves_the_list_where_the_dispatcher_is(
         chosen = int(third.get_attribute("data-id") or 0)
         viewer.wait_for_case(chosen)
         where = page.locator(f"#case-{chosen}").bounding_box()
-        stack.send(
+        [fresh] = stack.send_cases(
             Sighting("garbage_atanu_000678.jpg", GARBAGE, "overflow", (200, 220, 460, 480), 2900),
-            at=two_days - timedelta(hours=1),
+            at=[two_days - timedelta(hours=1)],
+            what="the second new case",
         )
-        wait_for(lambda: stack.count_cases() == before + 2, 20, "the second new case")
-        with stack.sessions() as session:
-            fresh = session.scalar(select(func.max(Case.id)))
         page.wait_for_selector(f"#case-{fresh}", state="attached")
         now = page.locator(f"#case-{chosen}").bounding_box()
         assert where is not None and now is not None and abs(now["y"] - where["y"]) <= 2, (where, now)
@@ -652,11 +643,10 @@ def test_a_case_at_the_same_place_as_the_open_one_can_be_clicked_on_its_map(
 ) -> None:
     ids = case_ids(stack)
     # A sign where bin-1's van stood: another type, so its own case, on the very same spot.
-    before = stack.count_cases()
-    stack.send(Sighting("signboards_vdl_IMG_0048.jpg", SIGNBOARD, "signboard", (150, 300, 500, 800), 600))
-    wait_for(lambda: stack.count_cases() == before + 1, 20, "the sign's case")
-    with stack.sessions() as session:
-        sign_case = session.scalar(select(func.max(Case.id)))
+    [sign_case] = stack.send_cases(
+        Sighting("signboards_vdl_IMG_0048.jpg", SIGNBOARD, "signboard", (150, 300, 500, 800), 600),
+        what="the sign's case",
+    )
     viewer = Console(browser, stack)
     try:
         viewer.sign_in("vic")
@@ -683,20 +673,12 @@ def test_other_cases_at_one_place_are_one_dot_that_asks_which(browser: Any, stac
     # Three types at one place: three cases. On the truck's map the other two would be two dots on
     # one spot, of which only the top one could be clicked.
     at = (8600.0, "van-16")
-    sightings = [
+    garbage, sign, truck = stack.send_cases(
         Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), *at),
         Sighting("signboards_vdl_IMG_0048.jpg", SIGNBOARD, "signboard", (150, 300, 500, 800), *at),
         Sighting("vehicles_vnv_138_jpg.jpg", "unsealed_truck", "truck", (370, 225, 440, 352), *at, True),
-    ]
-    before = stack.count_cases()
-    for sighting in sightings:
-        stack.send(sighting)
-    wait_for(lambda: stack.count_cases() == before + 3, 20, "the three cases")
-    with stack.sessions() as session:
-        garbage, sign, truck = (
-            session.scalar(select(Case.id).where(Case.device_id == at[1], Case.violation_type == t))
-            for t in (GARBAGE, SIGNBOARD, "unsealed_truck")
-        )
+        what="the three cases",
+    )
     viewer = Console(browser, stack)
     try:
         viewer.sign_in("vic")
@@ -727,16 +709,13 @@ def on_case(stack: Stack, username: str, case_id: int) -> bool:
 
 
 def test_two_dispatchers_on_one_case_see_each_other_before_both_decide(browser: Any, stack: Stack) -> None:
-    before = stack.count_cases()
-    for north_m in (8900.0, 9200.0):
-        stack.send(
+    shared, other = stack.send_cases(
+        *(
             Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m, "van-17")
-        )
-    wait_for(lambda: stack.count_cases() == before + 2, 20, "the two cases")
-    with stack.sessions() as session:
-        shared, other = session.scalars(
-            select(Case.id).where(Case.device_id == "van-17").order_by(Case.id)
-        ).all()
+            for north_m in (8900.0, 9200.0)
+        ),
+        what="the two cases",
+    )
     ada, rita = Console(browser, stack), Console(browser, stack)
     try:
         ada.page.clock.install()  # her page's heartbeat, moved on below instead of waited for
@@ -782,14 +761,13 @@ def test_two_dispatchers_on_one_case_see_each_other_before_both_decide(browser: 
 def test_bulk_actions_say_which_of_the_selection_they_fit_and_keep_the_rest_selected(
     browser: Any, stack: Stack
 ) -> None:
-    before = stack.count_cases()
-    for north_m in (6000.0, 6300.0):
-        stack.send(
+    fresh, rejected = stack.send_cases(
+        *(
             Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m, "van-12")
-        )
-    wait_for(lambda: stack.count_cases() == before + 2, 20, "van-12's cases")
-    with stack.sessions() as session:
-        fresh, rejected = session.scalars(select(Case.id).where(Case.id > before).order_by(Case.id)).all()
+            for north_m in (6000.0, 6300.0)
+        ),
+        what="van-12's cases",
+    )
     refused = httpx.post(
         f"{stack.url}/api/v1/cases/{rejected}/actions",
         json={"action": "reject"},
@@ -868,18 +846,16 @@ def test_full_screen_shows_the_frame_large_and_stays_through_t_and_j(console: Co
 def test_k_comes_back_to_the_case_just_decided_past_rows_a_colleague_dealt_with(
     browser: Any, stack: Stack
 ) -> None:
-    before = stack.count_cases()
     seen = datetime.now(timezone.utc)
-    for minutes, north_m in ((30, 7000.0), (20, 7300.0), (10, 7600.0)):  # due in this order
-        stack.send(
-            Sighting(
-                "garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m, "van-14"
-            ),
-            at=seen - timedelta(minutes=minutes),
-        )
-    wait_for(lambda: stack.count_cases() == before + 3, 20, "van-14's cases")
-    with stack.sessions() as session:
-        first, middle, last = session.scalars(select(Case.id).where(Case.id > before).order_by(Case.id)).all()
+    due = ((30, 7000.0), (20, 7300.0), (10, 7600.0))  # due in this order
+    first, middle, last = stack.send_cases(
+        *(
+            Sighting("garbage_atanu_000272.jpg", GARBAGE, "overflow", (120, 200, 420, 520), north_m, "van-14")
+            for _, north_m in due
+        ),
+        at=[seen - timedelta(minutes=minutes) for minutes, _ in due],
+        what="van-14's cases",
+    )
     viewer = Console(browser, stack)
     try:
         viewer.sign_in("rita")
@@ -999,12 +975,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
             "vehicles_vnv_827_jpg.jpg", "unsealed_truck", "truck", (0, 100, 230, 500), 3600, "van-09", True
         ),
     ]
-    before = stack.count_cases()
-    for sighting in night:
-        stack.send(sighting)
-    wait_for(lambda: stack.count_cases() == before + len(night), 20, "the night's candidates")
-    with stack.sessions() as session:
-        night_ids = set(session.scalars(select(Case.id).where(Case.device_id == "van-09")).all())
+    night_ids = set(stack.send_cases(*night, what="the night's candidates"))
 
     admin = Console(browser, stack)
     try:
@@ -1175,15 +1146,12 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
             assert last.details is not None and last.details.get("bulk")
 
         # A sign marked permitted: no violation, but the model was right that it is a sign.
-        before = stack.count_cases()
-        stack.send(
+        [sign_case] = stack.send_cases(
             Sighting(
                 "signboards_vdl_IMG_0048.jpg", SIGNBOARD, "signboard", (150, 300, 500, 800), 8200, "van-15"
-            )
+            ),
+            what="the permitted sign's case",
         )
-        wait_for(lambda: stack.count_cases() == before + 1, 20, "the permitted sign's case")
-        with stack.sessions() as session:
-            sign_case = session.scalar(select(func.max(Case.id)))
         permitted = httpx.post(
             f"{stack.url}/api/v1/cases/{sign_case}/actions",
             json={"action": "reject", "reject_reason": "permitted"},

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.server.web.console import Console
-from tests.server.web.stack import Sighting, Stack, wait_for
+from tests.server.web.stack import Sighting, Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
 
@@ -28,9 +28,8 @@ ROWS = "() => [...document.querySelectorAll('#queue .row .title')].map(t => t.te
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(tmp_path_factory.mktemp("second-pass"))
     try:
-        running.send(PILE, at=NOW - timedelta(minutes=60))
-        running.send(STALL, at=NOW - timedelta(minutes=50))
-        wait_for(lambda: running.count_cases() == 2, 30, "the pile's case and the stall's sighting")
+        seen = [NOW - timedelta(minutes=60), NOW - timedelta(minutes=50)]
+        running.send_cases(PILE, STALL, at=seen, what="the pile's case and the stall's sighting", timeout=30)
         yield running
     finally:
         running.close()
