@@ -44,6 +44,12 @@ const presence = new Presence(() => {
   if (caseView) caseView.drawViewers();
 });
 
+/** The case this console is working on, for presence: the one open on the queue page. Away from
+ * the queue none is, though the case view keeps its case (and redraws it on live updates). */
+function shownCase() {
+  return ctx.page === "queue" && caseView && caseView.detail ? caseView.detail.id : null;
+}
+
 function flash(text, kind = "error") {
   const box = onScreen($("flash"));
   box.textContent = text;
@@ -120,8 +126,7 @@ function route() {
     $(`view-${name}`).hidden = name !== ctx.page;
     $(`nav-${name}`).classList.toggle("active", name === ctx.page);
   }
-  // Away from the queue no case is being worked on here; back on it, the case shown is again.
-  presence.shows(ctx.page === "queue" && caseView.detail ? caseView.detail.id : null);
+  presence.shows(shownCase());
   if (ctx.page === "queue") {
     const filters = { ...DEFAULT_FILTERS };
     for (const key of Object.keys(DEFAULT_FILTERS)) {
@@ -181,7 +186,9 @@ async function start(session) {
         return ctx.zones;
       },
       canAct: ctx.canAct,
-      presence,
+      viewers: ctx.viewers,
+      // The case view's case changed (shown, redrawn or gone): presence hears what this console shows.
+      shown: () => presence.shows(shownCase()),
       nearby: (detail, metres) => queue.nearby(detail, metres),
       pickTeam: (title, current) => queue.pickTeam(title, current),
       open: (id) => queue.select(id),

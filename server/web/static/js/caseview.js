@@ -86,7 +86,7 @@ export class CaseView {
 
   empty(text = "Select a case in the queue (j / k or the arrow keys).") {
     this.detail = null;
-    if (this.ctx.presence) this.ctx.presence.shows(null);
+    if (this.ctx.shown) this.ctx.shown();
     replace(this.root, el("div", { class: "case-empty" }, text));
   }
 
@@ -148,8 +148,7 @@ export class CaseView {
 
   render(detail, message = null) {
     this.detail = detail;
-    // Redrawn while another page is up (a live update), it is not being worked on here.
-    if (this.ctx.presence && !this.root.closest("[hidden]")) this.ctx.presence.shows(detail.id);
+    if (this.ctx.shown) this.ctx.shown();
     const event = this.shownEvent ? detail.events.find((e) => e.event_id === this.shownEvent) || reviewEvent(detail) : reviewEvent(detail);
     this.shownEvent = event ? event.event_id : null;
     const models = [...new Set(detail.events.map((e) => `${e.model.name} ${e.model.version}`))];
@@ -191,7 +190,7 @@ export class CaseView {
 
   /** Who else has this case open now: said before anyone decides it twice. */
   viewersNote(id) {
-    const names = this.ctx.presence ? this.ctx.presence.others(id) : [];
+    const names = this.ctx.viewers ? this.ctx.viewers(id) : [];
     const who = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]} have` : `${names[0]} has`;
     return names.length
       ? el("div", { class: "message viewers", id: "case-viewers", role: "status" }, `${who} this case open too: agree who takes it before you both decide.`)
