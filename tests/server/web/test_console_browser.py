@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import select, update
 
 from server.auth import hash_token
+from server.cases.service import SYSTEM_COVERAGE, transition
 from server.db.models import ApiToken, Case, CaseReview, CaseTransition, CaseViewer, Event, User
 from streetwatch.cli import main
 from tests.server.factories import offset
@@ -189,7 +190,7 @@ def test_a_reviewer_triages_by_keyboard_corrects_boxes_dispatches_and_sees_cases
     assert set(decided) == {ids[n] for n in ("truck", "bin-shadow", "bin-1", "bin-2", "bin-3")}
     assert console.case_id() == ids["sign"]
     page.wait_for_selector("#counts >> text=To review 1")  # the counts follow the decisions
-    # Every type's count reads on its line at 1366 px (the line scrolls only when it must), and
+    # Every type's count reads on its line at 1366 px (the line wraps when it must), and
     # the overdue chip is red only when something is overdue.
     types_row = "#counts .count-row:nth-child(2)"
     assert page.eval_on_selector(types_row, "r => r.scrollWidth <= r.clientWidth"), page.inner_text(types_row)
@@ -1231,3 +1232,117 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         assert admin.errors == []
     finally:
         admin.close()
+
+
+#: Each chip's box against its row's visible box and the counts box: what is cut off, and each row's
+#: overflow (scrollWidth over clientWidth).
+CHIPS_CUT = """() => {
+    const counts = document.getElementById("counts").getBoundingClientRect();
+    const rows = [...document.querySelectorAll("#counts .count-row")];
+    const cut = rows.flatMap(row => {
+        const r = row.getBoundingClientRect();
+        const seen = {left: Math.max(r.left, counts.left), top: Math.max(r.top, counts.top),
+                      right: Math.min(r.left + row.clientWidth, counts.right),
+                      bottom: Math.min(r.top + row.clientHeight, counts.bottom)};
+        return [...row.querySelectorAll(".chip")].filter(chip => {
+            const c = chip.getBoundingClientRect();
+            return c.left < seen.left - 0.5 || c.right > seen.right + 0.5
+                || c.top < seen.top - 0.5 || c.bottom > seen.bottom + 0.5;
+        }).map(chip => chip.textContent);
+    });
+    const overflow = rows.filter(row => row.scrollWidth > row.clientWidth)
+        .map(row => `${row.textContent}: ${row.scrollWidth} > ${row.clientWidth}`);
+    return {cut, overflow};
+}"""
+
+
+def test_every_count_chip_reads_in_the_queue_pane_at_a_laptops_width(browser: Any, stack: Stack) -> None:
+    # A case of every type, each put into one state, so that both count rows hold every chip they
+    # can: van-18's, from 9500 m north (no other test's cases are there), in the order listed.
+    van = "van-18"
+    sightings = {
+        "confirmed": Sighting(
+            "garbage_atanu_001025.jpg", GARBAGE, "overflow", (100, 100, 400, 400), 9500, van
+        ),
+        "dispatched": Sighting(
+            "garbage_atanu_001034.jpg", GARBAGE, "overflow", (80, 90, 420, 500), 9800, van
+        ),
+        "possibly_resolved": Sighting(
+            "signboards_vdl_IMG_0048.jpg", SIGNBOARD, "signboard", (150, 300, 500, 800), 10100, van
+        ),
+        "rejected": Sighting(
+            "vehicles_vnv_206_jpg.jpg", "unsealed_truck", "truck", (60, 40, 140, 150), 10400, van
+        ),
+        "resolved": Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 10700, van),
+        "closed": Sighting("garbage_atanu_000785.jpg", GARBAGE, "overflow", (150, 180, 480, 500), 11000, van),
+        "vending": Sighting(
+            "garbage_atanu_000272.jpg", "street_vending", "umbrella", (120, 200, 420, 520), 11300, van
+        ),
+    }
+    cases = dict(zip(sightings, stack.send_cases(*sightings.values(), what="van-18's cases"), strict=True))
+
+    def act(case_id: int, **body: str) -> None:
+        done = httpx.post(
+            f"{stack.url}/api/v1/cases/{case_id}/actions",
+            json=body,
+            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+        )
+        assert done.status_code == 200, done.text
+
+    act(cases["confirmed"], action="confirm")
+    act(cases["vending"], action="confirm")  # held for a second pass, and counted once a supervisor confirms
+    act(cases["dispatched"], action="dispatch", team="north-grid")
+    act(cases["rejected"], action="reject", reject_reason="not_a_violation")
+    act(cases["resolved"], action="resolve")
+    act(cases["closed"], action="resolve")
+    act(cases["closed"], action="close")
+    # A patrol passing by without seeing it (telemetry coverage; no action a reviewer takes).
+    with stack.sessions.begin() as session:
+        transition(
+            session, cases["possibly_resolved"], "possibly_resolved", SYSTEM_COVERAGE, f"{van} passed by"
+        )
+
+    states = ["To review", "Open", "Overdue", "Confirmed", "Dispatched", "Possibly resolved", "Rejected"]
+    states += ["Resolved", "Closed"]
+    viewer = Console(browser, stack, 1366, 768)  # a common laptop
+    try:
+        viewer.sign_in("vic")
+        page = viewer.page
+        page.wait_for_selector("#counts .chip >> text=Possibly resolved")
+        chips = page.locator("#counts .count-row:nth-child(1) .chip").all_inner_texts()
+        assert [re.sub(r" \d+$", "", c) for c in chips] == states, chips
+        types = page.locator("#counts .count-row:nth-child(2) .chip").all_inner_texts()
+        assert sorted(re.sub(r" \d+$", "", c) for c in types) == ["Garbage", "Signboard", "Truck", "Vending"]
+        # Every chip whole in the queue pane, none past its row's edge to be scrolled to; the states
+        # on three lines at most. A narrower pane (a smaller laptop, a tablet) wraps them more.
+        seen = page.evaluate(CHIPS_CUT)
+        assert seen == {"cut": [], "overflow": []}, seen
+        states_row = "#counts .count-row:first-child .chip"
+        lines = page.eval_on_selector_all(states_row, "cs => new Set(cs.map(c => c.offsetTop)).size")
+        assert lines <= 3, lines
+        for width, height in ((1024, 768), (768, 1024)):
+            page.set_viewport_size({"width": width, "height": height})
+            seen = page.evaluate(CHIPS_CUT)
+            assert seen == {"cut": [], "overflow": []}, (width, seen)
+
+        # A recount that wraps the states onto fewer lines (van-18's only possibly resolved case is
+        # seen again) leaves the rows of a scrolled list where they are on screen. (A shorter
+        # window, for van-18's cases to scroll.)
+        page.set_viewport_size({"width": 1366, "height": 600})
+        page.fill("#filter-device_id", van)
+        page.keyboard.press("Tab")
+        page.select_option("#filter-state", "all")
+        page.wait_for_selector(f"#queue-total >> text={len(cases)} of {len(cases)} shown")
+        page.evaluate("() => { document.getElementById('queue').scrollTop = 60; }")
+        assert page.evaluate("() => document.getElementById('queue').scrollTop") == 60
+        row = page.locator("#queue .row").nth(3)
+        where, tall = row.bounding_box(), page.locator("#counts").bounding_box()
+        act(cases["possibly_resolved"], action="reopen")
+        page.wait_for_selector("#counts .chip >> text=Possibly resolved", state="detached")
+        now, short = row.bounding_box(), page.locator("#counts").bounding_box()
+        assert tall is not None and short is not None and short["height"] < tall["height"], (tall, short)
+        assert where is not None and now is not None and abs(now["y"] - where["y"]) <= 2, (where, now)
+        assert page.evaluate(CHIPS_CUT) == {"cut": [], "overflow": []}
+        assert viewer.errors == [] and viewer.foreign_requests() == []
+    finally:
+        viewer.close()

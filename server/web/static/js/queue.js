@@ -308,6 +308,8 @@ export class Queue {
       el("button", { type: "button", class: `chip${on ? " on" : ""} ${extra}`, title, onclick }, `${text} `, el("b", {}, String(n || 0)));
     const byState = counts.by_state || {};
     const open = OPEN_STATES.reduce((sum, s) => sum + (byState[s] || 0), 0);
+    const first = this.list.scrollTop > 0 ? this.list.firstElementChild : null;
+    const was = first?.getBoundingClientRect().top;
     replace(
       this.countsBox,
       el(
@@ -315,7 +317,8 @@ export class Queue {
         { class: "count-row" },
         chip("To review", byState.new, this.filters.state === "review", () => this.setFilters({ state: "review" })),
         chip("Open", open, this.filters.state === "open", () => this.setFilters({ state: "open" })),
-        // Third, where a narrow pane still shows it; the row scrolls sideways for the rest.
+        // Third, so it stays on the first line with these two; the row wraps onto more lines for
+        // the rest (console.css .count-row), so every state's chip is in sight, none scrolled to.
         chip("Overdue", counts.overdue, this.filters.overdue, () => this.setFilters({ overdue: !this.filters.overdue }), counts.overdue ? "overdue" : ""),
         ["confirmed", "dispatched", "possibly_resolved", "rejected", "resolved", "closed"]
           .filter((s) => byState[s])
@@ -333,6 +336,10 @@ export class Queue {
       ),
     );
     this.countsBox.id = "counts";
+    // The rows may now wrap onto more or fewer lines (a state's first case or its last, a count
+    // gaining a digit): a scrolled list keeps its rows where they were on screen, as for a row
+    // arriving above them. At the top of the list nothing is scrolled out of sight for it.
+    if (first) this.list.scrollTop += first.getBoundingClientRect().top - was;
   }
 
   // ---- drawing ------------------------------------------------------------------------------
