@@ -1346,3 +1346,41 @@ def test_every_count_chip_reads_in_the_queue_pane_at_a_laptops_width(browser: An
         assert viewer.errors == [] and viewer.foreign_requests() == []
     finally:
         viewer.close()
+
+
+def test_a_device_prefix_lists_one_depots_boxes_and_keeps_them_as_they_arrive(
+    browser: Any, stack: Stack
+) -> None:
+    # Two vans of depot d7 and one of d8, from 12000 m north (no other test's cases are there).
+    def pile(device_id: str, north_m: float) -> Sighting:
+        box = (100.0, 100.0, 400.0, 400.0)
+        return Sighting("garbage_atanu_001025.jpg", GARBAGE, "overflow", box, north_m, device_id)
+
+    first, second, other = stack.send_cases(
+        pile("d7-van-1", 12000), pile("d7-van-2", 12300), pile("d8-van-1", 12600), what="the depots' cases"
+    )
+    viewer = Console(browser, stack)
+    try:
+        viewer.sign_in("vic")
+        page = viewer.page
+        page.fill("#filter-device_id", "d7-*")
+        page.keyboard.press("Tab")
+        page.wait_for_selector("#queue-total >> text=2 of 2 shown")
+        assert page.locator(f"#case-{first}").count() == 1 and page.locator(f"#case-{second}").count() == 1
+        assert page.locator(f"#case-{other}").count() == 0
+        # Live: a third d7 van's case joins the list, another depot's does not.
+        arrived, elsewhere = stack.send_cases(
+            pile("d7-van-3", 12900), pile("d8-van-2", 13200), what="the later cases"
+        )
+        page.wait_for_selector(f"#case-{arrived}")
+        assert page.locator(f"#case-{elsewhere}").count() == 0
+        # A star anywhere but at the end is refused, with the reason, and the list stays as it was.
+        page.fill("#filter-device_id", "d*-van")
+        page.keyboard.press("Tab")
+        page.wait_for_selector("#flash >> text=only a trailing * is a wildcard")
+        for case_id in (first, second, arrived):
+            assert page.locator(f"#case-{case_id}").count() == 1
+        refused = "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+        assert refused in viewer.errors and set(viewer.errors) == {refused}, viewer.errors
+    finally:
+        viewer.close()

@@ -14,6 +14,11 @@ const STATE_SETS = { review: ["new"], open: OPEN_STATES, all: [] };
 /** An action as the bulk bar's hints say it: "2 of the 3 selected can be closed". */
 const PAST = { confirm: "confirmed", reject: "rejected", dispatch: "dispatched", resolve: "resolved", close: "closed" };
 
+/** The server's device filter (``device_clause``): an id, or a prefix with a trailing ``*``. */
+function deviceMatches(deviceId, wanted) {
+  return wanted.endsWith("*") ? (deviceId || "").startsWith(wanted.slice(0, -1)) : deviceId === wanted;
+}
+
 export const DEFAULT_FILTERS = { state: "review", violation_type: "", candidate: "", device_id: "", since: "", until: "", bbox: "", overdue: false, attribute: "", sort: "urgent" };
 
 export class Queue {
@@ -100,7 +105,7 @@ export class Queue {
     if (states.length && !states.includes(item.state)) return false;
     if (f.violation_type && item.violation_type !== f.violation_type) return false;
     if (f.candidate && String(item.candidate) !== f.candidate) return false;
-    if (f.device_id && item.device_id !== f.device_id) return false;
+    if (f.device_id && !deviceMatches(item.device_id, f.device_id)) return false;
     if (f.overdue && !isOverdue(item)) return false;
     // What a reviewer recorded is not in a list row: the server chose the rows listed, and a case
     // arriving live has no reviewer's attributes yet.
@@ -144,7 +149,7 @@ export class Queue {
       select("violation_type", "Type", types, f.violation_type),
       select("sort", "Sort", SORTS, f.sort),
       select("candidate", "Candidates: generic-class detections", { "": "Candidates too", true: "Candidates only", false: "No candidates" }, f.candidate),
-      el("label", {}, el("span", { class: "sr" }, "Device"), el("input", { name: "device_id", id: "filter-device_id", list: "device-list", value: f.device_id, size: 10, placeholder: "any device", title: "Device" })),
+      el("label", {}, el("span", { class: "sr" }, "Device"), el("input", { name: "device_id", id: "filter-device_id", list: "device-list", value: f.device_id, size: 10, placeholder: "any device", title: "Device: an id, or its start and * (d7-*) for every box whose id starts so" })),
       el("datalist", { id: "device-list" }, this.devices.map((d) => el("option", { value: d }))),
       el("label", {}, el("input", { type: "checkbox", name: "overdue", id: "filter-overdue", checked: f.overdue }), "SLA overdue"),
       this.attributeFilter(),
