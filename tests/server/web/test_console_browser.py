@@ -1384,3 +1384,45 @@ def test_a_device_prefix_lists_one_depots_boxes_and_keeps_them_as_they_arrive(
         assert refused in viewer.errors and set(viewer.errors) == {refused}, viewer.errors
     finally:
         viewer.close()
+
+
+def test_g_goes_to_a_case_by_its_number_in_the_list_or_not(browser: Any, stack: Stack) -> None:
+    # A case a caller names that the queue's filters leave out (rejected, not to review): 13500 m.
+    [named] = stack.send_cases(
+        Sighting("garbage_atanu_001034.jpg", GARBAGE, "overflow", (80, 90, 420, 500), 13500, "van-19"),
+        what="the named case",
+    )
+    refused = httpx.post(
+        f"{stack.url}/api/v1/cases/{named}/actions",
+        json={"action": "reject", "reject_reason": "not_a_violation"},
+        headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
+    )
+    assert refused.status_code == 200, refused.text
+    viewer = Console(browser, stack)
+    try:
+        viewer.sign_in("vic")
+        page = viewer.page
+        first = viewer.case_id()
+        assert page.locator(f"#case-{named}").count() == 0  # not in the list under its filters
+
+        def go(text: str) -> None:
+            viewer.press("g")
+            page.wait_for_selector(".dialog >> text=Go to case")
+            page.keyboard.type(text)
+            viewer.press("Enter")
+
+        # A number that is no case, and text that is no number: said, and the open case stays.
+        go("999999")
+        page.wait_for_selector("#flash >> text=There is no case #999999.")
+        go("twelve")
+        page.wait_for_selector('#flash >> text="twelve" is not a case number.')
+        assert viewer.case_id() == first
+        go(f"#{named}")
+        viewer.wait_for_case(named)
+        # The list keeps its filters.
+        assert page.eval_on_selector("#filter-state", "s => s.value") == "review"
+        assert f"case={named}" in page.evaluate("() => location.hash")  # a reload keeps it open
+        missing = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+        assert set(viewer.errors) <= {missing}, viewer.errors
+    finally:
+        viewer.close()

@@ -233,6 +233,7 @@ async function start(session) {
         f: () => cv().fullScreen(),
         " ": () => q().toggleCurrent(),
         r: () => q().reload(),
+        g: () => q().goTo(),
         "/": () => document.querySelector("#filters select, #filters input")?.focus(),
       },
       () => ctx.user !== null && ctx.page === "queue" && !cv().editing,

@@ -10,6 +10,7 @@ export const HELP = [
       ["j ↓", "next case still to do"],
       ["k ↑", "previous case, also one just decided"],
       ["space", "select / unselect the case for a bulk action"],
+      ["g", "go to a case by its number"],
       ["r", "reload the queue"],
       ["/", "go to the filters"],
     ],

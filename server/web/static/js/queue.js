@@ -432,6 +432,29 @@ export class Queue {
 
   // ---- selection and keyboard navigation ----------------------------------------------------
 
+  /**
+   * ``g``: open a case by its number, as a caller or an officer names it. The list keeps its
+   * filters; a case outside them opens beside it, as a shared link does. A number that is no case
+   * says so and leaves the open case as it was.
+   */
+  async goTo() {
+    const answer = await ask("Go to case", { label: "Case number (1234 or #1234)" });
+    if (!answer) return;
+    const text = String(answer).trim();
+    if (!/^#?\d{1,10}$/.test(text)) {
+      this.ctx.flash(`"${text}" is not a case number.`);
+      return;
+    }
+    const id = Number(text.replace("#", ""));
+    try {
+      await this.ctx.caseView.fetch(id); // cached: the case view shows it without asking again
+    } catch (err) {
+      this.ctx.flash(err instanceof ApiError && err.status === 404 ? `There is no case #${id}.` : `Cannot open case #${id}: ${err.message}`);
+      return;
+    }
+    this.select(id);
+  }
+
   select(id, { scroll = true } = {}) {
     if (this.ctx.caseView.editing) {
       this.ctx.flash(FINISH_EDITS_FIRST);
