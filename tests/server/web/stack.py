@@ -32,7 +32,7 @@ from server.db.models import Case, Event, Evidence
 from server.db.session import make_engine, session_factory
 from server.evidence_store import sha256_hex
 from server.ingest.worker import IngestWorker
-from server.settings import ConsoleSettings, IngestLimits, MqttSettings, ServerSettings
+from server.settings import ApiSettings, ConsoleSettings, IngestLimits, MqttSettings, ServerSettings
 from server.web.live import SHUTDOWN_GRACE_S
 from server.web.serving import HttpServer
 from streetwatch.events import EventAttributes, ObjectPosition, ViolationEvent
@@ -44,6 +44,11 @@ SAMPLES = REPO / "datasets" / "samples" / "images"
 PASSWORD = "correct-horse-7"
 #: Everyone the tests sign in as; box7 is an edge box's account.
 USERS = {"rita": Role.reviewer, "vic": Role.viewer, "ada": Role.admin, "box7": Role.device}
+
+
+#: Every console of a module's tests signs in from 127.0.0.1 within minutes: more than the attempts
+#: per address a real server allows in its window (the limit has its own tests, tests/server/api).
+TEST_API = ApiSettings(login_attempts_per_address=500)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class Stack:
             mqtt=MqttSettings(port=self.broker.port, client_id="ingest-console-test"),
             limits=IngestLimits(batch_wait_s=0.02),
             console=console or ConsoleSettings(live_poll_s=0.3, teams=["north-grid", "river-team"]),
+            api=TEST_API,
         )
         upgrade(self.settings.database_url)
         self.engine = make_engine(self.settings.database_url)
