@@ -1426,3 +1426,53 @@ def test_g_goes_to_a_case_by_its_number_in_the_list_or_not(browser: Any, stack: 
         assert set(viewer.errors) <= {missing}, viewer.errors
     finally:
         viewer.close()
+
+
+def test_a_records_a_trucks_load_by_keys_and_c_then_confirms(browser: Any, stack: Stack) -> None:
+    # van-20's truck and pile, from 14000 m north; the urgent truck opens first.
+    truck, pile = stack.send_cases(
+        Sighting("vehicles_vnv_206_jpg.jpg", "unsealed_truck", "truck", (60, 40, 140, 150), 14000, "van-20"),
+        Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 14300, "van-20"),
+        what="van-20's truck and pile",
+    )
+
+    def load() -> dict[str, Any] | None:
+        with stack.sessions() as session:
+            review = session.get(CaseReview, truck)
+            return None if review is None else (review.attributes or {}).get("load")
+
+    reviewer = Console(browser, stack)
+    try:
+        reviewer.sign_in("rita")
+        page = reviewer.page
+        page.fill("#filter-device_id", "van-20")
+        page.keyboard.press("Tab")
+        page.wait_for_selector("#queue-total >> text=2 of 2 shown")
+        open_case(reviewer, truck)
+        reviewer.press("a")
+        page.wait_for_selector(f".dialog >> text=load of case #{truck}")
+        assert "An open bed with no load." in page.inner_text(".dialog")  # each value says when to pick it
+        reviewer.press("1")
+        wait_for(lambda: (load() or {}).get("value") == "uncovered", 10, "the load recorded")
+        assert reviewer.case_id() == truck  # the case stays open for the decision
+        page.wait_for_function("() => document.querySelector('#attr-load').value === 'uncovered'")
+        # Again: the recorded value is marked, and the last choice clears it.
+        reviewer.press("a")
+        page.wait_for_selector(".dialog >> text=uncovered (recorded)")
+        clear = page.locator(".dialog .choices button").count()
+        reviewer.press(str(clear))
+        wait_for(lambda: load() is None, 10, "the load cleared")
+        reviewer.press("a")
+        page.wait_for_selector(".dialog >> text=covered")
+        reviewer.press("3")
+        wait_for(lambda: (load() or {}).get("value") == "covered", 10, "the load recorded again")
+        reviewer.press("c")
+        wait_for(lambda: transitions(stack, truck)[-1].to_state == "confirmed", 10, "the confirmation")
+        # A pile has nothing to record: said, and nothing is sent.
+        open_case(reviewer, pile)
+        reviewer.press("a")
+        page.wait_for_selector("#case-message >> text=A garbage overflow case has no attributes to record.")
+        assert page.locator(".dialog").count() == 0
+        assert reviewer.errors == []
+    finally:
+        reviewer.close()

@@ -222,6 +222,7 @@ async function start(session) {
         c: () => cv().confirm(),
         x: () => cv().reject(),
         l: () => cv().relabel(),
+        a: () => cv().attribute(),
         e: () => cv().editBoxes(),
         d: () => cv().dispatch(),
         s: () => cv().simple("resolve"),

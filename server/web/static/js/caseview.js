@@ -64,6 +64,7 @@ export class CaseView {
     this.showClean = true;
     this.editing = false;
     this.busy = false;
+    this.pending = null; // the action on its way, a promise that settles when it is done (act)
     this.cache = new Map();
     // Full screen shows the frame in #full-view, which no redraw replaces: t, j and k keep it
     // full screen (the frame box itself is rebuilt on each, and leaving the page leaves full screen).
@@ -319,11 +320,7 @@ export class CaseView {
         el("option", { value: "" }, "not set"),
         def.values.map((v) => el("option", { value: v.value, selected: current[def.name] && current[def.name].value === v.value }, v.value.replaceAll("_", " "))),
       );
-      select.addEventListener("change", () => {
-        const value = select.value;
-        const keep = current[def.name] && current[def.name].box;
-        this.act({ action: "annotate", review: { attributes: { [def.name]: value ? { value, box: keep || null } : null } } }, { advance: false, done: `${def.name}: ${value ? value.replaceAll("_", " ") : "cleared"}` });
-      });
+      select.addEventListener("change", () => this.record(def, select.value));
       const part = def.box === "part";
       const hasBox = !!(current[def.name] && current[def.name].box);
       const draw = part
@@ -490,10 +487,17 @@ export class CaseView {
    * was open is then a clear 409, never an override.
    */
   async act(body, { advance = false, done = "", seen = null } = {}) {
+    // A key pressed while this console's previous action is on its way ("a 1 c", typed at speed)
+    // waits for it instead of being lost; if that action moved on to the next case, the key was
+    // meant for the case that left, and does nothing.
+    const pressedOn = this.detail ? this.detail.id : null;
+    while (this.pending) await this.pending;
     const detail = this.detail;
     const saw = seen || this.seen();
     // While the next case loads, a key must not act on the one still drawn.
-    if (!detail || !saw || this.busy || this.want !== detail.id || saw.id !== detail.id) return false;
+    if (!detail || !saw || this.want !== detail.id || saw.id !== detail.id || detail.id !== pressedOn) return false;
+    let settled;
+    this.pending = new Promise((resolve) => (settled = resolve));
     this.busy = true;
     const seenState = saw.state;
     try {
@@ -525,6 +529,8 @@ export class CaseView {
       return false;
     } finally {
       this.busy = false;
+      this.pending = null;
+      settled();
     }
   }
 
@@ -545,6 +551,40 @@ export class CaseView {
       if (!ok) return;
     }
     return this.act({ action: "confirm" }, { advance: true });
+  }
+
+  /** Record ``value`` of the attribute ``def`` ("": clear it); a cargo bed already drawn stays. */
+  record(def, value) {
+    const current = ((this.detail.review && this.detail.review.attributes) || {})[def.name];
+    const keep = current && current.box;
+    const done = `${def.name}: ${value ? value.replaceAll("_", " ") : "cleared"}`;
+    return this.act({ action: "annotate", review: { attributes: { [def.name]: value ? { value, box: keep || null } : null } } }, { advance: false, done });
+  }
+
+  /**
+   * ``a``: what the reviewer sees of the object (a truck's load, a sign's mounting) by keys, the
+   * attribute and then its value, as the Attributes card's lists record it. The case stays open,
+   * so ``a 1 c`` records an open load and confirms: the field labels the load model learns from.
+   */
+  async attribute() {
+    if (!this.may("annotate")) return;
+    const defs = (this.ctx.options.attributes || {})[this.detail.violation_type] || [];
+    if (!defs.length) {
+      this.message("conflict", `A ${typeName(this.detail.violation_type).toLowerCase()} case has no attributes to record.`);
+      return;
+    }
+    let def = defs[0];
+    if (defs.length > 1) {
+      const name = await choose("Which attribute?", defs.map((d) => ({ value: d.name, label: d.name, hint: d.description })));
+      if (!name) return;
+      def = defs.find((d) => d.name === name);
+    }
+    const current = ((this.detail.review && this.detail.review.attributes) || {})[def.name];
+    const choices = def.values.map((v) => ({ value: v.value, label: v.value.replaceAll("_", " ") + (current && current.value === v.value ? " (recorded)" : ""), hint: v.description }));
+    if (current) choices.push({ value: "", label: "clear", hint: "record no value" });
+    const value = await choose(`${def.name} of case #${this.detail.id}`, choices, { note: def.description });
+    if (value === null || value === undefined) return;
+    return this.record(def, value);
   }
 
   async reject() {

@@ -30,6 +30,7 @@ export const HELP = [
     "Correct",
     [
       ["l", "change the class (label)"],
+      ["a", "record an attribute: then its value by number (a truck's load, a sign's mounting)"],
       ["e", "edit boxes on the clean frame (Enter saves, Escape cancels)"],
       ["o", "reopen"],
       ["n", "add a note"],
