@@ -341,12 +341,7 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
         viewing.page.press("#signin-password", "Enter")
         viewing.wait_for_case(target)
         state = viewing.page.inner_text("#case-state")
-        moved = httpx.post(
-            f"{stack.url}/api/v1/cases/{target}/actions",
-            json={"action": "confirm"},
-            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-        )
-        assert moved.status_code == 200, moved.text
+        stack.act(target, action="confirm")
         viewing.press("x", "1")
         message = viewing.page.wait_for_selector(".message.conflict")
         assert message is not None
@@ -371,12 +366,7 @@ def test_someone_elses_move_is_a_clear_message_not_an_override(browser: Any, sta
         open_case(live, other)
         live.press("x")
         live.page.wait_for_selector(".dialog >> text=why?")
-        moved = httpx.post(
-            f"{stack.url}/api/v1/cases/{other}/actions",
-            json={"action": "confirm"},
-            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-        )
-        assert moved.status_code == 200, moved.text
+        stack.act(other, action="confirm")
         live.page.wait_for_selector("#case-state >> text=Confirmed")  # redrawn behind the picker
         live.press("1")
         message = live.page.wait_for_selector(".message.conflict")
@@ -392,12 +382,7 @@ def test_confirming_a_dispatched_case_asks_before_taking_it_back(browser: Any, s
         what="the case to dispatch",
     )
     assert case_id is not None
-    dispatched = httpx.post(
-        f"{stack.url}/api/v1/cases/{case_id}/actions",
-        json={"action": "dispatch", "team": "north-grid"},
-        headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-    )
-    assert dispatched.status_code == 200, dispatched.text
+    stack.act(case_id, action="dispatch", team="north-grid")
     console = Console(browser, stack)
     try:
         console.sign_in("ada")
@@ -417,12 +402,7 @@ def test_confirming_a_dispatched_case_asks_before_taking_it_back(browser: Any, s
             assert case is not None and case.assigned_team is None  # taken back from the team
 
         # In bulk too: confirming what the filter shows says it takes dispatched cases back.
-        again = httpx.post(
-            f"{stack.url}/api/v1/cases/{case_id}/actions",
-            json={"action": "dispatch", "team": "north-grid"},
-            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-        )
-        assert again.status_code == 200, again.text
+        stack.act(case_id, action="dispatch", team="north-grid")
         page.select_option("#filter-state", "dispatched")
         page.wait_for_selector(f"#case-{case_id}")
         page.click("#bulk-filter")
@@ -769,12 +749,7 @@ def test_bulk_actions_say_which_of_the_selection_they_fit_and_keep_the_rest_sele
         ),
         what="van-12's cases",
     )
-    refused = httpx.post(
-        f"{stack.url}/api/v1/cases/{rejected}/actions",
-        json={"action": "reject"},
-        headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-    )
-    assert refused.status_code == 200, refused.text
+    stack.act(rejected, action="reject")
     viewer = Console(browser, stack)
     try:
         viewer.sign_in("ada")
@@ -865,12 +840,7 @@ def test_k_comes_back_to_the_case_just_decided_past_rows_a_colleague_dealt_with(
         page.keyboard.press("Tab")
         page.wait_for_selector("#queue-total >> text=3 of 3 shown")
         # A colleague confirms the middle one meanwhile: it stays listed, dealt with.
-        done = httpx.post(
-            f"{stack.url}/api/v1/cases/{middle}/actions",
-            json={"action": "confirm"},
-            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-        )
-        assert done.status_code == 200, done.text
+        stack.act(middle, action="confirm")
         page.wait_for_selector(f"#case-{middle}.done")
         page.click(f"#case-{first}")
         viewer.wait_for_case(first)
@@ -1153,12 +1123,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
             ),
             what="the permitted sign's case",
         )
-        permitted = httpx.post(
-            f"{stack.url}/api/v1/cases/{sign_case}/actions",
-            json={"action": "reject", "reject_reason": "permitted"},
-            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-        )
-        assert permitted.status_code == 200, permitted.text
+        stack.act(sign_case, action="reject", reject_reason="permitted")
 
         # The supervisor's page, and its CSV as a download from the same server.
         page.click("#nav-supervisor")
@@ -1281,21 +1246,14 @@ def test_every_count_chip_reads_in_the_queue_pane_at_a_laptops_width(browser: An
     }
     cases = dict(zip(sightings, stack.send_cases(*sightings.values(), what="van-18's cases"), strict=True))
 
-    def act(case_id: int, **body: str) -> None:
-        done = httpx.post(
-            f"{stack.url}/api/v1/cases/{case_id}/actions",
-            json=body,
-            headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-        )
-        assert done.status_code == 200, done.text
-
-    act(cases["confirmed"], action="confirm")
-    act(cases["vending"], action="confirm")  # held for a second pass, and counted once a supervisor confirms
-    act(cases["dispatched"], action="dispatch", team="north-grid")
-    act(cases["rejected"], action="reject", reject_reason="not_a_violation")
-    act(cases["resolved"], action="resolve")
-    act(cases["closed"], action="resolve")
-    act(cases["closed"], action="close")
+    stack.act(cases["confirmed"], action="confirm")
+    # Held for a second pass, and counted once a supervisor confirms it.
+    stack.act(cases["vending"], action="confirm")
+    stack.act(cases["dispatched"], action="dispatch", team="north-grid")
+    stack.act(cases["rejected"], action="reject", reject_reason="not_a_violation")
+    stack.act(cases["resolved"], action="resolve")
+    stack.act(cases["closed"], action="resolve")
+    stack.act(cases["closed"], action="close")
     # A patrol passing by without seeing it (telemetry coverage; no action a reviewer takes).
     with stack.sessions.begin() as session:
         transition(
@@ -1337,7 +1295,7 @@ def test_every_count_chip_reads_in_the_queue_pane_at_a_laptops_width(browser: An
         assert page.evaluate("() => document.getElementById('queue').scrollTop") == 60
         row = page.locator("#queue .row").nth(3)
         where, tall = row.bounding_box(), page.locator("#counts").bounding_box()
-        act(cases["possibly_resolved"], action="reopen")
+        stack.act(cases["possibly_resolved"], action="reopen")
         page.wait_for_selector("#counts .chip >> text=Possibly resolved", state="detached")
         now, short = row.bounding_box(), page.locator("#counts").bounding_box()
         assert tall is not None and short is not None and short["height"] < tall["height"], (tall, short)
@@ -1392,12 +1350,7 @@ def test_g_goes_to_a_case_by_its_number_in_the_list_or_not(browser: Any, stack: 
         Sighting("garbage_atanu_001034.jpg", GARBAGE, "overflow", (80, 90, 420, 500), 13500, "van-19"),
         what="the named case",
     )
-    refused = httpx.post(
-        f"{stack.url}/api/v1/cases/{named}/actions",
-        json={"action": "reject", "reject_reason": "not_a_violation"},
-        headers={"Authorization": f"Bearer {stack.tokens['ada']}"},
-    )
-    assert refused.status_code == 200, refused.text
+    stack.act(named, action="reject", reject_reason="not_a_violation")
     viewer = Console(browser, stack)
     try:
         viewer.sign_in("vic")
