@@ -148,6 +148,14 @@ def open_case(console: Console, case_id: int) -> None:
     console.wait_for_case(case_id)
 
 
+def only_device(page: Any, device: str, shown: int) -> None:
+    """Type ``device`` (an id or a prefix with *) into the queue's device filter, and wait until the
+    list shows its ``shown`` cases."""
+    page.fill("#filter-device_id", device)
+    page.keyboard.press("Tab")
+    page.wait_for_selector(f"#queue-total >> text={shown} of {shown} shown")
+
+
 def ask_merge(console: Console, into: int) -> None:
     """m, the other case's number, Enter: what a reviewer types to merge the open case."""
     console.press("m")
@@ -755,9 +763,7 @@ def test_bulk_actions_say_which_of_the_selection_they_fit_and_keep_the_rest_sele
         viewer.sign_in("ada")
         page = viewer.page
         page.select_option("#filter-state", "all")
-        page.fill("#filter-device_id", "van-12")
-        page.keyboard.press("Tab")
-        page.wait_for_selector("#queue-total >> text=2 of 2 shown")
+        only_device(page, "van-12", 2)
         for case_id in (fresh, rejected):
             page.check(f"#case-{case_id} input[type=checkbox]")
         # A new case cannot be closed, a rejected one can: the buttons say so before anything is sent.
@@ -836,9 +842,7 @@ def test_k_comes_back_to_the_case_just_decided_past_rows_a_colleague_dealt_with(
     try:
         viewer.sign_in("rita")
         page = viewer.page
-        page.fill("#filter-device_id", "van-14")
-        page.keyboard.press("Tab")
-        page.wait_for_selector("#queue-total >> text=3 of 3 shown")
+        only_device(page, "van-14", 3)
         # A colleague confirms the middle one meanwhile: it stays listed, dealt with.
         stack.act(middle, action="confirm")
         page.wait_for_selector(f"#case-{middle}.done")
@@ -1321,9 +1325,7 @@ def test_a_device_prefix_lists_one_depots_boxes_and_keeps_them_as_they_arrive(
     try:
         viewer.sign_in("vic")
         page = viewer.page
-        page.fill("#filter-device_id", "d7-*")
-        page.keyboard.press("Tab")
-        page.wait_for_selector("#queue-total >> text=2 of 2 shown")
+        only_device(page, "d7-*", 2)
         assert page.locator(f"#case-{first}").count() == 1 and page.locator(f"#case-{second}").count() == 1
         assert page.locator(f"#case-{other}").count() == 0
         # Live: a third d7 van's case joins the list, another depot's does not.
@@ -1398,9 +1400,7 @@ def test_a_records_a_trucks_load_by_keys_and_c_then_confirms(browser: Any, stack
     try:
         reviewer.sign_in("rita")
         page = reviewer.page
-        page.fill("#filter-device_id", "van-20")
-        page.keyboard.press("Tab")
-        page.wait_for_selector("#queue-total >> text=2 of 2 shown")
+        only_device(page, "van-20", 2)
         open_case(reviewer, truck)
         reviewer.press("a")
         page.wait_for_selector(f".dialog >> text=load of case #{truck}")
