@@ -6,9 +6,10 @@ Starts a real stack (Mosquitto, ingest worker, SQLite, uvicorn; tests/server/web
 ``--cases`` cases over MQTT from the shipped sample photos, then decides half of them through
 the REST API the way a script would (GET the case, POST the action with expected_state), and
 the other half in headless Chromium (Debian's /usr/bin/chromium) with the keyboard only: ``c``
-or ``x 1`` per case, waiting each time until the next case is drawn, as a person must. Prints
-ONE JSON object: cases per minute both ways and their ratio. A reviewer's own target is 20
-plain cases a minute (3 s per case); the console's share of that is its milliseconds per case.
+or ``x 1`` per case (and ``1`` for a truck's load, which the decision asks), waiting each time
+until the next case is drawn, as a person must. Prints ONE JSON object: cases per minute both
+ways and their ratio. A reviewer's own target is 20 plain cases a minute (3 s per case); the
+console's share of that is its milliseconds per case.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ def console_triage(stack: Stack, count: int) -> float:
             started = time.perf_counter()
             for n in range(count):
                 current = console.case_id()
-                console.press(*(("c",) if n % 3 else ("x", "1")))
+                keys = ("c",) if n % 3 else ("x", "1")
+                # A truck's decision also asks its load (classes.yaml marks which loads are
+                # violations): 1 is the first that fits, uncovered or covered.
+                truck = console.title().split(" ", 1)[1].startswith("Unsealed truck")
+                console.press(*keys, *(("1",) if truck else ()))
                 if n < count - 1:
                     console.page.wait_for_function(
                         "id => !document.querySelector('#case-title').textContent.startsWith('#' + id + ' ')",

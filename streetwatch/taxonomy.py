@@ -83,6 +83,12 @@ class AttributeValue(_Strict):
     value: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="The value as stored and sent.")
     class_name: str | None = Field(description="Detector class it is labelled as; null: no box.")
     description: str = Field(min_length=1, description="When a reviewer picks it.")
+    violation: bool | None = Field(
+        default=None,
+        description="true: a case with this value is a violation, false: it is not; null: either. The "
+        "console asks an attribute whose values say so as the reviewer decides (the violations' values "
+        "on confirm, the others on a not_a_violation rejection), so every decision is also a label.",
+    )
 
 
 class ReviewAttribute(_Strict):

@@ -40,7 +40,10 @@ def review_options(request: Request, _caller: ViewerDep) -> ReviewOptions:
                     box_hint=a.box_hint,
                     values=[
                         AttributeValuePublic(
-                            value=v.value, class_name=v.class_name, description=v.description
+                            value=v.value,
+                            class_name=v.class_name,
+                            description=v.description,
+                            violation=v.violation,
                         )
                         for v in a.values
                     ],

@@ -88,6 +88,9 @@ class AttributeValuePublic(BaseModel):
     value: str
     class_name: str | None = Field(description="The detector class it is exported as; null: none.")
     description: str
+    violation: bool | None = Field(
+        default=None, description="true: a case with it is a violation; false: it is not; null: either."
+    )
 
 
 class AttributeDefinitionPublic(BaseModel):

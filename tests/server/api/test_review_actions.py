@@ -358,6 +358,10 @@ def test_review_options_come_from_the_taxonomy(api: Api) -> None:
         "closed_body",
     ]
     assert load["box"] == "part"
+    # Which loads are violations: the console asks among them on confirm, the others on a rejection.
+    assert [v["violation"] for v in load["values"]] == [True, True, False, False, False]
+    (mounting,) = options["attributes"]["illegal_signboard"]
+    assert {v["violation"] for v in mounting["values"]} == {None}  # not asked by a decision
     (setup,) = options["attributes"]["street_vending"]
     assert [v["value"] for v in setup["values"]] == ["stall", "cart", "goods_on_ground", "umbrella_only"]
     assert "uncovered_truck_load" in options["classes"] and "merge" in options["actions"]

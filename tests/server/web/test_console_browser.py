@@ -73,9 +73,10 @@ SIGHTINGS = {
         placed_right_m=5.0,
     ),
 }
-#: Keys pressed on the first five cases, and the decision each must record.
+#: Keys pressed on the first five cases, and the decision each must record. Confirming the truck
+#: also asks its load: 3 is "can't tell" (uncovered, partly covered, can't tell).
 TRIAGE = [
-    (("c",), "confirm", None),
+    (("c", "3"), "confirm", None),
     (("x", "1"), "reject", "not_a_violation"),
     (("c",), "confirm", None),
     (("c",), "confirm", None),
@@ -1383,30 +1384,37 @@ def test_g_goes_to_a_case_by_its_number_in_the_list_or_not(browser: Any, stack: 
         viewer.close()
 
 
-def test_a_records_a_trucks_load_by_keys_and_c_then_confirms(browser: Any, stack: Stack) -> None:
-    # van-20's truck and pile, from 14000 m north; the urgent truck opens first.
-    truck, pile = stack.send_cases(
-        Sighting("vehicles_vnv_206_jpg.jpg", "unsealed_truck", "truck", (60, 40, 140, 150), 14000, "van-20"),
+def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any, stack: Stack) -> None:
+    # van-20's three trucks and a pile, from 14000 m north.
+    def truck_at(north_m: float) -> Sighting:
+        box = (60.0, 40.0, 140.0, 150.0)
+        return Sighting("vehicles_vnv_206_jpg.jpg", "unsealed_truck", "truck", box, north_m, "van-20")
+
+    truck, pile, open_load, sealed = stack.send_cases(
+        truck_at(14000),
         Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 14300, "van-20"),
-        what="van-20's truck and pile",
+        truck_at(14600),
+        truck_at(14900),
+        what="van-20's trucks and pile",
     )
 
-    def load() -> dict[str, Any] | None:
+    def load(case_id: int) -> str | None:
         with stack.sessions() as session:
-            review = session.get(CaseReview, truck)
-            return None if review is None else (review.attributes or {}).get("load")
+            review = session.get(CaseReview, case_id)
+            recorded = None if review is None else (review.attributes or {}).get("load")
+            return None if recorded is None else str(recorded["value"])
 
     reviewer = Console(browser, stack)
     try:
         reviewer.sign_in("rita")
         page = reviewer.page
-        only_device(page, "van-20", 2)
+        only_device(page, "van-20", 4)
         open_case(reviewer, truck)
         reviewer.press("a")
         page.wait_for_selector(f".dialog >> text=load of case #{truck}")
         assert "An open bed with no load." in page.inner_text(".dialog")  # each value says when to pick it
         reviewer.press("1")
-        wait_for(lambda: (load() or {}).get("value") == "uncovered", 10, "the load recorded")
+        wait_for(lambda: load(truck) == "uncovered", 10, "the load recorded")
         assert reviewer.case_id() == truck  # the case stays open for the decision
         page.wait_for_function("() => document.querySelector('#attr-load').value === 'uncovered'")
         # Again: the recorded value is marked, and the last choice clears it.
@@ -1414,13 +1422,32 @@ def test_a_records_a_trucks_load_by_keys_and_c_then_confirms(browser: Any, stack
         page.wait_for_selector(".dialog >> text=uncovered (recorded)")
         clear = page.locator(".dialog .choices button").count()
         reviewer.press(str(clear))
-        wait_for(lambda: load() is None, 10, "the load cleared")
+        wait_for(lambda: load(truck) is None, 10, "the load cleared")
         reviewer.press("a")
         page.wait_for_selector(".dialog >> text=covered")
         reviewer.press("3")
-        wait_for(lambda: (load() or {}).get("value") == "covered", 10, "the load recorded again")
-        reviewer.press("c")
+        wait_for(lambda: load(truck) == "covered", 10, "the load recorded again")
+        reviewer.press("c")  # the load is recorded: nothing more is asked
         wait_for(lambda: transitions(stack, truck)[-1].to_state == "confirmed", 10, "the confirmation")
+        assert page.locator(".dialog").count() == 0
+        # Without a recorded load the decision asks it, among the values that fit the decision.
+        open_case(reviewer, open_load)
+        reviewer.press("c")
+        page.wait_for_selector(f".dialog >> text=Confirm case #{open_load}: its load?")
+        assert page.locator(".dialog .choices button").all_inner_texts() == [
+            "1\nuncovered\nLoose load (earth, sand, rubble) open to the air.",
+            "2\npartly covered\nA tarp or net that leaves part of the load open; still a violation.",
+            "3\ncan't tell\ndecide without recording the load",
+        ]
+        reviewer.press("2")
+        wait_for(lambda: load(open_load) == "partly_covered", 10, "the load with the confirmation")
+        assert transitions(stack, open_load)[-1].to_state == "confirmed"
+        open_case(reviewer, sealed)
+        reviewer.press("x", "1")
+        page.wait_for_selector(f".dialog >> text=Case #{sealed} is no violation: its load?")
+        reviewer.press("2")  # covered, empty, closed body: empty
+        wait_for(lambda: load(sealed) == "empty", 10, "the load with the rejection")
+        assert transitions(stack, sealed)[-1].reason_code == "not_a_violation"
         # A pile has nothing to record: said, and nothing is sent.
         open_case(reviewer, pile)
         reviewer.press("a")

@@ -115,6 +115,9 @@ def test_review_attributes_name_known_classes_and_box_the_right_thing(taxonomy):
         "empty": None,
         "closed_body": "covered_truck_load",
     }
+    # An open load is the violation; a covered, empty or closed one is not.
+    assert {v.value for v in load.values if v.violation} == {"uncovered", "partly_covered"}
+    assert {v.value for v in load.values if v.violation is False} == {"covered", "empty", "closed_body"}
     (setup,) = taxonomy.attributes_for("street_vending")
     assert setup.box.value == "object" and setup.get("umbrella_only").class_name is None
     assert taxonomy.attributes_for(ViolationType.garbage_overflow) == ()

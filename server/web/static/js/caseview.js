@@ -545,12 +545,38 @@ export class CaseView {
 
   async confirm() {
     if (!this.may("confirm")) return;
+    const seen = this.seen();
     const state = this.detail.state;
     if (BACKWARDS_TO_CONFIRMED[state]) {
       const ok = await confirmDialog(`Take case #${this.detail.id} back to confirmed?`, BACKWARDS_TO_CONFIRMED[state]);
       if (!ok) return;
     }
-    return this.act({ action: "confirm" }, { advance: true });
+    const review = await this.askOnDecision(true);
+    if (review === null) return;
+    return this.act({ action: "confirm", ...review }, { advance: true, seen });
+  }
+
+  /**
+   * What the decision also says about the object, when classes.yaml marks which values of one of
+   * its type's attributes are violations (a truck's load) and no reviewer recorded it yet: asked
+   * among the values that fit the decision (``violation`` true on confirm, false on a rejection as
+   * not a violation), or "can't tell". So every decided truck case is also a load label. Returns
+   * the fields to send with the decision ({} for none), or null when the reviewer cancelled.
+   */
+  async askOnDecision(violation) {
+    const detail = this.detail;
+    const defs = (this.ctx.options.attributes || {})[detail.violation_type] || [];
+    const recorded = (detail.review && detail.review.attributes) || {};
+    const flagged = (d) => d.values.some((v) => v.violation === true || v.violation === false);
+    const def = defs.find((d) => flagged(d) && !recorded[d.name]);
+    if (!def) return {};
+    const fit = def.values.filter((v) => v.violation === violation);
+    const choices = fit.map((v) => ({ value: v.value, label: v.value.replaceAll("_", " "), hint: v.description }));
+    choices.push({ value: "", label: "can't tell", hint: `decide without recording the ${def.name}` });
+    const title = violation ? `Confirm case #${detail.id}: its ${def.name}?` : `Case #${detail.id} is no violation: its ${def.name}?`;
+    const value = await choose(title, choices, { note: def.description });
+    if (value === null || value === undefined) return null;
+    return value ? { review: { attributes: { [def.name]: { value, box: null } } } } : {};
   }
 
   /** Record ``value`` of the attribute ``def`` ("": clear it); a cargo bed already drawn stays. */
@@ -601,6 +627,11 @@ export class CaseView {
       const label = await this.pickClass("What is it really?", { wrong: true });
       if (!label) return;
       body.label = label;
+    }
+    if (code === "not_a_violation") {
+      const review = await this.askOnDecision(false);
+      if (review === null) return;
+      Object.assign(body, review);
     }
     return this.act(body, { advance: true, seen });
   }
