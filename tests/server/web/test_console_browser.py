@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -1390,10 +1391,11 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
         box = (60.0, 40.0, 140.0, 150.0)
         return Sighting("vehicles_vnv_206_jpg.jpg", "unsealed_truck", "truck", box, north_m, "van-20")
 
+    said = {"load": "uncovered", "load_score": 0.91, "load_model": "truck-load 1.1.0"}
     truck, pile, open_load, sealed = stack.send_cases(
         truck_at(14000),
         Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 14300, "van-20"),
-        truck_at(14600),
+        replace(truck_at(14600), attributes=said),
         truck_at(14900),
         what="van-20's trucks and pile",
     )
@@ -1434,6 +1436,9 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
         open_case(reviewer, open_load)
         reviewer.press("c")
         page.wait_for_selector(f".dialog >> text=Confirm case #{open_load}: its load?")
+        # Beside the question, what the box's load classifier answered.
+        said_text = "The box's load classifier: uncovered (91%), truck-load 1.1.0."
+        assert f"State of the truck's cargo bed. {said_text}" in page.inner_text(".dialog")
         assert page.locator(".dialog .choices button").all_inner_texts() == [
             "1\nuncovered\nLoose load (earth, sand, rubble) open to the air.",
             "2\npartly covered\nA tarp or net that leaves part of the load open; still a violation.",

@@ -574,7 +574,10 @@ export class CaseView {
     const choices = fit.map((v) => ({ value: v.value, label: v.value.replaceAll("_", " "), hint: v.description }));
     choices.push({ value: "", label: "can't tell", hint: `decide without recording the ${def.name}` });
     const title = violation ? `Confirm case #${detail.id}: its ${def.name}?` : `Case #${detail.id} is no violation: its ${def.name}?`;
-    const value = await choose(title, choices, { note: def.description });
+    // Beside the question, what the box's own load classifier answered, as the Attributes card says it.
+    const said = def.name === "load" ? boxSaid(detail.attributes) : null;
+    const note = said ? `${def.description} ${said.textContent}.` : def.description;
+    const value = await choose(title, choices, { note });
     if (value === null || value === undefined) return null;
     return value ? { review: { attributes: { [def.name]: { value, box: null } } } } : {};
   }
