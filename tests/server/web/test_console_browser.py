@@ -1392,11 +1392,12 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
         return Sighting("vehicles_vnv_206_jpg.jpg", "unsealed_truck", "truck", box, north_m, "van-20")
 
     said = {"load": "uncovered", "load_score": 0.91, "load_model": "truck-load 1.1.0"}
-    truck, pile, open_load, sealed = stack.send_cases(
+    truck, pile, open_load, sealed, typed = stack.send_cases(
         truck_at(14000),
         Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 14300, "van-20"),
         replace(truck_at(14600), attributes=said),
         truck_at(14900),
+        truck_at(15200),
         what="van-20's trucks and pile",
     )
 
@@ -1410,7 +1411,7 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
     try:
         reviewer.sign_in("rita")
         page = reviewer.page
-        only_device(page, "van-20", 4)
+        only_device(page, "van-20", 5)
         open_case(reviewer, truck)
         reviewer.press("a")
         page.wait_for_selector(f".dialog >> text=load of case #{truck}")
@@ -1453,6 +1454,12 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
         reviewer.press("2")  # covered, empty, closed body: empty
         wait_for(lambda: load(sealed) == "empty", 10, "the load with the rejection")
         assert transitions(stack, sealed)[-1].reason_code == "not_a_violation"
+        # Typed at speed, in one go: the c waits for the load a 1 records, so it asks nothing more.
+        open_case(reviewer, typed)
+        reviewer.press("a", "1", "c")
+        wait_for(lambda: transitions(stack, typed)[-1].to_state == "confirmed", 10, "a 1 c")
+        assert load(typed) == "uncovered"
+        assert page.locator(".dialog").count() == 0
         # A pile has nothing to record: said, and nothing is sent.
         open_case(reviewer, pile)
         reviewer.press("a")

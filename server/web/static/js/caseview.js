@@ -543,8 +543,19 @@ export class CaseView {
     return false;
   }
 
+  /**
+   * Waits for the action on its way, if any: a decision key typed right after "a 1" must see the
+   * load that action recorded. False when that action moved on to another case, for which this key
+   * was not meant.
+   */
+  async settled() {
+    const pressedOn = this.detail ? this.detail.id : null;
+    while (this.pending) await this.pending;
+    return !!this.detail && this.detail.id === pressedOn && this.want === pressedOn;
+  }
+
   async confirm() {
-    if (!this.may("confirm")) return;
+    if (!(await this.settled()) || !this.may("confirm")) return;
     const seen = this.seen();
     const state = this.detail.state;
     if (BACKWARDS_TO_CONFIRMED[state]) {
@@ -596,7 +607,7 @@ export class CaseView {
    * so ``a 1 c`` records an open load and confirms: the field labels the load model learns from.
    */
   async attribute() {
-    if (!this.may("annotate")) return;
+    if (!(await this.settled()) || !this.may("annotate")) return;
     const defs = (this.ctx.options.attributes || {})[this.detail.violation_type] || [];
     if (!defs.length) {
       this.message("conflict", `A ${typeName(this.detail.violation_type).toLowerCase()} case has no attributes to record.`);
@@ -617,7 +628,7 @@ export class CaseView {
   }
 
   async reject() {
-    if (!this.may("reject")) return;
+    if (!(await this.settled()) || !this.may("reject")) return;
     const seen = this.seen();
     const reasons = this.ctx.options.reject_reasons || FALLBACK_REASONS;
     const code = await choose(
