@@ -227,7 +227,7 @@ def _changed_attributes(
             if object_box is not None and inside < MIN_PART_INSIDE:
                 # Said the way the reviewer drew it (a share of their box), the pixels last for API users.
                 raise ReviewError(
-                    f"the {name} box ({definition.box_hint}) is drawn on the object itself, but only "
+                    f"the {name} box ({definition.box_hint}) belongs on the object itself, but only "
                     f"{inside:.0%} of it lies inside the object's box, and at least {MIN_PART_INSIDE:.0%} "
                     "must: it looks like a part of something else. Correct the case's box first if that "
                     f"is what is wrong (attributes.{name}.box {box}, the object's box "
