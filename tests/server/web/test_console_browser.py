@@ -1445,10 +1445,25 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
             "2\npartly covered\nA tarp or net that leaves part of the load open; still a violation.",
             "3\ncan't tell\ndecide without recording the load",
         ]
-        reviewer.press("2")
+        # The confirmation's answer is held back while the reviewer opens another case meanwhile.
+        held: list[Any] = []
+
+        def hold(route: Any) -> None:
+            held.append(route)
+
+        page.route("**/api/v1/cases/*/actions", hold)
+        with page.expect_request("**/api/v1/cases/*/actions"):
+            reviewer.press("2")
+        open_case(reviewer, sealed)
+        (answer,) = held
+        answer.continue_()
+        page.unroute("**/api/v1/cases/*/actions", hold)
+        page.wait_for_selector(f"#case-{open_load}.done")  # the answer is in: its row says so...
         wait_for(lambda: load(open_load) == "partly_covered", 10, "the load with the confirmation")
         assert transitions(stack, open_load)[-1].to_state == "confirmed"
-        open_case(reviewer, sealed)
+        # ...and the reviewer stays on the case they opened, not moved on past it by that answer.
+        assert f"case={sealed}" in page.evaluate("() => location.hash")
+        assert reviewer.case_id() == sealed
         reviewer.press("x", "1")
         page.wait_for_selector(f".dialog >> text=Case #{sealed} is no violation: its load?")
         reviewer.press("2")  # covered, empty, closed body: empty

@@ -186,6 +186,7 @@ async function start(session) {
         return ctx.zones;
       },
       canAct: ctx.canAct,
+      flash,
       viewers: ctx.viewers,
       // The case view's case changed (shown, redrawn or gone): presence hears what this console shows.
       shown: () => presence.shows(shownCase()),

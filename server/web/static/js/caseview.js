@@ -504,10 +504,17 @@ export class CaseView {
       const answer = await post(`/cases/${detail.id}/actions`, { ...body, expected_state: seenState });
       this.cache.delete(detail.id);
       this.ctx.onChanged(answer);
+      // The reviewer opened another case while this answer was on its way: they stay there (the
+      // queue's row already says the decision was made), neither moved on nor drawn over.
+      if (this.want !== detail.id) return true;
       if (advance && this.ctx.next()) return true;
       this.render(answer, { kind: "ok", text: done || `Done: ${body.action}.` });
       return true;
     } catch (err) {
+      if (this.want !== detail.id) {
+        this.ctx.flash(`Case #${detail.id}: not done: ${err.message}`);
+        return false;
+      }
       if (err instanceof ApiError && err.status === 409) {
         const fresh = await this.fetch(detail.id).catch(() => null);
         // This case's own state now; a 409's body may name another case's (a merge's target).
