@@ -223,8 +223,7 @@ def _changed_attributes(
                     " of giving the attribute one"
                 )
             box = check_box(change.box, width, height, f"attributes.{name}.box")
-            inside = _share_inside(box, object_box) if object_box is not None else 1.0
-            if object_box is not None and inside < MIN_PART_INSIDE:
+            if object_box is not None and (inside := _share_inside(box, object_box)) < MIN_PART_INSIDE:
                 # Said the way the reviewer drew it (a share of their box), the pixels last for API users.
                 raise ReviewError(
                     f"the {name} box ({definition.box_hint}) belongs on the object itself, but only "

@@ -7,7 +7,7 @@ import { ApiError, apiUrl, get, post } from "./api.js";
 import { cloneReview, drawBoxes, editBoxes } from "./boxes.js";
 import { ask, choose, confirmDialog } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
-import { OPEN_STATES, ago, className, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when, zoneName, REGISTER_CHANGED } from "./util.js";
+import { OPEN_STATES, ago, caseNumber, className, counted, dueText, el, isOverdue, replace, stateName, svg, typeName, when, zoneName, REGISTER_CHANGED } from "./util.js";
 
 /** Moves the workflow allows from each state (mirrors server/cases/workflow.py). */
 const NEXT_STATES = {
@@ -310,7 +310,7 @@ export class CaseView {
     const defs = (this.ctx.options.attributes || {})[detail.violation_type] || [];
     const said = boxSaid(detail.attributes);
     if (!defs.length && !said) return null;
-    const current = (detail.review && detail.review.attributes) || {};
+    const current = recorded(detail);
     const box = el("div", { class: "attrs", id: "attributes" });
     if (said) box.append(said);
     for (const def of defs) {
@@ -488,14 +488,12 @@ export class CaseView {
    */
   async act(body, { advance = false, done = "", seen = null } = {}) {
     // A key pressed while this console's previous action is on its way ("a 1 c", typed at speed)
-    // waits for it instead of being lost; if that action moved on to the next case, the key was
-    // meant for the case that left, and does nothing.
-    const pressedOn = this.detail ? this.detail.id : null;
-    while (this.pending) await this.pending;
+    // waits for it instead of being lost; if that action moved on to the next case (or the next
+    // case is still loading), the key was meant for the case that left, and does nothing.
+    if (!(await this.settled())) return false;
     const detail = this.detail;
     const saw = seen || this.seen();
-    // While the next case loads, a key must not act on the one still drawn.
-    if (!detail || !saw || this.want !== detail.id || saw.id !== detail.id || detail.id !== pressedOn) return false;
+    if (saw.id !== detail.id) return false;
     let settled;
     this.pending = new Promise((resolve) => (settled = resolve));
     this.busy = true;
@@ -584,9 +582,8 @@ export class CaseView {
   async askOnDecision(violation) {
     const detail = this.detail;
     const defs = (this.ctx.options.attributes || {})[detail.violation_type] || [];
-    const recorded = (detail.review && detail.review.attributes) || {};
     const flagged = (d) => d.values.some((v) => v.violation === true || v.violation === false);
-    const def = defs.find((d) => flagged(d) && !recorded[d.name]);
+    const def = defs.find((d) => flagged(d) && !recorded(detail)[d.name]);
     if (!def) return {};
     const fit = def.values.filter((v) => v.violation === violation);
     const choices = fit.map((v) => ({ value: v.value, label: v.value.replaceAll("_", " "), hint: v.description }));
@@ -602,7 +599,7 @@ export class CaseView {
 
   /** Record ``value`` of the attribute ``def`` ("": clear it); a cargo bed already drawn stays. */
   record(def, value) {
-    const current = ((this.detail.review && this.detail.review.attributes) || {})[def.name];
+    const current = recorded(this.detail)[def.name];
     const keep = current && current.box;
     const done = `${def.name}: ${value ? value.replaceAll("_", " ") : "cleared"}`;
     return this.act({ action: "annotate", review: { attributes: { [def.name]: value ? { value, box: keep || null } : null } } }, { advance: false, done });
@@ -626,7 +623,7 @@ export class CaseView {
       if (!name) return;
       def = defs.find((d) => d.name === name);
     }
-    const current = ((this.detail.review && this.detail.review.attributes) || {})[def.name];
+    const current = recorded(this.detail)[def.name];
     const choices = def.values.map((v) => ({ value: v.value, label: v.value.replaceAll("_", " ") + (current && current.value === v.value ? " (recorded)" : ""), hint: v.description }));
     if (current) choices.push({ value: "", label: "clear", hint: "record no value" });
     const value = await choose(`${def.name} of case #${this.detail.id}`, choices, { note: def.description });
@@ -696,9 +693,9 @@ export class CaseView {
     if (!this.may("merge")) return;
     const seen = this.seen();
     const answer = await ask(`Merge case #${this.detail.id} into…`, { label: "Case number it duplicates" });
-    const target = Number(String(answer || "").replace("#", ""));
     if (!answer) return;
-    if (!Number.isInteger(target) || target <= 0) {
+    const target = caseNumber(answer);
+    if (!target) {
       this.message("conflict", `"${answer}" is not a case number.`);
       return;
     }
@@ -770,7 +767,7 @@ export class CaseView {
     }
     const review = { event_id: event.event_id, box: result.box, added_boxes: result.added };
     if (partName) {
-      const value = detail.review && detail.review.attributes && detail.review.attributes[partName];
+      const value = recorded(detail)[partName];
       review.attributes = { [partName]: { value: value ? value.value : null, box: result.parts[partName] || null } };
       await this.act({ action: "annotate", review }, { done: `${partName} box saved.` });
       return;
@@ -782,6 +779,11 @@ export class CaseView {
 /** The event whose frame the reviewer works on: the reviewed one, else the best with a clean frame. */
 /** What the box's second stage said about the object (the case's best event), e.g. a truck's load:
  * the reviewer sees why the box raised the case, or why it is only a candidate. */
+/** What reviewers recorded of the case's attributes: name -> {value, box} (none: {}). */
+function recorded(detail) {
+  return (detail.review && detail.review.attributes) || {};
+}
+
 function boxSaid(attributes) {
   if (!attributes || !attributes.load) return null;
   const leaning = attributes.load_likeliest ? attributes.load_likeliest.replaceAll("_", " ") : "its likeliest answer";

@@ -4,7 +4,7 @@
 import { ApiError, get, post } from "./api.js";
 import { ask, choose, confirmDialog, showPanel } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
-import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, TYPE_SHORT_NAMES, ago, counted, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
+import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, TYPE_SHORT_NAMES, ago, caseNumber, counted, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
 import { FALLBACK_REASONS, FINISH_EDITS_FIRST } from "./caseview.js";
 
 const PAGE = 100;
@@ -440,12 +440,11 @@ export class Queue {
   async goTo() {
     const answer = await ask("Go to case", { label: "Case number (1234 or #1234)" });
     if (!answer) return;
-    const text = String(answer).trim();
-    if (!/^#?\d{1,10}$/.test(text)) {
-      this.ctx.flash(`"${text}" is not a case number.`);
+    const id = caseNumber(answer);
+    if (!id) {
+      this.ctx.flash(`"${answer}" is not a case number.`);
       return;
     }
-    const id = Number(text.replace("#", ""));
     try {
       await this.ctx.caseView.fetch(id); // cached: the case view shows it without asking again
     } catch (err) {

@@ -85,6 +85,12 @@ export const STATE_NAMES = {
 
 export const OPEN_STATES = ["new", "confirmed", "dispatched", "possibly_resolved"];
 
+/** A case number as a person types it ("1234" or "#1234"); null for anything else. */
+export function caseNumber(text) {
+  const trimmed = String(text || "").trim();
+  return /^#?\d{1,10}$/.test(trimmed) ? Number(trimmed.replace("#", "")) : null;
+}
+
 export function typeName(type) {
   return TYPE_NAMES[type] || type;
 }
