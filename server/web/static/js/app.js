@@ -254,7 +254,7 @@ async function start(session) {
 
 async function boot() {
   whenSignedOut(() => {
-    if (ctx.user) showSignIn("Your session has ended; please sign in again.");
+    if (ctx.user) showSignIn("Your session ended."); // the words the live stream's signed-out says too
   });
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);

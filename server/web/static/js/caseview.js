@@ -129,10 +129,15 @@ export class CaseView {
     if (another) this.root.scrollTop = 0; // a new case opens at its title and actions
   }
 
-  /** A newer copy of the shown case arrived (live stream); redraw unless the reviewer is editing. */
+  /**
+   * A newer copy of the shown case arrived (live stream); redraw unless the reviewer is editing,
+   * or has already moved on from it (the case just decided, still drawn while the next one loads:
+   * showing it again would take the reviewer back).
+   */
   updated(item) {
     this.cache.delete(item.id);
-    if (this.detail && this.detail.id === item.id && item.updated_at !== this.detail.updated_at && !this.editing && !this.busy) {
+    const current = this.detail && this.detail.id === item.id && this.want === item.id;
+    if (current && item.updated_at !== this.detail.updated_at && !this.editing && !this.busy) {
       this.show(item.id, { fresh: true });
     }
   }

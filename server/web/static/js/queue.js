@@ -575,7 +575,13 @@ export class Queue {
       source.close();
       this.ctx.signOut("Your session ended.");
     });
-    source.onerror = () => live.classList.remove("on");
+    source.onerror = () => {
+      live.classList.remove("on");
+      // A stream refused outright (its credential ended while it reconnected) is not retried by
+      // the browser: ask once whether the session still works, so a revoked one ends now (a 401
+      // signs out), not at the next request.
+      if (source.readyState === EventSource.CLOSED) get("/session").catch(() => {});
+    };
   }
 
   disconnectLive() {
