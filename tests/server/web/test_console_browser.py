@@ -722,7 +722,9 @@ def test_two_dispatchers_on_one_case_see_each_other_before_both_decide(browser: 
         open_case(rita, shared)
         note = rita.page.wait_for_selector("#case-viewers.viewers")
         assert note is not None and note.inner_text().startswith("ada has this case open too")
-        # Ada hears of Rita at her next heartbeat, without reloading the case.
+        # Ada hears of Rita at her next heartbeat, without reloading the case. (Rita's note may come
+        # from the case's own answer before her page has said where it is: wait for that first.)
+        wait_for(lambda: on_case(stack, "rita", shared), 15, "rita's console to say which case it shows")
         assert ada.page.locator("#case-viewers.viewers").count() == 0
         ada.page.clock.fast_forward(16_000)
         ada.page.wait_for_selector("#case-viewers.viewers >> text=rita has this case open too")
