@@ -16,7 +16,13 @@ from server.api.case_views import sign_reach
 from server.api.schemas.cases import CaseAction, CaseActionCreate
 from server.api.schemas.reviews import ReviewIn
 from server.cases.merge import merge_case
-from server.cases.review import AttributeChange, RejectReason, ReviewChange, apply_review
+from server.cases.review import (
+    AttributeChange,
+    RejectReason,
+    ReviewChange,
+    apply_review,
+    check_fits_decision,
+)
 from server.cases.service import lock_case, record_step, state_before_possibly_resolved, transition
 from server.cases.workflow import InvalidTransitionError, check_transition
 from server.db.models import Case, CaseState
@@ -34,6 +40,10 @@ _TARGETS: dict[CaseAction, CaseState] = {
 }
 _LABELLED = (CaseAction.confirm, CaseAction.reject, CaseAction.relabel)
 _REVIEWED = (CaseAction.confirm, CaseAction.reject, CaseAction.annotate)
+# A case in these states is held to be a violation: a change to its review must not say otherwise.
+_DECIDED_VIOLATION = (CaseState.confirmed, CaseState.dispatched)
+# Actions that say the case is a violation, as the refusal of a contradicting review names them.
+_SAYS_VIOLATION = {CaseAction.confirm: "confirming", CaseAction.dispatch: "dispatching"}
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,8 @@ def perform(
                     f"case {case_id} is closed; it takes notes only", case_id=case_id, state=current
                 )
             details.update(_apply(session, case, body.review, actor, context, now))
+            if current in _DECIDED_VIOLATION:
+                _check_fits(session, case, context, True, f"the case is {current.value} as one")
         record_step(
             session,
             case_id,
@@ -177,6 +189,10 @@ def perform(
     check_transition(case_id, current, target, team)  # before drawing anything
     if body.review is not None:
         details.update(_apply(session, case, body.review, actor, context, now))
+    if action in _SAYS_VIOLATION:
+        _check_fits(session, case, context, True, f"{_SAYS_VIOLATION[action]} says it is one")
+    elif body.reject_reason is RejectReason.not_a_violation:
+        _check_fits(session, case, context, False, "rejecting it as not_a_violation says it is none")
     details.update(_sign_register(session, case, body, current, actor, context, now))
     transition(
         session,
@@ -212,6 +228,12 @@ def _sign_register(
         removed = unregister_case(session, case.id)
         return {"signs_removed": removed} if removed else {}
     return {}
+
+
+def _check_fits(session: Session, case: Case, context: ReviewContext, violation: bool, decision: str) -> None:
+    attributes = context.taxonomy.attributes_for(case.violation_type)
+    if attributes:
+        check_fits_decision(session, case, violation, attributes, decision)
 
 
 def _apply(

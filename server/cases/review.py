@@ -236,6 +236,36 @@ def _changed_attributes(
     return result
 
 
+def check_fits_decision(
+    session: Session, case: Case, violation: bool, defined: Sequence[ReviewAttribute], decision: str
+) -> None:
+    """Refuse a decision its case's recorded attributes contradict.
+
+    ``violation`` is what ``decision`` (e.g. "confirming says it is one") holds of the case: True
+    for confirm, dispatch or a change to a case decided as a violation, False for a rejection as
+    not a violation. A value ``classes.yaml`` marks the other way (a confirmed truck with a covered
+    load) would make the case say one thing and its label another, so the reviewer is told the ways
+    out instead. Values marked neither way never refuse.
+    """
+    review = session.get(CaseReview, case.id)
+    recorded = (review.attributes or {}) if review is not None else {}
+    for definition in defined:
+        entry = recorded.get(definition.name)
+        value = definition.get(entry["value"]) if entry else None
+        if value is None or value.violation is None or value.violation is violation:
+            continue
+        name = definition.name
+        fitting = " or ".join(v.value for v in definition.values if v.violation is violation)
+        other_way = (
+            "reject it as not_a_violation" if violation else "confirm it, or reject it for another reason"
+        )
+        raise ReviewError(
+            f"case {case.id}'s {name} is recorded as {value.value}, which is "
+            f"{'no' if violation else 'a'} violation, but {decision}: {other_way} instead, or record "
+            f"the {name} it has ({fitting}) with the decision"
+        )
+
+
 def _share_inside(inner: Sequence[float], outer: Sequence[float]) -> float:
     """The share of ``inner``'s area inside ``outer`` (boxes as [x1, y1, x2, y2])."""
     w = min(inner[2], outer[2]) - max(inner[0], outer[0])

@@ -13,6 +13,9 @@ confirmed              e.g. ``vending_stall``      the box, as that class
 rejected (any reason)  e.g. ``bus``                the box, as that class
 hard_negative          none                        nothing for the box: a *hard negative*
 (not_a_violation)                                  (written as an image, always)
+hard_negative with     none                        the box, as for a confirmation: the object
+an attribute recorded                              is real, only no violation (a truck whose
+                                                   load is covered is still a truck)
 permitted              none                        the box, as the detector's class: the object
                                                    is real, only allowed; listed as permitted
 duplicate, bad_image   none                        nothing: not exported, counted
@@ -424,7 +427,9 @@ def _object_class(
     """The class the reviewed object is written as; None: it is a negative."""
     if label is not None:
         return label
-    if decision == "confirmed":
+    # A recorded attribute (a truck's covered load) says what the object is; the rejection says
+    # only that it breaks no rule. Writing it as background would teach the detector "no truck here".
+    if decision == "confirmed" or (outcome == "hard_negative" and attributes):
         named = [a["class_name"] for a in attributes if a.get("box_kind") == "object" and a.get("class_name")]
         return named[0] if named else detector_class
     if outcome == "permitted":

@@ -85,7 +85,8 @@ def test_reviewed_truck_cases_become_load_labels(
     # ...then looked at again: part of the load is open after all. And one more truck is reviewed.
     _act(api, opened, action="reopen")
     _act(api, opened, action="confirm", review={"attributes": {"load": {"value": "partly_covered"}}})
-    _act(api, damaged, action="confirm", review={"attributes": {"load": {"value": "closed_body"}}})
+    _act(api, damaged, action="reject", reject_reason="not_a_violation",
+         review={"attributes": {"load": {"value": "closed_body"}}})  # fmt: skip
     _export(live_url, api, second, cache)
     # The second export's frame of the last case is damaged on disk (half its bytes).
     manifest = json.loads((second / "manifest.json").read_text())

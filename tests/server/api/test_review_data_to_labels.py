@@ -60,7 +60,9 @@ def test_review_data_becomes_labels(
     _act(api, hard, action="reject", reject_reason="not_a_violation")
     _act(api, permitted, action="reject", reject_reason="permitted")
     _act(api, duplicate, action="reject", reject_reason="duplicate")
-    _act(api, unboxed, action="confirm", review={"attributes": {"load": {"value": "covered"}}})
+    # A truck, but a sealed one: no violation. Its load says it is a truck all the same.
+    _act(api, unboxed, action="reject", reject_reason="not_a_violation",
+         review={"attributes": {"load": {"value": "covered"}}})  # fmt: skip
 
     out = export_reviews(api, live_url, tmp_path)
     printed = capsys.readouterr().out
@@ -73,7 +75,7 @@ def test_review_data_becomes_labels(
     assert dataset.report.problems == []
     by_name = {image.path.name.removeprefix("reviews__"): image for image in dataset.images}
     export = json.loads((out / "review_export.json").read_text())
-    assert export["outcomes"] == {"confirmed": 2, "hard_negative": 1, "permitted": 1, "duplicate": 1}
+    assert export["outcomes"] == {"confirmed": 1, "hard_negative": 2, "permitted": 1, "duplicate": 1}
     # 4 images: the duplicate is not exported; the hard negative is an image without boxes.
     assert len(dataset.images) == 4
     (negative,) = export["negatives"]
@@ -92,7 +94,8 @@ def test_review_data_becomes_labels(
         want = [expected[0] / width, expected[1] / height, expected[2] / width, expected[3] / height]
         assert got == pytest.approx(want, abs=2e-3), name
     assert records[(adjusted, "load")]["written_as"] == "uncovered_truck_load"
-    # Covered, but no cargo bed drawn: recorded in the manifest, not boxed.
+    # Covered, but no cargo bed drawn: recorded in the manifest, not boxed. The truck is boxed,
+    # not written as background: the rejection says it breaks no rule, not that it is no truck.
     covered = records[(unboxed, "load")]
     assert covered["class_name"] == "covered_truck_load" and covered["written_as"] is None
     assert [b.class_name for b in by_name[covered["image"]].boxes] == ["truck"]

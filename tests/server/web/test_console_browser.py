@@ -970,8 +970,16 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         # Beside the reviewer's choice, what the box's load classifier said, and which one it was.
         said = page.inner_text("#attr-box-load")
         assert "unsure" in said and "46% for covered" in said and "truck-load 1.1.0" in said, said
+        # The tanker was confirmed: a covered load would say it is no violation. Refused, with why,
+        # and the list goes back to what is recorded.
         page.select_option("#attr-load", "covered")
-        page.wait_for_selector("#case-message >> text=load: covered")
+        page.wait_for_selector("#case-message >> text=no violation, but the case is confirmed as one")
+        page.wait_for_function("() => document.querySelector('#attr-load').value === ''")
+        refused = "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+        assert admin.errors == [refused], admin.errors  # the browser's own line for the refusal
+        admin.errors.clear()
+        page.select_option("#attr-load", "partly_covered")
+        page.wait_for_selector("#case-message >> text=load: partly covered")
         # ...and the part it is about (the cargo bed), drawn on the clean frame.
         page.click("#attr-load-box")
         page.wait_for_selector("#frame.editing")
@@ -981,7 +989,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         page.wait_for_selector("#case-message >> text=load box saved.")
         with stack.sessions() as session:
             review = session.get(CaseReview, ids["truck"])
-            assert review is not None and review.attributes["load"]["value"] == "covered"
+            assert review is not None and review.attributes["load"]["value"] == "partly_covered"
             assert review.attributes["load"]["box"] == pytest.approx(list(bed), abs=3)
             assert len(review.added_boxes) == drawn_before  # what was drawn before is still there
 
@@ -1432,8 +1440,16 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
         page.wait_for_selector(".dialog >> text=covered")
         reviewer.press("3")
         wait_for(lambda: load(truck) == "covered", 10, "the load recorded again")
-        reviewer.press("c")  # the load is recorded: nothing more is asked
+        # Covered is no violation: confirming asks again, among the loads that are, and says why.
+        reviewer.press("c")
+        page.wait_for_selector(f".dialog >> text=Confirm case #{truck}: its load?")
+        assert "It is recorded as covered, which is no violation." in page.inner_text(".dialog")
+        assert page.locator(".dialog .choices button").all_inner_texts()[-1] == (
+            "3\ncan't tell\ndecide and clear the load recorded"
+        )
+        reviewer.press("1")
         wait_for(lambda: transitions(stack, truck)[-1].to_state == "confirmed", 10, "the confirmation")
+        assert load(truck) == "uncovered"
         assert page.locator(".dialog").count() == 0
         # Without a recorded load the decision asks it, among the values that fit the decision.
         open_case(reviewer, open_load)

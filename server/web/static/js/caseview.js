@@ -579,27 +579,40 @@ export class CaseView {
 
   /**
    * What the decision also says about the object, when classes.yaml marks which values of one of
-   * its type's attributes are violations (a truck's load) and no reviewer recorded it yet: asked
-   * among the values that fit the decision (``violation`` true on confirm, false on a rejection as
-   * not a violation), or "can't tell". So every decided truck case is also a load label. Returns
-   * the fields to send with the decision ({} for none), or null when the reviewer cancelled.
+   * its type's attributes are violations (a truck's load) and what is recorded does not already
+   * say it: asked among the values that fit the decision (``violation`` true on confirm, false on a
+   * rejection as not a violation), or "can't tell". Asked too when the recorded value says the
+   * opposite of the decision (confirming a covered truck), which the server would refuse; "can't
+   * tell" then clears it. So every decided truck case is also a load label, and never a
+   * contradicting one. Returns the fields to send with the decision ({} for none), or null when
+   * the reviewer cancelled.
    */
   async askOnDecision(violation) {
     const detail = this.detail;
     const defs = (this.ctx.options.attributes || {})[detail.violation_type] || [];
     const flagged = (d) => d.values.some((v) => v.violation === true || v.violation === false);
-    const def = defs.find((d) => flagged(d) && !recorded(detail)[d.name]);
+    const opposite = (d, current) => d.values.some((v) => v.value === current.value && v.violation === !violation);
+    const def = defs.find((d) => flagged(d) && (!recorded(detail)[d.name] || opposite(d, recorded(detail)[d.name])));
     if (!def) return {};
+    const current = recorded(detail)[def.name];
     const fit = def.values.filter((v) => v.violation === violation);
     const choices = fit.map((v) => ({ value: v.value, label: v.value.replaceAll("_", " "), hint: v.description }));
-    choices.push({ value: "", label: "can't tell", hint: `decide without recording the ${def.name}` });
-    const title = violation ? `Confirm case #${detail.id}: its ${def.name}?` : `Case #${detail.id} is no violation: its ${def.name}?`;
+    const unsure = current ? `decide and clear the ${def.name} recorded` : `decide without recording the ${def.name}`;
+    choices.push({ value: "", label: "can't tell", hint: unsure });
+    const asked = `its ${def.name}?`;
+    const title = violation ? `Confirm case #${detail.id}: ${asked}` : `Case #${detail.id} is no violation: ${asked}`;
     // Beside the question, what the box's own load classifier answered, as the Attributes card says it.
     const said = def.name === "load" ? boxSaid(detail.attributes) : null;
-    const note = said ? `${def.description} ${said.textContent}.` : def.description;
-    const value = await choose(title, choices, { note });
+    const parts = [def.description];
+    if (current) {
+      const was = current.value.replaceAll("_", " ");
+      parts.push(`It is recorded as ${was}, which ${violation ? "is no violation" : "is a violation"}.`);
+    }
+    if (said) parts.push(`${said.textContent}.`);
+    const value = await choose(title, choices, { note: parts.join(" ") });
     if (value === null || value === undefined) return null;
-    return value ? { review: { attributes: { [def.name]: { value, box: null } } } } : {};
+    if (value) return { review: { attributes: { [def.name]: { value, box: current ? current.box || null : null } } } };
+    return current ? { review: { attributes: { [def.name]: null } } } : {};
   }
 
   /** Record ``value`` of the attribute ``def`` ("": clear it); a cargo bed already drawn stays. */
