@@ -34,6 +34,7 @@ from server.api import (
     events,
     evidence,
     fleet,
+    label_stats,
     labels,
     metrics,
     open311,
@@ -120,6 +121,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         api.include_router(module.router)
     api.include_router(signs_api.router)
     api.include_router(sign_stats.router)
+    api.include_router(label_stats.router)
     api.include_router(teams_api.router)
     api.include_router(viewing.router)
     app.include_router(api)

@@ -10,6 +10,7 @@ GET /stats/throughput    reviewer actions per reviewer per hour or day
 GET /stats/open-cases    open cases by type and age since opening, with how many are overdue
 GET /stats/recurrences   places (geohash cells) where one violation type keeps coming back
 GET /stats/signs         what the signboard register decided (``server.api.sign_stats``)
+GET /stats/labels        what reviewers recorded with their decisions (``server.api.label_stats``)
 =======================  ==========================================================================
 
 This is how the city sees whether a new model is better: the share confirmed of what each model

@@ -1163,6 +1163,18 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         csv_text = page.evaluate("url => fetch(url).then(r => r.text())", href)
         assert csv_text.splitlines()[0].startswith("violation_type,model_name,model_version,config")
         page.wait_for_selector("#stats-open-cases >> text=past their SLA")
+        # What reviewers recorded with their decisions: the API's counts, each value a link to its
+        # cases. The tanker was confirmed with its load recorded as partly covered (above).
+        labelled = "#stats-labels tbody tr[data-value='load:partly_covered']"
+        cells = page.locator(labelled).locator("td").all_inner_texts()
+        answer = page.evaluate("url => fetch(url).then(r => r.json())", "/api/v1/stats/labels")
+        (row,) = [r for r in answer["rows"] if (r["attribute"], r["value"]) == ("load", "partly_covered")]
+        assert row["confirmed"] >= 1
+        assert cells == ["partly covered violation", str(row["confirmed"]), str(row["rejected"])]
+        page.wait_for_selector("#stats-labels tr.group >> text=Unsealed truck: load")
+        page.click(f"{labelled} a")
+        page.wait_for_selector(f"#case-{ids['truck']}")
+        assert page.input_value("#filter-attribute") == "load:partly_covered"
 
         # An admin adds a reviewer from the users page.
         page.click("#nav-users")

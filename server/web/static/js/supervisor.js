@@ -1,4 +1,5 @@
-// The supervisor's page: the model's live precision per type and version, review throughput
+// The supervisor's page: the model's live precision per type and version, the labels reviewers
+// recorded with their decisions (what retraining learns from), review throughput
 // per reviewer, open cases by age against their SLA, places where violations recur, and what the
 // sign register decided (the signs it kept out of the queue).
 // Every table has its CSV (the same rows) one click away.
@@ -42,6 +43,7 @@ export class Supervisor {
     replace(this.root, el("h2", {}, "Supervisor"), toolbar, cards);
     const parts = [
       ["Live precision by model", "/stats/precision", {}, (d) => this.precision(d)],
+      ["Labels from reviews", "/stats/labels", {}, (d) => this.labels(d)],
       ["Review throughput", "/stats/throughput", { bucket: this.bucket }, (d) => this.throughput(d)],
       ["Open cases by age", "/stats/open-cases", {}, (d) => this.openCases(d)],
       // Places that came back: several cases at once (a shop front's signs) are not recurring.
@@ -80,6 +82,30 @@ export class Supervisor {
         ),
       ),
       el("p", { class: "muted" }, "Violations: confirmed of the reviewed, less duplicates and bad images (excluded). Model right: confirmed or permitted of the same; a permitted sign is no violation but is a sign. A rollout halts when a new version's model right drops."),
+    );
+  }
+
+  /** What reviewers recorded with their decisions, per attribute value: what a retrained model learns. */
+  labels(data) {
+    const cell = (n) => el("td", { class: n ? "num" : "num muted" }, String(n));
+    const body = [];
+    let group = "";
+    for (const r of data.rows || []) {
+      if (`${r.violation_type}:${r.attribute}` !== group) {
+        group = `${r.violation_type}:${r.attribute}`;
+        body.push(el("tr", { class: "group" }, el("th", { colspan: 3 }, `${typeName(r.violation_type)}: ${r.attribute}`)));
+      }
+      const name = r.value === null ? "not recorded" : r.value.replaceAll("_", " ");
+      // A value opens the queue on its cases, every state, as the "Reviewed as" filter does.
+      const what = r.value === null ? el("span", { class: "muted" }, name) : el("a", { href: `#/queue?state=all&violation_type=${r.violation_type}&attribute=${r.attribute}:${r.value}`, title: "Its cases in the queue" }, name);
+      const flag = r.violation ? [" ", el("span", { class: "badge", title: "classes.yaml: a case with this value is a violation" }, "violation")] : [];
+      body.push(el("tr", { dataset: { value: `${r.attribute}:${r.value ?? ""}` } }, el("td", {}, what, ...flag), cell(r.confirmed), cell(r.rejected)));
+    }
+    return el(
+      "div",
+      {},
+      this.table([["Recorded"], ["Confirmed", 1], ["Rejected", 1]], body),
+      el("p", { class: "muted" }, `${data.decided ?? 0} cases of these types decided in this period (duplicates and bad images left out). Each recorded value is a label for retraining: a truck's load feeds the load classifier (python -m training.truck_load.field_labels), which waits for open loads above all.`),
     );
   }
 
