@@ -39,7 +39,8 @@ _TARGETS: dict[CaseAction, CaseState] = {
     CaseAction.close: CaseState.closed,
 }
 _LABELLED = (CaseAction.confirm, CaseAction.reject, CaseAction.relabel)
-_REVIEWED = (CaseAction.confirm, CaseAction.reject, CaseAction.annotate)
+# Dispatch too: dispatching a new case decides it, and the console sends its truck's load with it.
+_REVIEWED = (CaseAction.confirm, CaseAction.reject, CaseAction.dispatch, CaseAction.annotate)
 # A case in these states is held to be a violation: a change to its review must not say otherwise.
 _DECIDED_VIOLATION = (CaseState.confirmed, CaseState.dispatched)
 # Actions that say the case is a violation, as the refusal of a contradicting review names them.
@@ -91,7 +92,7 @@ def check_body(body: CaseActionCreate, context: ReviewContext) -> None:
     if body.reject_reason is not None and action is not CaseAction.reject:
         raise unprocessable(f"reject_reason is only for reject, not {action.value}")
     if body.review is not None and action not in _REVIEWED:
-        raise unprocessable(f"review is only for confirm, reject or annotate, not {action.value}")
+        raise unprocessable(f"review is only for confirm, reject, dispatch or annotate, not {action.value}")
     if action is CaseAction.annotate and (body.review is None or review_change(body.review).is_empty()):
         raise unprocessable("annotate needs a review with a box, added_boxes, attributes or event_id")
     if (body.into_case_id is not None) != (action is CaseAction.merge):

@@ -95,3 +95,17 @@ def test_a_bulk_confirmation_refuses_the_trucks_whose_load_says_otherwise_and_do
     assert (by_case[sealed]["status"], by_case[sealed]["state"]) == (422, "new")
     assert "recorded as covered, which is no violation" in by_case[sealed]["detail"]
     assert (by_case[unknown]["status"], by_case[unknown]["state"]) == (200, "confirmed")
+
+
+def test_a_dispatch_carries_the_load_it_decides_with(api: Api) -> None:
+    truck = _truck(api, 0, [1])
+    sent = _act(api, truck, action="dispatch", team="north", review=_with_load("uncovered"))
+    assert sent.status_code == 200, sent.text
+    assert (_load(api, truck), api.get(f"/api/v1/cases/{truck}").json()["state"]) == (
+        "uncovered",
+        "dispatched",
+    )
+    # Not with a load that says no violation, as for a confirmation.
+    again = _act(api, truck, action="dispatch", team="south", review=_with_load("empty"))
+    assert again.status_code == 422 and "but dispatching says it is one" in again.json()["detail"]
+    assert _load(api, truck) == "uncovered"

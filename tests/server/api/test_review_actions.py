@@ -202,7 +202,7 @@ def test_bad_review_data_is_refused_with_a_message_and_changes_nothing(api: Api)
     assert _act(api, case_id, action="annotate").status_code == 422  # nothing to annotate
     assert _act(api, case_id, action="relabel").status_code == 422  # no label
     assert _act(api, case_id, action="note", reason="   ").status_code == 422
-    assert _act(api, case_id, action="dispatch", team="x", review={"box": [0, 0, 5, 5]}).status_code == 422
+    assert _act(api, case_id, action="resolve", review={"box": [0, 0, 5, 5]}).status_code == 422
     assert _act(api, case_id, action="confirm", reject_reason="permitted").status_code == 422
     detail = api.get(f"/api/v1/cases/{case_id}").json()
     assert detail["state"] == "new" and len(detail["transitions"]) == 1 and detail["review"] is None

@@ -1414,12 +1414,13 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
         return Sighting("vehicles_vnv_206_jpg.jpg", "unsealed_truck", "truck", box, north_m, "van-20")
 
     said = {"load": "uncovered", "load_score": 0.91, "load_model": "truck-load 1.1.0"}
-    truck, pile, open_load, sealed, typed = stack.send_cases(
+    truck, pile, open_load, sealed, typed, sent_out = stack.send_cases(
         truck_at(14000),
         Sighting("garbage_atanu_001107.jpg", GARBAGE, "overflow", (60, 60, 400, 460), 14300, "van-20"),
         replace(truck_at(14600), attributes=said),
         truck_at(14900),
         truck_at(15200),
+        truck_at(15500),
         what="van-20's trucks and pile",
     )
 
@@ -1433,7 +1434,7 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
     try:
         reviewer.sign_in("rita")
         page = reviewer.page
-        only_device(page, "van-20", 5)
+        only_device(page, "van-20", 6)
         open_case(reviewer, truck)
         reviewer.press("a")
         page.wait_for_selector(f".dialog >> text=load of case #{truck}")
@@ -1505,6 +1506,20 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
         wait_for(lambda: transitions(stack, typed)[-1].to_state == "confirmed", 10, "a 1 c")
         assert load(typed) == "uncovered"
         assert page.locator(".dialog").count() == 0
+        # Dispatching a new truck decides it as confirming does: its load is asked first.
+        open_case(reviewer, sent_out)
+        reviewer.press("d")
+        page.wait_for_selector(f".dialog >> text=Dispatch case #{sent_out}: its load?")
+        reviewer.press("1")
+        page.wait_for_selector(".dialog >> text=its load?", state="detached")
+        page.wait_for_selector(f".dialog >> text=Dispatch case #{sent_out}")
+        if page.locator(".dialog .choices button").count():  # the teams the module's admin added
+            reviewer.press("1")
+        else:  # run alone: no team defined, so the team is typed
+            page.keyboard.type("north-grid")
+            reviewer.press("Enter")
+        wait_for(lambda: transitions(stack, sent_out)[-1].to_state == "dispatched", 10, "the dispatch")
+        assert load(sent_out) == "uncovered"
         # A pile has nothing to record: said, and nothing is sent.
         open_case(reviewer, pile)
         reviewer.press("a")

@@ -584,15 +584,17 @@ export class CaseView {
    * rejection as not a violation), or "can't tell". Asked too when the recorded value says the
    * opposite of the decision (confirming a covered truck), which the server would refuse; "can't
    * tell" then clears it. So every decided truck case is also a load label, and never a
-   * contradicting one. Returns the fields to send with the decision ({} for none), or null when
-   * the reviewer cancelled.
+   * contradicting one. ``verb`` names the decision in the question (a dispatch decides a new case
+   * too); ``unrecorded`` false asks only about a contradicting value (a case decided before).
+   * Returns the fields to send with the decision ({} for none), or null when the reviewer cancelled.
    */
-  async askOnDecision(violation) {
+  async askOnDecision(violation, { verb = "Confirm", unrecorded = true } = {}) {
     const detail = this.detail;
     const defs = (this.ctx.options.attributes || {})[detail.violation_type] || [];
     const flagged = (d) => d.values.some((v) => v.violation === true || v.violation === false);
     const opposite = (d, current) => d.values.some((v) => v.value === current.value && v.violation === !violation);
-    const def = defs.find((d) => flagged(d) && (!recorded(detail)[d.name] || opposite(d, recorded(detail)[d.name])));
+    const asks = (d) => (recorded(detail)[d.name] ? opposite(d, recorded(detail)[d.name]) : unrecorded);
+    const def = defs.find((d) => flagged(d) && asks(d));
     if (!def) return {};
     const current = recorded(detail)[def.name];
     const fit = def.values.filter((v) => v.violation === violation);
@@ -600,7 +602,7 @@ export class CaseView {
     const unsure = current ? `decide and clear the ${def.name} recorded` : `decide without recording the ${def.name}`;
     choices.push({ value: "", label: "can't tell", hint: unsure });
     const asked = `its ${def.name}?`;
-    const title = violation ? `Confirm case #${detail.id}: ${asked}` : `Case #${detail.id} is no violation: ${asked}`;
+    const title = violation ? `${verb} case #${detail.id}: ${asked}` : `Case #${detail.id} is no violation: ${asked}`;
     // Beside the question, what the box's own load classifier answered, as the Attributes card says it.
     const said = def.name === "load" ? boxSaid(detail.attributes) : null;
     const parts = [def.description];
@@ -690,10 +692,14 @@ export class CaseView {
   }
 
   async dispatch() {
-    if (!this.may("dispatch")) return;
+    if (!(await this.settled()) || !this.may("dispatch")) return;
     const seen = this.seen();
+    // Dispatching a new case decides it, as confirming does: its load is asked the same way. A case
+    // decided before is asked only when what is recorded says it is no violation.
+    const review = await this.askOnDecision(true, { verb: "Dispatch", unrecorded: this.detail.state === "new" });
+    if (review === null) return;
     const team = await this.ctx.pickTeam(`Dispatch case #${this.detail.id}`, this.detail.assigned_team || "");
-    if (team) return this.act({ action: "dispatch", team }, { advance: true, seen });
+    if (team) return this.act({ action: "dispatch", team, ...review }, { advance: true, seen });
   }
 
   simple(action) {
