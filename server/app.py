@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 
 from server.api import (
     bulk,
+    case_export,
     cases,
     devices,
     events,
@@ -117,7 +118,22 @@ def create_app(settings: ServerSettings) -> FastAPI:
     install_access_log_redaction()
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (devices, events, cases, reviews, bulk, labels, evidence, options, stats, users, fleet):
+    # case_export before cases: /cases/export must not be read as a case id.
+    routers = (
+        devices,
+        events,
+        case_export,
+        cases,
+        reviews,
+        bulk,
+        labels,
+        evidence,
+        options,
+        stats,
+        users,
+        fleet,
+    )
+    for module in routers:
         api.include_router(module.router)
     api.include_router(signs_api.router)
     api.include_router(sign_stats.router)

@@ -76,7 +76,7 @@ def list_cases(
     page: PageRows[Case] = paginate(
         session,
         select(Case).where(*conditions),
-        order=_order(key),
+        order=case_order(key),
         cursor=cursor,
         after=(
             after_urgent_cursor
@@ -100,7 +100,7 @@ def list_cases(
     )
 
 
-def _order(key: SortKey) -> list[Any]:
+def case_order(key: SortKey) -> list[Any]:
     if key.field == URGENT:
         return [Case.priority.asc(), due_key().asc(), Case.last_event_at.desc(), Case.id.desc()]
     column = _SORT_COLUMNS[key.field]

@@ -60,6 +60,7 @@ ROUTES = (
     Route("GET", "/api/v1/stats/precision", "viewer"),
     Route("GET", "/api/v1/stats/signs", "viewer"),
     Route("GET", "/api/v1/stats/labels", "viewer"),
+    Route("GET", "/api/v1/cases/export", "viewer"),
     Route("GET", "/api/v1/stats/throughput", "viewer"),
     Route("GET", "/api/v1/stats/open-cases", "viewer"),
     Route("GET", "/api/v1/stats/recurrences", "viewer"),

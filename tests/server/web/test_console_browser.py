@@ -10,6 +10,8 @@ shows (docs/console-queue.png, docs/console-case.png).
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import time
@@ -1435,6 +1437,12 @@ def test_a_trucks_load_is_recorded_by_keys_and_asked_by_a_decision(browser: Any,
         reviewer.sign_in("rita")
         page = reviewer.page
         only_device(page, "van-20", 6)
+        # The queue's CSV holds the cases its filters match, every page of them.
+        href = page.get_attribute("#queue-csv", "href")
+        assert href is not None and href.startswith("/api/v1/cases/export?") and "device_id=van-20" in href
+        exported = page.evaluate("url => fetch(url).then(r => r.text())", href)
+        ids = {int(row["case_id"]) for row in csv.DictReader(io.StringIO(exported))}
+        assert ids == {truck, pile, open_load, sealed, typed, sent_out}
         open_case(reviewer, truck)
         reviewer.press("a")
         page.wait_for_selector(f".dialog >> text=load of case #{truck}")

@@ -1,7 +1,7 @@
 // The queue: filters, counts per type and state, the list of cases (with evidence thumbnails),
 // the live stream that adds new cases without moving the dispatcher's place, and bulk actions.
 
-import { ApiError, get, post } from "./api.js";
+import { ApiError, apiUrl, get, post } from "./api.js";
 import { ask, choose, confirmDialog, showPanel } from "./dialogs.js";
 import { drawMap, metresEastNorth } from "./map.js";
 import { OPEN_STATES, STATE_NAMES, TYPE_NAMES, TYPE_SHORT_NAMES, ago, caseNumber, counted, dueText, el, isOverdue, query, replace, stateName, typeName } from "./util.js";
@@ -427,6 +427,8 @@ export class Queue {
       el("span", { id: "queue-total" }, `${this.items.length} of ${this.total} shown${done ? `, ${done} dealt with` : ""}`),
       this.nextCursor ? el("button", { type: "button", class: "link", onclick: () => this.loadMore() }, "load more") : null,
       this.ctx.canAct() && this.matching() ? el("button", { type: "button", class: "link", id: "bulk-filter", onclick: () => this.bulkOnFilter() }, this.matching() === 1 ? "act on the 1 matching…" : `act on all ${this.matching()} matching…`) : null,
+      // Every case the filters match, every page, for a spreadsheet (GET /cases/export).
+      this.total ? el("a", { id: "queue-csv", class: "csv", href: apiUrl(`/cases/export${query({ ...this.params(), sort: this.filters.sort })}`), download: "", title: `The ${counted(this.total, "case")} these filters match, as CSV` }, "CSV") : null,
     );
   }
 
