@@ -83,9 +83,7 @@ def export_cases(
     session: SessionDep,
     _caller: ViewerDep,
     filters: CaseFilterDep,
-    sort: Annotated[
-        str, Query(description=f"As GET /cases: one of {', '.join(SORTABLE)}.")
-    ] = "-last_event_at",
+    sort: SortQuery = "-last_event_at",
 ) -> Response:
     now = utcnow()
     filters.check_attribute(request.app.state.taxonomy)

@@ -263,7 +263,7 @@ def check_fits_decision(
         raise ReviewError(
             f"case {case.id}'s {name} is recorded as {value.value}, which is "
             f"{'no' if violation else 'a'} violation, but {decision}: {other_way} instead, or record "
-            f"the {name} it has ({fitting}) with the decision"
+            f"the {name} it has ({fitting})"
         )
 
 
