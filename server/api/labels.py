@@ -152,6 +152,7 @@ def _attributes(taxonomy: Taxonomy, case: Case, review: CaseReview | None) -> li
                 class_name=value.class_name,
                 box_kind=definition.box.value,
                 box=stored.get("box"),
+                violation=value.violation,
             )
         )
     return result

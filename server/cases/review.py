@@ -40,8 +40,8 @@ class RejectReason(str, Enum):
 
 REJECT_REASON_TEXT: dict[RejectReason, str] = {
     RejectReason.not_a_violation: "Nothing wrong here: the object is no violation (a hard negative for"
-    " training, unless a recorded attribute says what it is, e.g. a truck's covered load; draw missed"
-    " objects as added boxes).",
+    " training, unless a value recorded says the object is real, e.g. a truck's covered load; draw"
+    " missed objects as added boxes).",
     RejectReason.wrong_class: "The box shows something else; name the class as label when you know it.",
     RejectReason.duplicate: "Another case already covers it (merge is better when you know which).",
     RejectReason.bad_image: "Cannot tell: blur, glare, night or occlusion.",

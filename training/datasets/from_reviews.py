@@ -13,9 +13,9 @@ confirmed              e.g. ``vending_stall``      the box, as that class
 rejected (any reason)  e.g. ``bus``                the box, as that class
 hard_negative          none                        nothing for the box: a *hard negative*
 (not_a_violation)                                  (written as an image, always)
-hard_negative with     none                        the box, as for a confirmation: the object
-an attribute recorded                              is real, only no violation (a truck whose
-                                                   load is covered is still a truck)
+hard_negative with a   none                        the box, as for a confirmation: the object
+value marked                                       is real, only no violation (a truck whose
+``violation: false``                               load is covered is still a truck)
 permitted              none                        the box, as the detector's class: the object
                                                    is real, only allowed; listed as permitted
 duplicate, bad_image   none                        nothing: not exported, counted
@@ -427,9 +427,12 @@ def _object_class(
     """The class the reviewed object is written as; None: it is a negative."""
     if label is not None:
         return label
-    # A recorded attribute (a truck's covered load) says what the object is; the rejection says
-    # only that it breaks no rule. Writing it as background would teach the detector "no truck here".
-    if decision == "confirmed" or (outcome == "hard_negative" and attributes):
+    # A value classes.yaml marks as no violation (a truck's covered load) says the object is real and
+    # only breaks no rule; written as background it would teach the detector "no truck here". Other
+    # values say nothing of that kind (an umbrella with no goods is no stall): those stay negatives.
+    if decision == "confirmed" or (
+        outcome == "hard_negative" and any(a.get("violation") is False for a in attributes)
+    ):
         named = [a["class_name"] for a in attributes if a.get("box_kind") == "object" and a.get("class_name")]
         return named[0] if named else detector_class
     if outcome == "permitted":

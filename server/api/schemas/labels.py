@@ -45,6 +45,11 @@ class LabelAttribute(BaseModel):
         description="object: the class boxes the reviewed object; part: the attribute's box."
     )
     box: list[float] | None = Field(description="part: the part's box in the reviewed frame's pixels.")
+    violation: bool | None = Field(
+        default=None,
+        description="What classes.yaml says of the value: a violation (true), none (false: the object is"
+        " real, only in a state that breaks no rule, e.g. a covered load), either (null).",
+    )
 
 
 class ReviewedCase(BaseModel):

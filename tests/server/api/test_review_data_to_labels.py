@@ -143,3 +143,31 @@ def test_a_reviewed_frame_is_the_only_frame_exported_for_its_case(
     (name,) = _labels(out)  # the frame the reviewer looked at, not the better-scoring one
     sha = next(f["clean_sha256"] for f in item["frames"] if f["reviewed"])
     assert name == f"reviews__{sha}"
+
+
+def test_a_rejection_as_no_violation_keeps_the_object_only_when_its_value_says_it_is_real(
+    api: Api, live_url: str, tmp_path: Path
+) -> None:
+    (truck_photo, truck_box), (stall_photo, stall_box) = _trucks(2)
+    sealed = _seed_case(api, truck_photo, truck_box, 0)
+    umbrella = _seed_case(api, stall_photo, stall_box, 3000, violation=("street_vending", "vending_stall"))
+    covered = {"attributes": {"load": {"value": "covered"}}}
+    _act(api, sealed, action="reject", reject_reason="not_a_violation", review=covered)
+    no_goods = {"attributes": {"setup": {"value": "umbrella_only"}}}
+    _act(api, umbrella, action="reject", reject_reason="not_a_violation", review=no_goods)
+    flags = {
+        item["case_id"]: [a["violation"] for a in item["attributes"]]
+        for item in api.get("/api/v1/labels").json()["items"]
+    }
+    assert flags == {sealed: [False], umbrella: [None]}
+
+    out = export_reviews(api, live_url, tmp_path)
+    export = json.loads((out / "review_export.json").read_text())
+    # A covered load: a truck all the same. An umbrella with no goods: no stall, a hard negative.
+    assert [(n["case_id"], n["hard"]) for n in export["negatives"]] == [(umbrella, True)]
+    taxonomy = load_taxonomy()
+    dataset = import_dataset(
+        "yolo", out, source="reviews", taxonomy=taxonomy, mapping=taxonomy.identity_mapping()
+    )
+    boxes = sorted([b.class_name for b in image.boxes] for image in dataset.images)
+    assert boxes == [[], ["truck"]]

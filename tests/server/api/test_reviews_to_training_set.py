@@ -64,12 +64,17 @@ def _trucks(count: int) -> list[tuple[Path, tuple[float, float, float, float]]]:
 
 
 def _seed_case(
-    api: Api, photo: Path, norm: tuple[float, float, float, float], east_m: float, moved: bool = False
+    api: Api,
+    photo: Path,
+    norm: tuple[float, float, float, float],
+    east_m: float,
+    moved: bool = False,
+    violation: tuple[str, str] = ("unsealed_truck", "truck"),
 ) -> int:
     """A truck case whose clean frame is ``photo``; the event's frame was twice as big (the box
     downscales its evidence), so the exporter has to scale the box back. ``moved``: seen from a
     passing van, the truck had moved on by the event's frame; only ``evidence.box`` says where it
-    is in the clean frame."""
+    is in the clean frame. ``violation``: the type and detector class, a truck's unless given."""
     clean = photo.read_bytes()
     height, width = cv2.imread(str(photo)).shape[:2]
     big_w, big_h = 2 * width, 2 * height
@@ -80,8 +85,8 @@ def _seed_case(
     for data in (frame, crop, clean):
         store_evidence(api, data)
     event = make_event(
-        violation_type="unsealed_truck",
-        detector_class="truck",
+        violation_type=violation[0],
+        detector_class=violation[1],
         east_m=east_m,
         evidence=(frame, crop),
         clean=clean,
