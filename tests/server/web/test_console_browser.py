@@ -1168,6 +1168,7 @@ def test_attributes_class_note_merge_bulk_supervisor_and_users(browser: Any, sta
         # What reviewers recorded with their decisions: the API's counts, each value a link to its
         # cases. The tanker was confirmed with its load recorded as partly covered (above).
         labelled = "#stats-labels tbody tr[data-value='load:partly_covered']"
+        page.wait_for_selector(labelled)  # each card loads on its own
         cells = page.locator(labelled).locator("td").all_inner_texts()
         answer = page.evaluate("url => fetch(url).then(r => r.json())", "/api/v1/stats/labels")
         (row,) = [r for r in answer["rows"] if (r["attribute"], r["value"]) == ("load", "partly_covered")]
