@@ -130,6 +130,7 @@ def test_review_data_is_stored_shown_and_audited(api: Api) -> None:
             "class_name": "uncovered_truck_load",
             "box_kind": "part",
             "box": [200.0, 100.0, 320.0, 180.0],
+            "violation": True,
         }
     ]
     first = item["frames"][0]
