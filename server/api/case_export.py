@@ -9,13 +9,12 @@ console. The same filters and sort as ``GET /cases``, but every page at once: at
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,6 +24,7 @@ from server.api.cursor import URGENT
 from server.api.deps import SessionDep, ViewerDep, as_utc, utcnow
 from server.api.links import EvidenceLinks
 from server.api.query import QueryError, parse_sort
+from server.api.stats import csv_response
 from server.cases.decisions import standing
 from server.db.models import Case, CaseReview
 from server.web.console import CONSOLE_PATH
@@ -38,38 +38,44 @@ MAX_EXPORT = 50_000
 #: Cases read per query: bounded memory however many rows the file gets.
 _BATCH = 500
 
-COLUMNS = (
-    "case_id",
-    "violation_type",
-    "state",
-    "priority",
-    "candidate",
-    "overdue",
-    "opened_at",
-    "first_event_at",
-    "last_event_at",
-    "sla_due_at",
-    "lat",
-    "lon",
-    "device_id",
-    "device_count",
-    "event_count",
-    "detector_class",
-    "max_score",
-    "model",
-    "box_said",
-    "assigned_team",
-    "decision",
-    "decided_by",
-    "decided_at",
-    "reject_reason",
-    "reviewed_as",
-    "resolved_at",
-    "closed_at",
-    "merged_into",
-    "recurrence_of",
-    "console_url",
-)
+
+class CaseExportRow(BaseModel):
+    """One case as a spreadsheet row: flat values only, times in UTC (SQLite gives them back naive)."""
+
+    case_id: int
+    violation_type: str
+    state: str
+    priority: int
+    candidate: bool
+    overdue: bool
+    # Optional only for as_utc's sake: a case always has these three.
+    opened_at: datetime | None
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+    sla_due_at: datetime | None
+    lat: float | None
+    lon: float | None
+    device_id: str | None
+    device_count: int
+    event_count: int
+    detector_class: str | None
+    max_score: float
+    model: str | None = Field(description="Name and version of the best event's detector.")
+    box_said: str = Field(description="The box's second-stage answer: load=uncovered; load_score=0.91")
+    assigned_team: str | None
+    decision: str | None = Field(description="The standing decision: confirmed, rejected or none.")
+    decided_by: str | None
+    decided_at: datetime | None
+    reject_reason: str | None
+    reviewed_as: str = Field(description="What reviewers recorded: load=partly_covered")
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    merged_into: int | None
+    recurrence_of: int | None
+    console_url: str
+
+
+COLUMNS = tuple(CaseExportRow.model_fields)
 
 
 @router.get(
@@ -97,18 +103,10 @@ def export_cases(
         raise QueryError(
             "filters", f"match more than {MAX_EXPORT} cases; narrow them (a time range, a type, a state)"
         )
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
     console = str(request.base_url).rstrip("/") + CONSOLE_PATH + "/#/queue?state=all&case="
     links = EvidenceLinks(request)
-    for batch in _batches(ids):
-        writer.writerows(_rows(session, batch, links, console, now))
-    return Response(
-        content=out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="streetwatch-cases-{now:%Y%m%d-%H%M}.csv"'},
-    )
+    rows = [row for batch in _batches(ids) for row in _rows(session, batch, links, console, now)]
+    return csv_response(rows, f"cases-{now:%Y%m%d-%H%M}", COLUMNS)  # a header even with no rows
 
 
 def _batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -118,8 +116,8 @@ def _batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 
 def _rows(
     session: Session, ids: Sequence[int], links: EvidenceLinks, console: str, now: datetime
-) -> list[dict[str, Any]]:
-    """The CSV rows of the cases ``ids``, in that order."""
+) -> list[CaseExportRow]:
+    """The rows of the cases ``ids``, in that order."""
     loaded = session.scalars(
         select(Case).where(Case.id.in_(ids)).options(selectinload(Case.transitions))
     ).all()
@@ -137,50 +135,40 @@ def _rows(
         decision = stand.decision
         box_said = public.attributes.model_dump(mode="json", exclude_none=True) if public.attributes else {}
         rows.append(
-            {
-                "case_id": case.id,
-                "violation_type": case.violation_type,
-                "state": str(case.state.value),
-                "priority": case.priority,
-                "candidate": public.candidate,
-                "overdue": public.overdue,
-                "opened_at": _when(case.opened_at),
-                "first_event_at": _when(case.first_event_at),
-                "last_event_at": _when(case.last_event_at),
-                "sla_due_at": _when(case.sla_due_at),
-                "lat": _coordinate(case.lat),
-                "lon": _coordinate(case.lon),
-                "device_id": case.device_id or "",
-                "device_count": case.device_count,
-                "event_count": case.event_count,
-                "detector_class": public.detector_class or "",
-                "max_score": round(case.max_score, 3),
-                "model": f"{public.model_name} {public.model_version}" if public.model_name else "",
-                "box_said": _pairs(box_said),
-                "assigned_team": case.assigned_team or "",
-                "decision": "" if decision is None else ("confirmed" if stand.confirmed else "rejected"),
-                "decided_by": "" if decision is None else decision.actor,
-                "decided_at": "" if decision is None else _when(decision.at),
-                "reject_reason": stand.reason_code or "",
-                "reviewed_as": _pairs({k: v["value"] for k, v in reviews.get(case.id, {}).items() if v}),
-                "resolved_at": _when(case.resolved_at),
-                "closed_at": _when(case.closed_at),
-                "merged_into": case.merged_into or "",
-                "recurrence_of": case.recurrence_of or "",
-                "console_url": f"{console}{case.id}",
-            }
+            CaseExportRow(
+                case_id=case.id,
+                violation_type=case.violation_type,
+                state=case.state.value,
+                priority=case.priority,
+                candidate=public.candidate,
+                overdue=public.overdue,
+                opened_at=as_utc(case.opened_at),
+                first_event_at=as_utc(case.first_event_at),
+                last_event_at=as_utc(case.last_event_at),
+                sla_due_at=as_utc(case.sla_due_at),
+                lat=None if case.lat is None else round(case.lat, 6),
+                lon=None if case.lon is None else round(case.lon, 6),
+                device_id=case.device_id,
+                device_count=case.device_count,
+                event_count=case.event_count,
+                detector_class=public.detector_class,
+                max_score=round(case.max_score, 3),
+                model=f"{public.model_name} {public.model_version}" if public.model_name else None,
+                box_said=_pairs(box_said),
+                assigned_team=case.assigned_team,
+                decision=None if decision is None else ("confirmed" if stand.confirmed else "rejected"),
+                decided_by=None if decision is None else decision.actor,
+                decided_at=None if decision is None else as_utc(decision.at),
+                reject_reason=stand.reason_code,
+                reviewed_as=_pairs({k: v["value"] for k, v in reviews.get(case.id, {}).items() if v}),
+                resolved_at=as_utc(case.resolved_at),
+                closed_at=as_utc(case.closed_at),
+                merged_into=case.merged_into,
+                recurrence_of=case.recurrence_of,
+                console_url=f"{console}{case.id}",
+            )
         )
     return rows
-
-
-def _when(at: datetime | None) -> str:
-    """ISO 8601 in UTC with a Z; blank for none. (SQLite gives the stored UTC times back naive.)"""
-    utc = as_utc(at)
-    return "" if utc is None else utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _coordinate(value: float | None) -> str:
-    return "" if value is None else f"{value:.6f}"
 
 
 def _pairs(values: dict[str, Any]) -> str:

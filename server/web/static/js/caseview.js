@@ -591,12 +591,13 @@ export class CaseView {
   async askOnDecision(violation, { verb = "Confirm", unrecorded = true } = {}) {
     const detail = this.detail;
     const defs = (this.ctx.options.attributes || {})[detail.violation_type] || [];
+    const known = recorded(detail);
     const flagged = (d) => d.values.some((v) => v.violation === true || v.violation === false);
-    const opposite = (d, current) => d.values.some((v) => v.value === current.value && v.violation === !violation);
-    const asks = (d) => (recorded(detail)[d.name] ? opposite(d, recorded(detail)[d.name]) : unrecorded);
+    // Asked when nothing is recorded, or when what is recorded says the opposite of the decision.
+    const asks = (d) => (known[d.name] ? d.values.some((v) => v.value === known[d.name].value && v.violation === !violation) : unrecorded);
     const def = defs.find((d) => flagged(d) && asks(d));
     if (!def) return {};
-    const current = recorded(detail)[def.name];
+    const current = known[def.name];
     const fit = def.values.filter((v) => v.violation === violation);
     const choices = fit.map((v) => ({ value: v.value, label: v.value.replaceAll("_", " "), hint: v.description }));
     const unsure = current ? `decide and clear the ${def.name} recorded` : `decide without recording the ${def.name}`;
@@ -800,14 +801,13 @@ export class CaseView {
   }
 }
 
-/** The event whose frame the reviewer works on: the reviewed one, else the best with a clean frame. */
-/** What the box's second stage said about the object (the case's best event), e.g. a truck's load:
- * the reviewer sees why the box raised the case, or why it is only a candidate. */
 /** What reviewers recorded of the case's attributes: name -> {value, box} (none: {}). */
 function recorded(detail) {
   return (detail.review && detail.review.attributes) || {};
 }
 
+/** What the box's second stage said about the object (the case's best event), e.g. a truck's load:
+ * the reviewer sees why the box raised the case, or why it is only a candidate. */
 function boxSaid(attributes) {
   if (!attributes || !attributes.load) return null;
   const leaning = attributes.load_likeliest ? attributes.load_likeliest.replaceAll("_", " ") : "its likeliest answer";
@@ -856,6 +856,7 @@ function registerFacts(reg) {
   );
 }
 
+/** The event whose frame the reviewer works on: the reviewed one, else the best with a clean frame. */
 export function reviewEvent(detail) {
   if (!detail || !detail.events.length) return null;
   if (detail.review && detail.review.event_id) {
